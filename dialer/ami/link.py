@@ -1,0 +1,256 @@
+"""One supervised AMI link to one Asterisk: login, liveness, reconnect, typed events, actions.
+
+Events are converted to typed values and delivered, in order, to subscribers by one task; a
+subscriber that raises is logged and the others still run. Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import itertools
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from panoramisk.message import Message
+
+from dialer import logs
+from dialer.ami import events
+from dialer.ami.transport import LinkManager, OriginateAction
+from dialer.config import AmiSettings
+from dialer.errors import AmiActionError, AmiAuthFailed, AmiUnreachable
+
+log = logs.get("dialer.ami")
+
+
+@dataclass(frozen=True)
+class LinkStatus:
+    """Delivered to subscribers when the link comes up or goes down."""
+
+    up: bool
+    reason: str = ""
+
+
+LinkEvent = events.AmiEvent | LinkStatus
+Handler = Callable[[LinkEvent], Awaitable[None] | None]
+
+
+@dataclass(frozen=True)
+class OriginateRequest:
+    channel: str  # dial string, e.g. PJSIP/0312345678@trunk (personal data: never logged)
+    context: str
+    exten: str
+    channel_id: str
+    caller_id: str
+    timeout_ms: int
+    variables: Mapping[str, str] = field(default_factory=dict)
+    other_channel_id: str | None = None
+    priority: int = 1
+
+
+_action_ids = itertools.count(1)
+
+
+class AmiLink:
+    def __init__(self, settings: AmiSettings, name: str = "pbx1") -> None:
+        self.settings = settings
+        self.name = name
+        self._handlers: list[Handler] = []
+        self._queue: asyncio.Queue[LinkEvent] = asyncio.Queue()
+        self._manager: LinkManager | None = None
+        self._login: asyncio.Future[tuple[bool, str]] | None = None
+        self._lost: asyncio.Future[str] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._up = False
+        self._closing = False
+
+    # ---- public API -------------------------------------------------------------------------
+    @property
+    def up(self) -> bool:
+        return self._up
+
+    def subscribe(self, handler: Handler) -> None:
+        self._handlers.append(handler)
+
+    async def start(self) -> None:
+        """Connect and log in once; raise a clear error if that fails, then stay connected."""
+        self._tasks.append(asyncio.create_task(self._deliver_forever(), name=f"ami-{self.name}-events"))
+        await self._connect_and_login()
+        self._set_up(True, "connected")
+        self._tasks.append(asyncio.create_task(self._supervise(), name=f"ami-{self.name}-supervisor"))
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        self._drop_manager()
+        self._up = False
+
+    async def originate(self, req: OriginateRequest) -> None:
+        """Send one Originate; return when Asterisk has queued it. Never re-sent by the library.
+
+        Raises AmiActionError if Asterisk refuses it or does not answer in time. After a
+        timeout the call may or may not exist: the caller must not dial again blindly.
+        """
+        manager = self._require_up()
+        fields: dict[str, str | list[str]] = {
+            "Action": "Originate",
+            # The ActionID is our ChannelId, so an OriginateResponse maps back to its call directly.
+            "ActionID": req.channel_id,
+            "Channel": req.channel,
+            "Context": req.context,
+            "Exten": req.exten,
+            "Priority": str(req.priority),
+            "Timeout": str(req.timeout_ms),
+            "CallerID": req.caller_id,
+            "Async": "true",  # exactly the string: panoramisk breaks on anything else
+            "ChannelId": req.channel_id,
+        }
+        if req.other_channel_id:
+            fields["OtherChannelId"] = req.other_channel_id
+        if req.variables:
+            fields["Variable"] = [f"{k}={v}" for k, v in req.variables.items()]
+        action = OriginateAction(fields, on_event=self.message)
+        manager.send_action(action)
+        reply = await self._wait(action.ack, "Originate")
+        if (reply.get("Response") or "") != "Success":
+            raise AmiActionError(f"Asterisk refused the Originate: {reply.get('Message', '')}")
+
+    async def hangup(self, channel: str, cause: int = 16) -> bool:
+        """Hang up a channel by name or ChannelId. False if Asterisk has no such channel."""
+        reply = await self.action({"Action": "Hangup", "Channel": channel, "Cause": str(cause)})
+        return (reply.get("Response") or "") == "Success"
+
+    async def action(self, fields: dict[str, str | list[str]]) -> Message:
+        """Send a simple action and return its response (one message)."""
+        manager = self._require_up()
+        fields = {"ActionID": f"{self.name}-act-{next(_action_ids)}", **fields}
+        result = await self._wait(manager.send_action(fields), str(fields.get("Action")))
+        return result[0] if isinstance(result, list) else result
+
+    # ---- callbacks from LinkManager (run inside the protocol: never raise) ---------------------
+    def message(self, message: Message) -> None:
+        self._queue.put_nowait(events.parse(message))
+
+    def connect_failed(self, exc: BaseException) -> None:
+        if self._login is not None and not self._login.done():
+            self._login.set_exception(
+                AmiUnreachable(
+                    f"Cannot reach Asterisk AMI at {self.settings.host}:{self.settings.port}: "
+                    f"{exc}. Check AMI_HOST/AMI_PORT and that Asterisk is running."
+                )
+            )
+
+    def login_done(self, ok: bool, message: str) -> None:
+        if self._login is not None and not self._login.done():
+            self._login.set_result((ok, message))
+
+    def connection_lost(self, exc: object) -> None:
+        reason = "shutdown" if isinstance(exc, Message) else f"connection lost: {exc or 'EOF'}"
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(reason)
+        if self._login is not None and not self._login.done():
+            self._login.set_exception(AmiUnreachable(f"Asterisk closed the AMI connection ({reason})"))
+
+    # ---- internals ----------------------------------------------------------------------------
+    def _require_up(self) -> LinkManager:
+        if not self._up or self._manager is None or not self._manager.authenticated:
+            raise AmiActionError(f"AMI link {self.name} is down")
+        return self._manager
+
+    async def _wait(self, fut: asyncio.Future[Message], what: str) -> Message:
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), self.settings.action_timeout_s)
+        except TimeoutError:
+            raise AmiActionError(f"no answer to {what} within {self.settings.action_timeout_s:g} s") from None
+
+    async def _connect_and_login(self) -> None:
+        self._drop_manager()
+        loop = asyncio.get_running_loop()
+        self._login = loop.create_future()
+        self._lost = loop.create_future()
+        s = self.settings
+        self._manager = LinkManager(
+            self, host=s.host, port=s.port, username=s.username, secret=s.secret, events="on", loop=loop
+        )
+        self._manager.connect()
+        deadline = s.connect_timeout_s + 2.0  # a failed login is answered only after 1 s
+        try:
+            ok, message = await asyncio.wait_for(asyncio.shield(self._login), deadline)
+        except TimeoutError:
+            self._drop_manager()
+            raise AmiUnreachable(
+                f"No AMI login answer from {s.host}:{s.port} within {deadline:g} s. "
+                "Is that an Asterisk manager port?"
+            ) from None
+        except AmiUnreachable:
+            self._drop_manager()
+            raise
+        if not ok:
+            self._drop_manager()
+            raise AmiAuthFailed(
+                f"Asterisk refused AMI login for user {s.username!r} at {s.host}:{s.port} ({message}). "
+                "Check AMI_USER/AMI_SECRET against manager.conf."
+            )
+
+    def _drop_manager(self) -> None:
+        if self._manager is not None:
+            manager, self._manager = self._manager, None
+            manager.detach()
+
+    def _set_up(self, up: bool, reason: str) -> None:
+        if up != self._up:
+            self._up = up
+            log.info("ami.link_up" if up else "ami.link_down", link=self.name, reason=reason)
+            self._queue.put_nowait(LinkStatus(up=up, reason=reason))
+
+    async def _supervise(self) -> None:
+        delay = self.settings.reconnect_min_s
+        while not self._closing:
+            reason = await self._watch()
+            self._set_up(False, reason)
+            self._drop_manager()
+            while not self._closing:
+                await asyncio.sleep(delay)
+                try:
+                    await self._connect_and_login()
+                except (AmiUnreachable, AmiAuthFailed) as exc:
+                    delay = min(delay * 2, self.settings.reconnect_max_s)
+                    log.warning("ami.reconnect_failed", link=self.name, error=exc.message, retry_s=delay)
+                    continue
+                delay = self.settings.reconnect_min_s
+                self._set_up(True, "reconnected")
+                break
+
+    async def _watch(self) -> str:
+        """Ping on an interval; return why the link is gone (lost, or no Pong in time)."""
+        assert self._lost is not None
+        while True:
+            done, _ = await asyncio.wait({self._lost}, timeout=self.settings.ping_interval_s)
+            if done:
+                return self._lost.result()
+            manager = self._manager
+            if manager is None:
+                return "closed"
+            try:
+                pong = manager.send_action({"Action": "Ping"})
+                await asyncio.wait_for(asyncio.shield(pong), self.settings.ping_timeout_s)
+            except TimeoutError:
+                log.warning("ami.ping_timeout", link=self.name, timeout_s=self.settings.ping_timeout_s)
+                return "no answer to Ping"
+
+    async def _deliver_forever(self) -> None:
+        while True:
+            event = await self._queue.get()
+            for handler in self._handlers:
+                try:
+                    result = handler(event)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    log.exception("ami.handler_failed", link=self.name, kind=type(event).__name__)

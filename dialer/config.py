@@ -1,0 +1,112 @@
+"""One typed configuration object, read from the environment (no globals).
+
+Every setting has a default that works for `make demo`; production points the product at a
+real PostgreSQL (DATABASE_URL) and a real Asterisk (AMI_HOST, AMI_PORT, AMI_USER, AMI_SECRET).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from dialer.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AmiSettings:
+    host: str
+    port: int = 5038
+    username: str = "dialer"
+    secret: str = field(default="", repr=False)
+    connect_timeout_s: float = 5.0
+    action_timeout_s: float = 5.0
+    # Our own liveness check: panoramisk's Ping never looks at the reply.
+    ping_interval_s: float = 5.0
+    ping_timeout_s: float = 3.0
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class DialPlan:
+    """How dial strings and dialplan targets are built (see asterisk-conf/extensions.conf)."""
+
+    trunk_template: str = "PJSIP/{number}@trunk"
+    operator_template: str = "PJSIP/{extension}"
+    agent_context: str = "dialer-agent"
+    connect_context: str = "dialer-connect"
+    # Ofcom asks for at least 15 s of ringing before giving up.
+    ring_timeout_s: int = 30
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path
+    database_url: str | None  # None: the embedded PostgreSQL in var_dir/pgdata
+    ami: AmiSettings | None  # None: no Asterisk configured
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    log_format: str = "auto"  # auto | json | console
+    log_level: str = "info"
+    dialplan: DialPlan = DialPlan()
+    session_hours: int = 10
+    lease_s: int = 600  # a crashed dialer's leases come back after this
+
+    @property
+    def pgdata(self) -> Path:
+        return self.var_dir / "pgdata"
+
+    def with_ami(self, ami: AmiSettings) -> Settings:
+        return replace(self, ami=ami)
+
+
+def env_int(env: Mapping[str, str], key: str, default: int, lo: int = 1, hi: int = 65535) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a whole number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{key} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    var_dir = Path(env.get("DIALER_VAR_DIR") or "var").resolve()
+    ami: AmiSettings | None = None
+    if env.get("AMI_HOST"):
+        ami = AmiSettings(
+            host=env["AMI_HOST"],
+            port=env_int(env, "AMI_PORT", 5038),
+            username=env.get("AMI_USER", "dialer"),
+            secret=env.get("AMI_SECRET", ""),
+        )
+    log_format = env.get("LOG_FORMAT", "auto")
+    if log_format not in ("auto", "json", "console"):
+        raise ConfigError(f"LOG_FORMAT must be auto, json or console, got {log_format!r}")
+    dialplan = DialPlan(
+        trunk_template=env.get("DIAL_TRUNK_TEMPLATE", DialPlan.trunk_template),
+        operator_template=env.get("DIAL_OPERATOR_TEMPLATE", DialPlan.operator_template),
+        ring_timeout_s=env_int(env, "DIAL_RING_TIMEOUT_S", DialPlan.ring_timeout_s, lo=15, hi=120),
+    )
+    for name, template, key in (
+        ("DIAL_TRUNK_TEMPLATE", dialplan.trunk_template, "{number}"),
+        ("DIAL_OPERATOR_TEMPLATE", dialplan.operator_template, "{extension}"),
+    ):
+        if key not in template:
+            raise ConfigError(f"{name} must contain {key}, got {template!r}")
+    return Settings(
+        var_dir=var_dir,
+        database_url=env.get("DATABASE_URL") or None,
+        ami=ami,
+        http_host=env.get("HTTP_HOST", "127.0.0.1"),
+        http_port=env_int(env, "HTTP_PORT", 8080, lo=0),
+        log_format=log_format,
+        log_level=env.get("LOG_LEVEL", "info").lower(),
+        dialplan=dialplan,
+    )

@@ -1,0 +1,45 @@
+"""Errors a user can act on. The CLI prints `message` (one line, no traceback) and exits non-zero."""
+
+from __future__ import annotations
+
+
+class DialerError(Exception):
+    """Base class: `error_id` is stable for logs and tests, the message is for people."""
+
+    error_id = "dialer_error"
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(DialerError):
+    error_id = "config_invalid"
+    exit_code = 2
+
+
+class DatabaseUnavailable(DialerError):
+    error_id = "database_unavailable"
+    exit_code = 3
+
+
+class AmiUnreachable(DialerError):
+    error_id = "ami_unreachable"
+    exit_code = 4
+
+
+class AmiAuthFailed(DialerError):
+    error_id = "ami_auth_failed"
+    exit_code = 4
+
+
+class PortInUse(DialerError):
+    error_id = "port_in_use"
+    exit_code = 5
+
+
+class AmiActionError(DialerError):
+    """Asterisk answered an action with an error, or did not answer in time."""
+
+    error_id = "ami_action_failed"

