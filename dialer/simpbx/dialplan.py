@@ -1,0 +1,188 @@
+"""What an answered channel does next: the product's dialplan (asterisk-conf/extensions.conf).
+
+Each context is a short script of ``Newexten`` steps with the product's priorities; waits are
+loop timers owned by the channel (``dialplan=True``, so a Redirect cancels them). The contexts
+only used by the recordings (dialer-wait, dialer-bridge, dialer-redirected) are here as well,
+so that the transcripts replay. Unknown contexts behave like dialer-hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from . import conference
+from .behaviour import HUMAN, Verdict
+from .channels import Channel, newexten, user_event, varset
+from .core import Core
+from .hangups import Hangups
+
+Started = Callable[[], None]
+
+
+def _nothing() -> None:
+    return None
+
+
+def _num(text: str, default: float) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return default
+
+
+class Dialplan:
+    def __init__(self, core: Core, hangups: Hangups) -> None:
+        self.core = core
+        self.hangups = hangups
+
+    # ----- plumbing ----------------------------------------------------------------------
+    def _step(self, ch: Channel, priority: int, app: str, data: str = "") -> None:
+        self.core.emit(newexten(ch, priority, app, data))
+
+    def _wait(self, ch: Channel, seconds: float, then: Callable[[], None]) -> None:
+        def go() -> None:
+            if ch.alive:
+                then()
+
+        self.core.later(seconds, go, owner=ch, dialplan=True)
+
+    def _attempt(self, ch: Channel) -> str:
+        return ch.variables.get("DIALER_ATTEMPT", "")
+
+    def _hangup_step(self, ch: Channel, priority: int) -> None:
+        self._step(ch, priority, "Hangup", "16")
+        self.hangups.dialplan_hangup(ch, 16)
+
+    def run(
+        self, ch: Channel, context: str, exten: str, priority: int = 1, started: Started = _nothing
+    ) -> None:
+        """Start ``ch`` at context,exten,priority; ``started`` fires where OriginateResponse goes."""
+        ch.context, ch.exten = context, exten
+        handlers: dict[str, Callable[[Channel, int, Started], None]] = {
+            "dialer-agent": self._agent,
+            "dialer-connect": self._connect,
+            "dialer-abandon": self._abandon,
+            "dialer-bridge": self._bridge,
+            "dialer-wait": self._wait_redirect,
+            "dialer-redirected": self._redirected,
+        }
+        handlers.get(context, self._hold)(ch, priority, started)
+
+    def redirect(self, ch: Channel, context: str, exten: str, priority: int) -> None:
+        """AMI Redirect: leave the current application (and bridge) and go on elsewhere."""
+        if not ch.answered:
+            ch.target = (context, exten, priority)
+            return
+        self.core.cancel_owned(ch, dialplan_only=True)
+        conf = ch.conference
+        if conf is not None:
+            kicked = conf.leave(ch, "")
+            conf.end_if_empty()
+            self.hangups.after_bridge(kicked)
+        self.run(ch, context, exten, priority)
+
+    # ----- operator session ----------------------------------------------------------------
+    def _agent(self, ch: Channel, priority: int, started: Started) -> None:
+        ext = ch.exten
+        self._step(ch, 1, "NoOp", f"operator {ext} session, attempt={self._attempt(ch)}")
+        started()
+        self._step(ch, 2, "Answer")
+        self._step(ch, 3, "ConfBridge", f"agent-{ext},dialer_bridge,dialer_agent")
+        conference.join(self.core, f"agent-{ext}", ch, conference.OPERATOR)
+
+    # ----- resident reserved for an operator ---------------------------------------------------
+    def _connect(self, ch: Channel, priority: int, started: Started) -> None:
+        ext, attempt = ch.exten, self._attempt(ch)
+        self._step(ch, 1, "NoOp", f"resident answered, attempt={attempt}, operator={ext}")
+        started()
+        amd_off = ch.variables.get("DIALER_AMD", "") == "off" or priority > 5
+        self._step(ch, 2, "GotoIf", f"{int(amd_off)}?bridge")
+        if amd_off:
+            self._connect_bridge(ch)
+            return
+        self._step(ch, 3, "AMD")
+        verdict = ch.verdict or Verdict(*HUMAN, self.core.scaled(2.4))
+        self._wait(ch, verdict.after_s, lambda: self._amd_done(ch, verdict))
+
+    def _report_amd(self, ch: Channel, priority: int, verdict: Verdict) -> None:
+        attempt = self._attempt(ch)
+        self.core.emit(varset(ch, "AMDSTATUS", verdict.status), varset(ch, "AMDCAUSE", verdict.cause))
+        data = f"DialerAMD,Attempt: {attempt},AMDStatus: {verdict.status},AMDCause: {verdict.cause}"
+        self._step(ch, priority, "UserEvent", data)
+        fields = [("Attempt", attempt), ("AMDStatus", verdict.status), ("AMDCause", verdict.cause)]
+        self.core.emit(user_event(ch, "DialerAMD", fields))
+
+    def _amd_done(self, ch: Channel, verdict: Verdict) -> None:
+        self._report_amd(ch, 4, verdict)
+        # NOTSURE goes to the operator (product dialplan); only MACHINE is hung up on.
+        machine = verdict.status == "MACHINE"
+        self._step(ch, 5, "GotoIf", f"{int(machine)}?machine")
+        if machine:
+            self._hangup_step(ch, 10)
+            return
+        self._connect_bridge(ch)
+
+    def _connect_bridge(self, ch: Channel) -> None:
+        room = f"agent-{ch.exten}"
+        ops = conference.parties(self.core, room)
+        self._step(ch, 6, "Set", f"OPS={ops}")
+        self.core.emit(varset(ch, "OPS", str(ops)))
+        self._step(ch, 7, "GotoIf", f"{int(ops == 0)}?dialer-abandon,s,1")
+        if ops == 0:
+            self.run(ch, "dialer-abandon", "s")
+            return
+        self._step(ch, 8, "ConfBridge", f"{room},dialer_bridge,dialer_resident")
+        conference.join(self.core, room, ch, conference.RESIDENT)
+
+    # ----- abandon: nobody free ------------------------------------------------------------------
+    def _abandon(self, ch: Channel, priority: int, started: Started) -> None:
+        attempt = self._attempt(ch)
+        self._step(ch, 1, "NoOp", f"abandon, attempt={attempt}")
+        started()
+        self._step(ch, 2, "UserEvent", f"DialerAbandon,Attempt: {attempt}")
+        self.core.emit(user_event(ch, "DialerAbandon", [("Attempt", attempt)]))
+        self._step(ch, 3, "Playback", "custom/dialer-abandon,noanswer")
+        # The recorded abandon message (04) lasted 2 s.
+        self._wait(ch, self.core.scaled(2.0), lambda: self._hangup_step(ch, 4))
+
+    # ----- parking places --------------------------------------------------------------------
+    def _hold(self, ch: Channel, priority: int, started: Started) -> None:
+        holdsec = ch.variables.get("HOLDSEC", "") or "30"
+        self._step(ch, 1, "NoOp", f"answered leg parked, attempt={self._attempt(ch)}")
+        self._step(ch, 2, "Wait", holdsec)
+        started()
+        self._wait(ch, self.core.scaled(_num(holdsec, 30.0)), lambda: self._hangup_step(ch, 3))
+
+    def _redirected(self, ch: Channel, priority: int, started: Started) -> None:
+        attempt, mark = self._attempt(ch), ch.variables.get("MARK", "")
+        self._step(ch, 1, "NoOp", f"redirected {ch.name}, attempt={attempt}")
+        started()
+        self._step(ch, 2, "UserEvent", f"DialerRedirected,Attempt: {attempt},Mark: {mark}")
+        self.core.emit(user_event(ch, "DialerRedirected", [("Attempt", attempt), ("Mark", mark)]))
+        self._step(ch, 3, "Wait", "30")
+        self._wait(ch, self.core.scaled(30.0), lambda: self._hangup_step(ch, 4))
+
+    # ----- the Redirect variant of 03b -------------------------------------------------------------
+    def _wait_redirect(self, ch: Channel, priority: int, started: Started) -> None:
+        self._step(ch, 1, "NoOp", f"resident answered, attempt={self._attempt(ch)}, waiting for Redirect")
+        started()
+        self._step(ch, 2, "AMD")
+        verdict = ch.verdict or Verdict(*HUMAN, self.core.scaled(2.4))
+
+        def reported() -> None:
+            self._report_amd(ch, 3, verdict)
+            self._step(ch, 4, "Wait", "20")
+            self._wait(ch, self.core.scaled(20.0), lambda: self._goto_abandon(ch))
+
+        self._wait(ch, verdict.after_s, reported)
+
+    def _goto_abandon(self, ch: Channel) -> None:
+        self._step(ch, 5, "Goto", "dialer-abandon,s,1")
+        self.run(ch, "dialer-abandon", "s")
+
+    def _bridge(self, ch: Channel, priority: int, started: Started) -> None:
+        ext = ch.exten
+        self._step(ch, 1, "NoOp", f"redirected into bridge agent-{ext}, attempt={self._attempt(ch)}")
+        started()
+        self._step(ch, 2, "ConfBridge", f"agent-{ext},dialer_bridge,dialer_resident")
+        conference.join(self.core, f"agent-{ext}", ch, conference.RESIDENT)
