@@ -1,0 +1,143 @@
+"""What an operator records after a conversation, and the checks on it. Pure.
+
+Input comes from a web form (hostile until checked): full-width digits and commas are accepted
+for amounts (NFKC), dates and times are read in Asia/Tokyo, and every error names its field.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+NOTE_MAX = 2000
+AMOUNT_MAX_YEN = 100_000_000
+# Never call between 21:00 and 8:00, whatever anyone asked for (see DOMAIN.md).
+CALL_HOURS = (time(8, 0), time(21, 0))
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    label_ja: str
+    label_en: str
+    reached: bool
+    needs_promise: bool
+    needs_callback: bool
+    closes_target: bool
+
+    def label(self, lang: str) -> str:
+        return self.label_en if lang == "en" else self.label_ja
+
+
+@dataclass(frozen=True)
+class DispositionInput:
+    attempt_id: int
+    token: uuid.UUID
+    code: str
+    note: str
+    promise_date: date | None = None
+    promise_amount_yen: int | None = None
+    callback_at: datetime | None = None
+    then_pause: bool = False
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    key: str  # a message key, translated by the page (web/i18n.py)
+
+
+def _text(raw: Mapping[str, object], key: str) -> str:
+    value = raw.get(key)
+    if value is None:
+        return ""
+    return str(value) if not isinstance(value, str) else value
+
+
+def clean_note(text: str) -> str:
+    """NFC, control characters other than newline and tab removed, CRLF folded, trimmed."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C").strip()
+
+
+def parse_amount(text: str) -> int | None:
+    """'１２，０００' / '12,000' / '12000円' -> 12000; None if it is not a whole number of yen."""
+    text = unicodedata.normalize("NFKC", text).strip().removesuffix("円").replace(",", "").strip()
+    if not re.fullmatch(r"[0-9]{1,12}", text):
+        return None
+    return int(text)
+
+
+def validate(
+    raw: Mapping[str, object], codes: Mapping[str, Code], now: datetime
+) -> DispositionInput | list[FieldError]:
+    errors: list[FieldError] = []
+    attempt_text = _text(raw, "attempt_id")
+    attempt_id = int(attempt_text) if attempt_text.isascii() and attempt_text.isdigit() else 0
+    if attempt_id <= 0:
+        errors.append(FieldError("attempt_id", "error.attempt"))
+    try:
+        token = uuid.UUID(_text(raw, "token"))
+    except ValueError:
+        token = uuid.UUID(int=0)
+        errors.append(FieldError("token", "error.token"))
+    code = codes.get(_text(raw, "code"))
+    if code is None:
+        errors.append(FieldError("code", "error.code"))
+    note = clean_note(_text(raw, "note"))
+    if len(note) > NOTE_MAX:
+        errors.append(FieldError("note", "error.note_too_long"))
+    today = now.astimezone(TOKYO).date()
+    promise_date = promise_amount = callback_at = None
+    if code is not None and code.needs_promise:
+        promise_date = _date(_text(raw, "promise_date"))
+        if promise_date is None:
+            errors.append(FieldError("promise_date", "error.date"))
+        elif not today <= promise_date <= today + timedelta(days=366):
+            errors.append(FieldError("promise_date", "error.promise_date_range"))
+        promise_amount = parse_amount(_text(raw, "promise_amount"))
+        if promise_amount is None or not 0 < promise_amount <= AMOUNT_MAX_YEN:
+            errors.append(FieldError("promise_amount", "error.amount"))
+    if code is not None and code.needs_callback:
+        callback_at = _local_datetime(_text(raw, "callback_at"))
+        if callback_at is None:
+            errors.append(FieldError("callback_at", "error.datetime"))
+        elif not now < callback_at <= now + timedelta(days=90):
+            errors.append(FieldError("callback_at", "error.callback_range"))
+        elif not CALL_HOURS[0] <= callback_at.astimezone(TOKYO).time() < CALL_HOURS[1]:
+            errors.append(FieldError("callback_at", "error.callback_hours"))
+    if errors:
+        return errors
+    assert code is not None
+    return DispositionInput(
+        attempt_id=attempt_id,
+        token=token,
+        code=code.code,
+        note=note,
+        promise_date=promise_date,
+        promise_amount_yen=promise_amount,
+        callback_at=callback_at,
+        then_pause=_text(raw, "then_pause") in ("1", "true", "on"),
+    )
+
+
+def _date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(unicodedata.normalize("NFKC", text).strip())
+    except ValueError:
+        return None
+
+
+def _local_datetime(text: str) -> datetime | None:
+    """An <input type=datetime-local> value, read as Tokyo time."""
+    try:
+        value = datetime.fromisoformat(unicodedata.normalize("NFKC", text).strip())
+    except ValueError:
+        return None
+    return value.replace(tzinfo=TOKYO) if value.tzinfo is None else value

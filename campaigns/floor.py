@@ -1,0 +1,101 @@
+"""The call-centre floor as the engine holds it in memory: one slot per operator at the console."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from campaigns.agent import Action, AgentState, next_state
+from dialer.metrics import Metrics
+from dialer.store.targets import Lease
+from dialer.store.users import User
+
+
+class Notifier(Protocol):
+    async def to_user(self, user_id: int, message: dict[str, Any]) -> None: ...
+    async def to_supervisors(self, department_id: str | None, message: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    id: int
+    department_id: str
+    name: str
+    dial_mode: str
+    caller_id: str
+    status: str
+
+
+@dataclass
+class Slot:
+    user: User
+    state: AgentState = AgentState.OFFLINE
+    since: datetime = field(default_factory=lambda: datetime.now(UTC))
+    campaign: CampaignInfo | None = None
+    session_channel_id: str | None = None
+    lease: Lease | None = None
+    attempt_id: int | None = None
+    call_phase: str | None = None
+    pause_after_call: bool = False
+    disposed: bool = False  # the outcome was saved while the call was still up
+    notice: str | None = None  # a message key for the page (phone dropped, no targets, ...)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "type": "agent",
+            "state": self.state.value,
+            "since": self.since.isoformat(),
+            "campaign": None
+            if self.campaign is None
+            else {"id": self.campaign.id, "name": self.campaign.name, "dial_mode": self.campaign.dial_mode},
+            "attempt_id": self.attempt_id,
+            "call_phase": self.call_phase,
+            "pause_after_call": self.pause_after_call,
+            "notice": self.notice,
+        }
+
+
+class Floor:
+    """Slots by operator, and which operator each call in flight belongs to."""
+
+    def __init__(self, notifier: Notifier, metrics: Metrics) -> None:
+        self.slots: dict[int, Slot] = {}
+        self.by_attempt: dict[int, int] = {}
+        self.notifier = notifier
+        self.metrics = metrics
+        self.wake = asyncio.Event()
+
+    def slot(self, user: User) -> Slot:
+        slot = self.slots.get(user.id)
+        if slot is None:
+            slot = self.slots[user.id] = Slot(user=user)
+        return slot
+
+    async def move(self, slot: Slot, action: Action, notice: str | None = None) -> None:
+        """Apply an agent transition, then tell the operator's page and the supervisors."""
+        new = next_state(slot.state, action)
+        if new is not slot.state:
+            slot.state, slot.since = new, datetime.now(UTC)
+        slot.notice = notice
+        if new is AgentState.READY:
+            self.wake.set()
+        await self.publish(slot)
+
+    async def publish(self, slot: Slot) -> None:
+        counts: dict[str, int] = {}
+        for s in self.slots.values():
+            counts[s.state.value] = counts.get(s.state.value, 0) + 1
+        self.metrics.set_agents(counts)
+        await self.notifier.to_user(slot.user.id, slot.view())
+        await self.notifier.to_supervisors(
+            slot.user.department_id,
+            {
+                "type": "floor_agent",
+                "user_id": slot.user.id,
+                "display_name": slot.user.display_name,
+                **{k: v for k, v in slot.view().items() if k != "type"},
+            },
+        )

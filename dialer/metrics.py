@@ -1,0 +1,52 @@
+"""Prometheus metrics, in a registry of their own (no process globals), served at /metrics.
+
+Labels carry ids and enumerations only, never personal data.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+AGENT_STATES = ("offline", "connecting", "paused", "ready", "preview", "dialing", "talking", "wrap_up")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.originated = Counter(
+            "dialer_calls_originated", "Calls originated through AMI", ["campaign"], registry=r
+        )
+        self.answered = Counter(
+            "dialer_calls_answered", "Calls answered (person or machine)", ["campaign"], registry=r
+        )
+        self.abandoned = Counter(
+            "dialer_calls_abandoned",
+            "Answered calls with no operator free (message played)",
+            ["campaign"],
+            registry=r,
+        )
+        self.outcomes = Counter(
+            "dialer_call_outcomes", "Ended calls by outcome", ["campaign", "outcome"], registry=r
+        )
+        self.dispositions = Counter(
+            "dialer_dispositions", "Dispositions stored by operators", ["campaign", "code"], registry=r
+        )
+        self.agents = Gauge("dialer_agents", "Operators by state", ["state"], registry=r)
+        self.ami_up = Gauge("dialer_ami_link_up", "1 when the AMI link is logged in", ["link"], registry=r)
+        self.screen_pop = Histogram(
+            "dialer_screen_pop_seconds",
+            "Answer event received -> record pushed to the operator's page",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0),
+            registry=r,
+        )
+        self.ami_events = Counter("dialer_ami_events", "AMI events received", ["link"], registry=r)
+        for state in AGENT_STATES:
+            self.agents.labels(state).set(0)
+
+    def set_agents(self, counts: dict[str, int]) -> None:
+        for state in AGENT_STATES:
+            self.agents.labels(state).set(counts.get(state, 0))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

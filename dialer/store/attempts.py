@@ -1,0 +1,110 @@
+"""Attempts (one dialled call each) and their timelines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from dialer.store.db import Conn
+from dialer.store.targets import Lease
+
+# Milestones that stamp a column of the attempt row (first time only).
+_STAMP = {"ringing": "ringing_at", "answered": "answered_at", "connected": "connected_at"}
+
+
+@dataclass(frozen=True)
+class NewAttempt:
+    id: int
+    channel_id: str
+
+
+async def create(
+    conn: Conn,
+    lease: Lease,
+    *,
+    operator_id: int | None,
+    dial_mode: str,
+    link: str,
+) -> NewAttempt:
+    """Insert the attempt before dialling; its id names the channel (ChannelId dlr-a<id>)."""
+    row = await conn.fetchrow(
+        """
+        with s as (select nextval(pg_get_serial_sequence('attempt', 'id')) as id)
+        insert into attempt (id, channel_id, campaign_id, target_id, household_id, department_id,
+                             phone_id, operator_id, dial_mode, link)
+        overriding system value
+        select s.id, 'dlr-a' || s.id, $1, $2, $3, $4, $5, $6, $7, $8 from s
+        returning id, channel_id
+        """,
+        lease.campaign_id,
+        lease.target_id,
+        lease.household_id,
+        lease.department_id,
+        lease.phone_id,
+        operator_id,
+        dial_mode,
+        link,
+    )
+    assert row is not None
+    await conn.execute(
+        """with e as (insert into attempt_event (attempt_id, kind) values ($1, 'originated'))
+           update campaign_target set attempts = attempts + 1 where id = $2""",
+        row["id"],
+        lease.target_id,
+    )
+    return NewAttempt(id=row["id"], channel_id=row["channel_id"])
+
+
+async def milestone(
+    conn: Conn,
+    attempt_id: int,
+    kind: str,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Append to the timeline, and stamp the attempt row for ringing/answered/connected."""
+    column = _STAMP.get(kind)
+    stamp = f", {column} = coalesce({column}, clock_timestamp())" if column else ""
+    await conn.execute(
+        f"""with e as (insert into attempt_event (attempt_id, kind, detail) values ($1, $2, $3::jsonb))
+            update attempt set phase = case when $2 in ('ringing', 'answered', 'connected') then $2 else phase end
+            {stamp} where id = $1""",
+        attempt_id,
+        kind,
+        json.dumps(dict(detail or {}), ensure_ascii=False),
+    )
+
+
+async def finish(
+    conn: Conn,
+    attempt_id: int,
+    *,
+    outcome: str,
+    hangup_by: str | None,
+    cause: int | None,
+    amd_status: str | None,
+) -> None:
+    detail = {"outcome": outcome, "hangup_by": hangup_by, "cause": cause}
+    await conn.execute(
+        """with e as (insert into attempt_event (attempt_id, kind, detail) values ($1, 'ended', $6::jsonb))
+           update attempt set phase = 'ended', outcome = $2, hangup_by = $3, hangup_cause = $4,
+                  amd_status = coalesce($5, amd_status), ended_at = clock_timestamp()
+           where id = $1 and ended_at is null""",
+        attempt_id,
+        outcome,
+        hangup_by,
+        cause,
+        amd_status,
+        json.dumps(detail),
+    )
+
+
+async def timeline(conn: Conn, attempt_id: int) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "select kind, at, detail from attempt_event where attempt_id = $1 order by id", attempt_id
+        )
+    )

@@ -1,0 +1,58 @@
+"""Campaigns as the engine and the pages read them."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from campaigns.floor import CampaignInfo
+from dialer.store.db import Conn
+
+_COLUMNS = "id, department_id, name, dial_mode, caller_id, status"
+
+
+def _info(row: asyncpg.Record) -> CampaignInfo:
+    return CampaignInfo(
+        id=row["id"],
+        department_id=row["department_id"],
+        name=row["name"],
+        dial_mode=row["dial_mode"],
+        caller_id=row["caller_id"],
+        status=row["status"],
+    )
+
+
+async def get(conn: Conn, campaign_id: int, department_id: str | None) -> CampaignInfo | None:
+    row = await conn.fetchrow(
+        f"select {_COLUMNS} from campaign where id = $1 and department_id = $2", campaign_id, department_id
+    )
+    return _info(row) if row else None
+
+
+async def active(conn: Conn, department_id: str | None) -> list[CampaignInfo]:
+    rows = await conn.fetch(
+        f"select {_COLUMNS} from campaign where department_id = $1 and status = 'active' order by id",
+        department_id,
+    )
+    return [_info(r) for r in rows]
+
+
+async def progress(conn: Conn, department_id: str | None) -> list[asyncpg.Record]:
+    """Per campaign: households by state and today's attempts by outcome (for the supervisor)."""
+    return list(
+        await conn.fetch(
+            """select c.id, c.name, c.dial_mode, c.status,
+                      count(t.id) filter (where t.state = 'pending') as pending,
+                      count(t.id) filter (where t.state = 'leased') as leased,
+                      count(t.id) filter (where t.state = 'done') as done,
+                      count(t.id) filter (where t.state = 'excluded') as excluded,
+                      (select jsonb_object_agg(outcome, n) from (
+                          select coalesce(a.outcome, 'in_progress') as outcome, count(*) as n from attempt a
+                          where a.campaign_id = c.id
+                            and a.originated_at >= date_trunc('day', now() at time zone 'Asia/Tokyo')
+                                                   at time zone 'Asia/Tokyo'
+                          group by 1) o) as today
+               from campaign c left join campaign_target t on t.campaign_id = c.id
+               where c.department_id = $1 group by c.id order by c.id""",
+            department_id,
+        )
+    )

@@ -1,0 +1,110 @@
+"""Storing an operator's disposition: once, even when the page sends it again after a failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+
+from campaigns.dispositions import Code, DispositionInput
+from dialer.errors import DialerError
+from dialer.store import targets
+from dialer.store.db import Conn
+from dialer.store.users import User
+
+
+class DispositionRejected(DialerError):
+    error_id = "disposition_rejected"
+
+    def __init__(self, key: str, status: int = 409) -> None:
+        super().__init__(key)
+        self.key, self.status = key, status
+
+
+@dataclass(frozen=True)
+class Saved:
+    created: bool  # False: this token was stored before (a resend)
+    attempt_id: int
+    campaign_id: int
+    code: str
+
+
+async def codes(conn: Conn, department_id: str | None) -> dict[str, Code]:
+    """The active codes for a department: its own, then the shared ones it does not override."""
+    rows = await conn.fetch(
+        """select distinct on (code) code, label_ja, label_en, reached, needs_promise, needs_callback,
+                  closes_target, sort, active
+           from disposition_code where department_id = $1 or department_id is null
+           order by code, department_id nulls last""",
+        department_id,
+    )
+    ordered = sorted((r for r in rows if r["active"]), key=lambda r: (r["sort"], r["code"]))
+    return {
+        r["code"]: Code(
+            code=r["code"],
+            label_ja=r["label_ja"],
+            label_en=r["label_en"],
+            reached=r["reached"],
+            needs_promise=r["needs_promise"],
+            needs_callback=r["needs_callback"],
+            closes_target=r["closes_target"],
+        )
+        for r in ordered
+    }
+
+
+async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code) -> Saved:
+    async with pool.acquire() as conn, conn.transaction():
+        attempt = await conn.fetchrow(
+            """select id, campaign_id, target_id, department_id, operator_id, answered_at
+               from attempt where id = $1 for update""",
+            inp.attempt_id,
+        )
+        if attempt is None or attempt["department_id"] != user.department_id:
+            raise DispositionRejected("error.attempt", 404)
+        if attempt["operator_id"] != user.id:
+            raise DispositionRejected("error.not_your_call", 403)
+        existing = await conn.fetchrow(
+            "select client_token from disposition where attempt_id = $1", inp.attempt_id
+        )
+        if existing is not None:
+            if existing["client_token"] == inp.token:
+                return Saved(False, inp.attempt_id, attempt["campaign_id"], inp.code)
+            raise DispositionRejected("error.already_recorded")
+        if attempt["answered_at"] is None:
+            raise DispositionRejected("error.not_answered")
+        await conn.execute(
+            """insert into disposition (attempt_id, client_token, operator_id, department_id, code, note,
+                                        promise_date, promise_amount_yen, callback_at)
+               values ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+            inp.attempt_id,
+            inp.token,
+            user.id,
+            user.department_id,
+            inp.code,
+            inp.note,
+            inp.promise_date,
+            inp.promise_amount_yen,
+            inp.callback_at,
+        )
+        next_at = inp.callback_at
+        if next_at is None and not code.closes_target:
+            next_at = await conn.fetchval("select now() + $1::interval", timedelta(days=1))
+        await targets.release(
+            conn,
+            attempt["target_id"],
+            None,
+            done=code.closes_target,
+            next_at=next_at,
+            outcome=inp.code,
+        )
+        await conn.execute(
+            """insert into audit_log (user_id, department_id, action, object_type, object_id, detail)
+               values ($1, $2, 'disposition.save', 'attempt', $3, jsonb_build_object('code', $4::text))""",
+            user.id,
+            user.department_id,
+            str(inp.attempt_id),
+            inp.code,
+        )
+    return Saved(True, inp.attempt_id, attempt["campaign_id"], inp.code)

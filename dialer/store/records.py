@@ -1,0 +1,129 @@
+"""The resident's record as an operator may see it: the minimum the call needs, audit-logged.
+
+Operators get what the identity check (name, address, date of birth) and the reminder need:
+the household head's name and kana, address, the number dialled, and the arrears by debt type
+and fiscal year. Not 宛名番号, not other members' details, not workplace or nationality.
+Every read goes into the audit log in the same transaction; no log, no record.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+from dialer.jpformat import phone_display, wareki, wareki_fiscal_year, yen
+
+
+@dataclass(frozen=True)
+class DebtLine:
+    debt_type: str
+    fiscal_year: int
+    unpaid_yen: int
+    earliest_due: date
+
+
+@dataclass(frozen=True)
+class OperatorRecord:
+    household_id: int
+    household_no: str
+    name_kanji: str
+    name_kana: str
+    birth_date: date | None
+    postal_code: str
+    address: str
+    phone: str | None  # the number being dialled (national digits)
+    phone_kind: str | None
+    debts: list[DebtLine]
+    total_unpaid_yen: int
+    last_contact: date | None
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("birth_date", "last_contact"):
+            data[key] = data[key].isoformat() if data[key] else None
+        data["debts"] = [
+            {
+                **d,
+                "earliest_due": d["earliest_due"].isoformat(),
+                "earliest_due_label": wareki(d["earliest_due"]),
+                "fiscal_year_label": wareki_fiscal_year(d["fiscal_year"]),
+                "unpaid_label": yen(d["unpaid_yen"]),
+            }
+            for d in data["debts"]
+        ]
+        data["display"] = {
+            "phone": phone_display(self.phone),
+            "birth": wareki(self.birth_date) if self.birth_date else "",
+            "total": yen(self.total_unpaid_yen),
+            "last_contact": wareki(self.last_contact) if self.last_contact else "",
+        }
+        return data
+
+
+async def read_for_operator(
+    pool: asyncpg.Pool,
+    *,
+    household_id: int,
+    department_id: str,
+    phone_id: int | None,
+    user_id: int,
+    reason: str,
+    attempt_id: int | None = None,
+) -> OperatorRecord | None:
+    """Read a household's minimal record and audit-log the view; None if not in this department."""
+    async with pool.acquire() as conn, conn.transaction():
+        head = await conn.fetchrow(
+            """select h.household_no, h.postal_code, h.address, p.name_kanji, p.name_kana, p.birth_date
+               from household h
+               left join lateral (select * from person where household_id = h.id
+                                  order by is_head desc, id limit 1) p on true
+               where h.id = $1 and h.department_id = $2""",
+            household_id,
+            department_id,
+        )
+        if head is None:
+            return None
+        phone = None
+        if phone_id is not None:
+            phone = await conn.fetchrow(
+                "select number, kind from phone where id = $1 and household_id = $2", phone_id, household_id
+            )
+        debts = await conn.fetch(
+            """select debt_type, fiscal_year, sum(assessed_yen - paid_yen)::bigint as unpaid, min(due_date) as due
+               from debt where household_id = $1 and assessed_yen > paid_yen
+               group by debt_type, fiscal_year order by fiscal_year, debt_type""",
+            household_id,
+        )
+        last_contact = await conn.fetchval(
+            """select max(a.answered_at)::date from attempt a
+               where a.household_id = $1 and a.answered_at is not null and a.id is distinct from $2""",
+            household_id,
+            attempt_id,
+        )
+        await conn.execute(
+            """insert into audit_log (user_id, department_id, action, object_type, object_id, detail)
+               values ($1, $2, 'record.view', 'household', $3, $4::jsonb)""",
+            user_id,
+            department_id,
+            str(household_id),
+            json.dumps({"reason": reason, "attempt_id": attempt_id}),
+        )
+    lines = [DebtLine(r["debt_type"], r["fiscal_year"], r["unpaid"], r["due"]) for r in debts]
+    return OperatorRecord(
+        household_id=household_id,
+        household_no=head["household_no"],
+        name_kanji=head["name_kanji"] or "",
+        name_kana=head["name_kana"] or "",
+        birth_date=head["birth_date"],
+        postal_code=head["postal_code"],
+        address=head["address"],
+        phone=phone["number"] if phone else None,
+        phone_kind=phone["kind"] if phone else None,
+        debts=lines,
+        total_unpaid_yen=sum(d.unpaid_yen for d in lines),
+        last_contact=last_contact,
+    )

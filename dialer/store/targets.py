@@ -1,0 +1,135 @@
+"""The hopper: households leased for dialling with FOR UPDATE SKIP LOCKED and a lease expiry.
+
+Two dialer processes never take the same household: a lease is taken in one statement that
+skips rows another transaction holds. A live process renews its leases; a crashed process's
+leases expire and `sweep_expired` returns those households (closing their open attempts as lost).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from dialer.store.db import Conn
+
+
+@dataclass(frozen=True)
+class Lease:
+    target_id: int
+    campaign_id: int
+    household_id: int
+    department_id: str
+    attempts: int
+    phone_id: int | None
+    number: str | None  # personal data: never logged
+
+
+async def lease_next(conn: Conn, campaign_id: int, owner: str, lease_s: int) -> Lease | None:
+    """Lease the next dialable household of a campaign; None if there is none now.
+
+    A household with no valid, callable phone is set aside ('excluded', last_outcome no_phone)
+    and the next one is tried, so the hopper never stalls on it.
+    """
+    while True:
+        row = await conn.fetchrow(
+            """
+            with next as (
+                select t.id from campaign_target t
+                where t.campaign_id = $1 and t.state = 'pending' and t.next_attempt_at <= now()
+                order by t.priority, t.next_attempt_at, t.id
+                for update skip locked
+                limit 1
+            ), leased as (
+                update campaign_target t
+                set state = 'leased', lease_owner = $2, lease_expires_at = now() + $3::interval
+                from next where t.id = next.id
+                returning t.id, t.campaign_id, t.household_id, t.department_id, t.attempts
+            )
+            select l.*, p.id as phone_id, p.number
+            from leased l
+            left join lateral (
+                select id, number from phone
+                where household_id = l.household_id and valid and not do_not_call
+                order by priority, id limit 1
+            ) p on true
+            """,
+            campaign_id,
+            owner,
+            timedelta(seconds=lease_s),
+        )
+        if row is None:
+            return None
+        if row["phone_id"] is not None:
+            return Lease(
+                target_id=row["id"],
+                campaign_id=row["campaign_id"],
+                household_id=row["household_id"],
+                department_id=row["department_id"],
+                attempts=row["attempts"],
+                phone_id=row["phone_id"],
+                number=row["number"],
+            )
+        await conn.execute(
+            """update campaign_target set state = 'excluded', last_outcome = 'no_phone',
+               lease_owner = null, lease_expires_at = null where id = $1""",
+            row["id"],
+        )
+
+
+async def renew(conn: Conn, owner: str, target_ids: list[int], lease_s: int) -> None:
+    if target_ids:
+        await conn.execute(
+            """update campaign_target set lease_expires_at = now() + $3::interval
+               where id = any($2::bigint[]) and lease_owner = $1 and state = 'leased'""",
+            owner,
+            target_ids,
+            timedelta(seconds=lease_s),
+        )
+
+
+async def release(
+    conn: Conn,
+    target_id: int,
+    owner: str | None,
+    *,
+    done: bool,
+    next_at: datetime | None = None,
+    outcome: str | None = None,
+) -> None:
+    """Give a leased household back: finished (done) or pending again from `next_at`.
+
+    `owner` None releases whoever holds the lease (a disposition stored after a restart).
+    """
+    await conn.execute(
+        """update campaign_target
+           set state = case when $3 then 'done' else 'pending' end,
+               next_attempt_at = coalesce($4, now()),
+               last_outcome = coalesce($5, last_outcome),
+               lease_owner = null, lease_expires_at = null
+           where id = $1 and ($2::text is null or lease_owner = $2 or lease_owner is null)""",
+        target_id,
+        owner,
+        done,
+        next_at,
+        outcome,
+    )
+
+
+async def sweep_expired(pool: asyncpg.Pool) -> int:
+    """Return households whose lease expired (their dialer died); close its open attempts as lost."""
+    async with pool.acquire() as c, c.transaction():
+        rows = await c.fetch(
+            """update campaign_target set state = 'pending', lease_owner = null, lease_expires_at = null,
+                      next_attempt_at = now() + interval '30 minutes'
+               where state = 'leased' and lease_expires_at < now() returning id"""
+        )
+        ids = [r["id"] for r in rows]
+        if ids:
+            await c.execute(
+                """update attempt set phase = 'ended', outcome = coalesce(outcome, 'lost'), ended_at = now()
+                   where target_id = any($1::bigint[]) and ended_at is null""",
+                ids,
+            )
+        return len(ids)

@@ -1,0 +1,118 @@
+"""Shared fixtures: a real PostgreSQL (the embedded one, or DIALER_TEST_DATABASE_URL's server),
+a migrated template database cloned for every test, and the simulated PBX on a real TCP port."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from dialer import config, logs
+from dialer.config import AmiSettings, Settings
+from dialer.store import migrate
+from dialer.store.embedded import EmbeddedPostgres
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+TEMPLATE = "dialer_test_template"
+
+logs.configure("warning", "console")
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn() -> Iterator[str]:
+    """A DSN to a maintenance database on the test server (created and stopped here if embedded)."""
+    external = os.environ.get("DIALER_TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    server = EmbeddedPostgres(ROOT / "var" / "test-pgdata")
+    server.start()
+    try:
+        yield server.dsn("postgres")
+    finally:
+        server.stop()
+
+
+def _swap_db(dsn: str, name: str) -> str:
+    head, _, tail = dsn.partition("?")
+    base = head.rsplit("/", 1)[0]
+    return f"{base}/{name}" + (f"?{tail}" if tail else "")
+
+
+@pytest.fixture(scope="session")
+def template_dsn(pg_admin_dsn: str) -> str:
+    async def build() -> None:
+        admin = await asyncpg.connect(pg_admin_dsn)
+        try:
+            await admin.execute(f"drop database if exists {TEMPLATE} with (force)")
+            await admin.execute(f"create database {TEMPLATE}")
+        finally:
+            await admin.close()
+        conn = await asyncpg.connect(_swap_db(pg_admin_dsn, TEMPLATE))
+        try:
+            await migrate.migrate(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(build())
+    return _swap_db(pg_admin_dsn, TEMPLATE)
+
+
+@pytest.fixture
+async def db_dsn(pg_admin_dsn: str, template_dsn: str) -> AsyncIterator[str]:
+    """A fresh database for one test, cloned from the migrated template."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_admin_dsn)
+    try:
+        await admin.execute(f"create database {name} template {TEMPLATE}")
+    finally:
+        await admin.close()
+    yield _swap_db(pg_admin_dsn, name)
+    admin = await asyncpg.connect(pg_admin_dsn)
+    try:
+        await admin.execute(f"drop database if exists {name} with (force)")
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await asyncpg.create_pool(db_dsn, min_size=1, max_size=5, server_settings={"timezone": "Asia/Tokyo"})
+    assert p is not None
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[object]:
+    from dialer.simpbx import SimConfig, SimulatedPbx
+
+    pbx = SimulatedPbx(
+        SimConfig(host="127.0.0.1", port=0, users={"dialer": "dialer-secret"}, operator_answer_s=0.1)
+    )
+    await pbx.start()
+    yield pbx
+    await pbx.stop()
+
+
+@pytest.fixture
+def settings(db_dsn: str, sim: object, tmp_path: Path) -> Settings:
+    """Settings for a whole product run against this test's database and simulated PBX."""
+    base = config.load({"DIALER_VAR_DIR": str(tmp_path)})
+    ami = AmiSettings(
+        host="127.0.0.1",
+        port=sim.port,  # type: ignore[attr-defined]
+        username="dialer",
+        secret="dialer-secret",
+        ping_interval_s=1.0,
+        ping_timeout_s=1.0,
+        reconnect_min_s=0.1,
+    )
+    return replace(base, database_url=db_dsn, ami=ami, http_port=0)

@@ -1,0 +1,117 @@
+"""Test data written through the same tables the product uses (no shortcuts around constraints)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import asyncpg
+
+from dialer.store import users
+from dialer.store.users import User
+
+PASSWORD = "correct-horse-1"
+
+
+@dataclass(frozen=True)
+class World:
+    operator: User
+    supervisor: User
+    campaign_id: int
+    department: str
+
+
+async def department(pool: asyncpg.Pool, dept: str = "nhi") -> None:
+    await pool.execute(
+        "insert into department (id, name_ja, name_en) values ($1, $2, $3) on conflict do nothing",
+        dept,
+        "国民健康保険課" if dept == "nhi" else "税務課",
+        dept.upper(),
+    )
+
+
+async def user(
+    pool: asyncpg.Pool, login: str, role: str = "operator", dept: str | None = "nhi", ext: str | None = None
+) -> User:
+    return await users.create_user(
+        pool,
+        login=login,
+        password=PASSWORD,
+        display_name=f"テスト {login}",
+        role=role,
+        department_id=dept,
+        extension=ext,
+    )
+
+
+async def campaign(
+    pool: asyncpg.Pool, dept: str = "nhi", mode: str = "progressive", name: str = "テスト催告"
+) -> int:
+    cid: int = await pool.fetchval(
+        "insert into campaign (department_id, name, dial_mode, caller_id) values ($1, $2, $3, '0312340001') returning id",
+        dept,
+        name,
+        mode,
+    )
+    return cid
+
+
+async def household(
+    pool: asyncpg.Pool,
+    campaign_id: int,
+    number: str,
+    *,
+    dept: str = "nhi",
+    no: str | None = None,
+    name: str = "見本 太郎",
+    kana: str = "ミホン タロウ",
+    priority: int = 100,
+    unpaid: int = 24_000,
+) -> int:
+    hid: int = await pool.fetchval(
+        "insert into household (department_id, household_no, postal_code, address) values ($1, $2, '999-0001', $3) returning id",
+        dept,
+        no or f"H{number}",
+        "見本県見本市見本町1丁目2番3号",
+    )
+    pid = await pool.fetchval(
+        """insert into person (household_id, department_id, atena_no, name_kanji, name_kana, birth_date, is_head)
+           values ($1, $2, $3, $4, $5, $6, true) returning id""",
+        hid,
+        dept,
+        f"A{number}",
+        name,
+        kana,
+        date(1980, 4, 1),
+    )
+    await pool.execute(
+        "insert into phone (household_id, person_id, department_id, number, kind) values ($1, $2, $3, $4, 'landline')",
+        hid,
+        pid,
+        dept,
+        number,
+    )
+    await pool.execute(
+        """insert into debt (household_id, person_id, department_id, debt_type, fiscal_year, installment,
+                             assessed_yen, paid_yen, due_date) values ($1, $2, $3, 'nhi', 2025, 3, $4, 0, '2025-08-31')""",
+        hid,
+        pid,
+        dept,
+        unpaid,
+    )
+    await pool.execute(
+        "insert into campaign_target (campaign_id, household_id, department_id, priority) values ($1, $2, $3, $4)",
+        campaign_id,
+        hid,
+        dept,
+        priority,
+    )
+    return hid
+
+
+async def world(pool: asyncpg.Pool, mode: str = "progressive") -> World:
+    await department(pool, "nhi")
+    op = await user(pool, "op1", "operator", "nhi", "1001")
+    sv = await user(pool, "sv1", "supervisor", "nhi")
+    cid = await campaign(pool, "nhi", mode)
+    return World(operator=op, supervisor=sv, campaign_id=cid, department="nhi")

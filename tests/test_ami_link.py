@@ -1,0 +1,234 @@
+"""The AMI link (panoramisk underneath) against the simulated PBX and a hostile raw peer, over TCP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+
+from dialer.ami import events
+from dialer.ami.link import AmiLink, LinkEvent, LinkStatus, OriginateRequest
+from dialer.config import AmiSettings
+from dialer.errors import AmiAuthFailed, AmiUnreachable
+from dialer.simpbx import Behaviour, SimulatedPbx
+
+
+def _settings(port: int, **kw: object) -> AmiSettings:
+    base = AmiSettings(
+        host="127.0.0.1",
+        port=port,
+        username="dialer",
+        secret="dialer-secret",
+        ping_interval_s=0.5,
+        ping_timeout_s=0.5,
+        reconnect_min_s=0.1,
+        action_timeout_s=2.0,
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.items: list[LinkEvent] = []
+        self.changed = asyncio.Event()
+
+    def __call__(self, event: LinkEvent) -> None:
+        self.items.append(event)
+        self.changed.set()
+
+    async def wait_for(self, predicate, within: float = 5.0) -> LinkEvent:  # type: ignore[no-untyped-def]
+        async with asyncio.timeout(within):
+            while True:
+                for item in self.items:
+                    if predicate(item):
+                        return item
+                self.changed.clear()
+                await self.changed.wait()
+
+
+@pytest.fixture
+async def link(sim: SimulatedPbx) -> AsyncIterator[tuple[AmiLink, Collector]]:
+    ami = AmiLink(_settings(sim.port))
+    seen = Collector()
+    ami.subscribe(seen)
+    await ami.start()
+    yield ami, seen
+    await ami.close()
+
+
+def _originate(channel_id: str, number: str, timeout_ms: int = 30_000) -> OriginateRequest:
+    return OriginateRequest(
+        channel=f"PJSIP/{number}@trunk",
+        context="dialer-hold",
+        exten="s",
+        channel_id=channel_id,
+        caller_id="0312340001",
+        timeout_ms=timeout_ms,
+        variables={"DIALER_ATTEMPT": channel_id, "HOLDSEC": "1"},
+    )
+
+
+async def test_login_brings_the_link_up(link: tuple[AmiLink, Collector]) -> None:
+    ami, seen = link
+    assert ami.up
+    await seen.wait_for(lambda e: isinstance(e, LinkStatus) and e.up)
+
+
+async def test_wrong_secret_is_a_clear_error(sim: SimulatedPbx) -> None:
+    ami = AmiLink(_settings(sim.port, secret="wrong"))
+    with pytest.raises(AmiAuthFailed, match="refused AMI login for user 'dialer'"):
+        await ami.start()
+    await ami.close()
+
+
+async def test_nothing_listening_is_a_clear_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ami = AmiLink(_settings(port))
+    with pytest.raises(AmiUnreachable, match=f"127.0.0.1:{port}"):
+        await ami.start()
+    await ami.close()
+
+
+async def test_a_silent_peer_is_not_mistaken_for_asterisk() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    ami = AmiLink(_settings(port, connect_timeout_s=0.5))
+    try:
+        with pytest.raises(AmiUnreachable, match="No AMI login answer"):
+            await ami.start()
+    finally:
+        await ami.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_originate_events_arrive_typed_and_a_raising_handler_harms_nothing(
+    sim: SimulatedPbx, link: tuple[AmiLink, Collector]
+) -> None:
+    ami, seen = link
+
+    def broken(event: LinkEvent) -> None:
+        raise RuntimeError("a buggy subscriber")
+
+    ami.subscribe(broken)
+    sim.script("0355550101", Behaviour("busy", ring_s=0.2))
+    await ami.originate(_originate("dlr-a101", "0355550101"))
+    hangup = await seen.wait_for(lambda e: isinstance(e, events.Hangup) and e.uniqueid == "dlr-a101")
+    assert isinstance(hangup, events.Hangup)
+    assert hangup.cause == 17
+    await seen.wait_for(lambda e: isinstance(e, events.OriginateResponse) and e.action_id == "dlr-a101")
+    # the connection survived the raising subscriber: another call goes through
+    sim.script("0355550102", Behaviour("congestion"))
+    await ami.originate(_originate("dlr-a102", "0355550102"))
+    await seen.wait_for(lambda e: isinstance(e, events.Hangup) and e.uniqueid == "dlr-a102")
+    assert ami.up
+
+
+async def test_an_originate_is_never_replayed_after_a_reconnect(
+    sim: SimulatedPbx, link: tuple[AmiLink, Collector]
+) -> None:
+    ami, seen = link
+    sim.script("0355550103", Behaviour("noanswer"))
+    sim.freeze(True)  # the Originate is written but never answered: panoramisk would queue it again
+    with pytest.raises(Exception, match="no answer to Originate"):
+        await ami.originate(_originate("dlr-a103", "0355550103"))
+    await seen.wait_for(lambda e: isinstance(e, LinkStatus) and not e.up)
+    await sim.drop_links()
+    sim.freeze(False)
+    seen.items.clear()
+    await seen.wait_for(lambda e: isinstance(e, LinkStatus) and e.up)
+    await asyncio.sleep(0.3)  # FullyBooted has come and gone: that is when panoramisk replays
+    assert sim.actions("Originate") == []
+
+
+async def test_a_half_open_link_is_noticed_by_our_ping_deadline(
+    sim: SimulatedPbx, link: tuple[AmiLink, Collector]
+) -> None:
+    ami, seen = link
+    sim.freeze(True)
+    down = await seen.wait_for(lambda e: isinstance(e, LinkStatus) and not e.up, within=3.0)
+    assert isinstance(down, LinkStatus)
+    assert "Ping" in down.reason
+    sim.freeze(False)
+    await sim.drop_links()
+    seen.items.clear()
+    await seen.wait_for(lambda e: isinstance(e, LinkStatus) and e.up, within=5.0)
+    assert ami.up
+
+
+async def test_hangup_of_an_unknown_channel_says_so(link: tuple[AmiLink, Collector]) -> None:
+    ami, _ = link
+    assert await ami.hangup("dlr-a-none") is False
+
+
+# ---- a hostile peer: garbage, frames without Event/Response, UTF-8 split across reads ----------
+@contextlib.asynccontextmanager
+async def _raw_peer(script: list[bytes]) -> AsyncIterator[int]:
+    writers: list[asyncio.StreamWriter] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+        login = await reader.readuntil(b"\r\n\r\n")
+        action_id = next(
+            line.split(b": ", 1)[1] for line in login.split(b"\r\n") if line.lower().startswith(b"actionid")
+        )
+        writer.write(
+            b"Response: Success\r\nActionID: " + action_id + b"\r\nMessage: Authentication accepted\r\n\r\n"
+        )
+        for chunk in script:
+            writer.write(chunk)
+            await writer.drain()
+            await asyncio.sleep(0.02)
+        with contextlib.suppress(ConnectionError):
+            await reader.read()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        for writer in writers:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+        await server.wait_closed()
+
+
+async def test_malformed_frames_are_skipped_and_the_link_lives() -> None:
+    name = "見本 太郎".encode()
+    event = (
+        b"Event: Newchannel\r\nPrivilege: call,all\r\nChannel: PJSIP/trunk-00000001\r\n"
+        b"CallerIDName: " + name + b"\r\nUniqueid: dlr-a9\r\nLinkedid: dlr-a9\r\n\r\n"
+    )
+    cut = event.index(name) + 4  # inside a multi-byte character
+    script = [
+        b"\x00\xff\xfe garbage \x80\x81\r\n\r\n",
+        b"NoColonHere\r\nStill nothing\r\n\r\n",
+        b"Event\r\n\r\n",
+        event[:cut],
+        event[cut:],
+    ]
+    async with _raw_peer(script) as port:
+        ami = AmiLink(_settings(port, ping_interval_s=30.0))
+        seen = Collector()
+        ami.subscribe(seen)
+        try:
+            await ami.start()
+            got = await seen.wait_for(lambda e: isinstance(e, events.Newchannel))
+            assert isinstance(got, events.Newchannel)
+            assert got.uniqueid == "dlr-a9"
+            assert ami.up
+        finally:
+            await ami.close()

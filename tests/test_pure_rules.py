@@ -1,0 +1,221 @@
+"""Table tests of the pure parts: agent transitions, disposition checks, Japanese formats, config."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from campaigns.agent import Action, AgentState, InvalidTransition, next_state
+from campaigns.dispositions import Code, FieldError, clean_note, parse_amount, validate
+from campaigns.retry import MAX_ATTEMPTS, after_unreached
+from dialer import config
+from dialer.calls.state import Outcome
+from dialer.errors import ConfigError
+from dialer.jpformat import phone_display, wareki, wareki_fiscal_year, yen
+
+S, A = AgentState, Action
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+@pytest.mark.parametrize(
+    ("state", "action", "expected"),
+    [
+        (S.OFFLINE, A.READY, S.CONNECTING),
+        (S.CONNECTING, A.SESSION_UP, S.READY),
+        (S.READY, A.DIAL, S.DIALING),
+        (S.READY, A.RESERVE, S.PREVIEW),
+        (S.PREVIEW, A.DIAL, S.DIALING),
+        (S.PREVIEW, A.RELEASE, S.READY),
+        (S.DIALING, A.ANSWERED, S.TALKING),
+        (S.DIALING, A.UNANSWERED, S.READY),
+        (S.TALKING, A.ENDED, S.WRAP_UP),
+        (S.TALKING, A.UNANSWERED, S.READY),
+        (S.WRAP_UP, A.DISPOSED, S.READY),
+        (S.WRAP_UP, A.DISPOSED_PAUSE, S.PAUSED),
+        (S.PAUSED, A.READY, S.READY),
+        (S.TALKING, A.SESSION_DOWN, S.WRAP_UP),  # the call still needs its outcome
+        (S.READY, A.SESSION_DOWN, S.OFFLINE),
+        (S.WRAP_UP, A.LOGOUT, S.OFFLINE),
+    ],
+)
+def test_agent_transitions(state: AgentState, action: Action, expected: AgentState) -> None:
+    assert next_state(state, action) is expected
+
+
+@pytest.mark.parametrize(
+    ("state", "action"),
+    [
+        (S.OFFLINE, A.DIAL),
+        (S.TALKING, A.DIAL),
+        (S.WRAP_UP, A.READY),
+        (S.DIALING, A.RESERVE),
+        (S.READY, A.ENDED),
+    ],
+)
+def test_agent_refuses_impossible_moves(state: AgentState, action: Action) -> None:
+    with pytest.raises(InvalidTransition):
+        next_state(state, action)
+
+
+CODES = {
+    "promise": Code("promise", "納付約束", "Promise", True, True, False, True),
+    "callback": Code("callback", "折り返し希望", "Call back", True, False, True, False),
+    "refused": Code("refused", "拒否", "Refused", True, False, False, True),
+}
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=TOKYO)
+TOKEN = str(uuid.uuid4())
+
+
+def _form(**kw: str) -> dict[str, str]:
+    return {"attempt_id": "7", "token": TOKEN, "code": "refused", "note": "", **kw}
+
+
+@pytest.mark.parametrize(
+    ("form", "errors"),
+    [
+        (_form(), []),
+        (_form(code="promise", promise_date="2026-12-10", promise_amount="１２，０００円"), []),
+        (_form(code="promise", promise_date="2026-11-22", promise_amount="1000"), ["promise_date"]),
+        (_form(code="promise", promise_date="2028-01-01", promise_amount="1000"), ["promise_date"]),
+        (
+            _form(code="promise", promise_date="令和8年12月1日", promise_amount="0"),
+            ["promise_date", "promise_amount"],
+        ),
+        (_form(code="promise", promise_date="2026-12-01", promise_amount="-5"), ["promise_amount"]),
+        (_form(code="promise", promise_date="2026-12-01", promise_amount="1.5"), ["promise_amount"]),
+        (_form(code="callback", callback_at="2026-11-24T14:30"), []),
+        (_form(code="callback", callback_at="2026-11-24T21:30"), ["callback_at"]),  # never 21:00-8:00
+        (_form(code="callback", callback_at="2026-11-24T07:59"), ["callback_at"]),
+        (_form(code="callback", callback_at="2026-11-23T09:00"), ["callback_at"]),  # in the past
+        (_form(code="nonsense"), ["code"]),
+        (_form(attempt_id="abc"), ["attempt_id"]),
+        (_form(attempt_id="１２"), ["attempt_id"]),
+        (_form(token="not-a-uuid"), ["token"]),
+        (_form(note="あ" * 2001), ["note"]),
+    ],
+)
+def test_disposition_validation(form: dict[str, str], errors: list[str]) -> None:
+    result = validate(form, CODES, NOW)
+    if errors:
+        assert isinstance(result, list)
+        assert [e.field for e in result] == errors
+        assert all(isinstance(e, FieldError) and e.key.startswith("error.") for e in result)
+    else:
+        assert not isinstance(result, list), result
+
+
+def test_promise_amount_is_integer_yen() -> None:
+    result = validate(
+        _form(code="promise", promise_date="2026-12-10", promise_amount="１２，０００円"), CODES, NOW
+    )
+    assert not isinstance(result, list)
+    assert result.promise_amount_yen == 12000
+    assert result.promise_date == date(2026, 12, 10)
+
+
+def test_hostile_input_types_are_rejected_not_crashing() -> None:
+    result = validate({"attempt_id": ["1"], "token": {"a": 1}, "code": None, "note": 5}, CODES, NOW)
+    assert isinstance(result, list)
+    assert {e.field for e in result} == {"attempt_id", "token", "code"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("  こんにちは\r\n世界 ", "こんにちは\n世界"),
+        ("a\x00b\x1bc", "abc"),
+        ("ｶﾞ", "ｶﾞ"),
+        ("tab\tok", "tab\tok"),
+    ],
+)
+def test_note_cleaning(raw: str, clean: str) -> None:
+    assert clean_note(raw) == clean
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"), [("12000", 12000), ("１２,０００", 12000), ("3万", None), ("", None)]
+)
+def test_parse_amount(text: str, amount: int | None) -> None:
+    assert parse_amount(text) == amount
+
+
+@pytest.mark.parametrize(
+    ("d", "text"),
+    [
+        (date(1980, 4, 1), "昭和55年4月1日"),
+        (date(1989, 1, 7), "昭和64年1月7日"),
+        (date(1989, 1, 8), "平成元年1月8日"),
+        (date(2019, 4, 30), "平成31年4月30日"),
+        (date(2019, 5, 1), "令和元年5月1日"),
+        (date(2026, 11, 23), "令和8年11月23日"),
+        (date(1926, 12, 25), "昭和元年12月25日"),
+    ],
+)
+def test_wareki(d: date, text: str) -> None:
+    assert wareki(d) == text
+
+
+@pytest.mark.parametrize(("fy", "text"), [(2024, "令和6年度"), (2019, "平成31年度"), (2018, "平成30年度")])
+def test_fiscal_year(fy: int, text: str) -> None:
+    assert wareki_fiscal_year(fy) == text
+
+
+@pytest.mark.parametrize(
+    ("number", "shown"),
+    [
+        ("0312345678", "03-1234-5678"),
+        ("09012345678", "090-1234-5678"),
+        ("0120000123", "0120-000-123"),
+        ("", ""),
+    ],
+)
+def test_phone_display(number: str, shown: str) -> None:
+    assert phone_display(number) == shown
+
+
+def test_yen() -> None:
+    assert yen(1234567) == "1,234,567円"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "attempts", "done", "hours"),
+    [
+        (Outcome.BUSY, 1, False, 1 / 6),
+        (Outcome.NO_ANSWER, 1, False, 3),
+        (Outcome.ABANDONED, 1, False, 72),
+        (Outcome.UNAVAILABLE, 1, True, None),
+        (Outcome.NO_ANSWER, MAX_ATTEMPTS, True, None),
+    ],
+)
+def test_retry_after_unreached(outcome: Outcome, attempts: int, done: bool, hours: float | None) -> None:
+    nxt = after_unreached(outcome, attempts, NOW)
+    assert nxt.done is done
+    if hours is not None:
+        assert nxt.at is not None
+        assert (nxt.at - NOW).total_seconds() == pytest.approx(hours * 3600)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"HTTP_PORT": "eighty"}, "HTTP_PORT must be a whole number"),
+        ({"AMI_HOST": "pbx", "AMI_PORT": "70000"}, "AMI_PORT must be between"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"DIAL_TRUNK_TEMPLATE": "PJSIP/trunk"}, "{number}"),
+        ({"DIAL_RING_TIMEOUT_S": "5"}, "DIAL_RING_TIMEOUT_S must be between 15"),
+    ],
+)
+def test_config_errors_are_clear(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("{", r"\{").replace("}", r"\}")):
+        config.load(env)
+
+
+def test_config_defaults() -> None:
+    s = config.load({})
+    assert s.ami is None
+    assert s.database_url is None
+    assert (s.http_host, s.http_port) == ("127.0.0.1", 8080)
+    assert s.dialplan.ring_timeout_s >= 15

@@ -1,0 +1,147 @@
+"""The store against a real PostgreSQL: migrations, the hopper's leases, audit-logged records."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from dialer.store import migrate, records, targets, users
+from dialer.store.migrate import MigrationError
+from tests import factory
+
+
+async def test_migrations_are_idempotent(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        assert await migrate.migrate(conn) == []  # the template already has them
+        versions = await conn.fetch("select version from schema_migration order by version")
+    assert [r["version"] for r in versions] == [m.version for m in migrate.discover()]
+
+
+async def test_a_changed_migration_is_refused(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    for m in migrate.discover():
+        (tmp_path / m.path.name).write_text(m.sql + "\n-- edited after release\n", encoding="utf-8")
+    async with pool.acquire() as conn:
+        with pytest.raises(MigrationError, match="changed after it was applied"):
+            await migrate.migrate(conn, tmp_path)
+
+
+async def test_a_failing_migration_rolls_back_and_says_which(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    for m in migrate.discover():
+        (tmp_path / m.path.name).write_text(m.sql, encoding="utf-8")
+    (tmp_path / "9999_broken.sql").write_text("create table ok_part (x int); select no_such_column;")
+    async with pool.acquire() as conn:
+        with pytest.raises(MigrationError, match="9999_broken"):
+            await migrate.migrate(conn, tmp_path)
+        assert await conn.fetchval("select to_regclass('ok_part')") is None
+
+
+async def test_two_dialers_never_lease_the_same_household(db_dsn: str, pool: asyncpg.Pool) -> None:
+    w = await factory.world(pool)
+    for i in range(40):
+        await factory.household(pool, w.campaign_id, f"03{5000_0000 + i}")
+    # Two processes' worth of pools, leasing as fast as they can, concurrently.
+    pools = [await asyncpg.create_pool(db_dsn, min_size=4, max_size=4) for _ in range(2)]
+    try:
+
+        async def drain(p: asyncpg.Pool, owner: str) -> list[int]:
+            got = []
+            while (lease := await targets.lease_next(p, w.campaign_id, owner, 600)) is not None:
+                got.append(lease.household_id)
+            return got
+
+        results = await asyncio.gather(
+            *(drain(p, f"dialer-{i}-{j}") for i, p in enumerate(pools) for j in range(4))
+        )
+    finally:
+        for p in pools:
+            await p.close()
+    leased = [h for r in results for h in r]
+    assert len(leased) == 40
+    assert len(set(leased)) == 40
+    assert sum(1 for r in results if r) > 1  # the work really was shared
+
+
+async def test_expired_leases_come_back_and_open_attempts_close(pool: asyncpg.Pool) -> None:
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550001")
+    lease = await targets.lease_next(pool, w.campaign_id, "dead-dialer", 600)
+    assert lease is not None
+    from dialer.store import attempts
+
+    attempt = await attempts.create(
+        pool, lease, operator_id=w.operator.id, dial_mode="progressive", link="pbx1"
+    )
+    assert await targets.lease_next(pool, w.campaign_id, "other", 600) is None
+    await pool.execute("update campaign_target set lease_expires_at = now() - interval '1 second'")
+    assert await targets.sweep_expired(pool) == 1
+    row = await pool.fetchrow("select outcome, ended_at from attempt where id = $1", attempt.id)
+    assert row["outcome"] == "lost"
+    assert row["ended_at"] is not None
+    await pool.execute("update campaign_target set next_attempt_at = now()")
+    again = await targets.lease_next(pool, w.campaign_id, "other", 600)
+    assert again is not None
+    assert again.household_id == lease.household_id
+
+
+async def test_households_without_a_callable_phone_are_set_aside(pool: asyncpg.Pool) -> None:
+    w = await factory.world(pool)
+    bad = await factory.household(pool, w.campaign_id, "0355550002", priority=1)
+    good = await factory.household(pool, w.campaign_id, "0355550003", priority=2)
+    await pool.execute("update phone set do_not_call = true where household_id = $1", bad)
+    lease = await targets.lease_next(pool, w.campaign_id, "me", 600)
+    assert lease is not None
+    assert lease.household_id == good
+    state = await pool.fetchrow(
+        "select state, last_outcome from campaign_target where household_id = $1", bad
+    )
+    assert (state["state"], state["last_outcome"]) == ("excluded", "no_phone")
+
+
+async def test_operator_record_is_minimal_and_audited(pool: asyncpg.Pool) -> None:
+    w = await factory.world(pool)
+    hid = await factory.household(pool, w.campaign_id, "0312345678", name="見本 花子", unpaid=31_500)
+    phone_id = await pool.fetchval("select id from phone where household_id = $1", hid)
+    rec = await records.read_for_operator(
+        pool, household_id=hid, department_id="nhi", phone_id=phone_id, user_id=w.operator.id, reason="test"
+    )
+    assert rec is not None
+    data = rec.as_json()
+    assert data["name_kanji"] == "見本 花子"
+    assert data["display"]["phone"] == "03-1234-5678"
+    assert data["display"]["birth"] == "昭和55年4月1日"
+    assert data["total_unpaid_yen"] == 31_500
+    assert data["debts"][0]["fiscal_year_label"] == "令和7年度"
+    assert "atena_no" not in str(data)
+    audit = await pool.fetch("select action, object_id, user_id from audit_log where action = 'record.view'")
+    assert [(r["object_id"], r["user_id"]) for r in audit] == [(str(hid), w.operator.id)]
+
+
+async def test_another_departments_household_is_not_readable(pool: asyncpg.Pool) -> None:
+    w = await factory.world(pool)
+    await factory.department(pool, "tax")
+    tax_campaign = await factory.campaign(pool, "tax")
+    hid = await factory.household(pool, tax_campaign, "0312349999", dept="tax")
+    rec = await records.read_for_operator(
+        pool, household_id=hid, department_id="nhi", phone_id=None, user_id=w.operator.id, reason="test"
+    )
+    assert rec is None
+    assert await pool.fetchval("select count(*) from audit_log") == 0
+
+
+async def test_sessions_and_passwords(pool: asyncpg.Pool) -> None:
+    w = await factory.world(pool)
+    assert await users.authenticate(pool, "op1", "wrong-password") is None
+    assert await users.authenticate(pool, "nobody", factory.PASSWORD) is None
+    user = await users.authenticate(pool, "op1", factory.PASSWORD)
+    assert user == w.operator
+    token = await users.open_session(pool, user, hours=1)
+    session = await users.load_session(pool, token)
+    assert session is not None
+    assert session.user == user
+    stored = await pool.fetchval("select count(*) from web_session where token_hash = $1", token.encode())
+    assert stored == 0  # only a hash of the token is kept
+    await users.close_session(pool, token)
+    assert await users.load_session(pool, token) is None
