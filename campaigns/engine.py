@@ -1,0 +1,296 @@
+"""The campaign engine: operators' commands, the dialling loop, and lease upkeep.
+
+Preview: a ready operator is shown the next household and starts the call. Progressive: a
+ready operator gets the next household dialled at once, one call per ready operator. Each
+operator's transitions are serialised by the slot's lock; the dialling loop is one task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import UTC, datetime
+
+import asyncpg
+
+from campaigns.agent import Action, AgentState
+from campaigns.callflow import CallFlow
+from campaigns.dispositions import Code, DispositionInput
+from campaigns.floor import CampaignInfo, Floor, Notifier, Slot
+from dialer import logs
+from dialer.ami.link import AmiLink, OriginateRequest
+from dialer.calls.state import Party
+from dialer.calls.tracker import CallTracker
+from dialer.config import Settings
+from dialer.errors import AmiActionError, DialerError
+from dialer.metrics import Metrics
+from dialer.store import attempts, campaigns, dispositions, targets
+from dialer.store.targets import Lease
+from dialer.store.users import User
+
+log = logs.get("campaigns.engine")
+
+LOOP_IDLE_S = 1.0
+RENEW_EVERY_S = 60.0
+SWEEP_EVERY_S = 30.0
+
+
+class EngineError(DialerError):
+    """A command the operator cannot do now; `key` is a message key for the page."""
+
+    error_id = "engine_refused"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+class Engine:
+    def __init__(
+        self, pool: asyncpg.Pool, link: AmiLink, settings: Settings, notifier: Notifier, metrics: Metrics
+    ) -> None:
+        self.pool, self.link, self.settings, self.metrics = pool, link, settings, metrics
+        self.owner = f"dialer-{int(time.time() * 1000):x}"
+        self.floor = Floor(notifier, metrics)
+        self.flow = CallFlow(pool, self.floor, settings, metrics, self.owner)
+        self.tracker = CallTracker(self.flow.on_call, self.flow.on_session)
+        self.flow.tracker = self.tracker
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._dial_loop(), name="engine-dial"),
+            asyncio.create_task(self._upkeep_loop(), name="engine-upkeep"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # Households shown in preview but never dialled go straight back to the pool.
+        for slot in self.floor.slots.values():
+            if slot.lease is not None and slot.attempt_id is None:
+                await targets.release(self.pool, slot.lease.target_id, self.owner, done=False)
+
+    # ---- operators' commands -----------------------------------------------------------------
+    async def attach(self, user: User) -> None:
+        """A page (re)connected: send it the operator's state and, mid-call, the record again."""
+        slot = self.floor.slot(user)
+        await self.floor.publish(slot)
+        shown = slot.state is AgentState.PREVIEW or (
+            slot.state in (AgentState.DIALING, AgentState.TALKING, AgentState.WRAP_UP)
+            and (slot.call_phase not in (None, "dialing", "ringing") or self._is_preview(slot))
+        )
+        if shown and slot.lease is not None:
+            await self.flow.pop_record(slot, slot.lease, reason="reconnect", attempt_id=slot.attempt_id)
+
+    @staticmethod
+    def _is_preview(slot: Slot) -> bool:
+        return slot.campaign is not None and slot.campaign.dial_mode == "preview"
+
+    async def ready(self, user: User, campaign_id: int) -> None:
+        if not user.extension:
+            raise EngineError("error.no_extension")
+        campaign = await campaigns.get(self.pool, campaign_id, user.department_id)
+        if campaign is None or campaign.status != "active" or campaign.dial_mode == "predictive":
+            raise EngineError("error.campaign")
+        slot = self.floor.slot(user)
+        async with slot.lock:
+            if slot.state not in (AgentState.OFFLINE, AgentState.PAUSED, AgentState.CONNECTING):
+                if slot.state is AgentState.READY and slot.campaign and slot.campaign.id == campaign.id:
+                    return
+                raise EngineError("error.busy")
+            slot.campaign, slot.pause_after_call = campaign, False
+            if slot.state is AgentState.PAUSED and slot.session_channel_id:
+                await self.floor.move(slot, Action.READY)
+            elif slot.state is not AgentState.CONNECTING:
+                await self._open_session(slot)
+
+    async def pause(self, user: User) -> None:
+        slot = self.floor.slot(user)
+        async with slot.lock:
+            if slot.state in (AgentState.DIALING, AgentState.TALKING, AgentState.WRAP_UP):
+                slot.pause_after_call = True
+                await self.floor.publish(slot)
+                return
+            if slot.state is AgentState.PREVIEW:
+                await self._release_preview(slot)
+            if slot.state in (AgentState.READY, AgentState.PREVIEW, AgentState.CONNECTING):
+                await self.floor.move(slot, Action.PAUSE)
+
+    async def dial_preview(self, user: User) -> None:
+        slot = self.floor.slot(user)
+        async with slot.lock:
+            if slot.state is not AgentState.PREVIEW or slot.lease is None:
+                raise EngineError("error.nothing_to_dial")
+            await self._dial(slot, slot.lease)
+
+    async def skip_preview(self, user: User) -> None:
+        slot = self.floor.slot(user)
+        async with slot.lock:
+            if slot.state is not AgentState.PREVIEW:
+                raise EngineError("error.nothing_to_skip")
+            await self._release_preview(slot, later=True)
+            await self.floor.move(slot, Action.RELEASE)
+
+    async def hangup(self, user: User) -> None:
+        slot = self.floor.slot(user)
+        attempt_id = slot.attempt_id
+        if attempt_id is None or self.tracker.request_hangup(attempt_id, Party.OPERATOR) is None:
+            raise EngineError("error.no_call")
+        channel_id = self.tracker.calls[attempt_id].channel_id
+        try:
+            await self.link.hangup(channel_id)
+        except AmiActionError as exc:
+            log.warning("engine.hangup_failed", attempt=attempt_id, error=exc.message)
+            raise EngineError("error.pbx") from None
+
+    async def logout(self, user: User) -> None:
+        slot = self.floor.slots.get(user.id)
+        if slot is None:
+            return
+        async with slot.lock:
+            if slot.state is AgentState.PREVIEW:
+                await self._release_preview(slot)
+            if slot.session_channel_id and slot.attempt_id is None:
+                with contextlib.suppress(AmiActionError):
+                    await self.link.hangup(slot.session_channel_id)
+            if slot.attempt_id is None:
+                await self.floor.move(slot, Action.LOGOUT)
+                del self.floor.slots[user.id]
+
+    async def disposition(self, user: User, inp: DispositionInput, code: Code) -> dispositions.Saved:
+        saved = await dispositions.save(self.pool, user, inp, code)
+        if saved.created:
+            self.metrics.dispositions.labels(str(saved.campaign_id), saved.code).inc()
+        slot = self.floor.slots.get(user.id)
+        if slot is None or slot.attempt_id != inp.attempt_id:
+            return saved  # e.g. resent after a restart: stored, nothing else to do
+        async with slot.lock:
+            slot.pause_after_call = slot.pause_after_call or inp.then_pause
+            if slot.state is AgentState.WRAP_UP:
+                await self.flow.finish_wrap_up(slot)
+            elif slot.state in (AgentState.DIALING, AgentState.TALKING):
+                slot.disposed = True  # saved during the call: wrap-up is skipped when it ends
+        return saved
+
+    # ---- dialling ------------------------------------------------------------------------------
+    async def _open_session(self, slot: Slot) -> None:
+        user = slot.user
+        assert user.extension
+        channel_id = f"dlr-s{user.id}-{int(time.time() * 1000):x}"
+        self.tracker.track_session(user.id, channel_id, user.extension)
+        slot.session_channel_id = channel_id
+        plan = self.settings.dialplan
+        try:
+            await self.link.originate(
+                OriginateRequest(
+                    channel=plan.operator_template.format(extension=user.extension),
+                    context=plan.agent_context,
+                    exten=user.extension,
+                    channel_id=channel_id,
+                    caller_id=f'"電話催告" <{user.extension}>',
+                    timeout_ms=30_000,
+                    variables={"DIALER_ATTEMPT": f"session-{user.id}"},
+                )
+            )
+        except AmiActionError as exc:
+            log.warning("engine.session_originate_failed", operator=user.id, error=exc.message)
+            slot.session_channel_id = None
+            raise EngineError("error.pbx") from None
+        await self.floor.move(slot, Action.READY)
+
+    async def _dial_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.floor.wake.wait(), LOOP_IDLE_S)
+            self.floor.wake.clear()
+            for slot in list(self.floor.slots.values()):
+                if slot.state is AgentState.READY and slot.campaign is not None and self.link.up:
+                    try:
+                        await self._serve(slot)
+                    except Exception:
+                        log.exception("engine.serve_failed", operator=slot.user.id)
+
+    async def _serve(self, slot: Slot) -> None:
+        async with slot.lock:
+            if slot.state is not AgentState.READY or slot.campaign is None:
+                return
+            lease = await targets.lease_next(self.pool, slot.campaign.id, self.owner, self.settings.lease_s)
+            if lease is None:
+                if slot.notice != "notice.no_targets":
+                    slot.notice = "notice.no_targets"
+                    await self.floor.publish(slot)
+                return
+            slot.notice = None
+            if slot.campaign.dial_mode == "preview":
+                slot.lease = lease
+                await self.floor.move(slot, Action.RESERVE)
+                await self.flow.pop_record(slot, lease, reason="preview")
+            else:
+                await self._dial(slot, lease)
+
+    async def _dial(self, slot: Slot, lease: Lease) -> None:
+        campaign = slot.campaign
+        assert campaign is not None and lease.number is not None and slot.user.extension
+        attempt = await attempts.create(
+            self.pool, lease, operator_id=slot.user.id, dial_mode=campaign.dial_mode, link=self.link.name
+        )
+        self.tracker.track_call(attempt.id, attempt.channel_id)
+        self.floor.by_attempt[attempt.id] = slot.user.id
+        slot.lease, slot.attempt_id, slot.call_phase = lease, attempt.id, "dialing"
+        await self.floor.move(slot, Action.DIAL)
+        plan = self.settings.dialplan
+        request = OriginateRequest(
+            channel=plan.trunk_template.format(number=lease.number),
+            context=plan.connect_context,
+            exten=slot.user.extension,
+            channel_id=attempt.channel_id,
+            caller_id=campaign.caller_id,
+            timeout_ms=plan.ring_timeout_s * 1000,
+            variables={
+                "DIALER_ATTEMPT": str(attempt.id),
+                "DIALER_CAMPAIGN": str(campaign.id),
+                "DIALER_AMD": "off" if campaign.dial_mode == "preview" else "on",
+            },
+        )
+        self.metrics.originated.labels(str(campaign.id)).inc()
+        log.info("engine.originate", attempt=attempt.id, campaign=campaign.id, operator=slot.user.id)
+        try:
+            await self.link.originate(request)
+        except AmiActionError as exc:
+            # Refused, or no answer in time: the call may exist, so it is never re-sent. Its own
+            # events will still end it; if none come, the upkeep loop closes it as lost.
+            log.warning("engine.originate_unconfirmed", attempt=attempt.id, error=exc.message)
+
+    async def _release_preview(self, slot: Slot, later: bool = False) -> None:
+        if slot.lease is not None and slot.attempt_id is None:
+            next_at = datetime.now(UTC) + (self.flow.skip_delay if later else self.flow.no_delay)
+            await targets.release(self.pool, slot.lease.target_id, self.owner, done=False, next_at=next_at)
+            slot.lease = None
+
+    async def _upkeep_loop(self) -> None:
+        last_renew = last_sweep = 0.0
+        while True:
+            await asyncio.sleep(5.0)
+            now = time.monotonic()
+            try:
+                await self.flow.close_stale_calls()
+                if now - last_renew >= RENEW_EVERY_S:
+                    held = [s.lease.target_id for s in self.floor.slots.values() if s.lease is not None]
+                    await targets.renew(self.pool, self.owner, held, self.settings.lease_s)
+                    last_renew = now
+                if now - last_sweep >= SWEEP_EVERY_S:
+                    returned = await targets.sweep_expired(self.pool)
+                    if returned:
+                        log.info("engine.leases_returned", count=returned)
+                    last_sweep = now
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.warning("engine.upkeep_failed", error=str(exc))
+
+    def campaign_of(self, user: User) -> CampaignInfo | None:
+        slot = self.floor.slots.get(user.id)
+        return slot.campaign if slot else None

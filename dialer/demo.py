@@ -1,0 +1,220 @@
+"""`dialer demo`: sample data and the simulated PBX, then the product as `dialer run` runs it.
+
+The sample households are fictitious (見本市, a "sample city"; names drawn from common surnames)
+and are only ever dialled through the simulated PBX: the demo refuses to start with AMI_HOST set.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import asyncpg
+
+from dialer import logs
+from dialer.store import users
+from dialer.store.db import Connection
+
+log = logs.get("dialer.demo")
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    login: str
+    password: str
+    display_name: str
+    role: str
+    department_id: str | None
+    extension: str | None
+
+
+DEMO_USERS = (
+    DemoUser("op1", "demo-op1-pass", "山田 花子", "operator", "nhi", "1001"),
+    DemoUser("op2", "demo-op2-pass", "佐藤 一郎", "operator", "nhi", "1002"),
+    DemoUser("op3", "demo-op3-pass", "鈴木 美咲", "operator", "tax", "1003"),
+    DemoUser("sv1", "demo-sv1-pass", "高橋 健 (SV)", "supervisor", "nhi", None),
+    DemoUser("sv2", "demo-sv2-pass", "伊藤 恵 (SV)", "supervisor", "tax", None),
+    DemoUser("admin", "demo-admin-pass", "管理者", "admin", None, None),
+)
+
+_SURNAMES = [
+    ("佐藤", "サトウ"),
+    ("鈴木", "スズキ"),
+    ("高橋", "タカハシ"),
+    ("田中", "タナカ"),
+    ("伊藤", "イトウ"),
+    ("渡辺", "ワタナベ"),
+    ("山本", "ヤマモト"),
+    ("中村", "ナカムラ"),
+    ("小林", "コバヤシ"),
+    ("加藤", "カトウ"),
+    ("吉田", "ヨシダ"),
+    ("山田", "ヤマダ"),
+    ("佐々木", "ササキ"),
+    ("山口", "ヤマグチ"),
+    ("松本", "マツモト"),
+    ("井上", "イノウエ"),
+    ("木村", "キムラ"),
+    ("林", "ハヤシ"),
+    ("斎藤", "サイトウ"),
+    ("清水", "シミズ"),
+]
+_GIVEN = [
+    ("翔太", "ショウタ"),
+    ("大輔", "ダイスケ"),
+    ("健一", "ケンイチ"),
+    ("誠", "マコト"),
+    ("浩二", "コウジ"),
+    ("陽菜", "ヒナ"),
+    ("美咲", "ミサキ"),
+    ("由美子", "ユミコ"),
+    ("恵子", "ケイコ"),
+    ("さくら", "サクラ"),
+    ("蓮", "レン"),
+    ("結衣", "ユイ"),
+    ("隆", "タカシ"),
+    ("直美", "ナオミ"),
+    ("修", "オサム"),
+]
+_TOWNS = ["見本町", "試験台", "架空が丘", "模擬野", "仮設本町", "例示川"]
+
+
+async def seed(pool: asyncpg.Pool, households: int = 300, rng_seed: int = 2026) -> bool:
+    """Load the sample data set once; False if the database already has departments."""
+    if await pool.fetchval("select count(*) from department"):
+        return False
+    rng = random.Random(rng_seed)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.executemany(
+            "insert into department (id, name_ja, name_en, callback_number) values ($1, $2, $3, $4)",
+            [
+                ("nhi", "国民健康保険課", "National Health Insurance", "0312340001"),
+                ("tax", "税務課", "Tax", "0312340002"),
+            ],
+        )
+        for u in DEMO_USERS:
+            await users.create_user(
+                conn,
+                login=u.login,
+                password=u.password,
+                display_name=u.display_name,
+                role=u.role,
+                department_id=u.department_id,
+                extension=u.extension,
+            )
+        campaigns = {
+            "nhi": [
+                await _campaign(conn, "nhi", "国保 現年度分 電話催告", "progressive"),
+                await _campaign(conn, "nhi", "国保 滞納繰越 10万円未満", "preview"),
+            ],
+            "tax": [await _campaign(conn, "tax", "住民税 現年度分 電話催告", "progressive")],
+        }
+        for i in range(households):
+            dept = "nhi" if i % 5 < 3 else "tax"
+            hid = await _household(conn, rng, dept, i)
+            campaign_id = rng.choice(campaigns[dept])
+            await conn.execute(
+                """insert into campaign_target (campaign_id, household_id, department_id, priority)
+                   values ($1, $2, $3, $4)""",
+                campaign_id,
+                hid,
+                dept,
+                rng.randint(1, 5) * 10,
+            )
+    log.info("demo.seeded", households=households)
+    return True
+
+
+async def _campaign(conn: Connection, dept: str, name: str, mode: str) -> int:
+    cid: int = await conn.fetchval(
+        "insert into campaign (department_id, name, dial_mode, caller_id) values ($1, $2, $3, $4) returning id",
+        dept,
+        name,
+        mode,
+        "0312340001" if dept == "nhi" else "0312340002",
+    )
+    return cid
+
+
+async def _household(conn: Connection, rng: random.Random, dept: str, i: int) -> int:
+    town = rng.choice(_TOWNS)
+    address = f"見本県見本市{town}{rng.randint(1, 5)}丁目{rng.randint(1, 30)}番{rng.randint(1, 20)}号"
+    hid: int = await conn.fetchval(
+        "insert into household (department_id, household_no, postal_code, address) values ($1, $2, $3, $4) returning id",
+        dept,
+        f"{dept[0].upper()}{100000 + i}",
+        f"999-{rng.randint(0, 9999):04d}",
+        address,
+    )
+    surname = rng.choice(_SURNAMES)
+    members = rng.randint(1, 3)
+    head_id = 0
+    for m in range(members):
+        given = rng.choice(_GIVEN)
+        born = (
+            date(1945, 1, 1) + timedelta(days=rng.randint(0, 365 * 55))
+            if m == 0
+            else date(1960, 1, 1) + timedelta(days=rng.randint(0, 365 * 60))
+        )
+        pid = await conn.fetchval(
+            """insert into person (household_id, department_id, atena_no, name_kanji, name_kana, birth_date, is_head)
+               values ($1, $2, $3, $4, $5, $6, $7) returning id""",
+            hid,
+            dept,
+            f"{dept}-{i:06d}-{m}",
+            f"{surname[0]} {given[0]}",
+            f"{surname[1]} {given[1]}",
+            born,
+            m == 0,
+        )
+        head_id = head_id or pid
+    mobile = rng.random() < 0.5
+    number = (
+        f"0{rng.choice('789')}0{rng.randint(1000, 9999)}{rng.randint(1000, 9999)}"
+        if mobile
+        else f"03{rng.randint(5000, 6999)}{rng.randint(1000, 9999)}"
+    )
+    await conn.execute(
+        """insert into phone (household_id, person_id, department_id, number, kind, source)
+           values ($1, $2, $3, $4, $5, 'sample')""",
+        hid,
+        head_id,
+        dept,
+        number,
+        "mobile" if mobile else "landline",
+    )
+    for year in (2024, 2025) if dept == "nhi" else (2025,):
+        for installment in sorted(rng.sample(range(1, 11 if dept == "nhi" else 5), rng.randint(1, 3))):
+            assessed = rng.randint(5, 40) * 1000 if dept == "nhi" else rng.randint(10, 80) * 1000
+            due = date(year, 6, 30) + timedelta(days=31 * (installment - 1))
+            await conn.execute(
+                """insert into debt (household_id, person_id, department_id, debt_type, fiscal_year, installment,
+                                     assessed_yen, paid_yen, due_date) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+                hid,
+                head_id,
+                dept,
+                "nhi" if dept == "nhi" else "resident_tax",
+                year,
+                installment,
+                assessed,
+                rng.choice((0, 0, 0, assessed // 2)),
+                due,
+            )
+    return hid
+
+
+def logins_banner(url: str, ami: str) -> str:
+    lines = [
+        "",
+        "  電話催告システム demo — everything here is simulated; no real telephone is ever dialled.",
+        f"  Open {url}   (simulated PBX: AMI on {ami})",
+        "",
+        "  login     password          role        department  extension",
+    ]
+    for u in DEMO_USERS:
+        lines.append(
+            f"  {u.login:<9} {u.password:<17} {u.role:<11} {u.department_id or '(all)':<11} {u.extension or ''}"
+        )
+    lines += ["", "  Ctrl-C stops everything (the embedded PostgreSQL too).", ""]
+    return "\n".join(lines)

@@ -1,0 +1,130 @@
+"""The composition root: builds every part once, starts them in order, stops them in reverse.
+
+Start order fails fast with one clear message: database, migrations, HTTP port, AMI login.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+from aiohttp import web
+
+from campaigns.engine import Engine
+from dialer import logs
+from dialer.ami.link import AmiLink, LinkEvent, LinkStatus
+from dialer.config import Settings
+from dialer.errors import ConfigError, PortInUse
+from dialer.metrics import Metrics
+from dialer.store import db, migrate
+from dialer.store.embedded import EmbeddedPostgres
+from web import app as web_app
+from web.push import Hub
+
+log = logs.get("dialer.runtime")
+
+
+@dataclass
+class Running:
+    settings: Settings
+    pool: asyncpg.Pool
+    link: AmiLink
+    engine: Engine
+    hub: Hub
+    metrics: Metrics
+    url: str
+
+
+@contextlib.asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[str]:
+    """Yield a DSN: DATABASE_URL, or the embedded server (started here, stopped on exit)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    embedded = EmbeddedPostgres(settings.pgdata)
+    dsn = await asyncio.to_thread(embedded.start)
+    log.info("db.embedded_started", pgdata=str(settings.pgdata))
+    try:
+        yield dsn
+    finally:
+        await asyncio.to_thread(embedded.stop)
+        log.info("db.embedded_stopped")
+
+
+@contextlib.asynccontextmanager
+async def started(
+    settings: Settings, *, before_link: Callable[[asyncpg.Pool], Awaitable[None]] | None = None
+) -> AsyncIterator[Running]:
+    if settings.ami is None:
+        raise ConfigError(
+            "No Asterisk configured: set AMI_HOST (and AMI_PORT, AMI_USER, AMI_SECRET), "
+            "or run `dialer demo` for the built-in simulated PBX."
+        )
+    async with contextlib.AsyncExitStack() as stack:
+        dsn = await stack.enter_async_context(database(settings))
+        pool = await db.create_pool(dsn)
+        stack.push_async_callback(pool.close)
+        async with pool.acquire() as conn:
+            applied = await migrate.migrate(conn)
+        if applied:
+            log.info("db.migrated", versions=applied)
+        if before_link is not None:
+            await before_link(pool)
+        metrics, hub = Metrics(), Hub()
+        link = AmiLink(settings.ami)
+        engine = Engine(pool, link, settings, hub, metrics)
+        link.subscribe(_count_events(metrics, link.name))
+        link.subscribe(engine.tracker.on_event)
+        app = web_app.build(pool=pool, engine=engine, hub=hub, link=link, metrics=metrics, settings=settings)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, settings.http_host, settings.http_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(
+                    f"Port {settings.http_port} on {settings.http_host} is already in use. "
+                    "Stop the other program or set HTTP_PORT to a free port."
+                ) from None
+            raise
+        stack.push_async_callback(hub.close_all)
+        port = _bound_port(site)
+        await link.start()
+        stack.push_async_callback(link.close)
+        await engine.start()
+        stack.push_async_callback(engine.stop)
+        url = f"http://{settings.http_host}:{port}"
+        log.info("dialer.started", url=url, ami=f"{settings.ami.host}:{settings.ami.port}")
+        yield Running(settings, pool, link, engine, hub, metrics, url)
+        log.info("dialer.stopping")
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    server = site._server  # aiohttp keeps the asyncio server here; needed when HTTP_PORT=0
+    sockets = getattr(server, "sockets", None) or []
+    return int(sockets[0].getsockname()[1]) if sockets else site._port
+
+
+def _count_events(metrics: Metrics, name: str) -> Callable[[LinkEvent], None]:
+    def handle(event: LinkEvent) -> None:
+        if isinstance(event, LinkStatus):
+            metrics.ami_up.labels(name).set(1 if event.up else 0)
+        else:
+            metrics.ami_events.labels(name).inc()
+
+    metrics.ami_up.labels(name).set(0)
+    return handle
+
+
+async def serve_until(stop: asyncio.Event, settings: Settings, **kwargs: object) -> None:
+    async with started(settings, **kwargs) as running:  # type: ignore[arg-type]
+        running.metrics.ami_up.labels(running.link.name).set(1 if running.link.up else 0)
+        print(f"dialer: serving on {running.url}", flush=True)
+        await stop.wait()

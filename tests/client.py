@@ -1,0 +1,93 @@
+"""A page's view of the product over real HTTP and a real WebSocket (what the browser does)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+
+class PageClient:
+    def __init__(self, base_url: str) -> None:
+        self.base = base_url
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.csrf = ""
+        self.messages: list[dict[str, Any]] = []
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._new = asyncio.Event()
+
+    async def login(self, login: str, password: str, page: str = "/operator") -> int:
+        async with self.http.post(
+            f"{self.base}/login", data={"login": login, "password": password}, allow_redirects=False
+        ) as r:
+            if r.status != 302:
+                return r.status
+        async with self.http.get(f"{self.base}{page}") as r:
+            html = await r.text()
+            m = re.search(r'(?:data-csrf|name="csrf" value)="([^"]+)"', html)
+            self.csrf = m.group(1) if m else ""
+            return r.status
+
+    async def get(self, path: str) -> tuple[int, str]:
+        async with self.http.get(f"{self.base}{path}", allow_redirects=False) as r:
+            return r.status, await r.text()
+
+    async def post(
+        self, path: str, body: Any = None, *, csrf: bool = True, raw: bytes | None = None
+    ) -> tuple[int, Any]:
+        headers = {"X-CSRF-Token": self.csrf} if csrf else {}
+        data = raw if raw is not None else json.dumps(body or {})
+        headers["Content-Type"] = "application/json"
+        async with self.http.post(
+            f"{self.base}{path}", data=data, headers=headers, allow_redirects=False
+        ) as r:
+            text = await r.text()
+            try:
+                return r.status, json.loads(text)
+            except ValueError:
+                return r.status, text
+
+    async def connect(self) -> None:
+        self._ws = await self.http.ws_connect(f"{self.base}/ws")
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        async for msg in self._ws:
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                self.messages.append(json.loads(msg.data))
+                self._new.set()
+
+    async def wait(self, predicate: Callable[[dict[str, Any]], bool], within: float = 10.0) -> dict[str, Any]:
+        """The first pushed message (already received or still to come) that matches."""
+        seen = 0
+        async with asyncio.timeout(within):
+            while True:
+                for msg in self.messages[seen:]:
+                    if predicate(msg):
+                        return msg
+                seen = len(self.messages)
+                self._new.clear()
+                await self._new.wait()
+
+    async def wait_state(self, state: str, within: float = 10.0) -> dict[str, Any]:
+        return await self.wait(lambda m: m.get("type") == "agent" and m.get("state") == state, within)
+
+    def forget(self) -> None:
+        """Ignore what was pushed so far: wait() looks only at what comes next."""
+        self.messages.clear()
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        await self.http.close()

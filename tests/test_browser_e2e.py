@@ -1,0 +1,130 @@
+"""An operator's whole shift step, in headless Chromium: log in, Ready, screen-pop, disposition.
+
+Uses Debian's /usr/bin/chromium (installed by `make test`) through pip's Playwright driver.
+Screenshots are kept in var/test-artifacts/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import asyncpg
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from dialer import runtime
+from dialer.config import Settings
+from dialer.simpbx import Behaviour, SimulatedPbx
+from tests import factory
+
+pytestmark = pytest.mark.browser
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "var" / "test-artifacts"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing: run `make test`, which installs it (apt-get install chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=str(chromium), args=FLAGS)
+        yield b
+        await b.close()
+
+
+@pytest.fixture
+async def product(settings: Settings) -> AsyncIterator[runtime.Running]:
+    async with runtime.started(replace(settings, dialplan=replace(settings.dialplan, ring_timeout_s=5))) as r:
+        yield r
+
+
+async def _login(page: Page, url: str, login: str) -> None:
+    await page.goto(f"{url}/login")
+    await page.fill("input[name=login]", login)
+    await page.fill("input[name=password]", factory.PASSWORD)
+    await page.click("button[type=submit]")
+
+
+async def test_operator_login_ready_screen_pop_disposition(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    hid = await factory.household(
+        pool, w.campaign_id, "0355550777", name="見本 太郎", kana="ミホン タロウ", unpaid=24_000
+    )
+    sim.script("0355550777", Behaviour("answer", ring_s=0.5, talk_s=None, amd_s=0.3))
+    page = await browser.new_page(locale="ja-JP", viewport={"width": 1280, "height": 900})
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
+    api_calls: list[str] = []
+    page.on("request", lambda req: api_calls.append(req.url) if "/api/" in req.url else None)
+
+    await _login(page, product.url, "op1")
+    await expect(page).to_have_url(f"{product.url}/operator")
+    await expect(page.get_by_test_id("agent-state")).to_have_text("オフライン")
+    await page.get_by_test_id("ready").click()
+    await expect(page.get_by_test_id("rec-name")).to_have_text("見本 太郎", timeout=15_000)
+    await expect(page.get_by_test_id("rec-phone")).to_contain_text("03-5555-0777")
+    await expect(page.get_by_test_id("rec-total")).to_have_text("24,000円")
+    await expect(page.get_by_test_id("agent-state")).to_have_text("通話中")
+    # The record came by WebSocket push: the page made no request for it.
+    assert any('"type": "record"' in f for f in frames)
+    assert [u for u in api_calls if not u.endswith("/api/agent/ready")] == []
+
+    await page.get_by_label("納付約束").check()
+    today = await pool.fetchval("select (now() at time zone 'Asia/Tokyo')::date")
+    await page.get_by_test_id("promise-date").fill(today.isoformat())
+    await page.get_by_test_id("promise-amount").fill("１２，０００")
+    await page.get_by_test_id("note").fill("本人確認済み。月末に全額納付予定。")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "operator-screen-pop.png"), full_page=True)
+    await page.get_by_test_id("save").click()
+    await expect(page.get_by_test_id("disp-msg")).to_have_text("保存しました。")
+    await page.get_by_test_id("hangup").click()
+    await expect(page.get_by_test_id("agent-state")).to_have_text("待機中", timeout=10_000)
+    await page.screenshot(path=str(ARTIFACTS / "operator-after-call.png"), full_page=True)
+
+    row = await pool.fetchrow(
+        """select d.code, d.promise_amount_yen, d.note, a.outcome, a.hangup_by, a.household_id
+           from disposition d join attempt a on a.id = d.attempt_id"""
+    )
+    assert dict(row) == {
+        "code": "promise",
+        "promise_amount_yen": 12000,
+        "note": "本人確認済み。月末に全額納付予定。",
+        "outcome": "connected",
+        "hangup_by": "operator",
+        "household_id": hid,
+    }
+    outbox = await page.evaluate("Object.values(localStorage)")
+    assert all(json.loads(v) == [] for v in outbox)  # nothing left unsent
+
+
+async def test_english_and_bad_login(browser: Browser, product: runtime.Running, pool: asyncpg.Pool) -> None:
+    await factory.world(pool)
+    page = await browser.new_page()
+    await page.goto(f"{product.url}/login")
+    await page.get_by_role("link", name="English").click()
+    await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    await page.fill("input[name=login]", "op1")
+    await page.fill("input[name=password]", "not-the-password")
+    await page.click("button[type=submit]")
+    await expect(page.get_by_test_id("login-error")).to_have_text("Wrong user ID or password.")

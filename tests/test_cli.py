@@ -1,0 +1,174 @@
+"""The `dialer` command as a user runs it: clear one-line errors, clean Ctrl-C, a working demo."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from dialer.simpbx import SimulatedPbx
+
+ROOT = Path(__file__).resolve().parents[1]
+DIALER = [sys.executable, "-m", "dialer"]
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AMI_", "DATABASE_URL", "HTTP_", "SIM_"))}
+    env.update({"DIALER_VAR_DIR": str(tmp_path / "var"), "LOG_FORMAT": "json", "HTTP_PORT": "0"})
+    env.update(extra)
+    return env
+
+
+async def _run(
+    env: dict[str, str], *args: str, stdin: bytes = b"", within: float = 60
+) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *DIALER,
+        *args,
+        env=env,
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin), within)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def _ami(sim: SimulatedPbx, secret: str = "dialer-secret") -> dict[str, str]:
+    return {"AMI_HOST": "127.0.0.1", "AMI_PORT": str(sim.port), "AMI_USER": "dialer", "AMI_SECRET": secret}
+
+
+def _one_clear_line(stderr: str, pattern: str) -> None:
+    assert "Traceback" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("dialer: error:")]
+    assert len(errors) == 1, stderr
+    assert re.search(pattern, errors[0]), errors[0]
+
+
+async def test_wrong_ami_password(tmp_path: Path, db_dsn: str, sim: SimulatedPbx) -> None:
+    code, _, err = await _run(_env(tmp_path, DATABASE_URL=db_dsn, **_ami(sim, "nope")), "run")
+    assert code == 4
+    _one_clear_line(err, r"refused AMI login for user 'dialer' .*AMI_USER/AMI_SECRET")
+
+
+async def test_unreachable_database(tmp_path: Path, sim: SimulatedPbx) -> None:
+    dsn = f"postgresql://dialer:secret-pw@127.0.0.1:{_free_port()}/dialer"
+    code, _, err = await _run(_env(tmp_path, DATABASE_URL=dsn, **_ami(sim)), "run")
+    assert code == 3
+    _one_clear_line(err, r"Cannot connect to PostgreSQL at postgresql://dialer:\*\*\*@127\.0\.0\.1")
+    assert "secret-pw" not in err
+
+
+async def test_http_port_in_use(tmp_path: Path, db_dsn: str, sim: SimulatedPbx) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, _, err = await _run(
+            _env(tmp_path, DATABASE_URL=db_dsn, HTTP_PORT=str(port), **_ami(sim)), "run"
+        )
+    assert code == 5
+    _one_clear_line(err, rf"Port {port} on 127.0.0.1 is already in use")
+
+
+async def test_run_without_asterisk_says_what_to_set(tmp_path: Path, db_dsn: str) -> None:
+    code, _, err = await _run(_env(tmp_path, DATABASE_URL=db_dsn), "run")
+    assert code == 2
+    _one_clear_line(err, r"set AMI_HOST .*or run `dialer demo`")
+
+
+async def test_migrate_and_add_user(tmp_path: Path, db_dsn: str) -> None:
+    code, out, err = await _run(_env(tmp_path, DATABASE_URL=db_dsn), "migrate")
+    assert (code, out.strip()) == (0, "applied: nothing (up to date)"), err
+    env = _env(tmp_path, DATABASE_URL=db_dsn)
+    code, out, err = await _run(
+        env,
+        "users",
+        "add",
+        "--login",
+        "admin2",
+        "--name",
+        "管理者二",
+        "--role",
+        "admin",
+        stdin=b"a-long-password\n",
+    )
+    assert (code, out.strip()) == (0, "created user admin2 (admin)"), err
+    code, _, err = await _run(
+        env, "users", "add", "--login", "admin2", "--name", "x", "--role", "admin", stdin=b"a-long-password\n"
+    )
+    assert code == 2
+    _one_clear_line(err, "already exists")
+
+
+@pytest.fixture
+async def demo(tmp_path: Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, str, Path]]:
+    var = tmp_path / "var"
+    proc = await asyncio.create_subprocess_exec(
+        *DIALER,
+        "demo",
+        "--households",
+        "30",
+        env=_env(tmp_path, SIM_AMI_PORT="0"),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    url = ""
+    banner = []
+    async with asyncio.timeout(60):
+        while not url:
+            line = (await proc.stdout.readline()).decode()
+            assert line, "dialer demo exited early: " + (await proc.stderr.read()).decode()  # type: ignore[union-attr]
+            banner.append(line)
+            if m := re.search(r"Open (http://127\.0\.0\.1:\d+)", line):
+                url = m.group(1)
+        while "Ctrl-C" not in banner[-1]:
+            banner.append((await proc.stdout.readline()).decode())
+    assert any(re.match(r"\s+op1\s+demo-op1-pass\s+operator", line) for line in banner)
+    assert any(re.match(r"\s+admin\s+\S+\s+admin", line) for line in banner)
+    assert any(re.match(r"\s+sv1\s+\S+\s+supervisor", line) for line in banner)
+    try:
+        yield proc, url, var
+    finally:
+        if proc.returncode is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+
+
+async def test_demo_serves_and_ctrl_c_stops_everything(
+    demo: tuple[asyncio.subprocess.Process, str, Path],
+) -> None:
+    proc, url, var = demo
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/healthz") as r:
+            assert r.status == 200
+            assert (await r.json())["ami"] == {"pbx1": "up"}
+        async with http.post(
+            f"{url}/login", data={"login": "op1", "password": "demo-op1-pass"}, allow_redirects=False
+        ) as r:
+            assert r.status == 302
+    assert (var / "pgdata" / "postmaster.pid").exists()
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+    async with asyncio.timeout(30):
+        code = await proc.wait()
+    assert code == 0
+    assert not (var / "pgdata" / "postmaster.pid").exists()  # the embedded PostgreSQL stopped too
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

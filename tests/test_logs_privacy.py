@@ -1,0 +1,57 @@
+"""Logs never contain personal data, even at DEBUG, across a whole call (numbers, names, addresses)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import asyncpg
+import pytest
+
+from dialer import logs, runtime
+from dialer.config import Settings
+from dialer.simpbx import Behaviour, SimulatedPbx
+from tests import factory
+from tests.client import PageClient
+
+
+@pytest.fixture
+def debug_logs(capfd: pytest.CaptureFixture[str]) -> Iterator[None]:
+    logs.configure("debug", "json")  # after capfd, so that the handler writes into the capture
+    yield
+    logs.configure("warning", "console")
+
+
+async def test_a_call_logs_ids_not_people(
+    debug_logs: None,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    sim: SimulatedPbx,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550999", name="個人 情報", kana="コジン ジョウホウ")
+    sim.script("0355550999", Behaviour("answer", ring_s=0.2, talk_s=0.5, amd_s=0.1))
+    async with runtime.started(settings) as running:
+        op = PageClient(running.url)
+        try:
+            assert await op.login("op1", factory.PASSWORD) == 200
+            await op.connect()
+            await op.post("/api/agent/ready", {"campaign_id": w.campaign_id})
+            ended = await op.wait(lambda m: m["type"] == "call_ended")
+            await op.post(
+                "/api/dispositions",
+                {
+                    "attempt_id": ended["attempt_id"],
+                    "token": str(uuid.uuid4()),
+                    "code": "refused",
+                    "note": "電話番号 0355550999 を確認",
+                },
+            )
+        finally:
+            await op.close()
+    out = "".join(capfd.readouterr())
+    assert '"engine.originate"' in out  # logging did happen, at DEBUG
+    assert '"call.ended"' in out
+    for secret in ("0355550999", "03-5555-0999", "個人", "コジン", "見本町", "電話番号"):
+        assert secret not in out, secret

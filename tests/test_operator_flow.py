@@ -1,0 +1,259 @@
+"""The whole pipe at the level a user sees it, over real HTTP and WebSocket, with the simulated PBX
+on a real TCP port and a real PostgreSQL: ready -> originate -> screen-pop -> disposition -> row."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import asyncpg
+import pytest
+
+from dialer import runtime
+from dialer.config import Settings
+from dialer.simpbx import Behaviour, SimulatedPbx
+from tests import factory
+from tests.client import PageClient
+
+
+@pytest.fixture
+async def product(settings: Settings) -> AsyncIterator[runtime.Running]:
+    fast = replace(settings, dialplan=replace(settings.dialplan, ring_timeout_s=2))
+    async with runtime.started(fast) as running:
+        yield running
+
+
+@pytest.fixture
+async def operator(product: runtime.Running) -> AsyncIterator[PageClient]:
+    client = PageClient(product.url)
+    yield client
+    await client.close()
+
+
+async def _ready(client: PageClient, campaign_id: int) -> None:
+    assert await client.login("op1", factory.PASSWORD) == 200
+    await client.connect()
+    await client.wait_state("offline")
+    status, body = await client.post("/api/agent/ready", {"campaign_id": campaign_id})
+    assert status == 200, body
+
+
+async def _timeline(pool: asyncpg.Pool, attempt_id: int) -> list[str]:
+    rows = await pool.fetch("select kind from attempt_event where attempt_id = $1 order by id", attempt_id)
+    return [r["kind"] for r in rows]
+
+
+async def test_progressive_answer_screen_pop_disposition_and_operator_hangup(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    hid = await factory.household(pool, w.campaign_id, "0355550123", name="見本 太郎")
+    sim.script("0355550123", Behaviour("answer", ring_s=0.3, talk_s=None, amd_s=0.2))
+    await _ready(operator, w.campaign_id)
+    await operator.wait_state("ready")  # the operator's phone session joined its bridge
+    pop = await operator.wait(lambda m: m["type"] == "record")
+    assert pop["reason"] == "screen_pop"
+    assert pop["record"]["name_kanji"] == "見本 太郎"
+    assert pop["record"]["display"]["phone"] == "03-5555-0123"
+    attempt_id = pop["attempt_id"]
+    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+
+    body = {
+        "attempt_id": attempt_id,
+        "token": str(uuid.uuid4()),
+        "code": "promise",
+        "promise_date": "2099-01-01",
+        "promise_amount": "12,000",
+        "note": "月末に払うとのこと",
+    }
+    status, reply = await operator.post("/api/dispositions", body)
+    assert (status, reply["error"]) == (422, "error.invalid")  # more than a year ahead
+    assert reply["fields"] == {"promise_date": "error.promise_date_range"}
+
+    today = await pool.fetchval("select (now() at time zone 'Asia/Tokyo')::date")
+    body["promise_date"] = today.isoformat()
+    status, reply = await operator.post("/api/dispositions", body)
+    assert status == 200, reply
+    assert reply["created"] is True
+    status, reply = await operator.post("/api/dispositions", body)  # the page resends: stored once
+    assert (status, reply["created"]) == (200, False)
+
+    operator.forget()
+    status, _ = await operator.post("/api/agent/hangup")
+    assert status == 200
+    ended = await operator.wait(lambda m: m["type"] == "call_ended")
+    assert (ended["outcome"], ended["hangup_by"]) == ("connected", "operator")
+    await operator.wait_state("ready")  # saved during the call: no wrap-up
+
+    row = await pool.fetchrow("select * from attempt where id = $1", attempt_id)
+    assert (row["household_id"], row["outcome"], row["hangup_by"]) == (hid, "connected", "operator")
+    assert row["ringing_at"] <= row["answered_at"] <= row["connected_at"] <= row["ended_at"]
+    assert row["channel_id"] == f"dlr-a{attempt_id}"
+    assert await _timeline(pool, attempt_id) == [
+        "originated",
+        "channel",
+        "ringing",
+        "answered",
+        "amd",
+        "connected",
+        "ended",
+    ]
+    disp = await pool.fetchrow("select * from disposition where attempt_id = $1", attempt_id)
+    assert (disp["code"], disp["promise_amount_yen"], disp["note"]) == (
+        "promise",
+        12000,
+        "月末に払うとのこと",
+    )
+    assert disp["promise_date"] == today
+    target = await pool.fetchrow(
+        "select state, last_outcome from campaign_target where household_id = $1", hid
+    )
+    assert (target["state"], target["last_outcome"]) == ("done", "promise")
+    views = await pool.fetchval(
+        "select count(*) from audit_log where action = 'record.view' and object_id = $1", str(hid)
+    )
+    assert views >= 1
+    originate = sim.actions("Originate")[-1]
+    assert originate["ChannelId"] == f"dlr-a{attempt_id}"
+    assert f"DIALER_ATTEMPT={attempt_id}" in originate["Variable"]
+
+
+async def test_resident_hangs_up_then_wrap_up_then_ready(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550124")
+    sim.script("0355550124", Behaviour("answer", ring_s=0.2, talk_s=0.8, amd_s=0.2))
+    await _ready(operator, w.campaign_id)
+    ended = await operator.wait(lambda m: m["type"] == "call_ended")
+    assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == (
+        "connected",
+        "resident",
+        True,
+    )
+    await operator.wait_state("wrap_up")
+    operator.forget()
+    status, _ = await operator.post(
+        "/api/dispositions",
+        {
+            "attempt_id": ended["attempt_id"],
+            "token": str(uuid.uuid4()),
+            "code": "callback",
+            "callback_at": "2099-01-01T10:00",
+            "note": "",
+        },
+    )
+    assert status == 422
+    status, reply = await operator.post(
+        "/api/dispositions",
+        {"attempt_id": ended["attempt_id"], "token": str(uuid.uuid4()), "code": "refused", "then_pause": "1"},
+    )
+    assert status == 200, reply
+    await operator.wait_state("paused")
+
+
+async def test_unanswered_calls_are_recorded_without_the_operator(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    cases = {
+        "0355550201": ("busy", "busy"),
+        "0355550202": ("noanswer", "no_answer"),
+        "0355550203": ("congestion", "congestion"),
+        "0355550204": ("machine", "machine"),
+    }
+    for i, (number, (behaviour, _)) in enumerate(cases.items()):
+        await factory.household(pool, w.campaign_id, number, priority=i)
+        sim.script(number, Behaviour(behaviour, ring_s=0.2, amd_s=0.2))  # type: ignore[arg-type]
+    await _ready(operator, w.campaign_id)
+    # Told once every household has been tried; each attempt is stored before the next is dialled.
+    await operator.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets", within=20)
+    rows = await pool.fetch(
+        """select p.number, a.outcome, a.hangup_cause, t.state, t.next_attempt_at > now() as later
+           from attempt a join phone p on p.id = a.phone_id join campaign_target t on t.id = a.target_id"""
+    )
+    got = {r["number"]: r["outcome"] for r in rows}
+    assert got == {n: outcome for n, (_, outcome) in cases.items()}
+    assert all(r["state"] == "pending" and r["later"] for r in rows)
+    assert await pool.fetchval("select count(*) from disposition") == 0
+    _, text = await operator.get("/metrics")
+    assert f'dialer_calls_originated_total{{campaign="{w.campaign_id}"}} 4.0' in text
+    assert f'dialer_call_outcomes_total{{campaign="{w.campaign_id}",outcome="busy"}} 1.0' in text
+    assert 'dialer_agents{state="ready"} 1.0' in text
+    assert 'dialer_ami_link_up{link="pbx1"} 1.0' in text
+
+
+async def test_preview_shows_the_record_before_the_operator_dials(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool, mode="preview")
+    await factory.household(pool, w.campaign_id, "0355550301", name="先頭 一郎", priority=1)
+    await factory.household(pool, w.campaign_id, "0355550302", name="次点 二郎", priority=2)
+    sim.script("0355550302", Behaviour("answer", ring_s=0.2, talk_s=0.5))
+    await _ready(operator, w.campaign_id)
+    first = await operator.wait(lambda m: m["type"] == "record")
+    assert (first["reason"], first["record"]["name_kanji"]) == ("preview", "先頭 一郎")
+    assert sim.actions("Originate")[-1]["Context"] == "dialer-agent"  # only the phone session so far
+    operator.forget()
+    assert (await operator.post("/api/agent/skip"))[0] == 200
+    second = await operator.wait(lambda m: m["type"] == "record")
+    assert second["record"]["name_kanji"] == "次点 二郎"
+    assert (await operator.post("/api/agent/dial"))[0] == 200
+    ended = await operator.wait(lambda m: m["type"] == "call_ended")
+    assert ended["outcome"] == "connected"
+    originate = sim.actions("Originate")[-1]
+    assert "DIALER_AMD=off" in originate["Variable"]
+
+
+async def test_health_and_access_rules(product: runtime.Running, pool: asyncpg.Pool) -> None:
+    await factory.world(pool)
+    anon = PageClient(product.url)
+    try:
+        status, body = await anon.get("/healthz")
+        assert status == 200
+        assert '"database": "ok"' in body
+        assert (await anon.get("/operator"))[0] == 302
+        assert (await anon.post("/api/agent/ready", {"campaign_id": 1}))[0] == 401
+        assert await anon.login("op1", "wrong-password") == 401
+        audit = await pool.fetchval("select count(*) from audit_log where action = 'login.failed'")
+        assert audit == 1
+    finally:
+        await anon.close()
+    sup = PageClient(product.url)
+    try:
+        assert await sup.login("sv1", factory.PASSWORD, page="/supervisor") == 200
+        assert (await sup.get("/operator"))[0] == 403
+        assert (await sup.post("/api/dispositions", {}))[0] == 403
+        status, floor = await sup.get("/api/floor")
+        assert status == 200
+        assert '"pbx_up": true' in floor
+    finally:
+        await sup.close()
+
+
+async def test_hostile_requests_get_clear_errors(product: runtime.Running, pool: asyncpg.Pool) -> None:
+    w = await factory.world(pool)
+    op = PageClient(product.url)
+    try:
+        assert await op.login("op1", factory.PASSWORD) == 200
+        assert (await op.post("/api/agent/ready", {"campaign_id": w.campaign_id}, csrf=False))[0] == 403
+        assert (await op.post("/api/agent/ready", raw=b"{not json"))[0] == 400
+        assert (await op.post("/api/agent/ready", raw=b"[1, 2]"))[0] == 400
+        assert (await op.post("/api/agent/ready", {"campaign_id": "1; drop table attempt"}))[0] == 400
+        assert (await op.post("/api/agent/ready", {"campaign_id": 999999}))[1]["error"] == "error.campaign"
+        status, reply = await op.post("/api/dispositions", raw=b'{"note": "' + b"x" * 300_000 + b'"}')
+        assert status == 413
+        status, reply = await op.post(
+            "/api/dispositions",
+            {
+                "attempt_id": 1,
+                "token": str(uuid.uuid4()),
+                "code": "refused",
+                "note": "<script>alert(1)</script>",
+            },
+        )
+        assert (status, reply["error"]) == (404, "error.attempt")
+        assert await pool.fetchval("select count(*) from attempt") == 0
+    finally:
+        await op.close()

@@ -1,0 +1,104 @@
+"""JSON endpoints the pages call. Errors are {"error": <message key>, "fields": {...}} with a status."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from campaigns import dispositions as rules
+from campaigns.engine import EngineError
+from dialer.store import campaigns, dispositions
+from dialer.store.dispositions import DispositionRejected
+from web.auth import current, require
+from web.keys import ENGINE, POOL
+
+MAX_BODY = 64 * 1024
+
+
+def _error(key: str, status: int, fields: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": key, "fields": fields or {}}, status=status)
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text='{"error": "error.generic"}', content_type="application/json") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text='{"error": "error.generic"}', content_type="application/json")
+    return body
+
+
+async def _command(request: web.Request, name: str) -> web.Response:
+    user = current(request).user
+    engine = request.app[ENGINE]
+    body = await _json(request) if request.can_read_body else {}
+    try:
+        if name == "ready":
+            campaign_id = body.get("campaign_id")
+            if not isinstance(campaign_id, int) or isinstance(campaign_id, bool):
+                return _error("error.campaign", 400)
+            await engine.ready(user, campaign_id)
+        elif name == "pause":
+            await engine.pause(user)
+        elif name == "dial":
+            await engine.dial_preview(user)
+        elif name == "skip":
+            await engine.skip_preview(user)
+        elif name == "hangup":
+            await engine.hangup(user)
+    except EngineError as exc:
+        return _error(exc.key, 409)
+    return web.json_response({"ok": True})
+
+
+def _handler(name: str) -> Any:
+    @require("operator")
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await _command(request, name)
+
+    return handle
+
+
+@require("operator")
+async def save_disposition(request: web.Request) -> web.Response:
+    user = current(request).user
+    pool = request.app[POOL]
+    body = await _json(request)
+    codes = await dispositions.codes(pool, user.department_id)
+    checked = rules.validate(body, codes, datetime.now(UTC))
+    if isinstance(checked, list):
+        return _error("error.invalid", 422, {e.field: e.key for e in checked})
+    try:
+        saved = await request.app[ENGINE].disposition(user, checked, codes[checked.code])
+    except DispositionRejected as exc:
+        return _error(exc.key, exc.status)
+    return web.json_response({"ok": True, "attempt_id": saved.attempt_id, "created": saved.created})
+
+
+@require("supervisor", "staff", "admin")
+async def floor(request: web.Request) -> web.Response:
+    user = current(request).user
+    engine = request.app[ENGINE]
+    agents = [
+        {"user_id": s.user.id, "display_name": s.user.display_name, **s.view()}
+        for s in engine.floor.slots.values()
+        if user.department_id is None or s.user.department_id == user.department_id
+    ]
+    progress = await campaigns.progress(request.app[POOL], user.department_id)
+    return web.json_response(
+        {"agents": agents, "campaigns": [dict(r) for r in progress], "pbx_up": engine.link.up},
+        dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str),
+    )
+
+
+def routes(app: web.Application) -> None:
+    for name in ("ready", "pause", "dial", "skip", "hangup"):
+        app.router.add_post(f"/api/agent/{name}", _handler(name))
+    app.router.add_post("/api/dispositions", save_disposition)
+    app.router.add_get("/api/floor", floor)

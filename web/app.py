@@ -1,0 +1,48 @@
+"""The web application: pages, JSON API, WebSocket pushes, probes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp_jinja2
+import asyncpg
+import jinja2
+from aiohttp import web
+
+from campaigns.engine import Engine
+from dialer.ami.link import AmiLink
+from dialer.config import Settings
+from dialer.metrics import Metrics
+from web import api, health, live, pages
+from web.auth import security_headers, session_middleware
+from web.i18n import phone_display, translate, wareki, wareki_fiscal_year, yen
+from web.keys import ENGINE, HUB, LINK, METRICS, POOL, SETTINGS
+from web.push import Hub
+
+HERE = Path(__file__).parent
+
+
+def build(
+    *, pool: asyncpg.Pool, engine: Engine, hub: Hub, link: AmiLink, metrics: Metrics, settings: Settings
+) -> web.Application:
+    app = web.Application(middlewares=[security_headers, session_middleware], client_max_size=256 * 1024)
+    app[POOL] = pool
+    app[ENGINE] = engine
+    app[HUB] = hub
+    app[LINK] = link
+    app[METRICS] = metrics
+    app[SETTINGS] = settings
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    env.globals.update(t=translate)
+    env.filters.update(wareki=wareki, fiscal_year=wareki_fiscal_year, yen=yen, phone=phone_display)
+    pages.routes(app)
+    api.routes(app)
+    health.routes(app)
+    app.router.add_get("/ws", live.websocket)
+    app.router.add_static("/static/", HERE / "static", name="static", append_version=True)
+    return app

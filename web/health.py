@@ -1,0 +1,39 @@
+"""Probes for load balancers and Prometheus."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from aiohttp import web
+
+from web.keys import LINK, METRICS, POOL
+
+
+async def healthz(request: web.Request) -> web.Response:
+    db_ok = True
+    try:
+        await asyncio.wait_for(request.app[POOL].fetchval("select 1"), 2.0)
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        db_ok = False
+    link = request.app[LINK]
+    body = {
+        "status": "ok" if db_ok and link.up else "degraded",
+        "database": "ok" if db_ok else "unreachable",
+        "ami": {link.name: "up" if link.up else "down"},
+    }
+    return web.json_response(body, status=200 if body["status"] == "ok" else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(
+        body=request.app[METRICS].render(),
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Prometheus-Format": "0.0.4"},
+    )
+
+
+def routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)

@@ -1,0 +1,36 @@
+"""The WebSocket every page keeps open: pushes only, no polling.
+
+On (re)connect the page gets a fresh snapshot, so a reload or a dropped socket shows the truth.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from aiohttp import WSMsgType, web
+
+from web.auth import current
+from web.keys import ENGINE, HUB
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    session = current(request)
+    origin = request.headers.get("Origin")
+    if origin is not None and urlsplit(origin).netloc != request.host:
+        raise web.HTTPForbidden(text="cross-origin WebSocket refused")
+    user = session.user
+    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096)
+    await ws.prepare(request)
+    hub, engine = request.app[HUB], request.app[ENGINE]
+    if user.role == "operator":
+        hub.add_user(user.id, ws)
+        await engine.attach(user)
+    else:
+        hub.add_supervisor(user.department_id, ws)
+    try:
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT and msg.data == "ping":
+                await ws.send_str('{"type": "pong"}')
+    finally:
+        hub.remove(user.id, ws)
+    return ws

@@ -1,0 +1,136 @@
+"""Server-rendered pages: login, the operator console, the supervisor console, administration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from dialer.store import audit, campaigns, dispositions, users
+from web.auth import COOKIE, current, require, session_of, token_of
+from web.i18n import CATALOG, LANGS
+from web.keys import ENGINE, POOL, SETTINGS
+
+LANDING = {"operator": "/operator", "supervisor": "/supervisor", "staff": "/supervisor", "admin": "/admin"}
+
+
+def _lang(request: web.Request) -> str:
+    session = session_of(request)
+    if session is not None:
+        return str(session.lang)
+    lang = request.cookies.get("lang", "ja")
+    return lang if lang in LANGS else "ja"
+
+
+def _ctx(request: web.Request, **extra: Any) -> dict[str, Any]:
+    lang = _lang(request)
+    session = session_of(request)
+    return {"lang": lang, "session": session, "user": session.user if session else None, **extra}
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    session = session_of(request)
+    raise web.HTTPFound(LANDING[session.user.role] if session else "/login")
+
+
+@aiohttp_jinja2.template("login.html")
+async def login_form(request: web.Request) -> dict[str, Any]:
+    return _ctx(request, failed=False)
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    login_id, password = str(form.get("login", ""))[:64], str(form.get("password", ""))[:256]
+    pool = request.app[POOL]
+    user = await users.authenticate(pool, login_id, password)
+    remote = request.remote or ""
+    if user is None:
+        await audit.record(
+            pool,
+            action="login.failed",
+            user_id=None,
+            department_id=None,
+            detail={"login": login_id},
+            remote_addr=remote,
+        )
+        response = aiohttp_jinja2.render_template("login.html", request, _ctx(request, failed=True))
+        response.set_status(401)
+        return response
+    token = await users.open_session(
+        pool, user, hours=request.app[SETTINGS].session_hours, lang=_lang(request)
+    )
+    await audit.record(
+        pool, action="login", user_id=user.id, department_id=user.department_id, remote_addr=remote
+    )
+    response = web.HTTPFound(LANDING[user.role])
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
+    raise response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    session = current(request)
+    await request.app[ENGINE].logout(session.user)
+    await users.close_session(request.app[POOL], token_of(request))
+    await audit.record(
+        request.app[POOL], action="logout", user_id=session.user.id, department_id=session.user.department_id
+    )
+    response = web.HTTPFound("/login")
+    response.del_cookie(COOKIE, path="/")
+    raise response
+
+
+async def switch_lang(request: web.Request) -> web.StreamResponse:
+    lang = request.query.get("to", "ja")
+    lang = lang if lang in LANGS else "ja"
+    if session_of(request) is not None:
+        await users.set_session_lang(request.app[POOL], token_of(request), lang)
+    back = request.headers.get("Referer", "/")
+    response = web.HTTPFound(back if back.startswith("/") or "://" not in back else "/")
+    response.set_cookie("lang", lang, samesite="Strict", path="/")
+    raise response
+
+
+@require("operator")
+@aiohttp_jinja2.template("operator.html")
+async def operator(request: web.Request) -> dict[str, Any]:
+    user = current(request).user
+    pool = request.app[POOL]
+    lang = _lang(request)
+    return _ctx(
+        request,
+        campaigns=await campaigns.active(pool, user.department_id),
+        codes=list((await dispositions.codes(pool, user.department_id)).values()),
+        catalog=CATALOG[lang],
+    )
+
+
+@require("supervisor", "staff", "admin")
+@aiohttp_jinja2.template("supervisor.html")
+async def supervisor(request: web.Request) -> dict[str, Any]:
+    user = current(request).user
+    return _ctx(
+        request,
+        catalog=CATALOG[_lang(request)],
+        progress=await campaigns.progress(request.app[POOL], user.department_id),
+    )
+
+
+@require("admin")
+@aiohttp_jinja2.template("admin.html")
+async def admin(request: web.Request) -> dict[str, Any]:
+    rows = await request.app[POOL].fetch(
+        "select login, display_name, role, department_id, extension, active from app_user order by id"
+    )
+    return _ctx(request, users=rows)
+
+
+def routes(app: web.Application) -> None:
+    app.router.add_get("/", index)
+    app.router.add_get("/login", login_form)
+    app.router.add_post("/login", login)
+    app.router.add_post("/logout", logout)
+    app.router.add_get("/lang", switch_lang)
+    app.router.add_get("/operator", operator)
+    app.router.add_get("/supervisor", supervisor)
+    app.router.add_get("/admin", admin)

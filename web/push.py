@@ -1,0 +1,66 @@
+"""WebSocket pushes to the pages: each operator's own events, and the floor for supervisors.
+
+A slow or dead socket never blocks the engine: sends have a deadline and a failed socket is
+dropped (the page reconnects and receives a fresh snapshot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from aiohttp import web
+
+from dialer import logs
+
+log = logs.get("web.push")
+SEND_TIMEOUT_S = 2.0
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._users: dict[int, set[web.WebSocketResponse]] = {}
+        self._supervisors: dict[web.WebSocketResponse, str | None] = {}
+
+    def add_user(self, user_id: int, ws: web.WebSocketResponse) -> None:
+        self._users.setdefault(user_id, set()).add(ws)
+
+    def add_supervisor(self, department_id: str | None, ws: web.WebSocketResponse) -> None:
+        self._supervisors[ws] = department_id
+
+    def remove(self, user_id: int, ws: web.WebSocketResponse) -> None:
+        self._users.get(user_id, set()).discard(ws)
+        if not self._users.get(user_id):
+            self._users.pop(user_id, None)
+        self._supervisors.pop(ws, None)
+
+    def connected(self, user_id: int) -> bool:
+        return bool(self._users.get(user_id))
+
+    async def to_user(self, user_id: int, message: dict[str, Any]) -> None:
+        await self._send(list(self._users.get(user_id, ())), message)
+
+    async def to_supervisors(self, department_id: str | None, message: dict[str, Any]) -> None:
+        targets = [ws for ws, dept in self._supervisors.items() if dept is None or dept == department_id]
+        await self._send(targets, message)
+
+    async def _send(self, sockets: list[web.WebSocketResponse], message: dict[str, Any]) -> None:
+        if not sockets:
+            return
+        data = json.dumps(message, ensure_ascii=False, default=str)
+        results = await asyncio.gather(
+            *(asyncio.wait_for(ws.send_str(data), SEND_TIMEOUT_S) for ws in sockets), return_exceptions=True
+        )
+        for ws, result in zip(sockets, results, strict=True):
+            if isinstance(result, BaseException):
+                log.info("push.socket_dropped", error=type(result).__name__)
+                with contextlib.suppress(Exception):
+                    await ws.close()
+
+    async def close_all(self) -> None:
+        sockets = {ws for group in self._users.values() for ws in group} | set(self._supervisors)
+        for ws in sockets:
+            with contextlib.suppress(Exception):
+                await ws.close(code=1001, message=b"server shutdown")

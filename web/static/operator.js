@@ -1,0 +1,150 @@
+// The operator console: state pushed over the WebSocket, commands and dispositions over HTTP.
+"use strict";
+(function () {
+  const root = document.getElementById("op");
+  const csrf = root.dataset.csrf;
+  const $ = (id) => document.getElementById(id);
+  const form = $("disp");
+  const OUTBOX = "dialer.outbox." + root.dataset.user;
+  let agent = { state: "offline" };
+  let since = null;
+
+  function show(el, on) { el.hidden = !on; }
+  function setText(id, text) { $(id).textContent = text || ""; }
+
+  function renderAgent(a) {
+    agent = a;
+    since = a.since;
+    const badge = $("state");
+    badge.dataset.state = a.state;
+    badge.textContent = t("state." + a.state);
+    setText("callphase", a.call_phase ? t("call." + a.call_phase) : "");
+    const mode = a.campaign ? a.campaign.dial_mode : null;
+    show($("dial"), a.state === "preview");
+    show($("skip"), a.state === "preview");
+    show($("hangup"), a.state === "dialing" || a.state === "talking");
+    $("ready").disabled = !["offline", "paused"].includes(a.state);
+    $("campaign").disabled = !["offline", "paused"].includes(a.state);
+    if (a.campaign) $("campaign").value = String(a.campaign.id);
+    const notice = $("notice");
+    notice.textContent = a.notice ? t(a.notice) : "";
+    show(notice, !!a.notice);
+    if (a.state === "ready" || a.state === "offline" || a.state === "paused") {
+      if (!form.attempt_id.value) clearRecord();
+    }
+    if (mode && a.attempt_id && (a.state === "talking" || a.state === "wrap_up")) {
+      form.attempt_id.value = a.attempt_id;
+    }
+  }
+
+  function clearRecord() { show($("rec"), false); show($("rec-none"), true); setText("outcome", ""); }
+
+  function renderRecord(msg) {
+    const r = msg.record;
+    setText("r-name", r.name_kanji);
+    setText("r-kana", r.name_kana);
+    setText("r-birth", r.display.birth ? r.display.birth + " (" + r.birth_date + ")" : "");
+    setText("r-address", (r.postal_code ? "〒" + r.postal_code + " " : "") + r.address);
+    setText("r-phone", r.display.phone + (r.phone_kind ? " (" + t("phone." + r.phone_kind) + ")" : ""));
+    setText("r-hno", r.household_no);
+    setText("r-last", r.display.last_contact || "—");
+    setText("r-total", r.display.total);
+    const body = $("r-debts");
+    body.replaceChildren();
+    for (const d of r.debts) {
+      const tr = document.createElement("tr");
+      for (const [text, cls] of [[t("debt." + d.debt_type), ""], [d.fiscal_year_label, ""],
+                                 [d.unpaid_label, "num"], [d.earliest_due_label, ""]]) {
+        const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td);
+      }
+      body.appendChild(tr);
+    }
+    show($("rec"), true); show($("rec-none"), false);
+    if (msg.attempt_id) form.attempt_id.value = msg.attempt_id;
+    setText("outcome", "");
+  }
+
+  function onMessage(msg) {
+    if (msg.type === "agent") renderAgent(msg);
+    else if (msg.type === "record") renderRecord(msg);
+    else if (msg.type === "call_ended") {
+      let text = t("outcome." + msg.outcome);
+      if (msg.hangup_by) text += "（" + t("hangup." + msg.hangup_by) + "）";
+      setText("outcome", text);
+      if (!msg.needs_disposition) form.attempt_id.value = "";
+      else form.attempt_id.value = msg.attempt_id;
+    }
+  }
+
+  async function command(name, body) {
+    const res = await postJSON("/api/agent/" + name, body, csrf);
+    if (!res.ok) { const n = $("notice"); n.textContent = t(res.data.error || "error.generic"); show(n, true); }
+  }
+
+  $("ready").addEventListener("click", () => command("ready", { campaign_id: Number($("campaign").value) }));
+  $("pause").addEventListener("click", () => command("pause"));
+  $("dial").addEventListener("click", () => command("dial"));
+  $("skip").addEventListener("click", () => command("skip"));
+  $("hangup").addEventListener("click", () => command("hangup"));
+
+  // Disposition form: the promise and call-back fields appear with the codes that need them.
+  form.addEventListener("change", () => {
+    const chosen = form.querySelector("input[name=code]:checked");
+    show(form.querySelector(".promise"), !!chosen && chosen.dataset.promise === "1");
+    show(form.querySelector(".callback"), !!chosen && chosen.dataset.callback === "1");
+  });
+  form.note.addEventListener("input", () => setText("note-count", String(form.note.value.length)));
+
+  // Nothing lost: a disposition waits in localStorage until the server has stored it; the
+  // server stores each token once, so resending after a failure never makes a duplicate.
+  function outbox() { try { return JSON.parse(localStorage.getItem(OUTBOX) || "[]"); } catch (e) { return []; } }
+  function saveOutbox(items) { localStorage.setItem(OUTBOX, JSON.stringify(items)); }
+
+  async function send(item) {
+    let res;
+    try { res = await postJSON("/api/dispositions", item, csrf); } catch (e) { return { retry: true }; }
+    if (res.ok) return { done: true };
+    if (res.status >= 500 || res.status === 0) return { retry: true };
+    return { done: true, error: res.data };
+  }
+
+  async function flush() {
+    for (const item of outbox()) {
+      const r = await send(item);
+      if (r.retry) { setText("disp-msg", t("disp.pending")); return; }
+      saveOutbox(outbox().filter((x) => x.token !== item.token));
+    }
+  }
+
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    form.querySelectorAll(".field-error").forEach((e) => { e.textContent = ""; });
+    const data = Object.fromEntries(new FormData(form).entries());
+    data.token = crypto.randomUUID();
+    saveOutbox([...outbox(), data]);
+    const r = await send(data);
+    if (r.retry) { setText("disp-msg", t("disp.pending")); setTimeout(flush, 3000); return; }
+    saveOutbox(outbox().filter((x) => x.token !== data.token));
+    if (r.error) {
+      for (const [field, key] of Object.entries(r.error.fields || {})) {
+        const slot = form.querySelector('.field-error[data-for="' + field + '"]');
+        if (slot) slot.textContent = t(key);
+      }
+      setText("disp-msg", t(r.error.error === "error.invalid" ? "error.generic" : r.error.error));
+      return;
+    }
+    form.reset();
+    form.attempt_id.value = "";
+    show(form.querySelector(".promise"), false);
+    show(form.querySelector(".callback"), false);
+    setText("note-count", "0");
+    setText("disp-msg", t("disp.saved"));
+    clearRecord();
+  });
+
+  setInterval(() => { if (since) setText("since", elapsed(since)); }, 1000);
+  liveSocket(onMessage, (up) => {
+    setText("ws", up ? t("op.connected") : t("op.disconnected"));
+    if (up) flush();
+  });
+})();

@@ -1,0 +1,45 @@
+// The supervisor's live floor: operators pushed over the WebSocket, campaign figures refreshed.
+"use strict";
+(function () {
+  const agents = new Map();
+  const body = document.getElementById("agents");
+
+  function render() {
+    body.replaceChildren();
+    for (const a of [...agents.values()].sort((x, y) => x.display_name.localeCompare(y.display_name))) {
+      const tr = document.createElement("tr");
+      tr.dataset.state = a.state;
+      for (const text of [a.display_name, t("state." + a.state), elapsed(a.since), a.campaign ? a.campaign.name : "—"]) {
+        const td = document.createElement("td"); td.textContent = text; tr.appendChild(td);
+      }
+      body.appendChild(tr);
+    }
+  }
+
+  async function refresh() {
+    const res = await fetch("/api/floor", { credentials: "same-origin" });
+    if (!res.ok) return;
+    const data = await res.json();
+    document.getElementById("pbx").textContent = data.pbx_up ? "OK" : "×";
+    agents.clear();
+    for (const a of data.agents) agents.set(a.user_id, a);
+    render();
+    const camp = document.getElementById("campaigns");
+    camp.replaceChildren();
+    for (const c of data.campaigns) {
+      const tr = document.createElement("tr");
+      const today = Object.entries(c.today || {}).map(([k, v]) => t("outcome." + k) + " " + v).join("・");
+      for (const [text, cls] of [[c.name, ""], [t("mode." + c.dial_mode), ""], [String(c.pending), "num"],
+                                 [String(c.done), "num"], [today, ""]]) {
+        const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td);
+      }
+      camp.appendChild(tr);
+    }
+  }
+
+  liveSocket((msg) => {
+    if (msg.type === "floor_agent") { agents.set(msg.user_id, msg); render(); }
+  }, (up) => { if (up) refresh(); });
+  setInterval(render, 1000);
+  setInterval(refresh, 15000);
+})();
