@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`). Goals live here, never in timed unit tests."""

@@ -1,0 +1,33 @@
+"""Run every benchmark and write bench/results/latest.json."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import ami_pipeline
+from dialer import logs
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main() -> int:
+    logs.configure("warning")
+    results = {"ami_pipeline": asyncio.run(ami_pipeline.run())}
+    report = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "results": results,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    return 0
+
+
+raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""asterisk-conf/ holds everything the dialer originates into, and nothing more privileged than needed."""
+
+from __future__ import annotations
+
+import configparser
+import re
+from pathlib import Path
+
+from dialer.config import DialPlan
+
+CONF = Path(__file__).resolve().parents[1] / "asterisk-conf"
+
+
+def _sections(name: str) -> dict[str, str]:
+    """Section name -> body, for Asterisk's ini dialect (comments with ';', repeated sections)."""
+    out: dict[str, str] = {}
+    current = None
+    for raw in (CONF / name).read_text(encoding="utf-8").splitlines():
+        line = raw.split(";", 1)[0].rstrip()
+        if m := re.match(r"^\[([^\]]+)\]", line):
+            current = m.group(1)
+            out.setdefault(current, "")
+        elif current is not None and line.strip():
+            out[current] += line.strip() + "\n"
+    return out
+
+
+def test_every_context_the_dialer_originates_to_exists() -> None:
+    ext = _sections("extensions.conf")
+    plan = DialPlan()
+    for context in (plan.agent_context, plan.connect_context, "dialer-abandon"):
+        assert context in ext, context
+        assert re.search(r"^exten => (_X\.|s),1,", ext[context], re.M), context
+
+
+def test_bridge_profiles_used_by_the_dialplan_are_defined() -> None:
+    used = set(re.findall(r"ConfBridge\([^,]+,(\w+),(\w+)\)", (CONF / "extensions.conf").read_text()))
+    profiles = _sections("confbridge.conf")
+    for bridge, user in used:
+        assert "type = bridge" in profiles.get(bridge, "")
+        assert "type = user" in profiles.get(user, "")
+    assert "end_marked = yes" in profiles["dialer_resident"]
+    assert "marked = yes" in profiles["dialer_agent"]
+
+
+def test_ami_user_is_least_privilege() -> None:
+    parser = configparser.ConfigParser(inline_comment_prefixes=(";",), strict=False)
+    parser.read(CONF / "manager.conf", encoding="utf-8")
+    user = parser["dialer"]
+    read, write = set(user["read"].split(",")), set(user["write"].split(","))
+    assert "all" not in read | write
+    assert {"command", "config"}.isdisjoint(write)
+    assert "system" not in write
+    assert {"call", "user", "system"} <= read  # events the dialer needs, incl. FullyBooted/Shutdown
+    assert "originate" in write
+    assert user["permit"]
+    assert user["deny"] == "0.0.0.0/0.0.0.0"
+
+
+def test_dial_templates_match_pjsip() -> None:
+    pjsip = _sections("pjsip.conf")
+    endpoint = DialPlan().trunk_template.split("@", 1)[1]
+    assert endpoint in pjsip
