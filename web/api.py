@@ -92,7 +92,7 @@ async def floor(request: web.Request) -> web.Response:
     ]
     progress = await campaigns.progress(request.app[POOL], user.department_id)
     return web.json_response(
-        {"agents": agents, "campaigns": [dict(r) for r in progress], "pbx_up": engine.link.up},
+        {"agents": agents, "campaigns": progress, "pbx_up": engine.link.up},
         dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str),
     )
 

