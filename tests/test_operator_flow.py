@@ -89,6 +89,8 @@ async def test_progressive_answer_screen_pop_disposition_and_operator_hangup(
     row = await pool.fetchrow("select * from attempt where id = $1", attempt_id)
     assert (row["household_id"], row["outcome"], row["hangup_by"]) == (hid, "connected", "operator")
     assert row["ringing_at"] <= row["answered_at"] <= row["connected_at"] <= row["ended_at"]
+    assert 0.25 <= row["ring_s"] < 2  # the resident let it ring 0.3 s
+    assert row["talk_s"] > 0
     assert row["channel_id"] == f"dlr-a{attempt_id}"
     assert await _timeline(pool, attempt_id) == [
         "originated",
@@ -170,12 +172,13 @@ async def test_unanswered_calls_are_recorded_without_the_operator(
     # Told once every household has been tried; each attempt is stored before the next is dialled.
     await operator.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets", within=20)
     rows = await pool.fetch(
-        """select p.number, a.outcome, a.hangup_cause, t.state, t.next_attempt_at > now() as later
+        """select p.number, a.outcome, a.hangup_cause, a.talk_s, t.state, t.next_attempt_at > now() as later
            from attempt a join phone p on p.id = a.phone_id join campaign_target t on t.id = a.target_id"""
     )
     got = {r["number"]: r["outcome"] for r in rows}
     assert got == {n: outcome for n, (_, outcome) in cases.items()}
     assert all(r["state"] == "pending" and r["later"] for r in rows)
+    assert [r["talk_s"] for r in rows if r["outcome"] != "machine"] == [None, None, None]
     assert await pool.fetchval("select count(*) from disposition") == 0
     _, text = await operator.get("/metrics")
     assert f'dialer_calls_originated_total{{campaign="{w.campaign_id}"}} 4.0' in text
