@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -55,7 +55,8 @@ class CallFlow:
             if m is Milestone.ENDED:
                 await self._ended(attempt_id, state, slot, campaign)
                 continue
-            await attempts.milestone(self.pool, attempt_id, m.value, _detail(m, state))
+            detail = {"amd": state.amd_status} if m is Milestone.AMD else None
+            await attempts.milestone(self.pool, attempt_id, m.value, detail)
             if m is Milestone.ANSWERED:
                 self.metrics.answered.labels(campaign).inc()
             if m is Milestone.ABANDONED:
@@ -197,11 +198,3 @@ class CallFlow:
             if state.phase in (Phase.ORIGINATING, Phase.RINGING) and now - started > limit:
                 log.warning("call.stale", attempt=attempt_id, phase=state.phase.value)
                 await self.tracker.end_lost(attempt_id)
-
-
-def _detail(m: Milestone, state: CallState) -> dict[str, Any]:
-    if m is Milestone.AMD:
-        return {"amd": state.amd_status}
-    if m is Milestone.CHANNEL:
-        return {}
-    return {}

@@ -17,7 +17,7 @@ import asyncpg
 from campaigns.agent import Action, AgentState
 from campaigns.callflow import CallFlow
 from campaigns.dispositions import Code, DispositionInput
-from campaigns.floor import CampaignInfo, Floor, Notifier, Slot
+from campaigns.floor import Floor, Notifier, Slot
 from dialer import logs
 from dialer.ami.link import AmiLink, OriginateRequest
 from dialer.calls.state import Party
@@ -34,6 +34,7 @@ log = logs.get("campaigns.engine")
 LOOP_IDLE_S = 1.0
 RENEW_EVERY_S = 60.0
 SWEEP_EVERY_S = 30.0
+PAGE_GRACE_S = 10.0  # an operator whose page has been closed this long is paused
 
 
 class EngineError(DialerError):
@@ -57,6 +58,8 @@ class Engine:
         self.tracker = CallTracker(self.flow.on_call, self.flow.on_session)
         self.flow.tracker = self.tracker
         self._tasks: list[asyncio.Task[None]] = []
+        self._checks: set[asyncio.Task[None]] = set()  # short-lived: pages gone
+        self.page_grace_s = PAGE_GRACE_S
 
     async def start(self) -> None:
         self._tasks = [
@@ -65,9 +68,10 @@ class Engine:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._checks]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         # Households shown in preview but never dialled go straight back to the pool.
@@ -79,6 +83,7 @@ class Engine:
     async def attach(self, user: User) -> None:
         """A page (re)connected: send it the operator's state and, mid-call, the record again."""
         slot = self.floor.slot(user)
+        slot.pages += 1
         await self.floor.publish(slot)
         shown = slot.state is AgentState.PREVIEW or (
             slot.state in (AgentState.DIALING, AgentState.TALKING, AgentState.WRAP_UP)
@@ -86,6 +91,24 @@ class Engine:
         )
         if shown and slot.lease is not None:
             await self.flow.pop_record(slot, slot.lease, reason="reconnect", attempt_id=slot.attempt_id)
+
+    async def detach(self, user: User) -> None:
+        """A page closed. With no page left after a grace period (a reload is not a departure),
+        the operator stops getting calls: nobody would see the resident's record."""
+        slot = self.floor.slots.get(user.id)
+        if slot is None:
+            return
+        slot.pages = max(0, slot.pages - 1)
+        if slot.pages == 0:
+            task = asyncio.create_task(self._pause_if_gone(slot), name=f"engine-gone-{user.id}")
+            self._checks.add(task)
+            task.add_done_callback(self._checks.discard)
+
+    async def _pause_if_gone(self, slot: Slot) -> None:
+        await asyncio.sleep(self.page_grace_s)
+        if slot.pages == 0 and slot.state not in (AgentState.OFFLINE, AgentState.PAUSED):
+            log.info("engine.page_gone", operator=slot.user.id)
+            await self.pause(slot.user, notice="notice.page_closed")
 
     @staticmethod
     def _is_preview(slot: Slot) -> bool:
@@ -109,17 +132,17 @@ class Engine:
             elif slot.state is not AgentState.CONNECTING:
                 await self._open_session(slot)
 
-    async def pause(self, user: User) -> None:
+    async def pause(self, user: User, notice: str | None = None) -> None:
         slot = self.floor.slot(user)
         async with slot.lock:
             if slot.state in (AgentState.DIALING, AgentState.TALKING, AgentState.WRAP_UP):
-                slot.pause_after_call = True
+                slot.pause_after_call, slot.notice = True, notice
                 await self.floor.publish(slot)
                 return
             if slot.state is AgentState.PREVIEW:
                 await self._release_preview(slot)
             if slot.state in (AgentState.READY, AgentState.PREVIEW, AgentState.CONNECTING):
-                await self.floor.move(slot, Action.PAUSE)
+                await self.floor.move(slot, Action.PAUSE, notice=notice)
 
     async def dial_preview(self, user: User) -> None:
         slot = self.floor.slot(user)
@@ -290,7 +313,3 @@ class Engine:
                     last_sweep = now
             except (asyncpg.PostgresError, OSError) as exc:
                 log.warning("engine.upkeep_failed", error=str(exc))
-
-    def campaign_of(self, user: User) -> CampaignInfo | None:
-        slot = self.floor.slots.get(user.id)
-        return slot.campaign if slot else None

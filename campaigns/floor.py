@@ -41,6 +41,7 @@ class Slot:
     pause_after_call: bool = False
     disposed: bool = False  # the outcome was saved while the call was still up
     notice: str | None = None  # a message key for the page (phone dropped, no targets, ...)
+    pages: int = 0  # the operator's open pages (WebSockets)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def view(self) -> dict[str, Any]:

@@ -52,6 +52,7 @@ class Settings:
     log_level: str = "info"
     dialplan: DialPlan = DialPlan()
     session_hours: int = 10
+    cookie_secure: bool = False  # set when the app is served over HTTPS (behind a proxy)
     lease_s: int = 600  # a crashed dialer's leases come back after this
 
     @property
@@ -109,4 +110,5 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         log_format=log_format,
         log_level=env.get("LOG_LEVEL", "info").lower(),
         dialplan=dialplan,
+        cookie_secure=env.get("HTTP_COOKIE_SECURE", "").lower() in ("1", "true", "yes"),
     )

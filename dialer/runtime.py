@@ -125,6 +125,5 @@ def _count_events(metrics: Metrics, name: str) -> Callable[[LinkEvent], None]:
 
 async def serve_until(stop: asyncio.Event, settings: Settings, **kwargs: object) -> None:
     async with started(settings, **kwargs) as running:  # type: ignore[arg-type]
-        running.metrics.ami_up.labels(running.link.name).set(1 if running.link.up else 0)
         print(f"dialer: serving on {running.url}", flush=True)
         await stop.wait()

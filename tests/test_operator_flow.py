@@ -3,6 +3,7 @@ on a real TCP port and a real PostgreSQL: ready -> originate -> screen-pop -> di
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -260,3 +261,43 @@ async def test_hostile_requests_get_clear_errors(product: runtime.Running, pool:
         assert await pool.fetchval("select count(*) from attempt") == 0
     finally:
         await op.close()
+
+
+async def test_an_operator_whose_page_closed_is_paused(
+    product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    product.engine.page_grace_s = 0.3
+    first = PageClient(product.url)
+    await _ready(first, w.campaign_id)
+    await first.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets")
+    await first.close()  # the browser is closed while Ready: nobody would see a screen-pop
+    await factory.household(pool, w.campaign_id, "0355550401")
+    sim.script("0355550401", Behaviour("answer", ring_s=0.2))
+    again = PageClient(product.url)
+    try:
+        await asyncio.sleep(0.6)
+        assert await again.login("op1", factory.PASSWORD) == 200
+        await again.connect()
+        state = await again.wait(lambda m: m["type"] == "agent")
+        assert (state["state"], state["notice"]) == ("paused", "notice.page_closed")
+        assert [a for a in sim.actions("Originate") if a["Context"] == "dialer-connect"] == []
+    finally:
+        await again.close()
+
+
+async def test_repeated_failed_logins_lock_the_user_id(product: runtime.Running, pool: asyncpg.Pool) -> None:
+    await factory.world(pool)
+    client = PageClient(product.url)
+    try:
+        for _ in range(5):
+            assert await client.login("op1", "wrong-password") == 401
+        assert await client.login("op1", factory.PASSWORD) == 429  # even the right password, for a while
+        assert (
+            await client.login("sv1", factory.PASSWORD, page="/supervisor") == 200
+        )  # others are not affected
+        actions = [r["action"] for r in await pool.fetch("select action from audit_log order by id")]
+        assert actions.count("login.failed") == 5
+        assert "login.locked" in actions
+    finally:
+        await client.close()

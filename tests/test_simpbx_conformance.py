@@ -11,23 +11,14 @@ the scripted Behaviour, dialplan waits via ``time_scale``, no-answer via the Ori
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
 from dialer.simpbx import Behaviour, SimConfig, SimulatedPbx
 from dialer.simpbx.probe import AmiProbe, Msg
-
-RAW = Path(
-    os.environ.get(
-        "AMI_TRANSCRIPTS", Path(__file__).resolve().parents[1] / "../shared/reference/asterisk-22/raw"
-    )
-)
-pytestmark = pytest.mark.skipif(not RAW.is_dir(), reason=f"recorded transcripts not found at {RAW}")
+from tests import transcripts
 
 SIG_EVENTS = {
     "Newchannel", "NewCallerid", "NewConnectedLine", "LocalBridge", "DialBegin", "DialState", "DialEnd",
@@ -38,12 +29,11 @@ SIG_EVENTS = {
 SIG_FIELDS = ("DialStatus", "Cause", "Reason", "Response", "UserEvent", "AMDStatus", "Message")
 ORDER_CHECKED = ("Newchannel", "Hangup", "DialEnd", "OriginateResponse")
 NOISE = ("Newexten", "VarSet", "DeviceStateChange")
-HEAD = re.compile(r"^(>>>|<<<|\*\*\*) \+(\d+\.\d{3})(?: (.*))?$")
 
 Sig = tuple[str, ...]
 
 
-# ----- reading a transcript (same grammar as raw/tools/ami_rebuild.py) ------------------------
+# ----- the recorded transcripts (read by tests/transcripts.py) ------------------------------
 @dataclass
 class Sent:
     msg: Msg
@@ -57,28 +47,17 @@ class Connection:
 
 
 def read_transcript(name: str) -> list[Connection]:
-    text = (RAW / name).read_text(encoding="utf-8")
-    conns: list[Connection] = []
-    banner_due = False
-    for block in text[:-2].split("\n\n"):
-        lines = block.split("\n")
-        head = HEAD.match(lines[0])
-        assert head, lines[0]
-        direction, note = head.group(1), head.group(3) or ""
-        if direction == "***":
-            if note.startswith("connect "):
-                conns.append(Connection())
-                banner_due = True
-            continue
-        conn = conns[-1]
-        msg = Msg(tuple((k, v) for k, _, v in (line.partition(": ") for line in lines[1:])))
-        if direction == ">>>":
-            needed = sum(1 for m in conn.received if signature(m) is not None)
-            conn.sent.append(Sent(msg, needed))
-        elif banner_due:
-            banner_due = False
-        else:
-            conn.received.append(msg)
+    conns = []
+    for blocks in transcripts.connections(name):
+        conn = Connection()
+        for block in blocks:
+            msg = Msg(tuple(block.headers()))
+            if block.direction == ">>>":
+                needed = sum(1 for m in conn.received if signature(m) is not None)
+                conn.sent.append(Sent(msg, needed))
+            else:
+                conn.received.append(msg)
+        conns.append(conn)
     return conns
 
 

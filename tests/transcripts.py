@@ -59,6 +59,18 @@ def read(name: str) -> list[Block]:
     return blocks
 
 
+def connections(name: str) -> list[list[Block]]:
+    """The messages of each TCP connection in the file (files 01 and 10 hold several)."""
+    conns: list[list[Block]] = []
+    for block in read(name):
+        if block.direction == "***":
+            if block.lines[0].startswith("connect "):
+                conns.append([])
+        else:
+            conns[-1].append(block)
+    return conns
+
+
 def from_asterisk(name: str) -> list[dict[str, str | list[str]]]:
     """Every message Asterisk sent, as header mappings, in order."""
     return [b.as_dict() for b in read(name) if b.direction == "<<<"]

@@ -33,4 +33,6 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 await ws.send_str('{"type": "pong"}')
     finally:
         hub.remove(user.id, ws)
+        if user.role == "operator":
+            await engine.detach(user)
     return ws

@@ -12,6 +12,10 @@ from web.auth import COOKIE, current, require, session_of, token_of
 from web.i18n import CATALOG, LANGS
 from web.keys import ENGINE, POOL, SETTINGS
 
+# After this many failed logins for one user ID within the window, logins are refused for a while.
+LOCKOUT_FAILURES = 5
+LOCKOUT_WINDOW = "15 minutes"
+
 LANDING = {"operator": "/operator", "supervisor": "/supervisor", "staff": "/supervisor", "admin": "/admin"}
 
 
@@ -36,15 +40,34 @@ async def index(request: web.Request) -> web.StreamResponse:
 
 @aiohttp_jinja2.template("login.html")
 async def login_form(request: web.Request) -> dict[str, Any]:
-    return _ctx(request, failed=False)
+    return _ctx(request, failed=False, locked=False)
 
 
 async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     login_id, password = str(form.get("login", ""))[:64], str(form.get("password", ""))[:256]
     pool = request.app[POOL]
-    user = await users.authenticate(pool, login_id, password)
     remote = request.remote or ""
+    failures = await pool.fetchval(
+        f"""select count(*) from audit_log where action = 'login.failed' and detail->>'login' = $1
+            and at > now() - interval '{LOCKOUT_WINDOW}'""",
+        login_id,
+    )
+    if failures >= LOCKOUT_FAILURES:
+        await audit.record(
+            pool,
+            action="login.locked",
+            user_id=None,
+            department_id=None,
+            detail={"login": login_id},
+            remote_addr=remote,
+        )
+        response = aiohttp_jinja2.render_template(
+            "login.html", request, _ctx(request, failed=False, locked=True)
+        )
+        response.set_status(429)
+        return response
+    user = await users.authenticate(pool, login_id, password)
     if user is None:
         await audit.record(
             pool,
@@ -54,7 +77,9 @@ async def login(request: web.Request) -> web.StreamResponse:
             detail={"login": login_id},
             remote_addr=remote,
         )
-        response = aiohttp_jinja2.render_template("login.html", request, _ctx(request, failed=True))
+        response = aiohttp_jinja2.render_template(
+            "login.html", request, _ctx(request, failed=True, locked=False)
+        )
         response.set_status(401)
         return response
     token = await users.open_session(
@@ -64,7 +89,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         pool, action="login", user_id=user.id, department_id=user.department_id, remote_addr=remote
     )
     response = web.HTTPFound(LANDING[user.role])
-    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
+    response.set_cookie(
+        COOKIE, token, httponly=True, samesite="Strict", path="/", secure=request.app[SETTINGS].cookie_secure
+    )
     raise response
 
 

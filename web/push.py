@@ -36,9 +36,6 @@ class Hub:
             self._users.pop(user_id, None)
         self._supervisors.pop(ws, None)
 
-    def connected(self, user_id: int) -> bool:
-        return bool(self._users.get(user_id))
-
     async def to_user(self, user_id: int, message: dict[str, Any]) -> None:
         await self._send(list(self._users.get(user_id, ())), message)
 

@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
 from dialer.store.db import Conn
 from dialer.store.targets import Lease
 
@@ -99,12 +97,4 @@ async def finish(
         cause,
         amd_status,
         json.dumps(detail),
-    )
-
-
-async def timeline(conn: Conn, attempt_id: int) -> list[asyncpg.Record]:
-    return list(
-        await conn.fetch(
-            "select kind, at, detail from attempt_event where attempt_id = $1 order by id", attempt_id
-        )
     )

@@ -42,7 +42,7 @@ async def active(conn: Conn, department_id: str | None) -> list[CampaignInfo]:
 async def progress(conn: Conn, department_id: str | None) -> list[dict[str, Any]]:
     """Per campaign: households by state and today's attempts by outcome (for the supervisor)."""
     rows = await conn.fetch(
-            """select c.id, c.name, c.dial_mode, c.status,
+        """select c.id, c.name, c.dial_mode, c.status,
                       count(t.id) filter (where t.state = 'pending') as pending,
                       count(t.id) filter (where t.state = 'leased') as leased,
                       count(t.id) filter (where t.state = 'done') as done,

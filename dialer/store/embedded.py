@@ -48,12 +48,6 @@ class EmbeddedPostgres:
     def dsn(self, database: str) -> str:
         return f"postgresql://postgres@/{database}?host={self.pgdata}"
 
-    def psql(self, command: str) -> str:
-        if self._server is None:
-            raise RuntimeError("the embedded PostgreSQL is not started")
-        out: str = self._server.psql(command)  # type: ignore[attr-defined]
-        return out
-
     def stop(self) -> None:
         """Stop the server (fast shutdown: open sessions are ended, committed data is kept)."""
         if self._server is None:
