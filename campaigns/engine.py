@@ -19,7 +19,7 @@ from campaigns.callflow import CallFlow
 from campaigns.dispositions import Code, DispositionInput
 from campaigns.floor import Floor, Notifier, Slot
 from dialer import logs
-from dialer.ami.link import AmiLink, OriginateRequest
+from dialer.ami.link import AmiLink, LinkEvent, LinkStatus, OriginateRequest
 from dialer.calls.state import Party
 from dialer.calls.tracker import CallTracker
 from dialer.config import Settings
@@ -85,12 +85,20 @@ class Engine:
         slot = self.floor.slot(user)
         slot.pages += 1
         await self.floor.publish(slot)
+        await self.floor.notifier.to_user(user.id, {"type": "pbx", "up": self.link.up})
         shown = slot.state is AgentState.PREVIEW or (
             slot.state in (AgentState.DIALING, AgentState.TALKING, AgentState.WRAP_UP)
             and (slot.call_phase not in (None, "dialing", "ringing") or self._is_preview(slot))
         )
         if shown and slot.lease is not None:
             await self.flow.pop_record(slot, slot.lease, reason="reconnect", attempt_id=slot.attempt_id)
+
+    async def on_link(self, event: LinkEvent) -> None:
+        """Tell every page when the PBX link goes down or comes back (no calls are placed meanwhile)."""
+        if isinstance(event, LinkStatus):
+            await self.floor.notifier.to_all({"type": "pbx", "up": event.up})
+            if event.up:
+                self.floor.wake.set()
 
     async def detach(self, user: User) -> None:
         """A page closed. With no page left after a grace period (a reload is not a departure),

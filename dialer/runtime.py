@@ -80,6 +80,7 @@ async def started(
         engine = Engine(pool, link, settings, hub, metrics)
         link.subscribe(_count_events(metrics, link.name))
         link.subscribe(engine.tracker.on_event)
+        link.subscribe(engine.on_link)
         app = web_app.build(pool=pool, engine=engine, hub=hub, link=link, metrics=metrics, settings=settings)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()

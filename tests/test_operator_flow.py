@@ -301,3 +301,18 @@ async def test_repeated_failed_logins_lock_the_user_id(product: runtime.Running,
         assert "login.locked" in actions
     finally:
         await client.close()
+
+
+async def test_pages_are_told_when_the_pbx_link_drops_and_returns(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    await factory.world(pool)
+    assert await operator.login("op1", factory.PASSWORD) == 200
+    await operator.connect()
+    await operator.wait(lambda m: m == {"type": "pbx", "up": True})
+    operator.forget()
+    await sim.drop_links()
+    await operator.wait(lambda m: m == {"type": "pbx", "up": False})
+    await operator.wait(lambda m: m == {"type": "pbx", "up": True})  # reconnected by itself
+    status, body = await operator.get("/healthz")
+    assert (status, '"pbx1": "up"' in body) == (200, True)

@@ -43,6 +43,10 @@ class Hub:
         targets = [ws for ws, dept in self._supervisors.items() if dept is None or dept == department_id]
         await self._send(targets, message)
 
+    async def to_all(self, message: dict[str, Any]) -> None:
+        sockets = {ws for group in self._users.values() for ws in group} | set(self._supervisors)
+        await self._send(list(sockets), message)
+
     async def _send(self, sockets: list[web.WebSocketResponse], message: dict[str, Any]) -> None:
         if not sockets:
             return

@@ -38,6 +38,7 @@
   }
 
   liveSocket((msg) => {
+    if (msg.type === "pbx") document.getElementById("pbx").textContent = msg.up ? "OK" : "×";
     if (msg.type === "floor_agent") { agents.set(msg.user_id, msg); render(); }
   }, (up) => { if (up) refresh(); });
   setInterval(render, 1000);
