@@ -1,0 +1,241 @@
+"""Against a real Asterisk 22 (opt-in): our asterisk-conf/ loaded as the whole config, the AMI link,
+the call state machine, and the product end to end.
+
+Runs only when REAL_ASTERISK_PREFIX names an Asterisk installed for the test kit in
+../shared/tools/asterisk (see its README and docs/development.md); CI has none and skips.
+The kit is started in replace mode with our files, plus an extensions-local.conf that holds the
+simulated residents and operator phones from the reference dialplan (../shared/reference).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from dialer import config, runtime
+from dialer.ami.link import AmiLink, OriginateRequest
+from dialer.calls.state import Outcome
+from dialer.calls.tracker import CallChange, CallTracker, SessionChange
+from dialer.config import AmiSettings, DialPlan
+from tests import factory
+from tests.client import PageClient
+
+ROOT = Path(__file__).resolve().parents[1]
+KIT = ROOT.parent / "shared" / "tools" / "asterisk"
+REFERENCE = ROOT.parent / "shared" / "reference" / "asterisk-22"
+PREFIX = os.environ.get("REAL_ASTERISK_PREFIX", "")
+SECRET = "real-asterisk-test-secret"
+
+pytestmark = [
+    pytest.mark.real_ami,
+    pytest.mark.skipif(not PREFIX, reason="set REAL_ASTERISK_PREFIX to run against a real Asterisk"),
+]
+
+
+def _section(text: str, name: str) -> str:
+    m = re.search(rf"^\[{re.escape(name)}\]\n(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    assert m, name
+    return f"[{name}]\n{m.group(1)}"
+
+
+def _overlay(directory: Path) -> Path:
+    """Our config files, made loopback-only and given a known AMI secret, plus test callees."""
+    for f in (ROOT / "asterisk-conf").glob("*.conf"):
+        shutil.copy(f, directory / f.name)
+    pjsip = directory / "pjsip.conf"
+    pjsip.write_text(re.sub(r"^bind = \S+", "bind = 127.0.0.1:5060", pjsip.read_text(), flags=re.M))
+    manager = directory / "manager.conf"
+    manager.write_text(re.sub(r"^secret = .*$", f"secret = {SECRET}", manager.read_text(), flags=re.M))
+    added = (REFERENCE / "raw" / "extensions-added.conf").read_text()
+    used = (REFERENCE / "extensions-used-for-transcripts.conf").read_text()
+    (directory / "extensions-local.conf").write_text(
+        "; test callees (from ../shared/reference), not part of the product\n"
+        + _section(added, "sim-resident")
+        + _section(added, "dialer-phone")
+        + _section(used, "sim-callee").replace("AGI(hello-agi.sh)", "NoOp()")
+        + "[sim-trunk]\n"
+        "; a number ending in 9 hangs up after 2 s of talk; any other talks until hung up\n"
+        "exten => _X.,1,Set(TALKSEC=${IF($[${EXTEN:-1} = 9]?2:120)})\n"
+        " same => n,Goto(sim-resident,human,1)\n"
+    )
+    return directory
+
+
+LOG = Path(PREFIX, "var/log/asterisk/messages.log")
+
+
+def _kit(script: str, **env: str) -> None:
+    """Run a kit script; a reload cannot swap SIP transports on one port, so configs change by restart."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ASTERISK_CONF_")}
+    done = subprocess.run(
+        [str(KIT / script), PREFIX], env={**base, **env}, capture_output=True, text=True, timeout=90
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@dataclass(frozen=True)
+class Real:
+    ami: AmiSettings
+    log_from: int  # where this run's part of Asterisk's log starts
+
+    def log(self) -> str:
+        with LOG.open("rb") as f:
+            f.seek(self.log_from)
+            return f.read().decode(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Real]:
+    overlay = _overlay(tmp_path_factory.mktemp("asterisk-overlay"))
+    _kit("stop.sh")
+    log_from = LOG.stat().st_size if LOG.exists() else 0
+    _kit("start.sh", ASTERISK_CONF_DIR=str(overlay), ASTERISK_CONF_MODE="replace")
+    try:
+        yield Real(AmiSettings(host="127.0.0.1", port=5038, username="dialer", secret=SECRET), log_from)
+    finally:
+        _kit("stop.sh")
+        _kit("start.sh")  # the kit's own set again
+
+
+def test_our_config_loads_cleanly(real: Real) -> None:
+    recent = real.log()
+    assert " ERROR[" not in recent, recent
+    assert "Unable to register extension" not in recent, recent
+    show = subprocess.run(
+        [str(KIT / "cli.sh"), PREFIX, "dialplan show dialer-connect"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert "DIALER_AMD" in show.stdout  # ours, not the kit's reference version
+
+
+async def _outcomes(ami: AmiSettings, calls: dict[str, OriginateRequest]) -> dict[str, CallChange]:
+    ended: dict[str, CallChange] = {}
+    done = asyncio.Event()
+    ids = {req.channel_id: key for key, req in calls.items()}
+
+    async def on_call(change: CallChange) -> None:
+        if change.state.outcome is not None:
+            ended[ids[change.state.channel_id]] = change
+            if len(ended) == len(calls):
+                done.set()
+
+    async def on_session(change: SessionChange) -> None:
+        pass
+
+    tracker = CallTracker(on_call, on_session)
+    link = AmiLink(ami)
+    link.subscribe(tracker.on_event)
+    await link.start()
+    try:
+        for n, req in enumerate(calls.values()):
+            tracker.track_call(n, req.channel_id)
+            await link.originate(req)
+        await asyncio.wait_for(done.wait(), 30)
+    finally:
+        await link.close()
+    return ended
+
+
+async def test_outcomes_from_a_real_asterisk(real: Real) -> None:
+    def call(exten: str, timeout_ms: int = 10_000) -> OriginateRequest:
+        return OriginateRequest(
+            channel=f"Local/{exten}@sim-callee",
+            context="dialer-abandon",
+            exten="s",
+            channel_id=f"dlr-real-{exten}-{os.getpid()}",
+            caller_id="0312340001",
+            timeout_ms=timeout_ms,
+            variables={"DIALER_ATTEMPT": "0"},
+        )
+
+    ended = await _outcomes(
+        real.ami, {"busy": call("busy"), "congestion": call("congestion"), "noanswer": call("noanswer", 3000)}
+    )
+    assert {k: c.state.outcome for k, c in ended.items()} == {
+        "busy": Outcome.BUSY,
+        "congestion": Outcome.CONGESTION,
+        "noanswer": Outcome.NO_ANSWER,
+    }
+
+
+async def test_a_wrong_secret_is_refused_by_asterisk(real: Real) -> None:
+    from dialer.errors import AmiAuthFailed
+
+    link = AmiLink(replace(real.ami, secret="wrong"))
+    with pytest.raises(AmiAuthFailed):
+        await link.start()
+    await link.close()
+
+
+@pytest.fixture
+async def product(real: Real, db_dsn: str, tmp_path: Path) -> AsyncIterator[runtime.Running]:
+    plan = replace(
+        DialPlan(),
+        trunk_template="Local/{number}@sim-trunk",
+        operator_template="Local/{extension}@dialer-phone",
+        ring_timeout_s=15,
+    )
+    settings = replace(
+        config.load({"DIALER_VAR_DIR": str(tmp_path)}),
+        database_url=db_dsn,
+        ami=real.ami,
+        http_port=0,
+        dialplan=plan,
+    )
+    async with runtime.started(settings) as running:
+        yield running
+
+
+async def test_progressive_call_end_to_end_on_real_asterisk(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    w = await factory.world(pool)
+    hid = await factory.household(pool, w.campaign_id, "0355550120")
+    op = PageClient(product.url)
+    try:
+        assert await op.login("op1", factory.PASSWORD) == 200
+        await op.connect()
+        assert (await op.post("/api/agent/ready", {"campaign_id": w.campaign_id}))[0] == 200
+        pop = await op.wait(lambda m: m["type"] == "record", within=20)
+        assert pop["record"]["household_id"] == hid
+        await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected", within=20)
+        assert (await op.post("/api/agent/hangup"))[0] == 200
+        ended = await op.wait(lambda m: m["type"] == "call_ended", within=20)
+        assert (ended["outcome"], ended["hangup_by"]) == ("connected", "operator")
+    finally:
+        await op.close()
+    row = await pool.fetchrow("select amd_status, hangup_cause from attempt where id = $1", pop["attempt_id"])
+    assert row["amd_status"] == "HUMAN"
+    kinds = [
+        r["kind"]
+        for r in await pool.fetch(
+            "select kind from attempt_event where attempt_id = $1 order by id", pop["attempt_id"]
+        )
+    ]
+    assert kinds == ["originated", "channel", "ringing", "answered", "amd", "connected", "ended"]
+
+
+async def test_resident_hangs_up_on_real_asterisk(product: runtime.Running, pool: asyncpg.Pool) -> None:
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550129")  # ends in 9: talks 2 s, then hangs up
+    op = PageClient(product.url)
+    try:
+        assert await op.login("op1", factory.PASSWORD) == 200
+        await op.connect()
+        assert (await op.post("/api/agent/ready", {"campaign_id": w.campaign_id}))[0] == 200
+        ended = await op.wait(lambda m: m["type"] == "call_ended", within=30)
+        assert (ended["outcome"], ended["hangup_by"]) == ("connected", "resident")
+        await op.wait_state("wrap_up")
+    finally:
+        await op.close()
