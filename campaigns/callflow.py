@@ -7,6 +7,7 @@ attempt's timeline, pushes the operator's page, and settles the household when t
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,7 @@ class CallFlow:
     ) -> None:
         self.pool, self.floor, self.settings, self.metrics, self.owner = pool, floor, settings, metrics, owner
         self.tracker: CallTracker | None = None
+        self.cancel: Callable[[str], Awaitable[None]] = _no_cancel  # hangs a call up (set by the engine)
         self._started: dict[int, float] = {}  # attempt -> monotonic time tracked (for the watchdog)
 
     async def on_call(self, change: CallChange) -> None:
@@ -119,11 +121,12 @@ class CallFlow:
                 "needs_disposition": outcome in NEEDS_DISPOSITION,
             },
         )
-        if outcome in NEEDS_DISPOSITION and slot.state is AgentState.TALKING:
-            await self.floor.move(slot, Action.ENDED)
+        if outcome in NEEDS_DISPOSITION:
+            if slot.state is AgentState.TALKING:
+                await self.floor.move(slot, Action.ENDED)
             if slot.disposed:
                 await self.finish_wrap_up(slot)
-            return
+            return  # in wrap-up (also when the phone dropped mid-call) until the disposition comes
         slot.attempt_id, slot.lease, slot.call_phase, slot.disposed = None, None, None, False
         if slot.state in (AgentState.DIALING, AgentState.TALKING):
             await self.floor.move(slot, Action.UNANSWERED)
@@ -136,6 +139,9 @@ class CallFlow:
         pause = slot.pause_after_call
         slot.attempt_id, slot.lease, slot.call_phase = None, None, None
         slot.pause_after_call = slot.disposed = False
+        if slot.session_channel_id is None:  # the phone dropped during the call: no calls without it
+            await self.floor.move(slot, Action.LOGOUT, notice="notice.phone_disconnected")
+            return
         await self.floor.move(slot, Action.DISPOSED_PAUSE if pause else Action.DISPOSED)
 
     async def _settle_orphan(self, attempt_id: int, outcome: Outcome) -> None:
@@ -159,14 +165,27 @@ class CallFlow:
         if change.entered is SessionPhase.JOINED and slot.state is AgentState.CONNECTING:
             await self.floor.move(slot, Action.SESSION_UP)
         elif change.entered is SessionPhase.ENDED:
-            slot.session_channel_id = None
-            if slot.attempt_id is not None and self.tracker is not None:
-                # The resident leaves the bridge with the operator (end_marked): the operator hung up.
-                self.tracker.request_hangup(slot.attempt_id, Party.OPERATOR)
-            if slot.state is AgentState.PREVIEW and slot.lease is not None:
-                await targets.release(self.pool, slot.lease.target_id, self.owner, done=False)
-                slot.lease = None
+            await self._phone_lost(slot)
+
+    async def _phone_lost(self, slot: Slot) -> None:
+        """The operator's phone session ended. In a conversation: the resident leaves with the
+        operator (end_marked) and the disposition is still wanted. Still ringing: the call is
+        cancelled now, rather than answered into an empty bridge (an abandoned call)."""
+        slot.session_channel_id = None
+        call = self.tracker.calls.get(slot.attempt_id) if self.tracker and slot.attempt_id else None
+        if slot.state is AgentState.PREVIEW and slot.lease is not None:
+            await targets.release(self.pool, slot.lease.target_id, self.owner, done=False)
+            slot.lease = None
+        if call is not None and call.phase is Phase.CONNECTED:
+            assert self.tracker is not None and slot.attempt_id is not None
+            self.tracker.request_hangup(slot.attempt_id, Party.OPERATOR)
             await self.floor.move(slot, Action.SESSION_DOWN, notice="notice.phone_disconnected")
+            return
+        if call is not None and call.phase in (Phase.ORIGINATING, Phase.RINGING):
+            assert self.tracker is not None and slot.attempt_id is not None
+            self.tracker.request_hangup(slot.attempt_id, Party.SYSTEM)
+            await self.cancel(call.channel_id)
+        await self.floor.move(slot, Action.LOGOUT, notice="notice.phone_disconnected")
 
     async def pop_record(
         self, slot: Slot, lease: Lease, *, reason: str, attempt_id: int | None = None
@@ -198,3 +217,7 @@ class CallFlow:
             if state.phase in (Phase.ORIGINATING, Phase.RINGING) and now - started > limit:
                 log.warning("call.stale", attempt=attempt_id, phase=state.phase.value)
                 await self.tracker.end_lost(attempt_id)
+
+
+async def _no_cancel(channel_id: str) -> None:
+    raise RuntimeError("CallFlow.cancel was not wired to the AMI link")

@@ -57,6 +57,7 @@ class Engine:
         self.flow = CallFlow(pool, self.floor, settings, metrics, self.owner)
         self.tracker = CallTracker(self.flow.on_call, self.flow.on_session)
         self.flow.tracker = self.tracker
+        self.flow.cancel = self._cancel
         self._tasks: list[asyncio.Task[None]] = []
         self._checks: set[asyncio.Task[None]] = set()  # short-lived: pages gone
         self.page_grace_s = PAGE_GRACE_S
@@ -179,6 +180,12 @@ class Engine:
             log.warning("engine.hangup_failed", attempt=attempt_id, error=exc.message)
             raise EngineError("error.pbx") from None
 
+    async def _cancel(self, channel_id: str) -> None:
+        try:
+            await self.link.hangup(channel_id)
+        except AmiActionError as exc:
+            log.warning("engine.cancel_failed", error=exc.message)
+
     async def logout(self, user: User) -> None:
         slot = self.floor.slots.get(user.id)
         if slot is None:
@@ -240,7 +247,8 @@ class Engine:
                 await asyncio.wait_for(self.floor.wake.wait(), LOOP_IDLE_S)
             self.floor.wake.clear()
             for slot in list(self.floor.slots.values()):
-                if slot.state is AgentState.READY and slot.campaign is not None and self.link.up:
+                ready = slot.state is AgentState.READY and slot.campaign is not None
+                if ready and slot.session_channel_id is not None and self.link.up:
                     try:
                         await self._serve(slot)
                     except Exception:

@@ -316,3 +316,75 @@ async def test_pages_are_told_when_the_pbx_link_drops_and_returns(
     await operator.wait(lambda m: m == {"type": "pbx", "up": True})  # reconnected by itself
     status, body = await operator.get("/healthz")
     assert (status, '"pbx1": "up"' in body) == (200, True)
+
+
+async def test_phone_drops_while_ringing_the_call_is_cancelled_not_abandoned(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550501")
+    sim.script("0355550501", Behaviour("answer", ring_s=5.0))
+    await _ready(operator, w.campaign_id)
+    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "ringing")
+    operator.forget()
+    await sim.hangup_from_phone("1001")
+    ended = await operator.wait(lambda m: m["type"] == "call_ended")
+    assert (ended["outcome"], ended["hangup_by"]) == ("cancelled", "system")
+    state = await operator.wait_state("offline")
+    assert state["notice"] == "notice.phone_disconnected"
+    assert [a for a in sim.actions("Hangup") if a["Channel"] == f"dlr-a{ended['attempt_id']}"]
+    _, text = await operator.get("/metrics")
+    assert f'dialer_calls_abandoned_total{{campaign="{w.campaign_id}"}}' not in text
+
+
+async def test_phone_drops_during_detection_the_resident_hears_the_message(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550502")
+    sim.script("0355550502", Behaviour("answer", ring_s=0.2, amd_s=1.0))
+    await _ready(operator, w.campaign_id)
+    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "answered")
+    operator.forget()
+    await sim.hangup_from_phone("1001")  # AMD is still listening: nobody will be in the bridge
+    ended = await operator.wait(lambda m: m["type"] == "call_ended")
+    assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == (
+        "abandoned",
+        "system",
+        False,
+    )
+    await operator.wait_state("offline")
+    _, text = await operator.get("/metrics")
+    assert f'dialer_calls_abandoned_total{{campaign="{w.campaign_id}"}} 1.0' in text
+    target = await pool.fetchrow(
+        "select state, next_attempt_at > now() + interval '71 hours' as later from campaign_target"
+    )
+    assert (target["state"], target["later"]) == ("pending", True)  # no repeat call within 72 h
+
+
+async def test_phone_drops_mid_conversation_wrap_up_then_offline(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550503")
+    sim.script("0355550503", Behaviour("answer", ring_s=0.2, amd_s=0.1))
+    await _ready(operator, w.campaign_id)
+    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+    await sim.hangup_from_phone("1001")
+    ended = await operator.wait(lambda m: m["type"] == "call_ended")
+    assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == (
+        "connected",
+        "operator",
+        True,
+    )
+    await operator.wait_state("wrap_up")
+    operator.forget()
+    status, _ = await operator.post(
+        "/api/dispositions",
+        {"attempt_id": ended["attempt_id"], "token": str(uuid.uuid4()), "code": "refused"},
+    )
+    assert status == 200
+    state = await operator.wait_state("offline")  # not "ready": there is no phone to ring
+    assert state["notice"] == "notice.phone_disconnected"
+    await asyncio.sleep(1.5)
+    assert len([a for a in sim.actions("Originate") if a["Context"] == "dialer-connect"]) == 1
