@@ -130,3 +130,29 @@ async def test_english_and_bad_login(browser: Browser, product: runtime.Running,
     await page.fill("input[name=password]", "not-the-password")
     await page.click("button[type=submit]")
     await expect(page.get_by_test_id("login-error")).to_have_text("Wrong user ID or password.")
+
+
+async def test_a_disposition_saved_while_offline_is_delivered_later(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550778")
+    sim.script("0355550778", Behaviour("answer", ring_s=0.3, talk_s=None, amd_s=0.2))
+    context = await browser.new_context(locale="ja-JP")
+    page = await context.new_page()
+    await _login(page, product.url, "op1")
+    await page.get_by_test_id("ready").click()
+    await expect(page.get_by_test_id("agent-state")).to_have_text("通話中")
+    await page.get_by_label("拒否").check()
+    await page.get_by_test_id("note").fill("回線断のテスト")
+    await context.set_offline(True)  # the network goes away just as the operator saves
+    await page.get_by_test_id("save").click()
+    await expect(page.get_by_test_id("disp-msg")).to_have_text("未送信の結果を再送しています…")
+    assert await pool.fetchval("select count(*) from disposition") == 0
+    stored = await page.evaluate("Object.values(localStorage).map(v => JSON.parse(v).length)")
+    assert stored == [1]
+    await context.set_offline(False)
+    await expect(page.get_by_test_id("disp-msg")).to_have_text("保存しました。")
+    row = await pool.fetchrow("select code, note from disposition")
+    assert (row["code"], row["note"]) == ("refused", "回線断のテスト")
+    await context.close()

@@ -388,3 +388,40 @@ async def test_phone_drops_mid_conversation_wrap_up_then_offline(
     assert state["notice"] == "notice.phone_disconnected"
     await asyncio.sleep(1.5)
     assert len([a for a in sim.actions("Originate") if a["Context"] == "dialer-connect"]) == 1
+
+
+async def test_a_disposition_sent_after_a_dialer_restart_is_stored(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    hid = await factory.household(pool, w.campaign_id, "0355550601")
+    sim.script("0355550601", Behaviour("answer", ring_s=0.2, talk_s=0.5, amd_s=0.1))
+    async with runtime.started(settings) as first:
+        op = PageClient(first.url)
+        try:
+            await _ready(op, w.campaign_id)
+            ended = await op.wait(lambda m: m["type"] == "call_ended")
+            await op.wait_state("wrap_up")
+        finally:
+            await op.close()
+    # The dialer stopped (or crashed) before the page sent the outcome; a new one starts.
+    async with runtime.started(settings) as second:
+        op = PageClient(second.url)
+        try:
+            assert await op.login("op1", factory.PASSWORD) == 200
+            body = {
+                "attempt_id": ended["attempt_id"],
+                "token": str(uuid.uuid4()),
+                "code": "installment",
+                "note": "分納の相談を希望",
+            }
+            assert (await op.post("/api/dispositions", body))[0] == 200
+            assert (await op.post("/api/dispositions", body))[1]["created"] is False
+        finally:
+            await op.close()
+    disp = await pool.fetchrow("select code, operator_id from disposition")
+    assert (disp["code"], disp["operator_id"]) == ("installment", w.operator.id)
+    target = await pool.fetchrow(
+        "select state, lease_owner from campaign_target where household_id = $1", hid
+    )
+    assert (target["state"], target["lease_owner"]) == ("done", None)

@@ -97,24 +97,50 @@
   form.note.addEventListener("input", () => setText("note-count", String(form.note.value.length)));
 
   // Nothing lost: a disposition waits in localStorage until the server has stored it; the
-  // server stores each token once, so resending after a failure never makes a duplicate.
+  // server stores each token once, so resending after any failure never makes a duplicate.
   function outbox() { try { return JSON.parse(localStorage.getItem(OUTBOX) || "[]"); } catch (e) { return []; } }
   function saveOutbox(items) { localStorage.setItem(OUTBOX, JSON.stringify(items)); }
+  function drop(token) { saveOutbox(outbox().filter((x) => x.token !== token)); }
 
-  async function send(item) {
-    let res;
-    try { res = await postJSON("/api/dispositions", item, csrf); } catch (e) { return { retry: true }; }
-    if (res.ok) return { done: true };
-    if (res.status >= 500 || res.status === 0) return { retry: true };
-    return { done: true, error: res.data };
+  function resetForm() {
+    form.reset();
+    form.attempt_id.value = "";
+    show(form.querySelector(".promise"), false);
+    show(form.querySelector(".callback"), false);
+    setText("note-count", "0");
+    clearRecord();
   }
 
-  async function flush() {
-    for (const item of outbox()) {
-      const r = await send(item);
-      if (r.retry) { setText("disp-msg", t("disp.pending")); return; }
-      saveOutbox(outbox().filter((x) => x.token !== item.token));
+  // Send one stored disposition. True when it needs no more sending (stored, or refused).
+  async function deliver(item) {
+    let res;
+    try { res = await postJSON("/api/dispositions", item, csrf); } catch (e) { res = { ok: false, status: 0 }; }
+    if (!res.ok && (res.status === 0 || res.status >= 500)) { setText("disp-msg", t("disp.pending")); return false; }
+    drop(item.token);
+    const current = String(item.attempt_id) === form.attempt_id.value;
+    if (res.ok) {
+      if (current) { resetForm(); }
+      setText("disp-msg", t("disp.saved"));
+      return true;
     }
+    if (current) {
+      for (const [field, key] of Object.entries(res.data.fields || {})) {
+        const slot = form.querySelector('.field-error[data-for="' + field + '"]');
+        if (slot) slot.textContent = t(key);
+      }
+    }
+    setText("disp-msg", t(res.data.error === "error.invalid" ? "error.generic" : res.data.error || "error.generic"));
+    return true;
+  }
+
+  let flushing = false;
+  async function flush() {
+    if (flushing) return;
+    flushing = true;
+    try {
+      // Re-read each time: a disposition saved while this runs is sent by this same pass.
+      for (let items = outbox(); items.length; items = outbox()) { if (!(await deliver(items[0]))) break; }
+    } finally { flushing = false; }
   }
 
   form.addEventListener("submit", async (ev) => {
@@ -123,25 +149,9 @@
     const data = Object.fromEntries(new FormData(form).entries());
     data.token = crypto.randomUUID();
     saveOutbox([...outbox(), data]);
-    const r = await send(data);
-    if (r.retry) { setText("disp-msg", t("disp.pending")); setTimeout(flush, 3000); return; }
-    saveOutbox(outbox().filter((x) => x.token !== data.token));
-    if (r.error) {
-      for (const [field, key] of Object.entries(r.error.fields || {})) {
-        const slot = form.querySelector('.field-error[data-for="' + field + '"]');
-        if (slot) slot.textContent = t(key);
-      }
-      setText("disp-msg", t(r.error.error === "error.invalid" ? "error.generic" : r.error.error));
-      return;
-    }
-    form.reset();
-    form.attempt_id.value = "";
-    show(form.querySelector(".promise"), false);
-    show(form.querySelector(".callback"), false);
-    setText("note-count", "0");
-    setText("disp-msg", t("disp.saved"));
-    clearRecord();
+    await flush();
   });
+  setInterval(() => { if (outbox().length) flush(); }, 5000);
 
   setInterval(() => { if (since) setText("since", elapsed(since)); }, 1000);
   liveSocket(onMessage, (up) => {
