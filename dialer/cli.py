@@ -58,6 +58,26 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--department", help="department id (not for admin)")
     add.add_argument("--extension", help="the operator's phone extension")
     add.set_defaults(func=_users_add)
+    codes = sub.add_parser("codes", help="the list of outcomes operators record (dispositions)")
+    csub = codes.add_subparsers(title="codes commands")
+    ls = csub.add_parser("list", help="list the active codes (of a department: its own and the shared ones)")
+    ls.add_argument("--department")
+    ls.set_defaults(func=_codes_list)
+    cadd = csub.add_parser("add", help="add or change a code (for one department, or shared by all)")
+    cadd.add_argument("--code", required=True, help="e.g. visit_requested")
+    cadd.add_argument("--ja", required=True, help="the label operators see, in Japanese")
+    cadd.add_argument("--en", required=True, help="the label in English")
+    cadd.add_argument("--department", help="only for this department (default: shared)")
+    cadd.add_argument("--not-reached", action="store_true", help="the person owing was not reached")
+    cadd.add_argument("--promise", action="store_true", help="asks for a payment date and amount")
+    cadd.add_argument("--callback", action="store_true", help="asks for a call-back time")
+    cadd.add_argument("--keep-calling", action="store_true", help="the household stays in the campaign")
+    cadd.add_argument("--sort", type=int, default=100, help="position in the list (lower first)")
+    cadd.set_defaults(func=_codes_add)
+    cdis = csub.add_parser("disable", help="stop offering a code (for one department, or everywhere)")
+    cdis.add_argument("--code", required=True)
+    cdis.add_argument("--department")
+    cdis.set_defaults(func=_codes_disable)
     return p
 
 
@@ -118,16 +138,15 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from dialer import runtime
-    from dialer.store import db, migrate
+    from dialer.store import migrate
 
-    async with runtime.database(settings) as dsn:
-        pool = await db.create_pool(dsn, max_size=1)
-        try:
-            async with pool.acquire() as conn:
-                applied = await migrate.migrate(conn)
-        finally:
-            await pool.close()
+    applied: list[str] = []
+
+    async def body(pool: Any) -> None:
+        async with pool.acquire() as conn:
+            applied.extend(await migrate.migrate(conn))
+
+    await _with_pool(settings, body)
     print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
     return 0
 
@@ -153,23 +172,87 @@ async def _simpbx(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _users_add(settings: Settings, args: argparse.Namespace) -> int:
-    from dialer import runtime
-    from dialer.store import db, users
+    from dialer.store import users
 
     password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else getpass.getpass("password: ")
+
+    async def body(pool: Any) -> None:
+        user = await users.create_user(
+            pool,
+            login=args.login,
+            password=password,
+            display_name=args.name,
+            role=args.role,
+            department_id=args.department,
+            extension=args.extension,
+        )
+        print(f"created user {user.login} ({user.role})")
+
+    await _with_pool(settings, body)
+    return 0
+
+
+async def _with_pool(settings: Settings, body: Callable[[Any], Awaitable[None]]) -> None:
+    from dialer import runtime
+    from dialer.store import db
+
     async with runtime.database(settings) as dsn:
         pool = await db.create_pool(dsn, max_size=1)
         try:
-            user = await users.create_user(
-                pool,
-                login=args.login,
-                password=password,
-                display_name=args.name,
-                role=args.role,
-                department_id=args.department,
-                extension=args.extension,
-            )
+            await body(pool)
         finally:
             await pool.close()
-    print(f"created user {user.login} ({user.role})")
+
+
+async def _codes_list(settings: Settings, args: argparse.Namespace) -> int:
+    from dialer.store import dispositions
+
+    async def body(pool: Any) -> None:
+        for c in (await dispositions.codes(pool, args.department)).values():
+            flags = [
+                f
+                for f, on in (
+                    ("promise", c.needs_promise),
+                    ("callback", c.needs_callback),
+                    ("not-reached", not c.reached),
+                    ("keep-calling", not c.closes_target),
+                )
+                if on
+            ]
+            print(f"{c.code:<20} {c.label_ja:<14} {c.label_en:<30} {' '.join(flags)}")
+
+    await _with_pool(settings, body)
+    return 0
+
+
+async def _codes_add(settings: Settings, args: argparse.Namespace) -> int:
+    from campaigns.dispositions import Code
+    from dialer.store import dispositions
+
+    code = Code(
+        code=args.code,
+        label_ja=args.ja,
+        label_en=args.en,
+        reached=not args.not_reached,
+        needs_promise=args.promise,
+        needs_callback=args.callback,
+        closes_target=not args.keep_calling,
+    )
+
+    async def body(pool: Any) -> None:
+        await dispositions.add_code(pool, args.department, code, args.sort)
+
+    await _with_pool(settings, body)
+    print(f"code {args.code} saved" + (f" for {args.department}" if args.department else " (shared)"))
+    return 0
+
+
+async def _codes_disable(settings: Settings, args: argparse.Namespace) -> int:
+    from dialer.store import dispositions
+
+    async def body(pool: Any) -> None:
+        await dispositions.disable_code(pool, args.department, args.code)
+
+    await _with_pool(settings, body)
+    print(f"code {args.code} disabled" + (f" for {args.department}" if args.department else ""))
     return 0

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
 
 from dialer.simpbx import SimulatedPbx
@@ -172,3 +173,43 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def test_disposition_codes_can_be_configured(tmp_path: Path, db_dsn: str) -> None:
+    env = _env(tmp_path, DATABASE_URL=db_dsn)
+    conn = await asyncpg.connect(db_dsn)
+    try:
+        await conn.execute("insert into department (id, name_ja, name_en) values ('nhi', '国保', 'NHI')")
+    finally:
+        await conn.close()
+    code, out, err = await _run(
+        env,
+        "codes",
+        "add",
+        "--department",
+        "nhi",
+        "--code",
+        "visit_requested",
+        "--ja",
+        "訪問希望",
+        "--en",
+        "Wants a home visit",
+        "--keep-calling",
+        "--sort",
+        "65",
+    )
+    assert (code, out.strip()) == (0, "code visit_requested saved for nhi"), err
+    code, out, err = await _run(env, "codes", "disable", "--department", "nhi", "--code", "reissue_slip")
+    assert code == 0, err
+    _, listing, _ = await _run(env, "codes", "list", "--department", "nhi")
+    lines = listing.splitlines()
+    assert any(
+        line.startswith("visit_requested") and "訪問希望" in line and "keep-calling" in line for line in lines
+    )
+    assert not any(line.startswith("reissue_slip") for line in lines)
+    _, shared, _ = await _run(env, "codes", "list")  # the shared list is unchanged for other departments
+    assert any(line.startswith("reissue_slip") for line in shared.splitlines())
+    assert not any(line.startswith("visit_requested") for line in shared.splitlines())
+    code, _, err = await _run(env, "codes", "add", "--code", "Bad Code", "--ja", "x", "--en", "x")
+    assert code == 2
+    _one_clear_line(err, "a code is 2-41 lower-case letters")

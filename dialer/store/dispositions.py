@@ -108,3 +108,53 @@ async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code
             inp.code,
         )
     return Saved(True, inp.attempt_id, attempt["campaign_id"], inp.code)
+
+
+class CodeError(DialerError):
+    error_id = "disposition_code_invalid"
+    exit_code = 2
+
+
+async def add_code(conn: Conn, department_id: str | None, code: Code, sort: int = 100) -> None:
+    """Add a code (department_id None: shared by every department), or replace a department's own."""
+    try:
+        await conn.execute(
+            """insert into disposition_code (department_id, code, label_ja, label_en, reached, needs_promise,
+                                             needs_callback, closes_target, sort)
+               values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               on conflict (coalesce(department_id, ''), code) do update set
+                   label_ja = excluded.label_ja, label_en = excluded.label_en, reached = excluded.reached,
+                   needs_promise = excluded.needs_promise, needs_callback = excluded.needs_callback,
+                   closes_target = excluded.closes_target, sort = excluded.sort, active = true""",
+            department_id,
+            code.code,
+            code.label_ja,
+            code.label_en,
+            code.reached,
+            code.needs_promise,
+            code.needs_callback,
+            code.closes_target,
+            sort,
+        )
+    except asyncpg.CheckViolationError:
+        raise CodeError(
+            f"a code is 2-41 lower-case letters, digits or _, starting with a letter: {code.code!r}"
+        ) from None
+    except asyncpg.ForeignKeyViolationError:
+        raise CodeError(f"no department {department_id!r}") from None
+
+
+async def disable_code(conn: Conn, department_id: str | None, code: str) -> None:
+    """Stop offering a code (for one department: a shared code is overridden for it only)."""
+    current = await codes(conn, department_id)
+    if code not in current:
+        raise CodeError(
+            f"no active code {code!r}" + (f" for department {department_id}" if department_id else "")
+        )
+    c = current[code]
+    await add_code(conn, department_id, c)
+    await conn.execute(
+        "update disposition_code set active = false where coalesce(department_id, '') = coalesce($1, '') and code = $2",
+        department_id,
+        code,
+    )
