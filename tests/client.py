@@ -11,6 +11,8 @@ from typing import Any
 
 import aiohttp
 
+from tests import factory
+
 
 class PageClient:
     def __init__(self, base_url: str) -> None:
@@ -33,6 +35,14 @@ class PageClient:
             m = re.search(r'(?:data-csrf|name="csrf" value)="([^"]+)"', html)
             self.csrf = m.group(1) if m else ""
             return r.status
+
+    async def ready_as(self, login: str, campaign_id: int, password: str = factory.PASSWORD) -> None:
+        """Log in as an operator, open the page's WebSocket, press Ready on a campaign."""
+        assert await self.login(login, password) == 200
+        await self.connect()
+        await self.wait_state("offline")
+        status, body = await self.post("/api/agent/ready", {"campaign_id": campaign_id})
+        assert status == 200, body
 
     async def get(self, path: str) -> tuple[int, str]:
         async with self.http.get(f"{self.base}{path}", allow_redirects=False) as r:

@@ -116,3 +116,23 @@ def settings(db_dsn: str, sim: object, tmp_path: Path) -> Settings:
         reconnect_min_s=0.1,
     )
     return replace(base, database_url=db_dsn, ami=ami, http_port=0)
+
+
+@pytest.fixture
+async def product(settings: Settings) -> AsyncIterator[object]:
+    """The whole product (engine, web, AMI link) on an ephemeral port; ring timeout 2 s."""
+    from dialer import runtime
+
+    fast = replace(settings, dialplan=replace(settings.dialplan, ring_timeout_s=2))
+    async with runtime.started(fast) as running:
+        yield running
+
+
+@pytest.fixture
+async def operator(product: object) -> AsyncIterator[object]:
+    """An operator's page (HTTP + WebSocket) on the running product."""
+    from tests.client import PageClient
+
+    client = PageClient(product.url)  # type: ignore[attr-defined]
+    yield client
+    await client.close()

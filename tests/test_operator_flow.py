@@ -3,41 +3,14 @@ on a real TCP port and a real PostgreSQL: ready -> originate -> screen-pop -> di
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import asyncpg
-import pytest
 
 from dialer import runtime
-from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
 from tests import factory
 from tests.client import PageClient
-
-
-@pytest.fixture
-async def product(settings: Settings) -> AsyncIterator[runtime.Running]:
-    fast = replace(settings, dialplan=replace(settings.dialplan, ring_timeout_s=2))
-    async with runtime.started(fast) as running:
-        yield running
-
-
-@pytest.fixture
-async def operator(product: runtime.Running) -> AsyncIterator[PageClient]:
-    client = PageClient(product.url)
-    yield client
-    await client.close()
-
-
-async def _ready(client: PageClient, campaign_id: int) -> None:
-    assert await client.login("op1", factory.PASSWORD) == 200
-    await client.connect()
-    await client.wait_state("offline")
-    status, body = await client.post("/api/agent/ready", {"campaign_id": campaign_id})
-    assert status == 200, body
 
 
 async def _timeline(pool: asyncpg.Pool, attempt_id: int) -> list[str]:
@@ -51,7 +24,7 @@ async def test_progressive_answer_screen_pop_disposition_and_operator_hangup(
     w = await factory.world(pool)
     hid = await factory.household(pool, w.campaign_id, "0355550123", name="見本 太郎")
     sim.script("0355550123", Behaviour("answer", ring_s=0.3, talk_s=None, amd_s=0.2))
-    await _ready(operator, w.campaign_id)
+    await operator.ready_as("op1", w.campaign_id)
     await operator.wait_state("ready")  # the operator's phone session joined its bridge
     pop = await operator.wait(lambda m: m["type"] == "record")
     assert pop["reason"] == "screen_pop"
@@ -128,7 +101,7 @@ async def test_resident_hangs_up_then_wrap_up_then_ready(
     w = await factory.world(pool)
     await factory.household(pool, w.campaign_id, "0355550124")
     sim.script("0355550124", Behaviour("answer", ring_s=0.2, talk_s=0.8, amd_s=0.2))
-    await _ready(operator, w.campaign_id)
+    await operator.ready_as("op1", w.campaign_id)
     ended = await operator.wait(lambda m: m["type"] == "call_ended")
     assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == (
         "connected",
@@ -169,7 +142,7 @@ async def test_unanswered_calls_are_recorded_without_the_operator(
     for i, (number, (behaviour, _)) in enumerate(cases.items()):
         await factory.household(pool, w.campaign_id, number, priority=i)
         sim.script(number, Behaviour(behaviour, ring_s=0.2, amd_s=0.2))  # type: ignore[arg-type]
-    await _ready(operator, w.campaign_id)
+    await operator.ready_as("op1", w.campaign_id)
     # Told once every household has been tried; each attempt is stored before the next is dialled.
     await operator.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets", within=20)
     rows = await pool.fetch(
@@ -195,7 +168,7 @@ async def test_preview_shows_the_record_before_the_operator_dials(
     await factory.household(pool, w.campaign_id, "0355550301", name="先頭 一郎", priority=1)
     await factory.household(pool, w.campaign_id, "0355550302", name="次点 二郎", priority=2)
     sim.script("0355550302", Behaviour("answer", ring_s=0.2, talk_s=0.5))
-    await _ready(operator, w.campaign_id)
+    await operator.ready_as("op1", w.campaign_id)
     first = await operator.wait(lambda m: m["type"] == "record")
     assert (first["reason"], first["record"]["name_kanji"]) == ("preview", "先頭 一郎")
     assert sim.actions("Originate")[-1]["Context"] == "dialer-agent"  # only the phone session so far
@@ -263,29 +236,6 @@ async def test_hostile_requests_get_clear_errors(product: runtime.Running, pool:
         await op.close()
 
 
-async def test_an_operator_whose_page_closed_is_paused(
-    product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
-) -> None:
-    w = await factory.world(pool)
-    product.engine.page_grace_s = 0.3
-    first = PageClient(product.url)
-    await _ready(first, w.campaign_id)
-    await first.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets")
-    await first.close()  # the browser is closed while Ready: nobody would see a screen-pop
-    await factory.household(pool, w.campaign_id, "0355550401")
-    sim.script("0355550401", Behaviour("answer", ring_s=0.2))
-    again = PageClient(product.url)
-    try:
-        await asyncio.sleep(0.6)
-        assert await again.login("op1", factory.PASSWORD) == 200
-        await again.connect()
-        state = await again.wait(lambda m: m["type"] == "agent")
-        assert (state["state"], state["notice"]) == ("paused", "notice.page_closed")
-        assert [a for a in sim.actions("Originate") if a["Context"] == "dialer-connect"] == []
-    finally:
-        await again.close()
-
-
 async def test_repeated_failed_logins_lock_the_user_id(product: runtime.Running, pool: asyncpg.Pool) -> None:
     await factory.world(pool)
     client = PageClient(product.url)
@@ -301,127 +251,3 @@ async def test_repeated_failed_logins_lock_the_user_id(product: runtime.Running,
         assert "login.locked" in actions
     finally:
         await client.close()
-
-
-async def test_pages_are_told_when_the_pbx_link_drops_and_returns(
-    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
-) -> None:
-    await factory.world(pool)
-    assert await operator.login("op1", factory.PASSWORD) == 200
-    await operator.connect()
-    await operator.wait(lambda m: m == {"type": "pbx", "up": True})
-    operator.forget()
-    await sim.drop_links()
-    await operator.wait(lambda m: m == {"type": "pbx", "up": False})
-    await operator.wait(lambda m: m == {"type": "pbx", "up": True})  # reconnected by itself
-    status, body = await operator.get("/healthz")
-    assert (status, '"pbx1": "up"' in body) == (200, True)
-
-
-async def test_phone_drops_while_ringing_the_call_is_cancelled_not_abandoned(
-    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
-) -> None:
-    w = await factory.world(pool)
-    await factory.household(pool, w.campaign_id, "0355550501")
-    sim.script("0355550501", Behaviour("answer", ring_s=5.0))
-    await _ready(operator, w.campaign_id)
-    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "ringing")
-    operator.forget()
-    await sim.hangup_from_phone("1001")
-    ended = await operator.wait(lambda m: m["type"] == "call_ended")
-    assert (ended["outcome"], ended["hangup_by"]) == ("cancelled", "system")
-    state = await operator.wait_state("offline")
-    assert state["notice"] == "notice.phone_disconnected"
-    assert [a for a in sim.actions("Hangup") if a["Channel"] == f"dlr-a{ended['attempt_id']}"]
-    _, text = await operator.get("/metrics")
-    assert f'dialer_calls_abandoned_total{{campaign="{w.campaign_id}"}}' not in text
-
-
-async def test_phone_drops_during_detection_the_resident_hears_the_message(
-    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
-) -> None:
-    w = await factory.world(pool)
-    await factory.household(pool, w.campaign_id, "0355550502")
-    sim.script("0355550502", Behaviour("answer", ring_s=0.2, amd_s=1.0))
-    await _ready(operator, w.campaign_id)
-    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "answered")
-    operator.forget()
-    await sim.hangup_from_phone("1001")  # AMD is still listening: nobody will be in the bridge
-    ended = await operator.wait(lambda m: m["type"] == "call_ended")
-    assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == (
-        "abandoned",
-        "system",
-        False,
-    )
-    await operator.wait_state("offline")
-    _, text = await operator.get("/metrics")
-    assert f'dialer_calls_abandoned_total{{campaign="{w.campaign_id}"}} 1.0' in text
-    target = await pool.fetchrow(
-        "select state, next_attempt_at > now() + interval '71 hours' as later from campaign_target"
-    )
-    assert (target["state"], target["later"]) == ("pending", True)  # no repeat call within 72 h
-
-
-async def test_phone_drops_mid_conversation_wrap_up_then_offline(
-    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
-) -> None:
-    w = await factory.world(pool)
-    await factory.household(pool, w.campaign_id, "0355550503")
-    sim.script("0355550503", Behaviour("answer", ring_s=0.2, amd_s=0.1))
-    await _ready(operator, w.campaign_id)
-    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
-    await sim.hangup_from_phone("1001")
-    ended = await operator.wait(lambda m: m["type"] == "call_ended")
-    assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == (
-        "connected",
-        "operator",
-        True,
-    )
-    await operator.wait_state("wrap_up")
-    operator.forget()
-    status, _ = await operator.post(
-        "/api/dispositions",
-        {"attempt_id": ended["attempt_id"], "token": str(uuid.uuid4()), "code": "refused"},
-    )
-    assert status == 200
-    state = await operator.wait_state("offline")  # not "ready": there is no phone to ring
-    assert state["notice"] == "notice.phone_disconnected"
-    await asyncio.sleep(1.5)
-    assert len([a for a in sim.actions("Originate") if a["Context"] == "dialer-connect"]) == 1
-
-
-async def test_a_disposition_sent_after_a_dialer_restart_is_stored(
-    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
-) -> None:
-    w = await factory.world(pool)
-    hid = await factory.household(pool, w.campaign_id, "0355550601")
-    sim.script("0355550601", Behaviour("answer", ring_s=0.2, talk_s=0.5, amd_s=0.1))
-    async with runtime.started(settings) as first:
-        op = PageClient(first.url)
-        try:
-            await _ready(op, w.campaign_id)
-            ended = await op.wait(lambda m: m["type"] == "call_ended")
-            await op.wait_state("wrap_up")
-        finally:
-            await op.close()
-    # The dialer stopped (or crashed) before the page sent the outcome; a new one starts.
-    async with runtime.started(settings) as second:
-        op = PageClient(second.url)
-        try:
-            assert await op.login("op1", factory.PASSWORD) == 200
-            body = {
-                "attempt_id": ended["attempt_id"],
-                "token": str(uuid.uuid4()),
-                "code": "installment",
-                "note": "分納の相談を希望",
-            }
-            assert (await op.post("/api/dispositions", body))[0] == 200
-            assert (await op.post("/api/dispositions", body))[1]["created"] is False
-        finally:
-            await op.close()
-    disp = await pool.fetchrow("select code, operator_id from disposition")
-    assert (disp["code"], disp["operator_id"]) == ("installment", w.operator.id)
-    target = await pool.fetchrow(
-        "select state, lease_owner from campaign_target where household_id = $1", hid
-    )
-    assert (target["state"], target["lease_owner"]) == ("done", None)

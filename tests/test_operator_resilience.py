@@ -1,0 +1,162 @@
+"""When things go wrong around a call: the operator's phone drops, the page closes, the PBX link
+drops, the dialer restarts. Over real HTTP and WebSocket, the simulated PBX and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+
+from dialer import runtime
+from dialer.config import Settings
+from dialer.simpbx import Behaviour, SimulatedPbx
+from tests import factory
+from tests.client import PageClient
+
+
+async def test_an_operator_whose_page_closed_is_paused(
+    product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    product.engine.page_grace_s = 0.3
+    first = PageClient(product.url)
+    await first.ready_as("op1", w.campaign_id)
+    await first.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets")
+    await first.close()  # the browser is closed while Ready: nobody would see a screen-pop
+    await factory.household(pool, w.campaign_id, "0355550401")
+    sim.script("0355550401", Behaviour("answer", ring_s=0.2))
+    again = PageClient(product.url)
+    try:
+        await asyncio.sleep(0.6)
+        assert await again.login("op1", factory.PASSWORD) == 200
+        await again.connect()
+        state = await again.wait(lambda m: m["type"] == "agent")
+        assert (state["state"], state["notice"]) == ("paused", "notice.page_closed")
+        assert [a for a in sim.actions("Originate") if a["Context"] == "dialer-connect"] == []
+    finally:
+        await again.close()
+
+
+async def test_pages_are_told_when_the_pbx_link_drops_and_returns(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    await factory.world(pool)
+    assert await operator.login("op1", factory.PASSWORD) == 200
+    await operator.connect()
+    await operator.wait(lambda m: m == {"type": "pbx", "up": True})
+    operator.forget()
+    await sim.drop_links()
+    await operator.wait(lambda m: m == {"type": "pbx", "up": False})
+    await operator.wait(lambda m: m == {"type": "pbx", "up": True})  # reconnected by itself
+    status, body = await operator.get("/healthz")
+    assert (status, '"pbx1": "up"' in body) == (200, True)
+
+
+async def test_phone_drops_while_ringing_the_call_is_cancelled_not_abandoned(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550501")
+    sim.script("0355550501", Behaviour("answer", ring_s=5.0))
+    await operator.ready_as("op1", w.campaign_id)
+    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "ringing")
+    operator.forget()
+    await sim.hangup_from_phone("1001")
+    ended = await operator.wait(lambda m: m["type"] == "call_ended")
+    assert (ended["outcome"], ended["hangup_by"]) == ("cancelled", "system")
+    state = await operator.wait_state("offline")
+    assert state["notice"] == "notice.phone_disconnected"
+    assert [a for a in sim.actions("Hangup") if a["Channel"] == f"dlr-a{ended['attempt_id']}"]
+    _, text = await operator.get("/metrics")
+    assert f'dialer_calls_abandoned_total{{campaign="{w.campaign_id}"}}' not in text
+
+
+async def test_phone_drops_during_detection_the_resident_hears_the_message(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550502")
+    sim.script("0355550502", Behaviour("answer", ring_s=0.2, amd_s=1.0))
+    await operator.ready_as("op1", w.campaign_id)
+    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "answered")
+    operator.forget()
+    await sim.hangup_from_phone("1001")  # AMD is still listening: nobody will be in the bridge
+    ended = await operator.wait(lambda m: m["type"] == "call_ended")
+    assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == (
+        "abandoned",
+        "system",
+        False,
+    )
+    await operator.wait_state("offline")
+    _, text = await operator.get("/metrics")
+    assert f'dialer_calls_abandoned_total{{campaign="{w.campaign_id}"}} 1.0' in text
+    target = await pool.fetchrow(
+        "select state, next_attempt_at > now() + interval '71 hours' as later from campaign_target"
+    )
+    assert (target["state"], target["later"]) == ("pending", True)  # no repeat call within 72 h
+
+
+async def test_phone_drops_mid_conversation_wrap_up_then_offline(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550503")
+    sim.script("0355550503", Behaviour("answer", ring_s=0.2, amd_s=0.1))
+    await operator.ready_as("op1", w.campaign_id)
+    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+    await sim.hangup_from_phone("1001")
+    ended = await operator.wait(lambda m: m["type"] == "call_ended")
+    assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == (
+        "connected",
+        "operator",
+        True,
+    )
+    await operator.wait_state("wrap_up")
+    operator.forget()
+    status, _ = await operator.post(
+        "/api/dispositions",
+        {"attempt_id": ended["attempt_id"], "token": str(uuid.uuid4()), "code": "refused"},
+    )
+    assert status == 200
+    state = await operator.wait_state("offline")  # not "ready": there is no phone to ring
+    assert state["notice"] == "notice.phone_disconnected"
+    await asyncio.sleep(1.5)
+    assert len([a for a in sim.actions("Originate") if a["Context"] == "dialer-connect"]) == 1
+
+
+async def test_a_disposition_sent_after_a_dialer_restart_is_stored(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    hid = await factory.household(pool, w.campaign_id, "0355550601")
+    sim.script("0355550601", Behaviour("answer", ring_s=0.2, talk_s=0.5, amd_s=0.1))
+    async with runtime.started(settings) as first:
+        op = PageClient(first.url)
+        try:
+            await op.ready_as("op1", w.campaign_id)
+            ended = await op.wait(lambda m: m["type"] == "call_ended")
+            await op.wait_state("wrap_up")
+        finally:
+            await op.close()
+    # The dialer stopped (or crashed) before the page sent the outcome; a new one starts.
+    async with runtime.started(settings) as second:
+        op = PageClient(second.url)
+        try:
+            assert await op.login("op1", factory.PASSWORD) == 200
+            body = {
+                "attempt_id": ended["attempt_id"],
+                "token": str(uuid.uuid4()),
+                "code": "installment",
+                "note": "分納の相談を希望",
+            }
+            assert (await op.post("/api/dispositions", body))[0] == 200
+            assert (await op.post("/api/dispositions", body))[1]["created"] is False
+        finally:
+            await op.close()
+    disp = await pool.fetchrow("select code, operator_id from disposition")
+    assert (disp["code"], disp["operator_id"]) == ("installment", w.operator.id)
+    target = await pool.fetchrow(
+        "select state, lease_owner from campaign_target where household_id = $1", hid
+    )
+    assert (target["state"], target["lease_owner"]) == ("done", None)
