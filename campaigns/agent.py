@@ -28,6 +28,7 @@ class Action(StrEnum):
     PAUSE = "pause"
     SESSION_UP = "session_up"
     SESSION_DOWN = "session_down"
+    WAIT_PHONE = "wait_phone"  # Ready again while the phone session is still ringing
     RESERVE = "reserve"  # preview: a household is shown
     RELEASE = "release"  # preview: skipped
     DIAL = "dial"
@@ -44,6 +45,7 @@ S, A = AgentState, Action
 TRANSITIONS: dict[tuple[AgentState, Action], AgentState] = {
     (S.OFFLINE, A.READY): S.CONNECTING,
     (S.PAUSED, A.READY): S.READY,
+    (S.PAUSED, A.WAIT_PHONE): S.CONNECTING,
     (S.CONNECTING, A.SESSION_UP): S.READY,
     (S.CONNECTING, A.PAUSE): S.PAUSED,
     (S.READY, A.PAUSE): S.PAUSED,

@@ -1,15 +1,18 @@
-"""What the engine does when calls and operator sessions change: store, push, move the operator.
+"""What the engine does when a call changes: store it, push it, move the operator, settle the household.
 
-Receives the tracker's changes (already typed and interpreted), writes each milestone to the
-attempt's timeline, pushes the operator's page, and settles the household when the call ends.
+Receives the tracker's changes (already typed and interpreted). Two rules keep operators from
+getting stuck: every change to an operator's slot happens under the slot's lock, and a failed
+database write is logged but never skips the operator's move (the call really did end).
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -17,34 +20,84 @@ from campaigns import retry
 from campaigns.agent import Action, AgentState
 from campaigns.floor import Floor, Slot
 from dialer import logs
-from dialer.calls.session import SessionPhase
-from dialer.calls.state import CallState, Milestone, Outcome, Party, Phase
-from dialer.calls.tracker import CallChange, SessionChange
+from dialer.ami.link import AmiLink
+from dialer.calls.state import CallState, Milestone, Outcome, Phase
+from dialer.calls.tracker import CallChange
 from dialer.config import Settings
+from dialer.errors import AmiActionError
 from dialer.metrics import Metrics
-from dialer.store import attempts, records, targets
+from dialer.store import attempts, dispositions, records, targets
 from dialer.store.targets import Lease
 
 if TYPE_CHECKING:
     from dialer.calls.tracker import CallTracker
 
 log = logs.get("campaigns.callflow")
+STORE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+STUCK_S = 10.0
+MAX_PENDING = 10_000  # failed writes held for retry; beyond this the oldest are dropped (logged)
+Write = Callable[
+    [], Awaitable[Any]
+]  # an operator still "on a call" this long after the call is gone is released
 
-# Outcomes after which the operator records what was said.
-NEEDS_DISPOSITION = frozenset({Outcome.CONNECTED})
+
+def needs_disposition(state: CallState) -> bool:
+    """A conversation took place: the operator records what was said."""
+    return state.outcome is Outcome.CONNECTED or (state.outcome is Outcome.LOST and state.connected)
 
 
 class CallFlow:
     skip_delay = timedelta(minutes=30)
-    no_delay = timedelta(0)
 
     def __init__(
-        self, pool: asyncpg.Pool, floor: Floor, settings: Settings, metrics: Metrics, owner: str
+        self,
+        pool: asyncpg.Pool,
+        floor: Floor,
+        settings: Settings,
+        metrics: Metrics,
+        owner: str,
+        link: AmiLink,
     ) -> None:
         self.pool, self.floor, self.settings, self.metrics, self.owner = pool, floor, settings, metrics, owner
+        self.link = link
         self.tracker: CallTracker | None = None
-        self.cancel: Callable[[str], Awaitable[None]] = _no_cancel  # hangs a call up (set by the engine)
-        self._started: dict[int, float] = {}  # attempt -> monotonic time tracked (for the watchdog)
+        self._started: dict[int, float] = {}  # attempt -> monotonic time first seen (for the watchdog)
+        self._pending: deque[tuple[str, int | None, Write]] = deque()
+
+    async def store(self, write: Write, what: str, attempt: int | None = None) -> bool:
+        """Run a database write now, or queue it behind earlier failed ones (order is kept).
+
+        A failed write is kept and retried (flush_pending) until the database takes it; the
+        caller's state moves on either way, since the call really did what the event says.
+        The queue lives in memory: a write still queued when the process dies is lost (the
+        durable version comes with the database-fault work, issue 5).
+        """
+        if not self._pending:
+            try:
+                await write()
+                return True
+            except STORE_ERRORS as exc:
+                log.error("store.write_failed", what=what, attempt=attempt, error=type(exc).__name__)
+        # Behind earlier failures: queued, not tried here, so that events never wait on a dead database.
+        if len(self._pending) >= MAX_PENDING:
+            dropped = self._pending.popleft()
+            log.error("store.write_dropped", what=dropped[0], attempt=dropped[1])
+        self._pending.append((what, attempt, write))
+        self.metrics.pending_writes.set(len(self._pending))
+        return False
+
+    async def flush_pending(self) -> bool:
+        """Retry queued writes in order; True when none is left."""
+        while self._pending:
+            what, attempt, write = self._pending[0]
+            try:
+                await write()
+            except STORE_ERRORS:
+                return False
+            self._pending.popleft()
+            self.metrics.pending_writes.set(len(self._pending))
+            log.info("store.write_recovered", what=what, attempt=attempt)
+        return True
 
     async def on_call(self, change: CallChange) -> None:
         attempt_id, state = change.attempt_id, change.state
@@ -58,75 +111,83 @@ class CallFlow:
                 await self._ended(attempt_id, state, slot, campaign)
                 continue
             detail = {"amd": state.amd_status} if m is Milestone.AMD else None
-            await attempts.milestone(self.pool, attempt_id, m.value, detail)
+            await self.store(
+                partial(attempts.milestone, self.pool, attempt_id, m.value, detail), m.value, attempt_id
+            )
             if m is Milestone.ANSWERED:
                 self.metrics.answered.labels(campaign).inc()
-            if m is Milestone.ABANDONED:
+            elif m is Milestone.ABANDONED:
                 self.metrics.abandoned.labels(campaign).inc()
-            if slot is None or slot.attempt_id != attempt_id:
-                continue
-            slot.call_phase = m.value if m is not Milestone.AMD else slot.call_phase
-            if m is Milestone.ANSWERED and slot.state is AgentState.DIALING:
-                await self.floor.move(slot, Action.ANSWERED)
-                if slot.campaign and slot.campaign.dial_mode != "preview" and slot.lease is not None:
-                    await self.pop_record(slot, slot.lease, reason="screen_pop", attempt_id=attempt_id)
-                    self.metrics.screen_pop.observe(time.monotonic() - received)
-            else:
-                await self.floor.publish(slot)
+            elif m is Milestone.CHANNEL and state.requested_by is not None:
+                await self.hang_up(state.channel_id)  # asked for before the channel existed
+            if slot is not None:
+                async with slot.lock:
+                    await self._progress(slot, attempt_id, m, received)
+
+    async def _progress(self, slot: Slot, attempt_id: int, m: Milestone, received: float) -> None:
+        if slot.attempt_id != attempt_id:
+            return
+        if m is not Milestone.AMD:
+            slot.call_phase = m.value
+        if m is Milestone.ANSWERED and slot.state is AgentState.DIALING:
+            await self.floor.move(slot, Action.ANSWERED)
+            if slot.campaign and slot.campaign.dial_mode != "preview" and slot.lease is not None:
+                await self.pop_record(slot, slot.lease, reason="screen_pop", attempt_id=attempt_id)
+                self.metrics.screen_pop.observe(time.monotonic() - received)
+        else:
+            await self.floor.publish(slot)
 
     async def _ended(self, attempt_id: int, state: CallState, slot: Slot | None, campaign: str) -> None:
         outcome = state.outcome or Outcome.FAILED
+        needs = needs_disposition(state)
         self._started.pop(attempt_id, None)
-        await attempts.finish(
-            self.pool,
+        self.floor.by_attempt.pop(attempt_id, None)
+        await self.store(
+            partial(
+                attempts.finish,
+                self.pool,
+                attempt_id,
+                outcome=outcome.value,
+                hangup_by=state.hangup_by.value if state.hangup_by else None,
+                cause=state.cause,
+                amd_status=state.amd_status,
+                answered=state.answered,
+            ),
+            "finish",
             attempt_id,
-            outcome=outcome.value,
-            hangup_by=state.hangup_by.value if state.hangup_by else None,
-            cause=state.cause,
-            amd_status=state.amd_status,
         )
         self.metrics.outcomes.labels(campaign, outcome.value).inc()
         log.info(
             "call.ended",
             attempt=attempt_id,
             outcome=outcome.value,
-            hangup_by=state.hangup_by.value if state.hangup_by else None,
             cause=state.cause,
+            hangup_by=state.hangup_by.value if state.hangup_by else None,
         )
-        user_id = self.floor.by_attempt.pop(attempt_id, None)
-        lease = slot.lease if slot is not None and slot.attempt_id == attempt_id else None
-        if outcome not in NEEDS_DISPOSITION:
-            if lease is not None:
-                nxt = retry.after_unreached(outcome, lease.attempts + 1, datetime.now(UTC))
-                await targets.release(
-                    self.pool,
-                    lease.target_id,
-                    self.owner,
-                    done=nxt.done,
-                    next_at=nxt.at,
-                    outcome=outcome.value,
-                )
-            elif user_id is None:
-                await self._settle_orphan(attempt_id, outcome)
-        if slot is None or slot.attempt_id != attempt_id:
+        if needs:  # a disposition saved during the call takes effect now; otherwise when it comes
+            await self.store(partial(dispositions.settle, self.pool, attempt_id), "settle", attempt_id)
+        else:
+            await self.store(partial(self._reschedule, attempt_id, outcome), "reschedule", attempt_id)
+        if slot is None:
             return
-        slot.call_phase = "ended"
-        await self.floor.notifier.to_user(
-            slot.user.id,
-            {
-                "type": "call_ended",
-                "attempt_id": attempt_id,
-                "outcome": outcome.value,
-                "hangup_by": state.hangup_by.value if state.hangup_by else None,
-                "needs_disposition": outcome in NEEDS_DISPOSITION,
-            },
-        )
-        if outcome in NEEDS_DISPOSITION:
-            if slot.state is AgentState.TALKING:
-                await self.floor.move(slot, Action.ENDED)
-            if slot.disposed:
-                await self.finish_wrap_up(slot)
-            return  # in wrap-up (also when the phone dropped mid-call) until the disposition comes
+        async with slot.lock:
+            if slot.attempt_id != attempt_id:
+                return
+            slot.call_phase = "ended"
+            await self.floor.notifier.to_user(slot.user.id, {
+                "type": "call_ended", "attempt_id": attempt_id, "outcome": outcome.value,
+                "hangup_by": state.hangup_by.value if state.hangup_by else None, "needs_disposition": needs,
+            })  # fmt: skip
+            if needs:
+                if slot.state is AgentState.TALKING:
+                    await self.floor.move(slot, Action.ENDED)
+                if slot.disposed:
+                    await self.finish_wrap_up(slot)
+                return  # in wrap-up (also when the phone dropped mid-call) until the disposition comes
+            await self._back_to_work(slot)
+
+    async def _back_to_work(self, slot: Slot) -> None:
+        """After a call without a conversation (caller holds the slot's lock)."""
         slot.attempt_id, slot.lease, slot.call_phase, slot.disposed = None, None, None, False
         if slot.state in (AgentState.DIALING, AgentState.TALKING):
             await self.floor.move(slot, Action.UNANSWERED)
@@ -134,21 +195,11 @@ class CallFlow:
                 slot.pause_after_call = False
                 await self.floor.move(slot, Action.PAUSE)
 
-    async def finish_wrap_up(self, slot: Slot) -> None:
-        """The disposition is stored: the operator takes the next call, or pauses if asked."""
-        pause = slot.pause_after_call
-        slot.attempt_id, slot.lease, slot.call_phase = None, None, None
-        slot.pause_after_call = slot.disposed = False
-        if slot.session_channel_id is None:  # the phone dropped during the call: no calls without it
-            await self.floor.move(slot, Action.LOGOUT, notice="notice.phone_disconnected")
-            return
-        await self.floor.move(slot, Action.DISPOSED_PAUSE if pause else Action.DISPOSED)
-
-    async def _settle_orphan(self, attempt_id: int, outcome: Outcome) -> None:
-        """A call whose operator left the floor: give its household back under the retry rule."""
+    async def _reschedule(self, attempt_id: int, outcome: Outcome) -> None:
+        """The household comes back under the retry rule, unless a newer attempt has taken it."""
         row = await self.pool.fetchrow(
             """select t.id, t.attempts from attempt a join campaign_target t on t.id = a.target_id
-               where a.id = $1""",
+               where a.id = $1 and not exists (select 1 from attempt n where n.target_id = t.id and n.id > a.id)""",
             attempt_id,
         )
         if row is not None:
@@ -157,49 +208,36 @@ class CallFlow:
                 self.pool, row["id"], None, done=nxt.done, next_at=nxt.at, outcome=outcome.value
             )
 
-    async def on_session(self, change: SessionChange) -> None:
-        slot = self.floor.slots.get(change.user_id)
-        if slot is None or slot.session_channel_id != change.state.channel_id:
+    async def finish_wrap_up(self, slot: Slot) -> None:
+        """The disposition is stored (caller holds the slot's lock): next call, a pause, or offline."""
+        pause = slot.pause_after_call
+        slot.attempt_id, slot.lease, slot.call_phase = None, None, None
+        slot.pause_after_call = slot.disposed = False
+        if slot.session_channel_id is None:  # the phone dropped during the call: no calls without it
+            await self.floor.move(slot, Action.LOGOUT, notice="notice.phone_disconnected")
             return
-        log.info("session.phase", operator=change.user_id, phase=change.entered.value)
-        if change.entered is SessionPhase.JOINED and slot.state is AgentState.CONNECTING:
-            await self.floor.move(slot, Action.SESSION_UP)
-        elif change.entered is SessionPhase.ENDED:
-            await self._phone_lost(slot)
+        await self.floor.move(slot, Action.DISPOSED_PAUSE if pause else Action.DISPOSED)
 
-    async def _phone_lost(self, slot: Slot) -> None:
-        """The operator's phone session ended. In a conversation: the resident leaves with the
-        operator (end_marked) and the disposition is still wanted. Still ringing: the call is
-        cancelled now, rather than answered into an empty bridge (an abandoned call)."""
-        slot.session_channel_id = None
-        call = self.tracker.calls.get(slot.attempt_id) if self.tracker and slot.attempt_id else None
-        if slot.state is AgentState.PREVIEW and slot.lease is not None:
-            await targets.release(self.pool, slot.lease.target_id, self.owner, done=False)
-            slot.lease = None
-        if call is not None and call.phase is Phase.CONNECTED:
-            assert self.tracker is not None and slot.attempt_id is not None
-            self.tracker.request_hangup(slot.attempt_id, Party.OPERATOR)
-            await self.floor.move(slot, Action.SESSION_DOWN, notice="notice.phone_disconnected")
-            return
-        if call is not None and call.phase in (Phase.ORIGINATING, Phase.RINGING):
-            assert self.tracker is not None and slot.attempt_id is not None
-            self.tracker.request_hangup(slot.attempt_id, Party.SYSTEM)
-            await self.cancel(call.channel_id)
-        await self.floor.move(slot, Action.LOGOUT, notice="notice.phone_disconnected")
+    async def hang_up(self, channel_id: str) -> bool:
+        """Hang a call up; False if Asterisk no longer has it (or cannot be reached)."""
+        try:
+            return await self.link.hangup(channel_id)
+        except AmiActionError as exc:
+            log.warning("call.hangup_failed", error=exc.message)
+            return False
 
     async def pop_record(
         self, slot: Slot, lease: Lease, *, reason: str, attempt_id: int | None = None
     ) -> None:
         """Read the household's minimal record (audit-logged) and push it to the operator's page."""
-        record = await records.read_for_operator(
-            self.pool,
-            household_id=lease.household_id,
-            department_id=lease.department_id,
-            phone_id=lease.phone_id,
-            user_id=slot.user.id,
-            reason=reason,
-            attempt_id=attempt_id,
-        )
+        try:
+            record = await records.read_for_operator(
+                self.pool, household_id=lease.household_id, department_id=lease.department_id,
+                phone_id=lease.phone_id, user_id=slot.user.id, reason=reason, attempt_id=attempt_id,
+            )  # fmt: skip
+        except STORE_ERRORS as exc:
+            log.error("store.record_failed", attempt=attempt_id, error=type(exc).__name__)
+            return
         if record is not None:
             await self.floor.notifier.to_user(
                 slot.user.id,
@@ -216,8 +254,29 @@ class CallFlow:
             started = self._started.setdefault(attempt_id, now)
             if state.phase in (Phase.ORIGINATING, Phase.RINGING) and now - started > limit:
                 log.warning("call.stale", attempt=attempt_id, phase=state.phase.value)
-                await self.tracker.end_lost(attempt_id)
+                await self.tracker.end_with(attempt_id, Outcome.LOST)
 
-
-async def _no_cancel(channel_id: str) -> None:
-    raise RuntimeError("CallFlow.cancel was not wired to the AMI link")
+    async def release_stuck_operators(self) -> None:
+        """Safety net: an operator still dialling or talking on a call that no longer exists."""
+        now = datetime.now(UTC)
+        for slot in list(self.floor.slots.values()):
+            gone = (
+                slot.attempt_id is not None
+                and self.tracker is not None
+                and slot.attempt_id not in self.tracker.calls
+            )
+            if not (gone and slot.state in (AgentState.DIALING, AgentState.TALKING)):
+                continue
+            if (now - slot.since).total_seconds() < STUCK_S:
+                continue
+            async with slot.lock:
+                if slot.state is AgentState.TALKING and slot.attempt_id is not None:
+                    log.error(
+                        "operator.stuck", operator=slot.user.id, attempt=slot.attempt_id, state="talking"
+                    )
+                    await self.floor.move(slot, Action.ENDED)  # the disposition is still wanted
+                elif slot.state is AgentState.DIALING:
+                    log.error(
+                        "operator.stuck", operator=slot.user.id, attempt=slot.attempt_id, state="dialing"
+                    )
+                    await self._back_to_work(slot)

@@ -74,6 +74,24 @@ def parse_amount(text: str) -> int | None:
     return int(text)
 
 
+SAVED_AT_WINDOW = timedelta(days=3)
+
+
+def reference_time(raw: Mapping[str, object], now: datetime) -> datetime:
+    """The time the operator pressed Save (sent by the page), if it is plausible; else now.
+
+    A disposition that waited out a network or database outage is checked against the moment
+    it was written, so that "today" or "in the future" do not turn false while it waited.
+    """
+    try:
+        saved = datetime.fromisoformat(_text(raw, "saved_at"))
+    except ValueError:
+        return now
+    if saved.tzinfo is None or not now - SAVED_AT_WINDOW <= saved <= now + timedelta(minutes=5):
+        return now
+    return min(saved, now)
+
+
 def validate(
     raw: Mapping[str, object], codes: Mapping[str, Code], now: datetime
 ) -> DispositionInput | list[FieldError]:

@@ -10,17 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import asyncpg
 
 from campaigns.agent import Action, AgentState
-from campaigns.callflow import CallFlow
+from campaigns.callflow import STORE_ERRORS, CallFlow
 from campaigns.dispositions import Code, DispositionInput
-from campaigns.floor import Floor, Notifier, Slot
+from campaigns.floor import CampaignInfo, Floor, Notifier, Slot
+from campaigns.phones import Phones
 from dialer import logs
 from dialer.ami.link import AmiLink, LinkEvent, LinkStatus, OriginateRequest
-from dialer.calls.state import Party
+from dialer.calls.state import Outcome, Party
 from dialer.calls.tracker import CallTracker
 from dialer.config import Settings
 from dialer.errors import AmiActionError, DialerError
@@ -34,6 +36,7 @@ log = logs.get("campaigns.engine")
 LOOP_IDLE_S = 1.0
 RENEW_EVERY_S = 60.0
 SWEEP_EVERY_S = 30.0
+NOT_STORED_DELAY = timedelta(minutes=1)
 PAGE_GRACE_S = 10.0  # an operator whose page has been closed this long is paused
 
 
@@ -54,10 +57,10 @@ class Engine:
         self.pool, self.link, self.settings, self.metrics = pool, link, settings, metrics
         self.owner = f"dialer-{int(time.time() * 1000):x}"
         self.floor = Floor(notifier, metrics)
-        self.flow = CallFlow(pool, self.floor, settings, metrics, self.owner)
-        self.tracker = CallTracker(self.flow.on_call, self.flow.on_session)
+        self.flow = CallFlow(pool, self.floor, settings, metrics, self.owner, link)
+        self.phones = Phones(self.flow)
+        self.tracker = CallTracker(self.flow.on_call, self.phones.on_session)
         self.flow.tracker = self.tracker
-        self.flow.cancel = self._cancel
         self._tasks: list[asyncio.Task[None]] = []
         self._checks: set[asyncio.Task[None]] = set()  # short-lived: pages gone
         self.page_grace_s = PAGE_GRACE_S
@@ -95,11 +98,14 @@ class Engine:
             await self.flow.pop_record(slot, slot.lease, reason="reconnect", attempt_id=slot.attempt_id)
 
     async def on_link(self, event: LinkEvent) -> None:
-        """Tell every page when the PBX link goes down or comes back (no calls are placed meanwhile)."""
-        if isinstance(event, LinkStatus):
-            await self.floor.notifier.to_all({"type": "pbx", "up": event.up})
-            if event.up:
-                self.floor.wake.set()
+        """The PBX link went down or came back: no calls meanwhile; afterwards, check what is left."""
+        if not isinstance(event, LinkStatus):
+            return
+        if not event.up:
+            self.phones.link_down()
+        await self.floor.notifier.to_all({"type": "pbx", "up": event.up})
+        if event.up and event.reason == "reconnected":
+            await self.phones.verify_after_reconnect()
 
     async def detach(self, user: User) -> None:
         """A page closed. With no page left after a grace period (a reload is not a departure),
@@ -137,7 +143,8 @@ class Engine:
                 raise EngineError("error.busy")
             slot.campaign, slot.pause_after_call = campaign, False
             if slot.state is AgentState.PAUSED and slot.session_channel_id:
-                await self.floor.move(slot, Action.READY)
+                # The phone may still be ringing (Ready, Pause, Ready): wait for it to join.
+                await self.floor.move(slot, Action.READY if slot.phone_ready else Action.WAIT_PHONE)
             elif slot.state is not AgentState.CONNECTING:
                 await self._open_session(slot)
 
@@ -175,16 +182,13 @@ class Engine:
             raise EngineError("error.no_call")
         channel_id = self.tracker.calls[attempt_id].channel_id
         try:
-            await self.link.hangup(channel_id)
+            gone = not await self.link.hangup(channel_id)
         except AmiActionError as exc:
             log.warning("engine.hangup_failed", attempt=attempt_id, error=exc.message)
             raise EngineError("error.pbx") from None
-
-    async def _cancel(self, channel_id: str) -> None:
-        try:
-            await self.link.hangup(channel_id)
-        except AmiActionError as exc:
-            log.warning("engine.cancel_failed", error=exc.message)
+        if gone:  # Asterisk has no such channel: it ended while we were not looking
+            log.warning("engine.hangup_no_channel", attempt=attempt_id)
+            await self.tracker.end_with(attempt_id, Outcome.LOST)
 
     async def logout(self, user: User) -> None:
         slot = self.floor.slots.get(user.id)
@@ -201,6 +205,7 @@ class Engine:
                 del self.floor.slots[user.id]
 
     async def disposition(self, user: User, inp: DispositionInput, code: Code) -> dispositions.Saved:
+        await self.flow.flush_pending()  # the call's own record first (it may have waited on the database)
         saved = await dispositions.save(self.pool, user, inp, code)
         if saved.created:
             self.metrics.dispositions.labels(str(saved.campaign_id), saved.code).inc()
@@ -221,7 +226,7 @@ class Engine:
         assert user.extension
         channel_id = f"dlr-s{user.id}-{int(time.time() * 1000):x}"
         self.tracker.track_session(user.id, channel_id, user.extension)
-        slot.session_channel_id = channel_id
+        slot.session_channel_id, slot.phone_ready = channel_id, False
         plan = self.settings.dialplan
         try:
             await self.link.originate(
@@ -248,7 +253,7 @@ class Engine:
             self.floor.wake.clear()
             for slot in list(self.floor.slots.values()):
                 ready = slot.state is AgentState.READY and slot.campaign is not None
-                if ready and slot.session_channel_id is not None and self.link.up:
+                if ready and slot.phone_ready and self.link.up:
                     try:
                         await self._serve(slot)
                     except Exception:
@@ -273,18 +278,57 @@ class Engine:
                 await self._dial(slot, lease)
 
     async def _dial(self, slot: Slot, lease: Lease) -> None:
+        """Place one call for this operator (caller holds the slot's lock)."""
         campaign = slot.campaign
         assert campaign is not None and lease.number is not None and slot.user.extension
-        attempt = await attempts.create(
-            self.pool, lease, operator_id=slot.user.id, dial_mode=campaign.dial_mode, link=self.link.name
+        try:
+            attempt = await attempts.create(
+                self.pool, lease, operator_id=slot.user.id, dial_mode=campaign.dial_mode, link=self.link.name
+            )
+        except attempts.NumberInCall:  # shared with a household being called right now
+            delay = targets.NUMBER_BUSY_DELAY
+        except STORE_ERRORS as exc:  # nothing was stored, nothing is dialled: give the household back
+            log.error("engine.attempt_not_stored", operator=slot.user.id, error=type(exc).__name__)
+            delay = NOT_STORED_DELAY
+        else:
+            await self._originate(slot, lease, attempt)
+            return
+        await self.flow.store(
+            partial(targets.release, self.pool, lease.target_id, self.owner, done=False, delay=delay),
+            "release",
         )
+        slot.lease = None
+        if slot.state is AgentState.PREVIEW:
+            await self.floor.move(slot, Action.RELEASE)
+
+    async def _originate(self, slot: Slot, lease: Lease, attempt: attempts.NewAttempt) -> None:
+        campaign = slot.campaign
+        assert campaign is not None and lease.number is not None
         self.tracker.track_call(attempt.id, attempt.channel_id)
         self.floor.by_attempt[attempt.id] = slot.user.id
         slot.lease, slot.attempt_id, slot.call_phase = lease, attempt.id, "dialing"
         await self.floor.move(slot, Action.DIAL)
+        if not slot.phone_ready or not self.link.up:  # lost while we got ready: never into an empty bridge
+            await self.tracker.end_with(attempt.id, Outcome.CANCELLED, Party.SYSTEM)
+            return
+        self.metrics.originated.labels(str(campaign.id)).inc()
+        log.info("engine.originate", attempt=attempt.id, campaign=campaign.id, operator=slot.user.id)
+        try:
+            await self.link.originate(self._resident_call(slot, campaign, lease.number, attempt))
+        except AmiActionError as exc:
+            if exc.definite:  # refused, or never sent: there is no call
+                log.warning("engine.originate_refused", attempt=attempt.id, error=exc.message)
+                await self.tracker.end_with(attempt.id, Outcome.FAILED, Party.SYSTEM)
+            else:  # may exist: never re-sent; its own events end it, or the watchdog closes it as lost
+                log.warning("engine.originate_unconfirmed", attempt=attempt.id, error=exc.message)
+
+    def _resident_call(
+        self, slot: Slot, campaign: CampaignInfo, number: str, attempt: attempts.NewAttempt
+    ) -> OriginateRequest:
         plan = self.settings.dialplan
-        request = OriginateRequest(
-            channel=plan.trunk_template.format(number=lease.number),
+        assert slot.user.extension
+        return OriginateRequest(
+            channel=plan.trunk_template.format(number=number),
             context=plan.connect_context,
             exten=slot.user.extension,
             channel_id=attempt.channel_id,
@@ -296,18 +340,10 @@ class Engine:
                 "DIALER_AMD": "off" if campaign.dial_mode == "preview" else "on",
             },
         )
-        self.metrics.originated.labels(str(campaign.id)).inc()
-        log.info("engine.originate", attempt=attempt.id, campaign=campaign.id, operator=slot.user.id)
-        try:
-            await self.link.originate(request)
-        except AmiActionError as exc:
-            # Refused, or no answer in time: the call may exist, so it is never re-sent. Its own
-            # events will still end it; if none come, the upkeep loop closes it as lost.
-            log.warning("engine.originate_unconfirmed", attempt=attempt.id, error=exc.message)
 
     async def _release_preview(self, slot: Slot, later: bool = False) -> None:
         if slot.lease is not None and slot.attempt_id is None:
-            next_at = datetime.now(UTC) + (self.flow.skip_delay if later else self.flow.no_delay)
+            next_at = datetime.now(UTC) + self.flow.skip_delay if later else None
             await targets.release(self.pool, slot.lease.target_id, self.owner, done=False, next_at=next_at)
             slot.lease = None
 
@@ -317,7 +353,9 @@ class Engine:
             await asyncio.sleep(5.0)
             now = time.monotonic()
             try:
+                await self.flow.flush_pending()
                 await self.flow.close_stale_calls()
+                await self.flow.release_stuck_operators()
                 if now - last_renew >= RENEW_EVERY_S:
                     held = [s.lease.target_id for s in self.floor.slots.values() if s.lease is not None]
                     await targets.renew(self.pool, self.owner, held, self.settings.lease_s)

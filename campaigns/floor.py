@@ -36,6 +36,7 @@ class Slot:
     since: datetime = field(default_factory=lambda: datetime.now(UTC))
     campaign: CampaignInfo | None = None
     session_channel_id: str | None = None
+    phone_ready: bool = False  # the session is in its bridge (and verified since the last link drop)
     lease: Lease | None = None
     attempt_id: int | None = None
     call_phase: str | None = None

@@ -53,6 +53,7 @@ class Settings:
     dialplan: DialPlan = DialPlan()
     session_hours: int = 10
     cookie_secure: bool = False  # set when the app is served over HTTPS (behind a proxy)
+    session_check_s: float = 30.0  # open pages re-check their session this often
     lease_s: int = 600  # a crashed dialer's leases come back after this
 
     @property

@@ -40,6 +40,14 @@ class PortInUse(DialerError):
 
 
 class AmiActionError(DialerError):
-    """Asterisk answered an action with an error, or did not answer in time."""
+    """Asterisk answered an action with an error, or did not answer in time.
+
+    `definite`: the action certainly did nothing (refused, or never sent because the link was
+    down). False after a timeout: it may have been carried out.
+    """
 
     error_id = "ami_action_failed"
+
+    def __init__(self, message: str, *, definite: bool = True) -> None:
+        super().__init__(message)
+        self.definite = definite

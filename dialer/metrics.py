@@ -40,6 +40,9 @@ class Metrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0),
             registry=r,
         )
+        self.pending_writes = Gauge(
+            "dialer_store_pending_writes", "Call records waiting for the database (retried)", registry=r
+        )
         self.ami_events = Counter("dialer_ami_events", "AMI events received", ["link"], registry=r)
         for state in AGENT_STATES:
             self.agents.labels(state).set(0)

@@ -89,6 +89,11 @@ class PageClient:
     async def wait_state(self, state: str, within: float = 10.0) -> dict[str, Any]:
         return await self.wait(lambda m: m.get("type") == "agent" and m.get("state") == state, within)
 
+    async def wait_closed(self, within: float = 5.0) -> None:
+        """Until the server has closed this page's WebSocket."""
+        assert self._reader is not None
+        await asyncio.wait_for(asyncio.shield(self._reader), within)
+
     def forget(self) -> None:
         """Ignore what was pushed so far: wait() looks only at what comes next."""
         self.messages.clear()

@@ -79,7 +79,7 @@ async def household(
            values ($1, $2, $3, $4, $5, $6, true) returning id""",
         hid,
         dept,
-        f"A{number}",
+        f"A{no or number}",
         name,
         kana,
         date(1980, 4, 1),

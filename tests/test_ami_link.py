@@ -13,7 +13,7 @@ import pytest
 from dialer.ami import events
 from dialer.ami.link import AmiLink, LinkEvent, LinkStatus, OriginateRequest
 from dialer.config import AmiSettings
-from dialer.errors import AmiAuthFailed, AmiUnreachable
+from dialer.errors import AmiActionError, AmiAuthFailed, AmiUnreachable
 from dialer.simpbx import Behaviour, SimulatedPbx
 
 
@@ -141,8 +141,9 @@ async def test_an_originate_is_never_replayed_after_a_reconnect(
     ami, seen = link
     sim.script("0355550103", Behaviour("noanswer"))
     sim.freeze(True)  # the Originate is written but never answered: panoramisk would queue it again
-    with pytest.raises(Exception, match="no answer to Originate"):
+    with pytest.raises(AmiActionError, match="no answer to Originate") as unanswered:
         await ami.originate(_originate("dlr-a103", "0355550103"))
+    assert unanswered.value.definite is False  # it may have been carried out
     await seen.wait_for(lambda e: isinstance(e, LinkStatus) and not e.up)
     await sim.drop_links()
     sim.freeze(False)
@@ -232,3 +233,22 @@ async def test_malformed_frames_are_skipped_and_the_link_lives() -> None:
             assert ami.up
         finally:
             await ami.close()
+
+
+async def test_an_originate_on_a_down_link_is_definitely_not_sent(sim: SimulatedPbx) -> None:
+    ami = AmiLink(_settings(sim.port))
+    await ami.start()
+    await ami.close()
+    with pytest.raises(AmiActionError, match="is down") as refused:
+        await ami.originate(_originate("dlr-a104", "0355550104"))
+    assert refused.value.definite is True
+    assert sim.actions("Originate") == []
+
+
+async def test_channel_exists(sim: SimulatedPbx, link: tuple[AmiLink, Collector]) -> None:
+    ami, seen = link
+    sim.script("0355550105", Behaviour("answer", ring_s=0.1))
+    await ami.originate(_originate("dlr-a105", "0355550105"))
+    await seen.wait_for(lambda e: isinstance(e, events.Newstate) and e.state_desc == "Up")
+    assert await ami.channel_exists("dlr-a105") is True
+    assert await ami.channel_exists("dlr-a-never") is False

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
 
 from dialer import runtime
 from dialer.config import Settings
@@ -156,3 +156,51 @@ async def test_a_disposition_saved_while_offline_is_delivered_later(
     row = await pool.fetchrow("select code, note from disposition")
     assert (row["code"], row["note"]) == ("refused", "回線断のテスト")
     await context.close()
+
+
+async def _on_call_with_expired_session(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> Page:
+    """An operator in a call fills in the outcome; meanwhile the session expires; they press Save."""
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550779")
+    sim.script("0355550779", Behaviour("answer", ring_s=0.3, talk_s=None, amd_s=0.2))
+    page = await browser.new_page(locale="ja-JP")
+    await _login(page, product.url, "op1")
+    await page.get_by_test_id("ready").click()
+    await expect(page.get_by_test_id("agent-state")).to_have_text("通話中")
+    await page.get_by_label("拒否").check()
+    await page.get_by_test_id("note").fill("期限切れのテスト")
+    await pool.execute("delete from web_session")
+    await page.get_by_test_id("save").click()
+    await expect(page.get_by_test_id("disp-msg")).to_contain_text("ログインし直すと送信されます")
+    assert await page.evaluate("Object.values(localStorage).map(v => JSON.parse(v).length)") == [1]
+    return page
+
+
+async def test_an_outcome_saved_after_the_session_expired_is_sent_after_logging_in_again(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    page = await _on_call_with_expired_session(browser, product, pool, sim)
+    await _login(page, product.url, "op1")
+    await expect(page.get_by_test_id("disp-msg")).to_have_text("保存しました。")
+    row = await pool.fetchrow("select code, note from disposition")
+    assert (row["code"], row["note"]) == ("refused", "期限切れのテスト")
+
+
+async def test_logging_out_with_an_unsent_outcome_warns_then_clears_it(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    page = await _on_call_with_expired_session(browser, product, pool, sim)
+    dialogs: list[str] = []
+
+    async def accept(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        await dialog.accept()
+
+    page.on("dialog", accept)
+    await page.get_by_role("button", name="ログアウト").click()
+    await expect(page).to_have_url(f"{product.url}/login")
+    assert dialogs
+    assert "未送信の結果があります" in dialogs[0]
+    assert await page.evaluate("Object.keys(localStorage).length") == 0  # nothing left on the terminal

@@ -4,10 +4,13 @@ on a real TCP port and a real PostgreSQL: ready -> originate -> screen-pop -> di
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import asyncpg
+from yarl import URL
 
 from dialer import runtime
+from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
 from tests import factory
 from tests.client import PageClient
@@ -251,3 +254,28 @@ async def test_repeated_failed_logins_lock_the_user_id(product: runtime.Running,
         assert "login.locked" in actions
     finally:
         await client.close()
+
+
+async def test_logout_and_session_end_close_the_pages_sockets(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    await factory.world(pool)
+    async with runtime.started(replace(settings, session_check_s=0.3)) as running:
+        tab1, tab2, other = PageClient(running.url), PageClient(running.url), PageClient(running.url)
+        try:
+            assert await tab1.login("op1", factory.PASSWORD) == 200
+            tab2.http.cookie_jar.update_cookies(
+                tab1.http.cookie_jar.filter_cookies(URL(running.url))
+            )  # same browser
+            tab2.csrf = tab1.csrf
+            await tab1.connect()
+            await tab2.connect()
+            assert (await tab1.post("/logout", {}))[0] == 302
+            await tab2.wait_closed()  # the other tab stops receiving records at once
+            assert await other.login("op1", factory.PASSWORD) == 200
+            await other.connect()
+            await pool.execute("delete from web_session")  # expired, or closed by an administrator
+            await other.wait_closed()
+        finally:
+            for client in (tab1, tab2, other):
+                await client.close()

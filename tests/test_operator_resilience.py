@@ -38,21 +38,6 @@ async def test_an_operator_whose_page_closed_is_paused(
         await again.close()
 
 
-async def test_pages_are_told_when_the_pbx_link_drops_and_returns(
-    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
-) -> None:
-    await factory.world(pool)
-    assert await operator.login("op1", factory.PASSWORD) == 200
-    await operator.connect()
-    await operator.wait(lambda m: m == {"type": "pbx", "up": True})
-    operator.forget()
-    await sim.drop_links()
-    await operator.wait(lambda m: m == {"type": "pbx", "up": False})
-    await operator.wait(lambda m: m == {"type": "pbx", "up": True})  # reconnected by itself
-    status, body = await operator.get("/healthz")
-    assert (status, '"pbx1": "up"' in body) == (200, True)
-
-
 async def test_phone_drops_while_ringing_the_call_is_cancelled_not_abandoned(
     product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
@@ -160,3 +145,106 @@ async def test_a_disposition_sent_after_a_dialer_restart_is_stored(
         "select state, lease_owner from campaign_target where household_id = $1", hid
     )
     assert (target["state"], target["lease_owner"]) == ("done", None)
+
+
+async def test_ready_pause_ready_while_the_phone_rings_waits_for_the_phone(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    sim.script("1001", Behaviour("answer", ring_s=2.0))  # the operator is slow to pick up the phone
+    await factory.household(pool, w.campaign_id, "0355550901")
+    sim.script("0355550901", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
+    await operator.ready_as("op1", w.campaign_id)
+    await operator.wait_state("connecting")
+    assert (await operator.post("/api/agent/pause"))[0] == 200
+    await operator.wait_state("paused")
+    operator.forget()
+    assert (await operator.post("/api/agent/ready", {"campaign_id": w.campaign_id}))[0] == 200
+    first = await operator.wait(lambda m: m["type"] == "agent")
+    assert first["state"] == "connecting"  # not "ready": the phone has not joined its bridge yet
+    await operator.wait_state("ready", within=5)
+    ended_or_connected = await operator.wait(
+        lambda m: m["type"] == "call_ended" or (m["type"] == "agent" and m["call_phase"] == "connected")
+    )
+    assert ended_or_connected["type"] == "agent"  # the resident reached the operator, not the abandon message
+
+
+async def test_a_failing_database_write_does_not_strand_the_operator(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550902")
+    sim.script("0355550902", Behaviour("answer", ring_s=0.3, talk_s=0.6, amd_s=0.1))
+    await operator.ready_as("op1", w.campaign_id)
+    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "ringing")
+    await pool.execute("alter table attempt_event rename to attempt_event_away")  # every timeline write fails
+    try:
+        ended = await operator.wait(lambda m: m["type"] == "call_ended")
+        await operator.wait_state("wrap_up")  # the operator moved on although nothing could be stored
+    finally:
+        await pool.execute("alter table attempt_event_away rename to attempt_event")
+    body = {"attempt_id": ended["attempt_id"], "token": str(uuid.uuid4()), "code": "refused"}
+    assert (await operator.post("/api/dispositions", body))[0] == 200
+    await operator.wait_state("ready")
+    # The writes that failed were kept and applied, in order, once the table was back.
+    row = await pool.fetchrow(
+        "select outcome, answered_at, ended_at from attempt where id = $1", ended["attempt_id"]
+    )
+    assert row["outcome"] == "connected"
+    assert row["answered_at"] is not None
+    assert row["ended_at"] is not None
+    kinds = [
+        r["kind"]
+        for r in await pool.fetch(
+            "select kind from attempt_event where attempt_id = $1 order by id", ended["attempt_id"]
+        )
+    ]
+    assert kinds[-4:] == ["answered", "amd", "connected", "ended"]
+    _, text = await operator.get("/metrics")
+    assert "dialer_store_pending_writes 0.0" in text
+
+
+async def test_putting_the_phone_down_during_wrap_up_keeps_wrap_up(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550903")
+    sim.script("0355550903", Behaviour("answer", ring_s=0.2, talk_s=0.5, amd_s=0.1))
+    await operator.ready_as("op1", w.campaign_id)
+    ended = await operator.wait(lambda m: m["type"] == "call_ended")
+    await operator.wait_state("wrap_up")
+    operator.forget()
+    await sim.hangup_from_phone("1001")
+    state = await operator.wait(lambda m: m["type"] == "agent")
+    assert (state["state"], state["notice"]) == ("wrap_up", "notice.phone_disconnected")
+    body = {"attempt_id": ended["attempt_id"], "token": str(uuid.uuid4()), "code": "refused"}
+    assert (await operator.post("/api/dispositions", body))[0] == 200
+    await operator.wait_state("offline")
+    target = await pool.fetchrow("select state, lease_owner from campaign_target")
+    assert (target["state"], target["lease_owner"]) == ("done", None)
+
+
+async def test_a_disposition_saved_during_the_call_keeps_the_household_until_it_ends(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550904")
+    sim.script("0355550904", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
+    await operator.ready_as("op1", w.campaign_id)
+    pop = await operator.wait(lambda m: m["type"] == "record")
+    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+    body = {
+        "attempt_id": pop["attempt_id"],
+        "token": str(uuid.uuid4()),
+        "code": "other_party",
+    }  # keep calling
+    assert (await operator.post("/api/dispositions", body))[0] == 200
+    during = await pool.fetchrow("select state, lease_owner from campaign_target")
+    assert during["state"] == "leased"  # the line is still up: nobody else may take this household
+    assert during["lease_owner"] is not None
+    assert (await operator.post("/api/agent/hangup"))[0] == 200
+    await operator.wait(lambda m: m["type"] == "call_ended")
+    after = await pool.fetchrow(
+        "select state, last_outcome, next_attempt_at > now() + interval '23 hours' as tomorrow from campaign_target"
+    )
+    assert (after["state"], after["last_outcome"], after["tomorrow"]) == ("pending", "other_party", True)

@@ -71,7 +71,7 @@ async def save_disposition(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     body = await _json(request)
     codes = await dispositions.codes(pool, user.department_id)
-    checked = rules.validate(body, codes, datetime.now(UTC))
+    checked = rules.validate(body, codes, rules.reference_time(body, datetime.now(UTC)))
     if isinstance(checked, list):
         return _error("error.invalid", 422, {e.field: e.key for e in checked})
     try:

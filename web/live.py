@@ -5,12 +5,14 @@ On (re)connect the page gets a fresh snapshot, so a reload or a dropped socket s
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
-from web.auth import current
-from web.keys import ENGINE, HUB
+from dialer.store import users
+from web.auth import current, token_of
+from web.keys import ENGINE, HUB, POOL, SETTINGS
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -27,12 +29,23 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await engine.attach(user)
     else:
         hub.add_supervisor(user.department_id, ws)
+    watcher = asyncio.create_task(_close_when_session_ends(request, ws), name=f"ws-session-{user.id}")
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT and msg.data == "ping":
                 await ws.send_str('{"type": "pong"}')
     finally:
+        watcher.cancel()
         hub.remove(user.id, ws)
         if user.role == "operator":
             await engine.detach(user)
     return ws
+
+
+async def _close_when_session_ends(request: web.Request, ws: web.WebSocketResponse) -> None:
+    token = token_of(request)
+    while not ws.closed:
+        # A page whose session expired or was closed stops receiving residents' records.
+        await asyncio.sleep(request.app[SETTINGS].session_check_s)
+        if await users.load_session(request.app[POOL], token) is None:
+            await ws.close(code=4001, message=b"session ended")

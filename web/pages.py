@@ -10,7 +10,7 @@ from aiohttp import web
 from dialer.store import audit, campaigns, dispositions, users
 from web.auth import COOKIE, current, require, session_of, token_of
 from web.i18n import CATALOG, LANGS
-from web.keys import ENGINE, POOL, SETTINGS
+from web.keys import ENGINE, HUB, POOL, SETTINGS
 
 # After this many failed logins for one user ID within the window, logins are refused for a while.
 LOCKOUT_FAILURES = 5
@@ -98,6 +98,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     session = current(request)
     await request.app[ENGINE].logout(session.user)
+    await request.app[HUB].close_user(session.user.id)
     await users.close_session(request.app[POOL], token_of(request))
     await audit.record(
         request.app[POOL], action="logout", user_id=session.user.id, department_id=session.user.department_id

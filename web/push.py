@@ -7,7 +7,6 @@ dropped (the page reconnects and receives a fresh snapshot).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from typing import Any
 
@@ -57,11 +56,22 @@ class Hub:
         for ws, result in zip(sockets, results, strict=True):
             if isinstance(result, BaseException):
                 log.info("push.socket_dropped", error=type(result).__name__)
-                with contextlib.suppress(Exception):
-                    await ws.close()
+                await _close(ws)
+
+    async def close_user(self, user_id: int) -> None:
+        """Logout: the user's other pages stop receiving residents' records at once."""
+        for ws in list(self._users.get(user_id, ())):
+            await _close(ws)
 
     async def close_all(self) -> None:
         sockets = {ws for group in self._users.values() for ws in group} | set(self._supervisors)
         for ws in sockets:
-            with contextlib.suppress(Exception):
-                await ws.close(code=1001, message=b"server shutdown")
+            await _close(ws, code=1001, message=b"server shutdown")
+
+
+async def _close(ws: web.WebSocketResponse, code: int = 1000, message: bytes = b"") -> None:
+    """Close a socket without letting a dead peer hold us (the engine waits on these sends)."""
+    try:
+        await asyncio.wait_for(ws.close(code=code, message=message), SEND_TIMEOUT_S)
+    except (TimeoutError, ConnectionError, RuntimeError):
+        log.info("push.close_timeout")

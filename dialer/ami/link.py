@@ -126,6 +126,15 @@ class AmiLink:
         reply = await self.action({"Action": "Hangup", "Channel": channel, "Cause": str(cause)})
         return (reply.get("Response") or "") == "Success"
 
+    async def channel_exists(self, channel: str) -> bool:
+        """Whether Asterisk has this channel (by name or ChannelId) right now."""
+        reply = await self.action({"Action": "Getvar", "Channel": channel, "Variable": "DIALER_ATTEMPT"})
+        if (reply.get("Response") or "") == "Success":
+            return True
+        if "no such channel" in (reply.get("Message") or "").lower():
+            return False
+        raise AmiActionError(f"Getvar failed: {reply.get('Message', '')}")
+
     async def action(self, fields: dict[str, str | list[str]]) -> Message:
         """Send a simple action and return its response (one message)."""
         manager = self._require_up()
@@ -167,7 +176,9 @@ class AmiLink:
         try:
             return await asyncio.wait_for(asyncio.shield(fut), self.settings.action_timeout_s)
         except TimeoutError:
-            raise AmiActionError(f"no answer to {what} within {self.settings.action_timeout_s:g} s") from None
+            raise AmiActionError(
+                f"no answer to {what} within {self.settings.action_timeout_s:g} s", definite=False
+            ) from None
 
     async def _connect_and_login(self) -> None:
         self._drop_manager()

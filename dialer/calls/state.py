@@ -67,6 +67,7 @@ class CallState:
     phase: Phase = Phase.ORIGINATING
     channel: str | None = None  # Asterisk's channel name once it exists
     answered: bool = False
+    connected: bool = False  # reached the operator's bridge at some point
     dial_status: str | None = None
     cause: int | None = None  # the Hangup event's own cause, as Asterisk reported it
     request_cause: int | None = None  # from a (Soft)HangupRequest before it
@@ -86,10 +87,11 @@ def request_hangup(state: CallState, by: Party) -> CallState:
     return replace(state, requested_by=by)
 
 
-def link_lost(state: CallState) -> tuple[CallState, list[Milestone]]:
+def abort(state: CallState, outcome: Outcome, by: Party | None) -> tuple[CallState, list[Milestone]]:
+    """End a call without a Hangup event: never placed (FAILED, CANCELLED) or gone unseen (LOST)."""
     if state.phase is Phase.ENDED:
         return state, []
-    return replace(state, phase=Phase.ENDED, outcome=Outcome.LOST, hangup_by=None), [Milestone.ENDED]
+    return replace(state, phase=Phase.ENDED, outcome=outcome, hangup_by=by), [Milestone.ENDED]
 
 
 def apply(state: CallState, event: ev.AmiEvent) -> tuple[CallState, list[Milestone]]:
@@ -115,7 +117,7 @@ def apply(state: CallState, event: ev.AmiEvent) -> tuple[CallState, list[Milesto
         case ev.UserEvent(user_event="DialerAbandon"):
             return replace(state, abandoned=True), [Milestone.ABANDONED]
         case ev.BridgeMember(name="ConfbridgeJoin") if mine and state.phase is not Phase.CONNECTED:
-            return replace(state, phase=Phase.CONNECTED, answered=True), [Milestone.CONNECTED]
+            return replace(state, phase=Phase.CONNECTED, answered=True, connected=True), [Milestone.CONNECTED]
         case ev.HangupRequest() if mine and event.cause:
             return replace(state, request_cause=state.request_cause or event.cause), []
         case ev.Hangup() if mine:

@@ -84,12 +84,12 @@ class CallTracker:
         if milestones:
             await self._on_call(CallChange(attempt_id, new, milestones, event))
 
-    async def end_lost(self, attempt_id: int) -> None:
-        """Close a call whose fate is unknown (no events for too long, or Asterisk went away)."""
+    async def end_with(self, attempt_id: int, outcome: call.Outcome, by: call.Party | None = None) -> None:
+        """End a call no Hangup will end: never placed (failed, cancelled), or gone unseen (lost)."""
         current = self.calls.pop(attempt_id, None)
         if current is None:
             return
-        new, milestones = call.link_lost(current)
+        new, milestones = call.abort(current, outcome, by)
         self._forget(current.channel_id, current.other_channel_id)
         await self._on_call(CallChange(attempt_id, new, milestones, None))
 

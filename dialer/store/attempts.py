@@ -7,11 +7,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+
 from dialer.store.db import Conn
 from dialer.store.targets import Lease
 
 # Milestones that stamp a column of the attempt row (first time only).
 _STAMP = {"ringing": "ringing_at", "answered": "answered_at", "connected": "connected_at"}
+
+
+class NumberInCall(Exception):
+    """Another live attempt is dialling this number right now (the database refused a second)."""
 
 
 @dataclass(frozen=True)
@@ -21,21 +27,42 @@ class NewAttempt:
 
 
 async def create(
-    conn: Conn,
+    pool: asyncpg.Pool,
     lease: Lease,
     *,
     operator_id: int | None,
     dial_mode: str,
     link: str,
 ) -> NewAttempt:
-    """Insert the attempt before dialling; its id names the channel (ChannelId dlr-a<id>)."""
-    row = await conn.fetchrow(
+    """Insert the attempt before dialling; its id names the channel (ChannelId dlr-a<id>).
+
+    Raises NumberInCall when another open attempt holds the same number.
+    """
+    async with pool.acquire() as conn, conn.transaction():  # all of it, or nothing
+        try:
+            row = await _insert(conn, lease, operator_id, dial_mode, link)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "attempt_one_live_call_per_number":
+                raise NumberInCall() from None
+            raise
+        assert row is not None
+        await conn.execute(
+            """with e as (insert into attempt_event (attempt_id, kind) values ($1, 'originated'))
+               update campaign_target set attempts = attempts + 1 where id = $2""",
+            row["id"],
+            lease.target_id,
+        )
+    return NewAttempt(id=row["id"], channel_id=row["channel_id"])
+
+
+async def _insert(conn: Conn, lease: Lease, operator_id: int | None, dial_mode: str, link: str) -> Any:
+    return await conn.fetchrow(
         """
         with s as (select nextval(pg_get_serial_sequence('attempt', 'id')) as id)
         insert into attempt (id, channel_id, campaign_id, target_id, household_id, department_id,
-                             phone_id, operator_id, dial_mode, link)
+                             phone_id, operator_id, dial_mode, link, dialed_number)
         overriding system value
-        select s.id, 'dlr-a' || s.id, $1, $2, $3, $4, $5, $6, $7, $8 from s
+        select s.id, 'dlr-a' || s.id, $1, $2, $3, $4, $5, $6, $7, $8, $9 from s
         returning id, channel_id
         """,
         lease.campaign_id,
@@ -46,15 +73,8 @@ async def create(
         operator_id,
         dial_mode,
         link,
+        lease.number,
     )
-    assert row is not None
-    await conn.execute(
-        """with e as (insert into attempt_event (attempt_id, kind) values ($1, 'originated'))
-           update campaign_target set attempts = attempts + 1 where id = $2""",
-        row["id"],
-        lease.target_id,
-    )
-    return NewAttempt(id=row["id"], channel_id=row["channel_id"])
 
 
 async def milestone(
@@ -68,7 +88,8 @@ async def milestone(
     stamp = f", {column} = coalesce({column}, clock_timestamp())" if column else ""
     await conn.execute(
         f"""with e as (insert into attempt_event (attempt_id, kind, detail) values ($1, $2, $3::jsonb))
-            update attempt set phase = case when $2 in ('ringing', 'answered', 'connected') then $2 else phase end
+            update attempt set phase = case when $2 in ('ringing', 'answered', 'connected') and ended_at is null
+                                            then $2 else phase end
             {stamp} where id = $1""",
         attempt_id,
         kind,
@@ -84,12 +105,15 @@ async def finish(
     hangup_by: str | None,
     cause: int | None,
     amd_status: str | None,
+    answered: bool = False,
 ) -> None:
     detail = {"outcome": outcome, "hangup_by": hangup_by, "cause": cause}
     await conn.execute(
         """with e as (insert into attempt_event (attempt_id, kind, detail) values ($1, 'ended', $6::jsonb))
            update attempt set phase = 'ended', outcome = $2, hangup_by = $3, hangup_cause = $4,
-                  amd_status = coalesce($5, amd_status), ended_at = clock_timestamp()
+                  amd_status = coalesce($5, amd_status), ended_at = clock_timestamp(),
+                  -- consistent even if the "answered" milestone could not be written
+                  answered_at = coalesce(answered_at, case when $7 then clock_timestamp() end)
            where id = $1 and ended_at is null""",
         attempt_id,
         outcome,
@@ -97,4 +121,5 @@ async def finish(
         cause,
         amd_status,
         json.dumps(detail),
+        answered,
     )

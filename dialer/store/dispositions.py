@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 import asyncpg
 
 from campaigns.dispositions import Code, DispositionInput
 from dialer.errors import DialerError
-from dialer.store import targets
 from dialer.store.db import Conn
 from dialer.store.users import User
+
+# Outcomes that mean someone answered, even if the "answered" stamp could not be written.
+ANSWERED_OUTCOMES = ("connected", "dropped", "abandoned", "machine")
 
 
 class DispositionRejected(DialerError):
@@ -54,10 +55,41 @@ async def codes(conn: Conn, department_id: str | None) -> dict[str, Code]:
     }
 
 
+async def settle(conn: Conn, attempt_id: int) -> bool:
+    """Apply a stored disposition to its household once the call has ended; False if not yet.
+
+    Never while the call is up (the lease must hold until the line is free), and never over a
+    newer attempt on the same household (a late resend must not undo what came after).
+    Called when the disposition is stored and when the call ends; doing it twice is harmless.
+    """
+    row = await conn.fetchrow(
+        """select a.target_id, a.ended_at, a.department_id, d.code, d.callback_at
+           from attempt a join disposition d on d.attempt_id = a.id where a.id = $1""",
+        attempt_id,
+    )
+    if row is None or row["ended_at"] is None:
+        return False
+    code = (await codes(conn, row["department_id"])).get(row["code"])
+    closes = code.closes_target if code is not None else True  # a code disabled since: finished
+    await conn.execute(
+        """update campaign_target
+           set state = case when $2 then 'done' else 'pending' end,
+               next_attempt_at = coalesce($3, now() + interval '1 day'),
+               last_outcome = $4, lease_owner = null, lease_expires_at = null
+           where id = $1 and not exists (select 1 from attempt n where n.target_id = $1 and n.id > $5)""",
+        row["target_id"],
+        closes,
+        row["callback_at"],
+        row["code"],
+        attempt_id,
+    )
+    return True
+
+
 async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code) -> Saved:
     async with pool.acquire() as conn, conn.transaction():
         attempt = await conn.fetchrow(
-            """select id, campaign_id, target_id, department_id, operator_id, answered_at
+            """select id, campaign_id, target_id, department_id, operator_id, answered_at, outcome
                from attempt where id = $1 for update""",
             inp.attempt_id,
         )
@@ -72,7 +104,7 @@ async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code
             if existing["client_token"] == inp.token:
                 return Saved(False, inp.attempt_id, attempt["campaign_id"], inp.code)
             raise DispositionRejected("error.already_recorded")
-        if attempt["answered_at"] is None:
+        if attempt["answered_at"] is None and attempt["outcome"] not in ANSWERED_OUTCOMES:
             raise DispositionRejected("error.not_answered")
         await conn.execute(
             """insert into disposition (attempt_id, client_token, operator_id, department_id, code, note,
@@ -88,17 +120,7 @@ async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code
             inp.promise_amount_yen,
             inp.callback_at,
         )
-        next_at = inp.callback_at
-        if next_at is None and not code.closes_target:
-            next_at = await conn.fetchval("select now() + $1::interval", timedelta(days=1))
-        await targets.release(
-            conn,
-            attempt["target_id"],
-            None,
-            done=code.closes_target,
-            next_at=next_at,
-            outcome=inp.code,
-        )
+        await settle(conn, inp.attempt_id)  # at once if the call has ended, else when it ends
         await conn.execute(
             """insert into audit_log (user_id, department_id, action, object_type, object_id, detail)
                values ($1, $2, 'disposition.save', 'attempt', $3, jsonb_build_object('code', $4::text))""",

@@ -29,39 +29,23 @@ class Lease:
 async def lease_next(conn: Conn, campaign_id: int, owner: str, lease_s: int) -> Lease | None:
     """Lease the next dialable household of a campaign; None if there is none now.
 
-    A household with no valid, callable phone is set aside ('excluded', last_outcome no_phone)
-    and the next one is tried, so the hopper never stalls on it.
+    A household already leased in another campaign is skipped (and the database refuses a second
+    live lease anyway). A household with no valid, callable phone is set aside ('excluded',
+    last_outcome no_phone); one whose numbers are all in a live call (shared by another
+    household) is put back for a few minutes. Either way the next one is tried.
     """
     while True:
-        row = await conn.fetchrow(
-            """
-            with next as (
-                select t.id from campaign_target t
-                where t.campaign_id = $1 and t.state = 'pending' and t.next_attempt_at <= now()
-                order by t.priority, t.next_attempt_at, t.id
-                for update skip locked
-                limit 1
-            ), leased as (
-                update campaign_target t
-                set state = 'leased', lease_owner = $2, lease_expires_at = now() + $3::interval
-                from next where t.id = next.id
-                returning t.id, t.campaign_id, t.household_id, t.department_id, t.attempts
-            )
-            select l.*, p.id as phone_id, p.number
-            from leased l
-            left join lateral (
-                select id, number from phone
-                where household_id = l.household_id and valid and not do_not_call
-                order by priority, id limit 1
-            ) p on true
-            """,
-            campaign_id,
-            owner,
-            timedelta(seconds=lease_s),
-        )
+        try:
+            row = await conn.fetchrow(_LEASE, campaign_id, owner, timedelta(seconds=lease_s))
+        except asyncpg.UniqueViolationError:
+            continue  # another dialer leased this household in another campaign a moment ago
         if row is None:
             return None
-        if row["phone_id"] is not None:
+        if row["phone_id"] is None:
+            await release(conn, row["id"], owner, done=True, outcome="no_phone", state="excluded")
+        elif row["in_call"]:
+            await release(conn, row["id"], owner, done=False, next_at=None, delay=NUMBER_BUSY_DELAY)
+        else:
             return Lease(
                 target_id=row["id"],
                 campaign_id=row["campaign_id"],
@@ -71,11 +55,35 @@ async def lease_next(conn: Conn, campaign_id: int, owner: str, lease_s: int) -> 
                 phone_id=row["phone_id"],
                 number=row["number"],
             )
-        await conn.execute(
-            """update campaign_target set state = 'excluded', last_outcome = 'no_phone',
-               lease_owner = null, lease_expires_at = null where id = $1""",
-            row["id"],
-        )
+
+
+NUMBER_BUSY_DELAY = timedelta(minutes=10)
+
+_LEASE = """
+with next as (
+    select t.id from campaign_target t
+    where t.campaign_id = $1 and t.state = 'pending' and t.next_attempt_at <= now()
+      and not exists (select 1 from campaign_target o where o.household_id = t.household_id and o.state = 'leased')
+    order by t.priority, t.next_attempt_at, t.id
+    for update skip locked
+    limit 1
+), leased as (
+    update campaign_target t
+    set state = 'leased', lease_owner = $2, lease_expires_at = now() + $3::interval
+    from next where t.id = next.id
+    returning t.id, t.campaign_id, t.household_id, t.department_id, t.attempts
+)
+select l.*, p.id as phone_id, p.number, p.in_call
+from leased l
+left join lateral (
+    select ph.id, ph.number,
+           exists (select 1 from attempt a where a.dialed_number = ph.number and a.ended_at is null) as in_call
+    from phone ph
+    where ph.household_id = l.household_id and ph.valid and not ph.do_not_call
+    order by 3, ph.priority, ph.id
+    limit 1
+) p on true
+"""
 
 
 async def renew(conn: Conn, owner: str, target_ids: list[int], lease_s: int) -> None:
@@ -97,6 +105,8 @@ async def release(
     done: bool,
     next_at: datetime | None = None,
     outcome: str | None = None,
+    state: str | None = None,
+    delay: timedelta | None = None,
 ) -> None:
     """Give a leased household back: finished (done) or pending again from `next_at`.
 
@@ -104,8 +114,8 @@ async def release(
     """
     await conn.execute(
         """update campaign_target
-           set state = case when $3 then 'done' else 'pending' end,
-               next_attempt_at = coalesce($4, now()),
+           set state = coalesce($7, case when $3 then 'done' else 'pending' end),
+               next_attempt_at = coalesce($4, now() + coalesce($6::interval, interval '0')),
                last_outcome = coalesce($5, last_outcome),
                lease_owner = null, lease_expires_at = null
            where id = $1 and ($2::text is null or lease_owner = $2 or lease_owner is null)""",
@@ -114,6 +124,8 @@ async def release(
         done,
         next_at,
         outcome,
+        delay,
+        state,
     )
 
 

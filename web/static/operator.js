@@ -112,10 +112,17 @@
   }
 
   // Send one stored disposition. True when it needs no more sending (stored, or refused).
+  let needLogin = false;
   async function deliver(item) {
     let res;
     try { res = await postJSON("/api/dispositions", item, csrf); } catch (e) { res = { ok: false, status: 0 }; }
     if (!res.ok && (res.status === 0 || res.status >= 500)) { setText("disp-msg", t("disp.pending")); return false; }
+    if (res.status === 401 || (res.status === 403 && res.data.error === "error.csrf")) {
+      // The session ended or this page is stale: keep it; it is sent once the operator logs in again.
+      needLogin = true;
+      setText("disp-msg", t("disp.login_again"));
+      return false;
+    }
     drop(item.token);
     const current = String(item.attempt_id) === form.attempt_id.value;
     if (res.ok) {
@@ -135,7 +142,7 @@
 
   let flushing = false;
   async function flush() {
-    if (flushing) return;
+    if (flushing || needLogin) return;
     flushing = true;
     try {
       // Re-read each time: a disposition saved while this runs is sent by this same pass.
@@ -148,10 +155,20 @@
     form.querySelectorAll(".field-error").forEach((e) => { e.textContent = ""; });
     const data = Object.fromEntries(new FormData(form).entries());
     data.token = crypto.randomUUID();
+    data.saved_at = new Date().toISOString();  // time-relative checks use the moment of saving
     saveOutbox([...outbox(), data]);
     await flush();
   });
   setInterval(() => { if (outbox().length) flush(); }, 5000);
+
+  // Unsent notes must not stay on a shared terminal after logout: warn, then clear.
+  const logoutForm = document.getElementById("logout-form");
+  if (logoutForm) {
+    logoutForm.addEventListener("submit", (ev) => {
+      if (outbox().length && !window.confirm(t("disp.unsent_logout"))) { ev.preventDefault(); return; }
+      localStorage.removeItem(OUTBOX);
+    });
+  }
 
   setInterval(() => { if (since) setText("since", elapsed(since)); }, 1000);
   liveSocket(onMessage, (up) => {

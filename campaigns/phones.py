@@ -1,0 +1,111 @@
+"""Operators' phone sessions: joined, lost, and checked again after the AMI link comes back.
+
+An operator takes calls only while their phone session sits in its bridge (`slot.phone_ready`).
+While the link is down nothing can be known, so every session counts as unverified; when the
+link is back each session and each call in flight is looked up by its ChannelId, and what has
+gone meanwhile is closed (a session: the phone is lost; a call: outcome `lost`).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from campaigns.agent import Action, AgentState
+from campaigns.callflow import CallFlow
+from campaigns.floor import Slot
+from dialer import logs
+from dialer.calls.session import SessionPhase
+from dialer.calls.state import Outcome, Party, Phase
+from dialer.calls.tracker import SessionChange
+from dialer.errors import AmiActionError
+from dialer.store import targets
+
+log = logs.get("campaigns.phones")
+
+
+class Phones:
+    def __init__(self, flow: CallFlow) -> None:
+        self.flow = flow
+        self.floor = flow.floor
+
+    async def on_session(self, change: SessionChange) -> None:
+        slot = self.floor.slots.get(change.user_id)
+        if slot is None or slot.session_channel_id != change.state.channel_id:
+            return
+        log.info("session.phase", operator=change.user_id, phase=change.entered.value)
+        async with slot.lock:
+            if slot.session_channel_id != change.state.channel_id:
+                return
+            if change.entered is SessionPhase.JOINED:
+                slot.phone_ready = True
+                if slot.state is AgentState.CONNECTING:
+                    await self.floor.move(slot, Action.SESSION_UP)
+            elif change.entered is SessionPhase.ENDED:
+                await self.phone_lost(slot)
+
+    async def phone_lost(self, slot: Slot) -> None:
+        """The operator's phone session ended (caller holds the slot's lock).
+
+        After or during a conversation the disposition is still wanted (the resident leaves the
+        bridge with the operator: end_marked). A call still ringing is cancelled now, rather
+        than answered into an empty bridge, which would be an abandoned call.
+        """
+        slot.session_channel_id, slot.phone_ready = None, False
+        tracker = self.flow.tracker
+        call = tracker.calls.get(slot.attempt_id) if tracker is not None and slot.attempt_id else None
+        if slot.state is AgentState.PREVIEW and slot.lease is not None:
+            await self.flow.store(
+                partial(targets.release, self.flow.pool, slot.lease.target_id, self.flow.owner, done=False),
+                "release",
+            )
+            slot.lease = None
+        if slot.state is AgentState.WRAP_UP or (call is not None and call.phase is Phase.CONNECTED):
+            if call is not None and tracker is not None and slot.attempt_id is not None:
+                tracker.request_hangup(slot.attempt_id, Party.OPERATOR)
+            await self.floor.move(slot, Action.SESSION_DOWN, notice="notice.phone_disconnected")
+            return
+        ringing = call is not None and call.phase in (Phase.ORIGINATING, Phase.RINGING)
+        if ringing and call is not None and tracker is not None and slot.attempt_id is not None:
+            tracker.request_hangup(slot.attempt_id, Party.SYSTEM)
+            await self.flow.hang_up(call.channel_id)
+        await self.floor.move(slot, Action.LOGOUT, notice="notice.phone_disconnected")
+
+    def link_down(self) -> None:
+        for slot in self.floor.slots.values():
+            slot.phone_ready = False
+
+    async def verify_after_reconnect(self) -> None:
+        """Look up every session and every call in flight; close what disappeared meanwhile."""
+        link, tracker = self.flow.link, self.flow.tracker
+        for slot in list(self.floor.slots.values()):
+            channel = slot.session_channel_id
+            if channel is None:
+                continue
+            try:
+                alive = await link.channel_exists(channel)
+            except AmiActionError as exc:
+                log.warning("session.verify_failed", operator=slot.user.id, error=exc.message)
+                continue  # stays unverified: no calls for this operator until it is known
+            async with slot.lock:
+                if slot.session_channel_id != channel:
+                    continue
+                if not alive:
+                    log.warning("session.gone_while_link_down", operator=slot.user.id)
+                    await self.phone_lost(slot)
+                    continue
+                slot.phone_ready = True
+                if slot.state is AgentState.CONNECTING:
+                    await self.floor.move(slot, Action.SESSION_UP)
+                else:
+                    await self.floor.publish(slot)
+        if tracker is None:
+            return
+        for attempt_id, call in list(tracker.calls.items()):
+            try:
+                alive = await link.channel_exists(call.channel_id)
+            except AmiActionError:
+                continue
+            if not alive and attempt_id in tracker.calls:
+                log.warning("call.gone_while_link_down", attempt=attempt_id)
+                await tracker.end_with(attempt_id, Outcome.LOST)
+        self.floor.wake.set()

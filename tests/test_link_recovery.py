@@ -1,0 +1,108 @@
+"""The AMI link drops, or goes half-open, around calls: pages are told, nothing is dialled meanwhile,
+and what changed unseen (a phone put down, a resident hanging up) is found and closed on reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import asyncpg
+import pytest
+
+from dialer import runtime
+from dialer.config import Settings
+from dialer.simpbx import Behaviour, SimulatedPbx
+from tests import factory
+from tests.client import PageClient
+
+
+async def test_pages_are_told_when_the_pbx_link_drops_and_returns(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    await factory.world(pool)
+    assert await operator.login("op1", factory.PASSWORD) == 200
+    await operator.connect()
+    await operator.wait(lambda m: m == {"type": "pbx", "up": True})
+    operator.forget()
+    await sim.drop_links()
+    await operator.wait(lambda m: m == {"type": "pbx", "up": False})
+    await operator.wait(lambda m: m == {"type": "pbx", "up": True})  # reconnected by itself
+    status, body = await operator.get("/healthz")
+    assert (status, '"pbx1": "up"' in body) == (200, True)
+
+
+async def _half_open_then_back(sim: SimulatedPbx, page: PageClient, unseen: object) -> None:
+    """Freeze the link, let something happen that AMI would have reported, then reconnect."""
+    sim.freeze(True)
+    await unseen  # type: ignore[misc]
+    await page.wait(lambda m: m == {"type": "pbx", "up": False}, within=5)
+    sim.freeze(False)
+    await sim.drop_links()
+    await page.wait(lambda m: m == {"type": "pbx", "up": True}, within=5)
+
+
+async def test_a_phone_put_down_while_the_link_was_half_open_is_found(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    await operator.ready_as("op1", w.campaign_id)
+    await operator.wait_state("ready")
+    operator.forget()
+    await _half_open_then_back(sim, operator, sim.hangup_from_phone("1001"))
+    state = await operator.wait_state("offline", within=5)
+    assert state["notice"] == "notice.phone_disconnected"
+    await factory.household(pool, w.campaign_id, "0355550801")
+    await asyncio.sleep(1.5)  # nothing is dialled for a phone that is gone
+    assert [a for a in sim.actions("Originate") if a["Context"] == "dialer-connect"] == []
+
+
+async def test_a_resident_who_hung_up_unseen_leaves_the_operator_in_wrap_up(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550802")
+    sim.script("0355550802", Behaviour("answer", ring_s=0.2, talk_s=1.0, amd_s=0.1))
+    await operator.ready_as("op1", w.campaign_id)
+    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+    operator.forget()
+    await _half_open_then_back(sim, operator, asyncio.sleep(1.5))  # the resident hangs up meanwhile
+    ended = await operator.wait(lambda m: m["type"] == "call_ended", within=5)
+    assert (ended["outcome"], ended["needs_disposition"]) == ("lost", True)
+    await operator.wait_state("wrap_up")
+    body = {"attempt_id": ended["attempt_id"], "token": str(uuid.uuid4()), "code": "refused"}
+    assert (await operator.post("/api/dispositions", body))[0] == 200
+    await operator.wait_state("ready")
+
+
+@pytest.fixture
+async def patient(settings: Settings) -> AsyncIterator[runtime.Running]:
+    """The product with a Ping deadline long enough that a short freeze keeps the link up."""
+    assert settings.ami is not None
+    ami = replace(settings.ami, ping_interval_s=30.0, ping_timeout_s=30.0)
+    async with runtime.started(replace(settings, ami=ami)) as running:
+        yield running
+
+
+async def test_hanging_up_a_call_asterisk_no_longer_has_closes_it(
+    patient: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550803")
+    sim.script("0355550803", Behaviour("answer", ring_s=0.2, talk_s=0.5, amd_s=0.1))
+    page = PageClient(patient.url)
+    try:
+        await page.ready_as("op1", w.campaign_id)
+        await page.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+        sim.freeze(True)  # the resident hangs up now, and AMI's report of it is lost
+        await asyncio.sleep(1.0)
+        sim.freeze(False)
+        page.forget()
+        assert (await page.post("/api/agent/hangup"))[0] == 200
+        ended = await page.wait(lambda m: m["type"] == "call_ended")
+        assert (ended["outcome"], ended["needs_disposition"]) == ("lost", True)
+        await page.wait_state("wrap_up")
+        assert patient.link.up  # the link itself never dropped
+    finally:
+        await page.close()
