@@ -1,4 +1,4 @@
-"""The campaign engine: operators' commands, the dialling loop, and lease upkeep.
+"""The campaign engine: operators' commands, the dialling loop, and upkeep (leases, watchdogs, retries).
 
 Preview: a ready operator is shown the next household and starts the call. Progressive: a
 ready operator gets the next household dialled at once, one call per ready operator. Each
@@ -10,25 +10,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import UTC, datetime, timedelta
-from functools import partial
 
 import asyncpg
 
 from campaigns.agent import Action, AgentState
-from campaigns.callflow import STORE_ERRORS, CallFlow
+from campaigns.callflow import CallFlow
+from campaigns.dialing import Dialing, EngineError
 from campaigns.dispositions import Code, DispositionInput
-from campaigns.floor import CampaignInfo, Floor, Notifier, Slot
+from campaigns.floor import Floor, Notifier, Slot
 from campaigns.phones import Phones
 from dialer import logs
-from dialer.ami.link import AmiLink, LinkEvent, LinkStatus, OriginateRequest
+from dialer.ami.link import AmiLink, LinkEvent, LinkStatus
 from dialer.calls.state import Outcome, Party
 from dialer.calls.tracker import CallTracker
 from dialer.config import Settings
-from dialer.errors import AmiActionError, DialerError
+from dialer.errors import AmiActionError
 from dialer.metrics import Metrics
-from dialer.store import attempts, campaigns, dispositions, targets
-from dialer.store.targets import Lease
+from dialer.store import campaigns, dispositions, targets
 from dialer.store.users import User
 
 log = logs.get("campaigns.engine")
@@ -36,18 +34,7 @@ log = logs.get("campaigns.engine")
 LOOP_IDLE_S = 1.0
 RENEW_EVERY_S = 60.0
 SWEEP_EVERY_S = 30.0
-NOT_STORED_DELAY = timedelta(minutes=1)
 PAGE_GRACE_S = 10.0  # an operator whose page has been closed this long is paused
-
-
-class EngineError(DialerError):
-    """A command the operator cannot do now; `key` is a message key for the page."""
-
-    error_id = "engine_refused"
-
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
 
 
 class Engine:
@@ -61,6 +48,7 @@ class Engine:
         self.phones = Phones(self.flow)
         self.tracker = CallTracker(self.flow.on_call, self.phones.on_session)
         self.flow.tracker = self.tracker
+        self.dialing = Dialing(pool, link, settings, metrics, self.floor, self.flow, self.tracker, self.owner)
         self._tasks: list[asyncio.Task[None]] = []
         self._checks: set[asyncio.Task[None]] = set()  # short-lived: pages gone
         self.page_grace_s = PAGE_GRACE_S
@@ -146,7 +134,7 @@ class Engine:
                 # The phone may still be ringing (Ready, Pause, Ready): wait for it to join.
                 await self.floor.move(slot, Action.READY if slot.phone_ready else Action.WAIT_PHONE)
             elif slot.state is not AgentState.CONNECTING:
-                await self._open_session(slot)
+                await self.dialing.open_session(slot)
 
     async def pause(self, user: User, notice: str | None = None) -> None:
         slot = self.floor.slot(user)
@@ -156,7 +144,7 @@ class Engine:
                 await self.floor.publish(slot)
                 return
             if slot.state is AgentState.PREVIEW:
-                await self._release_preview(slot)
+                await self.dialing.release_preview(slot)
             if slot.state in (AgentState.READY, AgentState.PREVIEW, AgentState.CONNECTING):
                 await self.floor.move(slot, Action.PAUSE, notice=notice)
 
@@ -165,14 +153,14 @@ class Engine:
         async with slot.lock:
             if slot.state is not AgentState.PREVIEW or slot.lease is None:
                 raise EngineError("error.nothing_to_dial")
-            await self._dial(slot, slot.lease)
+            await self.dialing.dial(slot, slot.lease)
 
     async def skip_preview(self, user: User) -> None:
         slot = self.floor.slot(user)
         async with slot.lock:
             if slot.state is not AgentState.PREVIEW:
                 raise EngineError("error.nothing_to_skip")
-            await self._release_preview(slot, later=True)
+            await self.dialing.release_preview(slot, later=True)
             await self.floor.move(slot, Action.RELEASE)
 
     async def hangup(self, user: User) -> None:
@@ -196,7 +184,7 @@ class Engine:
             return
         async with slot.lock:
             if slot.state is AgentState.PREVIEW:
-                await self._release_preview(slot)
+                await self.dialing.release_preview(slot)
             if slot.session_channel_id and slot.attempt_id is None:
                 with contextlib.suppress(AmiActionError):
                     await self.link.hangup(slot.session_channel_id)
@@ -221,31 +209,6 @@ class Engine:
         return saved
 
     # ---- dialling ------------------------------------------------------------------------------
-    async def _open_session(self, slot: Slot) -> None:
-        user = slot.user
-        assert user.extension
-        channel_id = f"dlr-s{user.id}-{int(time.time() * 1000):x}"
-        self.tracker.track_session(user.id, channel_id, user.extension)
-        slot.session_channel_id, slot.phone_ready = channel_id, False
-        plan = self.settings.dialplan
-        try:
-            await self.link.originate(
-                OriginateRequest(
-                    channel=plan.operator_template.format(extension=user.extension),
-                    context=plan.agent_context,
-                    exten=user.extension,
-                    channel_id=channel_id,
-                    caller_id=f'"電話催告" <{user.extension}>',
-                    timeout_ms=30_000,
-                    variables={"DIALER_ATTEMPT": f"session-{user.id}"},
-                )
-            )
-        except AmiActionError as exc:
-            log.warning("engine.session_originate_failed", operator=user.id, error=exc.message)
-            slot.session_channel_id = None
-            raise EngineError("error.pbx") from None
-        await self.floor.move(slot, Action.READY)
-
     async def _dial_loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
@@ -255,97 +218,9 @@ class Engine:
                 ready = slot.state is AgentState.READY and slot.campaign is not None
                 if ready and slot.phone_ready and self.link.up:
                     try:
-                        await self._serve(slot)
+                        await self.dialing.serve(slot)
                     except Exception:
                         log.exception("engine.serve_failed", operator=slot.user.id)
-
-    async def _serve(self, slot: Slot) -> None:
-        async with slot.lock:
-            if slot.state is not AgentState.READY or slot.campaign is None:
-                return
-            lease = await targets.lease_next(self.pool, slot.campaign.id, self.owner, self.settings.lease_s)
-            if lease is None:
-                if slot.notice != "notice.no_targets":
-                    slot.notice = "notice.no_targets"
-                    await self.floor.publish(slot)
-                return
-            slot.notice = None
-            if slot.campaign.dial_mode == "preview":
-                slot.lease = lease
-                await self.floor.move(slot, Action.RESERVE)
-                await self.flow.pop_record(slot, lease, reason="preview")
-            else:
-                await self._dial(slot, lease)
-
-    async def _dial(self, slot: Slot, lease: Lease) -> None:
-        """Place one call for this operator (caller holds the slot's lock)."""
-        campaign = slot.campaign
-        assert campaign is not None and lease.number is not None and slot.user.extension
-        try:
-            attempt = await attempts.create(
-                self.pool, lease, operator_id=slot.user.id, dial_mode=campaign.dial_mode, link=self.link.name
-            )
-        except attempts.NumberInCall:  # shared with a household being called right now
-            delay = targets.NUMBER_BUSY_DELAY
-        except STORE_ERRORS as exc:  # nothing was stored, nothing is dialled: give the household back
-            log.error("engine.attempt_not_stored", operator=slot.user.id, error=type(exc).__name__)
-            delay = NOT_STORED_DELAY
-        else:
-            await self._originate(slot, lease, attempt)
-            return
-        await self.flow.store(
-            partial(targets.release, self.pool, lease.target_id, self.owner, done=False, delay=delay),
-            "release",
-        )
-        slot.lease = None
-        if slot.state is AgentState.PREVIEW:
-            await self.floor.move(slot, Action.RELEASE)
-
-    async def _originate(self, slot: Slot, lease: Lease, attempt: attempts.NewAttempt) -> None:
-        campaign = slot.campaign
-        assert campaign is not None and lease.number is not None
-        self.tracker.track_call(attempt.id, attempt.channel_id)
-        self.floor.by_attempt[attempt.id] = slot.user.id
-        slot.lease, slot.attempt_id, slot.call_phase = lease, attempt.id, "dialing"
-        await self.floor.move(slot, Action.DIAL)
-        if not slot.phone_ready or not self.link.up:  # lost while we got ready: never into an empty bridge
-            await self.tracker.end_with(attempt.id, Outcome.CANCELLED, Party.SYSTEM)
-            return
-        self.metrics.originated.labels(str(campaign.id)).inc()
-        log.info("engine.originate", attempt=attempt.id, campaign=campaign.id, operator=slot.user.id)
-        try:
-            await self.link.originate(self._resident_call(slot, campaign, lease.number, attempt))
-        except AmiActionError as exc:
-            if exc.definite:  # refused, or never sent: there is no call
-                log.warning("engine.originate_refused", attempt=attempt.id, error=exc.message)
-                await self.tracker.end_with(attempt.id, Outcome.FAILED, Party.SYSTEM)
-            else:  # may exist: never re-sent; its own events end it, or the watchdog closes it as lost
-                log.warning("engine.originate_unconfirmed", attempt=attempt.id, error=exc.message)
-
-    def _resident_call(
-        self, slot: Slot, campaign: CampaignInfo, number: str, attempt: attempts.NewAttempt
-    ) -> OriginateRequest:
-        plan = self.settings.dialplan
-        assert slot.user.extension
-        return OriginateRequest(
-            channel=plan.trunk_template.format(number=number),
-            context=plan.connect_context,
-            exten=slot.user.extension,
-            channel_id=attempt.channel_id,
-            caller_id=campaign.caller_id,
-            timeout_ms=plan.ring_timeout_s * 1000,
-            variables={
-                "DIALER_ATTEMPT": str(attempt.id),
-                "DIALER_CAMPAIGN": str(campaign.id),
-                "DIALER_AMD": "off" if campaign.dial_mode == "preview" else "on",
-            },
-        )
-
-    async def _release_preview(self, slot: Slot, later: bool = False) -> None:
-        if slot.lease is not None and slot.attempt_id is None:
-            next_at = datetime.now(UTC) + self.flow.skip_delay if later else None
-            await targets.release(self.pool, slot.lease.target_id, self.owner, done=False, next_at=next_at)
-            slot.lease = None
 
     async def _upkeep_loop(self) -> None:
         last_renew = last_sweep = 0.0

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from campaigns import dispositions as rules
-from campaigns.engine import EngineError
+from campaigns.dialing import EngineError
 from dialer.store import campaigns, dispositions
 from dialer.store.dispositions import DispositionRejected
 from web.auth import current, require

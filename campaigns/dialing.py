@@ -1,0 +1,169 @@
+"""Placing calls for operators: their phone sessions, the next household, the Originate.
+
+Every method here is called with the operator's slot lock held, so a call is never placed for
+an operator whose state changed meanwhile; the last checks happen right before the Originate.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+import asyncpg
+
+from campaigns.agent import Action, AgentState
+from campaigns.callflow import STORE_ERRORS, CallFlow
+from campaigns.floor import CampaignInfo, Floor, Slot
+from dialer import logs
+from dialer.ami.link import AmiLink, OriginateRequest
+from dialer.calls.state import Outcome, Party
+from dialer.calls.tracker import CallTracker
+from dialer.config import Settings
+from dialer.errors import AmiActionError, DialerError
+from dialer.metrics import Metrics
+from dialer.store import attempts, targets
+from dialer.store.targets import Lease
+
+log = logs.get("campaigns.dialing")
+
+NOT_STORED_DELAY = timedelta(minutes=1)
+
+
+class EngineError(DialerError):
+    """A command the operator cannot do now; `key` is a message key for the page."""
+
+    error_id = "engine_refused"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+class Dialing:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        link: AmiLink,
+        settings: Settings,
+        metrics: Metrics,
+        floor: Floor,
+        flow: CallFlow,
+        tracker: CallTracker,
+        owner: str,
+    ) -> None:
+        self.pool, self.link, self.settings, self.metrics = pool, link, settings, metrics
+        self.floor, self.flow, self.tracker, self.owner = floor, flow, tracker, owner
+
+    async def open_session(self, slot: Slot) -> None:
+        user = slot.user
+        assert user.extension
+        channel_id = f"dlr-s{user.id}-{int(time.time() * 1000):x}"
+        self.tracker.track_session(user.id, channel_id, user.extension)
+        slot.session_channel_id, slot.phone_ready = channel_id, False
+        plan = self.settings.dialplan
+        try:
+            await self.link.originate(
+                OriginateRequest(
+                    channel=plan.operator_template.format(extension=user.extension),
+                    context=plan.agent_context,
+                    exten=user.extension,
+                    channel_id=channel_id,
+                    caller_id=f'"電話催告" <{user.extension}>',
+                    timeout_ms=30_000,
+                    variables={"DIALER_ATTEMPT": f"session-{user.id}"},
+                )
+            )
+        except AmiActionError as exc:
+            log.warning("engine.session_originate_failed", operator=user.id, error=exc.message)
+            slot.session_channel_id = None
+            raise EngineError("error.pbx") from None
+        await self.floor.move(slot, Action.READY)
+
+    async def serve(self, slot: Slot) -> None:
+        async with slot.lock:
+            if slot.state is not AgentState.READY or slot.campaign is None:
+                return
+            lease = await targets.lease_next(self.pool, slot.campaign.id, self.owner, self.settings.lease_s)
+            if lease is None:
+                if slot.notice != "notice.no_targets":
+                    slot.notice = "notice.no_targets"
+                    await self.floor.publish(slot)
+                return
+            slot.notice = None
+            if slot.campaign.dial_mode == "preview":
+                slot.lease = lease
+                await self.floor.move(slot, Action.RESERVE)
+                await self.flow.pop_record(slot, lease, reason="preview")
+            else:
+                await self.dial(slot, lease)
+
+    async def dial(self, slot: Slot, lease: Lease) -> None:
+        """Place one call for this operator (caller holds the slot's lock)."""
+        campaign = slot.campaign
+        assert campaign is not None and lease.number is not None and slot.user.extension
+        try:
+            attempt = await attempts.create(
+                self.pool, lease, operator_id=slot.user.id, dial_mode=campaign.dial_mode, link=self.link.name
+            )
+        except attempts.NumberInCall:  # shared with a household being called right now
+            delay = targets.NUMBER_BUSY_DELAY
+        except STORE_ERRORS as exc:  # nothing was stored, nothing is dialled: give the household back
+            log.error("engine.attempt_not_stored", operator=slot.user.id, error=type(exc).__name__)
+            delay = NOT_STORED_DELAY
+        else:
+            await self._originate(slot, lease, attempt)
+            return
+        await self.flow.store(
+            partial(targets.release, self.pool, lease.target_id, self.owner, done=False, delay=delay),
+            "release",
+        )
+        slot.lease = None
+        if slot.state is AgentState.PREVIEW:
+            await self.floor.move(slot, Action.RELEASE)
+
+    async def _originate(self, slot: Slot, lease: Lease, attempt: attempts.NewAttempt) -> None:
+        campaign = slot.campaign
+        assert campaign is not None and lease.number is not None
+        self.tracker.track_call(attempt.id, attempt.channel_id)
+        self.floor.by_attempt[attempt.id] = slot.user.id
+        slot.lease, slot.attempt_id, slot.call_phase = lease, attempt.id, "dialing"
+        await self.floor.move(slot, Action.DIAL)
+        if not slot.phone_ready or not self.link.up:  # lost while we got ready: never into an empty bridge
+            await self.tracker.end_with(attempt.id, Outcome.CANCELLED, Party.SYSTEM)
+            return
+        self.metrics.originated.labels(str(campaign.id)).inc()
+        log.info("engine.originate", attempt=attempt.id, campaign=campaign.id, operator=slot.user.id)
+        try:
+            await self.link.originate(self._resident_call(slot, campaign, lease.number, attempt))
+        except AmiActionError as exc:
+            if exc.definite:  # refused, or never sent: there is no call
+                log.warning("engine.originate_refused", attempt=attempt.id, error=exc.message)
+                await self.tracker.end_with(attempt.id, Outcome.FAILED, Party.SYSTEM)
+            else:  # may exist: never re-sent; its own events end it, or the watchdog closes it as lost
+                log.warning("engine.originate_unconfirmed", attempt=attempt.id, error=exc.message)
+
+    def _resident_call(
+        self, slot: Slot, campaign: CampaignInfo, number: str, attempt: attempts.NewAttempt
+    ) -> OriginateRequest:
+        plan = self.settings.dialplan
+        assert slot.user.extension
+        return OriginateRequest(
+            channel=plan.trunk_template.format(number=number),
+            context=plan.connect_context,
+            exten=slot.user.extension,
+            channel_id=attempt.channel_id,
+            caller_id=campaign.caller_id,
+            timeout_ms=plan.ring_timeout_s * 1000,
+            variables={
+                "DIALER_ATTEMPT": str(attempt.id),
+                "DIALER_CAMPAIGN": str(campaign.id),
+                "DIALER_AMD": "off" if campaign.dial_mode == "preview" else "on",
+            },
+        )
+
+    async def release_preview(self, slot: Slot, later: bool = False) -> None:
+        if slot.lease is not None and slot.attempt_id is None:
+            next_at = datetime.now(UTC) + self.flow.skip_delay if later else None
+            await targets.release(self.pool, slot.lease.target_id, self.owner, done=False, next_at=next_at)
+            slot.lease = None
