@@ -7,11 +7,13 @@ an operator whose state changed meanwhile; the last checks happen right before t
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import asyncpg
 
+from campaigns import hours
 from campaigns.agent import Action, AgentState
 from campaigns.callflow import STORE_ERRORS, CallFlow
 from campaigns.floor import CampaignInfo, Floor, Slot
@@ -54,6 +56,7 @@ class Dialing:
     ) -> None:
         self.pool, self.link, self.settings, self.metrics = pool, link, settings, metrics
         self.floor, self.flow, self.tracker, self.owner = floor, flow, tracker, owner
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     async def open_session(self, slot: Slot) -> None:
         user = slot.user
@@ -80,9 +83,17 @@ class Dialing:
             raise EngineError("error.pbx") from None
         await self.floor.move(slot, Action.READY)
 
+    def may_call_residents(self) -> bool:
+        return self.settings.simulated_callees or hours.callable_now(self.clock())
+
     async def serve(self, slot: Slot) -> None:
         async with slot.lock:
             if slot.state is not AgentState.READY or slot.campaign is None:
+                return
+            if not self.may_call_residents():
+                if slot.notice != "notice.outside_hours":
+                    slot.notice = "notice.outside_hours"
+                    await self.floor.publish(slot)
                 return
             lease = await targets.lease_next(self.pool, slot.campaign.id, self.owner, self.settings.lease_s)
             if lease is None:
@@ -129,6 +140,9 @@ class Dialing:
         self.floor.by_attempt[attempt.id] = slot.user.id
         slot.lease, slot.attempt_id, slot.call_phase = lease, attempt.id, "dialing"
         await self.floor.move(slot, Action.DIAL)
+        if not self.may_call_residents():  # 21:00 came while we got ready
+            await self.tracker.end_with(attempt.id, Outcome.CANCELLED, Party.SYSTEM)
+            return
         if not slot.phone_ready or not self.link.up:  # lost while we got ready: never into an empty bridge
             await self.tracker.end_with(attempt.id, Outcome.CANCELLED, Party.SYSTEM)
             return

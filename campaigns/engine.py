@@ -153,6 +153,8 @@ class Engine:
         async with slot.lock:
             if slot.state is not AgentState.PREVIEW or slot.lease is None:
                 raise EngineError("error.nothing_to_dial")
+            if not self.dialing.may_call_residents():
+                raise EngineError("error.outside_hours")
             await self.dialing.dial(slot, slot.lease)
 
     async def skip_preview(self, user: User) -> None:

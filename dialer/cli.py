@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from dialer import config, logs
@@ -128,7 +129,8 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
     async def body(stop: asyncio.Event) -> None:
         try:
-            async with runtime.started(settings.with_ami(ami), before_link=seed) as running:
+            demo_settings = replace(settings.with_ami(ami), simulated_callees=True)
+            async with runtime.started(demo_settings, before_link=seed) as running:
                 print(demo.logins_banner(running.url, f"127.0.0.1:{pbx.port}"), flush=True)
                 await stop.wait()
         finally:

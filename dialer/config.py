@@ -54,6 +54,10 @@ class Settings:
     session_hours: int = 10
     cookie_secure: bool = False  # set when the app is served over HTTPS (behind a proxy)
     session_check_s: float = 30.0  # open pages re-check their session this often
+    # Every "resident" is simulated (the built-in PBX, or test callees in a real Asterisk's
+    # dialplan): nobody real can be called, so the hours no resident may be called do not apply
+    # (demo, training, tests at any hour). Never set where real people can be dialled.
+    simulated_callees: bool = False
     lease_s: int = 600  # a crashed dialer's leases come back after this
 
     @property

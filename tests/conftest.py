@@ -115,7 +115,7 @@ def settings(db_dsn: str, sim: object, tmp_path: Path) -> Settings:
         ping_timeout_s=1.0,
         reconnect_min_s=0.1,
     )
-    return replace(base, database_url=db_dsn, ami=ami, http_port=0)
+    return replace(base, database_url=db_dsn, ami=ami, http_port=0, simulated_callees=True)
 
 
 @pytest.fixture

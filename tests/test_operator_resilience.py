@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
+from datetime import datetime
 
 import asyncpg
 
@@ -248,3 +250,25 @@ async def test_a_disposition_saved_during_the_call_keeps_the_household_until_it_
         "select state, last_outcome, next_attempt_at > now() + interval '23 hours' as tomorrow from campaign_target"
     )
     assert (after["state"], after["last_outcome"], after["tomorrow"]) == ("pending", "other_party", True)
+
+
+async def test_no_resident_is_called_at_night_with_a_real_pbx(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550905")
+    real = replace(settings, simulated_callees=False)  # as with a real Asterisk and real residents
+    async with runtime.started(real) as running:
+        running.engine.dialing.clock = lambda: datetime.fromisoformat("2026-11-23T21:00:00+09:00")
+        page = PageClient(running.url)
+        try:
+            await page.ready_as("op1", w.campaign_id)
+            state = await page.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.outside_hours")
+            assert state["state"] == "ready"
+            await asyncio.sleep(1.5)
+            assert [a for a in sim.actions("Originate") if a["Context"] == "dialer-connect"] == []
+            running.engine.dialing.clock = lambda: datetime.fromisoformat("2026-11-24T08:00:00+09:00")
+            running.engine.floor.wake.set()
+            await page.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "ringing")
+        finally:
+            await page.close()

@@ -10,6 +10,7 @@ import pytest
 
 from campaigns.agent import Action, AgentState, InvalidTransition, next_state
 from campaigns.dispositions import Code, FieldError, clean_note, parse_amount, validate
+from campaigns.hours import callable_now
 from campaigns.retry import MAX_ATTEMPTS, after_unreached
 from dialer import config
 from dialer.calls.state import Outcome
@@ -219,3 +220,26 @@ def test_config_defaults() -> None:
     assert s.database_url is None
     assert (s.http_host, s.http_port) == ("127.0.0.1", 8080)
     assert s.dialplan.ring_timeout_s >= 15
+
+
+@pytest.mark.parametrize(
+    ("local", "ok"),
+    [
+        ("07:59:59", False),
+        ("08:00:00", True),
+        ("12:00:00", True),
+        ("20:59:59", True),
+        ("21:00:00", False),
+        ("23:30:00", False),
+        ("03:00:00", False),
+    ],
+)
+def test_residents_are_never_called_between_21_and_8(local: str, ok: bool) -> None:
+    now = datetime.fromisoformat(f"2026-11-23T{local}+09:00")
+    assert callable_now(now) is ok
+    assert callable_now(now.astimezone(ZoneInfo("UTC"))) is ok  # whatever zone the clock reports in
+
+
+def test_naive_times_are_refused() -> None:
+    with pytest.raises(ValueError, match="time zone"):
+        callable_now(datetime(2026, 11, 23, 12, 0))

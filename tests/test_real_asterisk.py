@@ -192,6 +192,7 @@ async def product(real: Real, db_dsn: str, tmp_path: Path) -> AsyncIterator[runt
         ami=real.ami,
         http_port=0,
         dialplan=plan,
+        simulated_callees=True,  # sim-trunk in the test dialplan: nobody real is called
     )
     async with runtime.started(settings) as running:
         yield running
