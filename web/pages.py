@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import aiohttp_jinja2
@@ -14,7 +15,7 @@ from web.keys import ENGINE, HUB, POOL, SETTINGS
 
 # After this many failed logins for one user ID within the window, logins are refused for a while.
 LOCKOUT_FAILURES = 5
-LOCKOUT_WINDOW = "15 minutes"
+LOCKOUT_WINDOW = timedelta(minutes=15)
 
 LANDING = {"operator": "/operator", "supervisor": "/supervisor", "staff": "/supervisor", "admin": "/admin"}
 
@@ -47,41 +48,12 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     login_id, password = str(form.get("login", ""))[:64], str(form.get("password", ""))[:256]
     pool = request.app[POOL]
-    remote = request.remote or ""
-    failures = await pool.fetchval(
-        f"""select count(*) from audit_log where action = 'login.failed' and detail->>'login' = $1
-            and at > now() - interval '{LOCKOUT_WINDOW}'""",
-        login_id,
-    )
-    if failures >= LOCKOUT_FAILURES:
-        await audit.record(
-            pool,
-            action="login.locked",
-            user_id=None,
-            department_id=None,
-            detail={"login": login_id},
-            remote_addr=remote,
-        )
-        response = aiohttp_jinja2.render_template(
-            "login.html", request, _ctx(request, failed=False, locked=True)
-        )
-        response.set_status(429)
-        return response
+    if await users.recent_failures(pool, login_id, LOCKOUT_WINDOW) >= LOCKOUT_FAILURES:
+        return await _refused(request, login_id, action="login.locked", status=429)
     user = await users.authenticate(pool, login_id, password)
     if user is None:
-        await audit.record(
-            pool,
-            action="login.failed",
-            user_id=None,
-            department_id=None,
-            detail={"login": login_id},
-            remote_addr=remote,
-        )
-        response = aiohttp_jinja2.render_template(
-            "login.html", request, _ctx(request, failed=True, locked=False)
-        )
-        response.set_status(401)
-        return response
+        return await _refused(request, login_id, action="login.failed", status=401)
+    remote = request.remote or ""
     token = await users.open_session(
         pool, user, hours=request.app[SETTINGS].session_hours, lang=_lang(request)
     )
@@ -93,6 +65,18 @@ async def login(request: web.Request) -> web.StreamResponse:
         COOKIE, token, httponly=True, samesite="Strict", path="/", secure=request.app[SETTINGS].cookie_secure
     )
     raise response
+
+
+async def _refused(request: web.Request, login_id: str, *, action: str, status: int) -> web.Response:
+    """Log the refusal, then show the login page again with the reason (401 wrong, 429 locked)."""
+    await audit.record(
+        request.app[POOL], action=action, user_id=None, department_id=None, detail={"login": login_id},
+        remote_addr=request.remote or "",
+    )  # fmt: skip
+    ctx = _ctx(request, failed=status == 401, locked=status == 429)
+    response = aiohttp_jinja2.render_template("login.html", request, ctx)
+    response.set_status(status)
+    return response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

@@ -95,6 +95,17 @@ async def authenticate(conn: Conn, login: str, password: str) -> User | None:
     return User.from_row(row) if verify_password(password, row["password_hash"]) else None
 
 
+async def recent_failures(conn: Conn, login: str, window: timedelta) -> int:
+    """Failed logins for this user ID within the window (from the audit log)."""
+    count: int = await conn.fetchval(
+        """select count(*) from audit_log where action = 'login.failed' and detail->>'login' = $1
+           and at > now() - $2::interval""",
+        login,
+        window,
+    )
+    return count
+
+
 def _hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
