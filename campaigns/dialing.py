@@ -16,7 +16,7 @@ import asyncpg
 from campaigns import hours
 from campaigns.agent import Action, AgentState
 from campaigns.callflow import STORE_ERRORS, CallFlow
-from campaigns.floor import CampaignInfo, Floor, Slot
+from campaigns.floor import Floor, Slot
 from dialer import logs
 from dialer.ami.link import AmiLink, OriginateRequest
 from dialer.calls.state import Outcome, Party
@@ -25,6 +25,7 @@ from dialer.config import Settings
 from dialer.errors import AmiActionError, DialerError
 from dialer.metrics import Metrics
 from dialer.store import attempts, targets
+from dialer.store.campaigns import CampaignInfo
 from dialer.store.targets import Lease
 
 log = logs.get("campaigns.dialing")

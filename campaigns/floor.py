@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from campaigns.agent import Action, AgentState, next_state
 from dialer.metrics import Metrics
+from dialer.store.campaigns import CampaignInfo
 from dialer.store.targets import Lease
 from dialer.store.users import User
 
@@ -17,16 +18,6 @@ class Notifier(Protocol):
     async def to_user(self, user_id: int, message: dict[str, Any]) -> None: ...
     async def to_supervisors(self, department_id: str | None, message: dict[str, Any]) -> None: ...
     async def to_all(self, message: dict[str, Any]) -> None: ...
-
-
-@dataclass(frozen=True)
-class CampaignInfo:
-    id: int
-    department_id: str
-    name: str
-    dial_mode: str
-    caller_id: str
-    status: str
 
 
 @dataclass
@@ -92,13 +83,14 @@ class Floor:
         for s in self.slots.values():
             counts[s.state.value] = counts.get(s.state.value, 0) + 1
         self.metrics.set_agents(counts)
-        await self.notifier.to_user(slot.user.id, slot.view())
+        view = slot.view()
+        await self.notifier.to_user(slot.user.id, view)
         await self.notifier.to_supervisors(
             slot.user.department_id,
             {
                 "type": "floor_agent",
                 "user_id": slot.user.id,
                 "display_name": slot.user.display_name,
-                **{k: v for k, v in slot.view().items() if k != "type"},
+                **{k: v for k, v in view.items() if k != "type"},
             },
         )

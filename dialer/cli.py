@@ -110,18 +110,16 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     model = CalleeModel(
         answer_p=0.55, machine_p=0.08, busy_p=0.12, congestion_p=0.03, ring_s=(2.0, 8.0), talk_s=(90.0, 300.0)
     )
-    pbx = SimulatedPbx(
-        SimConfig(host="127.0.0.1", port=sim_port, users={"dialer": "dialer-secret"}, callees=model)
-    )
-    try:
-        await pbx.start()
-    except OSError as exc:
-        if exc.errno != errno.EADDRINUSE:
-            raise
+    for port in (sim_port, 0):  # the configured port, else any free one (printed below)
         pbx = SimulatedPbx(
-            SimConfig(host="127.0.0.1", port=0, users={"dialer": "dialer-secret"}, callees=model)
+            SimConfig(host="127.0.0.1", port=port, users={"dialer": "dialer-secret"}, callees=model)
         )
-        await pbx.start()
+        try:
+            await pbx.start()
+            break
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or port == 0:
+                raise
     ami = AmiSettings(host="127.0.0.1", port=pbx.port, username="dialer", secret="dialer-secret")
 
     async def seed(pool: Any) -> None:

@@ -12,6 +12,7 @@ from dialer.store.users import Session
 from web.keys import POOL
 
 COOKIE = "dialer_session"
+NO_SESSION = ("/static/", "/healthz", "/metrics")  # served without looking up a session
 SESSION: web.RequestKey[Session | None] = web.RequestKey("session")
 TOKEN: web.RequestKey[str | None] = web.RequestKey("token")
 PUBLIC = ("/login", "/healthz", "/metrics", "/static/", "/lang")
@@ -36,6 +37,8 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 @web.middleware
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
+    if path.startswith(NO_SESSION):
+        return await handler(request)
     token = request.cookies.get(COOKIE)
     session = await users.load_session(request.app[POOL], token) if token else None
     request[SESSION] = session

@@ -49,14 +49,12 @@ class OriginateRequest:
     priority: int = 1
 
 
-_action_ids = itertools.count(1)
-
-
 class AmiLink:
     def __init__(self, settings: AmiSettings, name: str = "pbx1") -> None:
         self.settings = settings
         self.name = name
         self._handlers: list[Handler] = []
+        self._action_ids = itertools.count(1)
         self._queue: asyncio.Queue[LinkEvent] = asyncio.Queue()
         self._manager: LinkManager | None = None
         self._login: asyncio.Future[tuple[bool, str]] | None = None
@@ -138,7 +136,7 @@ class AmiLink:
     async def action(self, fields: dict[str, str | list[str]]) -> Message:
         """Send a simple action and return its response (one message)."""
         manager = self._require_up()
-        fields = {"ActionID": f"{self.name}-act-{next(_action_ids)}", **fields}
+        fields = {"ActionID": f"{self.name}-act-{next(self._action_ids)}", **fields}
         result = await self._wait(manager.send_action(fields), str(fields.get("Action")))
         return result[0] if isinstance(result, list) else result
 

@@ -50,7 +50,7 @@ def apply(state: SessionState, event: ev.AmiEvent) -> tuple[SessionState, Sessio
         case ev.BridgeMember(name="ConfbridgeJoin") if mine and event.conference == state.conference:
             return _enter(state, SessionPhase.JOINED)
         case ev.BridgeMember(name="ConfbridgeLeave") if mine:
-            return _enter(replace(state, cause=state.cause), SessionPhase.ENDED)
+            return _enter(state, SessionPhase.ENDED)
         case ev.Hangup() if mine:
             return _enter(replace(state, cause=event.cause), SessionPhase.ENDED)
         case ev.OriginateResponse() if not event.success and state.channel is None:

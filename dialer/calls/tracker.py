@@ -123,8 +123,6 @@ class CallTracker:
         return owners
 
     def _forget(self, channel_id: str, other: str | None) -> None:
-        owner = self._index.get(channel_id)
-        for k in [k for k, v in self._index.items() if v == owner]:
-            del self._index[k]
+        self._index.pop(channel_id, None)
         if other:
             self._index.pop(other, None)

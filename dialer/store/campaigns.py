@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from campaigns.floor import CampaignInfo
 from dialer.store.db import Conn
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    id: int
+    department_id: str
+    name: str
+    dial_mode: str
+    caller_id: str
+    status: str
+
 
 _COLUMNS = "id, department_id, name, dial_mode, caller_id, status"
 
