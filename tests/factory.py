@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import asyncpg
 
+from dialer.simpbx import Behaviour, SimulatedPbx
 from dialer.store import users
 from dialer.store.users import User
 
@@ -107,6 +109,16 @@ async def household(
         priority,
     )
     return hid
+
+
+async def world_with_callee(
+    pool: asyncpg.Pool, sim: SimulatedPbx, number: str, behaviour: Behaviour, **household_kw: Any
+) -> tuple[World, int]:
+    """The usual scene: a world, one household to call at `number`, and how that callee behaves."""
+    w = await world(pool)
+    hid = await household(pool, w.campaign_id, number, **household_kw)
+    sim.script(number, behaviour)
+    return w, hid
 
 
 async def world(pool: asyncpg.Pool, mode: str = "progressive") -> World:

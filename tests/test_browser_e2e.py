@@ -132,19 +132,26 @@ async def test_english_and_bad_login(browser: Browser, product: runtime.Running,
     await expect(page.get_by_test_id("login-error")).to_have_text("Wrong user ID or password.")
 
 
-async def test_a_disposition_saved_while_offline_is_delivered_later(
-    browser: Browser, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+async def _in_a_call_with_outcome_filled(
+    page: Page, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx, number: str, note: str
 ) -> None:
-    w = await factory.world(pool)
-    await factory.household(pool, w.campaign_id, "0355550778")
-    sim.script("0355550778", Behaviour("answer", ring_s=0.3, talk_s=None, amd_s=0.2))
-    context = await browser.new_context(locale="ja-JP")
-    page = await context.new_page()
+    """An operator is on a call and has filled in 拒否 and a note, not yet saved."""
+    await factory.world_with_callee(
+        pool, sim, number, Behaviour("answer", ring_s=0.3, talk_s=None, amd_s=0.2)
+    )
     await _login(page, product.url, "op1")
     await page.get_by_test_id("ready").click()
     await expect(page.get_by_test_id("agent-state")).to_have_text("通話中")
     await page.get_by_label("拒否").check()
-    await page.get_by_test_id("note").fill("回線断のテスト")
+    await page.get_by_test_id("note").fill(note)
+
+
+async def test_a_disposition_saved_while_offline_is_delivered_later(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    context = await browser.new_context(locale="ja-JP")
+    page = await context.new_page()
+    await _in_a_call_with_outcome_filled(page, product, pool, sim, "0355550778", "回線断のテスト")
     await context.set_offline(True)  # the network goes away just as the operator saves
     await page.get_by_test_id("save").click()
     await expect(page.get_by_test_id("disp-msg")).to_have_text("未送信の結果を再送しています…")
@@ -162,15 +169,8 @@ async def _on_call_with_expired_session(
     browser: Browser, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> Page:
     """An operator in a call fills in the outcome; meanwhile the session expires; they press Save."""
-    w = await factory.world(pool)
-    await factory.household(pool, w.campaign_id, "0355550779")
-    sim.script("0355550779", Behaviour("answer", ring_s=0.3, talk_s=None, amd_s=0.2))
     page = await browser.new_page(locale="ja-JP")
-    await _login(page, product.url, "op1")
-    await page.get_by_test_id("ready").click()
-    await expect(page.get_by_test_id("agent-state")).to_have_text("通話中")
-    await page.get_by_label("拒否").check()
-    await page.get_by_test_id("note").fill("期限切れのテスト")
+    await _in_a_call_with_outcome_filled(page, product, pool, sim, "0355550779", "期限切れのテスト")
     await pool.execute("delete from web_session")
     await page.get_by_test_id("save").click()
     await expect(page.get_by_test_id("disp-msg")).to_contain_text("ログインし直すと送信されます")

@@ -61,9 +61,9 @@ async def test_a_phone_put_down_while_the_link_was_half_open_is_found(
 async def test_a_resident_who_hung_up_unseen_leaves_the_operator_in_wrap_up(
     product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
-    w = await factory.world(pool)
-    await factory.household(pool, w.campaign_id, "0355550802")
-    sim.script("0355550802", Behaviour("answer", ring_s=0.2, talk_s=1.0, amd_s=0.1))
+    w, _ = await factory.world_with_callee(
+        pool, sim, "0355550802", Behaviour("answer", ring_s=0.2, talk_s=1.0, amd_s=0.1)
+    )
     await operator.ready_as("op1", w.campaign_id)
     await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
     operator.forget()
@@ -88,9 +88,9 @@ async def patient(settings: Settings) -> AsyncIterator[runtime.Running]:
 async def test_hanging_up_a_call_asterisk_no_longer_has_closes_it(
     patient: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
-    w = await factory.world(pool)
-    await factory.household(pool, w.campaign_id, "0355550803")
-    sim.script("0355550803", Behaviour("answer", ring_s=0.2, talk_s=0.5, amd_s=0.1))
+    w, _ = await factory.world_with_callee(
+        pool, sim, "0355550803", Behaviour("answer", ring_s=0.2, talk_s=0.5, amd_s=0.1)
+    )
     page = PageClient(patient.url)
     try:
         await page.ready_as("op1", w.campaign_id)

@@ -29,9 +29,14 @@ async def test_a_call_logs_ids_not_people(
     sim: SimulatedPbx,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    w = await factory.world(pool)
-    await factory.household(pool, w.campaign_id, "0355550999", name="個人 情報", kana="コジン ジョウホウ")
-    sim.script("0355550999", Behaviour("answer", ring_s=0.2, talk_s=0.5, amd_s=0.1))
+    w, _ = await factory.world_with_callee(
+        pool,
+        sim,
+        "0355550999",
+        Behaviour("answer", ring_s=0.2, talk_s=0.5, amd_s=0.1),
+        name="個人 情報",
+        kana="コジン ジョウホウ",
+    )
     async with runtime.started(settings) as running:
         op = PageClient(running.url)
         try:

@@ -24,9 +24,9 @@ async def _timeline(pool: asyncpg.Pool, attempt_id: int) -> list[str]:
 async def test_progressive_answer_screen_pop_disposition_and_operator_hangup(
     product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
-    w = await factory.world(pool)
-    hid = await factory.household(pool, w.campaign_id, "0355550123", name="見本 太郎")
-    sim.script("0355550123", Behaviour("answer", ring_s=0.3, talk_s=None, amd_s=0.2))
+    w, hid = await factory.world_with_callee(
+        pool, sim, "0355550123", Behaviour("answer", ring_s=0.3, talk_s=None, amd_s=0.2), name="見本 太郎"
+    )
     await operator.ready_as("op1", w.campaign_id)
     await operator.wait_state("ready")  # the operator's phone session joined its bridge
     pop = await operator.wait(lambda m: m["type"] == "record")
@@ -101,9 +101,9 @@ async def test_progressive_answer_screen_pop_disposition_and_operator_hangup(
 async def test_resident_hangs_up_then_wrap_up_then_ready(
     product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
-    w = await factory.world(pool)
-    await factory.household(pool, w.campaign_id, "0355550124")
-    sim.script("0355550124", Behaviour("answer", ring_s=0.2, talk_s=0.8, amd_s=0.2))
+    w, _ = await factory.world_with_callee(
+        pool, sim, "0355550124", Behaviour("answer", ring_s=0.2, talk_s=0.8, amd_s=0.2)
+    )
     await operator.ready_as("op1", w.campaign_id)
     ended = await operator.wait(lambda m: m["type"] == "call_ended")
     assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == (

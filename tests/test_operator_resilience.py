@@ -43,9 +43,7 @@ async def test_an_operator_whose_page_closed_is_paused(
 async def test_phone_drops_while_ringing_the_call_is_cancelled_not_abandoned(
     product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
-    w = await factory.world(pool)
-    await factory.household(pool, w.campaign_id, "0355550501")
-    sim.script("0355550501", Behaviour("answer", ring_s=5.0))
+    w, _ = await factory.world_with_callee(pool, sim, "0355550501", Behaviour("answer", ring_s=5.0))
     await operator.ready_as("op1", w.campaign_id)
     await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "ringing")
     operator.forget()
@@ -62,9 +60,9 @@ async def test_phone_drops_while_ringing_the_call_is_cancelled_not_abandoned(
 async def test_phone_drops_during_detection_the_resident_hears_the_message(
     product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
-    w = await factory.world(pool)
-    await factory.household(pool, w.campaign_id, "0355550502")
-    sim.script("0355550502", Behaviour("answer", ring_s=0.2, amd_s=1.0))
+    w, _ = await factory.world_with_callee(
+        pool, sim, "0355550502", Behaviour("answer", ring_s=0.2, amd_s=1.0)
+    )
     await operator.ready_as("op1", w.campaign_id)
     await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "answered")
     operator.forget()
@@ -87,9 +85,9 @@ async def test_phone_drops_during_detection_the_resident_hears_the_message(
 async def test_phone_drops_mid_conversation_wrap_up_then_offline(
     product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
-    w = await factory.world(pool)
-    await factory.household(pool, w.campaign_id, "0355550503")
-    sim.script("0355550503", Behaviour("answer", ring_s=0.2, amd_s=0.1))
+    w, _ = await factory.world_with_callee(
+        pool, sim, "0355550503", Behaviour("answer", ring_s=0.2, amd_s=0.1)
+    )
     await operator.ready_as("op1", w.campaign_id)
     await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
     await sim.hangup_from_phone("1001")
@@ -115,9 +113,9 @@ async def test_phone_drops_mid_conversation_wrap_up_then_offline(
 async def test_a_disposition_sent_after_a_dialer_restart_is_stored(
     settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
-    w = await factory.world(pool)
-    hid = await factory.household(pool, w.campaign_id, "0355550601")
-    sim.script("0355550601", Behaviour("answer", ring_s=0.2, talk_s=0.5, amd_s=0.1))
+    w, hid = await factory.world_with_callee(
+        pool, sim, "0355550601", Behaviour("answer", ring_s=0.2, talk_s=0.5, amd_s=0.1)
+    )
     async with runtime.started(settings) as first:
         op = PageClient(first.url)
         try:
@@ -174,9 +172,9 @@ async def test_ready_pause_ready_while_the_phone_rings_waits_for_the_phone(
 async def test_a_failing_database_write_does_not_strand_the_operator(
     product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
-    w = await factory.world(pool)
-    await factory.household(pool, w.campaign_id, "0355550902")
-    sim.script("0355550902", Behaviour("answer", ring_s=0.3, talk_s=0.6, amd_s=0.1))
+    w, _ = await factory.world_with_callee(
+        pool, sim, "0355550902", Behaviour("answer", ring_s=0.3, talk_s=0.6, amd_s=0.1)
+    )
     await operator.ready_as("op1", w.campaign_id)
     await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "ringing")
     await pool.execute("alter table attempt_event rename to attempt_event_away")  # every timeline write fails
@@ -209,9 +207,9 @@ async def test_a_failing_database_write_does_not_strand_the_operator(
 async def test_putting_the_phone_down_during_wrap_up_keeps_wrap_up(
     product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
-    w = await factory.world(pool)
-    await factory.household(pool, w.campaign_id, "0355550903")
-    sim.script("0355550903", Behaviour("answer", ring_s=0.2, talk_s=0.5, amd_s=0.1))
+    w, _ = await factory.world_with_callee(
+        pool, sim, "0355550903", Behaviour("answer", ring_s=0.2, talk_s=0.5, amd_s=0.1)
+    )
     await operator.ready_as("op1", w.campaign_id)
     ended = await operator.wait(lambda m: m["type"] == "call_ended")
     await operator.wait_state("wrap_up")
@@ -229,9 +227,9 @@ async def test_putting_the_phone_down_during_wrap_up_keeps_wrap_up(
 async def test_a_disposition_saved_during_the_call_keeps_the_household_until_it_ends(
     product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
-    w = await factory.world(pool)
-    await factory.household(pool, w.campaign_id, "0355550904")
-    sim.script("0355550904", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
+    w, _ = await factory.world_with_callee(
+        pool, sim, "0355550904", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1)
+    )
     await operator.ready_as("op1", w.campaign_id)
     pop = await operator.wait(lambda m: m["type"] == "record")
     await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
