@@ -52,7 +52,12 @@ def _overlay(directory: Path) -> Path:
     for f in (ROOT / "asterisk-conf").glob("*.conf"):
         shutil.copy(f, directory / f.name)
     pjsip = directory / "pjsip.conf"
-    pjsip.write_text(re.sub(r"^bind = \S+", "bind = 127.0.0.1:5060", pjsip.read_text(), flags=re.M))
+    text = re.sub(r"^bind = \S+", "bind = 127.0.0.1:5060", pjsip.read_text(), flags=re.M)
+    # No carrier here: the trunk points at loopback and is not qualified (a qualify of the
+    # placeholder carrier from a loopback socket logs an ERROR at random moments).
+    text = re.sub(r"^contact = \S+", "contact = sip:127.0.0.1:5099", text, flags=re.M)
+    text = re.sub(r"^qualify_frequency = 60", "qualify_frequency = 0", text, flags=re.M)
+    pjsip.write_text(text)
     manager = directory / "manager.conf"
     manager.write_text(re.sub(r"^secret = .*$", f"secret = {SECRET}", manager.read_text(), flags=re.M))
     added = (REFERENCE / "raw" / "extensions-added.conf").read_text()
@@ -224,7 +229,18 @@ async def test_progressive_call_end_to_end_on_real_asterisk(
             "select kind from attempt_event where attempt_id = $1 order by id", pop["attempt_id"]
         )
     ]
-    assert kinds == ["originated", "channel", "ringing", "answered", "amd", "connected", "ended"]
+    # Asterisk raises the AMD UserEvent before the bridge join, but the two reach AMI on different
+    # internal topics and arrive in either order (seen here); every other step is in sequence.
+    assert kinds.count("amd") == 1, kinds
+    assert [k for k in kinds if k != "amd"] == [
+        "originated",
+        "channel",
+        "ringing",
+        "answered",
+        "connected",
+        "ended",
+    ]
+    assert kinds.index("amd") > kinds.index("answered")
 
 
 async def test_resident_hangs_up_on_real_asterisk(product: runtime.Running, pool: asyncpg.Pool) -> None:
