@@ -120,6 +120,15 @@ class Dialing:
             )
         except attempts.NumberInCall:  # shared with a household being called right now
             delay = targets.NUMBER_BUSY_DELAY
+        except attempts.TargetWithdrawn:  # paid meanwhile: out of every campaign, nothing to give back
+            log.info("engine.target_withdrawn", operator=slot.user.id, target=lease.target_id)
+            slot.lease = None
+            if slot.state is AgentState.PREVIEW:
+                await self.floor.move(slot, Action.RELEASE, notice="notice.target_withdrawn")
+            else:
+                slot.notice = "notice.target_withdrawn"
+                await self.floor.publish(slot)
+            return
         except STORE_ERRORS as exc:  # nothing was stored, nothing is dialled: give the household back
             log.error("engine.attempt_not_stored", operator=slot.user.id, error=type(exc).__name__)
             delay = NOT_STORED_DELAY

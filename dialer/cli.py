@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from dialer import config, logs
+from dialer import cli_data, config, logs
 from dialer.config import AmiSettings, Settings
 from dialer.errors import DialerError, PortInUse
 
@@ -79,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     cdis.add_argument("--code", required=True)
     cdis.add_argument("--department")
     cdis.set_defaults(func=_codes_disable)
+    cli_data.register(sub)
     return p
 
 
@@ -146,7 +147,7 @@ async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
         async with pool.acquire() as conn:
             applied.extend(await migrate.migrate(conn))
 
-    await _with_pool(settings, body)
+    await with_pool(settings, body)
     print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
     return 0
 
@@ -188,17 +189,19 @@ async def _users_add(settings: Settings, args: argparse.Namespace) -> int:
         )
         print(f"created user {user.login} ({user.role})")
 
-    await _with_pool(settings, body)
+    await with_pool(settings, body)
     return 0
 
 
-async def _with_pool(settings: Settings, body: Callable[[Any], Awaitable[None]]) -> None:
+async def with_pool(settings: Settings, body: Callable[[Any], Awaitable[None]]) -> None:
     from dialer import runtime
-    from dialer.store import db
+    from dialer.store import db, migrate
 
     async with runtime.database(settings) as dsn:
-        pool = await db.create_pool(dsn, max_size=1)
+        pool = await db.create_pool(dsn, max_size=2)
         try:
+            async with pool.acquire() as conn:
+                await migrate.migrate(conn)
             await body(pool)
         finally:
             await pool.close()
@@ -221,7 +224,7 @@ async def _codes_list(settings: Settings, args: argparse.Namespace) -> int:
             ]
             print(f"{c.code:<20} {c.label_ja:<14} {c.label_en:<30} {' '.join(flags)}")
 
-    await _with_pool(settings, body)
+    await with_pool(settings, body)
     return 0
 
 
@@ -242,7 +245,7 @@ async def _codes_add(settings: Settings, args: argparse.Namespace) -> int:
     async def body(pool: Any) -> None:
         await dispositions.add_code(pool, args.department, code, args.sort)
 
-    await _with_pool(settings, body)
+    await with_pool(settings, body)
     print(f"code {args.code} saved" + (f" for {args.department}" if args.department else " (shared)"))
     return 0
 
@@ -253,6 +256,6 @@ async def _codes_disable(settings: Settings, args: argparse.Namespace) -> int:
     async def body(pool: Any) -> None:
         await dispositions.disable_code(pool, args.department, args.code)
 
-    await _with_pool(settings, body)
+    await with_pool(settings, body)
     print(f"code {args.code} disabled" + (f" for {args.department}" if args.department else ""))
     return 0

@@ -51,3 +51,10 @@ class AmiActionError(DialerError):
     def __init__(self, message: str, *, definite: bool = True) -> None:
         super().__init__(message)
         self.definite = definite
+
+
+class ImportFileError(DialerError):
+    """A file to import cannot be read as its mapping describes (encoding, header); nothing was stored."""
+
+    error_id = "import_file_invalid"
+    exit_code = 7

@@ -20,6 +20,10 @@ class NumberInCall(Exception):
     """Another live attempt is dialling this number right now (the database refused a second)."""
 
 
+class TargetWithdrawn(Exception):
+    """The household left the campaign after it was leased (it paid): it must not be dialled."""
+
+
 @dataclass(frozen=True)
 class NewAttempt:
     id: int
@@ -36,7 +40,8 @@ async def create(
 ) -> NewAttempt:
     """Insert the attempt before dialling; its id names the channel (ChannelId dlr-a<id>).
 
-    Raises NumberInCall when another open attempt holds the same number.
+    Raises NumberInCall when another open attempt holds the same number, TargetWithdrawn when
+    the household is no longer leased (a payment took it out of every campaign meanwhile).
     """
     async with pool.acquire() as conn, conn.transaction():  # all of it, or nothing
         try:
@@ -45,7 +50,8 @@ async def create(
             if exc.constraint_name == "attempt_one_live_call_per_number":
                 raise NumberInCall() from None
             raise
-        assert row is not None
+        if row is None:
+            raise TargetWithdrawn()
         await conn.execute(
             """with e as (insert into attempt_event (attempt_id, kind) values ($1, 'originated'))
                update campaign_target set attempts = attempts + 1 where id = $2""",
@@ -63,6 +69,7 @@ async def _insert(conn: Conn, lease: Lease, operator_id: int | None, dial_mode: 
                              phone_id, operator_id, dial_mode, link, dialed_number)
         overriding system value
         select s.id, 'dlr-a' || s.id, $1, $2, $3, $4, $5, $6, $7, $8, $9 from s
+        where exists (select 1 from campaign_target t where t.id = $2 and t.state = 'leased' for share)
         returning id, channel_id
         """,
         lease.campaign_id,

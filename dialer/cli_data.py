@@ -1,0 +1,149 @@
+"""`dialer import`, `dialer import-payments`, `dialer imports`: the data commands.
+
+Exit codes: 0 every row stored; 1 the file was imported but some rows were rejected (see the
+report); 7 the file as a whole could not be read (nothing stored); 2 a bad mapping or option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dialer.config import Settings
+from dialer.errors import ConfigError
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def register(sub: Any) -> None:
+    imp = sub.add_parser("import", help="import a delinquency export (CSV) for a department")
+    imp.add_argument("--department", required=True, help="department id, e.g. nhi or tax")
+    imp.add_argument(
+        "--mapping", help="a shipped mapping name or a .toml path (default: <department>-sample)"
+    )
+    imp.add_argument("--as-of", help="the export's 抽出日 (YYYY-MM-DD or 和暦); default today")
+    imp.add_argument("--report", type=Path, help="write the error report (CSV) here")
+    imp.add_argument("file", type=Path)
+    imp.set_defaults(func=_import, kind="households")
+    pay = sub.add_parser(
+        "import-payments", help="import a payments (収納) file: paid households stop being called"
+    )
+    pay.add_argument("--department", required=True)
+    pay.add_argument("--mapping", default="payments-sample", help="a shipped mapping name or a .toml path")
+    pay.add_argument("--report", type=Path, help="write the error report (CSV) here")
+    pay.add_argument("file", type=Path)
+    pay.set_defaults(func=_import, kind="payments", as_of=None)
+    runs = sub.add_parser("imports", help="past imports and their error reports")
+    rsub = runs.add_subparsers(title="imports commands")
+    ls = rsub.add_parser("list", help="the latest imports")
+    ls.add_argument("--department")
+    ls.set_defaults(func=_list)
+    rep = rsub.add_parser("report", help="the error report of one import (CSV to stdout or --output)")
+    rep.add_argument("id", type=int)
+    rep.add_argument("--output", type=Path)
+    rep.set_defaults(func=_report)
+    maps = rsub.add_parser("mappings", help="the shipped column mappings")
+    maps.set_defaults(func=_mappings)
+
+
+def _mapping_for(args: argparse.Namespace) -> Any:
+    from dialer.imports import mapping
+
+    name = args.mapping or f"{args.department}-sample"
+    if args.mapping is None and name not in mapping.shipped():
+        raise ConfigError(f"No shipped mapping for department {args.department!r}: give --mapping FILE.toml.")
+    m = mapping.load(name)
+    if m.kind != args.kind:
+        raise ConfigError(f"The mapping {name} is for {m.kind} files, not {args.kind}.")
+    return m
+
+
+def _as_of(text: str | None) -> date | None:
+    from dialer.imports.dates import DateProblem, parse_date
+    from dialer.imports.values import clean
+
+    if text is None:
+        return None
+    try:
+        return parse_date(clean(text)[0]).value
+    except DateProblem as exc:
+        raise ConfigError(f"--as-of: {exc}") from None
+
+
+async def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from dialer.cli import with_pool
+    from dialer.imports import report
+    from dialer.imports.run import ImportRequest, import_file
+    from dialer.store import imports
+
+    req = ImportRequest(
+        path=args.file, department_id=args.department, mapping=_mapping_for(args), as_of=_as_of(args.as_of)
+    )
+    code = 0
+
+    async def body(pool: Any) -> None:
+        nonlocal code
+        info = await import_file(pool, req)
+        print(report.summary(info))
+        if info.rows_rejected or info.rows_warned:
+            rows = await imports.problems(pool, info.id)
+            for r in rows[:10]:
+                print(f"  line {r['line']} {r['column_name']}: {r['severity']}: {r['message']}")
+            if len(rows) > 10:
+                print(f"  … {len(rows) - 10} more")
+            if args.report:
+                args.report.write_bytes(report.problems_csv(rows))
+                print(f"  error report: {args.report}")
+            else:
+                print(f"  full report: dialer imports report {info.id} --output problems.csv")
+        code = 1 if info.rows_rejected else 0
+
+    await with_pool(settings, body)
+    return code
+
+
+async def _list(settings: Settings, args: argparse.Namespace) -> int:
+    from dialer.cli import with_pool
+    from dialer.store import imports
+
+    async def body(pool: Any) -> None:
+        for r in await imports.recent(pool, args.department):
+            started = r.started_at.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M")
+            print(
+                f"#{r.id:<5} {started} {r.department_id:<6} {r.kind:<10} {r.status:<7} "
+                f"read {r.rows_read:>8} stored {r.rows_stored:>8} rejected {r.rows_rejected:>6}  {r.file_name}"
+            )
+
+    await with_pool(settings, body)
+    return 0
+
+
+async def _report(settings: Settings, args: argparse.Namespace) -> int:
+    from dialer.cli import with_pool
+    from dialer.imports import report
+    from dialer.store import imports
+
+    async def body(pool: Any) -> None:
+        if await imports.get(pool, args.id, None) is None:
+            raise ConfigError(f"No import #{args.id}.")
+        data = report.problems_csv(await imports.problems(pool, args.id))
+        if args.output:
+            args.output.write_bytes(data)
+        else:
+            sys.stdout.buffer.write(data)
+
+    await with_pool(settings, body)
+    return 0
+
+
+async def _mappings(settings: Settings, args: argparse.Namespace) -> int:
+    from dialer.imports import mapping
+
+    for name in mapping.shipped():
+        m = mapping.load(name)
+        print(f"{name:<20} {m.kind:<10} {m.source}")
+    return 0

@@ -1,0 +1,153 @@
+"""Reading an export file: its encoding, its header, its rows with their line numbers.
+
+The file is streamed (memory does not grow with its size). Encodings: a BOM decides (UTF-8,
+UTF-16); without one, the first stretch of non-ASCII bytes is tried as UTF-8, and the file is
+CP932 (Shift_JIS with the Windows extensions) if that fails. UTF-16 without a BOM is recognised by
+its zero bytes. A byte sequence that is not valid in the file's encoding spoils only the row it
+is in: that row is reported (line and column) and the others are read.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from dialer.errors import ImportFileError
+from dialer.imports.mapping import Mapping
+from dialer.imports.values import clean
+
+REPLACEMENT = "\ufffd"
+_SNIFF = 1 << 20
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int  # first physical line of the row (1-based, counting every line of the file)
+    last_line: int
+    fields: list[str]
+
+
+@dataclass(frozen=True)
+class BadRow:
+    line: int
+    last_line: int
+    reason: str
+
+
+def detect_encoding(f: BinaryIO) -> str:
+    """'utf-8-sig', 'utf-16' or 'cp932', from the file's first bytes. Leaves f at its start."""
+    head = f.read(4)
+    f.seek(0)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if len(head) >= 4 and head[1] == 0 and head[3] == 0:
+        return "utf-16-le"
+    if len(head) >= 4 and head[0] == 0 and head[2] == 0:
+        return "utf-16-be"
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        while chunk := f.read(_SNIFF):
+            if not chunk.isascii():
+                decoder.decode(chunk)  # raises on the first non-UTF-8 sequence
+                return "utf-8-sig"
+        return "utf-8-sig"  # all ASCII: any of them reads it alike
+    except UnicodeDecodeError:
+        return "cp932"
+    finally:
+        f.seek(0)
+
+
+class CsvFile:
+    """Open with `with CsvFile(path, mapping) as f:`; then f.encoding, f.header, iterate f.rows()."""
+
+    def __init__(self, path: Path, mapping: Mapping) -> None:
+        self.path = path
+        self.mapping = mapping
+        self.encoding = ""
+        self.header: list[str] = []
+        self.blank_lines = 0
+        self._binary: BinaryIO | None = None
+        self._text: io.TextIOWrapper | None = None
+        self._csv: Any = None  # csv.reader (its type is private)
+
+    def __enter__(self) -> CsvFile:
+        try:
+            self._binary = open(self.path, "rb")  # closed in __exit__
+        except OSError as exc:
+            raise ImportFileError(f"Cannot open {self.path}: {exc.strerror}.") from None
+        enc = self.mapping.encoding
+        self.encoding = detect_encoding(self._binary) if enc == "auto" else enc
+        self._text = io.TextIOWrapper(self._binary, encoding=self.encoding, errors="replace", newline="")
+        self._csv = csv.reader(self._text, delimiter=self.mapping.delimiter, strict=True)
+        try:
+            self._read_header()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._text is not None:
+            self._text.close()  # closes the binary file too
+        elif self._binary is not None:
+            self._binary.close()
+
+    def _read_header(self) -> None:
+        assert self._csv is not None
+        try:
+            for _ in range(self.mapping.skip_lines):
+                next(self._csv)
+            if self.mapping.header:
+                self.header = [clean(h)[0].lstrip("\ufeff") for h in next(self._csv)]
+        except StopIteration:
+            raise ImportFileError(f"{self.path} is empty (no header line).") from None
+        except (csv.Error, UnicodeError) as exc:
+            raise ImportFileError(f"{self.path}: the header line cannot be read: {exc}.") from None
+        if any(REPLACEMENT in h or "\x00" in h for h in self.header):
+            raise ImportFileError(
+                f"{self.path}: the header line is not valid {self.encoding}. "
+                "Set [file] encoding in the mapping (cp932, utf-8 or utf-16)."
+            )
+
+    def index_of(self, ref: str | int) -> int | None:
+        """0-based column index of a mapping reference; None if the header lacks it."""
+        if isinstance(ref, int):
+            return ref - 1
+        try:
+            return self.header.index(clean(ref)[0])
+        except ValueError:
+            return None
+
+    def rows(self) -> Iterator[Row | BadRow]:
+        reader = self._csv
+        assert reader is not None
+        last = reader.line_num
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield BadRow(last + 1, reader.line_num, _csv_reason(str(exc)))
+                last = reader.line_num
+                continue
+            first, last = last + 1, reader.line_num
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                self.blank_lines += 1
+                continue
+            yield Row(first, last, fields)
+
+
+def _csv_reason(message: str) -> str:
+    if "end of data" in message or "EOF" in message:
+        return '引用符(")が閉じていません(ファイルの途中で切れています)'
+    if "field larger" in message:
+        return "項目が長すぎます"
+    return f"CSVとして読めません: {message}"

@@ -1,0 +1,219 @@
+"""Column mapping files (TOML): how one municipality's export layout maps onto our fields.
+
+A mapping names, for each of our fields, the column holding it, by its header text ("世帯番号")
+or by its position (3 = the third column, for files without a header line); or gives a constant
+for the whole file; and may translate the codes a column holds ("01" → "nhi"). Shipped mappings
+live in dialer/imports/mappings/; `--mapping` takes one of their names or a path. docs/data.md
+describes the format. Every mistake in a mapping is reported at once, before any row is read.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dialer.errors import ConfigError
+
+SHIPPED = Path(__file__).parent / "mappings"
+
+# field -> (kind of value, required). Kinds: key, text, name, date, fy (年度), inst (期別), yen, flag, sex, postal.
+HOUSEHOLD_FIELDS: dict[str, tuple[str, bool]] = {
+    "household_no": ("key", True),
+    "atena_no": ("key", True),
+    "name_kanji": ("name", True),
+    "name_kana": ("name", False),
+    "birth_date": ("date", False),
+    "sex": ("sex", False),
+    "relationship": ("text", False),
+    "is_head": ("flag", False),
+    "death_date": ("date", False),
+    "resident_from": ("date", False),
+    "resident_until": ("date", False),
+    "nationality": ("text", False),
+    "postal_code": ("postal", False),
+    "address": ("text", False),
+    "debt_type": ("code", False),
+    "fiscal_year": ("fy", False),
+    "assessed_year": ("fy", False),
+    "installment": ("inst", False),
+    "notice_no": ("key", False),
+    "assessed_yen": ("yen", False),
+    "paid_yen": ("yen", False),
+    "unpaid_yen": ("yen", False),
+    "due_date": ("date", False),
+    "late_fee_yen": ("yen", False),
+    "last_paid_on": ("date", False),
+    "account_transfer": ("flag", False),
+    "delinquency_class": ("text", False),
+}
+# a row carries a debt when fiscal_year is mapped; then these must be mapped too
+DEBT_REQUIRED = ("debt_type", "fiscal_year", "due_date")
+
+PAYMENT_FIELDS: dict[str, tuple[str, bool]] = {
+    "receipt_no": ("key", False),
+    "atena_no": ("key", True),
+    "debt_type": ("code", True),
+    "fiscal_year": ("fy", True),
+    "assessed_year": ("fy", False),
+    "installment": ("inst", False),
+    "notice_no": ("key", False),
+    "amount_yen": ("yen", True),
+    "paid_on": ("date", True),
+    "channel": ("text", False),
+}
+KINDS = {"households": HOUSEHOLD_FIELDS, "payments": PAYMENT_FIELDS}
+ENCODINGS = {
+    "auto": "auto",
+    "cp932": "cp932",
+    "shift_jis": "cp932",  # Windows exports say Shift_JIS and mean its superset cp932 (NEC/IBM extensions)
+    "sjis": "cp932",
+    "ms932": "cp932",
+    "windows-31j": "cp932",
+    "utf-8": "utf-8-sig",  # a BOM, if any, is skipped
+    "utf8": "utf-8-sig",
+    "utf-8-sig": "utf-8-sig",
+    "utf-16": "utf-16",
+}
+
+
+@dataclass(frozen=True)
+class Mapping:
+    name: str
+    kind: str
+    source: str  # where it was read from
+    encoding: str = "auto"
+    delimiter: str = ","
+    header: bool = True
+    skip_lines: int = 0
+    columns: dict[str, str | int] = field(default_factory=dict)
+    phones: tuple[str | int, ...] = ()
+    constants: dict[str, str] = field(default_factory=dict)
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def fields(self) -> dict[str, tuple[str, bool]]:
+        return KINDS[self.kind]
+
+    def provides(self, name: str) -> bool:
+        return name in self.columns or name in self.constants
+
+    @property
+    def has_debts(self) -> bool:
+        return self.kind == "households" and self.provides("fiscal_year")
+
+
+def shipped() -> list[str]:
+    return sorted(p.stem for p in SHIPPED.glob("*.toml"))
+
+
+def load(name_or_path: str) -> Mapping:
+    """A shipped mapping by name, or a mapping file by path. Raises ConfigError listing every problem."""
+    path = Path(name_or_path)
+    if not path.suffix and not path.exists():
+        path = SHIPPED / f"{name_or_path}.toml"
+        if not path.exists():
+            raise ConfigError(f"No mapping named {name_or_path!r}. Shipped mappings: {', '.join(shipped())}.")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the mapping file {path}: {exc.strerror}.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"The mapping file {path} is not valid TOML (UTF-8): {exc}.") from None
+    return parse(data, str(path))
+
+
+def parse(data: dict[str, Any], source: str) -> Mapping:
+    problems: list[str] = []
+    kind = data.get("kind")
+    if kind not in KINDS:
+        raise ConfigError(f"{source}: kind must be one of {', '.join(KINDS)} (got {kind!r}).")
+    fields = KINDS[kind]
+    _unknown(problems, data, {"name", "kind", "file", "columns", "constants", "values"}, "")
+    f = data.get("file", {})
+    _unknown(problems, f, {"encoding", "delimiter", "header", "skip_lines"}, "[file] ")
+    encoding = ENCODINGS.get(str(f.get("encoding", "auto")).lower())
+    if encoding is None:
+        problems.append(f"[file] encoding must be one of {', '.join(ENCODINGS)}")
+    delimiter = f.get("delimiter", ",")
+    if delimiter not in (",", "\t", ";", "|"):
+        problems.append("[file] delimiter must be ',', '\\t', ';' or '|'")
+    header = f.get("header", True)
+    skip = f.get("skip_lines", 0)
+    if not isinstance(header, bool):
+        problems.append("[file] header must be true or false")
+    if not isinstance(skip, int) or not 0 <= skip <= 100:
+        problems.append("[file] skip_lines must be a whole number 0–100")
+
+    columns: dict[str, str | int] = {}
+    phones: tuple[str | int, ...] = ()
+    for key, ref in data.get("columns", {}).items():
+        if key == "phones":
+            refs = ref if isinstance(ref, list) else [ref]
+            if kind != "households" or not all(_ref_ok(r, header) for r in refs):
+                problems.append("[columns] phones must be a list of column names (or positions)")
+            phones = tuple(refs)
+        elif key not in fields:
+            problems.append(f"[columns] {key}: not a field of a {kind} file (fields: {', '.join(fields)})")
+        elif not _ref_ok(ref, header):
+            problems.append(f"[columns] {key}: give a column name (text) or a position (1, 2, …)")
+        else:
+            columns[key] = ref
+    constants = {}
+    for key, value in data.get("constants", {}).items():
+        if key not in fields:
+            problems.append(f"[constants] {key}: not a field of a {kind} file")
+        elif key in columns:
+            problems.append(f"{key}: both a column and a constant; give one")
+        else:
+            constants[key] = str(value)
+    values = {}
+    for key, table in data.get("values", {}).items():
+        if key not in columns or not isinstance(table, dict):
+            problems.append(f"[values.{key}] translates a column that is not mapped in [columns]")
+        else:
+            values[key] = {str(k): str(v) for k, v in table.items()}
+    mapping = Mapping(
+        name=str(data.get("name", Path(source).stem)),
+        kind=kind,
+        source=source,
+        encoding=encoding or "auto",
+        delimiter=delimiter,
+        header=header is True,
+        skip_lines=skip if isinstance(skip, int) else 0,
+        columns=columns,
+        phones=phones,
+        constants=constants,
+        values=values,
+    )
+    for name, (_, required) in fields.items():
+        if required and not mapping.provides(name):
+            problems.append(f"{name} is required: map it in [columns] (or [constants])")
+    if mapping.has_debts:
+        problems += [
+            f"{n} is required when fiscal_year is mapped" for n in DEBT_REQUIRED if not mapping.provides(n)
+        ]
+        if not (mapping.provides("assessed_yen") or mapping.provides("unpaid_yen")):
+            problems.append(
+                "assessed_yen (調定額) or unpaid_yen (未納額) is required when fiscal_year is mapped"
+            )
+    if problems:
+        raise ConfigError(f"The mapping {source} has problems:\n  - " + "\n  - ".join(problems))
+    return mapping
+
+
+def _ref_ok(ref: object, header: object) -> bool:
+    if isinstance(ref, bool):
+        return False
+    if isinstance(ref, int):
+        return 1 <= ref <= 1000
+    return isinstance(ref, str) and bool(ref.strip()) and header is not False
+
+
+def _unknown(problems: list[str], table: dict[str, Any], allowed: set[str], where: str) -> None:
+    problems += [
+        f"{where}{k}: unknown setting (allowed: {', '.join(sorted(allowed))})"
+        for k in table
+        if k not in allowed
+    ]

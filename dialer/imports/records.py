@@ -1,0 +1,149 @@
+"""The staged shape of each kind of file: which values one row stages, checked as a whole. Pure.
+
+`Converter` reads cells; these functions check what only the row as a whole can tell (a debt's
+amounts agree, a debt row has its year and due date) and lay the values out in the staging
+tables' column order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dialer.imports.csvfile import Row
+from dialer.imports.rows import HEAD_RELATIONSHIPS, Converter, Problem
+
+HOUSEHOLD_STAGE = (
+    "line",
+    "household_no",
+    "atena_no",
+    "name_kanji",
+    "name_kana",
+    "birth_date",
+    "sex",
+    "relationship",
+    "is_head",
+    "death_date",
+    "resident_from",
+    "resident_until",
+    "nationality",
+    "postal_code",
+    "address",
+    "debt_type",
+    "fiscal_year",
+    "assessed_year",
+    "installment",
+    "notice_no",
+    "assessed_yen",
+    "paid_yen",
+    "due_date",
+    "late_fee_yen",
+    "last_paid_on",
+    "account_transfer",
+    "delinquency_class",
+)
+PHONE_STAGE = ("line", "household_no", "atena_no", "position", "raw", "number", "kind", "valid", "reason")
+PAYMENT_STAGE = (
+    "line",
+    "receipt_no",
+    "atena_no",
+    "debt_type",
+    "fiscal_year",
+    "assessed_year",
+    "installment",
+    "notice_no",
+    "amount_yen",
+    "paid_on",
+    "channel",
+)
+_DEBT_FIELDS = (
+    "debt_type",
+    "assessed_year",
+    "installment",
+    "notice_no",
+    "assessed_yen",
+    "paid_yen",
+    "unpaid_yen",
+    "due_date",
+)
+
+
+def household_row(
+    conv: Converter, row: Row
+) -> tuple[tuple[Any, ...] | None, list[tuple[Any, ...]], list[Problem]]:
+    """(staged household row or None when rejected, its staged phones, problems)."""
+    v, problems = conv.fields(row)
+    if not v:
+        return None, [], problems
+    phones = conv.phones_of(row, problems)
+    if v.get("is_head") is None and v.get("relationship") is not None:
+        v["is_head"] = v["relationship"] in HEAD_RELATIONSHIPS
+    if v.get("fiscal_year") is not None:
+        _check_debt(v, row.line, conv, problems)
+    elif any(v.get(f) is not None for f in _DEBT_FIELDS if f not in conv.mapping.constants):
+        problems.append(
+            Problem(
+                row.line, _label(conv, "fiscal_year"), "error", "年度が空です(債権の行には年度が必要です)"
+            )
+        )
+    if any(p.severity == "error" for p in problems):
+        return None, [], problems
+    staged = (row.line, *(v.get(c) for c in HOUSEHOLD_STAGE[1:]))
+    hh, atena = v["household_no"], v["atena_no"]
+    return staged, [(row.line, hh, atena, *p) for p in phones], problems
+
+
+def _check_debt(v: dict[str, Any], line: int, conv: Converter, problems: list[Problem]) -> None:
+    for name in ("debt_type", "due_date"):
+        if v.get(name) is None and not any(p.column == _label(conv, name) for p in problems):
+            problems.append(Problem(line, _label(conv, name), "error", "必須項目が空です(債権の行)"))
+    assessed, paid, unpaid = v.get("assessed_yen"), v.get("paid_yen"), v.get("unpaid_yen")
+    if assessed is None and unpaid is None:
+        problems.append(Problem(line, _label(conv, "assessed_yen"), "error", "調定額(または未納額)が空です"))
+        return
+    if assessed is None:
+        assert unpaid is not None
+        assessed = unpaid + (paid or 0)
+    elif paid is None:
+        paid = assessed - unpaid if unpaid is not None else 0
+        if paid < 0:
+            problems.append(
+                Problem(
+                    line,
+                    _label(conv, "unpaid_yen"),
+                    "error",
+                    f"未納額が調定額より大きい({unpaid}円 > {assessed}円)",
+                )
+            )
+            return
+    elif unpaid is not None and max(assessed - paid, 0) != unpaid:
+        problems.append(
+            Problem(
+                line,
+                _label(conv, "unpaid_yen"),
+                "error",
+                f"調定額−収納額({assessed}−{paid})が未納額({unpaid})と合いません",
+            )
+        )
+        return
+    v["assessed_yen"], v["paid_yen"] = assessed, paid or 0
+    if v.get("assessed_year") is None:
+        v["assessed_year"] = v["fiscal_year"]
+    if v.get("installment") is None:
+        v["installment"] = 0
+
+
+def payment_row(conv: Converter, row: Row) -> tuple[tuple[Any, ...] | None, list[Problem]]:
+    v, problems = conv.fields(row)
+    if not v or any(p.severity == "error" for p in problems):
+        return None, problems
+    if v["amount_yen"] == 0:
+        problems.append(Problem(row.line, _label(conv, "amount_yen"), "error", "収納額が0円です"))
+        return None, problems
+    return (row.line, *(v.get(c) for c in PAYMENT_STAGE[1:])), problems
+
+
+def _label(conv: Converter, name: str) -> str:
+    for field, _, column, *_ in conv.columns:
+        if field == name:
+            return column
+    return name

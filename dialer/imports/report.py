@@ -1,0 +1,49 @@
+"""The error report of an import, as a CSV staff can open in Excel (UTF-8 with a BOM), and as text."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from typing import Any
+
+from dialer.store.imports import RunInfo
+
+HEADER = ("行", "列", "種別", "内容", "値")
+SEVERITY = {"error": "エラー(取り込まず)", "warning": "警告(取り込み済み)"}
+
+
+def problems_csv(rows: Iterable[Any]) -> bytes:
+    """Rows of import_problem (records or mappings) as the report file."""
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(HEADER)
+    for r in rows:
+        w.writerow((r["line"], r["column_name"], SEVERITY[r["severity"]], r["message"], _safe(r["value"])))
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def _safe(value: str) -> str:
+    """Excel runs cells that start with = + - @ as formulas: never let a value do that."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def summary(info: RunInfo) -> str:
+    c = info.counts
+    lines = [
+        f"import #{info.id} ({info.kind}, {info.department_id}) {info.file_name}: {info.status}",
+        f"  encoding {info.encoding or '?'}, mapping {info.mapping}",
+        f"  rows read {info.rows_read}, stored {info.rows_stored}, rejected {info.rows_rejected}, "
+        f"stored with warnings {info.rows_warned}",
+    ]
+    for table in ("households", "persons", "phones", "debts", "payments"):
+        if isinstance(c.get(table), dict):
+            t = c[table]
+            extra = ", ".join(f"{k} {v}" for k, v in t.items())
+            lines.append(f"  {table}: {extra}")
+    for key in ("households_paid_off", "debts_applied", "yen_applied", "blank_lines"):
+        if c.get(key):
+            lines.append(f"  {key.replace('_', ' ')}: {c[key]}")
+    if info.message:
+        lines.append(f"  {info.message}")
+    return "\n".join(lines)

@@ -1,0 +1,242 @@
+"""From a CSV row to the values we store, with every problem found on the way. Pure.
+
+A row with an error is not stored (and is listed in the error report with its line, column and
+reason); a warning is listed too, but the row is stored. `Converter.convert` never raises for
+bad input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from dialer.errors import ImportFileError
+from dialer.imports.csvfile import REPLACEMENT, Row
+from dialer.imports.dates import DateProblem, parse_date, parse_fiscal_year
+from dialer.imports.mapping import Mapping
+from dialer.imports.phones import parse_phone
+from dialer.imports.values import ValueProblem, clean, parse_flag, parse_installment, parse_key, parse_yen
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int
+    column: str  # the source column as the file names it ('' for the whole row)
+    severity: str  # error | warning
+    message: str
+    value: str = ""
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CODE = re.compile(r"[a-z][a-z0-9_]{1,31}")
+_SEX = {
+    **dict.fromkeys(("1", "男", "男性", "m", "male"), "male"),
+    **dict.fromkeys(("2", "女", "女性", "f", "female"), "female"),
+    **dict.fromkeys(("0", "9", "不明", "その他", "other"), "other"),
+}
+HEAD_RELATIONSHIPS = frozenset({"世帯主", "本人"})
+
+
+class Warned(Exception):
+    """Raised by a parser to attach a warning to a value it still returns."""
+
+    def __init__(self, value: object, message: str) -> None:
+        self.value, self.message = value, message
+
+
+def _date(s: str) -> date:
+    parsed = parse_date(s)
+    if parsed.warning:
+        raise Warned(parsed.value, parsed.warning)
+    return parsed.value
+
+
+def _code(s: str) -> str:
+    if not _CODE.fullmatch(s):
+        raise ValueProblem(f"コードとして読めません(英小文字・数字・_、[values]で変換できます): {s!r}")
+    return s
+
+
+def _sex(s: str) -> str | None:
+    sex = _SEX.get(s.lower())
+    if sex is None:
+        raise Warned(None, f"性別のコードが分かりません([values.sex]で変換できます): {s!r}")
+    return sex
+
+
+def _postal(s: str) -> str:
+    digits = s.replace("〒", "").replace("-", "").replace(" ", "")
+    if len(digits) == 7 and digits.isdigit():
+        return f"{digits[:3]}-{digits[3:]}"
+    raise Warned(s, f"郵便番号は7桁です: {s!r}")
+
+
+PARSERS: dict[str, Callable[[str], Any]] = {
+    "key": parse_key,
+    "text": lambda s: s,
+    "name": lambda s: s,
+    "date": _date,
+    "fy": parse_fiscal_year,
+    "inst": parse_installment,
+    "yen": parse_yen,
+    "flag": parse_flag,
+    "sex": _sex,
+    "postal": _postal,
+    "code": _code,
+}
+
+
+class Converter:
+    """Turns rows of one file into field values; built once per file (columns resolved)."""
+
+    def __init__(
+        self, mapping: Mapping, header: list[str], index_of: Callable[[str | int], int | None]
+    ) -> None:
+        self.mapping = mapping
+        self.width = len(header)
+        missing = [f"{ref}" for ref in [*mapping.columns.values(), *mapping.phones] if index_of(ref) is None]
+        if missing:
+            raise ImportFileError(
+                "The file has no column "
+                + ", ".join(f"「{m}」" for m in missing)
+                + f" (mapping {mapping.name}). Its header: "
+                + ", ".join(header[:40])
+            )
+
+        def label(ref: str | int) -> str:
+            idx = index_of(ref)
+            return header[idx] if idx is not None and idx < len(header) else str(ref)
+
+        # (field, column index, column label, parser, required, value table)
+        self.columns = [
+            (
+                name,
+                index_of(ref),
+                label(ref),
+                PARSERS[mapping.fields[name][0]],
+                mapping.fields[name][1],
+                mapping.values.get(name),
+            )
+            for name, ref in mapping.columns.items()
+        ]
+        self.phones = [(index_of(ref), label(ref)) for ref in mapping.phones]
+        self.constants = {
+            name: PARSERS[mapping.fields[name][0]](value) for name, value in mapping.constants.items()
+        }
+        self.last_index = max(
+            [i for _, i, *_ in self.columns if i is not None]
+            + [i for i, _ in self.phones if i is not None]
+            + [-1]
+        )
+
+    def fields(self, row: Row) -> tuple[dict[str, Any], list[Problem]]:
+        """The mapped fields of a row (None for empty cells) and the problems met."""
+        problems: list[Problem] = []
+        f = row.fields
+        if self.width and len(f) != self.width:
+            if len(f) > self.width and any(f[self.width :]):
+                reason = f"列数が多すぎます({len(f)}列、見出しは{self.width}列): 引用符のないカンマがないか確認してください"
+                return {}, [Problem(row.line, "", "error", reason)]
+            if len(f) <= self.last_index:
+                reason = f"列数が足りません({len(f)}列、見出しは{self.width}列): 行が途中で切れています"
+                return {}, [Problem(row.line, "", "error", reason)]
+            if len(f) < self.width:
+                problems.append(
+                    Problem(
+                        row.line, "", "warning", f"列数が見出しより少ない({len(f)}列、見出しは{self.width}列)"
+                    )
+                )
+        out: dict[str, Any] = dict(self.constants)
+        for name, idx, column, parse, required, table in self.columns:
+            raw = f[idx] if idx is not None and idx < len(f) else ""
+            value = self._cell(row.line, column, raw, parse, table, problems)
+            if (
+                value is None
+                and required
+                and not any(p.column == column and p.severity == "error" for p in problems)
+            ):
+                problems.append(Problem(row.line, column, "error", "必須項目が空です"))
+            out[name] = value
+        return out, problems
+
+    def _cell(
+        self,
+        line: int,
+        column: str,
+        raw: str,
+        parse: Callable[[str], Any],
+        table: dict[str, str] | None,
+        problems: list[Problem],
+    ) -> Any:
+        if not raw:
+            return None
+        if REPLACEMENT in raw:
+            problems.append(
+                Problem(
+                    line,
+                    column,
+                    "error",
+                    "文字コードとして読めない文字があります(ファイルの文字コードを確認してください)",
+                )
+            )
+            return None
+        if _CONTROL.search(raw):
+            problems.append(
+                Problem(
+                    line,
+                    column,
+                    "error",
+                    "制御文字(NULなど)が含まれています",
+                    raw.encode("unicode_escape").decode()[:100],
+                )
+            )
+            return None
+        s, gaiji = clean(raw)
+        if gaiji:
+            problems.append(
+                Problem(
+                    line,
+                    column,
+                    "warning",
+                    f"外字{gaiji}文字を〓に置き換えました(元のシステムで修正してください)",
+                    s[:100],
+                )
+            )
+        if not s:
+            return None
+        if table is not None:
+            s = table.get(s, s)
+        try:
+            return parse(s)
+        except Warned as w:
+            problems.append(Problem(line, column, "warning", w.message, s[:100]))
+            return w.value
+        except (ValueProblem, DateProblem) as exc:
+            problems.append(Problem(line, column, "error", str(exc), s[:100]))
+            return None
+
+    def phones_of(
+        self, row: Row, problems: list[Problem]
+    ) -> list[tuple[int, str, str, str, bool, str | None]]:
+        """(position, raw, number, kind, valid, reason) of each non-empty phone cell."""
+        out = []
+        for position, (idx, column) in enumerate(self.phones, start=1):
+            raw = row.fields[idx] if idx is not None and idx < len(row.fields) else ""
+            if not raw.strip():
+                continue
+            s, _ = clean(raw)
+            if REPLACEMENT in s or _CONTROL.search(s):
+                problems.append(Problem(row.line, column, "error", "電話番号に読めない文字があります"))
+                continue
+            p = parse_phone(s)
+            if not p.valid:
+                problems.append(
+                    Problem(
+                        row.line, column, "warning", f"架電できない番号として登録しました: {p.reason}", s[:40]
+                    )
+                )
+            out.append((position, p.raw, p.number, p.kind, p.valid, p.reason))
+        return out

@@ -1,0 +1,146 @@
+"""One import, start to finish: read the file, stage its rows, merge them, record the run.
+
+The file is parsed in batches in a worker thread while the previous batch is COPYed, so the
+event loop (and the web app sharing it) stays responsive and PostgreSQL works while Python
+parses. Memory holds one batch at a time, whatever the file's size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from dialer import logs
+from dialer.errors import DialerError, ImportFileError
+from dialer.imports.csvfile import BadRow, CsvFile
+from dialer.imports.mapping import Mapping
+from dialer.imports.records import household_row, payment_row
+from dialer.imports.rows import Converter, Problem
+from dialer.store import imports as store
+from dialer.store import payments
+
+log = logs.get("dialer.imports")
+
+BATCH = 5000
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    path: Path
+    department_id: str
+    mapping: Mapping
+    file_name: str = ""  # as the user named it (an upload is stored under another name)
+    user_id: int | None = None
+    as_of: date | None = None  # the export's 抽出日; today when not given
+
+
+@dataclass
+class _Batch:
+    rows: list[tuple[Any, ...]]
+    phones: list[tuple[Any, ...]]
+    problems: list[Problem]
+    read: int
+
+
+def digest(path: Path) -> tuple[str, int]:
+    h, size = hashlib.sha256(), 0
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+                size += len(chunk)
+    except OSError as exc:
+        raise ImportFileError(f"Cannot read {path}: {exc.strerror}.") from None
+    return h.hexdigest(), size
+
+
+async def import_file(pool: asyncpg.Pool, req: ImportRequest) -> store.RunInfo:
+    """Import one file; returns the run's record. Raises ImportFileError when the file as a whole is unreadable."""
+    if not await pool.fetchval("select exists (select 1 from department where id = $1)", req.department_id):
+        raise ImportFileError(f"No department {req.department_id!r}.")
+    sha, size = await asyncio.to_thread(digest, req.path)
+    as_of = req.as_of or date.today()
+    run_id = await store.begin(
+        pool,
+        department_id=req.department_id,
+        kind=req.mapping.kind,
+        file_name=req.file_name or req.path.name,
+        sha256=sha,
+        size=size,
+        mapping=req.mapping.name,
+        as_of=as_of if req.mapping.kind == "households" else None,
+        user_id=req.user_id,
+    )
+    log.info("import.started", run=run_id, kind=req.mapping.kind, department=req.department_id, bytes=size)
+    try:
+        info = await _run(pool, req, run_id, as_of)
+    except DialerError as exc:
+        await store.fail(pool, run_id, exc.message)
+        log.warning("import.failed", run=run_id, error=exc.error_id)
+        raise
+    except BaseException as exc:
+        await asyncio.shield(store.fail(pool, run_id, f"interrupted: {type(exc).__name__}"))
+        raise
+    log.info(
+        "import.done", run=run_id, read=info.rows_read, stored=info.rows_stored, rejected=info.rows_rejected
+    )
+    return info
+
+
+async def _run(pool: asyncpg.Pool, req: ImportRequest, run_id: int, as_of: date) -> store.RunInfo:
+    kind = req.mapping.kind
+    async with pool.acquire() as conn, conn.transaction():
+        await store.create_staging(conn, kind)
+        with CsvFile(req.path, req.mapping) as f:
+            conv = Converter(req.mapping, f.header, f.index_of)
+            batches = _batches(f, conv, kind)
+            read = 0
+            batch = await asyncio.to_thread(next, batches, None)
+            while batch is not None:
+                following = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
+                try:
+                    await store.stage(conn, run_id, kind, batch.rows, batch.phones, batch.problems)
+                finally:
+                    batch_after = await following  # never leave the thread reading a closed file
+                read += batch.read
+                batch = batch_after
+            blank = f.blank_lines
+            encoding = f.encoding
+        if kind == "households":
+            mapped = set(req.mapping.columns) | set(req.mapping.constants)
+            counts = await store.merge_households(conn, run_id, req.department_id, as_of, mapped)
+        else:
+            counts = await payments.merge(conn, run_id, req.department_id)
+        counts["blank_lines"] = blank
+        return await store.finish(conn, run_id, encoding=encoding, read=read, counts=counts)
+
+
+def _batches(f: CsvFile, conv: Converter, kind: str) -> Iterator[_Batch]:
+    batch = _Batch([], [], [], 0)
+    for r in f.rows():
+        batch.read += 1
+        if isinstance(r, BadRow):
+            batch.problems.append(Problem(r.line, "", "error", r.reason))
+        elif kind == "households":
+            staged, phones, problems = household_row(conv, r)
+            if staged is not None:
+                batch.rows.append(staged)
+                batch.phones.extend(phones)
+            batch.problems.extend(problems)
+        else:
+            staged, problems = payment_row(conv, r)
+            if staged is not None:
+                batch.rows.append(staged)
+            batch.problems.extend(problems)
+        if batch.read >= BATCH:
+            yield batch
+            batch = _Batch([], [], [], 0)
+    if batch.read:
+        yield batch

@@ -1,0 +1,86 @@
+"""Cell values from municipal exports, made uniform. Pure.
+
+Every text cell is NFKC-normalised: full-width digits and letters become ASCII, half-width kana
+become full-width kana (ﾔﾏﾀﾞ → ヤマダ), the ideographic space becomes a space. Kana names are kept
+as kana (never converted to or from kanji).
+
+外字 (characters a municipality defined for itself, in Unicode's private-use area) cannot be shown
+or sent anywhere else; they are replaced by 〓 (the customary placeholder) and reported as a
+warning, so staff can correct the name at the source. The row is still imported.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+GETA = "〓"
+_PUA = re.compile("[\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd]")
+_SPACES = re.compile(r"\s+")
+
+
+class ValueProblem(ValueError):
+    """The cell cannot be read as what the column holds; the message says why."""
+
+
+def clean(text: str) -> tuple[str, int]:
+    """NFKC, trimmed, runs of spaces collapsed; 外字 replaced. Returns (text, 外字 count)."""
+    s = unicodedata.normalize("NFKC", text) if not text.isascii() else text
+    s = _SPACES.sub(" ", s).strip()
+    if s.isascii():
+        return s, 0
+    s, n = _PUA.subn(GETA, s)
+    return s, n
+
+
+_AMOUNT = re.compile(r"[¥\\]?(-?)(\d{1,3}(?:,\d{3})+|\d+)(?:円)?")
+
+
+def parse_yen(text: str) -> int:
+    """Integer yen: '12345', '12,345', '¥12,345', '12345円' (after NFKC). Negative or fractional: refused."""
+    m = _AMOUNT.fullmatch(text.replace(" ", ""))
+    if m is None:
+        raise ValueProblem(f"金額として読めません(円単位の整数): {text!r}")
+    if m[1]:
+        raise ValueProblem(f"金額が負です: {text!r}")
+    value = int(m[2].replace(",", ""))
+    if value > 10**12:
+        raise ValueProblem(f"金額が大きすぎます: {text!r}")
+    return value
+
+
+_INSTALLMENT = re.compile(r"第?(\d{1,2})期?")
+
+
+def parse_installment(text: str) -> int:
+    """期別: '3', '03', '第3期', '3期'; '随時' and '0' are 0 (billed outside the regular periods)."""
+    if text in ("随時", "0", "00"):
+        return 0
+    m = _INSTALLMENT.fullmatch(text.replace(" ", ""))
+    if m is None or not 0 <= int(m[1]) <= 12:
+        raise ValueProblem(f"期別として読めません(0〜12): {text!r}")
+    return int(m[1])
+
+
+_TRUE = {"1", "true", "yes", "y", "有", "あり", "○", "〇", "済", "はい"}
+_FALSE = {"0", "false", "no", "n", "無", "なし", "×", "いいえ", "-"}
+
+
+def parse_flag(text: str) -> bool:
+    """有無 columns (口座振替の有無 …): 1/0, 有/無, あり/なし, ○/×, true/false."""
+    t = text.lower()
+    if t in _TRUE:
+        return True
+    if t in _FALSE:
+        return False
+    raise ValueProblem(f"有無として読めません(1/0、有/無、○/×): {text!r}")
+
+
+_KEY = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,31}")
+
+
+def parse_key(text: str) -> str:
+    """宛名番号, 世帯番号, 通知書番号: letters, digits, '-', '.', '_'; at most 32 characters."""
+    if not _KEY.fullmatch(text):
+        raise ValueProblem(f"番号として読めません(英数字32文字まで): {text!r}")
+    return text

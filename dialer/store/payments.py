@@ -1,0 +1,98 @@
+"""Payments (収納) import, in PostgreSQL: match each payment to its debt, store it once, apply it.
+
+A payment is stored once by its receipt key: the file's 収納番号, or, when the layout has none,
+the payment's identity (宛名番号, 税目, 年度, 相当年度, 期別, 収納日, 金額, and its occurrence
+number among identical lines of the file). Importing the same file again adds nothing.
+
+Applying a payment raises the debt's paid_yen, unless it is dated on or before the 抽出日 of the
+export that gave the debt its 収納額 (it is in that figure already). The household summary
+triggers do the rest: a household whose arrears reach zero leaves every campaign at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dialer.store.db import Connection
+from dialer.store.imports import LONG, reject_staged
+
+
+async def merge(conn: Connection, run_id: int, department_id: str) -> dict[str, Any]:
+    await conn.execute("analyze stage_payment", timeout=LONG)
+    rejected = await reject_staged(
+        conn,
+        run_id,
+        "stage_payment",
+        """select line, format('収納番号 %s が行 %s と重複しています', receipt_no, first_line) as message
+           from (select line, receipt_no, first_value(line) over (partition by receipt_no order by line) as first_line
+                 from stage_payment where receipt_no is not null) x
+           where line <> first_line""",
+    )
+    await conn.execute(
+        """create temp table matched on commit drop as
+           select s.*, d.id as debt_id, d.household_id, count(d.id) over (partition by s.line) as candidates
+           from stage_payment s
+           left join person p on p.department_id = $1 and p.atena_no = s.atena_no
+           left join debt d on d.department_id = $1 and d.person_id = p.id and d.debt_type = s.debt_type
+                and d.fiscal_year = s.fiscal_year
+                and (s.assessed_year is null or d.assessed_year = s.assessed_year)
+                and (s.installment is null or d.installment = s.installment)
+                and (s.notice_no is null or d.notice_no = s.notice_no)""",
+        department_id,
+        timeout=LONG,
+    )
+    rejected += await reject_staged(
+        conn,
+        run_id,
+        "stage_payment",
+        """select distinct line, case
+                   when candidates = 0 then '該当する債権がありません(宛名番号・税目・年度・期別を確認してください。滞納データの取込が先です)'
+                   else format('債権が%s件該当し、特定できません(期別か相当年度を指定してください)', candidates) end as message
+           from matched where candidates <> 1""",
+    )
+    before = await conn.fetchval(
+        """select count(*) from household where id in (select household_id from matched where candidates = 1)
+           and unpaid_yen = 0""",
+        timeout=LONG,
+    )
+    row = await conn.fetchrow(
+        """with keyed as (
+               select m.*, coalesce(m.receipt_no, 'auto:' || concat_ws('|', m.atena_no, m.debt_type, m.fiscal_year,
+                          m.assessed_year, m.installment, m.paid_on, m.amount_yen) || '#'
+                          || row_number() over (partition by m.atena_no, m.debt_type, m.fiscal_year, m.assessed_year,
+                                                m.installment, m.paid_on, m.amount_yen order by m.line)) as receipt_key
+               from matched m where m.candidates = 1
+           ), stored as (
+               insert into payment (department_id, debt_id, household_id, receipt_key, paid_on, amount_yen, channel, import_id)
+               select $1, debt_id, household_id, receipt_key, paid_on, amount_yen, coalesce(channel, ''), $2 from keyed
+               on conflict (department_id, receipt_key) do nothing
+               returning debt_id, paid_on, amount_yen
+           ), applied as (
+               update debt d set paid_yen = d.paid_yen + x.amount, last_paid_on = greatest(d.last_paid_on, x.last_on),
+                                 updated_at = now()
+               from (select s.debt_id, coalesce(sum(s.amount_yen) filter (
+                                           where s.paid_on > coalesce(d2.reported_as_of, '-infinity')), 0) as amount, max(s.paid_on) as last_on
+                     from stored s join debt d2 on d2.id = s.debt_id group by s.debt_id) x
+               where d.id = x.debt_id
+               returning d.id, x.amount
+           )
+           select (select count(*) from keyed) as matched, (select count(*) from stored) as stored,
+                  (select count(*) from applied where amount > 0) as debts_applied,
+                  (select coalesce(sum(amount), 0) from applied) as yen_applied""",
+        department_id,
+        run_id,
+        timeout=LONG,
+    )
+    assert row is not None
+    after = await conn.fetchval(
+        """select count(*) from household where id in (select household_id from matched where candidates = 1)
+           and unpaid_yen = 0""",
+        timeout=LONG,
+    )
+    return {
+        "rejected_in_merge": rejected,
+        "payments": {"inserted": row["stored"], "already_imported": row["matched"] - row["stored"]},
+        "debts_applied": row["debts_applied"],
+        "yen_applied": int(row["yen_applied"]),
+        "households_paid_off": after - before,
+    }

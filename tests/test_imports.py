@@ -1,0 +1,274 @@
+"""Imports against the embedded PostgreSQL, from real files in the encodings municipalities send.
+
+Files are written by the tests, broken ones included; every check reads what the database holds.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from dialer.errors import ImportFileError
+from dialer.imports import mapping, report
+from dialer.imports.run import ImportRequest, import_file
+from dialer.imports.sample import NHI_HEADER, household_rows, write_households
+from dialer.store import imports
+from tests import factory
+
+NHI = mapping.load("nhi-sample")
+
+
+def row(**values: str) -> list[str]:
+    """One line of the nhi-sample layout; unnamed columns are filled with a valid person's values."""
+    base = dict(zip(NHI_HEADER, next(household_rows(1, seed=3)), strict=True))
+    base.update({"世帯番号": "H001", "宛名番号": "A001", "期別": "1", "電話番号1": "03-1234-5678"})
+    base.update(values)
+    return [base[h] for h in NHI_HEADER]
+
+
+def write(
+    path: Path, rows: list[list[str]], encoding: str = "cp932", header: tuple[str, ...] = NHI_HEADER
+) -> Path:
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(header)
+    w.writerows(rows)
+    path.write_bytes(buf.getvalue().encode(encoding))
+    return path
+
+
+async def run(pool: asyncpg.Pool, path: Path, m: mapping.Mapping = NHI, **kw: Any) -> imports.RunInfo:
+    return await import_file(pool, ImportRequest(path=path, department_id="nhi", mapping=m, **kw))
+
+
+async def snapshot(pool: asyncpg.Pool) -> dict[str, list[tuple[Any, ...]]]:
+    """Every stored value an import writes (timestamps included: an unchanged row keeps its updated_at)."""
+    return {
+        "household": [tuple(r) for r in await pool.fetch("select * from household order by household_no")],
+        "person": [tuple(r) for r in await pool.fetch("select * from person order by atena_no")],
+        "phone": [tuple(r) for r in await pool.fetch("select * from phone order by household_id, key")],
+        "debt": [tuple(r) for r in await pool.fetch("select * from debt order by source_key")],
+    }
+
+
+@pytest.fixture
+async def nhi(pool: asyncpg.Pool) -> asyncpg.Pool:
+    await factory.department(pool, "nhi")
+    await factory.department(pool, "tax")
+    return pool
+
+
+async def test_sample_export_lands_whole(nhi: asyncpg.Pool, tmp_path: Path) -> None:
+    path = tmp_path / "kokuho.csv"
+    rows = write_households(path, 200, encoding="cp932")
+    info = await run(nhi, path)
+    assert info.status == "done"
+    assert info.encoding == "cp932"
+    assert (info.rows_read, info.rows_stored, info.rows_rejected) == (rows, rows, 0)
+    assert await nhi.fetchval("select count(*) from household where department_id = 'nhi'") == 200
+    assert info.counts["households"] == {"inserted": 200, "updated": 0}
+    persons = await nhi.fetchval("select count(*) from person")
+    assert info.counts["persons"]["inserted"] == persons >= 200
+    assert await nhi.fetchval("select count(*) from debt") == rows
+    # half-width kana arrive full-width; the ideographic space is a space; 和暦 became dates
+    head = await nhi.fetchrow("select * from person where atena_no = '0000000010'")
+    assert " " in head["name_kanji"]
+    assert "　" not in head["name_kanji"]
+    assert all(ch < "\uff61" or ch > "\uff9f" for ch in head["name_kana"])  # no half-width kana left
+    assert head["birth_date"] is not None
+    assert head["is_head"]
+    assert head["sex"] == "male"
+    # the household summary follows its debts and phones
+    mismatched = await nhi.fetchval(
+        """select count(*) from household h where unpaid_yen <> (select coalesce(sum(unpaid_yen), 0) from debt where household_id = h.id)
+              or dialable <> exists (select 1 from phone p where p.household_id = h.id and p.valid)"""
+    )
+    assert mismatched == 0
+
+
+async def test_reimporting_the_same_file_changes_nothing(nhi: asyncpg.Pool, tmp_path: Path) -> None:
+    path = tmp_path / "kokuho.csv"
+    write_households(path, 50)
+    await run(nhi, path)
+    before = await snapshot(nhi)
+    again = await run(nhi, path)
+    assert again.status == "done"
+    for table in ("households", "persons", "phones", "debts"):
+        assert again.counts[table] == {"inserted": 0, "updated": 0}, table
+    assert await snapshot(nhi) == before
+
+
+async def test_a_newer_export_updates_in_place(nhi: asyncpg.Pool, tmp_path: Path) -> None:
+    first = write(
+        tmp_path / "v1.csv", [row(住所="見本市見本町1-1", 調定額="30000", 収納額="0", 未納額="30000")]
+    )
+    await run(nhi, first, as_of=date(2025, 10, 1))
+    await nhi.execute("update person set nationality = 'JP' where atena_no = 'A001'")  # not in this layout
+    newer = write(
+        tmp_path / "v2.csv",
+        [
+            row(
+                住所="見本市試験台2-2",
+                調定額="30000",
+                収納額="10000",
+                未納額="20000",
+                電話番号2="090-1111-2222",
+            )
+        ],
+    )
+    info = await run(nhi, newer, as_of=date(2025, 11, 1))
+    assert info.counts["households"] == {"inserted": 0, "updated": 1}
+    assert info.counts["debts"] == {"inserted": 0, "updated": 1}
+    assert info.counts["phones"] == {"inserted": 1, "updated": 0}
+    assert await nhi.fetchval("select count(*) from household") == 1
+    assert await nhi.fetchval("select address from household") == "見本市試験台2-2"
+    assert await nhi.fetchval("select nationality from person") == "JP"  # unmapped: left alone
+    assert await nhi.fetchval("select unpaid_yen from household") == 20000
+    # an older export arriving late never overwrites the newer figures
+    await run(nhi, first, as_of=date(2025, 10, 1))
+    assert await nhi.fetchval("select paid_yen from debt") == 10000
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+async def test_every_encoding_gives_the_same_data(nhi: asyncpg.Pool, tmp_path: Path, encoding: str) -> None:
+    rows = [
+        row(
+            氏名="ﾔﾏﾀﾞ　太郎",
+            調定額="１２，０００",
+            収納額="0",
+            未納額="12000",
+            電話番号1="０３－１２３４－５６７８",
+        )
+    ]
+    info = await run(nhi, write(tmp_path / "f.csv", rows, encoding=encoding))
+    assert info.rows_stored == 1
+    assert info.encoding.startswith("utf-")
+    person = await nhi.fetchrow("select name_kanji from person")
+    assert person["name_kanji"] == "ヤマダ 太郎"
+    assert await nhi.fetchval("select assessed_yen from debt") == 12000
+    assert await nhi.fetchval("select number from phone") == "0312345678"
+
+
+async def test_broken_rows_are_reported_and_good_rows_still_land(nhi: asyncpg.Pool, tmp_path: Path) -> None:
+    good = [row(世帯番号=f"H{i}", 宛名番号=f"A{i}") for i in range(1, 4)]
+    lines = [
+        enc(list(NHI_HEADER)),
+        *(enc(r) for r in good),  # lines 2-4
+        enc(row(世帯番号="H5", 宛名番号="A5", 納期限="令和0年4月1日")),  # 5: era year 0
+        enc(row(世帯番号="H6", 宛名番号="A6", 生年月日="平成32年1月1日")),  # 6: 平成32年
+        enc(row(世帯番号="H7", 宛名番号="A7")[:10]),  # 7: truncated line
+        enc(row(世帯番号="H8", 宛名番号="A8")).replace(
+            "見本".encode("cp932"), b"\x85\x40", 1
+        ),  # 8: not cp932
+        enc(row(世帯番号="H9", 宛名番号="A9", 氏名="渡\ue000辺 一")),  # 9: 外字 (F040 in cp932)
+        enc(row(世帯番号="H1", 宛名番号="A1")),  # 10: the same debt as line 2
+        enc(row(世帯番号="H11", 宛名番号="A11", 調定額="-5")),  # 11: negative amount
+        enc(
+            row(世帯番号="H12", 宛名番号="A12", 電話番号1="03-1234", 携帯電話番号="")
+        ),  # 12: bad phone: kept, flagged
+        b"",  # 13: a blank line
+        enc(row(世帯番号="H14", 宛名番号="A14", 氏名="")),  # 14: required name empty
+        enc(row(世帯番号="H15", 宛名番号="A15", 氏名="a\x00b")),  # 15: NUL
+        enc(row(世帯番号="H16", 宛名番号="A1")),  # 16: A1 already in household H1
+        b'H17,"A17,unterminated',  # 17: the file ends inside a quote
+    ]
+    assert b"\xf0\x40" in lines[8]
+    path = tmp_path / "broken.csv"
+    path.write_bytes(b"\r\n".join(lines))
+    info = await run(nhi, path, m=mapping.parse({**_nhi_toml(), "file": {"encoding": "cp932"}}, "nhi-cp932"))
+    problems = {(r["line"], r["severity"]): r for r in await imports.problems(nhi, info.id)}
+    expect_errors = {
+        5: "令和0年",
+        6: "平成32年",
+        7: "列数が足りません",
+        8: "文字コード",
+        10: "行 2",
+        11: "負",
+        14: "必須",
+        15: "制御文字",
+        16: "世帯番号 H1",
+        17: "引用符",
+    }
+    for line, fragment in expect_errors.items():
+        assert (line, "error") in problems, (line, problems.keys())
+        assert fragment in problems[(line, "error")]["message"], problems[(line, "error")]
+    assert problems[(5, "error")]["column_name"] == "納期限"
+    assert problems[(6, "error")]["column_name"] == "生年月日"
+    assert problems[(9, "warning")]["column_name"] == "氏名"
+    assert "外字" in problems[(9, "warning")]["message"]
+    assert problems[(12, "warning")]["column_name"] == "電話番号1"
+    assert info.rows_read == 15  # every non-blank line after the header, broken or not
+    assert info.rows_rejected == len(expect_errors)
+    assert info.rows_stored == info.rows_read - info.rows_rejected == 5
+    assert info.counts["blank_lines"] == 1
+    stored = {r["household_no"] for r in await nhi.fetch("select household_no from household")}
+    assert stored == {"H1", "H2", "H3", "H9", "H12"}
+    assert await nhi.fetchval("select name_kanji from person where atena_no = 'A9'") == "渡〓辺 一"
+    bad_phone = await nhi.fetchrow(
+        "select * from phone p join household h on h.id = p.household_id where household_no = 'H12'"
+    )
+    assert (bad_phone["valid"], bad_phone["raw"], bad_phone["invalid_reason"] is not None) == (
+        False,
+        "03-1234",
+        True,
+    )
+    assert not await nhi.fetchval("select dialable from household where household_no = 'H12'")
+    # the downloadable report names line, column and reason for each
+    text = report.problems_csv(await imports.problems(nhi, info.id)).decode("utf-8-sig")
+    parsed = list(csv.reader(io.StringIO(text)))
+    assert parsed[0] == list(report.HEADER)
+    assert parsed[1][:3] == ["5", "納期限", "エラー(取り込まず)"]
+
+
+def enc(fields: list[str]) -> bytes:
+    buf = io.StringIO(newline="")
+    csv.writer(buf, lineterminator="").writerow(fields)
+    return buf.getvalue().encode("cp932")
+
+
+def _nhi_toml() -> dict[str, Any]:
+    import tomllib
+
+    return tomllib.loads((mapping.SHIPPED / "nhi-sample.toml").read_text(encoding="utf-8"))
+
+
+async def test_a_file_that_does_not_match_its_mapping_stores_nothing(
+    nhi: asyncpg.Pool, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "other.csv", [["1", "2"]], header=("番号", "名前"))
+    with pytest.raises(ImportFileError, match="「世帯番号」"):
+        await run(nhi, path)
+    run_row = await nhi.fetchrow("select status, message from import_run")
+    assert run_row["status"] == "failed"
+    assert "世帯番号" in run_row["message"]
+    assert await nhi.fetchval("select count(*) from household") == 0
+
+
+async def test_wrong_declared_encoding_is_refused_at_the_header(nhi: asyncpg.Pool, tmp_path: Path) -> None:
+    path = write(tmp_path / "utf16.csv", [row()], encoding="utf-16")
+    wrong = mapping.parse({**_nhi_toml(), "file": {"encoding": "cp932"}}, "nhi-cp932")
+    with pytest.raises(ImportFileError):
+        await run(nhi, path, m=wrong)
+    assert await nhi.fetchval("select count(*) from household") == 0
+
+
+async def test_unknown_department_and_missing_file(nhi: asyncpg.Pool, tmp_path: Path) -> None:
+    with pytest.raises(ImportFileError, match="No department"):
+        await import_file(nhi, ImportRequest(path=tmp_path / "x.csv", department_id="police", mapping=NHI))
+    with pytest.raises(ImportFileError, match="Cannot read"):
+        await run(nhi, tmp_path / "missing.csv")
+
+
+async def test_departments_keep_their_own_residents(nhi: asyncpg.Pool, tmp_path: Path) -> None:
+    """The same 宛名番号 in two departments is two people: one import never touches the other's."""
+    path = write(tmp_path / "f.csv", [row()])
+    await run(nhi, path)
+    await import_file(nhi, ImportRequest(path=path, department_id="tax", mapping=NHI))
+    assert await nhi.fetchval("select count(*) from person where atena_no = 'A001'") == 2
+    assert {r[0] for r in await nhi.fetch("select department_id from debt")} == {"nhi", "tax"}
