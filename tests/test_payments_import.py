@@ -1,0 +1,192 @@
+"""Payments (収納) imports: stored once, applied to the right debt, and paid households stop being called."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from dialer.imports import mapping
+from dialer.imports.run import ImportRequest, import_file
+from dialer.imports.sample import PAYMENTS_HEADER
+from dialer.store import attempts, imports, targets
+from tests import factory
+from tests.test_imports import row, write
+
+NHI = mapping.load("nhi-sample")
+PAYMENTS = mapping.load("payments-sample")
+
+
+def payments_file(path: Path, lines: list[dict[str, str]]) -> Path:
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(PAYMENTS_HEADER)
+    for p in lines:
+        base = {
+            "収納番号": "",
+            "宛名番号": "A001",
+            "年度": "R07",
+            "相当年度": "",
+            "期別": "1",
+            "収納日": "R07.11.20",
+            "収納区分": "コンビニ",
+        }
+        base.update(p)
+        w.writerow([base.get(h, "") for h in PAYMENTS_HEADER])
+    path.write_bytes(buf.getvalue().encode("cp932"))
+    return path
+
+
+async def import_payments(pool: asyncpg.Pool, path: Path) -> imports.RunInfo:
+    return await import_file(pool, ImportRequest(path=path, department_id="nhi", mapping=PAYMENTS))
+
+
+@pytest.fixture
+async def owed(pool: asyncpg.Pool, tmp_path: Path) -> tuple[asyncpg.Pool, int]:
+    """Household H001 owes two periods of FY2025 (¥30,000 each), exported on 2025-11-01, in a campaign."""
+    await factory.department(pool, "nhi")
+    lines = [
+        row(期別="1", 調定額="30000", 収納額="0", 未納額="30000", 年度="R07", 相当年度="2025"),
+        row(期別="2", 調定額="30000", 収納額="0", 未納額="30000", 年度="R07", 相当年度="2025"),
+    ]
+    await import_file(
+        pool,
+        ImportRequest(
+            path=write(tmp_path / "d.csv", lines), department_id="nhi", mapping=NHI, as_of=date(2025, 11, 1)
+        ),
+    )
+    hid = await pool.fetchval("select id from household where household_no = 'H001'")
+    cid = await factory.campaign(pool, "nhi", "progressive")
+    await pool.execute(
+        "insert into campaign_target (campaign_id, household_id, department_id) values ($1, $2, 'nhi')",
+        cid,
+        hid,
+    )
+    return pool, hid
+
+
+async def test_a_payment_reduces_the_debt_and_is_stored_once(
+    owed: tuple[asyncpg.Pool, int], tmp_path: Path
+) -> None:
+    pool, hid = owed
+    path = payments_file(tmp_path / "p.csv", [{"収納番号": "R1", "収納額": "10,000"}])
+    info = await import_payments(pool, path)
+    assert info.counts["payments"] == {"inserted": 1, "already_imported": 0}
+    assert await pool.fetchval("select unpaid_yen from household where id = $1", hid) == 50000
+    again = await import_payments(pool, path)
+    assert again.counts["payments"] == {"inserted": 0, "already_imported": 1}
+    assert await pool.fetchval("select unpaid_yen from household where id = $1", hid) == 50000
+    assert await pool.fetchval("select state from campaign_target where household_id = $1", hid) == "pending"
+
+
+async def test_without_receipt_numbers_identical_lines_are_distinct_payments_but_a_rerun_adds_none(
+    owed: tuple[asyncpg.Pool, int], tmp_path: Path
+) -> None:
+    pool, hid = owed
+    path = payments_file(tmp_path / "p.csv", [{"収納額": "5000"}, {"収納額": "5000"}])
+    await import_payments(pool, path)
+    await import_payments(pool, path)
+    assert await pool.fetchval("select count(*) from payment") == 2
+    assert await pool.fetchval("select unpaid_yen from household where id = $1", hid) == 50000
+
+
+async def test_paid_in_full_leaves_every_campaign_even_a_queued_call(
+    owed: tuple[asyncpg.Pool, int], tmp_path: Path
+) -> None:
+    pool, hid = owed
+    other = await factory.campaign(pool, "nhi", "preview", name="別の催告")
+    await pool.execute(
+        "insert into campaign_target (campaign_id, household_id, department_id) values ($1, $2, 'nhi')",
+        other,
+        hid,
+    )
+    await pool.execute(
+        "insert into phone (household_id, department_id, number, kind) values ($1, 'nhi', '0398765432', 'landline')",
+        hid,
+    )
+    cid = await pool.fetchval(
+        "select campaign_id from campaign_target where household_id = $1 and campaign_id <> $2", hid, other
+    )
+    lease = await targets.lease_next(pool, cid, "dialer-1", 60)  # the engine has queued this household
+    assert lease is not None
+    assert lease.household_id == hid
+    path = payments_file(
+        tmp_path / "p.csv",
+        [
+            {"収納番号": "R1", "期別": "1", "収納額": "30000"},
+            {"収納番号": "R2", "期別": "2", "収納額": "30000"},
+        ],
+    )
+    info = await import_payments(pool, path)
+    assert info.counts["households_paid_off"] == 1
+    states = await pool.fetch("select state, last_outcome from campaign_target where household_id = $1", hid)
+    assert {(r["state"], r["last_outcome"]) for r in states} == {("excluded", "paid")}
+    with pytest.raises(attempts.TargetWithdrawn):
+        await attempts.create(pool, lease, operator_id=None, dial_mode="progressive", link="test")
+    assert await pool.fetchval("select count(*) from attempt") == 0
+    # the engine giving its lease back does not bring the household back
+    await targets.release(pool, lease.target_id, "dialer-1", done=False)
+    assert (
+        await pool.fetchval("select state from campaign_target where id = $1", lease.target_id) == "excluded"
+    )
+    assert await targets.lease_next(pool, cid, "dialer-1", 60) is None
+
+
+async def test_payments_up_to_the_export_date_are_already_in_its_figures(
+    owed: tuple[asyncpg.Pool, int], tmp_path: Path
+) -> None:
+    pool, hid = owed
+    path = payments_file(
+        tmp_path / "p.csv",
+        [
+            {"収納番号": "OLD", "収納額": "30000", "収納日": "R07.10.31"},
+            {"収納番号": "NEW", "期別": "2", "収納額": "1000"},
+        ],
+    )
+    info = await import_payments(pool, path)
+    assert info.counts["payments"]["inserted"] == 2
+    assert info.counts["yen_applied"] == 1000
+    assert await pool.fetchval("select unpaid_yen from household where id = $1", hid) == 59000
+    # the next export includes NEW in its 収納額: it is not counted twice
+    lines = [
+        row(期別="1", 調定額="30000", 収納額="0", 未納額="30000", 年度="R07", 相当年度="2025"),
+        row(期別="2", 調定額="30000", 収納額="1000", 未納額="29000", 年度="R07", 相当年度="2025"),
+    ]
+    await import_file(
+        pool,
+        ImportRequest(
+            path=write(tmp_path / "d2.csv", lines), department_id="nhi", mapping=NHI, as_of=date(2025, 11, 25)
+        ),
+    )
+    assert await pool.fetchval("select unpaid_yen from household where id = $1", hid) == 59000
+
+
+async def test_unmatched_and_ambiguous_payments_are_reported(
+    owed: tuple[asyncpg.Pool, int], tmp_path: Path
+) -> None:
+    pool, _ = owed
+    path = payments_file(
+        tmp_path / "p.csv",
+        [
+            {"収納番号": "R1", "宛名番号": "NOBODY", "収納額": "1000"},  # line 2
+            {"収納番号": "R2", "期別": "", "収納額": "1000"},  # line 3: which period?
+            {"収納番号": "R3", "収納額": "0"},  # line 4
+            {"収納番号": "R4", "収納日": "令和0年1月1日", "収納額": "1000"},  # line 5
+            {"収納番号": "R5", "収納額": "1000"},  # line 6: fine
+            {"収納番号": "R5", "収納額": "1000"},  # line 7: the same receipt twice
+        ],
+    )
+    info = await import_payments(pool, path)
+    problems = {
+        r["line"]: r["message"] for r in await imports.problems(pool, info.id) if r["severity"] == "error"
+    }
+    assert set(problems) == {2, 3, 4, 5, 7}
+    assert "該当する債権がありません" in problems[2]
+    assert "特定できません" in problems[3]
+    assert "行 6" in problems[7]
+    assert (info.rows_read, info.rows_stored, info.rows_rejected) == (6, 1, 5)
+    assert await pool.fetchval("select count(*) from payment") == 1
