@@ -139,15 +139,10 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from dialer.store import migrate
+    from dialer import runtime
 
-    applied: list[str] = []
-
-    async def body(pool: Any) -> None:
-        async with pool.acquire() as conn:
-            applied.extend(await migrate.migrate(conn))
-
-    await with_pool(settings, body)
+    async with runtime.database(settings) as dsn:
+        applied = await runtime.migrate_database(dsn)
     print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
     return 0
 
@@ -195,13 +190,12 @@ async def _users_add(settings: Settings, args: argparse.Namespace) -> int:
 
 async def with_pool(settings: Settings, body: Callable[[Any], Awaitable[None]]) -> None:
     from dialer import runtime
-    from dialer.store import db, migrate
+    from dialer.store import db
 
     async with runtime.database(settings) as dsn:
-        pool = await db.create_pool(dsn, max_size=2)
+        await runtime.migrate_database(dsn)
+        pool = await db.create_pool(dsn, scope=db.ALL, max_size=2, name="dialer-cli")
         try:
-            async with pool.acquire() as conn:
-                await migrate.migrate(conn)
             await body(pool)
         finally:
             await pool.close()

@@ -67,12 +67,13 @@ async def started(
         )
     async with contextlib.AsyncExitStack() as stack:
         dsn = await stack.enter_async_context(database(settings))
-        pool = await db.create_pool(dsn)
-        stack.push_async_callback(pool.close)
-        async with pool.acquire() as conn:
-            applied = await migrate.migrate(conn)
+        applied = await migrate_database(dsn)
         if applied:
             log.info("db.migrated", versions=applied)
+        pool = await db.create_pool(dsn, scope=db.ALL, name="dialer-engine")
+        stack.push_async_callback(pool.close)
+        web_pool = await db.create_pool(dsn, scope=db.NONE, name="dialer-web")
+        stack.push_async_callback(web_pool.close)
         if before_link is not None:
             await before_link(pool)
         metrics, hub = Metrics(), Hub()
@@ -81,7 +82,9 @@ async def started(
         link.subscribe(_count_events(metrics, link.name))
         link.subscribe(engine.tracker.on_event)
         link.subscribe(engine.on_link)
-        app = web_app.build(pool=pool, engine=engine, hub=hub, link=link, metrics=metrics, settings=settings)
+        app = web_app.build(
+            pool=web_pool, engine=engine, hub=hub, link=link, metrics=metrics, settings=settings
+        )
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -105,6 +108,15 @@ async def started(
         log.info("dialer.started", url=url, ami=f"{settings.ami.host}:{settings.ami.port}")
         yield Running(settings, pool, link, engine, hub, metrics, url)
         log.info("dialer.stopping")
+
+
+async def migrate_database(dsn: str) -> list[str]:
+    """Apply pending migrations as the login user (the owner), before any pool acts as dialer_app."""
+    conn = await db.connect_owner(dsn)
+    try:
+        return await migrate.migrate(conn)
+    finally:
+        await conn.close()
 
 
 def _bound_port(site: web.TCPSite) -> int:

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from campaigns import dispositions as rules
 from campaigns.dialing import EngineError
-from dialer.store import campaigns, dispositions
+from dialer.store import campaigns, db, dispositions
 from dialer.store.dispositions import DispositionRejected
 from web.auth import current, require
 from web.keys import ENGINE, POOL
@@ -68,9 +68,9 @@ def _handler(name: str) -> Any:
 @require("operator")
 async def save_disposition(request: web.Request) -> web.Response:
     user = current(request).user
-    pool = request.app[POOL]
     body = await _json(request)
-    codes = await dispositions.codes(pool, user.department_id)
+    async with db.department(request.app[POOL], user.department_id) as conn:
+        codes = await dispositions.codes(conn, user.department_id)
     checked = rules.validate(body, codes, rules.reference_time(body, datetime.now(UTC)))
     if isinstance(checked, list):
         return _error("error.invalid", 422, {e.field: e.key for e in checked})
@@ -90,7 +90,8 @@ async def floor(request: web.Request) -> web.Response:
         for s in engine.floor.slots.values()
         if user.department_id is None or s.user.department_id == user.department_id
     ]
-    progress = await campaigns.progress(request.app[POOL], user.department_id)
+    async with db.department(request.app[POOL], user.department_id) as conn:
+        progress = await campaigns.progress(conn, user.department_id)
     return web.json_response(
         {"agents": agents, "campaigns": progress, "pbx_up": engine.link.up},
         dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str),

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from dialer.store import audit, campaigns, dispositions, users
+from dialer.store import audit, campaigns, db, dispositions, users
 from web.auth import COOKIE, current, require, session_of, token_of
 from web.i18n import CATALOG, LANGS
 from web.keys import ENGINE, HUB, POOL, SETTINGS
@@ -107,25 +107,20 @@ async def switch_lang(request: web.Request) -> web.StreamResponse:
 @aiohttp_jinja2.template("operator.html")
 async def operator(request: web.Request) -> dict[str, Any]:
     user = current(request).user
-    pool = request.app[POOL]
     lang = _lang(request)
-    return _ctx(
-        request,
-        campaigns=await campaigns.active(pool, user.department_id),
-        codes=list((await dispositions.codes(pool, user.department_id)).values()),
-        catalog=CATALOG[lang],
-    )
+    async with db.department(request.app[POOL], user.department_id) as conn:
+        active = await campaigns.active(conn, user.department_id)
+        codes = list((await dispositions.codes(conn, user.department_id)).values())
+    return _ctx(request, campaigns=active, codes=codes, catalog=CATALOG[lang])
 
 
 @require("supervisor", "staff", "admin")
 @aiohttp_jinja2.template("supervisor.html")
 async def supervisor(request: web.Request) -> dict[str, Any]:
     user = current(request).user
-    return _ctx(
-        request,
-        catalog=CATALOG[_lang(request)],
-        progress=await campaigns.progress(request.app[POOL], user.department_id),
-    )
+    async with db.department(request.app[POOL], user.department_id) as conn:
+        progress = await campaigns.progress(conn, user.department_id)
+    return _ctx(request, catalog=CATALOG[_lang(request)], progress=progress)
 
 
 @require("admin")

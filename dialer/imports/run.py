@@ -23,8 +23,8 @@ from dialer.imports.csvfile import BadRow, CsvFile
 from dialer.imports.mapping import Mapping
 from dialer.imports.records import household_row, payment_row
 from dialer.imports.rows import Converter, Problem
+from dialer.store import db, payments
 from dialer.store import imports as store
-from dialer.store import payments
 
 log = logs.get("dialer.imports")
 
@@ -67,26 +67,27 @@ async def import_file(pool: asyncpg.Pool, req: ImportRequest) -> store.RunInfo:
         raise ImportFileError(f"No department {req.department_id!r}.")
     sha, size = await asyncio.to_thread(digest, req.path)
     as_of = req.as_of or date.today()
-    run_id = await store.begin(
-        pool,
-        department_id=req.department_id,
-        kind=req.mapping.kind,
-        file_name=req.file_name or req.path.name,
-        sha256=sha,
-        size=size,
-        mapping=req.mapping.name,
-        as_of=as_of if req.mapping.kind == "households" else None,
-        user_id=req.user_id,
-    )
+    async with db.department(pool, req.department_id) as conn:
+        run_id = await store.begin(
+            conn,
+            department_id=req.department_id,
+            kind=req.mapping.kind,
+            file_name=req.file_name or req.path.name,
+            sha256=sha,
+            size=size,
+            mapping=req.mapping.name,
+            as_of=as_of if req.mapping.kind == "households" else None,
+            user_id=req.user_id,
+        )
     log.info("import.started", run=run_id, kind=req.mapping.kind, department=req.department_id, bytes=size)
     try:
         info = await _run(pool, req, run_id, as_of)
     except DialerError as exc:
-        await store.fail(pool, run_id, exc.message)
+        await _fail(pool, req.department_id, run_id, exc.message)
         log.warning("import.failed", run=run_id, error=exc.error_id)
         raise
     except BaseException as exc:
-        await asyncio.shield(store.fail(pool, run_id, f"interrupted: {type(exc).__name__}"))
+        await asyncio.shield(_fail(pool, req.department_id, run_id, f"interrupted: {type(exc).__name__}"))
         raise
     log.info(
         "import.done", run=run_id, read=info.rows_read, stored=info.rows_stored, rejected=info.rows_rejected
@@ -96,7 +97,7 @@ async def import_file(pool: asyncpg.Pool, req: ImportRequest) -> store.RunInfo:
 
 async def _run(pool: asyncpg.Pool, req: ImportRequest, run_id: int, as_of: date) -> store.RunInfo:
     kind = req.mapping.kind
-    async with pool.acquire() as conn, conn.transaction():
+    async with db.department(pool, req.department_id) as conn:  # RLS: this department's rows only
         await store.create_staging(conn, kind)
         with CsvFile(req.path, req.mapping) as f:
             conv = Converter(req.mapping, f.header, f.index_of)
@@ -113,6 +114,7 @@ async def _run(pool: asyncpg.Pool, req: ImportRequest, run_id: int, as_of: date)
                 batch = batch_after
             blank = f.blank_lines
             encoding = f.encoding
+        await store.flush_problems(conn)
         if kind == "households":
             mapped = set(req.mapping.columns) | set(req.mapping.constants)
             counts = await store.merge_households(conn, run_id, req.department_id, as_of, mapped)
@@ -120,6 +122,11 @@ async def _run(pool: asyncpg.Pool, req: ImportRequest, run_id: int, as_of: date)
             counts = await payments.merge(conn, run_id, req.department_id)
         counts["blank_lines"] = blank
         return await store.finish(conn, run_id, encoding=encoding, read=read, counts=counts)
+
+
+async def _fail(pool: asyncpg.Pool, department_id: str, run_id: int, message: str) -> None:
+    async with db.department(pool, department_id) as conn:
+        await store.fail(conn, run_id, message)
 
 
 def _batches(f: CsvFile, conv: Converter, kind: str) -> Iterator[_Batch]:

@@ -1,8 +1,15 @@
-"""The connection pool. Every query has a deadline (command_timeout); sessions run in Asia/Tokyo."""
+"""Connection pools. Every query has a deadline (command_timeout); sessions run in Asia/Tokyo.
+
+The product's connections run as the role dialer_app, under PostgreSQL row-level security
+(sql/0005): a connection sees a department's residents only inside a department scope
+(`department(pool, id)`), or all of them when its pool was made for the engine (ALL).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -23,7 +30,38 @@ def redact(dsn: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+APP_ROLE = "dialer_app"
+ALL = "*"  # the engine's scope: every department (it narrows itself where it shows a resident)
+NONE = ""  # the web app's scope: nothing, until a request opens its user's department
+
+
+async def _as_app_role(conn: asyncpg.Connection[Any]) -> None:
+    """Every connection runs as dialer_app (no superuser, no BYPASSRLS), whoever logged in."""
+    try:
+        await conn.execute(f"set role {APP_ROLE}")
+    except asyncpg.PostgresError as exc:
+        raise DatabaseUnavailable(
+            f"Cannot act as the role {APP_ROLE} ({exc}). Run `dialer migrate` as the database owner, "
+            f"and GRANT {APP_ROLE} TO the user in DATABASE_URL."
+        ) from None
+
+
+async def connect_owner(dsn: str) -> asyncpg.Connection[Any]:
+    """One connection as the login user itself (migrations); no RLS role."""
+    try:
+        return await asyncpg.connect(
+            dsn, timeout=5, command_timeout=300, server_settings={"timezone": TIMEZONE}
+        )
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise DatabaseUnavailable(
+            f"Cannot connect to PostgreSQL at {redact(dsn)}: {exc}. Check DATABASE_URL and that the server runs."
+        ) from None
+
+
+async def create_pool(
+    dsn: str, *, scope: str = ALL, min_size: int = 1, max_size: int = 10, name: str = "dialer"
+) -> asyncpg.Pool:
+    """A pool whose connections act as dialer_app with `dialer.department` = scope by default."""
     try:
         pool = await asyncpg.create_pool(
             dsn,
@@ -31,7 +69,9 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
             max_size=max_size,
             timeout=5,
             command_timeout=15,
-            server_settings={"timezone": TIMEZONE, "application_name": "dialer"},
+            init=_as_app_role,
+            # a startup setting is also the value RESET ALL returns to when a connection is released
+            server_settings={"timezone": TIMEZONE, "application_name": name, "dialer.department": scope},
         )
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise DatabaseUnavailable(
@@ -39,3 +79,21 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
         ) from None
     assert pool is not None
     return pool
+
+
+@contextlib.asynccontextmanager
+async def department(pool: asyncpg.Pool, department_id: str | None) -> AsyncIterator[Connection]:
+    """A connection in a transaction that sees (and may write) only this department's rows.
+
+    None (an administrator, who belongs to no department) sees no resident at all.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        await narrow(conn, department_id)
+        yield conn
+
+
+async def narrow(conn: Connection, department_id: str | None) -> None:
+    """Limit the current transaction to one department (SET LOCAL: undone at its end)."""
+    if department_id == ALL:
+        raise ValueError("a department scope names one department")
+    await conn.execute("select set_config('dialer.department', $1, true)", department_id or NONE)

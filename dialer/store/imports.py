@@ -79,6 +79,10 @@ async def fail(conn: Conn, run_id: int, message: str) -> None:
 
 
 async def create_staging(conn: Connection, kind: str) -> None:
+    await conn.execute(
+        """create temp table stage_problem (import_id bigint, line int, column_name text, severity text,
+                                             message text, value text) on commit drop"""
+    )
     if kind == "households":
         await conn.execute(
             """create temp table stage_household (
@@ -121,10 +125,21 @@ async def stage(
 
 
 async def add_problems(conn: Connection, run_id: int, problems: list[Problem]) -> None:
+    # COPY cannot write into a table under row-level security: problems are COPYed into a
+    # temporary table and moved over by one INSERT (flush_problems) before the merge.
     await conn.copy_records_to_table(
-        "import_problem",
+        "stage_problem",
         records=[(run_id, p.line, p.column, p.severity, p.message, p.value) for p in problems],
         columns=_PROBLEM_COLUMNS,
+        timeout=LONG,
+    )
+
+
+async def flush_problems(conn: Connection) -> None:
+    await conn.execute(
+        f"""insert into import_problem ({", ".join(_PROBLEM_COLUMNS)})
+            select {", ".join(_PROBLEM_COLUMNS)} from stage_problem;
+            truncate stage_problem""",
         timeout=LONG,
     )
 

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from dialer.jpformat import phone_display, wareki, wareki_fiscal_year, yen
+from dialer.store import db
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ async def read_for_operator(
     attempt_id: int | None = None,
 ) -> OperatorRecord | None:
     """Read a household's minimal record and audit-log the view; None if not in this department."""
-    async with pool.acquire() as conn, conn.transaction():
+    async with db.department(pool, department_id) as conn:  # RLS: never another department's resident
         head = await conn.fetchrow(
             """select h.household_no, h.postal_code, h.address, p.name_kanji, p.name_kana, p.birth_date
                from household h
