@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import ami_pipeline
+from bench import ami_pipeline, imports
 from dialer import logs
 
 RESULTS = Path(__file__).parent / "results"
@@ -17,7 +17,10 @@ RESULTS = Path(__file__).parent / "results"
 
 def main() -> int:
     logs.configure("warning")
-    results = {"ami_pipeline": asyncio.run(ami_pipeline.run())}
+    results = {
+        "ami_pipeline": asyncio.run(ami_pipeline.run()),
+        "imports": asyncio.run(imports.run()),
+    }
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],

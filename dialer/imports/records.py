@@ -7,6 +7,7 @@ tables' column order.
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 from dialer.imports.csvfile import Row
@@ -55,6 +56,8 @@ PAYMENT_STAGE = (
     "paid_on",
     "channel",
 )
+_HOUSEHOLD_VALUES = itemgetter(*HOUSEHOLD_STAGE[1:])
+_PAYMENT_VALUES = itemgetter(*PAYMENT_STAGE[1:])
 _DEBT_FIELDS = (
     "debt_type",
     "assessed_year",
@@ -87,7 +90,7 @@ def household_row(
         )
     if any(p.severity == "error" for p in problems):
         return None, [], problems
-    staged = (row.line, *(v.get(c) for c in HOUSEHOLD_STAGE[1:]))
+    staged = (row.line, *_HOUSEHOLD_VALUES(v))
     hh, atena = v["household_no"], v["atena_no"]
     return staged, [(row.line, hh, atena, *p) for p in phones], problems
 
@@ -139,7 +142,7 @@ def payment_row(conv: Converter, row: Row) -> tuple[tuple[Any, ...] | None, list
     if v["amount_yen"] == 0:
         problems.append(Problem(row.line, _label(conv, "amount_yen"), "error", "収納額が0円です"))
         return None, problems
-    return (row.line, *(v.get(c) for c in PAYMENT_STAGE[1:])), problems
+    return (row.line, *_PAYMENT_VALUES(v)), problems
 
 
 def _label(conv: Converter, name: str) -> str:

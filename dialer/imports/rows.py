@@ -8,6 +8,7 @@ bad input.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -18,7 +19,15 @@ from dialer.imports.csvfile import REPLACEMENT, Row
 from dialer.imports.dates import DateProblem, parse_date, parse_fiscal_year
 from dialer.imports.mapping import Mapping
 from dialer.imports.phones import parse_phone
-from dialer.imports.values import ValueProblem, clean, parse_flag, parse_installment, parse_key, parse_yen
+from dialer.imports.values import (
+    PUA,
+    ValueProblem,
+    clean,
+    parse_flag,
+    parse_installment,
+    parse_key,
+    parse_yen,
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,7 @@ class Problem:
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SEP = "\x07"  # joins a row's cells for one NFKC call; a control character, so never in a clean cell
 _CODE = re.compile(r"[a-z][a-z0-9_]{1,31}")
 _SEX = {
     **dict.fromkeys(("1", "男", "男性", "m", "male"), "male"),
@@ -74,10 +84,35 @@ def _postal(s: str) -> str:
     raise Warned(s, f"郵便番号は7桁です: {s!r}")
 
 
+def _text(s: str) -> str:
+    return s
+
+
+def _memo(parse: Callable[[str], Any], size: int = 4096) -> Callable[[str], Any]:
+    """parse(s), remembered for the last `size` distinct texts (bounded: memory stays flat)."""
+    seen: dict[str, tuple[bool, Any]] = {}
+
+    def parse_once(s: str) -> Any:
+        hit = seen.get(s)
+        if hit is None:
+            try:
+                hit = (True, parse(s))
+            except (Warned, ValueProblem, DateProblem) as exc:
+                hit = (False, exc)
+            if len(seen) >= size:
+                seen.clear()
+            seen[s] = hit
+        if hit[0]:
+            return hit[1]
+        raise hit[1]
+
+    return parse_once
+
+
 PARSERS: dict[str, Callable[[str], Any]] = {
     "key": parse_key,
-    "text": lambda s: s,
-    "name": lambda s: s,
+    "text": _text,
+    "name": _text,
     "date": _date,
     "fy": parse_fiscal_year,
     "inst": parse_installment,
@@ -111,10 +146,15 @@ class Converter:
             return header[idx] if idx is not None and idx < len(header) else str(ref)
 
         # (field, column index, column label, parser, required, value table)
+        def position(ref: str | int) -> int:
+            idx = index_of(ref)
+            assert idx is not None  # checked above: every mapped column is in the file
+            return idx
+
         self.columns = [
             (
                 name,
-                index_of(ref),
+                position(ref),
                 label(ref),
                 PARSERS[mapping.fields[name][0]],
                 mapping.fields[name][1],
@@ -122,15 +162,14 @@ class Converter:
             )
             for name, ref in mapping.columns.items()
         ]
-        self.phones = [(index_of(ref), label(ref)) for ref in mapping.phones]
+        self.phones = [(position(ref), label(ref)) for ref in mapping.phones]
         self.constants = {
             name: PARSERS[mapping.fields[name][0]](value) for name, value in mapping.constants.items()
         }
-        self.last_index = max(
-            [i for _, i, *_ in self.columns if i is not None]
-            + [i for i, _ in self.phones if i is not None]
-            + [-1]
-        )
+        self.defaults: dict[str, Any] = {**dict.fromkeys(mapping.fields), **self.constants}
+        # columns repeat their values (years, 期別, dates, amounts): each distinct text is parsed once
+        self.columns = [(n, i, c, p if p is _text else _memo(p), r, t) for n, i, c, p, r, t in self.columns]
+        self.last_index = max([i for _, i, *_ in self.columns] + [i for i, _ in self.phones] + [-1])
 
     def fields(self, row: Row) -> tuple[dict[str, Any], list[Problem]]:
         """The mapped fields of a row (None for empty cells) and the problems met."""
@@ -149,16 +188,54 @@ class Converter:
                         row.line, "", "warning", f"列数が見出しより少ない({len(f)}列、見出しは{self.width}列)"
                     )
                 )
-        out: dict[str, Any] = dict(self.constants)
+        if len(f) <= self.last_index:
+            f = f + [""] * (self.last_index + 1 - len(f))
+        whole = "".join(f)
+        if REPLACEMENT in whole or _CONTROL.search(whole):
+            return self._fields_slowly(row.line, f, problems)
+        if whole.isascii():
+            cells = f
+        else:
+            joined = unicodedata.normalize("NFKC", _SEP.join(f))
+            if PUA.search(joined):
+                return self._fields_slowly(row.line, f, problems)
+            cells = joined.split(_SEP)
+        out = dict(self.defaults)
         for name, idx, column, parse, required, table in self.columns:
-            raw = f[idx] if idx is not None and idx < len(f) else ""
-            value = self._cell(row.line, column, raw, parse, table, problems)
+            s = cells[idx]
+            if s and (not s.isascii() or " " in s or "\t" in s):
+                s = " ".join(s.split())
+            if not s:
+                if required:
+                    problems.append(Problem(row.line, column, "error", "必須項目が空です"))
+                continue
+            if table is not None:
+                s = table.get(s, s)
+            if parse is _text:
+                out[name] = s
+                continue
+            try:
+                out[name] = parse(s)
+            except Warned as w:
+                problems.append(Problem(row.line, column, "warning", w.message, s[:100]))
+                out[name] = w.value
+            except (ValueProblem, DateProblem) as exc:
+                problems.append(Problem(row.line, column, "error", str(exc), s[:100]))
+        return out, problems
+
+    def _fields_slowly(
+        self, line: int, f: list[str], problems: list[Problem]
+    ) -> tuple[dict[str, Any], list[Problem]]:
+        """Cell by cell, so that each broken or 外字 cell is reported under its own column."""
+        out = dict(self.defaults)
+        for name, idx, column, parse, required, table in self.columns:
+            value = self._cell(line, column, f[idx], parse, table, problems)
             if (
                 value is None
                 and required
                 and not any(p.column == column and p.severity == "error" for p in problems)
             ):
-                problems.append(Problem(row.line, column, "error", "必須項目が空です"))
+                problems.append(Problem(line, column, "error", "必須項目が空です"))
             out[name] = value
         return out, problems
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -97,6 +98,7 @@ async def import_file(pool: asyncpg.Pool, req: ImportRequest) -> store.RunInfo:
 
 async def _run(pool: asyncpg.Pool, req: ImportRequest, run_id: int, as_of: date) -> store.RunInfo:
     kind = req.mapping.kind
+    started = time.perf_counter()
     async with db.department(pool, req.department_id) as conn:  # RLS: this department's rows only
         await store.create_staging(conn, kind)
         with CsvFile(req.path, req.mapping) as f:
@@ -115,6 +117,7 @@ async def _run(pool: asyncpg.Pool, req: ImportRequest, run_id: int, as_of: date)
             blank = f.blank_lines
             encoding = f.encoding
         await store.flush_problems(conn)
+        log.info("import.staged", run=run_id, rows=read, seconds=round(time.perf_counter() - started, 2))
         if kind == "households":
             mapped = set(req.mapping.columns) | set(req.mapping.constants)
             counts = await store.merge_households(conn, run_id, req.department_id, as_of, mapped)

@@ -15,8 +15,7 @@ import re
 import unicodedata
 
 GETA = "〓"
-_PUA = re.compile("[\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd]")
-_SPACES = re.compile(r"\s+")
+PUA = re.compile("[\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd]")
 
 
 class ValueProblem(ValueError):
@@ -26,10 +25,10 @@ class ValueProblem(ValueError):
 def clean(text: str) -> tuple[str, int]:
     """NFKC, trimmed, runs of spaces collapsed; 外字 replaced. Returns (text, 外字 count)."""
     s = unicodedata.normalize("NFKC", text) if not text.isascii() else text
-    s = _SPACES.sub(" ", s).strip()
+    s = " ".join(s.split())  # runs of any whitespace (the ideographic space too) become one space
     if s.isascii():
         return s, 0
-    s, n = _PUA.subn(GETA, s)
+    s, n = PUA.subn(GETA, s)
     return s, n
 
 

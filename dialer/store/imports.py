@@ -9,15 +9,19 @@ one transaction: a crash half-way stores nothing but the run's 'failed' record.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import asyncpg
 
+from dialer import logs
 from dialer.imports.records import HOUSEHOLD_STAGE, PAYMENT_STAGE, PHONE_STAGE
 from dialer.imports.rows import Problem
 from dialer.store.db import Conn, Connection
+
+log = logs.get("dialer.imports")
 
 LONG = 3600.0  # seconds: a merge of a million rows is not a 15-second query
 
@@ -190,6 +194,8 @@ async def merge_households(
            where line <> first_line""",
     )
     counts: dict[str, Any] = {"duplicates_rejected": rejected}
+    # the summary triggers would refresh each household once per table; do it once, at the end
+    await conn.execute("select set_config('dialer.bulk', 'on', true)")
     counts["households"] = await _upsert(
         conn, _HOUSEHOLDS, mapped, {"postal_code", "address"}, department_id, run_id
     )
@@ -197,6 +203,19 @@ async def merge_households(
     counts["phones"] = await _counted(conn, _PHONES, department_id, run_id)
     if "fiscal_year" in mapped:
         counts["debts"] = await _counted(conn, _DEBTS, department_id, run_id, as_of)
+    await conn.execute("select set_config('dialer.bulk', 'off', true)")
+    started = time.perf_counter()
+    if sum(c["inserted"] for c in counts.values() if isinstance(c, dict)) > 1000:
+        # fresh statistics, or the planner takes a table it just saw grow by a million rows for empty
+        await conn.execute("analyze household, person, phone, debt", timeout=LONG)
+    await conn.execute(
+        """select refresh_household_summary(array(
+               select h.id from household h
+               where h.department_id = $1 and h.household_no in (select household_no from stage_household)))""",
+        department_id,
+        timeout=LONG,
+    )
+    log.info("import.merged", table="household_summary", seconds=round(time.perf_counter() - started, 2))
     return counts
 
 
@@ -236,6 +255,7 @@ async def _upsert(
 
 
 async def _counted(conn: Connection, query: str, *args: Any) -> dict[str, int]:
+    started = time.perf_counter()
     row = await conn.fetchrow(
         f"""with up as ({query})
             select count(*) filter (where inserted) as inserted, count(*) filter (where not inserted) as updated from up""",
@@ -243,6 +263,8 @@ async def _counted(conn: Connection, query: str, *args: Any) -> dict[str, int]:
         timeout=LONG,
     )
     assert row is not None
+    table = query.split("insert into ", 1)[1].split(" ", 1)[0]
+    log.info("import.merged", table=table, seconds=round(time.perf_counter() - started, 2))
     return {"inserted": row["inserted"], "updated": row["updated"]}
 
 
@@ -271,12 +293,11 @@ _PERSONS = """
 _PHONES = """
     insert into phone (household_id, person_id, department_id, number, raw, kind, source, valid, invalid_reason,
                        priority, import_id)
-    select distinct on (h.id, case when sp.number <> '' then sp.number else 'raw:' || sp.raw end)
-           h.id, p.id, $1, sp.number, sp.raw, sp.kind, 'import', sp.valid, sp.reason, sp.position, $2
+    select distinct on (p.household_id, case when sp.number <> '' then sp.number else 'raw:' || sp.raw end)
+           p.household_id, p.id, $1, sp.number, sp.raw, sp.kind, 'import', sp.valid, sp.reason, sp.position, $2
     from stage_phone sp
-    join household h on h.department_id = $1 and h.household_no = sp.household_no
     join person p on p.department_id = $1 and p.atena_no = sp.atena_no
-    order by h.id, case when sp.number <> '' then sp.number else 'raw:' || sp.raw end, sp.line, sp.position
+    order by p.household_id, case when sp.number <> '' then sp.number else 'raw:' || sp.raw end, sp.line, sp.position
     on conflict (household_id, key) do update set
         person_id = excluded.person_id, kind = excluded.kind, raw = excluded.raw, priority = excluded.priority,
         valid = case when phone.source = 'import' then excluded.valid else phone.valid end,
@@ -296,13 +317,14 @@ _DEBTS = """
                       last_paid_on, account_transfer, delinquency_class, source_key, import_id)
     select p.household_id, p.id, $1, s.debt_type, s.fiscal_year, s.assessed_year, s.installment,
            coalesce(s.notice_no, ''), s.assessed_yen, s.paid_yen,
-           s.paid_yen + coalesce((select sum(py.amount_yen) from payment py join debt d on d.id = py.debt_id
-                                  where d.department_id = $1 and d.source_key = k.key and py.paid_on > $3), 0),
+           s.paid_yen + coalesce(later.yen, 0),
            $3, s.due_date, coalesce(s.late_fee_yen, 0), s.last_paid_on, coalesce(s.account_transfer, false),
            coalesce(s.delinquency_class, ''), k.key, $2
     from stage_household s
     join person p on p.department_id = $1 and p.atena_no = s.atena_no
     cross join lateral (select concat_ws('|', s.atena_no, s.debt_type, s.fiscal_year, s.assessed_year, s.installment) as key) k
+    left join (select d.source_key, sum(py.amount_yen) as yen from payment py join debt d on d.id = py.debt_id
+               where py.department_id = $1 and py.paid_on > $3 group by d.source_key) later on later.source_key = k.key
     where s.fiscal_year is not null
     on conflict (department_id, source_key) do update set
         household_id = excluded.household_id, person_id = excluded.person_id, notice_no = excluded.notice_no,

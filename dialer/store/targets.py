@@ -147,3 +147,55 @@ async def sweep_expired(pool: asyncpg.Pool) -> int:
                 ids,
             )
         return len(ids)
+
+
+@dataclass(frozen=True)
+class Due:
+    target_id: int
+    household_id: int
+    priority: int
+
+
+async def add_segment(
+    conn: Conn, campaign_id: int, *, min_unpaid_yen: int = 1, max_unpaid_yen: int = 2**62, priority: int = 100
+) -> int:
+    """Put the campaign's department's households whose arrears fall in [min, max] yen and that
+    have a dialable phone into the campaign (once each). Returns how many were added.
+
+    Segment membership is decided here, when the list is built, so that reading the next targets
+    (`next_batch`) never has to step over households outside the segment.
+    """
+    status = await conn.execute(
+        """insert into campaign_target (campaign_id, household_id, department_id, priority)
+           select c.id, h.id, h.department_id, $4
+           from campaign c join household h on h.department_id = c.department_id
+           where c.id = $1 and h.dialable and h.unpaid_yen between $2 and $3
+           on conflict (campaign_id, household_id) do nothing""",
+        campaign_id,
+        min_unpaid_yen,
+        max_unpaid_yen,
+        priority,
+        timeout=600,
+    )
+    return int(status.split()[-1])
+
+
+# The hopper's read: the next due households of a campaign in priority order. It walks
+# campaign_target_next (campaign, priority, due, id; pending rows only) in order and checks each
+# household by primary key (still owing, still dialable), so it reads about `limit` rows whatever
+# the campaign's size. EXPLAIN in docs/data.md.
+NEXT_BATCH = """
+select t.id, t.household_id, t.priority
+from campaign_target t
+join household h on h.id = t.household_id
+where t.campaign_id = $1 and t.state = 'pending' and t.next_attempt_at <= now()
+  and h.dialable and h.unpaid_yen > 0
+order by t.priority, t.next_attempt_at, t.id
+limit $2
+"""
+
+
+async def next_batch(conn: Conn, campaign_id: int, limit: int) -> list[Due]:
+    """The next `limit` due households of a campaign."""
+    rows = await conn.fetch(NEXT_BATCH, campaign_id, limit)
+    return [Due(r["id"], r["household_id"], r["priority"]) for r in rows]
