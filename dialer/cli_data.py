@@ -48,6 +48,14 @@ def register(sub: Any) -> None:
     rep.set_defaults(func=_report)
     maps = rsub.add_parser("mappings", help="the shipped column mappings")
     maps.set_defaults(func=_mappings)
+    exp = sub.add_parser("export", help="call results or 経過記録 as CSV for the delinquency system (staff)")
+    exp.add_argument("--department", required=True)
+    exp.add_argument("--kind", required=True, choices=["results", "history"])
+    exp.add_argument("--from", dest="first", required=True, help="first day (YYYY-MM-DD or 和暦)")
+    exp.add_argument("--to", dest="last", required=True, help="last day, inclusive")
+    exp.add_argument("--user", required=True, help="the login of the staff member exporting (audit log)")
+    exp.add_argument("--output", type=Path, required=True)
+    exp.set_defaults(func=_export)
 
 
 def _mapping_for(args: argparse.Namespace) -> Any:
@@ -146,4 +154,37 @@ async def _mappings(settings: Settings, args: argparse.Namespace) -> int:
     for name in mapping.shipped():
         m = mapping.load(name)
         print(f"{name:<20} {m.kind:<10} {m.source}")
+    return 0
+
+
+async def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from dialer.cli import with_pool
+    from dialer.store import exports
+
+    first, last = _as_of(args.first), _as_of(args.last)
+    assert first is not None and last is not None
+    if last < first:
+        raise ConfigError("--to is before --from.")
+
+    async def body(pool: Any) -> None:
+        user = await pool.fetchrow(
+            "select id, role, department_id from app_user where login = $1 and active", args.user
+        )
+        if user is None or user["role"] != "staff" or user["department_id"] != args.department:
+            raise ConfigError(
+                f"{args.user!r} is not an active staff member of {args.department!r}: only staff export."
+            )
+        out = await exports.export(
+            pool,
+            kind=args.kind,
+            department_id=args.department,
+            first=first,
+            last=last,
+            user_id=user["id"],
+            via="cli",
+        )
+        args.output.write_bytes(out.data)
+        print(f"{out.rows} rows ({out.encoding}) written to {args.output}")
+
+    await with_pool(settings, body)
     return 0

@@ -13,7 +13,7 @@ from campaigns.engine import Engine
 from dialer.ami.link import AmiLink
 from dialer.config import Settings
 from dialer.metrics import Metrics
-from web import api, health, live, pages
+from web import api, data, health, live, pages
 from web.auth import security_headers, session_middleware
 from web.i18n import phone_display, translate, wareki, wareki_fiscal_year, yen
 from web.keys import ENGINE, HUB, LINK, METRICS, POOL, SETTINGS
@@ -41,6 +41,7 @@ def build(
     env.globals.update(t=translate)
     env.filters.update(wareki=wareki, fiscal_year=wareki_fiscal_year, yen=yen, phone=phone_display)
     pages.routes(app)
+    data.routes(app)
     api.routes(app)
     health.routes(app)
     app.router.add_get("/ws", live.websocket)

@@ -7,6 +7,7 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
+from dialer.csvsafe import cell
 from dialer.store.imports import RunInfo
 
 HEADER = ("行", "列", "種別", "内容", "値")
@@ -19,13 +20,8 @@ def problems_csv(rows: Iterable[Any]) -> bytes:
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(HEADER)
     for r in rows:
-        w.writerow((r["line"], r["column_name"], SEVERITY[r["severity"]], r["message"], _safe(r["value"])))
+        w.writerow((r["line"], r["column_name"], SEVERITY[r["severity"]], r["message"], cell(r["value"])))
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
-
-
-def _safe(value: str) -> str:
-    """Excel runs cells that start with = + - @ as formulas: never let a value do that."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def summary(info: RunInfo) -> str:

@@ -8,7 +8,8 @@ import asyncpg
 
 from campaigns.dispositions import Code, DispositionInput
 from dialer.errors import DialerError
-from dialer.store.db import Conn
+from dialer.store import db
+from dialer.store.db import Conn, Connection
 from dialer.store.users import User
 
 # Outcomes that mean someone answered, even if the "answered" stamp could not be written.
@@ -87,9 +88,9 @@ async def settle(conn: Conn, attempt_id: int) -> bool:
 
 
 async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code) -> Saved:
-    async with pool.acquire() as conn, conn.transaction():
+    async with db.department(pool, user.department_id) as conn:  # RLS: the operator's department only
         attempt = await conn.fetchrow(
-            """select id, campaign_id, target_id, department_id, operator_id, answered_at, outcome
+            """select id, campaign_id, target_id, department_id, operator_id, answered_at, outcome, household_id
                from attempt where id = $1 for update""",
             inp.attempt_id,
         )
@@ -106,10 +107,10 @@ async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code
             raise DispositionRejected("error.already_recorded")
         if attempt["answered_at"] is None and attempt["outcome"] not in ANSWERED_OUTCOMES:
             raise DispositionRejected("error.not_answered")
-        await conn.execute(
+        disposition_id = await conn.fetchval(
             """insert into disposition (attempt_id, client_token, operator_id, department_id, code, note,
                                         promise_date, promise_amount_yen, callback_at)
-               values ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+               values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning id""",
             inp.attempt_id,
             inp.token,
             user.id,
@@ -120,6 +121,7 @@ async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code
             inp.promise_amount_yen,
             inp.callback_at,
         )
+        await _record_contact(conn, disposition_id, attempt["household_id"], user, inp, code)
         await settle(conn, inp.attempt_id)  # at once if the call has ended, else when it ends
         await conn.execute(
             """insert into audit_log (user_id, department_id, action, object_type, object_id, detail)
@@ -130,6 +132,37 @@ async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code
             inp.code,
         )
     return Saved(True, inp.attempt_id, attempt["campaign_id"], inp.code)
+
+
+async def _record_contact(
+    conn: Connection, disposition_id: int, household_id: int, user: User, inp: DispositionInput, code: Code
+) -> None:
+    """The call in the contact history (経過記録) that goes back to the delinquency system, and the promise."""
+    party = "本人" if code.reached else ("本人以外" if code.code == "other_party" else "")
+    content = code.label_ja + (f": {inp.note}" if inp.note else "")
+    await conn.execute(
+        """insert into contact_history (department_id, household_id, at, method, place, party, content,
+                                        disposition_id, recorded_by)
+           select a.department_id, a.household_id, coalesce(a.answered_at, a.originated_at), 'phone_out',
+                  coalesce(a.dialed_number, ''), $3, $4, $2, $5
+           from attempt a where a.id = $1""",
+        inp.attempt_id,
+        disposition_id,
+        party,
+        content,
+        user.id,
+    )
+    if inp.promise_date is not None and inp.promise_amount_yen is not None:
+        await conn.execute(
+            """insert into promise (department_id, household_id, disposition_id, operator_id, promised_on, amount_yen)
+               values ($1, $2, $3, $4, $5, $6)""",
+            user.department_id,
+            household_id,
+            disposition_id,
+            user.id,
+            inp.promise_date,
+            inp.promise_amount_yen,
+        )
 
 
 class CodeError(DialerError):

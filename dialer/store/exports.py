@@ -1,0 +1,148 @@
+"""Exports back to the delinquency system: contact results and 経過記録, as CSV in the department's encoding.
+
+Only municipal staff export (the web page and the CLI check the role); every export is written to
+the audit log with what was exported (kind, period, rows) in the same transaction that read it.
+Characters the target encoding cannot hold (CP932 lacks some 人名 kanji) become 〓, as the
+municipal systems themselves do.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from dialer.csvsafe import cell
+from dialer.store import db
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+KINDS = ("history", "results")
+
+
+def _geta(exc: UnicodeError) -> tuple[str, int]:
+    assert isinstance(exc, UnicodeEncodeError)
+    return "〓" * (exc.end - exc.start), exc.end
+
+
+codecs.register_error("dialer-geta", _geta)
+
+
+@dataclass(frozen=True)
+class Export:
+    kind: str
+    department_id: str
+    first: date
+    last: date
+    rows: int
+    encoding: str
+    data: bytes
+
+    @property
+    def filename(self) -> str:
+        return f"{self.department_id}-{self.kind}-{self.first:%Y%m%d}-{self.last:%Y%m%d}.csv"
+
+
+_HISTORY = """
+select to_char(c.at at time zone 'Asia/Tokyo', 'YYYY/MM/DD HH24:MI') as at, h.household_no,
+       coalesce(head.atena_no, '') as atena_no, c.method, c.place, c.party, c.content,
+       coalesce(u.display_name, '') as recorded_by
+from contact_history c
+join household h on h.id = c.household_id
+left join lateral (select atena_no from person where household_id = h.id order by is_head desc, id limit 1) head on true
+left join app_user u on u.id = c.recorded_by
+where c.department_id = $1 and c.at >= $2 and c.at < $3
+order by c.at, c.id
+"""
+HISTORY_HEADER = ("日時", "世帯番号", "宛名番号", "方法", "場所", "相手", "内容", "記録者")
+_METHODS = {
+    "phone_out": "電話(架電)",
+    "phone_in": "電話(受電)",
+    "visit": "訪問",
+    "letter": "文書",
+    "counter": "窓口",
+    "other": "その他",
+}
+
+_RESULTS = """
+select to_char(a.originated_at at time zone 'Asia/Tokyo', 'YYYY/MM/DD HH24:MI:SS') as at, h.household_no,
+       coalesce(head.atena_no, '') as atena_no, coalesce(a.dialed_number, '') as number, c.name as campaign,
+       coalesce(a.outcome, '') as outcome, coalesce(d.code, '') as code,
+       coalesce(to_char(d.promise_date, 'YYYY/MM/DD'), '') as promise_date,
+       coalesce(d.promise_amount_yen::text, '') as promise_yen,
+       coalesce(to_char(d.callback_at at time zone 'Asia/Tokyo', 'YYYY/MM/DD HH24:MI'), '') as callback_at,
+       coalesce(u.display_name, '') as operator, coalesce(a.talk_s::int::text, '') as talk_s
+from attempt a
+join household h on h.id = a.household_id
+join campaign c on c.id = a.campaign_id
+left join lateral (select atena_no from person where household_id = h.id order by is_head desc, id limit 1) head on true
+left join disposition d on d.attempt_id = a.id
+left join app_user u on u.id = a.operator_id
+where a.department_id = $1 and a.originated_at >= $2 and a.originated_at < $3
+order by a.originated_at, a.id
+"""
+RESULTS_HEADER = (
+    "架電日時",
+    "世帯番号",
+    "宛名番号",
+    "電話番号",
+    "キャンペーン",
+    "発信結果",
+    "応対結果コード",
+    "納付約束日",
+    "約束金額",
+    "折り返し日時",
+    "オペレータ",
+    "通話秒数",
+)
+
+
+async def export(
+    pool: asyncpg.Pool, *, kind: str, department_id: str, first: date, last: date, user_id: int, via: str
+) -> Export:
+    """Contact history (kind 'history') or call results ('results') from `first` to `last` (Tokyo dates, inclusive)."""
+    if kind not in KINDS:
+        raise ValueError(kind)
+    start = datetime(first.year, first.month, first.day, tzinfo=TOKYO)
+    end = datetime(last.year, last.month, last.day, tzinfo=TOKYO) + timedelta(days=1)
+    async with db.department(pool, department_id) as conn:  # RLS: this department's residents only
+        encoding = await conn.fetchval("select export_encoding from department where id = $1", department_id)
+        rows = await conn.fetch(
+            _HISTORY if kind == "history" else _RESULTS, department_id, start, end, timeout=300
+        )
+        await conn.execute(
+            """insert into audit_log (user_id, department_id, action, object_type, object_id, detail)
+               values ($1, $2, 'export', $3, '', $4::jsonb)""",
+            user_id,
+            department_id,
+            kind,
+            json.dumps({"from": first.isoformat(), "to": last.isoformat(), "rows": len(rows), "via": via}),
+        )
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\r\n")
+    if kind == "history":
+        w.writerow(HISTORY_HEADER)
+        for r in rows:
+            method = _METHODS[r["method"]]
+            w.writerow(
+                [
+                    r["at"],
+                    r["household_no"],
+                    r["atena_no"],
+                    method,
+                    r["place"],
+                    r["party"],
+                    cell(r["content"]),
+                    cell(r["recorded_by"]),
+                ]
+            )
+    else:
+        w.writerow(RESULTS_HEADER)
+        w.writerows(tuple(cell(v) for v in r) for r in rows)
+    data = buf.getvalue().encode(encoding, errors="dialer-geta")
+    return Export(kind, department_id, first, last, len(rows), encoding, data)

@@ -1,0 +1,100 @@
+"""`dialer import`, `dialer import-payments`, `dialer imports`, `dialer export` as an integrator runs them."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import asyncpg
+
+from dialer.imports.sample import write_households
+from tests import factory
+from tests.test_cli import _env, _one_clear_line, _run
+from tests.test_imports import enc, row
+from tests.test_payments_import import payments_file
+
+
+async def test_import_report_payments_and_export_from_the_command_line(
+    tmp_path: Path, db_dsn: str, pool: asyncpg.Pool
+) -> None:
+    await factory.department(pool, "nhi")
+    env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
+    data = tmp_path / "滞納者一覧.csv"
+    write_households(data, 30, encoding="cp932")
+    owed = row(
+        世帯番号="H001",
+        宛名番号="A001",
+        年度="R07",
+        相当年度="2025",
+        期別="1",
+        調定額="30000",
+        収納額="0",
+        未納額="30000",
+    )
+    data.write_bytes(data.read_bytes() + enc(owed) + b"\r\n")
+    code, out, err = await _run(env, "import", "--department", "nhi", "--as-of", "R07.11.01", str(data))
+    assert code == 0, err
+    assert "rejected 0" in out
+    # a broken line: exit 1, the good rows stored, the report written
+    data.write_bytes(
+        data.read_bytes() + enc(row(世帯番号="HX", 宛名番号="AX", 生年月日="令和0年1月1日")) + b"\r\n"
+    )
+    report = tmp_path / "errors.csv"
+    code, out, err = await _run(env, "import", "--department", "nhi", "--report", str(report), str(data))
+    assert code == 1, err
+    assert "rejected 1" in out
+    lines = list(csv.reader(io.StringIO(report.read_bytes().decode("utf-8-sig"))))
+    assert lines[1][1] == "生年月日"
+    code, out, _ = await _run(env, "imports", "list", "--department", "nhi")
+    assert code == 0
+    assert out.count("滞納者一覧.csv") == 2
+    # payments: H001 pays its one debt in full
+    pay = payments_file(tmp_path / "収納.csv", [{"収納番号": "R1", "宛名番号": "A001", "収納額": "30000"}])
+    code, out, err = await _run(env, "import-payments", "--department", "nhi", str(pay))
+    assert code == 0, err
+    assert "households paid off: 1" in out
+    assert await pool.fetchval("select unpaid_yen from household where household_no = 'H001'") == 0
+    # export: staff only
+    await factory.user(pool, "staff1", "staff", "nhi")
+    await factory.user(pool, "op1", "operator", "nhi", "1001")
+    out_file = tmp_path / "history.csv"
+    args = [
+        "export",
+        "--department",
+        "nhi",
+        "--kind",
+        "history",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-30",
+    ]
+    code, _, err = await _run(env, *args, "--user", "op1", "--output", str(out_file))
+    assert code == 2
+    _one_clear_line(err, "only staff export")
+    code, out, err = await _run(env, *args, "--user", "staff1", "--output", str(out_file))
+    assert code == 0, err
+    assert out_file.read_bytes().decode("cp932").startswith("日時,世帯番号")
+    assert await pool.fetchval("select count(*) from audit_log where action = 'export'") == 1
+
+
+async def test_import_errors_a_user_can_act_on(tmp_path: Path, db_dsn: str, pool: asyncpg.Pool) -> None:
+    await factory.department(pool, "nhi")
+    env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
+    code, _, err = await _run(env, "import", "--department", "nhi", str(tmp_path / "missing.csv"))
+    assert code == 7
+    _one_clear_line(err, "Cannot read")
+    bad_mapping = tmp_path / "m.toml"
+    bad_mapping.write_text('kind = "households"\n[columns]\nhousehold_no = "世帯番号"\n', encoding="utf-8")
+    code, _, err = await _run(env, "import", "--department", "nhi", "--mapping", str(bad_mapping), "x.csv")
+    assert code == 2
+    assert "atena_no is required" in err
+    code, _, err = await _run(env, "import", "--department", "police", str(tmp_path / "x.csv"))
+    assert code == 2
+    _one_clear_line(err, "No shipped mapping")
+    other = tmp_path / "other.csv"
+    other.write_text("番号,名前\r\n1,2\r\n", encoding="cp932")
+    code, _, err = await _run(env, "import", "--department", "nhi", str(other))
+    assert code == 7
+    _one_clear_line(err, "世帯番号")

@@ -1,0 +1,172 @@
+"""The import page (administrators) and the export page (staff), over real HTTP and in Chromium."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import pytest
+from playwright.async_api import Browser, expect
+
+from dialer import runtime
+from dialer.imports.sample import write_households
+from tests import factory
+from tests.client import PageClient
+from tests.test_browser_e2e import ARTIFACTS, browser, chromium  # noqa: F401 (fixtures)
+from tests.test_imports import enc, row
+
+
+@pytest.fixture
+async def staffed(pool: asyncpg.Pool, product: runtime.Running) -> runtime.Running:
+    for dept in ("nhi", "tax"):
+        await factory.department(pool, dept)
+    await factory.user(pool, "admin1", "admin", None)
+    await factory.user(pool, "staff1", "staff", "nhi")
+    await factory.user(pool, "op1", "operator", "nhi", "1001")
+    return product
+
+
+async def _client(product: runtime.Running, login: str, page: str) -> PageClient:
+    c = PageClient(product.url)
+    assert await c.login(login, factory.PASSWORD, page) == 200
+    return c
+
+
+async def _upload(c: PageClient, body: bytes, **query: str) -> tuple[int, dict[str, object]]:
+    q = {"department": "nhi", "mapping": "nhi-sample", "name": "滞納者一覧.csv", **query}
+    async with c.http.post(
+        f"{c.base}/api/admin/imports",
+        params=q,
+        data=body,
+        headers={"X-CSRF-Token": c.csrf, "Content-Type": "text/csv"},
+    ) as r:
+        return r.status, await r.json()
+
+
+async def test_an_administrator_uploads_an_export_and_downloads_its_error_report(
+    staffed: runtime.Running, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    path = tmp_path / "f.csv"
+    write_households(path, 20, encoding="cp932")
+    broken = path.read_bytes() + enc(row(世帯番号="HX", 宛名番号="AX", 納期限="平成32年1月1日")) + b"\r\n"
+    c = await _client(staffed, "admin1", "/admin/imports")
+    try:
+        status, body = await _upload(c, broken)
+        assert status == 200, body
+        assert body["rejected"] == 1
+        assert body["stored"] == body["read"] - 1
+        assert await pool.fetchval("select count(*) from household where department_id = 'nhi'") == 20
+        async with c.http.get(f"{c.base}{body['report']}") as r:
+            assert r.status == 200
+            assert "attachment" in r.headers["Content-Disposition"]
+            report = list(csv.reader(io.StringIO((await r.read()).decode("utf-8-sig"))))
+        assert report[1][1] == "納期限"
+        assert "平成32年" in report[1][3]
+        assert await pool.fetchval("select count(*) from audit_log where action = 'import.report'") == 1
+        # no CSRF token: refused before a byte is stored
+        async with c.http.post(f"{c.base}/api/admin/imports", params={"department": "nhi"}, data=b"x") as r:
+            assert r.status == 403
+        status, body = await _upload(c, b"", department="nhi")
+        assert (status, body["error"]) == (422, "import.empty")
+        status, body = await _upload(c, b"a,b\r\n1,2\r\n")
+        assert (status, body["error"]) == (422, "import.unreadable")
+        status, body = await _upload(c, broken, department="police")
+        assert status == 422
+        _, page = await c.get("/admin/imports")
+        assert "滞納者一覧.csv" in page
+    finally:
+        await c.close()
+
+
+async def test_only_administrators_import_and_only_staff_export(staffed: runtime.Running) -> None:
+    op = await _client(staffed, "op1", "/operator")
+    staff = await _client(staffed, "staff1", "/staff/exports")
+    try:
+        assert (await op.get("/admin/imports"))[0] == 403
+        assert (await op.get("/staff/exports"))[0] == 403
+        status, _ = await _upload(op, b"x")
+        assert status == 403
+        assert (await staff.get("/admin/imports"))[0] == 403
+        async with op.http.post(
+            f"{op.base}/staff/exports",
+            data={"csrf": op.csrf, "kind": "history", "from": "2026-01-01", "to": "2026-12-31"},
+        ) as r:
+            assert r.status == 403
+    finally:
+        await op.close()
+        await staff.close()
+
+
+async def test_staff_export_contact_history_in_cp932_and_it_is_logged(
+    staffed: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    cid = await factory.campaign(pool, "nhi")
+    hid = await factory.household(pool, cid, "0312345678", name="髙橋 太郎")
+    await pool.execute(
+        """insert into contact_history (department_id, household_id, at, method, place, party, content)
+           values ('nhi', $1, '2026-11-20 10:15+09', 'phone_out', '0312345678', '本人', '納付約束: 11/30に全額'),
+                  ('nhi', $1, '2026-11-21 09:00+09', 'phone_out', '0312345678', '', '=HYPERLINK(\"x\")')""",
+        hid,
+    )
+    tax_cid = await factory.campaign(pool, "tax")
+    tax_hid = await factory.household(pool, tax_cid, "0398765432", dept="tax", no="T1")
+    await pool.execute(
+        """insert into contact_history (department_id, household_id, at, method, content)
+           values ('tax', $1, '2026-11-20 11:00+09', 'phone_out', '税務課の記録')""",
+        tax_hid,
+    )
+    staff = await _client(staffed, "staff1", "/staff/exports")
+    try:
+        async with staff.http.post(
+            f"{staff.base}/staff/exports",
+            data={"csrf": staff.csrf, "kind": "history", "from": "2026-11-01", "to": "2026-11-30"},
+        ) as r:
+            assert r.status == 200
+            assert "nhi-history-20261101-20261130.csv" in r.headers["Content-Disposition"]
+            raw = await r.read()
+        lines = list(csv.reader(io.StringIO(raw.decode("cp932"))))
+        assert lines[0][:3] == ["日時", "世帯番号", "宛名番号"]
+        assert lines[1][0] == "2026/11/20 10:15"  # Tokyo time
+        assert lines[1][6] == "納付約束: 11/30に全額"
+        assert lines[2][6].startswith("'=")  # never a live formula in Excel
+        assert len(lines) == 3  # tax's record is not there
+        audit = await pool.fetchrow("select * from audit_log where action = 'export'")
+        assert audit["object_type"] == "history"
+        assert json.loads(audit["detail"])["rows"] == 2
+        async with staff.http.post(
+            f"{staff.base}/staff/exports",
+            data={"csrf": staff.csrf, "kind": "history", "from": "2026-12-01", "to": "2026-11-01"},
+        ) as r:
+            assert r.status == 422
+    finally:
+        await staff.close()
+
+
+@pytest.mark.browser
+async def test_import_page_in_chromium(staffed: runtime.Running, browser: Browser, tmp_path: Path) -> None:  # noqa: F811
+    path = tmp_path / "見本.csv"
+    write_households(path, 5, encoding="cp932")
+    page = await browser.new_page()
+    await page.goto(f"{staffed.url}/login")
+    await page.fill("input[name=login]", "admin1")
+    await page.fill("input[name=password]", factory.PASSWORD)
+    await page.click("button[type=submit]")
+    await page.goto(f"{staffed.url}/admin/imports")
+    await page.select_option("select[name=mapping]", "nhi-sample")
+    await page.set_input_files("input[name=file]", str(path))
+    await page.click("#import-form button[type=submit]")
+    await expect(page.get_by_test_id("import-result")).to_contain_text("rejected 0")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "admin-imports.png"), full_page=True)
+    await page.reload()
+    await expect(page.get_by_test_id("import-runs")).to_contain_text("見本.csv")
+    await page.close()
+
+
+async def test_an_anonymous_upload_is_refused(staffed: runtime.Running) -> None:
+    async with aiohttp.ClientSession() as s, s.post(f"{staffed.url}/api/admin/imports", data=b"x") as r:
+        assert r.status == 401
