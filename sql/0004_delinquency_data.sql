@@ -41,6 +41,8 @@ create table import_problem (
 );
 create index import_problem_run on import_problem (import_id, line);
 
+-- Room on each page so the summary columns update in place (HOT) without touching the indexes.
+alter table household set (fillfactor = 80);
 alter table household
     add column unpaid_yen      bigint not null default 0,   -- summary of its debts: 未納額 (without 延滞金)
     add column oldest_due_date date,                        -- earliest 納期限 still unpaid

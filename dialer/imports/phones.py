@@ -70,7 +70,7 @@ def _compile() -> tuple[re.Pattern[str], dict[str, frozenset[int]], re.Pattern[s
 
 
 _PATTERN, _LENGTHS, _GENERAL = _compile()
-_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―−ー.]")
+_DROP = str.maketrans(dict.fromkeys(" \t\n\r\u3000-‐‑‒–—―−ー.()", None))
 _NOTE = re.compile(r"\([^0-9()]*\)")  # "(携帯)", "(自宅)": a note, not part of the number
 
 
@@ -85,8 +85,8 @@ class Phone:
 
 def parse_phone(raw: str) -> Phone:
     """One number as written in a record (already NFKC-normalised, non-empty)."""
-    s = _NOTE.sub("", raw)
-    s = _SEPARATORS.sub("", s).replace("(", "").replace(")", "")
+    s = _NOTE.sub("", raw) if "(" in raw else raw
+    s = s.translate(_DROP)
     if s.startswith("+81"):
         s = "0" + s[3:].lstrip("0")
     if not s.isdigit() or not s.isascii():
@@ -108,7 +108,8 @@ def classify(national: str) -> str | None:
     m = _PATTERN.fullmatch(national)
     if m is None:
         return None
-    kind = next(k for k, v in m.groupdict().items() if v is not None)
+    # the metadata's patterns have no capturing groups of their own, so the last group is the type
+    kind = m.lastgroup or next(k for k, v in m.groupdict().items() if v is not None)
     if len(national) in _LENGTHS[kind]:
         return kind
     # a later type might match at this length: ask phonenumbers itself (rare; slow path)

@@ -150,3 +150,75 @@ def _label(conv: Converter, name: str) -> str:
         if field == name:
             return column
     return name
+
+
+def household_batch(
+    conv: Converter, rows: list[Row]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[Problem]]:
+    """A batch of rows: what `household_row` gives for each, column by column where it can."""
+    fast, v, slow = conv.columns_of(rows)
+    staged: list[tuple[Any, ...]] = []
+    phones: list[tuple[Any, ...]] = []
+    problems: list[Problem] = []
+    n = len(fast)
+    col = {name: v.get(name) or [None] * n for name in (*HOUSEHOLD_STAGE[1:], "unpaid_yen")}
+    if v.get("is_head") is None and "relationship" in v:
+        col["is_head"] = [None if r is None else r in HEAD_RELATIONSHIPS for r in col["relationship"]]
+    redo: set[int] = set()
+    debt_fields = [f for f in _DEBT_FIELDS if f not in conv.mapping.constants and f in v]
+    for i in range(n):
+        if col["fiscal_year"][i] is None:
+            if any(col[f][i] is not None for f in debt_fields):
+                redo.add(i)
+            continue
+        debt = _debt_amounts(
+            col["debt_type"][i],
+            col["due_date"][i],
+            col["assessed_yen"][i],
+            col["paid_yen"][i],
+            col["unpaid_yen"][i],
+        )
+        if debt is None:
+            redo.add(i)
+            continue
+        col["assessed_yen"][i], col["paid_yen"][i] = debt
+        if col["assessed_year"][i] is None:
+            col["assessed_year"][i] = col["fiscal_year"][i]
+        if col["installment"][i] is None:
+            col["installment"][i] = 0
+    phone_cells = conv.phone_columns(fast)
+    rows_staged = zip([r.line for r in fast], *(col[c] for c in HOUSEHOLD_STAGE[1:]), strict=True)
+    for i, (r, t) in enumerate(zip(fast, rows_staged, strict=True)):
+        if i in redo:
+            slow.append(r)
+            continue
+        row_phones = phone_cells(i, r.line, problems)
+        if row_phones is None:
+            slow.append(r)
+            continue
+        staged.append(t)
+        phones.extend((r.line, t[1], t[2], *p) for p in row_phones)
+    for r in slow:
+        s, ph, pr = household_row(conv, r)
+        if s is not None:
+            staged.append(s)
+            phones.extend(ph)
+        problems.extend(pr)
+    return staged, phones, problems
+
+
+def _debt_amounts(
+    debt_type: Any, due: Any, assessed: int | None, paid: int | None, unpaid: int | None
+) -> tuple[int, int] | None:
+    """(assessed, paid) of a debt row that needs no report; None sends the row to the row path."""
+    if debt_type is None or due is None or (assessed is None and unpaid is None):
+        return None
+    if assessed is None:
+        assert unpaid is not None
+        return unpaid + (paid or 0), paid or 0
+    if paid is None:
+        paid = assessed - unpaid if unpaid is not None else 0
+        return (assessed, paid) if paid >= 0 else None
+    if unpaid is not None and max(assessed - paid, 0) != unpaid:
+        return None
+    return assessed, paid

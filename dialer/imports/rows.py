@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from dialer.errors import ImportFileError
+from dialer.imports.columns import column_texts, needs_row_path, parse_column
 from dialer.imports.csvfile import REPLACEMENT, Row
 from dialer.imports.dates import DateProblem, parse_date, parse_fiscal_year
 from dialer.imports.mapping import Mapping
@@ -22,6 +23,7 @@ from dialer.imports.phones import parse_phone
 from dialer.imports.values import (
     PUA,
     ValueProblem,
+    Warned,
     clean,
     parse_flag,
     parse_installment,
@@ -48,13 +50,6 @@ _SEX = {
     **dict.fromkeys(("0", "9", "不明", "その他", "other"), "other"),
 }
 HEAD_RELATIONSHIPS = frozenset({"世帯主", "本人"})
-
-
-class Warned(Exception):
-    """Raised by a parser to attach a warning to a value it still returns."""
-
-    def __init__(self, value: object, message: str) -> None:
-        self.value, self.message = value, message
 
 
 def _date(s: str) -> date:
@@ -167,6 +162,7 @@ class Converter:
             name: PARSERS[mapping.fields[name][0]](value) for name, value in mapping.constants.items()
         }
         self.defaults: dict[str, Any] = {**dict.fromkeys(mapping.fields), **self.constants}
+        self.kinds = {name: kind for name, (kind, _) in mapping.fields.items()}
         # columns repeat their values (years, 期別, dates, amounts): each distinct text is parsed once
         self.columns = [(n, i, c, p if p is _text else _memo(p), r, t) for n, i, c, p, r, t in self.columns]
         self.last_index = max([i for _, i, *_ in self.columns] + [i for i, _ in self.phones] + [-1])
@@ -222,6 +218,40 @@ class Converter:
             except (ValueProblem, DateProblem) as exc:
                 problems.append(Problem(row.line, column, "error", str(exc), s[:100]))
         return out, problems
+
+    def columns_of(self, rows: list[Row]) -> tuple[list[Row], dict[str, list[Any]], list[Row]]:
+        """The batch's rows that convert column by column, their values per field, and the rest.
+
+        The rest (odd width, undecodable bytes, control characters, 外字, a value that fails or
+        warns, an empty required field) go through `fields` row by row, which reports each problem.
+        """
+        fast: list[Row] = []
+        slow: list[Row] = []
+        for r in rows:
+            f = r.fields
+            ok = len(f) == self.width if self.width else len(f) > self.last_index
+            (fast if ok and not needs_row_path(f) else slow).append(r)
+        cells = [r.fields for r in fast]
+        values: dict[str, list[Any]] = {}
+        redo: set[int] = set()
+        for name, idx, _, parse, required, table in self.columns:
+            texts = column_texts(cells, idx)
+            if texts is None:  # 外字 in this column: those rows go the row path (it warns per cell)
+                texts = [clean(row[idx])[0] for row in cells]
+                redo.update(i for i, row in enumerate(cells) if PUA.search(row[idx]))
+            vals, failed = parse_column(texts, self.kinds[name], parse, table)
+            redo.update(failed)
+            if required:
+                redo.update(i for i, v in enumerate(vals) if v is None)
+            values[name] = vals
+        if redo:
+            keep = [i for i in range(len(fast)) if i not in redo]
+            slow += [fast[i] for i in sorted(redo)]
+            fast = [fast[i] for i in keep]
+            values = {k: [v[i] for i in keep] for k, v in values.items()}
+        for name, value in self.constants.items():
+            values[name] = [value] * len(fast)
+        return fast, values, slow
 
     def _fields_slowly(
         self, line: int, f: list[str], problems: list[Problem]
@@ -294,6 +324,33 @@ class Converter:
         except (ValueProblem, DateProblem) as exc:
             problems.append(Problem(line, column, "error", str(exc), s[:100]))
             return None
+
+    def phone_columns(
+        self, rows: list[Row]
+    ) -> Callable[[int, int, list[Problem]], list[tuple[Any, ...]] | None]:
+        """Per row of a batch: its phones (as `phones_of` gives them), or None to take the row path."""
+        columns = [(column_texts([r.fields for r in rows], idx), column) for idx, column in self.phones]
+        usable = [(texts, column) for texts, column in columns if texts is not None]
+
+        def of(i: int, line: int, problems: list[Problem]) -> list[tuple[Any, ...]] | None:
+            if len(usable) < len(columns):  # 外字 in a phone column: the row path reports it
+                return None
+            out: list[tuple[Any, ...]] = []
+            for position, (texts, column) in enumerate(usable, start=1):
+                s = texts[i]
+                if not s:
+                    continue
+                p = parse_phone(s)
+                if not p.valid:
+                    problems.append(
+                        Problem(
+                            line, column, "warning", f"架電できない番号として登録しました: {p.reason}", s[:40]
+                        )
+                    )
+                out.append((position, p.raw, p.number, p.kind, p.valid, p.reason))
+            return out
+
+        return of
 
     def phones_of(
         self, row: Row, problems: list[Problem]

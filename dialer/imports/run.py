@@ -20,9 +20,9 @@ import asyncpg
 
 from dialer import logs
 from dialer.errors import DialerError, ImportFileError
-from dialer.imports.csvfile import BadRow, CsvFile
+from dialer.imports.csvfile import BadRow, CsvFile, Row
 from dialer.imports.mapping import Mapping
-from dialer.imports.records import household_row, payment_row
+from dialer.imports.records import household_batch, payment_row
 from dialer.imports.rows import Converter, Problem
 from dialer.store import db, payments
 from dialer.store import imports as store
@@ -133,24 +133,32 @@ async def _fail(pool: asyncpg.Pool, department_id: str, run_id: int, message: st
 
 
 def _batches(f: CsvFile, conv: Converter, kind: str) -> Iterator[_Batch]:
+    pending: list[Row] = []
     batch = _Batch([], [], [], 0)
     for r in f.rows():
         batch.read += 1
         if isinstance(r, BadRow):
             batch.problems.append(Problem(r.line, "", "error", r.reason))
-        elif kind == "households":
-            staged, phones, problems = household_row(conv, r)
-            if staged is not None:
-                batch.rows.append(staged)
-                batch.phones.extend(phones)
-            batch.problems.extend(problems)
         else:
-            staged, problems = payment_row(conv, r)
-            if staged is not None:
-                batch.rows.append(staged)
-            batch.problems.extend(problems)
+            pending.append(r)
         if batch.read >= BATCH:
+            _convert(conv, kind, pending, batch)
             yield batch
-            batch = _Batch([], [], [], 0)
+            pending, batch = [], _Batch([], [], [], 0)
     if batch.read:
+        _convert(conv, kind, pending, batch)
         yield batch
+
+
+def _convert(conv: Converter, kind: str, rows: list[Row], batch: _Batch) -> None:
+    if kind == "households":
+        staged, phones, problems = household_batch(conv, rows)
+        batch.rows += staged
+        batch.phones += phones
+        batch.problems += problems
+        return
+    for r in rows:
+        one, problems = payment_row(conv, r)
+        if one is not None:
+            batch.rows.append(one)
+        batch.problems += problems

@@ -22,6 +22,13 @@ class ValueProblem(ValueError):
     """The cell cannot be read as what the column holds; the message says why."""
 
 
+class Warned(Exception):
+    """Raised by a parser to attach a warning to a value it still returns."""
+
+    def __init__(self, value: object, message: str) -> None:
+        self.value, self.message = value, message
+
+
 def clean(text: str) -> tuple[str, int]:
     """NFKC, trimmed, runs of spaces collapsed; 外字 replaced. Returns (text, 外字 count)."""
     s = unicodedata.normalize("NFKC", text) if not text.isascii() else text

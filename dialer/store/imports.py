@@ -83,6 +83,8 @@ async def fail(conn: Conn, run_id: int, message: str) -> None:
 
 
 async def create_staging(conn: Connection, kind: str) -> None:
+    # Sorts and hashes over a million staged rows: in memory, not in temp files (this transaction only).
+    await conn.execute("select set_config('work_mem', '256MB', true)")
     await conn.execute(
         """create temp table stage_problem (import_id bigint, line int, column_name text, severity text,
                                              message text, value text) on commit drop"""
