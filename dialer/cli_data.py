@@ -48,6 +48,13 @@ def register(sub: Any) -> None:
     rep.set_defaults(func=_report)
     maps = rsub.add_parser("mappings", help="the shipped column mappings")
     maps.set_defaults(func=_mappings)
+    smp = rsub.add_parser(
+        "sample", help="write a fictitious export in the nhi-sample layout (to try an import)"
+    )
+    smp.add_argument("--households", type=int, default=1000)
+    smp.add_argument("--encoding", default="cp932", choices=["cp932", "utf-8", "utf-8-sig", "utf-16"])
+    smp.add_argument("--output", type=Path, required=True)
+    smp.set_defaults(func=_sample)
     exp = sub.add_parser("export", help="call results or 経過記録 as CSV for the delinquency system (staff)")
     exp.add_argument("--department", required=True)
     exp.add_argument("--kind", required=True, choices=["results", "history"])
@@ -187,4 +194,12 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{out.rows} rows ({out.encoding}) written to {args.output}")
 
     await with_pool(settings, body)
+    return 0
+
+
+async def _sample(settings: Settings, args: argparse.Namespace) -> int:
+    from dialer.imports.sample import write_households
+
+    rows = write_households(args.output, args.households, encoding=args.encoding)
+    print(f"{args.households} households ({rows} rows, {args.encoding}) written to {args.output}")
     return 0

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import asyncpg
 
-from dialer.imports.sample import write_households
 from tests import factory
 from tests.test_cli import _env, _one_clear_line, _run
 from tests.test_imports import enc, row
@@ -21,7 +20,8 @@ async def test_import_report_payments_and_export_from_the_command_line(
     await factory.department(pool, "nhi")
     env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
     data = tmp_path / "滞納者一覧.csv"
-    write_households(data, 30, encoding="cp932")
+    code, out, err = await _run(env, "imports", "sample", "--households", "30", "--output", str(data))
+    assert code == 0, err
     owed = row(
         世帯番号="H001",
         宛名番号="A001",
