@@ -24,7 +24,7 @@ from dialer.imports.csvfile import BadRow, CsvFile, Row
 from dialer.imports.mapping import Mapping
 from dialer.imports.records import household_batch, payment_row
 from dialer.imports.rows import Converter, Problem
-from dialer.store import db, payments
+from dialer.store import db, merge, payments
 from dialer.store import imports as store
 
 log = logs.get("dialer.imports")
@@ -120,7 +120,7 @@ async def _run(pool: asyncpg.Pool, req: ImportRequest, run_id: int, as_of: date)
         log.info("import.staged", run=run_id, rows=read, seconds=round(time.perf_counter() - started, 2))
         if kind == "households":
             mapped = set(req.mapping.columns) | set(req.mapping.constants)
-            counts = await store.merge_households(conn, run_id, req.department_id, as_of, mapped)
+            counts = await merge.merge_households(conn, run_id, req.department_id, as_of, mapped)
         else:
             counts = await payments.merge(conn, run_id, req.department_id)
         counts["blank_lines"] = blank

@@ -1,0 +1,193 @@
+"""Merging staged households into the resident tables: a few set-based upserts, counted.
+
+Each statement touches a row only when a value differs (IS DISTINCT FROM), so the same file
+imported twice changes nothing; columns the mapping does not provide keep their stored values.
+The household summary is refreshed once at the end instead of once per table.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Any
+
+from dialer import logs
+from dialer.store.db import Connection
+from dialer.store.imports import LONG, reject_staged
+
+log = logs.get("dialer.imports")
+
+
+async def merge_households(
+    conn: Connection, run_id: int, department_id: str, as_of: date, mapped: set[str]
+) -> dict[str, Any]:
+    """Upsert households, persons, phones and debts from the staging tables. Returns counts."""
+    await conn.execute("analyze stage_household; analyze stage_phone", timeout=LONG)
+    rejected = await reject_staged(
+        conn,
+        run_id,
+        "stage_household",
+        """select line, format('宛名番号 %s は行 %s では世帯番号 %s です(同じ人が二つの世帯に)', atena_no, first_line, first_household) as message
+           from (select line, atena_no, household_no,
+                        first_value(household_no) over w as first_household, first_value(line) over w as first_line
+                 from stage_household window w as (partition by atena_no order by line)) x
+           where household_no <> first_household""",
+    )
+    rejected += await reject_staged(
+        conn,
+        run_id,
+        "stage_household",
+        """select line, format('同じ債権(宛名番号・税目・年度・相当年度・期別)が行 %s にもあります', first_line) as message
+           from (select line, first_value(line) over (partition by atena_no, debt_type, fiscal_year, assessed_year, installment
+                                                      order by line) as first_line
+                 from stage_household where fiscal_year is not null) x
+           where line <> first_line""",
+    )
+    counts: dict[str, Any] = {"duplicates_rejected": rejected}
+    # the summary triggers would refresh each household once per table; do it once, at the end
+    await conn.execute("select set_config('dialer.bulk', 'on', true)")
+    counts["households"] = await _upsert(
+        conn, _HOUSEHOLDS, mapped, {"postal_code", "address"}, department_id, run_id
+    )
+    counts["persons"] = await _upsert(conn, _PERSONS, mapped, _PERSON_FIELDS, department_id, run_id)
+    counts["phones"] = await _counted(conn, _PHONES, department_id, run_id)
+    if "fiscal_year" in mapped:
+        counts["debts"] = await _counted(conn, _DEBTS, department_id, run_id, as_of)
+    await conn.execute("select set_config('dialer.bulk', 'off', true)")
+    started = time.perf_counter()
+    if sum(c["inserted"] for c in counts.values() if isinstance(c, dict)) > 1000:
+        # fresh statistics, or the planner takes a table it just saw grow by a million rows for empty
+        await conn.execute("analyze household, person, phone, debt", timeout=LONG)
+    await conn.execute(
+        """select refresh_household_summary(array(
+               select h.id from household h
+               where h.department_id = $1 and h.household_no in (select household_no from stage_household)))""",
+        department_id,
+        timeout=LONG,
+    )
+    log.info("import.merged", table="household_summary", seconds=round(time.perf_counter() - started, 2))
+    return counts
+
+
+_PERSON_FIELDS = {
+    "name_kanji",
+    "name_kana",
+    "birth_date",
+    "sex",
+    "relationship",
+    "is_head",
+    "death_date",
+    "resident_from",
+    "resident_until",
+    "nationality",
+}
+
+
+async def _upsert(
+    conn: Connection, template: str, mapped: set[str], columns: set[str], department_id: str, run_id: int
+) -> dict[str, int]:
+    """Columns the mapping does not provide keep their stored values (a layout without 性別 never blanks it).
+
+    `template` names its table in `{table}` and always updates household_id (a person can move).
+    """
+    provided = sorted(c for c in columns if c in mapped or (c == "is_head" and "relationship" in mapped))
+    table = template.split("insert into ", 1)[1].split(" ", 1)[0]
+    always = ["household_id"] if table == "person" else []
+    cols = always + provided
+    sets = ", ".join(f"{c} = excluded.{c}" for c in cols) or "updated_at = now()"
+    changed = (
+        f"({', '.join(f'{table}.{c}' for c in cols)}) is distinct from ({', '.join(f'excluded.{c}' for c in cols)})"
+        if cols
+        else "false"
+    )
+    query = template.replace("{sets}", sets).replace("{changed}", changed)
+    return await _counted(conn, query, department_id, run_id)
+
+
+async def _counted(conn: Connection, query: str, *args: Any) -> dict[str, int]:
+    started = time.perf_counter()
+    row = await conn.fetchrow(
+        f"""with up as ({query})
+            select count(*) filter (where inserted) as inserted, count(*) filter (where not inserted) as updated from up""",
+        *args,
+        timeout=LONG,
+    )
+    assert row is not None
+    table = query.split("insert into ", 1)[1].split(" ", 1)[0]
+    log.info("import.merged", table=table, seconds=round(time.perf_counter() - started, 2))
+    return {"inserted": row["inserted"], "updated": row["updated"]}
+
+
+# (xmax = 0) is PostgreSQL's tell for "this row was inserted, not updated, by this statement".
+_HOUSEHOLDS = """
+    insert into household (department_id, household_no, postal_code, address, import_id)
+    select distinct on (household_no) $1, household_no, coalesce(postal_code, ''), coalesce(address, ''), $2
+    from stage_household order by household_no, is_head desc nulls last, line
+    on conflict (department_id, household_no) do update set {sets}, import_id = excluded.import_id, updated_at = now()
+    where {changed}
+    returning (xmax = 0) as inserted"""
+
+_PERSONS = """
+    insert into person (household_id, department_id, atena_no, name_kanji, name_kana, birth_date, is_head, sex,
+                        relationship, death_date, resident_from, resident_until, nationality, import_id)
+    select distinct on (s.atena_no) h.id, $1, s.atena_no, s.name_kanji, coalesce(s.name_kana, ''), s.birth_date,
+           coalesce(s.is_head, false), s.sex, coalesce(s.relationship, ''), s.death_date, s.resident_from,
+           s.resident_until, coalesce(s.nationality, ''), $2
+    from stage_household s join household h on h.department_id = $1 and h.household_no = s.household_no
+    order by s.atena_no, s.line
+    on conflict (department_id, atena_no) do update set {sets}, import_id = excluded.import_id, updated_at = now()
+    where {changed}
+    returning (xmax = 0) as inserted"""
+
+# A number an operator or staff set aside (source other than import) keeps their verdict.
+_PHONES = """
+    insert into phone (household_id, person_id, department_id, number, raw, kind, source, valid, invalid_reason,
+                       priority, import_id)
+    select distinct on (p.household_id, case when sp.number <> '' then sp.number else 'raw:' || sp.raw end)
+           p.household_id, p.id, $1, sp.number, sp.raw, sp.kind, 'import', sp.valid, sp.reason, sp.position, $2
+    from stage_phone sp
+    join person p on p.department_id = $1 and p.atena_no = sp.atena_no
+    order by p.household_id, case when sp.number <> '' then sp.number else 'raw:' || sp.raw end, sp.line, sp.position
+    on conflict (household_id, key) do update set
+        person_id = excluded.person_id, kind = excluded.kind, raw = excluded.raw, priority = excluded.priority,
+        valid = case when phone.source = 'import' then excluded.valid else phone.valid end,
+        invalid_reason = case when phone.source = 'import' then excluded.invalid_reason else phone.invalid_reason end,
+        import_id = excluded.import_id, updated_at = now()
+    where (phone.person_id, phone.kind, phone.raw, phone.priority, phone.valid, phone.invalid_reason)
+          is distinct from (excluded.person_id, excluded.kind, excluded.raw, excluded.priority,
+                            case when phone.source = 'import' then excluded.valid else phone.valid end,
+                            case when phone.source = 'import' then excluded.invalid_reason else phone.invalid_reason end)
+    returning (xmax = 0) as inserted"""
+
+# paid_yen = the export's 収納額 + payments imported since, dated after the export's 抽出日.
+# An older export never overwrites a newer one's figures.
+_DEBTS = """
+    insert into debt (household_id, person_id, department_id, debt_type, fiscal_year, assessed_year, installment,
+                      notice_no, assessed_yen, reported_paid_yen, paid_yen, reported_as_of, due_date, late_fee_yen,
+                      last_paid_on, account_transfer, delinquency_class, source_key, import_id)
+    select p.household_id, p.id, $1, s.debt_type, s.fiscal_year, s.assessed_year, s.installment,
+           coalesce(s.notice_no, ''), s.assessed_yen, s.paid_yen,
+           s.paid_yen + coalesce(later.yen, 0),
+           $3, s.due_date, coalesce(s.late_fee_yen, 0), s.last_paid_on, coalesce(s.account_transfer, false),
+           coalesce(s.delinquency_class, ''), k.key, $2
+    from stage_household s
+    join person p on p.department_id = $1 and p.atena_no = s.atena_no
+    cross join lateral (select concat_ws('|', s.atena_no, s.debt_type, s.fiscal_year, s.assessed_year, s.installment) as key) k
+    left join (select d.source_key, sum(py.amount_yen) as yen from payment py join debt d on d.id = py.debt_id
+               where py.department_id = $1 and py.paid_on > $3 group by d.source_key) later on later.source_key = k.key
+    where s.fiscal_year is not null
+    on conflict (department_id, source_key) do update set
+        household_id = excluded.household_id, person_id = excluded.person_id, notice_no = excluded.notice_no,
+        assessed_yen = excluded.assessed_yen, reported_paid_yen = excluded.reported_paid_yen,
+        paid_yen = excluded.paid_yen, reported_as_of = excluded.reported_as_of, due_date = excluded.due_date,
+        late_fee_yen = excluded.late_fee_yen, last_paid_on = excluded.last_paid_on,
+        account_transfer = excluded.account_transfer, delinquency_class = excluded.delinquency_class,
+        import_id = excluded.import_id, updated_at = now()
+    where (debt.reported_as_of is null or debt.reported_as_of <= excluded.reported_as_of)
+      and (debt.household_id, debt.person_id, debt.notice_no, debt.assessed_yen, debt.reported_paid_yen, debt.paid_yen,
+           debt.due_date, debt.late_fee_yen, debt.last_paid_on, debt.account_transfer, debt.delinquency_class)
+          is distinct from
+          (excluded.household_id, excluded.person_id, excluded.notice_no, excluded.assessed_yen,
+           excluded.reported_paid_yen, excluded.paid_yen, excluded.due_date, excluded.late_fee_yen,
+           excluded.last_paid_on, excluded.account_transfer, excluded.delinquency_class)
+    returning (xmax = 0) as inserted"""
