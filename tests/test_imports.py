@@ -272,3 +272,15 @@ async def test_departments_keep_their_own_residents(nhi: asyncpg.Pool, tmp_path:
     await import_file(nhi, ImportRequest(path=path, department_id="tax", mapping=NHI))
     assert await nhi.fetchval("select count(*) from person where atena_no = 'A001'") == 2
     assert {r[0] for r in await nhi.fetch("select department_id from debt")} == {"nhi", "tax"}
+
+
+async def test_two_imports_at_once_for_one_department_take_turns(nhi: asyncpg.Pool, tmp_path: Path) -> None:
+    import asyncio
+
+    path = tmp_path / "f.csv"
+    write_households(path, 300)
+    first, second = await asyncio.gather(run(nhi, path), run(nhi, path))
+    assert {first.status, second.status} == {"done"}
+    counts = sorted((first.counts["households"]["inserted"], second.counts["households"]["inserted"]))
+    assert counts == [0, 300]  # one stored them, the other found them unchanged
+    assert await nhi.fetchval("select count(*) from household") == 300

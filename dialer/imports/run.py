@@ -100,6 +100,10 @@ async def _run(pool: asyncpg.Pool, req: ImportRequest, run_id: int, as_of: date)
     kind = req.mapping.kind
     started = time.perf_counter()
     async with db.department(pool, req.department_id) as conn:  # RLS: this department's rows only
+        # one import at a time per department: two would wait on each other's rows, or deadlock
+        await conn.execute(
+            "select pg_advisory_xact_lock(hashtext('dialer.import.' || $1))", req.department_id
+        )
         await store.create_staging(conn, kind)
         with CsvFile(req.path, req.mapping) as f:
             conv = Converter(req.mapping, f.header, f.index_of)
