@@ -27,7 +27,6 @@ _CONTROL = re.compile("[\x00-\x06\x08\x0b\x0c\x0e-\x1f\x7f]")  # \x07 is our sep
 _KEYS = re.compile(r"(?:(?:[0-9A-Za-z][0-9A-Za-z_.-]{0,31})?\x07)*(?:[0-9A-Za-z][0-9A-Za-z_.-]{0,31})?")
 _POSTALS = re.compile(r"(?:(?:\d{3}-\d{4})?\x07)*(?:\d{3}-\d{4})?")
 _INTS = re.compile(r"(?:(?:\d{1,12})?\x07)*(?:\d{1,12})?")
-MISSING = object()
 
 
 def column_texts(rows: list[list[str]], index: int) -> list[str] | None:

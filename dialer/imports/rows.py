@@ -8,7 +8,6 @@ bad input.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -42,7 +41,6 @@ class Problem:
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_SEP = "\x07"  # joins a row's cells for one NFKC call; a control character, so never in a clean cell
 _CODE = re.compile(r"[a-z][a-z0-9_]{1,31}")
 _SEX = {
     **dict.fromkeys(("1", "男", "男性", "m", "male"), "male"),
@@ -83,27 +81,6 @@ def _text(s: str) -> str:
     return s
 
 
-def _memo(parse: Callable[[str], Any], size: int = 4096) -> Callable[[str], Any]:
-    """parse(s), remembered for the last `size` distinct texts (bounded: memory stays flat)."""
-    seen: dict[str, tuple[bool, Any]] = {}
-
-    def parse_once(s: str) -> Any:
-        hit = seen.get(s)
-        if hit is None:
-            try:
-                hit = (True, parse(s))
-            except (Warned, ValueProblem, DateProblem) as exc:
-                hit = (False, exc)
-            if len(seen) >= size:
-                seen.clear()
-            seen[s] = hit
-        if hit[0]:
-            return hit[1]
-        raise hit[1]
-
-    return parse_once
-
-
 PARSERS: dict[str, Callable[[str], Any]] = {
     "key": parse_key,
     "text": _text,
@@ -140,12 +117,12 @@ class Converter:
             idx = index_of(ref)
             return header[idx] if idx is not None and idx < len(header) else str(ref)
 
-        # (field, column index, column label, parser, required, value table)
         def position(ref: str | int) -> int:
             idx = index_of(ref)
             assert idx is not None  # checked above: every mapped column is in the file
             return idx
 
+        # (field, column index, column label, parser, required, value table)
         self.columns = [
             (
                 name,
@@ -163,12 +140,12 @@ class Converter:
         }
         self.defaults: dict[str, Any] = {**dict.fromkeys(mapping.fields), **self.constants}
         self.kinds = {name: kind for name, (kind, _) in mapping.fields.items()}
-        # columns repeat their values (years, 期別, dates, amounts): each distinct text is parsed once
-        self.columns = [(n, i, c, p if p is _text else _memo(p), r, t) for n, i, c, p, r, t in self.columns]
         self.last_index = max([i for _, i, *_ in self.columns] + [i for i, _ in self.phones] + [-1])
 
     def fields(self, row: Row) -> tuple[dict[str, Any], list[Problem]]:
-        """The mapped fields of a row (None for empty cells) and the problems met."""
+        """The mapped fields of a row (None for empty cells) and the problems met, cell by cell, so
+        that each broken, 外字 or failing cell is reported under its own column. (Whole batches go
+        through `columns_of`, which sends here only the rows that need this.)"""
         problems: list[Problem] = []
         f = row.fields
         if self.width and len(f) != self.width:
@@ -186,37 +163,16 @@ class Converter:
                 )
         if len(f) <= self.last_index:
             f = f + [""] * (self.last_index + 1 - len(f))
-        whole = "".join(f)
-        if REPLACEMENT in whole or _CONTROL.search(whole):
-            return self._fields_slowly(row.line, f, problems)
-        if whole.isascii():
-            cells = f
-        else:
-            joined = unicodedata.normalize("NFKC", _SEP.join(f))
-            if PUA.search(joined):
-                return self._fields_slowly(row.line, f, problems)
-            cells = joined.split(_SEP)
         out = dict(self.defaults)
         for name, idx, column, parse, required, table in self.columns:
-            s = cells[idx]
-            if s and (not s.isascii() or " " in s or "\t" in s):
-                s = " ".join(s.split())
-            if not s:
-                if required:
-                    problems.append(Problem(row.line, column, "error", "必須項目が空です"))
-                continue
-            if table is not None:
-                s = table.get(s, s)
-            if parse is _text:
-                out[name] = s
-                continue
-            try:
-                out[name] = parse(s)
-            except Warned as w:
-                problems.append(Problem(row.line, column, "warning", w.message, s[:100]))
-                out[name] = w.value
-            except (ValueProblem, DateProblem) as exc:
-                problems.append(Problem(row.line, column, "error", str(exc), s[:100]))
+            value = self._cell(row.line, column, f[idx], parse, table, problems)
+            if (
+                value is None
+                and required
+                and not any(p.column == column and p.severity == "error" for p in problems)
+            ):
+                problems.append(Problem(row.line, column, "error", "必須項目が空です"))
+            out[name] = value
         return out, problems
 
     def columns_of(self, rows: list[Row]) -> tuple[list[Row], dict[str, list[Any]], list[Row]]:
@@ -252,22 +208,6 @@ class Converter:
         for name, value in self.constants.items():
             values[name] = [value] * len(fast)
         return fast, values, slow
-
-    def _fields_slowly(
-        self, line: int, f: list[str], problems: list[Problem]
-    ) -> tuple[dict[str, Any], list[Problem]]:
-        """Cell by cell, so that each broken or 外字 cell is reported under its own column."""
-        out = dict(self.defaults)
-        for name, idx, column, parse, required, table in self.columns:
-            value = self._cell(line, column, f[idx], parse, table, problems)
-            if (
-                value is None
-                and required
-                and not any(p.column == column and p.severity == "error" for p in problems)
-            ):
-                problems.append(Problem(line, column, "error", "必須項目が空です"))
-            out[name] = value
-        return out, problems
 
     def _cell(
         self,
@@ -340,14 +280,7 @@ class Converter:
                 s = texts[i]
                 if not s:
                     continue
-                p = parse_phone(s)
-                if not p.valid:
-                    problems.append(
-                        Problem(
-                            line, column, "warning", f"架電できない番号として登録しました: {p.reason}", s[:40]
-                        )
-                    )
-                out.append((position, p.raw, p.number, p.kind, p.valid, p.reason))
+                out.append(_phone(line, column, position, s, problems))
             return out
 
         return of
@@ -365,12 +298,15 @@ class Converter:
             if REPLACEMENT in s or _CONTROL.search(s):
                 problems.append(Problem(row.line, column, "error", "電話番号に読めない文字があります"))
                 continue
-            p = parse_phone(s)
-            if not p.valid:
-                problems.append(
-                    Problem(
-                        row.line, column, "warning", f"架電できない番号として登録しました: {p.reason}", s[:40]
-                    )
-                )
-            out.append((position, p.raw, p.number, p.kind, p.valid, p.reason))
+            out.append(_phone(row.line, column, position, s, problems))
         return out
+
+
+def _phone(line: int, column: str, position: int, s: str, problems: list[Problem]) -> tuple[Any, ...]:
+    """A phone cell as staged (position, raw, number, kind, valid, reason); an undialable one is a warning."""
+    p = parse_phone(s)
+    if not p.valid:
+        problems.append(
+            Problem(line, column, "warning", f"架電できない番号として登録しました: {p.reason}", s[:40])
+        )
+    return (position, p.raw, p.number, p.kind, p.valid, p.reason)
