@@ -99,36 +99,12 @@ def _check_debt(v: dict[str, Any], line: int, conv: Converter, problems: list[Pr
     for name in ("debt_type", "due_date"):
         if v.get(name) is None and not any(p.column == _label(conv, name) for p in problems):
             problems.append(Problem(line, _label(conv, name), "error", "必須項目が空です(債権の行)"))
-    assessed, paid, unpaid = v.get("assessed_yen"), v.get("paid_yen"), v.get("unpaid_yen")
-    if assessed is None and unpaid is None:
-        problems.append(Problem(line, _label(conv, "assessed_yen"), "error", "調定額(または未納額)が空です"))
+    try:
+        assessed, paid = debt_amounts(v.get("assessed_yen"), v.get("paid_yen"), v.get("unpaid_yen"))
+    except AmountProblem as exc:
+        problems.append(Problem(line, _label(conv, exc.field), "error", str(exc)))
         return
-    if assessed is None:
-        assert unpaid is not None
-        assessed = unpaid + (paid or 0)
-    elif paid is None:
-        paid = assessed - unpaid if unpaid is not None else 0
-        if paid < 0:
-            problems.append(
-                Problem(
-                    line,
-                    _label(conv, "unpaid_yen"),
-                    "error",
-                    f"未納額が調定額より大きい({unpaid}円 > {assessed}円)",
-                )
-            )
-            return
-    elif unpaid is not None and max(assessed - paid, 0) != unpaid:
-        problems.append(
-            Problem(
-                line,
-                _label(conv, "unpaid_yen"),
-                "error",
-                f"調定額−収納額({assessed}−{paid})が未納額({unpaid})と合いません",
-            )
-        )
-        return
-    v["assessed_yen"], v["paid_yen"] = assessed, paid or 0
+    v["assessed_yen"], v["paid_yen"] = assessed, paid
     if v.get("assessed_year") is None:
         v["assessed_year"] = v["fiscal_year"]
     if v.get("installment") is None:
@@ -211,14 +187,34 @@ def _debt_amounts(
     debt_type: Any, due: Any, assessed: int | None, paid: int | None, unpaid: int | None
 ) -> tuple[int, int] | None:
     """(assessed, paid) of a debt row that needs no report; None sends the row to the row path."""
-    if debt_type is None or due is None or (assessed is None and unpaid is None):
+    if debt_type is None or due is None:
         return None
+    try:
+        return debt_amounts(assessed, paid, unpaid)
+    except AmountProblem:
+        return None
+
+
+class AmountProblem(ValueError):
+    """A debt's amounts are missing or disagree; `field` is the one reported."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def debt_amounts(assessed: int | None, paid: int | None, unpaid: int | None) -> tuple[int, int]:
+    """(調定額, 収納額) from whichever of 調定額, 収納額, 未納額 a row gives; they must agree."""
+    if assessed is None and unpaid is None:
+        raise AmountProblem("assessed_yen", "調定額(または未納額)が空です")
     if assessed is None:
         assert unpaid is not None
         return unpaid + (paid or 0), paid or 0
     if paid is None:
         paid = assessed - unpaid if unpaid is not None else 0
-        return (assessed, paid) if paid >= 0 else None
+        if paid < 0:
+            raise AmountProblem("unpaid_yen", f"未納額が調定額より大きい({unpaid}円 > {assessed}円)")
+        return assessed, paid
     if unpaid is not None and max(assessed - paid, 0) != unpaid:
-        return None
+        raise AmountProblem("unpaid_yen", f"調定額−収納額({assessed}−{paid})が未納額({unpaid})と合いません")
     return assessed, paid
