@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import phonenumbers
 
-# (first day of the era, name)
-_ERAS = (
-    (date(2019, 5, 1), "令和"),
-    (date(1989, 1, 8), "平成"),
-    (date(1926, 12, 25), "昭和"),
-    (date(1912, 7, 30), "大正"),
-    (date(1868, 10, 23), "明治"),
+
+@dataclass(frozen=True)
+class Era:
+    name: str
+    letter: str  # R, H, S, T, M as exports abbreviate it
+    code: str  # the era code of municipal systems (5 令和 … 1 明治)
+    start: date
+    end: date | None  # the last day; None for the current era
+
+
+ERAS = (
+    Era("令和", "R", "5", date(2019, 5, 1), None),
+    Era("平成", "H", "4", date(1989, 1, 8), date(2019, 4, 30)),
+    Era("昭和", "S", "3", date(1926, 12, 25), date(1989, 1, 7)),
+    Era("大正", "T", "2", date(1912, 7, 30), date(1926, 12, 24)),
+    Era("明治", "M", "1", date(1868, 10, 23), date(1912, 7, 29)),
 )
 
 
 def wareki(d: date) -> str:
     """date(1980, 4, 1) -> '昭和55年4月1日'; the first year of an era is 元年."""
-    for start, name in _ERAS:
-        if d >= start:
-            year = d.year - start.year + 1
-            return f"{name}{'元' if year == 1 else year}年{d.month}月{d.day}日"
+    for era in ERAS:
+        if d >= era.start:
+            year = d.year - era.start.year + 1
+            return f"{era.name}{'元' if year == 1 else year}年{d.month}月{d.day}日"
     return f"{d.year}年{d.month}月{d.day}日"
 
 

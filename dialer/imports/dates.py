@@ -17,23 +17,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from dialer.jpformat import ERAS, Era
 
-@dataclass(frozen=True)
-class Era:
-    name: str
-    letter: str
-    code: str
-    start: date
-    end: date | None  # the last day; None for the current era
-
-
-ERAS = (
-    Era("令和", "R", "5", date(2019, 5, 1), None),
-    Era("平成", "H", "4", date(1989, 1, 8), date(2019, 4, 30)),
-    Era("昭和", "S", "3", date(1926, 12, 25), date(1989, 1, 7)),
-    Era("大正", "T", "2", date(1912, 7, 30), date(1926, 12, 24)),
-    Era("明治", "M", "1", date(1868, 10, 23), date(1912, 7, 29)),
-)
 _BY_KEY = {k: e for e in ERAS for k in (e.name, e.name[0], e.letter, e.code)}
 
 

@@ -15,6 +15,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TextIO
 
+from dialer.jpformat import ERAS
+
 NHI_HEADER = (
     "世帯番号",
     "宛名番号",
@@ -73,9 +75,9 @@ class Debt:
 
 def wareki_short(d: date) -> str:
     """R05.07.31 / H30.04.01 / S55.04.01: the commonest 和暦 form in exports."""
-    for start, letter in ((date(2019, 5, 1), "R"), (date(1989, 1, 8), "H"), (date(1926, 12, 25), "S")):
-        if d >= start:
-            return f"{letter}{d.year - start.year + 1:02d}.{d.month:02d}.{d.day:02d}"
+    for era in ERAS:
+        if d >= era.start:
+            return f"{era.letter}{d.year - era.start.year + 1:02d}.{d.month:02d}.{d.day:02d}"
     return d.strftime("%Y/%m/%d")
 
 
