@@ -244,44 +244,36 @@ begin
     perform set_config('enable_nestloop', nestloop, true);
 end $fn$;
 
-create function household_summary_after_new() returns trigger language plpgsql as $$
+-- One trigger function for insert, update and delete: each trigger names only the transition
+-- tables its event has, and a branch that names another is never run for it.
+create function household_summary_after() returns trigger language plpgsql as $$
 begin
     if current_setting('dialer.bulk', true) = 'on' then
         return null;  -- an import in progress refreshes its households once, at its end
     end if;
-    perform refresh_household_summary(array(select distinct household_id from new_rows));
-    return null;
-end $$;
-create function household_summary_after_old() returns trigger language plpgsql as $$
-begin
-    if current_setting('dialer.bulk', true) = 'on' then
-        return null;  -- an import in progress refreshes its households once, at its end
+    if tg_op = 'INSERT' then
+        perform refresh_household_summary(array(select distinct household_id from new_rows));
+    elsif tg_op = 'DELETE' then
+        perform refresh_household_summary(array(select distinct household_id from old_rows));
+    else
+        perform refresh_household_summary(array(
+            select household_id from new_rows union select household_id from old_rows));
     end if;
-    perform refresh_household_summary(array(select distinct household_id from old_rows));
-    return null;
-end $$;
-create function household_summary_after_update() returns trigger language plpgsql as $$
-begin
-    if current_setting('dialer.bulk', true) = 'on' then
-        return null;  -- an import in progress refreshes its households once, at its end
-    end if;
-    perform refresh_household_summary(array(
-        select household_id from new_rows union select household_id from old_rows));
     return null;
 end $$;
 
 create trigger debt_summary_insert after insert on debt referencing new table as new_rows
-    for each statement execute function household_summary_after_new();
+    for each statement execute function household_summary_after();
 create trigger debt_summary_update after update on debt referencing old table as old_rows new table as new_rows
-    for each statement execute function household_summary_after_update();
+    for each statement execute function household_summary_after();
 create trigger debt_summary_delete after delete on debt referencing old table as old_rows
-    for each statement execute function household_summary_after_old();
+    for each statement execute function household_summary_after();
 create trigger phone_summary_insert after insert on phone referencing new table as new_rows
-    for each statement execute function household_summary_after_new();
+    for each statement execute function household_summary_after();
 create trigger phone_summary_update after update on phone referencing old table as old_rows new table as new_rows
-    for each statement execute function household_summary_after_update();
+    for each statement execute function household_summary_after();
 create trigger phone_summary_delete after delete on phone referencing old table as old_rows
-    for each statement execute function household_summary_after_old();
+    for each statement execute function household_summary_after();
 
 -- The summary columns for the households already there.
 select refresh_household_summary(array(select id from household));

@@ -47,12 +47,12 @@ async def merge_households(
     # the summary triggers would refresh each household once per table; do it once, at the end
     await conn.execute("select set_config('dialer.bulk', 'on', true)")
     counts["households"] = await _upsert(
-        conn, _HOUSEHOLDS, mapped, {"postal_code", "address"}, department_id, run_id
+        conn, "household", _HOUSEHOLDS, mapped, {"postal_code", "address"}, department_id, run_id
     )
-    counts["persons"] = await _upsert(conn, _PERSONS, mapped, _PERSON_FIELDS, department_id, run_id)
-    counts["phones"] = await _counted(conn, _PHONES, department_id, run_id)
+    counts["persons"] = await _upsert(conn, "person", _PERSONS, mapped, _PERSON_FIELDS, department_id, run_id)
+    counts["phones"] = await _counted(conn, "phone", _PHONES, department_id, run_id)
     if "fiscal_year" in mapped:
-        counts["debts"] = await _counted(conn, _DEBTS, department_id, run_id, as_of)
+        counts["debts"] = await _counted(conn, "debt", _DEBTS, department_id, run_id, as_of)
     await conn.execute("select set_config('dialer.bulk', 'off', true)")
     started = time.perf_counter()
     if sum(c["inserted"] for c in counts.values() if isinstance(c, dict)) > 1000:
@@ -84,14 +84,19 @@ _PERSON_FIELDS = {
 
 
 async def _upsert(
-    conn: Connection, template: str, mapped: set[str], columns: set[str], department_id: str, run_id: int
+    conn: Connection,
+    table: str,
+    template: str,
+    mapped: set[str],
+    columns: set[str],
+    department_id: str,
+    run_id: int,
 ) -> dict[str, int]:
-    """Columns the mapping does not provide keep their stored values (a layout without 性別 never blanks it).
-
-    `template` names its table in `{table}` and always updates household_id (a person can move).
+    """Fill the template's {sets} and {changed} with the columns the mapping provides: the others keep
+    their stored values (a layout without 性別 never blanks it). A person's household always follows
+    the file (a person can move).
     """
     provided = sorted(c for c in columns if c in mapped or (c == "is_head" and "relationship" in mapped))
-    table = template.split("insert into ", 1)[1].split(" ", 1)[0]
     always = ["household_id"] if table == "person" else []
     cols = always + provided
     sets = ", ".join(f"{c} = excluded.{c}" for c in cols) or "updated_at = now()"
@@ -101,10 +106,10 @@ async def _upsert(
         else "false"
     )
     query = template.replace("{sets}", sets).replace("{changed}", changed)
-    return await _counted(conn, query, department_id, run_id)
+    return await _counted(conn, table, query, department_id, run_id)
 
 
-async def _counted(conn: Connection, query: str, *args: Any) -> dict[str, int]:
+async def _counted(conn: Connection, table: str, query: str, *args: Any) -> dict[str, int]:
     started = time.perf_counter()
     row = await conn.fetchrow(
         f"""with up as ({query})
@@ -113,7 +118,6 @@ async def _counted(conn: Connection, query: str, *args: Any) -> dict[str, int]:
         timeout=LONG,
     )
     assert row is not None
-    table = query.split("insert into ", 1)[1].split(" ", 1)[0]
     log.info("import.merged", table=table, seconds=round(time.perf_counter() - started, 2))
     return {"inserted": row["inserted"], "updated": row["updated"]}
 
