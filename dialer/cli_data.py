@@ -77,7 +77,8 @@ def _mapping_for(args: argparse.Namespace) -> Any:
     return m
 
 
-def _as_of(text: str | None) -> date | None:
+def _date_arg(text: str | None) -> date | None:
+    """A date option in 西暦 or 和暦 (--as-of, --from, --to)."""
     from dialer.imports.dates import DateProblem, parse_date
     from dialer.imports.values import clean
 
@@ -86,7 +87,7 @@ def _as_of(text: str | None) -> date | None:
     try:
         return parse_date(clean(text)[0]).value
     except DateProblem as exc:
-        raise ConfigError(f"--as-of: {exc}") from None
+        raise ConfigError(f"Not a date: {exc}") from None
 
 
 async def _import(settings: Settings, args: argparse.Namespace) -> int:
@@ -96,7 +97,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.store import imports
 
     req = ImportRequest(
-        path=args.file, department_id=args.department, mapping=_mapping_for(args), as_of=_as_of(args.as_of)
+        path=args.file, department_id=args.department, mapping=_mapping_for(args), as_of=_date_arg(args.as_of)
     )
     code = 0
 
@@ -168,7 +169,7 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.cli import with_pool
     from dialer.store import exports
 
-    first, last = _as_of(args.first), _as_of(args.last)
+    first, last = _date_arg(args.first), _date_arg(args.last)
     assert first is not None and last is not None
     if last < first:
         raise ConfigError("--to is before --from.")

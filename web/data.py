@@ -25,14 +25,9 @@ from dialer.store import audit, db, exports, imports
 from web.auth import current, require
 from web.i18n import CATALOG
 from web.keys import POOL, SETTINGS
+from web.pages import context, lang_of
 
 MAX_UPLOAD = 2 * 1024**3  # 2 GiB: several million households
-
-
-def _ctx(request: web.Request, **extra: Any) -> dict[str, Any]:
-    from web.pages import _ctx as page_ctx
-
-    return page_ctx(request, **extra)
 
 
 async def _departments(request: web.Request) -> list[Any]:
@@ -48,12 +43,12 @@ async def imports_page(request: web.Request) -> dict[str, Any]:
         async with db.department(request.app[POOL], d["id"]) as conn:
             runs += await imports.recent(conn, d["id"], limit=10)
     runs.sort(key=lambda r: r.id, reverse=True)
-    return _ctx(
+    return context(
         request,
         departments=departments,
         mappings=[(name, mapping.load(name).kind) for name in mapping.shipped()],
         runs=runs[:20],
-        catalog=CATALOG[_ctx(request)["lang"]],
+        catalog=CATALOG[lang_of(request)],
     )
 
 
@@ -144,7 +139,7 @@ async def problems(request: web.Request) -> web.Response:
 @aiohttp_jinja2.template("exports.html")
 async def exports_page(request: web.Request) -> dict[str, Any]:
     today = date.today()
-    return _ctx(request, first=today.replace(day=1).isoformat(), last=today.isoformat(), error=None)
+    return context(request, first=today.replace(day=1).isoformat(), last=today.isoformat())
 
 
 @require("staff")

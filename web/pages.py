@@ -20,7 +20,7 @@ LOCKOUT_WINDOW = timedelta(minutes=15)
 LANDING = {"operator": "/operator", "supervisor": "/supervisor", "staff": "/supervisor", "admin": "/admin"}
 
 
-def _lang(request: web.Request) -> str:
+def lang_of(request: web.Request) -> str:
     session = session_of(request)
     if session is not None:
         return str(session.lang)
@@ -28,8 +28,8 @@ def _lang(request: web.Request) -> str:
     return lang if lang in LANGS else "ja"
 
 
-def _ctx(request: web.Request, **extra: Any) -> dict[str, Any]:
-    lang = _lang(request)
+def context(request: web.Request, **extra: Any) -> dict[str, Any]:
+    lang = lang_of(request)
     session = session_of(request)
     return {"lang": lang, "session": session, "user": session.user if session else None, **extra}
 
@@ -41,7 +41,7 @@ async def index(request: web.Request) -> web.StreamResponse:
 
 @aiohttp_jinja2.template("login.html")
 async def login_form(request: web.Request) -> dict[str, Any]:
-    return _ctx(request, failed=False, locked=False)
+    return context(request, failed=False, locked=False)
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -55,7 +55,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         return await _refused(request, login_id, action="login.failed", status=401)
     remote = request.remote or ""
     token = await users.open_session(
-        pool, user, hours=request.app[SETTINGS].session_hours, lang=_lang(request)
+        pool, user, hours=request.app[SETTINGS].session_hours, lang=lang_of(request)
     )
     await audit.record(
         pool, action="login", user_id=user.id, department_id=user.department_id, remote_addr=remote
@@ -73,7 +73,7 @@ async def _refused(request: web.Request, login_id: str, *, action: str, status: 
         request.app[POOL], action=action, user_id=None, department_id=None, detail={"login": login_id},
         remote_addr=request.remote or "",
     )  # fmt: skip
-    ctx = _ctx(request, failed=status == 401, locked=status == 429)
+    ctx = context(request, failed=status == 401, locked=status == 429)
     response = aiohttp_jinja2.render_template("login.html", request, ctx)
     response.set_status(status)
     return response
@@ -107,11 +107,11 @@ async def switch_lang(request: web.Request) -> web.StreamResponse:
 @aiohttp_jinja2.template("operator.html")
 async def operator(request: web.Request) -> dict[str, Any]:
     user = current(request).user
-    lang = _lang(request)
+    lang = lang_of(request)
     async with db.department(request.app[POOL], user.department_id) as conn:
         active = await campaigns.active(conn, user.department_id)
         codes = list((await dispositions.codes(conn, user.department_id)).values())
-    return _ctx(request, campaigns=active, codes=codes, catalog=CATALOG[lang])
+    return context(request, campaigns=active, codes=codes, catalog=CATALOG[lang])
 
 
 @require("supervisor", "staff", "admin")
@@ -120,7 +120,7 @@ async def supervisor(request: web.Request) -> dict[str, Any]:
     user = current(request).user
     async with db.department(request.app[POOL], user.department_id) as conn:
         progress = await campaigns.progress(conn, user.department_id)
-    return _ctx(request, catalog=CATALOG[_lang(request)], progress=progress)
+    return context(request, catalog=CATALOG[lang_of(request)], progress=progress)
 
 
 @require("admin")
@@ -129,7 +129,7 @@ async def admin(request: web.Request) -> dict[str, Any]:
     rows = await request.app[POOL].fetch(
         "select login, display_name, role, department_id, extension, active from app_user order by id"
     )
-    return _ctx(request, users=rows)
+    return context(request, users=rows)
 
 
 def routes(app: web.Application) -> None:
