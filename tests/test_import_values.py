@@ -13,7 +13,7 @@ from dialer.errors import ConfigError
 from dialer.imports import mapping
 from dialer.imports.csvfile import detect_encoding
 from dialer.imports.dates import DateProblem, parse_date, parse_fiscal_year
-from dialer.imports.phones import classify, parse_phone
+from dialer.imports.phones import classify, parse_phone, parse_phones
 from dialer.imports.values import ValueProblem, clean, parse_flag, parse_installment, parse_key, parse_yen
 
 
@@ -246,6 +246,35 @@ def test_fast_classification_agrees_with_phonenumbers() -> None:
         assert classify(national) == expected, national
 
 
+def test_a_column_of_numbers_gets_the_verdicts_one_number_gets() -> None:
+    """parse_phones (the import's column path) agrees with parse_phone on every written form."""
+    rng = random.Random(8)
+    forms = [
+        "{0}-{1}-{2}",
+        "{0}{1}{2}",
+        "({0}){1}-{2}",
+        "{0} {1} {2}",
+        "{0}-{1}-{2}(携帯)",
+        "+81 {0}-{1}-{2}",
+        "{0}-{1}-{2} 内線1",
+        "{0}ー{1}ー{2}",
+        "",
+    ]
+    cells = []
+    for _ in range(20_000):
+        digits = str(rng.choice((0, 0, 0, 1))) + "".join(
+            rng.choice("0123456789") for _ in range(rng.choice((9, 10, 11)))
+        )
+        a, b = rng.randint(2, 4), rng.randint(6, 8)
+        cells.append(clean(rng.choice(forms).format(digits[:a], digits[a:b], digits[b:]))[0])
+    whole = parse_phones(cells)
+    for cell, got in zip(cells, whole, strict=True):
+        one = parse_phone(cell) if cell else None
+        assert got == (None if one is None else (one.raw, one.number, one.kind, one.valid, one.reason)), cell
+    assert sum(1 for p in whole if p and p[3]) > 2000  # dialable numbers took the column's shortcut
+    assert sum(1 for p in whole if p and not p[3]) > 2000
+
+
 @pytest.mark.parametrize(
     ("data", "encoding"),
     [
@@ -332,6 +361,13 @@ def test_batch_conversion_gives_what_row_by_row_conversion_gives() -> None:
         ("電話番号1", "03-1234"),
         ("電話番号1", "0120-123-456"),
         ("電話番号2", "０９０－１２３４－５６７８"),
+        ("電話番号2", "+81 90 1234 5678"),
+        ("電話番号1", "03-1234-5678(自宅)"),
+        ("電話番号1", "(自宅)03\t1234 5678"),
+        ("電話番号1", "03-1234-5678 内線12"),
+        ("電話番号1", "0570-123-456"),
+        ("携帯電話番号", "090-1234-567"),
+        ("携帯電話番号", "携帯なし"),
         ("郵便番号", "1234"),
         ("性別", "X"),
         ("期別", "第3期"),

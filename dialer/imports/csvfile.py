@@ -15,7 +15,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from dialer.errors import ImportFileError
 from dialer.imports.mapping import Mapping
@@ -25,8 +25,7 @@ REPLACEMENT = "\ufffd"
 _SNIFF = 1 << 20
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):  # a tuple: an import makes millions of them
     line: int  # first physical line of the row (1-based, counting every line of the file)
     last_line: int
     fields: list[str]
@@ -131,18 +130,16 @@ class CsvFile:
         last = reader.line_num
         while True:
             try:
-                fields = next(reader)
-            except StopIteration:
+                for fields in reader:
+                    first, last = last + 1, reader.line_num
+                    if not fields or (len(fields) == 1 and not fields[0].strip()):
+                        self.blank_lines += 1
+                        continue
+                    yield Row(first, last, fields)
                 return
-            except csv.Error as exc:
+            except csv.Error as exc:  # the reader goes on after the bad row
                 yield BadRow(last + 1, reader.line_num, _csv_reason(str(exc)))
                 last = reader.line_num
-                continue
-            first, last = last + 1, reader.line_num
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                self.blank_lines += 1
-                continue
-            yield Row(first, last, fields)
 
 
 def _csv_reason(message: str) -> str:

@@ -14,6 +14,7 @@ compiled expression (~1 µs a number). tests/test_import_values.py checks that t
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from phonenumbers import PhoneMetadata, PhoneNumber, PhoneNumberType, number_type
@@ -72,6 +73,8 @@ def _compile() -> tuple[re.Pattern[str], dict[str, frozenset[int]], re.Pattern[s
 _PATTERN, _LENGTHS, _GENERAL = _compile()
 _DROP = str.maketrans(dict.fromkeys(" \t\n\r\u3000-‐‑‒–—―−ー.()", None))
 _NOTE = re.compile(r"\([^0-9()]*\)")  # "(携帯)", "(自宅)": a note, not part of the number
+_SEP = "\x07"
+_NOTE_IN_COLUMN = re.compile(r"\([^0-9()\x07]*\)")
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,40 @@ def parse_phone(raw: str) -> Phone:
     if kind is None:
         return Phone(raw, s, "other", False, _length_reason(s) or "使われていない番号帯です")
     return Phone(raw, s, "other", False, _REASONS[kind])
+
+
+Parsed = tuple[str, str, str, bool, str | None]  # (raw, number, kind, valid, reason), as Phone
+
+
+def parse_phones(cells: Sequence[str]) -> list[Parsed | None]:
+    """`parse_phone` over a column of cells (NFKC-normalised; '' for an empty cell, which gives None).
+
+    The same verdict cell for cell (tests/test_import_values.py checks), at a fraction of the cost:
+    notes and separators are dropped from the whole column at once, and a plain dialable number
+    takes one expression; anything else goes through `parse_phone`.
+    """
+    joined = _SEP.join(cells)
+    if "(" in joined:
+        joined = _NOTE_IN_COLUMN.sub("", joined)
+    tidied = joined.translate(_DROP).split(_SEP)
+    if len(tidied) != len(cells):  # a cell held the separator: one at a time
+        tidied = [""] * len(cells)
+    match, general, lengths = _PATTERN.fullmatch, _GENERAL.fullmatch, _LENGTHS
+    out: list[Parsed | None] = []
+    for raw, s in zip(cells, tidied, strict=True):
+        if not raw:
+            out.append(None)
+            continue
+        if s[:1] == "0" and s[1:2] != "0" and s.isdigit() and s.isascii():
+            national = s[1:]
+            m = match(national)
+            kind = m.lastgroup if m is not None else None
+            if kind in DIALABLE and len(national) in lengths[kind] and general(national):
+                out.append((raw, s, kind, True, None))
+                continue
+        p = parse_phone(raw)
+        out.append((p.raw, p.number, p.kind, p.valid, p.reason))
+    return out
 
 
 def classify(national: str) -> str | None:

@@ -11,7 +11,7 @@ from operator import itemgetter
 from typing import Any
 
 from dialer.imports.csvfile import Row
-from dialer.imports.rows import HEAD_RELATIONSHIPS, Converter, Problem
+from dialer.imports.rows import HEAD_RELATIONSHIPS, Converter, Problem, undialable
 
 HOUSEHOLD_STAGE = (
     "line",
@@ -132,8 +132,8 @@ def household_batch(
     conv: Converter, rows: list[Row]
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[Problem]]:
     """A batch of rows: what `household_row` gives for each, column by column where it can."""
-    fast, v, slow = conv.columns_of(rows)
-    staged: list[tuple[Any, ...]] = []
+    batch = conv.columns_of(rows)
+    fast, v, slow = batch.rows, batch.values, batch.slow
     phones: list[tuple[Any, ...]] = []
     problems: list[Problem] = []
     n = len(fast)
@@ -142,38 +142,45 @@ def household_batch(
         col["is_head"] = [None if r is None else r in HEAD_RELATIONSHIPS for r in col["relationship"]]
     redo: set[int] = set()
     debt_fields = [f for f in _DEBT_FIELDS if f not in conv.mapping.constants and f in v]
-    for i in range(n):
-        if col["fiscal_year"][i] is None:
+    debt_type, due, assessed, paid, unpaid, assessed_year, installment = (
+        col[f]
+        for f in (
+            "debt_type",
+            "due_date",
+            "assessed_yen",
+            "paid_yen",
+            "unpaid_yen",
+            "assessed_year",
+            "installment",
+        )
+    )
+    for i, year in enumerate(col["fiscal_year"]):
+        if year is None:
             if any(col[f][i] is not None for f in debt_fields):
                 redo.add(i)
             continue
-        debt = _debt_amounts(
-            col["debt_type"][i],
-            col["due_date"][i],
-            col["assessed_yen"][i],
-            col["paid_yen"][i],
-            col["unpaid_yen"][i],
-        )
+        debt = _debt_amounts(debt_type[i], due[i], assessed[i], paid[i], unpaid[i])
         if debt is None:
             redo.add(i)
             continue
-        col["assessed_yen"][i], col["paid_yen"][i] = debt
-        if col["assessed_year"][i] is None:
-            col["assessed_year"][i] = col["fiscal_year"][i]
-        if col["installment"][i] is None:
-            col["installment"][i] = 0
-    phone_cells = conv.phone_columns(fast)
-    rows_staged = zip([r.line for r in fast], *(col[c] for c in HOUSEHOLD_STAGE[1:]), strict=True)
-    for i, (r, t) in enumerate(zip(fast, rows_staged, strict=True)):
-        if i in redo:
-            slow.append(r)
-            continue
-        row_phones = phone_cells(i, r.line, problems)
-        if row_phones is None:
-            slow.append(r)
-            continue
-        staged.append(t)
-        phones.extend((r.line, t[1], t[2], *p) for p in row_phones)
+        assessed[i], paid[i] = debt
+        if assessed_year[i] is None:
+            assessed_year[i] = year
+        if installment[i] is None:
+            installment[i] = 0
+    staged = list(zip([r.line for r in fast], *(col[c] for c in HOUSEHOLD_STAGE[1:]), strict=True))
+    numbers = batch.phones
+    if redo:
+        keep = [i for i in range(n) if i not in redo]
+        slow += [fast[i] for i in sorted(redo)]
+        staged = [staged[i] for i in keep]
+        numbers = [(column, [cells[i] for i in keep]) for column, cells in numbers]
+    for position, (column, cells) in enumerate(numbers, start=1):
+        for t, p in zip(staged, cells, strict=True):
+            if p is not None:
+                phones.append((t[0], t[1], t[2], position, *p))
+                if not p[3]:
+                    problems.append(undialable(t[0], column, p[0], p[4]))
     for r in slow:
         s, ph, pr = household_row(conv, r)
         if s is not None:

@@ -14,13 +14,12 @@ from datetime import date
 from typing import Any
 
 from dialer.errors import ImportFileError
-from dialer.imports.columns import column_texts, needs_row_path, parse_column
+from dialer.imports.columns import column_texts, parse_column
 from dialer.imports.csvfile import REPLACEMENT, Row
 from dialer.imports.dates import DateProblem, parse_date, parse_fiscal_year
 from dialer.imports.mapping import Mapping
-from dialer.imports.phones import parse_phone
+from dialer.imports.phones import Parsed, parse_phone, parse_phones
 from dialer.imports.values import (
-    PUA,
     ValueProblem,
     Warned,
     clean,
@@ -29,6 +28,16 @@ from dialer.imports.values import (
     parse_key,
     parse_yen,
 )
+
+
+@dataclass
+class Columns:
+    """A batch converted column by column (`Converter.columns_of`)."""
+
+    rows: list[Row]  # the rows converted here, in file order
+    values: dict[str, list[Any]]  # per field, one value per row
+    phones: list[tuple[str, list[Parsed | None]]]  # per phone column: its label and one number per row
+    slow: list[Row]  # rows for the row path (`Converter.fields`)
 
 
 @dataclass(frozen=True)
@@ -140,6 +149,7 @@ class Converter:
         }
         self.defaults: dict[str, Any] = {**dict.fromkeys(mapping.fields), **self.constants}
         self.kinds = {name: kind for name, (kind, _) in mapping.fields.items()}
+        self._memo: dict[str, dict[str, Any]] = {name: {} for name in mapping.columns}
         self.last_index = max([i for _, i, *_ in self.columns] + [i for i, _ in self.phones] + [-1])
 
     def fields(self, row: Row) -> tuple[dict[str, Any], list[Problem]]:
@@ -175,7 +185,7 @@ class Converter:
             out[name] = value
         return out, problems
 
-    def columns_of(self, rows: list[Row]) -> tuple[list[Row], dict[str, list[Any]], list[Row]]:
+    def columns_of(self, rows: list[Row]) -> Columns:
         """The batch's rows that convert column by column, their values per field, and the rest.
 
         The rest (odd width, undecodable bytes, control characters, 外字, a value that fails or
@@ -183,31 +193,34 @@ class Converter:
         """
         fast: list[Row] = []
         slow: list[Row] = []
+        width, last = self.width, self.last_index
         for r in rows:
-            f = r.fields
-            ok = len(f) == self.width if self.width else len(f) > self.last_index
-            (fast if ok and not needs_row_path(f) else slow).append(r)
-        cells = [r.fields for r in fast]
+            (fast if (len(r.fields) == width if width else len(r.fields) > last) else slow).append(r)
+        cells = list(zip(*(r.fields for r in fast), strict=False))  # one tuple per column
         values: dict[str, list[Any]] = {}
         redo: set[int] = set()
+
+        def texts_of(idx: int) -> list[str]:
+            texts, odd = column_texts(cells[idx]) if fast else ([], set())
+            redo.update(odd)
+            return texts
+
         for name, idx, _, parse, required, table in self.columns:
-            texts = column_texts(cells, idx)
-            if texts is None:  # 外字 in this column: those rows go the row path (it warns per cell)
-                texts = [clean(row[idx])[0] for row in cells]
-                redo.update(i for i, row in enumerate(cells) if PUA.search(row[idx]))
-            vals, failed = parse_column(texts, self.kinds[name], parse, table)
+            vals, failed = parse_column(texts_of(idx), self.kinds[name], parse, table, self._memo[name])
             redo.update(failed)
             if required:
                 redo.update(i for i, v in enumerate(vals) if v is None)
             values[name] = vals
+        phones = [(column, parse_phones(texts_of(idx))) for idx, column in self.phones]
         if redo:
             keep = [i for i in range(len(fast)) if i not in redo]
             slow += [fast[i] for i in sorted(redo)]
             fast = [fast[i] for i in keep]
             values = {k: [v[i] for i in keep] for k, v in values.items()}
+            phones = [(column, [p[i] for i in keep]) for column, p in phones]
         for name, value in self.constants.items():
             values[name] = [value] * len(fast)
-        return fast, values, slow
+        return Columns(fast, values, phones, slow)
 
     def _cell(
         self,
@@ -265,26 +278,6 @@ class Converter:
             problems.append(Problem(line, column, "error", str(exc), s[:100]))
             return None
 
-    def phone_columns(
-        self, rows: list[Row]
-    ) -> Callable[[int, int, list[Problem]], list[tuple[Any, ...]] | None]:
-        """Per row of a batch: its phones (as `phones_of` gives them), or None to take the row path."""
-        columns = [(column_texts([r.fields for r in rows], idx), column) for idx, column in self.phones]
-        usable = [(texts, column) for texts, column in columns if texts is not None]
-
-        def of(i: int, line: int, problems: list[Problem]) -> list[tuple[Any, ...]] | None:
-            if len(usable) < len(columns):  # 外字 in a phone column: the row path reports it
-                return None
-            out: list[tuple[Any, ...]] = []
-            for position, (texts, column) in enumerate(usable, start=1):
-                s = texts[i]
-                if not s:
-                    continue
-                out.append(_phone(line, column, position, s, problems))
-            return out
-
-        return of
-
     def phones_of(
         self, row: Row, problems: list[Problem]
     ) -> list[tuple[int, str, str, str, bool, str | None]]:
@@ -306,7 +299,10 @@ def _phone(line: int, column: str, position: int, s: str, problems: list[Problem
     """A phone cell as staged (position, raw, number, kind, valid, reason); an undialable one is a warning."""
     p = parse_phone(s)
     if not p.valid:
-        problems.append(
-            Problem(line, column, "warning", f"架電できない番号として登録しました: {p.reason}", s[:40])
-        )
+        problems.append(undialable(line, column, s, p.reason))
     return (position, p.raw, p.number, p.kind, p.valid, p.reason)
+
+
+def undialable(line: int, column: str, text: str, reason: str | None) -> Problem:
+    """The warning for a phone number kept but never dialled."""
+    return Problem(line, column, "warning", f"架電できない番号として登録しました: {reason}", text[:40])
