@@ -190,3 +190,30 @@ async def test_unmatched_and_ambiguous_payments_are_reported(
     assert "行 6" in problems[7]
     assert (info.rows_read, info.rows_stored, info.rows_rejected) == (6, 1, 5)
     assert await pool.fetchval("select count(*) from payment") == 1
+
+
+async def test_a_new_household_counts_payments_imported_before_it_existed(
+    owed: tuple[asyncpg.Pool, int], tmp_path: Path
+) -> None:
+    """A new household starts from the file's figures; the summary still counts what the file cannot know."""
+    pool, _ = owed
+    await import_payments(pool, payments_file(tmp_path / "p.csv", [{"収納番号": "R9", "収納額": "10000"}]))
+    # the next export (dated before that payment) has A001 in a household new to us
+    lines = [
+        row(
+            世帯番号="H777", 期別="1", 調定額="30000", 収納額="0", 未納額="30000", 年度="R07", 相当年度="2025"
+        ),
+        row(
+            世帯番号="H777", 期別="2", 調定額="30000", 収納額="0", 未納額="30000", 年度="R07", 相当年度="2025"
+        ),
+    ]
+    await import_file(
+        pool,
+        ImportRequest(
+            path=write(tmp_path / "d3.csv", lines), department_id="nhi", mapping=NHI, as_of=date(2025, 11, 15)
+        ),
+    )
+    moved = await pool.fetchrow("select id, unpaid_yen, dialable from household where household_no = 'H777'")
+    assert (moved["unpaid_yen"], moved["dialable"]) == (50000, True)
+    assert await pool.fetchval("select unpaid_yen from household where household_no = 'H001'") == 0
+    assert await pool.fetchval("select count(*) from debt where household_id = $1", moved["id"]) == 2

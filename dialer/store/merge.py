@@ -49,6 +49,15 @@ async def merge_households(
     counts["households"] = await _upsert(
         conn, "household", _HOUSEHOLDS, mapped, {"postal_code", "address"}, department_id, run_id
     )
+    # households a person (and their debts) moves out of: their summary changes too
+    left: list[int] = await conn.fetchval(
+        """select coalesce(array_agg(distinct p.household_id), '{}')
+           from stage_household s
+           join person p on p.department_id = $1 and p.atena_no = s.atena_no
+           join household h on h.id = p.household_id and h.household_no <> s.household_no""",
+        department_id,
+        timeout=LONG,
+    )
     counts["persons"] = await _upsert(conn, "person", _PERSONS, mapped, _PERSON_FIELDS, department_id, run_id)
     counts["phones"] = await _counted(conn, "phone", _PHONES, department_id, run_id)
     if "fiscal_year" in mapped:
@@ -61,8 +70,9 @@ async def merge_households(
     await conn.execute(
         """select refresh_household_summary(array(
                select h.id from household h
-               where h.department_id = $1 and h.household_no in (select household_no from stage_household)))""",
+               where h.department_id = $1 and h.household_no in (select household_no from stage_household)) || $2)""",
         department_id,
+        left,
         timeout=LONG,
     )
     log.info("import.merged", table="household_summary", seconds=round(time.perf_counter() - started, 2))
@@ -123,10 +133,27 @@ async def _counted(conn: Connection, table: str, query: str, *args: Any) -> dict
 
 
 # (xmax = 0) is PostgreSQL's tell for "this row was inserted, not updated, by this statement".
+# A new household starts with its summary as the file gives it (debts and phones are merged
+# after it): the refresh at the end then finds nothing to change for it, instead of rewriting
+# every new household (and re-checking its foreign key) once more. Where the file is not the
+# whole story (a debt that moved here from another household, payments already imported),
+# the refresh corrects it.
 _HOUSEHOLDS = """
-    insert into household (department_id, household_no, postal_code, address, import_id)
-    select distinct on (household_no) $1, household_no, coalesce(postal_code, ''), coalesce(address, ''), $2
-    from stage_household order by household_no, is_head desc nulls last, line
+    with debts as (
+        select household_no, sum(greatest(assessed_yen - paid_yen, 0)) as unpaid,
+               min(due_date) filter (where assessed_yen > paid_yen) as oldest
+        from stage_household where fiscal_year is not null group by household_no
+    ), phones as (
+        select household_no, bool_or(valid) as dialable from stage_phone group by household_no
+    )
+    insert into household (department_id, household_no, postal_code, address, import_id,
+                           unpaid_yen, oldest_due_date, dialable)
+    select distinct on (s.household_no) $1, s.household_no, coalesce(s.postal_code, ''), coalesce(s.address, ''), $2,
+           coalesce(d.unpaid, 0), d.oldest, coalesce(p.dialable, false)
+    from stage_household s
+    left join debts d on d.household_no = s.household_no
+    left join phones p on p.household_no = s.household_no
+    order by s.household_no, s.is_head desc nulls last, s.line
     on conflict (department_id, household_no) do update set {sets}, import_id = excluded.import_id, updated_at = now()
     where {changed}
     returning (xmax = 0) as inserted"""
