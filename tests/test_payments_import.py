@@ -45,6 +45,11 @@ async def import_payments(pool: asyncpg.Pool, path: Path) -> imports.RunInfo:
     return await import_file(pool, ImportRequest(path=path, department_id="nhi", mapping=PAYMENTS))
 
 
+async def import_export(pool: asyncpg.Pool, path: Path, as_of: date) -> imports.RunInfo:
+    """An export of the delinquency system (nhi-sample layout) extracted on `as_of`."""
+    return await import_file(pool, ImportRequest(path=path, department_id="nhi", mapping=NHI, as_of=as_of))
+
+
 @pytest.fixture
 async def owed(pool: asyncpg.Pool, tmp_path: Path) -> tuple[asyncpg.Pool, int]:
     """Household H001 owes two periods of FY2025 (¥30,000 each), exported on 2025-11-01, in a campaign."""
@@ -53,12 +58,7 @@ async def owed(pool: asyncpg.Pool, tmp_path: Path) -> tuple[asyncpg.Pool, int]:
         row(期別="1", 調定額="30000", 収納額="0", 未納額="30000", 年度="R07", 相当年度="2025"),
         row(期別="2", 調定額="30000", 収納額="0", 未納額="30000", 年度="R07", 相当年度="2025"),
     ]
-    await import_file(
-        pool,
-        ImportRequest(
-            path=write(tmp_path / "d.csv", lines), department_id="nhi", mapping=NHI, as_of=date(2025, 11, 1)
-        ),
-    )
+    await import_export(pool, write(tmp_path / "d.csv", lines), date(2025, 11, 1))
     hid = await pool.fetchval("select id from household where household_no = 'H001'")
     cid = await factory.campaign(pool, "nhi", "progressive")
     await pool.execute(
@@ -156,12 +156,7 @@ async def test_payments_up_to_the_export_date_are_already_in_its_figures(
         row(期別="1", 調定額="30000", 収納額="0", 未納額="30000", 年度="R07", 相当年度="2025"),
         row(期別="2", 調定額="30000", 収納額="1000", 未納額="29000", 年度="R07", 相当年度="2025"),
     ]
-    await import_file(
-        pool,
-        ImportRequest(
-            path=write(tmp_path / "d2.csv", lines), department_id="nhi", mapping=NHI, as_of=date(2025, 11, 25)
-        ),
-    )
+    await import_export(pool, write(tmp_path / "d2.csv", lines), date(2025, 11, 25))
     assert await pool.fetchval("select unpaid_yen from household where id = $1", hid) == 59000
 
 
@@ -207,12 +202,7 @@ async def test_a_new_household_counts_payments_imported_before_it_existed(
             世帯番号="H777", 期別="2", 調定額="30000", 収納額="0", 未納額="30000", 年度="R07", 相当年度="2025"
         ),
     ]
-    await import_file(
-        pool,
-        ImportRequest(
-            path=write(tmp_path / "d3.csv", lines), department_id="nhi", mapping=NHI, as_of=date(2025, 11, 15)
-        ),
-    )
+    await import_export(pool, write(tmp_path / "d3.csv", lines), date(2025, 11, 15))
     moved = await pool.fetchrow("select id, unpaid_yen, dialable from household where household_no = 'H777'")
     assert (moved["unpaid_yen"], moved["dialable"]) == (50000, True)
     assert await pool.fetchval("select unpaid_yen from household where household_no = 'H001'") == 0
