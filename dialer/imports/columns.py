@@ -6,7 +6,7 @@ two regular expressions over the joined text (only when it needs tidying), a col
 expression, and repeated values (years, 期別, dates) parsed once each. A row that needs attention
 (an undecodable byte, a control character, 外字, a value that fails) is handed to the row-by-row
 path (`Converter.fields`), which reports each problem under its own column; so both paths give
-the same result, and tests/test_import_values.py checks that they do.
+the same result, and tests/test_import_layouts.py checks that they do.
 """
 
 from __future__ import annotations

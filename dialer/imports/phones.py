@@ -8,7 +8,7 @@ lengths, stray characters.
 
 Speed: an import checks a million numbers, and `phonenumbers.parse` costs ~40 µs each. So the JP
 patterns are taken from phonenumbers' own metadata once, in its own order of precedence, into one
-compiled expression (~1 µs a number). tests/test_import_values.py checks that the two agree.
+compiled expression (~1 µs a number). tests/test_import_phones.py checks that the two agree.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ Parsed = tuple[str, str, str, bool, str | None]  # (raw, number, kind, valid, re
 def parse_phones(cells: Sequence[str]) -> list[Parsed | None]:
     """`parse_phone` over a column of cells (NFKC-normalised; '' for an empty cell, which gives None).
 
-    The same verdict cell for cell (tests/test_import_values.py checks), at a fraction of the cost:
+    The same verdict cell for cell (tests/test_import_phones.py checks), at a fraction of the cost:
     notes and separators are dropped from the whole column at once, and a plain dialable number
     takes one expression; anything else goes through `parse_phone`.
     """

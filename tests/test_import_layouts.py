@@ -1,0 +1,138 @@
+"""Reading an export's layout: encodings, mapping files, and batches converted as rows would be."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+
+from dialer.errors import ConfigError
+from dialer.imports import mapping
+from dialer.imports.csvfile import detect_encoding
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding"),
+    [
+        ("世帯番号,氏名\r\n1,山田\r\n".encode("cp932"), "cp932"),
+        ("世帯番号,氏名\r\n1,山田\r\n".encode(), "utf-8-sig"),
+        ("世帯番号,氏名\r\n1,山田\r\n".encode("utf-8-sig"), "utf-8-sig"),
+        ("世帯番号,氏名\r\n1,山田\r\n".encode("utf-16"), "utf-16"),
+        ("ab,cd\r\n".encode("utf-16-le"), "utf-16-le"),
+        ("ab,cd\r\n".encode("utf-16-be"), "utf-16-be"),
+        (b"a,b\r\n1,2\r\n", "utf-8-sig"),
+        (b"a,b\r\n" + b"1,2\r\n" * 500_000 + "山田".encode("cp932"), "cp932"),  # past the first megabyte
+        ("ｶﾅ,ﾃｽﾄ\r\n".encode("cp932"), "cp932"),  # half-width kana are single bytes in cp932
+    ],
+)
+def test_encoding_detection(data: bytes, encoding: str) -> None:
+    f = io.BytesIO(data)
+    assert detect_encoding(f) == encoding
+    assert f.tell() == 0
+
+
+def test_shipped_mappings_load() -> None:
+    names = mapping.shipped()
+    assert {"nhi-sample", "tax-sample", "payments-sample"} <= set(names)
+    for name in names:
+        assert mapping.load(name).name == name
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"kind": "people"}, "kind must be one of"),
+        (
+            {"kind": "households", "columns": {"atena_no": "宛名番号", "name_kanji": "氏名"}},
+            "household_no is required",
+        ),
+        ({"kind": "households", "columns": {"houshold_no": "世帯番号"}}, "houshold_no: not a field"),
+        ({"kind": "households", "file": {"encoding": "euc-jp"}}, "encoding must be one of"),
+        ({"kind": "households", "file": {"delimiter": "x"}}, "delimiter must be"),
+        (
+            {"kind": "households", "file": {"header": False}, "columns": {"household_no": "世帯番号"}},
+            "position",
+        ),
+        (
+            {"kind": "households", "columns": {"fiscal_year": "年度"}},
+            "debt_type is required when fiscal_year",
+        ),
+        ({"kind": "households", "values": {"sex": {"1": "male"}}}, "not mapped"),
+        ({"kind": "households", "columns": {"household_no": 0}}, "position"),
+        ({"kind": "payments", "columns": {"atena_no": "宛名番号"}}, "amount_yen is required"),
+        ({"kind": "households", "colums": {}}, "colums: unknown setting"),
+    ],
+)
+def test_mapping_mistakes_are_all_reported(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        mapping.parse(data, "test.toml")
+
+
+def test_unknown_mapping_name_lists_the_shipped_ones() -> None:
+    with pytest.raises(ConfigError, match="nhi-sample"):
+        mapping.load("no-such-layout")
+
+
+def test_batch_conversion_gives_what_row_by_row_conversion_gives() -> None:
+    """The column-by-column fast path and the row path agree, on good rows and on every kind of bad one."""
+    from dialer.imports.csvfile import Row
+    from dialer.imports.records import household_batch, household_row
+    from dialer.imports.rows import Converter
+    from dialer.imports.sample import NHI_HEADER, household_rows
+
+    header = list(NHI_HEADER)
+    col = {h: i for i, h in enumerate(header)}
+    rng = random.Random(5)
+    edits = [
+        ("生年月日", "平成32年1月1日"),
+        ("生年月日", "平成31年5月1日"),
+        ("納期限", "令和0年4月1日"),
+        ("調定額", "-5"),
+        ("調定額", "１２，３４５"),
+        ("未納額", "1"),
+        ("氏名", ""),
+        ("氏名", "渡\ue000辺"),
+        ("氏名", "ﾔﾏﾀﾞ　ﾀﾛｳ"),
+        ("住所", "  見本町  1-2 "),
+        ("電話番号1", "03-1234"),
+        ("電話番号1", "0120-123-456"),
+        ("電話番号2", "０９０－１２３４－５６７８"),
+        ("電話番号2", "+81 90 1234 5678"),
+        ("電話番号1", "03-1234-5678(自宅)"),
+        ("電話番号1", "(自宅)03\t1234 5678"),
+        ("電話番号1", "03-1234-5678 内線12"),
+        ("電話番号1", "0570-123-456"),
+        ("携帯電話番号", "090-1234-567"),
+        ("携帯電話番号", "携帯なし"),
+        ("郵便番号", "1234"),
+        ("性別", "X"),
+        ("期別", "第3期"),
+        ("期別", "13"),
+        ("年度", ""),
+        ("宛名番号", "a b"),
+        ("口座振替", "有"),
+        ("滞納区分", "\x00"),
+        ("住所", "\ufffd"),
+    ]
+    rows = []
+    for line, fields in enumerate(household_rows(600, seed=9), start=2):
+        if rng.random() < 0.3:
+            name, value = rng.choice(edits)
+            fields[col[name]] = value
+        if rng.random() < 0.02:
+            fields = fields[:10]
+        rows.append(Row(line, line, fields))
+    conv = Converter(
+        mapping.load("nhi-sample"), header, lambda ref: header.index(ref) if ref in header else None
+    )
+    one_by_one = [household_row(conv, r) for r in rows]
+    staged, phones, problems = household_batch(conv, rows)
+
+    def key(p: object) -> tuple[object, ...]:
+        return (p.line, p.column, p.severity, p.message, p.value)  # type: ignore[attr-defined]
+
+    assert sorted(staged) == sorted(s for s, _, _ in one_by_one if s is not None)
+    assert sorted(phones) == sorted(p for _, ph, _ in one_by_one for p in ph)
+    assert sorted(map(key, problems)) == sorted(key(p) for _, _, pr in one_by_one for p in pr)
+    assert len(problems) > 50  # the edits did reach both paths
