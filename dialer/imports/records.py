@@ -13,10 +13,7 @@ from typing import Any
 from dialer.imports.csvfile import Row
 from dialer.imports.rows import HEAD_RELATIONSHIPS, Converter, Problem, undialable
 
-HOUSEHOLD_STAGE = (
-    "line",
-    "household_no",
-    "atena_no",
+PERSON_FIELDS = (
     "name_kanji",
     "name_kana",
     "birth_date",
@@ -27,6 +24,12 @@ HOUSEHOLD_STAGE = (
     "resident_from",
     "resident_until",
     "nationality",
+)
+HOUSEHOLD_STAGE = (
+    "line",
+    "household_no",
+    "atena_no",
+    *PERSON_FIELDS,
     "postal_code",
     "address",
     "debt_type",

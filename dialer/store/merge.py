@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from dialer import logs
+from dialer.imports.records import PERSON_FIELDS
 from dialer.store.db import Connection
 from dialer.store.imports import LONG, reject_staged
 
@@ -58,7 +59,9 @@ async def merge_households(
         department_id,
         timeout=LONG,
     )
-    counts["persons"] = await _upsert(conn, "person", _PERSONS, mapped, _PERSON_FIELDS, department_id, run_id)
+    counts["persons"] = await _upsert(
+        conn, "person", _PERSONS, mapped, set(PERSON_FIELDS), department_id, run_id
+    )
     counts["phones"] = await _counted(conn, "phone", _PHONES, department_id, run_id)
     if "fiscal_year" in mapped:
         counts["debts"] = await _counted(conn, "debt", _DEBTS, department_id, run_id, as_of)
@@ -77,20 +80,6 @@ async def merge_households(
     )
     log.info("import.merged", table="household_summary", seconds=round(time.perf_counter() - started, 2))
     return counts
-
-
-_PERSON_FIELDS = {
-    "name_kanji",
-    "name_kana",
-    "birth_date",
-    "sex",
-    "relationship",
-    "is_head",
-    "death_date",
-    "resident_from",
-    "resident_until",
-    "nationality",
-}
 
 
 async def _upsert(
