@@ -7,6 +7,7 @@ report); 7 the file as a whole could not be read (nothing stored); 2 a bad mappi
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from datetime import date
 from pathlib import Path
@@ -93,7 +94,7 @@ def _date_arg(text: str | None) -> date | None:
 async def _import(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.cli import with_pool
     from dialer.imports import report
-    from dialer.imports.run import ImportRequest, import_file
+    from dialer.imports.run import ImportRequest, Progress, import_file
     from dialer.store import imports
 
     req = ImportRequest(
@@ -103,16 +104,21 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
 
     async def body(pool: Any) -> None:
         nonlocal code
-        info = await import_file(pool, req)
+        progress = Progress()
+        shown = asyncio.create_task(_show_progress(progress)) if sys.stderr.isatty() else None
+        try:
+            info = await import_file(pool, req, progress)
+        finally:
+            if shown:
+                shown.cancel()
         print(report.summary(info))
         if info.rows_rejected or info.rows_warned:
-            rows = await imports.problems(pool, info.id)
-            for r in rows[:10]:
+            for r in await imports.problems(pool, info.id, limit=10):
                 print(f"  line {r['line']} {r['column_name']}: {r['severity']}: {r['message']}")
-            if len(rows) > 10:
-                print(f"  … {len(rows) - 10} more")
+            if (total := await imports.count_problems(pool, info.id)) > 10:
+                print(f"  … {total - 10} more")
             if args.report:
-                args.report.write_bytes(report.problems_csv(rows))
+                await _write_report(pool, info.id, args.report)
                 print(f"  error report: {args.report}")
             else:
                 print(f"  full report: dialer imports report {info.id} --output problems.csv")
@@ -140,17 +146,12 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _report(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.cli import with_pool
-    from dialer.imports import report
     from dialer.store import imports
 
     async def body(pool: Any) -> None:
         if await imports.get(pool, args.id, None) is None:
             raise ConfigError(f"No import #{args.id}.")
-        data = report.problems_csv(await imports.problems(pool, args.id))
-        if args.output:
-            args.output.write_bytes(data)
-        else:
-            sys.stdout.buffer.write(data)
+        await _write_report(pool, args.id, args.output)
 
     await with_pool(settings, body)
     return 0
@@ -204,3 +205,28 @@ async def _sample(settings: Settings, args: argparse.Namespace) -> int:
     rows = write_households(args.output, args.households, encoding=args.encoding)
     print(f"{args.households} households ({rows} rows, {args.encoding}) written to {args.output}")
     return 0
+
+
+async def _write_report(pool: Any, run_id: int, path: Path | None) -> None:
+    """The run's error report to a file (or stdout), a chunk at a time."""
+    from dialer.imports import report
+    from dialer.store import imports
+
+    out = path.open("wb") if path else sys.stdout.buffer
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            out.write(report.report_head())
+            async for chunk in imports.problem_chunks(conn, run_id):
+                out.write(report.report_lines(chunk))
+    finally:
+        if path:
+            out.close()
+        else:
+            out.flush()
+
+
+async def _show_progress(progress: Any) -> None:
+    """Every few seconds on a terminal: how far the import has got (a million rows take minutes)."""
+    while True:
+        await asyncio.sleep(5)
+        print(f"  … {progress.phase}: {progress.rows_read:,} rows read", file=sys.stderr, flush=True)

@@ -46,6 +46,10 @@ async def test_import_report_payments_and_export_from_the_command_line(
     assert "rejected 1" in out
     lines = list(csv.reader(io.StringIO(report.read_bytes().decode("utf-8-sig"))))
     assert lines[1][1] == "生年月日"
+    run_id = out.split("import #", 1)[1].split()[0]
+    code, again, err = await _run(env, "imports", "report", run_id)  # the same report, on stdout
+    assert code == 0, err
+    assert again == report.read_bytes().decode("utf-8")
     code, out, _ = await _run(env, "imports", "list", "--department", "nhi")
     assert code == 0
     assert out.count("滞納者一覧.csv") == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -13,7 +14,9 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from dialer import runtime
+from dialer.config import Settings
 from dialer.imports.sample import write_households
+from dialer.store import imports
 from tests import factory
 from tests.client import PageClient
 from tests.test_browser_e2e import ARTIFACTS, browser, chromium  # noqa: F401 (fixtures)
@@ -47,6 +50,23 @@ async def _upload(c: PageClient, body: bytes, **query: str) -> tuple[int, dict[s
         return r.status, await r.json()
 
 
+async def _status(c: PageClient, url: str) -> dict[str, object]:
+    async with c.http.get(f"{c.base}{url}") as r:
+        assert r.status == 200
+        body: dict[str, object] = await r.json()
+        return body
+
+
+async def _finished(c: PageClient, accepted: dict[str, object], within: float = 30.0) -> dict[str, object]:
+    """Follow an accepted upload, as the page does, until its import has ended."""
+    async with asyncio.timeout(within):
+        while True:  # polled over HTTP, as the page does: there is nothing here to wait on
+            body = await _status(c, str(accepted["url"]))
+            if body["status"] != "running":
+                return body
+            await asyncio.sleep(0.1)
+
+
 async def test_an_administrator_uploads_an_export_and_downloads_its_error_report(
     staffed: runtime.Running, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
@@ -55,8 +75,10 @@ async def test_an_administrator_uploads_an_export_and_downloads_its_error_report
     broken = path.read_bytes() + enc(row(世帯番号="HX", 宛名番号="AX", 納期限="平成32年1月1日")) + b"\r\n"
     c = await _client(staffed, "admin1", "/admin/imports")
     try:
-        status, body = await _upload(c, broken)
-        assert status == 200, body
+        status, accepted = await _upload(c, broken)
+        assert status == 202, accepted
+        body = await _finished(c, accepted)
+        assert body["status"] == "done"
         assert body["rejected"] == 1
         assert body["stored"] == body["read"] - 1
         assert await pool.fetchval("select count(*) from household where department_id = 'nhi'") == 20
@@ -78,8 +100,83 @@ async def test_an_administrator_uploads_an_export_and_downloads_its_error_report
         assert status == 422
         _, page = await c.get("/admin/imports")
         assert "滞納者一覧.csv" in page
+        assert list((staffed.settings.var_dir / "uploads").iterdir()) == []  # nothing left behind
     finally:
         await c.close()
+
+
+async def test_an_upload_is_imported_in_the_background_and_its_progress_shown(
+    staffed: runtime.Running, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    path = tmp_path / "f.csv"
+    write_households(path, 30, encoding="cp932")
+    c = await _client(staffed, "admin1", "/admin/imports")
+    try:
+        async with pool.acquire() as other, other.transaction():
+            # another import of the department holds its lock: this one is accepted and waits
+            await other.execute("select pg_advisory_xact_lock(hashtext('dialer.import.' || 'nhi'))")
+            status, accepted = await _upload(c, path.read_bytes())
+            assert status == 202, accepted
+            assert accepted["status"] == "running"
+            body = await _status(c, str(accepted["url"]))
+            assert (body["status"], body["phase"], body["read"]) == ("running", "waiting", 0)
+            _, page = await c.get("/admin/imports")
+            assert "実行中" in page  # the list shows it running
+        body = await _finished(c, accepted)
+        lines = len(path.read_bytes().splitlines()) - 1  # a row per debt, under one header
+        assert (body["status"], body["read"], body["rejected"]) == ("done", lines, 0)
+        assert "households: updated 0, inserted 30" in str(body["summary"])
+        # another department's run is not found under this one
+        async with c.http.get(f"{c.base}/api/admin/imports/tax/{body['id']}") as r:
+            assert r.status == 404
+        async with c.http.get(f"{c.base}/api/admin/imports/police/{body['id']}") as r:
+            assert r.status == 404
+    finally:
+        await c.close()
+
+
+async def test_an_import_cut_off_is_recorded_as_failed_and_stores_nothing(
+    staffed: runtime.Running, pool: asyncpg.Pool, settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "f.csv"
+    write_households(path, 10, encoding="cp932")
+    # the app stops while an import waits for its turn: it is cancelled and says so
+    async with pool.acquire() as other, other.transaction():
+        await other.execute("select pg_advisory_xact_lock(hashtext('dialer.import.' || 'nhi'))")
+        async with runtime.started(settings) as second:
+            c = await _client(second, "admin1", "/admin/imports")
+            try:
+                status, accepted = await _upload(c, path.read_bytes())
+                assert status == 202
+            finally:
+                await c.close()
+    run = await pool.fetchrow("select status, message from import_run where id = $1", accepted["id"])
+    assert run is not None
+    assert (run["status"], run["message"]) == ("failed", "interrupted: CancelledError")
+    assert await pool.fetchval("select count(*) from household") == 0
+    assert list((settings.var_dir / "uploads").iterdir()) == []
+    # a process killed in the middle leaves its run 'running' with nobody holding its lock: the
+    # next import of the department closes it; a run whose importer is alive is left alone
+    killed = await pool.fetchval(
+        """insert into import_run (department_id, kind, file_name, file_sha256, file_bytes, mapping, started_at)
+           values ('nhi', 'households', 'killed.csv', '', 0, 'nhi-sample', now() - interval '5 minutes') returning id"""
+    )
+    alive = await pool.fetchval(
+        """insert into import_run (department_id, kind, file_name, file_sha256, file_bytes, mapping, started_at)
+           values ('nhi', 'households', 'alive.csv', '', 0, 'nhi-sample', now() - interval '5 minutes') returning id"""
+    )
+    c = await _client(staffed, "admin1", "/admin/imports")
+    try:
+        async with pool.acquire() as other, other.transaction():
+            await other.execute(imports.RUN_LOCK, alive)
+            status, accepted = await _upload(c, path.read_bytes())
+            assert status == 202
+            assert (await _finished(c, accepted))["status"] == "done"
+    finally:
+        await c.close()
+    rows = {r["id"]: r for r in await pool.fetch("select id, status, message from import_run")}
+    assert (rows[killed]["status"], rows[killed]["message"]) == ("failed", imports.INTERRUPTED)
+    assert rows[alive]["status"] == "running"
 
 
 async def test_only_administrators_import_and_only_staff_export(staffed: runtime.Running) -> None:

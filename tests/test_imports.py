@@ -224,6 +224,13 @@ async def test_broken_rows_are_reported_and_good_rows_still_land(nhi: asyncpg.Po
     parsed = list(csv.reader(io.StringIO(text)))
     assert parsed[0] == list(report.HEADER)
     assert parsed[1][:3] == ["5", "納期限", "エラー(取り込まず)"]
+    # streamed a few problems at a time (as the page and the CLI do), it is the same file
+    async with nhi.acquire() as conn, conn.transaction():
+        streamed = report.report_head() + b"".join(
+            [report.report_lines(chunk) async for chunk in imports.problem_chunks(conn, info.id, size=3)]
+        )
+    assert streamed.decode("utf-8-sig") == text
+    assert len(parsed) - 1 == await imports.count_problems(nhi, info.id) > 3
 
 
 def enc(fields: list[str]) -> bytes:

@@ -1,25 +1,37 @@
 """Data in and out: the administrators' import page and the staff's export page.
 
-Uploads are streamed to a file under DIALER_VAR_DIR (never held in memory) and imported through
-the same path as `dialer import`; the file is deleted afterwards. The page sends the file as the
-request body with the CSRF token in a header (no multipart: the session check never has to read
-the body). Exports are for municipal staff only and are audit-logged by the store.
+Uploads are streamed to a file under DIALER_VAR_DIR (never held in memory), checked (encoding,
+header, mapped columns: a file that cannot be read is refused at once), and imported in the
+background through the same path as `dialer import`; the upload answers 202 with the run's id and
+the page follows its progress until it is done. The file is deleted afterwards. A million
+households take minutes: no request (or proxy in front of us) waits that long. When the app stops,
+a running import is cancelled and recorded as failed (its transaction stores nothing).
+
+The page sends the file as the request body with the CSRF token in a header (no multipart: the
+session check never has to read the body). Error reports are streamed from a cursor. Exports are
+for municipal staff only and are audit-logged by the store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 
+from dialer import logs
 from dialer.errors import ConfigError, ImportFileError
 from dialer.imports import mapping, report
+from dialer.imports.csvfile import CsvFile
 from dialer.imports.dates import DateProblem, parse_date
-from dialer.imports.run import ImportRequest, import_file
+from dialer.imports.rows import Converter
+from dialer.imports.run import ImportRequest, Progress, import_file
 from dialer.imports.values import clean
 from dialer.store import audit, db, exports, imports
 from web.auth import current, require
@@ -27,7 +39,21 @@ from web.i18n import CATALOG
 from web.keys import POOL, SETTINGS
 from web.pages import context, lang_of
 
+log = logs.get("web.data")
+
 MAX_UPLOAD = 2 * 1024**3  # 2 GiB: several million households
+
+
+@dataclass(eq=False)
+class _Job:
+    """An import running in this process, started from the page."""
+
+    department: str
+    progress: Progress
+    task: asyncio.Task[None] | None = None
+
+
+JOBS = web.AppKey("import_jobs", set)  # of _Job
 
 
 async def _departments(request: web.Request) -> list[Any]:
@@ -68,57 +94,125 @@ async def upload(request: web.Request) -> web.Response:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.csv"
     try:
-        size = 0
-        f = await asyncio.to_thread(path.open, "wb")
-        try:
-            async for chunk in request.content.iter_chunked(1 << 16):
-                size += len(chunk)
-                if size > MAX_UPLOAD:
-                    return _error("import.too_large", 413)
-                await asyncio.to_thread(f.write, chunk)
-        finally:
-            await asyncio.to_thread(f.close)
-        if size == 0:
-            return _error("import.empty", 422)
-        user = current(request).user
-        try:
-            info = await import_file(
-                request.app[POOL],
-                ImportRequest(
-                    path=path,
-                    department_id=department,
-                    mapping=m,
-                    file_name=name,
-                    user_id=user.id,
-                    as_of=as_of,
-                ),
-            )
-        except ImportFileError as exc:
-            return _error("import.unreadable", 422, exc.message)
-    finally:
+        size = await _receive(request, path)
+        if size == 0 or size > MAX_UPLOAD:
+            path.unlink(missing_ok=True)
+            return _error("import.empty", 422) if size == 0 else _error("import.too_large", 413)
+        await asyncio.to_thread(_check_readable, path, m)
+    except ImportFileError as exc:
         path.unlink(missing_ok=True)
+        return _error("import.unreadable", 422, exc.message)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    req = ImportRequest(
+        path=path,
+        department_id=department,
+        mapping=m,
+        file_name=name,
+        user_id=current(request).user.id,
+        as_of=as_of,
+    )
+    job = _Job(department, Progress())
+    job.task = asyncio.create_task(_import_in_background(request.app, req, job))
+    request.app[JOBS].add(job)
+    started = asyncio.ensure_future(job.progress.started.wait())
+    await asyncio.wait({started, job.task}, return_when=asyncio.FIRST_COMPLETED)
+    started.cancel()
+    if job.progress.run_id is None:  # it ended before the run was recorded (the department went away)
+        error = job.task.exception() if not job.task.cancelled() else None
+        return _error("import.unreadable", 422, getattr(error, "message", ""))
+    run_id = job.progress.run_id
     return web.json_response(
         {
-            "id": info.id,
+            "id": run_id,
             "department": department,
-            "read": info.rows_read,
-            "stored": info.rows_stored,
-            "rejected": info.rows_rejected,
-            "warned": info.rows_warned,
-            "summary": report.summary(info),
-            "report": f"/admin/imports/{department}/{info.id}/problems.csv",
-        }
+            "status": "running",
+            "url": f"/api/admin/imports/{department}/{run_id}",
+        },
+        status=202,
     )
 
 
+async def _receive(request: web.Request, path: Path) -> int:
+    """Stream the request body to `path`; its size (stops reading once past MAX_UPLOAD)."""
+    size = 0
+    f = await asyncio.to_thread(path.open, "wb")
+    try:
+        async for chunk in request.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > MAX_UPLOAD:
+                break
+            await asyncio.to_thread(f.write, chunk)
+    finally:
+        await asyncio.to_thread(f.close)
+    return size
+
+
+def _check_readable(path: Path, m: mapping.Mapping) -> None:
+    """The header and the mapped columns, before any run is started (ImportFileError if not)."""
+    with CsvFile(path, m) as f:
+        Converter(m, f.header, f.index_of)
+
+
+async def _import_in_background(app: web.Application, req: ImportRequest, job: _Job) -> None:
+    try:
+        await import_file(app[POOL], req, job.progress)
+    except ImportFileError:
+        pass  # recorded as the run's message; the page shows it
+    except asyncio.CancelledError:
+        raise  # the app is stopping: recorded as interrupted by import_file
+    except Exception:
+        log.exception("import.background_failed", run=job.progress.run_id)
+    finally:
+        req.path.unlink(missing_ok=True)
+        app[JOBS].discard(job)
+
+
+async def stop_imports(app: web.Application) -> None:
+    """At shutdown: cancel the imports still running (each records itself as failed)."""
+    tasks = [j.task for j in app[JOBS] if j.task is not None]
+    for t in tasks:
+        t.cancel()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10.0)
+
+
 @require("admin")
-async def problems(request: web.Request) -> web.Response:
+async def import_status(request: web.Request) -> web.Response:
+    """A run's state; while it runs in this process, how far it has got."""
+    department, run_id = request.match_info["department"], int(request.match_info["id"])
+    if department not in {d["id"] for d in await _departments(request)}:
+        raise web.HTTPNotFound()
+    async with db.department(request.app[POOL], department) as conn:
+        info = await imports.get(conn, run_id, department)
+    if info is None:
+        raise web.HTTPNotFound()
+    body: dict[str, Any] = {"id": info.id, "department": department, "status": info.status}
+    job = next((j for j in request.app[JOBS] if j.progress.run_id == run_id), None)
+    if info.status == "running":
+        body["phase"] = job.progress.phase if job else ""
+        body["read"] = job.progress.rows_read if job else None
+        return web.json_response(body)
+    body.update(
+        read=info.rows_read,
+        stored=info.rows_stored,
+        rejected=info.rows_rejected,
+        warned=info.rows_warned,
+        message=info.message,
+        summary=report.summary(info),
+        report=f"/admin/imports/{department}/{info.id}/problems.csv",
+    )
+    return web.json_response(body)
+
+
+@require("admin")
+async def problems(request: web.Request) -> web.StreamResponse:
     department, run_id = request.match_info["department"], int(request.match_info["id"])
     user = current(request).user
     async with db.department(request.app[POOL], department) as conn:
         if await imports.get(conn, run_id, department) is None:
             raise web.HTTPNotFound()
-        rows = await imports.problems(conn, run_id)
         await audit.record(
             conn,
             action="import.report",
@@ -127,12 +221,19 @@ async def problems(request: web.Request) -> web.Response:
             object_type="import_run",
             object_id=str(run_id),
         )
-    return web.Response(
-        body=report.problems_csv(rows),
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="import-{run_id}-problems.csv"'},
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="import-{run_id}-problems.csv"',
+        }
     )
+    await response.prepare(request)
+    await response.write(report.report_head())
+    async with db.department(request.app[POOL], department) as conn:
+        async for chunk in imports.problem_chunks(conn, run_id):
+            await response.write(report.report_lines(chunk))
+    await response.write_eof()
+    return response
 
 
 @require("staff")
@@ -176,8 +277,12 @@ def _error(key: str, status: int, detail: str = "") -> web.Response:
 
 
 def routes(app: web.Application) -> None:
+    """The data pages, and the background imports they start (cancelled when the app stops)."""
+    app[JOBS] = set()
+    app.on_shutdown.append(stop_imports)
     app.router.add_get("/admin/imports", imports_page)
     app.router.add_post("/api/admin/imports", upload)
+    app.router.add_get("/api/admin/imports/{department}/{id:\\d+}", import_status)
     app.router.add_get("/admin/imports/{department}/{id:\\d+}/problems.csv", problems)
     app.router.add_get("/staff/exports", exports_page)
     app.router.add_post("/staff/exports", download)

@@ -16,12 +16,23 @@ SEVERITY = {"error": "エラー(取り込まず)", "warning": "警告(取り込�
 
 def problems_csv(rows: Iterable[Any]) -> bytes:
     """Rows of import_problem (records or mappings) as the report file."""
+    return report_head() + report_lines(rows)
+
+
+def report_head() -> bytes:
+    """The report file's start: the BOM (Excel then reads UTF-8) and the header line."""
+    return "\ufeff".encode() + report_lines([], header=True)
+
+
+def report_lines(rows: Iterable[Any], header: bool = False) -> bytes:
+    """Lines of the report for some rows of import_problem; a report is streamed a chunk at a time."""
     buf = io.StringIO(newline="")
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(HEADER)
+    if header:
+        w.writerow(HEADER)
     for r in rows:
         w.writerow((r["line"], r["column_name"], SEVERITY[r["severity"]], r["message"], cell(r["value"])))
-    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+    return buf.getvalue().encode("utf-8")
 
 
 def summary(info: RunInfo) -> str:

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,17 @@ class ImportRequest:
 
 
 @dataclass
+class Progress:
+    """How far an import has got, for a page that watches it (the run's row shows it only at the end:
+    the whole import is one transaction). Written by the import, read by anyone."""
+
+    run_id: int | None = None
+    phase: str = "starting"  # starting → waiting → reading → merging → done | failed
+    rows_read: int = 0
+    started: asyncio.Event = field(default_factory=asyncio.Event)  # set once the run is recorded
+
+
+@dataclass
 class _Batch:
     rows: list[tuple[Any, ...]]
     phones: list[tuple[Any, ...]]
@@ -62,13 +73,18 @@ def digest(path: Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-async def import_file(pool: asyncpg.Pool, req: ImportRequest) -> store.RunInfo:
+async def import_file(
+    pool: asyncpg.Pool, req: ImportRequest, progress: Progress | None = None
+) -> store.RunInfo:
     """Import one file; returns the run's record. Raises ImportFileError when the file as a whole is unreadable."""
+    progress = progress or Progress()
     if not await pool.fetchval("select exists (select 1 from department where id = $1)", req.department_id):
         raise ImportFileError(f"No department {req.department_id!r}.")
     sha, size = await asyncio.to_thread(digest, req.path)
     as_of = req.as_of or date.today()
     async with db.department(pool, req.department_id) as conn:
+        if closed := await store.close_interrupted(conn, req.department_id):
+            log.warning("import.interrupted_runs_closed", department=req.department_id, runs=closed)
         run_id = await store.begin(
             conn,
             department_id=req.department_id,
@@ -81,29 +97,38 @@ async def import_file(pool: asyncpg.Pool, req: ImportRequest) -> store.RunInfo:
             user_id=req.user_id,
         )
     log.info("import.started", run=run_id, kind=req.mapping.kind, department=req.department_id, bytes=size)
+    progress.run_id, progress.phase = run_id, "waiting"  # for another import of this department
+    progress.started.set()
     try:
-        info = await _run(pool, req, run_id, as_of)
+        info = await _run(pool, req, run_id, as_of, progress)
     except DialerError as exc:
+        progress.phase = "failed"
         await _fail(pool, req.department_id, run_id, exc.message)
         log.warning("import.failed", run=run_id, error=exc.error_id)
         raise
     except BaseException as exc:
+        progress.phase = "failed"
         await asyncio.shield(_fail(pool, req.department_id, run_id, f"interrupted: {type(exc).__name__}"))
         raise
+    progress.phase = "done"
     log.info(
         "import.done", run=run_id, read=info.rows_read, stored=info.rows_stored, rejected=info.rows_rejected
     )
     return info
 
 
-async def _run(pool: asyncpg.Pool, req: ImportRequest, run_id: int, as_of: date) -> store.RunInfo:
+async def _run(
+    pool: asyncpg.Pool, req: ImportRequest, run_id: int, as_of: date, progress: Progress
+) -> store.RunInfo:
     kind = req.mapping.kind
     started = time.perf_counter()
     async with db.department(pool, req.department_id) as conn:  # RLS: this department's rows only
+        await conn.execute(store.RUN_LOCK, run_id)  # this run is alive (see store.close_interrupted)
         # one import at a time per department: two would wait on each other's rows, or deadlock
         await conn.execute(
             "select pg_advisory_xact_lock(hashtext('dialer.import.' || $1))", req.department_id
         )
+        progress.phase = "reading"
         await store.create_staging(conn, kind)
         with CsvFile(req.path, req.mapping) as f:
             conv = Converter(req.mapping, f.header, f.index_of)
@@ -117,11 +142,13 @@ async def _run(pool: asyncpg.Pool, req: ImportRequest, run_id: int, as_of: date)
                 finally:
                     batch_after = await following  # never leave the thread reading a closed file
                 read += batch.read
+                progress.rows_read = read
                 batch = batch_after
             blank = f.blank_lines
             encoding = f.encoding
         await store.flush_problems(conn)
         log.info("import.staged", run=run_id, rows=read, seconds=round(time.perf_counter() - started, 2))
+        progress.phase = "merging"
         if kind == "households":
             mapped = set(req.mapping.columns) | set(req.mapping.constants)
             counts = await merge.merge_households(conn, run_id, req.department_id, as_of, mapped)

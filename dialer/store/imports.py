@@ -8,6 +8,7 @@ import happens in one transaction: a crash half-way stores nothing but the run's
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -67,6 +68,25 @@ async def begin(
         user_id,
     )
     return run_id
+
+
+# The department's import lock (held by the transaction that stages and merges a file), and each
+# run's own lock (held by the same transaction): a run marked 'running' whose lock nobody holds was
+# cut off (the process was killed, the machine went down) and is closed as failed.
+RUN_LOCK = "select pg_advisory_xact_lock(hashtext('dialer.import.run'), ($1::bigint % 2147483647)::int)"
+INTERRUPTED = "interrupted: the importing process stopped before it finished (nothing of the file was stored)"
+
+
+async def close_interrupted(conn: Conn, department_id: str) -> int:
+    """Mark this department's runs whose importer is gone as failed; returns how many."""
+    closed: str = await conn.execute(
+        """update import_run set status = 'failed', finished_at = now(), message = $2
+           where department_id = $1 and status = 'running' and started_at < now() - interval '1 minute'
+             and pg_try_advisory_xact_lock_shared(hashtext('dialer.import.run'), (id % 2147483647)::int)""",
+        department_id,
+        INTERRUPTED,
+    )
+    return int(closed.split()[-1])
 
 
 async def fail(conn: Conn, run_id: int, message: str) -> None:
@@ -205,13 +225,28 @@ async def recent(conn: Conn, department_id: str | None, limit: int = 20) -> list
     return [_run(r) for r in rows]
 
 
-async def problems(conn: Conn, run_id: int) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """select line, column_name, severity, message, value from import_problem
-           where import_id = $1 order by line, severity, column_name""",
-        run_id,
-        timeout=LONG,
-    )
+_PROBLEMS = """select line, column_name, severity, message, value from import_problem
+               where import_id = $1 order by line, severity, column_name"""
+
+
+async def problems(conn: Conn, run_id: int, limit: int | None = None) -> list[asyncpg.Record]:
+    """The run's problems in line order (the first `limit` of them)."""
+    return await conn.fetch(f"{_PROBLEMS} limit $2", run_id, limit, timeout=LONG)
+
+
+async def count_problems(conn: Conn, run_id: int) -> int:
+    n: int = await conn.fetchval("select count(*) from import_problem where import_id = $1", run_id)
+    return n
+
+
+async def problem_chunks(
+    conn: Connection, run_id: int, size: int = 5000
+) -> AsyncIterator[list[asyncpg.Record]]:
+    """The run's problems in line order, `size` at a time, through a cursor (memory stays flat
+    however many there are). `conn` must be in a transaction."""
+    cursor = await conn.cursor(_PROBLEMS, run_id)
+    while chunk := await cursor.fetch(size):
+        yield chunk
 
 
 _RUN_COLUMNS = """id, department_id, kind, file_name, status, started_at, finished_at, rows_read, rows_stored,
