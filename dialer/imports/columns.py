@@ -25,6 +25,7 @@ _WS = re.compile(r"[^\S\x07]+")
 _OTHER_SPACE = re.compile(r"[^\S ]")  # whitespace other than a plain space (tabs, NBSP left by NFKC...)
 _SEP_SPACES = re.compile(r" ?\x07 ?")
 _CONTROL = re.compile("[\x00-\x06\x08\x0b\x0c\x0e-\x1f\x7f]")  # \x07 is our separator: counted
+_PLAIN_ASCII = bytes(range(0x20, 0x7F)) + SEP.encode()  # neither _CONTROL nor _OTHER_SPACE matches these
 _KEYS = re.compile(r"(?:(?:[0-9A-Za-z][0-9A-Za-z_.-]{0,31})?\x07)*(?:[0-9A-Za-z][0-9A-Za-z_.-]{0,31})?")
 _POSTALS = re.compile(r"(?:(?:\d{3}-\d{4})?\x07)*(?:\d{3}-\d{4})?")
 _FAILED = object()
@@ -36,21 +37,27 @@ def column_texts(cells: Sequence[str]) -> tuple[list[str], set[int]]:
     """One column of a batch, NFKC-normalised and trimmed, and the positions of the cells that need
     the row path (an undecodable byte, a control character, 外字: it reports each under its column)."""
     joined = SEP.join(cells)
-    if not joined.isascii():
-        joined = unicodedata.normalize("NFKC", joined)
-        odd = REPLACEMENT in joined or PUA.search(joined) is not None
-    else:
+    if joined.isascii():
+        # most columns (keys, dates, amounts): one pass over bytes tells whether any control
+        # character or whitespace other than a space is there at all (then the checks below run)
+        plain = not joined.encode("ascii").translate(None, _PLAIN_ASCII)
         odd = False
-    if odd or _CONTROL.search(joined) or joined.count(SEP) != len(cells) - 1:
+    else:
+        joined = unicodedata.normalize("NFKC", joined)
+        plain = False
+        odd = REPLACEMENT in joined or PUA.search(joined) is not None
+    if odd or (not plain and _CONTROL.search(joined)) or joined.count(SEP) != len(cells) - 1:
         return [clean(c)[0] for c in cells], {i for i, c in enumerate(cells) if needs_row_path(c)}
     if (
-        "  " in joined
-        or " \x07" in joined
-        or "\x07 " in joined
-        or joined[:1] == " "
-        or joined[-1:] == " "
-        or _OTHER_SPACE.search(joined)
-    ):
+        " " in joined
+        and (
+            "  " in joined
+            or " \x07" in joined
+            or "\x07 " in joined
+            or joined[:1] == " "
+            or joined[-1:] == " "
+        )
+    ) or (not plain and _OTHER_SPACE.search(joined)):
         joined = _SEP_SPACES.sub(SEP, _WS.sub(" ", joined)).strip(" ")
     return joined.split(SEP), set()
 
