@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from operator import attrgetter
 from typing import Any
 
 from dialer.errors import ImportFileError
@@ -28,6 +29,8 @@ from dialer.imports.values import (
     parse_key,
     parse_yen,
 )
+
+_FIELDS = attrgetter("fields")
 
 
 @dataclass
@@ -194,9 +197,13 @@ class Converter:
         fast: list[Row] = []
         slow: list[Row] = []
         width, last = self.width, self.last_index
-        for r in rows:
-            (fast if (len(r.fields) == width if width else len(r.fields) > last) else slow).append(r)
-        cells = list(zip(*(r.fields for r in fast), strict=False))  # one tuple per column
+        widths = list(map(len, map(_FIELDS, rows)))
+        if (widths.count(width) == len(widths)) if width else (min(widths, default=last + 1) > last):
+            fast = list(rows)  # the usual batch: every row as wide as the header
+        else:
+            for r, n in zip(rows, widths, strict=True):
+                (fast if (n == width if width else n > last) else slow).append(r)
+        cells = list(zip(*map(_FIELDS, fast), strict=False))  # one tuple per column
         values: dict[str, list[Any]] = {}
         redo: set[int] = set()
 

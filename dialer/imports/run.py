@@ -165,31 +165,32 @@ async def _fail(pool: asyncpg.Pool, department_id: str, run_id: int, message: st
 
 def _batches(f: CsvFile, conv: Converter, kind: str) -> Iterator[_Batch]:
     pending: list[Row] = []
-    batch = _Batch([], [], [], 0)
+    unreadable: list[Problem] = []
+    read = 0  # a local, not batch.read: this loop runs once per row of the file
     for r in f.rows():
-        batch.read += 1
-        if isinstance(r, BadRow):
-            batch.problems.append(Problem(r.line, "", "error", r.reason))
-        else:
+        read += 1
+        if r.__class__ is Row:
             pending.append(r)
-        if batch.read >= BATCH:
-            _convert(conv, kind, pending, batch)
-            yield batch
-            pending, batch = [], _Batch([], [], [], 0)
-    if batch.read:
-        _convert(conv, kind, pending, batch)
-        yield batch
+        else:
+            assert isinstance(r, BadRow)
+            unreadable.append(Problem(r.line, "", "error", r.reason))
+        if read == BATCH:
+            yield _convert(conv, kind, pending, _Batch([], [], unreadable, read))
+            pending, unreadable, read = [], [], 0
+    if read:
+        yield _convert(conv, kind, pending, _Batch([], [], unreadable, read))
 
 
-def _convert(conv: Converter, kind: str, rows: list[Row], batch: _Batch) -> None:
+def _convert(conv: Converter, kind: str, rows: list[Row], batch: _Batch) -> _Batch:
     if kind == "households":
         staged, phones, problems = household_batch(conv, rows)
         batch.rows += staged
         batch.phones += phones
         batch.problems += problems
-        return
+        return batch
     for r in rows:
         one, problems = payment_row(conv, r)
         if one is not None:
             batch.rows.append(one)
         batch.problems += problems
+    return batch
