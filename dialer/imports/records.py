@@ -179,11 +179,12 @@ def household_batch(
         staged = [staged[i] for i in keep]
         numbers = [(column, [cells[i] for i in keep]) for column, cells in numbers]
     for position, (column, cells) in enumerate(numbers, start=1):
-        for t, p in zip(staged, cells, strict=True):
-            if p is not None:
-                phones.append((t[0], t[1], t[2], position, *p))
-                if not p[3]:
-                    problems.append(undialable(t[0], column, p[0], p[4]))
+        phones += [
+            (t[0], t[1], t[2], position, *p) for t, p in zip(staged, cells, strict=True) if p is not None
+        ]
+        problems += [
+            undialable(t[0], column, p[0], p[4]) for t, p in zip(staged, cells, strict=True) if p and not p[3]
+        ]
     for r in slow:
         s, ph, pr = household_row(conv, r)
         if s is not None:
