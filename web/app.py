@@ -25,7 +25,8 @@ HERE = Path(__file__).parent
 def build(
     *, pool: asyncpg.Pool, engine: Engine, hub: Hub, link: AmiLink, metrics: Metrics, settings: Settings
 ) -> web.Application:
-    app = web.Application(middlewares=[security_headers, session_middleware], client_max_size=256 * 1024)
+    app = web.Application(middlewares=[session_middleware], client_max_size=256 * 1024)
+    app.on_response_prepare.append(security_headers)
     app[POOL] = pool
     app[ENGINE] = engine
     app[HUB] = hub
