@@ -123,6 +123,9 @@ def test_batch_conversion_gives_what_row_by_row_conversion_gives() -> None:
         ("通知書番号", "N1  2"),
         ("郵便番号", "975-9623\u00a0"),
         ("生年月日", "S33.02.19\r"),
+        ("未納額", "4\x0730"),  # our column separator inside a cell
+        ("延滞金", "1\x070"),
+        ("宛名番号", "A\x07B"),
     ]
     rows = []
     for line, fields in enumerate(household_rows(600, seed=9), start=2):

@@ -47,7 +47,10 @@ def column_texts(cells: Sequence[str]) -> tuple[list[str], set[int]]:
         plain = False
         odd = REPLACEMENT in joined or PUA.search(joined) is not None
     if odd or (not plain and _CONTROL.search(joined)) or joined.count(SEP) != len(cells) - 1:
-        return [clean(c)[0] for c in cells], {i for i, c in enumerate(cells) if needs_row_path(c)}
+        odd_cells = {i for i, c in enumerate(cells) if needs_row_path(c)}
+        # their rows take the row path; blanked here, a cell holding our separator cannot
+        # upset the column's checks below
+        return [("" if i in odd_cells else clean(c)[0]) for i, c in enumerate(cells)], odd_cells
     if (
         " " in joined
         and (
