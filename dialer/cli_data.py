@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import sys
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -208,16 +209,14 @@ async def _sample(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _write_report(pool: Any, run_id: int, path: Path | None) -> None:
-    """The run's error report to a file (or stdout), a chunk at a time."""
+    """The run's error report to a file (or stdout), a page at a time."""
     from dialer.imports import report
     from dialer.store import imports
 
     out = path.open("wb") if path else sys.stdout.buffer
     try:
-        async with pool.acquire() as conn, conn.transaction():
-            out.write(report.report_head())
-            async for chunk in imports.problem_chunks(conn, run_id):
-                out.write(report.report_lines(chunk))
+        async for chunk in report.stream(partial(imports.problem_page, pool, run_id)):
+            out.write(chunk)
     finally:
         if path:
             out.close()

@@ -85,6 +85,12 @@ async def test_an_administrator_uploads_an_export_and_downloads_its_error_report
         async with c.http.get(f"{c.base}{body['report']}") as r:
             assert r.status == 200
             assert "attachment" in r.headers["Content-Disposition"]
+            # streamed, and still with the headers every response gets (never cached: residents' data)
+            assert (r.headers["Cache-Control"], r.headers["X-Content-Type-Options"]) == (
+                "no-store",
+                "nosniff",
+            )
+            assert "default-src 'self'" in r.headers["Content-Security-Policy"]
             report = list(csv.reader(io.StringIO((await r.read()).decode("utf-8-sig"))))
         assert report[1][1] == "納期限"
         assert "平成32年" in report[1][3]
@@ -122,6 +128,13 @@ async def test_an_upload_is_imported_in_the_background_and_its_progress_shown(
             assert (body["status"], body["phase"], body["read"]) == ("running", "waiting", 0)
             _, page = await c.get("/admin/imports")
             assert "実行中" in page  # the list shows it running
+            # a second file for the same department is refused while this one is on its way
+            # (it would sit on one of the web app's database connections); another department's is not
+            status, refused = await _upload(c, path.read_bytes())
+            assert (status, refused["error"]) == (409, "import.busy")
+            status, other_dept = await _upload(c, path.read_bytes(), department="tax")
+            assert status == 202, other_dept
+        assert (await _finished(c, other_dept))["status"] == "done"
         body = await _finished(c, accepted)
         lines = len(path.read_bytes().splitlines()) - 1  # a row per debt, under one header
         assert (body["status"], body["read"], body["rejected"]) == ("done", lines, 0)
@@ -155,28 +168,39 @@ async def test_an_import_cut_off_is_recorded_as_failed_and_stores_nothing(
     assert (run["status"], run["message"]) == ("failed", "interrupted: CancelledError")
     assert await pool.fetchval("select count(*) from household") == 0
     assert list((settings.var_dir / "uploads").iterdir()) == []
+
     # a process killed in the middle leaves its run 'running' with nobody holding its lock: the
-    # next import of the department closes it; a run whose importer is alive is left alone
-    killed = await pool.fetchval(
-        """insert into import_run (department_id, kind, file_name, file_sha256, file_bytes, mapping, started_at)
-           values ('nhi', 'households', 'killed.csv', '', 0, 'nhi-sample', now() - interval '5 minutes') returning id"""
-    )
-    alive = await pool.fetchval(
-        """insert into import_run (department_id, kind, file_name, file_sha256, file_bytes, mapping, started_at)
-           values ('nhi', 'households', 'alive.csv', '', 0, 'nhi-sample', now() - interval '5 minutes') returning id"""
-    )
-    c = await _client(staffed, "admin1", "/admin/imports")
-    try:
-        async with pool.acquire() as other, other.transaction():
-            await other.execute(imports.RUN_LOCK, alive)
+    # next import of the department closes it, and so does the page asking about it; a run whose
+    # importer is alive (it holds the run's lock) is left alone
+    async def run_row(file_name: str) -> int:
+        run_id: int = await pool.fetchval(
+            """insert into import_run (department_id, kind, file_name, file_sha256, file_bytes, mapping)
+               values ('nhi', 'households', $1, '', 0, 'nhi-sample') returning id""",
+            file_name,
+        )
+        return run_id
+
+    killed, alive = await run_row("killed.csv"), await run_row("alive.csv")
+    lock_run = "select pg_advisory_lock(hashtext('dialer.import.run'), ($1::bigint % 2147483647)::int)"
+    async with pool.acquire() as importer:
+        await importer.execute(lock_run, alive)
+        c = await _client(staffed, "admin1", "/admin/imports")  # the page closes what it finds cut off
+        try:
+            _, page = await c.get("/admin/imports")
+            assert await pool.fetchval("select status from import_run where id = $1", killed) == "failed"
+            assert "失敗" in page
             status, accepted = await _upload(c, path.read_bytes())
             assert status == 202
             assert (await _finished(c, accepted))["status"] == "done"
-    finally:
-        await c.close()
-    rows = {r["id"]: r for r in await pool.fetch("select id, status, message from import_run")}
-    assert (rows[killed]["status"], rows[killed]["message"]) == ("failed", imports.INTERRUPTED)
-    assert rows[alive]["status"] == "running"
+            rows = {r["id"]: r for r in await pool.fetch("select id, status, message from import_run")}
+            assert (rows[killed]["status"], rows[killed]["message"]) == ("failed", imports.INTERRUPTED)
+            assert rows[alive]["status"] == "running"
+            assert (await _status(c, f"/api/admin/imports/nhi/{alive}"))["status"] == "running"
+            await importer.execute("select pg_advisory_unlock_all()")  # the importer's process dies
+            gone = await _status(c, f"/api/admin/imports/nhi/{alive}")
+            assert (gone["status"], gone["message"]) == ("failed", imports.INTERRUPTED)
+        finally:
+            await c.close()
 
 
 async def test_only_administrators_import_and_only_staff_export(staffed: runtime.Running) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -220,17 +221,23 @@ async def test_broken_rows_are_reported_and_good_rows_still_land(nhi: asyncpg.Po
     )
     assert not await nhi.fetchval("select dialable from household where household_no = 'H12'")
     # the downloadable report names line, column and reason for each
-    text = report.problems_csv(await imports.problems(nhi, info.id)).decode("utf-8-sig")
+    text = (await _report(nhi, info.id, page_size=5000)).decode("utf-8-sig")
     parsed = list(csv.reader(io.StringIO(text)))
     assert parsed[0] == list(report.HEADER)
     assert parsed[1][:3] == ["5", "納期限", "エラー(取り込まず)"]
-    # streamed a few problems at a time (as the page and the CLI do), it is the same file
-    async with nhi.acquire() as conn, conn.transaction():
-        streamed = report.report_head() + b"".join(
-            [report.report_lines(chunk) async for chunk in imports.problem_chunks(conn, info.id, size=3)]
-        )
-    assert streamed.decode("utf-8-sig") == text
+    assert [r[:4] for r in parsed[1:]] == [
+        [str(r["line"]), r["column_name"], report.SEVERITY[r["severity"]], r["message"]]
+        for r in await imports.problems(nhi, info.id)
+    ]
+    # a page of a few problems at a time (whole lines each), it is the same file
+    for size in (1, 2, 3):
+        assert (await _report(nhi, info.id, page_size=size)).decode("utf-8-sig") == text
     assert len(parsed) - 1 == await imports.count_problems(nhi, info.id) > 3
+
+
+async def _report(pool: asyncpg.Pool, run_id: int, page_size: int) -> bytes:
+    page = partial(imports.problem_page, pool, run_id, size=page_size)
+    return b"".join([chunk async for chunk in report.stream(page)])
 
 
 def enc(fields: list[str]) -> bytes:

@@ -4,20 +4,22 @@ Uploads are streamed to a file under DIALER_VAR_DIR (never held in memory), chec
 header, mapped columns: a file that cannot be read is refused at once), and imported in the
 background through the same path as `dialer import`; the upload answers 202 with the run's id and
 the page follows its progress until it is done. The file is deleted afterwards. A million
-households take minutes: no request (or proxy in front of us) waits that long. When the app stops,
-a running import is cancelled and recorded as failed (its transaction stores nothing).
+households take minutes: no request (or proxy in front of us) waits that long. One upload per
+department at a time (409 for a second one): an import waiting for its turn would hold one of the
+web app's database connections. When the app stops, a running import is cancelled and recorded as
+failed (its transaction stores nothing).
 
 The page sends the file as the request body with the CSRF token in a header (no multipart: the
-session check never has to read the body). Error reports are streamed from a cursor. Exports are
-for municipal staff only and are audit-logged by the store.
+session check never has to read the body). Error reports are streamed a page of problems at a
+time, each page its own short query. Exports are for municipal staff only and are audit-logged
+by the store.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -26,12 +28,10 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from dialer import logs
-from dialer.errors import ConfigError, ImportFileError
+from dialer.errors import ConfigError, DialerError, ImportFileError
 from dialer.imports import mapping, report
-from dialer.imports.csvfile import CsvFile
 from dialer.imports.dates import DateProblem, parse_date
-from dialer.imports.rows import Converter
-from dialer.imports.run import ImportRequest, Progress, import_file
+from dialer.imports.run import ImportRequest, Progress, check_file, import_file
 from dialer.imports.values import clean
 from dialer.store import audit, db, exports, imports
 from web.auth import current, require
@@ -51,9 +51,19 @@ class _Job:
     department: str
     progress: Progress
     task: asyncio.Task[None] | None = None
+    error: BaseException | None = None  # why it ended before its run was recorded
 
 
-JOBS = web.AppKey("import_jobs", set)  # of _Job
+@dataclass
+class _Imports:
+    """This process's background imports: at most one per department (another one waiting in
+    PostgreSQL for its turn would hold a connection of the web app's pool all that time)."""
+
+    jobs: set[_Job] = field(default_factory=set)
+    stopping: bool = False
+
+
+IMPORTS = web.AppKey("imports", _Imports)
 
 
 async def _departments(request: web.Request) -> list[Any]:
@@ -67,6 +77,7 @@ async def imports_page(request: web.Request) -> dict[str, Any]:
     runs = []
     for d in departments:  # each department's runs in its own scope (RLS)
         async with db.department(request.app[POOL], d["id"]) as conn:
+            await imports.close_interrupted(conn, d["id"])  # never 実行中 for a run whose importer is gone
             runs += await imports.recent(conn, d["id"], limit=10)
     runs.sort(key=lambda r: r.id, reverse=True)
     return context(
@@ -90,38 +101,51 @@ async def upload(request: web.Request) -> web.Response:
         as_of = parse_date(clean(q["as_of"])[0]).value if q.get("as_of") else None
     except (ConfigError, DateProblem) as exc:
         return _error("import.bad_request", 422, str(exc))
+    state = request.app[IMPORTS]
+    if state.stopping:
+        return _error("import.stopping", 503)
+    if any(j.department == department for j in state.jobs):
+        return _error("import.busy", 409)
     folder = request.app[SETTINGS].var_dir / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.csv"
+    handed_over = False  # once the import has the file, it deletes it when it ends
     try:
         size = await _receive(request, path)
-        if size == 0 or size > MAX_UPLOAD:
+        if size == 0:
+            return _error("import.empty", 422)
+        if size > MAX_UPLOAD:
+            return _error("import.too_large", 413)
+        try:
+            await asyncio.to_thread(check_file, path, m)
+        except ImportFileError as exc:
+            return _error("import.unreadable", 422, exc.message)
+        if state.stopping or any(j.department == department for j in state.jobs):  # while we read
+            return _error("import.stopping", 503) if state.stopping else _error("import.busy", 409)
+        req = ImportRequest(
+            path=path,
+            department_id=department,
+            mapping=m,
+            file_name=name,
+            user_id=current(request).user.id,
+            as_of=as_of,
+        )
+        job = _Job(department, Progress())
+        job.task = asyncio.create_task(_import_in_background(request.app, req, job))
+        state.jobs.add(job)
+        handed_over = True
+    finally:
+        if not handed_over:
             path.unlink(missing_ok=True)
-            return _error("import.empty", 422) if size == 0 else _error("import.too_large", 413)
-        await asyncio.to_thread(_check_readable, path, m)
-    except ImportFileError as exc:
-        path.unlink(missing_ok=True)
-        return _error("import.unreadable", 422, exc.message)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    req = ImportRequest(
-        path=path,
-        department_id=department,
-        mapping=m,
-        file_name=name,
-        user_id=current(request).user.id,
-        as_of=as_of,
-    )
-    job = _Job(department, Progress())
-    job.task = asyncio.create_task(_import_in_background(request.app, req, job))
-    request.app[JOBS].add(job)
     started = asyncio.ensure_future(job.progress.started.wait())
-    await asyncio.wait({started, job.task}, return_when=asyncio.FIRST_COMPLETED)
-    started.cancel()
-    if job.progress.run_id is None:  # it ended before the run was recorded (the department went away)
-        error = job.task.exception() if not job.task.cancelled() else None
-        return _error("import.unreadable", 422, getattr(error, "message", ""))
+    try:
+        await asyncio.wait({started, job.task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        started.cancel()
+    if job.progress.run_id is None:  # it ended before the run was recorded
+        if isinstance(job.error, ImportFileError):
+            return _error("import.unreadable", 422, job.error.message)
+        return _error("import.unavailable", 503)
     run_id = job.progress.run_id
     return web.json_response(
         {
@@ -149,33 +173,30 @@ async def _receive(request: web.Request, path: Path) -> int:
     return size
 
 
-def _check_readable(path: Path, m: mapping.Mapping) -> None:
-    """The header and the mapped columns, before any run is started (ImportFileError if not)."""
-    with CsvFile(path, m) as f:
-        Converter(m, f.header, f.index_of)
-
-
 async def _import_in_background(app: web.Application, req: ImportRequest, job: _Job) -> None:
     try:
         await import_file(app[POOL], req, job.progress)
-    except ImportFileError:
-        pass  # recorded as the run's message; the page shows it
     except asyncio.CancelledError:
-        raise  # the app is stopping: recorded as interrupted by import_file
-    except Exception:
-        log.exception("import.background_failed", run=job.progress.run_id)
+        raise  # the app is stopping: import_file has recorded the run as interrupted
+    except Exception as exc:  # a failed run is recorded with its reason, which the page shows
+        job.error = exc
+        if not isinstance(exc, DialerError):  # never the message: it may quote a resident's data
+            log.error("import.background_failed", run=job.progress.run_id, error=type(exc).__name__)
     finally:
         req.path.unlink(missing_ok=True)
-        app[JOBS].discard(job)
+        app[IMPORTS].jobs.discard(job)
 
 
 async def stop_imports(app: web.Application) -> None:
-    """At shutdown: cancel the imports still running (each records itself as failed)."""
-    tasks = [j.task for j in app[JOBS] if j.task is not None]
+    """When the app stops (on_shutdown, and again on_cleanup for an upload that was still being
+    received): no new import starts; those running are cancelled and record themselves as failed."""
+    state = app[IMPORTS]
+    state.stopping = True
+    tasks = [j.task for j in state.jobs if j.task is not None]
     for t in tasks:
         t.cancel()
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10.0)
+    if tasks:
+        await asyncio.wait(tasks, timeout=10.0)
 
 
 @require("admin")
@@ -184,12 +205,16 @@ async def import_status(request: web.Request) -> web.Response:
     department, run_id = request.match_info["department"], int(request.match_info["id"])
     if department not in {d["id"] for d in await _departments(request)}:
         raise web.HTTPNotFound()
+    job = next((j for j in request.app[IMPORTS].jobs if j.progress.run_id == run_id), None)
     async with db.department(request.app[POOL], department) as conn:
         info = await imports.get(conn, run_id, department)
+        # running elsewhere, or its process was killed: then nobody holds its lock any more
+        running_elsewhere = info is not None and info.status == "running" and job is None
+        if running_elsewhere and await imports.close_interrupted(conn, department):
+            info = await imports.get(conn, run_id, department)
     if info is None:
         raise web.HTTPNotFound()
     body: dict[str, Any] = {"id": info.id, "department": department, "status": info.status}
-    job = next((j for j in request.app[JOBS] if j.progress.run_id == run_id), None)
     if info.status == "running":
         body["phase"] = job.progress.phase if job else ""
         body["read"] = job.progress.rows_read if job else None
@@ -210,7 +235,8 @@ async def import_status(request: web.Request) -> web.Response:
 async def problems(request: web.Request) -> web.StreamResponse:
     department, run_id = request.match_info["department"], int(request.match_info["id"])
     user = current(request).user
-    async with db.department(request.app[POOL], department) as conn:
+    pool = request.app[POOL]
+    async with db.department(pool, department) as conn:
         if await imports.get(conn, run_id, department) is None:
             raise web.HTTPNotFound()
         await audit.record(
@@ -221,6 +247,11 @@ async def problems(request: web.Request) -> web.StreamResponse:
             object_type="import_run",
             object_id=str(run_id),
         )
+
+    async def page(after_line: int) -> list[Any]:  # a short transaction per page
+        async with db.department(pool, department) as conn:
+            return await imports.problem_page(conn, run_id, after_line)
+
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8",
@@ -228,10 +259,11 @@ async def problems(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
-    await response.write(report.report_head())
-    async with db.department(request.app[POOL], department) as conn:
-        async for chunk in imports.problem_chunks(conn, run_id):
-            await response.write(report.report_lines(chunk))
+    try:
+        async for chunk in report.stream(page):
+            await response.write(chunk)
+    except ConnectionResetError:  # the browser went away: nothing to finish
+        return response
     await response.write_eof()
     return response
 
@@ -278,8 +310,9 @@ def _error(key: str, status: int, detail: str = "") -> web.Response:
 
 def routes(app: web.Application) -> None:
     """The data pages, and the background imports they start (cancelled when the app stops)."""
-    app[JOBS] = set()
+    app[IMPORTS] = _Imports()
     app.on_shutdown.append(stop_imports)
+    app.on_cleanup.append(stop_imports)
     app.router.add_get("/admin/imports", imports_page)
     app.router.add_post("/api/admin/imports", upload)
     app.router.add_get("/api/admin/imports/{department}/{id:\\d+}", import_status)

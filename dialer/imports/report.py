@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from dialer.csvsafe import cell
@@ -14,17 +14,17 @@ HEADER = ("行", "列", "種別", "内容", "値")
 SEVERITY = {"error": "エラー(取り込まず)", "warning": "警告(取り込み済み)"}
 
 
-def problems_csv(rows: Iterable[Any]) -> bytes:
-    """Rows of import_problem (records or mappings) as the report file."""
-    return report_head() + report_lines(rows)
+async def stream(page: Callable[[int], Awaitable[Sequence[Any]]]) -> AsyncIterator[bytes]:
+    """The report file a page at a time. `page(after_line)` gives the problems of the lines after
+    that one (store.imports.problem_page); memory holds one page whatever the report's size."""
+    yield "\ufeff".encode() + _lines([], header=True)  # the BOM: Excel then reads UTF-8
+    after = 0
+    while rows := await page(after):
+        yield _lines(rows)
+        after = rows[-1]["line"]
 
 
-def report_head() -> bytes:
-    """The report file's start: the BOM (Excel then reads UTF-8) and the header line."""
-    return "\ufeff".encode() + report_lines([], header=True)
-
-
-def report_lines(rows: Iterable[Any], header: bool = False) -> bytes:
+def _lines(rows: Iterable[Any], header: bool = False) -> bytes:
     """Lines of the report for some rows of import_problem; a report is streamed a chunk at a time."""
     buf = io.StringIO(newline="")
     w = csv.writer(buf, lineterminator="\r\n")

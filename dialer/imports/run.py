@@ -82,34 +82,37 @@ async def import_file(
         raise ImportFileError(f"No department {req.department_id!r}.")
     sha, size = await asyncio.to_thread(digest, req.path)
     as_of = req.as_of or date.today()
-    async with db.department(pool, req.department_id) as conn:
-        if closed := await store.close_interrupted(conn, req.department_id):
-            log.warning("import.interrupted_runs_closed", department=req.department_id, runs=closed)
-        run_id = await store.begin(
-            conn,
-            department_id=req.department_id,
-            kind=req.mapping.kind,
-            file_name=req.file_name or req.path.name,
-            sha256=sha,
-            size=size,
-            mapping=req.mapping.name,
-            as_of=as_of if req.mapping.kind == "households" else None,
-            user_id=req.user_id,
+    # One connection for the whole run: it holds the run's lock from the moment the run is
+    # recorded until it ends (see store.close_interrupted), and then stages and merges the file.
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await db.narrow(conn, req.department_id)
+            if closed := await store.close_interrupted(conn, req.department_id):
+                log.warning("import.interrupted_runs_closed", department=req.department_id, runs=closed)
+            run_id = await store.begin(
+                conn,
+                department_id=req.department_id,
+                kind=req.mapping.kind,
+                file_name=req.file_name or req.path.name,
+                sha256=sha,
+                size=size,
+                mapping=req.mapping.name,
+                as_of=as_of if req.mapping.kind == "households" else None,
+                user_id=req.user_id,
+            )
+        log.info(
+            "import.started", run=run_id, kind=req.mapping.kind, department=req.department_id, bytes=size
         )
-    log.info("import.started", run=run_id, kind=req.mapping.kind, department=req.department_id, bytes=size)
-    progress.run_id, progress.phase = run_id, "waiting"  # for another import of this department
-    progress.started.set()
-    try:
-        info = await _run(pool, req, run_id, as_of, progress)
-    except DialerError as exc:
-        progress.phase = "failed"
-        await _fail(pool, req.department_id, run_id, exc.message)
-        log.warning("import.failed", run=run_id, error=exc.error_id)
-        raise
-    except BaseException as exc:
-        progress.phase = "failed"
-        await asyncio.shield(_fail(pool, req.department_id, run_id, f"interrupted: {type(exc).__name__}"))
-        raise
+        progress.run_id, progress.phase = run_id, "waiting"  # for another import of this department
+        progress.started.set()
+        try:
+            info = await _run(conn, req, run_id, as_of, progress)
+        except BaseException as exc:
+            reason = exc.message if isinstance(exc, DialerError) else f"interrupted: {type(exc).__name__}"
+            await asyncio.shield(_fail(pool, req.department_id, run_id, reason))
+            progress.phase = "failed"
+            log.warning("import.failed", run=run_id, error=getattr(exc, "error_id", type(exc).__name__))
+            raise
     progress.phase = "done"
     log.info(
         "import.done", run=run_id, read=info.rows_read, stored=info.rows_stored, rejected=info.rows_rejected
@@ -118,12 +121,12 @@ async def import_file(
 
 
 async def _run(
-    pool: asyncpg.Pool, req: ImportRequest, run_id: int, as_of: date, progress: Progress
+    conn: db.Connection, req: ImportRequest, run_id: int, as_of: date, progress: Progress
 ) -> store.RunInfo:
     kind = req.mapping.kind
     started = time.perf_counter()
-    async with db.department(pool, req.department_id) as conn:  # RLS: this department's rows only
-        await conn.execute(store.RUN_LOCK, run_id)  # this run is alive (see store.close_interrupted)
+    async with conn.transaction():
+        await db.narrow(conn, req.department_id)  # RLS: this department's rows only
         # one import at a time per department: two would wait on each other's rows, or deadlock
         await conn.execute(
             "select pg_advisory_xact_lock(hashtext('dialer.import.' || $1))", req.department_id
@@ -156,6 +159,13 @@ async def _run(
             counts = await payments.merge(conn, run_id, req.department_id)
         counts["blank_lines"] = blank
         return await store.finish(conn, run_id, encoding=encoding, read=read, counts=counts)
+
+
+def check_file(path: Path, mapping: Mapping) -> None:
+    """Whether the file can be imported at all (encoding, header, the mapped columns), before a
+    run is recorded: ImportFileError says why not. Reads the header only."""
+    with CsvFile(path, mapping) as f:
+        Converter(mapping, f.header, f.index_of)
 
 
 async def _fail(pool: asyncpg.Pool, department_id: str, run_id: int, message: str) -> None:

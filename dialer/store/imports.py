@@ -8,7 +8,6 @@ import happens in one transaction: a crash half-way stores nothing but the run's
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -55,9 +54,12 @@ async def begin(
     as_of: date | None,
     user_id: int | None,
 ) -> int:
+    """Record a run; the connection holds the run's lock until it is released (see close_interrupted)."""
     run_id: int = await conn.fetchval(
-        """insert into import_run (department_id, kind, file_name, file_sha256, file_bytes, mapping, as_of, user_id)
-           values ($1, $2, $3, $4, $5, $6, $7, $8) returning id""",
+        f"""with run as (
+                insert into import_run (department_id, kind, file_name, file_sha256, file_bytes, mapping, as_of, user_id)
+                values ($1, $2, $3, $4, $5, $6, $7, $8) returning id)
+            select id from run, pg_advisory_lock({_RUN_KEY}) as locked""",
         department_id,
         kind,
         file_name,
@@ -70,19 +72,19 @@ async def begin(
     return run_id
 
 
-# The department's import lock (held by the transaction that stages and merges a file), and each
-# run's own lock (held by the same transaction): a run marked 'running' whose lock nobody holds was
-# cut off (the process was killed, the machine went down) and is closed as failed.
-RUN_LOCK = "select pg_advisory_xact_lock(hashtext('dialer.import.run'), ($1::bigint % 2147483647)::int)"
+# A run is locked by the connection that imports it (a session lock, taken by the statement that
+# records the run, so it is held from the moment anyone can see the run until the run ends or the
+# connection goes). A run marked 'running' whose lock nobody holds was cut off (the process was
+# killed, the machine went down): close_interrupted records it as failed.
+_RUN_KEY = "hashtext('dialer.import.run'), (id % 2147483647)::int"
 INTERRUPTED = "interrupted: the importing process stopped before it finished (nothing of the file was stored)"
 
 
 async def close_interrupted(conn: Conn, department_id: str) -> int:
     """Mark this department's runs whose importer is gone as failed; returns how many."""
     closed: str = await conn.execute(
-        """update import_run set status = 'failed', finished_at = now(), message = $2
-           where department_id = $1 and status = 'running' and started_at < now() - interval '1 minute'
-             and pg_try_advisory_xact_lock_shared(hashtext('dialer.import.run'), (id % 2147483647)::int)""",
+        f"""update import_run set status = 'failed', finished_at = now(), message = $2
+            where department_id = $1 and status = 'running' and pg_try_advisory_xact_lock_shared({_RUN_KEY})""",
         department_id,
         INTERRUPTED,
     )
@@ -188,7 +190,7 @@ async def reject_staged(conn: Connection, run_id: int, table: str, query: str, *
 async def finish(conn: Conn, run_id: int, *, encoding: str, read: int, counts: dict[str, Any]) -> RunInfo:
     """Close the run: its row counts come from the problems recorded (one row = one line)."""
     await conn.execute(
-        """update import_run r set status = 'done', finished_at = now(), encoding = $2, rows_read = $3::int, counts = $4::jsonb,
+        """update import_run r set status = 'done', finished_at = now(), encoding = $2, rows_read = $3::int, counts = $4::jsonb, message = '',
                   rows_rejected = x.rejected, rows_warned = x.warned, rows_stored = $3::int - x.rejected
            from (select count(distinct line) filter (where severity = 'error') as rejected,
                         count(distinct line) filter (where severity = 'warning'
@@ -235,18 +237,27 @@ async def problems(conn: Conn, run_id: int, limit: int | None = None) -> list[as
 
 
 async def count_problems(conn: Conn, run_id: int) -> int:
-    n: int = await conn.fetchval("select count(*) from import_problem where import_id = $1", run_id)
+    n: int = await conn.fetchval(
+        "select count(*) from import_problem where import_id = $1", run_id, timeout=LONG
+    )
     return n
 
 
-async def problem_chunks(
-    conn: Connection, run_id: int, size: int = 5000
-) -> AsyncIterator[list[asyncpg.Record]]:
-    """The run's problems in line order, `size` at a time, through a cursor (memory stays flat
-    however many there are). `conn` must be in a transaction."""
-    cursor = await conn.cursor(_PROBLEMS, run_id)
-    while chunk := await cursor.fetch(size):
-        yield chunk
+async def problem_page(conn: Conn, run_id: int, after_line: int, size: int = 5000) -> list[asyncpg.Record]:
+    """The problems of the lines after `after_line`, about `size` of them (whole lines), in report
+    order; [] at the end. Each page is one short query: no cursor or connection is held between
+    pages, however slowly a download is read."""
+    return await conn.fetch(
+        """select line, column_name, severity, message, value from import_problem
+           where import_id = $1 and line > $2
+             and line <= coalesce((select line from import_problem where import_id = $1 and line > $2
+                                   order by line offset $3 limit 1), 2147483647)
+           order by line, severity, column_name""",
+        run_id,
+        after_line,
+        size - 1,
+        timeout=LONG,
+    )
 
 
 _RUN_COLUMNS = """id, department_id, kind, file_name, status, started_at, finished_at, rows_read, rows_stored,

@@ -11,7 +11,7 @@
   const number = new Intl.NumberFormat(document.documentElement.lang || "ja");
 
   function progress(body) {
-    const phase = t("imp.phase." + (body.phase || "running"));
+    const phase = i18n["imp.phase." + body.phase] || t("imp.running");
     out.textContent = body.read == null ? phase : phase + " — " + t("imp.read_so_far").replace("{n}", number.format(body.read));
   }
 
