@@ -228,4 +228,10 @@ async def _show_progress(progress: Any) -> None:
     """Every few seconds on a terminal: how far the import has got (a million rows take minutes)."""
     while True:
         await asyncio.sleep(5)
-        print(f"  … {progress.phase}: {progress.rows_read:,} rows read", file=sys.stderr, flush=True)
+        share = (
+            f"{100 * progress.bytes_read // progress.total_bytes}%"
+            if progress.phase == "reading" and progress.total_bytes
+            else ""
+        )
+        where = " ".join(w for w in (progress.phase, share, progress.step) if w)
+        print(f"  … {where}: {progress.rows_read:,} rows read", file=sys.stderr, flush=True)

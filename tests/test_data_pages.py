@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -57,14 +58,23 @@ async def _status(c: PageClient, url: str) -> dict[str, object]:
         return body
 
 
-async def _finished(c: PageClient, accepted: dict[str, object], within: float = 30.0) -> dict[str, object]:
+async def _finished(c: PageClient, accepted: dict[str, object]) -> dict[str, object]:
     """Follow an accepted upload, as the page does, until its import has ended."""
+    return await _until(c, accepted, lambda body: body["status"] != "running")
+
+
+async def _until(
+    c: PageClient,
+    accepted: dict[str, object],
+    done: Callable[[dict[str, object]], bool],
+    within: float = 30.0,
+) -> dict[str, object]:
     async with asyncio.timeout(within):
         while True:  # polled over HTTP, as the page does: there is nothing here to wait on
             body = await _status(c, str(accepted["url"]))
-            if body["status"] != "running":
+            if done(body):
                 return body
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
 
 
 async def test_an_administrator_uploads_an_export_and_downloads_its_error_report(
@@ -134,9 +144,14 @@ async def test_an_upload_is_imported_in_the_background_and_its_progress_shown(
             assert (status, refused["error"]) == (409, "import.busy")
             status, other_dept = await _upload(c, path.read_bytes(), department="tax")
             assert status == 202, other_dept
-        assert (await _finished(c, other_dept))["status"] == "done"
-        body = await _finished(c, accepted)
+            assert (await _finished(c, other_dept))["status"] == "done"
         lines = len(path.read_bytes().splitlines()) - 1  # a row per debt, under one header
+        async with pool.acquire() as blocker, blocker.transaction():
+            # its turn comes; the file is read, and the merge waits on a table lock held here
+            await blocker.execute("lock table household in share mode")
+            body = await _until(c, accepted, lambda b: b.get("phase") == "merging")
+            assert (body["step"], body["percent"], body["read"]) == ("households", 100, lines)
+        body = await _finished(c, accepted)
         assert (body["status"], body["read"], body["rejected"]) == ("done", lines, 0)
         assert "households: updated 0, inserted 30" in str(body["summary"])
         # another department's run is not found under this one

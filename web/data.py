@@ -216,8 +216,11 @@ async def import_status(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()
     body: dict[str, Any] = {"id": info.id, "department": department, "status": info.status}
     if info.status == "running":
-        body["phase"] = job.progress.phase if job else ""
-        body["read"] = job.progress.rows_read if job else None
+        p = job.progress if job else None
+        body["phase"] = p.phase if p else ""
+        body["read"] = p.rows_read if p else None
+        body["percent"] = int(100 * p.bytes_read / p.total_bytes) if p and p.total_bytes else None
+        body["step"] = p.step if p else ""
         return web.json_response(body)
     body.update(
         read=info.rows_read,

@@ -115,6 +115,11 @@ class CsvFile:
                 "Set [file] encoding in the mapping (cp932, utf-8 or utf-16)."
             )
 
+    def position(self) -> int:
+        """Bytes of the file read so far (a little ahead of the rows returned: it reads in chunks)."""
+        assert self._binary is not None
+        return self._binary.tell()
+
     def index_of(self, ref: str | int) -> int | None:
         """0-based column index of a mapping reference; None if the header lacks it."""
         if isinstance(ref, int):

@@ -50,6 +50,9 @@ class Progress:
     run_id: int | None = None
     phase: str = "starting"  # starting → waiting → reading → merging → done | failed
     rows_read: int = 0
+    bytes_read: int = 0
+    total_bytes: int = 0
+    step: str = ""  # while merging: households, persons, phones, debts, summary (payments: payments)
     started: asyncio.Event = field(default_factory=asyncio.Event)  # set once the run is recorded
 
 
@@ -59,6 +62,7 @@ class _Batch:
     phones: list[tuple[Any, ...]]
     problems: list[Problem]
     read: int
+    position: int = 0  # bytes of the file read once this batch was
 
 
 def digest(path: Path) -> tuple[str, int]:
@@ -81,6 +85,7 @@ async def import_file(
     if not await pool.fetchval("select exists (select 1 from department where id = $1)", req.department_id):
         raise ImportFileError(f"No department {req.department_id!r}.")
     sha, size = await asyncio.to_thread(digest, req.path)
+    progress.total_bytes = size
     as_of = req.as_of or date.today()
     # One connection for the whole run: it holds the run's lock from the moment the run is
     # recorded until it ends (see store.close_interrupted), and then stages and merges the file.
@@ -145,17 +150,22 @@ async def _run(
                 finally:
                     batch_after = await following  # never leave the thread reading a closed file
                 read += batch.read
-                progress.rows_read = read
+                progress.rows_read, progress.bytes_read = read, batch.position
                 batch = batch_after
             blank = f.blank_lines
             encoding = f.encoding
         await store.flush_problems(conn)
         log.info("import.staged", run=run_id, rows=read, seconds=round(time.perf_counter() - started, 2))
-        progress.phase = "merging"
+        progress.phase, progress.bytes_read = "merging", progress.total_bytes
         if kind == "households":
             mapped = set(req.mapping.columns) | set(req.mapping.constants)
-            counts = await merge.merge_households(conn, run_id, req.department_id, as_of, mapped)
+
+            def step(name: str) -> None:
+                progress.step = name
+
+            counts = await merge.merge_households(conn, run_id, req.department_id, as_of, mapped, step)
         else:
+            progress.step = "payments"
             counts = await payments.merge(conn, run_id, req.department_id)
         counts["blank_lines"] = blank
         return await store.finish(conn, run_id, encoding=encoding, read=read, counts=counts)
@@ -185,10 +195,10 @@ def _batches(f: CsvFile, conv: Converter, kind: str) -> Iterator[_Batch]:
             assert isinstance(r, BadRow)
             unreadable.append(Problem(r.line, "", "error", r.reason))
         if read == BATCH:
-            yield _convert(conv, kind, pending, _Batch([], [], unreadable, read))
+            yield _convert(conv, kind, pending, _Batch([], [], unreadable, read, f.position()))
             pending, unreadable, read = [], [], 0
     if read:
-        yield _convert(conv, kind, pending, _Batch([], [], unreadable, read))
+        yield _convert(conv, kind, pending, _Batch([], [], unreadable, read, f.position()))
 
 
 def _convert(conv: Converter, kind: str, rows: list[Row], batch: _Batch) -> _Batch:

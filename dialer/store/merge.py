@@ -8,6 +8,7 @@ The household summary is refreshed once at the end instead of once per table.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -20,9 +21,15 @@ log = logs.get("dialer.imports")
 
 
 async def merge_households(
-    conn: Connection, run_id: int, department_id: str, as_of: date, mapped: set[str]
+    conn: Connection,
+    run_id: int,
+    department_id: str,
+    as_of: date,
+    mapped: set[str],
+    step: Callable[[str], None] = lambda name: None,
 ) -> dict[str, Any]:
-    """Upsert households, persons, phones and debts from the staging tables. Returns counts."""
+    """Upsert households, persons, phones and debts from the staging tables. Returns counts.
+    `step(name)` is told which table is being merged (a page shows it)."""
     await conn.execute("analyze stage_household; analyze stage_phone", timeout=LONG)
     rejected = await reject_staged(
         conn,
@@ -47,6 +54,7 @@ async def merge_households(
     counts: dict[str, Any] = {"duplicates_rejected": rejected}
     # the summary triggers would refresh each household once per table; do it once, at the end
     await conn.execute("select set_config('dialer.bulk', 'on', true)")
+    step("households")
     counts["households"] = await _upsert(
         conn, "household", _HOUSEHOLDS, mapped, {"postal_code", "address"}, department_id, run_id
     )
@@ -59,13 +67,17 @@ async def merge_households(
         department_id,
         timeout=LONG,
     )
+    step("persons")
     counts["persons"] = await _upsert(
         conn, "person", _PERSONS, mapped, set(PERSON_FIELDS), department_id, run_id
     )
+    step("phones")
     counts["phones"] = await _counted(conn, "phone", _PHONES, department_id, run_id)
     if "fiscal_year" in mapped:
+        step("debts")
         counts["debts"] = await _counted(conn, "debt", _DEBTS, department_id, run_id, as_of)
     await conn.execute("select set_config('dialer.bulk', 'off', true)")
+    step("summary")
     started = time.perf_counter()
     if sum(c["inserted"] for c in counts.values() if isinstance(c, dict)) > 1000:
         # fresh statistics, or the planner takes a table it just saw grow by a million rows for empty

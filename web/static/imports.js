@@ -11,8 +11,11 @@
   const number = new Intl.NumberFormat(document.documentElement.lang || "ja");
 
   function progress(body) {
-    const phase = i18n["imp.phase." + body.phase] || t("imp.running");
-    out.textContent = body.read == null ? phase : phase + " — " + t("imp.read_so_far").replace("{n}", number.format(body.read));
+    let text = i18n["imp.phase." + body.phase] || t("imp.running");
+    if (body.phase === "reading" && body.percent != null) text += " " + body.percent + "%";
+    if (body.phase === "merging" && i18n["imp.step." + body.step]) text += " (" + t("imp.step." + body.step) + ")";
+    if (body.read != null) text += " — " + t("imp.read_so_far").replace("{n}", number.format(body.read));
+    out.textContent = text;
   }
 
   function finished(body) {
