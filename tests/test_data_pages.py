@@ -149,8 +149,8 @@ async def test_an_upload_is_imported_in_the_background_and_its_progress_shown(
         async with pool.acquire() as blocker, blocker.transaction():
             # its turn comes; the file is read, and the merge waits on a table lock held here
             await blocker.execute("lock table household in share mode")
-            body = await _until(c, accepted, lambda b: b.get("phase") == "merging")
-            assert (body["step"], body["percent"], body["read"]) == ("households", 100, lines)
+            body = await _until(c, accepted, lambda b: b.get("step") == "households")  # blocked there
+            assert (body["phase"], body["percent"], body["read"]) == ("merging", 100, lines)
         body = await _finished(c, accepted)
         assert (body["status"], body["read"], body["rejected"]) == ("done", lines, 0)
         assert "households: updated 0, inserted 30" in str(body["summary"])
