@@ -228,6 +228,7 @@ async def import_status(request: web.Request) -> web.Response:
         rejected=info.rows_rejected,
         warned=info.rows_warned,
         message=info.message,
+        counts=info.counts,
         summary=report.summary(info),
         report=f"/admin/imports/{department}/{info.id}/problems.csv",
     )

@@ -18,11 +18,39 @@
     out.textContent = text;
   }
 
+  // The result in the page's language: how many rows, and what each table gained (the English
+  // text summary stays in the JSON for scripts).
   function finished(body) {
     out.replaceChildren();
-    const p = document.createElement("pre");
-    p.textContent = body.summary;
-    out.append(p);
+    const dl = document.createElement("dl");
+    dl.className = "grid";
+    const add = (label, value) => {
+      const dt = document.createElement("dt");
+      dt.textContent = label;
+      const dd = document.createElement("dd");
+      dd.textContent = value;
+      dl.append(dt, dd);
+    };
+    add(t("imp.status"), t("imp.status." + body.status));
+    add(t("imp.read"), number.format(body.read));
+    add(t("imp.stored"), number.format(body.stored));
+    add(t("imp.rejected"), number.format(body.rejected));
+    add(t("imp.warned"), number.format(body.warned));
+    const counts = body.counts || {};
+    for (const table of ["households", "persons", "phones", "debts", "payments"]) {
+      const c = counts[table];
+      if (c && typeof c === "object") {
+        add(t("imp.table." + table), t("imp.new") + " " + number.format(c.inserted || 0) + "・" + t("imp.changed") + " " + number.format(c.updated || 0));
+      }
+    }
+    if (counts.duplicates_rejected) add(t("imp.duplicates"), number.format(counts.duplicates_rejected));
+    if (counts.households_paid_off) add(t("imp.paid_off"), number.format(counts.households_paid_off));
+    out.append(dl);
+    if (body.message) {
+      const p = document.createElement("p");
+      p.textContent = body.message;
+      out.append(p);
+    }
     if (body.rejected || body.warned) {
       const a = document.createElement("a");
       a.href = body.report;
