@@ -48,7 +48,7 @@
     out.append(dl);
     if (body.message) {
       const p = document.createElement("p");
-      p.textContent = body.message;
+      p.textContent = body.message.startsWith("interrupted") ? t("imp.interrupted") : body.message;
       out.append(p);
     }
     if (body.rejected || body.warned) {
