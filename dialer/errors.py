@@ -54,7 +54,17 @@ class AmiActionError(DialerError):
 
 
 class ImportFileError(DialerError):
-    """A file to import cannot be read as its mapping describes (encoding, header); nothing was stored."""
+    """A file to import cannot be read as its mapping describes (encoding, header); nothing was stored.
+
+    `message` is English (CLI, logs); `reason` (one of REASONS) and `params` let a page say it in
+    its own language (web/messages: import.reason.<reason>, with {param} placeholders).
+    """
 
     error_id = "import_file_invalid"
     exit_code = 7
+    REASONS = ("cannot_open", "empty", "header_unreadable", "header_encoding", "no_columns", "no_department")
+
+    def __init__(self, message: str, reason: str = "", **params: str) -> None:
+        super().__init__(message)
+        assert not reason or reason in self.REASONS, reason
+        self.reason, self.params = reason, params

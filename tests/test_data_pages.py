@@ -112,6 +112,8 @@ async def test_an_administrator_uploads_an_export_and_downloads_its_error_report
         assert (status, body["error"]) == (422, "import.empty")
         status, body = await _upload(c, b"a,b\r\n1,2\r\n")
         assert (status, body["error"]) == (422, "import.unreadable")
+        assert "見出し行に項目" in str(body["detail"])  # said in Japanese
+        assert "宛名番号" in str(body["detail"])
         status, body = await _upload(c, broken, department="police")
         assert status == 422
         _, page = await c.get("/admin/imports")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from dialer.errors import ImportFileError
 from web.i18n import CATALOG, translate
 
 WEB = Path(__file__).resolve().parents[1] / "web"
@@ -31,3 +32,12 @@ def test_translate_falls_back_to_japanese_then_to_the_key() -> None:
     assert translate("en", "imp.heading") == "Import arrears and payments data"
     assert translate("fr", "imp.heading") == CATALOG["ja"]["imp.heading"]
     assert translate("en", "no.such.key") == "no.such.key"
+
+
+def test_every_reason_a_file_is_refused_for_can_be_said_in_both_languages() -> None:
+    params = {"encoding": "cp932", "columns": "「宛名番号」", "mapping": "nhi-sample", "department": "police"}
+    for reason in ImportFileError.REASONS:
+        for lang in ("ja", "en"):
+            text = CATALOG[lang][f"import.reason.{reason}"].format(**params)
+            assert "{" not in text
+    assert "宛名番号" in translate("ja", "import.reason.no_columns").format(**params)

@@ -35,7 +35,7 @@ from dialer.imports.run import ImportRequest, Progress, check_file, import_file
 from dialer.imports.values import clean
 from dialer.store import audit, db, exports, imports
 from web.auth import current, require
-from web.i18n import CATALOG
+from web.i18n import CATALOG, translate
 from web.keys import POOL, SETTINGS
 from web.pages import context, lang_of
 
@@ -119,7 +119,7 @@ async def upload(request: web.Request) -> web.Response:
         try:
             await asyncio.to_thread(check_file, path, m)
         except ImportFileError as exc:
-            return _error("import.unreadable", 422, exc.message)
+            return _error("import.unreadable", 422, _reason(request, exc))
         if state.stopping or any(j.department == department for j in state.jobs):  # while we read
             return _error("import.stopping", 503) if state.stopping else _error("import.busy", 409)
         req = ImportRequest(
@@ -144,7 +144,7 @@ async def upload(request: web.Request) -> web.Response:
         started.cancel()
     if job.progress.run_id is None:  # it ended before the run was recorded
         if isinstance(job.error, ImportFileError):
-            return _error("import.unreadable", 422, job.error.message)
+            return _error("import.unreadable", 422, _reason(request, job.error))
         return _error("import.unavailable", 503)
     run_id = job.progress.run_id
     return web.json_response(
@@ -306,6 +306,13 @@ async def download(request: web.Request) -> web.StreamResponse:
         charset=out.encoding.replace("utf-8-sig", "utf-8"),
         headers={"Content-Disposition": f'attachment; filename="{out.filename}"'},
     )
+
+
+def _reason(request: web.Request, exc: ImportFileError) -> str:
+    """Why a file was refused, in the page's language (the English message when there is no key)."""
+    if not exc.reason:
+        return exc.message
+    return translate(lang_of(request), f"import.reason.{exc.reason}").format(**exc.params)
 
 
 def _error(key: str, status: int, detail: str = "") -> web.Response:

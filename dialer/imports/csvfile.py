@@ -80,7 +80,7 @@ class CsvFile:
         try:
             self._binary = open(self.path, "rb")  # closed in __exit__
         except OSError as exc:
-            raise ImportFileError(f"Cannot open {self.path}: {exc.strerror}.") from None
+            raise ImportFileError(f"Cannot open {self.path}: {exc.strerror}.", "cannot_open") from None
         enc = self.mapping.encoding
         self.encoding = detect_encoding(self._binary) if enc == "auto" else enc
         self._text = io.TextIOWrapper(self._binary, encoding=self.encoding, errors="replace", newline="")
@@ -106,13 +106,17 @@ class CsvFile:
             if self.mapping.header:
                 self.header = [clean(h)[0].lstrip("\ufeff") for h in next(self._csv)]
         except StopIteration:
-            raise ImportFileError(f"{self.path} is empty (no header line).") from None
+            raise ImportFileError(f"{self.path} is empty (no header line).", "empty") from None
         except (csv.Error, UnicodeError) as exc:
-            raise ImportFileError(f"{self.path}: the header line cannot be read: {exc}.") from None
+            raise ImportFileError(
+                f"{self.path}: the header line cannot be read: {exc}.", "header_unreadable"
+            ) from None
         if any(REPLACEMENT in h or "\x00" in h for h in self.header):
             raise ImportFileError(
                 f"{self.path}: the header line is not valid {self.encoding}. "
-                "Set [file] encoding in the mapping (cp932, utf-8 or utf-16)."
+                "Set [file] encoding in the mapping (cp932, utf-8 or utf-16).",
+                "header_encoding",
+                encoding=self.encoding,
             )
 
     def position(self) -> int:

@@ -118,11 +118,13 @@ class Converter:
         self.width = len(header)
         missing = [f"{ref}" for ref in [*mapping.columns.values(), *mapping.phones] if index_of(ref) is None]
         if missing:
+            columns = ", ".join(f"「{m}」" for m in missing)
             raise ImportFileError(
-                "The file has no column "
-                + ", ".join(f"「{m}」" for m in missing)
-                + f" (mapping {mapping.name}). Its header: "
-                + ", ".join(header[:40])
+                f"The file has no column {columns} (mapping {mapping.name}). Its header: "
+                + ", ".join(header[:40]),
+                "no_columns",
+                columns=columns,
+                mapping=mapping.name,
             )
 
         def label(ref: str | int) -> str:

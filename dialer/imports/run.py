@@ -73,7 +73,7 @@ def digest(path: Path) -> tuple[str, int]:
                 h.update(chunk)
                 size += len(chunk)
     except OSError as exc:
-        raise ImportFileError(f"Cannot read {path}: {exc.strerror}.") from None
+        raise ImportFileError(f"Cannot read {path}: {exc.strerror}.", "cannot_open") from None
     return h.hexdigest(), size
 
 
@@ -83,7 +83,9 @@ async def import_file(
     """Import one file; returns the run's record. Raises ImportFileError when the file as a whole is unreadable."""
     progress = progress or Progress()
     if not await pool.fetchval("select exists (select 1 from department where id = $1)", req.department_id):
-        raise ImportFileError(f"No department {req.department_id!r}.")
+        raise ImportFileError(
+            f"No department {req.department_id!r}.", "no_department", department=req.department_id
+        )
     sha, size = await asyncio.to_thread(digest, req.path)
     progress.total_bytes = size
     as_of = req.as_of or date.today()
