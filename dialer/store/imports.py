@@ -227,13 +227,10 @@ async def recent(conn: Conn, department_id: str | None, limit: int = 20) -> list
     return [_run(r) for r in rows]
 
 
-_PROBLEMS = """select line, column_name, severity, message, value from import_problem
-               where import_id = $1 order by line, severity, column_name"""
-
-
 async def problems(conn: Conn, run_id: int, limit: int | None = None) -> list[asyncpg.Record]:
-    """The run's problems in line order (the first `limit` of them)."""
-    return await conn.fetch(f"{_PROBLEMS} limit $2", run_id, limit, timeout=LONG)
+    """The run's problems in report order: all of them, or the first `limit`."""
+    rows = await problem_page(conn, run_id, 0, size=limit or 2**31 - 1)
+    return rows[:limit] if limit else rows
 
 
 async def count_problems(conn: Conn, run_id: int) -> int:
