@@ -91,6 +91,20 @@ async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
+async def app_pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    """The product's own pool: role dialer_app under row-level security, scope every department.
+
+    `pool` is the database owner (a superuser: no RLS, every privilege) for setting up; code under
+    test that the product runs as dialer_app (imports, payments) is given this one.
+    """
+    from dialer.store import db
+
+    p = await db.create_pool(db_dsn, scope=db.ALL, max_size=5, name="test")
+    yield p
+    await p.close()
+
+
+@pytest.fixture
 async def sim() -> AsyncIterator[object]:
     from dialer.simpbx import CalleeModel, SimConfig, SimulatedPbx
 

@@ -59,10 +59,11 @@ async def snapshot(pool: asyncpg.Pool) -> dict[str, list[tuple[Any, ...]]]:
 
 
 @pytest.fixture
-async def nhi(pool: asyncpg.Pool) -> asyncpg.Pool:
+async def nhi(pool: asyncpg.Pool, app_pool: asyncpg.Pool) -> asyncpg.Pool:
+    """Departments nhi and tax; imports run as the product runs them (dialer_app, under RLS)."""
     await factory.department(pool, "nhi")
     await factory.department(pool, "tax")
-    return pool
+    return app_pool
 
 
 async def test_sample_export_lands_whole(nhi: asyncpg.Pool, tmp_path: Path) -> None:
@@ -298,3 +299,17 @@ async def test_two_imports_at_once_for_one_department_take_turns(nhi: asyncpg.Po
     counts = sorted((first.counts["households"]["inserted"], second.counts["households"]["inserted"]))
     assert counts == [0, 300]  # one stored them, the other found them unchanged
     assert await nhi.fetchval("select count(*) from household") == 300
+
+
+async def test_a_large_import_leaves_fresh_planner_statistics(nhi: asyncpg.Pool, tmp_path: Path) -> None:
+    """The import analyzes the tables it filled (dialer_app may: MAINTAIN), so the planner knows their size."""
+    path = tmp_path / "kokuho.csv"
+    rows = write_households(path, 700)
+    await run(nhi, path)
+    stats = dict(
+        await nhi.fetch(
+            "select relname, reltuples::bigint from pg_class where relname in ('household', 'person', 'debt')"
+        )
+    )
+    persons = await nhi.fetchval("select count(*) from person")
+    assert stats == {"household": 700, "person": persons, "debt": rows}

@@ -51,9 +51,13 @@ async def import_export(pool: asyncpg.Pool, path: Path, as_of: date) -> imports.
 
 
 @pytest.fixture
-async def owed(pool: asyncpg.Pool, tmp_path: Path) -> tuple[asyncpg.Pool, int]:
-    """Household H001 owes two periods of FY2025 (¥30,000 each), exported on 2025-11-01, in a campaign."""
+async def owed(pool: asyncpg.Pool, app_pool: asyncpg.Pool, tmp_path: Path) -> tuple[asyncpg.Pool, int]:
+    """Household H001 owes two periods of FY2025 (¥30,000 each), exported on 2025-11-01, in a campaign.
+
+    Imports and checks run as the product runs (dialer_app, under RLS); setup as the owner.
+    """
     await factory.department(pool, "nhi")
+    pool = app_pool
     lines = [
         row(期別="1", 調定額="30000", 収納額="0", 未納額="30000", 年度="R07", 相当年度="2025"),
         row(期別="2", 調定額="30000", 収納額="0", 未納額="30000", 年度="R07", 相当年度="2025"),
