@@ -121,11 +121,16 @@ async def _upsert(
 
 
 async def _counted(conn: Connection, table: str, query: str, *args: Any) -> dict[str, int]:
-    """Run a merge statement whose `updated` and `inserted` parts each return one row per row written."""
+    """Run a merge statement whose `updated` and `inserted` parts each return one row per row written.
+
+    `updated` is counted (so run) first: it reads only rows stored before. Run second, its scan of the
+    department's key range also met every row just inserted (in the index, invisible to it) and
+    checked each one's visibility in the heap: 1.8 s for a million new debts, to update nothing.
+    """
     started = time.perf_counter()
     row = await conn.fetchrow(
         f"""{query}
-            select (select count(*) from inserted) as inserted, (select count(*) from updated) as updated""",
+            select (select count(*) from updated) as updated, (select count(*) from inserted) as inserted""",
         *args,
         timeout=LONG,
     )
