@@ -7,6 +7,7 @@ database write is logged but never skips the operator's move (the call really di
 
 from __future__ import annotations
 
+import json
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from campaigns import retry
+from campaigns import retry, windows
 from campaigns.agent import Action, AgentState
 from campaigns.floor import Floor, Slot
 from dialer import logs
@@ -196,17 +197,38 @@ class CallFlow:
                 await self.floor.move(slot, Action.PAUSE)
 
     async def _reschedule(self, attempt_id: int, outcome: Outcome) -> None:
-        """The household comes back under the retry rule, unless a newer attempt has taken it."""
+        """The household comes back under its campaign's retry policy and calling window, unless a
+        newer attempt has taken it."""
         row = await self.pool.fetchrow(
-            """select t.id, t.attempts from attempt a join campaign_target t on t.id = a.target_id
-               where a.id = $1 and not exists (select 1 from attempt n where n.target_id = t.id and n.id > a.id)""",
+            """select t.id, c.calling_window, c.retry_policy,
+                      array_agg(h.originated_at order by h.id) as ats,
+                      array_agg(h.outcome order by h.id) as outcomes,
+                      array_agg(d.code order by h.id) as codes
+               from attempt a join campaign_target t on t.id = a.target_id join campaign c on c.id = t.campaign_id
+               join attempt h on h.target_id = t.id left join disposition d on d.attempt_id = h.id
+               where a.id = $1 and not exists (select 1 from attempt n where n.target_id = t.id and n.id > a.id)
+               group by t.id, c.calling_window, c.retry_policy""",
             attempt_id,
         )
-        if row is not None:
-            nxt = retry.after_unreached(outcome, row["attempts"], datetime.now(UTC))
-            await targets.release(
-                self.pool, row["id"], None, done=nxt.done, next_at=nxt.at, outcome=outcome.value
-            )
+        if row is None:
+            return
+        why = retry.why_of(outcome)
+        history = [
+            retry.Tried(at, _why(o, code))
+            for at, o, code in zip(row["ats"], row["outcomes"], row["codes"], strict=True)
+        ]
+        if why is None:  # reached someone, yet no disposition is coming: treat the line as dropped
+            why = retry.Why.DROPPED
+        window = windows.of_campaign(_json(row["calling_window"]))
+        policy = retry.of_campaign(_json(row["retry_policy"]))
+        nxt = retry.after(why, history, datetime.now(UTC), window, policy)
+        if nxt.next_number:
+            # Trying the household's next number (and setting this one aside) comes with number
+            # rotation in the hopper; until then a dead or wrong number ends the household, as before.
+            nxt = retry.Next(done=True, reason="wrong_number")
+        await targets.release(
+            self.pool, row["id"], None, done=nxt.done, next_at=nxt.at, outcome=outcome.value
+        )
 
     async def finish_wrap_up(self, slot: Slot) -> None:
         """The disposition is stored (caller holds the slot's lock): next call, a pause, or offline."""
@@ -280,3 +302,14 @@ class CallFlow:
                         "operator.stuck", operator=slot.user.id, attempt=slot.attempt_id, state="dialing"
                     )
                     await self._back_to_work(slot)
+
+
+def _why(outcome: str | None, code: str | None) -> retry.Why | None:
+    try:
+        return retry.why_of(Outcome(outcome), code) if outcome else None
+    except ValueError:
+        return None
+
+
+def _json(value: str | None) -> dict[str, Any] | None:
+    return json.loads(value) if value is not None else None  # asyncpg hands jsonb over as text

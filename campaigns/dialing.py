@@ -13,7 +13,7 @@ from functools import partial
 
 import asyncpg
 
-from campaigns import hours
+from campaigns import hours, windows
 from campaigns.agent import Action, AgentState
 from campaigns.callflow import STORE_ERRORS, CallFlow
 from campaigns.floor import Floor, Slot
@@ -84,14 +84,25 @@ class Dialing:
             raise EngineError("error.pbx") from None
         await self.floor.move(slot, Action.READY)
 
-    def may_call_residents(self) -> bool:
-        return self.settings.simulated_callees or hours.callable_now(self.clock())
+    def may_call_residents(self, campaign: CampaignInfo | None) -> bool:
+        """Inside the campaign's calling window (and never 21:00–8:00), checked right before a call.
+
+        The simulated PBX's callees are not residents: the demo and training run at any hour.
+        """
+        if self.settings.simulated_callees:
+            return True
+        now = self.clock()
+        return (
+            campaign is not None
+            and hours.callable_now(now)
+            and windows.of_campaign(campaign.calling_window).is_open(now)
+        )
 
     async def serve(self, slot: Slot) -> None:
         async with slot.lock:
             if slot.state is not AgentState.READY or slot.campaign is None:
                 return
-            if not self.may_call_residents():
+            if not self.may_call_residents(slot.campaign):
                 if slot.notice != "notice.outside_hours":
                     slot.notice = "notice.outside_hours"
                     await self.floor.publish(slot)
@@ -150,7 +161,7 @@ class Dialing:
         self.floor.by_attempt[attempt.id] = slot.user.id
         slot.lease, slot.attempt_id, slot.call_phase = lease, attempt.id, "dialing"
         await self.floor.move(slot, Action.DIAL)
-        if not self.may_call_residents():  # 21:00 came while we got ready
+        if not self.may_call_residents(campaign):  # the window closed while we got ready
             await self.tracker.end_with(attempt.id, Outcome.CANCELLED, Party.SYSTEM)
             return
         if not slot.phone_ready or not self.link.up:  # lost while we got ready: never into an empty bridge

@@ -153,7 +153,7 @@ class Engine:
         async with slot.lock:
             if slot.state is not AgentState.PREVIEW or slot.lease is None:
                 raise EngineError("error.nothing_to_dial")
-            if not self.dialing.may_call_residents():
+            if not self.dialing.may_call_residents(slot.campaign):
                 raise EngineError("error.outside_hours")
             await self.dialing.dial(slot, slot.lease)
 

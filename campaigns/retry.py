@@ -1,38 +1,266 @@
-"""When a household comes back after an attempt that did not reach anyone. Pure.
+"""When a household is called again after a call that did not settle it. Pure.
 
-A first, simple policy (issue 4 brings the full one: day parts, weekends, per-day caps).
+What municipal call centres do (DOMAIN.md): busy → again in a few minutes; no answer or an
+answering machine → at another time of day, and at the weekend after weekday misses (answer
+rates are far higher then); someone else answered → later, at another time; a wrong or dead
+number → that number is not called again and the household's next number is tried. Each
+household at most `max_per_day` calls a day and `max_total` in all, and never given up before it
+has been tried at two different times of day. Abandoned calls wait 72 hours (Ofcom).
+
+Times of day are three parts of the calling day in Tokyo: morning (until 12:00), afternoon
+(12:00–17:00) and evening (from 17:00). A retry is placed in the calling window of the campaign
+(`campaigns.windows`); the attempt history it is given is the household's in this campaign.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
 
+import jpholiday
+
+from campaigns.hours import TOKYO
+from campaigns.windows import CallingWindow
 from dialer.calls.state import Outcome
 
-MAX_ATTEMPTS = 6
 
-_DELAY: dict[Outcome, timedelta] = {
-    Outcome.BUSY: timedelta(minutes=10),
-    Outcome.NO_ANSWER: timedelta(hours=3),
-    Outcome.MACHINE: timedelta(hours=3),
-    Outcome.DROPPED: timedelta(hours=1),
-    Outcome.ABANDONED: timedelta(hours=72),  # Ofcom: no repeat within 72 h unless an operator is sure
-    Outcome.CONGESTION: timedelta(minutes=30),
-    Outcome.FAILED: timedelta(minutes=30),
-    Outcome.LOST: timedelta(minutes=30),
-    Outcome.CANCELLED: timedelta(minutes=30),
+class Why(StrEnum):
+    """What the last call came to, as far as retrying is concerned."""
+
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    MACHINE = "machine"
+    SOMEONE_ELSE = "someone_else"  # 本人以外応答: nothing said about the debt
+    WRONG_NUMBER = "wrong_number"  # 番号誤り / not in service: stop this number
+    ABANDONED = "abandoned"
+    DROPPED = "dropped"  # answered, line closed before an operator
+    TECHNICAL = "technical"  # congestion, failed, lost link, cancelled by us
+
+
+_BY_OUTCOME = {
+    Outcome.BUSY: Why.BUSY,
+    Outcome.NO_ANSWER: Why.NO_ANSWER,
+    Outcome.MACHINE: Why.MACHINE,
+    Outcome.UNAVAILABLE: Why.WRONG_NUMBER,
+    Outcome.ABANDONED: Why.ABANDONED,
+    Outcome.DROPPED: Why.DROPPED,
+    Outcome.CONGESTION: Why.TECHNICAL,
+    Outcome.FAILED: Why.TECHNICAL,
+    Outcome.LOST: Why.TECHNICAL,
+    Outcome.CANCELLED: Why.TECHNICAL,
 }
+_BY_DISPOSITION = {
+    "other_party": Why.SOMEONE_ELSE,
+    "wrong_number": Why.WRONG_NUMBER,
+    "no_answer": Why.NO_ANSWER,
+}
+
+
+def why_of(outcome: Outcome, disposition: str | None = None) -> Why | None:
+    """The retry reason of a finished call; None when it reached the resident (no retry rule applies)."""
+    if disposition is not None and disposition in _BY_DISPOSITION:
+        return _BY_DISPOSITION[disposition]
+    return _BY_OUTCOME.get(outcome)
+
+
+MORNING, AFTERNOON, EVENING = "morning", "afternoon", "evening"
+_NOON, _FIVE = time(12, 0), time(17, 0)
+
+
+def day_part(at: datetime) -> str:
+    t = at.astimezone(TOKYO).time()
+    return MORNING if t < _NOON else AFTERNOON if t < _FIVE else EVENING
+
+
+def is_weekend(day: date) -> bool:
+    return day.weekday() >= 5 or jpholiday.is_holiday(day)
+
+
+@dataclass(frozen=True)
+class Policy:
+    busy_after: timedelta = timedelta(minutes=10)
+    no_answer_after: timedelta = timedelta(hours=3)  # at the earliest; then another time of day
+    someone_else_after: timedelta = timedelta(hours=2)
+    wrong_number_after: timedelta = timedelta(minutes=1)  # the household's next number
+    technical_after: timedelta = timedelta(minutes=30)
+    dropped_after: timedelta = timedelta(hours=1)
+    abandoned_after: timedelta = timedelta(hours=72)  # Ofcom: no repeat within 72 h
+    max_per_day: int = 3
+    max_total: int = 8
+    weekend_after_weekday_misses: int = 2  # then the next try is on a Saturday, Sunday or holiday
+    weekend_within: timedelta = timedelta(days=7)  # ... if one comes this soon
+
+    def __post_init__(self) -> None:
+        if self.max_per_day < 1:
+            raise ValueError("max_per_day must be at least 1")
+        if self.max_total < 2:
+            raise ValueError("max_total must be at least 2 (two tries at different times)")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, timedelta) and value < timedelta(0):
+                raise ValueError(f"{f.name} cannot be negative")
+
+
+DEFAULT = Policy()
+
+
+def parse(data: Mapping[str, Any] | None) -> Policy:
+    """A policy from {"busy_after_minutes": 10, "max_total": 8, ...}; keys left out keep the default."""
+    if not data:
+        return DEFAULT
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        name = _SETTINGS.get(key)
+        if name is None:
+            raise ValueError(f"unknown retry setting {key!r} (known: {', '.join(sorted(_SETTINGS))})")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{key} must be a whole number")
+        changes[name] = timedelta(minutes=value) if key.endswith("_minutes") else value
+    return replace(DEFAULT, **changes)
+
+
+def of_campaign(data: Mapping[str, Any] | None) -> Policy:
+    """The policy a campaign stored; the default if what is stored cannot be read (see windows)."""
+    try:
+        return parse(data)
+    except ValueError:
+        return DEFAULT
+
+
+def to_dict(policy: Policy) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for key, name in _SETTINGS.items():
+        value = getattr(policy, name)
+        out[key] = value // timedelta(minutes=1) if isinstance(value, timedelta) else value
+    return out
+
+
+# setting as written in a campaign -> Policy field; durations are written in whole minutes
+_SETTINGS = {
+    (f"{f.name}_minutes" if isinstance(getattr(DEFAULT, f.name), timedelta) else f.name): f.name
+    for f in fields(Policy)
+}
+
+
+@dataclass(frozen=True)
+class Tried:
+    """One earlier call to the household in this campaign."""
+
+    at: datetime
+    why: Why | None  # None: it reached someone and was settled otherwise
 
 
 @dataclass(frozen=True)
 class Next:
     done: bool
     at: datetime | None = None
+    next_number: bool = False  # stop the number just called; try the household's next one
+    reason: str = ""
 
 
-def after_unreached(outcome: Outcome, attempts: int, now: datetime) -> Next:
-    """The next step for a target whose attempt ended without a conversation."""
-    if outcome is Outcome.UNAVAILABLE or attempts >= MAX_ATTEMPTS:
-        return Next(done=True)
-    return Next(done=False, at=now + _DELAY.get(outcome, timedelta(hours=1)))
+def after(
+    why: Why, history: Sequence[Tried], now: datetime, window: CallingWindow, policy: Policy = DEFAULT
+) -> Next:
+    """The next step for a household whose call (the last of `history`) came to `why`."""
+    if not history:
+        raise ValueError("history must hold the call just made")
+    total = len(history)
+    parts = {day_part(t.at) for t in history}
+    if total >= policy.max_total and (len(parts) >= 2 or total > policy.max_total):
+        return Next(done=True, reason="max_total")
+    must_change_part = total >= policy.max_total  # the one extra try, at another time of day
+    delay = {
+        Why.BUSY: policy.busy_after,
+        Why.NO_ANSWER: policy.no_answer_after,
+        Why.MACHINE: policy.no_answer_after,
+        Why.SOMEONE_ELSE: policy.someone_else_after,
+        Why.WRONG_NUMBER: policy.wrong_number_after,
+        Why.TECHNICAL: policy.technical_after,
+        Why.DROPPED: policy.dropped_after,
+        Why.ABANDONED: policy.abandoned_after,
+    }[why]
+    other_part = must_change_part or why in (Why.NO_ANSWER, Why.MACHINE, Why.SOMEONE_ELSE)
+    weekend = (
+        why in (Why.NO_ANSWER, Why.MACHINE)
+        and _weekday_misses(history) >= policy.weekend_after_weekday_misses
+    )
+    at = _slot(history, now + delay, window, policy, other_part=other_part, weekend=weekend)
+    if at is None:
+        return Next(done=True, reason="window_never_opens")
+    return Next(done=False, at=at, next_number=why is Why.WRONG_NUMBER, reason=why.value)
+
+
+def _weekday_misses(history: Sequence[Tried]) -> int:
+    """Unanswered calls on weekdays since the last one at a weekend."""
+    n = 0
+    for t in reversed(history):
+        if is_weekend(t.at.astimezone(TOKYO).date()):
+            break
+        if t.why in (Why.NO_ANSWER, Why.MACHINE):
+            n += 1
+    return n
+
+
+def _slot(
+    history: Sequence[Tried],
+    earliest: datetime,
+    window: CallingWindow,
+    policy: Policy,
+    *,
+    other_part: bool,
+    weekend: bool,
+) -> datetime | None:
+    """The first moment from `earliest` in the window that satisfies the day cap and the preferences.
+
+    Preferences, strongest first: a time of day not tried yet (else one other than the last call's),
+    then a weekend day when asked for (given up if none comes within `weekend_within`).
+    """
+    tried = {day_part(t.at) for t in history}
+    last = day_part(history[-1].at)
+    per_day: dict[date, int] = {}
+    for t in history:
+        d = t.at.astimezone(TOKYO).date()
+        per_day[d] = per_day.get(d, 0) + 1
+    candidates = list(_openings(earliest, window, days=21))
+    if not candidates:
+        return None
+
+    def fits(at: datetime, *, part: str | None, weekend_only: bool) -> bool:
+        d = at.astimezone(TOKYO).date()
+        if per_day.get(d, 0) >= policy.max_per_day:
+            return False
+        if weekend_only and not is_weekend(d):
+            return False
+        return part is None or day_part(at) not in (tried if part == "new" else {last})
+
+    wanted_parts: list[str | None] = ["new", "other"] if other_part else [None]
+    plans = [(p, True) for p in wanted_parts] if weekend else []
+    plans += [(p, False) for p in wanted_parts]
+    if other_part:
+        plans.append((None, False))  # a window with one time of day only: keep to it
+    for part, weekend_only in plans:
+        for at in candidates:
+            if weekend_only and at - earliest > policy.weekend_within:
+                break
+            if fits(at, part=part, weekend_only=weekend_only):
+                return at
+    return None
+
+
+def _openings(earliest: datetime, window: CallingWindow, *, days: int) -> list[datetime]:
+    """The earliest moment from `earliest` in each open stretch of each time of day, for `days` days."""
+    local = earliest.astimezone(TOKYO)
+    out: list[datetime] = []
+    for offset in range(days + 1):
+        day = local.date() + timedelta(days=offset)
+        for span in window.spans_on(day):
+            cuts = [span.start, *(m for m in (_NOON, _FIVE) if span.start < m < span.end), span.end]
+            for a, b in itertools.pairwise(cuts):
+                start, end = datetime.combine(day, a, TOKYO), datetime.combine(day, b, TOKYO)
+                if end > local:
+                    out.append(max(start, local))
+    return out

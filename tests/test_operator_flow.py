@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from datetime import timedelta
 
 import asyncpg
 from yarl import URL
 
+from campaigns import windows
 from dialer import runtime
 from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
@@ -149,12 +151,19 @@ async def test_unanswered_calls_are_recorded_without_the_operator(
     # Told once every household has been tried; each attempt is stored before the next is dialled.
     await operator.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets", within=20)
     rows = await pool.fetch(
-        """select p.number, a.outcome, a.hangup_cause, a.talk_s, t.state, t.next_attempt_at > now() as later
+        """select p.number, a.outcome, a.hangup_cause, a.talk_s, t.state, t.next_attempt_at > now() as later,
+                  t.next_attempt_at, a.originated_at
            from attempt a join phone p on p.id = a.phone_id join campaign_target t on t.id = a.target_id"""
     )
     got = {r["number"]: r["outcome"] for r in rows}
     assert got == {n: outcome for n, (_, outcome) in cases.items()}
     assert all(r["state"] == "pending" and r["later"] for r in rows)
+    # each comes back under the retry policy, inside the campaign's (default) calling window
+    again = {r["outcome"]: r["next_attempt_at"] for r in rows}
+    called = {r["outcome"]: r["originated_at"] for r in rows}
+    assert all(windows.DEFAULT.is_open(at) for at in again.values()), again
+    assert again["no_answer"] - called["no_answer"] >= timedelta(hours=3)
+    assert again["busy"] < again["no_answer"]
     assert [r["talk_s"] for r in rows if r["outcome"] != "machine"] == [None, None, None]
     assert await pool.fetchval("select count(*) from disposition") == 0
     _, text = await operator.get("/metrics")

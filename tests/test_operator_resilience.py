@@ -250,11 +250,15 @@ async def test_a_disposition_saved_during_the_call_keeps_the_household_until_it_
     assert (after["state"], after["last_outcome"], after["tomorrow"]) == ("pending", "other_party", True)
 
 
-async def test_no_resident_is_called_at_night_with_a_real_pbx(
+async def test_no_resident_is_called_outside_the_campaigns_window_with_a_real_pbx(
     settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
     w = await factory.world(pool)
     await factory.household(pool, w.campaign_id, "0355550905")
+    # The campaign opens at 9:30 on Tuesdays (the default would be 9:00; the floor 8:00).
+    await pool.execute(
+        """update campaign set calling_window = '{"tue": ["09:30-12:00"]}' where id = $1""", w.campaign_id
+    )
     real = replace(settings, simulated_callees=False)  # as with a real Asterisk and real residents
     async with runtime.started(real) as running:
         running.engine.dialing.clock = lambda: datetime.fromisoformat("2026-11-23T21:00:00+09:00")
@@ -265,7 +269,11 @@ async def test_no_resident_is_called_at_night_with_a_real_pbx(
             assert state["state"] == "ready"
             await asyncio.sleep(1.5)
             assert [a for a in sim.actions("Originate") if a["Context"] == "dialer-connect"] == []
-            running.engine.dialing.clock = lambda: datetime.fromisoformat("2026-11-24T08:00:00+09:00")
+            running.engine.dialing.clock = lambda: datetime.fromisoformat("2026-11-24T09:29:00+09:00")
+            running.engine.floor.wake.set()
+            await asyncio.sleep(1.5)
+            assert [a for a in sim.actions("Originate") if a["Context"] == "dialer-connect"] == []
+            running.engine.dialing.clock = lambda: datetime.fromisoformat("2026-11-24T09:30:00+09:00")
             running.engine.floor.wake.set()
             await page.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "ringing")
         finally:

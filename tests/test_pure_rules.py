@@ -11,9 +11,7 @@ import pytest
 from campaigns.agent import Action, AgentState, InvalidTransition, next_state
 from campaigns.dispositions import Code, FieldError, clean_note, parse_amount, validate
 from campaigns.hours import callable_now
-from campaigns.retry import MAX_ATTEMPTS, after_unreached
 from dialer import config
-from dialer.calls.state import Outcome
 from dialer.errors import ConfigError
 from dialer.jpformat import phone_display, wareki, wareki_fiscal_year, yen
 
@@ -179,24 +177,6 @@ def test_phone_display(number: str, shown: str) -> None:
 
 def test_yen() -> None:
     assert yen(1234567) == "1,234,567円"
-
-
-@pytest.mark.parametrize(
-    ("outcome", "attempts", "done", "hours"),
-    [
-        (Outcome.BUSY, 1, False, 1 / 6),
-        (Outcome.NO_ANSWER, 1, False, 3),
-        (Outcome.ABANDONED, 1, False, 72),
-        (Outcome.UNAVAILABLE, 1, True, None),
-        (Outcome.NO_ANSWER, MAX_ATTEMPTS, True, None),
-    ],
-)
-def test_retry_after_unreached(outcome: Outcome, attempts: int, done: bool, hours: float | None) -> None:
-    nxt = after_unreached(outcome, attempts, NOW)
-    assert nxt.done is done
-    if hours is not None:
-        assert nxt.at is not None
-        assert (nxt.at - NOW).total_seconds() == pytest.approx(hours * 3600)
 
 
 @pytest.mark.parametrize(

@@ -19,9 +19,15 @@ class CampaignInfo:
     dial_mode: str
     caller_id: str
     status: str
+    calling_window: dict[str, Any] | None = None  # as written (campaigns.windows.parse reads it)
+    retry_policy: dict[str, Any] | None = None  # as written (campaigns.retry.parse reads it)
 
 
-_COLUMNS = "id, department_id, name, dial_mode, caller_id, status"
+_COLUMNS = "id, department_id, name, dial_mode, caller_id, status, calling_window, retry_policy"
+
+
+def _json(value: str | None) -> dict[str, Any] | None:
+    return json.loads(value) if value is not None else None  # asyncpg hands jsonb over as text
 
 
 def _info(row: asyncpg.Record) -> CampaignInfo:
@@ -32,6 +38,8 @@ def _info(row: asyncpg.Record) -> CampaignInfo:
         dial_mode=row["dial_mode"],
         caller_id=row["caller_id"],
         status=row["status"],
+        calling_window=_json(row["calling_window"]),
+        retry_policy=_json(row["retry_policy"]),
     )
 
 
