@@ -7,7 +7,6 @@ database write is logged but never skips the operator's move (the call really di
 
 from __future__ import annotations
 
-import json
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -28,6 +27,7 @@ from dialer.config import Settings
 from dialer.errors import AmiActionError
 from dialer.metrics import Metrics
 from dialer.store import attempts, dispositions, records, targets
+from dialer.store.db import from_jsonb
 from dialer.store.targets import Lease
 
 if TYPE_CHECKING:
@@ -219,8 +219,8 @@ class CallFlow:
         ]
         if why is None:  # reached someone, yet no disposition is coming: treat the line as dropped
             why = retry.Why.DROPPED
-        window = windows.of_campaign(_json(row["calling_window"]))
-        policy = retry.of_campaign(_json(row["retry_policy"]))
+        window = windows.of_campaign(from_jsonb(row["calling_window"]))
+        policy = retry.of_campaign(from_jsonb(row["retry_policy"]))
         nxt = retry.after(why, history, datetime.now(UTC), window, policy)
         if nxt.next_number:
             # Trying the household's next number (and setting this one aside) comes with number
@@ -309,7 +309,3 @@ def _why(outcome: str | None, code: str | None) -> retry.Why | None:
         return retry.why_of(Outcome(outcome), code) if outcome else None
     except ValueError:
         return None
-
-
-def _json(value: str | None) -> dict[str, Any] | None:
-    return json.loads(value) if value is not None else None  # asyncpg hands jsonb over as text

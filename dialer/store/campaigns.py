@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from dialer.store.db import Conn
+from dialer.store.db import Conn, from_jsonb
 
 
 @dataclass(frozen=True)
@@ -26,10 +25,6 @@ class CampaignInfo:
 _COLUMNS = "id, department_id, name, dial_mode, caller_id, status, calling_window, retry_policy"
 
 
-def _json(value: str | None) -> dict[str, Any] | None:
-    return json.loads(value) if value is not None else None  # asyncpg hands jsonb over as text
-
-
 def _info(row: asyncpg.Record) -> CampaignInfo:
     return CampaignInfo(
         id=row["id"],
@@ -38,8 +33,8 @@ def _info(row: asyncpg.Record) -> CampaignInfo:
         dial_mode=row["dial_mode"],
         caller_id=row["caller_id"],
         status=row["status"],
-        calling_window=_json(row["calling_window"]),
-        retry_policy=_json(row["retry_policy"]),
+        calling_window=from_jsonb(row["calling_window"]),
+        retry_policy=from_jsonb(row["retry_policy"]),
     )
 
 
@@ -76,5 +71,4 @@ async def progress(conn: Conn, department_id: str | None) -> list[dict[str, Any]
                where c.department_id = $1 group by c.id order by c.id""",
         department_id,
     )
-    # asyncpg hands jsonb over as text
-    return [{**dict(r), "today": json.loads(r["today"]) if r["today"] else {}} for r in rows]
+    return [{**dict(r), "today": from_jsonb(r["today"]) or {}} for r in rows]

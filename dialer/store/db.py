@@ -8,6 +8,7 @@ The product's connections run as the role dialer_app, under PostgreSQL row-level
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
@@ -23,6 +24,11 @@ TIMEZONE = "Asia/Tokyo"
 # (Strings: asyncpg's classes are generic only in its stubs.)
 Conn: TypeAlias = "asyncpg.Pool[Any] | asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
 Connection: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
+
+
+def from_jsonb(value: str | None) -> Any:
+    """A jsonb column's value (asyncpg hands jsonb over as text); None stays None."""
+    return json.loads(value) if value is not None else None
 
 
 def redact(dsn: str) -> str:
