@@ -15,6 +15,7 @@ Times of day are three parts of the calling day in Tokyo: morning (until 12:00),
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
@@ -219,34 +220,24 @@ def _slot(
     Preferences, strongest first: a time of day not tried yet (else one other than the last call's),
     then a weekend day when asked for (given up if none comes within `weekend_within`).
     """
-    tried = {day_part(t.at) for t in history}
-    last = day_part(history[-1].at)
-    per_day: dict[date, int] = {}
-    for t in history:
-        d = t.at.astimezone(TOKYO).date()
-        per_day[d] = per_day.get(d, 0) + 1
-    candidates = list(_openings(earliest, window, days=21))
-    if not candidates:
-        return None
-
-    def fits(at: datetime, *, part: str | None, weekend_only: bool) -> bool:
-        d = at.astimezone(TOKYO).date()
-        if per_day.get(d, 0) >= policy.max_per_day:
-            return False
-        if weekend_only and not is_weekend(d):
-            return False
-        return part is None or day_part(at) not in (tried if part == "new" else {last})
-
-    wanted_parts: list[str | None] = ["new", "other"] if other_part else [None]
-    plans = [(p, True) for p in wanted_parts] if weekend else []
-    plans += [(p, False) for p in wanted_parts]
+    per_day = Counter(t.at.astimezone(TOKYO).date() for t in history)
+    # times of day to avoid, most demanding first: every one tried, then the last call's
+    wanted = [{day_part(t.at) for t in history}, {day_part(history[-1].at)}] if other_part else [set()]
+    plans = [(parts, True) for parts in wanted] if weekend else []
+    plans += [(parts, False) for parts in wanted]
     if other_part:
-        plans.append((None, False))  # a window with one time of day only: keep to it
-    for part, weekend_only in plans:
+        plans.append((set(), False))  # a window with one time of day only: keep to it
+    candidates = _openings(earliest, window, days=21)
+    for parts, weekend_only in plans:
         for at in candidates:
             if weekend_only and at - earliest > policy.weekend_within:
                 break
-            if fits(at, part=part, weekend_only=weekend_only):
+            d = at.astimezone(TOKYO).date()
+            if (
+                per_day[d] < policy.max_per_day
+                and (is_weekend(d) or not weekend_only)
+                and day_part(at) not in parts
+            ):
                 return at
     return None
 

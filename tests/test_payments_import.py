@@ -57,20 +57,19 @@ async def owed(pool: asyncpg.Pool, app_pool: asyncpg.Pool, tmp_path: Path) -> tu
     Imports and checks run as the product runs (dialer_app, under RLS); setup as the owner.
     """
     await factory.department(pool, "nhi")
-    pool = app_pool
     lines = [
         row(期別="1", 調定額="30000", 収納額="0", 未納額="30000", 年度="R07", 相当年度="2025"),
         row(期別="2", 調定額="30000", 収納額="0", 未納額="30000", 年度="R07", 相当年度="2025"),
     ]
-    await import_export(pool, write(tmp_path / "d.csv", lines), date(2025, 11, 1))
-    hid = await pool.fetchval("select id from household where household_no = 'H001'")
-    cid = await factory.campaign(pool, "nhi", "progressive")
-    await pool.execute(
+    await import_export(app_pool, write(tmp_path / "d.csv", lines), date(2025, 11, 1))
+    hid = await app_pool.fetchval("select id from household where household_no = 'H001'")
+    cid = await factory.campaign(app_pool, "nhi", "progressive")
+    await app_pool.execute(
         "insert into campaign_target (campaign_id, household_id, department_id) values ($1, $2, 'nhi')",
         cid,
         hid,
     )
-    return pool, hid
+    return app_pool, hid
 
 
 async def test_a_payment_reduces_the_debt_and_is_stored_once(
