@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import ami_pipeline, imports
+from bench import ami_pipeline, imports, pacing
 from dialer import logs
 
 RESULTS = Path(__file__).parent / "results"
@@ -17,17 +17,20 @@ RESULTS = Path(__file__).parent / "results"
 
 def main() -> int:
     logs.configure("warning")
+    RESULTS.mkdir(exist_ok=True)
     results = {
+        "pacing": pacing.run(log=lambda line: print(line, file=sys.stderr, flush=True)),
         "ami_pipeline": asyncio.run(ami_pipeline.run()),
         "imports": asyncio.run(imports.run()),
     }
+    pacing.plot(results["pacing"], RESULTS / "pacing.png")
+    results["pacing"]["plot"] = "bench/results/pacing.png"
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "machine": platform.machine(),
         "results": results,
     }
-    RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(report, indent=2, ensure_ascii=False))
     return 0

@@ -1,0 +1,307 @@
+"""Predictive pacing: how many calls to place now. Pure: a snapshot in, a decision out.
+
+The rule, in one sentence: place one more call only while the chance that it would find no
+operator free, were it answered by a person, stays under a threshold; the threshold comes from
+the abandon budget still left in the rolling hour and day.
+
+Why that keeps the abandon rate down. Let X be the number of live answers the calls in flight
+(and the calls decided in this step) will bring, and Y the operators free to take them. Abandoned
+calls are max(0, X − Y). Adding one more call, answered by a person with probability p, raises
+the expected abandons by exactly p · P(X ≥ Y): it is abandoned only if every free operator is
+already taken. So if every call is placed only while P(X ≥ Y) ≤ θ, then every live answer the
+pacer ever adds carries at most θ expected abandons, and the abandon rate over any stretch of
+time is at most θ (less, as most calls are placed far below it). The model errs (answers and
+releases are forecast, not known), so θ is not fixed: it shrinks as the abandons already counted
+in the rolling hour and 24 hours use up their 3 % budget, down to zero, where the rule becomes
+progressive dialling (no more calls in flight than operators ready) and cannot abandon at all.
+
+What is forecast, from the campaign's own recent calls (`Model`):
+- X: each ringing call is answered by a person with the probability that calls still ringing at
+  its age were (busy lines and dead numbers end early, so the chance falls as a call rings on);
+  a call answered and in answering-machine detection is a person with the observed share; each
+  new call is a person with the observed hit rate.
+- Y: operators ready now, plus each busy operator with the probability that a call of their
+  talk time so far ends, with wrap-up, before a new call would be answered (the horizon: the
+  time from dialling to a person's verdict, taken at a low quantile so that releases are
+  counted late rather than early).
+X and Y are sums of independent yes/no chances; their exact distributions are convolved.
+
+With too little history (start of the day, a new campaign) the pacer dials progressively. It
+never places more calls than ``max_lines_per_operator`` × operators logged in, in flight.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+OFCOM_LIMIT = 0.03  # abandoned / live answered, per campaign, over any 24 hours
+MIN_DIALED = 40  # finished calls before forecasting from them
+MIN_HANDLED = 10  # conversations (talk + wrap-up) before forecasting releases
+HOUR_FLOOR = 60  # live calls a rolling hour is judged on, at least (one early abandon is not 100 %)
+DAY_FLOOR = 200
+
+
+class PacerError(ValueError):
+    """A pacing setting out of range; `key` names it."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a supervisor sets. The defaults are the one setting for every campaign."""
+
+    target_abandon: float = OFCOM_LIMIT  # ≤ 3 %
+    max_lines_per_operator: float = 3.0
+    # The marginal risk allowed while the rolling budget is untouched, as a share of the target.
+    # Calibrated with `make bench` (bench/pacing.py) across the shipped scenarios.
+    boldness: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.target_abandon <= OFCOM_LIMIT:
+            raise PacerError(
+                f"target_abandon must be between 0 and {OFCOM_LIMIT}, got {self.target_abandon}",
+                "target_abandon",
+            )
+        if not 1 <= self.max_lines_per_operator <= 10:
+            raise PacerError(
+                f"max_lines_per_operator must be between 1 and 10, got {self.max_lines_per_operator}",
+                "max_lines_per_operator",
+            )
+        if not 0 <= self.boldness <= 5:
+            raise PacerError(f"boldness must be between 0 and 5, got {self.boldness}", "boldness")
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any] | None) -> Settings:
+        raw = raw or {}
+        unknown = set(raw) - {"target_abandon", "max_lines_per_operator", "boldness"}
+        if unknown:
+            raise PacerError(f"unknown pacing setting: {', '.join(sorted(unknown))}", sorted(unknown)[0])
+        values: dict[str, float] = {}
+        for key, value in raw.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise PacerError(f"{key} must be a number", key)
+            values[key] = float(value)
+        return cls(**values)
+
+
+# ---- the live state ------------------------------------------------------------------------
+
+
+class Busy(StrEnum):
+    TALKING = "talking"
+    WRAP_UP = "wrap_up"
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A logged-in, unpaused operator: ready (``busy`` None) or busy for ``elapsed_s``."""
+
+    busy: Busy | None = None
+    elapsed_s: float = 0.0
+
+
+class Phase(StrEnum):
+    RINGING = "ringing"  # dialled, not answered yet
+    DETECTING = "detecting"  # answered, answering-machine detection running
+    WAITING = "waiting"  # a person, not yet given to an operator
+
+
+@dataclass(frozen=True)
+class Call:
+    phase: Phase
+    elapsed_s: float = 0.0  # in this phase
+
+
+@dataclass(frozen=True)
+class Window:
+    """Live answered and abandoned calls counted in a rolling window (hour or 24 hours)."""
+
+    live: int = 0
+    abandoned: int = 0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    operators: Sequence[Operator]
+    calls: Sequence[Call]
+    hour: Window = Window()
+    day: Window = Window()
+
+
+# ---- what has been learnt ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dialed:
+    """A finished call: seconds from dialling to answer (or to its end when not answered), whether
+    it was answered, and whether by a person; ``detect_s``: the machine detection's time."""
+
+    ring_s: float
+    answered: bool
+    live: bool
+    detect_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Handled:
+    """A conversation: talk and wrap-up seconds."""
+
+    talk_s: float
+    wrap_s: float
+
+
+@dataclass(frozen=True)
+class Model:
+    """Distributions learnt from the campaign's recent calls (build it every few seconds)."""
+
+    dialed: int
+    hit_rate: float  # live answers per call placed
+    person_share: float  # of answered calls, the share that were people
+    horizon_s: float  # dialling → a person's verdict, low quantile
+    ring_all: tuple[float, ...]  # sorted: every finished call's ring time
+    ring_live: tuple[float, ...]  # sorted: the live ones'
+    talk: npt.NDArray[np.float64] = field(repr=False)
+    total: npt.NDArray[np.float64] = field(repr=False)  # talk + wrap-up, same order as talk
+    wraps: tuple[float, ...] = ()  # sorted
+
+    @classmethod
+    def learn(
+        cls, dialed: Sequence[Dialed], handled: Sequence[Handled], horizon_quantile: float = 0.2
+    ) -> Model:
+        answered = [d for d in dialed if d.answered]
+        live = [d for d in dialed if d.live]
+        to_verdict = sorted(d.ring_s + d.detect_s for d in live)
+        horizon = to_verdict[int(horizon_quantile * (len(to_verdict) - 1))] if to_verdict else 0.0
+        return cls(
+            dialed=len(dialed),
+            hit_rate=len(live) / len(dialed) if dialed else 0.0,
+            person_share=len([d for d in answered if d.live]) / len(answered) if answered else 1.0,
+            horizon_s=horizon,
+            ring_all=tuple(sorted(d.ring_s for d in dialed)),
+            ring_live=tuple(sorted(d.ring_s for d in live)),
+            talk=np.array([h.talk_s for h in handled], dtype=np.float64),
+            total=np.array([h.talk_s + h.wrap_s for h in handled], dtype=np.float64),
+            wraps=tuple(sorted(h.wrap_s for h in handled)),
+        )
+
+    @property
+    def thin(self) -> bool:
+        return self.dialed < MIN_DIALED or len(self.talk) < MIN_HANDLED or not self.ring_live
+
+    def live_chance(self, call: Call) -> float:
+        """The chance that a call in flight brings a person who needs an operator."""
+        if call.phase is Phase.WAITING:
+            return 1.0
+        if call.phase is Phase.DETECTING:
+            return self.person_share
+        still = len(self.ring_all) - bisect.bisect_right(self.ring_all, call.elapsed_s)
+        if still == 0:
+            return 0.0  # rang longer than any call ever answered or given up: ending
+        return (len(self.ring_live) - bisect.bisect_right(self.ring_live, call.elapsed_s)) / still
+
+    def release_chance(self, op: Operator, within_s: float) -> float:
+        """The chance that a busy operator is free again within ``within_s``."""
+        if op.busy is Busy.WRAP_UP:
+            w = self.wraps
+            longer = len(w) - bisect.bisect_right(w, op.elapsed_s)
+            if longer == 0:
+                return 0.0  # wrapping up longer than ever seen: no forecast, count them busy
+            done = bisect.bisect_right(w, op.elapsed_s + within_s) - bisect.bisect_right(w, op.elapsed_s)
+            return done / longer
+        talking = self.talk > op.elapsed_s
+        n = int(talking.sum())
+        if n == 0:
+            return 0.0
+        return float((self.total[talking] <= op.elapsed_s + within_s).sum()) / n
+
+
+# ---- the decision --------------------------------------------------------------------------
+
+
+class Mode(StrEnum):
+    PREDICTIVE = "predictive"
+    PROGRESSIVE = "progressive"  # too little known, or the abandon budget spent
+
+
+@dataclass(frozen=True)
+class Decision:
+    place: int
+    mode: Mode
+    reason: str
+    threshold: float = 0.0  # marginal risk allowed this step
+    risk: float = 0.0  # P(no operator free) for the next call not placed (or the last allowed)
+    lines_cap: int = 0
+
+
+def _poisson_binomial(chances: Sequence[float]) -> npt.NDArray[np.float64]:
+    """The distribution of a sum of independent yes/no events."""
+    pmf = np.ones(1)
+    for p in chances:
+        if p <= 0.0:
+            continue
+        nxt = np.zeros(len(pmf) + 1)
+        nxt[:-1] = pmf * (1.0 - p)
+        nxt[1:] += pmf * p
+        pmf = nxt
+    return pmf
+
+
+def threshold(snapshot: Snapshot, settings: Settings) -> float:
+    """The marginal abandon risk allowed now, from the budget left in the rolling hour and day."""
+    target = settings.target_abandon
+    if target <= 0:
+        return 0.0
+    used = max(
+        snapshot.hour.abandoned / (target * max(snapshot.hour.live, HOUR_FLOOR)),
+        snapshot.day.abandoned / (target * max(snapshot.day.live, DAY_FLOOR)),
+    )
+    return settings.boldness * target * max(0.0, 1.0 - used)
+
+
+def decide(snapshot: Snapshot, model: Model, settings: Settings) -> Decision:
+    operators = snapshot.operators
+    in_flight = len(snapshot.calls)
+    cap = int(settings.max_lines_per_operator * len(operators) + 1e-9)
+    room = cap - in_flight
+    if not operators:
+        return Decision(0, Mode.PROGRESSIVE, "no_operators", lines_cap=cap)
+    ready = sum(1 for op in operators if op.busy is None)
+    theta = threshold(snapshot, settings)
+    if model.thin or theta <= 0.0 or model.hit_rate <= 0.0:
+        reason = "thin_history" if model.thin or model.hit_rate <= 0.0 else "budget_spent"
+        place = max(0, min(ready - in_flight, room))
+        return Decision(place, Mode.PROGRESSIVE, reason, threshold=theta, lines_cap=cap)
+    if room <= 0:
+        return Decision(0, Mode.PREDICTIVE, "lines_cap", threshold=theta, lines_cap=cap)
+
+    coming = _poisson_binomial([model.live_chance(c) for c in snapshot.calls])
+    freed = _poisson_binomial(
+        [model.release_chance(op, model.horizon_s) for op in operators if op.busy is not None]
+    )
+    # Z = X − (Y − ready), index k ↔ value k − (len(freed) − 1); a call is abandoned when Z ≥ ready.
+    z = np.convolve(coming, freed[::-1])
+    offset = len(freed) - 1
+    p = model.hit_rate
+    place, risk = 0, 0.0
+    while place < room:
+        at = ready + offset  # index of Z == ready
+        risk = float(z[at:].sum()) if at < len(z) else 0.0
+        if risk > theta:
+            break
+        place += 1
+        nxt = np.zeros(len(z) + 1)
+        nxt[:-1] = z * (1.0 - p)
+        nxt[1:] += z * p
+        z = nxt
+    reason = "lines_cap" if place == room else "risk"
+    return Decision(place, Mode.PREDICTIVE, reason, threshold=theta, risk=risk, lines_cap=cap)

@@ -1,0 +1,162 @@
+"""The predictive pacer: decisions at edge states, from tables (pure, no I/O)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from campaigns import pacer
+from campaigns.pacer import Busy, Call, Operator, Phase, Snapshot, Window
+
+READY = Operator()
+
+
+def history(hit: float = 0.25, calls: int = 200, talk_s: float = 180.0) -> pacer.Model:
+    """A campaign's recent calls: `hit` of them reached a person after 8 s (+2.4 s detection),
+    5 % reached machines, the rest rang out after 28 s; conversations of about `talk_s`."""
+    live = round(hit * calls)
+    machines = round(0.05 * calls)
+    dialed = [pacer.Dialed(6.0 + 4.0 * i / live, True, True, 2.4) for i in range(live)]
+    dialed += [pacer.Dialed(8.0, True, False, 4.0)] * machines
+    dialed += [pacer.Dialed(28.0, False, False)] * (calls - live - machines)
+    handled = [pacer.Handled(talk_s * (0.5 + i / 50), 15.0 + i % 10) for i in range(50)]
+    return pacer.Model.learn(dialed, handled)
+
+
+THIN = pacer.Model.learn([pacer.Dialed(8.0, True, True, 2.4)] * 5, [pacer.Handled(100.0, 20.0)] * 3)
+DEFAULT = pacer.Settings()
+
+
+def snap(ops: list[Operator], calls: list[Call] | None = None, **windows: Window) -> Snapshot:
+    return Snapshot(ops, calls or [], **windows)
+
+
+@pytest.mark.parametrize(
+    ("name", "snapshot", "model", "settings", "place", "mode", "reason"),
+    [
+        ("nobody logged in", snap([]), history(), DEFAULT, 0, "progressive", "no_operators"),
+        ("start of day: one call per ready operator", snap([READY] * 3), THIN, DEFAULT, 3, "progressive", "thin_history"),
+        ("start of day: calls in flight count", snap([READY] * 3, [Call(Phase.RINGING, 1)]), THIN, DEFAULT, 2, "progressive", "thin_history"),
+        ("start of day: more in flight than ready", snap([READY], [Call(Phase.RINGING, 1)] * 2), THIN, DEFAULT, 0, "progressive", "thin_history"),
+        ("hour's budget spent (2 of 60)", snap([READY] * 4, hour=Window(60, 2)), history(), DEFAULT, 4, "progressive", "budget_spent"),
+        ("day's budget spent (7 of 200)", snap([READY] * 4, day=Window(200, 7)), history(), DEFAULT, 4, "progressive", "budget_spent"),
+        ("target 0 %: never beyond progressive", snap([READY] * 4), history(), pacer.Settings(target_abandon=0), 4, "progressive", "budget_spent"),
+        ("a person waiting takes the one ready operator", snap([READY], [Call(Phase.WAITING)]), history(), DEFAULT, 0, "predictive", "risk"),
+        ("everyone just started talking", snap([Operator(Busy.TALKING, 1.0)] * 10), history(), DEFAULT, 0, "predictive", "risk"),
+        ("lines cap: 1 line per operator, 8 of 10 in flight", snap([READY] * 10, [Call(Phase.RINGING, 1)] * 8), history(hit=0.1), pacer.Settings(max_lines_per_operator=1), 2, "predictive", "lines_cap"),
+        ("lines cap already reached", snap([READY] * 2, [Call(Phase.RINGING, 1)] * 6), history(hit=0.1), DEFAULT, 0, "predictive", "lines_cap"),
+    ],
+)  # fmt: skip
+def test_decisions_at_edge_states(
+    name: str,
+    snapshot: Snapshot,
+    model: pacer.Model,
+    settings: pacer.Settings,
+    place: int,
+    mode: str,
+    reason: str,
+) -> None:
+    d = pacer.decide(snapshot, model, settings)
+    assert (d.place, d.mode.value, d.reason) == (place, mode, reason), name
+
+
+def test_more_calls_than_ready_operators_when_few_answer() -> None:
+    d = pacer.decide(snap([READY] * 10), history(hit=0.3), DEFAULT)
+    assert d.mode is pacer.Mode.PREDICTIVE
+    assert 10 < d.place < 30  # beyond progressive, within 3 lines per operator
+    assert d.risk > d.threshold  # stopped by the risk of the next call, not by the cap
+
+
+@pytest.mark.parametrize(("low", "high"), [(0.10, 0.20), (0.20, 0.35), (0.35, 0.50)])
+def test_a_higher_answer_rate_places_fewer_calls(low: float, high: float) -> None:
+    s = snap([READY] * 10 + [Operator(Busy.WRAP_UP, 10.0)] * 10)
+    assert (
+        pacer.decide(s, history(hit=high), DEFAULT).place < pacer.decide(s, history(hit=low), DEFAULT).place
+    )
+
+
+def test_operators_about_to_finish_are_dialled_for_before_they_are_free() -> None:
+    model = history()
+    starting = pacer.decide(snap([Operator(Busy.WRAP_UP, 0.0)] * 10), model, DEFAULT)
+    finishing = pacer.decide(snap([Operator(Busy.WRAP_UP, 20.0)] * 10), model, DEFAULT)
+    assert starting.place < finishing.place
+
+
+def test_calls_ringing_past_every_answer_do_not_hold_back_new_ones() -> None:
+    model = history()
+    fresh = pacer.decide(snap([READY] * 5, [Call(Phase.RINGING, 1.0)] * 5), model, DEFAULT)
+    stale = pacer.decide(snap([READY] * 5, [Call(Phase.RINGING, 27.0)] * 5), model, DEFAULT)
+    assert model.live_chance(Call(Phase.RINGING, 27.0)) == 0.0
+    assert stale.place > fresh.place
+
+
+def test_live_chance_falls_as_a_call_rings_on_and_detection_uses_the_person_share() -> None:
+    model = history(hit=0.25)
+    assert model.live_chance(Call(Phase.RINGING, 0.0)) == pytest.approx(0.25)
+    assert model.live_chance(Call(Phase.RINGING, 8.0)) < model.live_chance(Call(Phase.RINGING, 0.0))
+    assert model.live_chance(Call(Phase.DETECTING, 1.0)) == pytest.approx(50 / 60)
+    assert model.live_chance(Call(Phase.WAITING)) == 1.0
+
+
+def test_release_chance_from_the_talk_time_already_spent() -> None:
+    model = history(talk_s=100.0)  # talk 50..148 s, wrap 15..24 s
+    assert model.release_chance(Operator(Busy.TALKING, 10.0), 5.0) == 0.0
+    assert model.release_chance(Operator(Busy.TALKING, 140.0), 40.0) == 1.0
+    assert 0 < model.release_chance(Operator(Busy.TALKING, 100.0), 30.0) < 1
+    assert model.release_chance(Operator(Busy.WRAP_UP, 30.0), 5.0) == 0.0  # longer than ever seen
+    assert model.release_chance(Operator(Busy.WRAP_UP, 20.0), 10.0) == 1.0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_each_live_answer_added_carries_at_most_the_threshold_in_abandons(seed: int) -> None:
+    """The rule's claim checked by brute force: draw the snapshot's chances many times and
+    compare expected abandons with and without the calls the pacer placed."""
+    rng = random.Random(seed)
+    model = history(hit=0.2)
+    while True:  # a busy floor on which the pacer places calls
+        ops = [READY] * rng.randint(0, 3)
+        ops += [Operator(Busy.TALKING, rng.uniform(0, 300)) for _ in range(rng.randint(3, 12))]
+        ops += [Operator(Busy.WRAP_UP, rng.uniform(0, 25)) for _ in range(rng.randint(0, 5))]
+        calls = [Call(Phase.RINGING, rng.uniform(0, 27)) for _ in range(rng.randint(0, 8))]
+        d = pacer.decide(snap(ops, calls), model, DEFAULT)
+        if d.place > 1:
+            break
+    assert d.mode is pacer.Mode.PREDICTIVE
+    ready = sum(op.busy is None for op in ops)
+    x_p = [model.live_chance(c) for c in calls]
+    y_p = [model.release_chance(op, model.horizon_s) for op in ops if op.busy is not None]
+    trials, without, with_new = 40_000, 0, 0
+    for _ in range(trials):
+        x = sum(rng.random() < p for p in x_p)
+        y = ready + sum(rng.random() < q for q in y_p)
+        new = sum(rng.random() < model.hit_rate for _ in range(d.place))
+        without += max(0, x - y)
+        with_new += max(0, x + new - y)
+    added_live = d.place * model.hit_rate
+    assert (with_new - without) / trials / added_live <= d.threshold + 0.01
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"target_abandon": 0.05}, "target_abandon"),
+        ({"target_abandon": -0.01}, "target_abandon"),
+        ({"max_lines_per_operator": 0.5}, "max_lines_per_operator"),
+        ({"max_lines_per_operator": 11}, "max_lines_per_operator"),
+        ({"max_lines_per_operator": True}, "max_lines_per_operator"),
+        ({"target_abandon": "3%"}, "target_abandon"),
+        ({"lines": 2}, "lines"),
+    ],
+)
+def test_settings_out_of_range_are_refused_by_name(raw: dict[str, object], key: str) -> None:
+    with pytest.raises(pacer.PacerError) as err:
+        pacer.Settings.parse(raw)
+    assert err.value.key == key
+
+
+def test_settings_parse_defaults_and_values() -> None:
+    assert pacer.Settings.parse(None) == pacer.Settings()
+    assert pacer.Settings.parse({"target_abandon": 0.02, "max_lines_per_operator": 2}) == pacer.Settings(
+        target_abandon=0.02, max_lines_per_operator=2.0
+    )
