@@ -37,6 +37,9 @@ class DialPlan:
     operator_template: str = "PJSIP/{extension}"
     agent_context: str = "dialer-agent"
     connect_context: str = "dialer-connect"
+    predictive_context: str = "dialer-predictive"  # a person is Redirected to join_context or abandon
+    join_context: str = "dialer-join"
+    abandon_context: str = "dialer-abandon"
     # Ofcom asks for at least 15 s of ringing before giving up.
     ring_timeout_s: int = 30
 

@@ -287,3 +287,72 @@ def test_callee_model_is_seeded_and_covers_every_outcome() -> None:
     answered = next(b for b in (model.pick(rng) for _ in range(100)) if b.result == "answer")
     assert answered.talk_s is not None
     assert 60 <= answered.talk_s <= 240
+
+
+# ---- predictive: the resident is nobody's until the dialer Redirects them ---------------------
+async def predictive(ami: AmiProbe, number: str, uid: str) -> None:
+    await resident(ami, number, uid, context="dialer-predictive", ext="s")
+    await ami.until(lambda m: m.is_event("UserEvent") and m.get("Uniqueid") == uid)
+
+
+async def redirect(ami: AmiProbe, uid: str, context: str, exten: str) -> None:
+    aid = await ami.action(
+        "Redirect", ("Channel", uid), ("Context", context), ("Exten", exten), ("Priority", "1")
+    )
+    assert (await ami.response(aid))["Message"] == "Redirect successful"
+
+
+async def test_predictive_person_redirected_to_a_free_operator_joins_their_bridge(
+    pbx: SimulatedPbx, ami: AmiProbe
+) -> None:
+    pbx.script("0311110101", Behaviour("answer", ring_s=0.05, amd_s=0.05))
+    await operator(ami)
+    await predictive(ami, "0311110101", "p-1")
+    await redirect(ami, "p-1", "dialer-join", "1001")
+    join = await ami.until(lambda m: m.is_event("ConfbridgeJoin") and m.get("Uniqueid") == "p-1")
+    assert join["Conference"] == "agent-1001"
+    await ami.action("Hangup", ("Channel", "p-1"), ("Cause", "16"))
+    await ami.until(hangup("p-1"))
+    assert trail(ami, "p-1") == [
+        "DialEnd:ANSWER",
+        "OriginateResponse",
+        "UserEvent:HUMAN",
+        "ConfbridgeJoin",
+        "SoftHangupRequest:16",
+        "ConfbridgeLeave",
+        "BridgeLeave",
+        "Hangup:16",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("how", "operator_there"),
+    [("redirected to the message", True), ("redirected to an empty bridge", False), ("no redirect", True)],
+)
+async def test_predictive_person_without_an_operator_hears_the_abandon_message(
+    pbx: SimulatedPbx, ami: AmiProbe, how: str, operator_there: bool
+) -> None:
+    pbx.script("0311110102", Behaviour("answer", ring_s=0.05, amd_s=0.05))
+    if operator_there:
+        await operator(ami)
+    await predictive(ami, "0311110102", "p-2")
+    if how == "redirected to the message":
+        await redirect(ami, "p-2", "dialer-abandon", "s")
+    elif how == "redirected to an empty bridge":
+        await redirect(ami, "p-2", "dialer-join", "1001")
+    await ami.until(hangup("p-2"))
+    assert trail(ami, "p-2") == [
+        "DialEnd:ANSWER",
+        "OriginateResponse",
+        "UserEvent:HUMAN",
+        "UserEvent:DialerAbandon",
+        "SoftHangupRequest:16",
+        "Hangup:16",
+    ]
+
+
+async def test_predictive_machine_is_hung_up_without_a_redirect(pbx: SimulatedPbx, ami: AmiProbe) -> None:
+    pbx.script("0311110103", Behaviour("machine", ring_s=0.05, amd_s=0.05))
+    await predictive(ami, "0311110103", "p-3")
+    await ami.until(hangup("p-3"))
+    assert trail(ami, "p-3")[-3:] == ["UserEvent:MACHINE", "SoftHangupRequest:16", "Hangup:16"]

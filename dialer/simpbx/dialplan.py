@@ -65,6 +65,8 @@ class Dialplan:
             "dialer-bridge": self._bridge,
             "dialer-wait": self._wait_redirect,
             "dialer-redirected": self._redirected,
+            "dialer-predictive": self._predictive,
+            "dialer-join": self._join,
         }
         handlers.get(context, self._hold)(ch, priority, started)
 
@@ -132,6 +134,43 @@ class Dialplan:
             self.run(ch, "dialer-abandon", "s")
             return
         self._step(ch, 8, "ConfBridge", f"{room},dialer_bridge,dialer_resident")
+        conference.join(self.core, room, ch, conference.RESIDENT)
+
+    # ----- predictive: nobody reserved; the dialer Redirects a person ---------------------------------
+    def _predictive(self, ch: Channel, priority: int, started: Started) -> None:
+        self._step(ch, 1, "NoOp", f"resident answered, attempt={self._attempt(ch)}, predictive")
+        started()
+        self._step(ch, 2, "AMD")
+        verdict = ch.verdict or Verdict(*HUMAN, self.core.scaled(2.4))
+
+        def reported() -> None:
+            self._report_amd(ch, 3, verdict)
+            machine = verdict.status == "MACHINE"
+            self._step(ch, 4, "GotoIf", f"{int(machine)}?machine")
+            if machine:
+                self._hangup_step(ch, 7)
+                return
+            self._step(ch, 5, "Wait", "1")
+            self._wait(ch, self.core.scaled(1.0), lambda: self._no_redirect(ch))
+
+        self._wait(ch, verdict.after_s, reported)
+
+    def _no_redirect(self, ch: Channel) -> None:
+        self._step(ch, 6, "Goto", "dialer-abandon,s,1")
+        self.run(ch, "dialer-abandon", "s")
+
+    def _join(self, ch: Channel, priority: int, started: Started) -> None:
+        room = f"agent-{ch.exten}"
+        self._step(ch, 1, "NoOp", f"resident to operator {ch.exten}, attempt={self._attempt(ch)}")
+        started()
+        ops = conference.parties(self.core, room)
+        self._step(ch, 2, "Set", f"OPS={ops}")
+        self.core.emit(varset(ch, "OPS", str(ops)))
+        self._step(ch, 3, "GotoIf", f"{int(ops == 0)}?dialer-abandon,s,1")
+        if ops == 0:
+            self.run(ch, "dialer-abandon", "s")
+            return
+        self._step(ch, 4, "ConfBridge", f"{room},dialer_bridge,dialer_resident")
         conference.join(self.core, room, ch, conference.RESIDENT)
 
     # ----- abandon: nobody free ------------------------------------------------------------------
