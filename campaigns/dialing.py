@@ -24,7 +24,7 @@ from dialer.calls.tracker import CallTracker
 from dialer.config import Settings
 from dialer.errors import AmiActionError, DialerError
 from dialer.metrics import Metrics
-from dialer.store import attempts, targets
+from dialer.store import attempts, campaigns, targets
 from dialer.store.campaigns import CampaignInfo
 from dialer.store.targets import Lease
 
@@ -102,6 +102,14 @@ class Dialing:
         async with slot.lock:
             if slot.state is not AgentState.READY or slot.campaign is None:
                 return
+            # Read again before every call: a supervisor's change (status, mode, window) applies now.
+            fresh = await campaigns.get(self.pool, slot.campaign.id, slot.campaign.department_id)
+            if fresh is None or fresh.status != "active" or fresh.dial_mode == "predictive":
+                if slot.notice != "notice.campaign_stopped":
+                    slot.notice = "notice.campaign_stopped"
+                    await self.floor.publish(slot)
+                return
+            slot.campaign = fresh
             if not self.may_call_residents(slot.campaign):
                 if slot.notice != "notice.outside_hours":
                     slot.notice = "notice.outside_hours"

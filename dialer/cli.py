@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from dialer import cli_data, config, logs
+from dialer import cli_campaign, cli_data, config, logs
 from dialer.config import AmiSettings, Settings
 from dialer.errors import DialerError, PortInUse
 
@@ -80,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     cdis.add_argument("--department")
     cdis.set_defaults(func=_codes_disable)
     cli_data.register(sub)
+    cli_campaign.register(sub)
     return p
 
 

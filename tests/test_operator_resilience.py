@@ -13,6 +13,7 @@ import asyncpg
 from dialer import runtime
 from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
+from dialer.store import campaigns
 from tests import factory
 from tests.client import PageClient
 
@@ -274,6 +275,32 @@ async def test_no_resident_is_called_outside_the_campaigns_window_with_a_real_pb
             await asyncio.sleep(1.5)
             assert [a for a in sim.actions("Originate") if a["Context"] == "dialer-connect"] == []
             running.engine.dialing.clock = lambda: datetime.fromisoformat("2026-11-24T09:30:00+09:00")
+            running.engine.floor.wake.set()
+            await page.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "ringing")
+        finally:
+            await page.close()
+
+
+async def test_a_campaign_stopped_by_a_supervisor_places_no_more_calls_at_once(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    async with runtime.started(settings) as running:
+        page = PageClient(running.url)
+        try:
+            await page.ready_as("op1", w.campaign_id)
+            await page.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets")
+            # `dialer campaign set ID --status paused` while the operator waits, then a household arrives
+            await campaigns.update(pool, w.campaign_id, {"status": "paused"})
+            await factory.household(pool, w.campaign_id, "0355550906")
+            running.engine.floor.wake.set()
+            state = await page.wait(
+                lambda m: m["type"] == "agent" and m["notice"] == "notice.campaign_stopped"
+            )
+            assert state["state"] == "ready"
+            await asyncio.sleep(1.5)
+            assert [a for a in sim.actions("Originate") if a["Context"] == "dialer-connect"] == []
+            await campaigns.update(pool, w.campaign_id, {"status": "active"})
             running.engine.floor.wake.set()
             await page.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "ringing")
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +21,10 @@ class CampaignInfo:
     status: str
     calling_window: dict[str, Any] | None = None  # as written (campaigns.windows.parse reads it)
     retry_policy: dict[str, Any] | None = None  # as written (campaigns.retry.parse reads it)
+    pacing: dict[str, Any] | None = None  # as written (campaigns.pacer.Settings.parse reads it)
 
 
-_COLUMNS = "id, department_id, name, dial_mode, caller_id, status, calling_window, retry_policy"
+_COLUMNS = "id, department_id, name, dial_mode, caller_id, status, calling_window, retry_policy, pacing"
 
 
 def _info(row: asyncpg.Record) -> CampaignInfo:
@@ -35,12 +37,59 @@ def _info(row: asyncpg.Record) -> CampaignInfo:
         status=row["status"],
         calling_window=from_jsonb(row["calling_window"]),
         retry_policy=from_jsonb(row["retry_policy"]),
+        pacing=from_jsonb(row["pacing"]),
     )
 
 
 async def get(conn: Conn, campaign_id: int, department_id: str | None) -> CampaignInfo | None:
     row = await conn.fetchrow(
         f"select {_COLUMNS} from campaign where id = $1 and department_id = $2", campaign_id, department_id
+    )
+    return _info(row) if row else None
+
+
+async def listed(conn: Conn, department_id: str | None = None) -> list[CampaignInfo]:
+    """Every campaign (of one department, or all of them for an administrator's command)."""
+    rows = await conn.fetch(
+        f"select {_COLUMNS} from campaign where $1::text is null or department_id = $1 order by id",
+        department_id,
+    )
+    return [_info(r) for r in rows]
+
+
+SETTABLE = ("name", "dial_mode", "caller_id", "status", "calling_window", "retry_policy", "pacing")
+
+
+async def create(conn: Conn, department_id: str, name: str, dial_mode: str, caller_id: str) -> int:
+    sql = """insert into campaign (department_id, name, dial_mode, caller_id, status)
+             values ($1, $2, $3, $4, 'draft') returning id"""
+    return int(await conn.fetchval(sql, department_id, name, dial_mode, caller_id))
+
+
+async def update(conn: Conn, campaign_id: int, changes: dict[str, Any]) -> CampaignInfo | None:
+    """Change some settings (already checked by the caller); jsonb ones are written as given,
+    None resets them to the defaults. The engine reads a campaign again before every call."""
+    if not changes:
+        row = await conn.fetchrow(f"select {_COLUMNS} from campaign where id = $1", campaign_id)
+        return _info(row) if row else None
+    unknown = set(changes) - set(SETTABLE)
+    if unknown:
+        raise ValueError(f"not a campaign setting: {', '.join(sorted(unknown))}")
+    names = list(changes)
+    sets = ", ".join(
+        f"{n} = ${i + 2}::jsonb" if n in ("calling_window", "retry_policy", "pacing") else f"{n} = ${i + 2}"
+        for i, n in enumerate(names)
+    )
+    values = [
+        json.dumps(changes[n], ensure_ascii=False)
+        if n in ("calling_window", "retry_policy", "pacing") and changes[n] is not None
+        else changes[n]
+        for n in names
+    ]
+    row = await conn.fetchrow(
+        f"update campaign set {sets}, updated_at = now() where id = $1 returning {_COLUMNS}",
+        campaign_id,
+        *values,
     )
     return _info(row) if row else None
 

@@ -1,0 +1,246 @@
+"""`dialer campaign`: create campaigns and tune them from the command line.
+
+A change takes effect at once: the engine reads a campaign's status, mode, window and pacing
+again before each call, and its retry policy whenever a call ends. Windows, retry policies and
+pacing settings are JSON or TOML files (by suffix) in the forms of docs/supervisor.md; `default`
+puts the product's defaults back. Exit codes: 0 done; 2 a bad value (nothing changed); 3 no such
+campaign.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tomllib
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from campaigns import pacer, retry, windows
+from dialer.config import Settings
+
+MODES = ("preview", "progressive", "predictive")
+STATUSES = ("draft", "active", "paused", "finished")
+
+
+class BadValue(Exception):
+    pass
+
+
+def register(sub: Any) -> None:
+    camp = sub.add_parser("campaign", help="create and tune campaigns (window, retries, pacing, mode)")
+    csub = camp.add_subparsers(title="campaign commands")
+    ls = csub.add_parser("list", help="campaigns and their settings in one line each")
+    ls.add_argument("--department")
+    ls.set_defaults(func=_list)
+    show = csub.add_parser("show", help="one campaign's settings in full (JSON), defaults filled in")
+    show.add_argument("id", type=int)
+    show.set_defaults(func=_show)
+    new = csub.add_parser("create", help="a new campaign (status draft until set active)")
+    new.add_argument("--department", required=True)
+    new.add_argument("--name", required=True)
+    new.add_argument("--mode", choices=MODES, default="preview")
+    new.add_argument("--caller-id", default="", help="the number residents see and can call back")
+    new.set_defaults(func=_create)
+    put = csub.add_parser("set", help="change settings; the engine uses them from its next call")
+    put.add_argument("id", type=int)
+    put.add_argument("--name")
+    put.add_argument("--mode", choices=MODES)
+    put.add_argument("--caller-id")
+    put.add_argument("--status", choices=STATUSES)
+    put.add_argument("--window", help="calling window file (.json/.toml), or 'default'")
+    put.add_argument("--retry", help="retry policy file (.json/.toml), or 'default'")
+    put.add_argument("--pacing", help="pacing settings file (.json/.toml), or 'default'")
+    put.add_argument("--target-abandon", type=float, help="predictive: abandon target, at most 0.03")
+    put.add_argument("--max-lines", type=float, help="predictive: most calls in flight per operator")
+    put.set_defaults(func=_set)
+
+
+def caller_id(text: str) -> str:
+    """A Japanese number as digits: full-width digits and hyphens accepted (０３-１２３４-５６７８)."""
+    digits = re.sub(r"[-‐‑–—―ー()（） ]", "", unicodedata.normalize("NFKC", text).strip())
+    if not re.fullmatch(r"[0-9]{0,15}", digits):
+        raise BadValue(f"caller ID {text!r} is not a telephone number (digits, up to 15)")
+    return digits
+
+
+def _read(path_text: str, what: str) -> dict[str, Any] | None:
+    if path_text == "default":
+        return None
+    path = Path(path_text)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadValue(f"{what}: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BadValue(f"{what}: {path} is not UTF-8") from None
+    try:
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise BadValue(f"{what}: {path} cannot be read: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadValue(f"{what}: {path} must hold a table of settings")
+    return data
+
+
+def changes_from(args: argparse.Namespace, current_pacing: dict[str, Any] | None) -> dict[str, Any]:
+    """The settings to write, each checked by the code that will read it."""
+    out: dict[str, Any] = {}
+    if args.name is not None:
+        if not 1 <= len(args.name.strip()) <= 100:
+            raise BadValue("name: 1 to 100 characters")
+        out["name"] = args.name.strip()
+    if args.mode is not None:
+        out["dial_mode"] = args.mode
+    if args.status is not None:
+        out["status"] = args.status
+    if args.caller_id is not None:
+        out["caller_id"] = caller_id(args.caller_id)
+    if args.window is not None:
+        raw = _read(args.window, "window")
+        try:
+            window = windows.parse(raw)
+        except windows.WindowError as exc:
+            raise BadValue(f"window: {exc}") from None
+        if window.clipped:
+            print(f"note: cut back to 8:00-21:00 on {', '.join(sorted(window.clipped))}", file=sys.stderr)
+        out["calling_window"] = raw
+    if args.retry is not None:
+        raw = _read(args.retry, "retry")
+        try:
+            retry.parse(raw)
+        except ValueError as exc:
+            raise BadValue(f"retry: {exc}") from None
+        out["retry_policy"] = raw
+    pacing: dict[str, Any] | None = current_pacing
+    touched = False
+    if args.pacing is not None:
+        pacing, touched = _read(args.pacing, "pacing"), True
+    for key, value in (("target_abandon", args.target_abandon), ("max_lines_per_operator", args.max_lines)):
+        if value is not None:
+            pacing, touched = {**(pacing or {}), key: value}, True
+    if touched:
+        try:
+            pacer.Settings.parse(pacing)
+        except pacer.PacerError as exc:
+            raise BadValue(f"pacing: {exc}") from None
+        out["pacing"] = pacing
+    return out
+
+
+def describe(c: Any) -> dict[str, Any]:
+    """A campaign's settings with the defaults filled in (what the engine will do)."""
+    p = pacer.Settings.parse(c.pacing) if c.pacing is not None else pacer.Settings()
+    return {
+        "id": c.id,
+        "department": c.department_id,
+        "name": c.name,
+        "dial_mode": c.dial_mode,
+        "caller_id": c.caller_id,
+        "status": c.status,
+        "calling_window": windows.of_campaign(c.calling_window).to_dict(),
+        "calling_window_is_default": c.calling_window is None,
+        "retry_policy": retry.to_dict(retry.of_campaign(c.retry_policy)),
+        "retry_policy_is_default": c.retry_policy is None,
+        "pacing": {"target_abandon": p.target_abandon, "max_lines_per_operator": p.max_lines_per_operator},
+        "pacing_is_default": c.pacing is None,
+    }
+
+
+async def _list(settings: Settings, args: argparse.Namespace) -> int:
+    from dialer.cli import with_pool
+    from dialer.store import campaigns
+
+    async def body(pool: Any) -> None:
+        for c in await campaigns.listed(pool, args.department):
+            own = [
+                n
+                for n, v in (("window", c.calling_window), ("retry", c.retry_policy), ("pacing", c.pacing))
+                if v
+            ]
+            print(
+                f"{c.id:>5}  {c.department_id:<6} {c.status:<8} {c.dial_mode:<11} {c.caller_id:<13} "
+                f"{c.name}" + (f"  (own {', '.join(own)})" if own else "")
+            )
+
+    await with_pool(settings, body)
+    return 0
+
+
+async def _show(settings: Settings, args: argparse.Namespace) -> int:
+    from dialer.cli import with_pool
+    from dialer.store import campaigns
+
+    found: list[Any] = []
+
+    async def body(pool: Any) -> None:
+        found.extend(c for c in await campaigns.listed(pool) if c.id == args.id)
+
+    await with_pool(settings, body)
+    if not found:
+        print(f"dialer: error: no campaign {args.id}", file=sys.stderr)
+        return 3
+    print(json.dumps(describe(found[0]), ensure_ascii=False, indent=2))
+    return 0
+
+
+async def _create(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncpg
+
+    from dialer.cli import with_pool
+    from dialer.store import campaigns
+
+    try:
+        number = caller_id(args.caller_id)
+    except BadValue as exc:
+        print(f"dialer: error: {exc}", file=sys.stderr)
+        return 2
+    if not 1 <= len(args.name.strip()) <= 100:
+        print("dialer: error: name: 1 to 100 characters", file=sys.stderr)
+        return 2
+    made: list[int] = []
+
+    async def body(pool: Any) -> None:
+        made.append(await campaigns.create(pool, args.department, args.name.strip(), args.mode, number))
+
+    try:
+        await with_pool(settings, body)
+    except asyncpg.UniqueViolationError:
+        print(f"dialer: error: {args.department} already has a campaign named {args.name!r}", file=sys.stderr)
+        return 2
+    except asyncpg.ForeignKeyViolationError:
+        print(f"dialer: error: no department {args.department!r}", file=sys.stderr)
+        return 2
+    print(f"campaign {made[0]} created (draft): dialer campaign set {made[0]} --status active to start it")
+    return 0
+
+
+async def _set(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncpg
+
+    from dialer.cli import with_pool
+    from dialer.store import campaigns
+
+    result: list[Any] = []
+
+    async def body(pool: Any) -> None:
+        current = next((c for c in await campaigns.listed(pool) if c.id == args.id), None)
+        if current is None:
+            return
+        result.append(await campaigns.update(pool, args.id, changes_from(args, current.pacing)))
+
+    try:
+        await with_pool(settings, body)
+    except BadValue as exc:
+        print(f"dialer: error: {exc} (nothing changed)", file=sys.stderr)
+        return 2
+    except asyncpg.UniqueViolationError:
+        print(f"dialer: error: the department already has a campaign named {args.name!r}", file=sys.stderr)
+        return 2
+    if not result or result[0] is None:
+        print(f"dialer: error: no campaign {args.id}", file=sys.stderr)
+        return 3
+    print(json.dumps(describe(result[0]), ensure_ascii=False, indent=2))
+    return 0

@@ -1,0 +1,86 @@
+"""`dialer campaign` as a supervisor or administrator runs it: create, tune, refuse bad values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import asyncpg
+
+from tests import factory
+from tests.test_cli import _env, _one_clear_line, _run
+
+
+async def test_create_tune_and_show_a_campaign(tmp_path: Path, db_dsn: str, pool: asyncpg.Pool) -> None:
+    await factory.department(pool, "tax")
+    env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
+    code, out, err = await _run(
+        env, "campaign", "create", "--department", "tax", "--name", "住民税 12月", "--mode", "progressive",
+        "--caller-id", "０３-１２３４-５６７８",
+    )  # fmt: skip
+    assert code == 0, err
+    cid = int(out.split()[1])
+    row = await pool.fetchrow("select status, caller_id, dial_mode from campaign where id = $1", cid)
+    assert tuple(row) == ("draft", "0312345678", "progressive")
+
+    window = tmp_path / "window.toml"
+    window.write_text('mon = ["09:30-12:00", "13:00-22:00"]\nholiday = []\n', encoding="utf-8")
+    policy = tmp_path / "retry.json"
+    policy.write_text('{"busy_after_minutes": 15, "max_total": 6}', encoding="utf-8")
+    code, out, err = await _run(
+        env, "campaign", "set", str(cid), "--status", "active", "--window", str(window),
+        "--retry", str(policy), "--target-abandon", "0.02",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "cut back to 8:00-21:00 on mon" in err
+    shown = json.loads(out)
+    assert shown["status"] == "active"
+    assert shown["calling_window"]["mon"] == ["09:30-12:00", "13:00-21:00"]
+    assert shown["calling_window"]["tue"] == ["09:00-20:00"]  # days not given keep the defaults
+    assert shown["retry_policy"]["busy_after_minutes"] == 15
+    assert shown["retry_policy"]["max_total"] == 6
+    assert shown["pacing"] == {"target_abandon": 0.02, "max_lines_per_operator": 3.0}
+    assert not shown["calling_window_is_default"]
+
+    code, out, err = await _run(env, "campaign", "list", "--department", "tax")
+    assert code == 0, err
+    assert "住民税 12月" in out
+    assert "own window, retry, pacing" in out
+
+    code, out, err = await _run(env, "campaign", "set", str(cid), "--window", "default", "--max-lines", "2")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["calling_window_is_default"]
+    assert shown["pacing"] == {"target_abandon": 0.02, "max_lines_per_operator": 2.0}  # the target is kept
+
+
+async def test_bad_values_are_refused_and_change_nothing(
+    tmp_path: Path, db_dsn: str, pool: asyncpg.Pool
+) -> None:
+    await factory.department(pool, "nhi")
+    cid = await factory.campaign(pool, "nhi", name="国保 催告")
+    before = await pool.fetchrow("select * from campaign where id = $1", cid)
+    env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
+    broken = tmp_path / "broken.toml"
+    broken.write_text('mon = ["9時から"]\n', encoding="utf-8")
+    cases = [
+        (
+            ("--target-abandon", "0.05", "--status", "paused"),
+            r"pacing: target_abandon must be between 0 and 0.03",
+        ),
+        (("--max-lines", "0.5"), r"max_lines_per_operator"),
+        (("--window", str(broken)), r"window: mon: '9時から' is not a span"),
+        (("--window", str(tmp_path / "missing.toml")), r"window: cannot read"),
+        (("--caller-id", "03-1234-ABCD"), r"caller ID '03-1234-ABCD' is not a telephone number"),
+    ]
+    for args, pattern in cases:
+        code, _, err = await _run(env, "campaign", "set", str(cid), *args)
+        assert code == 2, (args, err)
+        _one_clear_line(err, pattern)
+    assert await pool.fetchrow("select * from campaign where id = $1", cid) == before
+    code, _, err = await _run(env, "campaign", "show", "999999")
+    assert code == 3
+    _one_clear_line(err, r"no campaign 999999")
+    code, _, err = await _run(env, "campaign", "create", "--department", "nhi", "--name", "国保 催告")
+    assert code == 2
+    _one_clear_line(err, r"already has a campaign named")
