@@ -124,16 +124,17 @@ class Dialplan:
             return
         self._connect_bridge(ch)
 
-    def _connect_bridge(self, ch: Channel) -> None:
+    def _connect_bridge(self, ch: Channel, at: int = 6) -> None:
+        """The operator's bridge, or the abandon message when it is empty (from priority ``at``)."""
         room = f"agent-{ch.exten}"
         ops = conference.parties(self.core, room)
-        self._step(ch, 6, "Set", f"OPS={ops}")
+        self._step(ch, at, "Set", f"OPS={ops}")
         self.core.emit(varset(ch, "OPS", str(ops)))
-        self._step(ch, 7, "GotoIf", f"{int(ops == 0)}?dialer-abandon,s,1")
+        self._step(ch, at + 1, "GotoIf", f"{int(ops == 0)}?dialer-abandon,s,1")
         if ops == 0:
             self.run(ch, "dialer-abandon", "s")
             return
-        self._step(ch, 8, "ConfBridge", f"{room},dialer_bridge,dialer_resident")
+        self._step(ch, at + 2, "ConfBridge", f"{room},dialer_bridge,dialer_resident")
         conference.join(self.core, room, ch, conference.RESIDENT)
 
     # ----- predictive: nobody reserved; the dialer Redirects a person ---------------------------------
@@ -151,27 +152,14 @@ class Dialplan:
                 self._hangup_step(ch, 7)
                 return
             self._step(ch, 5, "Wait", "1")
-            self._wait(ch, self.core.scaled(1.0), lambda: self._no_redirect(ch))
+            self._wait(ch, self.core.scaled(1.0), lambda: self._goto_abandon(ch, 6))
 
         self._wait(ch, verdict.after_s, reported)
 
-    def _no_redirect(self, ch: Channel) -> None:
-        self._step(ch, 6, "Goto", "dialer-abandon,s,1")
-        self.run(ch, "dialer-abandon", "s")
-
     def _join(self, ch: Channel, priority: int, started: Started) -> None:
-        room = f"agent-{ch.exten}"
         self._step(ch, 1, "NoOp", f"resident to operator {ch.exten}, attempt={self._attempt(ch)}")
         started()
-        ops = conference.parties(self.core, room)
-        self._step(ch, 2, "Set", f"OPS={ops}")
-        self.core.emit(varset(ch, "OPS", str(ops)))
-        self._step(ch, 3, "GotoIf", f"{int(ops == 0)}?dialer-abandon,s,1")
-        if ops == 0:
-            self.run(ch, "dialer-abandon", "s")
-            return
-        self._step(ch, 4, "ConfBridge", f"{room},dialer_bridge,dialer_resident")
-        conference.join(self.core, room, ch, conference.RESIDENT)
+        self._connect_bridge(ch, at=2)
 
     # ----- abandon: nobody free ------------------------------------------------------------------
     def _abandon(self, ch: Channel, priority: int, started: Started) -> None:
@@ -211,12 +199,12 @@ class Dialplan:
         def reported() -> None:
             self._report_amd(ch, 3, verdict)
             self._step(ch, 4, "Wait", "20")
-            self._wait(ch, self.core.scaled(20.0), lambda: self._goto_abandon(ch))
+            self._wait(ch, self.core.scaled(20.0), lambda: self._goto_abandon(ch, 5))
 
         self._wait(ch, verdict.after_s, reported)
 
-    def _goto_abandon(self, ch: Channel) -> None:
-        self._step(ch, 5, "Goto", "dialer-abandon,s,1")
+    def _goto_abandon(self, ch: Channel, priority: int) -> None:
+        self._step(ch, priority, "Goto", "dialer-abandon,s,1")
         self.run(ch, "dialer-abandon", "s")
 
     def _bridge(self, ch: Channel, priority: int, started: Started) -> None:
