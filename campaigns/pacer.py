@@ -63,7 +63,7 @@ class Settings:
     target_abandon: float = OFCOM_LIMIT  # ≤ 3 %
     max_lines_per_operator: float = 3.0
     # The marginal risk allowed while the rolling budget is untouched, as a share of the target.
-    # Calibrated with `make bench` (bench/pacing.py) across the shipped scenarios.
+    # Calibrated with `make bench` (bench/pacing/) across the shipped scenarios.
     boldness: float = 1.0
 
     def __post_init__(self) -> None:

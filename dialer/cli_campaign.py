@@ -176,10 +176,10 @@ async def _show(settings: Settings, args: argparse.Namespace) -> int:
     found: list[Any] = []
 
     async def body(pool: Any) -> None:
-        found.extend(c for c in await campaigns.listed(pool) if c.id == args.id)
+        found.append(await campaigns.by_id(pool, args.id))
 
     await with_pool(settings, body)
-    if not found:
+    if found[0] is None:
         print(f"dialer: error: no campaign {args.id}", file=sys.stderr)
         return 3
     print(json.dumps(describe(found[0]), ensure_ascii=False, indent=2))
@@ -226,7 +226,7 @@ async def _set(settings: Settings, args: argparse.Namespace) -> int:
     result: list[Any] = []
 
     async def body(pool: Any) -> None:
-        current = next((c for c in await campaigns.listed(pool) if c.id == args.id), None)
+        current = await campaigns.by_id(pool, args.id)
         if current is None:
             return
         result.append(await campaigns.update(pool, args.id, changes_from(args, current.pacing)))

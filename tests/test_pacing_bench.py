@@ -11,22 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from bench import pacing
+from bench.pacing import day as sim
+from bench.pacing import report, scenario
 from campaigns import pacer
 
 
-@pytest.mark.parametrize("path", sorted(pacing.SCENARIOS.glob("*.toml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted(scenario.SCENARIOS.glob("*.toml")), ids=lambda p: p.stem)
 def test_every_shipped_scenario_loads(path: Path) -> None:
-    sc = pacing.Scenario.load(path)
+    sc = scenario.Scenario.load(path)
     assert sc.operators in (5, 20, 50)
     assert sc.title
     assert 0 < sc.answer < 1
 
 
-@pytest.mark.parametrize("mode", pacing.MODES)
+@pytest.mark.parametrize("mode", sim.MODES)
 def test_a_simulated_hour_balances(mode: str) -> None:
-    sc = replace(pacing.Scenario.load(pacing.SCENARIOS / "ops05-answer30-talk3.toml"), hours=1.0)
-    day = pacing.Day(sc, mode, pacer.Settings())
+    sc = replace(scenario.Scenario.load(scenario.SCENARIOS / "ops05-answer30-talk3.toml"), hours=1.0)
+    day = sim.Day(sc, mode, pacer.Settings())
     res = day.run()
     assert res.placed > 0
     assert res.connected > 0
@@ -46,6 +47,6 @@ def test_worst_hour_is_the_worst_window() -> None:
     live = [(t, False) for t in range(0, 7200, 60)]  # one live call a minute for two hours
     live[90] = (live[90][0], True)  # abandons at 1:30 and 1:31
     live[91] = (live[91][0], True)
-    worst, abandoned, n = pacing.worst_hour(live, 0.0, 7200.0)
+    worst, abandoned, n = report.worst_hour(live, 0.0, 7200.0)
     assert (abandoned, n) == (2, 60)
     assert worst == pytest.approx(2 / 60)

@@ -48,6 +48,12 @@ async def get(conn: Conn, campaign_id: int, department_id: str | None) -> Campai
     return _info(row) if row else None
 
 
+async def by_id(conn: Conn, campaign_id: int) -> CampaignInfo | None:
+    """Any department's campaign (an administrator's command)."""
+    row = await conn.fetchrow(f"select {_COLUMNS} from campaign where id = $1", campaign_id)
+    return _info(row) if row else None
+
+
 async def listed(conn: Conn, department_id: str | None = None) -> list[CampaignInfo]:
     """Every campaign (of one department, or all of them for an administrator's command)."""
     rows = await conn.fetch(
@@ -70,8 +76,7 @@ async def update(conn: Conn, campaign_id: int, changes: dict[str, Any]) -> Campa
     """Change some settings (already checked by the caller); jsonb ones are written as given,
     None resets them to the defaults. The engine reads a campaign again before every call."""
     if not changes:
-        row = await conn.fetchrow(f"select {_COLUMNS} from campaign where id = $1", campaign_id)
-        return _info(row) if row else None
+        return await by_id(conn, campaign_id)
     unknown = set(changes) - set(SETTABLE)
     if unknown:
         raise ValueError(f"not a campaign setting: {', '.join(sorted(unknown))}")

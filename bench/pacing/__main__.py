@@ -1,0 +1,35 @@
+"""python -m bench.pacing [SCENARIO.toml ...] [--modes predictive,progressive] [--hours H] [--json FILE]"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bench.pacing import __doc__ as DOC
+from bench.pacing.day import MODES
+from bench.pacing.report import run
+from campaigns import pacer
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("scenarios", nargs="*", type=Path)
+    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--hours", type=float)
+    ap.add_argument("--boldness", type=float, default=pacer.Settings().boldness)
+    ap.add_argument("--json", type=Path, help="write the results here")
+    args = ap.parse_args(argv)
+    settings = pacer.Settings(boldness=args.boldness)
+    results = run(
+        args.scenarios or None, tuple(args.modes.split(",")), settings, args.hours,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+    )  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(results["goals"], indent=2))
+    return 0
+
+
+raise SystemExit(main())

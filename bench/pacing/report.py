@@ -1,0 +1,140 @@
+"""The figures of a pacing run (PACING.md's definitions) and the goals they are judged on."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.pacing.day import MODES, Day
+from bench.pacing.scenario import SCENARIOS, Scenario
+from campaigns import pacer
+
+
+def worst_hour(live: list[tuple[float, bool]], start: float, end: float) -> tuple[float, int, int]:
+    """The highest abandon rate over any one-hour window ending inside the day (and its counts)."""
+    worst, counts = 0.0, (0, 0)
+    lo = 0
+    abandoned = 0
+    for hi, (t, a) in enumerate(live):
+        abandoned += a
+        while live[lo][0] <= t - 3600:
+            abandoned -= live[lo][1]
+            lo += 1
+        if t < start + 3600 and end - start >= 3600:
+            continue
+        n = hi - lo + 1
+        if abandoned / n > worst:
+            worst, counts = abandoned / n, (abandoned, n)
+    return worst, counts[0], counts[1]
+
+
+def summarise(day: Day, wall_s: float) -> dict[str, Any]:
+    sc, res = day.sc, day.res
+    logged_in_s = sc.operators * sc.hours * 3600
+    handled_s = sum(op.handled_s for op in day.ops)  # including the last calls that ran past the end
+    live = res.connected + res.abandoned
+    waits = sorted(res.waits)
+    worst, w_ab, w_live = worst_hour(res.live_times, 0.0, sc.hours * 3600)
+    return {
+        "abandon_rate": round(res.abandoned / live, 4) if live else 0.0,
+        "worst_hour_abandon_rate": round(worst, 4),
+        "worst_hour": f"{w_ab}/{w_live}",
+        "occupancy": round(handled_s / logged_in_s, 3),
+        "busy_minutes_per_hour": round(60 * handled_s / logged_in_s, 1),
+        "wait_between_calls_s": {
+            "median": round(statistics.median(waits), 1) if waits else None,
+            "p90": round(waits[int(0.9 * (len(waits) - 1))], 1) if waits else None,
+        },
+        "connects_per_operator_hour": round(res.connected / (sc.operators * sc.hours), 2),
+        "hit_rate": round(live / res.placed, 3) if res.placed else 0.0,
+        "placed": res.placed,
+        "connected": res.connected,
+        "abandoned": res.abandoned,
+        "logged_in_h": round(logged_in_s / 3600, 1),
+        "pacer": (
+            {
+                "decisions": res.decisions,
+                "cpu_ms_per_decision": round(1000 * res.pacer_cpu_s / res.decisions, 3),
+                "progressive_share": round(res.modes.get("progressive", 0) / res.decisions, 3),
+            }
+            if res.decisions
+            else None
+        ),
+        "simulated_in_s": round(wall_s, 2),
+    }
+
+
+def run_one(sc: Scenario, mode: str, settings: pacer.Settings) -> dict[str, Any]:
+    started = time.perf_counter()
+    day = Day(sc, mode, settings)
+    day.run()
+    return summarise(day, time.perf_counter() - started)
+
+
+def run(
+    paths: list[Path] | None = None, modes: tuple[str, ...] = MODES, settings: pacer.Settings | None = None,
+    hours: float | None = None, log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    settings = settings or pacer.Settings()
+    paths = paths or sorted(SCENARIOS.glob("*.toml"))
+    scenarios: dict[str, Any] = {}
+    for path in paths:
+        sc = Scenario.load(path)
+        if hours is not None:
+            sc = replace(sc, hours=hours)
+        per_mode = {mode: run_one(sc, mode, settings) for mode in modes}
+        entry: dict[str, Any] = {"title": sc.title, "operators": sc.operators, "modes": per_mode}
+        if "predictive" in per_mode and "progressive" in per_mode and per_mode["progressive"]["occupancy"]:
+            entry["occupancy_predictive_over_progressive"] = round(
+                per_mode["predictive"]["occupancy"] / per_mode["progressive"]["occupancy"], 2
+            )
+        scenarios[sc.name] = entry
+        if log:
+            log(_line(sc.name, entry))
+    return {
+        "settings": {
+            "target_abandon": settings.target_abandon,
+            "max_lines_per_operator": settings.max_lines_per_operator,
+            "boldness": settings.boldness,
+        },
+        "scenarios": scenarios,
+        "goals": _goals(scenarios),
+        "command": "make bench (or: .venv/bin/python -m bench.pacing)",
+    }
+
+
+def _goals(scenarios: dict[str, Any]) -> dict[str, Any]:
+    pred = {n: s["modes"]["predictive"] for n, s in scenarios.items() if "predictive" in s["modes"]}
+    ratios = {
+        n: s.get("occupancy_predictive_over_progressive")
+        for n, s in scenarios.items()
+        if s["operators"] >= 20 and "occupancy_predictive_over_progressive" in s
+    }
+    return {
+        "predictive_abandon_at_most_3pct_every_scenario": all(
+            p["abandon_rate"] <= 0.03 for p in pred.values()
+        ),
+        "predictive_worst_hour_at_most_3pct_every_scenario": all(
+            p["worst_hour_abandon_rate"] <= 0.03 for p in pred.values()
+        ),
+        "occupancy_ratio_at_least_1_3_with_20_or_more_operators": all(
+            r is not None and r >= 1.3 for r in ratios.values()
+        ),
+        "occupancy_ratios_20_or_more_operators": ratios,
+    }
+
+
+def _line(name: str, entry: dict[str, Any]) -> str:
+    parts = [f"{name:28}"]
+    for mode, m in entry["modes"].items():
+        parts.append(
+            f"{mode[:4]} occ {m['occupancy']:.3f} ab {100 * m['abandon_rate']:.2f}% "
+            f"worst-h {100 * m['worst_hour_abandon_rate']:.2f}% wait p50 {m['wait_between_calls_s']['median']}s"
+        )
+    if "occupancy_predictive_over_progressive" in entry:
+        parts.append(f"x{entry['occupancy_predictive_over_progressive']}")
+    return " | ".join(parts)
