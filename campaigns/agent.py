@@ -2,6 +2,7 @@
 
 offline ─ready→ connecting ─session_up→ ready ─reserve→ preview ─dial→ dialing ─answered→ talking
                                           │ ─dial (progressive)→ dialing ─unanswered→ ready
+                                          │ ─connect (predictive: a person answered, given to them)→ talking
 talking ─ended→ wrap_up ─disposition→ ready | paused
 """
 
@@ -32,6 +33,9 @@ class Action(StrEnum):
     RESERVE = "reserve"  # preview: a household is shown
     RELEASE = "release"  # preview: skipped
     DIAL = "dial"
+    CONNECT = (
+        "connect"  # predictive: a person answered a call placed for nobody, and is given to this operator
+    )
     ANSWERED = "answered"
     UNANSWERED = "unanswered"  # the call ended without a conversation
     ENDED = "ended"  # an answered call ended
@@ -51,6 +55,7 @@ TRANSITIONS: dict[tuple[AgentState, Action], AgentState] = {
     (S.READY, A.PAUSE): S.PAUSED,
     (S.READY, A.RESERVE): S.PREVIEW,
     (S.READY, A.DIAL): S.DIALING,
+    (S.READY, A.CONNECT): S.TALKING,
     (S.PREVIEW, A.DIAL): S.DIALING,
     (S.PREVIEW, A.RELEASE): S.READY,
     (S.PREVIEW, A.PAUSE): S.PAUSED,

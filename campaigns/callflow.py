@@ -106,7 +106,8 @@ class CallFlow:
         self._started.setdefault(attempt_id, received)
         user_id = self.floor.by_attempt.get(attempt_id)
         slot = self.floor.slots.get(user_id) if user_id is not None else None
-        campaign = str(slot.campaign.id) if slot and slot.campaign else ""
+        campaign_id = slot.campaign.id if slot and slot.campaign else self.floor.unassigned.get(attempt_id)
+        campaign = str(campaign_id) if campaign_id is not None else ""
         for m in change.milestones:
             if m is Milestone.ENDED:
                 await self._ended(attempt_id, state, slot, campaign)
@@ -143,6 +144,7 @@ class CallFlow:
         needs = needs_disposition(state)
         self._started.pop(attempt_id, None)
         self.floor.by_attempt.pop(attempt_id, None)
+        self.floor.unassigned.pop(attempt_id, None)
         await self.store(
             partial(
                 attempts.finish,
@@ -185,9 +187,9 @@ class CallFlow:
                 if slot.disposed:
                     await self.finish_wrap_up(slot)
                 return  # in wrap-up (also when the phone dropped mid-call) until the disposition comes
-            await self._back_to_work(slot)
+            await self.back_to_work(slot)
 
-    async def _back_to_work(self, slot: Slot) -> None:
+    async def back_to_work(self, slot: Slot) -> None:
         """After a call without a conversation (caller holds the slot's lock)."""
         slot.attempt_id, slot.lease, slot.call_phase, slot.disposed = None, None, None, False
         if slot.state in (AgentState.DIALING, AgentState.TALKING):
@@ -301,7 +303,7 @@ class CallFlow:
                     log.error(
                         "operator.stuck", operator=slot.user.id, attempt=slot.attempt_id, state="dialing"
                     )
-                    await self._back_to_work(slot)
+                    await self.back_to_work(slot)
 
 
 def _why(outcome: str | None, code: str | None) -> retry.Why | None:

@@ -104,22 +104,18 @@ class Dialing:
                 return
             # Read again before every call: a supervisor's change (status, mode, window) applies now.
             fresh = await campaigns.get(self.pool, slot.campaign.id, slot.campaign.department_id)
-            if fresh is None or fresh.status != "active" or fresh.dial_mode == "predictive":
-                if slot.notice != "notice.campaign_stopped":
-                    slot.notice = "notice.campaign_stopped"
-                    await self.floor.publish(slot)
+            if fresh is None or fresh.status != "active":
+                await self.floor.tell(slot, "notice.campaign_stopped")
                 return
             slot.campaign = fresh
+            if fresh.dial_mode == "predictive":
+                return  # the pacer places this campaign's calls (campaigns.predictive)
             if not self.may_call_residents(slot.campaign):
-                if slot.notice != "notice.outside_hours":
-                    slot.notice = "notice.outside_hours"
-                    await self.floor.publish(slot)
+                await self.floor.tell(slot, "notice.outside_hours")
                 return
             lease = await targets.lease_next(self.pool, slot.campaign.id, self.owner, self.settings.lease_s)
             if lease is None:
-                if slot.notice != "notice.no_targets":
-                    slot.notice = "notice.no_targets"
-                    await self.floor.publish(slot)
+                await self.floor.tell(slot, "notice.no_targets")
                 return
             slot.notice = None
             if slot.campaign.dial_mode == "preview":
@@ -133,34 +129,41 @@ class Dialing:
         """Place one call for this operator (caller holds the slot's lock)."""
         campaign = slot.campaign
         assert campaign is not None and lease.number is not None and slot.user.extension
+        got = await self.new_attempt(lease, operator_id=slot.user.id, dial_mode=campaign.dial_mode)
+        if isinstance(got, attempts.NewAttempt):
+            await self._originate(slot, lease, got)
+            return
+        slot.lease = None
+        notice = "notice.target_withdrawn" if got == "withdrawn" else None
+        if slot.state is AgentState.PREVIEW:
+            await self.floor.move(slot, Action.RELEASE, notice=notice)
+        elif notice:
+            slot.notice = notice
+            await self.floor.publish(slot)
+
+    async def new_attempt(
+        self, lease: Lease, *, operator_id: int | None, dial_mode: str
+    ) -> attempts.NewAttempt | str:
+        """Store the attempt before dialling, or say why not: the household is given back for a
+        while (its number is in another household's call, or nothing could be stored) or dropped
+        (it paid after it was leased: out of every campaign, nothing to give back)."""
         try:
-            attempt = await attempts.create(
-                self.pool, lease, operator_id=slot.user.id, dial_mode=campaign.dial_mode, link=self.link.name
+            return await attempts.create(
+                self.pool, lease, operator_id=operator_id, dial_mode=dial_mode, link=self.link.name
             )
         except attempts.NumberInCall:  # shared with a household being called right now
-            delay = targets.NUMBER_BUSY_DELAY
-        except attempts.TargetWithdrawn:  # paid meanwhile: out of every campaign, nothing to give back
-            log.info("engine.target_withdrawn", operator=slot.user.id, target=lease.target_id)
-            slot.lease = None
-            if slot.state is AgentState.PREVIEW:
-                await self.floor.move(slot, Action.RELEASE, notice="notice.target_withdrawn")
-            else:
-                slot.notice = "notice.target_withdrawn"
-                await self.floor.publish(slot)
-            return
+            why, delay = "number_in_call", targets.NUMBER_BUSY_DELAY
+        except attempts.TargetWithdrawn:
+            log.info("engine.target_withdrawn", operator=operator_id, target=lease.target_id)
+            return "withdrawn"
         except STORE_ERRORS as exc:  # nothing was stored, nothing is dialled: give the household back
-            log.error("engine.attempt_not_stored", operator=slot.user.id, error=type(exc).__name__)
-            delay = NOT_STORED_DELAY
-        else:
-            await self._originate(slot, lease, attempt)
-            return
+            log.error("engine.attempt_not_stored", operator=operator_id, error=type(exc).__name__)
+            why, delay = "not_stored", NOT_STORED_DELAY
         await self.flow.store(
             partial(targets.release, self.pool, lease.target_id, self.owner, done=False, delay=delay),
             "release",
         )
-        slot.lease = None
-        if slot.state is AgentState.PREVIEW:
-            await self.floor.move(slot, Action.RELEASE)
+        return why
 
     async def _originate(self, slot: Slot, lease: Lease, attempt: attempts.NewAttempt) -> None:
         campaign = slot.campaign
@@ -175,16 +178,20 @@ class Dialing:
         if not slot.phone_ready or not self.link.up:  # lost while we got ready: never into an empty bridge
             await self.tracker.end_with(attempt.id, Outcome.CANCELLED, Party.SYSTEM)
             return
-        self.metrics.originated.labels(str(campaign.id)).inc()
         log.info("engine.originate", attempt=attempt.id, campaign=campaign.id, operator=slot.user.id)
+        await self.send(attempt.id, campaign, self._resident_call(slot, campaign, lease.number, attempt))
+
+    async def send(self, attempt_id: int, campaign: CampaignInfo, req: OriginateRequest) -> None:
+        """Send a resident's Originate, once; a refusal ends the attempt, a doubt leaves it to its events."""
+        self.metrics.originated.labels(str(campaign.id)).inc()
         try:
-            await self.link.originate(self._resident_call(slot, campaign, lease.number, attempt))
+            await self.link.originate(req)
         except AmiActionError as exc:
             if exc.definite:  # refused, or never sent: there is no call
-                log.warning("engine.originate_refused", attempt=attempt.id, error=exc.message)
-                await self.tracker.end_with(attempt.id, Outcome.FAILED, Party.SYSTEM)
+                log.warning("engine.originate_refused", attempt=attempt_id, error=exc.message)
+                await self.tracker.end_with(attempt_id, Outcome.FAILED, Party.SYSTEM)
             else:  # may exist: never re-sent; its own events end it, or the watchdog closes it as lost
-                log.warning("engine.originate_unconfirmed", attempt=attempt.id, error=exc.message)
+                log.warning("engine.originate_unconfirmed", attempt=attempt_id, error=exc.message)
 
     def _resident_call(
         self, slot: Slot, campaign: CampaignInfo, number: str, attempt: attempts.NewAttempt

@@ -1,8 +1,10 @@
 """The campaign engine: operators' commands, the dialling loop, and upkeep (leases, watchdogs, retries).
 
 Preview: a ready operator is shown the next household and starts the call. Progressive: a
-ready operator gets the next household dialled at once, one call per ready operator. Each
-operator's transitions are serialised by the slot's lock; the dialling loop is one task.
+ready operator gets the next household dialled at once, one call per ready operator.
+Predictive: the pacer places calls for the campaign as a whole, and each person who answers is
+given to a ready operator (campaigns.predictive). Each operator's transitions are serialised by
+the slot's lock; the dialling loop is one task.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from campaigns.dialing import Dialing, EngineError
 from campaigns.dispositions import Code, DispositionInput
 from campaigns.floor import Floor, Notifier, Slot
 from campaigns.phones import Phones
+from campaigns.predictive import Predictive
 from dialer import logs
 from dialer.ami.link import AmiLink, LinkEvent, LinkStatus
 from dialer.calls.state import Outcome, Party
-from dialer.calls.tracker import CallTracker
+from dialer.calls.tracker import CallChange, CallTracker
 from dialer.config import Settings
 from dialer.errors import AmiActionError
 from dialer.metrics import Metrics
@@ -46,9 +49,12 @@ class Engine:
         self.floor = Floor(notifier, metrics)
         self.flow = CallFlow(pool, self.floor, settings, metrics, self.owner, link)
         self.phones = Phones(self.flow)
-        self.tracker = CallTracker(self.flow.on_call, self.phones.on_session)
+        self.tracker = CallTracker(self._on_call, self.phones.on_session)
         self.flow.tracker = self.tracker
         self.dialing = Dialing(pool, link, settings, metrics, self.floor, self.flow, self.tracker, self.owner)
+        self.predictive = Predictive(
+            pool, link, settings, metrics, self.floor, self.flow, self.tracker, self.dialing, self.owner
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._checks: set[asyncio.Task[None]] = set()  # short-lived: pages gone
         self.page_grace_s = PAGE_GRACE_S
@@ -121,7 +127,7 @@ class Engine:
         if not user.extension:
             raise EngineError("error.no_extension")
         campaign = await campaigns.get(self.pool, campaign_id, user.department_id)
-        if campaign is None or campaign.status != "active" or campaign.dial_mode == "predictive":
+        if campaign is None or campaign.status != "active":
             raise EngineError("error.campaign")
         slot = self.floor.slot(user)
         async with slot.lock:
@@ -211,18 +217,28 @@ class Engine:
         return saved
 
     # ---- dialling ------------------------------------------------------------------------------
+    async def _on_call(self, change: CallChange) -> None:
+        """A call changed: a predictive person is given to an operator first, then the call is stored."""
+        await self.predictive.on_change(change)
+        await self.flow.on_call(change)
+        await self.predictive.after(change)
+
     async def _dial_loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.floor.wake.wait(), LOOP_IDLE_S)
             self.floor.wake.clear()
             for slot in list(self.floor.slots.values()):
-                ready = slot.state is AgentState.READY and slot.campaign is not None
-                if ready and slot.phone_ready and self.link.up:
+                mine = slot.campaign is not None and slot.campaign.dial_mode != "predictive"
+                if mine and slot.state is AgentState.READY and slot.phone_ready and self.link.up:
                     try:
                         await self.dialing.serve(slot)
                     except Exception:
                         log.exception("engine.serve_failed", operator=slot.user.id)
+            try:
+                await self.predictive.tick()
+            except Exception:
+                log.exception("engine.pacer_failed")
 
     async def _upkeep_loop(self) -> None:
         last_renew = last_sweep = 0.0
@@ -235,6 +251,7 @@ class Engine:
                 await self.flow.release_stuck_operators()
                 if now - last_renew >= RENEW_EVERY_S:
                     held = [s.lease.target_id for s in self.floor.slots.values() if s.lease is not None]
+                    held += self.predictive.held()
                     await targets.renew(self.pool, self.owner, held, self.settings.lease_s)
                     last_renew = now
                 if now - last_sweep >= SWEEP_EVERY_S:

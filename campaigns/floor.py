@@ -53,11 +53,13 @@ class Slot:
 
 
 class Floor:
-    """Slots by operator, and which operator each call in flight belongs to."""
+    """Slots by operator, which operator each call in flight belongs to, and the campaign of each
+    predictive call not yet given to an operator."""
 
     def __init__(self, notifier: Notifier, metrics: Metrics) -> None:
         self.slots: dict[int, Slot] = {}
         self.by_attempt: dict[int, int] = {}
+        self.unassigned: dict[int, int] = {}  # predictive attempt -> campaign, until an operator takes it
         self.notifier = notifier
         self.metrics = metrics
         self.wake = asyncio.Event()
@@ -77,6 +79,12 @@ class Floor:
         if new is AgentState.READY:
             self.wake.set()
         await self.publish(slot)
+
+    async def tell(self, slot: Slot, notice: str | None) -> None:
+        """Show a lasting notice on the operator's page (sent once, not again while it stands); None clears it."""
+        if slot.notice != notice:
+            slot.notice = notice
+            await self.publish(slot)
 
     async def publish(self, slot: Slot) -> None:
         counts: dict[str, int] = {}

@@ -40,6 +40,31 @@ class Metrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0),
             registry=r,
         )
+        self.connect_delay = Histogram(
+            "dialer_predictive_connect_seconds",
+            "Predictive: a person's verdict received -> sent on to an operator or the abandon message "
+            "(Ofcom: within 2 s)",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0),
+            registry=r,
+        )
+        self.abandon_rate = Gauge(
+            "dialer_abandon_rate",
+            "Abandoned / live answered calls per campaign over the rolling window (hour, day)",
+            ["campaign", "window"],
+            registry=r,
+        )
+        self.pacer_threshold = Gauge(
+            "dialer_pacer_risk_allowed",
+            "Predictive: the chance of finding no operator free allowed for one more call (0: progressive)",
+            ["campaign"],
+            registry=r,
+        )
+        self.pacer_decisions = Counter(
+            "dialer_pacer_decisions",
+            "Predictive pacer decisions by mode and reason",
+            ["campaign", "mode", "reason"],
+            registry=r,
+        )
         self.pending_writes = Gauge(
             "dialer_store_pending_writes", "Call records waiting for the database (retried)", registry=r
         )

@@ -127,3 +127,54 @@ async def world(pool: asyncpg.Pool, mode: str = "progressive") -> World:
     sv = await user(pool, "sv1", "supervisor", "nhi")
     cid = await campaign(pool, "nhi", mode)
     return World(operator=op, supervisor=sv, campaign_id=cid, department="nhi")
+
+
+async def call_history(
+    pool: asyncpg.Pool,
+    campaign_id: int,
+    operator_id: int,
+    *,
+    dialed: int = 120,
+    live: int = 12,
+    abandoned: int = 0,
+    live_ring_s: float = 5.0,
+    talk_s: float = 90.0,
+    wrap_s: float = 20.0,
+) -> None:
+    """A campaign's recent calls, as the pacer learns from them: `live` conversations (with their
+    dispositions), `abandoned` people who heard the message, the rest rang 30 s unanswered; all
+    within the last hour, for households already done."""
+    await pool.execute(
+        """
+        with h as (insert into household (department_id, household_no, postal_code, address)
+                   select 'nhi', 'HIST-' || g, '999-0001', '見本県' from generate_series(1, $2) g returning id),
+             t as (insert into campaign_target (campaign_id, household_id, department_id, state)
+                   select $1, id, 'nhi', 'done' from h returning id, household_id),
+             n as (select t.*, row_number() over (order by t.id) as n from t),
+             a as (insert into attempt (campaign_id, target_id, household_id, department_id, operator_id, dial_mode,
+                                        channel_id, outcome, amd_status, originated_at, answered_at, connected_at,
+                                        ended_at)
+                   select $1, n.id, n.household_id, 'nhi', case when n.n <= $3 then $5::bigint end, 'predictive',
+                          'hist-' || n.id,
+                          case when n.n <= $3 then 'connected' when n.n <= $3 + $4 then 'abandoned' else 'no_answer' end,
+                          case when n.n <= $3 + $4 then 'HUMAN' end,
+                          s.at, case when n.n <= $3 + $4 then s.at + make_interval(secs => $6) end,
+                          case when n.n <= $3 then s.at + make_interval(secs => $6 + 2.4) end,
+                          s.at + case when n.n <= $3 then make_interval(secs => $6 + 2.4 + $7)
+                                      when n.n <= $3 + $4 then make_interval(secs => $6 + 4.4)
+                                      else interval '30 seconds' end
+                   from n, lateral (select now() - interval '50 minutes' + n.n * interval '10 seconds' as at) s
+                   returning id, operator_id, ended_at)
+        insert into disposition (attempt_id, client_token, operator_id, department_id, code, created_at)
+        select a.id, gen_random_uuid(), a.operator_id, 'nhi', 'refused', a.ended_at + make_interval(secs => $8)
+        from a where a.operator_id is not null
+        """,
+        campaign_id,
+        dialed,
+        live,
+        abandoned,
+        operator_id,
+        live_ring_s,
+        talk_s,
+        wrap_s,
+    )

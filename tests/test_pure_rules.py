@@ -25,6 +25,7 @@ TOKYO = ZoneInfo("Asia/Tokyo")
         (S.OFFLINE, A.READY, S.CONNECTING),
         (S.CONNECTING, A.SESSION_UP, S.READY),
         (S.READY, A.DIAL, S.DIALING),
+        (S.READY, A.CONNECT, S.TALKING),  # predictive: a person is given to a waiting operator
         (S.READY, A.RESERVE, S.PREVIEW),
         (S.PREVIEW, A.DIAL, S.DIALING),
         (S.PREVIEW, A.RELEASE, S.READY),
@@ -52,6 +53,9 @@ def test_agent_transitions(state: AgentState, action: Action, expected: AgentSta
         (S.WRAP_UP, A.READY),
         (S.DIALING, A.RESERVE),
         (S.READY, A.ENDED),
+        (S.PAUSED, A.CONNECT),  # a person is never given to an operator who is not ready
+        (S.WRAP_UP, A.CONNECT),
+        (S.TALKING, A.CONNECT),
     ],
 )
 def test_agent_refuses_impossible_moves(state: AgentState, action: Action) -> None:

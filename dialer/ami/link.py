@@ -124,6 +124,19 @@ class AmiLink:
         reply = await self.action({"Action": "Hangup", "Channel": channel, "Cause": str(cause)})
         return (reply.get("Response") or "") == "Success"
 
+    async def redirect(self, channel: str, context: str, exten: str, priority: int = 1) -> bool:
+        """Send a channel on to another place in the dialplan. False if Asterisk has no such channel."""
+        reply = await self.action(
+            {
+                "Action": "Redirect",
+                "Channel": channel,
+                "Context": context,
+                "Exten": exten,
+                "Priority": str(priority),
+            }
+        )
+        return (reply.get("Response") or "") == "Success"
+
     async def channel_exists(self, channel: str) -> bool:
         """Whether Asterisk has this channel (by name or ChannelId) right now."""
         reply = await self.action({"Action": "Getvar", "Channel": channel, "Variable": "DIALER_ATTEMPT"})

@@ -130,3 +130,14 @@ async def finish(
         json.dumps(detail),
         answered,
     )
+
+
+async def assign_operator(conn: Conn, attempt_id: int, operator_id: int) -> None:
+    """Predictive: the person who answered was given to this operator (once; on the timeline too)."""
+    await conn.execute(
+        """with e as (insert into attempt_event (attempt_id, kind, detail)
+                      values ($1, 'assigned', jsonb_build_object('operator_id', $2::bigint)))
+           update attempt set operator_id = $2 where id = $1 and operator_id is null""",
+        attempt_id,
+        operator_id,
+    )

@@ -1,0 +1,313 @@
+"""Predictive dialling: calls placed for nobody in particular, each person given to a free operator.
+
+Each turn of the dialling loop asks the pacer (campaigns.pacer, pure) how many calls each
+predictive campaign should place now. It is shown the floor (operators ready, talking or wrapping
+up, and for how long), the campaign's calls in flight (ringing, in answering-machine detection),
+what was learnt from the campaign's recent calls, and its abandons over the rolling hour and 24
+hours. The calls go to the dialplan's dialer-predictive context, where answering-machine
+detection hangs up on machines and reports a person (UserEvent DialerAMD, HUMAN or NOTSURE). The
+person is then Redirected at once to the ready operator who has waited longest (dialer-join), or
+to the abandon message (dialer-abandon) when nobody is free; should no Redirect come within a
+second (the AMI link is down), the dialplan plays the message by itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+
+import asyncpg
+
+from campaigns import pacer
+from campaigns.agent import Action, AgentState
+from campaigns.callflow import STORE_ERRORS, CallFlow
+from campaigns.dialing import Dialing
+from campaigns.floor import Floor, Slot
+from dialer import logs
+from dialer.ami.link import AmiLink, OriginateRequest
+from dialer.calls.state import CallState, Milestone, Outcome, Party
+from dialer.calls.tracker import CallChange, CallTracker
+from dialer.config import Settings
+from dialer.errors import AmiActionError
+from dialer.metrics import Metrics
+from dialer.store import attempts, campaigns, targets
+from dialer.store import pacing as history
+from dialer.store.campaigns import CampaignInfo
+from dialer.store.targets import Lease
+
+log = logs.get("campaigns.predictive")
+
+MODEL_TTL_S = 30.0  # the forecast is learnt again this often
+ROLLING_TTL_S = 5.0  # abandon counts are read again this often (and at once after an abandon)
+_WORKING = (AgentState.READY, AgentState.TALKING, AgentState.WRAP_UP)
+_BUSY = {AgentState.TALKING: pacer.Busy.TALKING, AgentState.WRAP_UP: pacer.Busy.WRAP_UP}
+
+
+@dataclass
+class InFlight:
+    """A predictive call not yet given to an operator."""
+
+    attempt_id: int
+    campaign: CampaignInfo
+    lease: Lease
+    since: float  # monotonic: when the current phase began
+    phase: pacer.Phase = pacer.Phase.RINGING
+    settled: bool = False  # no operator will be wanted: a machine, or the abandon message
+    operator: int | None = None
+    unwritten: bool = False  # given to `operator`, not yet written to the attempt
+
+
+class Predictive:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        link: AmiLink,
+        settings: Settings,
+        metrics: Metrics,
+        floor: Floor,
+        flow: CallFlow,
+        tracker: CallTracker,
+        dialing: Dialing,
+        owner: str,
+    ) -> None:
+        self.pool, self.link, self.settings, self.metrics = pool, link, settings, metrics
+        self.floor, self.flow, self.tracker, self.dialing, self.owner = floor, flow, tracker, dialing, owner
+        self.calls: dict[int, InFlight] = {}
+        self.last: dict[int, pacer.Decision] = {}  # the latest decision per campaign (for supervisors)
+        self._models: dict[int, tuple[float, pacer.Model]] = {}
+        self._rolling: dict[int, tuple[float, pacer.Window, pacer.Window]] = {}
+        self.clock: Callable[[], float] = time.monotonic
+
+    def held(self) -> list[int]:
+        """Households leased for calls in flight (their leases are renewed)."""
+        return [c.lease.target_id for c in self.calls.values() if c.operator is None]
+
+    # ---- the pacer's turn --------------------------------------------------------------------
+    async def tick(self) -> None:
+        """Place what the pacer decides, for every predictive campaign someone is working on."""
+        if not self.link.up:
+            return
+        working: dict[int, list[Slot]] = {}
+        for slot in self.floor.slots.values():
+            c = slot.campaign
+            if c is not None and c.dial_mode == "predictive" and slot.state in _WORKING:
+                working.setdefault(c.id, []).append(slot)
+        for campaign_id, slots in working.items():
+            try:
+                await self._pace(campaign_id, slots)
+            except STORE_ERRORS as exc:  # no calls this turn; the next turn tries again
+                log.warning("pacer.store_failed", campaign=campaign_id, error=type(exc).__name__)
+
+    async def _pace(self, campaign_id: int, slots: list[Slot]) -> None:
+        ready = [s for s in slots if s.state is AgentState.READY]
+        assert slots[0].campaign is not None
+        fresh = await campaigns.get(self.pool, campaign_id, slots[0].campaign.department_id)
+        if fresh is None or fresh.status != "active":
+            for s in ready:
+                await self.floor.tell(s, "notice.campaign_stopped")
+            return
+        for s in slots:  # a supervisor's change applies now (a new mode is served by the next turn)
+            s.campaign = fresh
+        if fresh.dial_mode != "predictive":
+            return
+        if not self.dialing.may_call_residents(fresh):
+            for s in ready:
+                await self.floor.tell(s, "notice.outside_hours")
+            return
+        hour, day = await self._windows(campaign_id)
+        snapshot = pacer.Snapshot(
+            operators=[_operator(s) for s in slots if s.state is not AgentState.READY or s.phone_ready],
+            calls=self._calls(campaign_id),
+            hour=hour,
+            day=day,
+        )
+        decision = pacer.decide(snapshot, await self._model(campaign_id), _settings(fresh))
+        self.last[campaign_id] = decision
+        label = str(campaign_id)
+        self.metrics.pacer_threshold.labels(label).set(decision.threshold)
+        self.metrics.pacer_decisions.labels(label, decision.mode.value, decision.reason).inc()
+        placed = 0
+        while placed < decision.place:
+            if not await self._place(fresh, ready):
+                break
+            placed += 1
+        if placed:
+            for s in ready:
+                await self.floor.tell(s, None)
+
+    def _calls(self, campaign_id: int) -> list[pacer.Call]:
+        now = self.clock()
+        return [
+            pacer.Call(c.phase, now - c.since)
+            for c in self.calls.values()
+            if c.campaign.id == campaign_id and c.operator is None and not c.settled
+        ]
+
+    async def _model(self, campaign_id: int) -> pacer.Model:
+        cached = self._models.get(campaign_id)
+        if cached is not None and self.clock() - cached[0] < MODEL_TTL_S:
+            return cached[1]
+        dialed, handled = await history.history(self.pool, campaign_id)
+        model = pacer.Model.learn(dialed, handled)
+        self._models[campaign_id] = (self.clock(), model)
+        return model
+
+    async def _windows(self, campaign_id: int) -> tuple[pacer.Window, pacer.Window]:
+        cached = self._rolling.get(campaign_id)
+        if cached is not None and self.clock() - cached[0] < ROLLING_TTL_S:
+            return cached[1], cached[2]
+        hour, day = await history.rolling(self.pool, campaign_id)
+        self._rolling[campaign_id] = (self.clock(), hour, day)
+        label = str(campaign_id)
+        self.metrics.abandon_rate.labels(label, "hour").set(hour.abandoned / hour.live if hour.live else 0.0)
+        self.metrics.abandon_rate.labels(label, "day").set(day.abandoned / day.live if day.live else 0.0)
+        return hour, day
+
+    async def _place(self, campaign: CampaignInfo, ready: list[Slot]) -> bool:
+        """Lease the next household and call it; False when nothing more can be placed now."""
+        lease = await targets.lease_next(self.pool, campaign.id, self.owner, self.settings.lease_s)
+        if lease is None:
+            if not any(c.campaign.id == campaign.id for c in self.calls.values()):
+                for s in ready:
+                    await self.floor.tell(s, "notice.no_targets")
+            return False
+        got = await self.dialing.new_attempt(lease, operator_id=None, dial_mode="predictive")
+        if not isinstance(got, attempts.NewAttempt):
+            return got != "not_stored"  # the next household, unless the database is failing
+        assert lease.number is not None
+        self.calls[got.id] = InFlight(got.id, campaign, lease, since=self.clock())
+        self.floor.unassigned[got.id] = campaign.id
+        self.tracker.track_call(got.id, got.channel_id)
+        if not self.dialing.may_call_residents(campaign) or not self.link.up:
+            await self.tracker.end_with(got.id, Outcome.CANCELLED, Party.SYSTEM)
+            return False
+        log.info("engine.originate", attempt=got.id, campaign=campaign.id, operator=None)
+        await self.dialing.send(got.id, campaign, self._request(campaign, lease.number, got))
+        return True
+
+    def _request(self, campaign: CampaignInfo, number: str, attempt: attempts.NewAttempt) -> OriginateRequest:
+        plan = self.settings.dialplan
+        return OriginateRequest(
+            channel=plan.trunk_template.format(number=number),
+            context=plan.predictive_context,
+            exten="s",
+            channel_id=attempt.channel_id,
+            caller_id=campaign.caller_id,
+            timeout_ms=plan.ring_timeout_s * 1000,
+            variables={
+                "DIALER_ATTEMPT": str(attempt.id),
+                "DIALER_CAMPAIGN": str(campaign.id),
+                "DIALER_AMD": "on",
+            },
+        )
+
+    # ---- a call's progress --------------------------------------------------------------------
+    async def on_change(self, change: CallChange) -> None:
+        """Before CallFlow stores the change: a person is given to an operator at once."""
+        c = self.calls.get(change.attempt_id)
+        if c is None:
+            return
+        received = self.clock()
+        for m in change.milestones:
+            if m is Milestone.ANSWERED:
+                c.phase, c.since = pacer.Phase.DETECTING, received
+            elif m is Milestone.AMD and c.operator is None and c.phase is not pacer.Phase.WAITING:
+                if change.state.amd_status == "MACHINE":
+                    c.settled = True  # the dialplan hangs up; never an operator, never abandoned
+                else:
+                    c.phase, c.since = pacer.Phase.WAITING, received
+                    await self._give(c, change.state, received)
+            elif m is Milestone.ABANDONED:
+                c.settled = True
+
+    async def after(self, change: CallChange) -> None:
+        """After CallFlow stored the change: the operator it went to (after the verdict, on the
+        timeline); an ended call frees its line, and an abandon counts."""
+        c = self.calls.get(change.attempt_id)
+        if c is None:
+            return
+        if c.unwritten and c.operator is not None:
+            c.unwritten = False
+            write = partial(attempts.assign_operator, self.pool, c.attempt_id, c.operator)
+            await self.flow.store(write, "assign", c.attempt_id)
+        if Milestone.ENDED not in change.milestones:
+            return
+        del self.calls[c.attempt_id]
+        if change.state.abandoned:
+            self._rolling.pop(c.campaign.id, None)  # read again, with this one, by the next turn
+        self.floor.wake.set()  # a line is free: the pacer may place another
+
+    async def _give(self, c: InFlight, state: CallState, received: float) -> None:
+        """A person is on the line: to the longest-waiting ready operator, or to the abandon message."""
+        slot = await self._take_operator(c)
+        plan = self.settings.dialplan
+        where = (plan.join_context, slot.user.extension or "") if slot else (plan.abandon_context, "s")
+        try:
+            sent = await self.link.redirect(state.channel or state.channel_id, *where)
+        except AmiActionError as exc:
+            # The dialplan plays the abandon message by itself after a second: the operator is free.
+            log.warning("predictive.redirect_failed", attempt=c.attempt_id, error=exc.message)
+            c.settled = True
+            if slot is not None:
+                await self._return_operator(slot, c)
+            return
+        self.metrics.connect_delay.observe(self.clock() - received)
+        if slot is None:
+            c.settled = True
+            log.info("predictive.abandon", attempt=c.attempt_id, campaign=c.campaign.id, sent=sent)
+            return
+        log.info("predictive.connect", attempt=c.attempt_id, operator=slot.user.id, sent=sent)
+        c.unwritten = True
+        if not sent:
+            return  # gone already (hung up): its Hangup ends the call and frees the operator
+        async with slot.lock:
+            if slot.attempt_id == c.attempt_id:
+                await self.flow.pop_record(slot, c.lease, reason="screen_pop", attempt_id=c.attempt_id)
+                self.metrics.screen_pop.observe(self.clock() - received)
+
+    async def _take_operator(self, c: InFlight) -> Slot | None:
+        def free(s: Slot) -> bool:
+            return (
+                s.state is AgentState.READY
+                and s.phone_ready
+                and s.attempt_id is None
+                and s.campaign is not None
+                and s.campaign.id == c.campaign.id
+            )
+
+        for slot in sorted((s for s in self.floor.slots.values() if free(s)), key=lambda s: s.since):
+            async with slot.lock:
+                if not free(slot):  # taken or paused while we waited for the lock
+                    continue
+                slot.lease, slot.attempt_id, slot.call_phase = c.lease, c.attempt_id, "answered"
+                self.floor.by_attempt[c.attempt_id] = slot.user.id
+                c.operator = slot.user.id
+                await self.floor.move(slot, Action.CONNECT)
+                return slot
+        return None
+
+    async def _return_operator(self, slot: Slot, c: InFlight) -> None:
+        async with slot.lock:
+            if slot.attempt_id != c.attempt_id:
+                return
+            self.floor.by_attempt.pop(c.attempt_id, None)
+            c.operator = None
+            await self.flow.back_to_work(slot)
+
+
+def _operator(slot: Slot) -> pacer.Operator:
+    busy = _BUSY.get(slot.state)
+    if busy is None:
+        return pacer.Operator()
+    return pacer.Operator(busy, (datetime.now(UTC) - slot.since).total_seconds())
+
+
+def _settings(campaign: CampaignInfo) -> pacer.Settings:
+    try:
+        return pacer.Settings.parse(campaign.pacing)
+    except pacer.PacerError as exc:  # written around `dialer campaign set`: never risk more than asked
+        log.error("pacer.bad_settings", campaign=campaign.id, key=exc.key)
+        return pacer.Settings(target_abandon=0.0)

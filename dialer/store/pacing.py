@@ -1,0 +1,87 @@
+"""What the predictive pacer learns from a campaign's own calls, and its rolling abandon counts.
+
+A *live* call is one a person answered: it reached an operator (counted from then on, before it
+ends), was abandoned, or answering-machine detection said HUMAN or NOTSURE. Machines are never live and never abandoned. Counts are per
+campaign over every mode (a campaign switched from progressive keeps its history and its budget).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from campaigns.pacer import Dialed, Handled, Window
+from dialer.store.db import Conn
+
+RECENT_DIALED = 400  # finished calls the forecast is learnt from
+RECENT_HANDLED = 200  # conversations (talk + wrap-up)
+RECENT_WITHIN = timedelta(hours=8)  # nothing older than one calling day
+
+_LIVE = "(a.outcome = 'abandoned' or a.connected_at is not null or a.amd_status in ('HUMAN', 'NOTSURE'))"
+
+
+async def history(conn: Conn, campaign_id: int) -> tuple[list[Dialed], list[Handled]]:
+    """The campaign's recent finished calls and conversations, newest first."""
+    dialed = await conn.fetch(
+        f"""
+        select extract(epoch from coalesce(a.answered_at, a.ended_at) - a.originated_at) as ring_s,
+               a.answered_at is not null as answered,
+               a.answered_at is not null and {_LIVE} as live,
+               coalesce(extract(epoch from (select min(e.at) from attempt_event e
+                                            where e.attempt_id = a.id and e.kind = 'amd') - a.answered_at),
+                        0) as detect_s
+        from attempt a
+        where a.campaign_id = $1 and a.ended_at is not null and a.originated_at > now() - $2::interval
+          and a.outcome not in ('cancelled', 'failed', 'lost')
+        order by a.originated_at desc limit $3
+        """,
+        campaign_id,
+        RECENT_WITHIN,
+        RECENT_DIALED,
+    )
+    handled = await conn.fetch(
+        """
+        select extract(epoch from a.ended_at - a.connected_at) as talk_s,
+               greatest(0, extract(epoch from d.created_at - a.ended_at)) as wrap_s
+        from attempt a join disposition d on d.attempt_id = a.id
+        where a.campaign_id = $1 and a.connected_at is not null and a.ended_at is not null
+          and a.originated_at > now() - $2::interval
+        order by a.originated_at desc limit $3
+        """,
+        campaign_id,
+        RECENT_WITHIN,
+        RECENT_HANDLED,
+    )
+    return (
+        [
+            Dialed(
+                ring_s=max(0.0, float(r["ring_s"])),
+                answered=r["answered"],
+                live=r["live"],
+                detect_s=max(0.0, float(r["detect_s"])),
+            )
+            for r in dialed
+        ],
+        [Handled(talk_s=max(0.0, float(r["talk_s"])), wrap_s=float(r["wrap_s"])) for r in handled],
+    )
+
+
+async def rolling(conn: Conn, campaign_id: int) -> tuple[Window, Window]:
+    """Live answered and abandoned calls in the last hour and the last 24 hours."""
+    row = await conn.fetchrow(
+        f"""
+        select count(*) filter (where {_LIVE} and a.answered_at > now() - interval '1 hour') as hour_live,
+               count(*) filter (where a.outcome = 'abandoned' and a.answered_at > now() - interval '1 hour')
+                   as hour_abandoned,
+               count(*) filter (where {_LIVE}) as day_live,
+               count(*) filter (where a.outcome = 'abandoned') as day_abandoned
+        from attempt a
+        where a.campaign_id = $1 and a.originated_at > now() - interval '25 hours'
+          and a.answered_at > now() - interval '24 hours'
+        """,
+        campaign_id,
+    )
+    assert row is not None
+    return (
+        Window(live=row["hour_live"], abandoned=row["hour_abandoned"]),
+        Window(live=row["day_live"], abandoned=row["day_abandoned"]),
+    )

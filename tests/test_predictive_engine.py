@@ -1,0 +1,211 @@
+"""Predictive campaigns through the whole product: the pacer places calls for nobody in particular,
+a person is Redirected to a ready operator's bridge, or to the abandon message when none is free;
+machines are hung up on. Real HTTP/WebSocket, the simulated PBX on TCP, the embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+
+from dialer import runtime
+from dialer.simpbx import Behaviour, SimulatedPbx
+from tests import factory
+from tests.client import PageClient
+
+
+async def _timeline(pool: asyncpg.Pool, attempt_id: int) -> list[str]:
+    rows = await pool.fetch("select kind from attempt_event where attempt_id = $1 order by id", attempt_id)
+    return [r["kind"] for r in rows]
+
+
+async def test_a_person_is_given_to_the_ready_operator_with_the_record(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool, mode="predictive")
+    await factory.household(pool, w.campaign_id, "0355550801", name="予測 花子")
+    sim.script("0355550801", Behaviour("answer", ring_s=0.3, talk_s=None, amd_s=0.2))
+    await operator.ready_as("op1", w.campaign_id)
+    pop = await operator.wait(lambda m: m["type"] == "record")
+    assert (pop["reason"], pop["record"]["name_kanji"]) == ("screen_pop", "予測 花子")
+    attempt_id = pop["attempt_id"]
+    await operator.wait(lambda m: m["type"] == "agent" and m["state"] == "talking")
+    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+
+    originate = [a for a in sim.actions("Originate") if a["Context"] == "dialer-predictive"]
+    assert len(originate) == 1
+    assert originate[0]["Exten"] == "s"
+    assert "DIALER_AMD=on" in originate[0]["Variable"]
+    redirect = sim.actions("Redirect")
+    assert [(r["Context"], r["Exten"]) for r in redirect] == [("dialer-join", "1001")]
+
+    status, reply = await operator.post(
+        "/api/dispositions", {"attempt_id": attempt_id, "token": str(uuid.uuid4()), "code": "refused"}
+    )
+    assert status == 200, reply
+    operator.forget()
+    assert (await operator.post("/api/agent/hangup"))[0] == 200
+    await operator.wait_state("ready")
+    row = await pool.fetchrow("select operator_id, dial_mode, outcome from attempt where id = $1", attempt_id)
+    assert dict(row) == {"operator_id": w.operator.id, "dial_mode": "predictive", "outcome": "connected"}
+    assert await _timeline(pool, attempt_id) == [
+        "originated", "channel", "ringing", "answered", "amd", "assigned", "connected", "ended"
+    ]  # fmt: skip
+    audit = await pool.fetchval(
+        "select count(*) from audit_log where action = 'record.view' and user_id = $1", w.operator.id
+    )
+    assert audit == 1
+
+
+async def test_a_person_with_no_operator_free_hears_the_message_and_is_counted(
+    product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool, mode="predictive")
+    await factory.user(pool, "op2", "operator", "nhi", "1002")
+    await factory.household(pool, w.campaign_id, "0355550811", priority=1)
+    await factory.household(pool, w.campaign_id, "0355550812", priority=2)
+    # Both answer; by then one of the two operators who were ready has paused.
+    sim.script("0355550811", Behaviour("answer", ring_s=1.0, talk_s=None, amd_s=0.2))
+    sim.script("0355550812", Behaviour("answer", ring_s=1.5, talk_s=None, amd_s=0.2))
+    op1, op2 = PageClient(product.url), PageClient(product.url)
+    try:
+        await op1.ready_as("op1", w.campaign_id)
+        await op1.wait_state("ready")
+        await op2.ready_as("op2", w.campaign_id)
+        await op2.wait_state("ready")
+        await _until(lambda: len(_predictive_originates(sim)) == 2)
+        assert (await op2.post("/api/agent/pause"))[0] == 200
+        await op2.wait_state("paused")
+        pop = await op1.wait(lambda m: m["type"] == "record")
+        abandoned = await _until_row(pool, "select id from attempt where outcome = 'abandoned'")
+        assert pop["attempt_id"] != abandoned
+        assert "abandoned" in await _timeline(pool, abandoned)  # the dialplan's UserEvent: message played
+        contexts = sorted(r["Context"] for r in sim.actions("Redirect"))
+        assert contexts == ["dialer-abandon", "dialer-join"]
+        row = await pool.fetchrow("select operator_id, hangup_by from attempt where id = $1", abandoned)
+        assert (row["operator_id"], row["hangup_by"]) == (None, "system")
+        _, text = await op1.get("/metrics")
+        assert f'dialer_calls_abandoned_total{{campaign="{w.campaign_id}"}} 1.0' in text
+        # The pacer's next turns see the abandon: one in one live call in the last hour
+        await _until_text(op1, f'dialer_abandon_rate{{campaign="{w.campaign_id}",window="hour"}} 0.5')
+        assert not [m for m in op2.messages if m["type"] == "record"]  # nothing shown to the paused one
+    finally:
+        await op1.close()
+        await op2.close()
+
+
+async def test_a_machine_is_hung_up_on_and_the_operator_keeps_waiting(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool, mode="predictive")
+    await factory.household(pool, w.campaign_id, "0355550821")
+    sim.script("0355550821", Behaviour("machine", ring_s=0.2, amd_s=0.2))
+    await operator.ready_as("op1", w.campaign_id)
+    await operator.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets", within=15)
+    row = await pool.fetchrow("select outcome, operator_id, amd_status from attempt")
+    assert dict(row) == {"outcome": "machine", "operator_id": None, "amd_status": "MACHINE"}
+    assert sim.actions("Redirect") == []
+    assert not [m for m in operator.messages if m["type"] == "record"]
+    states = [m["state"] for m in operator.messages if m["type"] == "agent"]
+    assert set(states[states.index("ready") :]) == {"ready"}  # never taken from waiting
+
+
+async def test_a_paused_predictive_campaign_places_nothing(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool, mode="predictive")
+    await factory.household(pool, w.campaign_id, "0355550831")
+    await pool.execute("update campaign set status = 'paused' where id = $1", w.campaign_id)
+    status, body = await _ready(operator, w.campaign_id)
+    assert (status, body["error"]) == (409, "error.campaign")
+    await pool.execute("update campaign set status = 'active' where id = $1", w.campaign_id)
+    assert (await operator.post("/api/agent/ready", {"campaign_id": w.campaign_id}))[0] == 200
+    await operator.wait_state("ready")
+    await _until(lambda: len(_predictive_originates(sim)) == 1)
+    await pool.execute("update campaign set status = 'paused' where id = $1", w.campaign_id)
+    await factory.household(pool, w.campaign_id, "0355550832")
+    await operator.wait(
+        lambda m: m["type"] == "agent" and m["notice"] == "notice.campaign_stopped", within=15
+    )
+    await asyncio.sleep(1.5)  # turns of the dialling loop
+    assert len(_predictive_originates(sim)) == 1
+
+
+def _predictive_originates(sim: SimulatedPbx) -> list[dict[str, object]]:
+    return [a for a in sim.actions("Originate") if a.get("Context") == "dialer-predictive"]
+
+
+async def _ready(client: PageClient, campaign_id: int) -> tuple[int, dict[str, object]]:
+    assert await client.login("op1", factory.PASSWORD) == 200
+    await client.connect()
+    await client.wait_state("offline")
+    status, body = await client.post("/api/agent/ready", {"campaign_id": campaign_id})
+    return status, body
+
+
+async def _until(condition: object, within: float = 10.0) -> None:
+    assert callable(condition)
+    for _ in range(int(within / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def _until_row(pool: asyncpg.Pool, query: str, within: float = 10.0) -> int:
+    for _ in range(int(within / 0.1)):
+        value = await pool.fetchval(query)
+        if value is not None:
+            return int(value)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no row for {query}")
+
+
+async def _until_text(client: PageClient, text: str, within: float = 15.0) -> None:
+    for _ in range(int(within / 0.2)):
+        if text in (await client.get("/metrics"))[1]:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{text!r} not in /metrics")
+
+
+@pytest.mark.parametrize(
+    ("abandoned", "lines", "reason"),
+    [
+        # 1 in 10 calls brings a person: 4 lines for 2 ready operators keep the chance that a person
+        # finds nobody free under 3 % (P(2 or more of 4) = 2.8 %; of 5 it would be 5.2 %).
+        (0, 4, "risk"),
+        # 3 abandons in the last hour spend its budget: progressive, one line per ready operator.
+        (3, 2, "budget_spent"),
+    ],
+)
+async def test_the_pacer_dials_ahead_of_free_operators_within_the_abandon_budget(
+    product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx, abandoned: int, lines: int, reason: str
+) -> None:
+    w = await factory.world(pool, mode="predictive")
+    await factory.user(pool, "op2", "operator", "nhi", "1002")
+    await factory.call_history(pool, w.campaign_id, w.operator.id, dialed=120, live=12, abandoned=abandoned)
+    for i in range(12):  # nobody answers: each rings until the 2-s timeout, then the next is dialled
+        await factory.household(pool, w.campaign_id, f"03555509{i:02d}", priority=i)
+    op1, op2 = PageClient(product.url), PageClient(product.url)
+    try:
+        await op1.ready_as("op1", w.campaign_id)
+        await op2.ready_as("op2", w.campaign_id)
+        await op2.wait_state("ready")
+        most = 0
+        for _ in range(60):  # 3 s
+            most = max(most, len([c for c in sim.live_channels() if c.uniqueid.startswith("dlr-a")]))
+            await asyncio.sleep(0.05)
+        assert most == lines
+        _, text = await op1.get("/metrics")
+        mode = "predictive" if reason == "risk" else "progressive"
+        assert (
+            f'dialer_pacer_decisions_total{{campaign="{w.campaign_id}",mode="{mode}",reason="{reason}"}}'
+            in text
+        )
+        assert not [m for m in op1.messages + op2.messages if m["type"] == "record"]
+    finally:
+        await op1.close()
+        await op2.close()
