@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import secrets
+import socket
 import time
 
 import asyncpg
@@ -45,7 +48,8 @@ class Engine:
         self, pool: asyncpg.Pool, link: AmiLink, settings: Settings, notifier: Notifier, metrics: Metrics
     ) -> None:
         self.pool, self.link, self.settings, self.metrics = pool, link, settings, metrics
-        self.owner = f"dialer-{int(time.time() * 1000):x}"
+        # Names this process's leases: unique even for two processes started in the same millisecond.
+        self.owner = f"dialer-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
         self.floor = Floor(notifier, metrics)
         self.flow = CallFlow(pool, self.floor, settings, metrics, self.owner, link)
         self.phones = Phones(self.flow)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from pathlib import Path
 
 import asyncpg
 import pytest
 
 from dialer import runtime
+from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
 from tests import factory
 from tests.client import PageClient
@@ -98,3 +101,45 @@ async def test_a_target_cannot_claim_another_department(pool: asyncpg.Pool) -> N
             tax_campaign,
             hid,
         )
+
+
+async def test_two_dialer_processes_on_one_predictive_campaign_never_dial_a_household_twice(
+    product: runtime.Running, settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx, tmp_path: Path
+) -> None:
+    """Two dialers (each its own engine, pool and AMI link, as two processes would have) pace the
+    same predictive campaign against one PBX, racing for the same households."""
+    w = await factory.world(pool, mode="predictive")
+    await factory.user(pool, "op2", "operator", "nhi", "1002")
+    # 1 call in 50 brings a person: each dialer keeps 2 lines for its one operator.
+    await factory.call_history(pool, w.campaign_id, w.operator.id, dialed=600, live=12)
+    numbers = [f"03555510{i:02d}" for i in range(40)]
+    for i, number in enumerate(numbers):
+        await factory.household(pool, w.campaign_id, number, priority=i % 3)
+        sim.script(number, Behaviour("busy", ring_s=0.1))  # busy: tried again only minutes later
+    other_settings = replace(
+        settings,
+        var_dir=tmp_path / "second",
+        dialplan=replace(settings.dialplan, ring_timeout_s=2),
+    )
+    (tmp_path / "second").mkdir()
+    async with runtime.started(other_settings) as other:
+        op1, op2 = PageClient(product.url), PageClient(other.url)
+        try:
+            await op1.ready_as("op1", w.campaign_id)
+            await op2.ready_as("op2", w.campaign_id)
+            await op1.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets", within=30)
+            await op2.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets", within=30)
+        finally:
+            await op1.close()
+            await op2.close()
+        per_household = await pool.fetch(
+            "select household_id, count(*) as n from attempt where channel_id like 'dlr-a%' group by 1"
+        )
+        assert len(per_household) == len(numbers)  # every household called ...
+        assert {r["n"] for r in per_household} == {1}  # ... once
+        labels = {"campaign": str(w.campaign_id)}
+        first = product.metrics.registry.get_sample_value("dialer_calls_originated_total", labels)
+        second = other.metrics.registry.get_sample_value("dialer_calls_originated_total", labels)
+        assert first is not None
+        assert second is not None
+        assert (first + second, min(first, second) > 0) == (len(numbers), True)  # both dialled
