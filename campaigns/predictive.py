@@ -40,7 +40,7 @@ from dialer.store.targets import Lease
 
 log = logs.get("campaigns.predictive")
 
-MODEL_TTL_S = 30.0  # the forecast is learnt again this often
+MODEL_TTL_S = 10.0  # the forecast is learnt again this often (as in bench/pacing/day.py)
 ROLLING_TTL_S = 5.0  # abandon counts are read again this often (and at once after an abandon)
 _WORKING = (AgentState.READY, AgentState.TALKING, AgentState.WRAP_UP)
 _BUSY = {AgentState.TALKING: pacer.Busy.TALKING, AgentState.WRAP_UP: pacer.Busy.WRAP_UP}

@@ -147,7 +147,8 @@ async def call_history(
     await pool.execute(
         """
         with h as (insert into household (department_id, household_no, postal_code, address)
-                   select 'nhi', 'HIST-' || g, '999-0001', '見本県' from generate_series(1, $2) g returning id),
+                   select 'nhi', 'HIST-' || $1::bigint || '-' || g, '999-0001', '見本県' from generate_series(1, $2) g
+                   returning id),
              t as (insert into campaign_target (campaign_id, household_id, department_id, state)
                    select $1, id, 'nhi', 'done' from h returning id, household_id),
              n as (select t.*, row_number() over (order by t.id) as n from t),

@@ -40,6 +40,8 @@ async def test_a_person_is_given_to_the_ready_operator_with_the_record(
     assert "DIALER_AMD=on" in originate[0]["Variable"]
     redirect = sim.actions("Redirect")
     assert [(r["Context"], r["Exten"]) for r in redirect] == [("dialer-join", "1001")]
+    # the verdict is stored at once, not when the call ends: the pacer learns from it meanwhile
+    assert await pool.fetchval("select amd_status from attempt where id = $1", attempt_id) == "HUMAN"
 
     status, reply = await operator.post(
         "/api/dispositions", {"attempt_id": attempt_id, "token": str(uuid.uuid4()), "code": "refused"}

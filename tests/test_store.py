@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from dialer.store import migrate, records, targets, users
+from dialer.store import migrate, pacing, records, targets, users
 from dialer.store.migrate import MigrationError
 from tests import factory
 
@@ -145,3 +145,27 @@ async def test_sessions_and_passwords(pool: asyncpg.Pool) -> None:
     assert stored == 0  # only a hash of the token is kept
     await users.close_session(pool, token)
     assert await users.load_session(pool, token) is None
+
+
+async def test_the_pacer_learns_from_the_campaigns_own_recent_calls(pool: asyncpg.Pool) -> None:
+    w = await factory.world(pool, mode="predictive")
+    await factory.call_history(
+        pool, w.campaign_id, w.operator.id, dialed=50, live=10, abandoned=2, live_ring_s=4.0, talk_s=60.0
+    )
+    other = await factory.campaign(pool, "nhi", "predictive", name="別")
+    await factory.call_history(pool, other, w.operator.id, dialed=5, live=5)  # not this campaign's
+    dialed, handled = await pacing.history(pool, w.campaign_id)
+    assert len(dialed) == 50
+    assert sum(d.live for d in dialed) == 12  # 10 conversations + 2 abandoned
+    assert sum(d.answered for d in dialed) == 12
+    assert sorted({round(d.ring_s, 1) for d in dialed}) == [4.0, 30.0]  # answered after 4 s; rang out
+    assert [(round(h.talk_s, 1), round(h.wrap_s, 1)) for h in handled] == [(60.0, 20.0)] * 10
+    hour, day = await pacing.rolling(pool, w.campaign_id)
+    assert (hour.live, hour.abandoned, day.live, day.abandoned) == (12, 2, 12, 2)
+    await pool.execute(
+        "update attempt set originated_at = originated_at - interval '2 hours', "
+        "answered_at = answered_at - interval '2 hours' where campaign_id = $1",
+        w.campaign_id,
+    )
+    hour, day = await pacing.rolling(pool, w.campaign_id)
+    assert (hour.live, hour.abandoned, day.live, day.abandoned) == (0, 0, 12, 2)

@@ -90,9 +90,12 @@ async def milestone(
     kind: str,
     detail: Mapping[str, Any] | None = None,
 ) -> None:
-    """Append to the timeline, and stamp the attempt row for ringing/answered/connected."""
+    """Append to the timeline, and stamp the attempt row for ringing/answered/connected (and the
+    answering-machine verdict as soon as it is known: the pacer learns from it before the call ends)."""
     column = _STAMP.get(kind)
     stamp = f", {column} = coalesce({column}, clock_timestamp())" if column else ""
+    if kind == "amd":
+        stamp = ", amd_status = coalesce(nullif($3::jsonb ->> 'amd', ''), amd_status)"
     await conn.execute(
         f"""with e as (insert into attempt_event (attempt_id, kind, detail) values ($1, $2, $3::jsonb))
             update attempt set phase = case when $2 in ('ringing', 'answered', 'connected') and ended_at is null
