@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import ami_pipeline, imports, pacing
+from bench import ami_pipeline, engine, imports, pacing
 from dialer import logs
 
 RESULTS = Path(__file__).parent / "results"
@@ -20,6 +20,7 @@ def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     results = {
         "pacing": pacing.run(log=lambda line: print(line, file=sys.stderr, flush=True)),
+        "engine": asyncio.run(engine.run(log=lambda line: print(line, file=sys.stderr, flush=True))),
         "ami_pipeline": asyncio.run(ami_pipeline.run()),
         "imports": asyncio.run(imports.run()),
     }
