@@ -107,6 +107,7 @@ async def seed(pool: asyncpg.Pool, households: int = 300, rng_seed: int = 2026) 
             "nhi": [
                 await _campaign(conn, "nhi", "国保 現年度分 電話催告", "progressive"),
                 await _campaign(conn, "nhi", "国保 滞納繰越 10万円未満", "preview"),
+                await _campaign(conn, "nhi", "国保 現年度分 プレディクティブ", "predictive"),
             ],
             "tax": [await _campaign(conn, "tax", "住民税 現年度分 電話催告", "progressive")],
         }
