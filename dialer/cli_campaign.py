@@ -15,10 +15,12 @@ import re
 import sys
 import tomllib
 import unicodedata
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from campaigns import pacer, retry, windows
+from campaigns import pacer, retry, segments, windows
+from campaigns.hours import TOKYO
 from dialer.config import Settings
 
 MODES = ("preview", "progressive", "predictive")
@@ -55,7 +57,17 @@ def register(sub: Any) -> None:
     put.add_argument("--pacing", help="pacing settings file (.json/.toml), or 'default'")
     put.add_argument("--target-abandon", type=float, help="predictive: abandon target, at most 0.03")
     put.add_argument("--max-lines", type=float, help="predictive: most calls in flight per operator")
+    put.add_argument("--segment", help="segment rules file (.json/.toml): who is called; or 'default'")
     put.set_defaults(func=_set)
+    pre = csub.add_parser("preview", help="how many households the segment matches now (nothing changes)")
+    pre.add_argument("id", type=int)
+    pre.add_argument("--segment", help="try these rules instead of the campaign's own (.json/.toml)")
+    pre.set_defaults(func=_preview)
+    fill = csub.add_parser(
+        "fill", help="put the segment's households on the campaign's list (and set aside the rest)"
+    )
+    fill.add_argument("id", type=int)
+    fill.set_defaults(func=_fill)
 
 
 def caller_id(text: str) -> str:
@@ -127,7 +139,23 @@ def changes_from(args: argparse.Namespace, current_pacing: dict[str, Any] | None
         except pacer.PacerError as exc:
             raise BadValue(f"pacing: {exc}") from None
         out["pacing"] = pacing
+    if getattr(args, "segment", None) is not None:
+        raw = _read(args.segment, "segment")
+        read_segment(raw)
+        out["segment"] = raw
     return out
+
+
+def read_segment(raw: dict[str, Any] | None) -> segments.Segment:
+    try:
+        return segments.parse(raw)
+    except segments.SegmentError as exc:
+        raise BadValue(f"segment: {exc}") from None
+
+
+def tokyo_today() -> date:
+    """Today's date in Tokyo (segments are judged by the calendar day there)."""
+    return datetime.now(TOKYO).date()
 
 
 def describe(c: Any) -> dict[str, Any]:
@@ -146,7 +174,16 @@ def describe(c: Any) -> dict[str, Any]:
         "retry_policy_is_default": c.retry_policy is None,
         "pacing": {"target_abandon": p.target_abandon, "max_lines_per_operator": p.max_lines_per_operator},
         "pacing_is_default": c.pacing is None,
+        "segment": _segment_view(c.segment),
+        "segment_is_default": c.segment is None,
     }
+
+
+def _segment_view(raw: dict[str, Any] | None) -> dict[str, Any] | str:
+    try:
+        return segments.to_dict(segments.parse(raw))
+    except segments.SegmentError as exc:
+        return f"unreadable: {exc}"
 
 
 async def _list(settings: Settings, args: argparse.Namespace) -> int:
@@ -157,7 +194,12 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
         for c in await campaigns.listed(pool, args.department):
             own = [
                 n
-                for n, v in (("window", c.calling_window), ("retry", c.retry_policy), ("pacing", c.pacing))
+                for n, v in (
+                    ("window", c.calling_window),
+                    ("retry", c.retry_policy),
+                    ("pacing", c.pacing),
+                    ("segment", c.segment),
+                )
                 if v
             ]
             print(
@@ -243,4 +285,66 @@ async def _set(settings: Settings, args: argparse.Namespace) -> int:
         print(f"dialer: error: no campaign {args.id}", file=sys.stderr)
         return 3
     print(json.dumps(describe(result[0]), ensure_ascii=False, indent=2))
+    return 0
+
+
+async def _preview(settings: Settings, args: argparse.Namespace) -> int:
+    from dialer.cli import with_pool
+    from dialer.store import campaigns
+    from dialer.store import segments as store
+
+    out: list[Any] = []
+
+    async def body(pool: Any) -> None:
+        c = await campaigns.by_id(pool, args.id)
+        if c is None:
+            return
+        raw = _read(args.segment, "segment") if args.segment else c.segment
+        seg = read_segment(raw)
+        out.append((c, await store.preview(pool, c.id, c.department_id, seg, tokyo_today())))
+
+    try:
+        await with_pool(settings, body)
+    except BadValue as exc:
+        print(f"dialer: error: {exc}", file=sys.stderr)
+        return 2
+    if not out:
+        print(f"dialer: error: no campaign {args.id}", file=sys.stderr)
+        return 3
+    c, p = out[0]
+    print(
+        f"campaign {c.id} {c.name}: {p.households:,} households match, arrears ¥{p.unpaid_yen:,} together; "
+        f"{p.in_campaign:,} already on its list"
+        + ("" if args.segment is None else " (rules from the file, not stored)")
+    )
+    return 0
+
+
+async def _fill(settings: Settings, args: argparse.Namespace) -> int:
+    from dialer.cli import with_pool
+    from dialer.store import campaigns
+    from dialer.store import segments as store
+
+    out: list[Any] = []
+
+    async def body(pool: Any) -> None:
+        c = await campaigns.by_id(pool, args.id)
+        if c is None:
+            return
+        seg = read_segment(c.segment)
+        out.append((c, await store.fill(pool, c.id, c.department_id, seg, tokyo_today())))
+
+    try:
+        await with_pool(settings, body)
+    except BadValue as exc:
+        print(f"dialer: error: {exc} (nothing changed)", file=sys.stderr)
+        return 2
+    if not out:
+        print(f"dialer: error: no campaign {args.id}", file=sys.stderr)
+        return 3
+    c, f = out[0]
+    print(
+        f"campaign {c.id} {c.name}: {f.matched:,} households match; {f.added:,} added, "
+        f"{f.set_aside:,} no longer matching set aside"
+    )
     return 0

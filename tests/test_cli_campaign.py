@@ -7,6 +7,8 @@ from pathlib import Path
 
 import asyncpg
 
+from campaigns import segments
+from dialer.cli_campaign import tokyo_today
 from tests import factory
 from tests.test_cli import _env, _one_clear_line, _run
 
@@ -84,3 +86,55 @@ async def test_bad_values_are_refused_and_change_nothing(
     code, _, err = await _run(env, "campaign", "create", "--department", "nhi", "--name", "国保 催告")
     assert code == 2
     _one_clear_line(err, r"already has a campaign named")
+
+
+async def test_a_segment_is_previewed_then_filled(tmp_path: Path, db_dsn: str, pool: asyncpg.Pool) -> None:
+    w = await factory.world(pool)
+    await pool.execute("delete from campaign_target")
+    for i, unpaid in enumerate((30_000, 120_000, 250_000, 400_000)):
+        await factory.household(pool, w.campaign_id, f"03555520{i:02d}", no=f"S{i}", unpaid=unpaid)
+    await pool.execute("delete from campaign_target")  # the factory put them on the list; the segment decides
+    # carried over from last fiscal year, due 200 days ago (inside the 2-year limitation, whatever the date)
+    await pool.execute(
+        "update debt set fiscal_year = $1, due_date = current_date - 200",
+        segments.accounting_year(tokyo_today()) - 1,
+    )
+    env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
+    rules = tmp_path / "segment.toml"
+    rules.write_text(
+        '# 滞納繰越 10万〜30万円\nyears = "carried_over"\nunpaid_min_yen = 100000\nunpaid_max_yen = 300000\n',
+        encoding="utf-8",
+    )
+    code, out, err = await _run(env, "campaign", "preview", str(w.campaign_id), "--segment", str(rules))
+    assert code == 0, err
+    assert "2 households match, arrears ¥370,000 together; 0 already on its list" in out
+    assert "(rules from the file, not stored)" in out
+    assert await pool.fetchval("select segment from campaign where id = $1", w.campaign_id) is None
+
+    code, out, err = await _run(env, "campaign", "set", str(w.campaign_id), "--segment", str(rules))
+    assert code == 0, err
+    assert json.loads(out)["segment"]["unpaid_max_yen"] == 300_000
+    code, out, err = await _run(env, "campaign", "fill", str(w.campaign_id))
+    assert code == 0, err
+    assert "2 households match; 2 added, 0 no longer matching set aside" in out
+    listed = await pool.fetch(
+        "select h.household_no from campaign_target t join household h on h.id = t.household_id "
+        "where t.campaign_id = $1 order by t.priority",
+        w.campaign_id,
+    )
+    assert [r["household_no"] for r in listed] == ["S2", "S1"]  # the largest arrears first
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"years": "last", "unpaid_min_yen": 1}', encoding="utf-8")
+    code, out, err = await _run(env, "campaign", "set", str(w.campaign_id), "--segment", str(bad))
+    assert code == 2
+    _one_clear_line(
+        err,
+        r"^dialer: error: segment: years must be one of 'any', 'current_only', 'carried_over', got 'last' "
+        r"\(nothing changed\)$",
+    )
+    assert json.loads(await pool.fetchval("select segment from campaign where id = $1", w.campaign_id)) == {
+        "years": "carried_over", "unpaid_min_yen": 100_000, "unpaid_max_yen": 300_000,
+    }  # fmt: skip
+    code, _, err = await _run(env, "campaign", "fill", "999")
+    assert (code, err.strip()) == (3, "dialer: error: no campaign 999")

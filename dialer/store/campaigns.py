@@ -22,9 +22,13 @@ class CampaignInfo:
     calling_window: dict[str, Any] | None = None  # as written (campaigns.windows.parse reads it)
     retry_policy: dict[str, Any] | None = None  # as written (campaigns.retry.parse reads it)
     pacing: dict[str, Any] | None = None  # as written (campaigns.pacer.Settings.parse reads it)
+    segment: dict[str, Any] | None = None  # as written (campaigns.segments.parse reads it)
 
 
-_COLUMNS = "id, department_id, name, dial_mode, caller_id, status, calling_window, retry_policy, pacing"
+_COLUMNS = (
+    "id, department_id, name, dial_mode, caller_id, status, calling_window, retry_policy, pacing, segment"
+)
+_JSONB = ("calling_window", "retry_policy", "pacing", "segment")
 
 
 def _info(row: asyncpg.Record) -> CampaignInfo:
@@ -38,6 +42,7 @@ def _info(row: asyncpg.Record) -> CampaignInfo:
         calling_window=from_jsonb(row["calling_window"]),
         retry_policy=from_jsonb(row["retry_policy"]),
         pacing=from_jsonb(row["pacing"]),
+        segment=from_jsonb(row["segment"]),
     )
 
 
@@ -63,7 +68,7 @@ async def listed(conn: Conn, department_id: str | None = None) -> list[CampaignI
     return [_info(r) for r in rows]
 
 
-SETTABLE = ("name", "dial_mode", "caller_id", "status", "calling_window", "retry_policy", "pacing")
+SETTABLE = ("name", "dial_mode", "caller_id", "status", *_JSONB)
 
 
 async def create(conn: Conn, department_id: str, name: str, dial_mode: str, caller_id: str) -> int:
@@ -82,13 +87,10 @@ async def update(conn: Conn, campaign_id: int, changes: dict[str, Any]) -> Campa
         raise ValueError(f"not a campaign setting: {', '.join(sorted(unknown))}")
     names = list(changes)
     sets = ", ".join(
-        f"{n} = ${i + 2}::jsonb" if n in ("calling_window", "retry_policy", "pacing") else f"{n} = ${i + 2}"
-        for i, n in enumerate(names)
+        f"{n} = ${i + 2}::jsonb" if n in _JSONB else f"{n} = ${i + 2}" for i, n in enumerate(names)
     )
     values = [
-        json.dumps(changes[n], ensure_ascii=False)
-        if n in ("calling_window", "retry_policy", "pacing") and changes[n] is not None
-        else changes[n]
+        json.dumps(changes[n], ensure_ascii=False) if n in _JSONB and changes[n] is not None else changes[n]
         for n in names
     ]
     row = await conn.fetchrow(

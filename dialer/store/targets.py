@@ -156,30 +156,6 @@ class Due:
     priority: int
 
 
-async def add_segment(
-    conn: Conn, campaign_id: int, *, min_unpaid_yen: int = 1, max_unpaid_yen: int = 2**62, priority: int = 100
-) -> int:
-    """Put the campaign's department's households whose arrears fall in [min, max] yen and that
-    have a dialable phone into the campaign (once each). Returns how many were added.
-
-    Segment membership is decided here, when the list is built, so that reading the next targets
-    (`next_batch`) never has to step over households outside the segment.
-    """
-    status = await conn.execute(
-        """insert into campaign_target (campaign_id, household_id, department_id, priority)
-           select c.id, h.id, h.department_id, $4
-           from campaign c join household h on h.department_id = c.department_id
-           where c.id = $1 and h.dialable and h.unpaid_yen between $2 and $3
-           on conflict (campaign_id, household_id) do nothing""",
-        campaign_id,
-        min_unpaid_yen,
-        max_unpaid_yen,
-        priority,
-        timeout=600,
-    )
-    return int(status.split()[-1])
-
-
 # The hopper's read: the next due households of a campaign in priority order. It walks
 # campaign_target_next (campaign, priority, due, id; pending rows only) in order and checks each
 # household by primary key (still owing, still dialable), so it reads about `limit` rows whatever

@@ -1,0 +1,82 @@
+"""A campaign's segment against the data: how many households it matches, and filling the campaign.
+
+The SQL comes from `campaigns.segments.query` (the rules); here it is counted, or merged into the
+campaign's target list in one statement: households that match and are new are added in the
+segment's order, pending ones are re-ranked, and pending ones that no longer match are set aside
+(state `excluded`, last_outcome `segment`; they come back if they match again). Households in a
+call or finished are left as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from campaigns.segments import Segment, query
+from dialer.store.db import Conn
+
+
+@dataclass(frozen=True)
+class Preview:
+    households: int  # matching now
+    unpaid_yen: int  # their arrears in scope, together
+    in_campaign: int  # of them, already on the campaign's list
+
+
+@dataclass(frozen=True)
+class Filled:
+    matched: int
+    added: int
+    set_aside: int
+
+
+async def preview(conn: Conn, campaign_id: int, department_id: str, segment: Segment, today: date) -> Preview:
+    q = query(segment, department_id, today)
+    n = len(q.params)
+    row = await conn.fetchrow(
+        f"""select count(*) as households, coalesce(sum(m.unpaid_yen), 0) as unpaid_yen,
+                   count(*) filter (where exists (select 1 from campaign_target t
+                                                 where t.campaign_id = ${n + 1} and t.household_id = m.household_id))
+                       as in_campaign
+            from ({q.sql}) m""",
+        *q.params,
+        campaign_id,
+        timeout=600,
+    )
+    assert row is not None
+    return Preview(row["households"], int(row["unpaid_yen"]), row["in_campaign"])
+
+
+async def fill(conn: Conn, campaign_id: int, department_id: str, segment: Segment, today: date) -> Filled:
+    q = query(segment, department_id, today)
+    c, d = f"${len(q.params) + 1}", f"${len(q.params) + 2}"
+    row = await conn.fetchrow(
+        f"""
+        with m as materialized ({q.sql}),
+        added as (
+            insert into campaign_target (campaign_id, household_id, department_id, priority)
+            select {c}, m.household_id, {d}, least(m.rank, 2000000000)::int from m
+            on conflict (campaign_id, household_id) do nothing
+            returning 1),
+        kept as (
+            update campaign_target t set priority = least(m.rank, 2000000000)::int, state = 'pending',
+                   last_outcome = case when t.state = 'excluded' then null else t.last_outcome end
+            from m
+            where t.campaign_id = {c} and t.household_id = m.household_id
+              and (t.state = 'pending' or (t.state = 'excluded' and t.last_outcome = 'segment'))
+            returning 1),
+        aside as (
+            update campaign_target t set state = 'excluded', last_outcome = 'segment'
+            where t.campaign_id = {c} and t.state = 'pending'
+              and not exists (select 1 from m where m.household_id = t.household_id)
+            returning 1)
+        select (select count(*) from m) as matched, (select count(*) from added) as added,
+               (select count(*) from aside) as set_aside, (select count(*) from kept) as kept
+        """,
+        *q.params,
+        campaign_id,
+        department_id,
+        timeout=3600,
+    )
+    assert row is not None
+    return Filled(row["matched"], row["added"], row["set_aside"])
