@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import tomllib
-import unicodedata
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from typing import Any
 from campaigns import pacer, retry, segments, windows
 from campaigns.hours import TOKYO
 from dialer.config import Settings
+from dialer.jpformat import phone_digits
 
 MODES = ("preview", "progressive", "predictive")
 STATUSES = ("draft", "active", "paused", "finished")
@@ -72,8 +71,8 @@ def register(sub: Any) -> None:
 
 def caller_id(text: str) -> str:
     """A Japanese number as digits: full-width digits and hyphens accepted (０３-１２３４-５６７８)."""
-    digits = re.sub(r"[-‐‑–—―ー()（） ]", "", unicodedata.normalize("NFKC", text).strip())
-    if not re.fullmatch(r"[0-9]{0,15}", digits):
+    digits = phone_digits(text)
+    if digits is None:
         raise BadValue(f"caller ID {text!r} is not a telephone number (digits, up to 15)")
     return digits
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
@@ -55,3 +57,10 @@ def phone_display(number: str | None) -> str:
         return number
     formatted: str = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
     return formatted
+
+
+def phone_digits(text: str) -> str | None:
+    """A number as written by people ('０３-１２３４-５６７８', '03 (1234) 5678') as digits, up to 15;
+    None when it is not one. Empty stays empty (no number)."""
+    digits = re.sub(r"[-‐‑–—―ー()（） ]", "", unicodedata.normalize("NFKC", text).strip())
+    return digits if re.fullmatch(r"[0-9]{0,15}", digits) else None

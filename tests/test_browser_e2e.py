@@ -204,3 +204,32 @@ async def test_logging_out_with_an_unsent_outcome_warns_then_clears_it(
     assert dialogs
     assert "未送信の結果があります" in dialogs[0]
     assert await page.evaluate("Object.keys(localStorage).length") == 0  # nothing left on the terminal
+
+
+async def test_a_supervisor_counts_a_segment_then_saves_and_fills_it(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    w = await factory.world(pool)
+    for i, unpaid in enumerate((30_000, 150_000)):
+        await factory.household(pool, w.campaign_id, f"03555540{i:02d}", no=f"B{i}", unpaid=unpaid)
+    await pool.execute("delete from campaign_target")
+    await pool.execute("update debt set due_date = current_date - 200")  # inside the limitation, whatever the date
+    page = await browser.new_page()
+    await _login(page, product.url, "sv1")
+    await page.get_by_role("link", name="設定").first.click()
+    await expect(page.get_by_role("heading", name="キャンペーン設定: テスト催告")).to_be_visible()
+    await page.get_by_label("未納額（円）以上").fill("１００，０００")  # full-width digits and comma
+    await page.get_by_label("方式").select_option("predictive")
+    await page.get_by_test_id("preview-button").click()
+    await expect(page.get_by_test_id("preview")).to_contain_text("1 世帯が該当")
+    await expect(page.get_by_test_id("preview")).to_contain_text("150,000円")
+    await page.get_by_test_id("save").click()
+    await expect(page.get_by_test_id("saved")).to_be_visible()
+    await expect(page.get_by_label("未納額（円）以上")).to_have_value("100000")
+    await page.get_by_test_id("fill").click()
+    await expect(page.get_by_test_id("filled")).to_contain_text("新規登録 1")
+    await page.screenshot(path=str(ARTIFACTS / "supervisor-campaign.png"), full_page=True)
+    row = await pool.fetchrow("select dial_mode, segment from campaign where id = $1", w.campaign_id)
+    assert (row["dial_mode"], json.loads(row["segment"])) == ("predictive", {"unpaid_min_yen": 100_000})
+    await page.goto(f"{product.url}/supervisor")
+    await expect(page.locator("#campaigns")).to_contain_text("プレディクティブ")

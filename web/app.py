@@ -13,7 +13,7 @@ from campaigns.engine import Engine
 from dialer.ami.link import AmiLink
 from dialer.config import Settings
 from dialer.metrics import Metrics
-from web import api, data, health, live, pages
+from web import api, campaigns, data, health, live, pages
 from web.auth import security_headers, session_middleware
 from web.i18n import phone_display, translate, wareki, wareki_fiscal_year, yen
 from web.keys import ENGINE, HUB, LINK, METRICS, POOL, SETTINGS
@@ -44,6 +44,7 @@ def build(
     pages.routes(app)
     data.routes(app)
     api.routes(app)
+    campaigns.routes(app)
     health.routes(app)
     app.router.add_get("/ws", live.websocket)
     app.router.add_static("/static/", HERE / "static", name="static", append_version=True)

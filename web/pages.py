@@ -120,7 +120,11 @@ async def supervisor(request: web.Request) -> dict[str, Any]:
     user = current(request).user
     async with db.department(request.app[POOL], user.department_id) as conn:
         progress = await campaigns.progress(conn, user.department_id)
-    return context(request, catalog=CATALOG[lang_of(request)], progress=progress)
+    error = request.query.get("error", "")
+    return context(
+        request, catalog=CATALOG[lang_of(request)], progress=progress, can_edit=user.role == "supervisor",
+        request_error=error if error in CATALOG["ja"] and error.startswith("camp.err.") else "",
+    )  # fmt: skip
 
 
 @require("admin")

@@ -122,9 +122,21 @@ async def progress(conn: Conn, department_id: str | None) -> list[dict[str, Any]
                           where a.campaign_id = c.id
                             and a.originated_at >= date_trunc('day', now() at time zone 'Asia/Tokyo')
                                                    at time zone 'Asia/Tokyo'
-                          group by 1) o) as today
+                          group by 1) o) as today,
+                      (select round(count(*) filter (where a.outcome = 'abandoned')::numeric
+                                    / nullif(count(*) filter (where a.outcome = 'abandoned' or a.connected_at is not null
+                                                              or a.amd_status in ('HUMAN', 'NOTSURE')), 0), 4)
+                       from attempt a where a.campaign_id = c.id and a.originated_at > now() - interval '25 hours'
+                         and a.answered_at > now() - interval '24 hours') as abandon_rate
                from campaign c left join campaign_target t on t.campaign_id = c.id
                where c.department_id = $1 group by c.id order by c.id""",
         department_id,
     )
-    return [{**dict(r), "today": from_jsonb(r["today"]) or {}} for r in rows]
+    return [
+        {
+            **dict(r),
+            "today": from_jsonb(r["today"]) or {},
+            "abandon_rate": None if r["abandon_rate"] is None else float(r["abandon_rate"]),
+        }
+        for r in rows
+    ]

@@ -26,13 +26,21 @@
     render();
     const camp = document.getElementById("campaigns");
     camp.replaceChildren();
+    const canEdit = document.getElementById("sup").dataset.canEdit === "1";
     for (const c of data.campaigns) {
       const tr = document.createElement("tr");
       const today = Object.entries(c.today || {}).map(([k, v]) => t("outcome." + k) + " " + v).join("・");
-      for (const [text, cls] of [[c.name, ""], [t("mode." + c.dial_mode), ""], [String(c.pending), "num"],
-                                 [String(c.done), "num"], [today, ""]]) {
+      const abandon = c.abandon_rate === null ? "—" : (c.abandon_rate * 100).toFixed(1) + " %";
+      for (const [text, cls] of [[c.name, ""], [t("cstatus." + c.status), ""], [t("mode." + c.dial_mode), ""],
+                                 [String(c.pending), "num"], [String(c.done), "num"], [abandon, "num"], [today, ""]]) {
         const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td);
       }
+      const link = document.createElement("td");
+      if (canEdit) {
+        const a = document.createElement("a");
+        a.href = "/supervisor/campaigns/" + c.id; a.textContent = t("camp.settings"); link.appendChild(a);
+      }
+      tr.appendChild(link);
       camp.appendChild(tr);
     }
   }

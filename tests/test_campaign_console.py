@@ -1,0 +1,205 @@
+"""The supervisor's campaign console over real HTTP: create, tune with Japanese input, refuse bad
+values without changing anything, count a segment before it is stored, fill, and stay inside the
+supervisor's department."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import asyncpg
+
+from campaigns import segments
+from dialer import runtime
+from dialer.cli_campaign import tokyo_today
+from tests import factory
+from tests.client import PageClient
+
+
+async def _form(client: PageClient, path: str, fields: list[tuple[str, str]]) -> tuple[int, str, str]:
+    """Post a form as the browser does (the CSRF field included); status, Location, body."""
+    async with client.http.post(
+        f"{client.base}{path}", data=[("csrf", client.csrf), *fields], allow_redirects=False
+    ) as r:
+        return r.status, r.headers.get("Location", ""), await r.text()
+
+
+def _everything(**changes: str) -> list[tuple[str, str]]:
+    fields = {
+        "name": "国保 繰越 10万円未満", "status": "active", "dial_mode": "predictive",
+        "caller_id": "０３-１２３４-５６７８",
+        "w_mon": "09:30〜12:00、13:00-22:00", "w_sat": "なし",
+        "r_busy_after_minutes": "１５",
+        "target_abandon_pct": "2.5", "max_lines": "２",
+        "s_years": "carried_over", "s_unpaid_max_yen": "１００,０００", "s_promise_broken": "never",
+        "s_installment_broken": "", "s_exclude_classes": "執行停止、破産", "s_order": "oldest",
+    }  # fmt: skip
+    fields.update(changes)
+    return [*fields.items(), ("s_debt_types", "nhi")]
+
+
+async def _supervisor(product: runtime.Running, login: str = "sv1") -> PageClient:
+    client = PageClient(product.url)
+    assert await client.login(login, factory.PASSWORD, page="/supervisor") == 200
+    return client
+
+
+async def test_create_and_tune_a_campaign_in_the_console(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    await factory.world(pool)
+    sv = await _supervisor(product)
+    try:
+        status, page = await sv.get("/supervisor")
+        assert status == 200
+        assert 'href="/supervisor/campaigns/1"' in page
+        status, where, _ = await _form(
+            sv, "/supervisor/campaigns", [("name", "国保 繰越"), ("dial_mode", "preview")]
+        )
+        assert status == 303
+        cid = int(where.rsplit("/", 1)[1])
+        status, page = await sv.get(where)
+        assert status == 200
+        assert "キャンペーン設定: 国保 繰越" in page
+
+        status, where, _ = await _form(sv, where, [*_everything(), ("action", "save")])
+        assert (status, where) == (303, f"/supervisor/campaigns/{cid}?saved=1")
+        row = await pool.fetchrow("select * from campaign where id = $1", cid)
+        assert (row["name"], row["status"], row["dial_mode"], row["caller_id"]) == (
+            "国保 繰越 10万円未満", "active", "predictive", "0312345678",
+        )  # fmt: skip
+        assert json.loads(row["calling_window"]) == {"mon": ["09:30-12:00", "13:00-22:00"], "sat": []}
+        assert json.loads(row["retry_policy"]) == {"busy_after_minutes": 15}
+        assert json.loads(row["pacing"]) == {"target_abandon": 0.025, "max_lines_per_operator": 2.0}
+        assert json.loads(row["segment"]) == {
+            "debt_types": ["nhi"], "years": "carried_over", "unpaid_max_yen": 100_000,
+            "promise_broken": False, "exclude_classes": ["執行停止", "破産"], "order": "oldest",
+        }  # fmt: skip
+        audit = await pool.fetchrow(
+            "select user_id, detail from audit_log where action = 'campaign.update' and object_id = $1",
+            str(cid),
+        )
+        assert json.loads(audit["detail"])["changed"] == [
+            "caller_id", "calling_window", "dial_mode", "name", "pacing", "retry_policy", "segment", "status",
+        ]  # fmt: skip
+
+        status, page = await sv.get(where)
+        assert "保存しました" in page
+        assert _value(page, "target_abandon_pct") == "2.5"
+        assert _value(page, "s_unpaid_max_yen") == "100000"
+        assert _value(page, "w_sat") == "-"
+        assert _value(page, "s_exclude_classes") == "執行停止、破産"
+        assert re.search(r'name="s_debt_types" value="nhi" checked', page)
+        assert re.search(r'<option value="never" selected>', page)
+    finally:
+        await sv.close()
+
+
+async def test_bad_values_are_shown_and_nothing_is_stored(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    w = await factory.world(pool)
+    sv = await _supervisor(product)
+    try:
+        before = await pool.fetchrow("select * from campaign where id = $1", w.campaign_id)
+        bad = _everything(
+            w_mon="9時から", target_abandon_pct="5", s_unpaid_min_yen="たくさん", caller_id="電話"
+        )
+        status, _, page = await _form(
+            sv, f"/supervisor/campaigns/{w.campaign_id}", [*bad, ("action", "save")]
+        )
+        assert status == 422
+        for name in ("window", "pacing", "s_unpaid_min_yen", "caller_id"):
+            assert f'data-testid="error-{name}"' in page, name
+        assert "時間帯は「09:00-12:00」の形で" in page
+        assert "放棄呼率は0〜3%" in page
+        assert _value(page, "w_mon") == "9時から"  # what was typed is shown again next to its error
+        assert await pool.fetchrow("select * from campaign where id = $1", w.campaign_id) == before
+        inverted = _everything(s_unpaid_min_yen="300000", s_unpaid_max_yen="100000")
+        status, _, page = await _form(
+            sv, f"/supervisor/campaigns/{w.campaign_id}", [*inverted, ("action", "save")]
+        )
+        assert status == 422
+        assert "unpaid_max_yen must be more than unpaid_min_yen" in page
+    finally:
+        await sv.close()
+
+
+async def test_count_before_storing_then_fill(product: runtime.Running, pool: asyncpg.Pool) -> None:
+    w = await factory.world(pool)
+    for i, unpaid in enumerate((30_000, 120_000, 250_000)):
+        await factory.household(pool, w.campaign_id, f"03555530{i:02d}", no=f"C{i}", unpaid=unpaid)
+    await pool.execute("delete from campaign_target")
+    await pool.execute(
+        "update debt set fiscal_year = $1, due_date = current_date - 200",
+        segments.accounting_year(tokyo_today()) - 1,
+    )
+    sv = await _supervisor(product)
+    path = f"/supervisor/campaigns/{w.campaign_id}"
+    try:
+        rules = _everything(s_unpaid_min_yen="100000", s_unpaid_max_yen="", status="draft", s_order="unpaid")
+        status, _, page = await _form(sv, path, [*rules, ("action", "preview")])
+        assert status == 200
+        assert re.search(r"<strong>2</strong> 世帯が該当.*370,000円.*うち登録済み 0 世帯", page, re.S)
+        assert await pool.fetchval("select segment from campaign where id = $1", w.campaign_id) is None
+        assert _value(page, "s_unpaid_min_yen") == "100000"  # the rules stay on the page to be saved
+
+        assert (await _form(sv, path, [*rules, ("action", "save")]))[0] == 303
+        status, _, page = await _form(sv, path, [("action", "fill")])
+        assert status == 200
+        assert re.search(r"該当 2 · 新規登録 2 · 対象外にした世帯 0", page)
+        listed = await pool.fetch(
+            "select h.household_no from campaign_target t join household h on h.id = t.household_id "
+            "where t.campaign_id = $1 order by t.priority",
+            w.campaign_id,
+        )
+        assert [r["household_no"] for r in listed] == ["C2", "C1"]
+        actions = await pool.fetch("select action from audit_log where object_type = 'campaign' order by id")
+        assert [r["action"] for r in actions] == ["campaign.preview", "campaign.update", "campaign.fill"]
+    finally:
+        await sv.close()
+
+
+async def test_only_the_departments_supervisors_may_touch_a_campaign(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    w = await factory.world(pool)
+    await factory.department(pool, "tax")
+    await factory.user(pool, "sv-tax", "supervisor", "tax")
+    await factory.user(pool, "staff1", "staff", "nhi")
+    tax = await factory.campaign(pool, "tax", "progressive", name="住民税")
+    sv = await _supervisor(product)
+    other = await _supervisor(product, "sv-tax")
+    staff, op = PageClient(product.url), PageClient(product.url)
+    try:
+        assert (await sv.get(f"/supervisor/campaigns/{tax}"))[0] == 404
+        status, _, _ = await _form(sv, f"/supervisor/campaigns/{tax}", [*_everything(), ("action", "save")])
+        assert status == 404
+        assert (await other.get(f"/supervisor/campaigns/{w.campaign_id}"))[0] == 404
+        status, page = await other.get("/supervisor")
+        assert "テスト催告" not in page
+        assert await staff.login("staff1", factory.PASSWORD, page="/supervisor") == 200
+        assert (await staff.get(f"/supervisor/campaigns/{w.campaign_id}"))[0] == 403
+        assert await op.login("op1", factory.PASSWORD) == 200
+        assert (await _form(op, "/supervisor/campaigns", [("name", "x"), ("dial_mode", "preview")]))[0] == 403
+        async with sv.http.post(  # no CSRF field: refused
+            f"{sv.base}/supervisor/campaigns/{w.campaign_id}", data=_everything(), allow_redirects=False
+        ) as r:
+            assert r.status == 403
+        assert (await _form(sv, "/supervisor/campaigns", [("name", "テスト催告"), ("dial_mode", "preview")]))[
+            1
+        ] == ("/supervisor?error=camp.err.name_taken")
+        status, page = await sv.get("/supervisor?error=camp.err.name_taken")
+        assert "同じ名前のキャンペーンがあります" in page
+        status, page = await sv.get("/supervisor?error=<script>")
+        assert "<script>" not in page
+    finally:
+        for c in (sv, other, staff, op):
+            await c.close()
+
+
+def _value(page: str, name: str) -> Any:
+    m = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert m is not None, name
+    return m.group(1)

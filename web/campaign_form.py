@@ -1,0 +1,204 @@
+"""The supervisor's campaign form: its fields read into campaign settings, and settings shown as
+fields. Pure: each value is checked by the code that will use it (windows, retry, pacer, segments),
+so the console can never store what the engine would refuse, nor accept less than the CLI does.
+
+People type Japanese input: full-width digits, 〜 between times, 、 between items, ¥ and commas in
+amounts, percentages for the abandon target. An empty field means the product's default.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from campaigns import pacer, retry, segments, windows
+from dialer.jpformat import phone_digits
+from dialer.store.campaigns import CampaignInfo
+
+MODES = ("preview", "progressive", "predictive")
+STATUSES = ("draft", "active", "paused", "finished")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday", "year_end")
+RETRY_KEYS = tuple(retry.to_dict(retry.DEFAULT))
+CLOSED = {"-", "なし", "休", "休み", "none", "closed"}
+TRISTATE = {"": None, "only": True, "never": False}
+
+
+@dataclass
+class Parsed:
+    changes: dict[str, Any] = field(default_factory=dict)  # campaign columns to write
+    errors: dict[str, str] = field(default_factory=dict)  # field -> message key (with the detail below)
+    details: dict[str, str] = field(default_factory=dict)  # field -> what the checking code said
+
+
+def norm(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def _int(text: str) -> int:
+    cleaned = re.sub(r"[,¥円\s]", "", norm(text))
+    if not re.fullmatch(r"\d{1,13}", cleaned):
+        raise ValueError(f"not a whole number: {text!r}")
+    return int(cleaned)
+
+
+def _items(text: str) -> list[str]:
+    return [item for item in re.split(r"[,、\s]+", norm(text)) if item]
+
+
+def _spans(text: str) -> list[str]:
+    cleaned = norm(text).replace("〜", "-").replace("~", "-").replace("ー", "-")
+    return [] if cleaned.lower() in CLOSED else _items(cleaned)
+
+
+def read(form: Mapping[str, Sequence[str]]) -> Parsed:
+    """Read a posted form (every field as a list of its values)."""
+
+    def one(name: str) -> str:
+        values = form.get(name) or [""]
+        return str(values[0])
+
+    out = Parsed()
+    name = norm(one("name"))
+    if not 1 <= len(name) <= 100:
+        out.errors["name"] = "camp.err.name"
+    else:
+        out.changes["name"] = name
+    if one("dial_mode") in MODES:
+        out.changes["dial_mode"] = one("dial_mode")
+    else:
+        out.errors["dial_mode"] = "camp.err.choice"
+    if one("status") in STATUSES:
+        out.changes["status"] = one("status")
+    else:
+        out.errors["status"] = "camp.err.choice"
+    number = phone_digits(one("caller_id"))
+    if number is None:
+        out.errors["caller_id"] = "camp.err.caller_id"
+    else:
+        out.changes["caller_id"] = number
+
+    _window(one, out)
+    _retry(one, out)
+    _pacing(one, out)
+    _segment(form, one, out)
+    return out
+
+
+def _window(one: Any, out: Parsed) -> None:
+    raw = {day: _spans(one(f"w_{day}")) for day in DAYS if one(f"w_{day}").strip()}
+    try:
+        window = windows.parse(raw or None)
+    except windows.WindowError as exc:
+        out.errors["window"], out.details["window"] = "camp.err.window", str(exc)
+        return
+    out.changes["calling_window"] = raw or None
+    if window.clipped:
+        out.details["window_clipped"] = ", ".join(sorted(window.clipped))
+
+
+def _retry(one: Any, out: Parsed) -> None:
+    raw: dict[str, int] = {}
+    for key in RETRY_KEYS:
+        text = one(f"r_{key}")
+        if text.strip():
+            try:
+                raw[key] = _int(text)
+            except ValueError:
+                out.errors[f"r_{key}"] = "camp.err.number"
+    try:
+        retry.parse(raw or None)
+    except ValueError as exc:
+        out.errors["retry"], out.details["retry"] = "camp.err.retry", str(exc)
+        return
+    if not any(k.startswith("r_") for k in out.errors):
+        out.changes["retry_policy"] = raw or None
+
+
+def _pacing(one: Any, out: Parsed) -> None:
+    raw: dict[str, float] = {}
+    try:
+        if one("target_abandon_pct").strip():
+            raw["target_abandon"] = round(float(norm(one("target_abandon_pct")).rstrip("%")) / 100, 6)
+        if one("max_lines").strip():
+            raw["max_lines_per_operator"] = float(norm(one("max_lines")))
+        pacer.Settings.parse(raw or None)
+    except (ValueError, pacer.PacerError) as exc:
+        out.errors["pacing"], out.details["pacing"] = "camp.err.pacing", str(exc)
+        return
+    out.changes["pacing"] = raw or None
+
+
+def _segment(form: Mapping[str, Sequence[str]], one: Any, out: Parsed) -> None:
+    raw: dict[str, Any] = {}
+    types = [str(v) for v in form.get("s_debt_types", []) if str(v).strip()]
+    if types:
+        raw["debt_types"] = types
+    if one("s_years") and one("s_years") != "any":
+        raw["years"] = one("s_years")
+    for key in ("unpaid_min_yen", "unpaid_max_yen", "overdue_months", "not_contacted_days"):
+        text = one(f"s_{key}")
+        if text.strip():
+            try:
+                raw[key] = _int(text)
+            except ValueError:
+                out.errors[f"s_{key}"] = "camp.err.number"
+    for key in ("promise_broken", "installment_broken"):
+        choice = one(f"s_{key}")
+        if choice not in TRISTATE:
+            out.errors[f"s_{key}"] = "camp.err.choice"
+        elif TRISTATE[choice] is not None:
+            raw[key] = TRISTATE[choice]
+    for key in ("classes", "exclude_classes"):
+        if _items(one(f"s_{key}")):
+            raw[key] = _items(one(f"s_{key}"))
+    if one("s_order") and one("s_order") != "unpaid":
+        raw["order"] = one("s_order")
+    if any(k.startswith("s_") for k in out.errors):
+        return
+    try:
+        segments.parse(raw or None)
+    except segments.SegmentError as exc:
+        out.errors["segment"], out.details["segment"] = "camp.err.segment", str(exc)
+        return
+    out.changes["segment"] = raw or None
+
+
+def values(c: CampaignInfo) -> dict[str, Any]:
+    """The form's fields for a stored campaign (what the supervisor set, not the defaults)."""
+    v: dict[str, Any] = {
+        "name": c.name,
+        "dial_mode": c.dial_mode,
+        "status": c.status,
+        "caller_id": c.caller_id,
+    }
+    win = c.calling_window or {}
+    for day in DAYS:
+        spans = win.get(day)
+        v[f"w_{day}"] = "" if spans is None else ("-" if spans == [] else ", ".join(spans))
+    pol = c.retry_policy or {}
+    for key in RETRY_KEYS:
+        v[f"r_{key}"] = str(pol[key]) if key in pol else ""
+    pace = c.pacing or {}
+    v["target_abandon_pct"] = f"{pace['target_abandon'] * 100:g}" if "target_abandon" in pace else ""
+    v["max_lines"] = f"{pace['max_lines_per_operator']:g}" if "max_lines_per_operator" in pace else ""
+    seg = c.segment or {}
+    v["s_debt_types"] = list(seg.get("debt_types", []))
+    v["s_years"] = seg.get("years", "any")
+    for key in ("unpaid_min_yen", "unpaid_max_yen", "overdue_months", "not_contacted_days"):
+        v[f"s_{key}"] = "" if seg.get(key) is None else str(seg[key])
+    for key in ("promise_broken", "installment_broken"):
+        v[f"s_{key}"] = {True: "only", False: "never"}.get(seg.get(key), "")  # type: ignore[arg-type]
+    for key in ("classes", "exclude_classes"):
+        v[f"s_{key}"] = "、".join(seg.get(key, []))
+    v["s_order"] = seg.get("order", "unpaid")
+    return v
+
+
+def submitted(form: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """The fields as posted (to show them again next to their errors)."""
+    v: dict[str, Any] = {k: str(vs[0]) if vs else "" for k, vs in form.items() if k != "s_debt_types"}
+    v["s_debt_types"] = [str(x) for x in form.get("s_debt_types", [])]
+    return v
