@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from campaigns import retry, windows
 from campaigns.agent import Action, AgentState
 from campaigns.floor import Floor, Slot
 from dialer import logs
@@ -26,8 +25,7 @@ from dialer.calls.tracker import CallChange
 from dialer.config import Settings
 from dialer.errors import AmiActionError
 from dialer.metrics import Metrics
-from dialer.store import attempts, dispositions, records, targets
-from dialer.store.db import from_jsonb
+from dialer.store import attempts, dispositions, records
 from dialer.store.targets import Lease
 
 if TYPE_CHECKING:
@@ -170,7 +168,8 @@ class CallFlow:
         if needs:  # a disposition saved during the call takes effect now; otherwise when it comes
             await self.store(partial(dispositions.settle, self.pool, attempt_id), "settle", attempt_id)
         else:
-            await self.store(partial(self._reschedule, attempt_id, outcome), "reschedule", attempt_id)
+            retry_later = partial(dispositions.settle_or_retry, self.pool, attempt_id, outcome.value)
+            await self.store(retry_later, "reschedule", attempt_id)
         if slot is None:
             return
         async with slot.lock:
@@ -197,40 +196,6 @@ class CallFlow:
             if slot.pause_after_call:
                 slot.pause_after_call = False
                 await self.floor.move(slot, Action.PAUSE)
-
-    async def _reschedule(self, attempt_id: int, outcome: Outcome) -> None:
-        """The household comes back under its campaign's retry policy and calling window, unless a
-        newer attempt has taken it."""
-        row = await self.pool.fetchrow(
-            """select t.id, c.calling_window, c.retry_policy,
-                      array_agg(h.originated_at order by h.id) as ats,
-                      array_agg(h.outcome order by h.id) as outcomes,
-                      array_agg(d.code order by h.id) as codes
-               from attempt a join campaign_target t on t.id = a.target_id join campaign c on c.id = t.campaign_id
-               join attempt h on h.target_id = t.id left join disposition d on d.attempt_id = h.id
-               where a.id = $1 and not exists (select 1 from attempt n where n.target_id = t.id and n.id > a.id)
-               group by t.id, c.calling_window, c.retry_policy""",
-            attempt_id,
-        )
-        if row is None:
-            return
-        why = retry.why_of(outcome)
-        history = [
-            retry.Tried(at, _why(o, code))
-            for at, o, code in zip(row["ats"], row["outcomes"], row["codes"], strict=True)
-        ]
-        if why is None:  # reached someone, yet no disposition is coming: treat the line as dropped
-            why = retry.Why.DROPPED
-        window = windows.of_campaign(from_jsonb(row["calling_window"]))
-        policy = retry.of_campaign(from_jsonb(row["retry_policy"]))
-        nxt = retry.after(why, history, datetime.now(UTC), window, policy)
-        if nxt.next_number:
-            # Trying the household's next number (and setting this one aside) comes with number
-            # rotation in the hopper; until then a dead or wrong number ends the household, as before.
-            nxt = retry.Next(done=True, reason="wrong_number")
-        await targets.release(
-            self.pool, row["id"], None, done=nxt.done, next_at=nxt.at, outcome=outcome.value
-        )
 
     async def finish_wrap_up(self, slot: Slot) -> None:
         """The disposition is stored (caller holds the slot's lock): next call, a pause, or offline."""
@@ -304,10 +269,3 @@ class CallFlow:
                         "operator.stuck", operator=slot.user.id, attempt=slot.attempt_id, state="dialing"
                     )
                     await self.back_to_work(slot)
-
-
-def _why(outcome: str | None, code: str | None) -> retry.Why | None:
-    try:
-        return retry.why_of(Outcome(outcome), code) if outcome else None
-    except ValueError:
-        return None

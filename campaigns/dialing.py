@@ -113,7 +113,9 @@ class Dialing:
             if not self.may_call_residents(slot.campaign):
                 await self.floor.tell(slot, "notice.outside_hours")
                 return
-            lease = await targets.lease_next(self.pool, slot.campaign.id, self.owner, self.settings.lease_s)
+            lease = await targets.lease_next(
+                self.pool, slot.campaign.id, self.owner, self.settings.lease_s, operator_id=slot.user.id
+            )
             if lease is None:
                 await self.floor.tell(slot, "notice.no_targets")
                 return

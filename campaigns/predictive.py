@@ -278,7 +278,11 @@ class Predictive:
                 and s.campaign.id == c.campaign.id
             )
 
-        for slot in sorted((s for s in self.floor.slots.values() if free(s)), key=lambda s: s.since):
+        # The operator a call-back or promise follow-up is for, when free; else who waited longest.
+        def first(s: Slot) -> tuple[bool, datetime]:
+            return (s.user.id != c.lease.preferred_operator, s.since)
+
+        for slot in sorted((s for s in self.floor.slots.values() if free(s)), key=first):
             async with slot.lock:
                 if not free(slot):  # taken or paused while we waited for the lock
                     continue

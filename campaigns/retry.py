@@ -58,6 +58,7 @@ _BY_DISPOSITION = {
     "other_party": Why.SOMEONE_ELSE,
     "wrong_number": Why.WRONG_NUMBER,
     "no_answer": Why.NO_ANSWER,
+    "no_conversation": Why.DROPPED,  # 無言・通話不成立
 }
 
 
@@ -94,6 +95,11 @@ class Policy:
     max_total: int = 8
     weekend_after_weekday_misses: int = 2  # then the next try is on a Saturday, Sunday or holiday
     weekend_within: timedelta = timedelta(days=7)  # ... if one comes this soon
+    # A promise to pay not kept: the household comes back this long after the promised day (a
+    # payment at a convenience store reaches the municipality's records a few days later).
+    promise_grace: timedelta = timedelta(days=3)
+    # A call-back or a promise follow-up waits this long for the operator who spoke to the resident.
+    same_operator_for: timedelta = timedelta(hours=2)
 
     def __post_init__(self) -> None:
         if self.max_per_day < 1:
@@ -255,3 +261,10 @@ def _openings(earliest: datetime, window: CallingWindow, *, days: int) -> list[d
                 if end > local:
                     out.append(max(start, local))
     return out
+
+
+def follow_up(promised_on: date, window: CallingWindow, policy: Policy = DEFAULT) -> datetime | None:
+    """When a promise to pay is checked on by phone if no payment came: the first calling-window
+    opening once `promise_grace` has passed after the promised day (None: the window never opens)."""
+    after_day = datetime.combine(promised_on + timedelta(days=1), time(0, 0), TOKYO)
+    return window.next_open(after_day + policy.promise_grace)

@@ -213,7 +213,9 @@ async def test_a_supervisor_counts_a_segment_then_saves_and_fills_it(
     for i, unpaid in enumerate((30_000, 150_000)):
         await factory.household(pool, w.campaign_id, f"03555540{i:02d}", no=f"B{i}", unpaid=unpaid)
     await pool.execute("delete from campaign_target")
-    await pool.execute("update debt set due_date = current_date - 200")  # inside the limitation, whatever the date
+    await pool.execute(
+        "update debt set due_date = current_date - 200"
+    )  # inside the limitation, whatever the date
     page = await browser.new_page()
     await _login(page, product.url, "sv1")
     await page.get_by_role("link", name="設定").first.click()

@@ -88,9 +88,16 @@ async def test_progressive_answer_screen_pop_disposition_and_operator_hangup(
     )
     assert disp["promise_date"] == today
     target = await pool.fetchrow(
-        "select state, last_outcome from campaign_target where household_id = $1", hid
+        "select state, last_outcome, next_attempt_at, preferred_operator_id from campaign_target where household_id = $1",
+        hid,
     )
-    assert (target["state"], target["last_outcome"]) == ("done", "promise")
+    # checked on after the promised day (and 3 days' grace for the payment to be reported), by the same operator
+    assert (target["state"], target["last_outcome"], target["preferred_operator_id"]) == (
+        "pending",
+        "promise",
+        w.operator.id,
+    )
+    assert target["next_attempt_at"].astimezone(windows.TOKYO).date() >= today + timedelta(days=4)
     views = await pool.fetchval(
         "select count(*) from audit_log where action = 'record.view' and object_id = $1", str(hid)
     )

@@ -98,6 +98,17 @@ async def department(pool: asyncpg.Pool, department_id: str | None) -> AsyncIter
         yield conn
 
 
+@contextlib.asynccontextmanager
+async def transaction(conn: Conn) -> AsyncIterator[Connection]:
+    """A transaction on this connection, or on one borrowed from this pool for the while."""
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire() as held, held.transaction():
+            yield held
+    else:
+        async with conn.transaction():
+            yield conn
+
+
 async def narrow(conn: Connection, department_id: str | None) -> None:
     """Limit the current transaction to one department (SET LOCAL: undone at its end)."""
     if department_id == ALL:

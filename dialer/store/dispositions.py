@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from campaigns import retry, windows
 from campaigns.dispositions import Code, DispositionInput
+from dialer.calls.state import Outcome
 from dialer.errors import DialerError
-from dialer.store import db
-from dialer.store.db import Conn, Connection
+from dialer.store import db, retries
+from dialer.store.db import Conn, Connection, from_jsonb
 from dialer.store.users import User
 
 # Outcomes that mean someone answered, even if the "answered" stamp could not be written.
@@ -62,29 +64,65 @@ async def settle(conn: Conn, attempt_id: int) -> bool:
     Never while the call is up (the lease must hold until the line is free), and never over a
     newer attempt on the same household (a late resend must not undo what came after).
     Called when the disposition is stored and when the call ends; doing it twice is harmless.
+
+    - a call-back asked for: pending at that time, for the same operator first;
+    - a promise to pay: checked on after the promised day (plus the policy's grace) unless paid
+      by then (a household that pays leaves every campaign), for the same operator first;
+    - another outcome that closes the household: done;
+    - one that leaves it open: the campaign's retry policy (本人以外応答 later at another time of
+      day; 番号誤り: that number is stopped and the next one tried), else the next day.
     """
     row = await conn.fetchrow(
-        """select a.target_id, a.ended_at, a.department_id, d.code, d.callback_at
-           from attempt a join disposition d on d.attempt_id = a.id where a.id = $1""",
+        """select a.target_id, a.ended_at, a.department_id, a.outcome, d.code, d.callback_at, d.promise_date,
+                  d.operator_id, c.calling_window, c.retry_policy
+           from attempt a join disposition d on d.attempt_id = a.id join campaign c on c.id = a.campaign_id
+           where a.id = $1""",
         attempt_id,
     )
     if row is None or row["ended_at"] is None:
         return False
     code = (await codes(conn, row["department_id"])).get(row["code"])
     closes = code.closes_target if code is not None else True  # a code disabled since: finished
+    policy = retry.of_campaign(from_jsonb(row["retry_policy"]))
+    follow_at = None
+    if row["callback_at"] is not None:
+        follow_at = row["callback_at"]
+    elif closes and code is not None and code.needs_promise and row["promise_date"] is not None:
+        follow_at = retry.follow_up(
+            row["promise_date"], windows.of_campaign(from_jsonb(row["calling_window"])), policy
+        )
+    if follow_at is not None:
+        await retries.come_back(
+            conn, attempt_id, follow_at, row["operator_id"], policy.same_operator_for, row["code"]
+        )
+        return True
+    why = None if closes else retry.why_of(Outcome(row["outcome"] or "connected"), row["code"])
+    if why is not None:
+        await retries.reschedule(conn, attempt_id, why, row["code"])
+        return True
     await conn.execute(
         """update campaign_target
            set state = case when $2 then 'done' else 'pending' end,
-               next_attempt_at = coalesce($3, now() + interval '1 day'),
-               last_outcome = $4, lease_owner = null, lease_expires_at = null
-           where id = $1 and not exists (select 1 from attempt n where n.target_id = $1 and n.id > $5)""",
+               next_attempt_at = now() + interval '1 day',
+               last_outcome = $3, lease_owner = null, lease_expires_at = null
+           where id = $1 and state <> 'excluded'
+             and not exists (select 1 from attempt n where n.target_id = $1 and n.id > $4)""",
         row["target_id"],
         closes,
-        row["callback_at"],
         row["code"],
         attempt_id,
     )
     return True
+
+
+async def settle_or_retry(conn: Conn, attempt_id: int, outcome: str) -> None:
+    """A call ended without a conversation: an outcome the operator already saved for it (e.g. 番号誤り
+    typed while it rang) decides; otherwise the retry policy for how the call ended."""
+    if await settle(conn, attempt_id):
+        return
+    # reached someone, yet no disposition is coming: treated as a line that dropped
+    why = retry.why_of(Outcome(outcome)) or retry.Why.DROPPED
+    await retries.reschedule(conn, attempt_id, why, outcome)
 
 
 async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code) -> Saved:

@@ -24,19 +24,30 @@ class Lease:
     attempts: int
     phone_id: int | None
     number: str | None  # personal data: never logged
+    preferred_operator: int | None = None  # a call-back or promise follow-up: who spoke to them
 
 
-async def lease_next(conn: Conn, campaign_id: int, owner: str, lease_s: int) -> Lease | None:
+async def lease_next(
+    conn: Conn, campaign_id: int, owner: str, lease_s: int, operator_id: int | None = None
+) -> Lease | None:
     """Lease the next dialable household of a campaign; None if there is none now.
 
+    For an operator (`operator_id`), a call-back or promise follow-up due for them comes first, and
+    one held for another operator is skipped until its hold runs out; without one (predictive:
+    calls for nobody in particular) every due household is taken in order.
     A household already leased in another campaign is skipped (and the database refuses a second
     live lease anyway). A household with no valid, callable phone is set aside ('excluded',
     last_outcome no_phone); one whose numbers are all in a live call (shared by another
     household) is put back for a few minutes. Either way the next one is tried.
     """
+    hold = timedelta(seconds=lease_s)
     while True:
         try:
-            row = await conn.fetchrow(_LEASE, campaign_id, owner, timedelta(seconds=lease_s))
+            row = None
+            if operator_id is not None:
+                row = await conn.fetchrow(_LEASE_PREFERRED, campaign_id, owner, hold, operator_id)
+            if row is None:
+                row = await conn.fetchrow(_LEASE, campaign_id, owner, hold, operator_id)
         except asyncpg.UniqueViolationError:
             continue  # another dialer leased this household in another campaign a moment ago
         if row is None:
@@ -54,24 +65,26 @@ async def lease_next(conn: Conn, campaign_id: int, owner: str, lease_s: int) -> 
                 attempts=row["attempts"],
                 phone_id=row["phone_id"],
                 number=row["number"],
+                preferred_operator=row["preferred_operator"],
             )
 
 
 NUMBER_BUSY_DELAY = timedelta(minutes=10)
 
-_LEASE = """
+_LEASE_TEMPLATE = """
 with next as (
     select t.id from campaign_target t
-    where t.campaign_id = $1 and t.state = 'pending' and t.next_attempt_at <= now()
+    where t.campaign_id = $1 and t.state = 'pending' and t.next_attempt_at <= now() and {pick}
       and not exists (select 1 from campaign_target o where o.household_id = t.household_id and o.state = 'leased')
-    order by t.priority, t.next_attempt_at, t.id
+    order by {order}
     for update skip locked
     limit 1
 ), leased as (
     update campaign_target t
     set state = 'leased', lease_owner = $2, lease_expires_at = now() + $3::interval
     from next where t.id = next.id
-    returning t.id, t.campaign_id, t.household_id, t.department_id, t.attempts
+    returning t.id, t.campaign_id, t.household_id, t.department_id, t.attempts,
+              case when t.preferred_until > now() then t.preferred_operator_id end as preferred_operator
 )
 select l.*, p.id as phone_id, p.number, p.in_call
 from leased l
@@ -79,11 +92,21 @@ left join lateral (
     select ph.id, ph.number,
            exists (select 1 from attempt a where a.dialed_number = ph.number and a.ended_at is null) as in_call
     from phone ph
-    where ph.household_id = l.household_id and ph.valid and not ph.do_not_call
+    where ph.household_id = l.household_id and ph.valid and not ph.do_not_call and ph.stopped_at is null
     order by 3, ph.priority, ph.id
     limit 1
 ) p on true
 """
+# In priority order (the index campaign_target_next), skipping households held for another operator.
+_LEASE = _LEASE_TEMPLATE.format(
+    pick="($4::bigint is null or t.preferred_operator_id is null or t.preferred_operator_id = $4"
+    " or t.preferred_until <= now())",
+    order="t.priority, t.next_attempt_at, t.id",
+)
+# An operator's own call-backs and follow-ups first (the small index campaign_target_preferred).
+_LEASE_PREFERRED = _LEASE_TEMPLATE.format(
+    pick="t.preferred_operator_id = $4 and t.preferred_until > now()", order="t.next_attempt_at, t.id"
+)
 
 
 async def renew(conn: Conn, owner: str, target_ids: list[int], lease_s: int) -> None:
@@ -118,7 +141,7 @@ async def release(
            set state = coalesce($7, case when $3 then 'done' else 'pending' end),
                next_attempt_at = coalesce($4, now() + coalesce($6::interval, interval '0')),
                last_outcome = coalesce($5, last_outcome),
-               lease_owner = null, lease_expires_at = null
+               lease_owner = null, lease_expires_at = null, preferred_operator_id = null, preferred_until = null
            where id = $1 and ($2::text is null or lease_owner = $2 or lease_owner is null)
              and state <> 'excluded'""",
         target_id,
