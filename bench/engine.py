@@ -39,6 +39,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from bench.imports import fresh_database
 from dialer import config, logs, runtime
 from dialer.ami import events as ev
 from dialer.ami.link import AmiLink, LinkEvent
@@ -46,7 +47,6 @@ from dialer.config import AmiSettings
 from dialer.simpbx import CalleeModel, SimConfig, SimulatedPbx
 from dialer.store import pacing
 from dialer.store.embedded import EmbeddedPostgres
-from dialer.store.migrate import migrate
 from dialer.store.passwords import hash_password
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,19 +98,9 @@ def _postgres_cpu_s() -> float:
 
 # ---- the data ------------------------------------------------------------------------------------
 async def _database(server: EmbeddedPostgres, mode: str) -> tuple[str, int]:
-    admin = await asyncpg.connect(server.dsn("postgres"))
-    try:
-        await admin.execute(f"drop database if exists {DATABASE} with (force)")
-        await admin.execute(f"create database {DATABASE}")
-    finally:
-        await admin.close()
-    dsn = server.dsn(DATABASE)
+    dsn = await fresh_database(server, DATABASE)
     conn = await asyncpg.connect(dsn)
     try:
-        await migrate(conn)
-        await conn.execute(
-            "insert into department (id, name_ja, name_en) values ('nhi', '国民健康保険課', 'NHI')"
-        )
         await conn.execute(
             """insert into app_user (login, display_name, role, department_id, extension, password_hash)
                select 'op' || g, 'オペレータ ' || g, 'operator', 'nhi', (2000 + g)::text, $2

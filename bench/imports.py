@@ -39,14 +39,15 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def _fresh_database(server: EmbeddedPostgres) -> str:
+async def fresh_database(server: EmbeddedPostgres, name: str = DATABASE) -> str:
+    """A new database on the bench's server, migrated, with the NHI department; its DSN."""
     admin = await asyncpg.connect(server.dsn("postgres"))
     try:
-        await admin.execute(f"drop database if exists {DATABASE} with (force)")
-        await admin.execute(f"create database {DATABASE}")
+        await admin.execute(f"drop database if exists {name} with (force)")
+        await admin.execute(f"create database {name}")
     finally:
         await admin.close()
-    dsn = server.dsn(DATABASE)
+    dsn = server.dsn(name)
     conn = await asyncpg.connect(dsn)
     try:
         await migrate(conn)
@@ -129,7 +130,7 @@ async def run(households: int = 1_000_000, small: int = 100_000) -> dict[str, An
     server = EmbeddedPostgres(ROOT / "var" / "bench-pgdata")
     await asyncio.to_thread(server.start)
     try:
-        dsn = await _fresh_database(server)
+        dsn = await fresh_database(server)
         pool = await db.create_pool(dsn, scope=db.ALL, max_size=2, name="bench")
         try:
             results: dict[str, Any] = {}

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import tomllib
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -287,51 +288,20 @@ async def _set(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _preview(settings: Settings, args: argparse.Namespace) -> int:
+async def _with_segment(
+    settings: Settings, args: argparse.Namespace, file: str | None, work: Callable[..., Awaitable[Any]]
+) -> tuple[Any, Any] | int:
+    """`work(pool, campaign, segment)` with the campaign's segment (or a file's); an exit code if not."""
     from dialer.cli import with_pool
     from dialer.store import campaigns
-    from dialer.store import segments as store
 
-    out: list[Any] = []
+    out: list[tuple[Any, Any]] = []
 
     async def body(pool: Any) -> None:
         c = await campaigns.by_id(pool, args.id)
-        if c is None:
-            return
-        raw = _read(args.segment, "segment") if args.segment else c.segment
-        seg = read_segment(raw)
-        out.append((c, await store.preview(pool, c.id, c.department_id, seg, tokyo_today())))
-
-    try:
-        await with_pool(settings, body)
-    except BadValue as exc:
-        print(f"dialer: error: {exc}", file=sys.stderr)
-        return 2
-    if not out:
-        print(f"dialer: error: no campaign {args.id}", file=sys.stderr)
-        return 3
-    c, p = out[0]
-    print(
-        f"campaign {c.id} {c.name}: {p.households:,} households match, arrears ¥{p.unpaid_yen:,} together; "
-        f"{p.in_campaign:,} already on its list"
-        + ("" if args.segment is None else " (rules from the file, not stored)")
-    )
-    return 0
-
-
-async def _fill(settings: Settings, args: argparse.Namespace) -> int:
-    from dialer.cli import with_pool
-    from dialer.store import campaigns
-    from dialer.store import segments as store
-
-    out: list[Any] = []
-
-    async def body(pool: Any) -> None:
-        c = await campaigns.by_id(pool, args.id)
-        if c is None:
-            return
-        seg = read_segment(c.segment)
-        out.append((c, await store.fill(pool, c.id, c.department_id, seg, tokyo_today())))
+        if c is not None:
+            seg = read_segment(_read(file, "segment") if file else c.segment)
+            out.append((c, await work(pool, c, seg)))
 
     try:
         await with_pool(settings, body)
@@ -341,7 +311,37 @@ async def _fill(settings: Settings, args: argparse.Namespace) -> int:
     if not out:
         print(f"dialer: error: no campaign {args.id}", file=sys.stderr)
         return 3
-    c, f = out[0]
+    return out[0]
+
+
+async def _preview(settings: Settings, args: argparse.Namespace) -> int:
+    from dialer.store import segments as store
+
+    async def count(pool: Any, c: Any, seg: segments.Segment) -> Any:
+        return await store.preview(pool, c.id, c.department_id, seg, tokyo_today())
+
+    got = await _with_segment(settings, args, args.segment, count)
+    if isinstance(got, int):
+        return got
+    c, p = got
+    print(
+        f"campaign {c.id} {c.name}: {p.households:,} households match, arrears ¥{p.unpaid_yen:,} together; "
+        f"{p.in_campaign:,} already on its list"
+        + ("" if args.segment is None else " (rules from the file, not stored)")
+    )
+    return 0
+
+
+async def _fill(settings: Settings, args: argparse.Namespace) -> int:
+    from dialer.store import segments as store
+
+    async def fill(pool: Any, c: Any, seg: segments.Segment) -> Any:
+        return await store.fill(pool, c.id, c.department_id, seg, tokyo_today())
+
+    got = await _with_segment(settings, args, None, fill)
+    if isinstance(got, int):
+        return got
+    c, f = got
     print(
         f"campaign {c.id} {c.name}: {f.matched:,} households match; {f.added:,} added, "
         f"{f.set_aside:,} no longer matching set aside"
