@@ -107,6 +107,9 @@ class Dialing:
             if fresh is None or fresh.status != "active":
                 await self.floor.tell(slot, "notice.campaign_stopped")
                 return
+            if not fresh.open_to(slot.user.id):  # taken off the campaign by a supervisor
+                await self.floor.tell(slot, "notice.not_assigned")
+                return
             slot.campaign = fresh
             if fresh.dial_mode == "predictive":
                 return  # the pacer places this campaign's calls (campaigns.predictive)

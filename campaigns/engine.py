@@ -133,6 +133,8 @@ class Engine:
         campaign = await campaigns.get(self.pool, campaign_id, user.department_id)
         if campaign is None or campaign.status != "active":
             raise EngineError("error.campaign")
+        if not campaign.open_to(user.id):
+            raise EngineError("error.not_assigned")
         slot = self.floor.slot(user)
         async with slot.lock:
             if slot.state not in (AgentState.OFFLINE, AgentState.PAUSED, AgentState.CONNECTING):

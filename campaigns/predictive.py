@@ -76,7 +76,6 @@ class Predictive:
         self.pool, self.link, self.settings, self.metrics = pool, link, settings, metrics
         self.floor, self.flow, self.tracker, self.dialing, self.owner = floor, flow, tracker, dialing, owner
         self.calls: dict[int, InFlight] = {}
-        self.last: dict[int, pacer.Decision] = {}  # the latest decision per campaign (for supervisors)
         self._models: dict[int, tuple[float, pacer.Model]] = {}
         self._rolling: dict[int, tuple[float, pacer.Window, pacer.Window]] = {}
         self.clock: Callable[[], float] = time.monotonic
@@ -113,6 +112,10 @@ class Predictive:
             s.campaign = fresh
         if fresh.dial_mode != "predictive":
             return
+        for s in [s for s in ready if not fresh.open_to(s.user.id)]:  # taken off the campaign
+            await self.floor.tell(s, "notice.not_assigned")
+        slots = [s for s in slots if fresh.open_to(s.user.id)]
+        ready = [s for s in ready if fresh.open_to(s.user.id)]
         if not self.dialing.may_call_residents(fresh):
             for s in ready:
                 await self.floor.tell(s, "notice.outside_hours")
@@ -125,7 +128,6 @@ class Predictive:
             day=day,
         )
         decision = pacer.decide(snapshot, await self._model(campaign_id), _settings(fresh))
-        self.last[campaign_id] = decision
         label = str(campaign_id)
         self.metrics.pacer_threshold.labels(label).set(decision.threshold)
         self.metrics.pacer_decisions.labels(label, decision.mode.value, decision.reason).inc()
@@ -276,6 +278,7 @@ class Predictive:
                 and s.attempt_id is None
                 and s.campaign is not None
                 and s.campaign.id == c.campaign.id
+                and s.campaign.open_to(s.user.id)
             )
 
         # The operator a call-back or promise follow-up is for, when free; else who waited longest.

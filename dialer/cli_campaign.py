@@ -58,6 +58,9 @@ def register(sub: Any) -> None:
     put.add_argument("--target-abandon", type=float, help="predictive: abandon target, at most 0.03")
     put.add_argument("--max-lines", type=float, help="predictive: most calls in flight per operator")
     put.add_argument("--segment", help="segment rules file (.json/.toml): who is called; or 'default'")
+    put.add_argument(
+        "--operators", help="operators' logins, comma-separated, who take its calls; 'all' for everyone"
+    )
     put.set_defaults(func=_set)
     pre = csub.add_parser("preview", help="how many households the segment matches now (nothing changes)")
     pre.add_argument("id", type=int)
@@ -176,6 +179,7 @@ def describe(c: Any) -> dict[str, Any]:
         "pacing_is_default": c.pacing is None,
         "segment": _segment_view(c.segment),
         "segment_is_default": c.segment is None,
+        "operators": list(c.operators),  # user ids; [] = every operator of the department
     }
 
 
@@ -263,7 +267,7 @@ async def _set(settings: Settings, args: argparse.Namespace) -> int:
     import asyncpg
 
     from dialer.cli import with_pool
-    from dialer.store import campaigns
+    from dialer.store import campaigns, db
 
     result: list[Any] = []
 
@@ -271,7 +275,14 @@ async def _set(settings: Settings, args: argparse.Namespace) -> int:
         current = await campaigns.by_id(pool, args.id)
         if current is None:
             return
-        result.append(await campaigns.update(pool, args.id, changes_from(args, current.pacing)))
+        changes = changes_from(args, current.pacing)
+        operators = None
+        if args.operators is not None:
+            operators = await _operator_ids(pool, current.department_id, args.operators)
+        async with db.transaction(pool) as tx:  # all of it, or nothing
+            if operators is not None:
+                await campaigns.set_operators(tx, args.id, operators)
+            result.append(await campaigns.update(tx, args.id, changes))
 
     try:
         await with_pool(settings, body)
@@ -286,6 +297,23 @@ async def _set(settings: Settings, args: argparse.Namespace) -> int:
         return 3
     print(json.dumps(describe(result[0]), ensure_ascii=False, indent=2))
     return 0
+
+
+async def _operator_ids(pool: Any, department_id: str, text: str) -> list[int]:
+    """`all` (nobody assigned: every operator of the department) or logins separated by commas."""
+    if text.strip() == "all":
+        return []
+    logins = [x.strip() for x in text.split(",") if x.strip()]
+    rows = await pool.fetch(
+        "select id, login from app_user where login = any($1::text[]) and role = 'operator' and department_id = $2",
+        logins,
+        department_id,
+    )
+    missing = sorted(set(logins) - {r["login"] for r in rows})
+    if missing or not logins:
+        named = ", ".join(missing) if missing else repr(text)
+        raise BadValue(f"operators: not operators of {department_id}: {named}")
+    return [r["id"] for r in rows]
 
 
 async def _with_segment(

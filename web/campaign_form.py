@@ -29,6 +29,7 @@ TRISTATE = {"": None, "only": True, "never": False}
 @dataclass
 class Parsed:
     changes: dict[str, Any] = field(default_factory=dict)  # campaign columns to write
+    operators: list[int] = field(default_factory=list)  # assigned operators (none: everyone)
     errors: dict[str, str] = field(default_factory=dict)  # field -> message key (with the detail below)
     details: dict[str, str] = field(default_factory=dict)  # field -> what the checking code said
 
@@ -80,6 +81,10 @@ def read(form: Mapping[str, Sequence[str]]) -> Parsed:
     else:
         out.changes["caller_id"] = number
 
+    try:
+        out.operators = sorted({int(x) for x in form.get("operators", [])})
+    except ValueError:
+        out.errors["operators"] = "camp.err.operators"
     _window(one, out)
     _retry(one, out)
     _pacing(one, out)
@@ -199,6 +204,8 @@ def values(c: CampaignInfo) -> dict[str, Any]:
 
 def submitted(form: Mapping[str, Sequence[str]]) -> dict[str, Any]:
     """The fields as posted (to show them again next to their errors)."""
-    v: dict[str, Any] = {k: str(vs[0]) if vs else "" for k, vs in form.items() if k != "s_debt_types"}
-    v["s_debt_types"] = [str(x) for x in form.get("s_debt_types", [])]
+    lists = ("s_debt_types", "operators")
+    v: dict[str, Any] = {k: str(vs[0]) if vs else "" for k, vs in form.items() if k not in lists}
+    for key in lists:
+        v[key] = [str(x) for x in form.get(key, [])]
     return v

@@ -37,18 +37,22 @@ def _id(request: web.Request) -> int:
         raise web.HTTPNotFound() from None
 
 
-async def _debt_types(conn: Connection, department_id: str | None) -> list[str]:
+async def _choices(conn: Connection, department_id: str | None) -> dict[str, Any]:
+    """What the form offers: the department's debt types and operators."""
     rows = await conn.fetch(
         "select distinct debt_type from debt where department_id = $1 order by 1", department_id
     )
-    return [r["debt_type"] for r in rows]
+    return {
+        "debt_types": [r["debt_type"] for r in rows],
+        "operators": await campaigns.operators_of(conn, department_id),
+    }
 
 
 def _page(
     request: web.Request,
     c: CampaignInfo,
     fields: dict[str, Any],
-    debt_types: list[str],
+    choices: dict[str, Any],
     *,
     status: int = 200,
     **extra: Any,
@@ -56,7 +60,8 @@ def _page(
     extra.setdefault("errors", {})
     extra.setdefault("details", {})
     ctx = context(
-        request, campaign=c, v=fields, debt_types=sorted(set(debt_types) | set(fields["s_debt_types"])),
+        request, campaign=c, v=fields, debt_types=sorted(set(choices["debt_types"]) | set(fields["s_debt_types"])),
+        operators=choices["operators"],
         days=campaign_form.DAYS, retry_keys=campaign_form.RETRY_KEYS, modes=campaign_form.MODES,
         statuses=campaign_form.STATUSES, saved=request.query.get("saved") == "1", **extra,
     )  # fmt: skip
@@ -72,7 +77,7 @@ async def show(request: web.Request) -> web.StreamResponse:
         c = await campaigns.get(conn, _id(request), user.department_id)
         if c is None:
             raise web.HTTPNotFound()
-        types = await _debt_types(conn, user.department_id)
+        types = await _choices(conn, user.department_id)
     return _page(request, c, campaign_form.values(c), types)
 
 
@@ -89,7 +94,7 @@ async def change(request: web.Request) -> web.StreamResponse:
         c = await campaigns.get(conn, _id(request), user.department_id)
         if c is None:
             raise web.HTTPNotFound()
-        types = await _debt_types(conn, user.department_id)
+        types = await _choices(conn, user.department_id)
 
         async def logged(what: str, detail: dict[str, Any]) -> None:
             await audit.record(
@@ -118,9 +123,17 @@ async def change(request: web.Request) -> web.StreamResponse:
             await logged("preview", {"households": seen.households})
             return _page(request, c, fields, types, preview=seen, details=parsed.details)
         changed = sorted(k for k, v in parsed.changes.items() if getattr(c, k) != v)
+        if set(parsed.operators) != set(c.operators):
+            try:
+                await campaigns.set_operators(conn, c.id, parsed.operators)
+            except campaigns.NotOperators:
+                return _page(
+                    request, c, fields, types, status=422, errors={"operators": "camp.err.operators"}
+                )
+            changed.append("operators")
         if changed:
-            await campaigns.update(conn, c.id, {k: parsed.changes[k] for k in changed})
-            await logged("update", {"changed": changed})
+            await campaigns.update(conn, c.id, {k: parsed.changes[k] for k in changed if k != "operators"})
+            await logged("update", {"changed": sorted(changed)})
     raise web.HTTPSeeOther(f"/supervisor/campaigns/{c.id}?saved=1")
 
 

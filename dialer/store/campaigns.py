@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from dialer.store import db
 from dialer.store.db import Conn, from_jsonb
 
 
@@ -23,10 +24,16 @@ class CampaignInfo:
     retry_policy: dict[str, Any] | None = None  # as written (campaigns.retry.parse reads it)
     pacing: dict[str, Any] | None = None  # as written (campaigns.pacer.Settings.parse reads it)
     segment: dict[str, Any] | None = None  # as written (campaigns.segments.parse reads it)
+    operators: tuple[int, ...] = ()  # assigned operators' user ids; none: every operator of the department
+
+    def open_to(self, user_id: int) -> bool:
+        """Whether this operator may take the campaign's calls."""
+        return not self.operators or user_id in self.operators
 
 
 _COLUMNS = (
-    "id, department_id, name, dial_mode, caller_id, status, calling_window, retry_policy, pacing, segment"
+    "id, department_id, name, dial_mode, caller_id, status, calling_window, retry_policy, pacing, segment, "
+    "array(select o.user_id from campaign_operator o where o.campaign_id = campaign.id order by 1) as operators"
 )
 _JSONB = ("calling_window", "retry_policy", "pacing", "segment")
 
@@ -43,6 +50,7 @@ def _info(row: asyncpg.Record) -> CampaignInfo:
         retry_policy=from_jsonb(row["retry_policy"]),
         pacing=from_jsonb(row["pacing"]),
         segment=from_jsonb(row["segment"]),
+        operators=tuple(row["operators"]),
     )
 
 
@@ -99,6 +107,41 @@ async def update(conn: Conn, campaign_id: int, changes: dict[str, Any]) -> Campa
         *values,
     )
     return _info(row) if row else None
+
+
+class NotOperators(ValueError):
+    """Some of the users to assign are not operators of the campaign's department."""
+
+
+async def set_operators(conn: Conn, campaign_id: int, user_ids: list[int]) -> None:
+    """Assign exactly these operators (none: the campaign is open to every operator of its department)."""
+    async with db.transaction(conn) as tx:
+        department = await tx.fetchval("select department_id from campaign where id = $1", campaign_id)
+        found = await tx.fetch(
+            "select id from app_user where id = any($1::bigint[]) and role = 'operator' and department_id = $2",
+            user_ids,
+            department,
+        )
+        if len(found) != len(set(user_ids)):
+            raise NotOperators(sorted(set(user_ids) - {r["id"] for r in found}))
+        await tx.execute("delete from campaign_operator where campaign_id = $1", campaign_id)
+        await tx.execute(
+            """insert into campaign_operator (campaign_id, user_id, department_id)
+               select $1, u, $2 from unnest($3::bigint[]) u""",
+            campaign_id,
+            department,
+            sorted(set(user_ids)),
+        )
+
+
+async def operators_of(conn: Conn, department_id: str | None) -> list[tuple[int, str, str]]:
+    """A department's operators: id, login, display name."""
+    rows = await conn.fetch(
+        "select id, login, display_name from app_user where department_id = $1 and role = 'operator' and active "
+        "order by login",
+        department_id,
+    )
+    return [(r["id"], r["login"], r["display_name"]) for r in rows]
 
 
 async def active(conn: Conn, department_id: str | None) -> list[CampaignInfo]:

@@ -1,0 +1,90 @@
+"""Operators assigned to a campaign: only they see it, press Ready on it and get its calls; taking an
+operator off applies at once; none assigned means every operator of the department."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import asyncpg
+
+from dialer import runtime
+from dialer.simpbx import SimulatedPbx
+from tests import factory
+from tests.client import PageClient
+from tests.test_cli import _env, _one_clear_line, _run
+
+
+async def test_assigned_operators_only(
+    product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    op2 = await factory.user(pool, "op2", "operator", "nhi", "1002")
+    sv, op1, second = PageClient(product.url), PageClient(product.url), PageClient(product.url)
+    try:
+        assert await sv.login("sv1", factory.PASSWORD, page="/supervisor") == 200
+        await op1.ready_as("op1", w.campaign_id)
+        await op1.wait_state("ready")
+        _, page = await sv.get(f"/supervisor/campaigns/{w.campaign_id}")
+        assert f'name="operators" value="{op2.id}"' in page
+        fields = [("csrf", sv.csrf), ("action", "save"), ("name", "テスト催告"), ("status", "active"),
+                  ("dial_mode", "progressive"), ("caller_id", "0312340001"), ("operators", str(op2.id))]  # fmt: skip
+        async with sv.http.post(
+            f"{sv.base}/supervisor/campaigns/{w.campaign_id}", data=fields, allow_redirects=False
+        ) as r:
+            assert r.status == 303
+        assert await pool.fetchval("select array_agg(user_id) from campaign_operator") == [op2.id]
+        # op1, ready on it, is told and gets no call
+        await op1.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.not_assigned")
+        await factory.household(pool, w.campaign_id, "0355550951")
+        await asyncio.sleep(1.5)  # turns of the dialling loop
+        assert not [a for a in sim.actions("Originate") if a.get("Context") == "dialer-connect"]
+
+        assert (await op1.post("/api/agent/pause"))[0] == 200
+        status, body = await op1.post("/api/agent/ready", {"campaign_id": w.campaign_id})
+        assert (status, body["error"]) == (409, "error.not_assigned")
+        _, page = await op1.get("/operator")
+        assert "テスト催告" not in page  # not offered to op1 any more
+
+        await second.ready_as("op2", w.campaign_id)
+        await _until(lambda: [a for a in sim.actions("Originate") if a.get("Context") == "dialer-connect"])
+        # someone from another department cannot be assigned
+        await factory.department(pool, "tax")
+        tax_op = await factory.user(pool, "op-tax", "operator", "tax", "2001")
+        fields[-1] = ("operators", str(tax_op.id))
+        async with sv.http.post(
+            f"{sv.base}/supervisor/campaigns/{w.campaign_id}", data=fields, allow_redirects=False
+        ) as r:
+            assert r.status == 422
+            assert "この課のオペレーターから選んでください" in await r.text()
+        assert await pool.fetchval("select array_agg(user_id) from campaign_operator") == [op2.id]
+    finally:
+        for c in (sv, op1, second):
+            await c.close()
+
+
+async def test_operators_from_the_command_line(tmp_path: Path, db_dsn: str, pool: asyncpg.Pool) -> None:
+    w = await factory.world(pool)
+    env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
+    code, out, err = await _run(env, "campaign", "set", str(w.campaign_id), "--operators", "op1")
+    assert code == 0, err
+    assert json.loads(out)["operators"] == [w.operator.id]
+    code, _, err = await _run(
+        env, "campaign", "set", str(w.campaign_id), "--operators", "op1,sv1", "--status", "paused"
+    )
+    assert code == 2
+    _one_clear_line(err, r"operators: not operators of nhi: sv1 \(nothing changed\)$")
+    assert await pool.fetchval("select status from campaign where id = $1", w.campaign_id) == "active"
+    code, out, err = await _run(env, "campaign", "set", str(w.campaign_id), "--operators", "all")
+    assert code == 0, err
+    assert json.loads(out)["operators"] == []
+
+
+async def _until(condition: object, within: float = 10.0) -> None:
+    assert callable(condition)
+    for _ in range(int(within / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
