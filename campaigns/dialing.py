@@ -43,6 +43,18 @@ class EngineError(DialerError):
         self.key = key
 
 
+def call_variables(campaign: CampaignInfo, attempt_id: int) -> dict[str, str]:
+    """What the dialplan is told about a resident's call (asterisk-conf/extensions.conf)."""
+    variables = {
+        "DIALER_ATTEMPT": str(attempt_id),
+        "DIALER_CAMPAIGN": str(campaign.id),
+        "DIALER_AMD": "off" if campaign.dial_mode == "preview" else "on",
+    }
+    if campaign.machine_message:
+        variables["DIALER_MACHINE_PROMPT"] = campaign.machine_message
+    return variables
+
+
 class Dialing:
     def __init__(
         self,
@@ -210,11 +222,7 @@ class Dialing:
             channel_id=attempt.channel_id,
             caller_id=campaign.caller_id,
             timeout_ms=plan.ring_timeout_s * 1000,
-            variables={
-                "DIALER_ATTEMPT": str(attempt.id),
-                "DIALER_CAMPAIGN": str(campaign.id),
-                "DIALER_AMD": "off" if campaign.dial_mode == "preview" else "on",
-            },
+            variables=call_variables(campaign, attempt.id),
         )
 
     async def release_preview(self, slot: Slot, later: bool = False) -> None:

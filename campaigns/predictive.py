@@ -24,7 +24,7 @@ import asyncpg
 from campaigns import pacer
 from campaigns.agent import Action, AgentState
 from campaigns.callflow import STORE_ERRORS, CallFlow
-from campaigns.dialing import Dialing
+from campaigns.dialing import Dialing, call_variables
 from campaigns.floor import Floor, Slot
 from dialer import logs
 from dialer.ami.link import AmiLink, OriginateRequest
@@ -199,11 +199,7 @@ class Predictive:
             channel_id=attempt.channel_id,
             caller_id=campaign.caller_id,
             timeout_ms=plan.ring_timeout_s * 1000,
-            variables={
-                "DIALER_ATTEMPT": str(attempt.id),
-                "DIALER_CAMPAIGN": str(campaign.id),
-                "DIALER_AMD": "on",
-            },
+            variables=call_variables(campaign, attempt.id),
         )
 
     # ---- a call's progress --------------------------------------------------------------------

@@ -22,6 +22,7 @@ from campaigns import pacer, retry, segments, windows
 from campaigns.hours import TOKYO
 from dialer.config import Settings
 from dialer.jpformat import phone_digits
+from dialer.store.campaigns import SOUND
 
 MODES = ("preview", "progressive", "predictive")
 STATUSES = ("draft", "active", "paused", "finished")
@@ -61,6 +62,10 @@ def register(sub: Any) -> None:
     put.add_argument(
         "--operators", help="operators' logins, comma-separated, who take its calls; 'all' for everyone"
     )
+    put.add_argument(
+        "--machine-message",
+        help="sound file left on answering machines (e.g. custom/nhi-call-back); 'none': hang up",
+    )
     put.set_defaults(func=_set)
     pre = csub.add_parser("preview", help="how many households the segment matches now (nothing changes)")
     pre.add_argument("id", type=int)
@@ -79,6 +84,16 @@ def caller_id(text: str) -> str:
     if digits is None:
         raise BadValue(f"caller ID {text!r} is not a telephone number (digits, up to 15)")
     return digits
+
+
+def sound_name(text: str) -> str | None:
+    """A sound file as Asterisk names it (custom/nhi-call-back, without extension); 'none': no message."""
+    text = text.strip()
+    if text in ("", "none"):
+        return None
+    if not SOUND.fullmatch(text):
+        raise BadValue(f"machine message: {text!r} is not a sound file name such as custom/nhi-call-back")
+    return text
 
 
 def _read(path_text: str, what: str) -> dict[str, Any] | None:
@@ -113,6 +128,8 @@ def changes_from(args: argparse.Namespace, current_pacing: dict[str, Any] | None
         out["status"] = args.status
     if args.caller_id is not None:
         out["caller_id"] = caller_id(args.caller_id)
+    if getattr(args, "machine_message", None) is not None:
+        out["machine_message"] = sound_name(args.machine_message)
     if args.window is not None:
         raw = _read(args.window, "window")
         try:
@@ -180,6 +197,7 @@ def describe(c: Any) -> dict[str, Any]:
         "segment": _segment_view(c.segment),
         "segment_is_default": c.segment is None,
         "operators": list(c.operators),  # user ids; [] = every operator of the department
+        "machine_message": c.machine_message,  # None: machines are hung up on
     }
 
 

@@ -62,3 +62,10 @@ def test_dial_templates_match_pjsip() -> None:
     pjsip = _sections("pjsip.conf")
     endpoint = DialPlan().trunk_template.split("@", 1)[1]
     assert endpoint in pjsip
+
+
+def test_every_context_the_dialplan_jumps_to_exists() -> None:
+    ext = _sections("extensions.conf")
+    targets = set(re.findall(r"[(?:]([a-z][a-z0-9-]+),(?:s|\$\{EXTEN\}),1\)", "\n".join(ext.values())))
+    assert {"dialer-abandon", "dialer-machine"} <= targets  # the scan finds the jumps
+    assert sorted(t for t in targets if t not in ext) == []

@@ -28,7 +28,7 @@ async def _form(client: PageClient, path: str, fields: list[tuple[str, str]]) ->
 def _everything(**changes: str) -> list[tuple[str, str]]:
     fields = {
         "name": "国保 繰越 10万円未満", "status": "active", "dial_mode": "predictive",
-        "caller_id": "０３-１２３４-５６７８",
+        "caller_id": "０３-１２３４-５６７８", "machine_message": "custom/nhi-call-back",
         "w_mon": "09:30〜12:00、13:00-22:00", "w_sat": "なし",
         "r_busy_after_minutes": "１５",
         "target_abandon_pct": "2.5", "max_lines": "２",
@@ -81,12 +81,14 @@ async def test_create_and_tune_a_campaign_in_the_console(
             str(cid),
         )
         assert json.loads(audit["detail"])["changed"] == [
-            "caller_id", "calling_window", "dial_mode", "name", "pacing", "retry_policy", "segment", "status",
+            "caller_id", "calling_window", "dial_mode", "machine_message", "name", "pacing", "retry_policy",
+            "segment", "status",
         ]  # fmt: skip
 
         status, page = await sv.get(where)
         assert "保存しました" in page
         assert _value(page, "target_abandon_pct") == "2.5"
+        assert _value(page, "machine_message") == "custom/nhi-call-back"
         assert _value(page, "s_unpaid_max_yen") == "100000"
         assert _value(page, "w_sat") == "-"
         assert _value(page, "s_exclude_classes") == "執行停止、破産"
@@ -104,13 +106,17 @@ async def test_bad_values_are_shown_and_nothing_is_stored(
     try:
         before = await pool.fetchrow("select * from campaign where id = $1", w.campaign_id)
         bad = _everything(
-            w_mon="9時から", target_abandon_pct="5", s_unpaid_min_yen="たくさん", caller_id="電話"
+            w_mon="9時から",
+            target_abandon_pct="5",
+            s_unpaid_min_yen="たくさん",
+            caller_id="電話",
+            machine_message="../../etc/passwd",
         )
         status, _, page = await _form(
             sv, f"/supervisor/campaigns/{w.campaign_id}", [*bad, ("action", "save")]
         )
         assert status == 422
-        for name in ("window", "pacing", "s_unpaid_min_yen", "caller_id"):
+        for name in ("window", "pacing", "s_unpaid_min_yen", "caller_id", "machine_message"):
             assert f'data-testid="error-{name}"' in page, name
         assert "時間帯は「09:00-12:00」の形で" in page
         assert "放棄呼率は0〜3%" in page

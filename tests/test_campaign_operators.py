@@ -35,6 +35,9 @@ async def test_assigned_operators_only(
         ) as r:
             assert r.status == 303
         assert await pool.fetchval("select array_agg(user_id) from campaign_operator") == [op2.id]
+        _, page = await sv.get(f"/supervisor/campaigns/{w.campaign_id}")
+        assert f'name="operators" value="{op2.id}" checked' in page
+        assert f'name="operators" value="{w.operator.id}" checked' not in page
         # op1, ready on it, is told and gets no call
         await op1.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.not_assigned")
         await factory.household(pool, w.campaign_id, "0355550951")
@@ -79,6 +82,15 @@ async def test_operators_from_the_command_line(tmp_path: Path, db_dsn: str, pool
     code, out, err = await _run(env, "campaign", "set", str(w.campaign_id), "--operators", "all")
     assert code == 0, err
     assert json.loads(out)["operators"] == []
+    message = ("campaign", "set", str(w.campaign_id), "--machine-message")
+    code, out, err = await _run(env, *message, "custom/nhi-call-back")
+    assert code == 0, err
+    assert json.loads(out)["machine_message"] == "custom/nhi-call-back"
+    code, _, err = await _run(env, *message, "../secret")
+    assert code == 2
+    _one_clear_line(err, r"machine message: '\.\./secret' is not a sound file name")
+    code, out, err = await _run(env, *message, "none")
+    assert json.loads(out)["machine_message"] is None
 
 
 async def _until(condition: object, within: float = 10.0) -> None:

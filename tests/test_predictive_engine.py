@@ -104,8 +104,12 @@ async def test_a_machine_is_hung_up_on_and_the_operator_keeps_waiting(
     w = await factory.world(pool, mode="predictive")
     await factory.household(pool, w.campaign_id, "0355550821")
     sim.script("0355550821", Behaviour("machine", ring_s=0.2, amd_s=0.2))
+    await pool.execute(
+        "update campaign set machine_message = 'custom/nhi-call-back'"
+    )  # left after the greeting
     await operator.ready_as("op1", w.campaign_id)
-    await operator.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets", within=15)
+    await operator.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets", within=20)
+    assert "DIALER_MACHINE_PROMPT=custom/nhi-call-back" in sim.actions("Originate")[-1]["Variable"]
     row = await pool.fetchrow("select outcome, operator_id, amd_status from attempt")
     assert dict(row) == {"outcome": "machine", "operator_id": None, "amd_status": "MACHINE"}
     assert sim.actions("Redirect") == []

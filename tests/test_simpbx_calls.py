@@ -356,3 +356,29 @@ async def test_predictive_machine_is_hung_up_without_a_redirect(pbx: SimulatedPb
     await predictive(ami, "0311110103", "p-3")
     await ami.until(hangup("p-3"))
     assert trail(ami, "p-3")[-3:] == ["UserEvent:MACHINE", "SoftHangupRequest:16", "Hangup:16"]
+
+
+@pytest.mark.parametrize("context", ["dialer-connect", "dialer-predictive"])
+async def test_a_machine_is_left_the_campaigns_message_when_it_has_one(
+    pbx: SimulatedPbx, ami: AmiProbe, context: str
+) -> None:
+    pbx.script("0311110104", Behaviour("machine", ring_s=0.05, amd_s=0.05))
+    ext = "1001" if context == "dialer-connect" else "s"
+    await resident(
+        ami, "0311110104", "m-1", "DIALER_MACHINE_PROMPT=custom/nhi-call-back", context=context, ext=ext
+    )
+    await ami.until(hangup("m-1"))
+    steps = [
+        (m["Application"], m["AppData"])
+        for m in ami.log
+        if m.is_event("Newexten") and m.get("Uniqueid") == "m-1" and m.get("Context") == "dialer-machine"
+    ]
+    assert steps == [
+        ("NoOp", "machine, attempt=m-1"),
+        ("GotoIf", "0?done"),
+        ("WaitForSilence", "1500,1,20"),
+        ("Playback", "custom/nhi-call-back"),
+        ("Hangup", "16"),
+    ]
+    assert "ConfbridgeJoin" not in trail(ami, "m-1")
+    assert trail(ami, "m-1")[-2:] == ["SoftHangupRequest:16", "Hangup:16"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from campaigns import pacer, retry, segments, windows
 from dialer.jpformat import phone_digits
-from dialer.store.campaigns import CampaignInfo
+from dialer.store.campaigns import SOUND, CampaignInfo
 
 MODES = ("preview", "progressive", "predictive")
 STATUSES = ("draft", "active", "paused", "finished")
@@ -81,6 +81,11 @@ def read(form: Mapping[str, Sequence[str]]) -> Parsed:
     else:
         out.changes["caller_id"] = number
 
+    message = norm(one("machine_message"))
+    if message and not SOUND.fullmatch(message):
+        out.errors["machine_message"] = "camp.err.machine_message"
+    else:
+        out.changes["machine_message"] = message or None
     try:
         out.operators = sorted({int(x) for x in form.get("operators", [])})
     except ValueError:
@@ -179,6 +184,8 @@ def values(c: CampaignInfo) -> dict[str, Any]:
         "status": c.status,
         "caller_id": c.caller_id,
     }
+    v["operators"] = [str(i) for i in c.operators]
+    v["machine_message"] = c.machine_message or ""
     win = c.calling_window or {}
     for day in DAYS:
         spans = win.get(day)

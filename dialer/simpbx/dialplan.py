@@ -67,6 +67,7 @@ class Dialplan:
             "dialer-redirected": self._redirected,
             "dialer-predictive": self._predictive,
             "dialer-join": self._join,
+            "dialer-machine": self._machine,
         }
         handlers.get(context, self._hold)(ch, priority, started)
 
@@ -120,7 +121,7 @@ class Dialplan:
         machine = verdict.status == "MACHINE"
         self._step(ch, 5, "GotoIf", f"{int(machine)}?machine")
         if machine:
-            self._hangup_step(ch, 10)
+            self._goto_machine(ch, 10)
             return
         self._connect_bridge(ch)
 
@@ -149,7 +150,7 @@ class Dialplan:
             machine = verdict.status == "MACHINE"
             self._step(ch, 4, "GotoIf", f"{int(machine)}?machine")
             if machine:
-                self._hangup_step(ch, 7)
+                self._goto_machine(ch, 7)
                 return
             self._step(ch, 5, "Wait", "1")
             self._wait(ch, self.core.scaled(1.0), lambda: self._goto_abandon(ch, 6))
@@ -202,6 +203,28 @@ class Dialplan:
             self._wait(ch, self.core.scaled(20.0), lambda: self._goto_abandon(ch, 5))
 
         self._wait(ch, verdict.after_s, reported)
+
+    # ----- answering machine: hung up on, or a message left ------------------------------------------
+    def _goto_machine(self, ch: Channel, priority: int) -> None:
+        self._step(ch, priority, "Goto", "dialer-machine,s,1")
+        self.run(ch, "dialer-machine", "s")
+
+    def _machine(self, ch: Channel, priority: int, started: Started) -> None:
+        prompt = ch.variables.get("DIALER_MACHINE_PROMPT", "")
+        self._step(ch, 1, "NoOp", f"machine, attempt={self._attempt(ch)}")
+        started()
+        self._step(ch, 2, "GotoIf", f"{int(not prompt)}?done")
+        if not prompt:
+            self._hangup_step(ch, 5)
+            return
+        self._step(ch, 3, "WaitForSilence", "1500,1,20")
+
+        def greeting_over() -> None:
+            self._step(ch, 4, "Playback", prompt)
+            # The product's message (a call-back request) lasts about 8 s.
+            self._wait(ch, self.core.scaled(8.0), lambda: self._hangup_step(ch, 5))
+
+        self._wait(ch, self.core.scaled(1.5), greeting_over)
 
     def _goto_abandon(self, ch: Channel, priority: int) -> None:
         self._step(ch, priority, "Goto", "dialer-abandon,s,1")

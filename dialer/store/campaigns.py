@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ class CampaignInfo:
     pacing: dict[str, Any] | None = None  # as written (campaigns.pacer.Settings.parse reads it)
     segment: dict[str, Any] | None = None  # as written (campaigns.segments.parse reads it)
     operators: tuple[int, ...] = ()  # assigned operators' user ids; none: every operator of the department
+    machine_message: str | None = None  # sound file left on answering machines; None: hang up
 
     def open_to(self, user_id: int) -> bool:
         """Whether this operator may take the campaign's calls."""
@@ -33,6 +35,7 @@ class CampaignInfo:
 
 _COLUMNS = (
     "id, department_id, name, dial_mode, caller_id, status, calling_window, retry_policy, pacing, segment, "
+    "machine_message, "
     "array(select o.user_id from campaign_operator o where o.campaign_id = campaign.id order by 1) as operators"
 )
 _JSONB = ("calling_window", "retry_policy", "pacing", "segment")
@@ -51,6 +54,7 @@ def _info(row: asyncpg.Record) -> CampaignInfo:
         pacing=from_jsonb(row["pacing"]),
         segment=from_jsonb(row["segment"]),
         operators=tuple(row["operators"]),
+        machine_message=row["machine_message"],
     )
 
 
@@ -76,7 +80,8 @@ async def listed(conn: Conn, department_id: str | None = None) -> list[CampaignI
     return [_info(r) for r in rows]
 
 
-SETTABLE = ("name", "dial_mode", "caller_id", "status", *_JSONB)
+SETTABLE = ("name", "dial_mode", "caller_id", "status", "machine_message", *_JSONB)
+SOUND = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")  # a sound file as Asterisk names it (no ..)
 
 
 async def create(conn: Conn, department_id: str, name: str, dial_mode: str, caller_id: str) -> int:
