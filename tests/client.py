@@ -106,3 +106,12 @@ class PageClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         await self.http.close()
+
+
+async def until(condition: Callable[[], object], within: float = 10.0) -> None:
+    """Poll a condition on what a test can see (the simulated PBX, a row) until it holds."""
+    async with asyncio.timeout(within):
+        while True:  # nothing to wait on: the simulated PBX and the database are looked at, not awaited
+            if condition():
+                return
+            await asyncio.sleep(0.05)

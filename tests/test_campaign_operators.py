@@ -12,7 +12,7 @@ import asyncpg
 from dialer import runtime
 from dialer.simpbx import SimulatedPbx
 from tests import factory
-from tests.client import PageClient
+from tests.client import PageClient, until
 from tests.test_cli import _env, _one_clear_line, _run
 
 
@@ -51,7 +51,7 @@ async def test_assigned_operators_only(
         assert "テスト催告" not in page  # not offered to op1 any more
 
         await second.ready_as("op2", w.campaign_id)
-        await _until(lambda: [a for a in sim.actions("Originate") if a.get("Context") == "dialer-connect"])
+        await until(lambda: [a for a in sim.actions("Originate") if a.get("Context") == "dialer-connect"])
         # someone from another department cannot be assigned
         await factory.department(pool, "tax")
         tax_op = await factory.user(pool, "op-tax", "operator", "tax", "2001")
@@ -91,12 +91,3 @@ async def test_operators_from_the_command_line(tmp_path: Path, db_dsn: str, pool
     _one_clear_line(err, r"machine message: '\.\./secret' is not a sound file name")
     code, out, err = await _run(env, *message, "none")
     assert json.loads(out)["machine_message"] is None
-
-
-async def _until(condition: object, within: float = 10.0) -> None:
-    assert callable(condition)
-    for _ in range(int(within / 0.05)):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")

@@ -13,7 +13,7 @@ import pytest
 from dialer import runtime
 from dialer.simpbx import Behaviour, SimulatedPbx
 from tests import factory
-from tests.client import PageClient
+from tests.client import PageClient, until
 
 
 async def _timeline(pool: asyncpg.Pool, attempt_id: int) -> list[str]:
@@ -77,7 +77,7 @@ async def test_a_person_with_no_operator_free_hears_the_message_and_is_counted(
         await op1.wait_state("ready")
         await op2.ready_as("op2", w.campaign_id)
         await op2.wait_state("ready")
-        await _until(lambda: len(_predictive_originates(sim)) == 2)
+        await until(lambda: len(_predictive_originates(sim)) == 2)
         assert (await op2.post("/api/agent/pause"))[0] == 200
         await op2.wait_state("paused")
         pop = await op1.wait(lambda m: m["type"] == "record")
@@ -129,7 +129,7 @@ async def test_a_paused_predictive_campaign_places_nothing(
     await pool.execute("update campaign set status = 'active' where id = $1", w.campaign_id)
     assert (await operator.post("/api/agent/ready", {"campaign_id": w.campaign_id}))[0] == 200
     await operator.wait_state("ready")
-    await _until(lambda: len(_predictive_originates(sim)) == 1)
+    await until(lambda: len(_predictive_originates(sim)) == 1)
     await pool.execute("update campaign set status = 'paused' where id = $1", w.campaign_id)
     await factory.household(pool, w.campaign_id, "0355550832")
     await operator.wait(
@@ -149,15 +149,6 @@ async def _ready(client: PageClient, campaign_id: int) -> tuple[int, dict[str, o
     await client.wait_state("offline")
     status, body = await client.post("/api/agent/ready", {"campaign_id": campaign_id})
     return status, body
-
-
-async def _until(condition: object, within: float = 10.0) -> None:
-    assert callable(condition)
-    for _ in range(int(within / 0.05)):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 async def _until_row(pool: asyncpg.Pool, query: str, within: float = 10.0) -> int:
