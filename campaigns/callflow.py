@@ -104,7 +104,7 @@ class CallFlow:
         self._started.setdefault(attempt_id, received)
         user_id = self.floor.by_attempt.get(attempt_id)
         slot = self.floor.slots.get(user_id) if user_id is not None else None
-        campaign_id = slot.campaign.id if slot and slot.campaign else self.floor.unassigned.get(attempt_id)
+        campaign_id = self.floor.campaign_of.get(attempt_id)
         campaign = str(campaign_id) if campaign_id is not None else ""
         for m in change.milestones:
             if m is Milestone.ENDED:
@@ -142,7 +142,7 @@ class CallFlow:
         needs = needs_disposition(state)
         self._started.pop(attempt_id, None)
         self.floor.by_attempt.pop(attempt_id, None)
-        self.floor.unassigned.pop(attempt_id, None)
+        self.floor.campaign_of.pop(attempt_id, None)
         await self.store(
             partial(
                 attempts.finish,

@@ -187,6 +187,7 @@ class Dialing:
         assert campaign is not None and lease.number is not None
         self.tracker.track_call(attempt.id, attempt.channel_id)
         self.floor.by_attempt[attempt.id] = slot.user.id
+        self.floor.campaign_of[attempt.id] = campaign.id
         slot.lease, slot.attempt_id, slot.call_phase = lease, attempt.id, "dialing"
         await self.floor.move(slot, Action.DIAL)
         if not self.may_call_residents(campaign):  # the window closed while we got ready

@@ -56,9 +56,7 @@ class Engine:
         self.tracker = CallTracker(self._on_call, self.phones.on_session)
         self.flow.tracker = self.tracker
         self.dialing = Dialing(pool, link, settings, metrics, self.floor, self.flow, self.tracker, self.owner)
-        self.predictive = Predictive(
-            pool, link, settings, metrics, self.floor, self.flow, self.tracker, self.dialing, self.owner
-        )
+        self.predictive = Predictive(self.dialing)
         self._tasks: list[asyncio.Task[None]] = []
         self._checks: set[asyncio.Task[None]] = set()  # short-lived: pages gone
         self.page_grace_s = PAGE_GRACE_S

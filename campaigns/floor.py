@@ -53,13 +53,13 @@ class Slot:
 
 
 class Floor:
-    """Slots by operator, which operator each call in flight belongs to, and the campaign of each
-    predictive call not yet given to an operator."""
+    """Slots by operator, and for each call in flight its campaign and the operator it belongs to
+    (a predictive call has none until a person answers and is given to one)."""
 
     def __init__(self, notifier: Notifier, metrics: Metrics) -> None:
         self.slots: dict[int, Slot] = {}
-        self.by_attempt: dict[int, int] = {}
-        self.unassigned: dict[int, int] = {}  # predictive attempt -> campaign, until an operator takes it
+        self.by_attempt: dict[int, int] = {}  # attempt -> operator
+        self.campaign_of: dict[int, int] = {}  # attempt -> campaign
         self.notifier = notifier
         self.metrics = metrics
         self.wake = asyncio.Event()

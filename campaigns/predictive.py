@@ -19,20 +19,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
-import asyncpg
-
 from campaigns import pacer
 from campaigns.agent import Action, AgentState
-from campaigns.callflow import STORE_ERRORS, CallFlow
+from campaigns.callflow import STORE_ERRORS
 from campaigns.dialing import Dialing, call_variables
-from campaigns.floor import Floor, Slot
+from campaigns.floor import Slot
 from dialer import logs
-from dialer.ami.link import AmiLink, OriginateRequest
+from dialer.ami.link import OriginateRequest
 from dialer.calls.state import CallState, Milestone, Outcome, Party
-from dialer.calls.tracker import CallChange, CallTracker
-from dialer.config import Settings
+from dialer.calls.tracker import CallChange
 from dialer.errors import AmiActionError
-from dialer.metrics import Metrics
 from dialer.store import attempts, campaigns, targets
 from dialer.store import pacing as history
 from dialer.store.campaigns import CampaignInfo
@@ -48,7 +44,7 @@ _BUSY = {AgentState.TALKING: pacer.Busy.TALKING, AgentState.WRAP_UP: pacer.Busy.
 
 @dataclass
 class InFlight:
-    """A predictive call not yet given to an operator."""
+    """A predictive call, from its Originate to its end (the operator it went to: Floor.by_attempt)."""
 
     attempt_id: int
     campaign: CampaignInfo
@@ -56,25 +52,25 @@ class InFlight:
     since: float  # monotonic: when the current phase began
     phase: pacer.Phase = pacer.Phase.RINGING
     settled: bool = False  # no operator will be wanted: a machine, or the abandon message
-    operator: int | None = None
-    unwritten: bool = False  # given to `operator`, not yet written to the attempt
+    unwritten: bool = False  # given to an operator, not yet written to the attempt
 
 
 class Predictive:
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        link: AmiLink,
-        settings: Settings,
-        metrics: Metrics,
-        floor: Floor,
-        flow: CallFlow,
-        tracker: CallTracker,
-        dialing: Dialing,
-        owner: str,
-    ) -> None:
-        self.pool, self.link, self.settings, self.metrics = pool, link, settings, metrics
-        self.floor, self.flow, self.tracker, self.dialing, self.owner = floor, flow, tracker, dialing, owner
+    def __init__(self, dialing: Dialing) -> None:
+        """Places its calls through `dialing` (its pool, link, floor, call flow and tracker)."""
+        self.dialing = dialing
+        self.pool, self.link, self.settings, self.metrics = (
+            dialing.pool,
+            dialing.link,
+            dialing.settings,
+            dialing.metrics,
+        )
+        self.floor, self.flow, self.tracker, self.owner = (
+            dialing.floor,
+            dialing.flow,
+            dialing.tracker,
+            dialing.owner,
+        )
         self.calls: dict[int, InFlight] = {}
         self._models: dict[int, tuple[float, pacer.Model]] = {}
         self._rolling: dict[int, tuple[float, pacer.Window, pacer.Window]] = {}
@@ -82,7 +78,11 @@ class Predictive:
 
     def held(self) -> list[int]:
         """Households leased for calls in flight (their leases are renewed)."""
-        return [c.lease.target_id for c in self.calls.values() if c.operator is None]
+        return [c.lease.target_id for c in self.calls.values() if self._given_to(c) is None]
+
+    def _given_to(self, c: InFlight) -> int | None:
+        """The operator a call was given to (None: nobody yet)."""
+        return self.floor.by_attempt.get(c.attempt_id)
 
     # ---- the pacer's turn --------------------------------------------------------------------
     async def tick(self) -> None:
@@ -145,7 +145,7 @@ class Predictive:
         return [
             pacer.Call(c.phase, now - c.since)
             for c in self.calls.values()
-            if c.campaign.id == campaign_id and c.operator is None and not c.settled
+            if c.campaign.id == campaign_id and self._given_to(c) is None and not c.settled
         ]
 
     async def _model(self, campaign_id: int) -> pacer.Model:
@@ -181,7 +181,7 @@ class Predictive:
             return got != "not_stored"  # the next household, unless the database is failing
         assert lease.number is not None
         self.calls[got.id] = InFlight(got.id, campaign, lease, since=self.clock())
-        self.floor.unassigned[got.id] = campaign.id
+        self.floor.campaign_of[got.id] = campaign.id
         self.tracker.track_call(got.id, got.channel_id)
         if not self.dialing.may_call_residents(campaign) or not self.link.up:
             await self.tracker.end_with(got.id, Outcome.CANCELLED, Party.SYSTEM)
@@ -212,7 +212,7 @@ class Predictive:
         for m in change.milestones:
             if m is Milestone.ANSWERED:
                 c.phase, c.since = pacer.Phase.DETECTING, received
-            elif m is Milestone.AMD and c.operator is None and c.phase is not pacer.Phase.WAITING:
+            elif m is Milestone.AMD and self._given_to(c) is None and c.phase is not pacer.Phase.WAITING:
                 if change.state.amd_status == "MACHINE":
                     c.settled = True  # the dialplan hangs up; never an operator, never abandoned
                 else:
@@ -227,9 +227,10 @@ class Predictive:
         c = self.calls.get(change.attempt_id)
         if c is None:
             return
-        if c.unwritten and c.operator is not None:
+        operator = self._given_to(c)
+        if c.unwritten and operator is not None:
             c.unwritten = False
-            write = partial(attempts.assign_operator, self.pool, c.attempt_id, c.operator)
+            write = partial(attempts.assign_operator, self.pool, c.attempt_id, operator)
             await self.flow.store(write, "assign", c.attempt_id)
         if Milestone.ENDED not in change.milestones:
             return
@@ -287,7 +288,6 @@ class Predictive:
                     continue
                 slot.lease, slot.attempt_id, slot.call_phase = c.lease, c.attempt_id, "answered"
                 self.floor.by_attempt[c.attempt_id] = slot.user.id
-                c.operator = slot.user.id
                 await self.floor.move(slot, Action.CONNECT)
                 return slot
         return None
@@ -297,7 +297,6 @@ class Predictive:
             if slot.attempt_id != c.attempt_id:
                 return
             self.floor.by_attempt.pop(c.attempt_id, None)
-            c.operator = None
             await self.flow.back_to_work(slot)
 
 
