@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
 
+from campaigns import segments
+from campaigns.hours import TOKYO
 from dialer.simpbx import Behaviour, SimulatedPbx
 from dialer.store import users
 from dialer.store.users import User
@@ -178,4 +180,18 @@ async def call_history(
         live_ring_s,
         talk_s,
         wrap_s,
+    )
+
+
+async def households_for_a_segment(
+    pool: asyncpg.Pool, campaign_id: int, number_prefix: str, no_prefix: str, amounts: tuple[int, ...]
+) -> None:
+    """Households owing these amounts, carried over from last fiscal year and due 200 days ago (inside
+    the limitation period, whatever the date the test runs on), on no campaign's list: a segment decides."""
+    for i, unpaid in enumerate(amounts):
+        await household(pool, campaign_id, f"{number_prefix}{i:02d}", no=f"{no_prefix}{i}", unpaid=unpaid)
+    await pool.execute("delete from campaign_target")
+    today = datetime.now(TOKYO).date()
+    await pool.execute(
+        "update debt set fiscal_year = $1, due_date = current_date - 200", segments.accounting_year(today) - 1
     )

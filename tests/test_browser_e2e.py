@@ -210,12 +210,7 @@ async def test_a_supervisor_counts_a_segment_then_saves_and_fills_it(
     browser: Browser, product: runtime.Running, pool: asyncpg.Pool
 ) -> None:
     w = await factory.world(pool)
-    for i, unpaid in enumerate((30_000, 150_000)):
-        await factory.household(pool, w.campaign_id, f"03555540{i:02d}", no=f"B{i}", unpaid=unpaid)
-    await pool.execute("delete from campaign_target")
-    await pool.execute(
-        "update debt set due_date = current_date - 200"
-    )  # inside the limitation, whatever the date
+    await factory.households_for_a_segment(pool, w.campaign_id, "03555540", "B", (30_000, 150_000))
     page = await browser.new_page()
     await _login(page, product.url, "sv1")
     await page.get_by_role("link", name="設定").first.click()

@@ -10,9 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from campaigns import segments
 from dialer import runtime
-from dialer.cli_campaign import tokyo_today
 from tests import factory
 from tests.client import PageClient
 
@@ -134,13 +132,7 @@ async def test_bad_values_are_shown_and_nothing_is_stored(
 
 async def test_count_before_storing_then_fill(product: runtime.Running, pool: asyncpg.Pool) -> None:
     w = await factory.world(pool)
-    for i, unpaid in enumerate((30_000, 120_000, 250_000)):
-        await factory.household(pool, w.campaign_id, f"03555530{i:02d}", no=f"C{i}", unpaid=unpaid)
-    await pool.execute("delete from campaign_target")
-    await pool.execute(
-        "update debt set fiscal_year = $1, due_date = current_date - 200",
-        segments.accounting_year(tokyo_today()) - 1,
-    )
+    await factory.households_for_a_segment(pool, w.campaign_id, "03555530", "C", (30_000, 120_000, 250_000))
     sv = await _supervisor(product)
     path = f"/supervisor/campaigns/{w.campaign_id}"
     try:

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import asyncpg
 
-from campaigns import segments
-from dialer.cli_campaign import tokyo_today
 from tests import factory
 from tests.test_cli import _env, _one_clear_line, _run
 
@@ -91,14 +89,8 @@ async def test_bad_values_are_refused_and_change_nothing(
 async def test_a_segment_is_previewed_then_filled(tmp_path: Path, db_dsn: str, pool: asyncpg.Pool) -> None:
     w = await factory.world(pool)
     await pool.execute("delete from campaign_target")
-    for i, unpaid in enumerate((30_000, 120_000, 250_000, 400_000)):
-        await factory.household(pool, w.campaign_id, f"03555520{i:02d}", no=f"S{i}", unpaid=unpaid)
-    await pool.execute("delete from campaign_target")  # the factory put them on the list; the segment decides
-    # carried over from last fiscal year, due 200 days ago (inside the 2-year limitation, whatever the date)
-    await pool.execute(
-        "update debt set fiscal_year = $1, due_date = current_date - 200",
-        segments.accounting_year(tokyo_today()) - 1,
-    )
+    amounts = (30_000, 120_000, 250_000, 400_000)
+    await factory.households_for_a_segment(pool, w.campaign_id, "03555520", "S", amounts)
     env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
     rules = tmp_path / "segment.toml"
     rules.write_text(

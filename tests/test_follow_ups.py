@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -153,11 +154,7 @@ async def test_a_call_back_or_follow_up_waits_for_its_operator_first(pool: async
 async def test_operators_outcomes_go_through_the_policy(
     product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
-    w, hid = await factory.world_with_callee(
-        pool, sim, "0355550921", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1)
-    )
-    await operator.ready_as("op1", w.campaign_id)
-    pop = await operator.wait(lambda m: m["type"] == "record")
+    w, hid, pop = await _in_a_call(operator, pool, sim, "0355550921")
     await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
     callback_at = (datetime.now(TOKYO) + timedelta(days=2)).replace(
         hour=10, minute=30, second=0, microsecond=0
@@ -180,11 +177,7 @@ async def test_operators_outcomes_go_through_the_policy(
 async def test_a_wrong_number_recorded_by_the_operator_is_never_dialled_again(
     product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
-    w, hid = await factory.world_with_callee(
-        pool, sim, "0355550931", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1)
-    )
-    await operator.ready_as("op1", w.campaign_id)
-    pop = await operator.wait(lambda m: m["type"] == "record")
+    _, hid, pop = await _in_a_call(operator, pool, sim, "0355550931")
     # Saved and hung up at once, before the resident reached the bridge (the call ends as dropped):
     # the operator's outcome still decides, not the retry for a dropped line.
     body = {"attempt_id": pop["attempt_id"], "token": str(uuid.uuid4()), "code": "wrong_number"}
@@ -194,6 +187,17 @@ async def test_a_wrong_number_recorded_by_the_operator_is_never_dialled_again(
     assert (target["state"], target["last_outcome"]) == ("done", "wrong_number")  # its only number
     phone = await pool.fetchrow("select stopped_reason from phone where household_id = $1", hid)
     assert phone["stopped_reason"] == "wrong_number"
+
+
+async def _in_a_call(
+    operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx, number: str
+) -> tuple[factory.World, int, dict[str, Any]]:
+    """op1 is Ready and the household at `number` has answered: the record has popped."""
+    w, hid = await factory.world_with_callee(
+        pool, sim, number, Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1)
+    )
+    await operator.ready_as("op1", w.campaign_id)
+    return w, hid, await operator.wait(lambda m: m["type"] == "record")
 
 
 async def _until_settled(pool: asyncpg.Pool, hid: int) -> asyncpg.Record:
