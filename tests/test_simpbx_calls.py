@@ -382,3 +382,18 @@ async def test_a_machine_is_left_the_campaigns_message_when_it_has_one(
     ]
     assert "ConfbridgeJoin" not in trail(ami, "m-1")
     assert trail(ami, "m-1")[-2:] == ["SoftHangupRequest:16", "Hangup:16"]
+
+
+async def test_amd_can_take_a_person_for_a_machine_and_a_machine_for_a_person(
+    pbx: SimulatedPbx, ami: AmiProbe
+) -> None:
+    pbx.script("0311110011", Behaviour("answer", ring_s=0.05, amd_s=0.05, amd_status="MACHINE"))
+    pbx.script("0311110012", Behaviour("machine", ring_s=0.05, amd_s=0.05, amd_status="HUMAN"))
+    await operator(ami)
+    await resident(ami, "0311110011", "a-11")
+    await ami.until(hangup("a-11"))
+    assert "ConfbridgeJoin" not in trail(ami, "a-11")  # the person was hung up on
+    await resident(ami, "0311110012", "a-12")
+    await ami.until(lambda m: m.is_event("ConfbridgeJoin") and m.get("Uniqueid") == "a-12")
+    verdicts = {m.get("Uniqueid"): m["AMDStatus"] for m in ami.log if m.is_event("UserEvent")}
+    assert (verdicts["a-11"], verdicts["a-12"]) == ("MACHINE", "HUMAN")

@@ -5,8 +5,8 @@ the event sequences recorded from Asterisk 22.10.1 (shared/reference/asterisk-22
 imitates the product's dialplan (asterisk-conf/extensions.conf). Stdlib and asyncio only.
 """
 
-from .behaviour import Behaviour, CalleeModel
+from .behaviour import Behaviour, CalleeModel, Callees
 from .config import SimConfig
 from .server import ChannelInfo, SimulatedPbx
 
-__all__ = ["Behaviour", "CalleeModel", "ChannelInfo", "SimConfig", "SimulatedPbx"]
+__all__ = ["Behaviour", "CalleeModel", "Callees", "ChannelInfo", "SimConfig", "SimulatedPbx"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 Result = Literal["answer", "busy", "noanswer", "congestion", "machine", "unreachable"]
 
@@ -18,6 +18,8 @@ class Behaviour:
     ring_s: float = 2.0  # seconds of ringing before answer/busy
     talk_s: float | None = None  # after answer the party hangs up (remote BYE); None = stays
     amd_s: float = 2.4  # answer -> AMD verdict (HUMAN for "answer", MACHINE for "machine")
+    # AMD() gets it wrong: "MACHINE" for a person (hung up on), "HUMAN" for a machine (sent on)
+    amd_status: Literal["HUMAN", "MACHINE"] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,20 @@ MACHINE = "MACHINE", "LONGGREETING-1500-1500"
 NOTSURE = "NOTSURE", "TOOLONG-4900"
 
 
+class Callees(Protocol):
+    """Who answers the numbers nobody scripted (CalleeModel, or a benchmark's own model)."""
+
+    @property
+    def seed(self) -> int | None: ...
+
+    def pick(self, rng: random.Random) -> Behaviour: ...
+
+
 def verdict_for(behaviour: Behaviour) -> Verdict:
-    status, cause = MACHINE if behaviour.result == "machine" else HUMAN
+    machine = (
+        behaviour.result == "machine" if behaviour.amd_status is None else behaviour.amd_status == "MACHINE"
+    )
+    status, cause = MACHINE if machine else HUMAN
     return Verdict(status, cause, behaviour.amd_s)
 
 
