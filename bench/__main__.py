@@ -9,18 +9,23 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import ami_pipeline, engine, imports, pacing
+from bench import ami_pipeline, engine, engine_day, imports, pacing
 from dialer import logs
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def _log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def main() -> int:
     logs.configure("warning")
     RESULTS.mkdir(exist_ok=True)
     results = {
-        "pacing": pacing.run(log=lambda line: print(line, file=sys.stderr, flush=True)),
-        "engine": asyncio.run(engine.run(log=lambda line: print(line, file=sys.stderr, flush=True))),
+        "pacing": pacing.run(log=_log),
+        "engine": asyncio.run(engine.run(log=_log)),
+        "engine_day": asyncio.run(engine_day.run(log=_log)),
         "ami_pipeline": asyncio.run(ami_pipeline.run()),
         "imports": asyncio.run(imports.run()),
     }

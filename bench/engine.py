@@ -31,7 +31,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -75,13 +75,16 @@ async def _child() -> None:
     """`python -m bench.engine child`: the product, until stdin closes; prints its URL."""
     logs.configure("warning")  # to stderr: stdout carries only the URL line
     settings = replace(config.load(), http_port=0, simulated_callees=True, log_level="warning")
+    ring = os.environ.get("BENCH_RING_TIMEOUT_S")  # bench.engine_day: time compressed below Ofcom's 15 s
+    if ring:
+        settings = replace(settings, dialplan=replace(settings.dialplan, ring_timeout_s=int(ring)))
     async with runtime.started(settings) as running:
         print(f"URL {running.url}", flush=True)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, sys.stdin.read)
 
 
-def _cpu_s(pid: int) -> float:
+def cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
 
@@ -92,20 +95,23 @@ def _postgres_cpu_s() -> float:
         with contextlib.suppress(OSError, IndexError, ValueError):
             text = stat.read_text()
             if "(postgres)" in text:
-                total += _cpu_s(int(stat.parent.name))
+                total += cpu_s(int(stat.parent.name))
     return total
 
 
 # ---- the data ------------------------------------------------------------------------------------
-async def _database(server: EmbeddedPostgres, mode: str) -> tuple[str, int]:
-    dsn = await fresh_database(server, DATABASE)
+async def database(
+    server: EmbeddedPostgres, mode: str, operators: int = OPERATORS, name: str = DATABASE
+) -> tuple[str, int]:
+    """A fresh database: `operators` operators op1…, one campaign in `mode`, its households."""
+    dsn = await fresh_database(server, name)
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(
             """insert into app_user (login, display_name, role, department_id, extension, password_hash)
                select 'op' || g, 'オペレータ ' || g, 'operator', 'nhi', (2000 + g)::text, $2
                from generate_series(1, $1) g""",
-            OPERATORS,
+            operators,
             hash_password(PASSWORD),
         )
         cid = await conn.fetchval(
@@ -141,10 +147,20 @@ async def _database(server: EmbeddedPostgres, mode: str) -> tuple[str, int]:
 
 # ---- operators' pages -------------------------------------------------------------------------
 class Operator:
-    """One operator's page: log in, Ready, save an outcome after each conversation."""
+    """One operator's page: log in, Ready, save an outcome after each conversation (after a
+    wrap-up drawn by `wrap_s`). `on_record` hears of each screen-pop, `on_saved` of each outcome saved."""
 
-    def __init__(self, base: str, login: str, campaign_id: int, on_record: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        base: str,
+        login: str,
+        campaign_id: int,
+        on_record: Callable[[int], None],
+        wrap_s: Callable[[random.Random], float] = lambda rng: rng.uniform(*WRAP_S),
+        on_saved: Callable[[], None] = lambda: None,
+    ) -> None:
         self.base, self.login, self.campaign_id, self.on_record = base, login, campaign_id, on_record
+        self.wrap_s, self.on_saved = wrap_s, on_saved
         self.rng = random.Random(login)
         self.errors = 0
         self._wrapping: set[asyncio.Task[None]] = set()
@@ -188,11 +204,13 @@ class Operator:
                 task.add_done_callback(self._wrapping.discard)
 
     async def _dispose(self, http: aiohttp.ClientSession, headers: dict[str, str], attempt_id: int) -> None:
-        await asyncio.sleep(self.rng.uniform(*WRAP_S))
+        await asyncio.sleep(self.wrap_s(self.rng))
         body = json.dumps({"attempt_id": attempt_id, "token": str(uuid.uuid4()), "code": "refused"})
         async with http.post(f"{self.base}/api/dispositions", data=body, headers=headers) as r:
             if r.status != 200:
                 self.errors += 1
+            else:
+                self.on_saved()
 
 
 # ---- one mode -----------------------------------------------------------------------------------
@@ -223,10 +241,9 @@ async def _originated(http: aiohttp.ClientSession, base: str) -> float:
     return sum(float(m) for m in re.findall(r"^dialer_calls_originated_total\{[^}]*\} (\S+)$", text, re.M))
 
 
-async def run_mode(server: EmbeddedPostgres, mode: str, log: Callable[[str], None]) -> dict[str, Any]:
-    dsn, campaign_id = await _database(server, mode)
-    pbx = SimulatedPbx(SimConfig(port=0, operator_answer_s=0.2, callees=CALLEES))
-    await pbx.start()
+@contextlib.asynccontextmanager
+async def product(dsn: str, pbx: SimulatedPbx, **env: str) -> AsyncIterator[tuple[str, int]]:
+    """The product in a process of its own (`python -m bench.engine child`): its URL and pid."""
     env = {
         **os.environ,
         "DATABASE_URL": dsn,
@@ -236,99 +253,109 @@ async def run_mode(server: EmbeddedPostgres, mode: str, log: Callable[[str], Non
         "AMI_SECRET": "dialer-secret",
         "DIALER_VAR_DIR": str(WORK / "var"),
         "LOG_LEVEL": "warning",
+        **env,
     }
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.engine", "child", cwd=ROOT, env=env,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert child.stdout is not None and child.stdin is not None
-    probe = Probe(mode)
-    link = AmiLink(AmiSettings(host="127.0.0.1", port=pbx.port, username="dialer", secret="dialer-secret"))
-    link.subscribe(probe)
-    tasks: list[asyncio.Task[None]] = []
     try:
         line = (await asyncio.wait_for(child.stdout.readline(), 120)).decode()
         if not line.startswith("URL "):
             raise RuntimeError(f"the product did not start: {line!r}")
-        base = line.split()[1]
-        await link.start()
-        measuring = False
-        pops: list[float] = []
-
-        def on_record(attempt_id: int) -> None:
-            at = probe.at.pop(f"dlr-a{attempt_id}", None)
-            if measuring and at is not None:
-                pops.append(time.perf_counter() - at)
-
-        ready, all_in, pages = asyncio.Event(), asyncio.Event(), 0
-
-        def connected() -> None:
-            nonlocal pages
-            pages += 1
-            if pages == OPERATORS:
-                all_in.set()
-
-        operators = [Operator(base, f"op{i}", campaign_id, on_record) for i in range(1, OPERATORS + 1)]
-        tasks = [asyncio.create_task(op.run(connected, ready)) for op in operators]
-        await asyncio.wait_for(all_in.wait(), 300)  # every page logged in and connected
-        ready.set()
-        log(f"engine/{mode}: {OPERATORS} operators ready, warming up {WARMUP_S:.0f} s")
-        await asyncio.sleep(WARMUP_S)
-        async with aiohttp.ClientSession() as http:
-            calls0, cpu0, pg0, t0 = (
-                await _originated(http, base),
-                _cpu_s(child.pid),
-                _postgres_cpu_s(),
-                time.perf_counter(),
-            )
-            measuring = True
-            in_flight: list[int] = []
-            while time.perf_counter() - t0 < MEASURE_S:
-                in_flight.append(sum(1 for c in pbx.live_channels() if c.uniqueid.startswith("dlr-a")))
-                await asyncio.sleep(0.5)
-            measuring = False
-            calls, cpu = await _originated(http, base) - calls0, _cpu_s(child.pid) - cpu0
-            pg, wall = _postgres_cpu_s() - pg0, time.perf_counter() - t0
-        conn = await asyncpg.connect(dsn)
-        try:
-            _, run = await pacing.rolling(conn, campaign_id)  # the whole run (warm-up included)
-        finally:
-            await conn.close()
-        failed = [t for t in tasks if t.done() and t.exception() is not None]
-        if failed:
-            raise RuntimeError(f"{len(failed)} operators' pages failed: {failed[0].exception()!r}")
-        pops.sort()
-        result = {
-            "operators": OPERATORS,
-            "measured_s": round(wall, 1),
-            "calls_in_flight_mean": round(statistics.fmean(in_flight)),
-            "calls_in_flight_peak": max(in_flight),
-            "originated": int(calls),
-            "calls_per_s": round(calls / wall, 1),
-            "engine_cpu_ms_per_1000_calls": round(cpu / calls * 1e6) if calls else None,
-            "engine_cpu_share_of_one_core": round(cpu / wall, 2),
-            "postgres_cpu_ms_per_1000_calls": round(pg / calls * 1e6) if calls else None,
-            "screen_pops": len(pops),
-            "screen_pop_ms_p50": round(pops[len(pops) // 2] * 1000, 1) if pops else None,
-            "screen_pop_ms_p99": round(pops[int(len(pops) * 0.99)] * 1000, 1) if pops else None,
-            "disposition_errors": sum(op.errors for op in operators),
-            "live_answered_whole_run": run.live,
-            "abandoned_whole_run": run.abandoned,
-            "abandon_rate_whole_run": round(run.abandoned / run.live, 4) if run.live else None,
-        }
-        log(f"engine/{mode}: {json.dumps(result)}")
-        return result
+        yield line.split()[1], child.pid
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await link.close()
         child.stdin.close()
         try:
             await asyncio.wait_for(child.wait(), 30)
         except TimeoutError:
             child.kill()
             await child.wait()
+
+
+async def run_mode(server: EmbeddedPostgres, mode: str, log: Callable[[str], None]) -> dict[str, Any]:
+    dsn, campaign_id = await database(server, mode)
+    pbx = SimulatedPbx(SimConfig(port=0, operator_answer_s=0.2, callees=CALLEES))
+    await pbx.start()
+    probe = Probe(mode)
+    link = AmiLink(AmiSettings(host="127.0.0.1", port=pbx.port, username="dialer", secret="dialer-secret"))
+    link.subscribe(probe)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        async with product(dsn, pbx) as (base, pid):
+            await link.start()
+            measuring = False
+            pops: list[float] = []
+
+            def on_record(attempt_id: int) -> None:
+                at = probe.at.pop(f"dlr-a{attempt_id}", None)
+                if measuring and at is not None:
+                    pops.append(time.perf_counter() - at)
+
+            ready, all_in, pages = asyncio.Event(), asyncio.Event(), 0
+
+            def connected() -> None:
+                nonlocal pages
+                pages += 1
+                if pages == OPERATORS:
+                    all_in.set()
+
+            operators = [Operator(base, f"op{i}", campaign_id, on_record) for i in range(1, OPERATORS + 1)]
+            tasks = [asyncio.create_task(op.run(connected, ready)) for op in operators]
+            await asyncio.wait_for(all_in.wait(), 300)  # every page logged in and connected
+            ready.set()
+            log(f"engine/{mode}: {OPERATORS} operators ready, warming up {WARMUP_S:.0f} s")
+            await asyncio.sleep(WARMUP_S)
+            async with aiohttp.ClientSession() as http:
+                calls0, cpu0, pg0, t0 = (
+                    await _originated(http, base),
+                    cpu_s(pid),
+                    _postgres_cpu_s(),
+                    time.perf_counter(),
+                )
+                measuring = True
+                in_flight: list[int] = []
+                while time.perf_counter() - t0 < MEASURE_S:
+                    in_flight.append(sum(1 for c in pbx.live_channels() if c.uniqueid.startswith("dlr-a")))
+                    await asyncio.sleep(0.5)
+                measuring = False
+                calls, cpu = await _originated(http, base) - calls0, cpu_s(pid) - cpu0
+                pg, wall = _postgres_cpu_s() - pg0, time.perf_counter() - t0
+            conn = await asyncpg.connect(dsn)
+            try:
+                _, run = await pacing.rolling(conn, campaign_id)  # the whole run (warm-up included)
+            finally:
+                await conn.close()
+            failed = [t for t in tasks if t.done() and t.exception() is not None]
+            if failed:
+                raise RuntimeError(f"{len(failed)} operators' pages failed: {failed[0].exception()!r}")
+            pops.sort()
+            result = {
+                "operators": OPERATORS,
+                "measured_s": round(wall, 1),
+                "calls_in_flight_mean": round(statistics.fmean(in_flight)),
+                "calls_in_flight_peak": max(in_flight),
+                "originated": int(calls),
+                "calls_per_s": round(calls / wall, 1),
+                "engine_cpu_ms_per_1000_calls": round(cpu / calls * 1e6) if calls else None,
+                "engine_cpu_share_of_one_core": round(cpu / wall, 2),
+                "postgres_cpu_ms_per_1000_calls": round(pg / calls * 1e6) if calls else None,
+                "screen_pops": len(pops),
+                "screen_pop_ms_p50": round(pops[len(pops) // 2] * 1000, 1) if pops else None,
+                "screen_pop_ms_p99": round(pops[int(len(pops) * 0.99)] * 1000, 1) if pops else None,
+                "disposition_errors": sum(op.errors for op in operators),
+                "live_answered_whole_run": run.live,
+                "abandoned_whole_run": run.abandoned,
+                "abandon_rate_whole_run": round(run.abandoned / run.live, 4) if run.live else None,
+            }
+            log(f"engine/{mode}: {json.dumps(result)}")
+            return result
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await link.close()
         await pbx.stop()
 
 

@@ -6,11 +6,14 @@ PACING.md defines, so that the benchmark's figures can be trusted.
 
 from __future__ import annotations
 
+import random
+import statistics
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from bench.engine_day import ScenarioCallees
 from bench.pacing import day as sim
 from bench.pacing import report, scenario
 from campaigns import pacer
@@ -37,6 +40,8 @@ def test_a_simulated_hour_balances(mode: str) -> None:
     assert all(op.busy is None for op in day.ops)  # every operator finished
     handled = sum(op.handled_s for op in day.ops)
     assert 0 < handled <= sc.operators * 3600 * 1.2  # the last calls may run past the hour
+    in_hour = sum(op.handled_in_day_s for op in day.ops)
+    assert 0.8 * handled < in_hour <= min(handled, sc.operators * 3600)
     if mode == "preview":
         assert res.abandoned == 0  # the operator is on the line before the resident answers
     if mode == "predictive":
@@ -50,3 +55,25 @@ def test_worst_hour_is_the_worst_window() -> None:
     worst, abandoned, n = report.worst_hour(live, 0.0, 7200.0)
     assert (abandoned, n) == (2, 60)
     assert worst == pytest.approx(2 / 60)
+
+
+def test_the_engine_day_callees_follow_the_scenario() -> None:
+    """bench.engine_day's residents for the simulated PBX: the scenario's shares and times, compressed."""
+    sc = scenario.Scenario.load(scenario.SCENARIOS / "ops20-answer30-talk3.toml")
+    callees = ScenarioCallees(sc, scale=10.0, no_answer_s=30.0)
+    rng = random.Random(1)
+    picks = [callees.pick(rng) for _ in range(20_000)]
+    share = {
+        r: sum(b.result == r for b in picks) / len(picks) for r in ("busy", "noanswer", "answer", "machine")
+    }
+    assert share["busy"] == pytest.approx(sc.busy, abs=0.01)
+    assert share["answer"] + share["machine"] == pytest.approx(sc.answer, abs=0.015)
+    assert share["machine"] / (share["answer"] + share["machine"]) == pytest.approx(sc.machine, abs=0.02)
+    answered = [b for b in picks if b.result == "answer"]
+    assert max(b.ring_s for b in answered) <= (30.0 - 0.5) / 10  # answered before the Originate gives up
+    assert statistics.median(b.ring_s for b in answered) == pytest.approx(sc.ring.median / 10, rel=0.1)
+    talk = statistics.median(b.talk_s or 0.0 for b in answered)
+    assert talk == pytest.approx((sc.talk.median + sc.detect_human.median) / 10, rel=0.1)
+    taken_for_machines = [b for b in answered if b.amd_status == "MACHINE"]
+    assert callees.people_hung_up == len(taken_for_machines) > 0
+    assert any(b.amd_status == "HUMAN" and b.talk_s for b in picks if b.result == "machine")

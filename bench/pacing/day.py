@@ -34,6 +34,7 @@ class Op:
     reserved: bool = False  # progressive/preview: a call is being placed for this operator
     ready_since: float = 0.0
     handled_s: float = 0.0
+    handled_in_day_s: float = 0.0  # the same, cut at the end of the day
 
 
 @dataclass
@@ -186,6 +187,7 @@ class Day:
 
     def done(self, op: Op, talk: float, wrap: float) -> None:
         op.handled_s += talk + wrap
+        op.handled_in_day_s += max(0.0, min(self.now, self.end) - (self.now - talk - wrap))
         self.handled.append(pacer.Handled(talk, wrap))
         self.free(op)
 
