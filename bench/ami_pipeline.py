@@ -8,10 +8,13 @@ both sides; the reference point is the 810 events/s peak recorded from a real As
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import time
 from typing import Any
 
+from dialer import logs
 from dialer.ami.link import AmiLink, LinkEvent, OriginateRequest
 from dialer.calls.tracker import CallChange, CallTracker, SessionChange
 from dialer.config import AmiSettings
@@ -82,3 +85,13 @@ async def run(calls: int = CALLS) -> dict[str, Any]:
         "cpu_ms_per_1000_calls_incl_simulator": round(cpu / calls * 1000 * 1000),
         "command": "make bench",
     }
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--calls", type=int, default=CALLS, help=f"calls in the burst (default {CALLS})")
+    args = ap.parse_args()
+    logs.configure("warning")
+    if args.calls < 1:
+        ap.error("--calls must be at least 1")
+    print(json.dumps(asyncio.run(run(args.calls)), indent=2))

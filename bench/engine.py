@@ -20,6 +20,7 @@ Run alone: `.venv/bin/python -m bench.engine` (about 4 minutes); `make bench` ru
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -375,5 +376,8 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["child"]:
         asyncio.run(_child())
     else:
+        argparse.ArgumentParser(
+            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        ).parse_args()
         logs.configure("warning")
         print(json.dumps(asyncio.run(run(lambda line: print(line, file=sys.stderr, flush=True))), indent=2))

@@ -9,7 +9,9 @@ query plan. The file is generated on the fly into var/bench/ and deleted afterwa
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import resource
 import shutil
 import statistics
@@ -22,6 +24,7 @@ import asyncpg
 
 from campaigns import segments
 from campaigns.hours import TOKYO
+from dialer import logs
 from dialer.imports import mapping
 from dialer.imports.run import ImportRequest, import_file
 from dialer.imports.sample import write_households
@@ -161,3 +164,14 @@ async def run(households: int = 1_000_000, small: int = 100_000) -> dict[str, An
     finally:
         shutil.rmtree(WORK, ignore_errors=True)
         await asyncio.to_thread(server.stop)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--households", type=int, default=1_000_000, help="the large file (default 1,000,000)")
+    ap.add_argument("--small", type=int, default=100_000, help="the small file (default 100,000)")
+    args = ap.parse_args()
+    logs.configure("warning")
+    if not 0 < args.small < args.households or args.households < 10_000:
+        ap.error("need 0 < --small < --households, and --households at least 10,000 (the next-100 query)")
+    print(json.dumps(asyncio.run(run(args.households, args.small)), indent=2, ensure_ascii=False))
