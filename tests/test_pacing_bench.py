@@ -27,7 +27,7 @@ def test_every_shipped_scenario_loads(path: Path) -> None:
     assert 0 < sc.answer < 1
 
 
-@pytest.mark.parametrize("mode", sim.MODES)
+@pytest.mark.parametrize("mode", [*sim.MODES, *sim.BASELINES])
 def test_a_simulated_hour_balances(mode: str) -> None:
     sc = replace(scenario.Scenario.load(scenario.SCENARIOS / "ops05-answer30-talk3.toml"), hours=1.0)
     day = sim.Day(sc, mode, pacer.Settings())
@@ -46,6 +46,34 @@ def test_a_simulated_hour_balances(mode: str) -> None:
         assert res.abandoned == 0  # the operator is on the line before the resident answers
     if mode == "predictive":
         assert res.decisions > 3000  # every second, and whenever something frees
+
+
+@pytest.mark.parametrize("baseline", sim.BASELINES)
+def test_a_higher_fixed_setting_places_more_calls_and_abandons_more(baseline: str) -> None:
+    sc = replace(scenario.Scenario.load(scenario.SCENARIOS / "ops20-answer30-talk3.toml"), hours=1.0)
+    runs = [sim.Day(sc, baseline, pacer.Settings(), ratio=r).run() for r in (1.0, 2.0, 3.0)]
+    assert runs[0].placed < runs[1].placed < runs[2].placed
+    assert runs[0].abandoned <= runs[1].abandoned < runs[2].abandoned
+
+
+def test_the_hindsight_baseline_is_the_highest_legal_setting() -> None:
+    sc = replace(scenario.Scenario.load(scenario.SCENARIOS / "ops05-answer30-talk3.toml"), hours=2.0)
+    best = report.hindsight(sc, "ratio")
+    assert best is not None
+    assert best["abandon_rate"] <= 0.03
+    assert best["worst_hour_abandon_rate"] <= 0.03
+    higher = [r for r in report.GRIDS["ratio"] if r > best["setting"]]
+    for r in higher[:3]:  # the next settings up break 3 % somewhere
+        day = sim.Day(sc, "ratio", pacer.Settings(), ratio=r)
+        day.run()
+        m = report.summarise(day, 0.0)
+        assert max(m["abandon_rate"], m["worst_hour_abandon_rate"]) > 0.03
+
+
+def test_an_unknown_mode_is_refused() -> None:
+    sc = scenario.Scenario.load(scenario.SCENARIOS / "ops05-answer30-talk3.toml")
+    with pytest.raises(ValueError, match="unknown mode"):
+        sim.Day(sc, "fixed", pacer.Settings())
 
 
 def test_worst_hour_is_the_worst_window() -> None:

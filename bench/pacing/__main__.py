@@ -20,11 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hours", type=float)
     ap.add_argument("--boldness", type=float, default=pacer.Settings().boldness)
     ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument(
+        "--no-baselines", action="store_true", help="skip the hand-tuned fixed-ratio baselines (a sweep each)"
+    )
     args = ap.parse_args(argv)
     settings = pacer.Settings(boldness=args.boldness)
     results = run(
         args.scenarios or None, tuple(args.modes.split(",")), settings, args.hours,
-        log=lambda line: print(line, file=sys.stderr, flush=True),
+        log=lambda line: print(line, file=sys.stderr, flush=True), baselines=not args.no_baselines,
     )  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")

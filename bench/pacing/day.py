@@ -24,6 +24,10 @@ LEARN_EVERY_S = 10.0  # the model is rebuilt this often
 KEEP_DIALED = 600  # the recent calls the model learns from
 KEEP_HANDLED = 200
 MODES = ("preview", "progressive", "predictive")
+# Baselines a supervisor could set by hand (PACING.md), each with one number tuned per scenario:
+# "ratio": calls in flight ≤ round(ratio × ready operators); "level": VICIdial's fixed dial level,
+# calls in flight + conversations ≤ round(level × logged-in operators). Not product modes.
+BASELINES = ("ratio", "level")
 
 
 @dataclass
@@ -64,8 +68,11 @@ class Result:
 class Day:
     """One calling day of one scenario in one dial mode."""
 
-    def __init__(self, sc: Scenario, mode: str, settings: pacer.Settings) -> None:
-        self.sc, self.mode, self.settings = sc, mode, settings
+    def __init__(self, sc: Scenario, mode: str, settings: pacer.Settings, *, ratio: float = 1.0) -> None:
+        if mode not in (*MODES, *BASELINES):
+            raise ValueError(f"unknown mode {mode!r}")
+        self.sc, self.mode, self.settings, self.ratio = sc, mode, settings, ratio
+        self.paced = mode == "predictive" or mode in BASELINES  # calls not tied to an operator
         self.rng = random.Random(f"{sc.seed}-{sc.name}")  # the same residents in every mode
         self.now = 0.0
         self.end = sc.hours * 3600
@@ -88,7 +95,7 @@ class Day:
         heapq.heappush(self.queue, (t, self.seq, fn))
 
     def run(self) -> Result:
-        if self.mode == "predictive":
+        if self.paced:
             self.at(0.0, self.tick)
         for op in self.ops:
             self.at(0.0, partial(self.free, op))
@@ -96,7 +103,7 @@ class Day:
             t, _, fn = heapq.heappop(self.queue)
             self.now = t
             fn()
-            if self.wake and self.mode == "predictive" and self.now < self.end:
+            if self.wake and self.paced and self.now < self.end:
                 self.wake = False
                 self.pace()
         return self.res
@@ -194,7 +201,7 @@ class Day:
     def free(self, op: Op) -> None:
         op.busy, op.since, op.ready_since, op.reserved = None, self.now, self.now, False
         self.wake = True
-        if self.mode != "predictive":
+        if not self.paced:
             self.dial_for(op, first=True)
 
     def dial_for(self, op: Op, first: bool = False) -> None:
@@ -214,6 +221,9 @@ class Day:
             self.at(self.now + TICK_S, self.tick)
 
     def pace(self) -> None:
+        if self.mode in BASELINES:
+            self.pace_fixed()
+            return
         started = time.process_time()
         if self.now - self.learnt_at >= LEARN_EVERY_S:
             self.model = pacer.Model.learn(list(self.dialed), list(self.handled))
@@ -231,4 +241,14 @@ class Day:
         self.res.modes[decision.mode.value] = self.res.modes.get(decision.mode.value, 0) + 1
         self.res.pacer_cpu_s += time.process_time() - started
         for _ in range(decision.place):
+            self.place(None)
+
+    def pace_fixed(self) -> None:
+        ready = sum(op.busy is None for op in self.ops)
+        if self.mode == "ratio":
+            allowed = round(self.ratio * ready) - len(self.calls)
+        else:
+            talking = sum(op.busy is pacer.Busy.TALKING for op in self.ops)
+            allowed = round(self.ratio * len(self.ops)) - len(self.calls) - talking
+        for _ in range(max(0, allowed)):
             self.place(None)

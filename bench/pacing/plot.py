@@ -7,7 +7,7 @@ from typing import Any
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
-    """Occupancy against abandon rate: one point per scenario and mode."""
+    """Occupancy against abandon rate: one point per scenario and mode (and hand-tuned baseline)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -15,7 +15,10 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
     markers = {"preview": "s", "progressive": "o", "predictive": "^"}
-    colours = {"preview": "#888888", "progressive": "#1f77b4", "predictive": "#d62728"}
+    colours = {
+        "preview": "#888888", "progressive": "#1f77b4", "predictive": "#d62728",
+        "ratio": "#2ca02c", "level": "#9467bd",
+    }  # fmt: skip
     for name, entry in results["scenarios"].items():
         for mode, m in entry["modes"].items():
             ax.scatter(
@@ -24,6 +27,12 @@ def plot(results: dict[str, Any], path: Path) -> None:
             )  # fmt: skip
             if mode == "predictive":
                 ax.annotate(name, (100 * m["abandon_rate"], m["occupancy"]), fontsize=6, alpha=0.7)
+        for baseline, b in (entry.get("baselines") or {}).items():
+            if b:
+                ax.scatter(
+                    100 * b["abandon_rate"], b["occupancy"], marker="x", color=colours[baseline],
+                    label=f"fixed {baseline}, tuned with hindsight", s=30,
+                )  # fmt: skip
     ax.axvline(3.0, color="black", linestyle="--", linewidth=1)
     ax.text(3.05, 0.95, "3 % (Ofcom)", fontsize=8)
     handles, labels = ax.get_legend_handles_labels()
