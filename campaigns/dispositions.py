@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from campaigns.windows import CallingWindow
+
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOTE_MAX = 2000
 AMOUNT_MAX_YEN = 100_000_000
@@ -92,12 +94,19 @@ def reference_time(raw: Mapping[str, object], now: datetime) -> datetime:
     return min(saved, now)
 
 
+def attempt_of(raw: Mapping[str, object]) -> int:
+    """The form's attempt id; 0 when it is not one (ASCII digits only: ids are not typed by hand)."""
+    text = _text(raw, "attempt_id")
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else 0
+
+
 def validate(
-    raw: Mapping[str, object], codes: Mapping[str, Code], now: datetime
+    raw: Mapping[str, object], codes: Mapping[str, Code], now: datetime, window: CallingWindow | None = None
 ) -> DispositionInput | list[FieldError]:
+    """The checked input, or every error by field. `window`: the call's campaign calling window,
+    which a call-back must fall in (it could not be placed otherwise)."""
     errors: list[FieldError] = []
-    attempt_text = _text(raw, "attempt_id")
-    attempt_id = int(attempt_text) if attempt_text.isascii() and attempt_text.isdigit() else 0
+    attempt_id = attempt_of(raw)
     if attempt_id <= 0:
         errors.append(FieldError("attempt_id", "error.attempt"))
     try:
@@ -130,6 +139,8 @@ def validate(
             errors.append(FieldError("callback_at", "error.callback_range"))
         elif not CALL_HOURS[0] <= callback_at.astimezone(TOKYO).time() < CALL_HOURS[1]:
             errors.append(FieldError("callback_at", "error.callback_hours"))
+        elif window is not None and not window.is_open(callback_at):
+            errors.append(FieldError("callback_at", "error.callback_window"))
     if errors:
         return errors
     assert code is not None

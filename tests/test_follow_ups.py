@@ -4,6 +4,7 @@ or a promise follow-up comes back at its time, to the operator who spoke to the 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -172,6 +173,37 @@ async def test_operators_outcomes_go_through_the_policy(
     assert target["next_attempt_at"] == callback_at
     assert target["preferred_operator_id"] == w.operator.id
     assert target["preferred_until"] == callback_at + timedelta(hours=2)
+
+
+async def test_a_call_back_outside_the_campaigns_hours_is_refused_with_a_reason(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w, hid, pop = await _in_a_call(operator, pool, sim, "0355550925")
+    one_hour = windows.parse({key: ["09:00-10:00"] for key in windows.KEYS})
+    await pool.execute(
+        "update campaign set calling_window = $2::jsonb where id = $1",
+        w.campaign_id,
+        json.dumps(one_hour.to_dict()),
+    )
+    day = (datetime.now(TOKYO) + timedelta(days=2)).date()
+
+    def callback(hhmm: str) -> dict[str, Any]:
+        return {
+            "attempt_id": pop["attempt_id"], "token": str(uuid.uuid4()), "code": "callback",
+            "callback_at": f"{day.isoformat()}T{hhmm}",
+        }  # fmt: skip
+
+    status, reply = await operator.post("/api/dispositions", callback("15:00"))  # 8-21 h, but not 9-10
+    assert status == 422
+    assert reply["fields"] == {"callback_at": "error.callback_window"}
+    assert await pool.fetchval("select count(*) from disposition") == 0
+    status, reply = await operator.post("/api/dispositions", callback("09:30"))
+    assert status == 200, reply
+    assert (await operator.post("/api/agent/hangup"))[0] == 200
+    target = await _until_settled(pool, hid)
+    assert target["next_attempt_at"] == datetime.fromisoformat(f"{day.isoformat()}T09:30").replace(
+        tzinfo=TOKYO
+    )
 
 
 async def test_a_wrong_number_recorded_by_the_operator_is_never_dialled_again(

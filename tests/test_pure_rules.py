@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from campaigns import windows
 from campaigns.agent import Action, AgentState, InvalidTransition, next_state
 from campaigns.dispositions import Code, FieldError, clean_note, parse_amount, validate
 from campaigns.hours import callable_now
@@ -106,6 +107,26 @@ def test_disposition_validation(form: dict[str, str], errors: list[str]) -> None
         assert isinstance(result, list)
         assert [e.field for e in result] == errors
         assert all(isinstance(e, FieldError) and e.key.startswith("error.") for e in result)
+    else:
+        assert not isinstance(result, list), result
+
+
+@pytest.mark.parametrize(
+    ("callback_at", "errors"),
+    [
+        ("2026-11-24T14:30", []),  # a Tuesday afternoon: inside 9:00-17:00
+        ("2026-11-24T18:30", ["callback_at"]),  # allowed by the 8-21 rule, not by this campaign
+        ("2026-11-24T08:30", ["callback_at"]),
+        ("2026-11-28T10:00", ["callback_at"]),  # a Saturday: this campaign calls on weekdays only
+    ],
+)
+def test_a_call_back_must_fall_in_the_campaigns_calling_window(callback_at: str, errors: list[str]) -> None:
+    days = {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
+    weekdays = windows.parse(days | {"sat": [], "sun": []})
+    result = validate(_form(code="callback", callback_at=callback_at), CODES, NOW, weekdays)
+    if errors:
+        assert isinstance(result, list)
+        assert [(e.field, e.key) for e in result] == [("callback_at", "error.callback_window")]
     else:
         assert not isinstance(result, list), result
 

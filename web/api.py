@@ -71,7 +71,8 @@ async def save_disposition(request: web.Request) -> web.Response:
     body = await _json(request)
     async with db.department(request.app[POOL], user.department_id) as conn:
         codes = await dispositions.codes(conn, user.department_id)
-    checked = rules.validate(body, codes, rules.reference_time(body, datetime.now(UTC)))
+        window = await dispositions.calling_window(conn, rules.attempt_of(body))
+    checked = rules.validate(body, codes, rules.reference_time(body, datetime.now(UTC)), window)
     if isinstance(checked, list):
         return _error("error.invalid", 422, {e.field: e.key for e in checked})
     try:

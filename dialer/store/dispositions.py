@@ -58,6 +58,17 @@ async def codes(conn: Conn, department_id: str | None) -> dict[str, Code]:
     }
 
 
+async def calling_window(conn: Conn, attempt_id: int) -> windows.CallingWindow | None:
+    """The calling window of the call's campaign (None: no such call visible to this connection)."""
+    if attempt_id <= 0:
+        return None
+    row = await conn.fetchrow(
+        "select c.calling_window from attempt a join campaign c on c.id = a.campaign_id where a.id = $1",
+        attempt_id,
+    )
+    return None if row is None else windows.of_campaign(from_jsonb(row["calling_window"]))  # null: default
+
+
 async def settle(conn: Conn, attempt_id: int) -> bool:
     """Apply a stored disposition to its household once the call has ended; False if not yet.
 
