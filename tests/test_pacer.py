@@ -61,6 +61,40 @@ def test_decisions_at_edge_states(
     assert (d.place, d.mode.value, d.reason) == (place, mode, reason), name
 
 
+def _calls(rates: list[tuple[float, int]], seed: int = 3) -> list[pacer.Dialed]:
+    """Calls oldest first: for each (answer rate, n), n calls answered by a person at that rate."""
+    rng = random.Random(seed)
+    return [
+        pacer.Dialed(8.0, True, True, 2.4) if rng.random() < rate else pacer.Dialed(28.0, False, False)
+        for rate, n in rates
+        for _ in range(n)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rates", "learnt_from"),
+    [
+        ([(0.15, 600)], 600),  # steady: every call
+        ([(0.15, 450), (0.45, 150)], 150),  # people started answering more: the latest calls only
+        ([(0.45, 450), (0.15, 150)], 600),  # fewer answer now: all (the older calls err on the safe side)
+        ([(0.15, 200), (0.45, 50)], 250),  # too few calls to tell a change from chance
+    ],
+)
+def test_the_model_follows_a_rise_in_answers_not_chance(
+    rates: list[tuple[float, int]], learnt_from: int
+) -> None:
+    model = pacer.Model.learn(_calls(rates), [pacer.Handled(100.0, 20.0)] * 20)
+    assert model.dialed == learnt_from
+    if learnt_from == 150:
+        assert model.hit_rate == pytest.approx(0.45, abs=0.1)
+
+
+def test_a_steady_answer_rate_rarely_looks_like_a_rise() -> None:
+    histories = [_calls([(0.3, 600)], seed) for seed in range(200)]
+    mistaken = sum(pacer.Model.learn(h, []).dialed != 600 for h in histories)
+    assert mistaken <= 2  # a 2.5-spread rise by chance: well under 1 in 100 histories
+
+
 def test_more_calls_than_ready_operators_when_few_answer() -> None:
     d = pacer.decide(snap([READY] * 10), history(hit=0.3), DEFAULT)
     assert d.mode is pacer.Mode.PREDICTIVE

@@ -12,6 +12,7 @@ import pytest
 
 from dialer import runtime
 from dialer.simpbx import Behaviour, SimulatedPbx
+from dialer.store import pacing
 from tests import factory
 from tests.client import PageClient, until
 
@@ -206,3 +207,13 @@ async def test_the_pacer_dials_ahead_of_free_operators_within_the_abandon_budget
     finally:
         await op1.close()
         await op2.close()
+
+
+async def test_the_pacer_learns_from_the_calls_oldest_first(pool: asyncpg.Pool) -> None:
+    """Model.learn compares the latest calls with the rest: the store must hand them over in order."""
+    w = await factory.world(pool, mode="predictive")
+    await factory.call_history(pool, w.campaign_id, w.operator.id, dialed=60, live=12)  # the live ones first
+    async with pool.acquire() as conn:
+        dialed, handled = await pacing.history(conn, w.campaign_id)
+    assert [d.live for d in dialed] == [True] * 12 + [False] * 48
+    assert len(handled) == 12

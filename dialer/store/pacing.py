@@ -66,7 +66,7 @@ async def history(conn: Conn, campaign_id: int) -> tuple[list[Dialed], list[Hand
                 live=r["live"],
                 detect_s=max(0.0, float(r["detect_s"])),
             )
-            for r in dialed
+            for r in reversed(dialed)  # oldest first, as Model.learn reads them
         ],
         [Handled(talk_s=max(0.0, float(r["talk_s"])), wrap_s=float(r["wrap_s"])) for r in handled],
     )
