@@ -58,6 +58,11 @@ def register(sub: Any) -> None:
     put.add_argument("--pacing", help="pacing settings file (.json/.toml), or 'default'")
     put.add_argument("--target-abandon", type=float, help="predictive: abandon target, at most 0.03")
     put.add_argument("--max-lines", type=float, help="predictive: most calls in flight per operator")
+    put.add_argument(
+        "--amd-false-machine",
+        type=float,
+        help="predictive: share of people AMD takes for machines (counted as abandoned; default 0.005)",
+    )
     put.add_argument("--segment", help="segment rules file (.json/.toml): who is called; or 'default'")
     put.add_argument(
         "--operators", help="operators' logins, comma-separated, who take its calls; 'all' for everyone"
@@ -150,7 +155,12 @@ def changes_from(args: argparse.Namespace, current_pacing: dict[str, Any] | None
     touched = False
     if args.pacing is not None:
         pacing, touched = _read(args.pacing, "pacing"), True
-    for key, value in (("target_abandon", args.target_abandon), ("max_lines_per_operator", args.max_lines)):
+    given = (
+        ("target_abandon", args.target_abandon),
+        ("max_lines_per_operator", args.max_lines),
+        ("amd_false_machine", getattr(args, "amd_false_machine", None)),
+    )
+    for key, value in given:
         if value is not None:
             pacing, touched = {**(pacing or {}), key: value}, True
     if touched:
@@ -192,7 +202,11 @@ def describe(c: Any) -> dict[str, Any]:
         "calling_window_is_default": c.calling_window is None,
         "retry_policy": retry.to_dict(retry.of_campaign(c.retry_policy)),
         "retry_policy_is_default": c.retry_policy is None,
-        "pacing": {"target_abandon": p.target_abandon, "max_lines_per_operator": p.max_lines_per_operator},
+        "pacing": {
+            "target_abandon": p.target_abandon,
+            "max_lines_per_operator": p.max_lines_per_operator,
+            "amd_false_machine": p.amd_false_machine,
+        },
         "pacing_is_default": c.pacing is None,
         "segment": _segment_view(c.segment),
         "segment_is_default": c.segment is None,

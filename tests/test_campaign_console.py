@@ -29,7 +29,7 @@ def _everything(**changes: str) -> list[tuple[str, str]]:
         "caller_id": "０３-１２３４-５６７８", "machine_message": "custom/nhi-call-back",
         "w_mon": "09:30〜12:00、13:00-22:00", "w_sat": "なし",
         "r_busy_after_minutes": "１５",
-        "target_abandon_pct": "2.5", "max_lines": "２",
+        "target_abandon_pct": "2.5", "max_lines": "２", "amd_false_machine_pct": "１.５％",
         "s_years": "carried_over", "s_unpaid_max_yen": "１００,０００", "s_promise_broken": "never",
         "s_installment_broken": "", "s_exclude_classes": "執行停止、破産", "s_order": "oldest",
     }  # fmt: skip
@@ -69,7 +69,9 @@ async def test_create_and_tune_a_campaign_in_the_console(
         )  # fmt: skip
         assert json.loads(row["calling_window"]) == {"mon": ["09:30-12:00", "13:00-22:00"], "sat": []}
         assert json.loads(row["retry_policy"]) == {"busy_after_minutes": 15}
-        assert json.loads(row["pacing"]) == {"target_abandon": 0.025, "max_lines_per_operator": 2.0}
+        assert json.loads(row["pacing"]) == {
+            "target_abandon": 0.025, "max_lines_per_operator": 2.0, "amd_false_machine": 0.015,
+        }  # fmt: skip
         assert json.loads(row["segment"]) == {
             "debt_types": ["nhi"], "years": "carried_over", "unpaid_max_yen": 100_000,
             "promise_broken": False, "exclude_classes": ["執行停止", "破産"], "order": "oldest",

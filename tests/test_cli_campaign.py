@@ -39,7 +39,11 @@ async def test_create_tune_and_show_a_campaign(tmp_path: Path, db_dsn: str, pool
     assert shown["calling_window"]["tue"] == ["09:00-20:00"]  # days not given keep the defaults
     assert shown["retry_policy"]["busy_after_minutes"] == 15
     assert shown["retry_policy"]["max_total"] == 6
-    assert shown["pacing"] == {"target_abandon": 0.02, "max_lines_per_operator": 3.0}
+    assert shown["pacing"] == {
+        "target_abandon": 0.02,
+        "max_lines_per_operator": 3.0,
+        "amd_false_machine": 0.005,
+    }
     assert not shown["calling_window_is_default"]
 
     code, out, err = await _run(env, "campaign", "list", "--department", "tax")
@@ -47,11 +51,27 @@ async def test_create_tune_and_show_a_campaign(tmp_path: Path, db_dsn: str, pool
     assert "住民税 12月" in out
     assert "own window, retry, pacing" in out
 
-    code, out, err = await _run(env, "campaign", "set", str(cid), "--window", "default", "--max-lines", "2")
+    code, out, err = await _run(
+        env,
+        "campaign",
+        "set",
+        str(cid),
+        "--window",
+        "default",
+        "--max-lines",
+        "2",
+        "--amd-false-machine",
+        "0.02",
+    )
     assert code == 0, err
     shown = json.loads(out)
     assert shown["calling_window_is_default"]
-    assert shown["pacing"] == {"target_abandon": 0.02, "max_lines_per_operator": 2.0}  # the target is kept
+    # the target is kept
+    assert shown["pacing"] == {
+        "target_abandon": 0.02,
+        "max_lines_per_operator": 2.0,
+        "amd_false_machine": 0.02,
+    }
 
 
 async def test_bad_values_are_refused_and_change_nothing(
@@ -69,6 +89,7 @@ async def test_bad_values_are_refused_and_change_nothing(
             r"pacing: target_abandon must be between 0 and 0.03",
         ),
         (("--max-lines", "0.5"), r"max_lines_per_operator"),
+        (("--amd-false-machine", "0.5"), r"amd_false_machine must be between 0 and 0.2"),
         (("--window", str(broken)), r"window: mon: '9時から' is not a span"),
         (("--window", str(tmp_path / "missing.toml")), r"window: cannot read"),
         (("--caller-id", "03-1234-ABCD"), r"caller ID '03-1234-ABCD' is not a telephone number"),

@@ -194,3 +194,12 @@ def test_settings_parse_defaults_and_values() -> None:
     assert pacer.Settings.parse({"target_abandon": 0.02, "max_lines_per_operator": 2}) == pacer.Settings(
         target_abandon=0.02, max_lines_per_operator=2.0
     )
+
+
+def test_people_amd_takes_for_machines_are_charged_to_the_budget() -> None:
+    """They are hung up on unseen: with more of them assumed, the same hour leaves less budget."""
+    s = snap([READY] * 10 + [Operator(Busy.WRAP_UP, 10.0)] * 10, hour=Window(100, 2))
+    unseen = [pacer.threshold(s, pacer.Settings(amd_false_machine=f)) for f in (0.0, 0.005, 0.02)]
+    assert unseen[0] > unseen[1] > unseen[2] == 0.0  # 2 seen + 2 unseen of 102: over 3 %
+    assert pacer.decide(s, history(), pacer.Settings(amd_false_machine=0.02)).reason == "budget_spent"
+    assert pacer.decide(s, history(), pacer.Settings(amd_false_machine=0.0)).mode is pacer.Mode.PREDICTIVE

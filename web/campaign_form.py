@@ -134,6 +134,9 @@ def _pacing(one: Any, out: Parsed) -> None:
             raw["target_abandon"] = round(float(norm(one("target_abandon_pct")).rstrip("%")) / 100, 6)
         if one("max_lines").strip():
             raw["max_lines_per_operator"] = float(norm(one("max_lines")))
+        if one("amd_false_machine_pct").strip():
+            pct = float(norm(one("amd_false_machine_pct")).rstrip("%"))
+            raw["amd_false_machine"] = round(pct / 100, 6)
         pacer.Settings.parse(raw or None)
     except (ValueError, pacer.PacerError) as exc:
         out.errors["pacing"], out.details["pacing"] = "camp.err.pacing", str(exc)
@@ -196,6 +199,7 @@ def values(c: CampaignInfo) -> dict[str, Any]:
     pace = c.pacing or {}
     v["target_abandon_pct"] = f"{pace['target_abandon'] * 100:g}" if "target_abandon" in pace else ""
     v["max_lines"] = f"{pace['max_lines_per_operator']:g}" if "max_lines_per_operator" in pace else ""
+    v["amd_false_machine_pct"] = f"{pace['amd_false_machine'] * 100:g}" if "amd_false_machine" in pace else ""
     seg = c.segment or {}
     v["s_debt_types"] = list(seg.get("debt_types", []))
     v["s_years"] = seg.get("years", "any")

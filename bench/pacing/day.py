@@ -148,8 +148,8 @@ class Day:
         if not person:
             self.finish_call(call)
             self.res.machines_hung_up += call.kind == "machine"
-            if call.kind == "person":  # a person hung up on as a machine: abandoned (PACING.md)
-                self.count_live(abandoned=True)
+            if call.kind == "person":  # a person hung up on as a machine: abandoned (PACING.md),
+                self.count_live(abandoned=True, seen=False)  # which the engine cannot know
             if call.op is not None:
                 self.dial_for(call.op)
             return
@@ -165,13 +165,16 @@ class Day:
         self.calls.pop(call.id, None)
         self.wake = True
 
-    def count_live(self, abandoned: bool) -> None:
+    def count_live(self, abandoned: bool, seen: bool = True) -> None:
+        """A live answer, in the day's figures and, when the engine would know of it, in the
+        rolling counts the pacer is given."""
         self.res.live_times.append((self.now, abandoned))
-        self.hour.append((self.now, abandoned))
-        self.day_live += 1
-        self.day_abandoned += abandoned
         if abandoned:
             self.res.abandoned += 1
+        if seen:
+            self.hour.append((self.now, abandoned))
+            self.day_live += 1
+            self.day_abandoned += abandoned
 
     # -- operators
     def free_operator(self) -> Op | None:
