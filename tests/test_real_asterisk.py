@@ -68,8 +68,11 @@ def _overlay(directory: Path) -> Path:
         + _section(added, "dialer-phone")
         + _section(used, "sim-callee").replace("AGI(hello-agi.sh)", "NoOp()")
         + "[sim-trunk]\n"
-        "; a number ending in 9 hangs up after 2 s of talk; any other talks until hung up\n"
+        "; a number ending in 9 hangs up after 2 s of talk; any other talks until hung up;\n"
+        "; one ending in 7 rings 4 s (else 2 s); one ending in 8 is an answering machine\n"
         "exten => _X.,1,Set(TALKSEC=${IF($[${EXTEN:-1} = 9]?2:120)})\n"
+        " same => n,Set(RINGSEC=${IF($[${EXTEN:-1} = 7]?4:2)})\n"
+        " same => n,GotoIf($[${EXTEN:-1} = 8]?sim-resident,machine,1)\n"
         " same => n,Goto(sim-resident,human,1)\n"
     )
     return directory
@@ -85,6 +88,12 @@ def _kit(script: str, **env: str) -> None:
         [str(KIT / script), PREFIX], env={**base, **env}, capture_output=True, text=True, timeout=90
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _cli(command: str) -> str:
+    done = subprocess.run([str(KIT / "cli.sh"), PREFIX, command], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
 
 
 @dataclass(frozen=True)
@@ -115,13 +124,7 @@ def test_our_config_loads_cleanly(real: Real) -> None:
     recent = real.log()
     assert " ERROR[" not in recent, recent
     assert "Unable to register extension" not in recent, recent
-    show = subprocess.run(
-        [str(KIT / "cli.sh"), PREFIX, "dialplan show dialer-connect"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert "DIALER_AMD" in show.stdout  # ours, not the kit's reference version
+    assert "DIALER_AMD" in _cli("dialplan show dialer-connect")  # ours, not the kit's reference version
 
 
 async def _outcomes(ami: AmiSettings, calls: dict[str, OriginateRequest]) -> dict[str, CallChange]:
@@ -201,6 +204,10 @@ async def product(real: Real, db_dsn: str, tmp_path: Path) -> AsyncIterator[runt
     )
     async with runtime.started(settings) as running:
         yield running
+    # The product leaves calls and operator sessions up when it stops (a restarted dialer takes
+    # them over); the next test's database numbers its attempts from 1 again, and Asterisk refuses
+    # a channel id still in use ("dlr-a1"), so nothing of this test may outlive it.
+    _cli("channel request hangup all")
 
 
 async def test_progressive_call_end_to_end_on_real_asterisk(
@@ -254,5 +261,90 @@ async def test_resident_hangs_up_on_real_asterisk(product: runtime.Running, pool
         ended = await op.wait(lambda m: m["type"] == "call_ended", within=30)
         assert (ended["outcome"], ended["hangup_by"]) == ("connected", "resident")
         await op.wait_state("wrap_up")
+    finally:
+        await op.close()
+
+
+async def _kinds(pool: asyncpg.Pool, attempt_id: int) -> list[str]:
+    rows = await pool.fetch("select kind from attempt_event where attempt_id = $1 order by id", attempt_id)
+    return [r["kind"] for r in rows]
+
+
+async def _until_value(pool: asyncpg.Pool, query: str, within: float = 10.0) -> object:
+    for _ in range(int(within / 0.05)):
+        value = await pool.fetchval(query)
+        if value is not None and value is not False:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"nothing for {query}")
+
+
+async def test_predictive_person_is_redirected_to_the_operator_on_real_asterisk(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    """dialer-predictive on the real thing: AMD's UserEvent, then our Redirect by channel name
+    into dialer-join and the operator's ConfBridge."""
+    w = await factory.world(pool, mode="predictive")
+    hid = await factory.household(pool, w.campaign_id, "0355550130")
+    op = PageClient(product.url)
+    try:
+        await op.ready_as("op1", w.campaign_id)
+        pop = await op.wait(lambda m: m["type"] == "record", within=20)
+        assert (pop["reason"], pop["record"]["household_id"]) == ("screen_pop", hid)
+        await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected", within=20)
+        assert (await op.post("/api/agent/hangup"))[0] == 200
+        ended = await op.wait(lambda m: m["type"] == "call_ended", within=20)
+        assert (ended["outcome"], ended["hangup_by"]) == ("connected", "operator")
+    finally:
+        await op.close()
+    row = await pool.fetchrow(
+        "select amd_status, dial_mode, operator_id from attempt where id = $1", pop["attempt_id"]
+    )
+    assert dict(row) == {"amd_status": "HUMAN", "dial_mode": "predictive", "operator_id": w.operator.id}
+    kinds = await _kinds(pool, pop["attempt_id"])
+    assert kinds == ["originated", "channel", "ringing", "answered", "amd", "assigned", "connected", "ended"]
+
+
+async def test_predictive_person_with_nobody_free_gets_the_message_on_real_asterisk(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    w = await factory.world(pool, mode="predictive")
+    await factory.user(pool, "op2", "operator", "nhi", "1002")
+    await factory.household(pool, w.campaign_id, "0355550137", priority=1)  # both ring 4 s
+    await factory.household(pool, w.campaign_id, "0355550147", priority=2)
+    op1, op2 = PageClient(product.url), PageClient(product.url)
+    try:
+        await op1.ready_as("op1", w.campaign_id)
+        await op1.wait_state("ready")
+        await op2.ready_as("op2", w.campaign_id)
+        await op2.wait_state("ready")
+        # both placed (one per ready operator: the pacer has no history yet), and still ringing
+        await _until_value(pool, "select count(*) = 2 from attempt")
+        assert (await op2.post("/api/agent/pause"))[0] == 200
+        await op2.wait_state("paused")
+        pop = await op1.wait(lambda m: m["type"] == "record", within=20)
+        abandoned = await _until_value(pool, "select id from attempt where outcome = 'abandoned'")
+        assert abandoned != pop["attempt_id"]
+        assert "abandoned" in await _kinds(pool, int(str(abandoned)))  # dialer-abandon's UserEvent
+        row = await pool.fetchrow("select operator_id, hangup_by from attempt where id = $1", abandoned)
+        assert (row["operator_id"], row["hangup_by"]) == (None, "system")
+        assert not [m for m in op2.messages if m["type"] == "record"]
+    finally:
+        await op1.close()
+        await op2.close()
+
+
+async def test_predictive_machine_is_hung_up_on_real_asterisk(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    w = await factory.world(pool, mode="predictive")
+    await factory.household(pool, w.campaign_id, "0355550138")  # ends in 8: an answering machine
+    op = PageClient(product.url)
+    try:
+        await op.ready_as("op1", w.campaign_id)
+        await op.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets", within=30)
+        row = await pool.fetchrow("select outcome, operator_id, amd_status from attempt")
+        assert dict(row) == {"outcome": "machine", "operator_id": None, "amd_status": "MACHINE"}
+        assert not [m for m in op.messages if m["type"] == "record"]
     finally:
         await op.close()
