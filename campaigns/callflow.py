@@ -61,6 +61,7 @@ class CallFlow:
         self.link = link
         self.tracker: CallTracker | None = None
         self._started: dict[int, float] = {}  # attempt -> monotonic time first seen (for the watchdog)
+        self._ending: set[int] = set()  # calls gone from the tracker whose end is still being stored
         self._pending: deque[tuple[str, int | None, Write]] = deque()
 
     async def store(self, write: Write, what: str, attempt: int | None = None) -> bool:
@@ -138,6 +139,13 @@ class CallFlow:
             await self.floor.publish(slot)
 
     async def _ended(self, attempt_id: int, state: CallState, slot: Slot | None, campaign: str) -> None:
+        self._ending.add(attempt_id)  # the operator is moved below, after the writes: not stuck
+        try:
+            await self._end(attempt_id, state, slot, campaign)
+        finally:
+            self._ending.discard(attempt_id)
+
+    async def _end(self, attempt_id: int, state: CallState, slot: Slot | None, campaign: str) -> None:
         outcome = state.outcome or Outcome.FAILED
         needs = needs_disposition(state)
         self._started.pop(attempt_id, None)
@@ -253,6 +261,7 @@ class CallFlow:
                 slot.attempt_id is not None
                 and self.tracker is not None
                 and slot.attempt_id not in self.tracker.calls
+                and slot.attempt_id not in self._ending
             )
             if not (gone and slot.state in (AgentState.DIALING, AgentState.TALKING)):
                 continue

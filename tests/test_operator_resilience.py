@@ -4,6 +4,7 @@ drops, the dialer restarts. Over real HTTP and WebSocket, the simulated PBX and 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import replace
 from datetime import datetime
@@ -15,7 +16,7 @@ from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
 from dialer.store import campaigns
 from tests import factory
-from tests.client import PageClient
+from tests.client import PageClient, until
 
 
 async def test_an_operator_whose_page_closed_is_paused(
@@ -306,3 +307,44 @@ async def test_a_campaign_stopped_by_a_supervisor_places_no_more_calls_at_once(
             await page.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "ringing")
         finally:
             await page.close()
+
+
+async def test_a_slow_write_at_the_end_of_a_long_ring_is_not_taken_for_a_stuck_operator(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """The safety net frees an operator left dialling (over 10 s) on a call that no longer exists.
+    A call whose end is still being written is not that: the operator is moved by the end itself,
+    once the write is through (the net used to step in, logging an error for nothing)."""
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550481")
+    sim.script("0355550481", Behaviour("busy", ring_s=1.0))
+    await operator.ready_as("op1", w.campaign_id)
+    await operator.wait_state("dialing")
+    dialling_since = time.monotonic()
+    for _ in range(100):  # the milestones that come while it rings are stored
+        if await pool.fetchval("select count(*) from attempt_event where kind = 'ringing'"):
+            break
+        await asyncio.sleep(0.05)
+    blocker = await pool.acquire()
+    try:
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute("select id from attempt for no key update")  # the end's write waits
+        await until(lambda: not [c for c in sim.live_channels() if c.uniqueid.startswith("dlr-a")], within=15)
+        tracker = product.engine.flow.tracker
+        assert tracker is not None
+        await until(lambda: not tracker.calls, within=5)  # the call is over for the engine, its end unwritten
+        # the watchdog looks every 5 s: one of its turns comes when the operator has been dialling
+        # over 10 s (its limit) and the call is gone from the tracker
+        await asyncio.sleep(dialling_since + 16.0 - time.monotonic())
+        states = [m["state"] for m in operator.messages if m["type"] == "agent"]
+        assert states[-1] == "dialing", states
+        await tx.rollback()
+    finally:
+        await pool.release(blocker)
+    await operator.wait_state("ready", within=10)
+    for _ in range(200):  # stored (a write that timed out meanwhile is retried, in order)
+        if await pool.fetchval("select outcome from attempt") == "busy":
+            break
+        await asyncio.sleep(0.1)
+    assert await pool.fetchval("select outcome from attempt") == "busy"
