@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -210,24 +211,28 @@ async def product(real: Real, db_dsn: str, tmp_path: Path) -> AsyncIterator[runt
     _cli("channel request hangup all")
 
 
+async def _talk_and_hang_up(product: runtime.Running, campaign_id: int) -> dict[str, Any]:
+    """op1 presses Ready, gets a resident (the record pops, the call connects) and hangs up."""
+    op = PageClient(product.url)
+    try:
+        await op.ready_as("op1", campaign_id)
+        pop = await op.wait(lambda m: m["type"] == "record", within=20)
+        await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected", within=20)
+        assert (await op.post("/api/agent/hangup"))[0] == 200
+        ended = await op.wait(lambda m: m["type"] == "call_ended", within=20)
+        assert (ended["outcome"], ended["hangup_by"]) == ("connected", "operator")
+        return pop
+    finally:
+        await op.close()
+
+
 async def test_progressive_call_end_to_end_on_real_asterisk(
     product: runtime.Running, pool: asyncpg.Pool
 ) -> None:
     w = await factory.world(pool)
     hid = await factory.household(pool, w.campaign_id, "0355550120")
-    op = PageClient(product.url)
-    try:
-        assert await op.login("op1", factory.PASSWORD) == 200
-        await op.connect()
-        assert (await op.post("/api/agent/ready", {"campaign_id": w.campaign_id}))[0] == 200
-        pop = await op.wait(lambda m: m["type"] == "record", within=20)
-        assert pop["record"]["household_id"] == hid
-        await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected", within=20)
-        assert (await op.post("/api/agent/hangup"))[0] == 200
-        ended = await op.wait(lambda m: m["type"] == "call_ended", within=20)
-        assert (ended["outcome"], ended["hangup_by"]) == ("connected", "operator")
-    finally:
-        await op.close()
+    pop = await _talk_and_hang_up(product, w.campaign_id)
+    assert pop["record"]["household_id"] == hid
     row = await pool.fetchrow("select amd_status, hangup_cause from attempt where id = $1", pop["attempt_id"])
     assert row["amd_status"] == "HUMAN"
     kinds = [
@@ -286,17 +291,8 @@ async def test_predictive_person_is_redirected_to_the_operator_on_real_asterisk(
     into dialer-join and the operator's ConfBridge."""
     w = await factory.world(pool, mode="predictive")
     hid = await factory.household(pool, w.campaign_id, "0355550130")
-    op = PageClient(product.url)
-    try:
-        await op.ready_as("op1", w.campaign_id)
-        pop = await op.wait(lambda m: m["type"] == "record", within=20)
-        assert (pop["reason"], pop["record"]["household_id"]) == ("screen_pop", hid)
-        await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected", within=20)
-        assert (await op.post("/api/agent/hangup"))[0] == 200
-        ended = await op.wait(lambda m: m["type"] == "call_ended", within=20)
-        assert (ended["outcome"], ended["hangup_by"]) == ("connected", "operator")
-    finally:
-        await op.close()
+    pop = await _talk_and_hang_up(product, w.campaign_id)
+    assert (pop["reason"], pop["record"]["household_id"]) == ("screen_pop", hid)
     row = await pool.fetchrow(
         "select amd_status, dial_mode, operator_id from attempt where id = $1", pop["attempt_id"]
     )
