@@ -12,24 +12,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
-from campaigns import pacer, retry, segments, windows
-from campaigns.hours import TOKYO
+from campaigns import segments
+from dialer.campaign_settings import (
+    BadValue,
+    caller_id,
+    changes_from,
+    describe,
+    read_file,
+    read_segment,
+    tokyo_today,
+)
 from dialer.config import Settings
-from dialer.jpformat import phone_digits
-from dialer.store.campaigns import SOUND
 
 MODES = ("preview", "progressive", "predictive")
 STATUSES = ("draft", "active", "paused", "finished")
-
-
-class BadValue(Exception):
-    pass
 
 
 def register(sub: Any) -> None:
@@ -81,145 +80,6 @@ def register(sub: Any) -> None:
     )
     fill.add_argument("id", type=int)
     fill.set_defaults(func=_fill)
-
-
-def caller_id(text: str) -> str:
-    """A Japanese number as digits: full-width digits and hyphens accepted (０３-１２３４-５６７８)."""
-    digits = phone_digits(text)
-    if digits is None:
-        raise BadValue(f"caller ID {text!r} is not a telephone number (digits, up to 15)")
-    return digits
-
-
-def sound_name(text: str) -> str | None:
-    """A sound file as Asterisk names it (custom/nhi-call-back, without extension); 'none': no message."""
-    text = text.strip()
-    if text in ("", "none"):
-        return None
-    if not SOUND.fullmatch(text):
-        raise BadValue(f"machine message: {text!r} is not a sound file name such as custom/nhi-call-back")
-    return text
-
-
-def _read(path_text: str, what: str) -> dict[str, Any] | None:
-    if path_text == "default":
-        return None
-    path = Path(path_text)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BadValue(f"{what}: cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise BadValue(f"{what}: {path} is not UTF-8") from None
-    try:
-        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise BadValue(f"{what}: {path} cannot be read: {exc}") from None
-    if not isinstance(data, dict):
-        raise BadValue(f"{what}: {path} must hold a table of settings")
-    return data
-
-
-def changes_from(args: argparse.Namespace, current_pacing: dict[str, Any] | None) -> dict[str, Any]:
-    """The settings to write, each checked by the code that will read it."""
-    out: dict[str, Any] = {}
-    if args.name is not None:
-        if not 1 <= len(args.name.strip()) <= 100:
-            raise BadValue("name: 1 to 100 characters")
-        out["name"] = args.name.strip()
-    if args.mode is not None:
-        out["dial_mode"] = args.mode
-    if args.status is not None:
-        out["status"] = args.status
-    if args.caller_id is not None:
-        out["caller_id"] = caller_id(args.caller_id)
-    if getattr(args, "machine_message", None) is not None:
-        out["machine_message"] = sound_name(args.machine_message)
-    if args.window is not None:
-        raw = _read(args.window, "window")
-        try:
-            window = windows.parse(raw)
-        except windows.WindowError as exc:
-            raise BadValue(f"window: {exc}") from None
-        if window.clipped:
-            print(f"note: cut back to 8:00-21:00 on {', '.join(sorted(window.clipped))}", file=sys.stderr)
-        out["calling_window"] = raw
-    if args.retry is not None:
-        raw = _read(args.retry, "retry")
-        try:
-            retry.parse(raw)
-        except ValueError as exc:
-            raise BadValue(f"retry: {exc}") from None
-        out["retry_policy"] = raw
-    pacing: dict[str, Any] | None = current_pacing
-    touched = False
-    if args.pacing is not None:
-        pacing, touched = _read(args.pacing, "pacing"), True
-    given = (
-        ("target_abandon", args.target_abandon),
-        ("max_lines_per_operator", args.max_lines),
-        ("amd_false_machine", getattr(args, "amd_false_machine", None)),
-    )
-    for key, value in given:
-        if value is not None:
-            pacing, touched = {**(pacing or {}), key: value}, True
-    if touched:
-        try:
-            pacer.Settings.parse(pacing)
-        except pacer.PacerError as exc:
-            raise BadValue(f"pacing: {exc}") from None
-        out["pacing"] = pacing
-    if getattr(args, "segment", None) is not None:
-        raw = _read(args.segment, "segment")
-        read_segment(raw)
-        out["segment"] = raw
-    return out
-
-
-def read_segment(raw: dict[str, Any] | None) -> segments.Segment:
-    try:
-        return segments.parse(raw)
-    except segments.SegmentError as exc:
-        raise BadValue(f"segment: {exc}") from None
-
-
-def tokyo_today() -> date:
-    """Today's date in Tokyo (segments are judged by the calendar day there)."""
-    return datetime.now(TOKYO).date()
-
-
-def describe(c: Any) -> dict[str, Any]:
-    """A campaign's settings with the defaults filled in (what the engine will do)."""
-    p = pacer.Settings.parse(c.pacing) if c.pacing is not None else pacer.Settings()
-    return {
-        "id": c.id,
-        "department": c.department_id,
-        "name": c.name,
-        "dial_mode": c.dial_mode,
-        "caller_id": c.caller_id,
-        "status": c.status,
-        "calling_window": windows.of_campaign(c.calling_window).to_dict(),
-        "calling_window_is_default": c.calling_window is None,
-        "retry_policy": retry.to_dict(retry.of_campaign(c.retry_policy)),
-        "retry_policy_is_default": c.retry_policy is None,
-        "pacing": {
-            "target_abandon": p.target_abandon,
-            "max_lines_per_operator": p.max_lines_per_operator,
-            "amd_false_machine": p.amd_false_machine,
-        },
-        "pacing_is_default": c.pacing is None,
-        "segment": _segment_view(c.segment),
-        "segment_is_default": c.segment is None,
-        "operators": list(c.operators),  # user ids; [] = every operator of the department
-        "machine_message": c.machine_message,  # None: machines are hung up on
-    }
-
-
-def _segment_view(raw: dict[str, Any] | None) -> dict[str, Any] | str:
-    try:
-        return segments.to_dict(segments.parse(raw))
-    except segments.SegmentError as exc:
-        return f"unreadable: {exc}"
 
 
 async def _list(settings: Settings, args: argparse.Namespace) -> int:
@@ -360,7 +220,7 @@ async def _with_segment(
     async def body(pool: Any) -> None:
         c = await campaigns.by_id(pool, args.id)
         if c is not None:
-            seg = read_segment(_read(file, "segment") if file else c.segment)
+            seg = read_segment(read_file(file, "segment") if file else c.segment)
             out.append((c, await work(pool, c, seg)))
 
     try:
