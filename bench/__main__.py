@@ -10,15 +10,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import ami_pipeline, engine, engine_day, pacing
+from bench import ami_pipeline, engine, engine_day, log, pacing
 from dialer import logs
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
-
-
-def _log(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def _alone(module: str) -> dict[str, object]:
@@ -33,9 +29,9 @@ def main() -> int:
     logs.configure("warning")
     RESULTS.mkdir(exist_ok=True)
     results = {
-        "pacing": pacing.run(log=_log),
-        "engine": asyncio.run(engine.run(log=_log)),
-        "engine_day": asyncio.run(engine_day.run(log=_log)),
+        "pacing": pacing.run(log=log),
+        "engine": asyncio.run(engine.run(log=log)),
+        "engine_day": asyncio.run(engine_day.run(log=log)),
         "ami_pipeline": asyncio.run(ami_pipeline.run()),
         "imports": _alone("bench.imports"),
     }

@@ -32,7 +32,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+import bench
 from bench.imports import fresh_database
 from dialer import config, logs, runtime
 from dialer.ami import events as ev
@@ -360,15 +361,22 @@ async def run_mode(server: EmbeddedPostgres, mode: str, log: Callable[[str], Non
         await pbx.stop()
 
 
-async def run(log: Callable[[str], None] = print) -> dict[str, Any]:
+@contextlib.contextmanager
+def postgres() -> Iterator[EmbeddedPostgres]:
+    """A throw-away embedded PostgreSQL in var/bench-engine, removed afterwards."""
     WORK.mkdir(parents=True, exist_ok=True)
     server = EmbeddedPostgres(WORK / "pgdata")
     server.start()
     try:
-        results = {mode: await run_mode(server, mode, log) for mode in ("progressive", "predictive")}
+        yield server
     finally:
         server.stop()
         shutil.rmtree(WORK, ignore_errors=True)
+
+
+async def run(log: Callable[[str], None] = print) -> dict[str, Any]:
+    with postgres() as server:
+        results = {mode: await run_mode(server, mode, log) for mode in ("progressive", "predictive")}
     return {**results, "command": ".venv/bin/python -m bench.engine"}
 
 
@@ -380,4 +388,4 @@ if __name__ == "__main__":
             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
         ).parse_args()
         logs.configure("warning")
-        print(json.dumps(asyncio.run(run(lambda line: print(line, file=sys.stderr, flush=True))), indent=2))
+        print(json.dumps(asyncio.run(run(bench.log)), indent=2))

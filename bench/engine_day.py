@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import statistics
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -35,7 +33,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import engine
+from bench import engine, log
 from bench.pacing.day import Day
 from bench.pacing.report import summarise
 from bench.pacing.scenario import SCENARIOS, Scenario
@@ -208,18 +206,12 @@ async def run(
     sc = Scenario.load(path)
     timeout_s = max(1, round(sc.no_answer_s / scale))
     sc = replace(sc, hours=hours, no_answer_s=timeout_s * scale)
-    engine.WORK.mkdir(parents=True, exist_ok=True)
-    server = EmbeddedPostgres(engine.WORK / "pgdata")
-    server.start()
     modes: dict[str, Any] = {}
-    try:
+    with engine.postgres() as server:
         for mode in MODES:
             real = await run_mode(server, sc, mode, hours, scale, timeout_s, log)
             modes[mode] = {"engine": real, "simulation": simulated(sc, mode)}
             log(f"engine_day/{mode}: {json.dumps(modes[mode])}")
-    finally:
-        server.stop()
-        shutil.rmtree(engine.WORK, ignore_errors=True)
     ratio = partial(_ratio, modes)
     return {
         "scenario": sc.name,
@@ -254,9 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.hours <= 0 or args.scale < 1:
         ap.error("--hours must be above 0 and --scale at least 1")
     logs.configure("warning")
-    result = asyncio.run(
-        run(args.scenario, args.hours, args.scale, lambda line: print(line, file=sys.stderr, flush=True))
-    )
+    result = asyncio.run(run(args.scenario, args.hours, args.scale, log))
     print(json.dumps(result, indent=2))
     return 0
 

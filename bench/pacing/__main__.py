@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+from bench import log
 from bench.pacing import __doc__ as DOC
 from bench.pacing.day import MODES
 from bench.pacing.report import run
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = pacer.Settings(boldness=args.boldness)
     results = run(
         args.scenarios or None, tuple(args.modes.split(",")), settings, args.hours,
-        log=lambda line: print(line, file=sys.stderr, flush=True), baselines=not args.no_baselines,
+        log=log, baselines=not args.no_baselines,
     )  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
