@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -96,7 +96,7 @@ class Settings:
     @classmethod
     def parse(cls, raw: dict[str, Any] | None) -> Settings:
         raw = raw or {}
-        unknown = set(raw) - {"target_abandon", "max_lines_per_operator", "boldness", "amd_false_machine"}
+        unknown = set(raw) - {f.name for f in fields(cls)}
         if unknown:
             raise PacerError(f"unknown pacing setting: {', '.join(sorted(unknown))}", sorted(unknown)[0])
         values: dict[str, float] = {}

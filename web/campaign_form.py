@@ -127,16 +127,24 @@ def _retry(one: Any, out: Parsed) -> None:
         out.changes["retry_policy"] = raw or None
 
 
+# The console's pacing fields: form field, pacer setting, and whether it is typed in per cent.
+PACING_FIELDS = (
+    ("target_abandon_pct", "target_abandon", True),
+    ("max_lines", "max_lines_per_operator", False),
+    ("amd_false_machine_pct", "amd_false_machine", True),
+)
+
+
 def _pacing(one: Any, out: Parsed) -> None:
     raw: dict[str, float] = {}
     try:
-        if one("target_abandon_pct").strip():
-            raw["target_abandon"] = round(float(norm(one("target_abandon_pct")).rstrip("%")) / 100, 6)
-        if one("max_lines").strip():
-            raw["max_lines_per_operator"] = float(norm(one("max_lines")))
-        if one("amd_false_machine_pct").strip():
-            pct = float(norm(one("amd_false_machine_pct")).rstrip("%"))
-            raw["amd_false_machine"] = round(pct / 100, 6)
+        for name, key, per_cent in PACING_FIELDS:
+            if not one(name).strip():
+                continue
+            if per_cent:
+                raw[key] = round(float(norm(one(name)).rstrip("%")) / 100, 6)
+            else:
+                raw[key] = float(norm(one(name)))
         pacer.Settings.parse(raw or None)
     except (ValueError, pacer.PacerError) as exc:
         out.errors["pacing"], out.details["pacing"] = "camp.err.pacing", str(exc)
@@ -197,9 +205,8 @@ def values(c: CampaignInfo) -> dict[str, Any]:
     for key in RETRY_KEYS:
         v[f"r_{key}"] = str(pol[key]) if key in pol else ""
     pace = c.pacing or {}
-    v["target_abandon_pct"] = f"{pace['target_abandon'] * 100:g}" if "target_abandon" in pace else ""
-    v["max_lines"] = f"{pace['max_lines_per_operator']:g}" if "max_lines_per_operator" in pace else ""
-    v["amd_false_machine_pct"] = f"{pace['amd_false_machine'] * 100:g}" if "amd_false_machine" in pace else ""
+    for name, key, per_cent in PACING_FIELDS:
+        v[name] = f"{pace[key] * (100 if per_cent else 1):g}" if key in pace else ""
     seg = c.segment or {}
     v["s_debt_types"] = list(seg.get("debt_types", []))
     v["s_years"] = seg.get("years", "any")
