@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import asyncpg
 
 from tests import factory
 
@@ -106,6 +107,20 @@ class PageClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         await self.http.close()
+
+
+async def fetched(pool: asyncpg.Pool, query: str, *args: object, within: float = 10.0) -> Any:
+    """Poll a query until it gives a value (not null, not false) and return it: a row the product
+    writes in its own time."""
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                value = await pool.fetchval(query, *args)
+                if value is not None and value is not False:
+                    return value
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"nothing within {within} s for: {query}") from None
 
 
 async def until(condition: Callable[[], object], within: float = 10.0) -> None:

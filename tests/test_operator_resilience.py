@@ -16,7 +16,7 @@ from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
 from dialer.store import campaigns
 from tests import factory
-from tests.client import PageClient, until
+from tests.client import PageClient, fetched, until
 
 
 async def test_an_operator_whose_page_closed_is_paused(
@@ -321,10 +321,8 @@ async def test_a_slow_write_at_the_end_of_a_long_ring_is_not_taken_for_a_stuck_o
     await operator.ready_as("op1", w.campaign_id)
     await operator.wait_state("dialing")
     dialling_since = time.monotonic()
-    for _ in range(100):  # the milestones that come while it rings are stored
-        if await pool.fetchval("select count(*) from attempt_event where kind = 'ringing'"):
-            break
-        await asyncio.sleep(0.05)
+    # the milestones that come while it rings are stored
+    await fetched(pool, "select count(*) > 0 from attempt_event where kind = 'ringing'", within=5)
     blocker = await pool.acquire()
     try:
         tx = blocker.transaction()
@@ -343,8 +341,5 @@ async def test_a_slow_write_at_the_end_of_a_long_ring_is_not_taken_for_a_stuck_o
     finally:
         await pool.release(blocker)
     await operator.wait_state("ready", within=10)
-    for _ in range(200):  # stored (a write that timed out meanwhile is retried, in order)
-        if await pool.fetchval("select outcome from attempt") == "busy":
-            break
-        await asyncio.sleep(0.1)
-    assert await pool.fetchval("select outcome from attempt") == "busy"
+    # stored (a write that timed out meanwhile is retried, in order)
+    assert await fetched(pool, "select outcome from attempt where outcome is not null", within=20) == "busy"

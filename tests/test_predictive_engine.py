@@ -14,7 +14,7 @@ from dialer import runtime
 from dialer.simpbx import Behaviour, SimulatedPbx
 from dialer.store import pacing
 from tests import factory
-from tests.client import PageClient, until
+from tests.client import PageClient, fetched, until
 
 
 async def _timeline(pool: asyncpg.Pool, attempt_id: int) -> list[str]:
@@ -82,7 +82,7 @@ async def test_a_person_with_no_operator_free_hears_the_message_and_is_counted(
         assert (await op2.post("/api/agent/pause"))[0] == 200
         await op2.wait_state("paused")
         pop = await op1.wait(lambda m: m["type"] == "record")
-        abandoned = await _until_row(pool, "select id from attempt where outcome = 'abandoned'")
+        abandoned = await fetched(pool, "select id from attempt where outcome = 'abandoned'")
         assert pop["attempt_id"] != abandoned
         assert "abandoned" in await _timeline(pool, abandoned)  # the dialplan's UserEvent: message played
         contexts = sorted(r["Context"] for r in sim.actions("Redirect"))
@@ -150,15 +150,6 @@ async def _ready(client: PageClient, campaign_id: int) -> tuple[int, dict[str, o
     await client.wait_state("offline")
     status, body = await client.post("/api/agent/ready", {"campaign_id": campaign_id})
     return status, body
-
-
-async def _until_row(pool: asyncpg.Pool, query: str, within: float = 10.0) -> int:
-    for _ in range(int(within / 0.1)):
-        value = await pool.fetchval(query)
-        if value is not None:
-            return int(value)
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no row for {query}")
 
 
 async def _until_text(client: PageClient, text: str, within: float = 15.0) -> None:

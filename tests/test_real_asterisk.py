@@ -28,7 +28,7 @@ from dialer.calls.state import Outcome
 from dialer.calls.tracker import CallChange, CallTracker, SessionChange
 from dialer.config import AmiSettings, DialPlan
 from tests import factory
-from tests.client import PageClient
+from tests.client import PageClient, fetched
 
 ROOT = Path(__file__).resolve().parents[1]
 KIT = ROOT.parent / "shared" / "tools" / "asterisk"
@@ -275,15 +275,6 @@ async def _kinds(pool: asyncpg.Pool, attempt_id: int) -> list[str]:
     return [r["kind"] for r in rows]
 
 
-async def _until_value(pool: asyncpg.Pool, query: str, within: float = 10.0) -> object:
-    for _ in range(int(within / 0.05)):
-        value = await pool.fetchval(query)
-        if value is not None and value is not False:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"nothing for {query}")
-
-
 async def test_predictive_person_is_redirected_to_the_operator_on_real_asterisk(
     product: runtime.Running, pool: asyncpg.Pool
 ) -> None:
@@ -315,13 +306,13 @@ async def test_predictive_person_with_nobody_free_gets_the_message_on_real_aster
         await op2.ready_as("op2", w.campaign_id)
         await op2.wait_state("ready")
         # both placed (one per ready operator: the pacer has no history yet), and still ringing
-        await _until_value(pool, "select count(*) = 2 from attempt")
+        await fetched(pool, "select count(*) = 2 from attempt")
         assert (await op2.post("/api/agent/pause"))[0] == 200
         await op2.wait_state("paused")
         pop = await op1.wait(lambda m: m["type"] == "record", within=20)
-        abandoned = await _until_value(pool, "select id from attempt where outcome = 'abandoned'")
+        abandoned = await fetched(pool, "select id from attempt where outcome = 'abandoned'")
         assert abandoned != pop["attempt_id"]
-        assert "abandoned" in await _kinds(pool, int(str(abandoned)))  # dialer-abandon's UserEvent
+        assert "abandoned" in await _kinds(pool, abandoned)  # dialer-abandon's UserEvent
         row = await pool.fetchrow("select operator_id, hangup_by from attempt where id = $1", abandoned)
         assert (row["operator_id"], row["hangup_by"]) == (None, "system")
         assert not [m for m in op2.messages if m["type"] == "record"]
