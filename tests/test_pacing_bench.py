@@ -58,8 +58,15 @@ def test_a_higher_fixed_setting_places_more_calls_and_abandons_more(baseline: st
 
 def test_the_hindsight_baseline_is_the_highest_legal_setting() -> None:
     sc = replace(scenario.Scenario.load(scenario.SCENARIOS / "ops05-answer30-talk3.toml"), hours=2.0)
-    best = report.hindsight(sc, "ratio")
+    tuned = report.hindsight(sc, "ratio")
+    best, day_only, top = tuned["best"], tuned["day_rule_only"], tuned["top"]
     assert best is not None
+    assert day_only is not None
+    assert top is not None
+    assert top["setting"] == max(report.GRIDS["ratio"])
+    assert best["setting"] <= day_only["setting"] <= top["setting"]
+    assert day_only["abandon_rate"] <= 0.03
+    assert best["occupancy"] <= day_only["occupancy"] <= top["occupancy"]
     assert best["abandon_rate"] <= 0.03
     assert best["worst_hour_abandon_rate"] <= 0.03
     higher = [r for r in report.GRIDS["ratio"] if r > best["setting"]]

@@ -82,18 +82,29 @@ GRIDS = {
 }
 
 
-def hindsight(sc: Scenario, baseline: str) -> dict[str, Any] | None:
-    """The baseline tuned with hindsight: its highest setting whose day and worst hour stay ≤ 3 %.
+def hindsight(sc: Scenario, baseline: str) -> dict[str, Any]:
+    """The baseline tuned with hindsight, from one scan of its settings downwards:
 
-    None when even its lowest setting breaks 3 %.
+    "best": its highest setting whose day and worst hour stay ≤ 3 % (PACING.md's yardstick);
+    "day_rule_only": its highest setting whose day stays ≤ 3 % (the 24-hour rule alone, however
+    bad an hour): the most a supervisor could get from it by using the whole legal budget;
+    "top": its highest setting, whatever it abandons (how far the baseline goes at all).
+    Each is None when no setting meets it.
     """
+    found: dict[str, Any] = {"best": None, "day_rule_only": None, "top": None}
     for setting in reversed(GRIDS[baseline]):
         day = Day(sc, baseline, pacer.Settings(), ratio=setting)
         day.run()
-        m = summarise(day, 0.0)
-        if m["abandon_rate"] <= 0.03 and m["worst_hour_abandon_rate"] <= 0.03:
-            return {"setting": setting} | {k: v for k, v in m.items() if k not in ("pacer", "simulated_in_s")}
-    return None
+        m = {"setting": setting} | {
+            k: v for k, v in summarise(day, 0.0).items() if k not in ("pacer", "simulated_in_s")
+        }
+        found["top"] = found["top"] or m
+        if m["abandon_rate"] <= 0.03:
+            found["day_rule_only"] = found["day_rule_only"] or m
+            if m["worst_hour_abandon_rate"] <= 0.03:
+                found["best"] = m
+                break
+    return found
 
 
 def run(
@@ -114,11 +125,22 @@ def run(
                 per_mode["predictive"]["occupancy"] / per_mode["progressive"]["occupancy"], 2
             )
         if baselines and "predictive" in per_mode:
-            entry["baselines"] = {b: hindsight(sc, b) for b in BASELINES}
+            tuned = {b: hindsight(sc, b) for b in BASELINES}
+            entry["baselines"] = {b: t["best"] for b, t in tuned.items()}
+            entry["baselines_day_rule_only"] = {b: t["day_rule_only"] for b, t in tuned.items()}
+            entry["baselines_top_setting"] = {b: _brief(t["top"]) for b, t in tuned.items()}
             best = max((b["occupancy"] for b in entry["baselines"].values() if b), default=None)
             if best:
                 entry["occupancy_predictive_over_best_baseline"] = round(
                     per_mode["predictive"]["occupancy"] / best, 3
+                )
+            progressive = per_mode.get("progressive", {}).get("occupancy")
+            legal = max(
+                (b["occupancy"] for b in entry["baselines_day_rule_only"].values() if b), default=None
+            )
+            if legal and progressive:
+                entry["occupancy_best_baseline_day_rule_only_over_progressive"] = round(
+                    legal / progressive, 2
                 )
         scenarios[sc.name] = entry
         if log:
@@ -153,6 +175,18 @@ def _goals(scenarios: dict[str, Any]) -> dict[str, Any]:
             r is not None and r >= 1.3 for r in ratios.values()
         ),
         "occupancy_ratios_20_or_more_operators": ratios,
+        # Where 1.3x is out of reach: more than every minute busy, or more than the best fixed ratio
+        # reaches when allowed the whole 24-hour budget (3 % of the day, however bad an hour)
+        "occupancy_1_3x_progressive_would_be": {
+            n: round(1.3 * s["modes"]["progressive"]["occupancy"], 3)
+            for n, s in scenarios.items()
+            if n in ratios
+        },
+        "occupancy_best_baseline_day_rule_only_over_progressive": {
+            n: s["occupancy_best_baseline_day_rule_only_over_progressive"]
+            for n, s in scenarios.items()
+            if n in ratios and "occupancy_best_baseline_day_rule_only_over_progressive" in s
+        },
         # PACING.md's own bar: 5 % above the best hand-tuned baseline, and ≥ 0.90 with 20+ operators
         "predictive_5pct_above_best_baseline_every_scenario": all(
             s.get("occupancy_predictive_over_best_baseline", 0.0) >= 1.05
@@ -168,6 +202,11 @@ def _goals(scenarios: dict[str, Any]) -> dict[str, Any]:
             p["occupancy"] >= 0.90 for n, p in pred.items() if scenarios[n]["operators"] >= 20
         ),
     }
+
+
+def _brief(m: dict[str, Any] | None) -> dict[str, Any] | None:
+    keys = ("setting", "occupancy", "abandon_rate", "worst_hour_abandon_rate")
+    return {k: m[k] for k in keys} if m else None
 
 
 def _line(name: str, entry: dict[str, Any]) -> str:
