@@ -26,6 +26,7 @@ from campaigns.floor import Floor, Notifier, Slot
 from campaigns.phones import Phones
 from campaigns.predictive import Predictive
 from dialer import logs
+from dialer.aio import within
 from dialer.ami.link import AmiLink, LinkEvent, LinkStatus
 from dialer.calls.state import Outcome, Party
 from dialer.calls.tracker import CallChange, CallTracker
@@ -230,7 +231,7 @@ class Engine:
     async def _dial_loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.floor.wake.wait(), LOOP_IDLE_S)
+                await within(LOOP_IDLE_S, self.floor.wake.wait())
             self.floor.wake.clear()
             for slot in list(self.floor.slots.values()):
                 mine = slot.campaign is not None and slot.campaign.dial_mode != "predictive"

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 from aiohttp import web
 
+from dialer.aio import within
 from web.keys import LINK, METRICS, POOL
 
 
 async def healthz(request: web.Request) -> web.Response:
     db_ok = True
     try:
-        await asyncio.wait_for(request.app[POOL].fetchval("select 1"), 2.0)
+        await within(2.0, request.app[POOL].fetchval("select 1"))
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
         db_ok = False
     link = request.app[LINK]

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from dialer import logs
+from dialer.aio import within
 
 log = logs.get("web.push")
 SEND_TIMEOUT_S = 2.0
@@ -51,7 +52,7 @@ class Hub:
             return
         data = json.dumps(message, ensure_ascii=False, default=str)
         results = await asyncio.gather(
-            *(asyncio.wait_for(ws.send_str(data), SEND_TIMEOUT_S) for ws in sockets), return_exceptions=True
+            *(within(SEND_TIMEOUT_S, ws.send_str(data)) for ws in sockets), return_exceptions=True
         )
         for ws, result in zip(sockets, results, strict=True):
             if isinstance(result, BaseException):
@@ -72,6 +73,6 @@ class Hub:
 async def _close(ws: web.WebSocketResponse, code: int = 1000, message: bytes = b"") -> None:
     """Close a socket without letting a dead peer hold us (the engine waits on these sends)."""
     try:
-        await asyncio.wait_for(ws.close(code=code, message=message), SEND_TIMEOUT_S)
+        await within(SEND_TIMEOUT_S, ws.close(code=code, message=message))
     except (TimeoutError, ConnectionError, RuntimeError):
         log.info("push.close_timeout")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from panoramisk.message import Message
 
 from dialer import logs
+from dialer.aio import within
 from dialer.ami import events
 from dialer.ami.transport import LinkManager, OriginateAction
 from dialer.config import AmiSettings
@@ -185,7 +186,7 @@ class AmiLink:
 
     async def _wait(self, fut: asyncio.Future[Message], what: str) -> Message:
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), self.settings.action_timeout_s)
+            return await within(self.settings.action_timeout_s, asyncio.shield(fut))
         except TimeoutError:
             raise AmiActionError(
                 f"no answer to {what} within {self.settings.action_timeout_s:g} s", definite=False
@@ -203,7 +204,7 @@ class AmiLink:
         self._manager.connect()
         deadline = s.connect_timeout_s + 2.0  # a failed login is answered only after 1 s
         try:
-            ok, message = await asyncio.wait_for(asyncio.shield(self._login), deadline)
+            ok, message = await within(deadline, asyncio.shield(self._login))
         except TimeoutError:
             self._drop_manager()
             raise AmiUnreachable(
@@ -261,7 +262,7 @@ class AmiLink:
                 return "closed"
             try:
                 pong = manager.send_action({"Action": "Ping"})
-                await asyncio.wait_for(asyncio.shield(pong), self.settings.ping_timeout_s)
+                await within(self.settings.ping_timeout_s, asyncio.shield(pong))
             except TimeoutError:
                 log.warning("ami.ping_timeout", link=self.name, timeout_s=self.settings.ping_timeout_s)
                 return "no answer to Ping"

@@ -11,6 +11,8 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from dialer.aio import within
+
 from .actions import Actions
 from .behaviour import Behaviour
 from .channels import STATE_DESC
@@ -111,7 +113,7 @@ class SimulatedPbx:
                 return
             self._idle = asyncio.Event()
             try:
-                await asyncio.wait_for(self._idle.wait(), CLOSE_WAIT_S)
+                await within(CLOSE_WAIT_S, self._idle.wait())
             except TimeoutError:
                 log.warning("simpbx: clients did not close in time; aborting them (attempt %d)", attempt)
                 for session in list(self.sessions):
