@@ -7,7 +7,7 @@ database write is logged but never skips the operator's move (the call really di
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -60,7 +60,7 @@ class CallFlow:
         self.pool, self.floor, self.settings, self.metrics, self.owner = pool, floor, settings, metrics, owner
         self.link = link
         self.tracker: CallTracker | None = None
-        self._started: dict[int, float] = {}  # attempt -> monotonic time first seen (for the watchdog)
+        self._started: dict[int, float] = {}  # attempt -> first seen, by the loop's clock (watchdog)
         self._ending: set[int] = set()  # calls gone from the tracker whose end is still being stored
         self._pending: deque[tuple[str, int | None, Write]] = deque()
 
@@ -101,7 +101,7 @@ class CallFlow:
 
     async def on_call(self, change: CallChange) -> None:
         attempt_id, state = change.attempt_id, change.state
-        received = time.monotonic()
+        received = asyncio.get_running_loop().time()
         self._started.setdefault(attempt_id, received)
         user_id = self.floor.by_attempt.get(attempt_id)
         slot = self.floor.slots.get(user_id) if user_id is not None else None
@@ -134,7 +134,7 @@ class CallFlow:
             await self.floor.move(slot, Action.ANSWERED)
             if slot.campaign and slot.campaign.dial_mode != "preview" and slot.lease is not None:
                 await self.pop_record(slot, slot.lease, reason="screen_pop", attempt_id=attempt_id)
-                self.metrics.screen_pop.observe(time.monotonic() - received)
+                self.metrics.screen_pop.observe(asyncio.get_running_loop().time() - received)
         else:
             await self.floor.publish(slot)
 
@@ -246,7 +246,7 @@ class CallFlow:
         if self.tracker is None:
             return
         limit = self.settings.dialplan.ring_timeout_s + 60
-        now = time.monotonic()
+        now = asyncio.get_running_loop().time()
         for attempt_id, state in list(self.tracker.calls.items()):
             started = self._started.setdefault(attempt_id, now)
             if state.phase in (Phase.ORIGINATING, Phase.RINGING) and now - started > limit:

@@ -14,7 +14,6 @@ import contextlib
 import os
 import secrets
 import socket
-import time
 
 import asyncpg
 
@@ -249,7 +248,7 @@ class Engine:
         last_renew = last_sweep = 0.0
         while True:
             await asyncio.sleep(5.0)
-            now = time.monotonic()
+            now = asyncio.get_running_loop().time()  # the clock asyncio.sleep follows
             try:
                 await self.flow.flush_pending()
                 await self.flow.close_stale_calls()

@@ -13,7 +13,7 @@ second (the AMI link is down), the dialplan plays the message by itself.
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,7 +74,7 @@ class Predictive:
         self.calls: dict[int, InFlight] = {}
         self._models: dict[int, tuple[float, pacer.Model]] = {}
         self._rolling: dict[int, tuple[float, pacer.Window, pacer.Window]] = {}
-        self.clock: Callable[[], float] = time.monotonic
+        self.clock: Callable[[], float] = asyncio.get_running_loop().time  # the engine's clock
 
     def held(self) -> list[int]:
         """Households leased for calls in flight (their leases are renewed)."""

@@ -92,8 +92,9 @@ def test_worst_hour_is_the_worst_window() -> None:
     assert worst == pytest.approx(2 / 60)
 
 
-def test_the_engine_day_callees_follow_the_scenario() -> None:
+async def test_the_engine_day_callees_follow_the_scenario() -> None:
     """bench.engine_day's residents for the simulated PBX: the scenario's shares and times, compressed."""
+    # (async: the callees read the event loop's clock, as they do inside the simulated PBX)
     sc = scenario.Scenario.load(scenario.SCENARIOS / "ops20-answer30-talk3.toml")
     callees = ScenarioCallees(sc, scale=10.0, no_answer_s=30.0)
     rng = random.Random(1)
