@@ -277,8 +277,16 @@ async def run(
             "simulation": ratio("simulation"),
         },
         "wall_clock_s": round(time.perf_counter() - started, 1),
+        **({"virtual_clock": _clock_figures()} if virtual else {}),
         "command": f".venv/bin/python -m bench.engine_day {path.name} --hours {hours:g} {how}",
     }
+
+
+def _clock_figures() -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, virtual.VirtualLoop)
+    c = loop.clock
+    return {"jumps": c.jumps, "skipped_s": round(c.skipped, 1), "quiet_s": virtual.QUIET_S}
 
 
 def first_morning(hours: float, after: datetime) -> datetime:
