@@ -49,6 +49,7 @@ from typing import Any
 import asyncpg
 
 from bench import engine, log, virtual
+from bench.pacing import scenario
 from bench.pacing.day import Day
 from bench.pacing.report import summarise
 from bench.pacing.scenario import SCENARIOS, Scenario
@@ -318,11 +319,10 @@ def main(argv: list[str] | None = None) -> int:
         help="virtual time instead of compression: the product in this process, idle time skipped",
     )  # fmt: skip
     args = ap.parse_args(argv)
-    if not args.scenario.exists():
-        args.scenario = SCENARIOS / args.scenario
-    if not args.scenario.is_file():
-        names = ", ".join(sorted(p.name for p in SCENARIOS.glob("*.toml")))
-        ap.error(f"no scenario file {args.scenario}; shipped: {names}")
+    found = scenario.find(args.scenario)
+    if found is None:
+        ap.error(f"no scenario {args.scenario}; shipped: {scenario.shipped()}")
+    args.scenario = found
     if args.virtual:
         args.scale = 1.0
     hours = args.hours or (Scenario.load(args.scenario).hours if args.virtual else 1.0)

@@ -113,3 +113,14 @@ async def test_the_engine_day_callees_follow_the_scenario() -> None:
     taken_for_machines = [b for b in answered if b.amd_status == "MACHINE"]
     assert callees.people_hung_up == len(taken_for_machines) > 0
     assert any(b.amd_status == "HUMAN" and b.talk_s for b in picks if b.result == "machine")
+
+
+def test_a_scenario_is_found_by_path_file_name_or_name(tmp_path: Path) -> None:
+    shipped = scenario.SCENARIOS / "ops05-answer30-talk3.toml"
+    assert scenario.find(Path("ops05-answer30-talk3")) == shipped
+    assert scenario.find(Path("ops05-answer30-talk3.toml")) == shipped
+    own = tmp_path / "mine.toml"
+    own.write_text(shipped.read_text())
+    assert scenario.find(own) == own
+    assert scenario.find(Path("ops99-nothing")) is None
+    assert "ops05-answer30-talk3" in scenario.shipped()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench import log
 from bench.pacing import __doc__ as DOC
+from bench.pacing import scenario
 from bench.pacing.day import MODES
 from bench.pacing.report import run
 from campaigns import pacer
@@ -24,9 +25,13 @@ def main(argv: list[str] | None = None) -> int:
         "--no-baselines", action="store_true", help="skip the hand-tuned fixed-ratio baselines (a sweep each)"
     )
     args = ap.parse_args(argv)
+    paths = [scenario.find(a) for a in args.scenarios]
+    for arg, path in zip(args.scenarios, paths, strict=True):
+        if path is None:
+            ap.error(f"no scenario {arg}; shipped: {scenario.shipped()}")
     settings = pacer.Settings(boldness=args.boldness)
     results = run(
-        args.scenarios or None, tuple(args.modes.split(",")), settings, args.hours,
+        [p for p in paths if p] or None, tuple(args.modes.split(",")), settings, args.hours,
         log=log, baselines=not args.no_baselines,
     )  # fmt: skip
     if args.json:

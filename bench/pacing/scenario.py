@@ -11,6 +11,18 @@ from pathlib import Path
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
 
 
+def find(arg: Path) -> Path | None:
+    """A scenario file given on a command line: a path, or a shipped one by file name or name."""
+    for path in (arg, SCENARIOS / arg, SCENARIOS / f"{arg}.toml"):
+        if path.is_file():
+            return path
+    return None
+
+
+def shipped() -> str:
+    return ", ".join(sorted(p.stem for p in SCENARIOS.glob("*.toml")))
+
+
 @dataclass(frozen=True)
 class Dist:
     median: float
