@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -46,6 +47,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 
 from bench import engine, log, virtual
@@ -179,6 +181,7 @@ async def run_mode(
             log(f"engine_day/{mode}: {sc.operators} operators, {hours} h in {(end - t0) / 60:.1f} min")
             await asyncio.sleep(end - _now())
             cpu = engine.cpu_s(pid or os.getpid()) - cpu0
+            reasons = await _pacer_reasons(base)
             failed = [t for t in tasks if t.done() and t.exception() is not None]
             if failed:
                 raise RuntimeError(f"{len(failed)} operators' pages failed: {failed[0].exception()!r}")
@@ -216,6 +219,7 @@ async def run_mode(
         "hit_rate": round(live / placed, 3) if placed else 0.0,
         "placed": placed,
         "outcomes": outcomes,
+        "pacer_decisions": reasons,
         "connected": connects,
         "abandoned": abandoned,
         # in its own process; under --virtual, of this whole process (the PBX and the pages too)
@@ -223,6 +227,16 @@ async def run_mode(
             round(cpu / placed * 1e6) if placed else None
         ),
     }
+
+
+async def _pacer_reasons(base: str) -> dict[str, int]:
+    """The pacer's decisions by "mode/reason", from the product's /metrics."""
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as r:
+        text = await r.text()
+    found = re.findall(
+        r'^dialer_pacer_decisions_total\{[^}]*mode="([^"]+)",reason="([^"]+)"\} (\S+)$', text, re.M
+    )
+    return {f"{mode}/{reason}": int(float(n)) for mode, reason, n in found}
 
 
 @contextlib.asynccontextmanager
@@ -245,9 +259,11 @@ def simulated(sc: Scenario, mode: str) -> dict[str, Any]:
     keys = ("abandon_rate", "wait_between_calls_s", "connects_per_operator_hour", "hit_rate")
     logged_in_s = sc.operators * sc.hours * 3600
     occupancy = sum(op.handled_in_day_s for op in day.ops) / logged_in_s  # cut at the end, as above
-    return {"occupancy": round(occupancy, 3)} | {
-        k: full[k] for k in (*keys, "placed", "connected", "abandoned")
-    }
+    return (
+        {"occupancy": round(occupancy, 3)}
+        | {k: full[k] for k in (*keys, "placed", "connected", "abandoned")}
+        | {"pacer_decisions": dict(sorted(day.res.reasons.items()))}
+    )
 
 
 async def run(

@@ -63,6 +63,7 @@ class Result:
     decisions: int = 0
     pacer_cpu_s: float = 0.0
     modes: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)  # "mode/reason" -> decisions
 
 
 class Day:
@@ -242,6 +243,8 @@ class Day:
         decision = pacer.decide(snap, self.model, self.settings)
         self.res.decisions += 1
         self.res.modes[decision.mode.value] = self.res.modes.get(decision.mode.value, 0) + 1
+        why = f"{decision.mode.value}/{decision.reason}"
+        self.res.reasons[why] = self.res.reasons.get(why, 0) + 1
         self.res.pacer_cpu_s += time.process_time() - started
         for _ in range(decision.place):
             self.place(None)
