@@ -109,6 +109,10 @@ class TrackedSocket(socket.socket):
         self.awaiting = True
         return super().send(data, flags)
 
+    def sendmsg(self, buffers: Any, *args: Any) -> int:  # transports' writelines (Python 3.12+)
+        self.awaiting = True
+        return super().sendmsg(buffers, *args)
+
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         data = super().recv(bufsize, flags)
         if data:
