@@ -159,6 +159,8 @@ def run(
 
 def _goals(scenarios: dict[str, Any]) -> dict[str, Any]:
     pred = {n: s["modes"]["predictive"] for n, s in scenarios.items() if "predictive" in s["modes"]}
+    if not pred or not all("progressive" in s["modes"] for s in scenarios.values()):
+        return {"not_judged": "the goals compare predictive with progressive: run both modes"}
     ratios = {
         n: s.get("occupancy_predictive_over_progressive")
         for n, s in scenarios.items()
