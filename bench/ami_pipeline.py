@@ -17,7 +17,6 @@ from typing import Any
 from dialer import logs
 from dialer.ami.link import AmiLink, LinkEvent, OriginateRequest
 from dialer.calls.tracker import CallChange, CallTracker, SessionChange
-from dialer.config import AmiSettings
 from dialer.simpbx import Behaviour, SimConfig, SimulatedPbx
 
 CALLS = 300
@@ -45,11 +44,7 @@ async def run(calls: int = CALLS) -> dict[str, Any]:
         events += 1
 
     tracker = CallTracker(on_call, on_session)
-    link = AmiLink(
-        AmiSettings(
-            host="127.0.0.1", port=pbx.port, username="dialer", secret="dialer-secret", action_timeout_s=30.0
-        )
-    )
+    link = AmiLink(pbx.ami_settings(action_timeout_s=30.0))
     link.subscribe(count)
     link.subscribe(tracker.on_event)
     await link.start()

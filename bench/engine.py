@@ -45,7 +45,6 @@ from bench.imports import fresh_database
 from dialer import config, logs, runtime
 from dialer.ami import events as ev
 from dialer.ami.link import AmiLink, LinkEvent
-from dialer.config import AmiSettings
 from dialer.simpbx import CalleeModel, SimConfig, SimulatedPbx
 from dialer.store import pacing
 from dialer.store.embedded import EmbeddedPostgres
@@ -246,13 +245,14 @@ async def _originated(http: aiohttp.ClientSession, base: str) -> float:
 @contextlib.asynccontextmanager
 async def product(dsn: str, pbx: SimulatedPbx, **env: str) -> AsyncIterator[tuple[str, int]]:
     """The product in a process of its own (`python -m bench.engine child`): its URL and pid."""
+    ami = pbx.ami_settings()
     env = {
         **os.environ,
         "DATABASE_URL": dsn,
-        "AMI_HOST": "127.0.0.1",
-        "AMI_PORT": str(pbx.port),
-        "AMI_USER": "dialer",
-        "AMI_SECRET": "dialer-secret",
+        "AMI_HOST": ami.host,
+        "AMI_PORT": str(ami.port),
+        "AMI_USER": ami.username,
+        "AMI_SECRET": ami.secret,
         "DIALER_VAR_DIR": str(WORK / "var"),
         "LOG_LEVEL": "warning",
         **env,
@@ -281,7 +281,7 @@ async def run_mode(server: EmbeddedPostgres, mode: str, log: Callable[[str], Non
     pbx = SimulatedPbx(SimConfig(port=0, operator_answer_s=0.2, callees=CALLEES))
     await pbx.start()
     probe = Probe(mode)
-    link = AmiLink(AmiSettings(host="127.0.0.1", port=pbx.port, username="dialer", secret="dialer-secret"))
+    link = AmiLink(pbx.ami_settings())
     link.subscribe(probe)
     tasks: list[asyncio.Task[None]] = []
     try:

@@ -58,7 +58,6 @@ from bench.pacing.scenario import SCENARIOS, Scenario
 from campaigns import pacer, windows
 from campaigns.hours import TOKYO
 from dialer import config, logs, runtime
-from dialer.config import AmiSettings
 from dialer.simpbx import Behaviour, SimConfig, SimulatedPbx
 from dialer.store import pacing
 from dialer.store.embedded import EmbeddedPostgres
@@ -243,9 +242,8 @@ async def _pacer_reasons(base: str) -> dict[str, int]:
 async def in_process(dsn: str, pbx: SimulatedPbx, ring_timeout_s: int) -> AsyncIterator[tuple[str, None]]:
     """The product in this process (under --virtual, where its clocks must be this loop's)."""
     base = config.load({"DIALER_VAR_DIR": str(engine.WORK / "var"), "LOG_LEVEL": "warning"})
-    ami = AmiSettings(host="127.0.0.1", port=pbx.port, username="dialer", secret="dialer-secret")
     settings = replace(
-        base, database_url=dsn, ami=ami, http_port=0, simulated_callees=True,
+        base, database_url=dsn, ami=pbx.ami_settings(), http_port=0, simulated_callees=True,
         dialplan=replace(base.dialplan, ring_timeout_s=ring_timeout_s),
     )  # fmt: skip
     async with runtime.started(settings) as running:

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from dialer import cli_campaign, cli_data, config, logs
-from dialer.config import AmiSettings, Settings
+from dialer.config import Settings
 from dialer.errors import DialerError, PortInUse
 
 
@@ -113,16 +113,14 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
         answer_p=0.55, machine_p=0.08, busy_p=0.12, congestion_p=0.03, ring_s=(2.0, 8.0), talk_s=(90.0, 300.0)
     )
     for port in (sim_port, 0):  # the configured port, else any free one (printed below)
-        pbx = SimulatedPbx(
-            SimConfig(host="127.0.0.1", port=port, users={"dialer": "dialer-secret"}, callees=model)
-        )
+        pbx = SimulatedPbx(SimConfig(host="127.0.0.1", port=port, callees=model))
         try:
             await pbx.start()
             break
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE or port == 0:
                 raise
-    ami = AmiSettings(host="127.0.0.1", port=pbx.port, username="dialer", secret="dialer-secret")
+    ami = pbx.ami_settings()
 
     async def seed(pool: Any) -> None:
         await demo.seed(pool, households=args.households)

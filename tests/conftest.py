@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from dialer import config, logs
-from dialer.config import AmiSettings, Settings
+from dialer.config import Settings
 from dialer.store import migrate
 from dialer.store.embedded import EmbeddedPostgres
 
@@ -130,15 +130,7 @@ async def sim() -> AsyncIterator[object]:
 def settings(db_dsn: str, sim: object, tmp_path: Path) -> Settings:
     """Settings for a whole product run against this test's database and simulated PBX."""
     base = config.load({"DIALER_VAR_DIR": str(tmp_path)})
-    ami = AmiSettings(
-        host="127.0.0.1",
-        port=sim.port,  # type: ignore[attr-defined]
-        username="dialer",
-        secret="dialer-secret",
-        ping_interval_s=1.0,
-        ping_timeout_s=1.0,
-        reconnect_min_s=0.1,
-    )
+    ami = sim.ami_settings(ping_interval_s=1.0, ping_timeout_s=1.0, reconnect_min_s=0.1)  # type: ignore[attr-defined]
     return replace(base, database_url=db_dsn, ami=ami, http_port=0, simulated_callees=True)
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from dialer.aio import within
+from dialer.config import AmiSettings
 
 from .actions import Actions
 from .behaviour import Behaviour
@@ -73,6 +75,13 @@ class SimulatedPbx:
     @property
     def port(self) -> int:
         return self._port
+
+    def ami_settings(self, **overrides: Any) -> AmiSettings:
+        """How the dialer reaches this PBX (once started): its address and its first AMI user."""
+        username, secret = next(iter(self.config.users.items()))
+        return AmiSettings(
+            host=self.config.host, port=self.port, username=username, secret=secret, **overrides
+        )
 
     async def stop(self) -> None:
         """Hang everything up, send Shutdown (Restart: False), close all links and timers."""
