@@ -39,6 +39,8 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 import bench
 from bench.imports import fresh_database
@@ -236,10 +238,15 @@ class Probe:
             self.at.setdefault(uid, now)
 
 
-async def _originated(http: aiohttp.ClientSession, base: str) -> float:
+async def samples(http: aiohttp.ClientSession, base: str, name: str) -> list[Sample]:
+    """One metric's samples on the product's /metrics (read with prometheus_client's parser)."""
     async with http.get(f"{base}/metrics") as r:
         text = await r.text()
-    return sum(float(m) for m in re.findall(r"^dialer_calls_originated_total\{[^}]*\} (\S+)$", text, re.M))
+    return [s for family in text_string_to_metric_families(text) for s in family.samples if s.name == name]
+
+
+async def _originated(http: aiohttp.ClientSession, base: str) -> float:
+    return sum(s.value for s in await samples(http, base, "dialer_calls_originated_total"))
 
 
 @contextlib.asynccontextmanager

@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import statistics
 import sys
 import time
@@ -230,12 +229,9 @@ async def run_mode(
 
 async def _pacer_reasons(base: str) -> dict[str, int]:
     """The pacer's decisions by "mode/reason", from the product's /metrics."""
-    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as r:
-        text = await r.text()
-    found = re.findall(
-        r'^dialer_pacer_decisions_total\{[^}]*mode="([^"]+)",reason="([^"]+)"\} (\S+)$', text, re.M
-    )
-    return {f"{mode}/{reason}": int(float(n)) for mode, reason, n in found}
+    async with aiohttp.ClientSession() as http:
+        found = await engine.samples(http, base, "dialer_pacer_decisions_total")
+    return {f"{s.labels['mode']}/{s.labels['reason']}": int(s.value) for s in found}
 
 
 @contextlib.asynccontextmanager
