@@ -88,7 +88,6 @@ class Clock:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.offset = float(path.read_text()) if path else 0.0
-        self.wall_offset = self.offset  # what the wall clock was set to at the start
         self.skipped = 0.0
         self.jumps = 0
 

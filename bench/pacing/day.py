@@ -60,10 +60,17 @@ class Result:
     machines_hung_up: int = 0
     waits: list[float] = field(default_factory=list)
     live_times: list[tuple[float, bool]] = field(default_factory=list)  # (verdict time, abandoned)
-    decisions: int = 0
     pacer_cpu_s: float = 0.0
-    modes: dict[str, int] = field(default_factory=dict)
-    reasons: dict[str, int] = field(default_factory=dict)  # "mode/reason" -> decisions
+    reasons: dict[str, int] = field(default_factory=dict)  # the pacer's decisions by "mode/reason"
+
+    @property
+    def decisions(self) -> int:
+        return sum(self.reasons.values())
+
+    def share(self, mode: str) -> float:
+        """The share of the pacer's decisions made in `mode`."""
+        n = sum(v for k, v in self.reasons.items() if k.startswith(f"{mode}/"))
+        return n / self.decisions if self.decisions else 0.0
 
 
 class Day:
@@ -241,8 +248,6 @@ class Day:
             day=pacer.Window(self.day_live, self.day_abandoned),
         )
         decision = pacer.decide(snap, self.model, self.settings)
-        self.res.decisions += 1
-        self.res.modes[decision.mode.value] = self.res.modes.get(decision.mode.value, 0) + 1
         why = f"{decision.mode.value}/{decision.reason}"
         self.res.reasons[why] = self.res.reasons.get(why, 0) + 1
         self.res.pacer_cpu_s += time.process_time() - started

@@ -59,7 +59,7 @@ def summarise(day: Day, wall_s: float) -> dict[str, Any]:
             {
                 "decisions": res.decisions,
                 "cpu_ms_per_decision": round(1000 * res.pacer_cpu_s / res.decisions, 3),
-                "progressive_share": round(res.modes.get("progressive", 0) / res.decisions, 3),
+                "progressive_share": round(res.share("progressive"), 3),
             }
             if res.decisions
             else None
