@@ -3,7 +3,8 @@
 What is changed, and why (see ../shared/design/STYLE.md):
 - The protocol decodes UTF-8 incrementally (panoramisk drops a character split across two TCP
   reads), isolates every message (a raising callback would kill the connection and lose the rest
-  of the chunk), and caps an unterminated frame so a broken peer cannot eat memory.
+  of the chunk), and caps a frame's size so a broken peer cannot eat memory: an oversized frame
+  is logged and skipped up to its blank line, and what follows it is read as usual.
 - The manager never reconnects on its own and never sends its blind Ping: `AmiLink` owns
   liveness (a Ping with a deadline) and reconnects with back-off.
 - No action is ever replayed after a reconnect: an Originate that reached Asterisk before the
@@ -69,22 +70,31 @@ class SafeProtocol(AMIProtocol):  # type: ignore[misc]
         self.version: str | None = None
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._buffer = ""
+        self._skipping = False  # inside an oversized frame: dropping text up to its blank line
 
     def data_received(self, data: bytes) -> None:
         try:
             text = self._buffer + self._decoder.decode(data)
+            if self._skipping:
+                end = text.find(EOL2)
+                if end < 0:
+                    self._buffer = text[-(len(EOL2) - 1) :]  # the blank line may straddle two reads
+                    return
+                self._skipping = False
+                text = text[end + len(EOL2) :]
             if self.version is None and text.startswith("Asterisk Call Manager/"):
                 banner, _, text = text.partition("\r\n")
                 self.version = banner.partition("/")[2].strip()
             frames = text.split(EOL2)
             self._buffer = frames.pop()
-            if len(self._buffer) > MAX_FRAME_CHARS:
-                log.error("ami.frame_too_large", chars=len(self._buffer))
-                self._buffer = ""
-                self.transport.abort()
-                return
             for frame in frames:
+                if len(frame) > MAX_FRAME_CHARS:
+                    log.error("ami.frame_skipped", reason="larger than the frame limit", chars=len(frame))
+                    continue
                 self._handle_frame(frame)
+            if len(self._buffer) > MAX_FRAME_CHARS:
+                log.error("ami.frame_skipped", reason="larger than the frame limit", chars=len(self._buffer))
+                self._buffer, self._skipping = "", True
         except Exception:
             log.exception("ami.read_failed")
 
@@ -95,9 +105,16 @@ class SafeProtocol(AMIProtocol):  # type: ignore[misc]
                 if frame.strip():
                     log.warning("ami.frame_skipped", reason="no Event or Response header", chars=len(frame))
                 return
+            if "Event" not in message and not self._awaited(message):
+                log.warning("ami.frame_skipped", reason="a response to no action of ours", chars=len(frame))
+                return
             self.handle_message(message)
         except Exception:
             log.exception("ami.frame_failed", chars=len(frame))
+
+    def _awaited(self, message: Message) -> bool:
+        ids = (message.id, message.action_id)
+        return any(isinstance(i, str) and i in self.responses for i in ids)
 
 
 class OriginateAction(pk_actions.Action):  # type: ignore[misc]
