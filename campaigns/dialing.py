@@ -74,10 +74,10 @@ class Dialing:
     async def open_session(self, slot: Slot) -> None:
         user = slot.user
         assert user.extension
-        channel_id = f"dlr-s{user.id}-{int(time.time() * 1000):x}"
+        plan = self.settings.dialplan
+        channel_id = f"{plan.channel_prefix}-s{user.id}-{int(time.time() * 1000):x}"
         self.tracker.track_session(user.id, channel_id, user.extension)
         slot.session_channel_id, slot.phone_ready = channel_id, False
-        plan = self.settings.dialplan
         try:
             await self.link.originate(
                 OriginateRequest(
@@ -166,7 +166,12 @@ class Dialing:
         (it paid after it was leased: out of every campaign, nothing to give back)."""
         try:
             return await attempts.create(
-                self.pool, lease, operator_id=operator_id, dial_mode=dial_mode, link=self.link.name
+                self.pool,
+                lease,
+                operator_id=operator_id,
+                dial_mode=dial_mode,
+                link=self.link.name,
+                channel_prefix=self.settings.dialplan.channel_prefix,
             )
         except attempts.NumberInCall:  # shared with a household being called right now
             why, delay = "number_in_call", targets.NUMBER_BUSY_DELAY

@@ -7,6 +7,7 @@ real PostgreSQL (DATABASE_URL) and a real Asterisk (AMI_HOST, AMI_PORT, AMI_USER
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,6 +43,9 @@ class DialPlan:
     abandon_context: str = "dialer-abandon"
     # Ofcom asks for at least 15 s of ringing before giving up.
     ring_timeout_s: int = 30
+    # Starts every ChannelId we set (<prefix>-a<attempt>, <prefix>-s<operator>-<n>): two
+    # deployments sharing one Asterisk must use different prefixes, or their ids would collide.
+    channel_prefix: str = "dlr"
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,13 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         trunk_template=env.get("DIAL_TRUNK_TEMPLATE", DialPlan.trunk_template),
         operator_template=env.get("DIAL_OPERATOR_TEMPLATE", DialPlan.operator_template),
         ring_timeout_s=env_int(env, "DIAL_RING_TIMEOUT_S", DialPlan.ring_timeout_s, lo=15, hi=120),
+        channel_prefix=env.get("DIAL_CHANNEL_PREFIX") or DialPlan.channel_prefix,
     )
+    if not re.fullmatch(r"[a-z][a-z0-9]{0,11}", dialplan.channel_prefix):
+        raise ConfigError(
+            "DIAL_CHANNEL_PREFIX must be 1-12 lower-case letters or digits, starting with a letter, "
+            f"got {dialplan.channel_prefix!r}"
+        )
     for name, template, key in (
         ("DIAL_TRUNK_TEMPLATE", dialplan.trunk_template, "{number}"),
         ("DIAL_OPERATOR_TEMPLATE", dialplan.operator_template, "{extension}"),

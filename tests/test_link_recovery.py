@@ -106,3 +106,24 @@ async def test_hanging_up_a_call_asterisk_no_longer_has_closes_it(
         assert patient.link.up  # the link itself never dropped
     finally:
         await page.close()
+
+
+async def test_each_deployment_sharing_an_asterisk_names_its_channels_with_its_own_prefix(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w, _ = await factory.world_with_callee(
+        pool, sim, "0355550804", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1)
+    )
+    own = replace(settings, dialplan=replace(settings.dialplan, channel_prefix="city2"))
+    async with runtime.started(own) as running:
+        page = PageClient(running.url)
+        try:
+            await page.ready_as("op1", w.campaign_id)
+            pop = await page.wait(lambda m: m["type"] == "record")
+            ids = [a["ChannelId"] for a in sim.actions("Originate")]
+            assert ids[0].startswith("city2-s")  # the operator's session
+            assert ids[1] == f"city2-a{pop['attempt_id']}"  # the resident's call
+            stored = await pool.fetchval("select channel_id from attempt where id = $1", pop["attempt_id"])
+            assert stored == ids[1]
+        finally:
+            await page.close()

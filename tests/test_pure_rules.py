@@ -212,6 +212,8 @@ def test_yen() -> None:
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
         ({"DIAL_TRUNK_TEMPLATE": "PJSIP/trunk"}, "{number}"),
         ({"DIAL_RING_TIMEOUT_S": "5"}, "DIAL_RING_TIMEOUT_S must be between 15"),
+        ({"DIAL_CHANNEL_PREFIX": "dlr-a"}, "DIAL_CHANNEL_PREFIX must be 1-12 lower-case"),
+        ({"DIAL_CHANNEL_PREFIX": "9nhi"}, "starting with a letter"),
     ],
 )
 def test_config_errors_are_clear(env: dict[str, str], message: str) -> None:

@@ -37,15 +37,16 @@ async def create(
     operator_id: int | None,
     dial_mode: str,
     link: str,
+    channel_prefix: str = "dlr",
 ) -> NewAttempt:
-    """Insert the attempt before dialling; its id names the channel (ChannelId dlr-a<id>).
+    """Insert the attempt before dialling; its id names the channel (ChannelId <prefix>-a<id>).
 
     Raises NumberInCall when another open attempt holds the same number, TargetWithdrawn when
     the household is no longer leased (a payment took it out of every campaign meanwhile).
     """
     async with pool.acquire() as conn, conn.transaction():  # all of it, or nothing
         try:
-            row = await _insert(conn, lease, operator_id, dial_mode, link)
+            row = await _insert(conn, lease, operator_id, dial_mode, link, channel_prefix)
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "attempt_one_live_call_per_number":
                 raise NumberInCall() from None
@@ -61,14 +62,16 @@ async def create(
     return NewAttempt(id=row["id"], channel_id=row["channel_id"])
 
 
-async def _insert(conn: Conn, lease: Lease, operator_id: int | None, dial_mode: str, link: str) -> Any:
+async def _insert(
+    conn: Conn, lease: Lease, operator_id: int | None, dial_mode: str, link: str, prefix: str
+) -> Any:
     return await conn.fetchrow(
         """
         with s as (select nextval(pg_get_serial_sequence('attempt', 'id')) as id)
         insert into attempt (id, channel_id, campaign_id, target_id, household_id, department_id,
                              phone_id, operator_id, dial_mode, link, dialed_number)
         overriding system value
-        select s.id, 'dlr-a' || s.id, $1, $2, $3, $4, $5, $6, $7, $8, $9 from s
+        select s.id, $10 || '-a' || s.id, $1, $2, $3, $4, $5, $6, $7, $8, $9 from s
         where exists (select 1 from campaign_target t where t.id = $2 and t.state = 'leased' for share)
         returning id, channel_id
         """,
@@ -81,6 +84,7 @@ async def _insert(conn: Conn, lease: Lease, operator_id: int | None, dial_mode: 
         dial_mode,
         link,
         lease.number,
+        prefix,
     )
 
 
