@@ -69,6 +69,11 @@ class Metrics:
             "dialer_store_pending_writes", "Call records waiting for the database (retried)", registry=r
         )
         self.ami_events = Counter("dialer_ami_events", "AMI events received", ["link"], registry=r)
+        self.database_up = Gauge(
+            "dialer_database_up",
+            "1 when PostgreSQL answered a probe at this scrape (2 s deadline)",
+            registry=r,
+        )
         for state in AGENT_STATES:
             self.agents.labels(state).set(0)
 

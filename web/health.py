@@ -9,12 +9,16 @@ from dialer.aio import within
 from web.keys import LINK, METRICS, POOL
 
 
-async def healthz(request: web.Request) -> web.Response:
-    db_ok = True
+async def _database_ok(request: web.Request) -> bool:
     try:
         await within(2.0, request.app[POOL].fetchval("select 1"))
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-        db_ok = False
+        return False
+    return True
+
+
+async def healthz(request: web.Request) -> web.Response:
+    db_ok = await _database_ok(request)
     link = request.app[LINK]
     body = {
         "status": "ok" if db_ok and link.up else "degraded",
@@ -25,8 +29,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    m = request.app[METRICS]
+    m.database_up.set(1 if await _database_ok(request) else 0)
     return web.Response(
-        body=request.app[METRICS].render(),
+        body=m.render(),
         content_type="text/plain",
         charset="utf-8",
         headers={"X-Prometheus-Format": "0.0.4"},
