@@ -77,7 +77,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 async def _child() -> None:
     """`python -m bench.engine child`: the product, until stdin closes; prints its URL."""
     logs.configure("warning")  # to stderr: stdout carries only the URL line
-    settings = replace(config.load(), http_port=0, simulated_callees=True, log_level="warning")
+    settings = replace(config.load(), http_port=0, agi_port=0, simulated_callees=True, log_level="warning")
     ring = os.environ.get("BENCH_RING_TIMEOUT_S")  # bench.engine_day: time compressed below Ofcom's 15 s
     if ring:
         settings = replace(settings, dialplan=replace(settings.dialplan, ring_timeout_s=int(ring)))

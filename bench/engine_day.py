@@ -239,7 +239,7 @@ async def in_process(dsn: str, pbx: SimulatedPbx, ring_timeout_s: int) -> AsyncI
     """The product in this process (under --virtual, where its clocks must be this loop's)."""
     base = config.load({"DIALER_VAR_DIR": str(engine.WORK / "var"), "LOG_LEVEL": "warning"})
     settings = replace(
-        base, database_url=dsn, ami=pbx.ami_settings(), http_port=0, simulated_callees=True,
+        base, database_url=dsn, ami=pbx.ami_settings(), http_port=0, agi_port=0, simulated_callees=True,
         dialplan=replace(base.dialplan, ring_timeout_s=ring_timeout_s),
     )  # fmt: skip
     async with runtime.started(settings) as running:

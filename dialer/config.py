@@ -66,6 +66,9 @@ class Settings:
     # (demo, training, tests at any hour). Never set where real people can be dialled.
     simulated_callees: bool = False
     lease_s: int = 600  # a crashed dialer's leases come back after this
+    # The FastAGI service Asterisk's dialplan calls (agi/): agi://AGI_HOST:AGI_PORT/<route>
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
 
     @property
     def pgdata(self) -> Path:
@@ -129,4 +132,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         log_level=env.get("LOG_LEVEL", "info").lower(),
         dialplan=dialplan,
         cookie_secure=env.get("HTTP_COOKIE_SECURE", "").lower() in ("1", "true", "yes"),
+        agi_host=env.get("AGI_HOST", "127.0.0.1"),
+        agi_port=env_int(env, "AGI_PORT", 4573, lo=0),
     )

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import asyncpg
 from aiohttp import web
 
+from agi.protocol import FastAgiServer
+from agi.routes import Routes
 from campaigns.engine import Engine
 from dialer import logs
 from dialer.ami.link import AmiLink, LinkEvent, LinkStatus
@@ -37,6 +39,7 @@ class Running:
     hub: Hub
     metrics: Metrics
     url: str
+    agi_port: int = 0  # where the FastAGI service listens (AGI_PORT, or the one chosen for 0)
 
 
 @contextlib.asynccontextmanager
@@ -76,6 +79,17 @@ async def started(
         stack.push_async_callback(web_pool.close)
         if before_link is not None:
             await before_link(pool)
+        agi = FastAgiServer(Routes(pool).table(), settings.agi_host, settings.agi_port)
+        try:
+            await agi.start()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(
+                    f"Port {settings.agi_port} on {settings.agi_host} (FastAGI) is already in use. "
+                    "Stop the other program or set AGI_PORT to a free port."
+                ) from None
+            raise
+        stack.push_async_callback(agi.close)
         metrics, hub = Metrics(), Hub()
         link = AmiLink(settings.ami)
         engine = Engine(pool, link, settings, hub, metrics)
@@ -106,7 +120,7 @@ async def started(
         stack.push_async_callback(engine.stop)
         url = f"http://{settings.http_host}:{port}"
         log.info("dialer.started", url=url, ami=f"{settings.ami.host}:{settings.ami.port}")
-        yield Running(settings, pool, link, engine, hub, metrics, url)
+        yield Running(settings, pool, link, engine, hub, metrics, url, agi.port)
         log.info("dialer.stopping")
 
 

@@ -131,7 +131,7 @@ def settings(db_dsn: str, sim: object, tmp_path: Path) -> Settings:
     """Settings for a whole product run against this test's database and simulated PBX."""
     base = config.load({"DIALER_VAR_DIR": str(tmp_path)})
     ami = sim.ami_settings(ping_interval_s=1.0, ping_timeout_s=1.0, reconnect_min_s=0.1)  # type: ignore[attr-defined]
-    return replace(base, database_url=db_dsn, ami=ami, http_port=0, simulated_callees=True)
+    return replace(base, database_url=db_dsn, ami=ami, http_port=0, agi_port=0, simulated_callees=True)
 
 
 @pytest.fixture

@@ -1,0 +1,186 @@
+"""What the dialplan asks the dialer's FastAGI service (asterisk-conf/extensions.conf):
+
+- `inbound,<line>,<department hint>`: a resident calls in. Which department's line is it (the
+  hint, or the number called matched against each department's call-back number), and who may
+  be calling (their number among the department's phones)? Sets DIALER_DEPARTMENT,
+  DIALER_CALLER (known / several / unknown), DIALER_HOUSEHOLD (when exactly one), and last
+  DIALER_INBOUND=ok; the dialplan goes on only when it sees that.
+- `ivr,<department>,<household>`: the short menu: 1 payment information, 2 an operator (also
+  after no key twice, or three rounds). Sets DIALER_CHOICE=operator and writes the
+  call into the household's contact history (経過記録) when the caller was recognised.
+- `played,<abandon|machine>,<attempt>,<PLAYBACKSTATUS>`: run from the `h` extension after a
+  message was played to the end; adds `message_played` to the attempt's timeline (evidence of
+  what residents heard), with nobody waiting on it.
+
+Nothing here says anything about a debt to a caller: a caller ID proves nothing. The logs carry
+ids and enumerations, never numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+
+from agi.protocol import AgiHangup, Call, Route
+from dialer import logs
+from dialer.aio import within
+from dialer.imports.phones import parse_phone
+from dialer.store import attempts, inbound
+
+log = logs.get("agi")
+T = TypeVar("T")
+
+STORE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+_DEPARTMENT = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
+MENU_ROUNDS = 3
+MENU_TIMEOUT_MS = 6000
+
+
+def caller_number(callerid: str) -> str | None:
+    """A caller ID as national digits ('0312345678'), or None (withheld, unknown, foreign, junk)."""
+    s = re.sub(r"[^0-9+]", "", callerid or "")
+    if s.startswith("81") and len(s) in (11, 12):  # 81 3 1234 5678: country code without '+'
+        s = "+" + s
+    if not s or (not s.startswith("0") and not s.startswith("+81")):
+        return None
+    phone = parse_phone(s)
+    return phone.number if phone.valid else None
+
+
+def line_digits(line: str) -> str:
+    s = re.sub(r"[^0-9+]", "", line or "")
+    if s.startswith("+81"):
+        s = "0" + s[3:]
+    return s
+
+
+class Routes:
+    def __init__(self, pool: asyncpg.Pool, store_timeout_s: float = 2.0) -> None:
+        self.pool = pool
+        self.store_timeout_s = store_timeout_s
+
+    def table(self) -> dict[str, Route]:
+        return {"inbound": self.inbound, "ivr": self.ivr, "played": self.played}
+
+    async def _store(self, what: str, op: Callable[[], Awaitable[T]]) -> T | None:
+        try:
+            return await within(self.store_timeout_s, op())
+        except STORE_ERRORS as exc:
+            log.error("agi.store_failed", what=what, error=type(exc).__name__)
+            return None
+
+    # ---- inbound ---------------------------------------------------------------------------
+    async def inbound(self, call: Call) -> None:
+        line = call.args[0] if call.args else ""
+        hint = call.args[1] if len(call.args) > 1 else ""
+        if not line_digits(line):
+            line = call.headers.get("agi_dnid", "")
+        department = await self._department(hint, line_digits(line))
+        if department is None:
+            log.warning("agi.inbound_no_department", hint=hint if _DEPARTMENT.match(hint) else "")
+            return  # DIALER_INBOUND stays unset: the dialplan's fallback
+        number = caller_number(call.headers.get("agi_callerid", ""))
+        households: list[int] = []
+        if number is not None:
+            found = await self._store(
+                "caller_lookup", lambda: inbound.households_with_number(self.pool, department, number)
+            )
+            if found is None:
+                return  # the database did not answer: the fallback, rather than a guess
+            households = found
+        caller = "unknown" if not households else "known" if len(households) == 1 else "several"
+        await call.set_variable("DIALER_DEPARTMENT", department)
+        await call.set_variable("DIALER_CALLER", caller)
+        await call.set_variable("DIALER_HOUSEHOLD", str(households[0]) if len(households) == 1 else "")
+        await call.set_variable("DIALER_INBOUND", "ok")
+        log.info(
+            "agi.inbound",
+            department=department,
+            caller=caller,
+            withheld=number is None,
+            household=households[0] if len(households) == 1 else None,
+        )
+
+    async def _department(self, hint: str, line: str) -> str | None:
+        async def find() -> str | None:
+            async with self.pool.acquire() as conn:
+                if _DEPARTMENT.match(hint) and await inbound.department_exists(conn, hint):
+                    return hint
+                if hint:
+                    log.warning("agi.inbound_unknown_department_hint")
+                return await inbound.department_for_line(conn, line)
+
+        return await self._store("department_lookup", find)
+
+    # ---- ivr -------------------------------------------------------------------------------
+    async def ivr(self, call: Call) -> None:
+        department = call.args[0] if call.args else ""
+        household_arg = call.args[1] if len(call.args) > 1 else ""
+        if not _DEPARTMENT.match(department):
+            log.error("agi.ivr_bad_department")
+            return  # DIALER_CHOICE stays unset: the dialplan's fallback
+        household = int(household_arg) if household_arg.isdigit() else None
+        menu = f"custom/dialer-{department.replace('_', '-')}-menu"
+        info = f"custom/dialer-{department.replace('_', '-')}-payment-info"
+        heard_info, choice, silent = False, "", 0
+        try:
+            for _ in range(MENU_ROUNDS):
+                key = await call.get_data(menu, MENU_TIMEOUT_MS, 1)
+                if key == "1":
+                    await call.stream_file(info)
+                    heard_info, silent = True, 0
+                elif key == "2":
+                    choice = "operator"
+                    break
+                elif key is None:
+                    silent += 1
+                    if silent >= 2:
+                        choice = "operator"  # no keys twice: a person who cannot use the menu
+                        break
+            else:
+                choice = "operator"
+            await call.set_variable("DIALER_CHOICE", choice)
+        except AgiHangup:
+            choice = "hung_up"
+            raise
+        finally:
+            log.info("agi.ivr", department=department, choice=choice or "none", heard_info=heard_info)
+            if household is not None:
+                await self._record(call, department, household, heard_info, choice)
+
+    async def _record(
+        self, call: Call, department: str, household: int, heard_info: bool, choice: str
+    ) -> None:
+        parts = ["入電(自動応答)"]
+        if heard_info:
+            parts.append("納付方法の案内を聞いた")
+        parts.append({"operator": "オペレーターを希望", "hung_up": "途中で切断"}.get(choice, "応答終了"))
+        number = caller_number(call.headers.get("agi_callerid", "")) or ""
+        content = "、".join(parts)
+        await asyncio.shield(
+            self._store(
+                "contact_history",
+                lambda: inbound.record_call_in(self.pool, department, household, number, content),
+            )
+        )
+
+    # ---- played ----------------------------------------------------------------------------
+    async def played(self, call: Call) -> None:
+        kind = call.args[0] if call.args else ""
+        attempt = call.args[1] if len(call.args) > 1 else ""
+        status = call.args[2] if len(call.args) > 2 else ""
+        if kind not in ("abandon", "machine") or not attempt.isdigit():
+            log.warning("agi.played_bad_arguments", kind=kind[:16])
+            return
+        detail = {"message": kind, "status": status[:16]}
+
+        async def write() -> None:
+            async with self.pool.acquire() as conn:
+                await attempts.milestone(conn, int(attempt), "message_played", detail)
+
+        await self._store("message_played", write)
+        log.info("agi.message_played", attempt=int(attempt), message=kind, status=status[:16])
