@@ -36,6 +36,12 @@ class AgiHangup(DialerError):
     error_id = "agi_hangup"
 
 
+class PromptMissing(DialerError):
+    """Asterisk could not play a prompt (the sound file is not installed); the channel is up."""
+
+    error_id = "agi_prompt_missing"
+
+
 class AgiFailed(DialerError):
     """Asterisk refused a command, or the peer broke the protocol or did not answer in time."""
 
@@ -123,8 +129,9 @@ class Call:
         r = await self.command(
             f"GET DATA {_sound(prompt)} {timeout_ms} {max_digits}", wait_s=timeout_ms / 1000 + 60
         )
-        if r.result == "-1":
-            raise AgiHangup("the channel hung up during input")
+        if r.result == "-1":  # hung up, or the prompt could not be played: ask which
+            await self.command("CHANNEL STATUS")  # 511 (AgiHangup) when the channel is gone
+            raise PromptMissing(prompt)
         return r.result or None
 
     async def stream_file(self, prompt: str) -> None:

@@ -25,7 +25,7 @@ from typing import TypeVar
 
 import asyncpg
 
-from agi.protocol import AgiHangup, Call, Route
+from agi.protocol import AgiHangup, Call, PromptMissing, Route
 from dialer import logs
 from dialer.aio import within
 from dialer.imports.phones import parse_phone
@@ -143,7 +143,9 @@ class Routes:
                         break
             else:
                 choice = "operator"
-            await call.set_variable("DIALER_CHOICE", choice)
+        except PromptMissing as exc:
+            log.error("agi.prompt_missing", route="ivr", prompt=exc.message)
+            choice = "operator"  # no menu to offer: a person instead
         except AgiHangup:
             choice = "hung_up"
             raise
@@ -151,6 +153,7 @@ class Routes:
             log.info("agi.ivr", department=department, choice=choice or "none", heard_info=heard_info)
             if household is not None:
                 await self._record(call, department, household, heard_info, choice)
+        await call.set_variable("DIALER_CHOICE", choice)
 
     async def _record(
         self, call: Call, department: str, household: int, heard_info: bool, choice: str

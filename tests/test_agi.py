@@ -40,6 +40,7 @@ async def fake_asterisk(
     extension: str = "s",
     keys: list[str] | None = None,
     hang_up_after: int | None = None,
+    prompts_installed: bool = True,
 ) -> Session:
     """One AGI() call: send the channel's headers, then answer commands as res_agi would.
 
@@ -91,6 +92,10 @@ async def fake_asterisk(
                     name, _, value = verb[2].partition(" ")
                     seen.variables[name] = value.strip('"')
                     writer.write(b"200 result=1\n")
+                elif verb[:2] == ["GET", "DATA"] and not prompts_installed:
+                    writer.write(b"200 result=-1\n")  # as for a hang-up: ast_streamfile failed
+                elif verb[:2] == ["CHANNEL", "STATUS"]:
+                    writer.write(b"200 result=6\n")  # Up
                 elif verb[:2] == ["GET", "DATA"]:
                     key = pending_keys.pop(0) if pending_keys else ""
                     writer.write(f"200 result={key}{' (timeout)' if not key else ''}\n".encode())
@@ -225,6 +230,14 @@ async def test_a_caller_who_hangs_up_in_the_menu_is_recorded_and_left_alone(
     assert seen.variables == {}
     content = await pool.fetchval("select content from contact_history where household_id = $1", hid)
     assert content == "入電(自動応答)、納付方法の案内を聞いた、途中で切断"
+
+
+async def test_without_the_menus_recordings_the_caller_reaches_a_person(
+    agi: int, pool: asyncpg.Pool, lines: int
+) -> None:
+    seen = await fake_asterisk(agi, "ivr", "nhi", "", prompts_installed=False)
+    assert seen.commands[:2] == ["GET DATA custom/dialer-nhi-menu 6000 1", "CHANNEL STATUS"]
+    assert seen.variables == {"DIALER_CHOICE": "operator"}
 
 
 async def test_a_played_message_goes_on_the_attempts_timeline(

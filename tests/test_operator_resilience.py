@@ -247,7 +247,9 @@ async def test_a_disposition_saved_during_the_call_keeps_the_household_until_it_
     assert (await operator.post("/api/agent/hangup"))[0] == 200
     await operator.wait(lambda m: m["type"] == "call_ended")
     after = await pool.fetchrow(
-        "select state, last_outcome, next_attempt_at >= now() + interval '2 hours' as later from campaign_target"
+        "select t.state, t.last_outcome, t.next_attempt_at >= a.ended_at + interval '2 hours' as later"
+        " from campaign_target t join attempt a on a.id = $1",
+        pop["attempt_id"],
     )
     # 本人以外応答: the retry policy's 2 hours at the earliest, at another time of day
     assert (after["state"], after["last_outcome"], after["later"]) == ("pending", "other_party", True)

@@ -10,6 +10,7 @@ simulated residents and operator phones from the reference dialplan (../shared/r
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -28,7 +29,7 @@ from dialer.calls.state import Outcome
 from dialer.calls.tracker import CallChange, CallTracker, SessionChange
 from dialer.config import AmiSettings, DialPlan
 from tests import factory
-from tests.client import PageClient, fetched
+from tests.client import PageClient, fetched, until
 
 ROOT = Path(__file__).resolve().parents[1]
 KIT = ROOT.parent / "shared" / "tools" / "asterisk"
@@ -313,6 +314,14 @@ async def test_predictive_person_with_nobody_free_gets_the_message_on_real_aster
         abandoned = await fetched(pool, "select id from attempt where outcome = 'abandoned'")
         assert abandoned != pop["attempt_id"]
         assert "abandoned" in await _kinds(pool, abandoned)  # dialer-abandon's UserEvent
+        # after the hang-up, the h extension tells the FastAGI service what was played (here the
+        # message is not installed: Playback's status FAILED is what residents "heard")
+        played = await fetched(
+            pool,
+            "select detail from attempt_event where kind = 'message_played' and attempt_id = $1",
+            abandoned,
+        )
+        assert json.loads(played) == {"message": "abandon", "status": "FAILED"}
         row = await pool.fetchrow("select operator_id, hangup_by from attempt where id = $1", abandoned)
         assert (row["operator_id"], row["hangup_by"]) == (None, "system")
         assert not [m for m in op2.messages if m["type"] == "record"]
@@ -335,3 +344,50 @@ async def test_predictive_machine_is_hung_up_on_real_asterisk(
         assert not [m for m in op.messages if m["type"] == "record"]
     finally:
         await op.close()
+
+
+async def _call_in(product: runtime.Running, line: str, caller: str) -> None:
+    """A resident calls the line: a Local channel into from-trunk, as a trunk would deliver it."""
+    reply = await product.link.action(
+        {
+            "Action": "Originate",
+            "Channel": f"Local/{line}@from-trunk",
+            "Application": "Wait",
+            "Data": "30",
+            "CallerID": f"<{caller}>",
+            "Async": "true",
+        }
+    )
+    assert reply.get("Response") == "Success"
+
+
+async def test_an_inbound_caller_is_recognised_and_put_through_on_real_asterisk(
+    real: Real, product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    w = await factory.world(pool)
+    await pool.execute("update department set callback_number = '03-1234-0001' where id = 'nhi'")
+    hid = await factory.household(pool, w.campaign_id, "0355550160")
+    await _call_in(product, "0312340001", "0355550160")
+    # no menu recordings installed here: the service sends the caller to a person at once
+    content = await fetched(
+        pool,
+        "select content from contact_history where household_id = $1 and method = 'phone_in'",
+        hid,
+        within=20,
+    )
+    assert content == "入電(自動応答)、オペレーターを希望"
+    assert "gave no answer" not in real.log()
+
+
+async def test_with_the_fastagi_service_unreachable_the_caller_still_goes_somewhere(
+    real: Real, product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    await factory.world(pool)
+    set_global = {"Action": "Setvar", "Variable": "DIALER_AGI"}
+    assert (await product.link.action({**set_global, "Value": "127.0.0.1:1"})).get("Response") == "Success"
+    try:
+        await _call_in(product, "0312340001", "0355550161")
+        await until(lambda: "gave no answer (AGISTATUS=FAILURE)" in real.log(), within=20)
+        assert await pool.fetchval("select count(*) from contact_history") == 0
+    finally:
+        await product.link.action({**set_global, "Value": "127.0.0.1:4573"})
