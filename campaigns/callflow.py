@@ -27,17 +27,23 @@ from dialer.errors import AmiActionError
 from dialer.metrics import Metrics
 from dialer.store import attempts, dispositions, records
 from dialer.store.targets import Lease
+from dialer.store.watch import DatabaseWatch
 
 if TYPE_CHECKING:
     from dialer.calls.tracker import CallTracker
 
 log = logs.get("campaigns.callflow")
 STORE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
-STUCK_S = 10.0
-MAX_PENDING = 10_000  # failed writes held for retry; beyond this the oldest are dropped (logged)
-Write = Callable[
-    [], Awaitable[Any]
-]  # an operator still "on a call" this long after the call is gone is released
+STUCK_S = 10.0  # an operator still "on a call" this long after the call is gone is released
+MAX_PENDING = 10_000  # writes held for the database; beyond this the oldest are dropped (logged)
+Write = Callable[[], Awaitable[Any]]
+
+
+def retryable(exc: BaseException) -> bool:
+    """A write that failed this way may succeed later: the database was away, the transaction lost
+    a race, or the schema or a permission is wrong (someone can mend it: nothing is lost meanwhile).
+    Bad data (a value out of range, a broken constraint) would fail the same way for ever."""
+    return not isinstance(exc, (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError))
 
 
 def needs_disposition(state: CallState) -> bool:
@@ -59,26 +65,40 @@ class CallFlow:
     ) -> None:
         self.pool, self.floor, self.settings, self.metrics, self.owner = pool, floor, settings, metrics, owner
         self.link = link
+        self.db = DatabaseWatch(pool, metrics)
         self.tracker: CallTracker | None = None
         self._started: dict[int, float] = {}  # attempt -> first seen, by the loop's clock (watchdog)
         self._ending: set[int] = set()  # calls gone from the tracker whose end is still being stored
         self._pending: deque[tuple[str, int | None, Write]] = deque()
 
-    async def store(self, write: Write, what: str, attempt: int | None = None) -> bool:
-        """Run a database write now, or queue it behind earlier failed ones (order is kept).
+    async def failed(self, exc: BaseException, where: str) -> None:
+        """A query met an error: unless it was bad data, the database cannot record calls now and
+        everyone is told (no new calls until a probe and the held writes succeed)."""
+        if retryable(exc):
+            await self.db.down(exc, where)
 
-        A failed write is kept and retried (flush_pending) until the database takes it; the
-        caller's state moves on either way, since the call really did what the event says.
-        The queue lives in memory: a write still queued when the process dies is lost (the
-        durable version comes with the database-fault work, issue 5).
+    async def store(self, write: Write, what: str, attempt: int | None = None) -> bool:
+        """Run a database write now, or queue it behind earlier held ones (order is kept).
+
+        A write that failed because the database was away is held and retried (flush_pending)
+        until the database takes it; the caller's state moves on either way, since the call
+        really did what the event says. A write the database refused (bad data, a bug) is logged
+        and not retried: it would never succeed and would hold up every write behind it.
+        The queue lives in memory: a write still held when the process dies is lost; the next
+        process closes such a call from what Asterisk still knows (campaigns.phones).
         """
         if not self._pending:
             try:
                 await write()
                 return True
             except STORE_ERRORS as exc:
+                if not retryable(exc):
+                    log.error("store.write_refused", what=what, attempt=attempt, error=type(exc).__name__,
+                              detail=str(exc)[:200])  # fmt: skip
+                    return False
                 log.error("store.write_failed", what=what, attempt=attempt, error=type(exc).__name__)
-        # Behind earlier failures: queued, not tried here, so that events never wait on a dead database.
+                await self.failed(exc, what)
+        # Behind earlier held writes: queued, not tried here, so that events never wait on a dead database.
         if len(self._pending) >= MAX_PENDING:
             dropped = self._pending.popleft()
             log.error("store.write_dropped", what=dropped[0], attempt=dropped[1])
@@ -92,12 +112,22 @@ class CallFlow:
             what, attempt, write = self._pending[0]
             try:
                 await write()
-            except STORE_ERRORS:
-                return False
+            except STORE_ERRORS as exc:
+                if retryable(exc):
+                    await self.failed(exc, what)
+                    return False
+                log.error("store.write_refused", what=what, attempt=attempt, error=type(exc).__name__,
+                          detail=str(exc)[:200])  # fmt: skip
+            else:
+                log.info("store.write_recovered", what=what, attempt=attempt)
             self._pending.popleft()
             self.metrics.pending_writes.set(len(self._pending))
-            log.info("store.write_recovered", what=what, attempt=attempt)
         return True
+
+    @property
+    def holding(self) -> int:
+        """Writes held for the database."""
+        return len(self._pending)
 
     async def on_call(self, change: CallChange) -> None:
         attempt_id, state = change.attempt_id, change.state
@@ -234,6 +264,7 @@ class CallFlow:
             )  # fmt: skip
         except STORE_ERRORS as exc:
             log.error("store.record_failed", attempt=attempt_id, error=type(exc).__name__)
+            await self.failed(exc, "record")
             return
         if record is not None:
             await self.floor.notifier.to_user(

@@ -180,6 +180,7 @@ class Dialing:
             return "withdrawn"
         except STORE_ERRORS as exc:  # nothing was stored, nothing is dialled: give the household back
             log.error("engine.attempt_not_stored", operator=operator_id, error=type(exc).__name__)
+            await self.flow.failed(exc, "attempt")
             why, delay = "not_stored", NOT_STORED_DELAY
         await self.flow.store(
             partial(targets.release, self.pool, lease.target_id, self.owner, done=False, delay=delay),

@@ -18,7 +18,7 @@ import socket
 import asyncpg
 
 from campaigns.agent import Action, AgentState
-from campaigns.callflow import CallFlow
+from campaigns.callflow import STORE_ERRORS, CallFlow
 from campaigns.dialing import Dialing, EngineError
 from campaigns.dispositions import Code, DispositionInput
 from campaigns.floor import Floor, Notifier, Slot
@@ -30,14 +30,16 @@ from dialer.ami.link import AmiLink, LinkEvent, LinkStatus
 from dialer.calls.state import Outcome, Party
 from dialer.calls.tracker import CallChange, CallTracker
 from dialer.config import Settings
-from dialer.errors import AmiActionError
+from dialer.errors import AmiActionError, DatabaseUnavailable
 from dialer.metrics import Metrics
 from dialer.store import campaigns, dispositions, targets
+from dialer.store.db import UNAVAILABLE
 from dialer.store.users import User
 
 log = logs.get("campaigns.engine")
 
 LOOP_IDLE_S = 1.0
+PROBE_EVERY_S = 1.0  # while the database is away: how often to look for it
 RENEW_EVERY_S = 60.0
 SWEEP_EVERY_S = 30.0
 PAGE_GRACE_S = 10.0  # an operator whose page has been closed this long is paused
@@ -57,6 +59,9 @@ class Engine:
         self.flow.tracker = self.tracker
         self.dialing = Dialing(pool, link, settings, metrics, self.floor, self.flow, self.tracker, self.owner)
         self.predictive = Predictive(self.dialing)
+        self.db = self.flow.db
+        self.db.listen(self._on_database)
+        self._probed_at = 0.0
         self._tasks: list[asyncio.Task[None]] = []
         self._checks: set[asyncio.Task[None]] = set()  # short-lived: pages gone
         self.page_grace_s = PAGE_GRACE_S
@@ -86,6 +91,8 @@ class Engine:
         slot.pages += 1
         await self.floor.publish(slot)
         await self.floor.notifier.to_user(user.id, {"type": "pbx", "up": self.link.up})
+        if not self.db.up:
+            await self.floor.notifier.to_user(user.id, {"type": "database", "up": False})
         shown = slot.state is AgentState.PREVIEW or (
             slot.state in (AgentState.DIALING, AgentState.TALKING, AgentState.WRAP_UP)
             and (slot.call_phase not in (None, "dialing", "ringing") or self._is_preview(slot))
@@ -205,8 +212,15 @@ class Engine:
                 del self.floor.slots[user.id]
 
     async def disposition(self, user: User, inp: DispositionInput, code: Code) -> dispositions.Saved:
-        await self.flow.flush_pending()  # the call's own record first (it may have waited on the database)
-        saved = await dispositions.save(self.pool, user, inp, code)
+        # The call's own record first (it may have waited on the database); the page keeps the
+        # disposition and sends it again while the database is away (DatabaseUnavailable: 503).
+        if not await self.flow.flush_pending():
+            raise DatabaseUnavailable("the call's record is still waiting for the database")
+        try:
+            saved = await dispositions.save(self.pool, user, inp, code)
+        except UNAVAILABLE as exc:
+            await self.db.down(exc, "disposition")
+            raise
         if saved.created:
             self.metrics.dispositions.labels(str(saved.campaign_id), saved.code).inc()
         slot = self.floor.slots.get(user.id)
@@ -227,20 +241,42 @@ class Engine:
         await self.flow.on_call(change)
         await self.predictive.after(change)
 
+    async def _on_database(self, up: bool) -> None:
+        await self.floor.notifier.to_all({"type": "database", "up": up})
+        if up:
+            self.floor.wake.set()
+
+    async def _database_back(self) -> bool:
+        """While the database is away: look for it now and then; once it answers, write the held
+        call records (in order) and only then say it is back. True when it is."""
+        now = asyncio.get_running_loop().time()
+        if now - self._probed_at < PROBE_EVERY_S:
+            return False
+        self._probed_at = now
+        if await self.db.probe() and await self.flow.flush_pending():
+            await self.db.back()
+        return self.db.up
+
     async def _dial_loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
                 await within(LOOP_IDLE_S, self.floor.wake.wait())
             self.floor.wake.clear()
+            if not self.db.up and not await self._database_back():
+                continue  # no new call while the database is away: it could not be recorded
             for slot in list(self.floor.slots.values()):
                 mine = slot.campaign is not None and slot.campaign.dial_mode != "predictive"
                 if mine and slot.state is AgentState.READY and slot.phone_ready and self.link.up:
                     try:
                         await self.dialing.serve(slot)
+                    except UNAVAILABLE as exc:
+                        await self.db.down(exc, "serve")
                     except Exception:
                         log.exception("engine.serve_failed", operator=slot.user.id)
             try:
                 await self.predictive.tick()
+            except UNAVAILABLE as exc:
+                await self.db.down(exc, "pacer")
             except Exception:
                 log.exception("engine.pacer_failed")
 
@@ -250,9 +286,12 @@ class Engine:
             await asyncio.sleep(5.0)
             now = asyncio.get_running_loop().time()  # the clock asyncio.sleep follows
             try:
-                await self.flow.flush_pending()
+                # Calls and operators are looked after whether or not the database is there.
                 await self.flow.close_stale_calls()
                 await self.flow.release_stuck_operators()
+                if not self.db.up:
+                    continue  # the dial loop looks for it; leases are renewed once it is back
+                await self.flow.flush_pending()
                 if now - last_renew >= RENEW_EVERY_S:
                     held = [s.lease.target_id for s in self.floor.slots.values() if s.lease is not None]
                     held += self.predictive.held()
@@ -263,5 +302,6 @@ class Engine:
                     if returned:
                         log.info("engine.leases_returned", count=returned)
                     last_sweep = now
-            except (asyncpg.PostgresError, OSError) as exc:
-                log.warning("engine.upkeep_failed", error=str(exc))
+            except STORE_ERRORS as exc:
+                log.warning("engine.upkeep_failed", error=type(exc).__name__, detail=str(exc)[:200])
+                await self.flow.failed(exc, "upkeep")

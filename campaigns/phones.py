@@ -75,21 +75,35 @@ class Phones:
             slot.phone_ready = False
 
     async def verify_after_reconnect(self) -> None:
-        """Look up every session and every call in flight; close what disappeared meanwhile."""
+        """After the link came back: which sessions and calls are still up at Asterisk? One
+        CoreShowChannels answers for all of them (a Getvar per channel if it is refused). A
+        session that is gone puts its operator offline; a call that is gone is closed as lost."""
         link, tracker = self.flow.link, self.flow.tracker
+        # Only what was in flight before asking: a call placed since is not in the answer yet.
+        calls = list(tracker.calls.items()) if tracker is not None else []
+        live: set[str] | None
+        try:
+            live = await link.live_channels()
+        except AmiActionError as exc:
+            log.warning("link.channel_list_failed", error=exc.message)
+            live = None
+
+        async def alive(channel: str) -> bool:
+            return channel in live if live is not None else await link.channel_exists(channel)
+
         for slot in list(self.floor.slots.values()):
             channel = slot.session_channel_id
             if channel is None:
                 continue
             try:
-                alive = await link.channel_exists(channel)
+                up = await alive(channel)
             except AmiActionError as exc:
                 log.warning("session.verify_failed", operator=slot.user.id, error=exc.message)
                 continue  # stays unverified: no calls for this operator until it is known
             async with slot.lock:
                 if slot.session_channel_id != channel:
                     continue
-                if not alive:
+                if not up:
                     log.warning("session.gone_while_link_down", operator=slot.user.id)
                     await self.phone_lost(slot)
                     continue
@@ -98,14 +112,12 @@ class Phones:
                     await self.floor.move(slot, Action.SESSION_UP)
                 else:
                     await self.floor.publish(slot)
-        if tracker is None:
-            return
-        for attempt_id, call in list(tracker.calls.items()):
+        for attempt_id, call in calls:
             try:
-                alive = await link.channel_exists(call.channel_id)
+                up = await alive(call.channel_id)
             except AmiActionError:
                 continue
-            if not alive and attempt_id in tracker.calls:
+            if not up and tracker is not None and attempt_id in tracker.calls:
                 log.warning("call.gone_while_link_down", attempt=attempt_id)
                 await tracker.end_with(attempt_id, Outcome.LOST)
         self.floor.wake.set()

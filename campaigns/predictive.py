@@ -99,6 +99,7 @@ class Predictive:
                 await self._pace(campaign_id, slots)
             except STORE_ERRORS as exc:  # no calls this turn; the next turn tries again
                 log.warning("pacer.store_failed", campaign=campaign_id, error=type(exc).__name__)
+                await self.dialing.flow.failed(exc, "pacer")
 
     async def _pace(self, campaign_id: int, slots: list[Slot]) -> None:
         ready = [s for s in slots if s.state is AgentState.READY]

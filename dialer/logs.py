@@ -59,6 +59,9 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
     root.setLevel(numeric)
     for name in _QUIET:
         logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
+    # asyncpg's pool warns with a traceback each time it fails to reopen a connection while the
+    # database is away (every second or so); dialer.store's database.down / database.back say it once.
+    logging.getLogger("asyncpg.pool").setLevel(max(numeric, logging.ERROR))
 
 
 def get(name: str) -> structlog.stdlib.BoundLogger:

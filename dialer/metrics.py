@@ -71,7 +71,8 @@ class Metrics:
         self.ami_events = Counter("dialer_ami_events", "AMI events received", ["link"], registry=r)
         self.database_up = Gauge(
             "dialer_database_up",
-            "1 when PostgreSQL answered a probe at this scrape (2 s deadline)",
+            "0 while PostgreSQL is unreachable (from the first failed query, or a failed probe at a "
+            "scrape, until it answers again and the held call records are written)",
             registry=r,
         )
         for state in AGENT_STATES:

@@ -26,6 +26,28 @@ logs.configure("warning", "console")
 
 
 @pytest.fixture(scope="session")
+def chromium() -> Path:
+    from tests.browser import CHROMIUM
+
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing: run `make test`, which installs it (apt-get install chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium: Path) -> AsyncIterator[object]:
+    """Headless Chromium through Playwright (a new browser per test)."""
+    from playwright.async_api import async_playwright
+
+    from tests.browser import FLAGS
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=str(chromium), args=FLAGS)
+        yield b
+        await b.close()
+
+
+@pytest.fixture(scope="session")
 def pg_admin_dsn() -> Iterator[str]:
     """A DSN to a maintenance database on the test server (created and stopped here if embedded)."""
     external = os.environ.get("DIALER_TEST_DATABASE_URL")

@@ -19,8 +19,8 @@ from dialer.config import Settings
 from dialer.imports.sample import write_households
 from dialer.store import imports
 from tests import factory
+from tests.browser import ARTIFACTS
 from tests.client import PageClient
-from tests.test_browser_e2e import ARTIFACTS, browser, chromium  # noqa: F401 (fixtures)
 from tests.test_imports import enc, row
 
 
@@ -285,7 +285,7 @@ async def test_staff_export_contact_history_in_cp932_and_it_is_logged(
 
 
 @pytest.mark.browser
-async def test_import_page_in_chromium(staffed: runtime.Running, browser: Browser, tmp_path: Path) -> None:  # noqa: F811
+async def test_import_page_in_chromium(staffed: runtime.Running, browser: Browser, tmp_path: Path) -> None:
     path = tmp_path / "見本.csv"
     write_households(path, 5, encoding="cp932")
     page = await browser.new_page()

@@ -15,7 +15,7 @@ from dialer import runtime
 from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
 from tests import factory
-from tests.client import PageClient
+from tests.client import PageClient, until
 
 
 async def test_pages_are_told_when_the_pbx_link_drops_and_returns(
@@ -74,6 +74,29 @@ async def test_a_resident_who_hung_up_unseen_leaves_the_operator_in_wrap_up(
     body = {"attempt_id": ended["attempt_id"], "token": str(uuid.uuid4()), "code": "refused"}
     assert (await operator.post("/api/dispositions", body))[0] == 200
     await operator.wait_state("ready")
+    # One CoreShowChannels after the reconnect told what was still up; no Getvar per channel.
+    assert len(sim.actions("CoreShowChannels")) == 1
+    assert sim.actions("Getvar") == []
+
+
+async def test_a_conversation_that_outlives_a_link_drop_goes_on(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w, _ = await factory.world_with_callee(
+        pool, sim, "0355550804", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1)
+    )
+    await operator.ready_as("op1", w.campaign_id)
+    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+    operator.forget()
+    await _half_open_then_back(sim, operator, asyncio.sleep(0.2))
+    await until(lambda: len(sim.actions("CoreShowChannels")) == 1)
+    await asyncio.sleep(0.5)
+    assert [m for m in operator.messages if m["type"] == "call_ended"] == []  # still talking
+    state = await operator.wait(lambda m: m["type"] == "agent")
+    assert (state["state"], state["call_phase"]) == ("talking", "connected")
+    assert (await operator.post("/api/agent/hangup"))[0] == 200
+    ended = await operator.wait(lambda m: m["type"] == "call_ended")
+    assert (ended["outcome"], ended["hangup_by"]) == ("connected", "operator")
 
 
 @pytest.fixture

@@ -14,9 +14,10 @@ from dialer.ami.link import AmiLink
 from dialer.config import Settings
 from dialer.metrics import Metrics
 from web import api, campaigns, data, health, live, pages
-from web.auth import security_headers, session_middleware
+from web.auth import SESSIONS, SessionCache, security_headers, session_middleware
 from web.i18n import phone_display, translate, wareki, wareki_fiscal_year, yen
 from web.keys import ENGINE, HUB, LINK, METRICS, POOL, SETTINGS
+from web.outage import database_errors
 from web.push import Hub
 
 HERE = Path(__file__).parent
@@ -25,7 +26,7 @@ HERE = Path(__file__).parent
 def build(
     *, pool: asyncpg.Pool, engine: Engine, hub: Hub, link: AmiLink, metrics: Metrics, settings: Settings
 ) -> web.Application:
-    app = web.Application(middlewares=[session_middleware], client_max_size=256 * 1024)
+    app = web.Application(middlewares=[database_errors, session_middleware], client_max_size=256 * 1024)
     app.on_response_prepare.append(security_headers)
     app[POOL] = pool
     app[ENGINE] = engine
@@ -33,6 +34,7 @@ def build(
     app[LINK] = link
     app[METRICS] = metrics
     app[SETTINGS] = settings
+    app[SESSIONS] = SessionCache()
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from dialer.store import users
+from dialer.store.db import UNAVAILABLE
 from dialer.store.users import Session
-from web.keys import POOL
+from web.keys import ENGINE, POOL
 
 COOKIE = "dialer_session"
 NO_SESSION = ("/static/", "/healthz", "/metrics")  # served without looking up a session
@@ -18,6 +22,65 @@ TOKEN: web.RequestKey[str | None] = web.RequestKey("token")
 PUBLIC = ("/login", "/healthz", "/metrics", "/static/", "/lang")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class DatabaseAway(Exception):
+    """The database is unreachable and this request cannot be served without it (a 503)."""
+
+
+class SessionCache:
+    """Sessions the database confirmed lately, for while it is away.
+
+    With PostgreSQL down, a page already open keeps working: the operator can still hang up,
+    pause, and have the page queue an outcome. Only a session the database confirmed in the last
+    `grace_s` is honoured, only while the database is unreachable, and a logout forgets it at once.
+    No new login is possible meanwhile (passwords live in the database). Keys are token hashes.
+    """
+
+    def __init__(self, grace_s: float = 900.0, size: int = 5000) -> None:
+        self.grace_s, self.size = grace_s, size
+        self._seen: OrderedDict[str, tuple[Session, float]] = OrderedDict()
+
+    @staticmethod
+    def _key(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def remember(self, token: str, session: Session | None) -> None:
+        key = self._key(token)
+        if session is None:
+            self._seen.pop(key, None)
+            return
+        self._seen[key] = (session, time.monotonic())
+        self._seen.move_to_end(key)
+        while len(self._seen) > self.size:
+            self._seen.popitem(last=False)
+
+    def recall(self, token: str) -> Session | None:
+        seen = self._seen.get(self._key(token))
+        if seen is None or time.monotonic() - seen[1] > self.grace_s:
+            return None
+        return seen[0]
+
+    def forget(self, token: str) -> None:
+        self._seen.pop(self._key(token), None)
+
+
+SESSIONS: web.AppKey[SessionCache] = web.AppKey("sessions", SessionCache)
+
+
+async def load_session(request: web.Request, token: str) -> Session | None:
+    """The token's session from the database; from the cache while the database is away."""
+    cache = request.app[SESSIONS]
+    try:
+        session = await users.load_session(request.app[POOL], token)
+    except UNAVAILABLE as exc:
+        await request.app[ENGINE].db.down(exc, "session")
+        session = cache.recall(token)
+        if session is None:
+            raise DatabaseAway from exc
+        return session
+    cache.remember(token, session)
+    return session
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -39,7 +102,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     if path.startswith(NO_SESSION):
         return await handler(request)
     token = request.cookies.get(COOKIE)
-    session = await users.load_session(request.app[POOL], token) if token else None
+    session = await load_session(request, token) if token else None
     request[SESSION] = session
     request[TOKEN] = token
     if session is None and not path.startswith(PUBLIC) and path != "/":

@@ -6,13 +6,17 @@ import asyncpg
 from aiohttp import web
 
 from dialer.aio import within
-from web.keys import LINK, METRICS, POOL
+from dialer.store.db import UNAVAILABLE
+from web.keys import ENGINE, LINK, METRICS, POOL
 
 
 async def _database_ok(request: web.Request) -> bool:
     try:
         await within(2.0, request.app[POOL].fetchval("select 1"))
-    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+    except UNAVAILABLE as exc:
+        await request.app[ENGINE].db.down(exc, "probe")
+        return False
+    except asyncpg.PostgresError:
         return False
     return True
 
@@ -30,7 +34,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     m = request.app[METRICS]
-    m.database_up.set(1 if await _database_ok(request) else 0)
+    await _database_ok(request)  # a failure sets dialer_database_up to 0 (dialer.store.watch)
     return web.Response(
         body=m.render(),
         content_type="text/plain",

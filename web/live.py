@@ -10,9 +10,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
-from dialer.store import users
-from web.auth import current, token_of
-from web.keys import ENGINE, HUB, POOL, SETTINGS
+from web.auth import DatabaseAway, current, load_session, token_of
+from web.keys import ENGINE, HUB, SETTINGS
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -29,6 +28,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await engine.attach(user)
     else:
         hub.add_supervisor(user.department_id, ws)
+        if not engine.db.up:
+            await ws.send_json({"type": "database", "up": False})
     watcher = asyncio.create_task(_close_when_session_ends(request, ws), name=f"ws-session-{user.id}")
     try:
         async for msg in ws:
@@ -47,5 +48,9 @@ async def _close_when_session_ends(request: web.Request, ws: web.WebSocketRespon
     while not ws.closed:
         # A page whose session expired or was closed stops receiving residents' records.
         await asyncio.sleep(request.app[SETTINGS].session_check_s)
-        if await users.load_session(request.app[POOL], token) is None:
+        try:
+            session = await load_session(request, token)
+        except DatabaseAway:
+            continue  # checked again once the database is back; no record is read meanwhile
+        if session is None:
             await ws.close(code=4001, message=b"session ended")

@@ -9,7 +9,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from dialer.store import audit, campaigns, db, dispositions, users
-from web.auth import COOKIE, current, require, session_of, token_of
+from web.auth import COOKIE, SESSIONS, current, require, session_of, token_of
 from web.i18n import CATALOG, LANGS
 from web.keys import ENGINE, HUB, POOL, SETTINGS
 
@@ -83,6 +83,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     session = current(request)
     await request.app[ENGINE].logout(session.user)
     await request.app[HUB].close_user(session.user.id)
+    request.app[SESSIONS].forget(token_of(request))
     await users.close_session(request.app[POOL], token_of(request))
     await audit.record(
         request.app[POOL], action="logout", user_id=session.user.id, department_id=session.user.department_id

@@ -147,6 +147,24 @@ class AmiLink:
             return False
         raise AmiActionError(f"Getvar failed: {reply.get('Message', '')}")
 
+    async def live_channels(self) -> set[str]:
+        """The Uniqueid of every channel Asterisk has right now (our ChannelIds among them), from
+        one CoreShowChannels: after a reconnect, what is still up is known in a single round trip."""
+        items = await self.list_action({"Action": "CoreShowChannels"})
+        return {str(m.get("Uniqueid")) for m in items if m.get("Event") == "CoreShowChannel"}
+
+    async def list_action(self, fields: dict[str, str | list[str]]) -> list[Message]:
+        """Send a list action (CoreShowChannels, Status, ConfbridgeList…) and return its items:
+        the events between the `EventList: start` response and the `…Complete` event."""
+        manager = self._require_up()
+        fields = {"ActionID": f"{self.name}-act-{next(self._action_ids)}", **fields}
+        result = await self._wait(manager.send_action(fields), str(fields.get("Action")))
+        messages = result if isinstance(result, list) else [result]
+        head = messages[0]
+        if (head.get("Response") or "") != "Success":
+            raise AmiActionError(f"{fields.get('Action')} failed: {head.get('Message', '')}")
+        return [m for m in messages[1:] if (m.get("EventList") or "") != "Complete"]
+
     async def action(self, fields: dict[str, str | list[str]]) -> Message:
         """Send a simple action and return its response (one message)."""
         manager = self._require_up()

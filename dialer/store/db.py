@@ -36,6 +36,23 @@ def redact(dsn: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
 
 
+# The database is away (stopped, restarting, in recovery, unreachable, out of connections): a retry
+# later may succeed. Anything else a query raises is a refusal (bad data or a bug), not an outage.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,  # among others "connection is closed" after the server went away
+    asyncpg.PostgresConnectionError,  # connection does not exist / failure / cannot connect
+    asyncpg.OperatorInterventionError,  # admin or crash shutdown, "the database system is starting up"
+    asyncpg.InsufficientResourcesError,  # too many connections, disk full
+    DatabaseUnavailable,  # a new connection could not take the application role
+)
+
+
+def unavailable(exc: BaseException) -> bool:
+    return isinstance(exc, UNAVAILABLE)
+
+
 APP_ROLE = "dialer_app"
 ALL = "*"  # the engine's scope: every department (it narrows itself where it shows a resident)
 NONE = ""  # the web app's scope: nothing, until a request opens its user's department

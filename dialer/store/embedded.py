@@ -52,8 +52,11 @@ class EmbeddedPostgres:
     def dsn(self, database: str) -> str:
         return f"postgresql://postgres@/{database}?host={self.pgdata}"
 
-    def stop(self) -> None:
-        """Stop the server (fast shutdown: open sessions are ended, committed data is kept)."""
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server. `fast` ends open sessions and keeps committed data; `immediate` is a
+        crash as far as clients see (no checkpoint; the next start recovers from the WAL)."""
+        if mode not in ("fast", "immediate"):
+            raise ValueError(f"unknown shutdown mode {mode!r}")
         if self._server is None:
             return
         if self._joined:
@@ -68,7 +71,7 @@ class EmbeddedPostgres:
         try:
             pgexec.pgexec(
                 "pg_ctl",
-                ("-w", "-D", str(self.pgdata), "-m", "fast", "stop"),
+                ("-w", "-D", str(self.pgdata), "-m", mode, "stop"),
                 bin_path=server.bin_path,  # type: ignore[attr-defined]
                 user=server.system_user,  # type: ignore[attr-defined]
             )

@@ -66,6 +66,7 @@
 
   function onMessage(msg) {
     if (msg.type === "pbx") { show($("pbx-down"), !msg.up); return; }
+    if (msg.type === "database") { show($("db-down"), !msg.up); if (msg.up) flush(); return; }
     if (msg.type === "agent") renderAgent(msg);
     else if (msg.type === "record") renderRecord(msg);
     else if (msg.type === "call_ended") {

@@ -21,6 +21,7 @@
     if (!res.ok) return;
     const data = await res.json();
     document.getElementById("pbx").textContent = data.pbx_up ? "OK" : "×";
+    document.getElementById("db").textContent = "OK";  // this answer came from the database
     agents.clear();
     for (const a of data.agents) agents.set(a.user_id, a);
     render();
@@ -47,6 +48,7 @@
 
   liveSocket((msg) => {
     if (msg.type === "pbx") document.getElementById("pbx").textContent = msg.up ? "OK" : "×";
+    if (msg.type === "database") document.getElementById("db").textContent = msg.up ? "OK" : "×";
     if (msg.type === "floor_agent") { agents.set(msg.user_id, msg); render(); }
   }, (up) => { if (up) refresh(); });
   setInterval(render, 1000);

@@ -1,0 +1,233 @@
+"""PostgreSQL crashes and comes back while the product runs (issue 5, database faults).
+
+A server of the test's own (the embedded PostgreSQL in a temporary directory) is stopped with
+`pg_ctl -m immediate`, which is a crash as far as its clients can tell (sessions cut, no
+checkpoint, WAL recovery on the next start), then started again on the same data directory.
+Over real HTTP and WebSocket, with the simulated PBX on a real TCP port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from playwright.async_api import Browser, expect
+
+from dialer import config, runtime
+from dialer.config import Settings
+from dialer.simpbx import Behaviour, SimulatedPbx
+from dialer.store import migrate
+from dialer.store.embedded import EmbeddedPostgres
+from tests import factory
+from tests.client import PageClient, until
+
+
+class CrashablePostgres:
+    """An embedded PostgreSQL this test may crash and start again."""
+
+    def __init__(self, pgdata: Path) -> None:
+        self.pgdata = pgdata
+        self.server = EmbeddedPostgres(pgdata)
+        self.dsn = ""
+
+    async def start(self) -> None:
+        self.server = EmbeddedPostgres(self.pgdata)
+        self.dsn = await asyncio.to_thread(self.server.start)
+
+    async def crash(self) -> None:
+        await asyncio.to_thread(self.server.stop, "immediate")
+
+    async def query(self, sql: str, *args: object) -> list[asyncpg.Record]:
+        """As the database owner, on a connection of its own (pools do not outlive a crash)."""
+        conn = await asyncpg.connect(self.dsn, server_settings={"timezone": "Asia/Tokyo"})
+        try:
+            return await conn.fetch(sql, *args)
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def pg(tmp_path: Path) -> AsyncIterator[CrashablePostgres]:
+    server = CrashablePostgres(tmp_path / "pgdata")
+    await server.start()
+    conn = await asyncpg.connect(server.dsn)
+    try:
+        await migrate.migrate(conn)
+    finally:
+        await conn.close()
+    try:
+        yield server
+    finally:
+        await asyncio.to_thread(server.server.stop)
+
+
+@pytest.fixture
+def crash_settings(pg: CrashablePostgres, sim: SimulatedPbx, tmp_path: Path) -> Settings:
+    base = config.load({"DIALER_VAR_DIR": str(tmp_path / "var")})
+    ami = sim.ami_settings(ping_interval_s=1.0, ping_timeout_s=1.0, reconnect_min_s=0.1)
+    return replace(
+        base,
+        database_url=pg.dsn,
+        ami=ami,
+        http_port=0,
+        agi_port=0,
+        simulated_callees=True,
+        dialplan=replace(base.dialplan, ring_timeout_s=2),
+    )
+
+
+async def _scene(pg: CrashablePostgres, sim: SimulatedPbx, numbers: list[str]) -> factory.World:
+    pool = await asyncpg.create_pool(
+        pg.dsn, min_size=1, max_size=2, server_settings={"timezone": "Asia/Tokyo"}
+    )
+    assert pool is not None
+    try:
+        w = await factory.world(pool)
+        for number in numbers:
+            await factory.household(pool, w.campaign_id, number)
+            sim.script(number, Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
+        return w
+    finally:
+        await pool.close()
+
+
+def _calls_to_residents(sim: SimulatedPbx) -> list[dict[str, Any]]:
+    return [a for a in sim.actions("Originate") if a["Context"] == "dialer-connect"]
+
+
+async def test_an_outcome_saved_while_postgres_is_down_is_written_once_when_it_is_back(
+    pg: CrashablePostgres, sim: SimulatedPbx, crash_settings: Settings
+) -> None:
+    w = await _scene(pg, sim, ["0355551101", "0355551102"])
+    async with runtime.started(crash_settings) as product:
+        op = PageClient(product.url)
+        try:
+            await op.ready_as("op1", w.campaign_id)
+            first = await op.wait(lambda m: m["type"] == "record")
+            await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+
+            await pg.crash()  # mid-call: the conversation goes on
+            assert (await op.post("/api/agent/hangup"))[0] == 200
+            ended = await op.wait(lambda m: m["type"] == "call_ended")
+            assert (ended["attempt_id"], ended["outcome"]) == (first["attempt_id"], "connected")
+            await op.wait_state("wrap_up")
+            await op.wait(lambda m: m == {"type": "database", "up": False})
+
+            body = {"attempt_id": first["attempt_id"], "token": str(uuid.uuid4()), "code": "refused"}
+            status, reply = await op.post("/api/dispositions", body)
+            assert (status, reply["error"]) == (503, "error.database")  # the page holds it and resends
+            _, metrics = await op.get("/metrics")
+            assert "dialer_database_up 0.0" in metrics
+            placed = len(_calls_to_residents(sim))
+            await asyncio.sleep(2.5)
+            assert len(_calls_to_residents(sim)) == placed  # no call while the database is away
+
+            await pg.start()
+            await op.wait(lambda m: m == {"type": "database", "up": True}, within=15)
+            status, reply = await op.post("/api/dispositions", body)  # the page's resend
+            assert (status, reply.get("created")) == (200, True), reply
+            status, reply = await op.post("/api/dispositions", body)  # sent twice: stored once
+            assert (status, reply.get("created")) == (200, False), reply
+
+            # Dialling resumes by itself: the operator is Ready again and gets the next household.
+            second = await op.wait(
+                lambda m: m["type"] == "record" and m["attempt_id"] != first["attempt_id"], within=15
+            )
+            await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+        finally:
+            await op.close()
+
+    rows = await pg.query(
+        """select a.id, a.outcome, a.hangup_by, a.ended_at is not null as ended, t.state,
+                  (select count(*) from disposition d where d.attempt_id = a.id) as dispositions,
+                  (select code from disposition d where d.attempt_id = a.id) as code
+           from attempt a join campaign_target t on t.id = a.target_id order by a.id"""
+    )
+    assert dict(rows[0]) == {
+        "id": first["attempt_id"],
+        "outcome": "connected",
+        "hangup_by": "operator",  # the end written while the database was away was kept
+        "ended": True,
+        "state": "done",
+        "dispositions": 1,
+        "code": "refused",
+    }
+    assert [r["id"] for r in rows] == [first["attempt_id"], second["attempt_id"]]  # nobody called twice
+
+
+async def test_a_ready_operator_gets_calls_again_once_postgres_is_back(
+    pg: CrashablePostgres, sim: SimulatedPbx, crash_settings: Settings
+) -> None:
+    w = await _scene(pg, sim, [])
+    async with runtime.started(crash_settings) as product:
+        op = PageClient(product.url)
+        try:
+            await op.ready_as("op1", w.campaign_id)
+            await op.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets")
+            await pg.crash()
+            await op.wait(lambda m: m == {"type": "database", "up": False}, within=15)
+            _, health = await op.get("/healthz")
+            assert '"database": "unreachable"' in health
+            await asyncio.sleep(6)  # long enough for the upkeep loop to meet the dead database too
+            await pg.start()
+            await op.wait(lambda m: m == {"type": "database", "up": True}, within=15)
+            await _add_household(pg, w.campaign_id, "0355551201")
+            sim.script("0355551201", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
+            product.engine.floor.wake.set()
+            record = await op.wait(lambda m: m["type"] == "record", within=15)
+            assert record["attempt_id"] > 0
+            state = await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+            assert state["state"] == "talking"
+            await until(lambda: len(_calls_to_residents(sim)) == 1)
+        finally:
+            await op.close()
+
+
+async def _add_household(pg: CrashablePostgres, campaign_id: int, number: str) -> None:
+    pool = await asyncpg.create_pool(pg.dsn, min_size=1, max_size=1)
+    assert pool is not None
+    try:
+        await factory.household(pool, campaign_id, number)
+    finally:
+        await pool.close()
+
+
+@pytest.mark.browser
+async def test_the_page_keeps_an_outcome_while_postgres_is_down_and_sends_it_when_back(
+    pg: CrashablePostgres, sim: SimulatedPbx, crash_settings: Settings, browser: Browser
+) -> None:
+    await _scene(pg, sim, ["0355551301"])
+    async with runtime.started(crash_settings) as product:
+        page = await browser.new_page(locale="ja-JP")
+        try:
+            await page.goto(f"{product.url}/login")
+            await page.fill("input[name=login]", "op1")
+            await page.fill("input[name=password]", factory.PASSWORD)
+            await page.click("button[type=submit]")
+            await page.get_by_test_id("ready").click()
+            await expect(page.get_by_test_id("agent-state")).to_have_text("通話中")
+
+            await pg.crash()
+            await page.get_by_test_id("hangup").click()  # still works: the call is the PBX's
+            await expect(page.get_by_test_id("agent-state")).to_have_text("後処理")
+            await expect(page.get_by_test_id("db-down")).to_be_visible()
+            await page.get_by_label("拒否").check()
+            await page.get_by_test_id("note").fill("障害中に保存")
+            await page.get_by_test_id("save").click()
+            await expect(page.get_by_test_id("disp-msg")).to_have_text("未送信の結果を再送しています…")
+            assert await page.evaluate("Object.values(localStorage).map(v => JSON.parse(v).length)") == [1]
+
+            await pg.start()
+            await expect(page.get_by_test_id("db-down")).to_be_hidden(timeout=20_000)
+            await expect(page.get_by_test_id("disp-msg")).to_have_text("保存しました。", timeout=20_000)
+            assert await page.evaluate("Object.values(localStorage).map(v => JSON.parse(v).length)") == [0]
+        finally:
+            await page.close()
+    rows = await pg.query("select d.code, d.note from disposition d")
+    assert [tuple(r) for r in rows] == [("refused", "障害中に保存")]

@@ -1,0 +1,41 @@
+"""What a request gets while PostgreSQL is away: 503 and a message, never a traceback page.
+
+JSON endpoints answer {"error": "error.database"}; the operator's page keeps an unsent outcome and
+sends it again (web/static/operator.js). Pages answer a short notice in the user's language.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from dialer import logs
+from dialer.store.db import UNAVAILABLE
+from web.auth import DatabaseAway, Handler, session_of
+from web.i18n import LANGS, translate
+from web.keys import ENGINE
+
+log = logs.get("web.outage")
+RETRY_AFTER_S = "5"
+
+
+@web.middleware
+async def database_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except DatabaseAway:
+        pass
+    except UNAVAILABLE as exc:
+        await request.app[ENGINE].db.down(exc, "web")
+    log.warning("web.database_away", path=request.path, method=request.method)
+    headers = {"Retry-After": RETRY_AFTER_S}
+    if request.path.startswith(("/api/", "/ws")) or "application/json" in request.headers.get("Accept", ""):
+        return web.json_response({"error": "error.database", "fields": {}}, status=503, headers=headers)
+    session = session_of(request)
+    lang = session.lang if session is not None else request.cookies.get("lang", "ja")
+    lang = lang if lang in LANGS else "ja"
+    title, text = translate(lang, "error.database_title"), translate(lang, "error.database")
+    body = (
+        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title></head>'
+        f'<body><h1>{title}</h1><p role="alert">{text}</p></body></html>'
+    )
+    return web.Response(text=body, status=503, content_type="text/html", headers=headers)
