@@ -172,6 +172,7 @@ class Dialing:
                 dial_mode=dial_mode,
                 link=self.link.name,
                 channel_prefix=self.settings.dialplan.channel_prefix,
+                owner=self.owner,
             )
         except attempts.NumberInCall:  # shared with a household being called right now
             why, delay = "number_in_call", targets.NUMBER_BUSY_DELAY

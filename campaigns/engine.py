@@ -32,7 +32,7 @@ from dialer.calls.tracker import CallChange, CallTracker
 from dialer.config import Settings
 from dialer.errors import AmiActionError, DatabaseUnavailable
 from dialer.metrics import Metrics
-from dialer.store import campaigns, dispositions, targets
+from dialer.store import campaigns, dispositions, processes, targets
 from dialer.store.db import UNAVAILABLE
 from dialer.store.users import User
 
@@ -42,7 +42,7 @@ LOOP_IDLE_S = 1.0
 PROBE_EVERY_S = 1.0  # while the database is away: how often to look for it
 RENEW_EVERY_S = 60.0
 SWEEP_EVERY_S = 30.0
-PAGE_GRACE_S = 10.0  # an operator whose page has been closed this long is paused
+PAGE_GRACE_S = 10.0
 
 
 class Engine:
@@ -67,6 +67,7 @@ class Engine:
         self.page_grace_s = PAGE_GRACE_S
 
     async def start(self) -> None:
+        await processes.register(self.pool, self.owner, self.link.name)
         self._tasks = [
             asyncio.create_task(self._dial_loop(), name="engine-dial"),
             asyncio.create_task(self._upkeep_loop(), name="engine-upkeep"),
@@ -83,6 +84,10 @@ class Engine:
         for slot in self.floor.slots.values():
             if slot.lease is not None and slot.attempt_id is None:
                 await targets.release(self.pool, slot.lease.target_id, self.owner, done=False)
+        try:
+            await processes.leave(self.pool, self.owner)
+        except STORE_ERRORS as exc:  # it will be taken for dead: its calls are checked then
+            log.warning("engine.leave_failed", error=type(exc).__name__)
 
     # ---- operators' commands -----------------------------------------------------------------
     async def attach(self, user: User) -> None:
@@ -280,10 +285,32 @@ class Engine:
             except Exception:
                 log.exception("engine.pacer_failed")
 
+    async def _sweep(self) -> None:
+        """Give back what dead dialers held; a call of theirs still up at our Asterisk keeps its
+        household until it ends. A disposition already stored for a call closed here applies."""
+        live: set[str] | None = None
+        if self.link.up:
+            try:
+                live = await self.link.live_channels()
+            except AmiActionError as exc:
+                log.warning("engine.channel_list_failed", error=exc.message)
+        swept = await targets.sweep_expired(
+            self.pool, owner=self.owner, dead_after_s=self.settings.dead_after_s,
+            link=self.link.name, live_channels=live,
+        )  # fmt: skip
+        for attempt_id in swept.closed:
+            await dispositions.settle(self.pool, attempt_id)
+        if swept.returned:
+            log.info("engine.leases_returned", count=swept.returned, calls_closed=len(swept.closed))
+        for owner in await processes.forget_dead(self.pool, self.settings.dead_after_s):
+            log.warning("engine.dialer_gone", owner=owner)
+
     async def _upkeep_loop(self) -> None:
-        last_renew = last_sweep = 0.0
+        last_renew = last_sweep = last_beat = 0.0
+        beat_every = self.settings.heartbeat_s
+        sweep_every = min(SWEEP_EVERY_S, self.settings.dead_after_s / 2)
         while True:
-            await asyncio.sleep(5.0)
+            await asyncio.sleep(min(5.0, beat_every))
             now = asyncio.get_running_loop().time()  # the clock asyncio.sleep follows
             try:
                 # Calls and operators are looked after whether or not the database is there.
@@ -297,10 +324,11 @@ class Engine:
                     held += self.predictive.held()
                     await targets.renew(self.pool, self.owner, held, self.settings.lease_s)
                     last_renew = now
-                if now - last_sweep >= SWEEP_EVERY_S:
-                    returned = await targets.sweep_expired(self.pool)
-                    if returned:
-                        log.info("engine.leases_returned", count=returned)
+                if now - last_beat >= beat_every:
+                    await processes.beat(self.pool, self.owner, self.link.name)
+                    last_beat = now
+                if now - last_sweep >= sweep_every:
+                    await self._sweep()
                     last_sweep = now
             except STORE_ERRORS as exc:
                 log.warning("engine.upkeep_failed", error=type(exc).__name__, detail=str(exc)[:200])

@@ -65,10 +65,17 @@ class Settings:
     # dialplan): nobody real can be called, so the hours no resident may be called do not apply
     # (demo, training, tests at any hour). Never set where real people can be dialled.
     simulated_callees: bool = False
-    lease_s: int = 600  # a crashed dialer's leases come back after this
+    lease_s: int = 600  # a lease not renewed this long comes back whatever else is known
+    # Each dialer writes that it is alive this often (dialer_process); one not seen for six beats
+    # has died, and the households it held come back (never while their call is still up).
+    heartbeat_s: float = 10.0
     # The FastAGI service Asterisk's dialplan calls (agi/): agi://AGI_HOST:AGI_PORT/<route>
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
+
+    @property
+    def dead_after_s(self) -> float:
+        return 6 * self.heartbeat_s
 
     @property
     def pgdata(self) -> Path:
@@ -134,4 +141,5 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         cookie_secure=env.get("HTTP_COOKIE_SECURE", "").lower() in ("1", "true", "yes"),
         agi_host=env.get("AGI_HOST", "127.0.0.1"),
         agi_port=env_int(env, "AGI_PORT", 4573, lo=0),
+        heartbeat_s=env_int(env, "DIALER_HEARTBEAT_S", 10, lo=1, hi=60),
     )

@@ -76,7 +76,7 @@ async def test_expired_leases_come_back_and_open_attempts_close(pool: asyncpg.Po
     )
     assert await targets.lease_next(pool, w.campaign_id, "other", 600) is None
     await pool.execute("update campaign_target set lease_expires_at = now() - interval '1 second'")
-    assert await targets.sweep_expired(pool) == 1
+    assert await targets.sweep_expired(pool) == targets.Swept(1, [attempt.id])
     row = await pool.fetchrow("select outcome, ended_at from attempt where id = $1", attempt.id)
     assert row["outcome"] == "lost"
     assert row["ended_at"] is not None

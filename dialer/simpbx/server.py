@@ -188,6 +188,15 @@ class SimulatedPbx:
         for session in list(self.sessions):
             session.set_frozen(frozen)
 
+    async def hangup_remote(self, uniqueid: str) -> bool:
+        """The far end of this channel (by Uniqueid, i.e. our ChannelId) hangs up now, like a SIP
+        callee's BYE (Cause 0). False if there is no such live channel."""
+        for ch in list(self.core.channels.values()):
+            if ch.alive and ch.uniqueid == uniqueid:
+                self.hangups.remote_bye(ch, 0)
+                return True
+        return False
+
     async def hangup_from_phone(self, extension: str) -> None:
         """The operator puts the phone down: their session leg ends like a remote BYE (Cause 16)."""
         for ch in list(self.core.channels.values()):

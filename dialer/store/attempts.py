@@ -38,15 +38,17 @@ async def create(
     dial_mode: str,
     link: str,
     channel_prefix: str = "dlr",
+    owner: str | None = None,
 ) -> NewAttempt:
     """Insert the attempt before dialling; its id names the channel (ChannelId <prefix>-a<id>).
 
     Raises NumberInCall when another open attempt holds the same number, TargetWithdrawn when
-    the household is no longer leased (a payment took it out of every campaign meanwhile).
+    the household is no longer leased (a payment took it out of every campaign meanwhile) or, with
+    `owner`, no longer leased by it (given back while this process was taken for dead).
     """
     async with pool.acquire() as conn, conn.transaction():  # all of it, or nothing
         try:
-            row = await _insert(conn, lease, operator_id, dial_mode, link, channel_prefix)
+            row = await _insert(conn, lease, operator_id, dial_mode, link, channel_prefix, owner)
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "attempt_one_live_call_per_number":
                 raise NumberInCall() from None
@@ -63,7 +65,13 @@ async def create(
 
 
 async def _insert(
-    conn: Conn, lease: Lease, operator_id: int | None, dial_mode: str, link: str, prefix: str
+    conn: Conn,
+    lease: Lease,
+    operator_id: int | None,
+    dial_mode: str,
+    link: str,
+    prefix: str,
+    owner: str | None,
 ) -> Any:
     return await conn.fetchrow(
         """
@@ -72,7 +80,8 @@ async def _insert(
                              phone_id, operator_id, dial_mode, link, dialed_number)
         overriding system value
         select s.id, $10 || '-a' || s.id, $1, $2, $3, $4, $5, $6, $7, $8, $9 from s
-        where exists (select 1 from campaign_target t where t.id = $2 and t.state = 'leased' for share)
+        where exists (select 1 from campaign_target t where t.id = $2 and t.state = 'leased'
+                        and ($11::text is null or t.lease_owner = $11) for share)
         returning id, channel_id
         """,
         lease.campaign_id,
@@ -85,6 +94,7 @@ async def _insert(
         link,
         lease.number,
         prefix,
+        owner,
     )
 
 

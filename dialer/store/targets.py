@@ -2,7 +2,8 @@
 
 Two dialer processes never take the same household: a lease is taken in one statement that
 skips rows another transaction holds. A live process renews its leases; a crashed process's
-leases expire and `sweep_expired` returns those households (closing their open attempts as lost).
+leases expire, or it stops being seen alive (dialer_process), and `sweep_expired` returns those
+households (closing their calls that are over as lost).
 """
 
 from __future__ import annotations
@@ -154,22 +155,62 @@ async def release(
     )
 
 
-async def sweep_expired(pool: asyncpg.Pool) -> int:
-    """Return households whose lease expired (their dialer died); close its open attempts as lost."""
+@dataclass(frozen=True)
+class Swept:
+    returned: int  # households given back to their campaigns
+    closed: list[int]  # open attempts closed as lost (a disposition stored for one still applies)
+
+
+async def sweep_expired(
+    pool: asyncpg.Pool,
+    *,
+    owner: str = "",
+    dead_after_s: float | None = None,
+    link: str | None = None,
+    live_channels: set[str] | None = None,
+) -> Swept:
+    """Give back the households whose dialer is gone, closing their calls that are over as lost.
+
+    A lease is gone when it has expired, or (with `dead_after_s`) when its owner, another process,
+    has not been seen alive for that long (dialer_process). A dead owner's household is kept
+    while one of its calls may still be up: through another Asterisk than ours (`link`), or one
+    whose channel is among the `live_channels` our Asterisk listed (None: not known, so any
+    open call keeps it). An expired lease is given back in any case (10 minutes by default).
+    """
     async with pool.acquire() as c, c.transaction():
         rows = await c.fetch(
-            """update campaign_target set state = 'pending', lease_owner = null, lease_expires_at = null,
+            """with gone as (
+                   select t.id from campaign_target t
+                   where t.state = 'leased'
+                     and (t.lease_expires_at < now()
+                          or ($2::float8 is not null and t.lease_owner is distinct from $1
+                              and not exists (select 1 from dialer_process p where p.owner = t.lease_owner
+                                                and p.seen_at > now() - make_interval(secs => $2))
+                              and not exists (select 1 from attempt a where a.target_id = t.id
+                                                and a.ended_at is null
+                                                and (a.link is distinct from $3 or $4::text[] is null
+                                                     or a.channel_id = any($4::text[])))))
+                   for update of t skip locked)
+               update campaign_target t set state = 'pending', lease_owner = null, lease_expires_at = null,
                       next_attempt_at = now() + interval '30 minutes'
-               where state = 'leased' and lease_expires_at < now() returning id"""
+               from gone where t.id = gone.id returning t.id""",
+            owner,
+            dead_after_s,
+            link,
+            sorted(live_channels) if live_channels is not None else None,
         )
         ids = [r["id"] for r in rows]
+        closed: list[int] = []
         if ids:
-            await c.execute(
-                """update attempt set phase = 'ended', outcome = coalesce(outcome, 'lost'), ended_at = now()
-                   where target_id = any($1::bigint[]) and ended_at is null""",
-                ids,
-            )
-        return len(ids)
+            closed = [
+                r["id"]
+                for r in await c.fetch(
+                    """update attempt set phase = 'ended', outcome = coalesce(outcome, 'lost'), ended_at = now()
+                       where target_id = any($1::bigint[]) and ended_at is null returning id""",
+                    ids,
+                )
+            ]
+        return Swept(len(ids), closed)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,169 @@
+"""A dialer dies mid-campaign (kill -9) and another one carries on (issue 5, fault injection).
+
+The households the dead dialer held come back once it has not been seen alive for six
+heartbeats, except while their call is still up at Asterisk; a disposition the operator saved
+during the call still decides what happens to the household. Against the embedded PostgreSQL
+and the simulated PBX on a real TCP port; the first dialer is a real process killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import sys
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from dialer import runtime
+from dialer.config import Settings
+from dialer.simpbx import Behaviour, SimulatedPbx
+from dialer.store import attempts, processes, targets
+from tests import factory
+from tests.client import PageClient, fetched
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---- the sweep, table by table --------------------------------------------------------------
+LIVE, ENDED = "live", "ended"
+
+
+@pytest.mark.parametrize(
+    ("owner_seen", "call", "link", "listed", "given_back"),
+    [
+        (True, None, "pbx1", True, False),  # a live dialer's household is its own
+        (False, None, "pbx1", True, True),  # a dead dialer's preview: back at once
+        (False, LIVE, "pbx1", True, False),  # its call is still up at our Asterisk: kept
+        (False, ENDED, "pbx1", True, True),  # its call is gone from Asterisk: closed, back
+        (False, ENDED, "pbx2", True, False),  # a call through another Asterisk: not ours to judge
+        (False, ENDED, "pbx1", False, False),  # channels unknown (our link is down): kept
+    ],
+)
+async def test_a_dead_dialers_households_come_back_unless_a_call_may_still_be_up(
+    pool: asyncpg.Pool,
+    owner_seen: bool,
+    call: str | None,
+    link: str,
+    listed: bool,
+    given_back: bool,
+) -> None:
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355551501")
+    lease = await targets.lease_next(pool, w.campaign_id, "dead-one", 600)
+    assert lease is not None
+    if owner_seen:
+        await processes.register(pool, "dead-one", "pbx1")
+    channel = None
+    if call is not None:
+        made = await attempts.create(pool, lease, operator_id=None, dial_mode="progressive", link=link)
+        channel = made.channel_id
+    live = ({channel} if call == LIVE and channel else {"dlr-a999999"}) if listed else None
+
+    swept = await targets.sweep_expired(pool, owner="me", dead_after_s=60, link="pbx1", live_channels=live)
+
+    state = await pool.fetchval("select state from campaign_target")
+    assert (state == "pending") is given_back
+    assert swept.returned == (1 if given_back else 0)
+    if call is not None:
+        ended = await pool.fetchval("select ended_at is not null from attempt")
+        assert ended is given_back
+        assert len(swept.closed) == int(given_back)
+
+
+async def test_a_dialer_not_seen_for_a_while_is_dead_and_one_seen_lately_is_not(pool: asyncpg.Pool) -> None:
+    await processes.register(pool, "old", "pbx1")
+    await processes.register(pool, "fresh", "pbx1")
+    await pool.execute("update dialer_process set seen_at = now() - interval '2 minutes' where owner = 'old'")
+    assert await processes.forget_dead(pool, 60) == ["old"]
+    assert [r["owner"] for r in await pool.fetch("select owner from dialer_process")] == ["fresh"]
+
+
+# ---- a real process killed mid-call ---------------------------------------------------------
+async def _dialer_process(settings: Settings, tmp_path: Path) -> tuple[asyncio.subprocess.Process, str]:
+    assert settings.ami is not None
+    assert settings.database_url is not None
+    spec = {
+        "dsn": settings.database_url,
+        "var_dir": str(tmp_path / "first"),
+        "ami": dataclasses.asdict(settings.ami),
+        "heartbeat_s": 1,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.dialer_process",
+        json.dumps(spec),
+        cwd=ROOT,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 60)
+    return proc, json.loads(line)["url"]
+
+
+async def test_a_dialer_killed_mid_call_loses_no_outcome_and_calls_nobody_twice(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx, tmp_path: Path
+) -> None:
+    w = await factory.world(pool)
+    first_hh = await factory.household(pool, w.campaign_id, "0355551601")
+    second_hh = await factory.household(pool, w.campaign_id, "0355551602", unpaid=5_000)
+    for number in ("0355551601", "0355551602"):
+        sim.script(number, Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
+
+    proc, url = await _dialer_process(settings, tmp_path)
+    try:
+        op = PageClient(url)
+        try:
+            await op.ready_as("op1", w.campaign_id)
+            pop = await op.wait(lambda m: m["type"] == "record")
+            await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+            body = {"attempt_id": pop["attempt_id"], "token": str(uuid.uuid4()), "code": "refused"}
+            assert (await op.post("/api/dispositions", body))[0] == 200  # saved during the call
+        finally:
+            await op.close()
+    finally:
+        proc.kill()  # SIGKILL: no clean-up of any kind
+        await proc.wait()
+    called = await pool.fetchval("select household_id from attempt where id = $1", pop["attempt_id"])
+    assert called in (first_hh, second_hh)
+    other = second_hh if called == first_hh else first_hh
+
+    fast = dataclasses.replace(
+        settings, heartbeat_s=0.5, dialplan=dataclasses.replace(settings.dialplan, ring_timeout_s=2)
+    )
+    async with runtime.started(fast) as second:
+        # Past six missed heartbeats and several sweeps: the dead dialer's call is still up at
+        # Asterisk, so its household stays taken and nobody dials it again.
+        await asyncio.sleep(fast.dead_after_s + 2)
+        assert (
+            await pool.fetchval("select state from campaign_target where household_id = $1", called)
+            == "leased"
+        )
+        assert await pool.fetchval("select ended_at from attempt where id = $1", pop["attempt_id"]) is None
+
+        assert await sim.hangup_remote(f"dlr-a{pop['attempt_id']}")  # the resident hangs up
+        # The call is closed as lost and the outcome saved during it applies: 拒否 finishes the household.
+        assert await fetched(
+            pool, "select state = 'done' from campaign_target where household_id = $1", called, within=15
+        )
+        row = await pool.fetchrow("select outcome, ended_at from attempt where id = $1", pop["attempt_id"])
+        assert (row["outcome"], row["ended_at"] is not None) == ("lost", True)
+        assert await pool.fetchval("select count(*) from disposition") == 1
+
+        # The operator logs in to the new dialer and gets the other household, not the first again.
+        op = PageClient(second.url)
+        try:
+            await op.ready_as("op1", w.campaign_id)
+            nxt = await op.wait(lambda m: m["type"] == "record", within=15)
+            assert nxt["attempt_id"] != pop["attempt_id"]
+            await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+        finally:
+            await op.close()
+    per_household = await pool.fetch("select household_id, count(*) as n from attempt group by household_id")
+    assert {r["household_id"]: r["n"] for r in per_household} == {called: 1, other: 1}
+    assert await pool.fetchval("select count(*) from dialer_process") == 0  # the second one left cleanly
