@@ -47,6 +47,7 @@ class Slot:
             else {"id": self.campaign.id, "name": self.campaign.name, "dial_mode": self.campaign.dial_mode},
             "attempt_id": self.attempt_id,
             "call_phase": self.call_phase,
+            "phone_ready": self.phone_ready,
             "pause_after_call": self.pause_after_call,
             "notice": self.notice,
         }

@@ -41,6 +41,7 @@ class DialPlan:
     predictive_context: str = "dialer-predictive"  # a person is Redirected to join_context or abandon
     join_context: str = "dialer-join"
     abandon_context: str = "dialer-abandon"
+    listen_context: str = "dialer-listen"  # a supervisor's phone listens in (ChanSpy)
     # Ofcom asks for at least 15 s of ringing before giving up.
     ring_timeout_s: int = 30
     # Starts every ChannelId we set (<prefix>-a<attempt>, <prefix>-s<operator>-<n>): two

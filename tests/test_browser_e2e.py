@@ -19,6 +19,7 @@ from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
 from tests import factory
 from tests.browser import ARTIFACTS
+from tests.client import PageClient
 
 pytestmark = pytest.mark.browser
 # Generous: CI machines can be slow and loaded; an expectation returns as soon as it holds.
@@ -203,3 +204,29 @@ async def test_a_supervisor_counts_a_segment_then_saves_and_fills_it(
     assert (row["dial_mode"], json.loads(row["segment"])) == ("predictive", {"unpaid_min_yen": 100_000})
     await page.goto(f"{product.url}/supervisor")
     await expect(page.locator("#campaigns")).to_contain_text("プレディクティブ")
+
+
+async def test_a_supervisor_listens_in_from_the_floor_page(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w, _ = await factory.world_with_callee(
+        pool, sim, "0355550781", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1)
+    )
+    await pool.execute("update app_user set extension = '9001' where login = 'sv1'")
+    op = PageClient(product.url)
+    try:
+        await op.ready_as("op1", w.campaign_id)
+        await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+        page = await browser.new_page(locale="ja-JP")
+        await _login(page, product.url, "sv1")
+        await expect(page.get_by_test_id("agents")).to_contain_text("通話中")
+        await expect(page.locator("#campaigns")).to_contain_text("通話中・呼出中 1")
+        await expect(page.locator("#campaigns")).not_to_contain_text("outcome.")  # no untranslated key
+        await page.get_by_test_id(f"listen-listen-{w.operator.id}").click()
+        await expect(page.get_by_test_id("listen-msg")).to_contain_text("あなたの電話を呼び出しています")
+        await page.screenshot(path=str(ARTIFACTS / "supervisor-listen.png"), full_page=True)
+        (spy,) = [a for a in sim.actions("Originate") if a["Context"] == "dialer-listen"]
+        assert spy["Channel"] == "PJSIP/9001"
+        assert await pool.fetchval("select count(*) from audit_log where action = 'listen'") == 1
+    finally:
+        await op.close()

@@ -391,3 +391,33 @@ async def test_with_the_fastagi_service_unreachable_the_caller_still_goes_somewh
         assert await pool.fetchval("select count(*) from contact_history") == 0
     finally:
         await product.link.action({**set_global, "Value": "127.0.0.1:4573"})
+
+
+async def test_a_supervisor_listens_in_on_real_asterisk(
+    real: Real, product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    from dialer.simpbx.probe import AmiProbe
+
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550130")
+    await pool.execute("update app_user set extension = '9001' where login = 'sv1'")
+    probe = await AmiProbe.connect(real.ami.host, real.ami.port)
+    op, sup = PageClient(product.url), PageClient(product.url)
+    try:
+        assert (await probe.login(real.ami.username, real.ami.secret))["Response"] == "Success"
+        await op.ready_as("op1", w.campaign_id)
+        await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected", within=20)
+        assert await sup.login("sv1", factory.PASSWORD, page="/supervisor") == 200
+        status, body = await sup.post(
+            "/api/supervisor/listen", {"operator_id": w.operator.id, "mode": "whisper"}
+        )
+        assert (status, body) == (200, {"ok": True})
+        start = await probe.until(lambda m: m.is_event("ChanSpyStart"), within=20)
+        assert (start["SpyerContext"], start["SpyeeContext"]) == ("dialer-listen", "dialer-agent")
+        assert str(start["SpyerUniqueid"]).startswith("dlr-l")
+        assert str(start["SpyeeUniqueid"]).startswith("dlr-s")
+        assert "ChanSpy" in _cli("core show channels concise")
+    finally:
+        await sup.close()
+        await op.close()
+        await probe.close()

@@ -24,7 +24,7 @@ SIG_EVENTS = {
     "Newchannel", "NewCallerid", "NewConnectedLine", "LocalBridge", "DialBegin", "DialState", "DialEnd",
     "Newstate", "OriginateResponse", "HangupRequest", "SoftHangupRequest", "Hangup", "BridgeCreate",
     "BridgeEnter", "BridgeLeave", "BridgeDestroy", "ConfbridgeStart", "ConfbridgeJoin", "ConfbridgeLeave",
-    "ConfbridgeEnd", "UserEvent", "FullyBooted", "Shutdown",
+    "ConfbridgeEnd", "UserEvent", "FullyBooted", "Shutdown", "ChanSpyStart", "ChanSpyStop",
 }  # fmt: skip
 SIG_FIELDS = ("DialStatus", "Cause", "Reason", "Response", "UserEvent", "AMDStatus", "Message")
 ORDER_CHECKED = ("Newchannel", "Hangup", "DialEnd", "OriginateResponse")
@@ -101,11 +101,25 @@ class Replay:
     received_at: list[float]
 
 
-def _rewrite(msg: Msg, rewrites: dict[str, str]) -> list[tuple[str, str]]:
-    return [(k, rewrites.get(k, v) if msg.name == "Originate" else v) for k, v in msg.pairs]
+def _rewrite(msg: Msg, rewrites: dict[str, str], names: dict[str, str]) -> list[tuple[str, str]]:
+    """Originate headers replaced by key (`rewrites`), and channel names the recording's Asterisk
+    gave (numbered by its own history) replaced by the simulator's (`names`, old -> new)."""
+    out = []
+    for k, v in msg.pairs:
+        if msg.name == "Originate":
+            v = rewrites.get(k, v)
+            for old, new in names.items():
+                v = v.replace(old, new)
+        out.append((k, v))
+    return out
 
 
-async def replay(pbx: SimulatedPbx, conn: Connection, rewrites: dict[str, str] | None = None) -> Replay:
+async def replay(
+    pbx: SimulatedPbx,
+    conn: Connection,
+    rewrites: dict[str, str] | None = None,
+    names: dict[str, str] | None = None,
+) -> Replay:
     loop = asyncio.get_running_loop()
     probe = await AmiProbe.connect("127.0.0.1", pbx.port)
     assert probe.banner_ok, probe.banner
@@ -128,7 +142,7 @@ async def replay(pbx: SimulatedPbx, conn: Connection, rewrites: dict[str, str] |
         for item in conn.sent:
             while count < item.needed and await pull(5.0):
                 pass
-            await probe.send(_rewrite(item.msg, rewrites or {}))
+            await probe.send(_rewrite(item.msg, rewrites or {}, names or {}))
             sent_at.append(loop.time())
         while await pull(5.0):
             pass
@@ -167,12 +181,12 @@ def pbx_for(time_scale: float = 1.0, operator_answer_s: float = 0.5) -> Simulate
 
 
 async def run_file(
-    name: str, pbx: SimulatedPbx, rewrites: dict[str, str] | None = None
+    name: str, pbx: SimulatedPbx, rewrites: dict[str, str] | None = None, names: dict[str, str] | None = None
 ) -> tuple[Replay, Connection]:
     (conn,) = read_transcript(name)
     await pbx.start()
     try:
-        return await replay(pbx, conn, rewrites), conn
+        return await replay(pbx, conn, rewrites, names), conn
     finally:
         await pbx.stop()
 
@@ -279,3 +293,33 @@ async def test_02_operator_session_in_confbridge() -> None:
     assert rooms.keys() == next(m for m in conn.received if m.is_event("ConfbridgeListRooms")).keys()
     member = next(m for m in got.received if m.is_event("ConfbridgeList"))
     assert member.keys() == next(m for m in conn.received if m.is_event("ConfbridgeList")).keys()
+
+
+async def test_08_a_supervisor_listens_in_with_chanspy() -> None:
+    pbx = pbx_for(time_scale=0.05, operator_answer_s=0.02)
+    # The supervisor's Originate names the operator's channel as Asterisk numbered it then.
+    names = {"Local/1001@dialer-phone-00000019;1": "Local/1001@dialer-phone-00000000;1"}
+    got, conn = await run_file("08-chanspy-supervisor.ami", pbx, names=names)
+    spy = ("ChanSpyStart", "ChanSpyStop")
+    ours = [m for m in got.received if m.kind == "Event" and m.name in spy]
+    theirs = [m for m in conn.received if m.kind == "Event" and m.name in spy]
+    assert [m.name for m in ours] == [m.name for m in theirs] == list(spy)
+    assert [m.keys() for m in ours] == [m.keys() for m in theirs]
+    for o, t in zip(ours, theirs, strict=True):
+        assert (o.get("SpyerUniqueid"), o.get("SpyeeUniqueid")) == (
+            t.get("SpyerUniqueid"),
+            t.get("SpyeeUniqueid"),
+        )
+        assert (o.get("SpyerContext"), o.get("SpyerPriority")) == (
+            t.get("SpyerContext"),
+            t.get("SpyerPriority"),
+        )
+    # The operator's teardown at the end interleaves two threads (see 02): compared as multisets.
+    ours_by, theirs_by = per_channel(got.received), per_channel(conn.received)
+    assert ours_by.keys() == theirs_by.keys()
+    for key in ours_by:
+        assert Counter(ours_by[key]) == Counter(theirs_by[key]), key
+    for key in ("dialer-sup-9001", "dialer-sup-9001-phone"):  # the supervisor's legs: in order
+        assert ours_by[key] == theirs_by[key], key
+    assert_noise(got.received, conn.received)
+    assert_header_orders(got.received, conn.received)

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from campaigns import dispositions as rules
 from campaigns.dialing import EngineError
-from dialer.store import campaigns, db, dispositions
+from dialer.store import audit, campaigns, db, dispositions
 from dialer.store.dispositions import DispositionRejected
 from web.auth import current, require
 from web.keys import ENGINE, POOL
@@ -82,6 +82,32 @@ async def save_disposition(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "attempt_id": saved.attempt_id, "created": saved.created})
 
 
+@require("supervisor")
+async def listen(request: web.Request) -> web.Response:
+    """Listen in on an operator (their phone session, so the call they are on and the next ones):
+    the supervisor's own phone rings. Every listen-in is in the audit log, refused ones too."""
+    user = current(request).user
+    body = await _json(request)
+    operator_id, mode = body.get("operator_id"), body.get("mode", "listen")
+    if not isinstance(operator_id, int) or isinstance(operator_id, bool) or not isinstance(mode, str):
+        return _error("error.invalid", 400)
+    engine = request.app[ENGINE]
+    slot = engine.floor.slots.get(operator_id)
+    attempt = slot.attempt_id if slot is not None else None
+    detail: dict[str, Any] = {"mode": mode[:16], "attempt_id": attempt}
+    try:
+        detail["channel_id"] = await engine.listen(user, operator_id, mode)
+    except EngineError as exc:
+        detail["refused"] = exc.key
+    await audit.record(
+        request.app[POOL], action="listen", user_id=user.id, department_id=user.department_id,
+        object_type="operator", object_id=operator_id, detail=detail, remote_addr=request.remote or "",
+    )  # fmt: skip
+    if "refused" in detail:
+        return _error(detail["refused"], 409)
+    return web.json_response({"ok": True})
+
+
 @require("supervisor", "staff", "admin")
 async def floor(request: web.Request) -> web.Response:
     user = current(request).user
@@ -104,3 +130,4 @@ def routes(app: web.Application) -> None:
         app.router.add_post(f"/api/agent/{name}", _handler(name))
     app.router.add_post("/api/dispositions", save_disposition)
     app.router.add_get("/api/floor", floor)
+    app.router.add_post("/api/supervisor/listen", listen)

@@ -150,8 +150,16 @@ class AmiLink:
     async def live_channels(self) -> set[str]:
         """The Uniqueid of every channel Asterisk has right now (our ChannelIds among them), from
         one CoreShowChannels: after a reconnect, what is still up is known in a single round trip."""
+        return set(await self.channel_names())
+
+    async def channel_names(self) -> dict[str, str]:
+        """Uniqueid -> channel name (e.g. PJSIP/1001-0000002a) of every channel, by CoreShowChannels."""
         items = await self.list_action({"Action": "CoreShowChannels"})
-        return {str(m.get("Uniqueid")) for m in items if m.get("Event") == "CoreShowChannel"}
+        return {
+            str(m.get("Uniqueid")): str(m.get("Channel"))
+            for m in items
+            if m.get("Event") == "CoreShowChannel" and m.get("Uniqueid")
+        }
 
     async def list_action(self, fields: dict[str, str | list[str]]) -> list[Message]:
         """Send a list action (CoreShowChannels, Status, ConfbridgeList…) and return its items:

@@ -94,6 +94,7 @@ class Channel:
     conference: Conference | None = None
     role: str = ""  # "operator" (marked) or "resident" (end_marked) inside a conference
     phone_ext: str = ""  # set on an operator's phone leg, for hangup_from_phone
+    spying: Channel | None = None  # ChanSpy() running on this channel listens to that one
     verdict: Verdict | None = None  # what AMD() will say on this channel
     target: tuple[str, str, int] | None = None  # where the Originate sends it once answered
     # Set while an Originate still dials this channel: a hangup then cancels the dial.
@@ -169,6 +170,11 @@ def hangup(ch: Channel, cause: int, tech_cause: int | None = None) -> Headers:
     if tech_cause is not None:
         extra.append(("TechCause", str(tech_cause)))
     return chan_event("Hangup", ch, extra)
+
+
+def chanspy_event(event: str, spyer: Channel, spyee: Channel) -> Headers:
+    """ChanSpyStart / ChanSpyStop (08): the spyer's snapshot, then the spyee's."""
+    return [("Event", event), ("Privilege", CALL), *spyer.snapshot("Spyer"), *spyee.snapshot("Spyee")]
 
 
 def user_event(ch: Channel, name: str, fields: Iterable[tuple[str, str]]) -> Headers:

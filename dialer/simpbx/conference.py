@@ -66,6 +66,11 @@ class Conference:
         self.core.emit(varset(ch, "BRIDGEPEER", self._peers(ch)))
         self.core.emit([*self.event("ConfbridgeJoin", self.count, ch), ("Admin", "No"), ("Muted", "No")])
 
+    def refresh_peers(self) -> None:
+        """A spy started or stopped on a member (08): Asterisk sets BRIDGEPEER on each member again."""
+        for member in self.members:
+            self.core.emit(varset(member, "BRIDGEPEER", self._peers(member)))
+
     def leave(self, ch: Channel, result: str = "HANGUP") -> list[Channel]:
         """Take ``ch`` out; returns the residents removed because the last operator left."""
         if ch not in self.members:

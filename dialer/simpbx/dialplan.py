@@ -12,11 +12,12 @@ from collections.abc import Callable
 
 from . import conference
 from .behaviour import HUMAN, Verdict
-from .channels import Channel, newexten, user_event, varset
+from .channels import Channel, chanspy_event, newexten, user_event, varset
 from .core import Core
 from .hangups import Hangups
 
 Started = Callable[[], None]
+SPY_OPTIONS = {"listen": "qE", "whisper": "qEw", "barge": "qEB"}  # as in asterisk-conf [dialer-listen]
 
 
 def _nothing() -> None:
@@ -68,6 +69,8 @@ class Dialplan:
             "dialer-predictive": self._predictive,
             "dialer-join": self._join,
             "dialer-machine": self._machine,
+            "dialer-listen": self._listen,
+            "dialer-spy": self._spy,  # the recording's own context (08)
         }
         handlers.get(context, self._hold)(ch, priority, started)
 
@@ -161,6 +164,46 @@ class Dialplan:
         self._step(ch, 1, "NoOp", f"resident to operator {ch.exten}, attempt={self._attempt(ch)}")
         started()
         self._connect_bridge(ch, at=2)
+
+    # ----- a supervisor listens in (08) ----------------------------------------------------------
+    def _spy(self, ch: Channel, priority: int, started: Started) -> None:
+        target = ch.variables.get("SPY_TARGET", "")
+        self._step(ch, 1, "NoOp", f"supervisor listens to {target}, attempt={self._attempt(ch)}")
+        started()
+        self._chanspy(ch, 2, target, "qE")
+
+    def _listen(self, ch: Channel, priority: int, started: Started) -> None:
+        """asterisk-conf [dialer-listen]: ChanSpy on the operator's session channel, in the mode
+        the dialer asked for (an unknown one listens only)."""
+        target, mode = ch.variables.get("SPY_TARGET", ""), ch.variables.get("SPY_MODE", "")
+        who = ch.variables.get("DIALER_SUPERVISOR", "")
+        self._step(ch, 1, "NoOp", f"supervisor {who} listens to {target} ({mode})")
+        started()
+        self._step(ch, 2, "GotoIf", f"{int(mode == 'whisper')}?whisper")
+        if mode == "whisper":
+            self._chanspy(ch, 6, target, SPY_OPTIONS[mode])
+            return
+        self._step(ch, 3, "GotoIf", f"{int(mode == 'barge')}?barge")
+        at = 8 if mode == "barge" else 4
+        self._chanspy(ch, at, target, SPY_OPTIONS.get(mode, "qE"))
+
+    def _chanspy(self, ch: Channel, priority: int, target: str, options: str) -> None:
+        ch.priority = priority
+        self._step(ch, priority, "ChanSpy", f"{target},{options}")
+
+        def start() -> None:  # ChanSpyStart came 0.1 s after the Newexten (08)
+            spyee = next(
+                (c for c in self.core.channels.values() if c.alive and target and c.name.startswith(target)),
+                None,
+            )
+            if spyee is None:
+                return  # ChanSpy() keeps looking (with beeps) until the caller hangs up
+            ch.spying = spyee
+            self.core.emit(chanspy_event("ChanSpyStart", ch, spyee))
+            if spyee.conference is not None:
+                spyee.conference.refresh_peers()
+
+        self._wait(ch, self.core.scaled(0.1), start)
 
     # ----- abandon: nobody free ------------------------------------------------------------------
     def _abandon(self, ch: Channel, priority: int, started: Started) -> None:

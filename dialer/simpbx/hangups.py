@@ -9,9 +9,12 @@ when our side hangs it up (HangupRequest comes only from the far end: a BYE or a
 
 from __future__ import annotations
 
+from functools import partial
+
 from .channels import (
     RTP_QOS,
     Channel,
+    chanspy_event,
     device_state,
     hangup,
     hangup_request,
@@ -34,10 +37,29 @@ class Hangups:
     def finish(self, ch: Channel, cause: int, tech_cause: int | None = None, dsc: bool = True) -> None:
         if not ch.alive:
             return
+        self._spy_ends(ch)
         self.core.emit(hangup(ch, cause, tech_cause))
         self.core.remove(ch)
         if dsc:
             self.core.emit(device_state(ch.device, "NOT_INUSE"))
+
+    def _spy_ends(self, ch: Channel) -> None:
+        """A channel in ChanSpy() hangs up (ChanSpyStop, 08), or the one it listens to does: with
+        option E its ChanSpy() returns and its dialplan goes on to Hangup()."""
+        if ch.spying is not None:
+            spyee, ch.spying = ch.spying, None
+            self.core.emit(chanspy_event("ChanSpyStop", ch, spyee))
+            if spyee.conference is not None:
+                spyee.conference.refresh_peers()
+        for spyer in [c for c in self.core.channels.values() if c.alive and c.spying is ch]:
+            self.core.emit(chanspy_event("ChanSpyStop", spyer, ch))
+            spyer.spying = None
+            self.core.later(0.0, partial(self._spy_returned, spyer), owner=spyer)
+
+    def _spy_returned(self, spyer: Channel) -> None:
+        if spyer.alive:
+            self.core.emit(newexten(spyer, spyer.priority + 1, "Hangup", ""))
+            self.dialplan_hangup(spyer, 16)
 
     def _rtp_qos(self, ch: Channel) -> None:
         if ch.tech == "PJSIP" and ch.answered:

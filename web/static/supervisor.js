@@ -3,6 +3,15 @@
 (function () {
   const agents = new Map();
   const body = document.getElementById("agents");
+  const root = document.getElementById("sup");
+  const canListen = root.dataset.canListen === "1";
+
+  // Listen-in: the supervisor's own phone rings, then hears the operator's calls (audit-logged).
+  async function listen(operatorId, mode) {
+    const res = await postJSON("/api/supervisor/listen", { operator_id: operatorId, mode: mode }, root.dataset.csrf);
+    document.getElementById("listen-msg").textContent =
+      res.ok ? t("sup.listen_ringing") : t((res.data && res.data.error) || "error.generic");
+  }
 
   function render() {
     body.replaceChildren();
@@ -12,6 +21,17 @@
       for (const text of [a.display_name, t("state." + a.state), elapsed(a.since), a.campaign ? a.campaign.name : "—"]) {
         const td = document.createElement("td"); td.textContent = text; tr.appendChild(td);
       }
+      const actions = document.createElement("td");
+      if (canListen && a.phone_ready) {
+        for (const mode of ["listen", "whisper", "barge"]) {
+          const b = document.createElement("button");
+          b.type = "button"; b.className = "small"; b.textContent = t("sup." + mode);
+          b.dataset.testid = "listen-" + mode + "-" + a.user_id;
+          b.addEventListener("click", () => listen(a.user_id, mode));
+          actions.appendChild(b);
+        }
+      }
+      tr.appendChild(actions);
       body.appendChild(tr);
     }
   }
