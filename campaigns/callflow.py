@@ -25,7 +25,8 @@ from dialer.calls.tracker import CallChange
 from dialer.config import Settings
 from dialer.errors import AmiActionError
 from dialer.metrics import Metrics
-from dialer.store import attempts, dispositions, records
+from dialer.store import attempts, dispositions, journal, records
+from dialer.store.journal import Journal
 from dialer.store.targets import Lease
 from dialer.store.watch import DatabaseWatch
 
@@ -69,7 +70,8 @@ class CallFlow:
         self.tracker: CallTracker | None = None
         self._started: dict[int, float] = {}  # attempt -> first seen, by the loop's clock (watchdog)
         self._ending: set[int] = set()  # calls gone from the tracker whose end is still being stored
-        self._pending: deque[tuple[str, int | None, Write]] = deque()
+        self._pending: deque[tuple[str, int | None, Write, int | None]] = deque()
+        self.journal: Journal | None = None  # held writes on disk too (set by the engine)
 
     async def failed(self, exc: BaseException, where: str) -> None:
         """A query met an error: unless it was bad data, the database cannot record calls now and
@@ -84,8 +86,8 @@ class CallFlow:
         until the database takes it; the caller's state moves on either way, since the call
         really did what the event says. A write the database refused (bad data, a bug) is logged
         and not retried: it would never succeed and would hold up every write behind it.
-        The queue lives in memory: a write still held when the process dies is lost; the next
-        process closes such a call from what Asterisk still knows (campaigns.phones).
+        Held writes are kept on disk as well (dialer.store.journal): if this process dies before
+        the database is back, the next dialer started on this machine writes them.
         """
         if not self._pending:
             try:
@@ -102,14 +104,36 @@ class CallFlow:
         if len(self._pending) >= MAX_PENDING:
             dropped = self._pending.popleft()
             log.error("store.write_dropped", what=dropped[0], attempt=dropped[1])
-        self._pending.append((what, attempt, write))
+            self._done(dropped[3])
+        seq = self.journal.hold(write) if self.journal is not None else None
+        self._pending.append((what, attempt, write, seq))
         self.metrics.pending_writes.set(len(self._pending))
         return False
+
+    def _done(self, seq: int | None) -> None:
+        if self.journal is not None:
+            self.journal.done(seq)
+
+    def adopt_orphans(self) -> int:
+        """Take over the writes a dialer that died left on disk (held first: they are older)."""
+        if self.journal is None:
+            return 0
+        adopted = 0
+        for path, entries in self.journal.orphans():
+            for entry in entries:
+                write = journal.write_of(entry, self.pool)
+                attempt = entry["args"][0] if entry["args"] and isinstance(entry["args"][0], int) else None
+                self._pending.append((entry["fn"], attempt, write, self.journal.hold(write)))
+                adopted += 1
+            log.warning("store.writes_adopted", file=path.name, count=len(entries))
+            self.journal.forget(path)
+        self.metrics.pending_writes.set(len(self._pending))
+        return adopted
 
     async def flush_pending(self) -> bool:
         """Retry queued writes in order; True when none is left."""
         while self._pending:
-            what, attempt, write = self._pending[0]
+            what, attempt, write, seq = self._pending[0]
             try:
                 await write()
             except STORE_ERRORS as exc:
@@ -121,6 +145,7 @@ class CallFlow:
             else:
                 log.info("store.write_recovered", what=what, attempt=attempt)
             self._pending.popleft()
+            self._done(seq)
             self.metrics.pending_writes.set(len(self._pending))
         return True
 
@@ -142,9 +167,8 @@ class CallFlow:
                 await self._ended(attempt_id, state, slot, campaign)
                 continue
             detail = {"amd": state.amd_status} if m is Milestone.AMD else None
-            await self.store(
-                partial(attempts.milestone, self.pool, attempt_id, m.value, detail), m.value, attempt_id
-            )
+            write = partial(attempts.milestone, self.pool, attempt_id, m.value, detail, at=datetime.now(UTC))
+            await self.store(write, m.value, attempt_id)
             if m is Milestone.ANSWERED:
                 self.metrics.answered.labels(campaign).inc()
             elif m is Milestone.ABANDONED:
@@ -191,6 +215,7 @@ class CallFlow:
                 cause=state.cause,
                 amd_status=state.amd_status,
                 answered=state.answered,
+                at=datetime.now(UTC),
             ),
             "finish",
             attempt_id,

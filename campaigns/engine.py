@@ -35,6 +35,7 @@ from dialer.errors import AmiActionError, DatabaseUnavailable
 from dialer.metrics import Metrics
 from dialer.store import campaigns, dispositions, processes, targets
 from dialer.store.db import UNAVAILABLE
+from dialer.store.journal import Journal
 from dialer.store.users import User
 
 log = logs.get("campaigns.engine")
@@ -74,6 +75,10 @@ class Engine:
 
     async def start(self) -> None:
         await processes.register(self.pool, self.owner, self.link.name)
+        self.flow.journal = Journal(self.settings.var_dir / "spool", self.owner)
+        self.flow.journal.open()
+        if self.flow.adopt_orphans():  # a dialer died with call records held: written first
+            await self.flow.flush_pending()
         self._tasks = [
             asyncio.create_task(self._dial_loop(), name="engine-dial"),
             asyncio.create_task(self._upkeep_loop(), name="engine-upkeep"),
@@ -87,13 +92,15 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         # Households shown in preview but never dialled go straight back to the pool.
-        for slot in self.floor.slots.values():
-            if slot.lease is not None and slot.attempt_id is None:
-                await targets.release(self.pool, slot.lease.target_id, self.owner, done=False)
         try:
+            for slot in self.floor.slots.values():
+                if slot.lease is not None and slot.attempt_id is None:
+                    await targets.release(self.pool, slot.lease.target_id, self.owner, done=False)
             await processes.leave(self.pool, self.owner)
-        except STORE_ERRORS as exc:  # it will be taken for dead: its calls are checked then
+        except STORE_ERRORS as exc:  # taken for dead later: its leases come back then
             log.warning("engine.leave_failed", error=type(exc).__name__)
+        if self.flow.journal is not None:
+            self.flow.journal.close()  # what is still held stays on disk for the next dialer
 
     # ---- operators' commands -----------------------------------------------------------------
     async def attach(self, user: User) -> None:

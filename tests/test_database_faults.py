@@ -9,9 +9,13 @@ Over real HTTP and WebSocket, with the simulated PBX on a real TCP port.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,8 @@ from dialer.store import migrate
 from dialer.store.embedded import EmbeddedPostgres
 from tests import factory
 from tests.client import PageClient, until
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class CrashablePostgres:
@@ -231,3 +237,55 @@ async def test_the_page_keeps_an_outcome_while_postgres_is_down_and_sends_it_whe
             await page.close()
     rows = await pg.query("select d.code, d.note from disposition d")
     assert [tuple(r) for r in rows] == [("refused", "障害中に保存")]
+
+
+async def test_call_records_held_by_a_dialer_that_dies_during_the_outage_are_written_by_the_next(
+    pg: CrashablePostgres, sim: SimulatedPbx, crash_settings: Settings
+) -> None:
+    w = await _scene(pg, sim, ["0355551401"])
+    spec = {
+        "dsn": pg.dsn,
+        "var_dir": str(crash_settings.var_dir),  # the next dialer starts with the same one
+        "ami": dataclasses.asdict(crash_settings.ami) if crash_settings.ami else {},
+        "heartbeat_s": 1,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.dialer_process", json.dumps(spec),
+        cwd=ROOT, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        url = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))["url"]
+        op = PageClient(url)
+        try:
+            await op.ready_as("op1", w.campaign_id)
+            pop = await op.wait(lambda m: m["type"] == "record")
+            await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+            await pg.crash()
+            assert (await op.post("/api/agent/hangup"))[0] == 200
+            await op.wait(lambda m: m["type"] == "call_ended")
+            await op.wait(lambda m: m == {"type": "database", "up": False})
+            ended_before = datetime.now(UTC)
+            spool = crash_settings.var_dir / "spool"
+            (held,) = spool.glob("held-*.jsonl")
+            kinds = [json.loads(line).get("fn") for line in held.read_text().splitlines()]
+            assert "attempts.finish" in kinds  # on disk, not only in the dying process's memory
+        finally:
+            await op.close()
+    finally:
+        proc.kill()  # dies with the records still held
+        await proc.wait()
+
+    await pg.start()
+    async with runtime.started(crash_settings):
+        rows = await pg.query(
+            "select outcome, hangup_by, ended_at from attempt where id = $1", pop["attempt_id"]
+        )
+        assert (rows[0]["outcome"], rows[0]["hangup_by"]) == ("connected", "operator")
+        assert rows[0]["ended_at"] < ended_before  # the time the call really ended, not the write's
+        assert not held.exists()  # taken over and written: nothing left to write twice
+        assert all(p.stat().st_size == 0 for p in spool.glob("held-*.jsonl"))
+        events = await pg.query(
+            "select kind from attempt_event where attempt_id = $1 order by id", pop["attempt_id"]
+        )
+        assert [e["kind"] for e in events].count("ended") == 1

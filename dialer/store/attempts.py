@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -103,21 +104,25 @@ async def milestone(
     attempt_id: int,
     kind: str,
     detail: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
 ) -> None:
     """Append to the timeline, and stamp the attempt row for ringing/answered/connected (and the
-    answering-machine verdict as soon as it is known: the pacer learns from it before the call ends)."""
+    answering-machine verdict as soon as it is known: the pacer learns from it before the call ends).
+    `at`: when it happened (a write held while the database was away keeps its true time)."""
     column = _STAMP.get(kind)
-    stamp = f", {column} = coalesce({column}, clock_timestamp())" if column else ""
+    stamp = f", {column} = coalesce({column}, $4::timestamptz)" if column else ""
     if kind == "amd":
         stamp = ", amd_status = coalesce(nullif($3::jsonb ->> 'amd', ''), amd_status)"
     await conn.execute(
-        f"""with e as (insert into attempt_event (attempt_id, kind, detail) values ($1, $2, $3::jsonb))
+        f"""with w as (select coalesce($4::timestamptz, clock_timestamp()) as at),
+                 e as (insert into attempt_event (attempt_id, kind, detail, at) select $1, $2, $3::jsonb, w.at from w)
             update attempt set phase = case when $2 in ('ringing', 'answered', 'connected') and ended_at is null
                                             then $2 else phase end
-            {stamp} where id = $1""",
+            {stamp.replace("$4::timestamptz", "(select at from w)")} where id = $1""",
         attempt_id,
         kind,
         json.dumps(dict(detail or {}), ensure_ascii=False),
+        at,
     )
 
 
@@ -130,14 +135,17 @@ async def finish(
     cause: int | None,
     amd_status: str | None,
     answered: bool = False,
+    at: datetime | None = None,
 ) -> None:
+    """The call ended (`at`, if given: a write held while the database was away keeps its time)."""
     detail = {"outcome": outcome, "hangup_by": hangup_by, "cause": cause}
     await conn.execute(
-        """with e as (insert into attempt_event (attempt_id, kind, detail) values ($1, 'ended', $6::jsonb))
+        """with w as (select coalesce($8::timestamptz, clock_timestamp()) as at),
+                e as (insert into attempt_event (attempt_id, kind, detail, at) select $1, 'ended', $6::jsonb, w.at from w)
            update attempt set phase = 'ended', outcome = $2, hangup_by = $3, hangup_cause = $4,
-                  amd_status = coalesce($5, amd_status), ended_at = clock_timestamp(),
+                  amd_status = coalesce($5, amd_status), ended_at = (select at from w),
                   -- consistent even if the "answered" milestone could not be written
-                  answered_at = coalesce(answered_at, case when $7 then clock_timestamp() end)
+                  answered_at = coalesce(answered_at, case when $7 then (select at from w) end)
            where id = $1 and ended_at is null""",
         attempt_id,
         outcome,
@@ -146,6 +154,7 @@ async def finish(
         amd_status,
         json.dumps(detail),
         answered,
+        at,
     )
 
 
