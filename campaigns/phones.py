@@ -3,20 +3,24 @@
 An operator takes calls only while their phone session sits in its bridge (`slot.phone_ready`).
 While the link is down nothing can be known, so every session counts as unverified; when the
 link is back each session and each call in flight is looked up by its ChannelId, and what has
-gone meanwhile is closed (a session: the phone is lost; a call: outcome `lost`).
+gone meanwhile is closed (a session: the phone is lost; a call: outcome `lost`); a call that was
+answered or put through to its operator meanwhile is moved on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
+from typing import Any
 
 from campaigns.agent import Action, AgentState
 from campaigns.callflow import CallFlow
 from campaigns.floor import Slot
 from dialer import logs
+from dialer.ami import events
 from dialer.calls.session import SessionPhase
 from dialer.calls.state import Outcome, Party, Phase
-from dialer.calls.tracker import SessionChange
+from dialer.calls.tracker import CallTracker, SessionChange
 from dialer.errors import AmiActionError
 from dialer.store import targets
 
@@ -77,16 +81,19 @@ class Phones:
     async def verify_after_reconnect(self) -> None:
         """After the link came back: which sessions and calls are still up at Asterisk? One
         CoreShowChannels answers for all of them (a Getvar per channel if it is refused). A
-        session that is gone puts its operator offline; a call that is gone is closed as lost."""
+        session that is gone puts its operator offline; a call that is gone is closed as lost;
+        a call that was answered or joined its operator meanwhile moves on as if the events had
+        come (the operator gets the resident's record)."""
         link, tracker = self.flow.link, self.flow.tracker
         # Only what was in flight before asking: a call placed since is not in the answer yet.
         calls = list(tracker.calls.items()) if tracker is not None else []
-        live: set[str] | None
+        listing: Mapping[str, Mapping[str, Any]] | None
         try:
-            live = await link.live_channels()
+            listing = await link.channel_list()
         except AmiActionError as exc:
             log.warning("link.channel_list_failed", error=exc.message)
-            live = None
+            listing = None
+        live = set(listing) if listing is not None else None
 
         async def alive(channel: str) -> bool:
             return channel in live if live is not None else await link.channel_exists(channel)
@@ -120,4 +127,20 @@ class Phones:
             if not up and tracker is not None and attempt_id in tracker.calls:
                 log.warning("call.gone_while_link_down", attempt=attempt_id)
                 await tracker.end_with(attempt_id, Outcome.LOST)
+            elif up and listing is not None and tracker is not None:
+                await self._catch_up(tracker, attempt_id, listing[call.channel_id])
         self.floor.wake.set()
+
+    @staticmethod
+    async def _catch_up(tracker: CallTracker, attempt_id: int, item: Mapping[str, Any]) -> None:
+        """What Asterisk's listing says happened to a call while its events were lost: answered
+        (state Up), in its operator's bridge (a BridgeId). Fed to the tracker as those events."""
+        before = tracker.calls.get(attempt_id)
+        fields = {k: v for k, v in item.items() if k not in ("Event", "ActionID")}
+        if (item.get("ChannelStateDesc") or "") == "Up":
+            await tracker.on_event(events.parse({**fields, "Event": "Newstate"}))
+        if item.get("BridgeId"):
+            await tracker.on_event(events.parse({**fields, "Event": "ConfbridgeJoin", "Conference": ""}))
+        after = tracker.calls.get(attempt_id)
+        if after is not None and before is not None and after.phase is not before.phase:
+            log.warning("call.caught_up_after_reconnect", attempt=attempt_id, phase=after.phase.value)

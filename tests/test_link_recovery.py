@@ -79,6 +79,26 @@ async def test_a_resident_who_hung_up_unseen_leaves_the_operator_in_wrap_up(
     assert sim.actions("Getvar") == []
 
 
+async def test_a_resident_who_answered_unseen_pops_up_on_reconnect(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w, hid = await factory.world_with_callee(
+        pool, sim, "0355550805", Behaviour("answer", ring_s=1.0, talk_s=None, amd_s=0.1)
+    )
+    await operator.ready_as("op1", w.campaign_id)
+    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "ringing")
+    operator.forget()
+    # The resident answers and is put through to the operator while AMI reports nothing.
+    await _half_open_then_back(sim, operator, asyncio.sleep(1.8))
+    record = await operator.wait(lambda m: m["type"] == "record", within=5)
+    assert record["record"]["household_id"] == hid
+    state = await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+    assert state["state"] == "talking"
+    assert (await operator.post("/api/agent/hangup"))[0] == 200
+    ended = await operator.wait(lambda m: m["type"] == "call_ended")
+    assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == ("connected", "operator", True)
+
+
 async def test_a_conversation_that_outlives_a_link_drop_goes_on(
     product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:

@@ -150,13 +150,17 @@ class AmiLink:
     async def live_channels(self) -> set[str]:
         """The Uniqueid of every channel Asterisk has right now (our ChannelIds among them), from
         one CoreShowChannels: after a reconnect, what is still up is known in a single round trip."""
-        return set(await self.channel_names())
+        return set(await self.channel_list())
 
     async def channel_names(self) -> dict[str, str]:
         """Uniqueid -> channel name (e.g. PJSIP/1001-0000002a) of every channel, by CoreShowChannels."""
+        return {uid: str(item.get("Channel")) for uid, item in (await self.channel_list()).items()}
+
+    async def channel_list(self) -> dict[str, Message]:
+        """Uniqueid -> its CoreShowChannel item (Channel, ChannelStateDesc, Application, BridgeId…)."""
         items = await self.list_action({"Action": "CoreShowChannels"})
         return {
-            str(m.get("Uniqueid")): str(m.get("Channel"))
+            str(m.get("Uniqueid")): m
             for m in items
             if m.get("Event") == "CoreShowChannel" and m.get("Uniqueid")
         }
