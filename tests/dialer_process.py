@@ -8,13 +8,38 @@ Prints {"url": ...} on one line once it serves, then runs until killed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from dialer import config, logs, runtime
-from dialer.config import AmiSettings
+from dialer.config import AmiSettings, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def spawn(
+    settings: Settings, var_dir: Path, heartbeat_s: int = 1
+) -> tuple[asyncio.subprocess.Process, str]:
+    """Start a dialer in a child process against these settings' database and PBX (its own
+    `var_dir`); returns the process, to kill, and the URL its pages are served on."""
+    assert settings.ami is not None
+    assert settings.database_url is not None
+    spec = {
+        "dsn": settings.database_url,
+        "var_dir": str(var_dir),
+        "ami": dataclasses.asdict(settings.ami),
+        "heartbeat_s": heartbeat_s,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.dialer_process", json.dumps(spec),
+        cwd=ROOT, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    return proc, json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))["url"]
 
 
 async def main(spec: dict[str, Any]) -> None:

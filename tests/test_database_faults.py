@@ -9,9 +9,7 @@ Over real HTTP and WebSocket, with the simulated PBX on a real TCP port.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -28,10 +26,8 @@ from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
 from dialer.store import migrate
 from dialer.store.embedded import EmbeddedPostgres
-from tests import factory
+from tests import dialer_process, factory
 from tests.client import PageClient, until
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class CrashablePostgres:
@@ -243,19 +239,11 @@ async def test_call_records_held_by_a_dialer_that_dies_during_the_outage_are_wri
     pg: CrashablePostgres, sim: SimulatedPbx, crash_settings: Settings
 ) -> None:
     w = await _scene(pg, sim, ["0355551401"])
-    spec = {
-        "dsn": pg.dsn,
-        "var_dir": str(crash_settings.var_dir),  # the next dialer starts with the same one
-        "ami": dataclasses.asdict(crash_settings.ami) if crash_settings.ami else {},
-        "heartbeat_s": 1,
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.dialer_process", json.dumps(spec),
-        cwd=ROOT, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    # The next dialer starts with the same var dir (its spool).
+    proc, url = await dialer_process.spawn(
+        replace(crash_settings, database_url=pg.dsn), crash_settings.var_dir
+    )
     try:
-        assert proc.stdout is not None
-        url = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))["url"]
         op = PageClient(url)
         try:
             await op.ready_as("op1", w.campaign_id)

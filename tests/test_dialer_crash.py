@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
-import sys
 import uuid
 from pathlib import Path
 
@@ -22,11 +20,8 @@ from dialer import runtime
 from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
 from dialer.store import attempts, processes, targets
-from tests import factory
+from tests import dialer_process, factory
 from tests.client import PageClient, fetched
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 # ---- the sweep, table by table --------------------------------------------------------------
 LIVE, ENDED = "live", "ended"
@@ -83,29 +78,6 @@ async def test_a_dialer_not_seen_for_a_while_is_dead_and_one_seen_lately_is_not(
 
 
 # ---- a real process killed mid-call ---------------------------------------------------------
-async def _dialer_process(settings: Settings, tmp_path: Path) -> tuple[asyncio.subprocess.Process, str]:
-    assert settings.ami is not None
-    assert settings.database_url is not None
-    spec = {
-        "dsn": settings.database_url,
-        "var_dir": str(tmp_path / "first"),
-        "ami": dataclasses.asdict(settings.ami),
-        "heartbeat_s": 1,
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.dialer_process",
-        json.dumps(spec),
-        cwd=ROOT,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 60)
-    return proc, json.loads(line)["url"]
-
-
 async def test_a_dialer_killed_mid_call_loses_no_outcome_and_calls_nobody_twice(
     settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx, tmp_path: Path
 ) -> None:
@@ -115,7 +87,7 @@ async def test_a_dialer_killed_mid_call_loses_no_outcome_and_calls_nobody_twice(
     for number in ("0355551601", "0355551602"):
         sim.script(number, Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
 
-    proc, url = await _dialer_process(settings, tmp_path)
+    proc, url = await dialer_process.spawn(settings, tmp_path / "first")
     try:
         op = PageClient(url)
         try:

@@ -96,7 +96,11 @@ async def test_a_resident_who_answered_unseen_pops_up_on_reconnect(
     assert state["state"] == "talking"
     assert (await operator.post("/api/agent/hangup"))[0] == 200
     ended = await operator.wait(lambda m: m["type"] == "call_ended")
-    assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == ("connected", "operator", True)
+    assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == (
+        "connected",
+        "operator",
+        True,
+    )
 
 
 async def test_a_conversation_that_outlives_a_link_drop_goes_on(
