@@ -28,7 +28,7 @@ import asyncpg
 from agi.protocol import AgiHangup, Call, PromptMissing, Route
 from dialer import logs
 from dialer.aio import within
-from dialer.imports.phones import parse_phone
+from dialer.imports.phones import caller_number
 from dialer.store import attempts, inbound
 
 log = logs.get("agi")
@@ -38,17 +38,6 @@ STORE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutE
 _DEPARTMENT = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 MENU_ROUNDS = 3
 MENU_TIMEOUT_MS = 6000
-
-
-def caller_number(callerid: str) -> str | None:
-    """A caller ID as national digits ('0312345678'), or None (withheld, unknown, foreign, junk)."""
-    s = re.sub(r"[^0-9+]", "", callerid or "")
-    if s.startswith("81") and len(s) in (11, 12):  # 81 3 1234 5678: country code without '+'
-        s = "+" + s
-    if not s or (not s.startswith("0") and not s.startswith("+81")):
-        return None
-    phone = parse_phone(s)
-    return phone.number if phone.valid else None
 
 
 def line_digits(line: str) -> str:

@@ -23,17 +23,18 @@ from campaigns.callflow import STORE_ERRORS, CallFlow
 from campaigns.dialing import Dialing, EngineError
 from campaigns.dispositions import Code, DispositionInput
 from campaigns.floor import Floor, Notifier, Slot
+from campaigns.inbound import Inbound
 from campaigns.phones import Phones
 from campaigns.predictive import Predictive
 from dialer import logs
 from dialer.aio import within
 from dialer.ami.link import AmiLink, LinkEvent, LinkStatus, OriginateRequest
-from dialer.calls.state import Outcome, Party
+from dialer.calls.state import Milestone, Outcome, Party
 from dialer.calls.tracker import CallChange, CallTracker
 from dialer.config import Settings
 from dialer.errors import AmiActionError, DatabaseUnavailable
 from dialer.metrics import Metrics
-from dialer.store import campaigns, dispositions, processes, targets
+from dialer.store import campaigns, dispositions, inbound, processes, targets
 from dialer.store.db import UNAVAILABLE
 from dialer.store.journal import Journal
 from dialer.store.users import User
@@ -66,6 +67,7 @@ class Engine:
         self.flow.tracker = self.tracker
         self.dialing = Dialing(pool, link, settings, metrics, self.floor, self.flow, self.tracker, self.owner)
         self.predictive = Predictive(self.dialing)
+        self.inbound = Inbound(self.dialing)
         self.db = self.flow.db
         self.db.listen(self._on_database)
         self._probed_at = 0.0
@@ -117,6 +119,8 @@ class Engine:
         )
         if shown and slot.lease is not None:
             await self.flow.pop_record(slot, slot.lease, reason="reconnect", attempt_id=slot.attempt_id)
+        elif shown and slot.attempt_id in self.inbound.callers:
+            await self.inbound.pop(slot, slot.attempt_id)
 
     async def on_link(self, event: LinkEvent) -> None:
         """The PBX link went down or came back: no calls meanwhile; afterwards, check what is left."""
@@ -292,7 +296,7 @@ class Engine:
             await self.db.down(exc, "disposition")
             raise
         if saved.created:
-            self.metrics.dispositions.labels(str(saved.campaign_id), saved.code).inc()
+            self.metrics.dispositions.labels(str(saved.campaign_id or "inbound"), saved.code).inc()
         slot = self.floor.slots.get(user.id)
         if slot is None or slot.attempt_id != inp.attempt_id:
             return saved  # e.g. resent after a restart: stored, nothing else to do
@@ -310,6 +314,8 @@ class Engine:
         await self.predictive.on_change(change)
         await self.flow.on_call(change)
         await self.predictive.after(change)
+        if Milestone.ENDED in change.milestones:
+            self.inbound.ended(change.attempt_id)
 
     async def _on_database(self, up: bool) -> None:
         await self.floor.notifier.to_all({"type": "database", "up": up})
@@ -334,6 +340,11 @@ class Engine:
             self.floor.wake.clear()
             if not self.db.up and not await self._database_back():
                 continue  # no new call while the database is away: it could not be recorded
+            if self.link.up and self.inbound.waiting:
+                try:
+                    await self.inbound.serve()  # callers who asked for a person come first
+                except Exception:
+                    log.exception("engine.inbound_failed")
             for slot in list(self.floor.slots.values()):
                 mine = slot.campaign is not None and slot.campaign.dial_mode != "predictive"
                 if mine and slot.state is AgentState.READY and slot.phone_ready and self.link.up:
@@ -365,6 +376,13 @@ class Engine:
         )  # fmt: skip
         for attempt_id in swept.closed:
             await dispositions.settle(self.pool, attempt_id)
+        if live is not None:
+            closed = await inbound.close_calls_of_dead(
+                self.pool, owner=self.owner, dead_after_s=self.settings.dead_after_s,
+                link=self.link.name, live_channels=live,
+            )  # fmt: skip
+            if closed:
+                log.info("engine.inbound_calls_closed", count=len(closed))
         if swept.returned:
             log.info("engine.leases_returned", count=swept.returned, calls_closed=len(swept.closed))
         for owner in await processes.forget_dead(self.pool, self.settings.dead_after_s):

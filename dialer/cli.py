@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import getpass
 import os
@@ -130,7 +131,19 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             demo_settings = replace(settings.with_ami(ami), simulated_callees=True)
             async with runtime.started(demo_settings, before_link=seed) as running:
                 print(demo.logins_banner(running.url, f"127.0.0.1:{pbx.port}"), flush=True)
-                await stop.wait()
+                pbx.core.globals["DIALER_AGI"] = f"127.0.0.1:{running.agi_port}"
+                every = config.env_int(os.environ, "DEMO_CALL_IN_EVERY_S", 150, lo=0, hi=86_400)  # 0: none
+                callers = asyncio.create_task(
+                    demo.residents_call_in(running.pool, pbx.call_in, (every * 0.5, every * 1.5))
+                    if every
+                    else stop.wait()
+                )
+                try:
+                    await stop.wait()
+                finally:
+                    callers.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await callers
         finally:
             await pbx.stop()
 

@@ -42,6 +42,7 @@ class DialPlan:
     join_context: str = "dialer-join"
     abandon_context: str = "dialer-abandon"
     listen_context: str = "dialer-listen"  # a supervisor's phone listens in (ChanSpy)
+    inbound_join_context: str = "dialer-inbound-join"  # a caller who asked for a person, to an operator
     # Ofcom asks for at least 15 s of ringing before giving up.
     ring_timeout_s: int = 30
     # Starts every ChannelId we set (<prefix>-a<attempt>, <prefix>-s<operator>-<n>): two

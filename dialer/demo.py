@@ -6,7 +6,9 @@ and are only ever dialled through the simulated PBX: the demo refuses to start w
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -219,3 +221,27 @@ def logins_banner(url: str, ami: str) -> str:
         )
     lines += ["", "  Ctrl-C stops everything (the embedded PostgreSQL too).", ""]
     return "\n".join(lines)
+
+
+async def residents_call_in(
+    pool: asyncpg.Pool,
+    call_in: Callable[[str, str, str], object],
+    every_s: tuple[float, float],
+    rng_seed: int = 7,
+) -> None:
+    """Now and then a sample resident calls a department's line back and asks for a person (menu
+    key 2; sometimes 1, the payment information, first): inbound calls to practise on. Runs until
+    cancelled; one caller in five is a number the sample data does not know."""
+    rng = random.Random(rng_seed)
+    while True:
+        await asyncio.sleep(rng.uniform(*every_s))
+        row = await pool.fetchrow(
+            """select d.callback_number, p.number from phone p join department d on d.id = p.department_id
+               where d.callback_number <> '' order by random() limit 1"""
+        )
+        if row is None:
+            continue
+        caller = (
+            row["number"] if rng.random() < 0.8 else f"0{rng.randint(3, 9)}{rng.randint(10**7, 10**8 - 1)}"
+        )
+        call_in(row["callback_number"], caller, rng.choice(("2", "2", "12")))

@@ -96,6 +96,7 @@ async def started(
         link.subscribe(_count_events(metrics, link.name))
         link.subscribe(engine.tracker.on_event)
         link.subscribe(engine.on_link)
+        link.subscribe(engine.inbound.on_event)
         app = web_app.build(
             pool=web_pool, engine=engine, hub=hub, link=link, metrics=metrics, settings=settings
         )

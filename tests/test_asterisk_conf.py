@@ -29,7 +29,7 @@ def test_every_context_the_dialer_originates_to_exists() -> None:
     ext = _sections("extensions.conf")
     plan = DialPlan()
     contexts = (plan.agent_context, plan.connect_context, plan.predictive_context, plan.join_context)
-    for context in (*contexts, plan.abandon_context, plan.listen_context):
+    for context in (*contexts, plan.abandon_context, plan.listen_context, plan.inbound_join_context):
         assert context in ext, context
         assert re.search(r"^exten => (_X\.|s),1,", ext[context], re.M), context
 

@@ -50,6 +50,13 @@ class CallTracker:
         if other_channel_id:
             self._index[other_channel_id] = ("call", attempt_id)
 
+    def track_answered(self, attempt_id: int, uniqueid: str, channel: str) -> None:
+        """A call we did not place (a resident calling in), already up: followed by Asterisk's Uniqueid."""
+        self.calls[attempt_id] = call.CallState(
+            channel_id=uniqueid, phase=call.Phase.ANSWERED, channel=channel, answered=True
+        )
+        self._index[uniqueid] = ("call", attempt_id)
+
     def track_session(self, user_id: int, channel_id: str, extension: str) -> None:
         self.sessions[user_id] = sess.SessionState(channel_id=channel_id, extension=extension)
         self._index[channel_id] = ("session", user_id)

@@ -160,3 +160,14 @@ def _length_reason(number: str) -> str | None:
     if not mobile_or_ip and len(number) != 10:
         return f"固定電話は市外局番から10桁です({len(number)}桁)"
     return None
+
+
+def caller_number(callerid: str) -> str | None:
+    """A caller ID as national digits ('0312345678'), or None (withheld, unknown, foreign, junk)."""
+    s = re.sub(r"[^0-9+]", "", callerid or "")
+    if s.startswith("81") and len(s) in (11, 12):  # 81 3 1234 5678: country code without '+'
+        s = "+" + s
+    if not s or (not s.startswith("0") and not s.startswith("+81")):
+        return None
+    phone = parse_phone(s)
+    return phone.number if phone.valid else None

@@ -15,6 +15,7 @@ from .behaviour import HUMAN, Verdict
 from .channels import Channel, chanspy_event, newexten, user_event, varset
 from .core import Core
 from .hangups import Hangups
+from .inbound import InboundLine
 
 Started = Callable[[], None]
 SPY_OPTIONS = {"listen": "qE", "whisper": "qEw", "barge": "qEB"}  # as in asterisk-conf [dialer-listen]
@@ -35,6 +36,7 @@ class Dialplan:
     def __init__(self, core: Core, hangups: Hangups) -> None:
         self.core = core
         self.hangups = hangups
+        self.inbound = InboundLine(core, hangups, self)
 
     # ----- plumbing ----------------------------------------------------------------------
     def _step(self, ch: Channel, priority: int, app: str, data: str = "") -> None:
@@ -71,6 +73,8 @@ class Dialplan:
             "dialer-machine": self._machine,
             "dialer-listen": self._listen,
             "dialer-spy": self._spy,  # the recording's own context (08)
+            "dialer-inbound": self._inbound,
+            "dialer-inbound-join": self._inbound_join,
         }
         handlers.get(context, self._hold)(ch, priority, started)
 
@@ -164,6 +168,15 @@ class Dialplan:
         self._step(ch, 1, "NoOp", f"resident to operator {ch.exten}, attempt={self._attempt(ch)}")
         started()
         self._connect_bridge(ch, at=2)
+
+    # ----- residents calling in (simpbx/inbound.py) ---------------------------------------------
+    def _inbound(self, ch: Channel, priority: int, started: Started) -> None:
+        started()
+        self.inbound.inbound(ch, priority)
+
+    def _inbound_join(self, ch: Channel, priority: int, started: Started) -> None:
+        started()
+        self.inbound.join(ch)
 
     # ----- a supervisor listens in (08) ----------------------------------------------------------
     def _spy(self, ch: Channel, priority: int, started: Started) -> None:

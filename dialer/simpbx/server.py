@@ -188,6 +188,12 @@ class SimulatedPbx:
         for session in list(self.sessions):
             session.set_frozen(frozen)
 
+    def call_in(self, line: str, caller: str, keys: str = "2") -> str:
+        """A resident calls the line `line` from `caller` (digits; "" = withheld) and presses
+        `keys` in the menu (one per prompt; "2": a person). The dialplan's FastAGI requests go
+        to the global DIALER_AGI (set it with Setvar, or core.globals). Returns the Uniqueid."""
+        return self.plan.inbound.call_in(line, caller, keys)
+
     async def hangup_remote(self, uniqueid: str) -> bool:
         """The far end of this channel (by Uniqueid, i.e. our ChannelId) hangs up now, like a SIP
         callee's BYE (Cause 0). False if there is no such live channel."""

@@ -30,7 +30,7 @@ class DispositionRejected(DialerError):
 class Saved:
     created: bool  # False: this token was stored before (a resend)
     attempt_id: int
-    campaign_id: int
+    campaign_id: int | None  # None: an inbound call
     code: str
 
 
@@ -156,6 +156,8 @@ async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code
             raise DispositionRejected("error.already_recorded")
         if attempt["answered_at"] is None and attempt["outcome"] not in ANSWERED_OUTCOMES:
             raise DispositionRejected("error.not_answered")
+        if attempt["target_id"] is None and code.needs_callback:  # inbound: no campaign would call back
+            raise DispositionRejected("error.inbound_callback", 422)
         disposition_id = await conn.fetchval(
             """insert into disposition (attempt_id, client_token, operator_id, department_id, code, note,
                                         promise_date, promise_amount_yen, callback_at)
@@ -184,24 +186,31 @@ async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code
 
 
 async def _record_contact(
-    conn: Connection, disposition_id: int, household_id: int, user: User, inp: DispositionInput, code: Code
+    conn: Connection,
+    disposition_id: int,
+    household_id: int | None,
+    user: User,
+    inp: DispositionInput,
+    code: Code,
 ) -> None:
-    """The call in the contact history (経過記録) that goes back to the delinquency system, and the promise."""
+    """The call in the contact history (経過記録) that goes back to the delinquency system, and the promise.
+    An inbound call from a caller matched to no household has neither: its note stays on the call."""
     party = "本人" if code.reached else ("本人以外" if code.code == "other_party" else "")
     content = code.label_ja + (f": {inp.note}" if inp.note else "")
     await conn.execute(
         """insert into contact_history (department_id, household_id, at, method, place, party, content,
                                         disposition_id, recorded_by)
-           select a.department_id, a.household_id, coalesce(a.answered_at, a.originated_at), 'phone_out',
-                  coalesce(a.dialed_number, ''), $3, $4, $2, $5
-           from attempt a where a.id = $1""",
+           select a.department_id, a.household_id, coalesce(a.answered_at, a.originated_at),
+                  case when a.dial_mode = 'inbound' then 'phone_in' else 'phone_out' end,
+                  coalesce(a.dialed_number, a.caller_number, ''), $3, $4, $2, $5
+           from attempt a where a.id = $1 and a.household_id is not null""",
         inp.attempt_id,
         disposition_id,
         party,
         content,
         user.id,
     )
-    if inp.promise_date is not None and inp.promise_amount_yen is not None:
+    if household_id is not None and inp.promise_date is not None and inp.promise_amount_yen is not None:
         await conn.execute(
             """insert into promise (department_id, household_id, disposition_id, operator_id, promised_on, amount_yen)
                values ($1, $2, $3, $4, $5, $6)""",

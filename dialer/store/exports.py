@@ -71,7 +71,8 @@ _METHODS = {
 
 _RESULTS = """
 select to_char(a.originated_at at time zone 'Asia/Tokyo', 'YYYY/MM/DD HH24:MI:SS') as at, h.household_no,
-       coalesce(head.atena_no, '') as atena_no, coalesce(a.dialed_number, '') as number, c.name as campaign,
+       coalesce(head.atena_no, '') as atena_no, coalesce(a.dialed_number, a.caller_number, '') as number,
+       coalesce(c.name, '受電') as campaign,
        coalesce(a.outcome, '') as outcome, coalesce(d.code, '') as code,
        coalesce(to_char(d.promise_date, 'YYYY/MM/DD'), '') as promise_date,
        coalesce(d.promise_amount_yen::text, '') as promise_yen,
@@ -79,7 +80,7 @@ select to_char(a.originated_at at time zone 'Asia/Tokyo', 'YYYY/MM/DD HH24:MI:SS
        coalesce(u.display_name, '') as operator, coalesce(a.talk_s::int::text, '') as talk_s
 from attempt a
 join household h on h.id = a.household_id
-join campaign c on c.id = a.campaign_id
+left join campaign c on c.id = a.campaign_id  -- none: a resident's incoming call
 left join lateral (select atena_no from person where household_id = h.id order by is_head desc, id limit 1) head on true
 left join disposition d on d.attempt_id = a.id
 left join app_user u on u.id = a.operator_id

@@ -53,3 +53,60 @@ async def record_call_in(
             number,
             content,
         )
+
+
+async def open_call(
+    pool: asyncpg.Pool,
+    *,
+    department_id: str,
+    household_id: int | None,
+    caller_number: str | None,
+    uniqueid: str,
+    operator_id: int,
+    link: str,
+    owner: str,
+) -> int:
+    """A caller put through to an operator: an 'inbound' attempt, already answered (its timeline
+    starts with 'inbound' and 'assigned'). Returns its id. A household id that is not the
+    department's (a forged argument) is not kept: the operator then asks who is calling."""
+    async with db.department(pool, department_id) as conn, conn.transaction():
+        attempt_id = await conn.fetchval(
+            """insert into attempt (department_id, household_id, operator_id, dial_mode, channel_id, link,
+                                    owner, caller_number, phase, answered_at)
+               select $1, (select id from household where id = $2 and department_id = $1), $3, 'inbound',
+                      $4, $5, $6, $7, 'answered', now()
+               returning id""",
+            department_id,
+            household_id,
+            operator_id,
+            uniqueid,
+            link,
+            owner,
+            caller_number,
+        )
+        await conn.execute(
+            """insert into attempt_event (attempt_id, kind, detail)
+               values ($1, 'inbound', '{}'), ($1, 'assigned', jsonb_build_object('operator_id', $2::bigint))""",
+            attempt_id,
+            operator_id,
+        )
+    return int(attempt_id)
+
+
+async def close_calls_of_dead(
+    conn: Conn, *, owner: str, dead_after_s: float, link: str | None, live_channels: set[str] | None
+) -> list[int]:
+    """Inbound calls handled by a dialer that is gone, and over at our Asterisk: closed as lost."""
+    rows = await conn.fetch(
+        """update attempt a set phase = 'ended', outcome = coalesce(outcome, 'lost'), ended_at = now()
+           where a.target_id is null and a.ended_at is null and a.owner is distinct from $1
+             and not exists (select 1 from dialer_process p where p.owner = a.owner
+                               and p.seen_at > now() - make_interval(secs => $2))
+             and a.link = $3 and $4::text[] is not null and not (a.channel_id = any($4::text[]))
+           returning a.id""",
+        owner,
+        dead_after_s,
+        link,
+        sorted(live_channels) if live_channels is not None else None,
+    )
+    return [r["id"] for r in rows]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import asyncpg
 
 from dialer import runtime
@@ -73,3 +75,51 @@ async def test_a_supervisor_listens_in_on_real_asterisk(
         await sup.close()
         await op.close()
         await probe.close()
+
+
+async def test_an_inbound_caller_who_wants_a_person_reaches_a_ready_operator_on_real_asterisk(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    """[dialer-inbound] raises DialerInbound after the menu; the dialer Redirects the caller into the
+    free operator's bridge (dialer-inbound-join), and the operator gets the household's record."""
+    w = await factory.world(pool)
+    await pool.execute("update department set callback_number = '03-1234-0001' where id = 'nhi'")
+    hid = await factory.household(pool, w.campaign_id, "0355550162")
+    await pool.execute("update campaign_target set state = 'done'")  # nobody to dial: op1 waits
+    op = PageClient(product.url)
+    try:
+        await op.ready_as("op1", w.campaign_id)
+        await op.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets", within=20)
+        await kit.call_in(product, "0312340001", "0355550162")
+        caller = await op.wait(lambda m: m["type"] == "caller", within=20)
+        assert (caller["match"], caller["number"]) == ("known", "03-5555-0162")
+        pop = await op.wait(lambda m: m["type"] == "record", within=5)
+        assert (pop["reason"], pop["record"]["household_id"]) == ("inbound", hid)
+        await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected", within=10)
+        assert (await op.post("/api/agent/hangup"))[0] == 200
+        ended = await op.wait(lambda m: m["type"] == "call_ended", within=10)
+        assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == (
+            "connected",
+            "operator",
+            True,
+        )
+        body = {
+            "attempt_id": pop["attempt_id"],
+            "token": str(uuid.uuid4()),
+            "code": "installment",
+            "note": "来週窓口へ",
+        }
+        status, reply = await op.post("/api/dispositions", body)
+        assert status == 200, reply
+    finally:
+        await op.close()
+    row = await pool.fetchrow("select * from attempt where id = $1", pop["attempt_id"])
+    assert (row["dial_mode"], row["household_id"], row["campaign_id"], row["outcome"]) == (
+        "inbound", hid, None, "connected",
+    )  # fmt: skip
+    assert row["caller_number"] == "0355550162"
+    assert await kit.kinds(pool, pop["attempt_id"]) == ["inbound", "assigned", "connected", "ended"]
+    history = await pool.fetch(
+        "select method, place, content from contact_history where household_id = $1 order by id", hid
+    )
+    assert [tuple(r) for r in history][-1] == ("phone_in", "0355550162", "分納相談希望: 来週窓口へ")

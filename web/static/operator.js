@@ -37,7 +37,27 @@
     }
   }
 
-  function clearRecord() { show($("rec"), false); show($("rec-none"), true); setText("outcome", ""); }
+  function clearRecord() {
+    show($("rec"), false); show($("rec-none"), true); show($("caller"), false); setText("outcome", "");
+    inbound(false);
+  }
+
+  // No campaign calls back after an incoming call: its call-back codes are not offered.
+  function inbound(on) {
+    for (const el of form.querySelectorAll("input[data-callback='1']")) el.closest("label").hidden = on;
+  }
+
+  // A resident calling in: who it may be (one household matched: its record follows; none or
+  // several: the operator asks for the 宛名番号 or the name and address).
+  function renderCaller(msg) {
+    const who = t("caller." + msg.match) + (msg.number ? "　" + msg.number : "");
+    setText("caller", t("caller.heading") + ": " + who);
+    show($("caller"), true);
+    show($("rec-none"), msg.match !== "known");
+    inbound(true);
+    form.attempt_id.value = msg.attempt_id;
+    setText("outcome", "");
+  }
 
   function renderRecord(msg) {
     const r = msg.record;
@@ -60,6 +80,7 @@
       body.appendChild(tr);
     }
     show($("rec"), true); show($("rec-none"), false);
+    if (msg.reason !== "inbound") show($("caller"), false);
     if (msg.attempt_id) form.attempt_id.value = msg.attempt_id;
     setText("outcome", "");
   }
@@ -69,6 +90,7 @@
     if (msg.type === "database") { show($("db-down"), !msg.up); if (msg.up) flush(); return; }
     if (msg.type === "agent") renderAgent(msg);
     else if (msg.type === "record") renderRecord(msg);
+    else if (msg.type === "caller") renderCaller(msg);
     else if (msg.type === "call_ended") {
       let text = t("outcome." + msg.outcome);
       if (msg.hangup_by) text += "（" + t("hangup." + msg.hangup_by) + "）";
