@@ -60,7 +60,7 @@ class Engine:
         self.pool, self.link, self.settings, self.metrics = pool, link, settings, metrics
         # Names this process's leases: unique even for two processes started in the same millisecond.
         self.owner = f"dialer-{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
-        self.floor = Floor(notifier, metrics)
+        self.floor = Floor(notifier, metrics, link.name)
         self.flow = CallFlow(pool, self.floor, settings, metrics, self.owner, link)
         self.phones = Phones(self.flow)
         self.tracker = CallTracker(self._on_call, self.phones.on_session)
@@ -74,6 +74,7 @@ class Engine:
         self._tasks: list[asyncio.Task[None]] = []
         self._checks: set[asyncio.Task[None]] = set()  # short-lived: pages gone
         self.page_grace_s = PAGE_GRACE_S
+        self.alone = True  # the only Asterisk server (campaigns.fleet says otherwise)
 
     async def start(self) -> None:
         await processes.register(self.pool, self.owner, self.link.name)
@@ -110,7 +111,7 @@ class Engine:
         slot = self.floor.slot(user)
         slot.pages += 1
         await self.floor.publish(slot)
-        await self.floor.notifier.to_user(user.id, {"type": "pbx", "up": self.link.up})
+        await self.floor.notifier.to_user(user.id, {"type": "pbx", "up": self.link.up, "pbx": self.link.name})
         if not self.db.up:
             await self.floor.notifier.to_user(user.id, {"type": "database", "up": False})
         shown = slot.state is AgentState.PREVIEW or (
@@ -128,7 +129,13 @@ class Engine:
             return
         if not event.up:
             self.phones.link_down()
-        await self.floor.notifier.to_all({"type": "pbx", "up": event.up})
+        message = {"type": "pbx", "up": event.up, "pbx": self.link.name}
+        if self.alone:
+            await self.floor.notifier.to_all(message)
+        else:  # other servers' operators are not concerned; supervisors see each server
+            for slot in list(self.floor.slots.values()):
+                await self.floor.notifier.to_user(slot.user.id, message)
+            await self.floor.notifier.to_all_supervisors(message)
         if event.up and event.reason == "reconnected":
             await self.phones.verify_after_reconnect()
 

@@ -17,6 +17,7 @@ from dialer.store.users import User
 class Notifier(Protocol):
     async def to_user(self, user_id: int, message: dict[str, Any]) -> None: ...
     async def to_supervisors(self, department_id: str | None, message: dict[str, Any]) -> None: ...
+    async def to_all_supervisors(self, message: dict[str, Any]) -> None: ...
     async def to_all(self, message: dict[str, Any]) -> None: ...
 
 
@@ -57,7 +58,8 @@ class Floor:
     """Slots by operator, and for each call in flight its campaign and the operator it belongs to
     (a predictive call has none until a person answers and is given to one)."""
 
-    def __init__(self, notifier: Notifier, metrics: Metrics) -> None:
+    def __init__(self, notifier: Notifier, metrics: Metrics, name: str = "") -> None:
+        self.name = name  # the Asterisk server's (one floor per server)
         self.slots: dict[int, Slot] = {}
         self.by_attempt: dict[int, int] = {}  # attempt -> operator
         self.campaign_of: dict[int, int] = {}  # attempt -> campaign
@@ -91,7 +93,7 @@ class Floor:
         counts: dict[str, int] = {}
         for s in self.slots.values():
             counts[s.state.value] = counts.get(s.state.value, 0) + 1
-        self.metrics.set_agents(counts)
+        self.metrics.set_agents(counts, self.name)
         view = slot.view()
         await self.notifier.to_user(slot.user.id, view)
         await self.notifier.to_supervisors(

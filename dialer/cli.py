@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, choices=["operator", "supervisor", "staff", "admin"])
     add.add_argument("--department", help="department id (not for admin)")
     add.add_argument("--extension", help="the operator's phone extension")
+    add.add_argument(
+        "--pbx", help="with AMI_SERVERS: the Asterisk server the phone is on (default: the first)"
+    )
     add.set_defaults(func=_users_add)
     codes = sub.add_parser("codes", help="the list of outcomes operators record (dispositions)")
     csub = codes.add_subparsers(title="codes commands")
@@ -193,6 +196,7 @@ async def _users_add(settings: Settings, args: argparse.Namespace) -> int:
             role=args.role,
             department_id=args.department,
             extension=args.extension,
+            pbx=args.pbx,
         )
         print(f"created user {user.login} ({user.role})")
 

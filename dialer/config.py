@@ -1,7 +1,8 @@
 """One typed configuration object, read from the environment (no globals).
 
 Every setting has a default that works for `make demo`; production points the product at a
-real PostgreSQL (DATABASE_URL) and a real Asterisk (AMI_HOST, AMI_PORT, AMI_USER, AMI_SECRET).
+real PostgreSQL (DATABASE_URL) and a real Asterisk (AMI_HOST, AMI_PORT, AMI_USER, AMI_SECRET),
+or several (AMI_SERVERS).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class AmiSettings:
     ping_timeout_s: float = 3.0
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
+    name: str = "pbx1"  # how logs, metrics, attempt.link and app_user.pbx call this server
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class DialPlan:
 class Settings:
     var_dir: Path
     database_url: str | None  # None: the embedded PostgreSQL in var_dir/pgdata
-    ami: AmiSettings | None  # None: no Asterisk configured
+    ami: AmiSettings | None  # None: no Asterisk configured; else the first (or only) server
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     log_format: str = "auto"  # auto | json | console
@@ -74,6 +76,11 @@ class Settings:
     # The FastAGI service Asterisk's dialplan calls (agi/): agi://AGI_HOST:AGI_PORT/<route>
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
+    more_ami: tuple[AmiSettings, ...] = ()  # the other servers of AMI_SERVERS, each with its operators
+
+    @property
+    def servers(self) -> tuple[AmiSettings, ...]:
+        return () if self.ami is None else (self.ami, *self.more_ami)
 
     @property
     def dead_after_s(self) -> float:
@@ -111,6 +118,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             username=env.get("AMI_USER", "dialer"),
             secret=env.get("AMI_SECRET", ""),
         )
+    servers = ami_servers(env)
+    if servers:
+        ami = servers[0]
     log_format = env.get("LOG_FORMAT", "auto")
     if log_format not in ("auto", "json", "console"):
         raise ConfigError(f"LOG_FORMAT must be auto, json or console, got {log_format!r}")
@@ -144,4 +154,42 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         agi_host=env.get("AGI_HOST", "127.0.0.1"),
         agi_port=env_int(env, "AGI_PORT", 4573, lo=0),
         heartbeat_s=env_int(env, "DIALER_HEARTBEAT_S", 10, lo=1, hi=60),
+        more_ami=tuple(servers[1:]),
     )
+
+
+_SERVER = re.compile(r"^([a-z][a-z0-9_-]{0,31})=([A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\])(?::(\d{1,5}))?$")
+
+
+def ami_servers(env: Mapping[str, str]) -> list[AmiSettings]:
+    """AMI_SERVERS="pbx1=10.0.0.1:5038,pbx2=10.0.0.2": several Asterisk servers, each with its own
+    operators (app_user.pbx). All use AMI_USER; the secret is AMI_SECRET_<NAME> (upper case, - as _)
+    if set, else AMI_SECRET. Empty: none (AMI_HOST names the only one)."""
+    raw = env.get("AMI_SERVERS", "").strip()
+    if not raw:
+        return []
+    if env.get("AMI_HOST"):
+        raise ConfigError("set AMI_SERVERS or AMI_HOST, not both")
+    servers: list[AmiSettings] = []
+    for item in (x.strip() for x in raw.split(",")):
+        m = _SERVER.match(item)
+        if m is None:
+            raise ConfigError(
+                f"AMI_SERVERS: each entry is name=host[:port] (name: a-z, 0-9, _ or -), got {item!r}"
+            )
+        name, host, port = m.group(1), m.group(2).strip("[]"), int(m.group(3) or 5038)
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"AMI_SERVERS: port out of range in {item!r}")
+        if any(s.name == name for s in servers):
+            raise ConfigError(f"AMI_SERVERS: the name {name!r} is used twice")
+        secret_key = "AMI_SECRET_" + name.upper().replace("-", "_")
+        servers.append(
+            AmiSettings(
+                host=host,
+                port=port,
+                username=env.get("AMI_USER", "dialer"),
+                secret=env.get(secret_key) or env.get("AMI_SECRET", ""),
+                name=name,
+            )
+        )
+    return servers

@@ -13,6 +13,7 @@ AGENT_STATES = ("offline", "connecting", "paused", "ready", "preview", "dialing"
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._floors: dict[str, dict[str, int]] = {}  # operators by state, per floor (set_agents)
         r = self.registry
         self.originated = Counter(
             "dialer_calls_originated", "Calls originated through AMI", ["campaign"], registry=r
@@ -78,9 +79,11 @@ class Metrics:
         for state in AGENT_STATES:
             self.agents.labels(state).set(0)
 
-    def set_agents(self, counts: dict[str, int]) -> None:
+    def set_agents(self, counts: dict[str, int], floor: str = "") -> None:
+        """One floor's operators by state (one floor per Asterisk server); the gauge is their sum."""
+        self._floors[floor] = counts
         for state in AGENT_STATES:
-            self.agents.labels(state).set(counts.get(state, 0))
+            self.agents.labels(state).set(sum(c.get(state, 0) for c in self._floors.values()))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

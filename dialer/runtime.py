@@ -17,9 +17,10 @@ from aiohttp import web
 from agi.protocol import FastAgiServer
 from agi.routes import Routes
 from campaigns.engine import Engine
+from campaigns.fleet import Fleet
 from dialer import logs
 from dialer.ami.link import AmiLink, LinkEvent, LinkStatus
-from dialer.config import Settings
+from dialer.config import AmiSettings, Settings
 from dialer.errors import ConfigError, PortInUse
 from dialer.metrics import Metrics
 from dialer.store import db, migrate
@@ -34,12 +35,13 @@ log = logs.get("dialer.runtime")
 class Running:
     settings: Settings
     pool: asyncpg.Pool
-    link: AmiLink
-    engine: Engine
+    link: AmiLink  # the first (or only) Asterisk server's
+    engine: Engine  # the first server's
     hub: Hub
     metrics: Metrics
     url: str
     agi_port: int = 0  # where the FastAGI service listens (AGI_PORT, or the one chosen for 0)
+    fleet: Fleet | None = None  # every server's engine (AMI_SERVERS)
 
 
 @contextlib.asynccontextmanager
@@ -91,15 +93,8 @@ async def started(
             raise
         stack.push_async_callback(agi.close)
         metrics, hub = Metrics(), Hub()
-        link = AmiLink(settings.ami)
-        engine = Engine(pool, link, settings, hub, metrics)
-        link.subscribe(_count_events(metrics, link.name))
-        link.subscribe(engine.tracker.on_event)
-        link.subscribe(engine.on_link)
-        link.subscribe(engine.inbound.on_event)
-        app = web_app.build(
-            pool=web_pool, engine=engine, hub=hub, link=link, metrics=metrics, settings=settings
-        )
+        fleet = Fleet([_engine(pool, ami, settings, hub, metrics) for ami in settings.servers])
+        app = web_app.build(pool=web_pool, engine=fleet, hub=hub, metrics=metrics, settings=settings)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -115,13 +110,14 @@ async def started(
             raise
         stack.push_async_callback(hub.close_all)
         port = _bound_port(site)
-        await link.start()
-        stack.push_async_callback(link.close)
-        await engine.start()
-        stack.push_async_callback(engine.stop)
+        for engine in fleet.engines:  # a server that cannot be reached now is retried by its link
+            await engine.link.start()
+            stack.push_async_callback(engine.link.close)
+            await engine.start()
+            stack.push_async_callback(engine.stop)
         url = f"http://{settings.http_host}:{port}"
-        log.info("dialer.started", url=url, ami=f"{settings.ami.host}:{settings.ami.port}")
-        yield Running(settings, pool, link, engine, hub, metrics, url, agi.port)
+        log.info("dialer.started", url=url, ami=[f"{a.name}={a.host}:{a.port}" for a in settings.servers])
+        yield Running(settings, pool, fleet.first.link, fleet.first, hub, metrics, url, agi.port, fleet)
         log.info("dialer.stopping")
 
 
@@ -132,6 +128,17 @@ async def migrate_database(dsn: str) -> list[str]:
         return await migrate.migrate(conn)
     finally:
         await conn.close()
+
+
+def _engine(pool: asyncpg.Pool, ami: AmiSettings, settings: Settings, hub: Hub, metrics: Metrics) -> Engine:
+    """One Asterisk server's link and engine, wired: AMI events -> call tracker -> engine."""
+    link = AmiLink(ami, name=ami.name)
+    engine = Engine(pool, link, settings, hub, metrics)
+    link.subscribe(_count_events(metrics, link.name))
+    link.subscribe(engine.tracker.on_event)
+    link.subscribe(engine.on_link)
+    link.subscribe(engine.inbound.on_event)
+    return engine
 
 
 def _bound_port(site: web.TCPSite) -> int:

@@ -24,11 +24,11 @@ async def test_pages_are_told_when_the_pbx_link_drops_and_returns(
     await factory.world(pool)
     assert await operator.login("op1", factory.PASSWORD) == 200
     await operator.connect()
-    await operator.wait(lambda m: m == {"type": "pbx", "up": True})
+    await operator.wait(lambda m: m == {"type": "pbx", "up": True, "pbx": "pbx1"})
     operator.forget()
     await sim.drop_links()
-    await operator.wait(lambda m: m == {"type": "pbx", "up": False})
-    await operator.wait(lambda m: m == {"type": "pbx", "up": True})  # reconnected by itself
+    await operator.wait(lambda m: m == {"type": "pbx", "up": False, "pbx": "pbx1"})
+    await operator.wait(lambda m: m == {"type": "pbx", "up": True, "pbx": "pbx1"})  # reconnected by itself
     status, body = await operator.get("/healthz")
     assert (status, '"pbx1": "up"' in body) == (200, True)
 
@@ -37,10 +37,10 @@ async def _half_open_then_back(sim: SimulatedPbx, page: PageClient, unseen: obje
     """Freeze the link, let something happen that AMI would have reported, then reconnect."""
     sim.freeze(True)
     await unseen  # type: ignore[misc]
-    await page.wait(lambda m: m == {"type": "pbx", "up": False}, within=5)
+    await page.wait(lambda m: m == {"type": "pbx", "up": False, "pbx": "pbx1"}, within=5)
     sim.freeze(False)
     await sim.drop_links()
-    await page.wait(lambda m: m == {"type": "pbx", "up": True}, within=5)
+    await page.wait(lambda m: m == {"type": "pbx", "up": True, "pbx": "pbx1"}, within=5)
 
 
 async def test_a_phone_put_down_while_the_link_was_half_open_is_found(

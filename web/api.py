@@ -92,8 +92,8 @@ async def listen(request: web.Request) -> web.Response:
     if not isinstance(operator_id, int) or isinstance(operator_id, bool) or not isinstance(mode, str):
         return _error("error.invalid", 400)
     engine = request.app[ENGINE]
-    slot = engine.floor.slots.get(operator_id)
-    attempt = slot.attempt_id if slot is not None else None
+    held = engine.holding(operator_id)
+    attempt = held[1].attempt_id if held is not None else None
     detail: dict[str, Any] = {"mode": mode[:16], "attempt_id": attempt}
     try:
         detail["channel_id"] = await engine.listen(user, operator_id, mode)
@@ -114,13 +114,18 @@ async def floor(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     agents = [
         {"user_id": s.user.id, "display_name": s.user.display_name, **s.view()}
-        for s in engine.floor.slots.values()
+        for s in engine.slots()
         if user.department_id is None or s.user.department_id == user.department_id
     ]
     async with db.department(request.app[POOL], user.department_id) as conn:
         progress = await campaigns.progress(conn, user.department_id)
     return web.json_response(
-        {"agents": agents, "campaigns": progress, "pbx_up": engine.link.up},
+        {
+            "agents": agents,
+            "campaigns": progress,
+            "pbx_up": all(link.up for link in engine.links),
+            "pbx": {link.name: link.up for link in engine.links},
+        },
         dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str),
     )
 

@@ -9,14 +9,13 @@ import asyncpg
 import jinja2
 from aiohttp import web
 
-from campaigns.engine import Engine
-from dialer.ami.link import AmiLink
+from campaigns.fleet import Fleet
 from dialer.config import Settings
 from dialer.metrics import Metrics
 from web import api, campaigns, data, health, live, pages
 from web.auth import SESSIONS, SessionCache, security_headers, session_middleware
 from web.i18n import phone_display, translate, wareki, wareki_fiscal_year, yen
-from web.keys import ENGINE, HUB, LINK, METRICS, POOL, SETTINGS
+from web.keys import ENGINE, HUB, METRICS, POOL, SETTINGS
 from web.outage import database_errors
 from web.push import Hub
 
@@ -24,14 +23,13 @@ HERE = Path(__file__).parent
 
 
 def build(
-    *, pool: asyncpg.Pool, engine: Engine, hub: Hub, link: AmiLink, metrics: Metrics, settings: Settings
+    *, pool: asyncpg.Pool, engine: Fleet, hub: Hub, metrics: Metrics, settings: Settings
 ) -> web.Application:
     app = web.Application(middlewares=[database_errors, session_middleware], client_max_size=256 * 1024)
     app.on_response_prepare.append(security_headers)
     app[POOL] = pool
     app[ENGINE] = engine
     app[HUB] = hub
-    app[LINK] = link
     app[METRICS] = metrics
     app[SETTINGS] = settings
     app[SESSIONS] = SessionCache()

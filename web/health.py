@@ -7,7 +7,7 @@ from aiohttp import web
 
 from dialer.aio import within
 from dialer.store.db import UNAVAILABLE
-from web.keys import ENGINE, LINK, METRICS, POOL
+from web.keys import ENGINE, METRICS, POOL
 
 
 async def _database_ok(request: web.Request) -> bool:
@@ -23,11 +23,12 @@ async def _database_ok(request: web.Request) -> bool:
 
 async def healthz(request: web.Request) -> web.Response:
     db_ok = await _database_ok(request)
-    link = request.app[LINK]
+    links = request.app[ENGINE].links
+    # Degraded when any server is down: its operators cannot work (the others go on).
     body = {
-        "status": "ok" if db_ok and link.up else "degraded",
+        "status": "ok" if db_ok and all(link.up for link in links) else "degraded",
         "database": "ok" if db_ok else "unreachable",
-        "ami": {link.name: "up" if link.up else "down"},
+        "ami": {link.name: "up" if link.up else "down" for link in links},
     }
     return web.json_response(body, status=200 if body["status"] == "ok" else 503)
 

@@ -43,6 +43,9 @@ class Hub:
         targets = [ws for ws, dept in self._supervisors.items() if dept is None or dept == department_id]
         await self._send(targets, message)
 
+    async def to_all_supervisors(self, message: dict[str, Any]) -> None:
+        await self._send(list(self._supervisors), message)
+
     async def to_all(self, message: dict[str, Any]) -> None:
         sockets = {ws for group in self._users.values() for ws in group} | set(self._supervisors)
         await self._send(list(sockets), message)

@@ -29,6 +29,7 @@ class User:
     role: str
     department_id: str | None
     extension: str | None
+    pbx: str | None = None  # the Asterisk server the phone is on (AMI_SERVERS); None: the first
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> User:
@@ -39,6 +40,7 @@ class User:
             role=row["role"],
             department_id=row["department_id"],
             extension=row["extension"],
+            pbx=row["pbx"],
         )
 
 
@@ -49,7 +51,7 @@ class Session:
     lang: str
 
 
-_USER_COLUMNS = "u.id, u.login, u.display_name, u.role, u.department_id, u.extension"
+_USER_COLUMNS = "u.id, u.login, u.display_name, u.role, u.department_id, u.extension, u.pbx"
 
 
 async def create_user(
@@ -61,6 +63,7 @@ async def create_user(
     role: str,
     department_id: str | None,
     extension: str | None = None,
+    pbx: str | None = None,
 ) -> User:
     if role not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
@@ -68,14 +71,15 @@ async def create_user(
         raise UserError("password must be at least 8 characters")
     try:
         row = await conn.fetchrow(
-            f"""insert into app_user as u (login, display_name, role, department_id, extension, password_hash)
-                values ($1, $2, $3, $4, $5, $6) returning {_USER_COLUMNS}""",
+            f"""insert into app_user as u (login, display_name, role, department_id, extension, password_hash, pbx)
+                values ($1, $2, $3, $4, $5, $6, $7) returning {_USER_COLUMNS}""",
             login,
             display_name,
             role,
             department_id,
             extension,
             hash_password(password),
+            pbx,
         )
     except asyncpg.UniqueViolationError:
         raise UserError(f"a user with login {login!r} or extension {extension!r} already exists") from None

@@ -36,11 +36,22 @@
     }
   }
 
+  // Each Asterisk server's link: "OK" with one server; "pbx1 OK・pbx2 ×" with several.
+  const pbx = new Map();
+  function renderPbx() {
+    const mark = (up) => (up ? "OK" : "×");
+    const text = pbx.size === 1 ? mark([...pbx.values()][0])
+      : [...pbx.entries()].filter(([n]) => n).map(([n, up]) => n + " " + mark(up)).join("・");
+    document.getElementById("pbx").textContent = text;
+  }
+
   async function refresh() {
     const res = await fetch("/api/floor", { credentials: "same-origin" });
     if (!res.ok) return;
     const data = await res.json();
-    document.getElementById("pbx").textContent = data.pbx_up ? "OK" : "×";
+    pbx.clear();
+    for (const [name, up] of Object.entries(data.pbx || {})) pbx.set(name, up);
+    renderPbx();
     document.getElementById("db").textContent = "OK";  // this answer came from the database
     agents.clear();
     for (const a of data.agents) agents.set(a.user_id, a);
@@ -67,7 +78,7 @@
   }
 
   liveSocket((msg) => {
-    if (msg.type === "pbx") document.getElementById("pbx").textContent = msg.up ? "OK" : "×";
+    if (msg.type === "pbx") { pbx.set(msg.pbx || "", msg.up); renderPbx(); }
     if (msg.type === "database") document.getElementById("db").textContent = msg.up ? "OK" : "×";
     if (msg.type === "floor_agent") { agents.set(msg.user_id, msg); render(); }
   }, (up) => { if (up) refresh(); });
