@@ -42,6 +42,11 @@ class Action(StrEnum):
     DISPOSED = "disposed"  # disposition stored, back to ready
     DISPOSED_PAUSE = "disposed_pause"  # disposition stored, then a pause
     LOGOUT = "logout"
+    # A dialer restarted after a crash finds the operator's phone still in their bridge
+    # (campaigns.adoption): paused, or on the call it was on (still dialling, or talking).
+    ADOPT = "adopt"
+    ADOPT_DIALING = "adopt_dialing"
+    ADOPT_TALKING = "adopt_talking"
 
 
 S, A = AgentState, Action
@@ -68,6 +73,9 @@ TRANSITIONS: dict[tuple[AgentState, Action], AgentState] = {
     (S.READY, A.DISPOSED): S.READY,  # a disposition resent after a restart
     (S.PAUSED, A.DISPOSED): S.PAUSED,
     (S.PAUSED, A.DISPOSED_PAUSE): S.PAUSED,
+    (S.OFFLINE, A.ADOPT): S.PAUSED,
+    (S.OFFLINE, A.ADOPT_DIALING): S.DIALING,
+    (S.OFFLINE, A.ADOPT_TALKING): S.TALKING,
 }
 
 # Losing the phone session or logging out is always possible; where it leads depends on the call.

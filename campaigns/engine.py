@@ -18,6 +18,7 @@ import time
 
 import asyncpg
 
+from campaigns.adoption import Adoption
 from campaigns.agent import Action, AgentState
 from campaigns.callflow import STORE_ERRORS, CallFlow
 from campaigns.dialing import Dialing, EngineError
@@ -68,6 +69,7 @@ class Engine:
         self.dialing = Dialing(pool, link, settings, metrics, self.floor, self.flow, self.tracker, self.owner)
         self.predictive = Predictive(self.dialing)
         self.inbound = Inbound(self.dialing)
+        self.adoption = Adoption(self.flow, self.floor, self.tracker, settings, self.owner)
         self.db = self.flow.db
         self.db.listen(self._on_database)
         self._probed_at = 0.0
@@ -78,6 +80,8 @@ class Engine:
 
     async def start(self) -> None:
         await processes.register(self.pool, self.owner, self.link.name)
+        for gone in await processes.forget_gone_here(self.pool):  # restarted after a crash
+            log.warning("engine.dialer_gone", owner=gone, why="not running")
         self.flow.journal = Journal(self.settings.var_dir / "spool", self.owner)
         self.flow.journal.open()
         if self.flow.adopt_orphans():  # a dialer died with call records held: written first
@@ -110,6 +114,8 @@ class Engine:
         """A page (re)connected: send it the operator's state and, mid-call, the record again."""
         slot = self.floor.slot(user)
         slot.pages += 1
+        if slot.state is AgentState.OFFLINE:  # a dialer that died may have left their phone up
+            await self.adoption.adopt(slot)
         await self.floor.publish(slot)
         await self.floor.notifier.to_user(user.id, {"type": "pbx", "up": self.link.up, "pbx": self.link.name})
         if not self.db.up:

@@ -41,7 +41,8 @@ class PageClient:
         """Log in as an operator, open the page's WebSocket, press Ready on a campaign."""
         assert await self.login(login, password) == 200
         await self.connect()
-        await self.wait_state("offline")
+        # offline, or paused: a phone left in its bridge by a dialer that died is taken over
+        await self.wait(lambda m: m["type"] == "agent" and m["state"] in ("offline", "paused"))
         status, body = await self.post("/api/agent/ready", {"campaign_id": campaign_id})
         assert status == 200, body
 

@@ -127,7 +127,8 @@ async def test_a_dialer_killed_mid_call_loses_no_outcome_and_calls_nobody_twice(
         assert (row["outcome"], row["ended_at"] is not None) == ("lost", True)
         assert await pool.fetchval("select count(*) from disposition") == 1
 
-        # The operator logs in to the new dialer and gets the other household, not the first again.
+        # The operator logs in to the new dialer (their phone, still in its bridge, is taken over:
+        # paused) and gets the other household, not the first again.
         op = PageClient(second.url)
         try:
             await op.ready_as("op1", w.campaign_id)
@@ -139,3 +140,85 @@ async def test_a_dialer_killed_mid_call_loses_no_outcome_and_calls_nobody_twice(
     per_household = await pool.fetch("select household_id, count(*) as n from attempt group by household_id")
     assert {r["household_id"]: r["n"] for r in per_household} == {called: 1, other: 1}
     assert await pool.fetchval("select count(*) from dialer_process") == 0  # the second one left cleanly
+
+
+async def test_a_dialer_restarted_mid_call_takes_the_operator_and_the_call_over(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx, tmp_path: Path
+) -> None:
+    """The operator's page comes back to the restarted dialer while the resident is still on the
+    line: the phone is not rung again, the call is followed from where it is, the operator hangs
+    up through the new dialer and records the outcome; then works on."""
+    w = await factory.world(pool)
+    for number in ("0355551701", "0355551702"):
+        await factory.household(pool, w.campaign_id, number)
+        sim.script(number, Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
+    proc, url = await dialer_process.spawn(settings, tmp_path / "first")
+    try:
+        op = PageClient(url)
+        try:
+            await op.ready_as("op1", w.campaign_id)
+            pop = await op.wait(lambda m: m["type"] == "record")
+            await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+        finally:
+            await op.close()
+    finally:
+        proc.kill()
+        await proc.wait()
+    attempt_id = pop["attempt_id"]
+    sessions_rung = len(
+        [a for a in sim.actions("Originate") if str(a.get("ChannelId", "")).startswith("dlr-s")]
+    )
+
+    async with runtime.started(dataclasses.replace(settings, heartbeat_s=0.5)) as second:
+        # Restarted on this machine: the first one's pid no longer runs, so it is gone at once.
+        owners = await pool.fetch("select owner from dialer_process")
+        assert [r["owner"] for r in owners] == [second.engine.owner]
+        op = PageClient(second.url)
+        try:
+            assert await op.login("op1", factory.PASSWORD) == 200
+            await op.connect()
+            state = await op.wait(lambda m: m["type"] == "agent")
+            assert (state["state"], state["attempt_id"], state["call_phase"]) == (
+                "talking",
+                attempt_id,
+                "connected",
+            )
+            again = await op.wait(lambda m: m["type"] == "record")
+            assert (again["attempt_id"], again["record"]["household_id"]) == (
+                attempt_id,
+                pop["record"]["household_id"],
+            )
+            owner = await pool.fetchval(
+                "select lease_owner from campaign_target where household_id = $1",
+                pop["record"]["household_id"],
+            )
+            assert owner == second.engine.owner  # the household is held by the new dialer now
+            assert (await op.post("/api/agent/hangup"))[0] == 200
+            ended = await op.wait(lambda m: m["type"] == "call_ended")
+            assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == (
+                "connected",
+                "operator",
+                True,
+            )
+            await op.wait_state("wrap_up")
+            body = {
+                "attempt_id": attempt_id,
+                "token": str(uuid.uuid4()),
+                "code": "refused",
+                "then_pause": "1",
+            }
+            assert (await op.post("/api/dispositions", body))[0] == 200
+            await op.wait_state("paused")
+            assert (await op.post("/api/agent/ready", {"campaign_id": w.campaign_id}))[0] == 200
+            nxt = await op.wait(lambda m: m["type"] == "record" and m["attempt_id"] != attempt_id, within=15)
+            assert nxt["record"]["household_id"] != pop["record"]["household_id"]
+        finally:
+            await op.close()
+    rung = [a for a in sim.actions("Originate") if str(a.get("ChannelId", "")).startswith("dlr-s")]
+    assert len(rung) == sessions_rung  # the phone was never rung again: its session was taken over
+    row = await pool.fetchrow("select outcome, hangup_by from attempt where id = $1", attempt_id)
+    assert (row["outcome"], row["hangup_by"]) == ("connected", "operator")
+    state = await pool.fetchval(
+        "select state from campaign_target where household_id = $1", pop["record"]["household_id"]
+    )
+    assert state == "done"  # 拒否 finishes the household

@@ -57,6 +57,21 @@ class CallTracker:
         )
         self._index[uniqueid] = ("call", attempt_id)
 
+    def adopt(self, attempt_id: int, channel_id: str, channel: str, *, up: bool, bridged: bool) -> None:
+        """A call another dialer placed, found live at Asterisk: followed from where it is."""
+        phase = call.Phase.CONNECTED if bridged else call.Phase.ANSWERED if up else call.Phase.RINGING
+        self.calls[attempt_id] = call.CallState(
+            channel_id=channel_id, phase=phase, channel=channel, answered=up or bridged, connected=bridged
+        )
+        self._index[channel_id] = ("call", attempt_id)
+
+    def adopt_session(self, user_id: int, channel_id: str, extension: str, channel: str) -> None:
+        """An operator's session another dialer opened, found in its bridge at Asterisk."""
+        self.sessions[user_id] = sess.SessionState(
+            channel_id=channel_id, extension=extension, phase=sess.SessionPhase.JOINED, channel=channel
+        )
+        self._index[channel_id] = ("session", user_id)
+
     def track_session(self, user_id: int, channel_id: str, extension: str) -> None:
         self.sessions[user_id] = sess.SessionState(channel_id=channel_id, extension=extension)
         self._index[channel_id] = ("session", user_id)

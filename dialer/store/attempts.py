@@ -158,6 +158,38 @@ async def finish(
     )
 
 
+@dataclass(frozen=True)
+class OpenCall:
+    """An operator's call still open in the database (for a dialer taking over after a crash)."""
+
+    id: int
+    channel_id: str
+    campaign_id: int | None
+    lease: Lease | None  # None: an inbound call
+    disposed: bool  # the operator already saved its outcome
+
+
+async def open_for_operator(conn: Conn, operator_id: int) -> OpenCall | None:
+    row = await conn.fetchrow(
+        """select a.id, a.channel_id, a.campaign_id, a.target_id, a.household_id, a.department_id, a.phone_id,
+                  a.dialed_number, coalesce(t.attempts, 0) as attempts,
+                  exists (select 1 from disposition d where d.attempt_id = a.id) as disposed
+           from attempt a left join campaign_target t on t.id = a.target_id
+           where a.operator_id = $1 and a.ended_at is null order by a.id desc limit 1""",
+        operator_id,
+    )
+    if row is None:
+        return None
+    lease = None
+    if row["target_id"] is not None:
+        lease = Lease(
+            target_id=row["target_id"], campaign_id=row["campaign_id"], household_id=row["household_id"],
+            department_id=row["department_id"], attempts=row["attempts"], phone_id=row["phone_id"],
+            number=row["dialed_number"],
+        )  # fmt: skip
+    return OpenCall(row["id"], row["channel_id"], row["campaign_id"], lease, row["disposed"])
+
+
 async def assign_operator(conn: Conn, attempt_id: int, operator_id: int) -> None:
     """Predictive: the person who answered was given to this operator (once; on the timeline too)."""
     await conn.execute(

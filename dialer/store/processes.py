@@ -33,6 +33,43 @@ async def leave(conn: Conn, owner: str) -> None:
     await conn.execute("delete from dialer_process where owner = $1", owner)
 
 
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it runs
+        return True
+    return True
+
+
+async def forget_gone_here(conn: Conn) -> list[str]:
+    """Processes of this machine whose pid no longer runs (restarted after a crash): dead now,
+    without waiting for six missed heartbeats. A reused pid only delays this to the heartbeat rule."""
+    rows = await conn.fetch(
+        "select owner, pid from dialer_process where host = $1 and pid <> $2",
+        socket.gethostname(),
+        os.getpid(),
+    )
+    gone = [r["owner"] for r in rows if not _running(r["pid"])]
+    if gone:
+        await conn.execute("delete from dialer_process where owner = any($1::text[])", gone)
+    return gone
+
+
+async def others_alive(conn: Conn, owner: str, link: str, dead_after_s: float) -> bool:
+    """Another dialer process drives this Asterisk and is alive: its sessions are not ours to take."""
+    return bool(
+        await conn.fetchval(
+            """select exists (select 1 from dialer_process where link = $1 and owner <> $2
+                                and seen_at > now() - make_interval(secs => $3))""",
+            link,
+            owner,
+            dead_after_s,
+        )
+    )
+
+
 async def forget_dead(conn: Conn, dead_after_s: float) -> list[str]:
     """Remove processes not seen for `dead_after_s`; their names, for the log."""
     rows = await conn.fetch(

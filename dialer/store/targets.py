@@ -161,6 +161,17 @@ class Swept:
     closed: list[int]  # open attempts closed as lost (a disposition stored for one still applies)
 
 
+async def take_over(conn: Conn, target_id: int, owner: str, lease_s: int) -> None:
+    """A dialer adopting a dead one's call holds its household from now on."""
+    await conn.execute(
+        """update campaign_target set lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3)
+           where id = $1 and state = 'leased'""",
+        target_id,
+        owner,
+        lease_s,
+    )
+
+
 async def sweep_expired(
     pool: asyncpg.Pool,
     *,

@@ -28,23 +28,27 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Real]:
 
 @pytest.fixture
 async def product(real: Real, db_dsn: str, tmp_path: Path) -> AsyncIterator[runtime.Running]:
+    async with runtime.started(product_settings(real, db_dsn, tmp_path)) as running:
+        yield running
+    # The product leaves calls and operator sessions up when it stops (a restarted dialer takes
+    # them over); the next test's database numbers its attempts from 1 again, and Asterisk refuses
+    # a channel id still in use ("dlr-a1"), so nothing of this test may outlive it.
+    cli("channel request hangup all")
+
+
+def product_settings(real: Real, db_dsn: str, var_dir: Path) -> config.Settings:
+    """The product against the real Asterisk: residents are the test dialplan's sim-trunk."""
     plan = replace(
         DialPlan(),
         trunk_template="Local/{number}@sim-trunk",
         operator_template="Local/{extension}@dialer-phone",
         ring_timeout_s=15,
     )
-    settings = replace(
-        config.load({"DIALER_VAR_DIR": str(tmp_path)}),
+    return replace(
+        config.load({"DIALER_VAR_DIR": str(var_dir)}),
         database_url=db_dsn,
         ami=real.ami,
         http_port=0,
         dialplan=plan,
         simulated_callees=True,  # sim-trunk in the test dialplan: nobody real is called
     )
-    async with runtime.started(settings) as running:
-        yield running
-    # The product leaves calls and operator sessions up when it stops (a restarted dialer takes
-    # them over); the next test's database numbers its attempts from 1 again, and Asterisk refuses
-    # a channel id still in use ("dlr-a1"), so nothing of this test may outlive it.
-    cli("channel request hangup all")

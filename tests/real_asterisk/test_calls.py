@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import asyncpg
 
@@ -126,3 +127,46 @@ async def test_predictive_machine_is_hung_up_on_real_asterisk(
         assert not [m for m in op.messages if m["type"] == "record"]
     finally:
         await op.close()
+
+
+async def test_a_restarted_dialer_takes_over_the_call_on_real_asterisk(
+    real: kit.Real, db_dsn: str, tmp_path: Path, pool: asyncpg.Pool
+) -> None:
+    """The dialer stops with a resident on the line (a stop leaves calls and sessions up); the next
+    one finds the operator's session and the call in CoreShowChannels and carries on with them."""
+    from tests.real_asterisk.conftest import product_settings
+
+    w = await factory.world(pool)
+    hid = await factory.household(pool, w.campaign_id, "0355550131")
+    settings = product_settings(real, db_dsn, tmp_path)
+    try:
+        async with runtime.started(settings) as first:
+            op = PageClient(first.url)
+            try:
+                await op.ready_as("op1", w.campaign_id)
+                pop = await op.wait(lambda m: m["type"] == "record", within=20)
+                await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected", within=20)
+            finally:
+                await op.close()
+        async with runtime.started(settings) as second:
+            op = PageClient(second.url)
+            try:
+                assert await op.login("op1", factory.PASSWORD) == 200
+                await op.connect()
+                state = await op.wait(lambda m: m["type"] == "agent", within=20)
+                assert (state["state"], state["attempt_id"], state["call_phase"]) == (
+                    "talking", pop["attempt_id"], "connected",
+                )  # fmt: skip
+                again = await op.wait(lambda m: m["type"] == "record", within=10)
+                assert again["record"]["household_id"] == hid
+                assert (await op.post("/api/agent/hangup"))[0] == 200
+                ended = await op.wait(lambda m: m["type"] == "call_ended", within=20)
+                assert (ended["outcome"], ended["hangup_by"]) == ("connected", "operator")
+            finally:
+                await op.close()
+    finally:
+        kit.cli("channel request hangup all")
+    row = await pool.fetchrow("select outcome, hangup_by from attempt where id = $1", pop["attempt_id"])
+    assert (row["outcome"], row["hangup_by"]) == ("connected", "operator")
+    sessions = await pool.fetchval("select count(*) from attempt")  # one call, never placed again
+    assert sessions == 1

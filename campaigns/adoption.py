@@ -1,0 +1,99 @@
+"""A dialer started after another one died (kill -9, a crash, a power cut) takes over its
+operators where Asterisk says they are.
+
+Asterisk keeps the operator's phone in their bridge, and the resident with them, when the dialer
+that set the call up dies. When such an operator's page comes back (to this dialer, usually the
+same service restarted), their session channel is looked for in CoreShowChannels: found in its
+bridge, it is followed again instead of ringing the phone once more (the operator is paused, or
+on the call they were on). Their open call, if still up, is adopted with its household's lease,
+and its outcome is recorded as usual (an outcome saved before the crash still counts).
+
+Only when no other live dialer drives this Asterisk: a session another live dialer opened is
+that dialer's. A dialer restarted on the same machine knows at once that its predecessor is
+gone (its pid no longer runs: processes.forget_gone_here); elsewhere after six missed heartbeats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from campaigns.agent import Action, AgentState
+from campaigns.callflow import STORE_ERRORS, CallFlow
+from campaigns.floor import Floor, Slot
+from dialer import logs
+from dialer.ami.link import AmiLink
+from dialer.calls.tracker import CallTracker
+from dialer.config import Settings
+from dialer.errors import AmiActionError
+from dialer.store import attempts, campaigns, processes, targets
+
+log = logs.get("campaigns.adoption")
+
+
+class Adoption:
+    def __init__(
+        self, flow: CallFlow, floor: Floor, tracker: CallTracker, settings: Settings, owner: str
+    ) -> None:
+        self.flow, self.floor, self.tracker, self.settings, self.owner = flow, floor, tracker, settings, owner
+        self.pool, self.link = flow.pool, flow.link
+
+    async def adopt(self, slot: Slot) -> bool:
+        """Take over an offline operator's live session (and call); True if there was one."""
+        link: AmiLink = self.link
+        extension = slot.user.extension
+        if not link.up or not extension or not _untouched(slot):
+            return False
+        try:
+            if await processes.others_alive(self.pool, self.owner, link.name, self.settings.dead_after_s):
+                return False
+            listing = await link.channel_list()
+            call = await attempts.open_for_operator(self.pool, slot.user.id)
+        except (AmiActionError, *STORE_ERRORS) as exc:
+            log.warning("adoption.check_failed", operator=slot.user.id, error=type(exc).__name__)
+            return False
+        session = self._session(slot, listing)
+        if session is None:
+            return False
+        async with slot.lock:
+            if not _untouched(slot):
+                return False  # Ready pressed meanwhile: that session is the one
+            self.tracker.adopt_session(slot.user.id, session, extension, str(listing[session].get("Channel")))
+            slot.session_channel_id, slot.phone_ready = session, True
+            item = listing.get(call.channel_id) if call is not None else None
+            if call is None or item is None:
+                await self.floor.move(slot, Action.ADOPT)
+                log.warning("adoption.session", operator=slot.user.id)
+                return True
+            await self._call(slot, call, item)
+        return True  # the page is sent the record as on any reconnect (Engine.attach)
+
+    def _session(self, slot: Slot, listing: Mapping[str, Mapping[str, Any]]) -> str | None:
+        prefix = f"{self.settings.dialplan.channel_prefix}-s{slot.user.id}-"
+        found = [uid for uid, item in listing.items() if uid.startswith(prefix) and item.get("BridgeId")]
+        return found[-1] if found else None
+
+    async def _call(self, slot: Slot, call: attempts.OpenCall, item: Mapping[str, Any]) -> None:
+        """The operator's call, still up: followed, its household held (slot lock held)."""
+        up = (item.get("ChannelStateDesc") or "") == "Up"
+        bridged = bool(item.get("BridgeId"))
+        if call.lease is not None:
+            try:
+                await targets.take_over(self.pool, call.lease.target_id, self.owner, self.settings.lease_s)
+                if call.campaign_id is not None:
+                    slot.campaign = await campaigns.get(self.pool, call.campaign_id, slot.user.department_id)
+            except STORE_ERRORS as exc:  # the sweep keeps it while the call is up; nothing lost
+                log.warning("adoption.lease_failed", attempt=call.id, error=type(exc).__name__)
+        slot.lease, slot.attempt_id, slot.disposed = call.lease, call.id, call.disposed
+        slot.call_phase = "connected" if bridged else "answered" if up else "ringing"
+        self.floor.by_attempt[call.id] = slot.user.id
+        if call.campaign_id is not None:
+            self.floor.campaign_of[call.id] = call.campaign_id
+        self.tracker.adopt(call.id, call.channel_id, str(item.get("Channel")), up=up, bridged=bridged)
+        await self.floor.move(slot, Action.ADOPT_TALKING if up or bridged else Action.ADOPT_DIALING)
+        log.warning("adoption.call", operator=slot.user.id, attempt=call.id, phase=slot.call_phase)
+
+
+def _untouched(slot: Slot) -> bool:
+    """Offline with no session of ours (checked again after each wait: Ready may have come)."""
+    return slot.state is AgentState.OFFLINE and slot.session_channel_id is None
