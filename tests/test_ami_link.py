@@ -252,3 +252,47 @@ async def test_channel_exists(sim: SimulatedPbx, link: tuple[AmiLink, Collector]
     await seen.wait_for(lambda e: isinstance(e, events.Newstate) and e.state_desc == "Up")
     assert await ami.channel_exists("dlr-a105") is True
     assert await ami.channel_exists("dlr-a-never") is False
+
+
+async def test_a_burst_of_two_hundred_calls_is_followed_to_the_last_event(
+    sim: SimulatedPbx, link: tuple[AmiLink, Collector]
+) -> None:
+    """Thousands of events within seconds through one link, interleaved across 200 calls: every
+    call ends with the outcome its callee was scripted for (the tracker sees no event twice or
+    out of place)."""
+    from dialer.calls.state import Outcome
+    from dialer.calls.tracker import CallChange, CallTracker, SessionChange
+
+    ami, seen = link
+    scripts = {
+        "answer": (Behaviour("answer", ring_s=0.05, talk_s=0.2, amd_s=0.05), Outcome.DROPPED),
+        "busy": (Behaviour("busy", ring_s=0.05), Outcome.BUSY),
+        "congestion": (Behaviour("congestion", ring_s=0.0), Outcome.CONGESTION),
+        "noanswer": (Behaviour("noanswer", ring_s=0.05), Outcome.NO_ANSWER),
+    }
+    ended: dict[int, Outcome] = {}
+    done = asyncio.Event()
+
+    async def on_call(change: CallChange) -> None:
+        if change.state.outcome is not None:
+            ended[change.attempt_id] = change.state.outcome
+            if len(ended) == 200:
+                done.set()
+
+    async def on_session(change: SessionChange) -> None:
+        return None
+
+    tracker = CallTracker(on_call, on_session)
+    ami.subscribe(tracker.on_event)
+    expected: dict[int, Outcome] = {}
+    for i in range(200):
+        kind = list(scripts)[i % 4]
+        behaviour, outcome = scripts[kind]
+        number = f"035556{i:04d}"
+        sim.script(number, behaviour)
+        expected[i] = outcome
+        tracker.track_call(i, f"burst-{i}")
+        await ami.originate(_originate(f"burst-{i}", number, timeout_ms=1_000))
+    await asyncio.wait_for(done.wait(), 60)
+    assert ended == expected
+    assert len([e for e in seen.items if not isinstance(e, LinkStatus)]) > 3_000

@@ -49,6 +49,7 @@ class SimulatedPbx:
         self.received: list[Action] = []
         self.sessions: set[AmiSession] = set()
         self.frozen = False
+        self.latency_s = 0.0  # slow links: every byte to the clients this late (set_latency)
         self.booted = True
         self.core = Core(config, self.broadcast)
         self.hangups = Hangups(self.core)
@@ -181,6 +182,13 @@ class SimulatedPbx:
         for session in list(self.sessions):
             session.abort()
         await self._closed()
+
+    def set_latency(self, seconds: float) -> None:
+        """A slow link: everything written to the clients (responses, events) leaves this late,
+        still in order. 0 = at once."""
+        if seconds < 0:
+            raise ValueError("latency must be >= 0")
+        self.latency_s = seconds
 
     def freeze(self, frozen: bool) -> None:
         """Half-open link: read and write nothing while frozen; events meanwhile are lost."""

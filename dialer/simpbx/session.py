@@ -45,6 +45,7 @@ class AmiSession(asyncio.Protocol):
         self.closing = False
         self._blocked = False
         self._banner_due = False
+        self._due = 0.0  # with latency: when the last delayed write goes out
         self.local = self.remote = "IPV4/TCP/0.0.0.0/0"
 
     # ----- transport callbacks ---------------------------------------------------------------
@@ -85,6 +86,17 @@ class AmiSession(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         transport = self.transport
         if transport is None or self.closing or transport.is_closing() or self.pbx.frozen:
+            return
+        if self.pbx.latency_s > 0:  # a slow link: everything arrives late, in order
+            loop = asyncio.get_running_loop()
+            self._due = max(self._due, loop.time() + self.pbx.latency_s)
+            loop.call_at(self._due, self._write_now, data)
+            return
+        self._write_now(data)
+
+    def _write_now(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or self.closing or transport.is_closing():
             return
         transport.write(data)
         if transport.get_write_buffer_size() > MAX_BACKLOG:
