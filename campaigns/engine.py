@@ -14,10 +14,10 @@ import contextlib
 import os
 import secrets
 import socket
-import time
 
 import asyncpg
 
+from campaigns import listening
 from campaigns.adoption import Adoption
 from campaigns.agent import Action, AgentState
 from campaigns.callflow import STORE_ERRORS, CallFlow
@@ -29,7 +29,7 @@ from campaigns.phones import Phones
 from campaigns.predictive import Predictive
 from dialer import logs
 from dialer.aio import within
-from dialer.ami.link import AmiLink, LinkEvent, LinkStatus, OriginateRequest
+from dialer.ami.link import AmiLink, LinkEvent, LinkStatus
 from dialer.calls.state import Milestone, Outcome, Party
 from dialer.calls.tracker import CallChange, CallTracker
 from dialer.config import Settings
@@ -46,12 +46,7 @@ LOOP_IDLE_S = 1.0
 PROBE_EVERY_S = 1.0  # while the database is away: how often to look for it
 RENEW_EVERY_S = 60.0
 SWEEP_EVERY_S = 30.0
-PAGE_GRACE_S = 10.0
-LISTEN_MODES = (
-    "listen",
-    "whisper",
-    "barge",
-)  # ChanSpy qE, qEw, qEB (asterisk-conf [dialer-listen])  # an operator whose page has been closed this long is paused
+PAGE_GRACE_S = 10.0  # an operator whose page has been closed this long is paused
 
 
 class Engine:
@@ -233,56 +228,10 @@ class Engine:
             await self.tracker.end_with(attempt_id, Outcome.LOST)
 
     async def listen(self, supervisor: User, operator_id: int, mode: str) -> str:
-        """Ring the supervisor's phone; answered, it listens in on the operator's session (their
-        calls) through ChanSpy in asterisk-conf [dialer-listen]. Returns the listening channel's id.
-        Only an operator of the supervisor's own department whose phone is in session."""
-        if mode not in LISTEN_MODES:
-            raise EngineError("error.invalid")
-        if not supervisor.extension:
-            raise EngineError("error.no_extension")
-        slot = self.floor.slots.get(operator_id)
-        if slot is None or slot.user.department_id != supervisor.department_id:
-            raise EngineError("error.no_operator")
-        session = slot.session_channel_id
-        if session is None or not slot.phone_ready:
-            raise EngineError("error.operator_no_phone")
-        try:
-            target = (await self.link.channel_names()).get(session)
-        except AmiActionError as exc:
-            log.warning("engine.listen_failed", supervisor=supervisor.id, error=exc.message)
-            raise EngineError("error.pbx") from None
-        if target is None:
-            raise EngineError("error.operator_no_phone")
-        plan = self.settings.dialplan
-        channel_id = f"{plan.channel_prefix}-l{supervisor.id}-{int(time.time() * 1000):x}"
-        try:
-            await self.link.originate(
-                OriginateRequest(
-                    channel=plan.operator_template.format(extension=supervisor.extension),
-                    context=plan.listen_context,
-                    exten="s",
-                    channel_id=channel_id,
-                    caller_id=f'"モニタ {slot.user.extension or ""}" <{supervisor.extension}>',
-                    timeout_ms=30_000,
-                    variables={
-                        "SPY_TARGET": target,
-                        "SPY_MODE": mode,
-                        "DIALER_SUPERVISOR": str(supervisor.id),
-                        "DIALER_ATTEMPT": f"listen-{supervisor.id}",
-                    },
-                )
-            )
-        except AmiActionError as exc:
-            log.warning("engine.listen_failed", supervisor=supervisor.id, error=exc.message)
-            raise EngineError("error.pbx") from None
-        log.info(
-            "engine.listen",
-            supervisor=supervisor.id,
-            operator=operator_id,
-            mode=mode,
-            attempt=slot.attempt_id,
+        """Ring the supervisor's phone to listen in on an operator (campaigns.listening)."""
+        return await listening.start(
+            self.floor, self.link, self.settings.dialplan, supervisor, operator_id, mode
         )
-        return channel_id
 
     async def logout(self, user: User) -> None:
         slot = self.floor.slots.get(user.id)
