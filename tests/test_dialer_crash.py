@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import uuid
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -78,6 +79,30 @@ async def test_a_dialer_not_seen_for_a_while_is_dead_and_one_seen_lately_is_not(
 
 
 # ---- a real process killed mid-call ---------------------------------------------------------
+async def _killed_mid_call(
+    settings: Settings, tmp_path: Path, campaign_id: int, saved: str | None = None
+) -> dict[str, Any]:
+    """A dialer in a process of its own: op1 is put through to a resident (and, with `saved`,
+    records that outcome during the call); then the process is SIGKILLed, no clean-up of any
+    kind. Returns the record pushed to op1's page."""
+    proc, url = await dialer_process.spawn(settings, tmp_path / "first")
+    try:
+        op = PageClient(url)
+        try:
+            await op.ready_as("op1", campaign_id)
+            pop = await op.wait(lambda m: m["type"] == "record")
+            await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+            if saved is not None:
+                body = {"attempt_id": pop["attempt_id"], "token": str(uuid.uuid4()), "code": saved}
+                assert (await op.post("/api/dispositions", body))[0] == 200
+            return pop
+        finally:
+            await op.close()
+    finally:
+        proc.kill()
+        await proc.wait()
+
+
 async def test_a_dialer_killed_mid_call_loses_no_outcome_and_calls_nobody_twice(
     settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx, tmp_path: Path
 ) -> None:
@@ -87,20 +112,7 @@ async def test_a_dialer_killed_mid_call_loses_no_outcome_and_calls_nobody_twice(
     for number in ("0355551601", "0355551602"):
         sim.script(number, Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
 
-    proc, url = await dialer_process.spawn(settings, tmp_path / "first")
-    try:
-        op = PageClient(url)
-        try:
-            await op.ready_as("op1", w.campaign_id)
-            pop = await op.wait(lambda m: m["type"] == "record")
-            await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
-            body = {"attempt_id": pop["attempt_id"], "token": str(uuid.uuid4()), "code": "refused"}
-            assert (await op.post("/api/dispositions", body))[0] == 200  # saved during the call
-        finally:
-            await op.close()
-    finally:
-        proc.kill()  # SIGKILL: no clean-up of any kind
-        await proc.wait()
+    pop = await _killed_mid_call(settings, tmp_path, w.campaign_id, saved="refused")
     called = await pool.fetchval("select household_id from attempt where id = $1", pop["attempt_id"])
     assert called in (first_hh, second_hh)
     other = second_hh if called == first_hh else first_hh
@@ -152,18 +164,7 @@ async def test_a_dialer_restarted_mid_call_takes_the_operator_and_the_call_over(
     for number in ("0355551701", "0355551702"):
         await factory.household(pool, w.campaign_id, number)
         sim.script(number, Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
-    proc, url = await dialer_process.spawn(settings, tmp_path / "first")
-    try:
-        op = PageClient(url)
-        try:
-            await op.ready_as("op1", w.campaign_id)
-            pop = await op.wait(lambda m: m["type"] == "record")
-            await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
-        finally:
-            await op.close()
-    finally:
-        proc.kill()
-        await proc.wait()
+    pop = await _killed_mid_call(settings, tmp_path, w.campaign_id)
     attempt_id = pop["attempt_id"]
     sessions_rung = len(
         [a for a in sim.actions("Originate") if str(a.get("ChannelId", "")).startswith("dlr-s")]
