@@ -2,7 +2,7 @@
 
     python -m tests.dialer_process '{"dsn": ..., "var_dir": ..., "ami": {...}, "heartbeat_s": 1}'
 
-Prints {"url": ...} on one line once it serves, then runs until killed.
+Prints {"url": ..., "agi_port": ...} on one line once it serves, then runs until killed.
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ async def spawn(
         cwd=ROOT, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdout is not None
-    return proc, json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))["url"]
+    started = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
+    proc.agi_port = started["agi_port"]  # type: ignore[attr-defined]  # where its FastAGI listens
+    return proc, started["url"]
 
 
 async def main(spec: dict[str, Any]) -> None:
@@ -56,7 +58,7 @@ async def main(spec: dict[str, Any]) -> None:
         dialplan=replace(base.dialplan, ring_timeout_s=2),
     )
     async with runtime.started(settings) as running:
-        print(json.dumps({"url": running.url}), flush=True)
+        print(json.dumps({"url": running.url, "agi_port": running.agi_port}), flush=True)
         await asyncio.Event().wait()
 
 

@@ -223,3 +223,43 @@ async def test_a_dialer_restarted_mid_call_takes_the_operator_and_the_call_over(
         "select state from campaign_target where household_id = $1", pop["record"]["household_id"]
     )
     assert state == "done"  # 拒否 finishes the household
+
+
+async def test_an_incoming_call_is_taken_over_too_and_the_operator_paused_after_it(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx, tmp_path: Path
+) -> None:
+    """An inbound call has no campaign: after the taken-over call the operator is paused, so that
+    Ready names a campaign again (never ready on nothing)."""
+    w = await factory.world(pool)
+    await pool.execute("update department set callback_number = '03-1234-0001' where id = 'nhi'")
+    proc, url = await dialer_process.spawn(settings, tmp_path / "first")
+    try:
+        sim.core.globals["DIALER_AGI"] = f"127.0.0.1:{proc.agi_port}"  # type: ignore[attr-defined]
+        op = PageClient(url)
+        try:
+            await op.ready_as("op1", w.campaign_id)
+            await op.wait_state("ready")
+            sim.call_in("0312340001", "0355551801")
+            caller = await op.wait(lambda m: m["type"] == "caller", within=15)
+            await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+        finally:
+            await op.close()
+    finally:
+        proc.kill()
+        await proc.wait()
+    async with runtime.started(settings) as second:
+        op = PageClient(second.url)
+        try:
+            assert await op.login("op1", factory.PASSWORD) == 200
+            await op.connect()
+            state = await op.wait(lambda m: m["type"] == "agent")
+            assert (state["state"], state["attempt_id"]) == ("talking", caller["attempt_id"])
+            assert (await op.post("/api/agent/hangup"))[0] == 200
+            await op.wait_state("wrap_up")
+            body = {"attempt_id": caller["attempt_id"], "token": str(uuid.uuid4()), "code": "installment"}
+            assert (await op.post("/api/dispositions", body))[0] == 200
+            await op.wait_state("paused")
+        finally:
+            await op.close()
+    row = await pool.fetchrow("select dial_mode, outcome, hangup_by from attempt")
+    assert dict(row) == {"dial_mode": "inbound", "outcome": "connected", "hangup_by": "operator"}
