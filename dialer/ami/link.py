@@ -193,7 +193,7 @@ class AmiLink:
             self._login.set_exception(
                 AmiUnreachable(
                     f"Cannot reach Asterisk AMI at {self.settings.host}:{self.settings.port}: "
-                    f"{exc}. Check AMI_HOST/AMI_PORT and that Asterisk is running."
+                    f"{exc}. Check AMI_HOST/AMI_PORT (or AMI_SERVERS) and that Asterisk is running."
                 )
             )
 
