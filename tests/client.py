@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -76,9 +77,11 @@ class PageClient:
                 self.messages.append(json.loads(msg.data))
                 self._new.set()
 
-    async def wait(self, predicate: Callable[[dict[str, Any]], bool], within: float = 10.0) -> dict[str, Any]:
-        """The first pushed message (already received or still to come) that matches."""
-        seen = 0
+    async def wait(
+        self, predicate: Callable[[dict[str, Any]], bool], within: float = 10.0, since: int = 0
+    ) -> dict[str, Any]:
+        """The first pushed message (already received or still to come; from the `since`-th) that matches."""
+        seen = since
         async with asyncio.timeout(within):
             while True:
                 for msg in self.messages[seen:]:
@@ -87,6 +90,21 @@ class PageClient:
                 seen = len(self.messages)
                 self._new.clear()
                 await self._new.wait()
+
+    async def hang_up(self, within: float = 10.0) -> dict[str, Any]:
+        """Press Hang up; returns the call_ended message pushed for it."""
+        before = len(self.messages)
+        status, body = await self.post("/api/agent/hangup")
+        assert status == 200, body
+        return await self.wait(lambda m: m["type"] == "call_ended", within, since=before)
+
+    async def save(self, attempt_id: int, code: str, **fields: str) -> dict[str, Any]:
+        """Record an outcome for a call, as the page sends it (a fresh token); asserts it was stored."""
+        body = {"attempt_id": attempt_id, "token": str(uuid.uuid4()), "code": code, **fields}
+        status, reply = await self.post("/api/dispositions", body)
+        assert status == 200, reply
+        assert isinstance(reply, dict)
+        return reply
 
     async def wait_state(self, state: str, within: float = 10.0) -> dict[str, Any]:
         return await self.wait(lambda m: m.get("type") == "agent" and m.get("state") == state, within)

@@ -93,8 +93,7 @@ async def _killed_mid_call(
             pop = await op.wait(lambda m: m["type"] == "record")
             await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
             if saved is not None:
-                body = {"attempt_id": pop["attempt_id"], "token": str(uuid.uuid4()), "code": saved}
-                assert (await op.post("/api/dispositions", body))[0] == 200
+                await op.save(pop["attempt_id"], saved)
             return pop
         finally:
             await op.close()
@@ -194,8 +193,7 @@ async def test_a_dialer_restarted_mid_call_takes_the_operator_and_the_call_over(
                 pop["record"]["household_id"],
             )
             assert owner == second.engine.owner  # the household is held by the new dialer now
-            assert (await op.post("/api/agent/hangup"))[0] == 200
-            ended = await op.wait(lambda m: m["type"] == "call_ended")
+            ended = await op.hang_up()
             assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == (
                 "connected",
                 "operator",
@@ -254,10 +252,9 @@ async def test_an_incoming_call_is_taken_over_too_and_the_operator_paused_after_
             await op.connect()
             state = await op.wait(lambda m: m["type"] == "agent")
             assert (state["state"], state["attempt_id"]) == ("talking", caller["attempt_id"])
-            assert (await op.post("/api/agent/hangup"))[0] == 200
+            await op.hang_up()
             await op.wait_state("wrap_up")
-            body = {"attempt_id": caller["attempt_id"], "token": str(uuid.uuid4()), "code": "installment"}
-            assert (await op.post("/api/dispositions", body))[0] == 200
+            await op.save(caller["attempt_id"], "installment")
             await op.wait_state("paused")
         finally:
             await op.close()

@@ -56,8 +56,7 @@ async def test_a_known_caller_reaches_the_ready_operator_with_the_record(
             lambda m: m["type"] == "agent" and m["state"] == "talking" and m["call_phase"] == "connected"
         )
         assert [c.uniqueid for c in sim.live_channels() if c.uniqueid == uid]  # in the bridge, not hung up
-        assert (await op.post("/api/agent/hangup"))[0] == 200
-        ended = await op.wait(lambda m: m["type"] == "call_ended")
+        ended = await op.hang_up()
         assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == (
             "connected",
             "operator",

@@ -5,7 +5,6 @@ own operators; no household is called twice."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -92,10 +91,9 @@ async def test_each_operator_calls_through_their_own_server_and_one_down_stops_o
         assert (status, json.loads(body)["ami"]) == (503, {"pbx1": "down", "pbx2": "up"})
 
         # op2 goes on through pbx2: hang up, record the outcome, and the next household comes.
-        assert (await op2.post("/api/agent/hangup"))[0] == 200
+        await op2.hang_up()
         await op2.wait_state("wrap_up")
-        body = {"attempt_id": a2, "token": str(uuid.uuid4()), "code": "refused"}
-        assert (await op2.post("/api/dispositions", body))[0] == 200
+        await op2.save(a2, "refused")
         nxt = await op2.wait(lambda m: m["type"] == "record" and m["attempt_id"] != a2, within=15)
         assert f"dlr-a{nxt['attempt_id']}" in _originated(sim2)
         assert not [m for m in op2.messages if m["type"] == "pbx" and not m["up"]]

@@ -5,7 +5,6 @@ reconnected, and the calls it carried are reconciled, not lost and not dialled t
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import asyncpg
 
@@ -51,8 +50,7 @@ async def test_a_slow_link_inside_the_ping_deadline_carries_a_whole_call(
     pop = await operator.wait(lambda m: m["type"] == "record", within=15)
     assert pop["record"]["household_id"] == hid
     await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected", within=10)
-    assert (await operator.post("/api/agent/hangup"))[0] == 200
-    ended = await operator.wait(lambda m: m["type"] == "call_ended", within=10)
+    ended = await operator.hang_up(within=10)
     assert (ended["outcome"], ended["hangup_by"]) == ("connected", "operator")
     assert not [m for m in operator.messages if m["type"] == "pbx" and not m["up"]]  # never taken for dead
 
@@ -73,11 +71,9 @@ async def test_a_link_slower_than_the_deadline_is_reconnected_and_the_call_goes_
     await operator.wait(lambda m: m["type"] == "pbx" and m["up"], within=15)
     await asyncio.sleep(1.0)  # reconciled after the reconnect: the conversation is still on
     assert not [m for m in operator.messages if m["type"] == "call_ended"]
-    assert (await operator.post("/api/agent/hangup"))[0] == 200
-    ended = await operator.wait(lambda m: m["type"] == "call_ended", within=10)
+    ended = await operator.hang_up(within=10)
     assert (ended["attempt_id"], ended["outcome"]) == (pop["attempt_id"], "connected")
-    body = {"attempt_id": pop["attempt_id"], "token": str(uuid.uuid4()), "code": "refused", "then_pause": "1"}
-    assert (await operator.post("/api/dispositions", body))[0] == 200
+    await operator.save(pop["attempt_id"], "refused", then_pause="1")
     await operator.wait_state("paused")
     counts = await pool.fetch("select household_id, count(*) as n from attempt group by household_id")
     assert [r["n"] for r in counts] == [1]  # one call, never placed again

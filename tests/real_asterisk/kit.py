@@ -139,8 +139,7 @@ async def talk_and_hang_up(product: runtime.Running, campaign_id: int) -> dict[s
         await op.ready_as("op1", campaign_id)
         pop = await op.wait(lambda m: m["type"] == "record", within=20)
         await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected", within=20)
-        assert (await op.post("/api/agent/hangup"))[0] == 200
-        ended = await op.wait(lambda m: m["type"] == "call_ended", within=20)
+        ended = await op.hang_up(within=20)
         assert (ended["outcome"], ended["hangup_by"]) == ("connected", "operator")
         return pop
     finally:

@@ -159,8 +159,7 @@ async def test_a_restarted_dialer_takes_over_the_call_on_real_asterisk(
                 )  # fmt: skip
                 again = await op.wait(lambda m: m["type"] == "record", within=10)
                 assert again["record"]["household_id"] == hid
-                assert (await op.post("/api/agent/hangup"))[0] == 200
-                ended = await op.wait(lambda m: m["type"] == "call_ended", within=20)
+                ended = await op.hang_up(within=20)
                 assert (ended["outcome"], ended["hangup_by"]) == ("connected", "operator")
             finally:
                 await op.close()

@@ -96,8 +96,7 @@ async def test_an_inbound_caller_who_wants_a_person_reaches_a_ready_operator_on_
         pop = await op.wait(lambda m: m["type"] == "record", within=5)
         assert (pop["reason"], pop["record"]["household_id"]) == ("inbound", hid)
         await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected", within=10)
-        assert (await op.post("/api/agent/hangup"))[0] == 200
-        ended = await op.wait(lambda m: m["type"] == "call_ended", within=10)
+        ended = await op.hang_up(within=10)
         assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == (
             "connected",
             "operator",

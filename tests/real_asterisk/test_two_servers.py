@@ -13,7 +13,6 @@ import asyncio
 import os
 import re
 import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -105,10 +104,9 @@ async def test_two_real_servers_each_carry_their_own_operators_calls(
         assert f"dlr-a{pop2['attempt_id']}" in on2
         assert f"dlr-a{pop2['attempt_id']}" not in on1
         # pbx2's operator hangs up and goes on to the next household, through pbx2 again
-        assert (await op2.post("/api/agent/hangup"))[0] == 200
+        await op2.hang_up()
         await op2.wait_state("wrap_up", within=20)
-        body = {"attempt_id": pop2["attempt_id"], "token": str(uuid.uuid4()), "code": "refused"}
-        assert (await op2.post("/api/dispositions", body))[0] == 200
+        await op2.save(pop2["attempt_id"], "refused")
         nxt = await op2.wait(
             lambda m: m["type"] == "record" and m["attempt_id"] != pop2["attempt_id"], within=20
         )
@@ -118,10 +116,9 @@ async def test_two_real_servers_each_carry_their_own_operators_calls(
         # pbx2 stops: its operator is told; pbx1's operator goes on to the next household
         _rx("core stop now")
         await op2.wait(lambda m: m == {"type": "pbx", "up": False, "pbx": "pbx2"}, within=20)
-        assert (await op1.post("/api/agent/hangup"))[0] == 200
+        await op1.hang_up()
         await op1.wait_state("wrap_up", within=20)
-        body = {"attempt_id": pop1["attempt_id"], "token": str(uuid.uuid4()), "code": "refused"}
-        assert (await op1.post("/api/dispositions", body))[0] == 200
+        await op1.save(pop1["attempt_id"], "refused")
         last = await op1.wait(
             lambda m: m["type"] == "record" and m["attempt_id"] != pop1["attempt_id"], within=20
         )
