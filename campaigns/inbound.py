@@ -95,12 +95,14 @@ class Inbound:
         self.waiting: dict[str, Caller] = {}  # by Uniqueid, oldest first
         self.callers: dict[int, Caller] = {}  # attempt -> the caller it was (for a page that reconnects)
         self.clock = asyncio.get_running_loop().time
+        self.metrics = dialing.metrics
 
     async def on_event(self, event: LinkEvent) -> None:
         """From the AMI link: a caller starts waiting, or hangs up while waiting."""
         if isinstance(event, LinkStatus):
             if not event.up:
                 self.waiting.clear()  # the dialplan sends them to the desk after their wait
+                self._count()
             return
         if isinstance(event, ev.UserEvent) and event.user_event == EVENT:
             caller = caller_of(event, self.clock())
@@ -108,11 +110,13 @@ class Inbound:
                 log.warning("inbound.bad_event")
                 return
             self.waiting[caller.uniqueid] = caller
+            self._count()
             log.info("inbound.waiting", department=caller.department_id, match=caller.match,
                      household=caller.household_id, uniqueid=caller.uniqueid)  # fmt: skip
             self.floor.wake.set()
-        elif isinstance(event, ev.Hangup) and self.waiting.pop(event.uniqueid, None) is not None:
+        elif isinstance(event, ev.Hangup) and (gone := self.waiting.pop(event.uniqueid, None)) is not None:
             log.info("inbound.hung_up_waiting", uniqueid=event.uniqueid)
+            self._count(gone, "hung_up")
 
     async def serve(self) -> None:
         """Give waiting callers to free operators (called by the dialling loop before it dials)."""
@@ -121,8 +125,14 @@ class Inbound:
             if caller.deadline <= now:
                 del self.waiting[caller.uniqueid]
                 log.info("inbound.to_desk", department=caller.department_id, uniqueid=caller.uniqueid)
+                self._count(caller, "desk")
                 continue
             await self._put_through(caller)  # nobody free: the next turn tries again
+
+    def _count(self, caller: Caller | None = None, result: str = "") -> None:
+        if caller is not None:
+            self.metrics.inbound.labels(caller.department_id, result).inc()
+        self.metrics.inbound_waiting.labels(self.link.name).set(len(self.waiting))
 
     def _free(self, slot: Slot, department_id: str) -> bool:
         return (
@@ -177,6 +187,7 @@ class Inbound:
                     await self.flow.failed(exc, "inbound")
                     return None
                 self.waiting.pop(caller.uniqueid, None)
+                self._count(caller, "put_through")
                 self.callers[attempt_id] = caller
                 slot.lease, slot.attempt_id, slot.call_phase = None, attempt_id, "answered"
                 self.floor.by_attempt[attempt_id] = slot.user.id

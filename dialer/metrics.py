@@ -70,6 +70,16 @@ class Metrics:
             "dialer_store_pending_writes", "Call records waiting for the database (retried)", registry=r
         )
         self.ami_events = Counter("dialer_ami_events", "AMI events received", ["link"], registry=r)
+        self.inbound = Counter(
+            "dialer_inbound_calls",
+            "Residents calling in who asked for a person, by what became of them "
+            "(put_through: to an operator; desk: nobody free in time; hung_up: while waiting)",
+            ["department", "result"],
+            registry=r,
+        )
+        self.inbound_waiting = Gauge(
+            "dialer_inbound_waiting", "Callers waiting for an operator now", ["link"], registry=r
+        )
         self.database_up = Gauge(
             "dialer_database_up",
             "0 while PostgreSQL is unreachable (from the first failed query, or a failed probe at a "

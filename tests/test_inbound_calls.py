@@ -69,6 +69,8 @@ async def test_a_known_caller_reaches_the_ready_operator_with_the_record(
         status, reply = await op.post("/api/dispositions", body)
         assert status == 200, reply
         await op.wait_state("ready")  # back to work
+        _, text = await op.get("/metrics")
+        assert 'dialer_inbound_calls_total{department="nhi",result="put_through"} 1.0' in text
     finally:
         await op.close()
     row = await pool.fetchrow("select * from attempt where id = $1", pop["attempt_id"])
@@ -176,6 +178,9 @@ async def test_nobody_of_the_department_free_the_caller_goes_to_the_desk(
         assert not product.engine.inbound.waiting
         assert not [m for m in tax.messages if m["type"] in ("caller", "record")]
         assert (await tax.wait_state("ready"))["attempt_id"] is None
+        _, text = await tax.get("/metrics")
+        assert 'dialer_inbound_calls_total{department="nhi",result="desk"} 1.0' in text
+        assert 'dialer_inbound_waiting{link="pbx1"} 0.0' in text
     finally:
         await tax.close()
     assert await pool.fetchval("select count(*) from attempt") == 0
@@ -192,6 +197,8 @@ async def test_a_caller_who_hangs_up_while_waiting_is_forgotten(
     op = await _ready(product, "op1", line.campaign_id)
     try:
         await op.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets", within=10)
+        _, text = await op.get("/metrics")
+        assert 'dialer_inbound_calls_total{department="nhi",result="hung_up"} 1.0' in text
     finally:
         await op.close()
     assert not [m for m in op.messages if m["type"] == "caller"]
