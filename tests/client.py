@@ -106,6 +106,16 @@ class PageClient:
         assert isinstance(reply, dict)
         return reply
 
+    async def next_call(self, attempt_id: int, code: str = "refused", within: float = 20.0) -> dict[str, Any]:
+        """Hang up the call `attempt_id`, record `code` in wrap-up, and wait for the next call to
+        be put through; returns its record."""
+        await self.hang_up(within)
+        await self.wait_state("wrap_up", within)
+        await self.save(attempt_id, code)
+        pop = await self.wait(lambda m: m["type"] == "record" and m["attempt_id"] != attempt_id, within)
+        await self.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected", within)
+        return pop
+
     async def wait_state(self, state: str, within: float = 10.0) -> dict[str, Any]:
         return await self.wait(lambda m: m.get("type") == "agent" and m.get("state") == state, within)
 

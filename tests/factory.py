@@ -35,7 +35,12 @@ async def department(pool: asyncpg.Pool, dept: str = "nhi") -> None:
 
 
 async def user(
-    pool: asyncpg.Pool, login: str, role: str = "operator", dept: str | None = "nhi", ext: str | None = None
+    pool: asyncpg.Pool,
+    login: str,
+    role: str = "operator",
+    dept: str | None = "nhi",
+    ext: str | None = None,
+    pbx: str | None = None,
 ) -> User:
     return await users.create_user(
         pool,
@@ -45,6 +50,7 @@ async def user(
         role=role,
         department_id=dept,
         extension=ext,
+        pbx=pbx,
     )
 
 

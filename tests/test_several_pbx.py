@@ -52,8 +52,7 @@ async def test_each_operator_calls_through_their_own_server_and_one_down_stops_o
     product: runtime.Running, sim: SimulatedPbx, sim2: SimulatedPbx, pool: asyncpg.Pool
 ) -> None:
     w = await factory.world(pool)
-    await factory.user(pool, "op2", "operator", "nhi", "1002")
-    await pool.execute("update app_user set pbx = 'pbx2' where login = 'op2'")
+    await factory.user(pool, "op2", "operator", "nhi", "1002", pbx="pbx2")
     numbers = [f"035555018{i}" for i in range(1, 5)]
     for n in numbers:
         await factory.household(pool, w.campaign_id, n)
@@ -91,10 +90,7 @@ async def test_each_operator_calls_through_their_own_server_and_one_down_stops_o
         assert (status, json.loads(body)["ami"]) == (503, {"pbx1": "down", "pbx2": "up"})
 
         # op2 goes on through pbx2: hang up, record the outcome, and the next household comes.
-        await op2.hang_up()
-        await op2.wait_state("wrap_up")
-        await op2.save(a2, "refused")
-        nxt = await op2.wait(lambda m: m["type"] == "record" and m["attempt_id"] != a2, within=15)
+        nxt = await op2.next_call(a2)
         assert f"dlr-a{nxt['attempt_id']}" in _originated(sim2)
         assert not [m for m in op2.messages if m["type"] == "pbx" and not m["up"]]
     finally:
@@ -144,8 +140,7 @@ async def test_a_supervisor_cannot_listen_in_across_servers(
 ) -> None:
     """ChanSpy works only on the server the operator's call is on; the refusal is audit-logged."""
     w = await factory.world(pool)
-    await factory.user(pool, "op2", "operator", "nhi", "1002")
-    await pool.execute("update app_user set pbx = 'pbx2' where login = 'op2'")
+    await factory.user(pool, "op2", "operator", "nhi", "1002", pbx="pbx2")
     await pool.execute("update app_user set extension = '9001' where login = 'sv1'")  # on pbx1
     op2, sup = PageClient(product.url), PageClient(product.url)
     try:

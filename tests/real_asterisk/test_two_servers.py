@@ -86,8 +86,7 @@ async def test_two_real_servers_each_carry_their_own_operators_calls(
     two: runtime.Running, pool: asyncpg.Pool
 ) -> None:
     w = await factory.world(pool)
-    await factory.user(pool, "op2", "operator", "nhi", "1002")
-    await pool.execute("update app_user set pbx = 'pbx2' where login = 'op2'")
+    await factory.user(pool, "op2", "operator", "nhi", "1002", pbx="pbx2")
     for n in ("0355550192", "0355550193", "0355550194", "0355550195"):
         await factory.household(pool, w.campaign_id, n)
     op1, op2 = PageClient(two.url), PageClient(two.url)
@@ -104,25 +103,13 @@ async def test_two_real_servers_each_carry_their_own_operators_calls(
         assert f"dlr-a{pop2['attempt_id']}" in on2
         assert f"dlr-a{pop2['attempt_id']}" not in on1
         # pbx2's operator hangs up and goes on to the next household, through pbx2 again
-        await op2.hang_up()
-        await op2.wait_state("wrap_up", within=20)
-        await op2.save(pop2["attempt_id"], "refused")
-        nxt = await op2.wait(
-            lambda m: m["type"] == "record" and m["attempt_id"] != pop2["attempt_id"], within=20
-        )
-        await op2.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected", within=20)
+        nxt = await op2.next_call(pop2["attempt_id"])
         await asyncio.sleep(0.5)
         assert f"dlr-a{nxt['attempt_id']}" in _rx("core show channels concise")
         # pbx2 stops: its operator is told; pbx1's operator goes on to the next household
         _rx("core stop now")
         await op2.wait(lambda m: m == {"type": "pbx", "up": False, "pbx": "pbx2"}, within=20)
-        await op1.hang_up()
-        await op1.wait_state("wrap_up", within=20)
-        await op1.save(pop1["attempt_id"], "refused")
-        last = await op1.wait(
-            lambda m: m["type"] == "record" and m["attempt_id"] != pop1["attempt_id"], within=20
-        )
-        await op1.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected", within=20)
+        last = await op1.next_call(pop1["attempt_id"])
         assert not [m for m in op1.messages if m["type"] == "pbx" and not m["up"]]
     finally:
         await op1.close()
