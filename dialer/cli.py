@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from dialer import cli_campaign, cli_data, config, logs
+from dialer import cli_campaign, cli_data, cli_retention, config, logs
 from dialer.config import Settings
 from dialer.errors import DialerError, PortInUse
 
@@ -85,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     cdis.set_defaults(func=_codes_disable)
     cli_data.register(sub)
     cli_campaign.register(sub)
+    cli_retention.register(sub)
     return p
 
 

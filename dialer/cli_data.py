@@ -150,8 +150,14 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.store import imports
 
     async def body(pool: Any) -> None:
-        if await imports.get(pool, args.id, None) is None:
+        info = await imports.get(pool, args.id, None)
+        if info is None:
             raise ConfigError(f"No import #{args.id}.")
+        if info.problems_purged_at is not None:
+            purged = info.problems_purged_at.astimezone(TOKYO).strftime("%Y-%m-%d")
+            raise ConfigError(
+                f"The error report of import #{args.id} was deleted on {purged} (past its retention)."
+            )
         await _write_report(pool, args.id, args.output)
 
     await with_pool(settings, body)

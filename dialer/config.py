@@ -11,9 +11,11 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import time
 from pathlib import Path
 
 from dialer.errors import ConfigError
+from dialer.retention import parse_purge_at
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class Settings:
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
     more_ami: tuple[AmiSettings, ...] = ()  # the other servers of AMI_SERVERS, each with its operators
+    # The daily purge of data past its retention (dialer/purging.py), Tokyo time; None: off
+    purge_at: time | None = time(3, 30)
 
     @property
     def servers(self) -> tuple[AmiSettings, ...]:
@@ -155,6 +159,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         agi_port=env_int(env, "AGI_PORT", 4573, lo=0),
         heartbeat_s=env_int(env, "DIALER_HEARTBEAT_S", 10, lo=1, hi=60),
         more_ami=tuple(servers[1:]),
+        purge_at=parse_purge_at(env.get("PURGE_AT") or "03:30"),
     )
 
 

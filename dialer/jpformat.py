@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 
@@ -64,3 +65,8 @@ def phone_digits(text: str) -> str | None:
     None when it is not one. Empty stays empty (no number)."""
     digits = re.sub(r"[-‐‑–—―ー()（） ]", "", unicodedata.normalize("NFKC", text).strip())
     return digits if re.fullmatch(r"[0-9]{0,15}", digits) else None
+
+
+def tokyo_time(at: datetime | None) -> str:
+    """An instant as the clock in Tokyo read it: '2026-12-05 03:30'; '' for none."""
+    return at.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M") if at else ""

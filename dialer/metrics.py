@@ -86,6 +86,18 @@ class Metrics:
             "scrape, until it answers again and the held call records are written)",
             registry=r,
         )
+        self.purge_last_success = Gauge(
+            "dialer_purge_last_success_timestamp_seconds",
+            "When the last purge of data past its retention finished (any process: read from the "
+            "records at start; this process's own runs after that)",
+            registry=r,
+        )
+        self.purge_deleted = Counter(
+            "dialer_purge_deleted",
+            "Rows deleted (or calls made anonymous) by this process's scheduled purges, by kind",
+            ["kind"],
+            registry=r,
+        )
         for state in AGENT_STATES:
             self.agents.labels(state).set(0)
 

@@ -23,6 +23,7 @@ from dialer.ami.link import AmiLink, LinkEvent, LinkStatus
 from dialer.config import AmiSettings, Settings
 from dialer.errors import ConfigError, PortInUse
 from dialer.metrics import Metrics
+from dialer.purging import DailyPurge
 from dialer.store import db, migrate
 from dialer.store.embedded import EmbeddedPostgres
 from web import app as web_app
@@ -115,6 +116,10 @@ async def started(
             stack.push_async_callback(engine.link.close)
             await engine.start()
             stack.push_async_callback(engine.stop)
+        if settings.purge_at is not None:
+            purge = DailyPurge(pool, settings.var_dir / "uploads", settings.purge_at, metrics)
+            await purge.start()
+            stack.push_async_callback(purge.stop)
         url = f"http://{settings.http_host}:{port}"
         log.info("dialer.started", url=url, ami=[f"{a.name}={a.host}:{a.port}" for a in settings.servers])
         yield Running(settings, pool, fleet.first.link, fleet.first, hub, metrics, url, agi.port, fleet)

@@ -12,9 +12,9 @@ from aiohttp import web
 from campaigns.fleet import Fleet
 from dialer.config import Settings
 from dialer.metrics import Metrics
-from web import api, campaigns, data, health, live, pages
+from web import api, campaigns, data, health, live, pages, retention
 from web.auth import SESSIONS, SessionCache, security_headers, session_middleware
-from web.i18n import phone_display, translate, wareki, wareki_fiscal_year, yen
+from web.i18n import phone_display, tokyo_time, translate, wareki, wareki_fiscal_year, yen
 from web.keys import ENGINE, HUB, METRICS, POOL, SETTINGS
 from web.outage import database_errors
 from web.push import Hub
@@ -40,9 +40,12 @@ def build(
         undefined=jinja2.StrictUndefined,
     )
     env.globals.update(t=translate)
-    env.filters.update(wareki=wareki, fiscal_year=wareki_fiscal_year, yen=yen, phone=phone_display)
+    env.filters.update(
+        wareki=wareki, fiscal_year=wareki_fiscal_year, yen=yen, phone=phone_display, tokyo=tokyo_time
+    )
     pages.routes(app)
     data.routes(app)
+    retention.routes(app)
     api.routes(app)
     campaigns.routes(app)
     health.routes(app)

@@ -230,7 +230,9 @@ async def import_status(request: web.Request) -> web.Response:
         message=info.message,
         counts=info.counts,
         summary=report.summary(info),
-        report=f"/admin/imports/{department}/{info.id}/problems.csv",
+        report=f"/admin/imports/{department}/{info.id}/problems.csv"
+        if info.problems_purged_at is None
+        else None,
     )
     return web.json_response(body)
 
@@ -241,8 +243,11 @@ async def problems(request: web.Request) -> web.StreamResponse:
     user = current(request).user
     pool = request.app[POOL]
     async with db.department(pool, department) as conn:
-        if await imports.get(conn, run_id, department) is None:
+        info = await imports.get(conn, run_id, department)
+        if info is None:
             raise web.HTTPNotFound()
+        if info.problems_purged_at is not None:  # past its retention: deleted, say so
+            return _error("import.report_purged", 410)
         await audit.record(
             conn,
             action="import.report",

@@ -9,9 +9,18 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from dialer.jpformat import phone_display, wareki, wareki_fiscal_year, yen
+from dialer.jpformat import phone_display, tokyo_time, wareki, wareki_fiscal_year, yen
 
-__all__ = ["CATALOG", "LANGS", "phone_display", "translate", "wareki", "wareki_fiscal_year", "yen"]
+__all__ = [
+    "CATALOG",
+    "LANGS",
+    "phone_display",
+    "tokyo_time",
+    "translate",
+    "wareki",
+    "wareki_fiscal_year",
+    "yen",
+]
 
 LANGS = ("ja", "en")
 

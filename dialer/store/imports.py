@@ -40,6 +40,7 @@ class RunInfo:
     message: str
     encoding: str
     mapping: str
+    problems_purged_at: Any = None  # the error report was deleted then (retention)
 
 
 async def begin(
@@ -258,7 +259,7 @@ async def problem_page(conn: Conn, run_id: int, after_line: int, size: int = 500
 
 
 _RUN_COLUMNS = """id, department_id, kind, file_name, status, started_at, finished_at, rows_read, rows_stored,
-                  rows_rejected, rows_warned, counts, message, encoding, mapping"""
+                  rows_rejected, rows_warned, counts, message, encoding, mapping, problems_purged_at"""
 
 
 def _run(row: asyncpg.Record) -> RunInfo:

@@ -51,7 +51,7 @@
       p.textContent = body.message.startsWith("interrupted") ? t("imp.interrupted") : body.message;
       out.append(p);
     }
-    if (body.rejected || body.warned) {
+    if ((body.rejected || body.warned) && body.report) {
       const a = document.createElement("a");
       a.href = body.report;
       a.textContent = t("imp.report");

@@ -1,0 +1,395 @@
+"""Deleting personal data past its retention, each run with its record (dialer/store/retention.py).
+
+Per department, in its own RLS scope:
+  * closed households (nothing owed, no activity since the cut-off, no open promise, no kept plan,
+    no call queued or up): the household row is deleted and PostgreSQL's cascades take its
+    residents, numbers, debts, payments, plans, promises, 経過記録 and campaign rows. Its calls
+    stay, for the daily reports and the abandon rate, made anonymous first: no household, target
+    or number, the operator's note emptied;
+  * calls from numbers that matched no household (inbound), past the same cut-off: number and note;
+  * import error reports (they quote the rejected cells) past theirs;
+  * the department's audit log past its own.
+Server-wide (a record with no department): expired sessions, the audit log of actions outside any
+department (kept as long as the longest department keeps its own), upload files orphaned by an
+import killed with its process.
+
+Households go in batches, each batch one transaction that also adds its counts to the run's
+record: whatever happens mid-way, the record says exactly what was deleted. The record names no
+resident and cannot be deleted by the product (dialer_app has no DELETE on purge_run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from dialer import logs, retention
+from dialer.errors import ConfigError
+from dialer.retention import Cutoffs, Policy
+from dialer.store import audit, db
+from dialer.store.db import Connection
+from dialer.store.retention import fail_record, save_counts, start_record
+
+log = logs.get("dialer.purge")
+
+BATCH = 1000
+WAIT_S = 3600.0  # for an import of the department to finish, or for a table to be vacuumed
+
+# Who each closed household takes with it (counted before the delete, for the record).
+_CHILDREN = {
+    "persons": "select count(*) from person where household_id = any($1)",
+    "related_parties": """select count(*) from related_party r join person p on p.id = r.person_id
+                          where p.household_id = any($1)""",
+    "phones": "select count(*) from phone where household_id = any($1)",
+    "debts": "select count(*) from debt where household_id = any($1)",
+    "payments": "select count(*) from payment where household_id = any($1)",
+    "installment_plans": "select count(*) from installment_plan where household_id = any($1)",
+    "promises": "select count(*) from promise where household_id = any($1)",
+    "contact_history": "select count(*) from contact_history where household_id = any($1)",
+    "campaign_targets": "select count(*) from campaign_target where household_id = any($1)",
+}
+
+# Closed: owes nothing (延滞金 included), and nothing about it changed or happened since the
+# cut-off ($2).
+_ELIGIBLE = """
+h.unpaid_yen = 0 and h.updated_at < $2 and h.created_at < $2
+  and not exists (select 1 from person p where p.household_id = h.id and p.updated_at >= $2)
+  and not exists (select 1 from phone p where p.household_id = h.id and p.updated_at >= $2)
+  and not exists (select 1 from debt d
+                  where d.household_id = h.id and (d.unpaid_yen > 0 or d.late_fee_yen > 0 or d.updated_at >= $2))
+  and not exists (select 1 from payment p where p.household_id = h.id and p.created_at >= $2)
+  and not exists (select 1 from campaign_target t
+                  where t.household_id = h.id and t.state in ('pending', 'leased'))
+  and not exists (select 1 from attempt a
+                  where a.household_id = h.id and (a.ended_at is null or a.originated_at >= $2))
+  and not exists (select 1 from contact_history c where c.household_id = h.id and (c.at >= $2 or c.created_at >= $2))
+  and not exists (select 1 from promise p where p.household_id = h.id and (p.status = 'open' or p.created_at >= $2))
+  and not exists (select 1 from installment_plan p
+                  where p.household_id = h.id and (p.status = 'active' or p.created_at >= $2))
+"""
+# The next batch, locked. Rows that took a reference while the scan ran are not seen by its
+# snapshot: the recheck below, after the locks are held (nothing new can refer to them then),
+# sees them.
+_CLOSED = f"""
+select h.id from household h
+where h.department_id = $1 and h.id > $4 and {_ELIGIBLE}
+order by h.id
+limit $3
+for update of h skip locked
+"""
+_RECHECK = f"select h.id from household h where h.id = any($1::bigint[]) and {_ELIGIBLE} order by h.id"
+
+
+@dataclass
+class Outcome:
+    """What one purge did (or, dry, would do) for one department or the server-wide part."""
+
+    department_id: str | None
+    counts: Counter[str] = field(default_factory=Counter)
+    run_id: int | None = None  # None: a dry run, or not purged (unconfirmed): nothing recorded
+    unconfirmed: bool = False  # no administrator has confirmed the department's retention yet
+
+
+async def purge_department(
+    pool: asyncpg.Pool,
+    department_id: str,
+    policy: Policy,
+    *,
+    now: datetime,
+    trigger: str,
+    user_name: str = "",
+    dry_run: bool = False,
+    batch: int = BATCH,
+) -> Outcome:
+    cutoffs = policy.cutoffs(now)
+    out = Outcome(department_id)
+    if dry_run:  # the same statements in one transaction, rolled back
+        # batch by batch, each rolled back at once: a dry run holds no lock for longer than a batch
+        after = 0
+        while True:
+            async with _transaction(pool, department_id, keep=False) as conn:
+                after = await _closed_batch(conn, department_id, cutoffs, after, batch, out.counts)
+            if after == 0:
+                break
+        async with _transaction(pool, department_id, keep=False) as conn:
+            await _the_rest(conn, department_id, cutoffs, out.counts)
+        return out
+    async with db.department(pool, department_id) as conn:
+        out.run_id = await start_record(
+            conn, department_id, trigger, user_name, policy.as_dict(), cutoffs.as_dict()
+        )
+    try:
+        after = 0
+        while True:
+            async with db.department(pool, department_id) as conn:
+                after = await _closed_batch(conn, department_id, cutoffs, after, batch, out.counts)
+                await save_counts(conn, out.run_id, dict(out.counts))
+            if after == 0:
+                break
+        async with db.department(pool, department_id) as conn:
+            await _the_rest(conn, department_id, cutoffs, out.counts)
+            await save_counts(conn, out.run_id, dict(out.counts))
+            await audit.record(
+                conn, action="purge", user_id=None, department_id=department_id,
+                object_type="purge_run", object_id=out.run_id, detail=dict(out.counts),
+            )  # fmt: skip
+        vacuumed = await _vacuum(pool, out.counts)
+        async with db.department(pool, department_id) as conn:
+            await conn.execute(
+                "update purge_run set status = 'done', finished_at = now(), vacuumed = $2 where id = $1",
+                out.run_id,
+                vacuumed,
+            )
+    except BaseException as exc:
+        await asyncio.shield(fail_record(pool, department_id, out.run_id, exc))
+        raise
+    log.info("purge.done", department=department_id, run=out.run_id, **out.counts)
+    return out
+
+
+async def _closed_batch(
+    conn: Connection, department_id: str, cutoffs: Cutoffs, after: int, limit: int, counts: Counter[str]
+) -> int:
+    """Up to `limit` closed households with ids above `after`, deleted. Returns the last id when
+    there may be more, else 0 (each batch goes on from the last: the whole run reads the
+    department's households once)."""
+    await _after_imports(conn, department_id)
+    rows = await conn.fetch(_CLOSED, department_id, cutoffs.closed, limit, after, timeout=WAIT_S)
+    if not rows:
+        return 0
+    last = rows[-1]["id"]
+    ids = [r["id"] for r in await conn.fetch(_RECHECK, [r["id"] for r in rows], cutoffs.closed)]
+    if ids:
+        await _delete_households(conn, ids, counts)
+    return last if len(rows) == limit else 0
+
+
+async def _delete_households(conn: Connection, ids: list[int], counts: Counter[str]) -> None:
+    """Count what goes with them, make their calls anonymous, delete them (the cascades do the rest).
+    A payment filed under one of them for a debt that has since moved to another household (the
+    person moved, and a newer export says so) follows its debt first, and stays."""
+    await conn.execute(
+        """update payment p set household_id = d.household_id from debt d
+           where p.household_id = any($1) and d.id = p.debt_id and d.household_id <> p.household_id""",
+        ids,
+        timeout=WAIT_S,
+    )
+    for kind, query in _CHILDREN.items():
+        counts[kind] += await conn.fetchval(query, ids, timeout=WAIT_S)
+    await _anonymise(conn, counts, "household_id = any($1) and ended_at is not null", ids)
+    counts["households"] += len(ids)
+    await conn.execute("delete from household where id = any($1)", ids, timeout=WAIT_S)
+
+
+async def erase_households(
+    pool: asyncpg.Pool, department_id: str, household_nos: list[str], *, reason: str, user_name: str
+) -> Outcome:
+    """Delete these households now, whatever they owe (a deletion request, data given by mistake),
+    in one transaction with its record (trigger 'request', the reason: the municipality's own
+    reference, which is where the link to the person is kept; the record names no household).
+    Refused as a whole if a number is unknown or one of them is being called right now."""
+    if not reason.strip():
+        raise ConfigError("Give the reason (the request's reference) with --reason.")
+    out = Outcome(department_id)
+    async with db.department(pool, department_id) as conn:
+        await _after_imports(conn, department_id)
+        rows = await conn.fetch(
+            """select h.household_no, h.id,
+                      exists (select 1 from attempt a where a.household_id = h.id and a.ended_at is null)
+                      or exists (select 1 from campaign_target t where t.household_id = h.id and t.state = 'leased')
+                      as busy
+               from household h where h.department_id = $1 and h.household_no = any($2::text[])
+               for update of h""",
+            department_id,
+            household_nos,
+        )
+        unknown = sorted(set(household_nos) - {r["household_no"] for r in rows})
+        if unknown:
+            raise ConfigError(f"No household {', '.join(unknown)} in {department_id}; nothing was deleted.")
+        if busy := sorted(r["household_no"] for r in rows if r["busy"]):
+            raise ConfigError(
+                f"{', '.join(busy)}: a call is up or queued now; nothing was deleted, try again."
+            )
+        out.run_id = await start_record(
+            conn, department_id, "request", user_name, {}, {}, message=reason.strip()[:200]
+        )
+        await _delete_households(conn, [r["id"] for r in rows], out.counts)
+        await save_counts(conn, out.run_id, dict(out.counts))
+        await conn.execute(
+            "update purge_run set status = 'done', finished_at = now() where id = $1", out.run_id
+        )
+        await audit.record(
+            conn, action="erase", user_id=None, department_id=department_id,
+            object_type="purge_run", object_id=out.run_id, detail={"os_user": user_name, **out.counts},
+        )  # fmt: skip
+    vacuumed = await _vacuum(pool, out.counts)
+    await pool.execute("update purge_run set vacuumed = $2 where id = $1", out.run_id, vacuumed)
+    return out
+
+
+async def _after_imports(conn: Connection, department_id: str) -> None:
+    """Wait for the department's import, if one runs (dialer/imports/run.py takes this lock for its
+    whole transaction): a household it is about to update is never deleted under it."""
+    await conn.execute(
+        "select pg_advisory_xact_lock(hashtext('dialer.import.' || $1))", department_id, timeout=WAIT_S
+    )
+
+
+async def _anonymise(conn: Connection, counts: Counter[str], where: str, *args: Any) -> None:
+    """Calls that stay for the statistics lose who and what: household, target, the numbers, the
+    operator's note (their campaign, times, outcome and code stay)."""
+    row = await conn.fetchrow(
+        f"""with a as (update attempt set household_id = null, target_id = null, phone_id = null,
+                              dialed_number = null, caller_number = null, purged_at = now()
+                       where {where} returning id),
+                 d as (update disposition set note = '' where attempt_id in (select id from a) and note <> ''
+                       returning id)
+            select (select count(*) from a) as calls, (select count(*) from d) as notes""",
+        *args,
+        timeout=WAIT_S,
+    )
+    assert row is not None
+    counts["calls_made_anonymous"] += row["calls"]
+    counts["notes_emptied"] += row["notes"]
+
+
+async def _the_rest(conn: Connection, department_id: str, cutoffs: Cutoffs, counts: Counter[str]) -> None:
+    """Inbound calls matched to no household, import error reports, the audit log."""
+    await _anonymise(
+        conn, counts,
+        """department_id = $1 and household_id is null and purged_at is null and dial_mode = 'inbound'
+           and ended_at < $2""",
+        department_id, cutoffs.closed,
+    )  # fmt: skip
+    counts["import_problems"] += await conn.fetchval(
+        """with r as (update import_run set problems_purged_at = now()
+                      where department_id = $1 and problems_purged_at is null and status <> 'running'
+                        and coalesce(finished_at, started_at) < $2
+                        and exists (select 1 from import_problem p where p.import_id = import_run.id)
+                      returning id),
+                p as (delete from import_problem where import_id in (select id from r) returning 1)
+           select count(*) from p""",
+        department_id,
+        cutoffs.import_report,
+    )
+    counts["audit_entries"] += await conn.fetchval(
+        "with d as (delete from audit_log where department_id = $1 and at < $2 returning 1) select count(*) from d",
+        department_id,
+        cutoffs.audit,
+    )
+
+
+async def purge_server(
+    pool: asyncpg.Pool,
+    audit_days: int | None,
+    uploads: Path,
+    *,
+    now: datetime,
+    trigger: str,
+    user_name: str = "",
+    dry_run: bool = False,
+) -> Outcome:
+    """The server-wide part: expired sessions, orphan uploads, and the audit log outside any
+    department (unless audit_days is None: not every department has confirmed its retention)."""
+    cutoff = Policy(audit_days=audit_days).cutoffs(now).audit if audit_days is not None else None
+    policy = {"audit": audit_days} if cutoff is not None else {}
+    cutoffs = {"audit": cutoff.isoformat()} if cutoff is not None else {}
+    out = Outcome(None)
+    async with _transaction(pool, None, keep=not dry_run) as conn:
+        if not dry_run:
+            out.run_id = await start_record(conn, None, trigger, user_name, policy, cutoffs)
+        sessions = await conn.fetchval(
+            "with d as (delete from web_session where expires_at < $1 returning 1) select count(*) from d",
+            now,
+        )
+        entries = 0
+        if cutoff is not None:
+            entries = await conn.fetchval(
+                """with d as (delete from audit_log where department_id is null and at < $1 returning 1)
+                   select count(*) from d""",
+                cutoff,
+            )
+        out.counts.update(expired_sessions=sessions, audit_entries=entries)
+        orphans = await asyncio.to_thread(_orphan_uploads, uploads, now)
+        out.counts["upload_files"] = len(orphans)
+        if not dry_run:
+            for path in orphans:
+                path.unlink(missing_ok=True)
+            await conn.execute(
+                "update purge_run set counts = $2::jsonb, status = 'done', finished_at = now() where id = $1",
+                out.run_id,
+                json.dumps(dict(out.counts)),
+            )
+    if not dry_run:
+        vacuumed = await _vacuum(pool, out.counts)
+        await pool.execute("update purge_run set vacuumed = $2 where id = $1", out.run_id, vacuumed)
+    return out
+
+
+@contextlib.asynccontextmanager
+async def _transaction(
+    pool: asyncpg.Pool, department_id: str | None, *, keep: bool
+) -> AsyncIterator[Connection]:
+    """A transaction (in the department's scope, if one is named) committed at the end if `keep`,
+    else rolled back (a dry run: every statement ran, nothing changed)."""
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            if department_id is not None:
+                await db.narrow(conn, department_id)
+            yield conn
+        except BaseException:
+            await tx.rollback()
+            raise
+        await (tx.commit() if keep else tx.rollback())
+
+
+def _orphan_uploads(folder: Path, now: datetime) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    oldest = (now - retention.ORPHAN_UPLOAD_AGE).timestamp()
+    return [p for p in folder.glob("*.csv") if p.is_file() and p.stat().st_mtime < oldest]
+
+
+# The tables each count's rows were deleted from (or, for calls and notes, rewritten in).
+_TABLES = {
+    "households": ("household",), "persons": ("person",), "related_parties": ("related_party",),
+    "phones": ("phone",), "debts": ("debt",), "payments": ("payment",),
+    "installment_plans": ("installment_plan", "installment_due"), "promises": ("promise",),
+    "contact_history": ("contact_history",), "campaign_targets": ("campaign_target",),
+    "calls_made_anonymous": ("attempt",), "notes_emptied": ("disposition",),
+    "import_problems": ("import_problem",), "audit_entries": ("audit_log",),
+}  # fmt: skip
+
+
+async def _vacuum(pool: asyncpg.Pool, counts: Counter[str]) -> bool:
+    """VACUUM the tables that lost rows (or old versions of rewritten ones): the deleted data is then
+    gone from the tables, not only hidden from queries. Needs PostgreSQL 17's MAINTAIN privilege
+    (sql/0018); on older servers autovacuum does it later and the record says vacuumed = false."""
+    tables = sorted({t for kind, n in counts.items() if n for t in _TABLES.get(kind, ())})
+    if not tables:
+        return True
+    async with pool.acquire() as conn:
+        if int(await conn.fetchval("show server_version_num")) < 170000:
+            return False
+        allowed = await conn.fetchval(
+            "select bool_and(has_table_privilege(t, 'MAINTAIN')) from unnest($1::text[]) t", tables
+        )
+        if not allowed:
+            return False
+        try:
+            await conn.execute("vacuum " + ", ".join(tables), timeout=WAIT_S)
+        except (asyncpg.PostgresError, TimeoutError) as exc:  # the deletion stands; autovacuum follows
+            log.warning("purge.vacuum_failed", error=type(exc).__name__)
+            return False
+    return True
