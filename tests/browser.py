@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from playwright.async_api import Page
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "var" / "test-artifacts"  # screenshots for people
 FLAGS = [
@@ -16,3 +18,14 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+async def log_in(page: Page, base_url: str, login: str) -> None:
+    """Log in through the login form (the test password) and wait for the landing page."""
+    from tests import factory
+
+    await page.goto(f"{base_url}/login")
+    await page.fill("input[name=login]", login)
+    await page.fill("input[name=password]", factory.PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(lambda url: "/login" not in url)

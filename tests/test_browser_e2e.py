@@ -18,7 +18,7 @@ from dialer import runtime
 from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
 from tests import factory
-from tests.browser import ARTIFACTS
+from tests.browser import ARTIFACTS, log_in
 from tests.client import PageClient
 
 pytestmark = pytest.mark.browser
@@ -33,10 +33,7 @@ async def product(settings: Settings) -> AsyncIterator[runtime.Running]:
 
 
 async def _login(page: Page, url: str, login: str) -> None:
-    await page.goto(f"{url}/login")
-    await page.fill("input[name=login]", login)
-    await page.fill("input[name=password]", factory.PASSWORD)
-    await page.click("button[type=submit]")
+    await log_in(page, url, login)
 
 
 async def test_operator_login_ready_screen_pop_disposition(

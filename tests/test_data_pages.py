@@ -19,7 +19,7 @@ from dialer.config import Settings
 from dialer.imports.sample import write_households
 from dialer.store import imports
 from tests import factory
-from tests.browser import ARTIFACTS
+from tests.browser import ARTIFACTS, log_in
 from tests.client import PageClient
 from tests.test_imports import enc, row
 
@@ -289,10 +289,7 @@ async def test_import_page_in_chromium(staffed: runtime.Running, browser: Browse
     path = tmp_path / "見本.csv"
     write_households(path, 5, encoding="cp932")
     page = await browser.new_page()
-    await page.goto(f"{staffed.url}/login")
-    await page.fill("input[name=login]", "admin1")
-    await page.fill("input[name=password]", factory.PASSWORD)
-    await page.click("button[type=submit]")
+    await log_in(page, staffed.url, "admin1")
     await page.goto(f"{staffed.url}/admin/imports")
     await page.select_option("select[name=mapping]", "nhi-sample")
     await page.set_input_files("input[name=file]", str(path))

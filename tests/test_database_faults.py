@@ -27,6 +27,7 @@ from dialer.simpbx import Behaviour, SimulatedPbx
 from dialer.store import migrate
 from dialer.store.embedded import EmbeddedPostgres
 from tests import dialer_process, factory
+from tests.browser import log_in
 from tests.client import PageClient, until
 
 
@@ -208,10 +209,7 @@ async def test_the_page_keeps_an_outcome_while_postgres_is_down_and_sends_it_whe
     async with runtime.started(crash_settings) as product:
         page = await browser.new_page(locale="ja-JP")
         try:
-            await page.goto(f"{product.url}/login")
-            await page.fill("input[name=login]", "op1")
-            await page.fill("input[name=password]", factory.PASSWORD)
-            await page.click("button[type=submit]")
+            await log_in(page, product.url, "op1")
             await page.get_by_test_id("ready").click()
             await expect(page.get_by_test_id("agent-state")).to_have_text("通話中")
 

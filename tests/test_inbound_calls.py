@@ -226,15 +226,12 @@ async def test_the_operator_page_shows_who_is_calling(
     """In Chromium: a known caller's banner and record; then an unknown caller's banner, no record."""
     from playwright.async_api import expect
 
-    from tests.browser import ARTIFACTS
+    from tests.browser import ARTIFACTS, log_in
 
     await factory.household(pool, line.campaign_id, "0355550176", name="入電 次郎")
     await pool.execute("update campaign_target set state = 'done'")
     page = await browser.new_page(locale="ja-JP", viewport={"width": 1280, "height": 900})
-    await page.goto(f"{product.url}/login")
-    await page.fill("input[name=login]", "op1")
-    await page.fill("input[name=password]", factory.PASSWORD)
-    await page.click("button[type=submit]")
+    await log_in(page, product.url, "op1")
     await page.get_by_test_id("ready").click()
     await expect(page.get_by_test_id("agent-state")).to_have_text("待機中", timeout=20_000)
 

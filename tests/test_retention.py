@@ -647,3 +647,30 @@ async def test_nothing_is_purged_until_an_administrator_confirms_the_departments
     assert outcomes["nhi"].counts["households"] == 1
     assert outcomes["tax"].unconfirmed
     assert outcomes[None].counts["audit_entries"] == 0
+
+
+async def test_a_payment_for_a_debt_that_moved_to_another_household_stays(
+    pool: asyncpg.Pool, app_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """The person moved: a newer export put their debt under household B, but the payment made while
+    they lived in A is still filed under A. Deleting A keeps the payment, now under B."""
+    w = await factory.world(pool)
+    await _confirm(pool, "nhi")
+    a = await factory.household(pool, w.campaign_id, "0399990001", no="MOVED-FROM")
+    b = await factory.household(pool, w.campaign_id, "0399990002", no="MOVED-TO")
+    await pool.execute(
+        """insert into payment (department_id, debt_id, household_id, receipt_key, paid_on, amount_yen, created_at)
+           select 'nhi', id, household_id, 'R-MOVED', '2025-09-01', 1000, now() - interval '400 days'
+           from debt where household_id = $1""",
+        a,
+    )
+    await pool.execute(
+        "update debt set household_id = $2, updated_at = now() - interval '400 days' where household_id = $1",
+        a,
+        b,
+    )
+    await _age(pool, a, OLD)
+    (nhi,) = await purging.purge_all(app_pool, tmp_path, trigger="command", department="nhi")
+    assert await _residents_of(pool, "nhi") == {"MOVED-TO"}
+    assert nhi.counts["payments"] == 0
+    assert await pool.fetchval("select household_id from payment where receipt_key = 'R-MOVED'") == b

@@ -12,7 +12,7 @@ from playwright.async_api import Browser, expect
 from dialer import purging, runtime
 from dialer.store import db
 from tests import factory
-from tests.browser import ARTIFACTS
+from tests.browser import ARTIFACTS, log_in
 from tests.client import PageClient
 from tests.test_retention import OLD, _age, _confirm, _pay_off
 
@@ -123,10 +123,7 @@ async def test_retention_page_in_chromium(
     await _age(pool, hid, OLD)
     await purging.purge_all(app_pool, product.settings.var_dir / "uploads", trigger="schedule")
     page = await browser.new_page()
-    await page.goto(f"{product.url}/login")
-    await page.fill("input[name=login]", "admin1")
-    await page.fill("input[name=password]", factory.PASSWORD)
-    await page.click("button[type=submit]")
+    await log_in(page, product.url, "admin1")
     await page.goto(f"{product.url}/admin")
     await page.click("a[href='/admin/retention']")
     runs = page.get_by_test_id("purge-runs")

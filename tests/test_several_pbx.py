@@ -16,6 +16,7 @@ from dialer import runtime
 from dialer.config import Settings
 from dialer.simpbx import Behaviour, CalleeModel, SimConfig, SimulatedPbx
 from tests import factory
+from tests.browser import log_in
 from tests.client import PageClient, fetched
 
 FAST = {"ping_interval_s": 1.0, "ping_timeout_s": 1.0, "reconnect_min_s": 0.1}
@@ -165,10 +166,7 @@ async def test_the_supervisor_page_shows_each_server(
 
     await factory.world(pool)
     page = await browser.new_page(locale="ja-JP")
-    await page.goto(f"{product.url}/login")
-    await page.fill("input[name=login]", "sv1")
-    await page.fill("input[name=password]", factory.PASSWORD)
-    await page.click("button[type=submit]")
+    await log_in(page, product.url, "sv1")
     await expect(page.locator("#pbx")).to_have_text("pbx1 OK・pbx2 OK", timeout=20_000)
     await sim.stop()
     await expect(page.locator("#pbx")).to_have_text("pbx1 ×・pbx2 OK", timeout=20_000)

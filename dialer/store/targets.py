@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from dialer.store import db
 from dialer.store.db import Conn
 
 
@@ -246,7 +247,13 @@ limit $2
 """
 
 
-async def next_batch(conn: Conn, campaign_id: int, limit: int) -> list[Due]:
-    """The next `limit` due households of a campaign."""
-    rows = await conn.fetch(NEXT_BATCH, campaign_id, limit)
+async def next_batch(pool: asyncpg.Pool, department_id: str, campaign_id: int, limit: int) -> list[Due]:
+    """The next `limit` due households of a campaign, read in its department's scope. There the
+    row-level-security filter is estimated right (the planner evaluates current_setting at plan
+    time: department_id = 'nhi' matches every row). In the all-departments scope it compares with
+    '*', expects 0.5 % of the rows to pass, and sorts the whole campaign instead of walking the
+    index: 2.5 s instead of 1 ms at a million households, once the table's statistics are current.
+    (lease_next, which takes one row, walks the index in either scope.)"""
+    async with db.department(pool, department_id) as conn:
+        rows = await conn.fetch(NEXT_BATCH, campaign_id, limit)
     return [Due(r["id"], r["household_id"], r["priority"]) for r in rows]
