@@ -14,14 +14,14 @@ from dialer.store import db
 from tests import factory
 from tests.browser import ARTIFACTS, log_in
 from tests.client import PageClient
-from tests.test_retention import OLD, _age, _confirm, _pay_off
+from tests.retention_data import OLD, age, confirm, pay_off
 
 
 @pytest.fixture
 async def admin(pool: asyncpg.Pool, product: runtime.Running) -> PageClient:
     for dept in ("nhi", "tax"):
         await factory.department(pool, dept)
-        await _confirm(pool, dept)
+        await confirm(pool, dept)
     await factory.user(pool, "admin1", "admin", None)
     await factory.user(pool, "sv1", "supervisor", "nhi")
     c = PageClient(product.url)
@@ -119,8 +119,8 @@ async def test_retention_page_in_chromium(
     await admin.close()
     w_campaign = await factory.campaign(pool, "nhi")
     hid = await factory.household(pool, w_campaign, "0355550001", no="PAGE")
-    await _pay_off(pool, hid)
-    await _age(pool, hid, OLD)
+    await pay_off(pool, hid)
+    await age(pool, hid, OLD)
     await purging.purge_all(app_pool, product.settings.var_dir / "uploads", trigger="schedule")
     page = await browser.new_page()
     await log_in(page, product.url, "admin1")
