@@ -77,3 +77,15 @@ async def call(pool: asyncpg.Pool, hid: int, operator_id: int, ago: timedelta, n
 async def residents_of(pool: asyncpg.Pool, dept: str) -> set[str]:
     rows = await pool.fetch("select household_no from household where department_id = $1", dept)
     return {r["household_no"] for r in rows}
+
+
+async def closed_household(
+    pool: asyncpg.Pool, campaign_id: int, number: str, no: str, ago: timedelta = OLD, dept: str = "nhi"
+) -> int:
+    """A household that paid everything and has been quiet for `ago` (by default: past retention)."""
+    from tests import factory
+
+    hid = await factory.household(pool, campaign_id, number, no=no, dept=dept)
+    await pay_off(pool, hid)
+    await age(pool, hid, ago)
+    return hid

@@ -20,7 +20,7 @@ from dialer.retention import TOKYO, Policy
 from dialer.store import purge
 from dialer.store import retention as store
 from tests import factory
-from tests.retention_data import OLD, age, call, confirm, pay_off, residents_of
+from tests.retention_data import OLD, age, call, closed_household, confirm, pay_off, residents_of
 
 
 async def test_a_closed_household_goes_with_everything_about_it_and_its_calls_stay_as_statistics(
@@ -237,9 +237,7 @@ async def test_a_purge_waits_for_the_departments_import_and_one_process_purges_a
 ) -> None:
     w = await factory.world(pool)
     await confirm(pool, "nhi")
-    hid = await factory.household(pool, w.campaign_id, "0333330001", no="LOCKED")
-    await pay_off(pool, hid)
-    await age(pool, hid, OLD)
+    await closed_household(pool, w.campaign_id, "0333330001", "LOCKED")
     importer = await asyncpg.connect(db_dsn)
     try:
         async with importer.transaction():  # an import of nhi holds this for its whole transaction

@@ -14,15 +14,13 @@ from dialer.errors import ConfigError
 from dialer.store import db, purge
 from dialer.store import retention as store
 from tests import factory
-from tests.retention_data import OLD, age, call, confirm, pay_off, residents_of
+from tests.retention_data import call, closed_household, confirm, residents_of
 from tests.test_cli import _env, _run
 
 
 async def test_retention_from_the_command_line(tmp_path: Path, db_dsn: str, pool: asyncpg.Pool) -> None:
     w = await factory.world(pool)
-    hid = await factory.household(pool, w.campaign_id, "0344440001", no="CLI")
-    await pay_off(pool, hid)
-    await age(pool, hid, timedelta(days=40))
+    await closed_household(pool, w.campaign_id, "0344440001", "CLI", ago=timedelta(days=40))
     env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
     code, out, err = await _run(env, "retention", "set", "--department", "nhi", "--closed-days", "10")
     assert code == 2
@@ -79,9 +77,7 @@ async def test_the_daily_purge_records_itself_and_tells_prometheus(
 
     w = await factory.world(pool)
     await confirm(pool, "nhi")
-    hid = await factory.household(pool, w.campaign_id, "0366660001", no="DAILY")
-    await pay_off(pool, hid)
-    await age(pool, hid, OLD)
+    await closed_household(pool, w.campaign_id, "0366660001", "DAILY")
     metrics = Metrics()
     daily = purging.DailyPurge(app_pool, tmp_path, time(3, 30), metrics)
     before = datetime.now(UTC).timestamp()
@@ -169,9 +165,7 @@ async def test_nothing_is_purged_until_an_administrator_confirms_the_departments
 ) -> None:
     w = await factory.world(pool)
     await factory.department(pool, "tax")
-    hid = await factory.household(pool, w.campaign_id, "0388880001", no="WAIT")
-    await pay_off(pool, hid)
-    await age(pool, hid, OLD)
+    await closed_household(pool, w.campaign_id, "0388880001", "WAIT")
     await pool.execute("insert into audit_log (action, at) values ('login', now() - interval '3000 days')")
     outcomes = {o.department_id: o for o in await purging.purge_all(app_pool, tmp_path, trigger="schedule")}
     assert outcomes["nhi"].unconfirmed

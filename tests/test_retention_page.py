@@ -14,7 +14,7 @@ from dialer.store import db
 from tests import factory
 from tests.browser import ARTIFACTS, log_in
 from tests.client import PageClient
-from tests.retention_data import OLD, age, confirm, pay_off
+from tests.retention_data import closed_household, confirm
 
 
 @pytest.fixture
@@ -118,9 +118,7 @@ async def test_retention_page_in_chromium(
 ) -> None:
     await admin.close()
     w_campaign = await factory.campaign(pool, "nhi")
-    hid = await factory.household(pool, w_campaign, "0355550001", no="PAGE")
-    await pay_off(pool, hid)
-    await age(pool, hid, OLD)
+    await closed_household(pool, w_campaign, "0355550001", "PAGE")
     await purging.purge_all(app_pool, product.settings.var_dir / "uploads", trigger="schedule")
     page = await browser.new_page()
     await log_in(page, product.url, "admin1")
