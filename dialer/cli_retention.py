@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from dialer import retention
 from dialer.config import Settings
 from dialer.errors import ConfigError
+from dialer.jpformat import tokyo_time
 
 
 def register(sub: Any) -> None:
@@ -79,24 +79,14 @@ async def _show(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _set(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.cli import with_pool
-    from dialer.store import audit, db
     from dialer.store import retention as store
 
     changes = {k: getattr(args, k) for k in retention.BOUNDS if getattr(args, k) is not None}
 
     async def body(pool: Any) -> None:
-        current = (await store.policies(pool)).get(args.department)
-        if current is None:
-            raise ConfigError(f"No department {args.department!r}.")
-        fields = {"closed": "closed_days", "import_report": "import_report_days", "audit": "audit_days"}
-        new = replace(current, **{fields[k]: v for k, v in changes.items()})
-        async with db.transaction(pool) as conn:
-            await store.set_policy(conn, args.department, new)
-            await audit.record(
-                conn, action="retention.set", user_id=None, department_id=args.department,
-                object_type="department", object_id=args.department,
-                detail={"before": current.as_dict(), "after": new.as_dict(), "os_user": getpass.getuser()},
-            )  # fmt: skip
+        new = await store.change_policy(
+            pool, args.department, changes, user_id=None, via={"os_user": getpass.getuser()}
+        )
         what = ", ".join(f"{k} {v} days" for k, v in new.as_dict().items())
         print(f"{args.department}: {what} (confirmed: purged by it from the next purge)")
 
@@ -155,7 +145,7 @@ async def _history(settings: Settings, args: argparse.Namespace) -> int:
 
     async def body(pool: Any) -> None:
         for r in await store.history(pool, args.department, args.limit):
-            started = r.started_at.astimezone(retention.TOKYO).strftime("%Y-%m-%d %H:%M")
+            started = tokyo_time(r.started_at)
             counts = ", ".join(f"{k} {v}" for k, v in retention.nonzero(r.counts)) or "nothing"
             print(
                 f"#{r.id:<5} {started} {r.department_id or '(server)':<9} {r.trigger:<8} {r.status:<7} {counts}"
@@ -173,17 +163,7 @@ async def _certificate(settings: Settings, args: argparse.Namespace) -> int:
         run = await store.get(pool, args.id)
         if run is None:
             raise ConfigError(f"No purge record #{args.id}.")
-        name = "サーバー全体 / server-wide"
-        if run.department_id is not None:
-            row = await pool.fetchrow(
-                "select name_ja, name_en from department where id = $1", run.department_id
-            )
-            name = f"{row['name_ja']} / {row['name_en']} ({run.department_id})"
-        text = retention.certificate(
-            run_id=run.id, department=name, started=run.started_at, finished=run.finished_at,
-            status=run.status, trigger=run.trigger, user_name=run.user_name, policy=run.policy,
-            cutoffs=run.cutoffs, counts=run.counts, vacuumed=run.vacuumed, message=run.message,
-        )  # fmt: skip
+        text = await store.certificate(pool, run)
         if args.output:
             args.output.write_text(text, encoding="utf-8")
             print(f"record #{run.id} written to {args.output}")

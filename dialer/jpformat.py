@@ -67,6 +67,9 @@ def phone_digits(text: str) -> str | None:
     return digits if re.fullmatch(r"[0-9]{0,15}", digits) else None
 
 
+_TOKYO = ZoneInfo("Asia/Tokyo")
+
+
 def tokyo_time(at: datetime | None) -> str:
     """An instant as the clock in Tokyo read it: '2026-12-05 03:30'; '' for none."""
-    return at.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M") if at else ""
+    return at.astimezone(_TOKYO).strftime("%Y-%m-%d %H:%M") if at else ""

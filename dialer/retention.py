@@ -12,6 +12,7 @@ The store (dialer/store/retention.py) turns a policy and an instant into the del
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -47,6 +48,13 @@ class Policy:
             "import_report": self.import_report_days,
             "audit": self.audit_days,
         }
+
+    def with_days(self, days: Mapping[str, int]) -> Policy:
+        """This policy with some kinds' days changed (kinds as in BOUNDS; checked like any policy)."""
+        unknown = set(days) - set(BOUNDS)
+        if unknown:
+            raise ConfigError(f"unknown kind of data {sorted(unknown)[0]!r} (one of {', '.join(BOUNDS)})")
+        return Policy(**{f"{kind}_days": d for kind, d in (self.as_dict() | dict(days)).items()})
 
     def cutoffs(self, now: datetime) -> Cutoffs:
         """Data older than these instants goes. Days are counted back from the start of today in

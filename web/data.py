@@ -37,7 +37,7 @@ from dialer.store import audit, db, exports, imports
 from web.auth import current, require
 from web.i18n import CATALOG, translate
 from web.keys import POOL, SETTINGS
-from web.pages import context, lang_of
+from web.pages import context, departments, lang_of
 
 log = logs.get("web.data")
 
@@ -66,23 +66,19 @@ class _Imports:
 IMPORTS = web.AppKey("imports", _Imports)
 
 
-async def _departments(request: web.Request) -> list[Any]:
-    return list(await request.app[POOL].fetch("select id, name_ja, name_en from department order by id"))
-
-
 @require("admin")
 @aiohttp_jinja2.template("imports.html")
 async def imports_page(request: web.Request) -> dict[str, Any]:
-    departments = await _departments(request)
+    all_departments = await departments(request)
     runs = []
-    for d in departments:  # each department's runs in its own scope (RLS)
+    for d in all_departments:  # each department's runs in its own scope (RLS)
         async with db.department(request.app[POOL], d["id"]) as conn:
             await imports.close_interrupted(conn, d["id"])  # never 実行中 for a run whose importer is gone
             runs += await imports.recent(conn, d["id"], limit=10)
     runs.sort(key=lambda r: r.id, reverse=True)
     return context(
         request,
-        departments=departments,
+        departments=all_departments,
         mappings=[(name, mapping.load(name).kind) for name in mapping.shipped()],
         runs=runs[:20],
         catalog=CATALOG[lang_of(request)],
@@ -94,7 +90,7 @@ async def upload(request: web.Request) -> web.Response:
     q = request.query
     department = q.get("department", "")
     name = q.get("name", "upload.csv")[:200]
-    if department not in {d["id"] for d in await _departments(request)}:
+    if department not in {d["id"] for d in await departments(request)}:
         return _error("import.bad_department", 422)
     try:
         m = mapping.load(q.get("mapping", ""))
@@ -203,7 +199,7 @@ async def stop_imports(app: web.Application) -> None:
 async def import_status(request: web.Request) -> web.Response:
     """A run's state; while it runs in this process, how far it has got."""
     department, run_id = request.match_info["department"], int(request.match_info["id"])
-    if department not in {d["id"] for d in await _departments(request)}:
+    if department not in {d["id"] for d in await departments(request)}:
         raise web.HTTPNotFound()
     job = next((j for j in request.app[IMPORTS].jobs if j.progress.run_id == run_id), None)
     async with db.department(request.app[POOL], department) as conn:

@@ -34,6 +34,11 @@ def context(request: web.Request, **extra: Any) -> dict[str, Any]:
     return {"lang": lang, "session": session, "user": session.user if session else None, **extra}
 
 
+async def departments(request: web.Request) -> list[Any]:
+    """Every department (id and names: no resident in them), for the administrators' pages."""
+    return list(await request.app[POOL].fetch("select id, name_ja, name_en from department order by id"))
+
+
 async def index(request: web.Request) -> web.StreamResponse:
     session = session_of(request)
     raise web.HTTPFound(LANDING[session.user.role] if session else "/login")

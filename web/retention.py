@@ -15,35 +15,29 @@ from aiohttp import web
 
 from dialer import retention
 from dialer.errors import ConfigError
-from dialer.retention import Policy
-from dialer.store import audit, db
+from dialer.store import db
 from dialer.store import retention as store
 from web.auth import current, require
 from web.keys import POOL
-from web.pages import context
-
-_FIELDS = {"closed": "closed_days", "import_report": "import_report_days", "audit": "audit_days"}
-
-
-async def _departments(request: web.Request) -> list[Any]:
-    return list(await request.app[POOL].fetch("select id, name_ja, name_en from department order by id"))
+from web.pages import context, departments
 
 
 @require("admin")
 @aiohttp_jinja2.template("retention.html")
 async def page(request: web.Request) -> dict[str, Any]:
     pool = request.app[POOL]
-    departments = await _departments(request)
+    all_departments = await departments(request)
     policies = await store.policies(pool)  # department settings: no resident in them
     confirmed = await store.confirmed(pool)
     runs: dict[int, store.PurgeRun] = {}
-    for d in departments:  # each department's records in its own scope (RLS); server-wide ones in every scope
+    # each department's records in its own scope (RLS); the server-wide ones are seen in every scope
+    for d in all_departments:
         async with db.department(pool, d["id"]) as conn:
             runs.update((r.id, r) for r in await store.history(conn, d["id"], limit=30))
     error = request.query.get("error", "")
     return context(
         request,
-        departments=departments,
+        departments=all_departments,
         policies=policies,
         confirmed=confirmed,
         bounds=retention.BOUNDS,
@@ -59,26 +53,19 @@ async def page(request: web.Request) -> dict[str, Any]:
 async def change(request: web.Request) -> web.Response:
     department = request.match_info["department"]
     pool = request.app[POOL]
-    current_policy = (await store.policies(pool)).get(department)
-    if current_policy is None:
+    if department not in await store.policies(pool):
         raise web.HTTPNotFound()
     form = await request.post()
     try:
-        days = {_FIELDS[k]: int(str(form.get(k, "")).strip()) for k in _FIELDS}
+        days = {kind: int(str(form.get(kind, "")).strip()) for kind in retention.BOUNDS}
     except ValueError:
         raise web.HTTPSeeOther("/admin/retention?error=ret.err.number") from None
     try:
-        new = Policy(**days)
+        await store.change_policy(
+            pool, department, days, user_id=current(request).user.id, remote_addr=request.remote or ""
+        )
     except ConfigError:
         raise web.HTTPSeeOther("/admin/retention?error=ret.err.bounds") from None
-    async with db.transaction(pool) as conn:
-        await store.set_policy(conn, department, new)
-        await audit.record(
-            conn, action="retention.set", user_id=current(request).user.id, department_id=department,
-            object_type="department", object_id=department,
-            detail={"before": current_policy.as_dict(), "after": new.as_dict()},
-            remote_addr=request.remote or "",
-        )  # fmt: skip
     raise web.HTTPSeeOther(f"/admin/retention?saved={department}")
 
 
@@ -87,22 +74,15 @@ async def record(request: web.Request) -> web.Response:
     """One purge's record as plain text (UTF-8), to print or file."""
     run_id = int(request.match_info["id"])
     pool = request.app[POOL]
-    for scope in [None, *(d["id"] for d in await _departments(request))]:  # None: server-wide records
+    for scope in [None, *(d["id"] for d in await departments(request))]:  # None: server-wide records
         async with db.department(pool, scope) as conn:
             run = await store.get(conn, run_id)
         if run is not None:
             break
     else:
         raise web.HTTPNotFound()
-    name = "サーバー全体 / server-wide"
-    if run.department_id is not None:
-        d = next(x for x in await _departments(request) if x["id"] == run.department_id)
-        name = f"{d['name_ja']} / {d['name_en']} ({run.department_id})"
-    text = retention.certificate(
-        run_id=run.id, department=name, started=run.started_at, finished=run.finished_at, status=run.status,
-        trigger=run.trigger, user_name=run.user_name, policy=run.policy, cutoffs=run.cutoffs, counts=run.counts,
-        vacuumed=run.vacuumed, message=run.message,
-    )  # fmt: skip
+    async with db.department(pool, run.department_id) as conn:
+        text = await store.certificate(conn, run)
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 

@@ -112,36 +112,32 @@ async def purge_department(
 ) -> Outcome:
     cutoffs = policy.cutoffs(now)
     out = Outcome(department_id)
-    if dry_run:  # the same statements in one transaction, rolled back
-        # batch by batch, each rolled back at once: a dry run holds no lock for longer than a batch
-        after = 0
-        while True:
-            async with _transaction(pool, department_id, keep=False) as conn:
-                after = await _closed_batch(conn, department_id, cutoffs, after, batch, out.counts)
-            if after == 0:
-                break
-        async with _transaction(pool, department_id, keep=False) as conn:
-            await _the_rest(conn, department_id, cutoffs, out.counts)
-        return out
-    async with db.department(pool, department_id) as conn:
-        out.run_id = await start_record(
-            conn, department_id, trigger, user_name, policy.as_dict(), cutoffs.as_dict()
-        )
+    keep = not dry_run  # a dry run: the same statements, each batch rolled back at once, no record
+    if keep:
+        async with db.department(pool, department_id) as conn:
+            out.run_id = await start_record(
+                conn, department_id, trigger, user_name, policy.as_dict(), cutoffs.as_dict()
+            )
     try:
         after = 0
         while True:
-            async with db.department(pool, department_id) as conn:
+            async with _transaction(pool, department_id, keep=keep) as conn:
                 after = await _closed_batch(conn, department_id, cutoffs, after, batch, out.counts)
-                await save_counts(conn, out.run_id, dict(out.counts))
+                if keep:
+                    await save_counts(conn, out.run_id, dict(out.counts))
             if after == 0:
                 break
-        async with db.department(pool, department_id) as conn:
+        async with _transaction(pool, department_id, keep=keep) as conn:
             await _the_rest(conn, department_id, cutoffs, out.counts)
-            await save_counts(conn, out.run_id, dict(out.counts))
-            await audit.record(
-                conn, action="purge", user_id=None, department_id=department_id,
-                object_type="purge_run", object_id=out.run_id, detail=dict(out.counts),
-            )  # fmt: skip
+            if keep:
+                assert out.run_id is not None
+                await save_counts(conn, out.run_id, dict(out.counts))
+                await audit.record(
+                    conn, action="purge", user_id=None, department_id=department_id,
+                    object_type="purge_run", object_id=out.run_id, detail=dict(out.counts),
+                )  # fmt: skip
+        if not keep:
+            return out
         vacuumed = await _vacuum(pool, out.counts)
         async with db.department(pool, department_id) as conn:
             await conn.execute(
@@ -150,7 +146,8 @@ async def purge_department(
                 vacuumed,
             )
     except BaseException as exc:
-        await asyncio.shield(fail_record(pool, department_id, out.run_id, exc))
+        if keep:
+            await asyncio.shield(fail_record(pool, department_id, out.run_id, exc))
         raise
     log.info("purge.done", department=department_id, run=out.run_id, **out.counts)
     return out
@@ -231,8 +228,7 @@ async def erase_households(
             conn, action="erase", user_id=None, department_id=department_id,
             object_type="purge_run", object_id=out.run_id, detail={"os_user": user_name, **out.counts},
         )  # fmt: skip
-    vacuumed = await _vacuum(pool, out.counts)
-    await pool.execute("update purge_run set vacuumed = $2 where id = $1", out.run_id, vacuumed)
+    await _vacuum_recorded(pool, out)
     return out
 
 
@@ -330,8 +326,7 @@ async def purge_server(
                 json.dumps(dict(out.counts)),
             )
     if not dry_run:
-        vacuumed = await _vacuum(pool, out.counts)
-        await pool.execute("update purge_run set vacuumed = $2 where id = $1", out.run_id, vacuumed)
+        await _vacuum_recorded(pool, out)
     return out
 
 
@@ -370,6 +365,12 @@ _TABLES = {
     "calls_made_anonymous": ("attempt",), "notes_emptied": ("disposition",),
     "import_problems": ("import_problem",), "audit_entries": ("audit_log",),
 }  # fmt: skip
+
+
+async def _vacuum_recorded(pool: asyncpg.Pool, out: Outcome) -> None:
+    """VACUUM after a run already recorded as done, and say in its record whether it could."""
+    vacuumed = await _vacuum(pool, out.counts)
+    await pool.execute("update purge_run set vacuumed = $2 where id = $1", out.run_id, vacuumed)
 
 
 async def _vacuum(pool: asyncpg.Pool, counts: Counter[str]) -> bool:

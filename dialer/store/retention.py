@@ -7,16 +7,17 @@ delete one (dialer_app has no DELETE on purge_run).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from dialer import logs
+from dialer import logs, retention
 from dialer.errors import ConfigError
 from dialer.retention import Policy
-from dialer.store import db
+from dialer.store import audit, db
 from dialer.store.db import Conn, Connection
 
 log = logs.get("dialer.purge")
@@ -49,6 +50,31 @@ async def confirmed(conn: Conn) -> set[str]:
     """The departments whose retention an administrator has confirmed (only they are purged)."""
     rows = await conn.fetch("select id from department where retention_confirmed_at is not null")
     return {r["id"] for r in rows}
+
+
+async def change_policy(
+    pool: asyncpg.Pool,
+    department_id: str,
+    days: Mapping[str, int],
+    *,
+    user_id: int | None,
+    via: Mapping[str, str] | None = None,
+    remote_addr: str = "",
+) -> Policy:
+    """Change some kinds' days (none: confirm the policy as it is), in one transaction with the audit
+    log's entry (before, after, and `via`: who outside the product's users, e.g. the OS user)."""
+    async with db.transaction(pool) as conn:
+        current = (await policies(conn)).get(department_id)
+        if current is None:
+            raise ConfigError(f"No department {department_id!r}.")
+        new = current.with_days(days)
+        await set_policy(conn, department_id, new)
+        await audit.record(
+            conn, action="retention.set", user_id=user_id, department_id=department_id,
+            object_type="department", object_id=department_id,
+            detail={"before": current.as_dict(), "after": new.as_dict(), **(via or {})}, remote_addr=remote_addr,
+        )  # fmt: skip
+    return new
 
 
 async def set_policy(conn: Conn, department_id: str, policy: Policy) -> None:
@@ -114,6 +140,20 @@ async def close_interrupted(conn: Conn) -> int:
            where status = 'running'"""
     )
     return int(done.split()[-1])
+
+
+async def certificate(conn: Conn, run: PurgeRun) -> str:
+    """The record as text (消去記録), its department named in both languages."""
+    name = "サーバー全体 / server-wide"
+    if run.department_id is not None:
+        row = await conn.fetchrow("select name_ja, name_en from department where id = $1", run.department_id)
+        assert row is not None  # purge_run.department_id references department
+        name = f"{row['name_ja']} / {row['name_en']} ({run.department_id})"
+    return retention.certificate(
+        run_id=run.id, department=name, started=run.started_at, finished=run.finished_at, status=run.status,
+        trigger=run.trigger, user_name=run.user_name, policy=run.policy, cutoffs=run.cutoffs, counts=run.counts,
+        vacuumed=run.vacuumed, message=run.message,
+    )  # fmt: skip
 
 
 async def history(conn: Conn, department_id: str | None = None, limit: int = 50) -> list[PurgeRun]:
