@@ -62,8 +62,8 @@ class Engine:
         self.tracker = CallTracker(self._on_call, self.phones.on_session)
         self.flow.tracker = self.tracker
         self.dialing = Dialing(pool, link, settings, metrics, self.floor, self.flow, self.tracker, self.owner)
-        self.predictive = Predictive(self.dialing)
         self.inbound = Inbound(self.dialing)
+        self.predictive = Predictive(self.dialing, self.inbound.waiting_in)
         self.adoption = Adoption(self.flow, self.floor, self.tracker, settings, self.owner)
         self.db = self.flow.db
         self.db.listen(self._on_database)

@@ -129,6 +129,12 @@ class Inbound:
                 continue
             await self._put_through(caller)  # nobody free: the next turn tries again
 
+    def waiting_in(self, department_id: str) -> int:
+        """Callers of a department waiting for an operator (the predictive pacer leaves them the
+        first operators freed)."""
+        now = self.clock()
+        return sum(1 for c in self.waiting.values() if c.department_id == department_id and c.deadline > now)
+
     def _count(self, caller: Caller | None = None, result: str = "") -> None:
         if caller is not None:
             self.metrics.inbound.labels(caller.department_id, result).inc()

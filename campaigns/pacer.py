@@ -23,7 +23,8 @@ What is forecast, from the campaign's own recent calls (`Model`):
 - Y: operators ready now, plus each busy operator with the probability that a call of their
   talk time so far ends, with wrap-up, before a new call would be answered (the horizon: the
   time from dialling to a person's verdict, taken at a low quantile so that releases are
-  counted late rather than early).
+  counted late rather than early), less the residents calling in who wait for an operator:
+  they are given the first operators freed, before any call of the campaign (campaigns.inbound).
 X and Y are sums of independent yes/no chances; their exact distributions are convolved.
 When the latest 150 calls were answered clearly more often than all the recent ones (2.5 spreads:
 people came home, the weather changed), the forecast is learnt from those 150 alone; a fall is
@@ -149,6 +150,7 @@ class Snapshot:
     calls: Sequence[Call]
     hour: Window = Window()
     day: Window = Window()
+    waiting: int = 0  # residents calling in, waiting: the first operators freed are theirs
 
 
 # ---- what has been learnt ------------------------------------------------------------------
@@ -310,7 +312,8 @@ def decide(snapshot: Snapshot, model: Model, settings: Settings) -> Decision:
     room = cap - in_flight
     if not operators:
         return Decision(0, Mode.PROGRESSIVE, "no_operators", lines_cap=cap)
-    ready = sum(1 for op in operators if op.busy is None)
+    # operators free for the campaign's calls: those ready, less the callers waiting for them
+    ready = sum(1 for op in operators if op.busy is None) - snapshot.waiting
     theta = threshold(snapshot, settings)
     if model.thin or theta <= 0.0 or model.hit_rate <= 0.0:
         reason = "thin_history" if model.thin or model.hit_rate <= 0.0 else "budget_spent"
@@ -323,13 +326,14 @@ def decide(snapshot: Snapshot, model: Model, settings: Settings) -> Decision:
     freed = _poisson_binomial(
         [model.release_chance(op, model.horizon_s) for op in operators if op.busy is not None]
     )
-    # Z = X − (Y − ready), index k ↔ value k − (len(freed) − 1); a call is abandoned when Z ≥ ready.
+    # Z = X − (Y − ready), index k ↔ value k − (len(freed) − 1); a call is abandoned when Z ≥ ready
+    # (ready may be below 0 while callers wait: then every Z is at or above it unless enough are freed).
     z = np.convolve(coming, freed[::-1])
     offset = len(freed) - 1
     p = model.hit_rate
     place, risk = 0, 0.0
     while place < room:
-        at = ready + offset  # index of Z == ready
+        at = max(0, ready + offset)  # index of Z == ready (all of Z when ready is below its least value)
         risk = float(z[at:].sum()) if at < len(z) else 0.0
         if risk > theta:
             break

@@ -56,9 +56,11 @@ class InFlight:
 
 
 class Predictive:
-    def __init__(self, dialing: Dialing) -> None:
-        """Places its calls through `dialing` (its pool, link, floor, call flow and tracker)."""
+    def __init__(self, dialing: Dialing, callers_waiting: Callable[[str], int] = lambda _: 0) -> None:
+        """Places its calls through `dialing` (its pool, link, floor, call flow and tracker);
+        `callers_waiting`: how many residents calling in wait for an operator of a department."""
         self.dialing = dialing
+        self.callers_waiting = callers_waiting
         self.pool, self.link, self.settings, self.metrics = (
             dialing.pool,
             dialing.link,
@@ -127,6 +129,7 @@ class Predictive:
             calls=self._calls(campaign_id),
             hour=hour,
             day=day,
+            waiting=self._callers_for(fresh, len(slots)),
         )
         decision = pacer.decide(snapshot, await self._model(campaign_id), _settings(fresh))
         label = str(campaign_id)
@@ -140,6 +143,19 @@ class Predictive:
         if placed:
             for s in ready:
                 await self.floor.tell(s, None)
+
+    def _callers_for(self, campaign: CampaignInfo, operators: int) -> int:
+        """The campaign's share of its department's callers waiting: each is given the first of the
+        department's operators to become free, whichever campaign they work on (rounded up)."""
+        waiting = self.callers_waiting(campaign.department_id)
+        if not waiting or not operators:
+            return 0
+        department = sum(
+            1
+            for s in self.floor.slots.values()
+            if s.user.department_id == campaign.department_id and s.state in _WORKING and s.user.extension
+        )
+        return min(waiting, -(-waiting * operators // max(department, operators)))
 
     def _calls(self, campaign_id: int) -> list[pacer.Call]:
         now = self.clock()

@@ -129,6 +129,11 @@ async def world_with_callee(
     return w, hid
 
 
+def predictive_originates(sim: SimulatedPbx) -> list[dict[str, object]]:
+    """The predictive calls the product asked the simulated PBX to place."""
+    return [a for a in sim.actions("Originate") if a.get("Context") == "dialer-predictive"]
+
+
 async def world(pool: asyncpg.Pool, mode: str = "progressive") -> World:
     await department(pool, "nhi")
     op = await user(pool, "op1", "operator", "nhi", "1001")

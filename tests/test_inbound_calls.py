@@ -4,6 +4,7 @@ against the product's own FastAGI service, and the product Redirects the caller 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -156,6 +157,43 @@ async def test_a_caller_waits_for_an_operator_who_becomes_ready(
         caller = await op.wait(lambda m: m["type"] == "caller", within=10)
         assert caller["match"] == "unknown"
         await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+    finally:
+        await op.close()
+
+
+async def test_a_predictive_campaign_leaves_the_next_free_operator_to_a_waiting_caller(
+    product: runtime.Running, sim: SimulatedPbx, pool: asyncpg.Pool, line: factory.World
+) -> None:
+    """An operator wrapping up is about to be free, and the pacer would dial for them; while a
+    resident calling in waits, that operator is theirs, and the campaign dials nothing."""
+    await pool.execute("update campaign set dial_mode = 'predictive' where id = $1", line.campaign_id)
+    # 1 in 10 answered after 60 s; wrap-ups of 20 s: an operator wrapping up is free before any
+    # new call could be answered, so the pacer places one call for them (P(a person) 10 % > θ 3 %
+    # stops it at one)
+    await factory.call_history(pool, line.campaign_id, line.operator.id, live_ring_s=60.0, wrap_s=20.0)
+    op = await _ready(product, "op1", line.campaign_id)
+    try:
+        sim.call_in(LINE, "0355550175")
+        first = await op.wait(lambda m: m["type"] == "caller", within=15)
+        second = sim.call_in(LINE, "0355550176")
+        await until(lambda: second in product.engine.inbound.waiting, within=15)
+        for i in range(6):  # nobody answers these
+            await factory.household(pool, line.campaign_id, f"03555509{i:02d}", priority=i)
+        await op.hang_up()
+        await op.wait_state("wrap_up")
+        for _ in range(30):  # 3 s of dialling turns
+            await asyncio.sleep(0.1)
+            assert not factory.predictive_originates(sim), "dialled for the operator the caller waits for"
+        op.forget()
+        await op.save(first["attempt_id"], "refused")
+        caller = await op.wait(lambda m: m["type"] == "caller", within=10)
+        assert caller["attempt_id"] != first["attempt_id"]  # the waiting caller got the operator
+        await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+        assert not factory.predictive_originates(sim)
+        await op.hang_up()
+        await op.wait_state("wrap_up")
+        # nobody waits now: the pacer dials for the operator wrapping up
+        await until(lambda: len(factory.predictive_originates(sim)) == 1, within=5)
     finally:
         await op.close()
 

@@ -28,8 +28,10 @@ THIN = pacer.Model.learn([pacer.Dialed(8.0, True, True, 2.4)] * 5, [pacer.Handle
 DEFAULT = pacer.Settings()
 
 
-def snap(ops: list[Operator], calls: list[Call] | None = None, **windows: Window) -> Snapshot:
-    return Snapshot(ops, calls or [], **windows)
+def snap(
+    ops: list[Operator], calls: list[Call] | None = None, waiting: int = 0, **windows: Window
+) -> Snapshot:
+    return Snapshot(ops, calls or [], waiting=waiting, **windows)
 
 
 @pytest.mark.parametrize(
@@ -43,6 +45,9 @@ def snap(ops: list[Operator], calls: list[Call] | None = None, **windows: Window
         ("day's budget spent (7 of 200)", snap([READY] * 4, day=Window(200, 7)), history(), DEFAULT, 4, "progressive", "budget_spent"),
         ("target 0 %: never beyond progressive", snap([READY] * 4), history(), pacer.Settings(target_abandon=0), 4, "progressive", "budget_spent"),
         ("a person waiting takes the one ready operator", snap([READY], [Call(Phase.WAITING)]), history(), DEFAULT, 0, "predictive", "risk"),
+        ("a resident calling in is given the one ready operator first", snap([READY], waiting=1), history(), DEFAULT, 0, "predictive", "risk"),
+        ("start of day: callers waiting take ready operators first", snap([READY] * 3, waiting=1), THIN, DEFAULT, 2, "progressive", "thin_history"),
+        ("start of day: more callers waiting than operators ready", snap([READY] * 2, waiting=3), THIN, DEFAULT, 0, "progressive", "thin_history"),
         ("everyone just started talking", snap([Operator(Busy.TALKING, 1.0)] * 10), history(), DEFAULT, 0, "predictive", "risk"),
         ("lines cap: 1 line per operator, 8 of 10 in flight", snap([READY] * 10, [Call(Phase.RINGING, 1)] * 8), history(hit=0.1), pacer.Settings(max_lines_per_operator=1), 2, "predictive", "lines_cap"),
         ("lines cap already reached", snap([READY] * 2, [Call(Phase.RINGING, 1)] * 6), history(hit=0.1), DEFAULT, 0, "predictive", "lines_cap"),
@@ -117,6 +122,19 @@ def test_operators_about_to_finish_are_dialled_for_before_they_are_free() -> Non
     assert starting.place < finishing.place
 
 
+def test_callers_waiting_get_the_operators_about_to_finish_before_the_campaign() -> None:
+    """Residents calling in are given the first operators freed (campaigns.inbound): the pacer
+    does not dial for those operators, and with more callers than it expects to free, not at all."""
+    model = history()
+    finishing = snap([Operator(Busy.WRAP_UP, 20.0)] * 10)
+    places = [pacer.decide(snap(finishing.operators, waiting=w), model, DEFAULT).place for w in (0, 1, 3, 10)]
+    assert places[0] > places[1] > places[2] > 0
+    assert places[3] == 0
+    # with one ready operator too, a caller waiting leaves the campaign what it had with none ready
+    with_ready = snap([READY, *finishing.operators], waiting=1)
+    assert pacer.decide(with_ready, model, DEFAULT).place == places[0]
+
+
 def test_calls_ringing_past_every_answer_do_not_hold_back_new_ones() -> None:
     model = history()
     fresh = pacer.decide(snap([READY] * 5, [Call(Phase.RINGING, 1.0)] * 5), model, DEFAULT)
@@ -153,7 +171,8 @@ def test_each_live_answer_added_carries_at_most_the_threshold_in_abandons(seed: 
         ops += [Operator(Busy.TALKING, rng.uniform(0, 300)) for _ in range(rng.randint(3, 12))]
         ops += [Operator(Busy.WRAP_UP, rng.uniform(0, 25)) for _ in range(rng.randint(0, 5))]
         calls = [Call(Phase.RINGING, rng.uniform(0, 27)) for _ in range(rng.randint(0, 8))]
-        d = pacer.decide(snap(ops, calls), model, DEFAULT)
+        waiting = rng.randint(0, 2)  # residents calling in: the first operators freed are theirs
+        d = pacer.decide(snap(ops, calls, waiting), model, DEFAULT)
         if d.place > 1:
             break
     assert d.mode is pacer.Mode.PREDICTIVE
@@ -163,7 +182,7 @@ def test_each_live_answer_added_carries_at_most_the_threshold_in_abandons(seed: 
     trials, without, with_new = 40_000, 0, 0
     for _ in range(trials):
         x = sum(rng.random() < p for p in x_p)
-        y = ready + sum(rng.random() < q for q in y_p)
+        y = max(0, ready + sum(rng.random() < q for q in y_p) - waiting)
         new = sum(rng.random() < model.hit_rate for _ in range(d.place))
         without += max(0, x - y)
         with_new += max(0, x + new - y)

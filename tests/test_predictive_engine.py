@@ -78,7 +78,7 @@ async def test_a_person_with_no_operator_free_hears_the_message_and_is_counted(
         await op1.wait_state("ready")
         await op2.ready_as("op2", w.campaign_id)
         await op2.wait_state("ready")
-        await until(lambda: len(_predictive_originates(sim)) == 2)
+        await until(lambda: len(factory.predictive_originates(sim)) == 2)
         assert (await op2.post("/api/agent/pause"))[0] == 200
         await op2.wait_state("paused")
         pop = await op1.wait(lambda m: m["type"] == "record")
@@ -130,18 +130,14 @@ async def test_a_paused_predictive_campaign_places_nothing(
     await pool.execute("update campaign set status = 'active' where id = $1", w.campaign_id)
     assert (await operator.post("/api/agent/ready", {"campaign_id": w.campaign_id}))[0] == 200
     await operator.wait_state("ready")
-    await until(lambda: len(_predictive_originates(sim)) == 1)
+    await until(lambda: len(factory.predictive_originates(sim)) == 1)
     await pool.execute("update campaign set status = 'paused' where id = $1", w.campaign_id)
     await factory.household(pool, w.campaign_id, "0355550832")
     await operator.wait(
         lambda m: m["type"] == "agent" and m["notice"] == "notice.campaign_stopped", within=15
     )
     await asyncio.sleep(1.5)  # turns of the dialling loop
-    assert len(_predictive_originates(sim)) == 1
-
-
-def _predictive_originates(sim: SimulatedPbx) -> list[dict[str, object]]:
-    return [a for a in sim.actions("Originate") if a.get("Context") == "dialer-predictive"]
+    assert len(factory.predictive_originates(sim)) == 1
 
 
 async def _ready(client: PageClient, campaign_id: int) -> tuple[int, dict[str, object]]:
