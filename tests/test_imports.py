@@ -205,6 +205,18 @@ async def test_broken_rows_are_reported_and_good_rows_still_land(nhi: asyncpg.Po
     assert problems[(9, "warning")]["column_name"] == "氏名"
     assert "外字" in problems[(9, "warning")]["message"]
     assert problems[(12, "warning")]["column_name"] == "電話番号1"
+    # each line is marked with whose row it is, as far as its cells could be read (erase finds them)
+    keys = {
+        (r["line"], r["severity"]): (r["household_no"], r["atena_no"])
+        for r in await nhi.fetch("select * from import_problem where import_id = $1", info.id)
+    }
+    assert keys[(5, "error")] == ("H5", "A5")  # the row path
+    assert keys[(9, "warning")] == ("H9", "A9")
+    assert keys[(10, "error")] == ("H1", "A1")  # rejected after staging
+    assert keys[(12, "warning")] == ("H12", "A12")
+    assert keys[(15, "error")] == ("H15", "A15")
+    assert keys[(16, "error")] == ("H16", "A1")
+    assert keys[(17, "error")] == ("", "")  # the CSV reader could not split the line
     assert info.rows_read == 15  # every non-blank line after the header, broken or not
     assert info.rows_rejected == len(expect_errors)
     assert info.rows_stored == info.rows_read - info.rows_rejected == 5

@@ -187,6 +187,9 @@ async def test_unmatched_and_ambiguous_payments_are_reported(
     assert "特定できません" in problems[3]
     assert "行 6" in problems[7]
     assert (info.rows_read, info.rows_stored, info.rows_rejected) == (6, 1, 5)
+    whose = dict(await pool.fetch("select line, atena_no from import_problem where import_id = $1", info.id))
+    assert whose[2] == "NOBODY"  # the resident each line is about (a deletion request finds it)
+    assert whose[4] == whose[5] == whose[7] != ""
     assert await pool.fetchval("select count(*) from payment") == 1
 
 

@@ -11,11 +11,14 @@ import pytest
 
 from dialer import purging, retention
 from dialer.errors import ConfigError
+from dialer.imports import mapping
+from dialer.imports.run import ImportRequest, import_file
 from dialer.store import db, purge
 from dialer.store import retention as store
 from tests import factory
 from tests.retention_data import call, closed_household, confirm, residents_of
 from tests.test_cli import _env, _run
+from tests.test_imports import row, write
 
 
 async def test_retention_from_the_command_line(tmp_path: Path, db_dsn: str, pool: asyncpg.Pool) -> None:
@@ -158,6 +161,33 @@ async def test_named_households_are_erased_at_once_on_request_whatever_they_owe(
     )  # fmt: skip
     assert "依頼の参照番号 / Reference: 削除請求 第12号" in text
     assert "REQ-1" not in text
+
+
+async def test_erasing_a_household_deletes_the_error_report_lines_that_quote_its_rows(
+    pool: asyncpg.Pool, app_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    await factory.department(pool, "nhi")
+    path = write(
+        tmp_path / "export.csv",
+        [
+            row(世帯番号="E1", 宛名番号="EA1", 電話番号1="03-1234", 携帯電話番号=""),  # 2: number flagged
+            row(世帯番号="E1", 宛名番号="EA1"),  # 3: the same debt as line 2
+            row(世帯番号="K1", 宛名番号="KA1", 電話番号1="03-9999", 携帯電話番号=""),  # 4: someone else's
+            row(世帯番号="E9", 宛名番号="EA1"),  # 5: EA1 is in household E1 (line 2)
+            row(世帯番号="E1", 宛名番号="EA2", 生年月日="平成32年1月1日"),  # 6: an impossible date
+        ],
+    )
+    info = await import_file(
+        app_pool, ImportRequest(path=path, department_id="nhi", mapping=mapping.load("nhi-sample"))
+    )
+    lines = "select line from import_problem where import_id = $1 order by line"
+    assert [r["line"] for r in await pool.fetch(lines, info.id)] == [2, 3, 4, 5, 6]
+    out = await purge.erase_households(app_pool, "nhi", ["E1"], reason="削除請求 第13号", user_name="ops")
+    assert [r["line"] for r in await pool.fetch(lines, info.id)] == [4]
+    assert out.counts["import_problems"] == 4
+    run = await store.get(pool, out.run_id or 0)
+    assert run is not None
+    assert run.counts["import_problems"] == 4
 
 
 async def test_nothing_is_purged_until_an_administrator_confirms_the_departments_retention(

@@ -7,6 +7,7 @@ tables' column order.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from operator import itemgetter
 from typing import Any
 
@@ -79,7 +80,7 @@ def household_row(
     """(staged household row or None when rejected, its staged phones, problems)."""
     v, problems = conv.fields(row)
     if not v:
-        return None, [], problems
+        return None, [], _about(conv, row, problems)
     phones = conv.phones_of(row, problems)
     if v.get("is_head") is None and v.get("relationship") is not None:
         v["is_head"] = v["relationship"] in HEAD_RELATIONSHIPS
@@ -92,10 +93,18 @@ def household_row(
             )
         )
     if any(p.severity == "error" for p in problems):
-        return None, [], problems
+        return None, [], _about(conv, row, problems)
     staged = (row.line, *_HOUSEHOLD_VALUES(v))
     hh, atena = v["household_no"], v["atena_no"]
-    return staged, [(row.line, hh, atena, *p) for p in phones], problems
+    return staged, [(row.line, hh, atena, *p) for p in phones], _about(conv, row, problems)
+
+
+def _about(conv: Converter, row: Row, problems: list[Problem]) -> list[Problem]:
+    """The problems, each marked with whose row it is (a deletion request finds them)."""
+    if not problems:
+        return problems
+    household_no, atena_no = conv.keys_of(row)
+    return [replace(p, household_no=household_no, atena_no=atena_no) for p in problems]
 
 
 def _check_debt(v: dict[str, Any], line: int, conv: Converter, problems: list[Problem]) -> None:
@@ -117,11 +126,11 @@ def _check_debt(v: dict[str, Any], line: int, conv: Converter, problems: list[Pr
 def payment_row(conv: Converter, row: Row) -> tuple[tuple[Any, ...] | None, list[Problem]]:
     v, problems = conv.fields(row)
     if not v or any(p.severity == "error" for p in problems):
-        return None, problems
+        return None, _about(conv, row, problems)
     if v["amount_yen"] == 0:
         problems.append(Problem(row.line, _label(conv, "amount_yen"), "error", "収納額が0円です"))
-        return None, problems
-    return (row.line, *_PAYMENT_VALUES(v)), problems
+        return None, _about(conv, row, problems)
+    return (row.line, *_PAYMENT_VALUES(v)), _about(conv, row, problems)
 
 
 def _label(conv: Converter, name: str) -> str:
@@ -183,7 +192,9 @@ def household_batch(
             (t[0], t[1], t[2], position, *p) for t, p in zip(staged, cells, strict=True) if p is not None
         ]
         problems += [
-            undialable(t[0], column, p[0], p[4]) for t, p in zip(staged, cells, strict=True) if p and not p[3]
+            replace(undialable(t[0], column, p[0], p[4]), household_no=t[1] or "", atena_no=t[2] or "")
+            for t, p in zip(staged, cells, strict=True)
+            if p and not p[3]
         ]
     for r in slow:
         s, ph, pr = household_row(conv, r)

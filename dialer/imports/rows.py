@@ -50,6 +50,9 @@ class Problem:
     severity: str  # error | warning
     message: str
     value: str = ""
+    # whose row it is (世帯番号, 宛名番号 as read, '' when not): a deletion request finds its lines
+    household_no: str = ""
+    atena_no: str = ""
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -189,6 +192,17 @@ class Converter:
                 problems.append(Problem(row.line, column, "error", "必須項目が空です"))
             out[name] = value
         return out, problems
+
+    def keys_of(self, row: Row) -> tuple[str, str]:
+        """The row's (世帯番号, 宛名番号) as read (normalised, not checked; '' where it has no such
+        cell): the problems found in the row keep them (`Problem.household_no`, `atena_no`)."""
+        keys = {"household_no": "", "atena_no": ""}
+        for name, idx, *_ in self.columns:
+            if name in keys and idx < len(row.fields):
+                key = clean(row.fields[idx])[0][:64]
+                if not (REPLACEMENT in key or _CONTROL.search(key)):  # (no NUL reaches PostgreSQL)
+                    keys[name] = key
+        return keys["household_no"], keys["atena_no"]
 
     def columns_of(self, rows: list[Row]) -> Columns:
         """The batch's rows that convert column by column, their values per field, and the rest.

@@ -20,7 +20,16 @@ from dialer.store.db import Conn, Connection
 
 LONG = 3600.0  # seconds: a merge of a million rows is not a 15-second query
 
-_PROBLEM_COLUMNS = ("import_id", "line", "column_name", "severity", "message", "value")
+_PROBLEM_COLUMNS = (
+    "import_id",
+    "line",
+    "column_name",
+    "severity",
+    "message",
+    "value",
+    "household_no",
+    "atena_no",
+)
 
 
 @dataclass(frozen=True)
@@ -105,7 +114,8 @@ async def create_staging(conn: Connection, kind: str) -> None:
     await conn.execute("select set_config('work_mem', '256MB', true)")
     await conn.execute(
         """create temp table stage_problem (import_id bigint, line int, column_name text, severity text,
-                                             message text, value text) on commit drop"""
+                                             message text, value text, household_no text, atena_no text)
+           on commit drop"""
     )
     if kind == "households":
         await conn.execute(
@@ -153,7 +163,10 @@ async def add_problems(conn: Connection, run_id: int, problems: list[Problem]) -
     # temporary table and moved over by one INSERT (flush_problems) before the merge.
     await conn.copy_records_to_table(
         "stage_problem",
-        records=[(run_id, p.line, p.column, p.severity, p.message, p.value) for p in problems],
+        records=[
+            (run_id, p.line, p.column, p.severity, p.message, p.value, p.household_no, p.atena_no)
+            for p in problems
+        ],
         columns=_PROBLEM_COLUMNS,
         timeout=LONG,
     )
@@ -169,11 +182,15 @@ async def flush_problems(conn: Connection) -> None:
 
 
 async def reject_staged(conn: Connection, run_id: int, table: str, query: str, *args: Any) -> int:
-    """Move the staged rows `query` selects (line, message) into the report as errors."""
+    """Move the staged rows `query` selects (line, message) into the report as errors (with whose
+    rows they are: a deletion request finds them)."""
+    household_no = "s.household_no" if table == "stage_household" else "''"
     rows = await conn.fetch(
         f"""with bad as ({query}),
-                 reported as (insert into import_problem (import_id, line, severity, message)
-                              select $1, line, 'error', message from bad),
+                 reported as (insert into import_problem (import_id, line, severity, message, household_no, atena_no)
+                              select $1, bad.line, 'error', bad.message, coalesce({household_no}, ''),
+                                     coalesce(s.atena_no, '')
+                              from bad join {table} s on s.line = bad.line),
                  gone as (delete from {table} s using bad where s.line = bad.line returning s.line)
             select count(*) from gone""",
         run_id,

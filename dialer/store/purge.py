@@ -219,7 +219,23 @@ async def erase_households(
         out.run_id = await start_record(
             conn, department_id, "request", user_name, {}, {}, message=reason.strip()[:200]
         )
-        await _delete_households(conn, [r["id"] for r in rows], out.counts)
+        ids = [r["id"] for r in rows]
+        atena_nos = await conn.fetchval(
+            "select coalesce(array_agg(atena_no), '{}') from person where household_id = any($1)", ids
+        )
+        await _delete_households(conn, ids, out.counts)
+        # the lines of import error reports that quote their rows (0019: rows read since then)
+        out.counts["import_problems"] += await conn.fetchval(
+            """with p as (delete from import_problem
+                          where import_id in (select id from import_run where department_id = $1)
+                            and (household_no = any($2::text[]) or atena_no = any($3::text[]))
+                          returning 1)
+               select count(*) from p""",
+            department_id,
+            [r["household_no"] for r in rows],
+            atena_nos,
+            timeout=WAIT_S,
+        )
         await save_counts(conn, out.run_id, dict(out.counts))
         await conn.execute(
             "update purge_run set status = 'done', finished_at = now() where id = $1", out.run_id
