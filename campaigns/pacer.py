@@ -153,6 +153,22 @@ class Snapshot:
     waiting: int = 0  # residents calling in, waiting: the first operators freed are theirs
 
 
+def share(waiting: int, groups: Sequence[int]) -> list[int]:
+    """Split the residents calling in who wait across groups of operators, in proportion to the
+    groups' sizes (largest remainder; ties to the larger group, then the earlier): each caller
+    takes the first operator of the department freed, whichever group it is in, so the shares sum
+    to `waiting` and one caller never holds back an operator in every group."""
+    total = sum(groups)
+    if waiting <= 0 or total <= 0:
+        return [0] * len(groups)
+    split = [divmod(waiting * g, total) for g in groups]  # (whole share, remainder × total)
+    shares = [whole for whole, _ in split]
+    order = sorted(range(len(groups)), key=lambda i: (-split[i][1], -groups[i], i))
+    for i in order[: waiting - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
 # ---- what has been learnt ------------------------------------------------------------------
 
 

@@ -55,8 +55,13 @@ class InFlight:
     unwritten: bool = False  # given to an operator, not yet written to the attempt
 
 
+def _takes_callers(slot: Slot, department_id: str) -> bool:
+    """An operator a department's callers are given to when free (as `Inbound._free`, in any state)."""
+    return slot.user.department_id == department_id and bool(slot.user.extension)
+
+
 class Predictive:
-    def __init__(self, dialing: Dialing, callers_waiting: Callable[[str], int] = lambda _: 0) -> None:
+    def __init__(self, dialing: Dialing, callers_waiting: Callable[[str], int]) -> None:
         """Places its calls through `dialing` (its pool, link, floor, call flow and tracker);
         `callers_waiting`: how many residents calling in wait for an operator of a department."""
         self.dialing = dialing
@@ -96,14 +101,15 @@ class Predictive:
             c = slot.campaign
             if c is not None and c.dial_mode == "predictive" and slot.state in _WORKING:
                 working.setdefault(c.id, []).append(slot)
+        waiting = self._waiting_shares(working)
         for campaign_id, slots in working.items():
             try:
-                await self._pace(campaign_id, slots)
+                await self._pace(campaign_id, slots, waiting.get(campaign_id, 0))
             except STORE_ERRORS as exc:  # no calls this turn; the next turn tries again
                 log.warning("pacer.store_failed", campaign=campaign_id, error=type(exc).__name__)
                 await self.dialing.flow.failed(exc, "pacer")
 
-    async def _pace(self, campaign_id: int, slots: list[Slot]) -> None:
+    async def _pace(self, campaign_id: int, slots: list[Slot], waiting: int) -> None:
         ready = [s for s in slots if s.state is AgentState.READY]
         assert slots[0].campaign is not None
         fresh = await campaigns.get(self.pool, campaign_id, slots[0].campaign.department_id)
@@ -129,7 +135,7 @@ class Predictive:
             calls=self._calls(campaign_id),
             hour=hour,
             day=day,
-            waiting=self._callers_for(fresh, len(slots)),
+            waiting=waiting,
         )
         decision = pacer.decide(snapshot, await self._model(campaign_id), _settings(fresh))
         label = str(campaign_id)
@@ -144,18 +150,29 @@ class Predictive:
             for s in ready:
                 await self.floor.tell(s, None)
 
-    def _callers_for(self, campaign: CampaignInfo, operators: int) -> int:
-        """The campaign's share of its department's callers waiting: each is given the first of the
-        department's operators to become free, whichever campaign they work on (rounded up)."""
-        waiting = self.callers_waiting(campaign.department_id)
-        if not waiting or not operators:
-            return 0
-        department = sum(
-            1
-            for s in self.floor.slots.values()
-            if s.user.department_id == campaign.department_id and s.state in _WORKING and s.user.extension
-        )
-        return min(waiting, -(-waiting * operators // max(department, operators)))
+    def _waiting_shares(self, working: dict[int, list[Slot]]) -> dict[int, int]:
+        """Each predictive campaign's share of its department's residents calling in who wait:
+        they are given the first of the department's operators with a phone to become free
+        (campaigns.inbound), whichever campaign those work on, so the department's callers are
+        split once across its campaigns and its other operators (pacer.share)."""
+        by_department: dict[str, list[int]] = {}
+        for campaign_id, slots in working.items():
+            assert slots[0].campaign is not None
+            by_department.setdefault(slots[0].campaign.department_id, []).append(campaign_id)
+        shares: dict[int, int] = {}
+        for department_id, ids in by_department.items():
+            waiting = self.callers_waiting(department_id)
+            if not waiting:
+                continue
+            mine = [sum(1 for s in working[i] if _takes_callers(s, department_id)) for i in ids]
+            everyone = sum(
+                1
+                for s in self.floor.slots.values()
+                if s.state in _WORKING and _takes_callers(s, department_id)
+            )
+            split = pacer.share(waiting, [*mine, everyone - sum(mine)])
+            shares.update(zip(ids, split[:-1], strict=True))
+        return shares
 
     def _calls(self, campaign_id: int) -> list[pacer.Call]:
         now = self.clock()

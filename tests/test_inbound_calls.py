@@ -198,6 +198,48 @@ async def test_a_predictive_campaign_leaves_the_next_free_operator_to_a_waiting_
         await op.close()
 
 
+async def test_one_waiting_caller_holds_back_one_operator_across_two_predictive_campaigns(
+    product: runtime.Running, sim: SimulatedPbx, pool: asyncpg.Pool, line: factory.World
+) -> None:
+    """Two predictive campaigns of one department, an operator on each wrapping up, one resident
+    calling in waits: the caller takes one of the two operators, so one campaign dials for the
+    other operator (not both campaigns, and not neither)."""
+    await pool.execute("update campaign set dial_mode = 'predictive' where id = $1", line.campaign_id)
+    other = await factory.campaign(pool, "nhi", "predictive", name="テスト催告 2")
+    op2_user = await factory.user(pool, "op2", "operator", "nhi", "1002")
+    # long conversations: an operator talking is not about to be free; wrap-ups of 20 s are
+    await factory.call_history(pool, line.campaign_id, line.operator.id, live_ring_s=60.0, talk_s=900.0)
+    await factory.call_history(pool, other, op2_user.id, live_ring_s=60.0, talk_s=900.0)
+    op1 = await _ready(product, "op1", line.campaign_id)
+    op2 = await _ready(product, "op2", other)
+    try:
+        sim.call_in(LINE, "0355550177")
+        sim.call_in(LINE, "0355550178")
+        for op in (op1, op2):
+            await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected", within=15)
+        third = sim.call_in(LINE, "0355550179")
+        await until(lambda: third in product.engine.inbound.waiting, within=15)
+        for campaign_id, prefix in ((line.campaign_id, "035555091"), (other, "035555092")):
+            for i in range(6):  # nobody answers these
+                await factory.household(pool, campaign_id, f"{prefix}{i}", priority=i)
+        assert not factory.predictive_originates(sim)
+        for op in (op1, op2):
+            await op.hang_up()
+            await op.wait_state("wrap_up")
+
+        def dialling() -> set[str]:  # the campaigns that placed calls (each rings out in 2 s here)
+            originates = factory.predictive_originates(sim)
+            return {v for a in originates for v in a["Variable"] if v.startswith("DIALER_CAMPAIGN=")}  # type: ignore[attr-defined]
+
+        await until(dialling, within=5)
+        await asyncio.sleep(2.0)  # 20 dialling turns more
+        assert len(dialling()) == 1
+        assert third in product.engine.inbound.waiting
+    finally:
+        await op1.close()
+        await op2.close()
+
+
 async def test_nobody_of_the_department_free_the_caller_goes_to_the_desk(
     product: runtime.Running, sim: SimulatedPbx, pool: asyncpg.Pool, line: factory.World
 ) -> None:

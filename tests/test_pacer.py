@@ -222,3 +222,37 @@ def test_people_amd_takes_for_machines_are_charged_to_the_budget() -> None:
     assert unseen[0] > unseen[1] > unseen[2] == 0.0  # 2 seen + 2 unseen of 102: over 3 %
     assert pacer.decide(s, history(), pacer.Settings(amd_false_machine=0.02)).reason == "budget_spent"
     assert pacer.decide(s, history(), pacer.Settings(amd_false_machine=0.0)).mode is pacer.Mode.PREDICTIVE
+
+
+@pytest.mark.parametrize(
+    ("waiting", "groups", "shares"),
+    [
+        (0, [3, 2], [0, 0]),
+        (1, [0, 0], [0, 0]),  # nobody to wait for
+        (1, [1, 2], [0, 1]),  # the larger group frees the first operator more often
+        (1, [1, 1, 0], [1, 0, 0]),  # a tie goes to the earlier group: one caller, one share
+        (1, [2, 2, 1], [1, 0, 0]),
+        (2, [1, 1, 1], [1, 1, 0]),
+        (3, [1, 5], [0, 3]),  # equal remainders: the larger group
+        (4, [1, 1, 2], [1, 1, 2]),
+        (5, [2, 3], [2, 3]),
+        (3, [1, 0], [3, 0]),  # more callers than operators: all of them wait for the one
+    ],
+)
+def test_callers_waiting_are_split_once_across_a_department(
+    waiting: int, groups: list[int], shares: list[int]
+) -> None:
+    assert pacer.share(waiting, groups) == shares
+
+
+def test_callers_waiting_shares_sum_to_the_callers_and_follow_the_group_sizes() -> None:
+    rng = random.Random(7)
+    for _ in range(2000):
+        groups = [rng.randrange(0, 12) for _ in range(rng.randrange(1, 6))]
+        waiting = rng.randrange(0, 15)
+        shares = pacer.share(waiting, groups)
+        total = sum(groups)
+        assert sum(shares) == (waiting if total else 0)
+        for g, s in zip(groups, shares, strict=True):
+            exact = waiting * g / total if total else 0.0
+            assert exact - 1 < s < exact + 1  # whole or one more
