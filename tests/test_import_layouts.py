@@ -147,7 +147,7 @@ def test_batch_conversion_gives_what_row_by_row_conversion_gives() -> None:
         problems += pr
 
     def key(p: object) -> tuple[object, ...]:
-        return (p.line, p.column, p.severity, p.message, p.value)  # type: ignore[attr-defined]
+        return (p.line, p.column, p.severity, p.message, p.value, p.household_no, p.atena_no)  # type: ignore[attr-defined]
 
     assert sorted(staged) == sorted(s for s, _, _ in one_by_one if s is not None)
     assert sorted(phones) == sorted(p for _, ph, _ in one_by_one for p in ph)

@@ -178,7 +178,11 @@ async def test_broken_rows_are_reported_and_good_rows_still_land(nhi: asyncpg.Po
         enc(row(世帯番号="H14", 宛名番号="A14", 氏名="")),  # 14: required name empty
         enc(row(世帯番号="H15", 宛名番号="A15", 氏名="a\x00b")),  # 15: NUL
         enc(row(世帯番号="H16", 宛名番号="A1")),  # 16: A1 already in household H1
-        b'H17,"A17,unterminated',  # 17: the file ends inside a quote
+        enc(row(世帯番号="H\x0017", 宛名番号="A17")),  # 17: NUL in the key itself
+        enc(row(世帯番号="HX18", 宛名番号="A18")).replace(
+            b"HX18", b"H\x85\x4018"
+        ),  # 18: not cp932, in the key
+        b'H19,"A19,unterminated',  # 19: the file ends inside a quote
     ]
     assert b"\xf0\x40" in lines[8]
     path = tmp_path / "broken.csv"
@@ -195,7 +199,9 @@ async def test_broken_rows_are_reported_and_good_rows_still_land(nhi: asyncpg.Po
         14: "必須",
         15: "制御文字",
         16: "世帯番号 H1",
-        17: "引用符",
+        17: "制御文字",
+        18: "文字コード",
+        19: "引用符",
     }
     for line, fragment in expect_errors.items():
         assert (line, "error") in problems, (line, problems.keys())
@@ -216,8 +222,12 @@ async def test_broken_rows_are_reported_and_good_rows_still_land(nhi: asyncpg.Po
     assert keys[(12, "warning")] == ("H12", "A12")
     assert keys[(15, "error")] == ("H15", "A15")
     assert keys[(16, "error")] == ("H16", "A1")
-    assert keys[(17, "error")] == ("", "")  # the CSV reader could not split the line
-    assert info.rows_read == 15  # every non-blank line after the header, broken or not
+    assert keys[(7, "error")] == ("H7", "A7")  # truncated after its keys
+    assert keys[(8, "error")] == ("H8", "A8")  # the undecodable bytes are in another cell
+    assert keys[(17, "error")] == ("", "A17")  # a key that cannot be read is not kept
+    assert keys[(18, "error")] == ("", "A18")
+    assert keys[(19, "error")] == ("", "")  # the CSV reader could not split the line
+    assert info.rows_read == 17  # every non-blank line after the header, broken or not
     assert info.rows_rejected == len(expect_errors)
     assert info.rows_stored == info.rows_read - info.rows_rejected == 5
     assert info.counts["blank_lines"] == 1

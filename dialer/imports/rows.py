@@ -195,11 +195,14 @@ class Converter:
 
     def keys_of(self, row: Row) -> tuple[str, str]:
         """The row's (世帯番号, 宛名番号) as read (normalised, not checked; '' where it has no such
-        cell): the problems found in the row keep them (`Problem.household_no`, `atena_no`)."""
+        cell): the problems found in the row keep them (`Problem.household_no`, `atena_no`).
+        A row with more cells than the header reads them where the header puts them: its keys
+        may be another column's text, which only links the report line to a wrong household."""
         keys = {"household_no": "", "atena_no": ""}
-        for name, idx, *_ in self.columns:
+        for name, idx, _, _, _, table in self.columns:
             if name in keys and idx < len(row.fields):
-                key = clean(row.fields[idx])[0][:64]
+                key = clean(row.fields[idx])[0]
+                key = (key if table is None else table.get(key, key))[:64]  # as `_cell` reads it
                 if not (REPLACEMENT in key or _CONTROL.search(key)):  # (no NUL reaches PostgreSQL)
                     keys[name] = key
         return keys["household_no"], keys["atena_no"]

@@ -228,7 +228,8 @@ async def erase_households(
         out.counts["import_problems"] += await conn.fetchval(
             """with p as (delete from import_problem
                           where import_id in (select id from import_run where department_id = $1)
-                            and (household_no = any($2::text[]) or atena_no = any($3::text[]))
+                            and ((household_no <> '' and household_no = any($2::text[]))
+                                 or (atena_no <> '' and atena_no = any($3::text[])))  -- (0020's indexes)
                           returning 1)
                select count(*) from p""",
             department_id,
