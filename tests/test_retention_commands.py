@@ -16,7 +16,7 @@ from dialer.imports.run import ImportRequest, import_file
 from dialer.store import db, purge
 from dialer.store import retention as store
 from tests import factory
-from tests.retention_data import call, closed_household, confirm, residents_of
+from tests.retention_data import OLD, age, call, closed_household, confirm, pay_off, residents_of
 from tests.test_cli import _env, _run
 from tests.test_imports import row, write
 
@@ -188,6 +188,41 @@ async def test_erasing_a_household_deletes_the_error_report_lines_that_quote_its
     run = await store.get(pool, out.run_id or 0)
     assert run is not None
     assert run.counts["import_problems"] == 4
+
+
+async def test_a_closed_household_purged_takes_the_error_report_lines_that_quote_its_rows(
+    pool: asyncpg.Pool, app_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Reports kept ten years, households a year after they close: the household's lines go with
+    it, not ten years later."""
+    await factory.department(pool, "nhi")
+    await store.set_policy(pool, "nhi", retention.Policy(import_report_days=3650))
+    path = write(
+        tmp_path / "export.csv",
+        [
+            row(世帯番号="C1", 宛名番号="CA1", 電話番号1="03-1234", 携帯電話番号=""),  # 2: number flagged
+            row(世帯番号="K1", 宛名番号="KA1", 電話番号1="03-9999", 携帯電話番号=""),  # 3: someone else's
+            row(世帯番号="C1", 宛名番号="CA2", 生年月日="平成32年1月1日"),  # 4: an impossible date
+        ],
+    )
+    info = await import_file(
+        app_pool, ImportRequest(path=path, department_id="nhi", mapping=mapping.load("nhi-sample"))
+    )
+    lines = "select line from import_problem where import_id = $1 order by line"
+    assert [r["line"] for r in await pool.fetch(lines, info.id)] == [2, 3, 4]
+    closed = await pool.fetchval("select id from household where household_no = 'C1'")
+    await pay_off(pool, closed)
+    await age(pool, closed, OLD)
+    out = await purge.purge_department(
+        app_pool, "nhi", await _policy(pool), now=datetime.now(UTC), trigger="command"
+    )
+    assert (out.counts["households"], out.counts["import_problems"]) == (1, 2)
+    assert await residents_of(pool, "nhi") == {"K1"}
+    assert [r["line"] for r in await pool.fetch(lines, info.id)] == [3]
+
+
+async def _policy(pool: asyncpg.Pool) -> retention.Policy:
+    return (await store.policies(pool))["nhi"]
 
 
 async def test_nothing_is_purged_until_an_administrator_confirms_the_departments_retention(

@@ -166,14 +166,39 @@ async def _closed_batch(
     last = rows[-1]["id"]
     ids = [r["id"] for r in await conn.fetch(_RECHECK, [r["id"] for r in rows], cutoffs.closed)]
     if ids:
-        await _delete_households(conn, ids, counts)
+        await _delete_households(conn, department_id, ids, counts)
     return last if len(rows) == limit else 0
 
 
-async def _delete_households(conn: Connection, ids: list[int], counts: Counter[str]) -> None:
-    """Count what goes with them, make their calls anonymous, delete them (the cascades do the rest).
+async def _delete_households(
+    conn: Connection, department_id: str, ids: list[int], counts: Counter[str]
+) -> None:
+    """Count what goes with them, make their calls anonymous, delete them (the cascades do the rest),
+    and the lines of import error reports that quote their rows, whatever the reports' own
+    retention (0019: lines written since then name the 世帯番号 and 宛名番号 their row gave).
     A payment filed under one of them for a debt that has since moved to another household (the
     person moved, and a newer export says so) follows its debt first, and stays."""
+    keys = await conn.fetchrow(
+        """select coalesce(array_agg(h.household_no), '{}'),
+                  coalesce((select array_agg(p.atena_no) from person p where p.household_id = any($1)), '{}')
+           from household h where h.id = any($1)""",
+        ids,
+        timeout=WAIT_S,
+    )
+    assert keys is not None  # (an aggregate: one row)
+    household_nos, atena_nos = keys
+    counts["import_problems"] += await conn.fetchval(
+        """with p as (delete from import_problem
+                      where import_id in (select id from import_run where department_id = $1)
+                        and ((household_no <> '' and household_no = any($2::text[]))
+                             or (atena_no <> '' and atena_no = any($3::text[])))  -- (0020's indexes)
+                      returning 1)
+           select count(*) from p""",
+        department_id,
+        household_nos,
+        atena_nos,
+        timeout=WAIT_S,
+    )
     await conn.execute(
         """update payment p set household_id = d.household_id from debt d
            where p.household_id = any($1) and d.id = p.debt_id and d.household_id <> p.household_id""",
@@ -219,24 +244,7 @@ async def erase_households(
         out.run_id = await start_record(
             conn, department_id, "request", user_name, {}, {}, message=reason.strip()[:200]
         )
-        ids = [r["id"] for r in rows]
-        atena_nos = await conn.fetchval(
-            "select coalesce(array_agg(atena_no), '{}') from person where household_id = any($1)", ids
-        )
-        await _delete_households(conn, ids, out.counts)
-        # the lines of import error reports that quote their rows (0019: rows read since then)
-        out.counts["import_problems"] += await conn.fetchval(
-            """with p as (delete from import_problem
-                          where import_id in (select id from import_run where department_id = $1)
-                            and ((household_no <> '' and household_no = any($2::text[]))
-                                 or (atena_no <> '' and atena_no = any($3::text[])))  -- (0020's indexes)
-                          returning 1)
-               select count(*) from p""",
-            department_id,
-            [r["household_no"] for r in rows],
-            atena_nos,
-            timeout=WAIT_S,
-        )
+        await _delete_households(conn, department_id, [r["id"] for r in rows], out.counts)
         await save_counts(conn, out.run_id, dict(out.counts))
         await conn.execute(
             "update purge_run set status = 'done', finished_at = now() where id = $1", out.run_id
