@@ -23,8 +23,8 @@ What is forecast, from the campaign's own recent calls (`Model`):
 - Y: operators ready now, plus each busy operator with the probability that a call of their
   talk time so far ends, with wrap-up, before a new call would be answered (the horizon: the
   time from dialling to a person's verdict, taken at a low quantile so that releases are
-  counted late rather than early), less the residents calling in who wait for an operator:
-  they are given the first operators freed, before any call of the campaign (campaigns.inbound).
+  counted late rather than early), less the campaign's share of the residents calling in who
+  wait for an operator: they are given the first operators freed, before any call (`share`).
 X and Y are sums of independent yes/no chances; their exact distributions are convolved.
 When the latest 150 calls were answered clearly more often than all the recent ones (2.5 spreads:
 people came home, the weather changed), the forecast is learnt from those 150 alone; a fall is
@@ -150,22 +150,25 @@ class Snapshot:
     calls: Sequence[Call]
     hour: Window = Window()
     day: Window = Window()
-    waiting: int = 0  # residents calling in, waiting: the first operators freed are theirs
+    waiting: int = 0  # the campaign's share of the residents calling in who wait (`share`)
 
 
-def share(waiting: int, groups: Sequence[int]) -> list[int]:
-    """Split the residents calling in who wait across groups of operators, in proportion to the
-    groups' sizes (largest remainder; ties to the larger group, then the earlier): each caller
-    takes the first operator of the department freed, whichever group it is in, so the shares sum
-    to `waiting` and one caller never holds back an operator in every group."""
-    total = sum(groups)
-    if waiting <= 0 or total <= 0:
-        return [0] * len(groups)
-    split = [divmod(waiting * g, total) for g in groups]  # (whole share, remainder × total)
-    shares = [whole for whole, _ in split]
-    order = sorted(range(len(groups)), key=lambda i: (-split[i][1], -groups[i], i))
-    for i in order[: waiting - sum(shares)]:
-        shares[i] += 1
+_FREED_ORDER = {None: 0, Busy.WRAP_UP: 1, Busy.TALKING: 2}
+
+
+def share(waiting: int, groups: Sequence[Sequence[Operator]]) -> list[int]:
+    """How many of each group's operators the residents calling in who wait will take (a group:
+    a predictive campaign's operators, or the department's others). A caller takes the first of
+    the department's operators to be free, whichever group it is in (campaigns.inbound): the
+    callers are given the operators in the order they are expected to be free (ready, then
+    wrapping up, then talking; the longest in that state first; a tie to the earlier group), and
+    callers beyond the operators take them again in that order. The shares add up to `waiting`:
+    one caller holds back one operator, the one most likely to be freed first."""
+    order = sorted(((_FREED_ORDER[op.busy], -op.elapsed_s, g) for g, ops in enumerate(groups) for op in ops))
+    shares = [0] * len(groups)
+    if order:
+        for k in range(max(0, waiting)):
+            shares[order[k % len(order)][2]] += 1
     return shares
 
 

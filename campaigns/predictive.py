@@ -56,8 +56,14 @@ class InFlight:
 
 
 def _takes_callers(slot: Slot, department_id: str) -> bool:
-    """An operator a department's callers are given to when free (as `Inbound._free`, in any state)."""
-    return slot.user.department_id == department_id and bool(slot.user.extension)
+    """An operator a department's callers are given to now or when free (as `Inbound._free`):
+    ready with the phone up, talking or wrapping up."""
+    return (
+        slot.user.department_id == department_id
+        and bool(slot.user.extension)
+        and slot.state in _WORKING
+        and (slot.state is not AgentState.READY or slot.phone_ready)
+    )
 
 
 class Predictive:
@@ -164,13 +170,14 @@ class Predictive:
             waiting = self.callers_waiting(department_id)
             if not waiting:
                 continue
-            mine = [sum(1 for s in working[i] if _takes_callers(s, department_id)) for i in ids]
-            everyone = sum(
-                1
+            groups = [[_operator(s) for s in working[i] if _takes_callers(s, department_id)] for i in ids]
+            mine = {id(s) for i in ids for s in working[i]}
+            others = [
+                _operator(s)
                 for s in self.floor.slots.values()
-                if s.state in _WORKING and _takes_callers(s, department_id)
-            )
-            split = pacer.share(waiting, [*mine, everyone - sum(mine)])
+                if id(s) not in mine and _takes_callers(s, department_id)
+            ]
+            split = pacer.share(waiting, [*groups, others])
             shares.update(zip(ids, split[:-1], strict=True))
         return shares
 

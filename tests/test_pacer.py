@@ -224,35 +224,41 @@ def test_people_amd_takes_for_machines_are_charged_to_the_budget() -> None:
     assert pacer.decide(s, history(), pacer.Settings(amd_false_machine=0.0)).mode is pacer.Mode.PREDICTIVE
 
 
+WRAP_10, WRAP_2 = Operator(Busy.WRAP_UP, 10.0), Operator(Busy.WRAP_UP, 2.0)
+TALK_5, TALK_300 = Operator(Busy.TALKING, 5.0), Operator(Busy.TALKING, 300.0)
+
+
 @pytest.mark.parametrize(
     ("waiting", "groups", "shares"),
     [
-        (0, [3, 2], [0, 0]),
-        (1, [0, 0], [0, 0]),  # nobody to wait for
-        (1, [1, 2], [0, 1]),  # the larger group frees the first operator more often
-        (1, [1, 1, 0], [1, 0, 0]),  # a tie goes to the earlier group: one caller, one share
-        (1, [2, 2, 1], [1, 0, 0]),
-        (2, [1, 1, 1], [1, 1, 0]),
-        (3, [1, 5], [0, 3]),  # equal remainders: the larger group
-        (4, [1, 1, 2], [1, 1, 2]),
-        (5, [2, 3], [2, 3]),
-        (3, [1, 0], [3, 0]),  # more callers than operators: all of them wait for the one
+        (0, [[WRAP_10], [TALK_5]], [0, 0]),
+        (1, [[], []], [0, 0]),  # nobody to wait for
+        (1, [[WRAP_10], [TALK_5, TALK_300]], [1, 0]),  # the one wrapping up is freed first
+        (1, [[TALK_300], [WRAP_2]], [0, 1]),
+        (1, [[TALK_5], [TALK_300]], [0, 1]),  # the longer talk ends first
+        (1, [[WRAP_2], [WRAP_10]], [0, 1]),
+        (1, [[READY], [WRAP_10]], [1, 0]),  # a ready operator takes the caller now
+        (1, [[WRAP_10], [WRAP_10], []], [1, 0, 0]),  # a tie to the earlier group: one share in all
+        (2, [[WRAP_10, TALK_5], [WRAP_2]], [1, 1]),
+        (3, [[WRAP_10, TALK_5], [WRAP_2]], [2, 1]),
+        (3, [[WRAP_10], []], [3, 0]),  # more callers than operators: all of them wait for the one
+        (5, [[WRAP_10], [TALK_5]], [3, 2]),  # the extra callers take them again, in the same order
     ],
 )
-def test_callers_waiting_are_split_once_across_a_department(
-    waiting: int, groups: list[int], shares: list[int]
+def test_callers_waiting_take_the_operators_freed_first_in_a_department(
+    waiting: int, groups: list[list[Operator]], shares: list[int]
 ) -> None:
     assert pacer.share(waiting, groups) == shares
 
 
-def test_callers_waiting_shares_sum_to_the_callers_and_follow_the_group_sizes() -> None:
+def test_callers_waiting_shares_sum_to_the_callers() -> None:
     rng = random.Random(7)
+    kinds = [READY, WRAP_10, WRAP_2, TALK_5, TALK_300]
     for _ in range(2000):
-        groups = [rng.randrange(0, 12) for _ in range(rng.randrange(1, 6))]
+        groups = [[rng.choice(kinds) for _ in range(rng.randrange(0, 5))] for _ in range(rng.randrange(1, 5))]
         waiting = rng.randrange(0, 15)
         shares = pacer.share(waiting, groups)
-        total = sum(groups)
-        assert sum(shares) == (waiting if total else 0)
-        for g, s in zip(groups, shares, strict=True):
-            exact = waiting * g / total if total else 0.0
-            assert exact - 1 < s < exact + 1  # whole or one more
+        operators = sum(map(len, groups))
+        assert sum(shares) == (waiting if operators else 0)
+        for ops, n in zip(groups, shares, strict=True):
+            assert n <= len(ops) * -(-waiting // max(1, operators))  # no group takes more than its turns
