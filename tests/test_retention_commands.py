@@ -194,31 +194,38 @@ async def test_a_closed_household_purged_takes_the_error_report_lines_that_quote
     pool: asyncpg.Pool, app_pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
     """Reports kept ten years, households a year after they close: the household's lines go with
-    it, not ten years later."""
+    it, not ten years later; a household a recent export named in a rejected row is not closed."""
     await factory.department(pool, "nhi")
     await store.set_policy(pool, "nhi", retention.Policy(import_report_days=3650))
-    path = write(
-        tmp_path / "export.csv",
+
+    async def load(name: str, rows: list[list[str]]) -> int:
+        path = write(tmp_path / name, rows)
+        req = ImportRequest(path=path, department_id="nhi", mapping=mapping.load("nhi-sample"))
+        return (await import_file(app_pool, req)).id
+
+    old = await load(
+        "old.csv",
         [
             row(世帯番号="C1", 宛名番号="CA1", 電話番号1="03-1234", 携帯電話番号=""),  # 2: number flagged
             row(世帯番号="K1", 宛名番号="KA1", 電話番号1="03-9999", 携帯電話番号=""),  # 3: someone else's
             row(世帯番号="C1", 宛名番号="CA2", 生年月日="平成32年1月1日"),  # 4: an impossible date
+            row(世帯番号="C2", 宛名番号="CB1"),
         ],
     )
-    info = await import_file(
-        app_pool, ImportRequest(path=path, department_id="nhi", mapping=mapping.load("nhi-sample"))
-    )
-    lines = "select line from import_problem where import_id = $1 order by line"
-    assert [r["line"] for r in await pool.fetch(lines, info.id)] == [2, 3, 4]
-    closed = await pool.fetchval("select id from household where household_no = 'C1'")
-    await pay_off(pool, closed)
-    await age(pool, closed, OLD)
+    await pool.execute("update import_run set started_at = started_at - interval '400 days'")
+    recent = await load("recent.csv", [row(世帯番号="C2", 宛名番号="CB1", 納期限="令和0年4月1日")])
+    for no in ("C1", "C2"):
+        hid = await pool.fetchval("select id from household where household_no = $1", no)
+        await pay_off(pool, hid)
+        await age(pool, hid, OLD)
     out = await purge.purge_department(
         app_pool, "nhi", await _policy(pool), now=datetime.now(UTC), trigger="command"
     )
     assert (out.counts["households"], out.counts["import_problems"]) == (1, 2)
-    assert await residents_of(pool, "nhi") == {"K1"}
-    assert [r["line"] for r in await pool.fetch(lines, info.id)] == [3]
+    assert await residents_of(pool, "nhi") == {"C2", "K1"}
+    lines = "select line from import_problem where import_id = $1 order by line"
+    assert [r["line"] for r in await pool.fetch(lines, old)] == [3]
+    assert [r["line"] for r in await pool.fetch(lines, recent)] == [2]
 
 
 async def _policy(pool: asyncpg.Pool) -> retention.Policy:

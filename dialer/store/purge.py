@@ -60,6 +60,9 @@ _CHILDREN = {
 
 # Closed: owes nothing (延滞金 included), and nothing about it changed or happened since the
 # cut-off ($2).
+# Closed: owes nothing, and nothing about it changed or happened since the cut-off ($2). A row of
+# a recent export that named it and was rejected (an error report line) counts as something: the
+# delinquency system still lists it, and the line is the only trace of what did not load.
 _ELIGIBLE = """
 h.unpaid_yen = 0 and h.updated_at < $2 and h.created_at < $2
   and not exists (select 1 from person p where p.household_id = h.id and p.updated_at >= $2)
@@ -75,6 +78,13 @@ h.unpaid_yen = 0 and h.updated_at < $2 and h.created_at < $2
   and not exists (select 1 from promise p where p.household_id = h.id and (p.status = 'open' or p.created_at >= $2))
   and not exists (select 1 from installment_plan p
                   where p.household_id = h.id and (p.status = 'active' or p.created_at >= $2))
+  and not exists (select 1 from import_problem q join import_run r on r.id = q.import_id
+                  where q.household_no <> '' and q.household_no = h.household_no
+                    and r.department_id = h.department_id and r.started_at >= $2)
+  and not exists (select 1 from person p
+                  join import_problem q on q.atena_no <> '' and q.atena_no = p.atena_no
+                  join import_run r on r.id = q.import_id
+                  where p.household_id = h.id and r.department_id = h.department_id and r.started_at >= $2)
 """
 # The next batch, locked. Rows that took a reference while the scan ran are not seen by its
 # snapshot: the recheck below, after the locks are held (nothing new can refer to them then),
