@@ -40,9 +40,7 @@ async def test_a_predictive_campaign_leaves_the_next_free_operator_to_a_waiting_
             await factory.household(pool, line.campaign_id, f"03555509{i:02d}", priority=i)
         await op.hang_up()
         await op.wait_state("wrap_up")
-        for _ in range(30):  # 3 s of dialling turns
-            await asyncio.sleep(0.1)
-            assert not factory.predictive_originates(sim), "dialled for the operator the caller waits for"
+        await _dials_nothing(sim, seconds=3.0)
         op.forget()
         await op.save(first["attempt_id"], "refused")
         caller = await op.wait(lambda m: m["type"] == "caller", within=10)
@@ -87,6 +85,13 @@ async def _two_campaigns_all_talking(
     return other, ops, waiting
 
 
+async def _dials_nothing(sim: SimulatedPbx, seconds: float) -> None:
+    """No predictive call for `seconds` of dialling turns (checked every 0.1 s)."""
+    for _ in range(round(seconds * 10)):
+        await asyncio.sleep(0.1)
+        assert not factory.predictive_originates(sim), "dialled for the operator the caller waits for"
+
+
 def _dialling(sim: SimulatedPbx) -> set[int]:
     """The campaigns that placed predictive calls (each rings out in 2 s here, and the next follows)."""
     variables = [v for a in factory.predictive_originates(sim) for v in a["Variable"]]  # type: ignore[attr-defined]
@@ -121,9 +126,7 @@ async def test_the_waiting_caller_holds_back_the_operator_freed_first_not_the_la
     try:
         await ops[0].hang_up()
         await ops[0].wait_state("wrap_up")
-        for _ in range(30):  # 3 s of dialling turns
-            await asyncio.sleep(0.1)
-            assert not factory.predictive_originates(sim), "dialled for the operator the caller waits for"
+        await _dials_nothing(sim, seconds=3.0)
         # op2 wraps up after op1: op1 is still the caller's, the second campaign dials for op2
         await ops[1].hang_up()
         await ops[1].wait_state("wrap_up")

@@ -14,9 +14,10 @@ department (kept as long as the longest department keeps its own), upload files 
 import killed with its process.
 
 Which households are closed, and what a household's deletion takes with it, are in
-dialer/store/closing.py (shared with the erase on request below). Households go in batches, each batch one transaction that also adds its counts to the run's
-record: whatever happens mid-way, the record says exactly what was deleted. The record names no
-resident and cannot be deleted by the product (dialer_app has no DELETE on purge_run).
+dialer/store/closing.py (shared with the erase on request below). Households go in batches, each
+batch one transaction that also adds its counts to the run's record: whatever happens mid-way,
+the record says exactly what was deleted. The record names no resident and cannot be deleted
+by the product (dialer_app has no DELETE on purge_run).
 """
 
 from __future__ import annotations
