@@ -258,6 +258,39 @@ async def test_broken_rows_are_reported_and_good_rows_still_land(nhi: asyncpg.Po
     assert len(parsed) - 1 == await imports.count_problems(nhi, info.id) > 3
 
 
+async def test_a_quote_left_open_costs_only_its_own_line(nhi: asyncpg.Pool, tmp_path: Path) -> None:
+    """A quote never closed (or closed in the wrong place) would carry the reader over the lines after
+    it: those are read again, each a row of its own, and only the broken line is reported."""
+    plain = partial(row, 調定額="56000")  # no quoted cell
+    lines = [
+        enc(list(NHI_HEADER)),
+        enc(plain(世帯番号="H2", 宛名番号="A2")),  # 2
+        enc(plain(世帯番号="H3", 宛名番号="A3")).replace(b"A3,", b'A3,"', 1),  # 3: opens a quote
+        enc(plain(世帯番号="H4", 宛名番号="A4")),  # 4
+        enc(plain(世帯番号="H5", 宛名番号="A5", 住所="大字北,1番地")),  # 5: its quoted cell closes 3's quote
+        enc(plain(世帯番号="H6", 宛名番号="A6")),  # 6
+        enc(plain(世帯番号="H7", 宛名番号="A7", 住所="QADDRQ")).replace(
+            b"QADDRQ", '"北町\r\n1番地"'.encode("cp932")
+        ),  # 7-8
+        enc(plain(世帯番号="H9", 宛名番号="A9")).replace(b"A9,", b'A9,"', 1),  # 9: opens a quote to the end
+        enc(plain(世帯番号="H10", 宛名番号="A10")),  # 10
+        b",,,,",  # 11: nothing but delimiters: a blank line
+        enc(plain(世帯番号="H12", 宛名番号="A12")),  # 12
+    ]
+    path = tmp_path / "quotes.csv"
+    path.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    info = await run(nhi, path, m=mapping.parse({**_nhi_toml(), "file": {"encoding": "cp932"}}, "nhi-cp932"))
+    problems = {r["line"]: r["message"] for r in await imports.problems(nhi, info.id)}
+    assert set(problems) == {3, 9}, problems
+    assert "引用符" in problems[3]
+    assert "次の行から読み直しました" in problems[3]
+    assert "閉じられていません" in problems[9]
+    stored = {r["household_no"] for r in await nhi.fetch("select household_no from household")}
+    assert stored == {"H2", "H4", "H5", "H6", "H7", "H10", "H12"}
+    assert await nhi.fetchval("select address from household where household_no = 'H7'") == "北町 1番地"
+    assert (info.rows_read, info.rows_rejected, info.counts["blank_lines"]) == (9, 2, 1)
+
+
 async def _report(pool: asyncpg.Pool, run_id: int, page_size: int) -> bytes:
     page = partial(imports.problem_page, pool, run_id, size=page_size)
     return b"".join([chunk async for chunk in report.stream(page)])

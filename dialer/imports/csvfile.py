@@ -5,6 +5,12 @@ UTF-16); without one, the first stretch of non-ASCII bytes is tried as UTF-8, an
 CP932 (Shift_JIS with the Windows extensions) if that fails. UTF-16 without a BOM is recognised by
 its zero bytes. A byte sequence that is not valid in the file's encoding spoils only the row it
 is in: that row is reported (line and column) and the others are read.
+
+A quote that is never closed (or closed in the wrong place) would make the CSV reader take the
+lines after it as one long cell, to the end of the file. A row that spans several lines and then
+cannot be read, or comes out with another number of columns than the header, is therefore taken
+back: its first line is reported, and the lines after it are read again, each as a row of its own.
+A quoted cell with line breaks that reads right is a row like any other.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +82,10 @@ class CsvFile:
         self._binary: BinaryIO | None = None
         self._text: io.TextIOWrapper | None = None
         self._csv: Any = None  # csv.reader (its type is private)
+        self._taken: list[str] = []  # the physical lines of the row being read
+        self._back: deque[str] = deque()  # lines to read again, before the rest of the file
+        self._at_end = False
+        self._line = 1  # the number of the next line to read
 
     def __enter__(self) -> CsvFile:
         try:
@@ -84,7 +95,7 @@ class CsvFile:
         enc = self.mapping.encoding
         self.encoding = detect_encoding(self._binary) if enc == "auto" else enc
         self._text = io.TextIOWrapper(self._binary, encoding=self.encoding, errors="replace", newline="")
-        self._csv = csv.reader(self._text, delimiter=self.mapping.delimiter, strict=True)
+        self._csv = self._reader()
         try:
             self._read_header()
         except BaseException:
@@ -98,6 +109,27 @@ class CsvFile:
         elif self._binary is not None:
             self._binary.close()
 
+    def _reader(self) -> Any:
+        self._at_end = False
+        return csv.reader(self._lines(), delimiter=self.mapping.delimiter, strict=True)
+
+    def _lines(self) -> Iterator[str]:
+        """The file's lines, each kept in `_taken` until its row is done; lines given back first."""
+        assert self._text is not None
+        back, taken = self._back, self._taken
+        for line in self._text:
+            while back:  # lines given back come before this one in the file
+                b = back.popleft()
+                taken.append(b)
+                yield b
+            taken.append(line)
+            yield line
+        while back:
+            b = back.popleft()
+            taken.append(b)
+            yield b
+        self._at_end = True
+
     def _read_header(self) -> None:
         assert self._csv is not None
         try:
@@ -105,6 +137,8 @@ class CsvFile:
                 next(self._csv)
             if self.mapping.header:
                 self.header = [clean(h)[0].lstrip("\ufeff") for h in next(self._csv)]
+            self._line += len(self._taken)
+            self._taken.clear()
         except StopIteration:
             raise ImportFileError(f"{self.path} is empty (no header line).", "empty") from None
         except (csv.Error, UnicodeError) as exc:
@@ -134,26 +168,54 @@ class CsvFile:
             return None
 
     def rows(self) -> Iterator[Row | BadRow]:
-        reader = self._csv
-        assert reader is not None
-        last = reader.line_num
+        width = len(self.header)
+        taken = self._taken
         while True:
             try:
-                for fields in reader:
-                    first, last = last + 1, reader.line_num
-                    if not fields or (len(fields) == 1 and not fields[0].strip()):
-                        self.blank_lines += 1
-                        continue
-                    yield Row(first, last, fields)
+                fields = next(self._csv)
+            except StopIteration:
                 return
             except csv.Error as exc:  # the reader goes on after the bad row
-                yield BadRow(last + 1, reader.line_num, _csv_reason(str(exc)))
-                last = reader.line_num
+                if len(taken) > 1:
+                    yield self._read_again(
+                        f"{_csv_reason(str(exc))}。この行から{len(taken)}行を1件と読みました"
+                    )
+                    continue
+                yield BadRow(self._line, self._line, _csv_reason(str(exc)))
+                self._line += len(taken)
+                taken.clear()
+                continue
+            n = len(taken)
+            if n > 1 and width and len(fields) != width:
+                yield self._read_again(
+                    f'引用符(")の対応が崩れています: この行から{n}行が1件({len(fields)}列、見出しは{width}列)になります'
+                )
+                continue
+            first = self._line
+            self._line += n
+            taken.clear()
+            if not fields or (not fields[0].strip() and not "".join(fields).strip()):
+                self.blank_lines += 1  # an empty line, or one of nothing but delimiters
+                continue
+            yield Row(first, first + n - 1, fields)
+
+    def _read_again(self, why: str) -> BadRow:
+        """The row read from several lines is not a row: its first line is reported, the others are
+        read again (each a row of its own, unless a quote in it spans lines again)."""
+        bad = BadRow(self._line, self._line, f"{why}。この行を読まずに、次の行から読み直しました")
+        self._back.extend(self._taken[1:])
+        self._taken.clear()
+        self._line += 1
+        if self._at_end:
+            self._csv = self._reader()
+        return bad
 
 
 def _csv_reason(message: str) -> str:
     if "end of data" in message or "EOF" in message:
-        return '引用符(")が閉じていません(ファイルの途中で切れています)'
+        return '引用符(")が閉じていません(ファイルの終わりまで閉じられていません)'
     if "field larger" in message:
         return "項目が長すぎます"
+    if "expected after" in message:
+        return '引用符(")で囲んだ項目の後に区切り文字がありません'
     return f"CSVとして読めません: {message}"
