@@ -37,6 +37,8 @@ from dialer.imports.values import ValueProblem, clean, parse_flag, parse_install
         ("4310430", date(2019, 4, 30)),  # era code 4 = 平成
         ("3550401", date(1980, 4, 1)),
         ("R06.02.29", date(2024, 2, 29)),  # a leap year
+        ("1868-01-01", date(1868, 1, 1)),  # the first and last dates read
+        ("2200-12-31", date(2200, 12, 31)),
     ],
 )
 def test_dates_in_the_forms_exports_use(text: str, expected: date) -> None:
@@ -73,6 +75,11 @@ def test_old_era_past_its_end_within_the_same_year_is_read_with_a_warning(text: 
         ("R05.02.29", "存在しない日付"),
         ("2023-02-30", "存在しない日付"),
         ("2023-13-01", "存在しない日付"),
+        ("0001-01-01", "範囲外"),  # a placeholder for "none" (asyncpg would store -infinity)
+        ("9999-12-31", "範囲外"),
+        ("99991231", "範囲外"),
+        ("1867-12-31", "範囲外"),
+        ("2201-01-01", "範囲外"),
         ("R05.04", "読めません"),
         ("昨日", "読めません"),
         ("X05.04.01", "読めません"),

@@ -308,6 +308,29 @@ def _nhi_toml() -> dict[str, Any]:
     return tomllib.loads((mapping.SHIPPED / "nhi-sample.toml").read_text(encoding="utf-8"))
 
 
+async def test_placeholder_dates_are_refused_unless_the_mapping_empties_them(
+    nhi: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """0001-01-01 or 9999-12-31 for "none" is not a date (asyncpg would store ±infinity); a value
+    table in the mapping turns the placeholder its system uses into an empty cell."""
+    path = write(
+        tmp_path / "placeholders.csv",
+        [
+            row(世帯番号="H1", 宛名番号="A1", 区民でなくなった日="9999-12-31"),
+            row(世帯番号="H2", 宛名番号="A2", 生年月日="0001-01-01"),
+        ],
+    )
+    info = await run(nhi, path)
+    problems = {(r["line"], r["column_name"]): r["message"] for r in await imports.problems(nhi, info.id)}
+    assert set(problems) == {(2, "区民でなくなった日"), (3, "生年月日")}
+    assert all("範囲外" in m for m in problems.values())
+    toml = _nhi_toml()
+    toml["values"] = {**toml.get("values", {}), "resident_until": {"9999-12-31": ""}}
+    info = await run(nhi, path, m=mapping.parse(toml, "nhi-placeholders"))
+    assert info.rows_stored == 1
+    assert await nhi.fetchval("select resident_until from person where atena_no = 'A1'") is None
+
+
 async def test_a_file_that_does_not_match_its_mapping_stores_nothing(
     nhi: asyncpg.Pool, tmp_path: Path
 ) -> None:

@@ -20,6 +20,7 @@ from datetime import date
 from dialer.jpformat import ERAS, Era
 
 _BY_KEY = {k: e for e in ERAS for k in (e.name, e.name[0], e.letter, e.code)}
+FIRST, LAST = date(1868, 1, 1), date(2200, 12, 31)  # a date outside is a placeholder or a typing error
 
 
 class DateProblem(ValueError):
@@ -55,9 +56,14 @@ def parse_date(text: str) -> ParsedDate:
 
 def _calendar(year: int, month: int, day: int, text: str) -> date:
     try:
-        return date(year, month, day)
+        d = date(year, month, day)
     except ValueError:
         raise DateProblem(f"存在しない日付です: {text!r}") from None
+    if not FIRST <= d <= LAST:
+        # 0001-01-01 and 9999-12-31 stand for "none" in some systems: a value table in the mapping
+        # ([values.resident_until] "9999-12-31" = "") turns them into an empty cell
+        raise DateProblem(f"日付が範囲外です({FIRST.year}〜{LAST.year}年): {text!r}")
+    return d
 
 
 def _era_date(era: Era, year: int, month: int, day: int, text: str) -> ParsedDate:
