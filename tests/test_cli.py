@@ -23,7 +23,9 @@ DIALER = [sys.executable, "-m", "dialer"]
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AMI_", "DATABASE_URL", "HTTP_", "SIM_"))}
-    env.update({"DIALER_VAR_DIR": str(tmp_path / "var"), "LOG_FORMAT": "json", "HTTP_PORT": "0"})
+    env.update(
+        {"DIALER_VAR_DIR": str(tmp_path / "var"), "LOG_FORMAT": "json", "HTTP_PORT": "0", "AGI_PORT": "0"}
+    )
     env.update(extra)
     return env
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import asyncpg
 
+from dialer.imports import mapping
+from dialer.imports.sample import write_households
 from tests import factory
 from tests.test_cli import _env, _one_clear_line, _run
 from tests.test_imports import enc, row
@@ -88,7 +90,7 @@ async def test_import_errors_a_user_can_act_on(tmp_path: Path, db_dsn: str, pool
     env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
     code, _, err = await _run(env, "import", "--department", "nhi", str(tmp_path / "missing.csv"))
     assert code == 7
-    _one_clear_line(err, "Cannot read")
+    _one_clear_line(err, "Cannot open")
     bad_mapping = tmp_path / "m.toml"
     bad_mapping.write_text('kind = "households"\n[columns]\nhousehold_no = "世帯番号"\n', encoding="utf-8")
     code, _, err = await _run(env, "import", "--department", "nhi", "--mapping", str(bad_mapping), "x.csv")
@@ -102,3 +104,24 @@ async def test_import_errors_a_user_can_act_on(tmp_path: Path, db_dsn: str, pool
     code, _, err = await _run(env, "import", "--department", "nhi", str(other))
     assert code == 7
     _one_clear_line(err, "世帯番号")
+    # mistakes in a mapping that shows only against a file: refused before any row is read
+    sample = tmp_path / "sample.csv"
+    write_households(sample, 3, encoding="cp932")
+    runs = await pool.fetch("select id, status from import_run")
+    shipped = (mapping.SHIPPED / "nhi-sample.toml").read_text(encoding="utf-8")
+    bad_constant = tmp_path / "constant.toml"
+    bad_constant.write_text(
+        shipped.replace('debt_type = "nhi"', 'debt_type = "NHI 保険料"'),
+        encoding="utf-8",
+    )
+    code, _, err = await _run(
+        env, "import", "--department", "nhi", "--mapping", str(bad_constant), str(sample)
+    )
+    assert code == 2
+    _one_clear_line(err, r"\[constants\] debt_type")
+    far = tmp_path / "far.toml"
+    far.write_text(shipped.replace('household_no = "世帯番号"', "household_no = 99"), encoding="utf-8")
+    code, _, err = await _run(env, "import", "--department", "nhi", "--mapping", str(far), str(sample))
+    assert code == 7
+    _one_clear_line(err, "「99」")
+    assert await pool.fetch("select id, status from import_run") == runs

@@ -116,6 +116,8 @@ async def upload(request: web.Request) -> web.Response:
             await asyncio.to_thread(check_file, path, m)
         except ImportFileError as exc:
             return _error("import.unreadable", 422, _reason(request, exc))
+        except ConfigError as exc:  # a mapping whose constants cannot be used
+            return _error("import.bad_request", 422, str(exc))
         if state.stopping or any(j.department == department for j in state.jobs):  # while we read
             return _error("import.stopping", 503) if state.stopping else _error("import.busy", 409)
         req = ImportRequest(

@@ -161,7 +161,7 @@ class CsvFile:
     def index_of(self, ref: str | int) -> int | None:
         """0-based column index of a mapping reference; None if the header lacks it."""
         if isinstance(ref, int):
-            return ref - 1
+            return ref - 1 if not self.header or ref <= len(self.header) else None
         try:
             return self.header.index(clean(ref)[0])
         except ValueError:

@@ -14,7 +14,7 @@ from datetime import date
 from operator import attrgetter
 from typing import Any
 
-from dialer.errors import ImportFileError
+from dialer.errors import ConfigError, ImportFileError
 from dialer.imports.columns import column_texts, parse_column
 from dialer.imports.csvfile import REPLACEMENT, Row
 from dialer.imports.dates import DateProblem, parse_date, parse_fiscal_year
@@ -111,6 +111,13 @@ PARSERS: dict[str, Callable[[str], Any]] = {
 }
 
 
+def _constant(mapping: Mapping, name: str, value: str) -> Any:
+    try:
+        return PARSERS[mapping.fields[name][0]](clean(value)[0])
+    except ValueError as exc:  # ValueProblem, DateProblem: the reason, in Japanese
+        raise ConfigError(f"{mapping.source}: [constants] {name} = {value!r} cannot be used: {exc}") from None
+
+
 class Converter:
     """Turns rows of one file into field values; built once per file (columns resolved)."""
 
@@ -152,9 +159,7 @@ class Converter:
             for name, ref in mapping.columns.items()
         ]
         self.phones = [(position(ref), label(ref)) for ref in mapping.phones]
-        self.constants = {
-            name: PARSERS[mapping.fields[name][0]](value) for name, value in mapping.constants.items()
-        }
+        self.constants = {name: _constant(mapping, name, value) for name, value in mapping.constants.items()}
         self.defaults: dict[str, Any] = {**dict.fromkeys(mapping.fields), **self.constants}
         self.kinds = {name: kind for name, (kind, _) in mapping.fields.items()}
         self._memo: dict[str, dict[str, Any]] = {name: {} for name in mapping.columns}
