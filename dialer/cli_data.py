@@ -12,7 +12,7 @@ import sys
 from datetime import date
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from dialer.config import Settings
@@ -102,6 +102,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
         path=args.file, department_id=args.department, mapping=_mapping_for(args), as_of=_date_arg(args.as_of)
     )
     check_file(req.path, req.mapping)  # the mapping against the file's header: before a run is recorded
+    report_file = _output(args.report) if args.report else None  # a wrong path: before the import
     code = 0
 
     async def body(pool: Any) -> None:
@@ -119,14 +120,18 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"  line {r['line']} {r['column_name']}: {r['severity']}: {r['message']}")
             if (total := await imports.count_problems(pool, info.id)) > 10:
                 print(f"  … {total - 10} more")
-            if args.report:
-                await _write_report(pool, info.id, args.report)
-                print(f"  error report: {args.report}")
-            else:
+            if not args.report:
                 print(f"  full report: dialer imports report {info.id} --output problems.csv")
+        if report_file is not None:  # written even when empty: an old report is never left in its place
+            await _write_report(pool, info.id, report_file)
+            print(f"  error report: {args.report}")
         code = 1 if info.rows_rejected else 0
 
-    await with_pool(settings, body)
+    try:
+        await with_pool(settings, body)
+    finally:
+        if report_file is not None:
+            report_file.close()
     return code
 
 
@@ -159,7 +164,7 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"The error report of import #{args.id} was deleted on {purged} (past its retention)."
             )
-        await _write_report(pool, args.id, args.output)
+        await _write_report(pool, args.id, _output(args.output) if args.output else None)
 
     await with_pool(settings, body)
     return 0
@@ -200,35 +205,51 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
             user_id=user["id"],
             via="cli",
         )
-        args.output.write_bytes(out.data)
+        target.write(out.data)
         print(f"{out.rows} rows ({out.encoding}) written to {args.output}")
 
-    await with_pool(settings, body)
+    target = _output(args.output)  # a path that cannot be written: refused before anything is audited
+    try:
+        await with_pool(settings, body)
+    except BaseException:
+        target.close()
+        args.output.unlink(missing_ok=True)  # no file that looks like an export
+        raise
+    target.close()
     return 0
 
 
 async def _sample(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.imports.sample import write_households
 
+    _output(args.output).close()
     rows = write_households(args.output, args.households, encoding=args.encoding)
     print(f"{args.households} households ({rows} rows, {args.encoding}) written to {args.output}")
     return 0
 
 
-async def _write_report(pool: Any, run_id: int, path: Path | None) -> None:
+def _output(path: Path) -> BinaryIO:
+    """The file to write (created or emptied), or a clear error if it cannot be."""
+    try:
+        return path.open("wb")
+    except OSError as exc:
+        raise ConfigError(f"Cannot write {path}: {exc.strerror}.") from None
+
+
+async def _write_report(pool: Any, run_id: int, out: BinaryIO | None) -> None:
     """The run's error report to a file (or stdout), a page at a time."""
     from dialer.imports import report
     from dialer.store import imports
 
-    out = path.open("wb") if path else sys.stdout.buffer
+    target = out or sys.stdout.buffer
     try:
         async for chunk in report.stream(partial(imports.problem_page, pool, run_id)):
-            out.write(chunk)
+            target.write(chunk)
     finally:
-        if path:
+        if out:
             out.close()
         else:
-            out.flush()
+            target.flush()
 
 
 async def _show_progress(progress: Any) -> None:

@@ -83,6 +83,17 @@ async def test_import_report_payments_and_export_from_the_command_line(
     assert code == 0, err
     assert out_file.read_bytes().decode("cp932").startswith("日時,世帯番号")
     assert await pool.fetchval("select count(*) from audit_log where action = 'export'") == 1
+    # a path that cannot be written: refused before the export is made or audited
+    code, _, err = await _run(env, *args, "--user", "staff1", "--output", str(tmp_path / "no" / "x.csv"))
+    assert code == 2
+    _one_clear_line(err, "Cannot write")
+    assert await pool.fetchval("select count(*) from audit_log where action = 'export'") == 1
+    # --report always writes the run's report: an old one is never left in its place
+    code, out, err = await _run(
+        env, "import-payments", "--department", "nhi", "--report", str(report), str(pay)
+    )
+    assert code == 0, err
+    assert len(list(csv.reader(io.StringIO(report.read_bytes().decode("utf-8-sig"))))) == 1  # the header
 
 
 async def test_import_errors_a_user_can_act_on(tmp_path: Path, db_dsn: str, pool: asyncpg.Pool) -> None:
