@@ -48,9 +48,21 @@ def summary(info: RunInfo) -> str:
             t = c[table]
             extra = ", ".join(f"{k} {v}" for k, v in t.items())
             lines.append(f"  {table}: {extra}")
-    for key in ("households_paid_off", "debts_applied", "yen_applied", "blank_lines"):
+    for key in (
+        "households_paid_off",
+        "targets_excluded",
+        "phones_set_aside",
+        "debts_applied",
+        "yen_applied",
+        "blank_lines",
+    ):
         if c.get(key):
             lines.append(f"  {key.replace('_', ' ')}: {c[key]}")
+    if c.get("older_than"):
+        lines.append(
+            f"  older than the export of {c['older_than']} already imported: its residents, households and"
+            " numbers were added where new, none changed"
+        )
     if info.message:
         lines.append(f"  {info.message}")
     return "\n".join(lines)

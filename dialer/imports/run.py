@@ -160,7 +160,11 @@ async def _run(
         log.info("import.staged", run=run_id, rows=read, seconds=round(time.perf_counter() - started, 2))
         progress.phase, progress.bytes_read = "merging", progress.total_bytes
         if kind == "households":
-            mapped = set(req.mapping.columns) | set(req.mapping.constants)
+            mapped = (
+                set(req.mapping.columns)
+                | set(req.mapping.constants)
+                | ({"phones"} if req.mapping.phones else set())
+            )
 
             def step(name: str) -> None:
                 progress.step = name

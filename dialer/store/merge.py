@@ -3,15 +3,25 @@
 Each statement touches a row only when a value differs (IS DISTINCT FROM), so the same file
 imported twice changes nothing; columns the mapping does not provide keep their stored values.
 The household summary is refreshed once at the end instead of once per table.
+
+Residents, households and their numbers come from one register: the newest export (by its
+抽出日, `as_of`) is right about them. An export older than one already imported for the
+department adds households, persons and numbers it alone has, and changes none stored (a late
+file never brings back an old address or number, or clears a 死亡日); its debts are merged as
+any export's are (a debt keeps the figures of the newest export that gave it). In an export that
+is not older, a person's numbers follow the file: one their rows no longer give is set aside (not
+dialed) until an export gives it again. A household whose head the file reports deceased or
+moved out leaves its campaigns at once, a queued call included.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
+from campaigns.hours import TOKYO
 from dialer import logs
 from dialer.imports.records import PERSON_FIELDS
 from dialer.store.db import Connection
@@ -52,11 +62,21 @@ async def merge_households(
            where line <> first_line""",
     )
     counts: dict[str, Any] = {"duplicates_rejected": rejected}
+    newest: date | None = await conn.fetchval(
+        """select max(as_of) from import_run
+           where department_id = $1 and kind = 'households' and status = 'done' and id <> $2""",
+        department_id,
+        run_id,
+    )
+    older = False
+    if newest is not None and as_of < newest:
+        older = True
+        counts["older_than"] = newest.isoformat()  # the report says what was left alone, and why
     # the summary triggers would refresh each household once per table; do it once, at the end
     await conn.execute("select set_config('dialer.bulk', 'on', true)")
     step("households")
     counts["households"] = await _upsert(
-        conn, "household", _HOUSEHOLDS, mapped, {"postal_code", "address"}, department_id, run_id
+        conn, "household", _HOUSEHOLDS, mapped, {"postal_code", "address"}, department_id, run_id, older
     )
     # households a person (and their debts) moves out of: their summary changes too
     left: list[int] = await conn.fetchval(
@@ -69,7 +89,11 @@ async def merge_households(
     )
     step("persons")
     counts["persons"] = await _upsert(
-        conn, "person", _PERSONS, mapped, set(PERSON_FIELDS), department_id, run_id
+        conn, "person", _PERSONS, mapped, set(PERSON_FIELDS), department_id, run_id, older
+    )
+    # nobody to call about a household whose head the file reports deceased or moved out
+    counts["targets_excluded"] = await conn.fetchval(
+        _HEAD_GONE, department_id, run_id, datetime.now(TOKYO).date(), timeout=LONG
     )
     if counts["households"]["inserted"] + counts["persons"]["inserted"] > 1000:
         # The phones and debts steps find their household and person by joining these two. With
@@ -78,7 +102,11 @@ async def merge_households(
         # inserted before it: 16 s for 10,000 households, growing with the square of the file.
         await conn.execute("analyze household, person", timeout=LONG)
     step("phones")
-    counts["phones"] = await _counted(conn, "phone", _PHONES, department_id, run_id)
+    counts["phones"] = await _counted(conn, "phone", _PHONES, department_id, run_id, older)
+    if "phones" in mapped and not older:
+        started = time.perf_counter()
+        counts["phones_set_aside"] = await conn.fetchval(_PHONES_GONE, department_id, run_id, timeout=LONG)
+        log.info("import.merged", table="phones_set_aside", seconds=round(time.perf_counter() - started, 2))
     if "fiscal_year" in mapped:
         step("debts")
         counts["debts"] = await _counted(conn, "debt", _DEBTS, department_id, run_id, as_of)
@@ -108,6 +136,7 @@ async def _upsert(
     columns: set[str],
     department_id: str,
     run_id: int,
+    older: bool,
 ) -> dict[str, int]:
     """Fill the template's {sets} and {changed} with the columns the mapping provides: the others keep
     their stored values (a layout without 性別 never blanks it). A person's household always follows
@@ -123,7 +152,7 @@ async def _upsert(
         else "false"
     )
     query = template.replace("{sets}", sets).replace("{changed}", changed)
-    return await _counted(conn, table, query, department_id, run_id)
+    return await _counted(conn, table, query, department_id, run_id, older)
 
 
 async def _counted(conn: Connection, table: str, query: str, *args: Any) -> dict[str, int]:
@@ -174,6 +203,7 @@ _HOUSEHOLDS = """
     ), updated as (
         update household t set {sets}, import_id = $2, updated_at = now()
         from src where t.department_id = $1 and t.household_no = src.household_no and {changed}
+          and not $3::boolean
         returning 1
     ), inserted as (
         insert into household (department_id, household_no, postal_code, address, import_id,
@@ -193,6 +223,7 @@ _PERSONS = """
     ), updated as (
         update person t set {sets}, import_id = $2, updated_at = now()
         from src where t.department_id = $1 and t.atena_no = src.atena_no and {changed}
+          and not $3::boolean
         returning 1
     ), inserted as (
         insert into person (household_id, department_id, atena_no, name_kanji, name_kana, birth_date, is_head, sex,
@@ -212,6 +243,7 @@ _PHONES = """
         from stage_phone sp
         join person p on p.department_id = $1 and p.atena_no = sp.atena_no
         cross join lateral (select case when sp.number <> '' then sp.number else 'raw:' || sp.raw end as key) k
+        where not $3::boolean or p.import_id = $2  -- an older export: only the persons it added
         order by p.household_id, k.key, sp.line, sp.position
     ), updated as (
         update phone t set
@@ -233,6 +265,36 @@ _PHONES = """
         where not exists (select 1 from phone t where t.household_id = src.household_id and t.key = src.key)
         returning 1
     )"""
+
+# The file's persons whose numbers it no longer gives (an export not older than any imported), as
+# the phones step left them: set aside, with the reason. An operator's or staff's number is theirs.
+_PHONES_GONE = """
+    with gone as (
+        update phone t set valid = false, invalid_reason = '最新の取込データにない番号です', import_id = $2,
+                           updated_at = now()
+        from person p
+        where p.department_id = $1 and p.id = t.person_id and t.source = 'import' and t.valid
+          and p.atena_no in (select atena_no from stage_household)
+          and not exists (select 1 from stage_phone sp join person q on q.department_id = $1 and q.atena_no = sp.atena_no
+                          where q.household_id = t.household_id
+                            and case when sp.number <> '' then sp.number else 'raw:' || sp.raw end = t.key)
+        returning 1
+    )
+    select count(*) from gone"""
+
+# As the segments read it (campaigns/segments.py): the head deceased, or no longer a resident.
+# Only heads this import wrote; a queued call is taken back as a payment takes it.
+_HEAD_GONE = """
+    with gone as (
+        update campaign_target t set state = 'excluded', lease_owner = null, lease_expires_at = null,
+               last_outcome = case when x.death_date is not null then 'deceased' else 'moved_out' end
+        from person x
+        where x.department_id = $1 and x.import_id = $2 and x.is_head
+          and (x.death_date is not null or x.resident_until <= $3)
+          and t.household_id = x.household_id and t.state in ('pending', 'leased')
+        returning 1
+    )
+    select count(*) from gone"""
 
 # paid_yen = the export's 収納額 + payments imported since, dated after the export's 抽出日.
 # An older export never overwrites a newer one's figures.
