@@ -78,6 +78,13 @@ async def started(
             log.info("db.migrated", versions=applied)
         pool = await db.create_pool(dsn, scope=db.ALL, name="dialer-engine")
         stack.push_async_callback(pool.close)
+        if settings.database_url and await db.login_is_privileged(pool):
+            log.warning(
+                "db.login_privileged",
+                hint="DATABASE_URL logs in as a superuser or a BYPASSRLS role: SQL run through the product "
+                "could leave dialer_app (RESET ROLE) and read every department. Log in as a role that is only "
+                "a member of dialer_app; run `dialer migrate` as the owner (docs/data.md §6).",
+            )
         web_pool = await db.create_pool(dsn, scope=db.NONE, name="dialer-web")
         stack.push_async_callback(web_pool.close)
         if before_link is not None:

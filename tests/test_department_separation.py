@@ -181,6 +181,39 @@ async def test_writes_into_another_department_are_refused_or_touch_nothing(
         assert not await conn.fetchval("select bool_or(do_not_call) from phone")
 
 
+async def test_the_audit_log_is_append_only_for_the_product(
+    shared_server: asyncpg.Pool, pool: asyncpg.Pool
+) -> None:
+    """Who looked at what cannot be rewritten or deleted by the product's role, in any scope; the
+    purge's own function deletes only entries past the shortest retention, in its scope."""
+    await pool.execute(
+        """insert into audit_log (department_id, action, object_type, object_id, at) values
+           ('nhi', 'record.view', 'household', '1', now() - interval '10 days'),
+           ('nhi', 'record.view', 'household', '1', now() - interval '400 days'),
+           ('tax', 'record.view', 'household', '2', now() - interval '400 days')"""
+    )
+    for scope in ("nhi", None):
+        async with db.department(shared_server, scope) as conn:
+            assert await conn.fetchval("select count(*) from audit_log") == 3  # it adds and reads
+            for attack in (
+                "update audit_log set detail = '{}'",
+                "delete from audit_log",
+                "truncate audit_log",
+            ):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    async with conn.transaction():
+                        await conn.execute(attack)
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="365 days"):
+                async with conn.transaction():
+                    await conn.fetchval("select dialer_purge_audit('nhi', now())")
+    async with db.department(shared_server, "nhi") as conn:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="scope"):
+            async with conn.transaction():
+                await conn.fetchval("select dialer_purge_audit('tax', now() - interval '366 days')")
+        assert await conn.fetchval("select dialer_purge_audit('nhi', now() - interval '366 days')") == 1
+    assert await pool.fetchval("select count(*) from audit_log") == 2
+
+
 async def test_a_scope_ends_with_its_transaction(shared_server: asyncpg.Pool) -> None:
     async with db.department(shared_server, "nhi") as conn:
         assert await conn.fetchval("select count(*) from household") == 1

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from dialer.store import migrate, pacing, records, targets, users
+from dialer.runtime import migrate_database
+from dialer.store import db, migrate, pacing, records, targets, users
 from dialer.store.migrate import MigrationError
 from tests import factory
 
@@ -36,6 +38,45 @@ async def test_a_failing_migration_rolls_back_and_says_which(pool: asyncpg.Pool,
         with pytest.raises(MigrationError, match="9999_broken"):
             await migrate.migrate(conn, tmp_path)
         assert await conn.fetchval("select to_regclass('ok_part')") is None
+
+
+async def test_the_product_can_log_in_as_a_role_that_is_only_dialer_app(
+    pool: asyncpg.Pool, db_dsn: str, tmp_path: Path
+) -> None:
+    """A production login that is a member of dialer_app and nothing more: the product starts with
+    it (nothing to migrate), leaving dialer_app gains nothing, and a pending migration says who
+    must apply it."""
+    login = f"login_{uuid.uuid4().hex[:8]}"
+    await pool.execute(f"create role {login} login; grant dialer_app to {login}")
+    dsn = db_dsn.replace("postgres@", f"{login}@", 1)
+    assert dsn != db_dsn
+    try:
+        owner_pool = await db.create_pool(db_dsn, scope=db.NONE, max_size=1)
+        assert await db.login_is_privileged(owner_pool)  # the embedded server's superuser
+        await owner_pool.close()
+        assert await migrate_database(dsn) == []
+        app = await db.create_pool(dsn, scope=db.NONE, max_size=1)
+        try:
+            assert not await db.login_is_privileged(app)
+            async with app.acquire() as conn:
+                await conn.execute("reset role")  # what SQL run through the product could do
+                assert await conn.fetchval("select current_user") == login
+                assert await conn.fetchval("select count(*) from household") == 0  # still under RLS
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await conn.execute("delete from audit_log")
+        finally:
+            await app.close()
+        for m in migrate.discover():
+            (tmp_path / m.path.name).write_text(m.sql, encoding="utf-8")
+        (tmp_path / "9999_next.sql").write_text("create table next_release (x int);")
+        conn = await db.connect_owner(dsn)
+        try:
+            with pytest.raises(MigrationError, match="owner's DATABASE_URL"):
+                await migrate.migrate(conn, tmp_path)
+        finally:
+            await conn.close()
+    finally:
+        await pool.execute(f"drop owned by {login}; drop role {login}")
 
 
 async def test_two_dialers_never_lease_the_same_household(db_dsn: str, pool: asyncpg.Pool) -> None:

@@ -69,6 +69,13 @@ async def _as_app_role(conn: asyncpg.Connection[Any]) -> None:
         ) from None
 
 
+async def login_is_privileged(pool: asyncpg.Pool) -> bool:
+    """Whether the user that logs in (not dialer_app, which it acts as) is a superuser or bypasses RLS."""
+    return bool(
+        await pool.fetchval("select rolsuper or rolbypassrls from pg_roles where rolname = session_user")
+    )
+
+
 async def connect_owner(dsn: str) -> asyncpg.Connection[Any]:
     """One connection as the login user itself (migrations); no RLS role."""
     try:

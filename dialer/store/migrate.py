@@ -64,11 +64,18 @@ async def migrate(conn: Connection, directory: Path | None = None) -> list[str]:
     migrations = discover(directory)
     await conn.execute("select pg_advisory_lock($1)", _LOCK_KEY)
     try:
-        await conn.execute(
-            """create table if not exists schema_migration (
-                   version text primary key, checksum text not null,
-                   applied_at timestamptz not null default now())"""
-        )
+        if await conn.fetchval("select to_regclass('schema_migration') is null"):
+            try:
+                await conn.execute(
+                    """create table if not exists schema_migration (
+                           version text primary key, checksum text not null,
+                           applied_at timestamptz not null default now())"""
+                )
+            except asyncpg.InsufficientPrivilegeError as exc:
+                raise MigrationError(
+                    f"The database has no tables yet and the user in DATABASE_URL may not create them ({exc}): "
+                    "run `dialer migrate` with the database owner's DATABASE_URL first"
+                ) from None
         done = {r["version"]: r["checksum"] for r in await conn.fetch("select * from schema_migration")}
         applied = []
         for m in migrations:
@@ -86,6 +93,11 @@ async def migrate(conn: Connection, directory: Path | None = None) -> list[str]:
                         m.version,
                         m.checksum,
                     )
+            except asyncpg.InsufficientPrivilegeError as exc:
+                raise MigrationError(
+                    f"Migration {m.version} is pending and the user in DATABASE_URL may not apply it ({exc}): "
+                    "run `dialer migrate` with the database owner's DATABASE_URL, then start again"
+                ) from None
             except asyncpg.PostgresError as exc:
                 raise MigrationError(f"Migration {m.version} failed: {exc}") from None
             applied.append(m.version)

@@ -200,7 +200,7 @@ async def _the_rest(conn: Connection, department_id: str, cutoffs: Cutoffs, coun
         cutoffs.import_report,
     )
     counts["audit_entries"] += await conn.fetchval(
-        "with d as (delete from audit_log where department_id = $1 and at < $2 returning 1) select count(*) from d",
+        "select dialer_purge_audit($1, $2)",  # the log is append-only for the product (sql/0021)
         department_id,
         cutoffs.audit,
     )
@@ -231,11 +231,7 @@ async def purge_server(
         )
         entries = 0
         if cutoff is not None:
-            entries = await conn.fetchval(
-                """with d as (delete from audit_log where department_id is null and at < $1 returning 1)
-                   select count(*) from d""",
-                cutoff,
-            )
+            entries = await conn.fetchval("select dialer_purge_audit(null, $1)", cutoff)
         out.counts.update(expired_sessions=sessions, audit_entries=entries)
         orphans = await asyncio.to_thread(_orphan_uploads, uploads, now)
         out.counts["upload_files"] = len(orphans)
