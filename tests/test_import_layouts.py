@@ -24,6 +24,12 @@ from dialer.imports.csvfile import detect_encoding
         (b"a,b\r\n1,2\r\n", "utf-8-sig"),
         (b"a,b\r\n" + b"1,2\r\n" * 500_000 + "山田".encode("cp932"), "cp932"),  # past the first megabyte
         ("ｶﾅ,ﾃｽﾄ\r\n".encode("cp932"), "cp932"),  # half-width kana are single bytes in cp932
+        ("世帯番号,氏名\r\n1,山田\r\n".encode("utf-16-le"), "utf-16-le"),  # no BOM, Japanese from the start
+        ("世帯番号,氏名\r\n1,山田\r\n".encode("utf-16-be"), "utf-16-be"),
+        (  # UTF-8 with one row in another encoding: still UTF-8 (the row alone is reported)
+            "世帯番号,氏名\r\n".encode() + "1,山田太郎\r\n".encode() * 5 + "2,鈴木\r\n".encode("cp932"),
+            "utf-8-sig",
+        ),
     ],
 )
 def test_encoding_detection(data: bytes, encoding: str) -> None:

@@ -220,7 +220,7 @@ async def test_a_head_reported_deceased_leaves_every_campaign_at_once(
     ]
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be"])
 async def test_every_encoding_gives_the_same_data(nhi: asyncpg.Pool, tmp_path: Path, encoding: str) -> None:
     rows = [
         row(
@@ -238,6 +238,25 @@ async def test_every_encoding_gives_the_same_data(nhi: asyncpg.Pool, tmp_path: P
     assert person["name_kanji"] == "ヤマダ 太郎"
     assert await nhi.fetchval("select assessed_yen from debt") == 12000
     assert await nhi.fetchval("select number from phone where priority = 1") == "0312345678"  # 電話番号1
+
+
+async def test_one_row_in_another_encoding_spoils_only_that_row(nhi: asyncpg.Pool, tmp_path: Path) -> None:
+    """A UTF-8 export with one row pasted in from a CP932 file (auto-detected), and a UTF-16 export
+    without a BOM declared as utf-16 in the mapping."""
+    path = write(
+        tmp_path / "mixed.csv", [row(世帯番号=f"H{i}", 宛名番号=f"A{i}") for i in range(1, 4)], "utf-8"
+    )
+    path.write_bytes(path.read_bytes() + enc(row(世帯番号="H4", 宛名番号="A4", 氏名="鈴木 一郎")) + b"\r\n")
+    info = await run(nhi, path)
+    assert info.encoding == "utf-8-sig"
+    assert (info.rows_stored, info.rows_rejected) == (3, 1)
+    problems = await imports.problems(nhi, info.id)
+    assert {r["line"] for r in problems} == {5}  # each of its Japanese cells, by column
+    assert "氏名" in {r["column_name"] for r in problems}
+    assert all("文字コード" in r["message"] for r in problems)
+    big_endian = write(tmp_path / "be.csv", [row(世帯番号="H9", 宛名番号="A9")], "utf-16-be")
+    info = await run(nhi, big_endian, m=mapping.parse({**_nhi_toml(), "file": {"encoding": "utf-16"}}, "be"))
+    assert (info.encoding, info.rows_stored) == ("utf-16-be", 1)
 
 
 async def test_broken_rows_are_reported_and_good_rows_still_land(nhi: asyncpg.Pool, tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
 """Reading an export file: its encoding, its header, its rows with their line numbers.
 
 The file is streamed (memory does not grow with its size). Encodings: a BOM decides (UTF-8,
-UTF-16); without one, the first stretch of non-ASCII bytes is tried as UTF-8, and the file is
-CP932 (Shift_JIS with the Windows extensions) if that fails. UTF-16 without a BOM is recognised by
-its zero bytes. A byte sequence that is not valid in the file's encoding spoils only the row it
+UTF-16); without one, UTF-16 is recognised by its zero bytes, and the first stretch of non-ASCII
+bytes is read as UTF-8: the file is UTF-8 if it is (a few bad rows aside), else CP932 (Shift_JIS
+with the Windows extensions). A byte sequence that is not valid in the file's encoding spoils only the row it
 is in: that row is reported (line and column) and the others are read.
 
 A quote that is never closed (or closed in the wrong place) would make the CSV reader take the
@@ -46,28 +46,56 @@ class BadRow:
 
 
 def detect_encoding(f: BinaryIO) -> str:
-    """'utf-8-sig', 'utf-16' or 'cp932', from the file's first bytes. Leaves f at its start."""
+    """'utf-8-sig', 'utf-16', 'utf-16-le', 'utf-16-be' or 'cp932', from the file's first bytes.
+    Leaves f at its start."""
     head = f.read(4)
     f.seek(0)
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    if len(head) >= 4 and head[1] == 0 and head[3] == 0:
-        return "utf-16-le"
-    if len(head) >= 4 and head[0] == 0 and head[2] == 0:
-        return "utf-16-be"
-    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
+        sample = f.read(4096)
+        if utf16 := _utf16_without_bom(sample):
+            return utf16
+        f.seek(0)
         while chunk := f.read(_SNIFF):
             if not chunk.isascii():
-                decoder.decode(chunk)  # raises on the first non-UTF-8 sequence
-                return "utf-8-sig"
+                return "utf-8-sig" if _mostly_utf8(chunk) else "cp932"
         return "utf-8-sig"  # all ASCII: any of them reads it alike
-    except UnicodeDecodeError:
-        return "cp932"
     finally:
         f.seek(0)
+
+
+def _label(encoding: str) -> str:
+    """The encoding as a mapping names it."""
+    return {
+        "utf-8-sig": "utf-8",
+        "utf-16-le": "utf-16 (little-endian)",
+        "utf-16-be": "utf-16 (big-endian)",
+    }.get(encoding, encoding)
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """A CSV in UTF-16 has zero bytes in half its positions (every ASCII character: the delimiters,
+    digits, line ends), whatever its Japanese text; CP932 and UTF-8 text has none."""
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if len(sample) < 8 or even + odd < len(sample) // 16:
+        return None
+    if odd > 4 * even:
+        return "utf-16-le"
+    if even > 4 * odd:
+        return "utf-16-be"
+    return None
+
+
+def _mostly_utf8(chunk: bytes) -> bool:
+    """Whether the first non-ASCII stretch is UTF-8 with at most a few bad rows. CP932 text read as
+    UTF-8 is almost all invalid; a UTF-8 file with one row in another encoding is not CP932."""
+    text = codecs.getincrementaldecoder("utf-8")("replace").decode(chunk)  # (a cut character waits)
+    bad = text.count(REPLACEMENT)
+    good = sum(1 for ch in text if ch > "\x7f") - bad
+    return bad == 0 or good >= 3 * bad  # CP932 read as UTF-8: about one good character in six bad
 
 
 class CsvFile:
@@ -94,6 +122,8 @@ class CsvFile:
             raise ImportFileError(f"Cannot open {self.path}: {exc.strerror}.", "cannot_open") from None
         enc = self.mapping.encoding
         self.encoding = detect_encoding(self._binary) if enc == "auto" else enc
+        if enc == "utf-16" and (found := detect_encoding(self._binary)).startswith("utf-16-"):
+            self.encoding = found  # declared UTF-16 without a BOM: its byte order, from its zero bytes
         self._text = io.TextIOWrapper(self._binary, encoding=self.encoding, errors="replace", newline="")
         self._csv = self._reader()
         try:
@@ -147,10 +177,10 @@ class CsvFile:
             ) from None
         if any(REPLACEMENT in h or "\x00" in h for h in self.header):
             raise ImportFileError(
-                f"{self.path}: the header line is not valid {self.encoding}. "
+                f"{self.path}: the header line is not valid {_label(self.encoding)}. "
                 "Set [file] encoding in the mapping (cp932, utf-8 or utf-16).",
                 "header_encoding",
-                encoding=self.encoding,
+                encoding=_label(self.encoding),
             )
 
     def position(self) -> int:
