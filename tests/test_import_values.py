@@ -182,6 +182,9 @@ def test_keys_keep_leading_zeros_and_refuse_odd_text() -> None:
         ("  山田   太郎 ", "山田 太郎", 0),
         ("１２３ＡＢＣ", "123ABC", 0),
         ("髙橋", "髙橋", 0),  # an official variant kanji is kept as it is
+        ("\ufa10本 ﾀﾛｳ", "\ufa10本 タロウ", 0),  # 塚 (IBM extension, a compatibility ideograph): kept
+        ("\ufa19田 １", "\ufa19田 1", 0),  # 神: kept; the rest of the cell still normalised
+        ("\U0002f80f", "\U0002f80f", 0),  # a supplementary compatibility ideograph
         ("渡\ue000辺", "渡〓辺", 1),  # 外字 (private use) replaced, counted
         ("\ue001\ue002", "〓〓", 2),
     ],

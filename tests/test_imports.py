@@ -240,6 +240,16 @@ async def test_every_encoding_gives_the_same_data(nhi: asyncpg.Pool, tmp_path: P
     assert await nhi.fetchval("select number from phone where priority = 1") == "0312345678"  # 電話番号1
 
 
+async def test_names_keep_their_ibm_extension_kanji(nhi: asyncpg.Pool, tmp_path: Path) -> None:
+    """CP932's IBM-extension 塚 and 神 are compatibility ideographs: NFKC would write another
+    character; the name is stored as the register wrote it (half-width kana still normalised)."""
+    path = write(tmp_path / "ibm.csv", [row(氏名="\ufa10本 \ufa19子", カナ氏名="ﾂｶﾓﾄ ｶﾐｺ")], "cp932")
+    info = await run(nhi, path)
+    assert (info.rows_stored, info.rows_warned) == (1, 0)
+    person = await nhi.fetchrow("select name_kanji, name_kana from person")
+    assert tuple(person) == ("\ufa10本 \ufa19子", "ツカモト カミコ")
+
+
 async def test_one_row_in_another_encoding_spoils_only_that_row(nhi: asyncpg.Pool, tmp_path: Path) -> None:
     """A UTF-8 export with one row pasted in from a CP932 file (auto-detected), and a UTF-16 export
     without a BOM declared as utf-16 in the mapping."""

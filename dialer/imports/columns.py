@@ -12,13 +12,12 @@ the same result, and tests/test_import_layouts.py checks that they do.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from dialer.imports.csvfile import REPLACEMENT
 from dialer.imports.dates import DateProblem
-from dialer.imports.values import PUA, ValueProblem, Warned, clean
+from dialer.imports.values import PUA, ValueProblem, Warned, clean, nfkc
 
 SEP = "\x07"
 _WS = re.compile(r"[^\S\x07]+")
@@ -43,7 +42,7 @@ def column_texts(cells: Sequence[str]) -> tuple[list[str], set[int]]:
         plain = not joined.encode("ascii").translate(None, _PLAIN_ASCII)
         odd = False
     else:
-        joined = unicodedata.normalize("NFKC", joined)
+        joined = nfkc(joined)
         plain = False
         odd = REPLACEMENT in joined or PUA.search(joined) is not None
     if odd or (not plain and _CONTROL.search(joined)) or joined.count(SEP) != len(cells) - 1:

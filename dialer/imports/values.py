@@ -2,7 +2,9 @@
 
 Every text cell is NFKC-normalised: full-width digits and letters become ASCII, half-width kana
 become full-width kana (ﾔﾏﾀﾞ → ヤマダ), the ideographic space becomes a space. Kana names are kept
-as kana (never converted to or from kanji).
+as kana (never converted to or from kanji). The CJK compatibility ideographs are kept as they are
+(NFKC would turn the IBM-extension 塚 into 塚, 神 into 神): a name is written as the register
+writes it.
 
 外字 (characters a municipality defined for itself, in Unicode's private-use area) cannot be shown
 or sent anywhere else; they are replaced by 〓 (the customary placeholder) and reported as a
@@ -16,6 +18,15 @@ import unicodedata
 
 GETA = "〓"
 PUA = re.compile("[\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd]")
+_COMPAT_IDEOGRAPH = re.compile("([\uf900-\ufaff\U0002f800-\U0002fa1f]+)")
+
+
+def nfkc(text: str) -> str:
+    """NFKC, but for the CJK compatibility ideographs (kept: they are how a name is spelt)."""
+    if _COMPAT_IDEOGRAPH.search(text) is None:
+        return unicodedata.normalize("NFKC", text)
+    parts = _COMPAT_IDEOGRAPH.split(text)  # text, ideographs, text, … (odd places: kept)
+    return "".join(p if i % 2 else unicodedata.normalize("NFKC", p) for i, p in enumerate(parts))
 
 
 class ValueProblem(ValueError):
@@ -31,7 +42,7 @@ class Warned(Exception):
 
 def clean(text: str) -> tuple[str, int]:
     """NFKC, trimmed, runs of spaces collapsed; 外字 replaced. Returns (text, 外字 count)."""
-    s = unicodedata.normalize("NFKC", text) if not text.isascii() else text
+    s = nfkc(text) if not text.isascii() else text
     s = " ".join(s.split())  # runs of any whitespace (the ideographic space too) become one space
     if s.isascii():
         return s, 0
