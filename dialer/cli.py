@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from dialer import cli_campaign, cli_data, cli_retention, config, logs
+from dialer import cli_campaign, cli_data, cli_departments, cli_retention, config, logs
 from dialer.config import Settings
 from dialer.errors import DialerError, PortInUse
 
@@ -83,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     cdis.add_argument("--code", required=True)
     cdis.add_argument("--department")
     cdis.set_defaults(func=_codes_disable)
+    cli_departments.register(sub)
     cli_data.register(sub)
     cli_campaign.register(sub)
     cli_retention.register(sub)

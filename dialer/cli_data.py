@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from dialer.config import Settings
-from dialer.errors import ConfigError
+from dialer.errors import ConfigError, ImportFileError
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -111,6 +111,10 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
         shown = asyncio.create_task(_show_progress(progress)) if sys.stderr.isatty() else None
         try:
             info = await import_file(pool, req, progress)
+        except ImportFileError as exc:
+            if exc.reason == "no_department":  # an option, not the file
+                raise ConfigError(exc.message) from None
+            raise
         finally:
             if shown:
                 shown.cancel()

@@ -84,7 +84,9 @@ async def import_file(
     progress = progress or Progress()
     if not await pool.fetchval("select exists (select 1 from department where id = $1)", req.department_id):
         raise ImportFileError(
-            f"No department {req.department_id!r}.", "no_department", department=req.department_id
+            f"No department {req.department_id!r} (`dialer departments add` adds one).",
+            "no_department",
+            department=req.department_id,
         )
     sha, size = await asyncio.to_thread(digest, req.path)
     progress.total_bytes = size
