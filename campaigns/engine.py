@@ -64,6 +64,7 @@ class Engine:
         self.dialing = Dialing(pool, link, settings, metrics, self.floor, self.flow, self.tracker, self.owner)
         self.inbound = Inbound(self.dialing)
         self.predictive = Predictive(self.dialing, self.inbound.waiting_in)
+        self.inbound.counted_on = self.predictive.counted_on
         self.adoption = Adoption(self.flow, self.floor, self.tracker, settings, self.owner)
         self.db = self.flow.db
         self.db.listen(self._on_database)

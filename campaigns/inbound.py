@@ -14,6 +14,7 @@ all callers while the dialer, its AMI link or the database is away.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,9 @@ class Inbound:
         self.callers: dict[int, Caller] = {}  # attempt -> the caller it was (for a page that reconnects)
         self.clock = asyncio.get_running_loop().time
         self.metrics = dialing.metrics
+        # a predictive campaign's calls in flight (campaigns.predictive): the ready operators they
+        # count on are not given to a caller
+        self.counted_on: Callable[[int], int] = lambda campaign_id: 0
 
     async def on_event(self, event: LinkEvent) -> None:
         """From the AMI link: a caller starts waiting, or hangs up while waiting."""
@@ -172,13 +176,25 @@ class Inbound:
                 await self.pop(slot, attempt_id)
         return slot
 
+    def _spare(self, free: list[Slot]) -> dict[int, int]:
+        """Per predictive campaign, its ready operators that none of its calls in flight counts on."""
+        spare: dict[int, int] = {}
+        for s in free:
+            if s.campaign is not None and s.campaign.dial_mode == "predictive":
+                spare[s.campaign.id] = spare.get(s.campaign.id, 0) + 1
+        return {c: n - self.counted_on(c) for c, n in spare.items()}
+
     async def _take_operator(self, caller: Caller) -> Slot | None:
-        """The department's ready operator who has waited longest, now on this call (an attempt)."""
+        """The department's ready operator who has waited longest, now on this call (an attempt);
+        not one a predictive campaign's calls in flight count on (the caller waits for the next)."""
         free = sorted(
             (s for s in self.floor.slots.values() if self._free(s, caller.department_id)),
             key=lambda s: s.since,
         )
+        spare = self._spare(free)
         for slot in free:
+            if slot.campaign is not None and spare.get(slot.campaign.id, 1) <= 0:
+                continue
             async with slot.lock:
                 if not self._free(slot, caller.department_id):
                     continue  # taken or paused while we waited for the lock

@@ -181,6 +181,12 @@ class Predictive:
             shares.update(zip(ids, split[:-1], strict=True))
         return shares
 
+    def counted_on(self, campaign_id: int) -> int:
+        """The campaign's ready operators its calls in flight count on: a person who answers one is
+        given to one of them at once (a resident calling in waits for another, or for the next
+        operator freed, rather than leave a person who answers with nobody: an abandoned call)."""
+        return len(self._calls(campaign_id))
+
     def _calls(self, campaign_id: int) -> list[pacer.Call]:
         now = self.clock()
         return [

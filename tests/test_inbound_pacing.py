@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from dialer import runtime
-from dialer.simpbx import SimulatedPbx
+from dialer.simpbx import Behaviour, SimulatedPbx
 from tests import factory
 from tests.client import PageClient, until
 from tests.test_inbound_calls import LINE, _ready, open_line
@@ -137,3 +137,33 @@ async def test_the_waiting_caller_holds_back_the_operator_freed_first_not_the_la
     finally:
         for op in ops:
             await op.close()
+
+
+async def test_a_caller_does_not_take_the_operator_a_ringing_predictive_call_counts_on(
+    product: runtime.Running, sim: SimulatedPbx, pool: asyncpg.Pool, line: factory.World
+) -> None:
+    """The pacer placed a call for the one ready operator; a resident calls in while it rings: the
+    caller waits (taking the operator would leave the person who answers with nobody: abandoned),
+    and is put through once the operator is free and no call counts on them."""
+    await pool.execute("update campaign set dial_mode = 'predictive' where id = $1", line.campaign_id)
+    await factory.household(pool, line.campaign_id, "0355550901", name="予測 太郎")
+    # answered just before the test's 2-s ring timeout; the caller is waiting by then
+    sim.script("0355550901", Behaviour("answer", ring_s=1.8, talk_s=None, amd_s=0.1))
+    op = await _ready(product, "op1", line.campaign_id)
+    try:
+        await until(lambda: len(factory.predictive_originates(sim)) == 1, within=10)
+        caller = sim.call_in(LINE, "0355550177")
+        await until(lambda: caller in product.engine.inbound.waiting, within=1.5)
+        pop = await op.wait(lambda m: m["type"] == "record" and m["reason"] == "screen_pop", within=15)
+        assert pop["record"]["name_kanji"] == "予測 太郎"
+        assert not await pool.fetchval("select count(*) from attempt where outcome = 'abandoned'")
+        assert caller in product.engine.inbound.waiting  # waits for op1, who talks now
+        await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+        await op.hang_up()
+        await op.wait_state("wrap_up")
+        op.forget()
+        await op.save(pop["attempt_id"], "refused")
+        await op.wait(lambda m: m["type"] == "caller", within=10)  # nothing rings for op1 now
+        assert caller not in product.engine.inbound.waiting
+    finally:
+        await op.close()
