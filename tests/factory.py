@@ -103,7 +103,7 @@ async def household(
     )
     await pool.execute(
         """insert into debt (household_id, person_id, department_id, debt_type, fiscal_year, installment,
-                             assessed_yen, paid_yen, due_date) values ($1, $2, $3, 'nhi', 2025, 3, $4, 0, '2025-08-31')""",
+                             assessed_yen, paid_yen, due_date) values ($1, $2, $3, 'nhi', 2025, 3, $4, 0, current_date - 100)""",
         hid,
         pid,
         dept,

@@ -43,6 +43,11 @@ async def test_operator_login_ready_screen_pop_disposition(
     hid = await factory.household(
         pool, w.campaign_id, "0355550777", name="見本 太郎", kana="ミホン タロウ", unpaid=24_000
     )
+    await pool.execute(  # past its limitation period (保険料: 2 years): shown, not in the total
+        """insert into debt (household_id, department_id, debt_type, fiscal_year, installment, assessed_yen,
+                             paid_yen, due_date) values ($1, 'nhi', 'nhi', 2021, 1, 9000, 0, current_date - 800)""",
+        hid,
+    )
     sim.script("0355550777", Behaviour("answer", ring_s=0.5, talk_s=None, amd_s=0.3))
     page = await browser.new_page(locale="ja-JP", viewport={"width": 1280, "height": 900})
     frames: list[str] = []
@@ -57,6 +62,7 @@ async def test_operator_login_ready_screen_pop_disposition(
     await expect(page.get_by_test_id("rec-name")).to_have_text("見本 太郎")
     await expect(page.get_by_test_id("rec-phone")).to_contain_text("03-5555-0777")
     await expect(page.get_by_test_id("rec-total")).to_have_text("24,000円")
+    await expect(page.get_by_test_id("debt-barred")).to_contain_text("9,000円 (時効: 請求しない)")
     await expect(page.get_by_test_id("agent-state")).to_have_text("通話中")
     # The record came by WebSocket push: the page made no request for it.
     assert any('"type": "record"' in f for f in frames)

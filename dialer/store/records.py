@@ -4,17 +4,23 @@ Operators get what the identity check (name, address, date of birth) and the rem
 the household head's name and kana, address, the number dialled, and the arrears by debt type
 and fiscal year. Not 宛名番号, not other members' details, not workplace or nationality.
 Every read goes into the audit log in the same transaction; no log, no record.
+
+A debt past its limitation period (時効: by the call's campaign's segment, else 保険料 2 years and
+taxes 5 years from the 納期限, as campaigns/segments.py counts them) is shown as such and left out
+of the total the operator asks for: nobody may be asked to pay it.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
 
+from campaigns import segments
+from campaigns.hours import TOKYO
 from dialer.jpformat import phone_display, wareki, wareki_fiscal_year, yen
 from dialer.store import db
 
@@ -25,6 +31,7 @@ class DebtLine:
     fiscal_year: int
     unpaid_yen: int
     earliest_due: date
+    time_barred: bool = False  # 時効: shown, not asked for, not in the total
 
 
 @dataclass(frozen=True)
@@ -93,11 +100,25 @@ async def read_for_operator(
             phone = await conn.fetchrow(
                 "select number, kind from phone where id = $1 and household_id = $2", phone_id, household_id
             )
+        written = await conn.fetchval(  # the campaign's limitation periods, where the call has one
+            "select c.segment from attempt a join campaign c on c.id = a.campaign_id where a.id = $1",
+            attempt_id,
+        )
+        try:
+            segment = segments.parse(db.from_jsonb(written))
+        except segments.SegmentError:  # written by hand, unreadable: the laws' periods
+            segment = segments.parse(None)
         debts = await conn.fetch(
-            """select debt_type, fiscal_year, sum(assessed_yen - paid_yen)::bigint as unpaid, min(due_date) as due
-               from debt where household_id = $1 and assessed_yen > paid_yen
-               group by debt_type, fiscal_year order by fiscal_year, debt_type""",
+            """select debt_type, fiscal_year, sum(assessed_yen - paid_yen)::bigint as unpaid, min(due_date) as due,
+                      barred
+               from (select d.*, d.due_date <= $2::date - make_interval(years => coalesce(($3::jsonb ->> d.debt_type)::int, $4))
+                                 as barred
+                     from debt d where d.household_id = $1 and d.assessed_yen > d.paid_yen) x
+               group by debt_type, fiscal_year, barred order by fiscal_year, debt_type, barred""",
             household_id,
+            datetime.now(TOKYO).date(),
+            json.dumps(dict(segment.limitation_years)),
+            segment.default_limitation_years,
         )
         last_contact = await conn.fetchval(
             """select max(a.answered_at)::date from attempt a
@@ -113,7 +134,7 @@ async def read_for_operator(
             str(household_id),
             json.dumps({"reason": reason, "attempt_id": attempt_id}),
         )
-    lines = [DebtLine(r["debt_type"], r["fiscal_year"], r["unpaid"], r["due"]) for r in debts]
+    lines = [DebtLine(r["debt_type"], r["fiscal_year"], r["unpaid"], r["due"], r["barred"]) for r in debts]
     return OperatorRecord(
         household_id=household_id,
         household_no=head["household_no"],
@@ -125,6 +146,6 @@ async def read_for_operator(
         phone=phone["number"] if phone else None,
         phone_kind=phone["kind"] if phone else None,
         debts=lines,
-        total_unpaid_yen=sum(d.unpaid_yen for d in lines),
+        total_unpaid_yen=sum(d.unpaid_yen for d in lines if not d.time_barred),
         last_contact=last_contact,
     )

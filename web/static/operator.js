@@ -73,10 +73,12 @@
     body.replaceChildren();
     for (const d of r.debts) {
       const tr = document.createElement("tr");
+      const unpaid = d.time_barred ? d.unpaid_label + " " + t("rec.time_barred") : d.unpaid_label;
       for (const [text, cls] of [[t("debt." + d.debt_type), ""], [d.fiscal_year_label, ""],
-                                 [d.unpaid_label, "num"], [d.earliest_due_label, ""]]) {
+                                 [unpaid, "num"], [d.earliest_due_label, ""]]) {
         const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td);
       }
+      if (d.time_barred) { tr.className = "barred"; tr.dataset.testid = "debt-barred"; }
       body.appendChild(tr);
     }
     show($("rec"), true); show($("rec-none"), false);
