@@ -127,6 +127,77 @@ async def test_expired_leases_come_back_and_open_attempts_close(pool: asyncpg.Po
     assert again.household_id == lease.household_id
 
 
+async def test_a_household_is_one_household_across_campaigns(pool: asyncpg.Pool) -> None:
+    """What another campaign did with a household today holds this one back: a conversation (or a
+    promise to pay by a date) there, or that campaign's calls using up the calls a day."""
+    from dialer.store import attempts
+
+    w = await factory.world(pool)
+    other = await factory.campaign(pool, "nhi", name="別のキャンペーン")
+    hid = await factory.household(pool, w.campaign_id, "0355550041")
+    await pool.execute(
+        "insert into campaign_target (campaign_id, household_id, department_id) values ($1, $2, 'nhi')",
+        other,
+        hid,
+    )
+    tomorrow = await pool.fetchval(
+        "select ((now() at time zone 'Asia/Tokyo')::date + 1)::timestamp at time zone 'Asia/Tokyo'"
+    )
+
+    async def call_in_first(answered: bool) -> int:
+        lease = await targets.lease_next(pool, w.campaign_id, "d1", 600)
+        assert lease is not None
+        a = await attempts.create(
+            pool, lease, operator_id=w.operator.id, dial_mode="progressive", link="pbx1"
+        )
+        await pool.execute("update attempt set ended_at = now(), outcome = 'no_answer' where id = $1", a.id)
+        if answered:
+            await pool.execute(
+                """insert into disposition (attempt_id, client_token, operator_id, department_id, code)
+                   values ($1, gen_random_uuid(), $2, 'nhi', 'refused')""",
+                a.id,
+                w.operator.id,
+            )
+        await targets.release(pool, lease.target_id, "d1", done=False)
+        return a.id
+
+    async def in_other() -> tuple[str, object, str | None]:
+        lease = await targets.lease_next(pool, other, "d2", 600)
+        row = await pool.fetchrow(
+            "select state, next_attempt_at, last_outcome from campaign_target where campaign_id = $1", other
+        )
+        if lease is not None:
+            await targets.release(pool, lease.target_id, "d2", done=False)
+        return ("leased" if lease else row["state"], row["next_attempt_at"], row["last_outcome"])
+
+    await call_in_first(answered=False)  # one unanswered call there: no reason to wait here
+    assert (await in_other())[0] == "leased"
+    await call_in_first(answered=False)
+    await call_in_first(answered=False)  # three today there: the calls a day (3) are used up
+    assert await in_other() == ("pending", tomorrow, "day_cap_elsewhere")
+    await pool.execute("update attempt set originated_at = originated_at - interval '1 day'")  # yesterday's
+    await pool.execute("update campaign_target set next_attempt_at = now()")
+    assert (await in_other())[0] == "leased"
+    answered = await call_in_first(answered=True)  # spoken with there today: here tomorrow
+    assert await in_other() == ("pending", tomorrow, "reached_elsewhere")
+    in_a_week = await pool.fetchval("select (now() at time zone 'Asia/Tokyo')::date + 7")
+    await pool.execute(
+        """insert into promise (department_id, household_id, disposition_id, operator_id, promised_on, amount_yen)
+           select 'nhi', $1, id, $2, $3, 10000 from disposition where attempt_id = $4""",
+        hid,
+        w.operator.id,
+        in_a_week,
+        answered,
+    )
+    await pool.execute("update campaign_target set next_attempt_at = now()")
+    after_promise = await pool.fetchval(
+        "select ($1::date + 1)::timestamp at time zone 'Asia/Tokyo'", in_a_week
+    )
+    assert await in_other() == ("pending", after_promise, "promised_elsewhere")
+    # the campaign the promise was made to follows its own rules (its follow-up after the date)
+    assert await targets.lease_next(pool, w.campaign_id, "d1", 600) is not None
+
+
 async def test_households_without_a_callable_phone_are_set_aside(pool: asyncpg.Pool) -> None:
     w = await factory.world(pool)
     bad = await factory.household(pool, w.campaign_id, "0355550002", priority=1)

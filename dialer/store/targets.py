@@ -9,10 +9,12 @@ households (closing their calls that are over as lost).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 import asyncpg
 
+from campaigns import retry
+from campaigns.hours import TOKYO
 from dialer.store import db
 from dialer.store.db import Conn
 
@@ -41,20 +43,30 @@ async def lease_next(
     live lease anyway). A household with no valid, callable phone is set aside ('excluded',
     last_outcome no_phone); one whose numbers are all in a live call (shared by another
     household) is put back for a few minutes. Either way the next one is tried.
+
+    A household is one household across campaigns: one that another campaign (or a call it made
+    to the department) already spoke with today, or that another campaign called so often today
+    that this campaign's calls a day are used up, comes back tomorrow; one that promised another
+    campaign to pay by a date comes back the day after it (`_ELSEWHERE`). The campaign's own calls
+    follow its retry policy as before.
     """
     hold = timedelta(seconds=lease_s)
     while True:
         try:
             row = None
+            today = datetime.combine(datetime.now(TOKYO).date(), time(0, 0), TOKYO)
+            args = (campaign_id, owner, hold, operator_id, today, retry.DEFAULT.max_per_day)
             if operator_id is not None:
-                row = await conn.fetchrow(_LEASE_PREFERRED, campaign_id, owner, hold, operator_id)
+                row = await conn.fetchrow(_LEASE_PREFERRED, *args)
             if row is None:
-                row = await conn.fetchrow(_LEASE, campaign_id, owner, hold, operator_id)
+                row = await conn.fetchrow(_LEASE, *args)
         except asyncpg.UniqueViolationError:
             continue  # another dialer leased this household in another campaign a moment ago
         if row is None:
             return None
-        if row["phone_id"] is None:
+        if row["not_before"] is not None:
+            await release(conn, row["id"], owner, done=False, next_at=row["not_before"], outcome=row["why"])
+        elif row["phone_id"] is None:
             await release(conn, row["id"], owner, done=True, outcome="no_phone", state="excluded")
         elif row["in_call"]:
             await release(conn, row["id"], owner, done=False, next_at=None, delay=NUMBER_BUSY_DELAY)
@@ -88,8 +100,9 @@ with next as (
     returning t.id, t.campaign_id, t.household_id, t.department_id, t.attempts,
               case when t.preferred_until > now() then t.preferred_operator_id end as preferred_operator
 )
-select l.*, p.id as phone_id, p.number, p.in_call
+select l.*, p.id as phone_id, p.number, p.in_call, e.not_before, e.why
 from leased l
+cross join lateral ({elsewhere}) e
 left join lateral (
     select ph.id, ph.number,
            exists (select 1 from attempt a where a.dialed_number = ph.number and a.ended_at is null) as in_call
@@ -99,15 +112,42 @@ left join lateral (
     limit 1
 ) p on true
 """
+# What other campaigns (and calls the resident made) did with the household: when it may be called
+# again by this one ($5: today's start in Tokyo; $6: the default calls a day), and why not now.
+_ELSEWHERE = """
+    select case when x.promised >= ($5::timestamptz at time zone 'Asia/Tokyo')::date
+                     then (x.promised + 1)::timestamp at time zone 'Asia/Tokyo'
+                when x.spoken or (x.others > 0 and x.calls >= x.per_day) then $5::timestamptz + interval '1 day'
+           end as not_before,
+           case when x.promised >= ($5::timestamptz at time zone 'Asia/Tokyo')::date then 'promised_elsewhere'
+                when x.spoken then 'reached_elsewhere' else 'day_cap_elsewhere' end as why
+    from (select (select count(*) from attempt a where a.household_id = l.household_id and a.originated_at >= $5
+                    and a.dial_mode <> 'inbound') as calls,
+                 (select count(*) from attempt a where a.household_id = l.household_id and a.originated_at >= $5
+                    and a.dial_mode <> 'inbound' and a.campaign_id <> l.campaign_id) as others,
+                 exists (select 1 from attempt a join disposition d on d.attempt_id = a.id
+                         where a.household_id = l.household_id and a.campaign_id is distinct from l.campaign_id
+                           and d.created_at >= $5) as spoken,
+                 (select max(pr.promised_on) from promise pr
+                  left join disposition d on d.id = pr.disposition_id left join attempt a on a.id = d.attempt_id
+                  where pr.household_id = l.household_id and pr.status = 'open'
+                    and a.campaign_id is distinct from l.campaign_id) as promised,
+                 coalesce((select case when jsonb_typeof(c.retry_policy -> 'max_per_day') = 'number'
+                                       then (c.retry_policy ->> 'max_per_day')::int end
+                           from campaign c where c.id = l.campaign_id), $6::int) as per_day) x
+"""
 # In priority order (the index campaign_target_next), skipping households held for another operator.
 _LEASE = _LEASE_TEMPLATE.format(
+    elsewhere=_ELSEWHERE,
     pick="($4::bigint is null or t.preferred_operator_id is null or t.preferred_operator_id = $4"
     " or t.preferred_until <= now())",
     order="t.priority, t.next_attempt_at, t.id",
 )
 # An operator's own call-backs and follow-ups first (the small index campaign_target_preferred).
 _LEASE_PREFERRED = _LEASE_TEMPLATE.format(
-    pick="t.preferred_operator_id = $4 and t.preferred_until > now()", order="t.next_attempt_at, t.id"
+    elsewhere=_ELSEWHERE,
+    pick="t.preferred_operator_id = $4 and t.preferred_until > now()",
+    order="t.next_attempt_at, t.id",
 )
 
 
