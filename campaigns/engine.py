@@ -248,6 +248,17 @@ class Engine:
                 await self.floor.move(slot, Action.LOGOUT)
                 del self.floor.slots[user.id]
 
+    async def identify(self, user: User, attempt_id: int, key: str) -> bool:
+        """A caller matched to no household (or to several) gives its 宛名番号 or 世帯番号."""
+        slot = self.floor.slots.get(user.id)
+        if slot is None or slot.attempt_id != attempt_id:
+            raise EngineError("error.not_your_call")
+        try:
+            return await self.inbound.identify(slot, attempt_id, key)
+        except UNAVAILABLE as exc:
+            await self.db.down(exc, "identify")
+            raise
+
     async def disposition(self, user: User, inp: DispositionInput, code: Code) -> dispositions.Saved:
         # The call's own record first (it may have waited on the database); the page keeps the
         # disposition and sends it again while the database is away (DatabaseUnavailable: 503).

@@ -36,7 +36,7 @@ log = logs.get("campaigns.inbound")
 EVENT = "DialerInbound"
 DEFAULT_WAIT_S = 20.0
 MARGIN_S = 1.5  # stop offering a caller this long before the dialplan moves them on by itself
-MATCHES = ("known", "several", "unknown")
+MATCHES = ("known", "several", "unknown")  # and "identified": by the number the caller gave
 
 
 @dataclass
@@ -240,6 +240,25 @@ class Inbound:
                 slot.user.id,
                 {"type": "record", "reason": "inbound", "attempt_id": attempt_id, "record": record.as_json()},
             )
+
+    async def identify(self, slot: Slot, attempt_id: int, key: str) -> bool:
+        """The household a caller gives by its 宛名番号 or 世帯番号, on the operator's own call: kept
+        with the call, and its record shown (audit-logged). False: the department has no such number."""
+        assert slot.user.department_id is not None
+        household_id = await inbound.identify(
+            self.pool,
+            attempt_id=attempt_id,
+            user_id=slot.user.id,
+            department_id=slot.user.department_id,
+            key=key,
+        )
+        if household_id is None:
+            return False
+        caller = self.callers.get(attempt_id)
+        if caller is not None:  # a page that reconnects is shown the household again
+            caller.household_id, caller.match = household_id, "identified"
+            await self.pop(slot, attempt_id)
+        return True
 
     def ended(self, attempt_id: int) -> None:
         """A call ended: its caller is kept while the operator is still on it (wrap-up: a page

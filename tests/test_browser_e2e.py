@@ -233,3 +233,30 @@ async def test_a_supervisor_listens_in_from_the_floor_page(
         assert await pool.fetchval("select count(*) from audit_log where action = 'listen'") == 1
     finally:
         await op.close()
+
+
+async def test_an_operator_finds_an_unknown_callers_household_by_their_atena_number(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    from tests.test_inbound_calls import LINE, open_line
+
+    w = await open_line(product, sim, pool)
+    await factory.household(pool, w.campaign_id, "0355550773", no="00773", name="照会 太郎")
+    await pool.execute("update campaign_target set state = 'done'")
+    page = await browser.new_page(locale="ja-JP", viewport={"width": 1280, "height": 900})
+    await _login(page, product.url, "op1")
+    await page.get_by_test_id("ready").click()
+    await expect(page.get_by_test_id("agent-state")).to_have_text("待機中")
+    sim.call_in(LINE, "0355559996")
+    await expect(page.get_by_test_id("caller")).to_contain_text("登録のない番号")
+    await page.get_by_test_id("identify-key").fill("A99")
+    await page.get_by_test_id("identify-go").click()
+    await expect(page.get_by_test_id("identify-msg")).to_have_text(
+        "この課にその番号の世帯はありません。番号をご確認ください。"
+    )
+    await page.get_by_test_id("identify-key").fill("Ａ００７７３")
+    await page.get_by_test_id("identify-go").click()
+    await expect(page.get_by_test_id("rec-name")).to_have_text("照会 太郎")
+    await expect(page.get_by_test_id("identify")).to_be_hidden()
+    await page.screenshot(path=str(ARTIFACTS / "operator-inbound-identified.png"), full_page=True)
+    await page.close()

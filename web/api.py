@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,12 +11,15 @@ from aiohttp import web
 
 from campaigns import dispositions as rules
 from campaigns.dialing import EngineError
+from dialer.imports.values import clean
 from dialer.store import audit, campaigns, db, dispositions
 from dialer.store.dispositions import DispositionRejected
+from dialer.store.inbound import IdentifyRefused
 from web.auth import current, require
 from web.keys import ENGINE, POOL
 
 MAX_BODY = 64 * 1024
+_KEY = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,31}")  # a 宛名番号 or 世帯番号 as imports keep them
 
 
 def _error(key: str, status: int, fields: dict[str, str] | None = None) -> web.Response:
@@ -82,6 +86,29 @@ async def save_disposition(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "attempt_id": saved.attempt_id, "created": saved.created})
 
 
+@require("operator")
+async def identify(request: web.Request) -> web.Response:
+    """A caller matched to no household gives its 宛名番号 or 世帯番号: the household is attached to
+    the call and its record shown. Audit-logged, at most a few lookups a call."""
+    user = current(request).user
+    body = await _json(request)
+    attempt_id, key = body.get("attempt_id"), body.get("key")
+    if not isinstance(attempt_id, int) or isinstance(attempt_id, bool) or not 0 < attempt_id < 2**63:
+        return _error("error.attempt", 400)
+    if not isinstance(key, str):
+        return _error("error.invalid", 422, {"key": "error.identify_key"})
+    key = clean(key)[0]
+    if not _KEY.fullmatch(key):
+        return _error("error.invalid", 422, {"key": "error.identify_key"})
+    try:
+        found = await request.app[ENGINE].identify(user, attempt_id, key)
+    except EngineError as exc:
+        return _error(exc.key, 409)
+    except IdentifyRefused as exc:
+        return _error(exc.key, exc.status)
+    return web.json_response({"ok": True, "found": found})
+
+
 @require("supervisor")
 async def listen(request: web.Request) -> web.Response:
     """Listen in on an operator (their phone session, so the call they are on and the next ones):
@@ -134,5 +161,6 @@ def routes(app: web.Application) -> None:
     for name in ("ready", "pause", "dial", "skip", "hangup"):
         app.router.add_post(f"/api/agent/{name}", _handler(name))
     app.router.add_post("/api/dispositions", save_disposition)
+    app.router.add_post("/api/inbound/identify", identify)
     app.router.add_get("/api/floor", floor)
     app.router.add_post("/api/supervisor/listen", listen)

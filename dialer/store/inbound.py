@@ -6,6 +6,8 @@ household; nothing about the debt is ever said to a caller by the machine.
 
 from __future__ import annotations
 
+import json
+
 import asyncpg
 
 from dialer.store import db
@@ -110,3 +112,63 @@ async def close_calls_of_dead(
         sorted(live_channels) if live_channels is not None else None,
     )
     return [r["id"] for r in rows]
+
+
+MAX_LOOKUPS = 5  # per call: enough for a mistyped number, not for browsing the register
+
+
+class IdentifyRefused(Exception):
+    """The lookup cannot be made: `key` is a message key, `status` the HTTP status."""
+
+    def __init__(self, key: str, status: int) -> None:
+        super().__init__(key)
+        self.key, self.status = key, status
+
+
+async def identify(
+    pool: asyncpg.Pool, *, attempt_id: int, user_id: int, department_id: str, key: str
+) -> int | None:
+    """The household a caller matched to none (or to several) gives by its 宛名番号 or 世帯番号, on
+    the operator's own call: attached to the call (its outcome then goes to the household's
+    経過記録, a promise to pay too), or None if the department has no such number. Each lookup
+    is in the audit log, found or not; at most MAX_LOOKUPS a call."""
+    async with db.department(pool, department_id) as conn, conn.transaction():
+        call = await conn.fetchrow(
+            "select operator_id, dial_mode, household_id from attempt where id = $1 for update", attempt_id
+        )
+        if call is None or call["dial_mode"] != "inbound":
+            raise IdentifyRefused("error.attempt", 404)
+        if call["operator_id"] != user_id:
+            raise IdentifyRefused("error.not_your_call", 403)
+        if call["household_id"] is not None:
+            raise IdentifyRefused("error.identified_already", 409)
+        tried = await conn.fetchval(
+            "select count(*) from audit_log where action = 'inbound.identify' and object_id = $1",
+            str(attempt_id),
+        )
+        if tried >= MAX_LOOKUPS:
+            raise IdentifyRefused("error.too_many_lookups", 429)
+        found = await conn.fetchrow(
+            """select household_id, 'atena_no' as by from person where department_id = $1 and atena_no = $2
+               union all
+               select id, 'household_no' from household where department_id = $1 and household_no = $2
+               limit 1""",
+            department_id,
+            key,
+        )
+        if found is not None:
+            await conn.execute(
+                "update attempt set household_id = $2 where id = $1", attempt_id, found["household_id"]
+            )
+        await conn.execute(
+            """insert into audit_log (user_id, department_id, action, object_type, object_id, detail)
+               values ($1, $2, 'inbound.identify', 'attempt', $3, $4::jsonb)""",
+            user_id,
+            department_id,
+            str(attempt_id),
+            json.dumps(
+                {"found": found is not None, "by": found["by"] if found else None,
+                 "household_id": found["household_id"] if found else None}
+            ),
+        )  # fmt: skip
+    return found["household_id"] if found is not None else None

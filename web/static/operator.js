@@ -39,6 +39,7 @@
 
   function clearRecord() {
     show($("rec"), false); show($("rec-none"), true); show($("caller"), false); setText("outcome", "");
+    show($("identify"), false);
     inbound(false);
   }
 
@@ -53,7 +54,11 @@
     const who = t("caller." + msg.match) + (msg.number ? "　" + msg.number : "");
     setText("caller", t("caller.heading") + ": " + who);
     show($("caller"), true);
-    show($("rec-none"), msg.match !== "known");
+    show($("rec-none"), msg.match !== "known" && msg.match !== "identified");
+    // none or several matched: the 宛名番号 or 世帯番号 the caller gives finds the household
+    show($("identify"), msg.match === "unknown" || msg.match === "several");
+    $("identify").dataset.attempt = msg.attempt_id;
+    setText("identify-msg", "");
     inbound(true);
     form.attempt_id.value = msg.attempt_id;
     setText("outcome", "");
@@ -106,6 +111,15 @@
     const res = await postJSON("/api/agent/" + name, body, csrf);
     if (!res.ok) { const n = $("notice"); n.textContent = t(res.data.error || "error.generic"); show(n, true); }
   }
+
+  $("identify").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = $("identify");
+    const res = await postJSON("/api/inbound/identify", { attempt_id: Number(f.dataset.attempt), key: f.key.value }, csrf);
+    if (res.ok && res.data.found) { f.key.value = ""; show(f, false); return; }  // the record follows
+    const key = res.ok ? "identify.not_found" : ((res.data.fields || {}).key || res.data.error || "error.generic");
+    setText("identify-msg", t(key));
+  });
 
   $("ready").addEventListener("click", () => command("ready", { campaign_id: Number($("campaign").value) }));
   $("pause").addEventListener("click", () => command("pause"));
