@@ -150,6 +150,8 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
                 f"#{r.id:<5} {started} {r.department_id:<6} {r.kind:<10} {r.status:<7} "
                 f"read {r.rows_read:>8} stored {r.rows_stored:>8} rejected {r.rows_rejected:>6}  {r.file_name}"
             )
+            if r.status == "failed" and r.message:
+                print(f"       {r.message}")  # why it stored nothing
 
     await with_pool(settings, body)
     return 0
@@ -168,6 +170,8 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"The error report of import #{args.id} was deleted on {purged} (past its retention)."
             )
+        if info.status == "failed":  # nothing was stored: the reason, then whatever lines it had
+            print(f"import #{args.id} failed: {info.message}", file=sys.stderr)
         await _write_report(pool, args.id, _output(args.output) if args.output else None)
 
     await with_pool(settings, body)

@@ -52,9 +52,20 @@ async def test_import_report_payments_and_export_from_the_command_line(
     code, again, err = await _run(env, "imports", "report", run_id)  # the same report, on stdout
     assert code == 0, err
     assert again == report.read_bytes().decode("utf-8")
+    failed = await pool.fetchval(
+        """insert into import_run (department_id, kind, file_name, file_sha256, file_bytes, mapping, status,
+                                   finished_at, message)
+           values ('nhi', 'households', '途中.csv', '', 0, 'nhi-sample', 'failed', now(),
+                   'interrupted: DatabaseUnavailable') returning id"""
+    )
     code, out, _ = await _run(env, "imports", "list", "--department", "nhi")
     assert code == 0
     assert out.count("滞納者一覧.csv") == 2
+    assert "途中.csv" in out
+    assert "interrupted: DatabaseUnavailable" in out  # why a failed run stored nothing
+    code, _, err = await _run(env, "imports", "report", str(failed))
+    assert code == 0
+    assert f"import #{failed} failed: interrupted: DatabaseUnavailable" in err
     # payments: H001 pays its one debt in full
     pay = payments_file(tmp_path / "収納.csv", [{"収納番号": "R1", "宛名番号": "A001", "収納額": "30000"}])
     code, out, err = await _run(env, "import-payments", "--department", "nhi", str(pay))

@@ -370,6 +370,23 @@ async def test_broken_rows_are_reported_and_good_rows_still_land(nhi: asyncpg.Po
     assert len(parsed) - 1 == await imports.count_problems(nhi, info.id) > 3
 
 
+async def test_a_cell_that_cannot_be_read_is_reported_once(nhi: asyncpg.Pool, tmp_path: Path) -> None:
+    """Not also as the empty field or the disagreeing amounts that follow from it."""
+    path = write(
+        tmp_path / "once.csv",
+        [
+            row(世帯番号="H1", 宛名番号="A1", 調定額="-500"),
+            row(世帯番号="H2", 宛名番号="A2", 年度="平成32年度"),
+            row(世帯番号="H3", 宛名番号="A3", 未納額="百円"),
+        ],
+    )
+    info = await run(nhi, path)
+    problems = [(r["line"], r["column_name"], r["message"]) for r in await imports.problems(nhi, info.id)]
+    assert [(line, column) for line, column, _ in problems] == [(2, "調定額"), (3, "年度"), (4, "未納額")]
+    assert "負" in problems[0][2]
+    assert "平成32年度" in problems[1][2]
+
+
 async def test_a_quote_left_open_costs_only_its_own_line(nhi: asyncpg.Pool, tmp_path: Path) -> None:
     """A quote never closed (or closed in the wrong place) would carry the reader over the lines after
     it: those are read again, each a row of its own, and only the broken line is reported."""

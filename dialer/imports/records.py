@@ -86,7 +86,9 @@ def household_row(
         v["is_head"] = v["relationship"] in HEAD_RELATIONSHIPS
     if v.get("fiscal_year") is not None:
         _check_debt(v, row.line, conv, problems)
-    elif any(v.get(f) is not None for f in _DEBT_FIELDS if f not in conv.mapping.constants):
+    elif not _failed(conv, problems, "fiscal_year") and any(
+        v.get(f) is not None for f in _DEBT_FIELDS if f not in conv.mapping.constants
+    ):
         problems.append(
             Problem(
                 row.line, _label(conv, "fiscal_year"), "error", "年度が空です(債権の行には年度が必要です)"
@@ -107,10 +109,18 @@ def _about(conv: Converter, row: Row, problems: list[Problem]) -> list[Problem]:
     return [replace(p, household_no=household_no, atena_no=atena_no) for p in problems]
 
 
+def _failed(conv: Converter, problems: list[Problem], *fields: str) -> bool:
+    """Whether one of these fields' cells was already reported as unreadable in this row."""
+    columns = {_label(conv, f) for f in fields}
+    return any(p.severity == "error" and p.column in columns for p in problems)
+
+
 def _check_debt(v: dict[str, Any], line: int, conv: Converter, problems: list[Problem]) -> None:
     for name in ("debt_type", "due_date"):
         if v.get(name) is None and not any(p.column == _label(conv, name) for p in problems):
             problems.append(Problem(line, _label(conv, name), "error", "必須項目が空です(債権の行)"))
+    if _failed(conv, problems, "assessed_yen", "paid_yen", "unpaid_yen"):
+        return  # an amount that cannot be read is reported already: not also "empty" or "disagrees"
     try:
         assessed, paid = debt_amounts(v.get("assessed_yen"), v.get("paid_yen"), v.get("unpaid_yen"))
     except AmountProblem as exc:
