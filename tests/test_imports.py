@@ -387,6 +387,27 @@ async def test_a_cell_that_cannot_be_read_is_reported_once(nhi: asyncpg.Pool, tm
     assert "平成32年度" in problems[1][2]
 
 
+async def test_one_person_written_two_ways_in_one_file_is_pointed_out(
+    nhi: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """A person has a line per debt; when those lines disagree on the name or the birth date, the
+    first line's are kept and each other line says so (stored, with a warning)."""
+    path = write(
+        tmp_path / "twice.csv",
+        [
+            row(宛名番号="A1", 氏名="山田 太郎", 期別="1"),
+            row(宛名番号="A1", 氏名="山田 次郎", 期別="2"),
+            row(宛名番号="A1", 氏名="山田 太郎", 期別="3"),
+        ],
+    )
+    info = await run(nhi, path)
+    assert (info.rows_stored, info.rows_warned) == (3, 1)
+    problems = await imports.problems(nhi, info.id)
+    assert [(r["line"], r["severity"]) for r in problems] == [(3, "warning")]
+    assert "行 2" in problems[0]["message"]
+    assert await nhi.fetchval("select name_kanji from person") == "山田 太郎"
+
+
 async def test_a_quote_left_open_costs_only_its_own_line(nhi: asyncpg.Pool, tmp_path: Path) -> None:
     """A quote never closed (or closed in the wrong place) would carry the reader over the lines after
     it: those are read again, each a row of its own, and only the broken line is reported."""

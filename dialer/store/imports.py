@@ -205,6 +205,20 @@ async def reject_staged(conn: Connection, run_id: int, table: str, query: str, *
     return n
 
 
+async def warn_staged(conn: Connection, run_id: int, query: str) -> int:
+    """Report the staged rows `query` selects (line, message) as warnings: they are still imported."""
+    n: int = await conn.fetchval(
+        f"""with odd as ({query}),
+                 reported as (insert into import_problem (import_id, line, severity, message, household_no, atena_no)
+                              select $1, odd.line, 'warning', odd.message, s.household_no, s.atena_no
+                              from odd join stage_household s on s.line = odd.line returning 1)
+            select count(*) from reported""",
+        run_id,
+        timeout=LONG,
+    )
+    return n
+
+
 async def finish(conn: Conn, run_id: int, *, encoding: str, read: int, counts: dict[str, Any]) -> RunInfo:
     """Close the run: its row counts come from the problems recorded (one row = one line)."""
     await conn.execute(

@@ -25,7 +25,7 @@ from campaigns.hours import TOKYO
 from dialer import logs
 from dialer.imports.records import PERSON_FIELDS
 from dialer.store.db import Connection
-from dialer.store.imports import LONG, reject_staged
+from dialer.store.imports import LONG, reject_staged, warn_staged
 
 log = logs.get("dialer.imports")
 
@@ -60,6 +60,17 @@ async def merge_households(
                                                       order by line) as first_line
                  from stage_household where fiscal_year is not null) x
            where line <> first_line""",
+    )
+    # one person on several lines (one per debt): the first line's name and birth date are kept
+    await warn_staged(
+        conn,
+        run_id,
+        """select line, format('宛名番号 %s の氏名または生年月日が行 %s と違います(行 %s のものを取り込みました)',
+                              atena_no, first_line, first_line) as message
+           from (select line, atena_no, name_kanji, birth_date, first_value(line) over w as first_line,
+                        first_value(name_kanji) over w as first_name, first_value(birth_date) over w as first_birth
+                 from stage_household window w as (partition by atena_no order by line)) x
+           where line <> first_line and (name_kanji is distinct from first_name or birth_date is distinct from first_birth)""",
     )
     counts: dict[str, Any] = {"duplicates_rejected": rejected}
     newest: date | None = await conn.fetchval(
