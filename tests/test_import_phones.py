@@ -32,12 +32,18 @@ from dialer.imports.values import clean
         ("1234-5678", "12345678", "other", False),  # no area code
         ("不明", "", "other", False),
         ("03-1234-5678 内線12", "", "other", False),
+        ("+1 212 555 1234", "", "other", False),  # abroad: not called
     ],
 )
 def test_phone_numbers(raw: str, number: str, kind: str, valid: bool) -> None:
     p = parse_phone(clean(raw)[0])
     assert (p.number, p.kind, p.valid) == (number, kind, valid)
     assert (p.reason is None) is valid
+
+
+def test_a_number_abroad_says_so() -> None:
+    assert parse_phone(clean("+1 212 555 1234")[0]).reason == "海外の電話番号です(架電しません)"
+    assert parse_phone(clean("＋４４ ２０ ７９４６ ０９５８")[0]).reason == "海外の電話番号です(架電しません)"
 
 
 def test_full_width_phone_after_nfkc() -> None:

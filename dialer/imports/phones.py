@@ -92,6 +92,8 @@ def parse_phone(raw: str) -> Phone:
     s = s.translate(_DROP)
     if s.startswith("+81"):
         s = "0" + s[3:].lstrip("0")
+    elif s.startswith("+") and s[1:].isdigit():
+        return Phone(raw, "", "other", False, "海外の電話番号です(架電しません)")
     if not s.isdigit() or not s.isascii():
         return Phone(raw, "", "other", False, "電話番号に数字以外の文字があります")
     if not s.startswith("0") or s.startswith("00"):
