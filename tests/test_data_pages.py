@@ -246,7 +246,7 @@ async def test_staff_export_contact_history_in_cp932_and_it_is_logged(
     hid = await factory.household(pool, cid, "0312345678", name="髙橋 太郎")
     await pool.execute(
         """insert into contact_history (department_id, household_id, at, method, place, party, content)
-           values ('nhi', $1, '2026-11-20 10:15+09', 'phone_out', '0312345678', '本人', '納付約束: 11/30に全額'),
+           values ('nhi', $1, '2026-11-20 10:15+09', 'phone_out', '0312345678', '本人', '納付約束: 11/30に全額 — 10〜12時'),
                   ('nhi', $1, '2026-11-21 09:00+09', 'phone_out', '0312345678', '', '=HYPERLINK(\"x\")')""",
         hid,
     )
@@ -269,7 +269,7 @@ async def test_staff_export_contact_history_in_cp932_and_it_is_logged(
         lines = list(csv.reader(io.StringIO(raw.decode("cp932"))))
         assert lines[0][:3] == ["日時", "世帯番号", "宛名番号"]
         assert lines[1][0] == "2026/11/20 10:15"  # Tokyo time
-        assert lines[1][6] == "納付約束: 11/30に全額"
+        assert lines[1][6] == "納付約束: 11/30に全額 ― 10～12時"  # the dash and wave CP932 holds, not 〓
         assert lines[2][6].startswith("'=")  # never a live formula in Excel
         assert len(lines) == 3  # tax's record is not there
         audit = await pool.fetchrow("select * from audit_log where action = 'export'")

@@ -25,6 +25,14 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 KINDS = ("history", "results")
 
 
+# Characters Unicode has twice, of which CP932 holds the other one (the "wave dash problem"): text
+# typed on a Mac or pasted from the web, read on Windows. Written as the character CP932 holds.
+_CP932_TWINS = str.maketrans(
+    {"\u2014": "\u2015", "\u301c": "\uff5e", "\u2016": "\u2225", "\u2212": "\uff0d",
+     "\u00a2": "\uffe0", "\u00a3": "\uffe1", "\u00ac": "\uffe2"}
+)  # fmt: skip
+
+
 def _geta(exc: UnicodeError) -> tuple[str, int]:
     assert isinstance(exc, UnicodeEncodeError)
     return "〓" * (exc.end - exc.start), exc.end
@@ -145,5 +153,8 @@ async def export(
     else:
         w.writerow(RESULTS_HEADER)
         w.writerows(tuple(cell(v) for v in r) for r in rows)
-    data = buf.getvalue().encode(encoding, errors="dialer-geta")
+    text = buf.getvalue()
+    if encoding == "cp932":
+        text = text.translate(_CP932_TWINS)
+    data = text.encode(encoding, errors="dialer-geta")
     return Export(kind, department_id, first, last, len(rows), encoding, data)
