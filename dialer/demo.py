@@ -37,6 +37,7 @@ DEMO_USERS = (
     DemoUser("op3", "demo-op3-pass", "鈴木 美咲", "operator", "tax", "1003"),
     DemoUser("sv1", "demo-sv1-pass", "高橋 健 (SV)", "supervisor", "nhi", None),
     DemoUser("sv2", "demo-sv2-pass", "伊藤 恵 (SV)", "supervisor", "tax", None),
+    DemoUser("staff1", "demo-staff1-pass", "中村 修 (職員)", "staff", "nhi", None),
     DemoUser("admin", "demo-admin-pass", "管理者", "admin", None, None),
 )
 
@@ -83,8 +84,18 @@ _TOWNS = ["見本町", "試験台", "架空が丘", "模擬野", "仮設本町",
 
 
 async def seed(pool: asyncpg.Pool, households: int = 300, rng_seed: int = 2026) -> bool:
-    """Load the sample data set once; False if the database already has departments."""
+    """Load the sample data set once; False if the database already has departments (then only the
+    demo users a newer version added are created)."""
     if await pool.fetchval("select count(*) from department"):
+        known = {r["login"] for r in await pool.fetch("select login from app_user")}
+        for u in DEMO_USERS:
+            if u.login not in known and (
+                u.department_id is None or await _has_department(pool, u.department_id)
+            ):
+                await users.create_user(
+                    pool, login=u.login, password=u.password, display_name=u.display_name, role=u.role,
+                    department_id=u.department_id, extension=u.extension,
+                )  # fmt: skip
         return False
     rng = random.Random(rng_seed)
     async with pool.acquire() as conn, conn.transaction():
@@ -205,6 +216,10 @@ async def _household(conn: Connection, rng: random.Random, dept: str, i: int) ->
                 due,
             )
     return hid
+
+
+async def _has_department(pool: asyncpg.Pool, department_id: str) -> bool:
+    return bool(await pool.fetchval("select exists (select 1 from department where id = $1)", department_id))
 
 
 def logins_banner(url: str, ami: str) -> str:
