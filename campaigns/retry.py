@@ -115,8 +115,31 @@ class Policy:
 DEFAULT = Policy()
 
 
+# What a campaign may set, inclusive (minutes, or calls). The lower bounds protect residents: a busy
+# or failed line is not hammered, nobody abandoned is called again within 72 hours (Ofcom), nobody
+# is called more than 5 times a day or 30 times in all. The upper bounds keep every setting
+# meaningful (a retry is looked for over the next 21 days) and the arithmetic on dates finite.
+_DAY, _WEEK = 24 * 60, 7 * 24 * 60
+LIMITS: dict[str, tuple[int, int]] = {
+    "busy_after_minutes": (5, _DAY),
+    "no_answer_after_minutes": (60, _WEEK),
+    "someone_else_after_minutes": (60, _WEEK),
+    "wrong_number_after_minutes": (1, _DAY),
+    "technical_after_minutes": (5, _DAY),
+    "dropped_after_minutes": (30, _WEEK),
+    "abandoned_after_minutes": (72 * 60, 30 * _DAY),  # Ofcom: no repeat call within 72 hours
+    "max_per_day": (1, 5),
+    "max_total": (2, 30),
+    "weekend_after_weekday_misses": (1, 10),
+    "weekend_within_minutes": (_DAY, 2 * _WEEK),
+    "promise_grace_minutes": (_DAY, 30 * _DAY),
+    "same_operator_for_minutes": (0, _DAY),
+}
+
+
 def parse(data: Mapping[str, Any] | None) -> Policy:
-    """A policy from {"busy_after_minutes": 10, "max_total": 8, ...}; keys left out keep the default."""
+    """A policy from {"busy_after_minutes": 10, "max_total": 8, ...}; keys left out keep the default.
+    Every value must lie within LIMITS."""
     if not data:
         return DEFAULT
     changes: dict[str, Any] = {}
@@ -126,6 +149,9 @@ def parse(data: Mapping[str, Any] | None) -> Policy:
             raise ValueError(f"unknown retry setting {key!r} (known: {', '.join(sorted(_SETTINGS))})")
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"{key} must be a whole number")
+        low, high = LIMITS[key]
+        if not low <= value <= high:
+            raise ValueError(f"{key} must be between {low} and {high}, not {value}")
         changes[name] = timedelta(minutes=value) if key.endswith("_minutes") else value
     return replace(DEFAULT, **changes)
 
@@ -151,6 +177,7 @@ _SETTINGS = {
     (f"{f.name}_minutes" if isinstance(getattr(DEFAULT, f.name), timedelta) else f.name): f.name
     for f in fields(Policy)
 }
+assert set(LIMITS) == set(_SETTINGS), "every retry setting has its limits"
 
 
 @dataclass(frozen=True)

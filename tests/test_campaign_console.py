@@ -132,6 +132,35 @@ async def test_bad_values_are_shown_and_nothing_is_stored(
         await sv.close()
 
 
+async def test_retry_settings_out_of_bounds_are_refused(product: runtime.Running, pool: asyncpg.Pool) -> None:
+    w = await factory.world(pool)
+    sv = await _supervisor(product)
+    path = f"/supervisor/campaigns/{w.campaign_id}"
+    try:
+        before = await pool.fetchrow("select * from campaign where id = $1", w.campaign_id)
+        unsafe = _everything(
+            r_abandoned_after_minutes="0", r_busy_after_minutes="0", r_max_per_day="1000",
+            r_max_total="1,000,000", r_no_answer_after_minutes="9999999999999",
+        )  # fmt: skip
+        status, _, page = await _form(sv, path, [*unsafe, ("action", "save")])
+        assert status == 422
+        for key in ("abandoned_after", "busy_after", "no_answer_after"):
+            assert f'data-testid="error-r_{key}_minutes"' in page, key
+        for key in ("max_per_day", "max_total"):
+            assert f'data-testid="error-r_{key}"' in page, key
+        assert "放棄呼の後は72時間（4320分）以上あけてください" in page
+        assert "(1〜5)" in page  # the range allowed, next to the field
+        assert await pool.fetchrow("select * from campaign where id = $1", w.campaign_id) == before
+        status, _, _ = await _form(
+            sv, path, [*_everything(r_abandoned_after_minutes="4320"), ("action", "save")]
+        )
+        assert status == 303
+        stored = await pool.fetchval("select retry_policy from campaign where id = $1", w.campaign_id)
+        assert json.loads(stored) == {"busy_after_minutes": 15, "abandoned_after_minutes": 4320}
+    finally:
+        await sv.close()
+
+
 async def test_count_before_storing_then_fill(product: runtime.Running, pool: asyncpg.Pool) -> None:
     w = await factory.world(pool)
     await factory.households_for_a_segment(pool, w.campaign_id, "03555530", "C", (30_000, 120_000, 250_000))

@@ -83,6 +83,10 @@ async def test_bad_values_are_refused_and_change_nothing(
     env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
     broken = tmp_path / "broken.toml"
     broken.write_text('mon = ["9時から"]\n', encoding="utf-8")
+    unsafe = tmp_path / "unsafe.json"
+    unsafe.write_text('{"abandoned_after_minutes": 0}', encoding="utf-8")
+    huge = tmp_path / "huge.toml"
+    huge.write_text("busy_after_minutes = 9999999999999\n", encoding="utf-8")
     cases = [
         (
             ("--target-abandon", "0.05", "--status", "paused"),
@@ -93,6 +97,8 @@ async def test_bad_values_are_refused_and_change_nothing(
         (("--window", str(broken)), r"window: mon: '9時から' is not a span"),
         (("--window", str(tmp_path / "missing.toml")), r"window: cannot read"),
         (("--caller-id", "03-1234-ABCD"), r"caller ID '03-1234-ABCD' is not a telephone number"),
+        (("--retry", str(unsafe)), r"retry: abandoned_after_minutes must be between 4320 and 43200, not 0"),
+        (("--retry", str(huge)), r"retry: busy_after_minutes must be between 5 and 1440"),
     ]
     for args, pattern in cases:
         code, _, err = await _run(env, "campaign", "set", str(cid), *args)

@@ -132,9 +132,45 @@ def test_policy_settings() -> None:
         ({"busy_after": 5}, "unknown retry setting"),
         ({"max_total": True}, "whole number"),
         ({"max_total": "8"}, "whole number"),
-        ({"max_total": 1}, "at least 2"),
-        ({"max_per_day": 0}, "at least 1"),
-        ({"busy_after_minutes": -1}, "negative"),
+        ({"max_total": 1}, "between 2 and 30"),
+        ({"max_per_day": 0}, "between 1 and 5"),
+        ({"busy_after_minutes": -1}, "between 5 and 1440"),
     ]:
         with pytest.raises(ValueError, match=says):
             retry.parse(bad)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "accepted"),
+    [
+        ("abandoned_after_minutes", 4320, True),  # Ofcom: 72 hours at the earliest
+        ("abandoned_after_minutes", 4319, False),
+        ("abandoned_after_minutes", 0, False),
+        ("abandoned_after_minutes", 43200, True),
+        ("abandoned_after_minutes", 43201, False),
+        ("busy_after_minutes", 0, False),
+        ("busy_after_minutes", 5, True),
+        ("busy_after_minutes", 9_999_999_999_999, False),  # was an OverflowError (a 500 on the console)
+        ("technical_after_minutes", 1, False),
+        ("wrong_number_after_minutes", 1, True),
+        ("same_operator_for_minutes", 0, True),
+        ("max_per_day", 1000, False),
+        ("max_per_day", 5, True),
+        ("max_total", 1_000_000, False),
+        ("max_total", 30, True),
+        ("weekend_within_minutes", 10**20, False),
+    ],
+)
+def test_every_setting_has_bounds(setting: str, value: int, accepted: bool) -> None:
+    if accepted:
+        assert retry.to_dict(retry.parse({setting: value}))[setting] == value
+    else:
+        with pytest.raises(ValueError, match=rf"{setting} must be between \d+ and \d+"):
+            retry.parse({setting: value})
+
+
+def test_the_defaults_are_within_the_bounds() -> None:
+    assert set(retry.LIMITS) == set(retry.to_dict(retry.DEFAULT))
+    for key, value in retry.to_dict(retry.DEFAULT).items():
+        low, high = retry.LIMITS[key]
+        assert low <= value <= high, key

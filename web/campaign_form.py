@@ -113,18 +113,27 @@ def _retry(one: Any, out: Parsed) -> None:
     raw: dict[str, int] = {}
     for key in RETRY_KEYS:
         text = one(f"r_{key}")
-        if text.strip():
-            try:
-                raw[key] = _int(text)
-            except ValueError:
-                out.errors[f"r_{key}"] = "camp.err.number"
+        if not text.strip():
+            continue
+        try:
+            raw[key] = _int(text)
+        except ValueError:
+            out.errors[f"r_{key}"] = "camp.err.number"
+            continue
+        low, high = retry.LIMITS[key]
+        if not low <= raw[key] <= high:
+            out.errors[f"r_{key}"] = (
+                "camp.err.abandoned" if key == "abandoned_after_minutes" else "camp.err.range"
+            )
+            out.details[f"r_{key}"] = f"{low}〜{high}"
+    if any(k.startswith("r_") for k in out.errors):
+        return
     try:
         retry.parse(raw or None)
     except ValueError as exc:
         out.errors["retry"], out.details["retry"] = "camp.err.retry", str(exc)
         return
-    if not any(k.startswith("r_") for k in out.errors):
-        out.changes["retry_policy"] = raw or None
+    out.changes["retry_policy"] = raw or None
 
 
 # The console's pacing fields: form field, pacer setting, and whether it is typed in per cent.
