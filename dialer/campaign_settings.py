@@ -14,7 +14,7 @@ from typing import Any
 
 from campaigns import pacer, retry, segments, windows
 from campaigns.hours import TOKYO
-from dialer.jpformat import phone_digits
+from dialer.jpformat import is_japanese_number, phone_digits
 from dialer.store.campaigns import SOUND
 
 
@@ -23,11 +23,21 @@ class BadValue(Exception):
 
 
 def caller_id(text: str) -> str:
-    """A Japanese number as digits: full-width digits and hyphens accepted (０３-１２３４-５６７８)."""
+    """A Japanese number as digits: full-width digits and hyphens accepted (０３-１２３４-５６７８);
+    empty: none yet (a draft)."""
     digits = phone_digits(text)
-    if digits is None:
-        raise BadValue(f"caller ID {text!r} is not a telephone number (digits, up to 15)")
+    if digits is None or (digits and not is_japanese_number(digits)):
+        raise BadValue(f"caller ID {text!r} is not a Japanese telephone number such as 03-1234-5678")
     return digits
+
+
+def check_caller_id_for(status: str, number: str) -> None:
+    """An active campaign places calls: it needs a caller ID the resident can see and call back
+    (the engine would otherwise Originate with an empty CallerID)."""
+    if status == "active" and not is_japanese_number(number):
+        raise BadValue(
+            "caller ID: a campaign cannot be active without a Japanese caller ID (--caller-id 03-1234-5678)"
+        )
 
 
 def sound_name(text: str) -> str | None:
@@ -59,8 +69,9 @@ def read_file(path_text: str, what: str) -> dict[str, Any] | None:
     return data
 
 
-def changes_from(args: argparse.Namespace, current_pacing: dict[str, Any] | None) -> dict[str, Any]:
-    """The settings to write, each checked by the code that will read it."""
+def changes_from(args: argparse.Namespace, current: Any) -> dict[str, Any]:
+    """The settings to write to the campaign `current`, each checked by the code that will read it."""
+    current_pacing: dict[str, Any] | None = current.pacing
     out: dict[str, Any] = {}
     if args.name is not None:
         if not 1 <= len(args.name.strip()) <= 100:
@@ -72,6 +83,8 @@ def changes_from(args: argparse.Namespace, current_pacing: dict[str, Any] | None
         out["status"] = args.status
     if args.caller_id is not None:
         out["caller_id"] = caller_id(args.caller_id)
+    if "status" in out or "caller_id" in out:
+        check_caller_id_for(out.get("status", current.status), out.get("caller_id", current.caller_id))
     if getattr(args, "machine_message", None) is not None:
         out["machine_message"] = sound_name(args.machine_message)
     if args.window is not None:

@@ -167,7 +167,7 @@ async def _set(settings: Settings, args: argparse.Namespace) -> int:
         current = await campaigns.by_id(pool, args.id)
         if current is None:
             return
-        changes = changes_from(args, current.pacing)
+        changes = changes_from(args, current)
         operators = None
         if args.operators is not None:
             operators = await _operator_ids(pool, current.department_id, args.operators)

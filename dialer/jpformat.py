@@ -67,6 +67,18 @@ def phone_digits(text: str) -> str | None:
     return digits if re.fullmatch(r"[0-9]{0,15}", digits) else None
 
 
+def is_japanese_number(digits: str) -> bool:
+    """Whether national digits ('0312345678') are a number in Japan's numbering plan: a leading 0, 10
+    or 11 digits, a range that is in use (phonenumbers' metadata). What a caller ID must be: residents
+    see it and call it back, and the carrier may refuse a call whose caller ID is not one."""
+    if not re.fullmatch(r"0[0-9]{9,10}", digits):
+        return False
+    try:
+        return bool(phonenumbers.is_valid_number_for_region(phonenumbers.parse(digits, "JP"), "JP"))
+    except phonenumbers.NumberParseException:
+        return False
+
+
 _TOKYO = ZoneInfo("Asia/Tokyo")
 
 

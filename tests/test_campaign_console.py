@@ -161,6 +161,36 @@ async def test_retry_settings_out_of_bounds_are_refused(product: runtime.Running
         await sv.close()
 
 
+async def test_a_campaign_cannot_be_active_without_a_caller_id(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    await factory.world(pool)
+    sv = await _supervisor(product)
+    try:
+        _, path, _ = await _form(
+            sv, "/supervisor/campaigns", [("name", "番号なし"), ("dial_mode", "preview")]
+        )
+        cid = int(path.rsplit("/", 1)[1])
+        assert await pool.fetchval("select caller_id from campaign where id = $1", cid) == ""
+        status, _, page = await _form(sv, path, [*_everything(caller_id=""), ("action", "save")])
+        assert status == 422
+        assert 'data-testid="error-caller_id"' in page
+        assert "実施中にするには発信者番号が必要です" in page
+        assert await pool.fetchval("select status from campaign where id = $1", cid) == "draft"
+        status, _, page = await _form(sv, path, [*_everything(caller_id="0000-00-0000"), ("action", "save")])
+        assert status == 422
+        assert "日本の電話番号（例: 03-1234-5678）を入力してください" in page
+        # a draft may wait for its number; once it has one it can be started
+        assert (await _form(sv, path, [*_everything(caller_id="", status="draft"), ("action", "save")]))[
+            0
+        ] == 303
+        assert (await _form(sv, path, [*_everything(), ("action", "save")]))[0] == 303
+        row = await pool.fetchrow("select status, caller_id from campaign where id = $1", cid)
+        assert tuple(row) == ("active", "0312345678")
+    finally:
+        await sv.close()
+
+
 async def test_count_before_storing_then_fill(product: runtime.Running, pool: asyncpg.Pool) -> None:
     w = await factory.world(pool)
     await factory.households_for_a_segment(pool, w.campaign_id, "03555530", "C", (30_000, 120_000, 250_000))

@@ -96,7 +96,8 @@ async def test_bad_values_are_refused_and_change_nothing(
         (("--amd-false-machine", "0.5"), r"amd_false_machine must be between 0 and 0.2"),
         (("--window", str(broken)), r"window: mon: '9時から' is not a span"),
         (("--window", str(tmp_path / "missing.toml")), r"window: cannot read"),
-        (("--caller-id", "03-1234-ABCD"), r"caller ID '03-1234-ABCD' is not a telephone number"),
+        (("--caller-id", "03-1234-ABCD"), r"caller ID '03-1234-ABCD' is not a Japanese telephone number"),
+        (("--caller-id", "0000-00-0000"), r"caller ID '0000-00-0000' is not a Japanese telephone number"),
         (("--retry", str(unsafe)), r"retry: abandoned_after_minutes must be between 4320 and 43200, not 0"),
         (("--retry", str(huge)), r"retry: busy_after_minutes must be between 5 and 1440"),
     ]
@@ -105,6 +106,20 @@ async def test_bad_values_are_refused_and_change_nothing(
         assert code == 2, (args, err)
         _one_clear_line(err, pattern)
     assert await pool.fetchrow("select * from campaign where id = $1", cid) == before
+    code, out, err = await _run(env, "campaign", "create", "--department", "nhi", "--name", "番号なし")
+    assert code == 0, err
+    blank = int(out.split()[1])
+    code, _, err = await _run(env, "campaign", "set", str(blank), "--status", "active")
+    assert code == 2
+    _one_clear_line(err, r"caller ID: a campaign cannot be active without a Japanese caller ID")
+    code, _, err = await _run(env, "campaign", "set", str(cid), "--caller-id", "", "--status", "active")
+    assert code == 2
+    _one_clear_line(err, r"cannot be active without a Japanese caller ID")
+    assert await pool.fetchval("select status from campaign where id = $1", blank) == "draft"
+    code, _, err = await _run(
+        env, "campaign", "set", str(blank), "--status", "active", "--caller-id", "03-1234-5678"
+    )
+    assert code == 0, err
     code, _, err = await _run(env, "campaign", "show", "999999")
     assert code == 3
     _one_clear_line(err, r"no campaign 999999")

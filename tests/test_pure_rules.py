@@ -14,7 +14,7 @@ from campaigns.dispositions import Code, FieldError, clean_note, parse_amount, v
 from campaigns.hours import callable_now
 from dialer import config
 from dialer.errors import ConfigError
-from dialer.jpformat import phone_display, wareki, wareki_fiscal_year, yen
+from dialer.jpformat import is_japanese_number, phone_display, wareki, wareki_fiscal_year, yen
 
 S, A = AgentState, Action
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -198,6 +198,25 @@ def test_fiscal_year(fy: int, text: str) -> None:
 )
 def test_phone_display(number: str, shown: str) -> None:
     assert phone_display(number) == shown
+
+
+@pytest.mark.parametrize(
+    ("digits", "ok"),
+    [
+        ("0312345678", True),
+        ("09012345678", True),
+        ("0120123456", True),
+        ("0570012345", True),
+        ("", False),  # no caller ID
+        ("110", False),
+        ("0000000000", False),
+        ("81312345678", False),  # written with the country code, not nationally
+        ("0312345", False),
+        ("031234567890", False),
+    ],
+)
+def test_a_caller_id_is_a_japanese_number(digits: str, ok: bool) -> None:
+    assert is_japanese_number(digits) is ok
 
 
 def test_yen() -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from campaigns import pacer, retry, segments, windows
-from dialer.jpformat import phone_digits
+from dialer.jpformat import is_japanese_number, phone_digits
 from dialer.store.campaigns import SOUND, CampaignInfo
 
 MODES = ("preview", "progressive", "predictive")
@@ -76,8 +76,10 @@ def read(form: Mapping[str, Sequence[str]]) -> Parsed:
     else:
         out.errors["status"] = "camp.err.choice"
     number = phone_digits(one("caller_id"))
-    if number is None:
+    if number is None or (number and not is_japanese_number(number)):
         out.errors["caller_id"] = "camp.err.caller_id"
+    elif not number and out.changes.get("status") == "active":  # it would call with no caller ID
+        out.errors["caller_id"] = "camp.err.caller_id_needed"
     else:
         out.changes["caller_id"] = number
 
