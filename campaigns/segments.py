@@ -29,6 +29,7 @@ with the rank the campaign's order gives them. The only place rules meet SQL is 
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
@@ -38,6 +39,9 @@ from typing import Any
 DEFAULT_LIMITATION_YEARS = 5  # 地方税法 18 条 (taxes)
 LIMITATION_YEARS = {"nhi": 2}  # 国民健康保険法 110 条 (premiums)
 MAX_YEN = 10**12
+# Rules counted in months or days go back at most this far (50 and 100 years): anything longer
+# selects nobody, and dates computed from it would leave the calendar.
+AT_MOST = {"overdue_months": 600, "not_contacted_days": 36500}
 
 
 class SegmentError(ValueError):
@@ -121,13 +125,15 @@ def parse(data: Mapping[str, Any] | None) -> Segment:
         elif key in _INTS:
             if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_YEN:
                 raise SegmentError(f"{key} must be a whole number", key)
+            if key in AT_MOST and value > AT_MOST[key]:
+                raise SegmentError(f"{key} must be at most {AT_MOST[key]}", key)
         elif key in _BOOLS:
             if not isinstance(value, bool):
                 raise SegmentError(f"{key} must be true or false", key)
         elif key in _LISTS:
             if isinstance(value, str):
                 value = [value]
-            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            if not isinstance(value, list) or not all(isinstance(v, str) and _code(v) for v in value):
                 raise SegmentError(f"{key} must be a list of codes", key)
             value = tuple(v.strip() for v in value)
         elif key == "years":
@@ -142,6 +148,11 @@ def parse(data: Mapping[str, Any] | None) -> Segment:
             value = {**LIMITATION_YEARS, **value}
         changes[key] = value
     return replace(DEFAULT, **changes)
+
+
+def _code(text: str) -> bool:
+    """A code as the data has it: not blank, no control characters (PostgreSQL text holds no NUL)."""
+    return bool(text.strip()) and not any(unicodedata.category(ch)[0] == "C" for ch in text)
 
 
 def _enum(kind: type[Years] | type[Order], value: Any, key: str) -> Any:

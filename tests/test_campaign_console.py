@@ -191,6 +191,37 @@ async def test_a_campaign_cannot_be_active_without_a_caller_id(
         await sv.close()
 
 
+async def test_segment_periods_out_of_bounds_are_refused(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    w = await factory.world(pool)
+    sv = await _supervisor(product)
+    path = f"/supervisor/campaigns/{w.campaign_id}"
+    try:
+        before = await pool.fetchrow("select * from campaign where id = $1", w.campaign_id)
+        for action in ("preview", "save"):
+            for key, value in [
+                ("s_overdue_months", "99999"), ("s_overdue_months", "999999999999"),
+                ("s_not_contacted_days", "3000000"),
+            ]:  # fmt: skip
+                status, _, page = await _form(sv, path, [*_everything(**{key: value}), ("action", action)])
+                assert status == 422, (action, key, value)
+                assert f'data-testid="error-{key}"' in page
+                assert "入力できる範囲外です" in page
+        assert await pool.fetchrow("select * from campaign where id = $1", w.campaign_id) == before
+        status, _, _ = await _form(sv, path, [*_everything(s_overdue_months="600"), ("action", "preview")])
+        assert status == 200
+        # a segment stored before the bounds existed is refused by name, not a 500 on every fill
+        await pool.execute(
+            """update campaign set segment = '{"overdue_months": 99999}' where id = $1""", w.campaign_id
+        )
+        status, _, page = await _form(sv, path, [("action", "fill")])
+        assert status == 422
+        assert "overdue_months must be at most 600" in page
+    finally:
+        await sv.close()
+
+
 async def test_count_before_storing_then_fill(product: runtime.Running, pool: asyncpg.Pool) -> None:
     w = await factory.world(pool)
     await factory.households_for_a_segment(pool, w.campaign_id, "03555530", "C", (30_000, 120_000, 250_000))

@@ -40,6 +40,11 @@ def test_current_year_follows_the_closing_period(today: date, year: int) -> None
         ({"unpaid_min_yen": 0}, "unpaid_min_yen"),  # nobody is called who owes nothing
         ({"unpaid_min_yen": 100_000, "unpaid_max_yen": 100_000}, "unpaid_max_yen"),
         ({"overdue_months": -1}, "overdue_months"),
+        ({"overdue_months": 601}, "overdue_months"),  # 99999 months was a 500 ('unreachable')
+        ({"overdue_months": 999_999_999_999}, "overdue_months"),
+        ({"not_contacted_days": 36501}, "not_contacted_days"),
+        ({"not_contacted_days": 3_000_000}, "not_contacted_days"),  # timestamp out of range in SQL
+        ({"exclude_classes": ["執行\x00停止"]}, "exclude_classes"),  # PostgreSQL text holds no NUL
         ({"promise_broken": "yes"}, "promise_broken"),
         ({"debt_types": [1]}, "debt_types"),
         ({"debt_types": [""]}, "debt_types"),
@@ -53,6 +58,12 @@ def test_bad_rules_are_named(raw: dict[str, Any], key: str) -> None:
     with pytest.raises(SegmentError) as caught:
         segments.parse(raw)
     assert caught.value.key == key
+
+
+@pytest.mark.parametrize(("key", "value"), [("overdue_months", 600), ("not_contacted_days", 36500)])
+def test_the_longest_periods_still_give_a_date(key: str, value: int) -> None:
+    q = segments.query(segments.parse({key: value}), "nhi", date(2026, 3, 31))
+    assert q.params
 
 
 def test_rules_read_and_print_back() -> None:

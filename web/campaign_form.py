@@ -177,6 +177,10 @@ def _segment(form: Mapping[str, Sequence[str]], one: Any, out: Parsed) -> None:
                 raw[key] = _int(text)
             except ValueError:
                 out.errors[f"s_{key}"] = "camp.err.number"
+                continue
+            if raw[key] > segments.AT_MOST.get(key, segments.MAX_YEN):
+                out.errors[f"s_{key}"] = "camp.err.range"
+                out.details[f"s_{key}"] = f"0〜{segments.AT_MOST.get(key, segments.MAX_YEN):,}"
     for key in ("promise_broken", "installment_broken"):
         choice = one(f"s_{key}")
         if choice not in TRISTATE:
