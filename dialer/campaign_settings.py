@@ -15,7 +15,7 @@ from typing import Any
 from campaigns import pacer, retry, segments, windows
 from campaigns.hours import TOKYO
 from dialer.jpformat import is_japanese_number, phone_digits
-from dialer.store.campaigns import SOUND
+from dialer.store.campaigns import SOUND, clean_name
 
 
 class BadValue(Exception):
@@ -38,6 +38,13 @@ def check_caller_id_for(status: str, number: str) -> None:
         raise BadValue(
             "caller ID: a campaign cannot be active without a Japanese caller ID (--caller-id 03-1234-5678)"
         )
+
+
+def campaign_name(text: str) -> str:
+    name = clean_name(text)
+    if name is None:
+        raise BadValue("name: 1 to 100 characters, no control characters")
+    return name
 
 
 def sound_name(text: str) -> str | None:
@@ -74,9 +81,7 @@ def changes_from(args: argparse.Namespace, current: Any) -> dict[str, Any]:
     current_pacing: dict[str, Any] | None = current.pacing
     out: dict[str, Any] = {}
     if args.name is not None:
-        if not 1 <= len(args.name.strip()) <= 100:
-            raise BadValue("name: 1 to 100 characters")
-        out["name"] = args.name.strip()
+        out["name"] = campaign_name(args.name)
     if args.mode is not None:
         out["dial_mode"] = args.mode
     if args.status is not None:

@@ -19,6 +19,7 @@ from campaigns import segments
 from dialer.campaign_settings import (
     BadValue,
     caller_id,
+    campaign_name,
     changes_from,
     describe,
     read_file,
@@ -132,16 +133,14 @@ async def _create(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         number = caller_id(args.caller_id)
+        name = campaign_name(args.name)
     except BadValue as exc:
         print(f"dialer: error: {exc}", file=sys.stderr)
-        return 2
-    if not 1 <= len(args.name.strip()) <= 100:
-        print("dialer: error: name: 1 to 100 characters", file=sys.stderr)
         return 2
     made: list[int] = []
 
     async def body(pool: Any) -> None:
-        made.append(await campaigns.create(pool, args.department, args.name.strip(), args.mode, number))
+        made.append(await campaigns.create(pool, args.department, name, args.mode, number))
 
     try:
         await with_pool(settings, body)

@@ -222,6 +222,34 @@ async def test_segment_periods_out_of_bounds_are_refused(
         await sv.close()
 
 
+async def test_a_name_taken_or_with_control_characters_is_refused(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    w = await factory.world(pool)
+    other = await factory.campaign(pool, "nhi", name="住民税 催告")
+    sv = await _supervisor(product)
+    path = f"/supervisor/campaigns/{w.campaign_id}"
+    try:
+        before = await pool.fetchrow("select * from campaign where id = $1", w.campaign_id)
+        status, _, page = await _form(sv, path, [*_everything(name="住民税 催告"), ("action", "save")])
+        assert status == 422  # was a 500 (UniqueViolation)
+        assert 'data-testid="error-name"' in page
+        assert "同じ名前のキャンペーンがあります" in page
+        for bad in ("国保\x00催告", "国保\n催告", "国保\x1b[31m"):
+            status, _, page = await _form(sv, path, [*_everything(name=bad), ("action", "save")])
+            assert status == 422, repr(bad)
+            assert "制御文字を含めずに" in page
+        assert await pool.fetchrow("select * from campaign where id = $1", w.campaign_id) == before
+        assert await pool.fetchval("select name from campaign where id = $1", other) == "住民税 催告"
+        where = (await _form(sv, "/supervisor/campaigns", [("name", "新\x00規"), ("dial_mode", "preview")]))[
+            1
+        ]
+        assert where == "/supervisor?error=camp.err.name"
+        assert await pool.fetchval("select count(*) from campaign") == 2
+    finally:
+        await sv.close()
+
+
 async def test_count_before_storing_then_fill(product: runtime.Running, pool: asyncpg.Pool) -> None:
     w = await factory.world(pool)
     await factory.households_for_a_segment(pool, w.campaign_id, "03555530", "C", (30_000, 120_000, 250_000))

@@ -98,6 +98,7 @@ async def test_bad_values_are_refused_and_change_nothing(
         (("--window", str(tmp_path / "missing.toml")), r"window: cannot read"),
         (("--caller-id", "03-1234-ABCD"), r"caller ID '03-1234-ABCD' is not a Japanese telephone number"),
         (("--caller-id", "0000-00-0000"), r"caller ID '0000-00-0000' is not a Japanese telephone number"),
+        (("--name", "国保\x1b催告"), r"name: 1 to 100 characters, no control characters"),
         (("--retry", str(unsafe)), r"retry: abandoned_after_minutes must be between 4320 and 43200, not 0"),
         (("--retry", str(huge)), r"retry: busy_after_minutes must be between 5 and 1440"),
     ]

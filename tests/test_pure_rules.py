@@ -15,6 +15,7 @@ from campaigns.hours import callable_now
 from dialer import config
 from dialer.errors import ConfigError
 from dialer.jpformat import is_japanese_number, phone_display, wareki, wareki_fiscal_year, yen
+from dialer.store.campaigns import clean_name
 
 S, A = AgentState, Action
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -217,6 +218,23 @@ def test_phone_display(number: str, shown: str) -> None:
 )
 def test_a_caller_id_is_a_japanese_number(digits: str, ok: bool) -> None:
     assert is_japanese_number(digits) is ok
+
+
+@pytest.mark.parametrize(
+    ("typed", "name"),
+    [
+        ("  国保 繰越  ", "国保 繰越"),
+        ("ＡＢＣ１２", "ABC12"),  # NFKC, as everything typed on the console
+        ("", None),
+        ("   ", None),
+        ("x" * 101, None),
+        ("国保\x00催告", None),  # PostgreSQL text holds no NUL (was a 500)
+        ("国保\n催告", None),
+        ("国保\u200b催告", None),  # zero-width space: looks the same as another name
+    ],
+)
+def test_a_campaign_name(typed: str, name: str | None) -> None:
+    assert clean_name(typed) == name
 
 
 def test_yen() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from campaigns import pacer, retry, segments, windows
 from dialer.jpformat import is_japanese_number, phone_digits
-from dialer.store.campaigns import SOUND, CampaignInfo
+from dialer.store.campaigns import SOUND, CampaignInfo, clean_name
 
 MODES = ("preview", "progressive", "predictive")
 STATUSES = ("draft", "active", "paused", "finished")
@@ -62,8 +62,8 @@ def read(form: Mapping[str, Sequence[str]]) -> Parsed:
         return str(values[0])
 
     out = Parsed()
-    name = norm(one("name"))
-    if not 1 <= len(name) <= 100:
+    name = clean_name(one("name"))
+    if name is None:
         out.errors["name"] = "camp.err.name"
     else:
         out.changes["name"] = name

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp_jinja2
+import asyncpg
 from aiohttp import web
 
 from campaigns import segments
@@ -123,16 +124,24 @@ async def change(request: web.Request) -> web.StreamResponse:
             await logged("preview", {"households": seen.households})
             return _page(request, c, fields, types, preview=seen, details=parsed.details)
         changed = sorted(k for k, v in parsed.changes.items() if getattr(c, k) != v)
-        if set(parsed.operators) != set(c.operators):
-            try:
-                await campaigns.set_operators(conn, c.id, parsed.operators)
-            except campaigns.NotOperators:
-                return _page(
-                    request, c, fields, types, status=422, errors={"operators": "camp.err.operators"}
-                )
-            changed.append("operators")
+        if "name" in changed and await campaigns.name_taken(
+            conn, c.department_id, parsed.changes["name"], c.id
+        ):
+            return _page(request, c, fields, types, status=422, errors={"name": "camp.err.name_taken"})
+        try:
+            async with conn.transaction():  # all of it or nothing (a savepoint)
+                if set(parsed.operators) != set(c.operators):
+                    await campaigns.set_operators(conn, c.id, parsed.operators)
+                    changed.append("operators")
+                if changed:
+                    await campaigns.update(
+                        conn, c.id, {k: parsed.changes[k] for k in changed if k != "operators"}
+                    )
+        except campaigns.NotOperators:
+            return _page(request, c, fields, types, status=422, errors={"operators": "camp.err.operators"})
+        except asyncpg.UniqueViolationError:  # renamed at the same moment by someone else
+            return _page(request, c, fields, types, status=422, errors={"name": "camp.err.name_taken"})
         if changed:
-            await campaigns.update(conn, c.id, {k: parsed.changes[k] for k in changed if k != "operators"})
             await logged("update", {"changed": sorted(changed)})
     raise web.HTTPSeeOther(f"/supervisor/campaigns/{c.id}?saved=1")
 
@@ -141,18 +150,19 @@ async def change(request: web.Request) -> web.StreamResponse:
 async def create(request: web.Request) -> web.StreamResponse:
     user = current(request).user
     posted = await request.post()
-    name = campaign_form.norm(str(posted.get("name", "")))
+    name = campaigns.clean_name(str(posted.get("name", "")))
     mode = str(posted.get("dial_mode", "preview"))
-    if not 1 <= len(name) <= 100 or mode not in campaign_form.MODES:
+    if name is None or mode not in campaign_form.MODES:
         raise web.HTTPSeeOther("/supervisor?error=camp.err.name")
+    assert user.department_id is not None
     async with db.department(request.app[POOL], user.department_id) as conn:
-        taken = await conn.fetchval(
-            "select 1 from campaign where department_id = $1 and name = $2", user.department_id, name
-        )
-        if taken:
+        if await campaigns.name_taken(conn, user.department_id, name):
             raise web.HTTPSeeOther("/supervisor?error=camp.err.name_taken")
-        assert user.department_id is not None
-        cid = await campaigns.create(conn, user.department_id, name, mode, "")
+        try:
+            async with conn.transaction():
+                cid = await campaigns.create(conn, user.department_id, name, mode, "")
+        except asyncpg.UniqueViolationError:  # created at the same moment by someone else
+            raise web.HTTPSeeOther("/supervisor?error=camp.err.name_taken") from None
         await audit.record(
             conn, action="campaign.create", user_id=user.id, department_id=user.department_id,
             object_type="campaign", object_id=cid, detail={"name": name, "dial_mode": mode},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,30 @@ async def listed(conn: Conn, department_id: str | None = None) -> list[CampaignI
 
 SETTABLE = ("name", "dial_mode", "caller_id", "status", "machine_message", *_JSONB)
 SOUND = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")  # a sound file as Asterisk names it (no ..)
+
+
+NAME_MAX = 100
+
+
+def clean_name(text: str) -> str | None:
+    """A campaign's name as typed (NFKC, trimmed); None when it is empty, longer than NAME_MAX or
+    holds a control character (a name is shown on every page; PostgreSQL text holds no NUL)."""
+    name = unicodedata.normalize("NFKC", text).strip()
+    if not 1 <= len(name) <= NAME_MAX or any(unicodedata.category(ch)[0] == "C" for ch in name):
+        return None
+    return name
+
+
+async def name_taken(conn: Conn, department_id: str, name: str, but: int | None = None) -> bool:
+    """Whether another campaign of the department (not `but`) has this name (names are unique)."""
+    return bool(
+        await conn.fetchval(
+            "select 1 from campaign where department_id = $1 and name = $2 and id is distinct from $3",
+            department_id,
+            name,
+            but,
+        )
+    )
 
 
 async def create(conn: Conn, department_id: str, name: str, dial_mode: str, caller_id: str) -> int:
