@@ -250,6 +250,30 @@ async def test_a_name_taken_or_with_control_characters_is_refused(
         await sv.close()
 
 
+async def test_ids_beyond_bigint_are_not_found(product: runtime.Running, pool: asyncpg.Pool) -> None:
+    w = await factory.world(pool)
+    sv = await _supervisor(product)
+    op = PageClient(product.url)
+    try:
+        huge = "99999999999999999999"
+        assert (await sv.get(f"/supervisor/campaigns/{huge}"))[0] == 404  # was a 500
+        assert (await _form(sv, f"/supervisor/campaigns/{huge}", [*_everything(), ("action", "save")]))[
+            0
+        ] == 404
+        before = await pool.fetchrow("select * from campaign where id = $1", w.campaign_id)
+        path = f"/supervisor/campaigns/{w.campaign_id}"
+        status, _, page = await _form(sv, path, [*_everything(), ("operators", huge), ("action", "save")])
+        assert status == 422
+        assert 'data-testid="error-operators"' in page
+        assert await pool.fetchrow("select * from campaign where id = $1", w.campaign_id) == before
+        assert await op.login("op1", factory.PASSWORD) == 200
+        status, body = await op.post("/api/agent/ready", {"campaign_id": int(huge)})
+        assert (status, body["error"]) == (400, "error.campaign")
+    finally:
+        await sv.close()
+        await op.close()
+
+
 async def test_count_before_storing_then_fill(product: runtime.Running, pool: asyncpg.Pool) -> None:
     w = await factory.world(pool)
     await factory.households_for_a_segment(pool, w.campaign_id, "03555530", "C", (30_000, 120_000, 250_000))

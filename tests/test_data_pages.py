@@ -308,3 +308,18 @@ async def test_import_page_in_chromium(staffed: runtime.Running, browser: Browse
 async def test_an_anonymous_upload_is_refused(staffed: runtime.Running) -> None:
     async with aiohttp.ClientSession() as s, s.post(f"{staffed.url}/api/admin/imports", data=b"x") as r:
         assert r.status == 401
+
+
+async def test_ids_beyond_bigint_are_not_found(staffed: runtime.Running) -> None:
+    admin = await _client(staffed, "admin1", "/admin/imports")
+    try:
+        for path in (
+            "/api/admin/imports/nhi/99999999999999999999",
+            "/admin/imports/nhi/99999999999999999999/problems.csv",
+            "/api/admin/imports/nhi/9223372036854775808",
+            "/admin/retention/records/99999999999999999999.txt",
+        ):
+            assert (await admin.get(path))[0] == 404, path  # was a 500 (the id overflowed bigint)
+        assert (await admin.get("/api/admin/imports/nhi/999999999999999999"))[0] == 404  # in range
+    finally:
+        await admin.close()

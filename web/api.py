@@ -13,6 +13,7 @@ from campaigns import dispositions as rules
 from campaigns.dialing import EngineError
 from dialer.imports.values import clean
 from dialer.store import audit, campaigns, db, dispositions
+from dialer.store.db import is_id
 from dialer.store.dispositions import DispositionRejected
 from dialer.store.inbound import IdentifyRefused
 from web.auth import current, require
@@ -45,7 +46,7 @@ async def _command(request: web.Request, name: str) -> web.Response:
     try:
         if name == "ready":
             campaign_id = body.get("campaign_id")
-            if not isinstance(campaign_id, int) or isinstance(campaign_id, bool):
+            if not is_id(campaign_id):
                 return _error("error.campaign", 400)
             await engine.ready(user, campaign_id)
         elif name == "pause":
@@ -116,7 +117,7 @@ async def listen(request: web.Request) -> web.Response:
     user = current(request).user
     body = await _json(request)
     operator_id, mode = body.get("operator_id"), body.get("mode", "listen")
-    if not isinstance(operator_id, int) or isinstance(operator_id, bool) or not isinstance(mode, str):
+    if not is_id(operator_id) or not isinstance(mode, str):
         return _error("error.invalid", 400)
     engine = request.app[ENGINE]
     held = engine.holding(operator_id)

@@ -17,6 +17,7 @@ from typing import Any
 from campaigns import pacer, retry, segments, windows
 from dialer.jpformat import is_japanese_number, phone_digits
 from dialer.store.campaigns import SOUND, CampaignInfo, clean_name
+from dialer.store.db import is_id
 
 MODES = ("preview", "progressive", "predictive")
 STATUSES = ("draft", "active", "paused", "finished")
@@ -91,6 +92,8 @@ def read(form: Mapping[str, Sequence[str]]) -> Parsed:
     try:
         out.operators = sorted({int(x) for x in form.get("operators", [])})
     except ValueError:
+        out.errors["operators"] = "camp.err.operators"
+    if not all(is_id(i) for i in out.operators):  # no such user (and beyond what asyncpg can send)
         out.errors["operators"] = "camp.err.operators"
     _window(one, out)
     _retry(one, out)

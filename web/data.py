@@ -37,7 +37,7 @@ from dialer.store import audit, db, exports, imports
 from web.auth import current, require
 from web.i18n import CATALOG, translate
 from web.keys import POOL, SETTINGS
-from web.pages import context, departments, lang_of
+from web.pages import ID, context, departments, lang_of
 
 log = logs.get("web.data")
 
@@ -329,7 +329,7 @@ def routes(app: web.Application) -> None:
     app.on_cleanup.append(stop_imports)
     app.router.add_get("/admin/imports", imports_page)
     app.router.add_post("/api/admin/imports", upload)
-    app.router.add_get("/api/admin/imports/{department}/{id:\\d+}", import_status)
-    app.router.add_get("/admin/imports/{department}/{id:\\d+}/problems.csv", problems)
+    app.router.add_get(f"/api/admin/imports/{{department}}/{ID}", import_status)
+    app.router.add_get(f"/admin/imports/{{department}}/{ID}/problems.csv", problems)
     app.router.add_get("/staff/exports", exports_page)
     app.router.add_post("/staff/exports", download)

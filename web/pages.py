@@ -17,6 +17,9 @@ from web.keys import ENGINE, HUB, POOL, SETTINGS
 LOCKOUT_FAILURES = 5
 LOCKOUT_WINDOW = timedelta(minutes=15)
 
+# An id in a path: at most 18 digits, so always a bigint; anything longer is no page (404).
+ID = r"{id:\d{1,18}}"
+
 LANDING = {"operator": "/operator", "supervisor": "/supervisor", "staff": "/supervisor", "admin": "/admin"}
 
 

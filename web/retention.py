@@ -19,7 +19,7 @@ from dialer.store import db
 from dialer.store import retention as store
 from web.auth import current, require
 from web.keys import POOL
-from web.pages import context, departments
+from web.pages import ID, context, departments
 
 
 @require("admin")
@@ -89,4 +89,4 @@ async def record(request: web.Request) -> web.Response:
 def routes(app: web.Application) -> None:
     app.router.add_get("/admin/retention", page)
     app.router.add_post("/admin/retention/{department}", change)
-    app.router.add_get("/admin/retention/records/{id:\\d{1,18}}.txt", record)
+    app.router.add_get(f"/admin/retention/records/{ID}.txt", record)

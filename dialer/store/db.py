@@ -11,7 +11,7 @@ import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeGuard
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -51,6 +51,15 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 
 def unavailable(exc: BaseException) -> bool:
     return isinstance(exc, UNAVAILABLE)
+
+
+# Every id is a bigint: a number beyond it names nothing (and asyncpg cannot even send it).
+BIGINT_MAX = 2**63 - 1
+
+
+def is_id(value: object) -> TypeGuard[int]:
+    """Whether a value (from a request) can be an id: a whole number 1..BIGINT_MAX, not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= BIGINT_MAX
 
 
 APP_ROLE = "dialer_app"
