@@ -47,11 +47,15 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
+    # An exception (ours, or aiohttp's "Error handling request" for a 500) is written as its
+    # traceback's text under "exception": JSON cannot hold the traceback object itself, so without
+    # this the line read "<traceback object at 0x…>". The console renderer prints tracebacks itself.
+    tracebacks: list[structlog.typing.Processor] = [structlog.processors.format_exc_info] if json_out else []
     handler = _Stderr()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tracebacks, renderer],
         )
     )
     root = logging.getLogger()

@@ -60,3 +60,23 @@ async def test_a_call_logs_ids_not_people(
     assert '"call.ended"' in out
     for secret in ("0355550999", "03-5555-0999", "個人", "コジン", "見本町", "電話番号"):
         assert secret not in out, secret
+
+
+async def test_a_server_error_is_logged_with_its_traceback(
+    debug_logs: None, settings: Settings, pool: asyncpg.Pool, capfd: pytest.CaptureFixture[str]
+) -> None:
+    w = await factory.world(pool)
+    await pool.execute("alter table campaign rename column machine_message to broken")  # a bug, say
+    async with runtime.started(settings) as running:
+        sv = PageClient(running.url)
+        try:
+            assert await sv.login("sv1", factory.PASSWORD, page="/supervisor") == 200
+            status, _ = await sv.get(f"/supervisor/campaigns/{w.campaign_id}")
+            assert status == 500
+        finally:
+            await sv.close()
+    out = "".join(capfd.readouterr())
+    error = next(line for line in out.splitlines() if '"Error handling request' in line)
+    assert "<traceback object" not in error
+    assert "Traceback (most recent call last)" in error
+    assert "UndefinedColumnError" in error
