@@ -16,12 +16,14 @@ from playwright.async_api import Browser, expect
 
 from dialer import runtime
 from dialer.config import Settings
+from dialer.imports import mapping
 from dialer.imports.sample import write_households
 from dialer.store import imports
 from tests import factory
 from tests.browser import ARTIFACTS, log_in
 from tests.client import PageClient
 from tests.test_imports import enc, row
+from web.i18n import translate
 
 
 @pytest.fixture
@@ -321,5 +323,25 @@ async def test_ids_beyond_bigint_are_not_found(staffed: runtime.Running) -> None
         ):
             assert (await admin.get(path))[0] == 404, path  # was a 500 (the id overflowed bigint)
         assert (await admin.get("/api/admin/imports/nhi/999999999999999999"))[0] == 404  # in range
+    finally:
+        await admin.close()
+
+
+async def test_only_a_layout_name_is_taken_never_a_path(staffed: runtime.Running, tmp_path: Path) -> None:
+    own = tmp_path / "own.toml"  # a valid layout, but not one the page offers
+    own.write_bytes((Path(mapping.SHIPPED) / "nhi-sample.toml").read_bytes())
+    data = tmp_path / "f.csv"
+    write_households(data, 3, encoding="cp932")
+    body = data.read_bytes()
+    admin = await _client(staffed, "admin1", "/admin/imports")
+    try:
+        for bad in ("/etc/shadow", "/etc/passwd", str(own), "../mappings/nhi-sample", "nhi-sample.toml", ""):
+            status, reply = await _upload(admin, body, mapping=bad)
+            assert (status, reply["error"]) == (422, "import.bad_mapping"), bad
+            assert "shadow" not in json.dumps(reply)
+        assert translate("ja", "import.bad_mapping").startswith("取込レイアウトは一覧から選んでください")
+        status, reply = await _upload(admin, body, mapping="nhi-sample")
+        assert status == 202, reply
+        assert (await _finished(admin, reply))["status"] == "done"
     finally:
         await admin.close()

@@ -92,8 +92,11 @@ async def upload(request: web.Request) -> web.Response:
     name = q.get("name", "upload.csv")[:200]
     if department not in {d["id"] for d in await departments(request)}:
         return _error("import.bad_department", 422)
+    layout = _layout(q.get("mapping", ""))
+    if layout is None:
+        return _error("import.bad_mapping", 422)
     try:
-        m = mapping.load(q.get("mapping", ""))
+        m = mapping.load(str(layout))
         as_of = parse_date(clean(q["as_of"])[0]).value if q.get("as_of") else None
     except (ConfigError, DateProblem) as exc:
         return _error("import.bad_request", 422, str(exc))
@@ -309,6 +312,17 @@ async def download(request: web.Request) -> web.StreamResponse:
         charset=out.encoding.replace("utf-8-sig", "utf-8"),
         headers={"Content-Disposition": f'attachment; filename="{out.filename}"'},
     )
+
+
+def _layout(name: str) -> Path | None:
+    """The file of a layout the page names: a shipped one, by name only; None for anything else.
+
+    mapping.load also takes a path (for `dialer import --mapping FILE`, run by an administrator on
+    the server); from the web that would make the server open and parse any file it can read
+    (/etc/shadow), or import with a layout nobody chose. There is no mappings directory to
+    configure: a municipality's own layout file is used from the command line.
+    """
+    return mapping.SHIPPED / f"{name}.toml" if name in mapping.shipped() else None
 
 
 def _reason(request: web.Request, exc: ImportFileError) -> str:
