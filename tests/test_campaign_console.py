@@ -274,6 +274,38 @@ async def test_ids_beyond_bigint_are_not_found(product: runtime.Running, pool: a
         await op.close()
 
 
+async def test_spans_cut_back_are_said_after_saving_and_on_the_saved_form(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    w = await factory.world(pool)
+    sv = await _supervisor(product)
+    path = f"/supervisor/campaigns/{w.campaign_id}"
+    late = _everything(w_mon="21:00-23:00", w_tue="13:00〜22:00")
+    try:
+        status, _, page = await _form(sv, path, [*late, ("action", "preview")])
+        assert status == 200
+        assert _clipped(page) == "21時〜翌8時にかかる時間帯は切り詰めました: 月曜（終日発信しません）、火曜"
+        status, where, _ = await _form(sv, path, [*late, ("action", "save")])
+        assert (status, where) == (303, f"{path}?saved=1")
+        _, page = await sv.get(where)
+        assert "保存しました" in page
+        assert _clipped(page) == "21時〜翌8時にかかる時間帯は切り詰めました: 月曜（終日発信しません）、火曜"
+        _, page = await sv.get(path)  # opened again later: the form shows 21:00-23:00 as written
+        assert _value(page, "w_mon") == "21:00-23:00"
+        assert _clipped(page) == "21時〜翌8時にかかる時間帯は切り詰めました: 月曜（終日発信しません）、火曜"
+        assert (await _form(sv, path, [*_everything(w_mon="09:00-20:00"), ("action", "save")]))[0] == 303
+        _, page = await sv.get(path)
+        assert 'data-testid="clipped"' not in page
+    finally:
+        await sv.close()
+
+
+def _clipped(page: str) -> str:
+    m = re.search(r'data-testid="clipped">([^<]*)</p>', page)
+    assert m is not None, "no notice that spans were cut back"
+    return " ".join(m.group(1).split())
+
+
 async def test_count_before_storing_then_fill(product: runtime.Running, pool: asyncpg.Pool) -> None:
     w = await factory.world(pool)
     await factory.households_for_a_segment(pool, w.campaign_id, "03555530", "C", (30_000, 120_000, 250_000))

@@ -110,8 +110,25 @@ def _window(one: Any, out: Parsed) -> None:
         out.errors["window"], out.details["window"] = "camp.err.window", str(exc)
         return
     out.changes["calling_window"] = raw or None
-    if window.clipped:
-        out.details["window_clipped"] = ", ".join(sorted(window.clipped))
+    out.details.update(_clipped(window))
+
+
+def _clipped(window: windows.CallingWindow) -> dict[str, str]:
+    """The days whose spans were cut back to 8:00-21:00, and of them those left with no span at all."""
+    if not window.clipped:
+        return {}
+    spans = window.to_dict()
+    emptied = [day for day in sorted(window.clipped) if not spans[day]]
+    return {"window_clipped": ", ".join(sorted(window.clipped)), "window_emptied": ", ".join(emptied)}
+
+
+def notes(c: CampaignInfo) -> dict[str, str]:
+    """What the page says about a stored campaign's settings, as it said when they were typed: the
+    form shows the window as written (21:00-23:00), the engine calls only within 8:00-21:00."""
+    try:
+        return _clipped(windows.parse(c.calling_window))
+    except windows.WindowError:
+        return {}
 
 
 def _retry(one: Any, out: Parsed) -> None:

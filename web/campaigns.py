@@ -76,7 +76,7 @@ async def show(request: web.Request) -> web.StreamResponse:
         if c is None:
             raise web.HTTPNotFound()
         types = await _choices(conn, user.department_id)
-    return _page(request, c, campaign_form.values(c), types)
+    return _page(request, c, campaign_form.values(c), types, details=campaign_form.notes(c))
 
 
 @require("supervisor")
@@ -110,7 +110,9 @@ async def change(request: web.Request) -> web.StreamResponse:
             await logged(
                 "fill", {"matched": filled.matched, "added": filled.added, "set_aside": filled.set_aside}
             )
-            return _page(request, c, campaign_form.values(c), types, filled=filled)
+            return _page(
+                request, c, campaign_form.values(c), types, filled=filled, details=campaign_form.notes(c)
+            )
         parsed = campaign_form.read(form)
         fields = campaign_form.submitted(form)
         if parsed.errors:
