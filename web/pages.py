@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -34,7 +35,24 @@ def lang_of(request: web.Request) -> str:
 def context(request: web.Request, **extra: Any) -> dict[str, Any]:
     lang = lang_of(request)
     session = session_of(request)
-    return {"lang": lang, "session": session, "user": session.user if session else None, **extra}
+    return {
+        "lang": lang, "session": session, "user": session.user if session else None,
+        "here": request.path_qs, **extra,
+    }  # fmt: skip
+
+
+def local_path(target: str, host: str) -> str:
+    """Where to send the browser back to: `target` (a path, or a URL of this site as a Referer
+    gives it) as a path on this site; '/' for anything else, so that it is never an open redirect
+    (//evil.example, /\\evil.example, https://evil.example/, javascript:…)."""
+    if not target or any(ch.isspace() or ord(ch) < 0x20 or ch == "\\" for ch in target):
+        return "/"
+    parts = urlsplit(target)
+    if (parts.scheme or parts.netloc) and (parts.scheme not in ("http", "https") or parts.netloc != host):
+        return "/"
+    if not parts.path.startswith("/") or parts.path.startswith("//") or parts.path == "/lang":
+        return "/"
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 async def departments(request: web.Request) -> list[Any]:
@@ -106,8 +124,9 @@ async def switch_lang(request: web.Request) -> web.StreamResponse:
     lang = lang if lang in LANGS else "ja"
     if session_of(request) is not None:
         await users.set_session_lang(request.app[POOL], token_of(request), lang)
-    back = request.headers.get("Referer", "/")
-    response = web.HTTPFound(back if back.startswith("/") or "://" not in back else "/")
+    # The page's link names it (the pages send no Referer: Referrer-Policy no-referrer); else the Referer.
+    back = request.query.get("back") or request.headers.get("Referer") or ""
+    response = web.HTTPFound(local_path(back, request.host))
     response.set_cookie("lang", lang, samesite="Strict", path="/")
     raise response
 
