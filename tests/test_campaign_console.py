@@ -306,6 +306,32 @@ def _clipped(page: str) -> str:
     return " ".join(m.group(1).split())
 
 
+async def test_refusals_are_pages_for_the_browser_and_json_for_scripts(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    w = await factory.world(pool)
+    sv = await _supervisor(product)
+    op = PageClient(product.url)
+    try:
+        assert await op.login("op1", factory.PASSWORD) == 200
+        async with op.http.get(f"{op.base}/supervisor") as r:
+            assert (r.status, r.content_type) == (403, "text/html")  # was {"error": "error.forbidden"}
+            assert "この操作の権限がありません。" in await r.text()
+        status, body = await op.post("/api/supervisor/listen", {"operator_id": 1})
+        assert (status, body) == (403, {"error": "error.forbidden"})  # the API stays JSON
+        async with sv.http.post(  # a form whose session token is stale
+            f"{sv.base}/supervisor/campaigns/{w.campaign_id}", data={"csrf": "old", "action": "save"}
+        ) as r:
+            assert (r.status, r.content_type) == (403, "text/html")
+            assert "画面の有効期限が切れました" in await r.text()
+        async with sv.http.get(f"{sv.base}/supervisor/campaigns/99999") as r:
+            assert (r.status, r.content_type) == (404, "text/html")
+            assert "ページが見つかりません" in await r.text()
+    finally:
+        await sv.close()
+        await op.close()
+
+
 async def test_count_before_storing_then_fill(product: runtime.Running, pool: asyncpg.Pool) -> None:
     w = await factory.world(pool)
     await factory.households_for_a_segment(pool, w.campaign_id, "03555530", "C", (30_000, 120_000, 250_000))

@@ -345,3 +345,54 @@ async def test_only_a_layout_name_is_taken_never_a_path(staffed: runtime.Running
         assert (await _finished(admin, reply))["status"] == "done"
     finally:
         await admin.close()
+
+
+async def test_a_wrong_export_is_said_on_the_form_not_in_json(staffed: runtime.Running) -> None:
+    staff = await _client(staffed, "staff1", "/staff/exports")
+    try:
+        for (first, last), says in (
+            (("2026-12-01", "2026-11-01"), "終了日は開始日と同じか、それより後の日付にしてください。"),
+            (("2026-13-01", "2026-11-01"), "日付が正しくありません。"),
+            (("2024-01-01", "2026-11-01"), "指定に誤りがあります(期間は1年以内)。"),
+        ):
+            async with staff.http.post(
+                f"{staff.base}/staff/exports",
+                data={"csrf": staff.csrf, "kind": "history", "from": first, "to": last},
+            ) as r:
+                assert r.status == 422
+                assert r.content_type == "text/html"
+                page = await r.text()
+            assert f'data-testid="export-error">{says}<' in page
+            assert f'name="from" value="{first}"' in page  # what was entered stays on the form
+            assert '<option value="history" selected>' in page
+    finally:
+        await staff.close()
+
+
+@pytest.mark.browser
+async def test_pages_refused_in_chromium_are_pages(staffed: runtime.Running, browser: Browser) -> None:
+    page = await browser.new_page()
+    await log_in(page, staffed.url, "op1")
+    response = await page.goto(f"{staffed.url}/supervisor")
+    assert response is not None
+    assert response.status == 403
+    await expect(page.get_by_test_id("error-title")).to_have_text("権限がありません")
+    await expect(page.get_by_test_id("error-text")).to_have_text("この操作の権限がありません。")
+    assert "{" not in await page.locator("body").inner_text()
+    await page.get_by_test_id("lang-switch").click()  # and in the user's language
+    await expect(page.get_by_test_id("error-title")).to_have_text("Not allowed")
+    response = await page.goto(f"{staffed.url}/no/such/page")
+    assert response is not None
+    assert response.status == 404
+    await expect(page.get_by_test_id("error-title")).to_have_text("Page not found")
+    await page.close()
+    page = await browser.new_page()
+    await log_in(page, staffed.url, "staff1")
+    await page.goto(f"{staffed.url}/staff/exports")
+    await page.fill("input[name=from]", "2026-12-01")
+    await page.fill("input[name=to]", "2026-11-01")
+    await page.click("form[action='/staff/exports'] button[type=submit]")
+    await expect(page.get_by_test_id("export-error")).to_have_text(
+        "終了日は開始日と同じか、それより後の日付にしてください。"
+    )
+    await page.close()

@@ -106,7 +106,7 @@ async def test_an_error_report_past_its_retention_says_it_was_deleted(
     await purging.purge_all(app_pool, tmp_path, trigger="command")
     status, body = await admin.get(f"/admin/imports/nhi/{run_id}/problems.csv")
     assert status == 410
-    assert "import.report_purged" in body
+    assert "エラー一覧は保存期間を過ぎたため消去しました" in body  # a page, not {"error": …}
     status, page = await admin.get("/admin/imports")
     assert "エラー一覧は保存期間を過ぎて消去済み" in page
     await admin.close()

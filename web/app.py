@@ -14,6 +14,7 @@ from dialer.config import Settings
 from dialer.metrics import Metrics
 from web import api, campaigns, data, health, live, pages, retention
 from web.auth import SESSIONS, SessionCache, security_headers, session_middleware
+from web.error_pages import error_pages
 from web.i18n import phone_display, tokyo_time, translate, wareki, wareki_fiscal_year, yen
 from web.keys import ENGINE, HUB, METRICS, POOL, SETTINGS
 from web.outage import database_errors
@@ -25,7 +26,9 @@ HERE = Path(__file__).parent
 def build(
     *, pool: asyncpg.Pool, engine: Fleet, hub: Hub, metrics: Metrics, settings: Settings
 ) -> web.Application:
-    app = web.Application(middlewares=[database_errors, session_middleware], client_max_size=256 * 1024)
+    app = web.Application(
+        middlewares=[error_pages, database_errors, session_middleware], client_max_size=256 * 1024
+    )
     app.on_response_prepare.append(security_headers)
     app[POOL] = pool
     app[ENGINE] = engine

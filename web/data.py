@@ -279,24 +279,32 @@ async def problems(request: web.Request) -> web.StreamResponse:
 
 
 @require("staff")
-@aiohttp_jinja2.template("exports.html")
-async def exports_page(request: web.Request) -> dict[str, Any]:
+async def exports_page(request: web.Request) -> web.StreamResponse:
     today = date.today()
-    return context(request, first=today.replace(day=1).isoformat(), last=today.isoformat())
+    return _exports_form(request, "results", today.replace(day=1).isoformat(), today.isoformat())
+
+
+def _exports_form(request: web.Request, kind: str, first: str, last: str, error: str = "") -> web.Response:
+    """The export form, with what was entered and why it cannot be exported (422) if it cannot."""
+    ctx = context(request, kind=kind, first=first, last=last, error=error)
+    response = aiohttp_jinja2.render_template("exports.html", request, ctx)
+    response.set_status(422 if error else 200)
+    return response
 
 
 @require("staff")
 async def download(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     user = current(request).user
-    kind = str(form.get("kind", ""))
+    kind, typed_first, typed_last = (str(form.get(k, ""))[:20] for k in ("kind", "from", "to"))
     try:
-        first = date.fromisoformat(str(form.get("from", "")))
-        last = date.fromisoformat(str(form.get("to", "")))
+        first, last = date.fromisoformat(typed_first), date.fromisoformat(typed_last)
     except ValueError:
-        return _error("export.bad_dates", 422)
-    if kind not in exports.KINDS or last < first or (last - first).days > 366 or user.department_id is None:
-        return _error("export.bad_request", 422)
+        return _exports_form(request, kind, typed_first, typed_last, "export.bad_dates")
+    if last < first:
+        return _exports_form(request, kind, typed_first, typed_last, "export.bad_order")
+    if kind not in exports.KINDS or (last - first).days > 366 or user.department_id is None:
+        return _exports_form(request, kind, typed_first, typed_last, "export.bad_request")
     out = await exports.export(
         request.app[POOL],
         kind=kind,
