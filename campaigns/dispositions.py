@@ -21,6 +21,7 @@ NOTE_MAX = 2000
 AMOUNT_MAX_YEN = 100_000_000
 # Never call between 21:00 and 8:00, whatever anyone asked for (see DOMAIN.md).
 CALL_HOURS = (time(8, 0), time(21, 0))
+OTHER_PARTY = "other_party"  # 本人以外応答: a person answered who is not the one owing
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,12 @@ class Code:
 
     def label(self, lang: str) -> str:
         return self.label_en if lang == "en" else self.label_ja
+
+    @property
+    def needs_a_person(self) -> bool:
+        """Whether recording it says somebody spoke: the resident (reached, a promise, a call-back
+        asked for) or someone else (本人以外応答). Not so for a call only a machine answered."""
+        return self.reached or self.needs_promise or self.needs_callback or self.code == OTHER_PARTY
 
 
 @dataclass(frozen=True)

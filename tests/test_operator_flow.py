@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 
 import asyncpg
 from yarl import URL
@@ -187,6 +187,36 @@ async def test_unanswered_calls_are_recorded_without_the_operator(
     assert f'dialer_call_outcomes_total{{campaign="{w.campaign_id}",outcome="busy"}} 1.0' in text
     assert 'dialer_agents{state="ready"} 1.0' in text
     assert 'dialer_ami_link_up{link="pbx1"} 1.0' in text
+
+
+async def test_a_call_a_machine_answered_takes_no_outcome_that_needs_a_person(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w, _ = await factory.world_with_callee(
+        pool, sim, "0355550205", Behaviour("machine", ring_s=0.2, amd_s=0.2)
+    )
+    await operator.ready_as("op1", w.campaign_id)
+    await operator.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets", within=20)
+    row = await pool.fetchrow("select id, outcome, amd_status, operator_id from attempt")
+    assert (row["outcome"], row["amd_status"], row["operator_id"]) == ("machine", "MACHINE", w.operator.id)
+    for code, extra in [
+        ("other_party", {}),  # 本人以外応答: nobody answered but a machine
+        ("refused", {}),
+        (
+            "promise",
+            {"promise_date": (date.today() + timedelta(days=30)).isoformat(), "promise_amount": "1000"},
+        ),
+    ]:
+        body = {"attempt_id": row["id"], "token": str(uuid.uuid4()), "code": code, **extra}
+        status, reply = await operator.post("/api/dispositions", body)
+        assert (status, reply["error"]) == (409, "error.machine_answered"), code
+    assert await pool.fetchval("select count(*) from disposition") == 0
+    assert await pool.fetchval("select count(*) from contact_history") == 0
+    # what a machine's greeting can tell: the number is someone else's
+    await operator.save(row["id"], "wrong_number")
+    assert (
+        await pool.fetchval("select code from disposition where attempt_id = $1", row["id"]) == "wrong_number"
+    )
 
 
 async def test_preview_shows_the_record_before_the_operator_dials(

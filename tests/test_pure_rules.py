@@ -237,6 +237,22 @@ def test_a_campaign_name(typed: str, name: str | None) -> None:
     assert clean_name(typed) == name
 
 
+@pytest.mark.parametrize(
+    ("code", "person"),
+    [
+        (Code("promise", "納付約束", "Promise", True, True, False, True), True),
+        (Code("refused", "拒否", "Refused", True, False, False, True), True),
+        (Code("callback", "折り返し希望", "Call back", True, False, True, False), True),
+        (Code("other_party", "本人以外応答", "Someone else", False, False, False, False), True),
+        (Code("wrong_number", "番号誤り", "Wrong number", False, False, False, False), False),
+        (Code("no_conversation", "無言・通話不成立", "No conversation", False, False, False, False), False),
+    ],
+)
+def test_which_outcomes_need_a_person(code: Code, person: bool) -> None:
+    """What an answering machine's call may not be recorded as."""
+    assert code.needs_a_person is person
+
+
 def test_yen() -> None:
     assert yen(1234567) == "1,234,567円"
 

@@ -14,7 +14,8 @@ from dialer.store import db, retries
 from dialer.store.db import Conn, Connection, from_jsonb
 from dialer.store.users import User
 
-# Outcomes that mean someone answered, even if the "answered" stamp could not be written.
+# Outcomes that mean someone answered, even if the "answered" stamp could not be written (a machine
+# too: its greeting may show the number is wrong, but no outcome that needs a person is taken for it).
 ANSWERED_OUTCOMES = ("connected", "dropped", "abandoned", "machine")
 
 
@@ -139,7 +140,8 @@ async def settle_or_retry(conn: Conn, attempt_id: int, outcome: str) -> None:
 async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code) -> Saved:
     async with db.department(pool, user.department_id) as conn:  # RLS: the operator's department only
         attempt = await conn.fetchrow(
-            """select id, campaign_id, target_id, department_id, operator_id, answered_at, outcome, household_id
+            """select id, campaign_id, target_id, department_id, operator_id, answered_at, outcome, household_id,
+                      amd_status
                from attempt where id = $1 for update""",
             inp.attempt_id,
         )
@@ -156,6 +158,9 @@ async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code
             raise DispositionRejected("error.already_recorded")
         if attempt["answered_at"] is None and attempt["outcome"] not in ANSWERED_OUTCOMES:
             raise DispositionRejected("error.not_answered")
+        machine = attempt["amd_status"] == "MACHINE" or attempt["outcome"] == "machine"
+        if machine and code.needs_a_person:  # nobody spoke: only 番号誤り, 無言・通話不成立 …
+            raise DispositionRejected("error.machine_answered")
         if attempt["target_id"] is None and code.needs_callback:  # inbound: no campaign would call back
             raise DispositionRejected("error.inbound_callback", 422)
         disposition_id = await conn.fetchval(
