@@ -160,13 +160,15 @@ async def test_demo_serves_and_ctrl_c_stops_everything(
             assert r.status == 200
             assert (await r.json())["ami"] == {"pbx1": "up"}
         for login in ("op1", "staff1"):  # staff1: the exports can be tried in the demo too
-            async with aiohttp.ClientSession() as one:
-                async with one.post(
+            async with (
+                aiohttp.ClientSession() as one,
+                one.post(
                     f"{url}/login",
                     data={"login": login, "password": f"demo-{login}-pass"},
                     allow_redirects=False,
-                ) as r:
-                    assert r.status == 302, login
+                ) as r,
+            ):
+                assert r.status == 302, login
     assert (var / "pgdata" / "postmaster.pid").exists()
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
     async with asyncio.timeout(30):
