@@ -115,6 +115,11 @@ async def test_an_unknown_caller_is_put_through_without_a_record(
         assert await sim.hangup_remote(uid)  # the caller hangs up
         ended = await op.wait(lambda m: m["type"] == "call_ended")
         assert (ended["outcome"], ended["hangup_by"]) == ("connected", "resident")
+        promise = {"attempt_id": caller["attempt_id"], "token": str(uuid.uuid4()), "code": "promise",
+                   "promise_date": (await pool.fetchval("select current_date + 3")).isoformat(),
+                   "promise_amount": "5000"}  # fmt: skip
+        status, reply = await op.post("/api/dispositions", promise)
+        assert (status, reply["error"]) == (422, "error.no_household")  # it would be lost: look it up first
         body = {"attempt_id": caller["attempt_id"], "token": str(uuid.uuid4()), "note": "宛名番号不明",
                 "code": "installment"}  # fmt: skip
         status, reply = await op.post("/api/dispositions", body)

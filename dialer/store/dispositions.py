@@ -163,6 +163,8 @@ async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code
             raise DispositionRejected("error.machine_answered")
         if attempt["target_id"] is None and code.needs_callback:  # inbound: no campaign would call back
             raise DispositionRejected("error.inbound_callback", 422)
+        if attempt["household_id"] is None and code.needs_promise:  # a promise nobody could follow up
+            raise DispositionRejected("error.no_household", 422)  # the page looks the household up first
         disposition_id = await conn.fetchval(
             """insert into disposition (attempt_id, client_token, operator_id, department_id, code, note,
                                         promise_date, promise_amount_yen, callback_at)
