@@ -396,3 +396,20 @@ async def test_pages_refused_in_chromium_are_pages(staffed: runtime.Running, bro
         "終了日は開始日と同じか、それより後の日付にしてください。"
     )
     await page.close()
+
+
+async def test_the_admin_page_lists_users_and_departments_in_japanese(
+    staffed: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    await pool.execute("update department set callback_number = '0312340001' where id = 'nhi'")
+    c = await _client(staffed, "admin1", "/admin")
+    try:
+        status, page = await c.get("/admin")
+        assert status == 200
+        assert "<th>ユーザーID</th>" in page
+        assert "<th>役割</th>" in page
+        assert ">Role<" not in page
+        assert "03-1234-0001" in page  # the department's call-back number, as people write it
+        assert "dialer departments add" in page
+    finally:
+        await c.close()

@@ -10,6 +10,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from dialer.store import audit, campaigns, db, dispositions, users
+from dialer.store import departments as department_store
 from web.auth import COOKIE, SESSIONS, current, require, session_of, token_of
 from web.i18n import CATALOG, LANGS
 from web.keys import ENGINE, HUB, POOL, SETTINGS
@@ -158,10 +159,11 @@ async def supervisor(request: web.Request) -> dict[str, Any]:
 @require("admin")
 @aiohttp_jinja2.template("admin.html")
 async def admin(request: web.Request) -> dict[str, Any]:
-    rows = await request.app[POOL].fetch(
+    pool = request.app[POOL]
+    rows = await pool.fetch(
         "select login, display_name, role, department_id, extension, active from app_user order by id"
     )
-    return context(request, users=rows)
+    return context(request, users=rows, departments=await department_store.listed(pool))
 
 
 def routes(app: web.Application) -> None:
