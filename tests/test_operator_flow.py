@@ -311,6 +311,17 @@ async def test_repeated_failed_logins_lock_the_user_id(product: runtime.Running,
         await client.close()
 
 
+async def test_a_login_id_typed_full_width_is_the_same_id(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    await factory.world(pool)
+    client = PageClient(product.url)
+    try:
+        assert await client.login(" ｏｐ１ ", factory.PASSWORD) == 200  # IME left on: ｏｐ１
+    finally:
+        await client.close()
+
+
 async def test_logout_and_session_end_close_the_pages_sockets(
     settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:

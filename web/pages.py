@@ -73,7 +73,7 @@ async def login_form(request: web.Request) -> dict[str, Any]:
 
 async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    login_id, password = str(form.get("login", ""))[:64], str(form.get("password", ""))[:256]
+    login_id, password = users.login_id(str(form.get("login", ""))[:64]), str(form.get("password", ""))[:256]
     pool = request.app[POOL]
     if await users.recent_failures(pool, login_id, LOCKOUT_WINDOW) >= LOCKOUT_FAILURES:
         return await _refused(request, login_id, action="login.locked", status=429)

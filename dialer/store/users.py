@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -54,6 +55,11 @@ class Session:
 _USER_COLUMNS = "u.id, u.login, u.display_name, u.role, u.department_id, u.extension, u.pbx"
 
 
+def login_id(text: str) -> str:
+    """A login ID as people type it: full-width letters and digits (ｏｐ１) are the same ID (op1)."""
+    return unicodedata.normalize("NFKC", text).strip()
+
+
 async def create_user(
     conn: Conn,
     *,
@@ -65,6 +71,9 @@ async def create_user(
     extension: str | None = None,
     pbx: str | None = None,
 ) -> User:
+    login = login_id(login)
+    if not login:
+        raise UserError("a login ID is needed")
     if role not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     if len(password) < 8:
