@@ -245,7 +245,7 @@ async def _preview(settings: Settings, args: argparse.Namespace) -> int:
     c, p = got
     print(
         f"campaign {c.id} {c.name}: {p.households:,} households match, arrears ¥{p.unpaid_yen:,} together; "
-        f"{p.in_campaign:,} already on its list"
+        f"{p.in_campaign:,} already on its list, {p.elsewhere:,} waiting in another active campaign too"
         + ("" if args.segment is None else " (rules from the file, not stored)")
     )
     return 0

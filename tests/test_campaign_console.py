@@ -335,6 +335,11 @@ async def test_refusals_are_pages_for_the_browser_and_json_for_scripts(
 async def test_count_before_storing_then_fill(product: runtime.Running, pool: asyncpg.Pool) -> None:
     w = await factory.world(pool)
     await factory.households_for_a_segment(pool, w.campaign_id, "03555530", "C", (30_000, 120_000, 250_000))
+    other = await factory.campaign(pool, "nhi", name="別の催告")  # active, with every household waiting
+    await pool.execute(
+        "insert into campaign_target (campaign_id, household_id, department_id) select $1, id, 'nhi' from household",
+        other,
+    )
     sv = await _supervisor(product)
     path = f"/supervisor/campaigns/{w.campaign_id}"
     try:
@@ -342,6 +347,7 @@ async def test_count_before_storing_then_fill(product: runtime.Running, pool: as
         status, _, page = await _form(sv, path, [*rules, ("action", "preview")])
         assert status == 200
         assert re.search(r"<strong>2</strong> 世帯が該当.*370,000円.*うち登録済み 0 世帯", page, re.S)
+        assert "うち他の実施中キャンペーンでも架電予定 2 世帯" in page
         assert await pool.fetchval("select segment from campaign where id = $1", w.campaign_id) is None
         assert _value(page, "s_unpaid_min_yen") == "100000"  # the rules stay on the page to be saved
 

@@ -142,7 +142,7 @@ async def test_a_segment_is_previewed_then_filled(tmp_path: Path, db_dsn: str, p
     )
     code, out, err = await _run(env, "campaign", "preview", str(w.campaign_id), "--segment", str(rules))
     assert code == 0, err
-    assert "2 households match, arrears ¥370,000 together; 0 already on its list" in out
+    assert "2 households match, arrears ¥370,000 together; 0 already on its list, 0 waiting in another" in out
     assert "(rules from the file, not stored)" in out
     assert await pool.fetchval("select segment from campaign where id = $1", w.campaign_id) is None
 

@@ -21,6 +21,8 @@ class Preview:
     households: int  # matching now
     unpaid_yen: int  # their arrears in scope, together
     in_campaign: int  # of them, already on the campaign's list
+    elsewhere: int = 0  # of them, on another active campaign's list, not finished there (one household:
+    # each campaign holds back after another spoke with it today, dialer/store/targets.py)
 
 
 @dataclass(frozen=True)
@@ -37,14 +39,18 @@ async def preview(conn: Conn, campaign_id: int, department_id: str, segment: Seg
         f"""select count(*) as households, coalesce(sum(m.unpaid_yen), 0) as unpaid_yen,
                    count(*) filter (where exists (select 1 from campaign_target t
                                                  where t.campaign_id = ${n + 1} and t.household_id = m.household_id))
-                       as in_campaign
+                       as in_campaign,
+                   count(*) filter (where exists (select 1 from campaign_target t join campaign c on c.id = t.campaign_id
+                                                 where t.household_id = m.household_id and t.campaign_id <> ${n + 1}
+                                                   and c.status = 'active' and t.state in ('pending', 'leased')))
+                       as elsewhere
             from ({q.sql}) m""",
         *q.params,
         campaign_id,
         timeout=600,
     )
     assert row is not None
-    return Preview(row["households"], int(row["unpaid_yen"]), row["in_campaign"])
+    return Preview(row["households"], int(row["unpaid_yen"]), row["in_campaign"], row["elsewhere"])
 
 
 async def fill(conn: Conn, campaign_id: int, department_id: str, segment: Segment, today: date) -> Filled:
