@@ -120,6 +120,8 @@ async def test_an_administrator_uploads_an_export_and_downloads_its_error_report
         assert status == 422
         _, page = await c.get("/admin/imports")
         assert "滞納者一覧.csv" in page
+        assert "<th>開始日時</th>" in page  # when, which layout, and the warnings, in the history
+        assert "<td>nhi-sample</td>" in page
         assert list((staffed.settings.var_dir / "uploads").iterdir()) == []  # nothing left behind
     finally:
         await c.close()
