@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -147,3 +148,26 @@ async def test_import_errors_a_user_can_act_on(tmp_path: Path, db_dsn: str, pool
     assert code == 7
     _one_clear_line(err, "「99」")
     assert await pool.fetch("select id, status from import_run") == runs
+
+
+async def test_the_results_export_gives_codes_and_their_names(
+    tmp_path: Path, db_dsn: str, pool: asyncpg.Pool
+) -> None:
+    """Each call: the codes the delinquency system reads, and the same in words for people."""
+    w = await factory.world(pool)
+    await factory.call_history(pool, w.campaign_id, w.operator.id, dialed=3, live=1)
+    await factory.user(pool, "staff1", "staff", "nhi")
+    env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
+    today = await pool.fetchval("select (now() at time zone 'Asia/Tokyo')::date")
+    out_file = tmp_path / "results.csv"
+    code, _, err = await _run(
+        env, "export", "--department", "nhi", "--kind", "results", "--from", str(today - timedelta(days=1)),
+        "--to", str(today), "--user", "staff1", "--output", str(out_file),
+    )  # fmt: skip
+    assert code == 0, err
+    lines = list(csv.reader(io.StringIO(out_file.read_bytes().decode("cp932"))))
+    header = lines[0]
+    assert header[5:7] == ["発信結果", "応対結果コード"]
+    assert header[-2:] == ["発信結果名", "応対結果"]
+    rows = {(r[5], r[6], r[-2], r[-1]) for r in lines[1:]}
+    assert rows == {("connected", "refused", "通話", "拒否"), ("no_answer", "", "応答なし", "")}

@@ -85,12 +85,16 @@ select to_char(a.originated_at at time zone 'Asia/Tokyo', 'YYYY/MM/DD HH24:MI:SS
        coalesce(to_char(d.promise_date, 'YYYY/MM/DD'), '') as promise_date,
        coalesce(d.promise_amount_yen::text, '') as promise_yen,
        coalesce(to_char(d.callback_at at time zone 'Asia/Tokyo', 'YYYY/MM/DD HH24:MI'), '') as callback_at,
-       coalesce(u.display_name, '') as operator, coalesce(a.talk_s::int::text, '') as talk_s
+       coalesce(u.display_name, '') as operator, coalesce(a.talk_s::int::text, '') as talk_s,
+       coalesce(a.outcome, '') as outcome_label, coalesce(dc.label_ja, '') as code_label
 from attempt a
 join household h on h.id = a.household_id
 left join campaign c on c.id = a.campaign_id  -- none: a resident's incoming call
 left join lateral (select atena_no from person where household_id = h.id order by is_head desc, id limit 1) head on true
 left join disposition d on d.attempt_id = a.id
+left join lateral (select label_ja from disposition_code x where x.code = d.code
+                   and (x.department_id = a.department_id or x.department_id is null)
+                   order by x.department_id nulls last limit 1) dc on true
 left join app_user u on u.id = a.operator_id
 where a.department_id = $1 and a.originated_at >= $2 and a.originated_at < $3
 order by a.originated_at, a.id
@@ -108,7 +112,14 @@ RESULTS_HEADER = (
     "折り返し日時",
     "オペレータ",
     "通話秒数",
+    "発信結果名",  # the two codes in words, for people (the codes stay for the systems reading them)
+    "応対結果",
 )
+OUTCOME_LABELS = {
+    "connected": "通話", "abandoned": "放棄", "dropped": "接続前に切断", "machine": "留守番電話", "busy": "話し中",
+    "no_answer": "応答なし", "congestion": "回線混雑", "unavailable": "使われていない番号", "cancelled": "発信取消",
+    "failed": "発信失敗", "lost": "不明(PBX接続断)", "": "通話中・呼出中",
+}  # fmt: skip
 
 
 async def export(
@@ -152,7 +163,10 @@ async def export(
             )
     else:
         w.writerow(RESULTS_HEADER)
-        w.writerows(tuple(cell(v) for v in r) for r in rows)
+        for r in rows:
+            values = list(r)
+            values[-2] = OUTCOME_LABELS.get(values[-2], values[-2])
+            w.writerow(tuple(cell(v) for v in values))
     text = buf.getvalue()
     if encoding == "cp932":
         text = text.translate(_CP932_TWINS)
