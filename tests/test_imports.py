@@ -458,27 +458,34 @@ def _nhi_toml() -> dict[str, Any]:
     return tomllib.loads((mapping.SHIPPED / "nhi-sample.toml").read_text(encoding="utf-8"))
 
 
-async def test_placeholder_dates_are_refused_unless_the_mapping_empties_them(
-    nhi: asyncpg.Pool, tmp_path: Path
-) -> None:
-    """0001-01-01 or 9999-12-31 for "none" is not a date (asyncpg would store ±infinity); a value
-    table in the mapping turns the placeholder its system uses into an empty cell."""
+async def test_placeholder_dates_are_read_as_empty(nhi: asyncpg.Pool, tmp_path: Path) -> None:
+    """0001-01-01 or 9999-12-31 for "none" (区民でなくなった日 9999/12/31: still a resident) is not a
+    date (asyncpg would store ±infinity): an optional column reads it as empty, with a warning; a
+    required one (納期限) refuses the row."""
     path = write(
         tmp_path / "placeholders.csv",
         [
-            row(世帯番号="H1", 宛名番号="A1", 区民でなくなった日="9999-12-31"),
+            row(世帯番号="H1", 宛名番号="A1", 区民でなくなった日="9999/12/31"),
             row(世帯番号="H2", 宛名番号="A2", 生年月日="0001-01-01"),
+            row(世帯番号="H3", 宛名番号="A3", 納期限="99991231"),
         ],
     )
     info = await run(nhi, path)
-    problems = {(r["line"], r["column_name"]): r["message"] for r in await imports.problems(nhi, info.id)}
-    assert set(problems) == {(2, "区民でなくなった日"), (3, "生年月日")}
-    assert all("範囲外" in m for m in problems.values())
-    toml = _nhi_toml()
-    toml["values"] = {**toml.get("values", {}), "resident_until": {"9999-12-31": ""}}
-    info = await run(nhi, path, m=mapping.parse(toml, "nhi-placeholders"))
-    assert info.rows_stored == 1
-    assert await nhi.fetchval("select resident_until from person where atena_no = 'A1'") is None
+    problems = [
+        (r["line"], r["column_name"], r["severity"], r["message"])
+        for r in await imports.problems(nhi, info.id)
+    ]
+    assert sorted(p[:3] for p in problems) == [
+        (2, "区民でなくなった日", "warning"),
+        (3, "生年月日", "warning"),
+        (4, "納期限", "error"),  # required: missing
+        (4, "納期限", "warning"),
+    ]
+    assert all("範囲外" in p[3] for p in problems if p[2] == "warning")
+    assert (info.rows_stored, info.rows_warned, info.rows_rejected) == (2, 2, 1)
+    stored = {r["atena_no"]: r for r in await nhi.fetch("select * from person")}
+    assert stored["A1"]["resident_until"] is None
+    assert stored["A2"]["birth_date"] is None
 
 
 async def test_a_file_that_does_not_match_its_mapping_stores_nothing(

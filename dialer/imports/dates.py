@@ -27,6 +27,11 @@ class DateProblem(ValueError):
     """The text is not a date we can read; the message says why (for the error report)."""
 
 
+class OutOfRange(DateProblem):
+    """A real date, but not one a resident's record can hold (0001-01-01, 9999-12-31: a system's
+    way of writing "none"): an optional date column reads it as empty, with a warning."""
+
+
 @dataclass(frozen=True)
 class ParsedDate:
     value: date
@@ -60,9 +65,9 @@ def _calendar(year: int, month: int, day: int, text: str) -> date:
     except ValueError:
         raise DateProblem(f"存在しない日付です: {text!r}") from None
     if not FIRST <= d <= LAST:
-        # 0001-01-01 and 9999-12-31 stand for "none" in some systems: a value table in the mapping
-        # ([values.resident_until] "9999-12-31" = "") turns them into an empty cell
-        raise DateProblem(f"日付が範囲外です({FIRST.year}〜{LAST.year}年): {text!r}")
+        # 0001-01-01 and 9999-12-31 stand for "none" in some systems (区民でなくなった日 9999/12/31:
+        # still a resident): never stored as a date (asyncpg would write ±infinity)
+        raise OutOfRange(f"日付が範囲外です({FIRST.year}〜{LAST.year}年): {text!r}")
     return d
 
 

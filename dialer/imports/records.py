@@ -117,7 +117,7 @@ def _failed(conv: Converter, problems: list[Problem], *fields: str) -> bool:
 
 def _check_debt(v: dict[str, Any], line: int, conv: Converter, problems: list[Problem]) -> None:
     for name in ("debt_type", "due_date"):
-        if v.get(name) is None and not any(p.column == _label(conv, name) for p in problems):
+        if v.get(name) is None and not _failed(conv, problems, name):
             problems.append(Problem(line, _label(conv, name), "error", "必須項目が空です(債権の行)"))
     if _failed(conv, problems, "assessed_yen", "paid_yen", "unpaid_yen"):
         return  # an amount that cannot be read is reported already: not also "empty" or "disagrees"

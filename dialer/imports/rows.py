@@ -17,7 +17,7 @@ from typing import Any
 from dialer.errors import ConfigError, ImportFileError
 from dialer.imports.columns import column_texts, parse_column
 from dialer.imports.csvfile import REPLACEMENT, Row
-from dialer.imports.dates import DateProblem, parse_date, parse_fiscal_year
+from dialer.imports.dates import DateProblem, OutOfRange, parse_date, parse_fiscal_year
 from dialer.imports.mapping import Mapping
 from dialer.imports.phones import Parsed, parse_phone, parse_phones
 from dialer.imports.values import (
@@ -65,8 +65,11 @@ _SEX = {
 HEAD_RELATIONSHIPS = frozenset({"世帯主", "本人"})
 
 
-def _date(s: str) -> date:
-    parsed = parse_date(s)
+def _date(s: str) -> date | None:
+    try:
+        parsed = parse_date(s)
+    except OutOfRange as exc:  # a placeholder for "none": empty (a required date is then missing)
+        raise Warned(None, f"{exc}: 空欄として読みました") from None
     if parsed.warning:
         raise Warned(parsed.value, parsed.warning)
     return parsed.value
