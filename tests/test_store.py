@@ -144,7 +144,7 @@ async def test_a_household_is_one_household_across_campaigns(pool: asyncpg.Pool)
         "select ((now() at time zone 'Asia/Tokyo')::date + 1)::timestamp at time zone 'Asia/Tokyo'"
     )
 
-    async def call_in_first(answered: bool) -> int:
+    async def call_in_first(answered: bool, code: str = "refused") -> int:
         lease = await targets.lease_next(pool, w.campaign_id, "d1", 600)
         assert lease is not None
         a = await attempts.create(
@@ -154,9 +154,10 @@ async def test_a_household_is_one_household_across_campaigns(pool: asyncpg.Pool)
         if answered:
             await pool.execute(
                 """insert into disposition (attempt_id, client_token, operator_id, department_id, code)
-                   values ($1, gen_random_uuid(), $2, 'nhi', 'refused')""",
+                   values ($1, gen_random_uuid(), $2, 'nhi', $3)""",
                 a.id,
                 w.operator.id,
+                code,
             )
         await targets.release(pool, lease.target_id, "d1", done=False)
         return a.id
@@ -172,6 +173,9 @@ async def test_a_household_is_one_household_across_campaigns(pool: asyncpg.Pool)
 
     await call_in_first(answered=False)  # one unanswered call there: no reason to wait here
     assert (await in_other())[0] == "leased"
+    await call_in_first(answered=True, code="other_party")  # someone else answered: nobody was spoken to
+    assert (await in_other())[0] == "leased"
+    await pool.execute("delete from disposition")
     await call_in_first(answered=False)
     await call_in_first(answered=False)  # three today there: the calls a day (3) are used up
     assert await in_other() == ("pending", tomorrow, "day_cap_elsewhere")
@@ -180,6 +184,14 @@ async def test_a_household_is_one_household_across_campaigns(pool: asyncpg.Pool)
     assert (await in_other())[0] == "leased"
     answered = await call_in_first(answered=True)  # spoken with there today: here tomorrow
     assert await in_other() == ("pending", tomorrow, "reached_elsewhere")
+    # a call-back the resident asked this campaign for is kept, whatever the other one did
+    await pool.execute(
+        """update campaign_target set next_attempt_at = now(), preferred_until = now() + interval '2 hours'
+           where campaign_id = $1""",
+        other,
+    )
+    assert (await in_other())[0] == "leased"
+    await pool.execute("update campaign_target set preferred_until = null where campaign_id = $1", other)
     in_a_week = await pool.fetchval("select (now() at time zone 'Asia/Tokyo')::date + 7")
     await pool.execute(
         """insert into promise (department_id, household_id, disposition_id, operator_id, promised_on, amount_yen)

@@ -45,10 +45,10 @@ async def lease_next(
     household) is put back for a few minutes. Either way the next one is tried.
 
     A household is one household across campaigns: one that another campaign (or a call it made
-    to the department) already spoke with today, or that another campaign called so often today
+    to the department) already spoke with today (an outcome that reached the person owing), or that another campaign called so often today
     that this campaign's calls a day are used up, comes back tomorrow; one that promised another
     campaign to pay by a date comes back the day after it (`_ELSEWHERE`). The campaign's own calls
-    follow its retry policy as before.
+    follow its retry policy as before, and a call-back or promise follow-up comes at its time.
     """
     hold = timedelta(seconds=lease_s)
     while True:
@@ -98,7 +98,8 @@ with next as (
     set state = 'leased', lease_owner = $2, lease_expires_at = now() + $3::interval
     from next where t.id = next.id
     returning t.id, t.campaign_id, t.household_id, t.department_id, t.attempts,
-              case when t.preferred_until > now() then t.preferred_operator_id end as preferred_operator
+              case when t.preferred_until > now() then t.preferred_operator_id end as preferred_operator,
+              t.preferred_until is not null as follow_up  -- set by retries.come_back only
 )
 select l.*, p.id as phone_id, p.number, p.in_call, e.not_before, e.why
 from leased l
@@ -115,7 +116,8 @@ left join lateral (
 # What other campaigns (and calls the resident made) did with the household: when it may be called
 # again by this one ($5: today's start in Tokyo; $6: the default calls a day), and why not now.
 _ELSEWHERE = """
-    select case when x.promised >= ($5::timestamptz at time zone 'Asia/Tokyo')::date
+    select case when l.follow_up then null  -- a call-back the resident asked for, a promise checked on
+                when x.promised >= ($5::timestamptz at time zone 'Asia/Tokyo')::date
                      then (x.promised + 1)::timestamp at time zone 'Asia/Tokyo'
                 when x.spoken or (x.others > 0 and x.calls >= x.per_day) then $5::timestamptz + interval '1 day'
            end as not_before,
@@ -127,7 +129,10 @@ _ELSEWHERE = """
                     and a.dial_mode <> 'inbound' and a.campaign_id <> l.campaign_id) as others,
                  exists (select 1 from attempt a join disposition d on d.attempt_id = a.id
                          where a.household_id = l.household_id and a.campaign_id is distinct from l.campaign_id
-                           and d.created_at >= $5) as spoken,
+                           and d.created_at >= $5
+                           and exists (select 1 from disposition_code dc where dc.code = d.code and dc.reached
+                                         and (dc.department_id = a.department_id or dc.department_id is null)))
+                    as spoken,
                  (select max(pr.promised_on) from promise pr
                   left join disposition d on d.id = pr.disposition_id left join attempt a on a.id = d.attempt_id
                   where pr.household_id = l.household_id and pr.status = 'open'
