@@ -81,7 +81,7 @@ async def started(
         if settings.database_url and await db.login_is_privileged(pool):
             log.warning(
                 "db.login_privileged",
-                hint="DATABASE_URL logs in as a superuser or a BYPASSRLS role: SQL run through the product "
+                hint="DATABASE_URL logs in as a superuser, a BYPASSRLS role or the tables' owner: SQL run through the product "
                 "could leave dialer_app (RESET ROLE) and read every department. Log in as a role that is only "
                 "a member of dialer_app; run `dialer migrate` as the owner (docs/data.md §6).",
             )

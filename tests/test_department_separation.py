@@ -203,13 +203,23 @@ async def test_the_audit_log_is_append_only_for_the_product(
                 with pytest.raises(asyncpg.InsufficientPrivilegeError):
                     async with conn.transaction():
                         await conn.execute(attack)
-            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="365 days"):
+            # in nhi's scope: nhi's retention (the default: 5 years); outside it: not at all
+            with pytest.raises(
+                asyncpg.InsufficientPrivilegeError, match="kept 1826 days" if scope else "scope"
+            ):
                 async with conn.transaction():
-                    await conn.fetchval("select dialer_purge_audit('nhi', now())")
+                    await conn.fetchval("select dialer_purge_audit('nhi', now() - interval '366 days')")
     async with db.department(shared_server, "nhi") as conn:
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="scope"):
             async with conn.transaction():
                 await conn.fetchval("select dialer_purge_audit('tax', now() - interval '366 days')")
+    await pool.execute(
+        "update department set retain_audit_days = 365 where id = 'nhi'"
+    )  # the shortest allowed
+    async with db.department(shared_server, "nhi") as conn:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="kept 365 days"):
+            async with conn.transaction():
+                await conn.fetchval("select dialer_purge_audit('nhi', now() - interval '300 days')")
         assert await conn.fetchval("select dialer_purge_audit('nhi', now() - interval '366 days')") == 1
     assert await pool.fetchval("select count(*) from audit_log") == 2
 

@@ -79,9 +79,13 @@ async def _as_app_role(conn: asyncpg.Connection[Any]) -> None:
 
 
 async def login_is_privileged(pool: asyncpg.Pool) -> bool:
-    """Whether the user that logs in (not dialer_app, which it acts as) is a superuser or bypasses RLS."""
+    """Whether the user that logs in (not dialer_app, which it acts as) could do more than dialer_app:
+    a superuser, a role that bypasses RLS, or one that may delete from the audit log (the owner)."""
     return bool(
-        await pool.fetchval("select rolsuper or rolbypassrls from pg_roles where rolname = session_user")
+        await pool.fetchval(
+            """select rolsuper or rolbypassrls or has_table_privilege(session_user, 'audit_log', 'DELETE')
+               from pg_roles where rolname = session_user"""
+        )
     )
 
 
