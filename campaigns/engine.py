@@ -248,13 +248,13 @@ class Engine:
                 await self.floor.move(slot, Action.LOGOUT)
                 del self.floor.slots[user.id]
 
-    async def identify(self, user: User, attempt_id: int, key: str) -> bool:
+    async def identify(self, user: User, attempt_id: int, key: str, by: str) -> bool:
         """A caller matched to no household (or to several) gives its 宛名番号 or 世帯番号."""
         slot = self.floor.slots.get(user.id)
         if slot is None or slot.attempt_id != attempt_id:
             raise EngineError("error.not_your_call")
         try:
-            return await self.inbound.identify(slot, attempt_id, key)
+            return await self.inbound.identify(slot, attempt_id, key, by)
         except UNAVAILABLE as exc:
             await self.db.down(exc, "identify")
             raise

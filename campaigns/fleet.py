@@ -84,11 +84,11 @@ class Fleet:
         held = self.holding(user.id)
         return await (held[0] if held is not None else self._of_or_first(user)).disposition(user, inp, code)
 
-    async def identify(self, user: User, attempt_id: int, key: str) -> bool:
+    async def identify(self, user: User, attempt_id: int, key: str, by: str) -> bool:
         held = self.holding(user.id)
         if held is None:
             raise EngineError("error.not_your_call")
-        return await held[0].identify(user, attempt_id, key)
+        return await held[0].identify(user, attempt_id, key, by)
 
     async def attach(self, user: User) -> None:
         await self._of_or_first(user).attach(user)

@@ -241,7 +241,7 @@ class Inbound:
                 {"type": "record", "reason": "inbound", "attempt_id": attempt_id, "record": record.as_json()},
             )
 
-    async def identify(self, slot: Slot, attempt_id: int, key: str) -> bool:
+    async def identify(self, slot: Slot, attempt_id: int, key: str, by: str) -> bool:
         """The household a caller gives by its 宛名番号 or 世帯番号, on the operator's own call: kept
         with the call, and its record shown (audit-logged). False: the department has no such number."""
         assert slot.user.department_id is not None
@@ -251,6 +251,7 @@ class Inbound:
             user_id=slot.user.id,
             department_id=slot.user.department_id,
             key=key,
+            by=by,
         )
         if household_id is None:
             return False

@@ -257,6 +257,6 @@ async def test_an_operator_finds_an_unknown_callers_household_by_their_atena_num
     await page.get_by_test_id("identify-key").fill("Ａ００７７３")
     await page.get_by_test_id("identify-go").click()
     await expect(page.get_by_test_id("rec-name")).to_have_text("照会 太郎")
-    await expect(page.get_by_test_id("identify")).to_be_hidden()
+    await expect(page.get_by_test_id("identify-msg")).to_contain_text("この世帯を表示しました")
     await page.screenshot(path=str(ARTIFACTS / "operator-inbound-identified.png"), full_page=True)
     await page.close()

@@ -164,16 +164,30 @@ async def test_an_unknown_caller_is_found_by_the_number_they_give(
             attempt_id,
             "照会 花子",
         )
+        # 宛名番号 and 世帯番号 are two series: the operator says which one the caller read out
+        other = await factory.household(pool, line.campaign_id, "0355550173", no="A00172", name="別世帯 次郎")
         status, reply = await op.post(
-            "/api/inbound/identify", {"attempt_id": attempt_id, "key": "H0355550172"}
+            "/api/inbound/identify", {"attempt_id": attempt_id, "key": "A00172", "by": "household_no"}
         )
-        assert (status, reply["error"]) == (409, "error.identified_already")
+        assert (status, reply["found"]) == (200, True)  # a wrong household can be looked up again …
+        pop = await op.wait(lambda m: m["type"] == "record" and m["record"]["name_kanji"] == "別世帯 次郎")
+        assert await pool.fetchval("select household_id from attempt where id = $1", attempt_id) == other
+        status, reply = await op.post(
+            "/api/inbound/identify", {"attempt_id": attempt_id, "key": "Ａ００１７２"}
+        )
+        assert (status, reply["found"]) == (200, True)
         await op.save(
             attempt_id,
             "promise",
             promise_date=(await pool.fetchval("select current_date + 3")).isoformat(),
             promise_amount="5000",
         )
+        status, reply = await op.post("/api/inbound/identify", {"attempt_id": attempt_id, "key": "00172"})
+        assert (status, reply["error"]) == (409, "error.identified_already")  # … until the outcome is saved
+        status, reply = await op.post(
+            "/api/inbound/identify", {"attempt_id": attempt_id, "key": "1", "by": "name"}
+        )
+        assert (status, reply["fields"]) == (422, {"by": "error.identify_by"})
         await op.hang_up()
     finally:
         await op.close()
@@ -184,12 +198,13 @@ async def test_an_unknown_caller_is_found_by_the_number_they_give(
         "select detail from audit_log where action = 'inbound.identify' and object_id = $1 order by id",
         str(attempt_id),
     )
-    assert [json.loads(r["detail"])["found"] for r in lookups] == [False, True]
+    assert [json.loads(r["detail"])["found"] for r in lookups] == [False, True, True, True]
+    assert json.loads(lookups[2]["detail"])["replaced"] == hid
     assert (
         await pool.fetchval(
             "select count(*) from audit_log where action = 'record.view' and object_id = $1", str(hid)
         )
-        == 1
+        == 2  # each time it was shown
     )
 
 

@@ -15,7 +15,7 @@ from dialer.imports.values import clean
 from dialer.store import audit, campaigns, db, dispositions
 from dialer.store.db import is_id
 from dialer.store.dispositions import DispositionRejected
-from dialer.store.inbound import IdentifyRefused
+from dialer.store.inbound import KEYS, IdentifyRefused
 from web.auth import current, require
 from web.keys import ENGINE, POOL
 
@@ -93,16 +93,18 @@ async def identify(request: web.Request) -> web.Response:
     the call and its record shown. Audit-logged, at most a few lookups a call."""
     user = current(request).user
     body = await _json(request)
-    attempt_id, key = body.get("attempt_id"), body.get("key")
+    attempt_id, key, by = body.get("attempt_id"), body.get("key"), body.get("by", "atena_no")
     if not isinstance(attempt_id, int) or isinstance(attempt_id, bool) or not 0 < attempt_id < 2**63:
         return _error("error.attempt", 400)
     if not isinstance(key, str):
         return _error("error.invalid", 422, {"key": "error.identify_key"})
+    if by not in KEYS:
+        return _error("error.invalid", 422, {"by": "error.identify_by"})
     key = clean(key)[0]
     if not _KEY.fullmatch(key):
         return _error("error.invalid", 422, {"key": "error.identify_key"})
     try:
-        found = await request.app[ENGINE].identify(user, attempt_id, key)
+        found = await request.app[ENGINE].identify(user, attempt_id, key, by)
     except EngineError as exc:
         return _error(exc.key, 409)
     except IdentifyRefused as exc:

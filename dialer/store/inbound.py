@@ -125,13 +125,18 @@ class IdentifyRefused(Exception):
         self.key, self.status = key, status
 
 
+KEYS = ("atena_no", "household_no")
+
+
 async def identify(
-    pool: asyncpg.Pool, *, attempt_id: int, user_id: int, department_id: str, key: str
+    pool: asyncpg.Pool, *, attempt_id: int, user_id: int, department_id: str, key: str, by: str = "atena_no"
 ) -> int | None:
-    """The household a caller matched to none (or to several) gives by its 宛名番号 or 世帯番号, on
-    the operator's own call: attached to the call (its outcome then goes to the household's
-    経過記録, a promise to pay too), or None if the department has no such number. Each lookup
-    is in the audit log, found or not; at most MAX_LOOKUPS a call."""
+    """The household a caller matched to none (or to several) gives by its 宛名番号 or 世帯番号 (`by`:
+    two separate series, and one number may be in both), on the operator's own call: attached to
+    the call (its outcome then goes to the household's 経過記録, a promise to pay too), or None if
+    the department has no such number. A wrong one can be looked up again until the outcome is
+    saved. Each lookup is in the audit log, found or not; at most MAX_LOOKUPS a call."""
+    assert by in KEYS
     async with db.department(pool, department_id) as conn, conn.transaction():
         call = await conn.fetchrow(
             "select operator_id, dial_mode, household_id from attempt where id = $1 for update", attempt_id
@@ -140,26 +145,26 @@ async def identify(
             raise IdentifyRefused("error.attempt", 404)
         if call["operator_id"] != user_id:
             raise IdentifyRefused("error.not_your_call", 403)
-        if call["household_id"] is not None:
-            raise IdentifyRefused("error.identified_already", 409)
+        if call["household_id"] is not None and await conn.fetchval(
+            "select exists (select 1 from disposition where attempt_id = $1)", attempt_id
+        ):
+            raise IdentifyRefused("error.identified_already", 409)  # its outcome is filed under it
         tried = await conn.fetchval(
-            "select count(*) from audit_log where action = 'inbound.identify' and object_id = $1",
+            """select count(*) from audit_log
+               where object_type = 'attempt' and object_id = $1 and action = 'inbound.identify'""",
             str(attempt_id),
         )
         if tried >= MAX_LOOKUPS:
             raise IdentifyRefused("error.too_many_lookups", 429)
-        found = await conn.fetchrow(
-            """select household_id, 'atena_no' as by from person where department_id = $1 and atena_no = $2
-               union all
-               select id, 'household_no' from household where department_id = $1 and household_no = $2
-               limit 1""",
+        household_id: int | None = await conn.fetchval(
+            "select household_id from person where department_id = $1 and atena_no = $2"
+            if by == "atena_no"
+            else "select id from household where department_id = $1 and household_no = $2",
             department_id,
             key,
         )
-        if found is not None:
-            await conn.execute(
-                "update attempt set household_id = $2 where id = $1", attempt_id, found["household_id"]
-            )
+        if household_id is not None:
+            await conn.execute("update attempt set household_id = $2 where id = $1", attempt_id, household_id)
         await conn.execute(
             """insert into audit_log (user_id, department_id, action, object_type, object_id, detail)
                values ($1, $2, 'inbound.identify', 'attempt', $3, $4::jsonb)""",
@@ -167,8 +172,8 @@ async def identify(
             department_id,
             str(attempt_id),
             json.dumps(
-                {"found": found is not None, "by": found["by"] if found else None,
-                 "household_id": found["household_id"] if found else None}
+                {"found": household_id is not None, "by": by, "household_id": household_id,
+                 "replaced": call["household_id"]}
             ),
         )  # fmt: skip
-    return found["household_id"] if found is not None else None
+    return household_id

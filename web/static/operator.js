@@ -115,8 +115,8 @@
   $("identify").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const f = $("identify");
-    const res = await postJSON("/api/inbound/identify", { attempt_id: Number(f.dataset.attempt), key: f.key.value }, csrf);
-    if (res.ok && res.data.found) { f.key.value = ""; show(f, false); return; }  // the record follows
+    const res = await postJSON("/api/inbound/identify", { attempt_id: Number(f.dataset.attempt), key: f.key.value, by: f.by.value }, csrf);
+    if (res.ok && res.data.found) { f.key.value = ""; setText("identify-msg", t("identify.found")); return; }  // the record follows; a wrong one can be looked up again
     const key = res.ok ? "identify.not_found" : ((res.data.fields || {}).key || res.data.error || "error.generic");
     setText("identify-msg", t(key));
   });
