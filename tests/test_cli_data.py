@@ -131,6 +131,9 @@ async def test_import_errors_a_user_can_act_on(tmp_path: Path, db_dsn: str, pool
     sample = tmp_path / "sample.csv"
     write_households(sample, 3, encoding="cp932")
     runs = await pool.fetch("select id, status from import_run")
+    code, _, err = await _run(env, "import", "--department", "nhi", "--as-of", "2099-01-01", str(sample))
+    assert code == 2  # a date typed a year ahead would make every later export "older"
+    _one_clear_line(err, "after today")
     shipped = (mapping.SHIPPED / "nhi-sample.toml").read_text(encoding="utf-8")
     bad_constant = tmp_path / "constant.toml"
     bad_constant.write_text(

@@ -187,6 +187,14 @@ async def test_the_newest_export_is_right_about_residents_and_their_numbers(
     assert (phones["0312345678"]["valid"], phones["0312345678"]["invalid_reason"]) == (True, None)
     assert not phones["0311113333"]["valid"]
     assert info.counts["phones_set_aside"] == 1
+    # another layout (another system's export) knows other numbers: it sets none of these aside
+    other_layout = mapping.parse({**_nhi_toml(), "name": "another-system"}, "another-system")
+    v4 = [
+        row(氏名="山田 次郎", 死亡日="2025-10-20", 電話番号1="090-5555-6666", 電話番号2="", 携帯電話番号="")
+    ]
+    info = await run(nhi, write(tmp_path / "v4.csv", v4), m=other_layout, as_of=date(2025, 12, 2))
+    assert info.counts["phones_set_aside"] == 0
+    assert await nhi.fetchval("select valid from phone where number = '0312345678'")
 
 
 async def test_a_head_reported_deceased_leaves_every_campaign_at_once(

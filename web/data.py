@@ -31,7 +31,7 @@ from dialer import logs
 from dialer.errors import ConfigError, DialerError, ImportFileError
 from dialer.imports import mapping, report
 from dialer.imports.dates import DateProblem, parse_date
-from dialer.imports.run import ImportRequest, Progress, check_file, import_file
+from dialer.imports.run import ImportRequest, Progress, check_as_of, check_file, import_file
 from dialer.imports.values import clean
 from dialer.store import audit, db, exports, imports
 from web.auth import current, require
@@ -98,6 +98,7 @@ async def upload(request: web.Request) -> web.Response:
     try:
         m = mapping.load(str(layout))
         as_of = parse_date(clean(q["as_of"])[0]).value if q.get("as_of") else None
+        check_as_of(as_of)
     except (ConfigError, DateProblem) as exc:
         return _error("import.bad_request", 422, str(exc))
     state = request.app[IMPORTS]

@@ -12,14 +12,15 @@ import hashlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from campaigns.hours import TOKYO
 from dialer import logs
-from dialer.errors import DialerError, ImportFileError
+from dialer.errors import ConfigError, DialerError, ImportFileError
 from dialer.imports.csvfile import BadRow, CsvFile, Row
 from dialer.imports.mapping import Mapping
 from dialer.imports.records import household_batch, payment_row
@@ -90,7 +91,8 @@ async def import_file(
         )
     sha, size = await asyncio.to_thread(digest, req.path)
     progress.total_bytes = size
-    as_of = req.as_of or date.today()
+    check_as_of(req.as_of)
+    as_of = req.as_of or datetime.now(TOKYO).date()
     # One connection for the whole run: it holds the run's lock from the moment the run is
     # recorded until it ends (see store.close_interrupted), and then stages and merges the file.
     async with pool.acquire() as conn:
@@ -177,6 +179,13 @@ async def _run(
             counts = await payments.merge(conn, run_id, req.department_id)
         counts["blank_lines"] = blank
         return await store.finish(conn, run_id, encoding=encoding, read=read, counts=counts)
+
+
+def check_as_of(as_of: date | None) -> None:
+    """An export's 抽出日 cannot be after today in Tokyo: one typed a year ahead would make every
+    later export older than it, and so unable to update anyone (dialer/store/merge.py)."""
+    if as_of is not None and as_of > datetime.now(TOKYO).date():
+        raise ConfigError(f"The export's date (--as-of {as_of.isoformat()}) is after today.")
 
 
 def check_file(path: Path, mapping: Mapping) -> None:

@@ -286,6 +286,10 @@ _PHONES_GONE = """
         from person p
         where p.department_id = $1 and p.id = t.person_id and t.source = 'import' and t.valid
           and p.atena_no in (select atena_no from stage_household)
+          -- given by an export of this layout: another layout (another system) may know numbers
+          -- this one never carries
+          and exists (select 1 from import_run r, import_run me
+                      where r.id = t.import_id and me.id = $2 and r.mapping = me.mapping)
           and not exists (select 1 from stage_phone sp join person q on q.department_id = $1 and q.atena_no = sp.atena_no
                           where q.household_id = t.household_id
                             and case when sp.number <> '' then sp.number else 'raw:' || sp.raw end = t.key)
