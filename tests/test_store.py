@@ -243,6 +243,36 @@ async def test_operator_record_is_minimal_and_audited(pool: asyncpg.Pool) -> Non
     assert [(r["object_id"], r["user_id"]) for r in audit] == [(str(hid), w.operator.id)]
 
 
+async def test_time_barred_debts_follow_the_campaigns_limitation_periods(pool: asyncpg.Pool) -> None:
+    """A premium due 3 years ago: past the law's 2 years (保険料), not past the 5 years a campaign
+    of a 国保税 municipality sets. A preview reads its campaign's; a call with none, the longest."""
+    w = await factory.world(pool)
+    hid = await factory.household(pool, w.campaign_id, "0312345600", unpaid=10_000)
+    await pool.execute(
+        """insert into debt (household_id, department_id, debt_type, fiscal_year, installment, assessed_yen,
+                             paid_yen, due_date) values ($1, 'nhi', 'nhi', 2022, 1, 7000, 0, current_date - 1100)""",
+        hid,
+    )
+
+    async def barred(campaign_id: int | None) -> list[bool]:
+        rec = await records.read_for_operator(
+            pool, household_id=hid, department_id="nhi", phone_id=None, user_id=w.operator.id, reason="test",
+            campaign_id=campaign_id,
+        )  # fmt: skip
+        assert rec is not None
+        assert rec.total_unpaid_yen == 10_000 + (0 if rec.debts[0].time_barred else 7_000)
+        return [d.time_barred for d in rec.debts]
+
+    assert await barred(w.campaign_id) == [True, False]  # the campaign keeps the law's periods
+    assert await barred(None) == [True, False]
+    tax_levy = await factory.campaign(pool, "nhi", name="国保税")
+    await pool.execute(
+        """update campaign set segment = '{"limitation_years": {"nhi": 5}}' where id = $1""", tax_levy
+    )
+    assert await barred(tax_levy) == [False, False]  # a preview in that campaign
+    assert await barred(None) == [False, False]  # a resident calling in: what any campaign still asks for
+
+
 async def test_another_departments_household_is_not_readable(pool: asyncpg.Pool) -> None:
     w = await factory.world(pool)
     await factory.department(pool, "tax")

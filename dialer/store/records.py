@@ -81,6 +81,7 @@ async def read_for_operator(
     user_id: int,
     reason: str,
     attempt_id: int | None = None,
+    campaign_id: int | None = None,
 ) -> OperatorRecord | None:
     """Read a household's minimal record and audit-log the view; None if not in this department."""
     async with db.department(pool, department_id) as conn:  # RLS: never another department's resident
@@ -100,14 +101,7 @@ async def read_for_operator(
             phone = await conn.fetchrow(
                 "select number, kind from phone where id = $1 and household_id = $2", phone_id, household_id
             )
-        written = await conn.fetchval(  # the campaign's limitation periods, where the call has one
-            "select c.segment from attempt a join campaign c on c.id = a.campaign_id where a.id = $1",
-            attempt_id,
-        )
-        try:
-            segment = segments.parse(db.from_jsonb(written))
-        except segments.SegmentError:  # written by hand, unreadable: the laws' periods
-            segment = segments.parse(None)
+        limits, default_limit = await _limitation(conn, department_id, attempt_id, campaign_id)
         debts = await conn.fetch(
             """select debt_type, fiscal_year, sum(assessed_yen - paid_yen)::bigint as unpaid, min(due_date) as due,
                       barred
@@ -117,8 +111,8 @@ async def read_for_operator(
                group by debt_type, fiscal_year, barred order by fiscal_year, debt_type, barred""",
             household_id,
             datetime.now(TOKYO).date(),
-            json.dumps(dict(segment.limitation_years)),
-            segment.default_limitation_years,
+            json.dumps(limits),
+            default_limit,
         )
         last_contact = await conn.fetchval(
             """select max(a.answered_at)::date from attempt a
@@ -149,3 +143,32 @@ async def read_for_operator(
         total_unpaid_yen=sum(d.unpaid_yen for d in lines if not d.time_barred),
         last_contact=last_contact,
     )
+
+
+async def _limitation(
+    conn: db.Connection, department_id: str, attempt_id: int | None, campaign_id: int | None
+) -> tuple[dict[str, int], int]:
+    """The limitation periods (years by debt type, and for the others) the record is shown with: the
+    call's campaign's (a preview has its campaign before its call); a call with none (a resident
+    calling in) takes the longest any active campaign of the department uses, so nothing one of them
+    still asks for is shown as time-barred."""
+    rows = await conn.fetch(
+        """select c.segment from campaign c
+           where c.id = coalesce((select campaign_id from attempt where id = $2), $3)
+              or (coalesce((select campaign_id from attempt where id = $2), $3) is null
+                  and c.department_id = $1 and c.status = 'active')""",
+        department_id,
+        attempt_id,
+        campaign_id,
+    )
+    found = []
+    for r in rows:
+        try:
+            found.append(segments.parse(db.from_jsonb(r["segment"])))
+        except segments.SegmentError:  # written by hand, unreadable: the laws' periods
+            found.append(segments.parse(None))
+    if not found:
+        found = [segments.parse(None)]
+    types = {t for seg in found for t in seg.limitation_years}
+    limits = {t: max(seg.limitation_years.get(t, seg.default_limitation_years) for seg in found) for t in types}
+    return limits, max(seg.default_limitation_years for seg in found)
