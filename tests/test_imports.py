@@ -430,10 +430,14 @@ async def test_a_quote_left_open_costs_only_its_own_line(nhi: asyncpg.Pool, tmp_
         enc(plain(世帯番号="H7", 宛名番号="A7", 住所="QADDRQ")).replace(
             b"QADDRQ", '"北町\r\n1番地"'.encode("cp932")
         ),  # 7-8
-        enc(plain(世帯番号="H9", 宛名番号="A9")).replace(b"A9,", b'A9,"', 1),  # 9: opens a quote to the end
+        enc(plain(世帯番号="H9", 宛名番号="A9")).replace(b"A9,", b'A9,"', 1),  # 9: opens a quote
         enc(plain(世帯番号="H10", 宛名番号="A10")),  # 10
         b",,,,",  # 11: nothing but delimiters: a blank line
         enc(plain(世帯番号="H12", 宛名番号="A12")),  # 12
+        enc(plain(世帯番号="H13", 宛名番号="A13", 住所="QADDRQ")).replace(
+            b"QADDRQ", '"南町\r\n2番地"'.encode("cp932")
+        )
+        + b",",  # 13-14: a line break, and an empty cell past the header's last (as on one line: fine)
     ]
     path = tmp_path / "quotes.csv"
     path.write_bytes(b"\r\n".join(lines) + b"\r\n")
@@ -442,11 +446,32 @@ async def test_a_quote_left_open_costs_only_its_own_line(nhi: asyncpg.Pool, tmp_
     assert set(problems) == {3, 9}, problems
     assert "引用符" in problems[3]
     assert "次の行から読み直しました" in problems[3]
-    assert "閉じられていません" in problems[9]
+    assert "次の行から読み直しました" in problems[9]  # its quote runs on to line 13's
     stored = {r["household_no"] for r in await nhi.fetch("select household_no from household")}
-    assert stored == {"H2", "H4", "H5", "H6", "H7", "H10", "H12"}
+    assert stored == {"H2", "H4", "H5", "H6", "H7", "H10", "H12", "H13"}
     assert await nhi.fetchval("select address from household where household_no = 'H7'") == "北町 1番地"
-    assert (info.rows_read, info.rows_rejected, info.counts["blank_lines"]) == (9, 2, 1)
+    assert (info.rows_read, info.rows_rejected, info.counts["blank_lines"]) == (10, 2, 1)
+
+
+async def test_a_quote_left_open_to_the_end_of_the_file_costs_only_its_line(
+    nhi: asyncpg.Pool, tmp_path: Path
+) -> None:
+    plain = partial(row, 調定額="56000")  # no quoted cell
+    lines = [
+        enc(list(NHI_HEADER)),
+        enc(plain(世帯番号="H2", 宛名番号="A2")),
+        enc(plain(世帯番号="H3", 宛名番号="A3")).replace(b"A3,", b'A3,"', 1),  # never closed
+        enc(plain(世帯番号="H4", 宛名番号="A4")),
+        enc(plain(世帯番号="H5", 宛名番号="A5")),
+    ]
+    path = tmp_path / "open.csv"
+    path.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    info = await run(nhi, path, m=mapping.parse({**_nhi_toml(), "file": {"encoding": "cp932"}}, "nhi-cp932"))
+    problems = {r["line"]: r["message"] for r in await imports.problems(nhi, info.id)}
+    assert list(problems) == [3]
+    assert "閉じられていません" in problems[3]
+    stored = {r["household_no"] for r in await nhi.fetch("select household_no from household")}
+    assert stored == {"H2", "H4", "H5"}
 
 
 async def _report(pool: asyncpg.Pool, run_id: int, page_size: int) -> bytes:

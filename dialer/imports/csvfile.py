@@ -216,7 +216,9 @@ class CsvFile:
                 taken.clear()
                 continue
             n = len(taken)
-            if n > 1 and width and len(fields) != width:
+            if (
+                n > 1 and width and (len(fields) < width or any(fields[width:]))
+            ):  # (empty extra cells: as on one line)
                 yield self._read_again(
                     f'引用符(")の対応が崩れています: この行から{n}行が1件({len(fields)}列、見出しは{width}列)になります'
                 )

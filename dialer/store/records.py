@@ -170,5 +170,7 @@ async def _limitation(
     if not found:
         found = [segments.parse(None)]
     types = {t for seg in found for t in seg.limitation_years}
-    limits = {t: max(seg.limitation_years.get(t, seg.default_limitation_years) for seg in found) for t in types}
+    limits = {
+        t: max(seg.limitation_years.get(t, seg.default_limitation_years) for seg in found) for t in types
+    }
     return limits, max(seg.default_limitation_years for seg in found)
