@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from datetime import date
 from functools import partial
@@ -217,14 +218,23 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
         target.write(out.data)
         print(f"{out.rows} rows ({out.encoding}) written to {args.output}")
 
-    target = _output(args.output)  # a path that cannot be written: refused before anything is audited
+    # Written beside the file and moved into place once whole: a failed export leaves no file that
+    # looks like one, and an earlier export at that path stays as it was. (A device or a pipe, such
+    # as /dev/stdout, is written directly.) A path that cannot be written is refused before anything
+    # is exported or audited.
+    final: Path = args.output
+    part, direct = _beside(final)
+    target = _output(part)
     try:
         await with_pool(settings, body)
     except BaseException:
         target.close()
-        args.output.unlink(missing_ok=True)  # no file that looks like an export
+        if not direct:
+            part.unlink(missing_ok=True)
         raise
     target.close()
+    if not direct:
+        os.replace(part, final)
     return 0
 
 
@@ -235,6 +245,14 @@ async def _sample(settings: Settings, args: argparse.Namespace) -> int:
     rows = write_households(args.output, args.households, encoding=args.encoding)
     print(f"{args.households} households ({rows} rows, {args.encoding}) written to {args.output}")
     return 0
+
+
+def _beside(final: Path) -> tuple[Path, bool]:
+    """Where to write `final` (a file beside it, to be moved into place), or itself if it is not a
+    regular file (a device, a pipe): then True."""
+    if final.exists() and not final.is_file():
+        return final, True
+    return final.with_name(f".{final.name}.part"), False
 
 
 def _output(path: Path) -> BinaryIO:

@@ -100,6 +100,12 @@ async def test_import_report_payments_and_export_from_the_command_line(
     assert code == 2
     _one_clear_line(err, "Cannot write")
     assert await pool.fetchval("select count(*) from audit_log where action = 'export'") == 1
+    # a refused export leaves yesterday's file at that path as it was
+    before = out_file.read_bytes()
+    code, _, _ = await _run(env, *args, "--user", "op1", "--output", str(out_file))
+    assert code == 2
+    assert out_file.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # nothing half-written
     # --report always writes the run's report: an old one is never left in its place
     code, out, err = await _run(
         env, "import-payments", "--department", "nhi", "--report", str(report), str(pay)
