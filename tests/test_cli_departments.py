@@ -41,6 +41,7 @@ async def test_an_administrator_adds_lists_and_changes_departments(
         (["--id", "NHI!", "--ja", "x", "--en", "x"], "lower-case"),
         (["--id", "pension", "--ja", " ", "--en", "x"], "--ja"),
         (["--id", "pension", "--ja", "x", "--en", "x", "--callback-number", "110"], "10 or 11 digits"),
+        (["--id", "pension", "--ja", "x", "--en", "x", "--callback-number", "0000000000"], "10 or 11 digits"),
     ):
         code, _, err = await _run(env, "departments", "add", *bad)
         assert code == 2, (bad, err)

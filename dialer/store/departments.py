@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from dialer.errors import ConfigError
-from dialer.jpformat import phone_digits
+from dialer.jpformat import is_japanese_number, phone_digits
 from dialer.store import audit
 from dialer.store.db import Conn, transaction
 
@@ -40,7 +40,7 @@ def _callback(text: str | None) -> str | None:
     if text is None:
         return None
     digits = phone_digits(text)
-    if digits is None or (digits and not re.fullmatch(r"0[0-9]{9,10}", digits)):
+    if digits is None or (digits and not is_japanese_number(digits)):
         raise ConfigError(
             f"--callback-number: a Japanese number of 10 or 11 digits, e.g. 03-1234-5678 (got {text!r})."
         )

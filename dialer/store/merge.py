@@ -65,12 +65,13 @@ async def merge_households(
     await warn_staged(
         conn,
         run_id,
-        """select line, format('宛名番号 %s の氏名または生年月日が行 %s と違います(行 %s のものを取り込みました)',
+        """select line, format('宛名番号 %s の氏名または生年月日が行 %s と違います(最初の行 %s の値を使います)',
                               atena_no, first_line, first_line) as message
            from (select line, atena_no, name_kanji, birth_date, first_value(line) over w as first_line,
                         first_value(name_kanji) over w as first_name, first_value(birth_date) over w as first_birth
                  from stage_household window w as (partition by atena_no order by line)) x
-           where line <> first_line and (name_kanji is distinct from first_name or birth_date is distinct from first_birth)""",
+           where line <> first_line
+             and (name_kanji is distinct from first_name or birth_date <> first_birth)""",  # a blank date: no news
     )
     counts: dict[str, Any] = {"duplicates_rejected": rejected}
     newest: date | None = await conn.fetchval(
