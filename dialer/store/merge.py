@@ -117,7 +117,19 @@ async def merge_households(
     counts["phones"] = await _counted(conn, "phone", _PHONES, department_id, run_id, older)
     if "phones" in mapped and not older:
         started = time.perf_counter()
-        counts["phones_set_aside"] = await conn.fetchval(_PHONES_GONE, department_id, run_id, timeout=LONG)
+        # the earlier imports of this layout (numbers another layout gave are not this one's to judge)
+        earlier: list[int] = await conn.fetchval(
+            """select coalesce(array_agg(id), '{}') from import_run
+               where department_id = $1 and id <> $2 and status = 'done'
+                 and mapping = (select mapping from import_run where id = $2)""",
+            department_id,
+            run_id,
+        )
+        if earlier and counts["phones"]["inserted"] > 1000:
+            await conn.execute("analyze phone", timeout=LONG)  # as for households and persons above
+        counts["phones_set_aside"] = (
+            await conn.fetchval(_PHONES_GONE, department_id, run_id, earlier, timeout=LONG) if earlier else 0
+        )
         log.info("import.merged", table="phones_set_aside", seconds=round(time.perf_counter() - started, 2))
     if "fiscal_year" in mapped:
         step("debts")
@@ -287,10 +299,7 @@ _PHONES_GONE = """
         from person p
         where p.department_id = $1 and p.id = t.person_id and t.source = 'import' and t.valid
           and p.atena_no in (select atena_no from stage_household)
-          -- given by an export of this layout: another layout (another system) may know numbers
-          -- this one never carries
-          and exists (select 1 from import_run r, import_run me
-                      where r.id = t.import_id and me.id = $2 and r.mapping = me.mapping)
+          and t.import_id = any($3::bigint[])  -- given by an earlier export of this layout
           and not exists (select 1 from stage_phone sp join person q on q.department_id = $1 and q.atena_no = sp.atena_no
                           where q.household_id = t.household_id
                             and case when sp.number <> '' then sp.number else 'raw:' || sp.raw end = t.key)
