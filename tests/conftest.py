@@ -17,6 +17,7 @@ from dialer import config, logs
 from dialer.config import Settings
 from dialer.store import migrate
 from dialer.store.embedded import EmbeddedPostgres
+from tests import factory
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -174,3 +175,11 @@ async def operator(product: object) -> AsyncIterator[object]:
     client = PageClient(product.url)  # type: ignore[attr-defined]
     yield client
     await client.close()
+
+
+@pytest.fixture
+async def nhi(pool: asyncpg.Pool, app_pool: asyncpg.Pool) -> asyncpg.Pool:
+    """Departments nhi and tax; imports run as the product runs them (dialer_app, under RLS)."""
+    await factory.department(pool, "nhi")
+    await factory.department(pool, "tax")
+    return app_pool

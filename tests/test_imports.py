@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ from dialer.imports import mapping, report
 from dialer.imports.run import ImportRequest, import_file
 from dialer.imports.sample import NHI_HEADER, household_rows, write_households
 from dialer.store import imports
-from tests import factory
 
 NHI = mapping.load("nhi-sample")
 
@@ -58,14 +56,6 @@ async def snapshot(pool: asyncpg.Pool) -> dict[str, list[tuple[Any, ...]]]:
     }
 
 
-@pytest.fixture
-async def nhi(pool: asyncpg.Pool, app_pool: asyncpg.Pool) -> asyncpg.Pool:
-    """Departments nhi and tax; imports run as the product runs them (dialer_app, under RLS)."""
-    await factory.department(pool, "nhi")
-    await factory.department(pool, "tax")
-    return app_pool
-
-
 async def test_sample_export_lands_whole(nhi: asyncpg.Pool, tmp_path: Path) -> None:
     path = tmp_path / "kokuho.csv"
     rows = write_households(path, 200, encoding="cp932")
@@ -92,140 +82,6 @@ async def test_sample_export_lands_whole(nhi: asyncpg.Pool, tmp_path: Path) -> N
               or dialable <> exists (select 1 from phone p where p.household_id = h.id and p.valid)"""
     )
     assert mismatched == 0
-
-
-async def test_reimporting_the_same_file_changes_nothing(nhi: asyncpg.Pool, tmp_path: Path) -> None:
-    path = tmp_path / "kokuho.csv"
-    write_households(path, 50)
-    await run(nhi, path)
-    before = await snapshot(nhi)
-    again = await run(nhi, path)
-    assert again.status == "done"
-    for table in ("households", "persons", "phones", "debts"):
-        assert again.counts[table] == {"inserted": 0, "updated": 0}, table
-    assert await snapshot(nhi) == before
-
-
-async def test_a_newer_export_updates_in_place(nhi: asyncpg.Pool, tmp_path: Path) -> None:
-    first = write(
-        tmp_path / "v1.csv", [row(住所="見本市見本町1-1", 調定額="30000", 収納額="0", 未納額="30000")]
-    )
-    await run(nhi, first, as_of=date(2025, 10, 1))
-    await nhi.execute("update person set nationality = 'JP' where atena_no = 'A001'")  # not in this layout
-    newer = write(
-        tmp_path / "v2.csv",
-        [
-            row(
-                住所="見本市試験台2-2",
-                調定額="30000",
-                収納額="10000",
-                未納額="20000",
-                電話番号2="090-1111-2222",
-            )
-        ],
-    )
-    info = await run(nhi, newer, as_of=date(2025, 11, 1))
-    assert info.counts["households"] == {"inserted": 0, "updated": 1}
-    assert info.counts["debts"] == {"inserted": 0, "updated": 1}
-    assert info.counts["phones"] == {"inserted": 1, "updated": 0}
-    assert await nhi.fetchval("select count(*) from household") == 1
-    assert await nhi.fetchval("select address from household") == "見本市試験台2-2"
-    assert await nhi.fetchval("select nationality from person") == "JP"  # unmapped: left alone
-    assert await nhi.fetchval("select unpaid_yen from household") == 20000
-    # an older export arriving late never overwrites the newer figures
-    await run(nhi, first, as_of=date(2025, 10, 1))
-    assert await nhi.fetchval("select paid_yen from debt") == 10000
-
-
-async def test_the_newest_export_is_right_about_residents_and_their_numbers(
-    nhi: asyncpg.Pool, tmp_path: Path
-) -> None:
-    """A number the newer export no longer gives is set aside (not dialed) until one gives it again;
-    an older export arriving late adds what it alone has and changes nobody stored."""
-    v1 = [row(氏名="山田 太郎", 住所="見本町1-1", 電話番号1="03-1234-5678", 電話番号2="", 携帯電話番号="")]
-    await run(nhi, write(tmp_path / "v1.csv", v1), as_of=date(2025, 10, 1))
-    staff_number = await nhi.fetchval(  # a number staff added: theirs, whatever the exports say
-        """insert into phone (household_id, department_id, number, kind, source, priority)
-           select id, 'nhi', '0312349999', 'landline', 'staff', 9 from household returning id"""
-    )
-    v2 = [
-        row(
-            氏名="山田 次郎",
-            住所="見本町2-2",
-            死亡日="2025-10-20",
-            電話番号1="03-1111-3333",
-            電話番号2="",
-            携帯電話番号="",
-        )
-    ]
-    info = await run(nhi, write(tmp_path / "v2.csv", v2), as_of=date(2025, 11, 1))
-    assert info.counts["phones_set_aside"] == 1
-    phones = {r["number"]: r for r in await nhi.fetch("select * from phone")}
-    assert not phones["0312345678"]["valid"]
-    assert phones["0312345678"]["invalid_reason"] == "最新の取込データにない番号です"
-    assert phones["0311113333"]["valid"]
-    assert phones["0312349999"]["valid"]
-    assert phones["0312349999"]["id"] == staff_number
-
-    late = [
-        *v1,
-        row(世帯番号="H002", 宛名番号="A002", 電話番号1="03-2222-4444", 電話番号2="", 携帯電話番号=""),
-    ]
-    info = await run(nhi, write(tmp_path / "late.csv", late), as_of=date(2025, 10, 1))
-    assert info.counts["older_than"] == "2025-11-01"
-    assert "older than the export of 2025-11-01" in report.summary(info)
-    person = await nhi.fetchrow("select * from person where atena_no = 'A001'")
-    assert (person["name_kanji"], person["death_date"]) == ("山田 次郎", date(2025, 10, 20))
-    assert await nhi.fetchval("select address from household where household_no = 'H001'") == "見本町2-2"
-    assert not await nhi.fetchval("select valid from phone where number = '0312345678'")
-    assert await nhi.fetchval("select count(*) from person where atena_no = 'A002'") == 1  # new: added
-    assert await nhi.fetchval("select valid from phone where number = '0322224444'")
-
-    v3 = [row(氏名="山田 次郎", 死亡日="2025-10-20", 電話番号1="03-1234-5678", 電話番号2="", 携帯電話番号="")]
-    info = await run(nhi, write(tmp_path / "v3.csv", v3), as_of=date(2025, 12, 1))
-    phones = {r["number"]: r for r in await nhi.fetch("select * from phone")}
-    assert (phones["0312345678"]["valid"], phones["0312345678"]["invalid_reason"]) == (True, None)
-    assert not phones["0311113333"]["valid"]
-    assert info.counts["phones_set_aside"] == 1
-    # another layout (another system's export) knows other numbers: it sets none of these aside
-    other_layout = mapping.parse({**_nhi_toml(), "name": "another-system"}, "another-system")
-    v4 = [
-        row(氏名="山田 次郎", 死亡日="2025-10-20", 電話番号1="090-5555-6666", 電話番号2="", 携帯電話番号="")
-    ]
-    info = await run(nhi, write(tmp_path / "v4.csv", v4), m=other_layout, as_of=date(2025, 12, 2))
-    assert info.counts["phones_set_aside"] == 0
-    assert await nhi.fetchval("select valid from phone where number = '0312345678'")
-
-
-async def test_a_head_reported_deceased_leaves_every_campaign_at_once(
-    nhi: asyncpg.Pool, pool: asyncpg.Pool, tmp_path: Path
-) -> None:
-    both = [row(世帯番号="H001", 宛名番号="A001"), row(世帯番号="H002", 宛名番号="A002")]
-    await run(nhi, write(tmp_path / "v1.csv", both), as_of=date(2025, 10, 1))
-    cid = await factory.campaign(pool, "nhi")
-    await pool.execute(
-        """insert into campaign_target (campaign_id, household_id, department_id, state, lease_owner,
-                                        lease_expires_at)
-           select $1, id, 'nhi', case household_no when 'H001' then 'leased' else 'pending' end,
-                  case household_no when 'H001' then 'dialer-1' end,
-                  case household_no when 'H001' then now() + interval '1 minute' end
-           from household""",
-        cid,
-    )
-    newer = [
-        row(世帯番号="H001", 宛名番号="A001", 死亡日="R07.10.20"),
-        row(世帯番号="H002", 宛名番号="A002", 区民でなくなった日="R07.10.31"),
-    ]
-    info = await run(nhi, write(tmp_path / "v2.csv", newer), as_of=date(2025, 11, 1))
-    assert info.counts["targets_excluded"] == 2
-    targets = await pool.fetch(
-        """select h.household_no, t.state, t.last_outcome, t.lease_owner from campaign_target t
-           join household h on h.id = t.household_id order by 1"""
-    )
-    assert [tuple(t) for t in targets] == [
-        ("H001", "excluded", "deceased", None),  # its queued call is taken back
-        ("H002", "excluded", "moved_out", None),
-    ]
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be"])
@@ -378,102 +234,6 @@ async def test_broken_rows_are_reported_and_good_rows_still_land(nhi: asyncpg.Po
     assert len(parsed) - 1 == await imports.count_problems(nhi, info.id) > 3
 
 
-async def test_a_cell_that_cannot_be_read_is_reported_once(nhi: asyncpg.Pool, tmp_path: Path) -> None:
-    """Not also as the empty field or the disagreeing amounts that follow from it."""
-    path = write(
-        tmp_path / "once.csv",
-        [
-            row(世帯番号="H1", 宛名番号="A1", 調定額="-500"),
-            row(世帯番号="H2", 宛名番号="A2", 年度="平成32年度"),
-            row(世帯番号="H3", 宛名番号="A3", 未納額="百円"),
-        ],
-    )
-    info = await run(nhi, path)
-    problems = [(r["line"], r["column_name"], r["message"]) for r in await imports.problems(nhi, info.id)]
-    assert [(line, column) for line, column, _ in problems] == [(2, "調定額"), (3, "年度"), (4, "未納額")]
-    assert "負" in problems[0][2]
-    assert "平成32年度" in problems[1][2]
-
-
-async def test_one_person_written_two_ways_in_one_file_is_pointed_out(
-    nhi: asyncpg.Pool, tmp_path: Path
-) -> None:
-    """A person has a line per debt; when those lines disagree on the name or the birth date, the
-    first line's are kept and each other line says so (stored, with a warning)."""
-    path = write(
-        tmp_path / "twice.csv",
-        [
-            row(宛名番号="A1", 氏名="山田 太郎", 期別="1"),
-            row(宛名番号="A1", 氏名="山田 次郎", 期別="2"),
-            row(宛名番号="A1", 氏名="山田 太郎", 期別="3"),
-        ],
-    )
-    info = await run(nhi, path)
-    assert (info.rows_stored, info.rows_warned) == (3, 1)
-    problems = await imports.problems(nhi, info.id)
-    assert [(r["line"], r["severity"]) for r in problems] == [(3, "warning")]
-    assert "行 2" in problems[0]["message"]
-    assert await nhi.fetchval("select name_kanji from person") == "山田 太郎"
-
-
-async def test_a_quote_left_open_costs_only_its_own_line(nhi: asyncpg.Pool, tmp_path: Path) -> None:
-    """A quote never closed (or closed in the wrong place) would carry the reader over the lines after
-    it: those are read again, each a row of its own, and only the broken line is reported."""
-    plain = partial(row, 調定額="56000")  # no quoted cell
-    lines = [
-        enc(list(NHI_HEADER)),
-        enc(plain(世帯番号="H2", 宛名番号="A2")),  # 2
-        enc(plain(世帯番号="H3", 宛名番号="A3")).replace(b"A3,", b'A3,"', 1),  # 3: opens a quote
-        enc(plain(世帯番号="H4", 宛名番号="A4")),  # 4
-        enc(plain(世帯番号="H5", 宛名番号="A5", 住所="大字北,1番地")),  # 5: its quoted cell closes 3's quote
-        enc(plain(世帯番号="H6", 宛名番号="A6")),  # 6
-        enc(plain(世帯番号="H7", 宛名番号="A7", 住所="QADDRQ")).replace(
-            b"QADDRQ", '"北町\r\n1番地"'.encode("cp932")
-        ),  # 7-8
-        enc(plain(世帯番号="H9", 宛名番号="A9")).replace(b"A9,", b'A9,"', 1),  # 9: opens a quote
-        enc(plain(世帯番号="H10", 宛名番号="A10")),  # 10
-        b",,,,",  # 11: nothing but delimiters: a blank line
-        enc(plain(世帯番号="H12", 宛名番号="A12")),  # 12
-        enc(plain(世帯番号="H13", 宛名番号="A13", 住所="QADDRQ")).replace(
-            b"QADDRQ", '"南町\r\n2番地"'.encode("cp932")
-        )
-        + b",",  # 13-14: a line break, and an empty cell past the header's last (as on one line: fine)
-    ]
-    path = tmp_path / "quotes.csv"
-    path.write_bytes(b"\r\n".join(lines) + b"\r\n")
-    info = await run(nhi, path, m=mapping.parse({**_nhi_toml(), "file": {"encoding": "cp932"}}, "nhi-cp932"))
-    problems = {r["line"]: r["message"] for r in await imports.problems(nhi, info.id)}
-    assert set(problems) == {3, 9}, problems
-    assert "引用符" in problems[3]
-    assert "次の行から読み直しました" in problems[3]
-    assert "次の行から読み直しました" in problems[9]  # its quote runs on to line 13's
-    stored = {r["household_no"] for r in await nhi.fetch("select household_no from household")}
-    assert stored == {"H2", "H4", "H5", "H6", "H7", "H10", "H12", "H13"}
-    assert await nhi.fetchval("select address from household where household_no = 'H7'") == "北町 1番地"
-    assert (info.rows_read, info.rows_rejected, info.counts["blank_lines"]) == (10, 2, 1)
-
-
-async def test_a_quote_left_open_to_the_end_of_the_file_costs_only_its_line(
-    nhi: asyncpg.Pool, tmp_path: Path
-) -> None:
-    plain = partial(row, 調定額="56000")  # no quoted cell
-    lines = [
-        enc(list(NHI_HEADER)),
-        enc(plain(世帯番号="H2", 宛名番号="A2")),
-        enc(plain(世帯番号="H3", 宛名番号="A3")).replace(b"A3,", b'A3,"', 1),  # never closed
-        enc(plain(世帯番号="H4", 宛名番号="A4")),
-        enc(plain(世帯番号="H5", 宛名番号="A5")),
-    ]
-    path = tmp_path / "open.csv"
-    path.write_bytes(b"\r\n".join(lines) + b"\r\n")
-    info = await run(nhi, path, m=mapping.parse({**_nhi_toml(), "file": {"encoding": "cp932"}}, "nhi-cp932"))
-    problems = {r["line"]: r["message"] for r in await imports.problems(nhi, info.id)}
-    assert list(problems) == [3]
-    assert "閉じられていません" in problems[3]
-    stored = {r["household_no"] for r in await nhi.fetch("select household_no from household")}
-    assert stored == {"H2", "H4", "H5"}
-
-
 async def _report(pool: asyncpg.Pool, run_id: int, page_size: int) -> bytes:
     page = partial(imports.problem_page, pool, run_id, size=page_size)
     return b"".join([chunk async for chunk in report.stream(page)])
@@ -489,36 +249,6 @@ def _nhi_toml() -> dict[str, Any]:
     import tomllib
 
     return tomllib.loads((mapping.SHIPPED / "nhi-sample.toml").read_text(encoding="utf-8"))
-
-
-async def test_placeholder_dates_are_read_as_empty(nhi: asyncpg.Pool, tmp_path: Path) -> None:
-    """0001-01-01 or 9999-12-31 for "none" (区民でなくなった日 9999/12/31: still a resident) is not a
-    date (asyncpg would store ±infinity): an optional column reads it as empty, with a warning; a
-    required one (納期限) refuses the row."""
-    path = write(
-        tmp_path / "placeholders.csv",
-        [
-            row(世帯番号="H1", 宛名番号="A1", 区民でなくなった日="9999/12/31"),
-            row(世帯番号="H2", 宛名番号="A2", 生年月日="0001-01-01"),
-            row(世帯番号="H3", 宛名番号="A3", 納期限="99991231"),
-        ],
-    )
-    info = await run(nhi, path)
-    problems = [
-        (r["line"], r["column_name"], r["severity"], r["message"])
-        for r in await imports.problems(nhi, info.id)
-    ]
-    assert sorted(p[:3] for p in problems) == [
-        (2, "区民でなくなった日", "warning"),
-        (3, "生年月日", "warning"),
-        (4, "納期限", "error"),  # required: missing
-        (4, "納期限", "warning"),
-    ]
-    assert all("範囲外" in p[3] for p in problems if p[2] == "warning")
-    assert (info.rows_stored, info.rows_warned, info.rows_rejected) == (2, 2, 1)
-    stored = {r["atena_no"]: r for r in await nhi.fetch("select * from person")}
-    assert stored["A1"]["resident_until"] is None
-    assert stored["A2"]["birth_date"] is None
 
 
 async def test_a_file_that_does_not_match_its_mapping_stores_nothing(

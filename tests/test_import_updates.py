@@ -1,0 +1,148 @@
+"""Exports imported again and again: the same file changes nothing, a newer one updates in place,
+the newest is right about residents and their numbers, and a death or a move ends the calls."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import asyncpg
+
+from dialer.imports import mapping, report
+from dialer.imports.sample import write_households
+from tests import factory
+from tests.test_imports import _nhi_toml, row, run, snapshot, write
+
+
+async def test_reimporting_the_same_file_changes_nothing(nhi: asyncpg.Pool, tmp_path: Path) -> None:
+    path = tmp_path / "kokuho.csv"
+    write_households(path, 50)
+    await run(nhi, path)
+    before = await snapshot(nhi)
+    again = await run(nhi, path)
+    assert again.status == "done"
+    for table in ("households", "persons", "phones", "debts"):
+        assert again.counts[table] == {"inserted": 0, "updated": 0}, table
+    assert await snapshot(nhi) == before
+
+
+async def test_a_newer_export_updates_in_place(nhi: asyncpg.Pool, tmp_path: Path) -> None:
+    first = write(
+        tmp_path / "v1.csv", [row(住所="見本市見本町1-1", 調定額="30000", 収納額="0", 未納額="30000")]
+    )
+    await run(nhi, first, as_of=date(2025, 10, 1))
+    await nhi.execute("update person set nationality = 'JP' where atena_no = 'A001'")  # not in this layout
+    newer = write(
+        tmp_path / "v2.csv",
+        [
+            row(
+                住所="見本市試験台2-2",
+                調定額="30000",
+                収納額="10000",
+                未納額="20000",
+                電話番号2="090-1111-2222",
+            )
+        ],
+    )
+    info = await run(nhi, newer, as_of=date(2025, 11, 1))
+    assert info.counts["households"] == {"inserted": 0, "updated": 1}
+    assert info.counts["debts"] == {"inserted": 0, "updated": 1}
+    assert info.counts["phones"] == {"inserted": 1, "updated": 0}
+    assert await nhi.fetchval("select count(*) from household") == 1
+    assert await nhi.fetchval("select address from household") == "見本市試験台2-2"
+    assert await nhi.fetchval("select nationality from person") == "JP"  # unmapped: left alone
+    assert await nhi.fetchval("select unpaid_yen from household") == 20000
+    # an older export arriving late never overwrites the newer figures
+    await run(nhi, first, as_of=date(2025, 10, 1))
+    assert await nhi.fetchval("select paid_yen from debt") == 10000
+
+
+async def test_the_newest_export_is_right_about_residents_and_their_numbers(
+    nhi: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """A number the newer export no longer gives is set aside (not dialed) until one gives it again;
+    an older export arriving late adds what it alone has and changes nobody stored."""
+    v1 = [row(氏名="山田 太郎", 住所="見本町1-1", 電話番号1="03-1234-5678", 電話番号2="", 携帯電話番号="")]
+    await run(nhi, write(tmp_path / "v1.csv", v1), as_of=date(2025, 10, 1))
+    staff_number = await nhi.fetchval(  # a number staff added: theirs, whatever the exports say
+        """insert into phone (household_id, department_id, number, kind, source, priority)
+           select id, 'nhi', '0312349999', 'landline', 'staff', 9 from household returning id"""
+    )
+    v2 = [
+        row(
+            氏名="山田 次郎",
+            住所="見本町2-2",
+            死亡日="2025-10-20",
+            電話番号1="03-1111-3333",
+            電話番号2="",
+            携帯電話番号="",
+        )
+    ]
+    info = await run(nhi, write(tmp_path / "v2.csv", v2), as_of=date(2025, 11, 1))
+    assert info.counts["phones_set_aside"] == 1
+    phones = {r["number"]: r for r in await nhi.fetch("select * from phone")}
+    assert not phones["0312345678"]["valid"]
+    assert phones["0312345678"]["invalid_reason"] == "最新の取込データにない番号です"
+    assert phones["0311113333"]["valid"]
+    assert phones["0312349999"]["valid"]
+    assert phones["0312349999"]["id"] == staff_number
+
+    late = [
+        *v1,
+        row(世帯番号="H002", 宛名番号="A002", 電話番号1="03-2222-4444", 電話番号2="", 携帯電話番号=""),
+    ]
+    info = await run(nhi, write(tmp_path / "late.csv", late), as_of=date(2025, 10, 1))
+    assert info.counts["older_than"] == "2025-11-01"
+    assert "older than the export of 2025-11-01" in report.summary(info)
+    person = await nhi.fetchrow("select * from person where atena_no = 'A001'")
+    assert (person["name_kanji"], person["death_date"]) == ("山田 次郎", date(2025, 10, 20))
+    assert await nhi.fetchval("select address from household where household_no = 'H001'") == "見本町2-2"
+    assert not await nhi.fetchval("select valid from phone where number = '0312345678'")
+    assert await nhi.fetchval("select count(*) from person where atena_no = 'A002'") == 1  # new: added
+    assert await nhi.fetchval("select valid from phone where number = '0322224444'")
+
+    v3 = [row(氏名="山田 次郎", 死亡日="2025-10-20", 電話番号1="03-1234-5678", 電話番号2="", 携帯電話番号="")]
+    info = await run(nhi, write(tmp_path / "v3.csv", v3), as_of=date(2025, 12, 1))
+    phones = {r["number"]: r for r in await nhi.fetch("select * from phone")}
+    assert (phones["0312345678"]["valid"], phones["0312345678"]["invalid_reason"]) == (True, None)
+    assert not phones["0311113333"]["valid"]
+    assert info.counts["phones_set_aside"] == 1
+    # another layout (another system's export) knows other numbers: it sets none of these aside
+    other_layout = mapping.parse({**_nhi_toml(), "name": "another-system"}, "another-system")
+    v4 = [
+        row(氏名="山田 次郎", 死亡日="2025-10-20", 電話番号1="090-5555-6666", 電話番号2="", 携帯電話番号="")
+    ]
+    info = await run(nhi, write(tmp_path / "v4.csv", v4), m=other_layout, as_of=date(2025, 12, 2))
+    assert info.counts["phones_set_aside"] == 0
+    assert await nhi.fetchval("select valid from phone where number = '0312345678'")
+
+
+async def test_a_head_reported_deceased_leaves_every_campaign_at_once(
+    nhi: asyncpg.Pool, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    both = [row(世帯番号="H001", 宛名番号="A001"), row(世帯番号="H002", 宛名番号="A002")]
+    await run(nhi, write(tmp_path / "v1.csv", both), as_of=date(2025, 10, 1))
+    cid = await factory.campaign(pool, "nhi")
+    await pool.execute(
+        """insert into campaign_target (campaign_id, household_id, department_id, state, lease_owner,
+                                        lease_expires_at)
+           select $1, id, 'nhi', case household_no when 'H001' then 'leased' else 'pending' end,
+                  case household_no when 'H001' then 'dialer-1' end,
+                  case household_no when 'H001' then now() + interval '1 minute' end
+           from household""",
+        cid,
+    )
+    newer = [
+        row(世帯番号="H001", 宛名番号="A001", 死亡日="R07.10.20"),
+        row(世帯番号="H002", 宛名番号="A002", 区民でなくなった日="R07.10.31"),
+    ]
+    info = await run(nhi, write(tmp_path / "v2.csv", newer), as_of=date(2025, 11, 1))
+    assert info.counts["targets_excluded"] == 2
+    targets = await pool.fetch(
+        """select h.household_no, t.state, t.last_outcome, t.lease_owner from campaign_target t
+           join household h on h.id = t.household_id order by 1"""
+    )
+    assert [tuple(t) for t in targets] == [
+        ("H001", "excluded", "deceased", None),  # its queued call is taken back
+        ("H002", "excluded", "moved_out", None),
+    ]
