@@ -119,15 +119,14 @@ _ELSEWHERE = """
     select case when l.follow_up then null  -- a call-back the resident asked for, a promise checked on
                 when x.promised >= ($5::timestamptz at time zone 'Asia/Tokyo')::date
                      then (x.promised + 1)::timestamp at time zone 'Asia/Tokyo'
-                when x.spoken or (x.others > 0 and x.calls >= x.per_day) then $5::timestamptz + interval '1 day'
+                when x.spoken or (n.others > 0 and n.calls >= x.per_day) then $5::timestamptz + interval '1 day'
            end as not_before,
            case when x.promised >= ($5::timestamptz at time zone 'Asia/Tokyo')::date then 'promised_elsewhere'
                 when x.spoken then 'reached_elsewhere' else 'day_cap_elsewhere' end as why
-    from (select (select count(*) from attempt a where a.household_id = l.household_id and a.originated_at >= $5
-                    and a.dial_mode <> 'inbound') as calls,
-                 (select count(*) from attempt a where a.household_id = l.household_id and a.originated_at >= $5
-                    and a.dial_mode <> 'inbound' and a.campaign_id <> l.campaign_id) as others,
-                 exists (select 1 from attempt a join disposition d on d.attempt_id = a.id
+    from (select count(*) as calls, count(*) filter (where a.campaign_id <> l.campaign_id) as others
+          from attempt a
+          where a.household_id = l.household_id and a.originated_at >= $5 and a.dial_mode <> 'inbound') n,
+         (select exists (select 1 from attempt a join disposition d on d.attempt_id = a.id
                          where a.household_id = l.household_id and a.campaign_id is distinct from l.campaign_id
                            and d.created_at >= $5
                            and exists (select 1 from disposition_code dc where dc.code = d.code and dc.reached
