@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import astuple, dataclass
+from datetime import date, datetime, timedelta
 
 import asyncpg
 
+from campaigns.hours import TOKYO
 from dialer import logs
+from dialer.imports.sample import overdue_installments
 from dialer.store import users
 from dialer.store.db import Connection
 
@@ -198,23 +200,22 @@ async def _household(conn: Connection, rng: random.Random, dept: str, i: int) ->
         number,
         "mobile" if mobile else "landline",
     )
-    for year in (2024, 2025) if dept == "nhi" else (2025,):
-        for installment in sorted(rng.sample(range(1, 11 if dept == "nhi" else 5), rng.randint(1, 3))):
-            assessed = rng.randint(5, 40) * 1000 if dept == "nhi" else rng.randint(10, 80) * 1000
-            due = date(year, 6, 30) + timedelta(days=31 * (installment - 1))
-            await conn.execute(
-                """insert into debt (household_id, person_id, department_id, debt_type, fiscal_year, installment,
+    due_now = overdue_installments(datetime.now(TOKYO).date(), per_year=10 if dept == "nhi" else 4)
+    for year, installment, due in (astuple(d) for d in rng.sample(due_now, rng.randint(1, 3))):
+        assessed = rng.randint(5, 40) * 1000 if dept == "nhi" else rng.randint(10, 80) * 1000
+        await conn.execute(
+            """insert into debt (household_id, person_id, department_id, debt_type, fiscal_year, installment,
                                      assessed_yen, paid_yen, due_date) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-                hid,
-                head_id,
-                dept,
-                "nhi" if dept == "nhi" else "resident_tax",
-                year,
-                installment,
-                assessed,
-                rng.choice((0, 0, 0, assessed // 2)),
-                due,
-            )
+            hid,
+            head_id,
+            dept,
+            "nhi" if dept == "nhi" else "resident_tax",
+            year,
+            installment,
+            assessed,
+            rng.choice((0, 0, 0, assessed // 2)),
+            due,
+        )
     return hid
 
 

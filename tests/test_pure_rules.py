@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,6 +14,7 @@ from campaigns.dispositions import Code, FieldError, clean_note, parse_amount, v
 from campaigns.hours import callable_now
 from dialer import config
 from dialer.errors import ConfigError
+from dialer.imports.sample import NHI_HEADER, household_rows, overdue_installments
 from dialer.jpformat import is_japanese_number, phone_display, wareki, wareki_fiscal_year, yen
 from dialer.store.campaigns import clean_name
 
@@ -303,3 +304,24 @@ def test_residents_are_never_called_between_21_and_8(local: str, ok: bool) -> No
 def test_naive_times_are_refused() -> None:
     with pytest.raises(ValueError, match="time zone"):
         callable_now(datetime(2026, 11, 23, 12, 0))
+
+
+@pytest.mark.parametrize("today", [date(y, m, d) for y in (2026, 2027, 2031) for m in range(1, 13) for d in (1, 28)])
+def test_sample_debts_follow_the_calendar(today: date) -> None:
+    """The demo's and the benchmark's debts are overdue on the day they are made and none is
+    time-barred (保険料: 2 years), whatever year the demo is started in."""
+    due = overdue_installments(today)
+    assert len(due) >= 7, due  # a household's head takes up to three, three instalments apart
+    assert all(today - timedelta(days=700) < d.due < today - timedelta(days=14) for d in due)
+    assert all(d.due <= date(d.fiscal_year + 1, 3, 31) for d in due)
+    assert len({(d.fiscal_year, d.installment) for d in due}) == len(due)
+    tax = overdue_installments(today, per_year=4)
+    assert len(tax) >= 3 and all(d.installment <= 4 for d in tax)
+
+
+def test_sample_export_rows_are_due_before_the_day_given() -> None:
+    today = date(2031, 5, 10)
+    rows = list(household_rows(200, today=today))
+    dues = {r[NHI_HEADER.index("納期限")] for r in rows}
+    assert {d[:3] for d in dues} <= {"R11", "R12", "R13"}  # FY2029–2031 in 令和
+    assert {r[NHI_HEADER.index("相当年度")] for r in rows} <= {"2029", "2030"}

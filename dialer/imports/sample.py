@@ -10,11 +10,12 @@ from __future__ import annotations
 import csv
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import astuple, dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+from campaigns.hours import TOKYO
 from dialer.jpformat import ERAS
 
 NHI_HEADER = (
@@ -65,12 +66,28 @@ TOWNS = ("見本町", "試験台", "架空が丘", "模擬野", "仮設本町", 
 
 
 @dataclass(frozen=True)
-class Debt:
+class Installment:
     fiscal_year: int
     installment: int
-    assessed: int
-    paid: int
     due: date
+
+
+def overdue_installments(today: date, *, per_year: int = 10) -> list[Installment]:
+    """The instalments (期別) of the last two fiscal years that are past due on `today` and still far
+    from their limitation period (保険料 2 years): due between 700 and 14 days ago, oldest first.
+
+    Sample data follows the calendar, so a demo started years from now still shows debts a
+    campaign would call about (fixed years would all be time-barred by then). Instalment k of
+    fiscal year Y is due on 30 June + 31·(k−1) days, never after 31 March of Y+1.
+    """
+    fy = today.year if today.month >= 4 else today.year - 1
+    found = []
+    for year in (fy - 2, fy - 1, fy):
+        for k in range(1, per_year + 1):
+            due = min(date(year, 6, 30) + timedelta(days=31 * (k - 1)), date(year + 1, 3, 31))
+            if today - timedelta(days=700) < due < today - timedelta(days=14):
+                found.append(Installment(year, k, due))
+    return found
 
 
 def wareki_short(d: date) -> str:
@@ -81,9 +98,13 @@ def wareki_short(d: date) -> str:
     return d.strftime("%Y/%m/%d")
 
 
-def household_rows(count: int, seed: int = 1, start: int = 1) -> Iterator[list[str]]:
-    """Rows in the nhi-sample layout: each household a head and (for one in five) a spouse, 1–3 debts."""
+def household_rows(
+    count: int, seed: int = 1, start: int = 1, *, today: date | None = None
+) -> Iterator[list[str]]:
+    """Rows in the nhi-sample layout: each household a head and (for one in five) a spouse, 1–3 debts
+    overdue on `today` (default: today in Tokyo; see `overdue_installments`)."""
     rng = random.Random(seed)
+    recent = overdue_installments(today or datetime.now(TOKYO).date())
     for i in range(start, start + count):
         hh = f"{i:09d}"
         surname = rng.choice(SURNAMES)
@@ -98,11 +119,9 @@ def household_rows(count: int, seed: int = 1, start: int = 1) -> Iterator[list[s
             birth = date(1950, 1, 1) + timedelta(days=rng.randint(0, 365 * 50))
             debts = 1 + (rng.random() < 0.3) + (rng.random() < 0.1) if n == 0 else 1
             for k in range(debts):
-                fy = 2025 - (k // 2)
-                inst = 1 + (k % 9)
+                fy, inst, due = astuple(recent[-1 - 3 * k])
                 assessed = rng.randint(3, 60) * 1000
                 paid = 0 if rng.random() < 0.8 else assessed // 2
-                due = date(fy, 6, 30) + timedelta(days=31 * (inst - 1))
                 yield [
                     hh,
                     atena,
@@ -126,7 +145,7 @@ def household_rows(count: int, seed: int = 1, start: int = 1) -> Iterator[list[s
                     f"{assessed:,}",
                     str(paid),
                     str(assessed - paid),
-                    wareki_short(min(due, date(fy + 1, 3, 31))),
+                    wareki_short(due),
                     "0",
                     "",
                     "0",
@@ -134,10 +153,12 @@ def household_rows(count: int, seed: int = 1, start: int = 1) -> Iterator[list[s
                 ]
 
 
-def write_households(path: Path, count: int, *, encoding: str = "cp932", seed: int = 1) -> int:
+def write_households(
+    path: Path, count: int, *, encoding: str = "cp932", seed: int = 1, today: date | None = None
+) -> int:
     """Write a sample export of `count` households; returns the number of data rows."""
     with open(path, "w", encoding=encoding, newline="") as f:
-        return _write(f, NHI_HEADER, household_rows(count, seed))
+        return _write(f, NHI_HEADER, household_rows(count, seed, today=today))
 
 
 def _write(f: TextIO, header: tuple[str, ...], rows: Iterator[list[str]]) -> int:
