@@ -181,6 +181,48 @@ async def test_writes_into_another_department_are_refused_or_touch_nothing(
         assert not await conn.fetchval("select bool_or(do_not_call) from phone")
 
 
+async def test_department_settings_and_shared_codes_change_only_in_their_scope(
+    shared_server: asyncpg.Pool, pool: asyncpg.Pool, app_pool: asyncpg.Pool
+) -> None:
+    """The tax department's callback number (read out to its residents) and retention (what its
+    purge deletes) cannot be changed from NHI's scope or from none; the shared disposition codes
+    only by the `dialer` commands' all-departments scope."""
+    settings = "select callback_number, retain_closed_days from department where id = 'tax'"
+    before = tuple(await pool.fetchrow(settings))
+    for scope in ("nhi", None):
+        async with db.department(shared_server, scope) as conn:
+            assert await conn.fetchval("select count(*) from department") == 2  # readable everywhere
+            assert await conn.execute(
+                "update department set callback_number = '0120000000', retain_closed_days = 30"
+            ) == ("UPDATE 1" if scope else "UPDATE 0")  # its own row only
+            assert await conn.execute("update disposition_code set label_ja = '改ざん'") == "UPDATE 0"
+            assert (
+                await conn.execute("delete from disposition_code where department_id is null") == "DELETE 0"
+            )
+            for attack in (
+                "insert into department (id, name_ja, name_en) values ('planted', 'x', 'x')",
+                "insert into disposition_code (department_id, code, label_ja, label_en) values (null, 'planted', 'x', 'x')",
+            ):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    async with conn.transaction():
+                        await conn.execute(attack)
+            assert await conn.execute("delete from department") == "DELETE 0"
+    assert tuple(await pool.fetchrow(settings)) == before
+    assert await pool.fetchval("select count(*) from disposition_code where label_ja = '改ざん'") == 0
+    assert await pool.fetchval("select callback_number from department where id = 'nhi'") == "0120000000"
+    # the `dialer` commands' scope may
+    assert (
+        await app_pool.execute("update department set name_en = 'Tax Division' where id = 'tax'")
+        == "UPDATE 1"
+    )
+    assert (
+        await app_pool.execute(
+            "update disposition_code set sort = sort where department_id is null and code = 'promise'"
+        )
+        == "UPDATE 1"
+    )
+
+
 async def test_the_audit_log_is_append_only_for_the_product(
     shared_server: asyncpg.Pool, pool: asyncpg.Pool
 ) -> None:

@@ -62,8 +62,9 @@ async def change_policy(
     remote_addr: str = "",
 ) -> Policy:
     """Change some kinds' days (none: confirm the policy as it is), in one transaction with the audit
-    log's entry (before, after, and `via`: who outside the product's users, e.g. the OS user)."""
-    async with db.transaction(pool) as conn:
+    log's entry (before, after, and `via`: who outside the product's users, e.g. the OS user).
+    It runs in the department's own scope: only there may its row be changed (sql/0022)."""
+    async with db.department(pool, department_id) as conn:
         current = (await policies(conn)).get(department_id)
         if current is None:
             raise ConfigError(f"No department {department_id!r}.")
