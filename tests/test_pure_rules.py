@@ -306,7 +306,9 @@ def test_naive_times_are_refused() -> None:
         callable_now(datetime(2026, 11, 23, 12, 0))
 
 
-@pytest.mark.parametrize("today", [date(y, m, d) for y in (2026, 2027, 2031) for m in range(1, 13) for d in (1, 28)])
+@pytest.mark.parametrize(
+    "today", [date(y, m, d) for y in (2026, 2027, 2031) for m in range(1, 13) for d in (1, 28)]
+)
 def test_sample_debts_follow_the_calendar(today: date) -> None:
     """The demo's and the benchmark's debts are overdue on the day they are made and none is
     time-barred (保険料: 2 years), whatever year the demo is started in."""
