@@ -122,6 +122,9 @@ class Dialing:
             if not fresh.open_to(slot.user.id):  # taken off the campaign by a supervisor
                 await self.floor.tell(slot, "notice.not_assigned")
                 return
+            if not fresh.caller_id:  # active from before the console required one: never 非通知
+                await self.floor.tell(slot, "notice.no_caller_id")
+                return
             slot.campaign = fresh
             if fresh.dial_mode == "predictive":
                 return  # the pacer places this campaign's calls (campaigns.predictive)

@@ -131,6 +131,10 @@ class Predictive:
             await self.floor.tell(s, "notice.not_assigned")
         slots = [s for s in slots if fresh.open_to(s.user.id)]
         ready = [s for s in ready if fresh.open_to(s.user.id)]
+        if not fresh.caller_id:  # active from before the console required one: never 非通知
+            for s in ready:
+                await self.floor.tell(s, "notice.no_caller_id")
+            return
         if not self.dialing.may_call_residents(fresh):
             for s in ready:
                 await self.floor.tell(s, "notice.outside_hours")

@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 
 import asyncpg
+import pytest
 
 from dialer import runtime
 from dialer.config import Settings
@@ -307,6 +308,33 @@ async def test_a_campaign_stopped_by_a_supervisor_places_no_more_calls_at_once(
             await campaigns.update(pool, w.campaign_id, {"status": "active"})
             running.engine.floor.wake.set()
             await page.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "ringing")
+        finally:
+            await page.close()
+
+
+RESIDENT_CONTEXTS = ("dialer-connect", "dialer-predictive")
+
+
+@pytest.mark.parametrize("mode", ["progressive", "predictive"])
+async def test_an_active_campaign_without_a_caller_id_calls_nobody(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx, mode: str
+) -> None:
+    """A campaign made active before a caller ID was required (or changed in SQL) is not dialled
+    with a withheld number (非通知, which residents do not answer and cannot call back)."""
+    w = await factory.world(pool, mode)
+    await pool.execute("update campaign set caller_id = '' where id = $1", w.campaign_id)
+    await factory.household(pool, w.campaign_id, "0355550907")
+    async with runtime.started(settings) as running:
+        page = PageClient(running.url)
+        try:
+            await page.ready_as("op1", w.campaign_id)
+            state = await page.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_caller_id")
+            assert state["state"] == "ready"
+            await asyncio.sleep(1.5)
+            assert [a for a in sim.actions("Originate") if a["Context"] in RESIDENT_CONTEXTS] == []
+            await campaigns.update(pool, w.campaign_id, {"caller_id": "0312340001"})
+            running.engine.floor.wake.set()
+            await until(lambda: [a for a in sim.actions("Originate") if a["Context"] in RESIDENT_CONTEXTS])
         finally:
             await page.close()
 
