@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 from dialer.errors import ImportFileError
@@ -41,3 +42,15 @@ def test_every_reason_a_file_is_refused_for_can_be_said_in_both_languages() -> N
             text = CATALOG[lang][f"import.reason.{reason}"].format(**params)
             assert "{" not in text
     assert "宛名番号" in translate("ja", "import.reason.no_columns").format(**params)
+
+
+def test_the_results_export_names_outcomes_as_the_pages_do() -> None:
+    """The export (dialer/store/exports.py, which does not read the web catalogue) writes each
+    outcome in the words the operator's and supervisor's pages use; a new outcome needs both."""
+    from dialer.calls.state import Outcome
+    from dialer.store.exports import OUTCOME_LABELS
+
+    assert set(OUTCOME_LABELS) == {o.value for o in Outcome} | {""}
+    for value, label in OUTCOME_LABELS.items():
+        key = f"outcome.{value or 'in_progress'}"
+        assert unicodedata.normalize("NFKC", CATALOG["ja"][key]) == label, key

@@ -115,6 +115,7 @@ RESULTS_HEADER = (
     "発信結果名",  # the two codes in words, for people (the codes stay for the systems reading them)
     "応対結果",
 )
+# the pages' words (web/messages/ja.toml outcome.*, half-width brackets); tests/test_i18n.py keeps them equal
 OUTCOME_LABELS = {
     "connected": "通話", "abandoned": "放棄", "dropped": "接続前に切断", "machine": "留守番電話", "busy": "話し中",
     "no_answer": "応答なし", "congestion": "回線混雑", "unavailable": "使われていない番号", "cancelled": "発信取消",
