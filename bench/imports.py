@@ -84,9 +84,9 @@ async def _import(pool: asyncpg.Pool, path: Path) -> dict[str, Any]:
 async def _next_targets(pool: asyncpg.Pool) -> dict[str, Any]:
     """A campaign filled from a segment (arrears under ¥100,000, largest first) of every household:
     the segment's preview count and the fill timed, then the hopper's read of the next 100, 200 times."""
-    # The generated file's debts are of fixed years (2024-2025): the limitation period is lifted so
-    # that the same households match whatever the date the benchmark runs on.
-    segment = segments.parse({"unpaid_max_yen": 100_000, "limitation_years": {"nhi": 20}})
+    # The generated file's debts fall due 14-700 days before the day it is made (dialer/imports/sample.py),
+    # so none is past the 2-year limitation and the same households match on any date.
+    segment = segments.parse({"unpaid_max_yen": 100_000})
     today = datetime.now(TOKYO).date()
     async with pool.acquire() as conn:
         cid = await conn.fetchval(
