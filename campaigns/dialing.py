@@ -99,11 +99,12 @@ class Dialing:
     def may_call_residents(self, campaign: CampaignInfo | None) -> bool:
         """Inside the campaign's calling window (and never 21:00–8:00), checked right before a call.
 
-        The simulated PBX's callees are not residents: the demo and training run at any hour.
+        The simulated PBX's callees are not residents: the demo and training run at any hour, except
+        in a campaign given a window of its own (by a trainee, to see one work), which is kept.
         """
-        if self.settings.simulated_callees:
-            return True
         now = self.clock()
+        if self.settings.simulated_callees and (campaign is None or not campaign.calling_window):
+            return True
         return (
             campaign is not None
             and hours.callable_now(now)

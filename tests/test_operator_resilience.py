@@ -256,16 +256,19 @@ async def test_a_disposition_saved_during_the_call_keeps_the_household_until_it_
     assert (after["state"], after["last_outcome"], after["later"]) == ("pending", "other_party", True)
 
 
-async def test_no_resident_is_called_outside_the_campaigns_window_with_a_real_pbx(
-    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+@pytest.mark.parametrize("simulated", [False, True], ids=["real-callees", "demo"])
+async def test_no_resident_is_called_outside_the_campaigns_window(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx, simulated: bool
 ) -> None:
+    """As with a real Asterisk and real residents; and in the demo (whose simulated callees may be
+    called at any hour) once a campaign is given a window of its own, so a trainee sees it work."""
     w = await factory.world(pool)
     await factory.household(pool, w.campaign_id, "0355550905")
     # The campaign opens at 9:30 on Tuesdays (the default would be 9:00; the floor 8:00).
     await pool.execute(
         """update campaign set calling_window = '{"tue": ["09:30-12:00"]}' where id = $1""", w.campaign_id
     )
-    real = replace(settings, simulated_callees=False)  # as with a real Asterisk and real residents
+    real = replace(settings, simulated_callees=simulated)
     async with runtime.started(real) as running:
         running.engine.dialing.clock = lambda: datetime.fromisoformat("2026-11-23T21:00:00+09:00")
         page = PageClient(running.url)
