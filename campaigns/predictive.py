@@ -162,9 +162,10 @@ class Predictive:
 
     def _waiting_shares(self, working: dict[int, list[Slot]]) -> dict[int, int]:
         """Each predictive campaign's share of its department's residents calling in who wait:
-        they are given the first of the department's operators with a phone to become free
-        (campaigns.inbound), whichever campaign those work on, so the department's callers are
-        split once across its campaigns and its other operators (pacer.share)."""
+        they are given a ready operator of the department with a phone, whichever campaign that
+        operator works on, but not one a predictive campaign's calls in flight count on
+        (campaigns.inbound `_take_operator`), so the department's callers are split once across
+        its campaigns and its other operators (pacer.share), an estimate of who frees first."""
         by_department: dict[str, list[int]] = {}
         for campaign_id, slots in working.items():
             assert slots[0].campaign is not None
