@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import errno
-import getpass
 import os
 import signal
 import sys
@@ -14,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from dialer import cli_campaign, cli_data, cli_departments, cli_retention, config, logs
+from dialer import cli_campaign, cli_data, cli_departments, cli_retention, cli_users, config, logs
 from dialer.config import Settings
 from dialer.errors import DialerError, PortInUse
 
@@ -51,18 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     mig.set_defaults(func=_migrate)
     sim = sub.add_parser("simpbx", help="run only the simulated PBX (AMI on SIM_AMI_PORT, default 5038)")
     sim.set_defaults(func=_simpbx)
-    users = sub.add_parser("users", help="manage users")
-    usub = users.add_subparsers(title="users commands")
-    add = usub.add_parser("add", help="add a user (the password is read from stdin or asked)")
-    add.add_argument("--login", required=True)
-    add.add_argument("--name", required=True, help="display name")
-    add.add_argument("--role", required=True, choices=["operator", "supervisor", "staff", "admin"])
-    add.add_argument("--department", help="department id (not for admin)")
-    add.add_argument("--extension", help="the operator's phone extension")
-    add.add_argument(
-        "--pbx", help="with AMI_SERVERS: the Asterisk server the phone is on (default: the first)"
-    )
-    add.set_defaults(func=_users_add)
+    cli_users.register(sub)
     codes = sub.add_parser("codes", help="the list of outcomes operators record (dispositions)")
     csub = codes.add_subparsers(title="codes commands")
     ls = csub.add_parser("list", help="list the active codes (of a department: its own and the shared ones)")
@@ -182,28 +170,6 @@ async def _simpbx(settings: Settings, args: argparse.Namespace) -> int:
             await pbx.stop()
 
     return await _until_signal(body)
-
-
-async def _users_add(settings: Settings, args: argparse.Namespace) -> int:
-    from dialer.store import users
-
-    password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else getpass.getpass("password: ")
-
-    async def body(pool: Any) -> None:
-        user = await users.create_user(
-            pool,
-            login=args.login,
-            password=password,
-            display_name=args.name,
-            role=args.role,
-            department_id=args.department,
-            extension=args.extension,
-            pbx=args.pbx,
-        )
-        print(f"created user {user.login} ({user.role})")
-
-    await with_pool(settings, body)
-    return 0
 
 
 async def with_pool(settings: Settings, body: Callable[[Any], Awaitable[None]]) -> None:

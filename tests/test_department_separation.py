@@ -186,7 +186,7 @@ async def test_department_settings_and_shared_codes_change_only_in_their_scope(
 ) -> None:
     """The tax department's callback number (read out to its residents) and retention (what its
     purge deletes) cannot be changed from NHI's scope or from none; the shared disposition codes
-    only by the `dialer` commands' all-departments scope."""
+    and the users only by the `dialer` commands' all-departments scope."""
     settings = "select callback_number, retain_closed_days from department where id = 'tax'"
     before = tuple(await pool.fetchrow(settings))
     for scope in ("nhi", None):
@@ -196,12 +196,18 @@ async def test_department_settings_and_shared_codes_change_only_in_their_scope(
                 "update department set callback_number = '0120000000', retain_closed_days = 30"
             ) == ("UPDATE 1" if scope else "UPDATE 0")  # its own row only
             assert await conn.execute("update disposition_code set label_ja = '改ざん'") == "UPDATE 0"
+            # nobody is made an administrator, or let back in, from a web request
+            assert (
+                await conn.execute("update app_user set role = 'admin', department_id = null") == "UPDATE 0"
+            )
+            assert await conn.execute("delete from app_user") == "DELETE 0"
             assert (
                 await conn.execute("delete from disposition_code where department_id is null") == "DELETE 0"
             )
             for attack in (
                 "insert into department (id, name_ja, name_en) values ('planted', 'x', 'x')",
                 "insert into disposition_code (department_id, code, label_ja, label_en) values (null, 'planted', 'x', 'x')",
+                "insert into app_user (login, display_name, role, password_hash) values ('planted', 'x', 'admin', 'x')",
             ):
                 with pytest.raises(asyncpg.InsufficientPrivilegeError):
                     async with conn.transaction():

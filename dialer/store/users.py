@@ -5,13 +5,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 
 from dialer.errors import DialerError
-from dialer.store.db import Conn
+from dialer.store import audit
+from dialer.store.db import Conn, transaction
 from dialer.store.passwords import DUMMY_HASH, hash_password, verify_password
 
 ROLES = ("operator", "supervisor", "staff", "admin")
@@ -96,6 +99,118 @@ async def create_user(
         raise UserError(f"invalid user: {exc.detail or exc}") from None
     assert row is not None
     return User.from_row(row)
+
+
+@dataclass(frozen=True)
+class Listed:
+    user: User
+    active: bool
+    created_at: datetime
+
+
+async def listed(conn: Conn, department_id: str | None = None) -> list[Listed]:
+    """Every user (of one department, with its administrators), active or not, by login ID."""
+    rows = await conn.fetch(
+        f"""select {_USER_COLUMNS}, u.active, u.created_at from app_user u
+            where $1::text is null or u.department_id = $1 or u.department_id is null order by u.login""",
+        department_id,
+    )
+    return [Listed(User.from_row(r), r["active"], r["created_at"]) for r in rows]
+
+
+CHANGEABLE = ("display_name", "role", "department_id", "extension", "pbx")
+
+
+async def change(
+    conn: Conn,
+    login: str,
+    changes: Mapping[str, str | None],
+    *,
+    password: str | None = None,
+    active: bool | None = None,
+    via: Mapping[str, Any],
+) -> Listed:
+    """Change a user: `changes` holds CHANGEABLE fields (None: none, for department_id, extension
+    and pbx); a new password; or switch the login off (a leaver: refused at once, every session and
+    open page ended) or on again. In one transaction with the audit log's entry (before and after,
+    never the password)."""
+    unknown = set(changes) - set(CHANGEABLE)
+    if unknown:
+        raise ValueError(unknown)
+    if "role" in changes and changes["role"] not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}, got {changes['role']!r}")
+    if "display_name" in changes and not (changes["display_name"] or "").strip():
+        raise UserError("a display name is needed")
+    if password is not None and len(password) < 8:
+        raise UserError("password must be at least 8 characters")
+    async with transaction(conn) as tx:
+        row = await tx.fetchrow(
+            f"select {_USER_COLUMNS}, u.active, u.created_at from app_user u where u.login = $1 for update",
+            login_id(login),
+        )
+        if row is None:
+            raise UserError(f"no user {login_id(login)!r} (`dialer users list` shows them)")
+        before = Listed(User.from_row(row), row["active"], row["created_at"])
+        fields = {**{k: getattr(before.user, k) for k in CHANGEABLE}, **changes}
+        fields["active"] = before.active if active is None else active
+        try:
+            await tx.execute(
+                """update app_user set display_name = $2, role = $3, department_id = $4, extension = $5,
+                                       pbx = $6, active = $7, password_hash = coalesce($8, password_hash)
+                   where id = $1""",
+                before.user.id, fields["display_name"], fields["role"], fields["department_id"],
+                fields["extension"], fields["pbx"], fields["active"],
+                hash_password(password) if password is not None else None,
+            )  # fmt: skip
+        except asyncpg.UniqueViolationError:
+            raise UserError(f"extension {fields['extension']!r} belongs to another user already") from None
+        except (asyncpg.CheckViolationError, asyncpg.ForeignKeyViolationError) as exc:
+            raise UserError(_refusal(exc)) from None
+        after = Listed(
+            User(before.user.id, before.user.login, **{k: fields[k] for k in CHANGEABLE}),
+            fields["active"],
+            before.created_at,
+        )
+        ends_sessions = (
+            password is not None
+            or not after.active
+            or after.user.role != before.user.role
+            or (after.user.department_id != before.user.department_id)
+        )
+        if ends_sessions:  # logged out everywhere: open pages close within session_check_s
+            await tx.execute("delete from web_session where user_id = $1", before.user.id)
+        await audit.record(
+            tx, action=_action(before, after), user_id=None, department_id=after.user.department_id,
+            object_type="app_user", object_id=after.user.login,
+            detail={"before": _shown(before), "after": _shown(after), "password_changed": password is not None,
+                    "sessions_ended": ends_sessions, **via},
+        )  # fmt: skip
+    return after
+
+
+def _action(before: Listed, after: Listed) -> str:
+    if before.active != after.active:
+        return "user.enable" if after.active else "user.disable"
+    return "user.set"
+
+
+def _shown(u: Listed) -> dict[str, Any]:
+    return {**{k: getattr(u.user, k) for k in CHANGEABLE}, "active": u.active}
+
+
+def _refusal(exc: asyncpg.PostgresError) -> str:
+    constraint = getattr(exc, "constraint_name", "") or ""
+    if constraint == "app_user_check":
+        return "only an administrator may belong to no department (--department)"
+    if "department" in constraint:
+        return "no such department (`dialer departments list` shows them)"
+    if "extension" in constraint:
+        return "an extension is 2-8 digits"
+    if "display_name" in constraint:
+        return "a display name is 1-100 characters"
+    if "pbx" in constraint:
+        return "a PBX name is lower-case letters, digits, - or _ (as in AMI_SERVERS)"
+    return f"invalid user: {getattr(exc, 'detail', None) or exc}"
 
 
 async def authenticate(conn: Conn, login: str, password: str) -> User | None:

@@ -1,4 +1,5 @@
--- 0022: a department's settings and disposition codes are changed only from its own scope.
+-- 0022: a department's settings and disposition codes are changed only from its own scope; the
+-- users only by the `dialer` commands.
 --
 -- Before, dialer_app could UPDATE any department row (its callback number, read out to residents
 -- in the abandon message; its retention, which decides what the purge deletes) and the shared
@@ -9,7 +10,10 @@
 --     that the engine and the `dialer` commands use;
 --   * a department is added or removed only in scope '*' (`dialer departments add`);
 --   * the shared disposition codes (department_id null) are added or changed only in scope '*'
---     (`dialer codes add`); a department's own codes, as before, in its scope.
+--     (`dialer codes add`); a department's own codes, as before, in its scope;
+--   * users (who may log in, with what role and department) are added or changed only in scope
+--     '*' (`dialer users`): a query bug in a web request cannot make anyone an administrator or
+--     switch a login back on. Every scope reads them (the login page has none yet).
 -- The web app's pool has no scope: an administrator's page that changes a department opens that
 -- department's scope for the one change.
 
@@ -34,3 +38,14 @@ create policy update_own on disposition_code for update
     using (dialer_department_visible(department_id)) with check (dialer_department_visible(department_id));
 create policy remove_own on disposition_code for delete
     using (dialer_department_visible(department_id));
+
+-- (not forced, as for department)
+alter table app_user enable row level security;
+create policy read_all on app_user for select using (true);
+create policy add_everywhere on app_user for insert
+    with check (current_setting('dialer.department', true) = '*');
+create policy change_everywhere on app_user for update
+    using (current_setting('dialer.department', true) = '*')
+    with check (current_setting('dialer.department', true) = '*');
+create policy remove_everywhere on app_user for delete
+    using (current_setting('dialer.department', true) = '*');

@@ -1,0 +1,155 @@
+"""`dialer users`: the people who log in (operators, supervisors, staff, administrators).
+
+A leaver's login is switched off (`users disable`), never deleted: the audit log and the calls
+keep naming who did what. Switching a login off, changing its password, role or department ends
+its sessions at once (an open operator page closes within seconds and takes no further call).
+Every change is in the audit log, with the OS user who made it.
+
+Exit codes: 0 done; 2 a bad option (an unknown user, a role or department that cannot be used,
+an extension that is taken, a password too short).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import Any
+
+from dialer.config import Settings
+from dialer.errors import ConfigError
+from dialer.store.users import ROLES
+
+
+def register(sub: Any) -> None:
+    users = sub.add_parser("users", help="the people who log in: add, list, change, disable")
+    usub = users.add_subparsers(title="users commands")
+    ls = usub.add_parser("list", help="every user (of a department: with the administrators)")
+    ls.add_argument("--department")
+    ls.set_defaults(func=_list)
+    add = usub.add_parser("add", help="add a user (the password is read from stdin or asked)")
+    add.add_argument("--login", required=True)
+    add.add_argument("--name", required=True, help="display name")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--department", help="department id (not for admin)")
+    add.add_argument("--extension", help="the operator's phone extension")
+    add.add_argument(
+        "--pbx", help="with AMI_SERVERS: the Asterisk server the phone is on (default: the first)"
+    )
+    add.set_defaults(func=_add)
+    put = usub.add_parser("set", help="change a user's name, role, department, extension, PBX or password")
+    put.add_argument("login")
+    put.add_argument("--name", help="display name")
+    put.add_argument("--role", choices=ROLES)
+    put.add_argument("--department", help="department id ('' for none: administrators only)")
+    put.add_argument("--extension", help="the phone extension ('' for none)")
+    put.add_argument("--pbx", help="the Asterisk server the phone is on ('' for the first)")
+    put.add_argument(
+        "--password",
+        action="store_true",
+        help="set a new password, read from stdin or asked (ends the user's sessions)",
+    )
+    put.set_defaults(func=_set)
+    off = usub.add_parser("disable", help="switch a login off (a leaver): refused at once, open pages closed")
+    off.add_argument("login")
+    off.set_defaults(func=_switch, active=False)
+    on = usub.add_parser("enable", help="switch a login on again")
+    on.add_argument("login")
+    on.set_defaults(func=_switch, active=True)
+
+
+def _password() -> str:
+    return sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else getpass.getpass("password: ")
+
+
+def _show(u: Any) -> str:
+    user = u.user
+    return (
+        f"{user.login:<16} {user.role:<10} {user.department_id or '(all)':<8} "
+        f"ext {user.extension or '-':<8} {('pbx ' + user.pbx) if user.pbx else '':<10}"
+        f"{'active' if u.active else 'DISABLED':<9} {user.display_name}"
+    ).rstrip()
+
+
+async def _list(settings: Settings, args: argparse.Namespace) -> int:
+    from dialer.cli import with_pool
+    from dialer.store import users
+
+    async def body(pool: Any) -> None:
+        for u in await users.listed(pool, args.department):
+            print(_show(u))
+
+    await with_pool(settings, body)
+    return 0
+
+
+async def _add(settings: Settings, args: argparse.Namespace) -> int:
+    from dialer.cli import with_pool
+    from dialer.store import audit, db, users
+
+    password = _password()
+
+    async def body(pool: Any) -> None:
+        async with db.transaction(pool) as tx:
+            user = await users.create_user(
+                tx,
+                login=args.login,
+                password=password,
+                display_name=args.name,
+                role=args.role,
+                department_id=args.department,
+                extension=args.extension,
+                pbx=args.pbx,
+            )
+            await audit.record(
+                tx, action="user.add", user_id=None, department_id=user.department_id, object_type="app_user",
+                object_id=user.login, detail={"after": {k: getattr(user, k) for k in users.CHANGEABLE},
+                                              "os_user": getpass.getuser()},
+            )  # fmt: skip
+        print(f"created user {user.login} ({user.role})")
+
+    await with_pool(settings, body)
+    return 0
+
+
+async def _set(settings: Settings, args: argparse.Namespace) -> int:
+    from dialer.cli import with_pool
+    from dialer.store import users
+
+    given = {
+        "display_name": args.name,
+        "role": args.role,
+        "department_id": args.department,
+        "extension": args.extension,
+        "pbx": args.pbx,
+    }
+    # '' clears an optional field; an option left out changes nothing
+    changes = {
+        k: (v.strip() or None if k != "display_name" else v) for k, v in given.items() if v is not None
+    }
+    password = _password() if args.password else None
+    if not changes and password is None:
+        raise ConfigError(
+            "dialer users set: nothing to change (--name, --role, --department, --extension, --pbx, --password)."
+        )
+
+    async def body(pool: Any) -> None:
+        u = await users.change(
+            pool, args.login, changes, password=password, via={"os_user": getpass.getuser()}
+        )
+        print("changed " + _show(u) + (" (password changed; sessions ended)" if password else ""))
+
+    await with_pool(settings, body)
+    return 0
+
+
+async def _switch(settings: Settings, args: argparse.Namespace) -> int:
+    from dialer.cli import with_pool
+    from dialer.store import users
+
+    async def body(pool: Any) -> None:
+        u = await users.change(pool, args.login, {}, active=args.active, via={"os_user": getpass.getuser()})
+        print(("enabled " if args.active else "disabled (sessions ended) ") + _show(u))
+
+    await with_pool(settings, body)
+    return 0

@@ -1,0 +1,120 @@
+"""`dialer users`: an administrator adds, lists and changes the people who log in, and switches a
+leaver's login off; every change is in the audit log, and the leaver's open page closes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import asyncpg
+
+from dialer import runtime
+from dialer.config import Settings
+from dialer.simpbx import SimulatedPbx
+from tests import factory
+from tests.client import PageClient
+from tests.test_cli import _env, _one_clear_line, _run
+
+
+async def test_an_administrator_adds_lists_and_changes_users(
+    tmp_path: Path, db_dsn: str, pool: asyncpg.Pool
+) -> None:
+    await factory.department(pool, "nhi")
+    await factory.department(pool, "tax")
+    env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
+    add = (
+        "users",
+        "add",
+        "--login",
+        "op1",
+        "--name",
+        "山田 花子",
+        "--role",
+        "operator",
+        "--department",
+        "nhi",
+    )
+    code, out, err = await _run(env, *add, "--extension", "1001", stdin=b"a-long-password\n")
+    assert (code, out.strip()) == (0, "created user op1 (operator)"), err
+    code, _, err = await _run(env, *add, stdin=b"a-long-password\n")
+    assert code == 2
+    _one_clear_line(err, "already exists")
+
+    code, out, err = await _run(env, "users", "set", "ｏｐ１", "--extension", "1002", "--name", "山田 花")
+    assert code == 0, err
+    assert out.split()[:5] == ["changed", "op1", "operator", "nhi", "ext"]
+    for bad, message in (
+        (["op9", "--name", "x"], "no user 'op9'"),
+        (["op1"], "nothing to change"),
+        (["op1", "--department", ""], "only an administrator may belong to no department"),
+        (["op1", "--department", "police"], "no such department"),
+        (["op1", "--extension", "12345678901"], "2-8 digits"),
+        (["op1", "--name", " "], "display name"),
+    ):
+        code, _, err = await _run(env, "users", "set", *bad)
+        assert code == 2, (bad, err)
+        _one_clear_line(err, message)
+    await factory.user(pool, "op2", "operator", "tax", "2001")
+    code, _, err = await _run(env, "users", "set", "op1", "--extension", "2001")
+    assert code == 2
+    _one_clear_line(err, "extension '2001' belongs to another user")
+    code, _, err = await _run(env, "users", "set", "op1", "--password", stdin=b"short\n")
+    assert code == 2
+    _one_clear_line(err, "at least 8 characters")
+
+    code, out, err = await _run(env, "users", "disable", "op1")
+    assert code == 0, err
+    code, out, _ = await _run(env, "users", "list", "--department", "nhi")
+    assert [line.split()[:6] for line in out.splitlines()] == [
+        ["op1", "operator", "nhi", "ext", "1002", "DISABLED"]
+    ]
+    row = await pool.fetchrow("select display_name, extension, active from app_user where login = 'op1'")
+    assert tuple(row) == ("山田 花", "1002", False)
+    entries = await pool.fetch(
+        "select action, object_id, detail from audit_log where object_type = 'app_user' order by id"
+    )
+    assert [(e["action"], e["object_id"]) for e in entries] == [
+        ("user.add", "op1"), ("user.set", "op1"), ("user.disable", "op1")
+    ]  # fmt: skip
+    changed = json.loads(entries[1]["detail"])
+    assert (changed["before"]["extension"], changed["after"]["extension"]) == ("1001", "1002")
+    assert changed["password_changed"] is False
+    assert "os_user" in changed
+    assert all(
+        "password" not in k or k == "password_changed" for e in entries for k in json.loads(e["detail"])
+    )
+
+
+async def test_a_leavers_login_is_switched_off_at_once(
+    tmp_path: Path, settings: Settings, db_dsn: str, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """A disabled login is refused, and the page the leaver still has open closes (no resident's
+    record reaches it any more); a new password ends the old sessions too."""
+    w = await factory.world(pool)
+    env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
+    async with runtime.started(replace(settings, session_check_s=0.3)) as running:
+        page, again = PageClient(running.url), PageClient(running.url)
+        try:
+            await page.ready_as("op1", w.campaign_id)
+            code, out, err = await _run(env, "users", "disable", "op1")
+            assert code == 0, err
+            assert out.startswith("disabled (sessions ended) op1")
+            await page.wait_closed()
+            assert (await page.get("/operator"))[0] in (302, 303)  # to the login page
+            assert await again.login("op1", factory.PASSWORD) != 200
+            code, _, err = await _run(env, "users", "enable", "op1")
+            assert code == 0, err
+            assert await again.login("op1", factory.PASSWORD) == 200
+            code, _, err = await _run(env, "users", "set", "op1", "--password", stdin=b"another-long-one\n")
+            assert code == 0, err
+            assert (await again.get("/operator"))[0] in (302, 303)
+            fresh = PageClient(running.url)
+            try:
+                assert await fresh.login("op1", factory.PASSWORD) != 200
+                assert await fresh.login("op1", "another-long-one") == 200
+            finally:
+                await fresh.close()
+        finally:
+            await page.close()
+            await again.close()
