@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -404,6 +405,8 @@ async def test_the_admin_page_lists_users_and_departments_in_japanese(
     staffed: runtime.Running, pool: asyncpg.Pool
 ) -> None:
     await pool.execute("update department set callback_number = '0312340001' where id = 'nhi'")
+    await factory.user(pool, "leaver", "operator", "nhi", "1099")
+    await pool.execute("update app_user set active = false where login = 'leaver'")
     c = await _client(staffed, "admin1", "/admin")
     try:
         status, page = await c.get("/admin")
@@ -413,5 +416,7 @@ async def test_the_admin_page_lists_users_and_departments_in_japanese(
         assert ">Role<" not in page
         assert "03-1234-0001" in page  # the department's call-back number, as people write it
         assert "dialer departments add" in page
+        assert re.search(r"<td>leaver</td>.*<td class=\"error\">停止中</td></tr>", page)
+        assert "dialer users add / set / disable" in page
     finally:
         await c.close()
