@@ -11,6 +11,8 @@ and its outcome is recorded as usual (an outcome saved before the crash still co
 Only when no other live dialer drives this Asterisk: a session another live dialer opened is
 that dialer's. A dialer restarted on the same machine knows at once that its predecessor is
 gone (its pid no longer runs: processes.forget_gone_here); elsewhere after six missed heartbeats.
+Until then the operator's phone is held elsewhere (`held_elsewhere`): Ready is refused rather
+than ringing a phone that is on a call, and the takeover is tried again with each sweep.
 """
 
 from __future__ import annotations
@@ -67,6 +69,23 @@ class Adoption:
                 return True
             await self._call(slot, call, item)
         return True  # the page is sent the record as on any reconnect (Engine.attach)
+
+    async def held_elsewhere(self, slot: Slot) -> bool:
+        """The operator's phone is on a call, or in a session bridge, that this dialer does not
+        follow (another dialer's, alive or not yet taken for dead): a new session would ring a
+        phone in use and the pacer would call residents for someone already talking to one."""
+        if not self.link.up or not slot.user.extension:
+            return False
+        try:
+            call = await attempts.open_for_operator(self.pool, slot.user.id)
+            listing = await self.link.channel_list()
+        except (AmiActionError, *STORE_ERRORS) as exc:
+            log.warning("adoption.check_failed", operator=slot.user.id, error=type(exc).__name__)
+            return False  # Ready goes on as before; the session originate says if the phone is busy
+        if call is not None and call.id not in self.tracker.calls and call.channel_id in listing:
+            return True
+        session = self._session(slot, listing)
+        return session is not None and session != slot.session_channel_id
 
     def _session(self, slot: Slot, listing: Mapping[str, Mapping[str, Any]]) -> str | None:
         prefix = f"{self.settings.dialplan.channel_prefix}-s{slot.user.id}-"

@@ -112,6 +112,11 @@ class Engine:
         slot.pages += 1
         if slot.state is AgentState.OFFLINE:  # a dialer that died may have left their phone up
             await self.adoption.adopt(slot)
+        await self._send_state(slot)
+
+    async def _send_state(self, slot: Slot) -> None:
+        """The operator's state to their pages and, mid-call, the record again."""
+        user = slot.user
         await self.floor.publish(slot)
         await self.floor.notifier.to_user(user.id, {"type": "pbx", "up": self.link.up, "pbx": self.link.name})
         if not self.db.up:
@@ -172,6 +177,9 @@ class Engine:
         if not campaign.open_to(user.id):
             raise EngineError("error.not_assigned")
         slot = self.floor.slot(user)
+        first = slot.state is AgentState.OFFLINE and slot.session_channel_id is None
+        if first and await self._take_over(slot) and slot.state is not AgentState.PAUSED:
+            return  # back on the call a dead dialer left them on
         async with slot.lock:
             if slot.state not in (AgentState.OFFLINE, AgentState.PAUSED, AgentState.CONNECTING):
                 if slot.state is AgentState.READY and slot.campaign and slot.campaign.id == campaign.id:
@@ -183,6 +191,29 @@ class Engine:
                 await self.floor.move(slot, Action.READY if slot.phone_ready else Action.WAIT_PHONE)
             elif slot.state is not AgentState.CONNECTING:
                 await self.dialing.open_session(slot)
+
+    async def _take_over(self, slot: Slot) -> bool:
+        """Before a first session: take over what a dead dialer left (True), or refuse while the
+        operator's phone is on a call another dialer still follows (until it is taken for dead)."""
+        if await self.adoption.adopt(slot):
+            slot.held_elsewhere = False
+            return True
+        slot.held_elsewhere = await self.adoption.held_elsewhere(slot)
+        if slot.held_elsewhere:
+            log.warning("engine.phone_elsewhere", operator=slot.user.id)
+            raise EngineError("error.phone_elsewhere")
+        return False
+
+    async def _retry_takeovers(self) -> None:
+        """Operators refused for a phone held elsewhere get their call back once its dialer is
+        taken for dead, without pressing anything (their page shows it)."""
+        for slot in list(self.floor.slots.values()):
+            if slot.held_elsewhere and slot.state is AgentState.OFFLINE and slot.pages > 0:
+                if await self.adoption.adopt(slot):
+                    slot.held_elsewhere = False
+                    await self._send_state(slot)
+            elif slot.state is not AgentState.OFFLINE:
+                slot.held_elsewhere = False
 
     async def pause(self, user: User, notice: str | None = None) -> None:
         slot = self.floor.slot(user)
@@ -386,6 +417,7 @@ class Engine:
                     last_beat = now
                 if now - last_sweep >= sweep_every:
                     await self._sweep()
+                    await self._retry_takeovers()
                     last_sweep = now
             except STORE_ERRORS as exc:
                 log.warning("engine.upkeep_failed", error=type(exc).__name__, detail=str(exc)[:200])

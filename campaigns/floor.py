@@ -36,6 +36,7 @@ class Slot:
     disposed: bool = False  # the outcome was saved while the call was still up
     notice: str | None = None  # a message key for the page (phone dropped, no targets, ...)
     pages: int = 0  # the operator's open pages (WebSockets)
+    held_elsewhere: bool = False  # their phone is on another dialer's call (campaigns.adoption)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def view(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ second (the AMI link is down), the dialplan plays the message by itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -87,6 +88,7 @@ class Predictive:
         self.calls: dict[int, InFlight] = {}
         self._models: dict[int, tuple[float, pacer.Model]] = {}
         self._rolling: dict[int, tuple[float, pacer.Window, pacer.Window]] = {}
+        self._gauged: set[int] = set()  # campaigns with an abandon rate exported
         self.clock: Callable[[], float] = asyncio.get_running_loop().time  # the engine's clock
 
     def held(self) -> list[int]:
@@ -108,25 +110,49 @@ class Predictive:
             if c is not None and c.dial_mode == "predictive" and slot.state in _WORKING:
                 working.setdefault(c.id, []).append(slot)
         waiting = self._waiting_shares(working)
+        paced: set[int] = set()
         for campaign_id, slots in working.items():
             try:
-                await self._pace(campaign_id, slots, waiting.get(campaign_id, 0))
+                if await self._pace(campaign_id, slots, waiting.get(campaign_id, 0)):
+                    paced.add(campaign_id)
             except STORE_ERRORS as exc:  # no calls this turn; the next turn tries again
                 log.warning("pacer.store_failed", campaign=campaign_id, error=type(exc).__name__)
                 await self.dialing.flow.failed(exc, "pacer")
+                paced.add(campaign_id)
+        for campaign_id in self._gauged - paced:
+            try:
+                await self._no_longer_paced(campaign_id)
+            except STORE_ERRORS as exc:
+                log.warning("pacer.store_failed", campaign=campaign_id, error=type(exc).__name__)
 
-    async def _pace(self, campaign_id: int, slots: list[Slot], waiting: int) -> None:
+    async def _no_longer_paced(self, campaign_id: int) -> None:
+        """A campaign paced here before and not now (switched to progressive, stopped, outside its
+        hours, its operators gone): no pacer decision to show, but its abandon rate is kept true
+        while its calls are in the rolling 24 hours (abandons age out; an alert on the rate ends
+        when the rule is met again, not when the pacer stops)."""
+        label = str(campaign_id)
+        with contextlib.suppress(KeyError):
+            self.metrics.pacer_threshold.remove(label)
+        _, day = await self._windows(campaign_id)
+        if day.live == 0 and day.abandoned == 0:
+            self._gauged.discard(campaign_id)
+            for window in ("hour", "day"):
+                with contextlib.suppress(KeyError):
+                    self.metrics.abandon_rate.remove(label, window)
+
+    async def _pace(self, campaign_id: int, slots: list[Slot], waiting: int) -> bool:
+        """The pacer's decision for one campaign, placed; False when it was not asked for one."""
         ready = [s for s in slots if s.state is AgentState.READY]
         assert slots[0].campaign is not None
         fresh = await campaigns.get(self.pool, campaign_id, slots[0].campaign.department_id)
         if fresh is None or fresh.status != "active":
             for s in ready:
                 await self.floor.tell(s, "notice.campaign_stopped")
-            return
+            return False
         for s in slots:  # a supervisor's change applies now (a new mode is served by the next turn)
             s.campaign = fresh
         if fresh.dial_mode != "predictive":
-            return
+            return False
         for s in [s for s in ready if not fresh.open_to(s.user.id)]:  # taken off the campaign
             await self.floor.tell(s, "notice.not_assigned")
         slots = [s for s in slots if fresh.open_to(s.user.id)]
@@ -134,11 +160,11 @@ class Predictive:
         if not fresh.caller_id:  # active from before the console required one: never 非通知
             for s in ready:
                 await self.floor.tell(s, "notice.no_caller_id")
-            return
+            return False
         if not self.dialing.may_call_residents(fresh):
             for s in ready:
                 await self.floor.tell(s, "notice.outside_hours")
-            return
+            return False
         hour, day = await self._windows(campaign_id)
         snapshot = pacer.Snapshot(
             operators=[_operator(s) for s in slots if s.state is not AgentState.READY or s.phone_ready],
@@ -159,6 +185,7 @@ class Predictive:
         if placed:
             for s in ready:
                 await self.floor.tell(s, None)
+        return True
 
     def _waiting_shares(self, working: dict[int, list[Slot]]) -> dict[int, int]:
         """Each predictive campaign's share of its department's residents calling in who wait:
@@ -216,6 +243,7 @@ class Predictive:
         hour, day = await history.rolling(self.pool, campaign_id)
         self._rolling[campaign_id] = (self.clock(), hour, day)
         label = str(campaign_id)
+        self._gauged.add(campaign_id)
         self.metrics.abandon_rate.labels(label, "hour").set(hour.abandoned / hour.live if hour.live else 0.0)
         self.metrics.abandon_rate.labels(label, "day").set(day.abandoned / day.live if day.live else 0.0)
         return hour, day

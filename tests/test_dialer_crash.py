@@ -260,3 +260,40 @@ async def test_an_incoming_call_is_taken_over_too_and_the_operator_paused_after_
             await op.close()
     row = await pool.fetchrow("select dial_mode, outcome, hangup_by from attempt")
     assert dict(row) == {"dial_mode": "inbound", "outcome": "connected", "hangup_by": "operator"}
+
+
+async def test_an_operator_on_a_killed_dialers_call_gets_no_second_session_before_it_is_taken_over(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx, tmp_path: Path
+) -> None:
+    """Two dialers share the Asterisk; the one op1 is talking through is killed. Until the other
+    takes it for dead, Ready there is refused: no second session rings a phone in use, no resident
+    is called for an operator already talking to one. Then the call comes over by itself."""
+    w = await factory.world(pool)
+    for number in ("0355551901", "0355551902"):
+        await factory.household(pool, w.campaign_id, number)
+        sim.script(number, Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
+    async with runtime.started(dataclasses.replace(settings, heartbeat_s=1.0)) as second:
+        pop = await _killed_mid_call(settings, tmp_path, w.campaign_id)  # the first beats every 1 s too
+        sessions = [a for a in sim.actions("Originate") if str(a.get("ChannelId", "")).startswith("dlr-s")]
+        op = PageClient(second.url)
+        try:
+            assert await op.login("op1", factory.PASSWORD) == 200
+            await op.connect()
+            await op.wait_state("offline")  # the killed dialer still counts as alive: not taken over
+            status, body = await op.post("/api/agent/ready", {"campaign_id": w.campaign_id})
+            assert (status, body["error"]) == (409, "error.phone_elsewhere"), body
+            state = await op.wait(
+                lambda m: m["type"] == "agent" and m["state"] == "talking",
+                within=second.settings.dead_after_s + 10,
+            )
+            assert (state["attempt_id"], state["call_phase"]) == (pop["attempt_id"], "connected")
+            again = await op.wait(lambda m: m["type"] == "record")
+            assert again["attempt_id"] == pop["attempt_id"]
+            await op.hang_up()
+            await op.save(pop["attempt_id"], "refused", then_pause="1")
+            await op.wait_state("paused")
+        finally:
+            await op.close()
+    rung = [a for a in sim.actions("Originate") if str(a.get("ChannelId", "")).startswith("dlr-s")]
+    assert rung == sessions  # op1's phone was never rung a second time
+    assert await pool.fetchval("select count(*) from attempt") == 1  # nobody called for op1 meanwhile

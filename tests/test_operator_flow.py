@@ -275,6 +275,8 @@ async def test_hostile_requests_get_clear_errors(product: runtime.Running, pool:
         assert (await op.post("/api/agent/ready", {"campaign_id": w.campaign_id}, csrf=False))[0] == 403
         assert (await op.post("/api/agent/ready", raw=b"{not json"))[0] == 400
         assert (await op.post("/api/agent/ready", raw=b"[1, 2]"))[0] == 400
+        nested = await op.post("/api/agent/ready", raw=b'{"a":' * 10_000 + b"1" + b"}" * 10_000)
+        assert nested == (400, {"error": "error.generic"})  # deeper than json parses: no traceback
         assert (await op.post("/api/agent/ready", {"campaign_id": "1; drop table attempt"}))[0] == 400
         assert (await op.post("/api/agent/ready", {"campaign_id": 999999}))[1]["error"] == "error.campaign"
         status, reply = await op.post("/api/dispositions", raw=b'{"note": "' + b"x" * 300_000 + b'"}')
