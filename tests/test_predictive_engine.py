@@ -109,7 +109,7 @@ async def test_a_person_with_no_operator_free_hears_the_message_and_is_counted(
             "update attempt set originated_at = originated_at - interval '25 hours',"
             " answered_at = answered_at - interval '25 hours'"
         )
-        await _until_text(op1, f"dialer_abandon_rate{{campaign", absent=True)
+        await _until_text(op1, "dialer_abandon_rate{campaign", absent=True)
         assert not [m for m in op2.messages if m["type"] == "record"]  # nothing shown to the paused one
     finally:
         await op1.close()
