@@ -28,10 +28,13 @@ THIN = pacer.Model.learn([pacer.Dialed(8.0, True, True, 2.4)] * 5, [pacer.Handle
 DEFAULT = pacer.Settings()
 
 
+WARM_DAY = Window(60, 0)  # live calls enough for one abandon to stay under 3 % (pacer._room_for_one)
+
+
 def snap(
     ops: list[Operator], calls: list[Call] | None = None, waiting: int = 0, **windows: Window
 ) -> Snapshot:
-    return Snapshot(ops, calls or [], waiting=waiting, **windows)
+    return Snapshot(ops, calls or [], waiting=waiting, **{"day": WARM_DAY, **windows})
 
 
 @pytest.mark.parametrize(
@@ -43,6 +46,9 @@ def snap(
         ("start of day: more in flight than ready", snap([READY], [Call(Phase.RINGING, 1)] * 2), THIN, DEFAULT, 0, "progressive", "thin_history"),
         ("hour's budget spent (2 of 60)", snap([READY] * 4, hour=Window(60, 2)), history(), DEFAULT, 4, "progressive", "budget_spent"),
         ("day's budget spent (7 of 200)", snap([READY] * 4, day=Window(200, 7)), history(), DEFAULT, 4, "progressive", "budget_spent"),
+        ("new day: one abandon would be 1 of 33 (3.03 %)", snap([READY] * 4, day=Window(32, 0)), history(), DEFAULT, 4, "progressive", "budget_spent"),
+        ("new day: 40 live calls carry one abandon", snap([READY] * 4, day=Window(40, 0)), history(), DEFAULT, 6, "predictive", "risk"),
+        ("a second abandon waits for ~70 live calls", snap([READY] * 4, day=Window(60, 1)), history(), DEFAULT, 4, "progressive", "budget_spent"),
         ("target 0 %: never beyond progressive", snap([READY] * 4), history(), pacer.Settings(target_abandon=0), 4, "progressive", "budget_spent"),
         ("a person waiting takes the one ready operator", snap([READY], [Call(Phase.WAITING)]), history(), DEFAULT, 0, "predictive", "risk"),
         ("a resident calling in is given the one ready operator first", snap([READY], waiting=1), history(), DEFAULT, 0, "predictive", "risk"),

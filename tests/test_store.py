@@ -304,8 +304,9 @@ async def test_sessions_and_passwords(pool: asyncpg.Pool) -> None:
 async def test_the_pacer_learns_from_the_campaigns_own_recent_calls(pool: asyncpg.Pool) -> None:
     w = await factory.world(pool, mode="predictive")
     await factory.call_history(
-        pool, w.campaign_id, w.operator.id, dialed=50, live=10, abandoned=2, live_ring_s=4.0, talk_s=60.0
-    )
+        pool, w.campaign_id, w.operator.id, dialed=50, live=10, abandoned=2, live_ring_s=4.0, talk_s=60.0,
+        morning=0,
+    )  # fmt: skip
     other = await factory.campaign(pool, "nhi", "predictive", name="別")
     await factory.call_history(pool, other, w.operator.id, dialed=5, live=5)  # not this campaign's
     dialed, handled = await pacing.history(pool, w.campaign_id)
