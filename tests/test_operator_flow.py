@@ -3,6 +3,7 @@ on a real TCP port and a real PostgreSQL: ready -> originate -> screen-pop -> di
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import replace
 from datetime import date, timedelta
@@ -347,3 +348,33 @@ async def test_logout_and_session_end_close_the_pages_sockets(
         finally:
             for client in (tab1, tab2, other):
                 await client.close()
+
+
+async def test_the_campaign_list_tells_untried_from_due_again_and_an_admin_sees_every_department(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355552001")
+    tried = await factory.household(pool, w.campaign_id, "0355552002")
+    await pool.execute(
+        "update campaign_target set attempts = 1 where household_id = $1", tried
+    )  # a retry due
+    await factory.department(pool, "tax")
+    await factory.campaign(pool, "tax", name="住民税催告")
+    await factory.user(pool, "admin1", "admin", None)
+    for login, page, names in (
+        ("sv1", "/supervisor", ["テスト催告"]),
+        ("admin1", "/admin", ["テスト催告", "住民税催告"]),
+    ):
+        client = PageClient(product.url)
+        try:
+            assert await client.login(login, factory.PASSWORD, page=page) == 200
+            status, body = await client.get("/api/floor")
+            assert status == 200
+            listed = json.loads(body)["campaigns"]
+            assert [c["name"] for c in listed] == names
+            assert (listed[0]["untried"], listed[0]["retrying"]) == (1, 1)
+            _, html = await client.get("/supervisor")
+            assert ("tax: 住民税催告" in html) == (login == "admin1")  # which department, when several
+        finally:
+            await client.close()

@@ -147,8 +147,7 @@ async def floor(request: web.Request) -> web.Response:
         for s in engine.slots()
         if user.department_id is None or s.user.department_id == user.department_id
     ]
-    async with db.department(request.app[POOL], user.department_id) as conn:
-        progress = await campaigns.progress(conn, user.department_id)
+    progress = await campaigns.progress_of(request.app[POOL], user.department_id)
     return web.json_response(
         {
             "agents": agents,

@@ -147,8 +147,7 @@ async def operator(request: web.Request) -> dict[str, Any]:
 @aiohttp_jinja2.template("supervisor.html")
 async def supervisor(request: web.Request) -> dict[str, Any]:
     user = current(request).user
-    async with db.department(request.app[POOL], user.department_id) as conn:
-        progress = await campaigns.progress(conn, user.department_id)
+    progress = await campaigns.progress_of(request.app[POOL], user.department_id)
     error = request.query.get("error", "")
     return context(
         request, catalog=CATALOG[lang_of(request)], progress=progress, can_edit=user.role == "supervisor",

@@ -182,11 +182,27 @@ async def active(conn: Conn, department_id: str | None) -> list[CampaignInfo]:
     return [_info(r) for r in rows]
 
 
+async def progress_of(pool: asyncpg.Pool, department_id: str | None) -> list[dict[str, Any]]:
+    """`progress` for a department's supervisor; for an administrator (no department), every
+    department's, each read in that department's scope (a web request never sees them all at once)."""
+    if department_id is not None:
+        ids = [department_id]
+    else:
+        ids = [r["id"] for r in await pool.fetch("select id from department order by id")]
+    listed: list[dict[str, Any]] = []
+    for dept in ids:
+        async with db.department(pool, dept) as conn:
+            listed += await progress(conn, dept)
+    return listed
+
+
 async def progress(conn: Conn, department_id: str | None) -> list[dict[str, Any]]:
-    """Per campaign: households by state and today's attempts by outcome (for the supervisor)."""
+    """Per campaign: households by state and today's attempts by outcome (for the supervisor).
+    Pending households are split: never called yet (untried) and due again (a retry, a call-back)."""
     rows = await conn.fetch(
-        """select c.id, c.name, c.dial_mode, c.status,
-                      count(t.id) filter (where t.state = 'pending') as pending,
+        """select c.id, c.name, c.department_id, c.dial_mode, c.status,
+                      count(t.id) filter (where t.state = 'pending' and t.attempts = 0) as untried,
+                      count(t.id) filter (where t.state = 'pending' and t.attempts > 0) as retrying,
                       count(t.id) filter (where t.state = 'leased') as leased,
                       count(t.id) filter (where t.state = 'done') as done,
                       count(t.id) filter (where t.state = 'excluded') as excluded,

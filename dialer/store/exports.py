@@ -119,7 +119,7 @@ RESULTS_HEADER = (
 OUTCOME_LABELS = {
     "connected": "通話", "abandoned": "放棄", "dropped": "接続前に切断", "machine": "留守番電話", "busy": "話し中",
     "no_answer": "応答なし", "congestion": "回線混雑", "unavailable": "使われていない番号", "cancelled": "発信取消",
-    "failed": "発信失敗", "lost": "不明(PBX接続断)", "": "通話中・呼出中",
+    "failed": "発信失敗", "lost": "不明(PBX接続断)", "": "進行中",
 }  # fmt: skip
 
 

@@ -100,7 +100,7 @@
     else if (msg.type === "caller") renderCaller(msg);
     else if (msg.type === "call_ended") {
       let text = t("outcome." + msg.outcome);
-      if (msg.hangup_by) text += "（" + t("hangup." + msg.hangup_by) + "）";
+      if (msg.hangup_by) text += t("paren.open") + t("hangup." + msg.hangup_by) + t("paren.close");
       setText("outcome", text);
       if (!msg.needs_disposition) form.attempt_id.value = "";
       else form.attempt_id.value = msg.attempt_id;

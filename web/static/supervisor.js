@@ -59,12 +59,15 @@
     const camp = document.getElementById("campaigns");
     camp.replaceChildren();
     const canEdit = document.getElementById("sup").dataset.canEdit === "1";
+    const allDepartments = document.getElementById("sup").dataset.allDepartments === "1";
     for (const c of data.campaigns) {
       const tr = document.createElement("tr");
       const today = Object.entries(c.today || {}).map(([k, v]) => t("outcome." + k) + " " + v).join("・");
       const abandon = c.abandon_rate === null ? "—" : (c.abandon_rate * 100).toFixed(1) + " %";
-      for (const [text, cls] of [[c.name, ""], [t("cstatus." + c.status), ""], [t("mode." + c.dial_mode), ""],
-                                 [String(c.pending), "num"], [String(c.done), "num"], [abandon, "num"], [today, ""]]) {
+      const name = allDepartments ? c.department_id + ": " + c.name : c.name;
+      for (const [text, cls] of [[name, ""], [t("cstatus." + c.status), ""], [t("mode." + c.dial_mode), ""],
+                                 [String(c.untried), "num"], [String(c.retrying), "num"], [String(c.done), "num"],
+                                 [abandon, "num"], [today, ""]]) {
         const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td);
       }
       const link = document.createElement("td");
