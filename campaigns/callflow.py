@@ -161,7 +161,7 @@ class CallFlow:
         user_id = self.floor.by_attempt.get(attempt_id)
         slot = self.floor.slots.get(user_id) if user_id is not None else None
         campaign_id = self.floor.campaign_of.get(attempt_id)
-        campaign = str(campaign_id) if campaign_id is not None else ""
+        campaign = str(campaign_id) if campaign_id is not None else "inbound"  # as dispositions label it
         for m in change.milestones:
             if m is Milestone.ENDED:
                 await self._ended(attempt_id, state, slot, campaign)

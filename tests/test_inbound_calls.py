@@ -75,6 +75,9 @@ async def test_a_known_caller_reaches_the_ready_operator_with_the_record(
         await op.wait_state("ready")  # back to work
         _, text = await op.get("/metrics")
         assert 'dialer_inbound_calls_total{department="nhi",result="put_through"} 1.0' in text
+        # labelled as its outcome is: campaign "inbound", not an empty campaign
+        assert 'dialer_call_outcomes_total{campaign="inbound",outcome="connected"} 1.0' in text
+        assert 'dialer_dispositions_total{campaign="inbound",code="promise"} 1.0' in text
     finally:
         await op.close()
     row = await pool.fetchrow("select * from attempt where id = $1", pop["attempt_id"])

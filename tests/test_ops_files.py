@@ -91,6 +91,8 @@ async def test_the_dashboard_queries_parse_and_use_exported_metrics(exported: se
             shown.update(names)
     variable = dash["templating"]["list"][0]
     assert set(_metrics_in(variable["definition"].removeprefix("label_values(").split(",")[0])) <= exported
+    # campaigns to choose from: every one that has ended a call, not only predictive ones
+    assert variable["definition"] == "label_values(dialer_call_outcomes_total, campaign)"
     product_metrics = {n for n in exported if n.startswith("dialer_") and not n.endswith("_created")}
     families = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in product_metrics}
     assert families <= {
