@@ -26,13 +26,14 @@ from typing import Any
 import jpholiday
 
 from campaigns.hours import EARLIEST, LATEST, TOKYO
+from dialer.jpformat import DASHES
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HOLIDAY = "holiday"
 YEAR_END = "year_end"
 KEYS = (*DAYS, HOLIDAY, YEAR_END)
 
-_SPAN = re.compile(r"\s*([0-2]?\d):([0-5]\d)\s*[-–~〜]\s*([0-2]?\d):([0-5]\d)\s*")
+_SPAN = re.compile(rf"\s*([0-2]?\d):([0-5]\d)\s*[-~〜～{DASHES}]\s*([0-2]?\d):([0-5]\d)\s*")
 
 
 @dataclass(frozen=True, order=True)

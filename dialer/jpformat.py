@@ -60,10 +60,15 @@ def phone_display(number: str | None) -> str:
     return formatted
 
 
+# What people and word processors put between digits or times, NFKC aside: hyphens, dashes, the
+# minus sign (U+2212, what an IME often gives for －) and the long vowel mark (ー).
+DASHES = "‐‑‒–—―−ー"
+
+
 def phone_digits(text: str) -> str | None:
-    """A number as written by people ('０３-１２３４-５６７８', '03 (1234) 5678') as digits, up to 15;
-    None when it is not one. Empty stays empty (no number)."""
-    digits = re.sub(r"[-‐‑–—―ー()（） ]", "", unicodedata.normalize("NFKC", text).strip())
+    """A number as written by people ('０３-１２３４-５６７８', '03−1234−5678', '03 (1234) 5678') as
+    digits, up to 15; None when it is not one. Empty stays empty (no number)."""
+    digits = re.sub(f"[-{DASHES}()（） ]", "", unicodedata.normalize("NFKC", text).strip())
     return digits if re.fullmatch(r"[0-9]{0,15}", digits) else None
 
 

@@ -26,8 +26,8 @@ async def _form(client: PageClient, path: str, fields: list[tuple[str, str]]) ->
 def _everything(**changes: str) -> list[tuple[str, str]]:
     fields = {
         "name": "国保 繰越 10万円未満", "status": "active", "dial_mode": "predictive",
-        "caller_id": "０３-１２３４-５６７８", "machine_message": "custom/nhi-call-back",
-        "w_mon": "09:30〜12:00、13:00-22:00", "w_sat": "なし",
+        "caller_id": "０３−１２３４−５６７８", "machine_message": "custom/nhi-call-back",  # U+2212, as IMEs type it
+        "w_mon": "09:30〜12:00、13:00−22:00", "w_sat": "なし",
         "r_busy_after_minutes": "１５",
         "target_abandon_pct": "2.5", "max_lines": "２", "amd_false_machine_pct": "１.５％",
         "s_years": "carried_over", "s_unpaid_max_yen": "１００,０００", "s_promise_broken": "never",

@@ -15,7 +15,7 @@ from campaigns.hours import callable_now
 from dialer import config
 from dialer.errors import ConfigError
 from dialer.imports.sample import NHI_HEADER, household_rows, overdue_installments
-from dialer.jpformat import is_japanese_number, phone_display, wareki, wareki_fiscal_year, yen
+from dialer.jpformat import is_japanese_number, phone_digits, phone_display, wareki, wareki_fiscal_year, yen
 from dialer.store.campaigns import clean_name
 
 S, A = AgentState, Action
@@ -219,6 +219,22 @@ def test_phone_display(number: str, shown: str) -> None:
 )
 def test_a_caller_id_is_a_japanese_number(digits: str, ok: bool) -> None:
     assert is_japanese_number(digits) is ok
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "03-1234-5678",
+        "０３－１２３４－５６７８",
+        "03−1234−5678",
+        "03‒1234‒5678",
+        "03ー1234ー5678",
+        "(03) 1234 5678",
+    ],
+)
+def test_a_number_is_read_whatever_hyphen_was_typed(typed: str) -> None:
+    """As the importer reads numbers (dialer.imports.phones): U+2212 is what many IMEs give for －."""
+    assert phone_digits(typed) == "0312345678"
 
 
 @pytest.mark.parametrize(

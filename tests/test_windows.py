@@ -113,3 +113,9 @@ def test_bad_windows_are_refused_with_the_reason(data: object, key: str, says: s
         parse(data)  # type: ignore[arg-type]
     assert says in str(err.value)
     assert err.value.key == key
+
+
+@pytest.mark.parametrize("dash", ["-", "‐", "‒", "–", "—", "−", "ー", "~", "〜", "～"])
+def test_a_span_is_read_whatever_dash_was_typed(dash: str) -> None:
+    """The minus sign (U+2212) is what many IMEs give for a full-width hyphen."""
+    assert str(parse({"mon": [f"10:00{dash}12:00"]}).days[0][0]) == "10:00-12:00"

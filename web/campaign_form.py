@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from campaigns import pacer, retry, segments, windows
-from dialer.jpformat import is_japanese_number, phone_digits
+from dialer.jpformat import DASHES, is_japanese_number, phone_digits
 from dialer.store.campaigns import SOUND, CampaignInfo, clean_name
 from dialer.store.db import is_id
 
@@ -51,7 +51,7 @@ def _items(text: str) -> list[str]:
 
 
 def _spans(text: str) -> list[str]:
-    cleaned = norm(text).replace("〜", "-").replace("~", "-").replace("ー", "-")
+    cleaned = re.sub(f"[〜~{DASHES}]", "-", norm(text))
     return [] if cleaned.lower() in CLOSED else _items(cleaned)
 
 
