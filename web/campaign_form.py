@@ -32,7 +32,8 @@ class Parsed:
     changes: dict[str, Any] = field(default_factory=dict)  # campaign columns to write
     operators: list[int] = field(default_factory=list)  # assigned operators (none: everyone)
     errors: dict[str, str] = field(default_factory=dict)  # field -> message key (with the detail below)
-    details: dict[str, str] = field(default_factory=dict)  # field -> what the checking code said
+    details: dict[str, str] = field(default_factory=dict)  # field -> a range, in any language (0〜100)
+    english: dict[str, str] = field(default_factory=dict)  # field -> what the checking code said (English)
 
 
 def norm(text: str) -> str:
@@ -107,7 +108,7 @@ def _window(one: Any, out: Parsed) -> None:
     try:
         window = windows.parse(raw or None)
     except windows.WindowError as exc:
-        out.errors["window"], out.details["window"] = "camp.err.window", str(exc)
+        out.errors["window"], out.english["window"] = "camp.err.window", str(exc)
         return
     out.changes["calling_window"] = raw or None
     out.details.update(_clipped(window))
@@ -153,7 +154,7 @@ def _retry(one: Any, out: Parsed) -> None:
     try:
         retry.parse(raw or None)
     except ValueError as exc:
-        out.errors["retry"], out.details["retry"] = "camp.err.retry", str(exc)
+        out.errors["retry"], out.english["retry"] = "camp.err.retry", str(exc)
         return
     out.changes["retry_policy"] = raw or None
 
@@ -178,7 +179,7 @@ def _pacing(one: Any, out: Parsed) -> None:
                 raw[key] = float(norm(one(name)))
         pacer.Settings.parse(raw or None)
     except (ValueError, pacer.PacerError) as exc:
-        out.errors["pacing"], out.details["pacing"] = "camp.err.pacing", str(exc)
+        out.errors["pacing"], out.english["pacing"] = "camp.err.pacing", str(exc)
         return
     out.changes["pacing"] = raw or None
 
@@ -217,7 +218,7 @@ def _segment(form: Mapping[str, Sequence[str]], one: Any, out: Parsed) -> None:
     try:
         segments.parse(raw or None)
     except segments.SegmentError as exc:
-        out.errors["segment"], out.details["segment"] = "camp.err.segment", str(exc)
+        out.errors["segment"], out.english["segment"] = "camp.err.segment", str(exc)
         return
     out.changes["segment"] = raw or None
 

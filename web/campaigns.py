@@ -57,6 +57,7 @@ def _page(
 ) -> web.Response:
     extra.setdefault("errors", {})
     extra.setdefault("details", {})
+    extra.setdefault("english", {})  # the checking code's words: shown on the English page only
     ctx = context(
         request, campaign=c, v=fields, debt_types=sorted(set(choices["debt_types"]) | set(fields["s_debt_types"])),
         operators=choices["operators"],
@@ -105,7 +106,7 @@ async def change(request: web.Request) -> web.StreamResponse:
                 stored = segments.parse(c.segment)
             except segments.SegmentError as exc:
                 return _page(request, c, campaign_form.values(c), types, status=422,
-                             errors={"segment": "camp.err.segment"}, details={"segment": str(exc)})  # fmt: skip
+                             errors={"segment": "camp.err.segment"}, english={"segment": str(exc)})  # fmt: skip
             filled = await segment_store.fill(conn, c.id, c.department_id, stored, today)
             await logged(
                 "fill", {"matched": filled.matched, "added": filled.added, "set_aside": filled.set_aside}
@@ -116,7 +117,8 @@ async def change(request: web.Request) -> web.StreamResponse:
         parsed = campaign_form.read(form)
         fields = campaign_form.submitted(form)
         if parsed.errors:
-            return _page(request, c, fields, types, status=422, errors=parsed.errors, details=parsed.details)
+            return _page(request, c, fields, types, status=422, errors=parsed.errors, details=parsed.details,
+                         english=parsed.english)  # fmt: skip
         if action == "preview":  # the form's rules, stored or not
             segment = segments.parse(parsed.changes["segment"])
             seen = await segment_store.preview(conn, c.id, c.department_id, segment, today)
@@ -151,8 +153,10 @@ async def create(request: web.Request) -> web.StreamResponse:
     posted = await request.post()
     name = campaigns.clean_name(str(posted.get("name", "")))
     mode = str(posted.get("dial_mode", "preview"))
-    if name is None or mode not in campaign_form.MODES:
+    if name is None:
         raise web.HTTPSeeOther("/supervisor?error=camp.err.name")
+    if mode not in campaign_form.MODES:
+        raise web.HTTPSeeOther("/supervisor?error=camp.err.choice")
     assert user.department_id is not None
     async with db.department(request.app[POOL], user.department_id) as conn:
         if await campaigns.name_taken(conn, user.department_id, name):
