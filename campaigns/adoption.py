@@ -104,6 +104,7 @@ class Adoption:
             except STORE_ERRORS as exc:  # the sweep keeps it while the call is up; nothing lost
                 log.warning("adoption.lease_failed", attempt=call.id, error=type(exc).__name__)
         slot.lease, slot.attempt_id, slot.disposed = call.lease, call.id, call.disposed
+        slot.inbound = call.lease is None and call.campaign_id is None  # a resident who called in
         # No campaign known (an incoming call, or its campaign unreadable): paused after the call,
         # so that Ready can name one; never ready on nothing.
         slot.pause_after_call = slot.campaign is None

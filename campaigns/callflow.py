@@ -263,7 +263,7 @@ class CallFlow:
     async def finish_wrap_up(self, slot: Slot) -> None:
         """The disposition is stored (caller holds the slot's lock): next call, a pause, or offline."""
         pause = slot.pause_after_call
-        slot.attempt_id, slot.lease, slot.call_phase = None, None, None
+        slot.attempt_id, slot.lease, slot.call_phase, slot.inbound = None, None, None, False
         slot.pause_after_call = slot.disposed = False
         if slot.session_channel_id is None:  # the phone dropped during the call: no calls without it
             await self.floor.move(slot, Action.LOGOUT, notice="notice.phone_disconnected")

@@ -36,6 +36,7 @@ class Slot:
     disposed: bool = False  # the outcome was saved while the call was still up
     notice: str | None = None  # a message key for the page (phone dropped, no targets, ...)
     pages: int = 0  # the operator's open pages (WebSockets)
+    inbound: bool = False  # the call is a resident's who called in (not the campaign's)
     held_elsewhere: bool = False  # their phone is on another dialer's call (campaigns.adoption)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -48,6 +49,7 @@ class Slot:
             if self.campaign is None
             else {"id": self.campaign.id, "name": self.campaign.name, "dial_mode": self.campaign.dial_mode},
             "attempt_id": self.attempt_id,
+            "inbound": self.inbound,
             "call_phase": self.call_phase,
             "phone_ready": self.phone_ready,
             "pause_after_call": self.pause_after_call,

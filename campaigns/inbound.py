@@ -212,6 +212,7 @@ class Inbound:
                 self._count(caller, "put_through")
                 self.callers[attempt_id] = caller
                 slot.lease, slot.attempt_id, slot.call_phase = None, attempt_id, "answered"
+                slot.inbound = True
                 self.floor.by_attempt[attempt_id] = slot.user.id
                 self.tracker.track_answered(attempt_id, caller.uniqueid, caller.channel)
                 await self.floor.move(slot, Action.CONNECT)

@@ -56,9 +56,10 @@ async def test_a_known_caller_reaches_the_ready_operator_with_the_record(
         pop = await op.wait(lambda m: m["type"] == "record")
         assert (pop["reason"], pop["record"]["name_kanji"]) == ("inbound", "入電 花子")
         assert pop["attempt_id"] == caller["attempt_id"]
-        await op.wait(
+        talking = await op.wait(
             lambda m: m["type"] == "agent" and m["state"] == "talking" and m["call_phase"] == "connected"
         )
+        assert talking["inbound"]  # the supervisor's floor shows 入電対応中, not the outbound campaign
         assert [c.uniqueid for c in sim.live_channels() if c.uniqueid == uid]  # in the bridge, not hung up
         ended = await op.hang_up()
         assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == (
@@ -72,7 +73,7 @@ async def test_a_known_caller_reaches_the_ready_operator_with_the_record(
                 "promise_amount": "5000", "note": "月末に"}  # fmt: skip
         status, reply = await op.post("/api/dispositions", body)
         assert status == 200, reply
-        await op.wait_state("ready")  # back to work
+        assert not (await op.wait_state("ready"))["inbound"]  # back to work on the campaign
         _, text = await op.get("/metrics")
         assert 'dialer_inbound_calls_total{department="nhi",result="put_through"} 1.0' in text
         # labelled as its outcome is: campaign "inbound", not an empty campaign
