@@ -41,6 +41,9 @@ LIMITATION_YEARS = {"nhi": 2}  # 国民健康保険法 110 条 (premiums)
 MAX_YEN = 10**12
 # Rules counted in months or days go back at most this far (50 and 100 years): anything longer
 # selects nobody, and dates computed from it would leave the calendar.
+# 経過記録 entries in which someone was reached (a letter is not a contact); with connected calls,
+# what "last contact" means, in a segment and on the operator's record alike.
+CONTACT_METHODS = "('phone_out', 'phone_in', 'visit', 'counter')"
 AT_MOST = {"overdue_months": 600, "not_contacted_days": 36500}
 
 
@@ -263,7 +266,7 @@ def query(segment: Segment, department_id: str, today: date) -> Query:
         since = p(segment.not_contacted_days, "int")
         rules.append(
             f"""not exists (select 1 from contact_history ch where ch.household_id = h.id
-                             and ch.method in ('phone_out', 'phone_in', 'visit', 'counter')
+                             and ch.method in {CONTACT_METHODS}
                              and ch.at > now() - make_interval(days => {since}))
                 and not exists (select 1 from attempt a where a.household_id = h.id and a.connected_at is not null
                                 and a.connected_at > now() - make_interval(days => {since}))"""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from campaigns.hours import TOKYO
 from dialer.runtime import migrate_database
 from dialer.store import db, migrate, pacing, records, targets, users
 from dialer.store.migrate import MigrationError
@@ -241,6 +243,59 @@ async def test_operator_record_is_minimal_and_audited(pool: asyncpg.Pool) -> Non
     assert "atena_no" not in str(data)
     audit = await pool.fetch("select action, object_id, user_id from audit_log where action = 'record.view'")
     assert [(r["object_id"], r["user_id"]) for r in audit] == [(str(hid), w.operator.id)]
+
+
+async def test_last_contact_is_someone_reached_by_call_or_visit_on_tokyos_calendar(
+    pool: asyncpg.Pool,
+) -> None:
+    """As a segment's not_contacted_days reads it: a machine that answered or a letter is not a
+    contact; a visit at 00:30 in Tokyo is that Tokyo day (15:30 UTC the day before); the call on
+    screen now is not its own last contact."""
+    w = await factory.world(pool)
+    hid = await factory.household(pool, w.campaign_id, "0312345601")
+    midnight = "date_trunc('day', now() at time zone 'Asia/Tokyo') at time zone 'Asia/Tokyo'"
+
+    async def call(days_ago: int, person: bool) -> int:
+        attempt_id: int = await pool.fetchval(
+            f"""insert into attempt (campaign_id, target_id, household_id, department_id, dial_mode, channel_id,
+                                     outcome, originated_at, answered_at, connected_at, ended_at)
+                select $1, (select id from campaign_target where household_id = $2), $2, 'nhi', 'progressive', 'lc-' || $3 || '-' || $4::text, o, t, t, case when $4 then t end, t
+                from (select {midnight} - make_interval(days => $3) + interval '10 hours' as t,
+                             case when $4 then 'connected' else 'machine' end as o) x returning id""",
+            w.campaign_id, hid, days_ago, person,
+        )  # fmt: skip
+        return attempt_id
+
+    async def entry(days_ago: int, method: str) -> None:
+        await pool.execute(
+            f"""insert into contact_history (department_id, household_id, at, method)
+                values ('nhi', $1, {midnight} - make_interval(days => $2) + interval '30 minutes', $3)""",
+            hid, days_ago, method,
+        )  # fmt: skip
+
+    async def last(attempt_id: int | None = None) -> date | None:
+        rec = await records.read_for_operator(
+            pool, household_id=hid, department_id="nhi", phone_id=None, user_id=w.operator.id, reason="test",
+            attempt_id=attempt_id,
+        )  # fmt: skip
+        assert rec is not None
+        return rec.last_contact
+
+    today = datetime.now(TOKYO).date()
+    await call(1, person=False)
+    await entry(1, "letter")
+    assert await last() is None
+    await entry(5, "visit")
+    assert await last() == today - timedelta(days=5)
+    await call(3, person=True)
+    assert await last() == today - timedelta(days=3)
+    now = await call(0, person=True)  # the call on screen, and the 経過記録 its AGI menu wrote
+    await pool.execute("update attempt set originated_at = now() - interval '1 minute' where id = $1", now)
+    await pool.execute(
+        "insert into contact_history (department_id, household_id, at, method) values ('nhi', $1, now(), 'phone_in')",
+        hid,
+    )
+    assert await last(now) == today - timedelta(days=3)
 
 
 async def test_time_barred_debts_follow_the_campaigns_limitation_periods(pool: asyncpg.Pool) -> None:
