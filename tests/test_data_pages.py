@@ -8,6 +8,7 @@ import io
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -15,6 +16,7 @@ import asyncpg
 import pytest
 from playwright.async_api import Browser, expect
 
+from campaigns.hours import TOKYO
 from dialer import runtime
 from dialer.config import Settings
 from dialer.imports import mapping
@@ -234,6 +236,10 @@ async def test_only_administrators_import_and_only_staff_export(staffed: runtime
         status, _ = await _upload(op, b"x")
         assert status == 403
         assert (await staff.get("/admin/imports"))[0] == 403
+        today = datetime.now(TOKYO).date()  # the form starts on this month in Tokyo, not the server's
+        _, page = await staff.get("/staff/exports")
+        assert f'name="from" value="{today.replace(day=1)}"' in page
+        assert f'name="to" value="{today}"' in page
         async with op.http.post(
             f"{op.base}/staff/exports",
             data={"csrf": op.csrf, "kind": "history", "from": "2026-01-01", "to": "2026-12-31"},

@@ -20,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 
+from campaigns.hours import TOKYO
 from dialer import logs
 from dialer.errors import ConfigError, DialerError, ImportFileError
 from dialer.imports import mapping, report
@@ -281,7 +282,7 @@ async def problems(request: web.Request) -> web.StreamResponse:
 
 @require("staff")
 async def exports_page(request: web.Request) -> web.StreamResponse:
-    today = date.today()
+    today = datetime.now(TOKYO).date()  # the municipality's day, whatever the server's zone
     return _exports_form(request, "results", today.replace(day=1).isoformat(), today.isoformat())
 
 
