@@ -360,7 +360,10 @@ async def test_the_campaign_list_tells_untried_from_due_again_and_an_admin_sees_
         "update campaign_target set attempts = 1 where household_id = $1", tried
     )  # a retry due
     await factory.department(pool, "tax")
-    await factory.campaign(pool, "tax", name="住民税催告")
+    tax = await factory.campaign(pool, "tax", name="住民税催告")
+    await pool.execute(
+        "update campaign set caller_id = '' where id = $1", tax
+    )  # active from before it was needed
     await factory.user(pool, "admin1", "admin", None)
     for login, page, names in (
         ("sv1", "/supervisor", ["テスト催告"]),
@@ -376,5 +379,7 @@ async def test_the_campaign_list_tells_untried_from_due_again_and_an_admin_sees_
             assert (listed[0]["untried"], listed[0]["retrying"]) == (1, 1)
             _, html = await client.get("/supervisor")
             assert ("tax: 住民税催告" in html) == (login == "admin1")  # which department, when several
+            assert [c["no_caller_id"] for c in listed] == [False, True][: len(listed)]
+            assert html.count('data-testid="no-caller-id"') == (login == "admin1")  # it calls nobody: said so
         finally:
             await client.close()

@@ -201,6 +201,7 @@ async def progress(conn: Conn, department_id: str | None) -> list[dict[str, Any]
     Pending households are split: never called yet (untried) and due again (a retry, a call-back)."""
     rows = await conn.fetch(
         """select c.id, c.name, c.department_id, c.dial_mode, c.status,
+                      c.status = 'active' and coalesce(c.caller_id, '') = '' as no_caller_id,
                       count(t.id) filter (where t.state = 'pending' and t.attempts = 0) as untried,
                       count(t.id) filter (where t.state = 'pending' and t.attempts > 0) as retrying,
                       count(t.id) filter (where t.state = 'leased') as leased,

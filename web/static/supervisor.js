@@ -70,6 +70,11 @@
                                  [abandon, "num"], [today, ""]]) {
         const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td);
       }
+      if (c.no_caller_id) {  // active, yet no call is placed (never 非通知): say so by its status
+        const warn = document.createElement("span");
+        warn.className = "error"; warn.dataset.testid = "no-caller-id"; warn.textContent = " " + t("sup.no_caller_id");
+        tr.children[1].appendChild(warn);
+      }
       const link = document.createElement("td");
       if (canEdit) {
         const a = document.createElement("a");
