@@ -17,11 +17,12 @@ than ringing a phone that is on a call, and the takeover is tried again with eac
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from campaigns.agent import Action, AgentState
 from campaigns.callflow import STORE_ERRORS, CallFlow
+from campaigns.dialing import EngineError
 from campaigns.floor import Floor, Slot
 from dialer import logs
 from dialer.ami.link import AmiLink
@@ -69,6 +70,29 @@ class Adoption:
                 return True
             await self._call(slot, call, item)
         return True  # the page is sent the record as on any reconnect (Engine.attach)
+
+    async def before_first_session(self, slot: Slot) -> bool:
+        """Before an operator's first session: take over what a dead dialer left (True), or refuse
+        while their phone is on a call another dialer still follows (until it is taken for dead)."""
+        if await self.adopt(slot):
+            slot.held_elsewhere = False
+            return True
+        slot.held_elsewhere = await self.held_elsewhere(slot)
+        if slot.held_elsewhere:
+            log.warning("engine.phone_elsewhere", operator=slot.user.id)
+            raise EngineError("error.phone_elsewhere")
+        return False
+
+    async def retry(self, send_state: Callable[[Slot], Awaitable[None]]) -> None:
+        """Operators refused for a phone held elsewhere get their call back once its dialer is
+        taken for dead, without pressing anything (`send_state` shows it on their page)."""
+        for slot in list(self.floor.slots.values()):
+            if slot.held_elsewhere and slot.state is AgentState.OFFLINE and slot.pages > 0:
+                if await self.adopt(slot):
+                    slot.held_elsewhere = False
+                    await send_state(slot)
+            elif slot.state is not AgentState.OFFLINE:
+                slot.held_elsewhere = False
 
     async def held_elsewhere(self, slot: Slot) -> bool:
         """The operator's phone is on a call, or in a session bridge, that this dialer does not

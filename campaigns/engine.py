@@ -1,4 +1,4 @@
-"""The campaign engine: operators' commands, the dialling loop, and upkeep (leases, watchdogs, retries).
+"""The campaign engine: operators' commands and the dialling loop (upkeep: campaigns.upkeep).
 
 Preview: a ready operator is shown the next household and starts the call. Progressive: a
 ready operator gets the next household dialled at once, one call per ready operator.
@@ -27,6 +27,7 @@ from campaigns.floor import Floor, Notifier, Slot
 from campaigns.inbound import Inbound
 from campaigns.phones import Phones
 from campaigns.predictive import Predictive
+from campaigns.upkeep import Upkeep
 from dialer import logs
 from dialer.aio import within
 from dialer.ami.link import AmiLink, LinkEvent, LinkStatus
@@ -35,7 +36,7 @@ from dialer.calls.tracker import CallChange, CallTracker
 from dialer.config import Settings
 from dialer.errors import AmiActionError, DatabaseUnavailable
 from dialer.metrics import Metrics
-from dialer.store import campaigns, dispositions, inbound, processes, targets
+from dialer.store import campaigns, dispositions, processes, targets
 from dialer.store.db import UNAVAILABLE
 from dialer.store.journal import Journal
 from dialer.store.users import User
@@ -44,8 +45,6 @@ log = logs.get("campaigns.engine")
 
 LOOP_IDLE_S = 1.0
 PROBE_EVERY_S = 1.0  # while the database is away: how often to look for it
-RENEW_EVERY_S = 60.0
-SWEEP_EVERY_S = 30.0
 PAGE_GRACE_S = 10.0  # an operator whose page has been closed this long is paused
 
 
@@ -66,6 +65,10 @@ class Engine:
         self.predictive = Predictive(self.dialing, self.inbound.waiting_in)
         self.inbound.counted_on = self.predictive.counted_on
         self.adoption = Adoption(self.flow, self.floor, self.tracker, settings, self.owner)
+        self.upkeep = Upkeep(
+            self.flow, self.floor, self.predictive, settings, self.owner,
+            lambda: self.adoption.retry(self._send_state),
+        )  # fmt: skip
         self.db = self.flow.db
         self.db.listen(self._on_database)
         self._probed_at = 0.0
@@ -84,7 +87,7 @@ class Engine:
             await self.flow.flush_pending()
         self._tasks = [
             asyncio.create_task(self._dial_loop(), name="engine-dial"),
-            asyncio.create_task(self._upkeep_loop(), name="engine-upkeep"),
+            asyncio.create_task(self.upkeep.loop(), name="engine-upkeep"),
         ]
 
     async def stop(self) -> None:
@@ -178,7 +181,7 @@ class Engine:
             raise EngineError("error.not_assigned")
         slot = self.floor.slot(user)
         first = slot.state is AgentState.OFFLINE and slot.session_channel_id is None
-        if first and await self._take_over(slot) and slot.state is not AgentState.PAUSED:
+        if first and await self.adoption.before_first_session(slot) and slot.state is not AgentState.PAUSED:
             return  # back on the call a dead dialer left them on
         async with slot.lock:
             if slot.state not in (AgentState.OFFLINE, AgentState.PAUSED, AgentState.CONNECTING):
@@ -191,29 +194,6 @@ class Engine:
                 await self.floor.move(slot, Action.READY if slot.phone_ready else Action.WAIT_PHONE)
             elif slot.state is not AgentState.CONNECTING:
                 await self.dialing.open_session(slot)
-
-    async def _take_over(self, slot: Slot) -> bool:
-        """Before a first session: take over what a dead dialer left (True), or refuse while the
-        operator's phone is on a call another dialer still follows (until it is taken for dead)."""
-        if await self.adoption.adopt(slot):
-            slot.held_elsewhere = False
-            return True
-        slot.held_elsewhere = await self.adoption.held_elsewhere(slot)
-        if slot.held_elsewhere:
-            log.warning("engine.phone_elsewhere", operator=slot.user.id)
-            raise EngineError("error.phone_elsewhere")
-        return False
-
-    async def _retry_takeovers(self) -> None:
-        """Operators refused for a phone held elsewhere get their call back once its dialer is
-        taken for dead, without pressing anything (their page shows it)."""
-        for slot in list(self.floor.slots.values()):
-            if slot.held_elsewhere and slot.state is AgentState.OFFLINE and slot.pages > 0:
-                if await self.adoption.adopt(slot):
-                    slot.held_elsewhere = False
-                    await self._send_state(slot)
-            elif slot.state is not AgentState.OFFLINE:
-                slot.held_elsewhere = False
 
     async def pause(self, user: User, notice: str | None = None) -> None:
         slot = self.floor.slot(user)
@@ -365,60 +345,3 @@ class Engine:
                 await self.db.down(exc, "pacer")
             except Exception:
                 log.exception("engine.pacer_failed")
-
-    async def _sweep(self) -> None:
-        """Give back what dead dialers held; a call of theirs still up at our Asterisk keeps its
-        household until it ends. A disposition already stored for a call closed here applies."""
-        live: set[str] | None = None
-        if self.link.up:
-            try:
-                live = await self.link.live_channels()
-            except AmiActionError as exc:
-                log.warning("engine.channel_list_failed", error=exc.message)
-        swept = await targets.sweep_expired(
-            self.pool, owner=self.owner, dead_after_s=self.settings.dead_after_s,
-            link=self.link.name, live_channels=live,
-        )  # fmt: skip
-        for attempt_id in swept.closed:
-            await dispositions.settle(self.pool, attempt_id)
-        if live is not None:
-            closed = await inbound.close_calls_of_dead(
-                self.pool, owner=self.owner, dead_after_s=self.settings.dead_after_s,
-                link=self.link.name, live_channels=live,
-            )  # fmt: skip
-            if closed:
-                log.info("engine.inbound_calls_closed", count=len(closed))
-        if swept.returned:
-            log.info("engine.leases_returned", count=swept.returned, calls_closed=len(swept.closed))
-        for owner in await processes.forget_dead(self.pool, self.settings.dead_after_s):
-            log.warning("engine.dialer_gone", owner=owner)
-
-    async def _upkeep_loop(self) -> None:
-        last_renew = last_sweep = last_beat = 0.0
-        beat_every = self.settings.heartbeat_s
-        sweep_every = min(SWEEP_EVERY_S, self.settings.dead_after_s / 2)
-        while True:
-            await asyncio.sleep(min(5.0, beat_every))
-            now = asyncio.get_running_loop().time()  # the clock asyncio.sleep follows
-            try:
-                # Calls and operators are looked after whether or not the database is there.
-                await self.flow.close_stale_calls()
-                await self.flow.release_stuck_operators()
-                if not self.db.up:
-                    continue  # the dial loop looks for it; leases are renewed once it is back
-                await self.flow.flush_pending()
-                if now - last_renew >= RENEW_EVERY_S:
-                    held = [s.lease.target_id for s in self.floor.slots.values() if s.lease is not None]
-                    held += self.predictive.held()
-                    await targets.renew(self.pool, self.owner, held, self.settings.lease_s)
-                    last_renew = now
-                if now - last_beat >= beat_every:
-                    await processes.beat(self.pool, self.owner, self.link.name)
-                    last_beat = now
-                if now - last_sweep >= sweep_every:
-                    await self._sweep()
-                    await self._retry_takeovers()
-                    last_sweep = now
-            except STORE_ERRORS as exc:
-                log.warning("engine.upkeep_failed", error=type(exc).__name__, detail=str(exc)[:200])
-                await self.flow.failed(exc, "upkeep")
