@@ -14,7 +14,6 @@ second (the AMI link is down), the dialplan plays the message by itself.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,20 +24,18 @@ from campaigns.agent import Action, AgentState
 from campaigns.callflow import STORE_ERRORS
 from campaigns.dialing import Dialing, call_variables
 from campaigns.floor import Slot
+from campaigns.learnt import Learnt
 from dialer import logs
 from dialer.ami.link import OriginateRequest
 from dialer.calls.state import CallState, Milestone, Outcome, Party
 from dialer.calls.tracker import CallChange
 from dialer.errors import AmiActionError
 from dialer.store import attempts, campaigns, targets
-from dialer.store import pacing as history
 from dialer.store.campaigns import CampaignInfo
 from dialer.store.targets import Lease
 
 log = logs.get("campaigns.predictive")
 
-MODEL_TTL_S = 10.0  # the forecast is learnt again this often (as in bench/pacing/day.py)
-ROLLING_TTL_S = 5.0  # abandon counts are read again this often (and at once after an abandon)
 _WORKING = (AgentState.READY, AgentState.TALKING, AgentState.WRAP_UP)
 _BUSY = {AgentState.TALKING: pacer.Busy.TALKING, AgentState.WRAP_UP: pacer.Busy.WRAP_UP}
 
@@ -86,10 +83,8 @@ class Predictive:
             dialing.owner,
         )
         self.calls: dict[int, InFlight] = {}
-        self._models: dict[int, tuple[float, pacer.Model]] = {}
-        self._rolling: dict[int, tuple[float, pacer.Window, pacer.Window]] = {}
-        self._gauged: set[int] = set()  # campaigns with an abandon rate exported
         self.clock: Callable[[], float] = asyncio.get_running_loop().time  # the engine's clock
+        self.learnt = Learnt(self.pool, self.metrics, lambda: self.clock())
 
     def held(self) -> list[int]:
         """Households leased for calls in flight (their leases are renewed)."""
@@ -119,26 +114,11 @@ class Predictive:
                 log.warning("pacer.store_failed", campaign=campaign_id, error=type(exc).__name__)
                 await self.dialing.flow.failed(exc, "pacer")
                 paced.add(campaign_id)
-        for campaign_id in self._gauged - paced:
+        for campaign_id in self.learnt.gauged - paced:
             try:
-                await self._no_longer_paced(campaign_id)
+                await self.learnt.no_longer_paced(campaign_id)
             except STORE_ERRORS as exc:
                 log.warning("pacer.store_failed", campaign=campaign_id, error=type(exc).__name__)
-
-    async def _no_longer_paced(self, campaign_id: int) -> None:
-        """A campaign paced here before and not now (switched to progressive, stopped, outside its
-        hours, its operators gone): no pacer decision to show, but its abandon rate is kept true
-        while its calls are in the rolling 24 hours (abandons age out; an alert on the rate ends
-        when the rule is met again, not when the pacer stops)."""
-        label = str(campaign_id)
-        with contextlib.suppress(KeyError):
-            self.metrics.pacer_threshold.remove(label)
-        _, day = await self._windows(campaign_id)
-        if day.live == 0 and day.abandoned == 0:
-            self._gauged.discard(campaign_id)
-            for window in ("hour", "day"):
-                with contextlib.suppress(KeyError):
-                    self.metrics.abandon_rate.remove(label, window)
 
     async def _pace(self, campaign_id: int, slots: list[Slot], waiting: int) -> bool:
         """The pacer's decision for one campaign, placed; False when it was not asked for one."""
@@ -165,7 +145,7 @@ class Predictive:
             for s in ready:
                 await self.floor.tell(s, "notice.outside_hours")
             return False
-        hour, day = await self._windows(campaign_id)
+        hour, day = await self.learnt.windows(campaign_id)
         snapshot = pacer.Snapshot(
             operators=[_operator(s) for s in slots if s.state is not AgentState.READY or s.phone_ready],
             calls=self._calls(campaign_id),
@@ -173,7 +153,7 @@ class Predictive:
             day=day,
             waiting=waiting,
         )
-        decision = pacer.decide(snapshot, await self._model(campaign_id), _settings(fresh))
+        decision = pacer.decide(snapshot, await self.learnt.model(campaign_id), _settings(fresh))
         label = str(campaign_id)
         self.metrics.pacer_threshold.labels(label).set(decision.threshold)
         self.metrics.pacer_decisions.labels(label, decision.mode.value, decision.reason).inc()
@@ -226,27 +206,6 @@ class Predictive:
             for c in self.calls.values()
             if c.campaign.id == campaign_id and self._given_to(c) is None and not c.settled
         ]
-
-    async def _model(self, campaign_id: int) -> pacer.Model:
-        cached = self._models.get(campaign_id)
-        if cached is not None and self.clock() - cached[0] < MODEL_TTL_S:
-            return cached[1]
-        dialed, handled = await history.history(self.pool, campaign_id)
-        model = pacer.Model.learn(dialed, handled)
-        self._models[campaign_id] = (self.clock(), model)
-        return model
-
-    async def _windows(self, campaign_id: int) -> tuple[pacer.Window, pacer.Window]:
-        cached = self._rolling.get(campaign_id)
-        if cached is not None and self.clock() - cached[0] < ROLLING_TTL_S:
-            return cached[1], cached[2]
-        hour, day = await history.rolling(self.pool, campaign_id)
-        self._rolling[campaign_id] = (self.clock(), hour, day)
-        label = str(campaign_id)
-        self._gauged.add(campaign_id)
-        self.metrics.abandon_rate.labels(label, "hour").set(hour.abandoned / hour.live if hour.live else 0.0)
-        self.metrics.abandon_rate.labels(label, "day").set(day.abandoned / day.live if day.live else 0.0)
-        return hour, day
 
     async def _place(self, campaign: CampaignInfo, ready: list[Slot]) -> bool:
         """Lease the next household and call it; False when nothing more can be placed now."""
@@ -316,7 +275,7 @@ class Predictive:
             return
         del self.calls[c.attempt_id]
         if change.state.abandoned:
-            self._rolling.pop(c.campaign.id, None)  # read again, with this one, by the next turn
+            self.learnt.forget_windows(c.campaign.id)  # read again, with this one, by the next turn
         self.floor.wake.set()  # a line is free: the pacer may place another
 
     async def _give(self, c: InFlight, state: CallState, received: float) -> None:
