@@ -317,8 +317,12 @@ def threshold(snapshot: Snapshot, settings: Settings) -> float:
         return 0.0
     if not _room_for_one(snapshot.day, settings):
         return 0.0
+    return _budget_left(snapshot, settings)
+
+
+def _budget_left(snapshot: Snapshot, settings: Settings) -> float:
     used = max(_used(snapshot.hour, settings, HOUR_FLOOR), _used(snapshot.day, settings, DAY_FLOOR))
-    return settings.boldness * target * max(0.0, 1.0 - used)
+    return settings.boldness * settings.target_abandon * max(0.0, 1.0 - used)
 
 
 def _room_for_one(window: Window, settings: Settings) -> bool:
@@ -349,7 +353,12 @@ def decide(snapshot: Snapshot, model: Model, settings: Settings) -> Decision:
     ready = sum(1 for op in operators if op.busy is None) - snapshot.waiting
     theta = threshold(snapshot, settings)
     if model.thin or theta <= 0.0 or model.hit_rate <= 0.0:
-        reason = "thin_history" if model.thin or model.hit_rate <= 0.0 else "budget_spent"
+        if model.thin or model.hit_rate <= 0.0:
+            reason = "thin_history"
+        elif settings.target_abandon > 0 and _budget_left(snapshot, settings) > 0:
+            reason = "few_live_calls"  # the day cannot carry one more abandon yet
+        else:
+            reason = "budget_spent"
         place = max(0, min(ready - in_flight, room))
         return Decision(place, Mode.PROGRESSIVE, reason, threshold=theta, lines_cap=cap)
     if room <= 0:
