@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
@@ -169,3 +170,47 @@ async def test_a_restarted_dialer_takes_over_the_call_on_real_asterisk(
     assert (row["outcome"], row["hangup_by"]) == ("connected", "operator")
     sessions = await pool.fetchval("select count(*) from attempt")  # one call, never placed again
     assert sessions == 1
+
+
+async def test_a_phone_on_another_dialers_call_is_refused_then_taken_over_on_real_asterisk(
+    real: kit.Real, db_dsn: str, tmp_path: Path, pool: asyncpg.Pool
+) -> None:
+    """Two dialers on one Asterisk. While the first has op1 on a call, Ready on the second is
+    refused (the call is found in the real CoreShowChannels); once the first has gone, the second
+    takes the call over by itself and op1 ends it there."""
+    from tests.real_asterisk.conftest import product_settings
+
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550132")
+    await factory.household(pool, w.campaign_id, "0355550133")
+    # the first serves the kit's FastAGI port; the second's is not used by these calls
+    fast = replace(product_settings(real, db_dsn, tmp_path / "second"), heartbeat_s=1.0, agi_port=0)
+    try:
+        async with runtime.started(fast) as second:
+            async with runtime.started(product_settings(real, db_dsn, tmp_path / "first")) as first:
+                op = PageClient(first.url)
+                try:
+                    await op.ready_as("op1", w.campaign_id)
+                    pop = await op.wait(lambda m: m["type"] == "record", within=20)
+                    await op.wait(
+                        lambda m: m["type"] == "agent" and m["call_phase"] == "connected", within=20
+                    )
+                finally:
+                    await op.close()
+                other = PageClient(second.url)
+                assert await other.login("op1", factory.PASSWORD) == 200
+                await other.connect()
+                status, body = await other.post("/api/agent/ready", {"campaign_id": w.campaign_id})
+                assert (status, body["error"]) == (409, "error.phone_elsewhere")
+            try:  # the first has stopped (leaving the call up): the second follows it now
+                state = await other.wait(
+                    lambda m: m["type"] == "agent" and m["state"] == "talking", within=20
+                )
+                assert (state["attempt_id"], state["call_phase"]) == (pop["attempt_id"], "connected")
+                ended = await other.hang_up(within=20)
+                assert (ended["outcome"], ended["hangup_by"]) == ("connected", "operator")
+            finally:
+                await other.close()
+    finally:
+        kit.cli("channel request hangup all")
+    assert await pool.fetchval("select count(*) from attempt") == 1  # nobody called for op1 meanwhile
