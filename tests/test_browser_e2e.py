@@ -71,14 +71,21 @@ async def test_operator_login_ready_screen_pop_disposition(
     await page.get_by_label("納付約束").check()
     today = await pool.fetchval("select (now() at time zone 'Asia/Tokyo')::date")
     await page.get_by_test_id("promise-date").fill(today.isoformat())
+    await page.get_by_test_id("promise-amount").fill("たくさん")
+    await page.get_by_test_id("save").click()  # refused: says what is wrong, not "try again"
+    await expect(page.get_by_test_id("disp-msg")).to_have_text(
+        "入力内容に誤りがあります。各項目を確認してください。"
+    )
     await page.get_by_test_id("promise-amount").fill("１２，０００")
     await page.get_by_test_id("note").fill("本人確認済み。月末に全額納付予定。")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "operator-screen-pop.png"), full_page=True)
     await page.get_by_test_id("save").click()
     await expect(page.get_by_test_id("disp-msg")).to_have_text("保存しました。")
+    await expect(page.get_by_test_id("rec-name")).to_have_text("見本 太郎")  # still on the line: still shown
     await page.get_by_test_id("hangup").click()
     await expect(page.get_by_test_id("agent-state")).to_have_text("待機中")
+    await expect(page.get_by_test_id("rec-name")).to_be_hidden()  # the call is over: gone from the screen
     await page.screenshot(path=str(ARTIFACTS / "operator-after-call.png"), full_page=True)
 
     row = await pool.fetchrow(
@@ -260,3 +267,18 @@ async def test_an_operator_finds_an_unknown_callers_household_by_their_atena_num
     await expect(page.get_by_test_id("identify-msg")).to_contain_text("この世帯を表示しました")
     await page.screenshot(path=str(ARTIFACTS / "operator-inbound-identified.png"), full_page=True)
     await page.close()
+
+
+async def test_a_page_whose_session_ends_goes_to_the_login_page(
+    browser: Browser, settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """A login disabled, a new password, a logout elsewhere: the open page leaves for the login
+    page (nothing of a resident stays on the screen) instead of reconnecting for ever."""
+    await factory.world(pool)
+    async with runtime.started(replace(settings, session_check_s=0.3)) as running:
+        page = await browser.new_page(locale="ja-JP")
+        await _login(page, running.url, "op1")
+        await expect(page.get_by_test_id("agent-state")).to_have_text("オフライン")
+        await pool.execute("delete from web_session")  # what `dialer users disable op1` does to it
+        await expect(page).to_have_url(f"{running.url}/login")
+        await page.close()

@@ -13,13 +13,26 @@ async function postJSON(url, body, csrf) {
   return { ok: res.ok, status: res.status, data };
 }
 function liveSocket(onMessage, onState) {
-  // Reconnects with back-off; the server sends a fresh snapshot on every (re)connect.
+  // Reconnects with back-off; the server sends a fresh snapshot on every (re)connect. A session
+  // that has ended (logout elsewhere, a disabled login, a new password) goes to the login page:
+  // nothing of a resident stays on the screen, and the page does not retry for ever.
   let delay = 500;
+  function toLogin() { location.replace("/login"); }
+  async function sessionGone() {
+    try {
+      const res = await fetch(location.pathname, { method: "HEAD", credentials: "same-origin", redirect: "manual" });
+      return res.type === "opaqueredirect" || res.status === 401 || res.status === 403;
+    } catch (e) { return false; }  // the server is unreachable: keep trying
+  }
   function open() {
     const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
     ws.onopen = () => { delay = 500; onState(true); };
     ws.onmessage = (ev) => { try { onMessage(JSON.parse(ev.data)); } catch (e) { console.error(e); } };
-    ws.onclose = () => { onState(false); setTimeout(open, delay); delay = Math.min(delay * 2, 10000); };
+    ws.onclose = async (ev) => {
+      onState(false);
+      if (ev.code === 4001 || await sessionGone()) { toLogin(); return; }
+      setTimeout(open, delay); delay = Math.min(delay * 2, 10000);
+    };
   }
   open();
 }

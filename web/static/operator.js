@@ -8,6 +8,7 @@
   const OUTBOX = "dialer.outbox." + root.dataset.user;
   let agent = { state: "offline" };
   let since = null;
+  let savedDuring = "";  // the call whose outcome was stored while it was still up
 
   function show(el, on) { el.hidden = !on; }
   function setText(id, text) { $(id).textContent = text || ""; }
@@ -30,9 +31,9 @@
     notice.textContent = a.notice ? t(a.notice) : "";
     show(notice, !!a.notice);
     if (a.state === "ready" || a.state === "offline" || a.state === "paused") {
-      if (!form.attempt_id.value) clearRecord();
+      if (!form.attempt_id.value || form.attempt_id.value === savedDuring) { form.attempt_id.value = ""; clearRecord(); }
     }
-    if (mode && a.attempt_id && (a.state === "talking" || a.state === "wrap_up")) {
+    if (mode && a.attempt_id && (a.state === "talking" || a.state === "wrap_up") && String(a.attempt_id) !== savedDuring) {
       form.attempt_id.value = a.attempt_id;
     }
   }
@@ -141,13 +142,13 @@
   function saveOutbox(items) { localStorage.setItem(OUTBOX, JSON.stringify(items)); }
   function drop(token) { saveOutbox(outbox().filter((x) => x.token !== token)); }
 
-  function resetForm() {
+  function resetForm(keepRecord) {
     form.reset();
     form.attempt_id.value = "";
     show(form.querySelector(".promise"), false);
     show(form.querySelector(".callback"), false);
     setText("note-count", "0");
-    clearRecord();
+    if (!keepRecord) clearRecord();
   }
 
   // Send one stored disposition. True when it needs no more sending (stored, or refused).
@@ -165,17 +166,19 @@
     drop(item.token);
     const current = String(item.attempt_id) === form.attempt_id.value;
     if (res.ok) {
-      if (current) { resetForm(); }
+      // Saved during the call: the resident is still on the line, so their record stays until it ends.
+      const during = agent.state === "dialing" || agent.state === "talking";
+      if (current && during) savedDuring = String(item.attempt_id);
+      if (current) { resetForm(during); }
       setText("disp-msg", t("disp.saved"));
       return true;
     }
-    if (current) {
-      for (const [field, key] of Object.entries(res.data.fields || {})) {
-        const slot = form.querySelector('.field-error[data-for="' + field + '"]');
-        if (slot) slot.textContent = t(key);
-      }
+    const unplaced = [];  // errors with no field of their own on the form (the call itself, say)
+    for (const [field, key] of Object.entries(res.data.fields || {})) {
+      const slot = current ? form.querySelector('.field-error[data-for="' + field + '"]') : null;
+      if (slot) slot.textContent = t(key); else unplaced.push(t(key));
     }
-    setText("disp-msg", t(res.data.error === "error.invalid" ? "error.generic" : res.data.error || "error.generic"));
+    setText("disp-msg", [t(res.data.error || "error.generic"), ...unplaced].join(" "));
     return true;
   }
 
