@@ -36,7 +36,7 @@ from dialer.calls.tracker import CallChange, CallTracker
 from dialer.config import Settings
 from dialer.errors import AmiActionError, DatabaseUnavailable
 from dialer.metrics import Metrics
-from dialer.store import campaigns, dispositions, processes, targets
+from dialer.store import attempts, campaigns, dispositions, processes, targets
 from dialer.store.db import UNAVAILABLE
 from dialer.store.journal import Journal
 from dialer.store.users import User
@@ -116,6 +116,26 @@ class Engine:
         if slot.state is AgentState.OFFLINE:  # a dialer that died may have left their phone up
             await self.adoption.adopt(slot)
         await self._send_state(slot)
+        if slot.state in (AgentState.OFFLINE, AgentState.PAUSED) and slot.attempt_id is None:
+            await self._outcome_still_owed(slot)
+
+    async def _outcome_still_owed(self, slot: Slot) -> None:
+        """A conversation that ended while no dialer could take the outcome (stopped or restarted
+        during the wrap-up): the page is given the call again, ended, to record what was said."""
+        try:
+            owed = await attempts.awaiting_outcome(self.pool, slot.user.id)
+        except STORE_ERRORS as exc:
+            log.warning("engine.owed_check_failed", operator=slot.user.id, error=type(exc).__name__)
+            return
+        if owed is None or slot.attempt_id is not None:
+            return
+        call, outcome = owed
+        if call.lease is not None:
+            await self.flow.pop_record(slot, call.lease, reason="reconnect", attempt_id=call.id)
+        await self.floor.notifier.to_user(slot.user.id, {
+            "type": "call_ended", "attempt_id": call.id, "outcome": outcome, "hangup_by": None,
+            "needs_disposition": True,
+        })  # fmt: skip
 
     async def _send_state(self, slot: Slot) -> None:
         """The operator's state to their pages and, mid-call, the record again."""

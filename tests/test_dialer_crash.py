@@ -297,3 +297,49 @@ async def test_an_operator_on_a_killed_dialers_call_gets_no_second_session_befor
     rung = [a for a in sim.actions("Originate") if str(a.get("ChannelId", "")).startswith("dlr-s")]
     assert rung == sessions  # op1's phone was never rung a second time
     assert await pool.fetchval("select count(*) from attempt") == 1  # nobody called for op1 meanwhile
+
+
+async def test_an_outcome_owed_when_the_dialer_stopped_during_wrap_up_is_asked_for_again(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """The dialer is stopped (an update, Ctrl-C) while op1 is in wrap-up: the next one gives the
+    page that call again, ended, with its record, so the outcome is recorded and nothing is lost."""
+    w = await factory.world(pool)
+    hid = await factory.household(pool, w.campaign_id, "0355552101")
+    sim.script("0355552101", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
+    async with runtime.started(settings) as first:
+        op = PageClient(first.url)
+        try:
+            await op.ready_as("op1", w.campaign_id)
+            pop = await op.wait(lambda m: m["type"] == "record")
+            await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+            await op.hang_up()
+            await op.wait_state("wrap_up")
+        finally:
+            await op.close()
+    async with runtime.started(settings) as second:
+        op = PageClient(second.url)
+        try:
+            assert await op.login("op1", factory.PASSWORD) == 200
+            await op.connect()
+            again = await op.wait(lambda m: m["type"] == "record")
+            assert (again["attempt_id"], again["record"]["household_id"]) == (pop["attempt_id"], hid)
+            owed = await op.wait(lambda m: m["type"] == "call_ended")
+            assert (owed["attempt_id"], owed["needs_disposition"]) == (pop["attempt_id"], True)
+            await op.save(pop["attempt_id"], "refused")
+            op.forget()
+            await op.close()
+            op = PageClient(second.url)  # once recorded, a page that comes back is not asked again
+            assert await op.login("op1", factory.PASSWORD) == 200
+            await op.connect()
+            await op.wait(
+                lambda m: m["type"] == "agent"
+            )  # paused: its phone, still in its bridge, taken over
+            await asyncio.sleep(0.5)
+            assert not [m for m in op.messages if m["type"] in ("record", "call_ended")]
+        finally:
+            await op.close()
+    assert (
+        await pool.fetchval("select code from disposition where attempt_id = $1", pop["attempt_id"])
+        == "refused"
+    )

@@ -190,6 +190,30 @@ async def open_for_operator(conn: Conn, operator_id: int) -> OpenCall | None:
     return OpenCall(row["id"], row["channel_id"], row["campaign_id"], lease, row["disposed"])
 
 
+async def awaiting_outcome(conn: Conn, operator_id: int) -> tuple[OpenCall, str] | None:
+    """The operator's latest conversation, ended in the last 12 hours with no outcome recorded (a
+    dialer stopped or restarted during their wrap-up): the call and how it ended."""
+    row = await conn.fetchrow(
+        """select a.id, a.channel_id, a.campaign_id, a.target_id, a.household_id, a.department_id, a.phone_id,
+                  a.dialed_number, coalesce(t.attempts, 0) as attempts, a.outcome
+           from attempt a left join campaign_target t on t.id = a.target_id
+           where a.operator_id = $1 and a.connected_at is not null and a.ended_at > now() - interval '12 hours'
+             and not exists (select 1 from disposition d where d.attempt_id = a.id)
+           order by a.ended_at desc limit 1""",
+        operator_id,
+    )
+    if row is None:
+        return None
+    lease = None
+    if row["target_id"] is not None:
+        lease = Lease(
+            target_id=row["target_id"], campaign_id=row["campaign_id"], household_id=row["household_id"],
+            department_id=row["department_id"], attempts=row["attempts"], phone_id=row["phone_id"],
+            number=row["dialed_number"],
+        )  # fmt: skip
+    return OpenCall(row["id"], row["channel_id"], row["campaign_id"], lease, False), str(row["outcome"] or "")
+
+
 async def assign_operator(conn: Conn, attempt_id: int, operator_id: int) -> None:
     """Predictive: the person who answered was given to this operator (once; on the timeline too)."""
     await conn.execute(
