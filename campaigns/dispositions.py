@@ -76,8 +76,9 @@ def clean_note(text: str) -> str:
 
 
 def parse_amount(text: str) -> int | None:
-    """'１２，０００' / '12,000' / '12000円' -> 12000; None if it is not a whole number of yen."""
+    """'１２，０００' / '12,000' / '12000円' / '￥12,000' -> 12000; None if it is not a whole number of yen."""
     text = unicodedata.normalize("NFKC", text).strip().removesuffix("円").replace(",", "").strip()
+    text = text.removeprefix("¥").removeprefix("\\").strip()  # ￥ (NFKC: ¥), or a backslash in CP932
     if not re.fullmatch(r"[0-9]{1,12}", text):
         return None
     return int(text)

@@ -162,7 +162,18 @@ def test_note_cleaning(raw: str, clean: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "amount"), [("12000", 12000), ("１２,０００", 12000), ("3万", None), ("", None)]
+    ("text", "amount"),
+    [
+        ("12000", 12000),
+        ("１２,０００", 12000),
+        ("12,000円", 12000),
+        ("￥12,000", 12000),
+        ("¥ 12000", 12000),
+        ("\\12,000", 12000),  # the ¥ key of a JIS keyboard on Windows types a backslash
+        ("3万", None),
+        ("¥", None),
+        ("", None),
+    ],
 )
 def test_parse_amount(text: str, amount: int | None) -> None:
     assert parse_amount(text) == amount
