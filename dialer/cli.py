@@ -176,7 +176,7 @@ async def with_pool(settings: Settings, body: Callable[[Any], Awaitable[None]]) 
     from dialer import runtime
     from dialer.store import db
 
-    async with runtime.database(settings) as dsn:
+    async with runtime.database(settings, create=False) as dsn:
         await runtime.migrate_database(dsn)
         pool = await db.create_pool(dsn, scope=db.ALL, max_size=2, name="dialer-cli")
         try:

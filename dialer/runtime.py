@@ -21,7 +21,7 @@ from campaigns.fleet import Fleet
 from dialer import logs
 from dialer.ami.link import AmiLink, LinkEvent, LinkStatus
 from dialer.config import AmiSettings, Settings
-from dialer.errors import ConfigError, PortInUse
+from dialer.errors import ConfigError, DatabaseUnavailable, PortInUse
 from dialer.metrics import Metrics
 from dialer.purging import DailyPurge
 from dialer.store import db, migrate
@@ -46,11 +46,21 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def database(settings: Settings) -> AsyncIterator[str]:
-    """Yield a DSN: DATABASE_URL, or the embedded server (started here, stopped on exit)."""
+async def database(settings: Settings, *, create: bool = True) -> AsyncIterator[str]:
+    """Yield a DSN: DATABASE_URL, or the embedded server (started here, stopped on exit).
+
+    `create=False` (the administrators' commands): an embedded database that does not exist yet is
+    an error, not a new empty one; run from elsewhere, `./var` would silently be a fresh database
+    where every department and user seems to be missing."""
     if settings.database_url:
         yield settings.database_url
         return
+    if not create and not (settings.pgdata / "PG_VERSION").exists():
+        raise DatabaseUnavailable(
+            f"No database in {settings.var_dir} (DIALER_VAR_DIR, default ./var of the directory the "
+            "command is run from). Run it where the dialer runs, or set DIALER_VAR_DIR or DATABASE_URL; "
+            "`dialer migrate` creates a new one."
+        )
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     embedded = EmbeddedPostgres(settings.pgdata)
     dsn = await asyncio.to_thread(embedded.start)

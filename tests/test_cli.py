@@ -90,6 +90,15 @@ async def test_run_without_asterisk_says_what_to_set(tmp_path: Path, db_dsn: str
     _one_clear_line(err, r"set AMI_HOST .*or run `dialer demo`")
 
 
+async def test_an_administrators_command_where_there_is_no_database_creates_none(tmp_path: Path) -> None:
+    """Run from the wrong directory, `./var` holds no database: said so (exit 3), not a new empty
+    one in which every department and user seems to be missing."""
+    code, _, err = await _run(_env(tmp_path), "users", "list")
+    assert code == 3
+    _one_clear_line(err, r"No database in .*var \(DIALER_VAR_DIR.*`dialer migrate` creates a new one")
+    assert not (tmp_path / "var" / "pgdata").exists()
+
+
 async def test_migrate_and_add_user(tmp_path: Path, db_dsn: str) -> None:
     code, out, err = await _run(_env(tmp_path, DATABASE_URL=db_dsn), "migrate")
     assert (code, out.strip()) == (0, "applied: nothing (up to date)"), err
