@@ -37,8 +37,8 @@ DEMO_USERS = (
     DemoUser("op1", "demo-op1-pass", "山田 花子", "operator", "nhi", "1001"),
     DemoUser("op2", "demo-op2-pass", "佐藤 一郎", "operator", "nhi", "1002"),
     DemoUser("op3", "demo-op3-pass", "鈴木 美咲", "operator", "tax", "1003"),
-    DemoUser("sv1", "demo-sv1-pass", "高橋 健 (SV)", "supervisor", "nhi", None),
-    DemoUser("sv2", "demo-sv2-pass", "伊藤 恵 (SV)", "supervisor", "tax", None),
+    DemoUser("sv1", "demo-sv1-pass", "高橋 健 (SV)", "supervisor", "nhi", "2001"),  # a phone: to listen in
+    DemoUser("sv2", "demo-sv2-pass", "伊藤 恵 (SV)", "supervisor", "tax", "2002"),
     DemoUser("staff1", "demo-staff1-pass", "中村 修 (職員)", "staff", "nhi", None),
     DemoUser("admin", "demo-admin-pass", "管理者", "admin", None, None),
 )
