@@ -121,6 +121,15 @@ async def test_an_administrator_uploads_an_export_and_downloads_its_error_report
         assert "宛名番号" in str(body["detail"])
         status, body = await _upload(c, broken, department="police")
         assert status == 422
+        # an export date in the future or not a date: said in the page's words, not the CLI's
+        assert await _upload(c, broken, as_of="R99.01.01") == (
+            422,
+            {"error": "import.as_of_future", "detail": "R99.01.01"},
+        )
+        assert await _upload(c, broken, as_of="来月") == (
+            422,
+            {"error": "import.bad_as_of", "detail": "来月"},
+        )
         _, page = await c.get("/admin/imports")
         assert "滞納者一覧.csv" in page
         assert "<th>開始日時</th>" in page  # when, which layout, and the warnings, in the history

@@ -96,12 +96,21 @@ async def upload(request: web.Request) -> web.Response:
     layout = _layout(q.get("mapping", ""))
     if layout is None:
         return _error("import.bad_mapping", 422)
+    # The page says what is wrong in its own language; details only where they need no words.
     try:
         m = mapping.load(str(layout))
-        as_of = parse_date(clean(q["as_of"])[0]).value if q.get("as_of") else None
+    except ConfigError as exc:
+        log.warning("import.mapping_unreadable", mapping=str(layout), error=str(exc))
+        return _error("import.bad_mapping", 422)
+    typed = q.get("as_of", "")
+    try:
+        as_of = parse_date(clean(typed)[0]).value if typed else None
+    except DateProblem:
+        return _error("import.bad_as_of", 422, typed[:40])
+    try:
         check_as_of(as_of)
-    except (ConfigError, DateProblem) as exc:
-        return _error("import.bad_request", 422, str(exc))
+    except ConfigError:
+        return _error("import.as_of_future", 422, typed[:40])
     state = request.app[IMPORTS]
     if state.stopping:
         return _error("import.stopping", 503)
