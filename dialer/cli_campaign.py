@@ -3,8 +3,8 @@
 A change takes effect at once: the engine reads a campaign's status, mode, window and pacing
 again before each call, and its retry policy whenever a call ends. Windows, retry policies and
 pacing settings are JSON or TOML files (by suffix) in the forms of docs/supervisor.md; `default`
-puts the product's defaults back. Exit codes: 0 done; 2 a bad value (nothing changed); 3 no such
-campaign.
+puts the product's defaults back. Exit codes: 0 done; 2 a bad value or no such campaign (nothing
+changed); 3 the database unreachable (as for every command).
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ async def _show(settings: Settings, args: argparse.Namespace) -> int:
     await with_pool(settings, body)
     if found[0] is None:
         print(f"dialer: error: no campaign {args.id}", file=sys.stderr)
-        return 3
+        return 2
     print(json.dumps(describe(found[0]), ensure_ascii=False, indent=2))
     return 0
 
@@ -185,7 +185,7 @@ async def _set(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     if not result or result[0] is None:
         print(f"dialer: error: no campaign {args.id}", file=sys.stderr)
-        return 3
+        return 2
     print(json.dumps(describe(result[0]), ensure_ascii=False, indent=2))
     return 0
 
@@ -229,7 +229,7 @@ async def _with_segment(
         return 2
     if not out:
         print(f"dialer: error: no campaign {args.id}", file=sys.stderr)
-        return 3
+        return 2
     return out[0]
 
 

@@ -39,7 +39,21 @@ async def test_an_administrator_adds_lists_and_changes_users(
     assert (code, out.strip()) == (0, "created user op1 (operator)"), err
     code, _, err = await _run(env, *add, stdin=b"a-long-password\n")
     assert code == 2
-    _one_clear_line(err, "already exists")
+    _one_clear_line(err, r"a user with login 'op1' already exists \(`dialer users set`")
+    for bad, message in (
+        (["--login", "op 11", "--department", "nhi"], "a login ID is 2-64 letters"),
+        (["--login", "op12", "--department", "police"], "no such department"),
+        (["--login", "op13"], "only an administrator may belong to no department"),
+        (
+            ["--login", "op14", "--department", "nhi", "--extension", "1001"],
+            "extension '1001' belongs to another",
+        ),
+    ):
+        code, _, err = await _run(
+            env, "users", "add", "--name", "x", "--role", "operator", *bad, stdin=b"a-long-password\n"
+        )
+        assert code == 2, (bad, err)
+        _one_clear_line(err, message)
 
     code, out, err = await _run(env, "users", "set", "ｏｐ１", "--extension", "1002", "--name", "山田 花")
     assert code == 0, err

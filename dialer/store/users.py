@@ -93,10 +93,14 @@ async def create_user(
             hash_password(password),
             pbx,
         )
-    except asyncpg.UniqueViolationError:
-        raise UserError(f"a user with login {login!r} or extension {extension!r} already exists") from None
+    except asyncpg.UniqueViolationError as exc:
+        if "extension" in (exc.constraint_name or ""):
+            raise UserError(f"extension {extension!r} belongs to another user already") from None
+        raise UserError(
+            f"a user with login {login!r} already exists (`dialer users set` changes one)"
+        ) from None
     except (asyncpg.CheckViolationError, asyncpg.ForeignKeyViolationError) as exc:
-        raise UserError(f"invalid user: {exc.detail or exc}") from None
+        raise UserError(_refusal(exc)) from None
     assert row is not None
     return User.from_row(row)
 
@@ -202,6 +206,8 @@ def _refusal(exc: asyncpg.PostgresError) -> str:
     constraint = getattr(exc, "constraint_name", "") or ""
     if constraint == "app_user_check":
         return "only an administrator may belong to no department (--department)"
+    if "login" in constraint:
+        return "a login ID is 2-64 letters, digits, '.', '_' or '-' (no spaces)"
     if "department" in constraint:
         return "no such department (`dialer departments list` shows them)"
     if "extension" in constraint:
