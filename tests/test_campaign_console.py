@@ -126,13 +126,13 @@ async def test_bad_values_are_shown_and_nothing_is_stored(
         status, _, page = await _form(
             sv, f"/supervisor/campaigns/{w.campaign_id}", [*inverted, ("action", "save")]
         )
-        assert (status, "抽出条件を確認してください" in page) == (422, True)
-        assert "must be more than" not in page  # the checking code's English is not on a Japanese page
+        assert (status, "下限以上の金額を入力してください" in page) == (422, True)
+        assert 'data-testid="error-s_unpaid_max_yen"' in page  # the field to correct is marked
         await sv.get("/lang?to=en")
         status, _, page = await _form(
             sv, f"/supervisor/campaigns/{w.campaign_id}", [*inverted, ("action", "save")]
         )
-        assert "unpaid_max_yen must be more than unpaid_min_yen" in page  # on the English one it helps
+        assert "Enter an amount no lower than the minimum" in page
     finally:
         await sv.close()
 

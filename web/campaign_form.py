@@ -213,6 +213,9 @@ def _segment(form: Mapping[str, Sequence[str]], one: Any, out: Parsed) -> None:
             raw[key] = _items(one(f"s_{key}"))
     if one("s_order") and one("s_order") != "unpaid":
         raw["order"] = one("s_order")
+    low, high = raw.get("unpaid_min_yen"), raw.get("unpaid_max_yen")
+    if low is not None and high is not None and high <= low:  # the field to correct, named
+        out.errors["s_unpaid_max_yen"] = "camp.err.min_max"
     if any(k.startswith("s_") for k in out.errors):
         return
     try:
