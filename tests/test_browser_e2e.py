@@ -282,3 +282,21 @@ async def test_a_page_whose_session_ends_goes_to_the_login_page(
         await pool.execute("delete from web_session")  # what `dialer users disable op1` does to it
         await expect(page).to_have_url(f"{running.url}/login")
         await page.close()
+
+
+async def test_what_is_being_typed_survives_a_reload_during_the_call(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    page = await browser.new_page(locale="ja-JP")
+    await _in_a_call_with_outcome_filled(page, product, pool, sim, "0355550780", "再読み込みのテスト")
+    await page.reload()  # F5 by mistake, mid-call
+    await expect(page.get_by_test_id("agent-state")).to_have_text("通話中")
+    await expect(page.get_by_test_id("note")).to_have_value("再読み込みのテスト")
+    await expect(page.get_by_label("拒否")).to_be_checked()
+    await page.get_by_test_id("save").click()
+    await expect(page.get_by_test_id("disp-msg")).to_have_text("保存しました。")
+    assert await pool.fetchval("select note from disposition") == "再読み込みのテスト"
+    await page.reload()  # saved: nothing comes back
+    await expect(page.get_by_test_id("agent-state")).to_have_text("通話中")
+    await expect(page.get_by_test_id("note")).to_have_value("")
+    await page.close()

@@ -63,6 +63,7 @@
     inbound(true);
     form.attempt_id.value = msg.attempt_id;
     setText("outcome", "");
+    restoreDraft();
   }
 
   function renderRecord(msg) {
@@ -91,6 +92,7 @@
     if (msg.reason !== "inbound") show($("caller"), false);
     if (msg.attempt_id) form.attempt_id.value = msg.attempt_id;
     setText("outcome", "");
+    restoreDraft();
   }
 
   function onMessage(msg) {
@@ -136,6 +138,31 @@
   });
   form.note.addEventListener("input", () => setText("note-count", String(form.note.value.length)));
 
+  // What is being typed survives a reload (this tab only: sessionStorage), for the same call.
+  const DRAFT = "dialer.draft." + root.dataset.user;
+  const DRAFTED = ["code", "note", "promise_date", "promise_amount", "callback_at"];
+  function keepDraft() {
+    if (!form.attempt_id.value) return;
+    const data = Object.fromEntries(new FormData(form).entries());
+    const draft = { attempt_id: form.attempt_id.value };
+    for (const k of DRAFTED) if (data[k]) draft[k] = data[k];
+    sessionStorage.setItem(DRAFT, JSON.stringify(draft));
+  }
+  function restoreDraft() {
+    let draft = null;
+    try { draft = JSON.parse(sessionStorage.getItem(DRAFT) || "null"); } catch (e) { draft = null; }
+    if (!draft || draft.attempt_id !== form.attempt_id.value) return;
+    for (const k of DRAFTED) {
+      if (!(k in draft)) continue;
+      if (k === "code") { const r = form.querySelector('input[name=code][value="' + CSS.escape(draft.code) + '"]'); if (r) r.checked = true; }
+      else if (!form[k].value) form[k].value = draft[k];
+    }
+    form.dispatchEvent(new Event("change"));
+    setText("note-count", String(form.note.value.length));
+  }
+  form.addEventListener("input", keepDraft);
+  form.addEventListener("change", keepDraft);
+
   // Nothing lost: a disposition waits in localStorage until the server has stored it; the
   // server stores each token once, so resending after any failure never makes a duplicate.
   function outbox() { try { return JSON.parse(localStorage.getItem(OUTBOX) || "[]"); } catch (e) { return []; } }
@@ -143,6 +170,7 @@
   function drop(token) { saveOutbox(outbox().filter((x) => x.token !== token)); }
 
   function resetForm(keepRecord) {
+    sessionStorage.removeItem(DRAFT);
     form.reset();
     form.attempt_id.value = "";
     show(form.querySelector(".promise"), false);
@@ -209,6 +237,7 @@
     logoutForm.addEventListener("submit", (ev) => {
       if (outbox().length && !window.confirm(t("disp.unsent_logout"))) { ev.preventDefault(); return; }
       localStorage.removeItem(OUTBOX);
+      sessionStorage.removeItem(DRAFT);
     });
   }
 
