@@ -123,7 +123,7 @@ class Engine:
         """A conversation that ended while no dialer could take the outcome (stopped or restarted
         during the wrap-up): the page is given the call again, ended, to record what was said."""
         try:
-            owed = await attempts.awaiting_outcome(self.pool, slot.user.id)
+            owed = await attempts.awaiting_outcome(self.pool, slot.user.id, slot.user.department_id)
         except STORE_ERRORS as exc:
             log.warning("engine.owed_check_failed", operator=slot.user.id, error=type(exc).__name__)
             return
@@ -200,6 +200,9 @@ class Engine:
         if not campaign.open_to(user.id):
             raise EngineError("error.not_assigned")
         slot = self.floor.slot(user)
+        idle = slot.state in (AgentState.OFFLINE, AgentState.PAUSED) and slot.attempt_id is None
+        if idle and await attempts.awaiting_outcome(self.pool, user.id, user.department_id) is not None:
+            raise EngineError("error.outcome_owed")  # the call on the page first (_outcome_still_owed)
         first = slot.state is AgentState.OFFLINE and slot.session_channel_id is None
         if first and await self.adoption.before_first_session(slot) and slot.state is not AgentState.PAUSED:
             return  # back on the call a dead dialer left them on

@@ -326,6 +326,8 @@ async def test_an_outcome_owed_when_the_dialer_stopped_during_wrap_up_is_asked_f
             assert (again["attempt_id"], again["record"]["household_id"]) == (pop["attempt_id"], hid)
             owed = await op.wait(lambda m: m["type"] == "call_ended")
             assert (owed["attempt_id"], owed["needs_disposition"]) == (pop["attempt_id"], True)
+            status, body = await op.post("/api/agent/ready", {"campaign_id": w.campaign_id})
+            assert (status, body["error"]) == (409, "error.outcome_owed")  # that call's outcome first
             await op.save(pop["attempt_id"], "refused")
             op.forget()
             await op.close()

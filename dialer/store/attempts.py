@@ -190,17 +190,21 @@ async def open_for_operator(conn: Conn, operator_id: int) -> OpenCall | None:
     return OpenCall(row["id"], row["channel_id"], row["campaign_id"], lease, row["disposed"])
 
 
-async def awaiting_outcome(conn: Conn, operator_id: int) -> tuple[OpenCall, str] | None:
-    """The operator's latest conversation, ended in the last 12 hours with no outcome recorded (a
-    dialer stopped or restarted during their wrap-up): the call and how it ended."""
+async def awaiting_outcome(
+    conn: Conn, operator_id: int, department_id: str | None
+) -> tuple[OpenCall, str] | None:
+    """The operator's latest conversation in their department, ended in the last 12 hours with no
+    outcome recorded (a dialer stopped or restarted during their wrap-up): the call and how it ended."""
     row = await conn.fetchrow(
         """select a.id, a.channel_id, a.campaign_id, a.target_id, a.household_id, a.department_id, a.phone_id,
                   a.dialed_number, coalesce(t.attempts, 0) as attempts, a.outcome
            from attempt a left join campaign_target t on t.id = a.target_id
-           where a.operator_id = $1 and a.connected_at is not null and a.ended_at > now() - interval '12 hours'
+           where a.operator_id = $1 and a.department_id = $2 and a.connected_at is not null
+             and a.ended_at > now() - interval '12 hours'
              and not exists (select 1 from disposition d where d.attempt_id = a.id)
            order by a.ended_at desc limit 1""",
         operator_id,
+        department_id,
     )
     if row is None:
         return None
