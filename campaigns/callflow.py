@@ -254,6 +254,7 @@ class CallFlow:
     async def back_to_work(self, slot: Slot) -> None:
         """After a call without a conversation (caller holds the slot's lock)."""
         slot.attempt_id, slot.lease, slot.call_phase, slot.disposed = None, None, None, False
+        slot.inbound = False
         if slot.state in (AgentState.DIALING, AgentState.TALKING):
             await self.floor.move(slot, Action.UNANSWERED)
             if slot.pause_after_call:

@@ -49,7 +49,7 @@ class Slot:
             if self.campaign is None
             else {"id": self.campaign.id, "name": self.campaign.name, "dial_mode": self.campaign.dial_mode},
             "attempt_id": self.attempt_id,
-            "inbound": self.inbound,
+            "inbound": self.inbound and self.attempt_id is not None,
             "call_phase": self.call_phase,
             "phone_ready": self.phone_ready,
             "pause_after_call": self.pause_after_call,

@@ -126,13 +126,13 @@ async def test_bad_values_are_shown_and_nothing_is_stored(
         status, _, page = await _form(
             sv, f"/supervisor/campaigns/{w.campaign_id}", [*inverted, ("action", "save")]
         )
-        assert (status, "下限以上の金額を入力してください" in page) == (422, True)
+        assert (status, "下限より大きい金額を入力してください" in page) == (422, True)
         assert 'data-testid="error-s_unpaid_max_yen"' in page  # the field to correct is marked
         await sv.get("/lang?to=en")
         status, _, page = await _form(
             sv, f"/supervisor/campaigns/{w.campaign_id}", [*inverted, ("action", "save")]
         )
-        assert "Enter an amount no lower than the minimum" in page
+        assert "Enter an amount greater than the minimum" in page
     finally:
         await sv.close()
 

@@ -200,6 +200,7 @@ async def awaiting_outcome(
                   a.dialed_number, coalesce(t.attempts, 0) as attempts, a.outcome
            from attempt a left join campaign_target t on t.id = a.target_id
            where a.operator_id = $1 and a.department_id = $2 and a.connected_at is not null
+             and (a.outcome = 'connected' or a.outcome = 'lost')  -- as callflow.needs_disposition
              and a.ended_at > now() - interval '12 hours'
              and not exists (select 1 from disposition d where d.attempt_id = a.id)
            order by a.ended_at desc limit 1""",

@@ -117,7 +117,8 @@ async def read_for_operator(
         last_contact = await conn.fetchval(
             f"""select (greatest(
                    (select max(a.connected_at) from attempt a
-                    where a.household_id = $1 and a.connected_at is not null and a.id is distinct from $2),
+                    where a.household_id = $1 and a.connected_at is not null and a.id is distinct from $2
+                      and a.connected_at < coalesce((select originated_at from attempt where id = $2), 'infinity')),
                    (select max(ch.at) from contact_history ch
                     where ch.household_id = $1 and ch.method in {segments.CONTACT_METHODS}
                       and ch.at < coalesce((select originated_at from attempt where id = $2), 'infinity'))

@@ -17,7 +17,10 @@ function liveSocket(onMessage, onState) {
   // that has ended (logout elsewhere, a disabled login, a new password) goes to the login page:
   // nothing of a resident stays on the screen, and the page does not retry for ever.
   let delay = 500;
-  function toLogin() { location.replace("/login"); }
+  function toLogin() {  // what was being typed about a resident does not outlive the session
+    for (const k of Object.keys(sessionStorage)) if (k.startsWith("dialer.draft.")) sessionStorage.removeItem(k);
+    location.replace("/login");
+  }
   async function sessionGone() {
     try {
       const res = await fetch(location.pathname, { method: "HEAD", credentials: "same-origin", redirect: "manual" });
