@@ -180,14 +180,18 @@ async def open_for_operator(conn: Conn, operator_id: int) -> OpenCall | None:
     )
     if row is None:
         return None
-    lease = None
-    if row["target_id"] is not None:
-        lease = Lease(
-            target_id=row["target_id"], campaign_id=row["campaign_id"], household_id=row["household_id"],
-            department_id=row["department_id"], attempts=row["attempts"], phone_id=row["phone_id"],
-            number=row["dialed_number"],
-        )  # fmt: skip
-    return OpenCall(row["id"], row["channel_id"], row["campaign_id"], lease, row["disposed"])
+    return OpenCall(row["id"], row["channel_id"], row["campaign_id"], _lease_of(row), row["disposed"])
+
+
+def _lease_of(row: asyncpg.Record) -> Lease | None:
+    """The household an operator's call was about, as a lease (None: a resident who called in)."""
+    if row["target_id"] is None:
+        return None
+    return Lease(
+        target_id=row["target_id"], campaign_id=row["campaign_id"], household_id=row["household_id"],
+        department_id=row["department_id"], attempts=row["attempts"], phone_id=row["phone_id"],
+        number=row["dialed_number"],
+    )  # fmt: skip
 
 
 async def awaiting_outcome(
@@ -209,14 +213,9 @@ async def awaiting_outcome(
     )
     if row is None:
         return None
-    lease = None
-    if row["target_id"] is not None:
-        lease = Lease(
-            target_id=row["target_id"], campaign_id=row["campaign_id"], household_id=row["household_id"],
-            department_id=row["department_id"], attempts=row["attempts"], phone_id=row["phone_id"],
-            number=row["dialed_number"],
-        )  # fmt: skip
-    return OpenCall(row["id"], row["channel_id"], row["campaign_id"], lease, False), str(row["outcome"] or "")
+    return OpenCall(row["id"], row["channel_id"], row["campaign_id"], _lease_of(row), False), str(
+        row["outcome"] or ""
+    )
 
 
 async def assign_operator(conn: Conn, attempt_id: int, operator_id: int) -> None:
