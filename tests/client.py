@@ -159,3 +159,10 @@ async def until(condition: Callable[[], object], within: float = 10.0) -> None:
             if condition():
                 return
             await asyncio.sleep(0.05)
+
+
+async def logged_in(product: Any, login: str, page: str) -> PageClient:
+    """A page client of the running product, logged in as `login` and on `page`."""
+    c = PageClient(product.url)
+    assert await c.login(login, factory.PASSWORD, page) == 200
+    return c

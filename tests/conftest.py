@@ -183,3 +183,15 @@ async def nhi(pool: asyncpg.Pool, app_pool: asyncpg.Pool) -> asyncpg.Pool:
     await factory.department(pool, "nhi")
     await factory.department(pool, "tax")
     return app_pool
+
+
+@pytest.fixture
+async def staffed(pool: asyncpg.Pool, product: object) -> object:
+    """The product with departments nhi and tax, an administrator, a member of staff (nhi) and an
+    operator: the data pages' users."""
+    for dept in ("nhi", "tax"):
+        await factory.department(pool, dept)
+    await factory.user(pool, "admin1", "admin", None)
+    await factory.user(pool, "staff1", "staff", "nhi")
+    await factory.user(pool, "op1", "operator", "nhi", "1001")
+    return product

@@ -24,25 +24,9 @@ from dialer.imports.sample import write_households
 from dialer.store import imports
 from tests import factory
 from tests.browser import ARTIFACTS, log_in
-from tests.client import PageClient
+from tests.client import PageClient, logged_in
 from tests.test_imports import enc, row
 from web.i18n import translate
-
-
-@pytest.fixture
-async def staffed(pool: asyncpg.Pool, product: runtime.Running) -> runtime.Running:
-    for dept in ("nhi", "tax"):
-        await factory.department(pool, dept)
-    await factory.user(pool, "admin1", "admin", None)
-    await factory.user(pool, "staff1", "staff", "nhi")
-    await factory.user(pool, "op1", "operator", "nhi", "1001")
-    return product
-
-
-async def _client(product: runtime.Running, login: str, page: str) -> PageClient:
-    c = PageClient(product.url)
-    assert await c.login(login, factory.PASSWORD, page) == 200
-    return c
 
 
 async def _upload(c: PageClient, body: bytes, **query: str) -> tuple[int, dict[str, object]]:
@@ -88,7 +72,7 @@ async def test_an_administrator_uploads_an_export_and_downloads_its_error_report
     path = tmp_path / "f.csv"
     write_households(path, 20, encoding="cp932")
     broken = path.read_bytes() + enc(row(世帯番号="HX", 宛名番号="AX", 納期限="平成32年1月1日")) + b"\r\n"
-    c = await _client(staffed, "admin1", "/admin/imports")
+    c = await logged_in(staffed, "admin1", "/admin/imports")
     try:
         status, accepted = await _upload(c, broken)
         assert status == 202, accepted
@@ -144,7 +128,7 @@ async def test_an_upload_is_imported_in_the_background_and_its_progress_shown(
 ) -> None:
     path = tmp_path / "f.csv"
     write_households(path, 30, encoding="cp932")
-    c = await _client(staffed, "admin1", "/admin/imports")
+    c = await logged_in(staffed, "admin1", "/admin/imports")
     try:
         async with pool.acquire() as other, other.transaction():
             # another import of the department holds its lock: this one is accepted and waits
@@ -190,7 +174,7 @@ async def test_an_import_cut_off_is_recorded_as_failed_and_stores_nothing(
     async with pool.acquire() as other, other.transaction():
         await other.execute("select pg_advisory_xact_lock(hashtext('dialer.import.' || 'nhi'))")
         async with runtime.started(settings) as second:
-            c = await _client(second, "admin1", "/admin/imports")
+            c = await logged_in(second, "admin1", "/admin/imports")
             try:
                 status, accepted = await _upload(c, path.read_bytes())
                 assert status == 202
@@ -217,7 +201,7 @@ async def test_an_import_cut_off_is_recorded_as_failed_and_stores_nothing(
     lock_run = "select pg_advisory_lock(hashtext('dialer.import.run'), ($1::bigint % 2147483647)::int)"
     async with pool.acquire() as importer:
         await importer.execute(lock_run, alive)
-        c = await _client(staffed, "admin1", "/admin/imports")  # the page closes what it finds cut off
+        c = await logged_in(staffed, "admin1", "/admin/imports")  # the page closes what it finds cut off
         try:
             _, page = await c.get("/admin/imports")
             assert await pool.fetchval("select status from import_run where id = $1", killed) == "failed"
@@ -237,8 +221,8 @@ async def test_an_import_cut_off_is_recorded_as_failed_and_stores_nothing(
 
 
 async def test_only_administrators_import_and_only_staff_export(staffed: runtime.Running) -> None:
-    op = await _client(staffed, "op1", "/operator")
-    staff = await _client(staffed, "staff1", "/staff/exports")
+    op = await logged_in(staffed, "op1", "/operator")
+    staff = await logged_in(staffed, "staff1", "/staff/exports")
     try:
         assert (await op.get("/admin/imports"))[0] == 403
         assert (await op.get("/staff/exports"))[0] == 403
@@ -256,51 +240,6 @@ async def test_only_administrators_import_and_only_staff_export(staffed: runtime
             assert r.status == 403
     finally:
         await op.close()
-        await staff.close()
-
-
-async def test_staff_export_contact_history_in_cp932_and_it_is_logged(
-    staffed: runtime.Running, pool: asyncpg.Pool
-) -> None:
-    cid = await factory.campaign(pool, "nhi")
-    hid = await factory.household(pool, cid, "0312345678", name="髙橋 太郎")
-    await pool.execute(
-        """insert into contact_history (department_id, household_id, at, method, place, party, content)
-           values ('nhi', $1, '2026-11-20 10:15+09', 'phone_out', '0312345678', '本人', '納付約束: 11/30に全額 — 10〜12時'),
-                  ('nhi', $1, '2026-11-21 09:00+09', 'phone_out', '0312345678', '', '=HYPERLINK(\"x\")')""",
-        hid,
-    )
-    tax_cid = await factory.campaign(pool, "tax")
-    tax_hid = await factory.household(pool, tax_cid, "0398765432", dept="tax", no="T1")
-    await pool.execute(
-        """insert into contact_history (department_id, household_id, at, method, content)
-           values ('tax', $1, '2026-11-20 11:00+09', 'phone_out', '税務課の記録')""",
-        tax_hid,
-    )
-    staff = await _client(staffed, "staff1", "/staff/exports")
-    try:
-        async with staff.http.post(
-            f"{staff.base}/staff/exports",
-            data={"csrf": staff.csrf, "kind": "history", "from": "2026-11-01", "to": "2026-11-30"},
-        ) as r:
-            assert r.status == 200
-            assert "nhi-history-20261101-20261130.csv" in r.headers["Content-Disposition"]
-            raw = await r.read()
-        lines = list(csv.reader(io.StringIO(raw.decode("cp932"))))
-        assert lines[0][:3] == ["日時", "世帯番号", "宛名番号"]
-        assert lines[1][0] == "2026/11/20 10:15"  # Tokyo time
-        assert lines[1][6] == "納付約束: 11/30に全額 ― 10～12時"  # the dash and wave CP932 holds, not 〓
-        assert lines[2][6].startswith("'=")  # never a live formula in Excel
-        assert len(lines) == 3  # tax's record is not there
-        audit = await pool.fetchrow("select * from audit_log where action = 'export'")
-        assert audit["object_type"] == "history"
-        assert json.loads(audit["detail"])["rows"] == 2
-        async with staff.http.post(
-            f"{staff.base}/staff/exports",
-            data={"csrf": staff.csrf, "kind": "history", "from": "2026-12-01", "to": "2026-11-01"},
-        ) as r:
-            assert r.status == 422
-    finally:
         await staff.close()
 
 
@@ -331,7 +270,7 @@ async def test_an_anonymous_upload_is_refused(staffed: runtime.Running) -> None:
 
 
 async def test_ids_beyond_bigint_are_not_found(staffed: runtime.Running) -> None:
-    admin = await _client(staffed, "admin1", "/admin/imports")
+    admin = await logged_in(staffed, "admin1", "/admin/imports")
     try:
         for path in (
             "/api/admin/imports/nhi/99999999999999999999",
@@ -351,7 +290,7 @@ async def test_only_a_layout_name_is_taken_never_a_path(staffed: runtime.Running
     data = tmp_path / "f.csv"
     write_households(data, 3, encoding="cp932")
     body = data.read_bytes()
-    admin = await _client(staffed, "admin1", "/admin/imports")
+    admin = await logged_in(staffed, "admin1", "/admin/imports")
     try:
         for bad in ("/etc/shadow", "/etc/passwd", str(own), "../mappings/nhi-sample", "nhi-sample.toml", ""):
             status, reply = await _upload(admin, body, mapping=bad)
@@ -363,28 +302,6 @@ async def test_only_a_layout_name_is_taken_never_a_path(staffed: runtime.Running
         assert (await _finished(admin, reply))["status"] == "done"
     finally:
         await admin.close()
-
-
-async def test_a_wrong_export_is_said_on_the_form_not_in_json(staffed: runtime.Running) -> None:
-    staff = await _client(staffed, "staff1", "/staff/exports")
-    try:
-        for (first, last), says in (
-            (("2026-12-01", "2026-11-01"), "終了日は開始日と同じか、それより後の日付にしてください。"),
-            (("2026-13-01", "2026-11-01"), "日付が正しくありません。"),
-            (("2024-01-01", "2026-11-01"), "指定に誤りがあります(期間は1年以内)。"),
-        ):
-            async with staff.http.post(
-                f"{staff.base}/staff/exports",
-                data={"csrf": staff.csrf, "kind": "history", "from": first, "to": last},
-            ) as r:
-                assert r.status == 422
-                assert r.content_type == "text/html"
-                page = await r.text()
-            assert f'data-testid="export-error">{says}<' in page
-            assert f'name="from" value="{first}"' in page  # what was entered stays on the form
-            assert '<option value="history" selected>' in page
-    finally:
-        await staff.close()
 
 
 @pytest.mark.browser
@@ -422,7 +339,7 @@ async def test_the_admin_page_lists_users_and_departments_in_japanese(
     await pool.execute("update department set callback_number = '0312340001' where id = 'nhi'")
     await factory.user(pool, "leaver", "operator", "nhi", "1099")
     await pool.execute("update app_user set active = false where login = 'leaver'")
-    c = await _client(staffed, "admin1", "/admin")
+    c = await logged_in(staffed, "admin1", "/admin")
     try:
         status, page = await c.get("/admin")
         assert status == 200
