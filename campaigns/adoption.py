@@ -25,13 +25,14 @@ from campaigns.callflow import STORE_ERRORS, CallFlow
 from campaigns.dialing import EngineError
 from campaigns.floor import Floor, Slot
 from dialer import logs
-from dialer.ami.link import AmiLink
 from dialer.calls.tracker import CallTracker
 from dialer.config import Settings
 from dialer.errors import AmiActionError
 from dialer.store import attempts, campaigns, processes, targets
 
 log = logs.get("campaigns.adoption")
+
+Channels = Mapping[str, Mapping[str, Any]]  # Asterisk's channels by Uniqueid (CoreShowChannels)
 
 
 class Adoption:
@@ -43,41 +44,24 @@ class Adoption:
 
     async def adopt(self, slot: Slot) -> bool:
         """Take over an offline operator's live session (and call); True if there was one."""
-        link: AmiLink = self.link
-        extension = slot.user.extension
-        if not link.up or not extension or not _untouched(slot):
+        if not self.link.up or not slot.user.extension or not _untouched(slot):
             return False
-        try:
-            if await processes.others_alive(self.pool, self.owner, link.name, self.settings.dead_after_s):
-                return False
-            listing = await link.channel_list()
-            call = await attempts.open_for_operator(self.pool, slot.user.id)
-        except (AmiActionError, *STORE_ERRORS) as exc:
-            log.warning("adoption.check_failed", operator=slot.user.id, error=type(exc).__name__)
+        if not await self._others_gone(slot):
             return False
-        session = self._session(slot, listing)
-        if session is None:
-            return False
-        async with slot.lock:
-            if not _untouched(slot):
-                return False  # Ready pressed meanwhile: that session is the one
-            self.tracker.adopt_session(slot.user.id, session, extension, str(listing[session].get("Channel")))
-            slot.session_channel_id, slot.phone_ready = session, True
-            item = listing.get(call.channel_id) if call is not None else None
-            if call is None or item is None:
-                await self.floor.move(slot, Action.ADOPT)
-                log.warning("adoption.session", operator=slot.user.id)
-                return True
-            await self._call(slot, call, item)
-        return True  # the page is sent the record as on any reconnect (Engine.attach)
+        seen = await self._look(slot)
+        return seen is not None and await self._take(slot, *seen)
 
     async def before_first_session(self, slot: Slot) -> bool:
         """Before an operator's first session: take over what a dead dialer left (True), or refuse
         while their phone is on a call another dialer still follows (until it is taken for dead)."""
-        if await self.adopt(slot):
+        seen = await self._look(slot)  # one look at Asterisk and the database serves both
+        if seen is None:  # Ready goes on as before; the session originate says if the phone is busy
+            slot.held_elsewhere = False
+            return False
+        if await self._others_gone(slot) and await self._take(slot, *seen):
             slot.held_elsewhere = False
             return True
-        slot.held_elsewhere = await self.held_elsewhere(slot)
+        slot.held_elsewhere = self._elsewhere(slot, *seen)
         if slot.held_elsewhere:
             log.warning("engine.phone_elsewhere", operator=slot.user.id)
             raise EngineError("error.phone_elsewhere")
@@ -94,24 +78,59 @@ class Adoption:
             elif slot.state is not AgentState.OFFLINE:
                 slot.held_elsewhere = False
 
-    async def held_elsewhere(self, slot: Slot) -> bool:
+    async def _others_gone(self, slot: Slot) -> bool:
+        """No other live dialer drives this Asterisk (a session another live dialer opened is its)."""
+        try:
+            alive = await processes.others_alive(
+                self.pool, self.owner, self.link.name, self.settings.dead_after_s
+            )
+        except STORE_ERRORS as exc:
+            log.warning("adoption.check_failed", operator=slot.user.id, error=type(exc).__name__)
+            return False
+        return not alive
+
+    async def _look(self, slot: Slot) -> tuple[Channels, attempts.OpenCall | None] | None:
+        """Asterisk's channels and the operator's call still open in the database (None: no link,
+        no phone, or either could not be read)."""
+        if not self.link.up or not slot.user.extension:
+            return None
+        try:
+            listing = await self.link.channel_list()
+            call = await attempts.open_for_operator(self.pool, slot.user.id)
+        except (AmiActionError, *STORE_ERRORS) as exc:
+            log.warning("adoption.check_failed", operator=slot.user.id, error=type(exc).__name__)
+            return None
+        return listing, call
+
+    async def _take(self, slot: Slot, listing: Channels, call: attempts.OpenCall | None) -> bool:
+        """Follow the operator's session found in its bridge, and their call if it is still up."""
+        session = self._session(slot, listing)
+        extension = slot.user.extension
+        if session is None or not extension:
+            return False
+        async with slot.lock:
+            if not _untouched(slot):
+                return False  # Ready pressed meanwhile: that session is the one
+            self.tracker.adopt_session(slot.user.id, session, extension, str(listing[session].get("Channel")))
+            slot.session_channel_id, slot.phone_ready = session, True
+            item = listing.get(call.channel_id) if call is not None else None
+            if call is None or item is None:
+                await self.floor.move(slot, Action.ADOPT)
+                log.warning("adoption.session", operator=slot.user.id)
+                return True
+            await self._call(slot, call, item)
+        return True  # the page is sent the record as on any reconnect (Engine.attach)
+
+    def _elsewhere(self, slot: Slot, listing: Channels, call: attempts.OpenCall | None) -> bool:
         """The operator's phone is on a call, or in a session bridge, that this dialer does not
         follow (another dialer's, alive or not yet taken for dead): a new session would ring a
         phone in use and the pacer would call residents for someone already talking to one."""
-        if not self.link.up or not slot.user.extension:
-            return False
-        try:
-            call = await attempts.open_for_operator(self.pool, slot.user.id)
-            listing = await self.link.channel_list()
-        except (AmiActionError, *STORE_ERRORS) as exc:
-            log.warning("adoption.check_failed", operator=slot.user.id, error=type(exc).__name__)
-            return False  # Ready goes on as before; the session originate says if the phone is busy
         if call is not None and call.id not in self.tracker.calls and call.channel_id in listing:
             return True
         session = self._session(slot, listing)
         return session is not None and session != slot.session_channel_id
 
-    def _session(self, slot: Slot, listing: Mapping[str, Mapping[str, Any]]) -> str | None:
+    def _session(self, slot: Slot, listing: Channels) -> str | None:
         prefix = f"{self.settings.dialplan.channel_prefix}-s{slot.user.id}-"
         found = [uid for uid, item in listing.items() if uid.startswith(prefix) and item.get("BridgeId")]
         return found[-1] if found else None
