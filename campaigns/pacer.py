@@ -330,16 +330,20 @@ def _room_for_one(window: Window, settings: Settings) -> bool:
     spread the budget over a day's calls, but the rule is judged on the calls there are: with 32
     live calls in the day one abandon is 3.03 %. So the first abandon of a day (a new campaign,
     a morning after a quiet night) waits for enough live calls to carry it, about 38 at 3 %."""
-    f = settings.amd_false_machine
-    unseen = f * window.live / (1.0 - f)
+    unseen = _unseen(window, settings)
     return window.abandoned + unseen + 1.0 <= settings.target_abandon * (window.live + unseen + 1.0)
 
 
 def _used(window: Window, settings: Settings, floor: int) -> float:
     """The share of a window's abandon budget spent, with the people AMD hung up on (estimated)."""
-    f = settings.amd_false_machine
-    unseen = f * window.live / (1.0 - f)  # people among the "machines", for `live` people seen
+    unseen = _unseen(window, settings)
     return (window.abandoned + unseen) / (settings.target_abandon * max(window.live + unseen, floor))
+
+
+def _unseen(window: Window, settings: Settings) -> float:
+    """People among the "machines" AMD hung up on, estimated for the `live` people seen."""
+    f = settings.amd_false_machine
+    return f * window.live / (1.0 - f)
 
 
 def decide(snapshot: Snapshot, model: Model, settings: Settings) -> Decision:
