@@ -38,10 +38,14 @@ class PageClient:
             self.csrf = m.group(1) if m else ""
             return r.status
 
-    async def ready_as(self, login: str, campaign_id: int, password: str = factory.PASSWORD) -> None:
-        """Log in as an operator, open the page's WebSocket, press Ready on a campaign."""
+    async def open_as(self, login: str, password: str = factory.PASSWORD) -> None:
+        """Log in as an operator and open the page's WebSocket (as the operator page does)."""
         assert await self.login(login, password) == 200
         await self.connect()
+
+    async def ready_as(self, login: str, campaign_id: int, password: str = factory.PASSWORD) -> None:
+        """Log in as an operator, open the page's WebSocket, press Ready on a campaign."""
+        await self.open_as(login, password)
         # offline, or paused: a phone left in its bridge by a dialer that died is taken over
         await self.wait(lambda m: m["type"] == "agent" and m["state"] in ("offline", "paused"))
         status, body = await self.post("/api/agent/ready", {"campaign_id": campaign_id})

@@ -6,8 +6,7 @@ import re
 from typing import Any
 
 from dialer import runtime
-from tests import factory
-from tests.client import PageClient
+from tests.client import PageClient, logged_in
 
 
 async def post_form(client: PageClient, path: str, fields: list[tuple[str, str]]) -> tuple[int, str, str]:
@@ -33,9 +32,7 @@ def everything(**changes: str) -> list[tuple[str, str]]:
 
 
 async def supervisor(product: runtime.Running, login: str = "sv1") -> PageClient:
-    client = PageClient(product.url)
-    assert await client.login(login, factory.PASSWORD, page="/supervisor") == 200
-    return client
+    return await logged_in(product, login, "/supervisor")
 
 
 def value_of(page: str, name: str) -> Any:

@@ -175,8 +175,7 @@ async def test_a_dialer_restarted_mid_call_takes_the_operator_and_the_call_over(
         assert [r["owner"] for r in owners] == [second.engine.owner]
         op = PageClient(second.url)
         try:
-            assert await op.login("op1", factory.PASSWORD) == 200
-            await op.connect()
+            await op.open_as("op1")
             state = await op.wait(lambda m: m["type"] == "agent")
             assert (state["state"], state["attempt_id"], state["call_phase"]) == (
                 "talking",
@@ -248,8 +247,7 @@ async def test_an_incoming_call_is_taken_over_too_and_the_operator_paused_after_
     async with runtime.started(settings) as second:
         op = PageClient(second.url)
         try:
-            assert await op.login("op1", factory.PASSWORD) == 200
-            await op.connect()
+            await op.open_as("op1")
             state = await op.wait(lambda m: m["type"] == "agent")
             assert (state["state"], state["attempt_id"]) == ("talking", caller["attempt_id"])
             await op.hang_up()
@@ -277,8 +275,7 @@ async def test_an_operator_on_a_killed_dialers_call_gets_no_second_session_befor
         sessions = [a for a in sim.actions("Originate") if str(a.get("ChannelId", "")).startswith("dlr-s")]
         op = PageClient(second.url)
         try:
-            assert await op.login("op1", factory.PASSWORD) == 200
-            await op.connect()
+            await op.open_as("op1")
             await op.wait_state("offline")  # the killed dialer still counts as alive: not taken over
             status, body = await op.post("/api/agent/ready", {"campaign_id": w.campaign_id})
             assert (status, body["error"]) == (409, "error.phone_elsewhere"), body
@@ -320,8 +317,7 @@ async def test_an_outcome_owed_when_the_dialer_stopped_during_wrap_up_is_asked_f
     async with runtime.started(settings) as second:
         op = PageClient(second.url)
         try:
-            assert await op.login("op1", factory.PASSWORD) == 200
-            await op.connect()
+            await op.open_as("op1")
             again = await op.wait(lambda m: m["type"] == "record")
             assert (again["attempt_id"], again["record"]["household_id"]) == (pop["attempt_id"], hid)
             owed = await op.wait(lambda m: m["type"] == "call_ended")
@@ -332,8 +328,7 @@ async def test_an_outcome_owed_when_the_dialer_stopped_during_wrap_up_is_asked_f
             op.forget()
             await op.close()
             op = PageClient(second.url)  # once recorded, a page that comes back is not asked again
-            assert await op.login("op1", factory.PASSWORD) == 200
-            await op.connect()
+            await op.open_as("op1")
             await op.wait(
                 lambda m: m["type"] == "agent"
             )  # paused: its phone, still in its bridge, taken over

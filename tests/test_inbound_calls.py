@@ -288,8 +288,7 @@ async def test_a_page_reloaded_during_wrap_up_is_told_who_called_again(
         await op.close()
     again = PageClient(product.url)
     try:
-        assert await again.login("op1", factory.PASSWORD) == 200
-        await again.connect()
+        await again.open_as("op1")
         told = await again.wait(lambda m: m["type"] == "caller")
         assert told["attempt_id"] == caller["attempt_id"]
         pop = await again.wait(lambda m: m["type"] == "record")

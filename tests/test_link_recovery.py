@@ -22,8 +22,7 @@ async def test_pages_are_told_when_the_pbx_link_drops_and_returns(
     product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
     await factory.world(pool)
-    assert await operator.login("op1", factory.PASSWORD) == 200
-    await operator.connect()
+    await operator.open_as("op1")
     await operator.wait(lambda m: m == {"type": "pbx", "up": True, "pbx": "pbx1"})
     operator.forget()
     await sim.drop_links()

@@ -40,8 +40,7 @@ async def test_a_call_logs_ids_not_people(
     async with runtime.started(settings) as running:
         op = PageClient(running.url)
         try:
-            assert await op.login("op1", factory.PASSWORD) == 200
-            await op.connect()
+            await op.open_as("op1")
             await op.post("/api/agent/ready", {"campaign_id": w.campaign_id})
             ended = await op.wait(lambda m: m["type"] == "call_ended")
             await op.post(

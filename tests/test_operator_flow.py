@@ -341,8 +341,7 @@ async def test_logout_and_session_end_close_the_pages_sockets(
             await tab2.connect()
             assert (await tab1.post("/logout", {}))[0] == 302
             await tab2.wait_closed()  # the other tab stops receiving records at once
-            assert await other.login("op1", factory.PASSWORD) == 200
-            await other.connect()
+            await other.open_as("op1")
             await pool.execute("delete from web_session")  # expired, or closed by an administrator
             await other.wait_closed()
         finally:

@@ -34,8 +34,7 @@ async def test_an_operator_whose_page_closed_is_paused(
     again = PageClient(product.url)
     try:
         await asyncio.sleep(0.6)
-        assert await again.login("op1", factory.PASSWORD) == 200
-        await again.connect()
+        await again.open_as("op1")
         state = await again.wait(lambda m: m["type"] == "agent")
         assert (state["state"], state["notice"]) == ("paused", "notice.page_closed")
         assert [a for a in sim.actions("Originate") if a["Context"] == "dialer-connect"] == []

@@ -158,8 +158,7 @@ async def test_a_paused_predictive_campaign_places_nothing(
 
 
 async def _ready(client: PageClient, campaign_id: int) -> tuple[int, dict[str, object]]:
-    assert await client.login("op1", factory.PASSWORD) == 200
-    await client.connect()
+    await client.open_as("op1")
     await client.wait_state("offline")
     status, body = await client.post("/api/agent/ready", {"campaign_id": campaign_id})
     return status, body

@@ -111,8 +111,7 @@ async def test_an_operator_on_a_server_not_configured_is_told_so(
     await pool.execute("update app_user set pbx = 'pbx9' where login = 'op1'")
     op = PageClient(product.url)
     try:
-        assert await op.login("op1", factory.PASSWORD) == 200
-        await op.connect()
+        await op.open_as("op1")
         status, body = await op.post("/api/agent/ready", {"campaign_id": w.campaign_id})
         assert (status, body["error"]) == (409, "error.unknown_pbx")
     finally:

@@ -50,8 +50,7 @@ async def test_resident_hangs_up_on_real_asterisk(product: runtime.Running, pool
     await factory.household(pool, w.campaign_id, "0355550129")  # ends in 9: talks 2 s, then hangs up
     op = PageClient(product.url)
     try:
-        assert await op.login("op1", factory.PASSWORD) == 200
-        await op.connect()
+        await op.open_as("op1")
         assert (await op.post("/api/agent/ready", {"campaign_id": w.campaign_id}))[0] == 200
         ended = await op.wait(lambda m: m["type"] == "call_ended", within=30)
         assert (ended["outcome"], ended["hangup_by"]) == ("connected", "resident")
@@ -152,8 +151,7 @@ async def test_a_restarted_dialer_takes_over_the_call_on_real_asterisk(
         async with runtime.started(settings) as second:
             op = PageClient(second.url)
             try:
-                assert await op.login("op1", factory.PASSWORD) == 200
-                await op.connect()
+                await op.open_as("op1")
                 state = await op.wait(lambda m: m["type"] == "agent", within=20)
                 assert (state["state"], state["attempt_id"], state["call_phase"]) == (
                     "talking", pop["attempt_id"], "connected",
@@ -198,8 +196,7 @@ async def test_a_phone_on_another_dialers_call_is_refused_then_taken_over_on_rea
                 finally:
                     await op.close()
                 other = PageClient(second.url)
-                assert await other.login("op1", factory.PASSWORD) == 200
-                await other.connect()
+                await other.open_as("op1")
                 status, body = await other.post("/api/agent/ready", {"campaign_id": w.campaign_id})
                 assert (status, body["error"]) == (409, "error.phone_elsewhere")
             try:  # the first has stopped (leaving the call up): the second follows it now
