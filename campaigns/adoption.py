@@ -8,8 +8,9 @@ bridge, it is followed again instead of ringing the phone once more (the operato
 on the call they were on). Their open call, if still up, is adopted with its household's lease,
 and its outcome is recorded as usual (an outcome saved before the crash still counts).
 
-Only when no other live dialer drives this Asterisk: a session another live dialer opened is
-that dialer's. A dialer restarted on the same machine knows at once that its predecessor is
+Only once the dialer that opened the session is dead: a session carries its dialer's mark in its
+ChannelId (`dialing.session_id`), and one a live dialer opened is that dialer's, however many
+share this Asterisk. A dialer restarted on the same machine knows at once that its predecessor is
 gone (its pid no longer runs: processes.forget_gone_here); elsewhere after six missed heartbeats.
 Until then the operator's phone is held elsewhere (`held_elsewhere`): Ready is refused rather
 than ringing a phone that is on a call, and the takeover is tried again with each sweep.
@@ -22,7 +23,7 @@ from typing import Any
 
 from campaigns.agent import Action, AgentState
 from campaigns.callflow import STORE_ERRORS, CallFlow
-from campaigns.dialing import EngineError
+from campaigns.dialing import EngineError, session_mark
 from campaigns.floor import Floor, Slot
 from dialer import logs
 from dialer.calls.tracker import CallTracker
@@ -44,12 +45,10 @@ class Adoption:
 
     async def adopt(self, slot: Slot) -> bool:
         """Take over an offline operator's live session (and call); True if there was one."""
-        if not self.link.up or not slot.user.extension or not _untouched(slot):
-            return False
-        if not await self._others_gone(slot):
+        if not _untouched(slot):
             return False
         seen = await self._look(slot)
-        return seen is not None and await self._take(slot, *seen)
+        return seen is not None and await self._ours_now(slot, seen[0]) and await self._take(slot, *seen)
 
     async def before_first_session(self, slot: Slot) -> bool:
         """Before an operator's first session: take over what a dead dialer left (True), or refuse
@@ -58,7 +57,7 @@ class Adoption:
         if seen is None:  # Ready goes on as before; the session originate says if the phone is busy
             slot.held_elsewhere = False
             return False
-        if await self._others_gone(slot) and await self._take(slot, *seen):
+        if await self._ours_now(slot, seen[0]) and await self._take(slot, *seen):
             slot.held_elsewhere = False
             return True
         slot.held_elsewhere = self._elsewhere(slot, *seen)
@@ -78,12 +77,23 @@ class Adoption:
             elif slot.state is not AgentState.OFFLINE:
                 slot.held_elsewhere = False
 
-    async def _others_gone(self, slot: Slot) -> bool:
-        """No other live dialer drives this Asterisk (a session another live dialer opened is its)."""
+    async def _ours_now(self, slot: Slot, listing: Channels) -> bool:
+        """The operator's session at Asterisk may be taken: it is this dialer's own (left by a
+        logout whose hang-up failed), or the dialer that opened it is dead. A session opened
+        before sessions were marked is taken only while no other dialer drives this Asterisk."""
+        session = self._session(slot, listing)
+        if session is None:
+            return False
+        mark = session_mark(session, self.settings.dialplan.channel_prefix, slot.user.id)
+        if mark == processes.mark(self.owner):
+            return True
         try:
-            alive = await processes.others_alive(
-                self.pool, self.owner, self.link.name, self.settings.dead_after_s
-            )
+            if mark is None:
+                alive = await processes.others_alive(
+                    self.pool, self.owner, self.link.name, self.settings.dead_after_s
+                )
+            else:
+                alive = await processes.alive(self.pool, mark, self.settings.dead_after_s)
         except STORE_ERRORS as exc:
             log.warning("adoption.check_failed", operator=slot.user.id, error=type(exc).__name__)
             return False

@@ -6,6 +6,7 @@ an operator whose state changed meanwhile; the last checks happen right before t
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -24,13 +25,14 @@ from dialer.calls.tracker import CallTracker
 from dialer.config import Settings
 from dialer.errors import AmiActionError, DialerError
 from dialer.metrics import Metrics
-from dialer.store import attempts, campaigns, targets
+from dialer.store import attempts, campaigns, processes, targets
 from dialer.store.campaigns import CampaignInfo
 from dialer.store.targets import Lease
 
 log = logs.get("campaigns.dialing")
 
 NOT_STORED_DELAY = timedelta(minutes=1)
+_MARKED = re.compile(r"([0-9a-f]{8})-[0-9a-f]+")
 
 
 class EngineError(DialerError):
@@ -55,6 +57,19 @@ def call_variables(campaign: CampaignInfo, attempt_id: int) -> dict[str, str]:
     return variables
 
 
+def session_id(prefix: str, user_id: int, owner: str) -> str:
+    """An operator session's ChannelId: `<prefix>-s<user>-<mark of the dialer>-<ms, hex>`."""
+    return f"{prefix}-s{user_id}-{processes.mark(owner)}-{int(time.time() * 1000):x}"
+
+
+def session_mark(channel_id: str, prefix: str, user_id: int) -> str | None:
+    """The mark of the dialer that opened a session (None: not this operator's session, or one
+    opened before sessions were marked, `<prefix>-s<user>-<ms, hex>`)."""
+    head = f"{prefix}-s{user_id}-"
+    found = _MARKED.fullmatch(channel_id[len(head) :]) if channel_id.startswith(head) else None
+    return found.group(1) if found else None
+
+
 class Dialing:
     def __init__(
         self,
@@ -75,7 +90,7 @@ class Dialing:
         user = slot.user
         assert user.extension
         plan = self.settings.dialplan
-        channel_id = f"{plan.channel_prefix}-s{user.id}-{int(time.time() * 1000):x}"
+        channel_id = session_id(plan.channel_prefix, user.id, self.owner)
         self.tracker.track_session(user.id, channel_id, user.extension)
         slot.session_channel_id, slot.phone_ready = channel_id, False
         try:

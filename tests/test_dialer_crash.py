@@ -9,6 +9,7 @@ and the simulated PBX on a real TCP port; the first dialer is a real process kil
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import uuid
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from campaigns import dialing
 from dialer import runtime
 from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
@@ -76,6 +78,34 @@ async def test_a_dialer_not_seen_for_a_while_is_dead_and_one_seen_lately_is_not(
     await pool.execute("update dialer_process set seen_at = now() - interval '2 minutes' where owner = 'old'")
     assert await processes.forget_dead(pool, 60) == ["old"]
     assert [r["owner"] for r in await pool.fetch("select owner from dialer_process")] == ["fresh"]
+
+
+@pytest.mark.parametrize(
+    ("channel_id", "mark"),
+    [
+        (dialing.session_id("dlr", 7, "dialer-host-a-b-12-0a1b2c3d"), "0a1b2c3d"),  # hostnames have dashes
+        ("dlr-s7-0a1b2c3d-18c2f3a4b5", "0a1b2c3d"),
+        ("dlr-s7-18c2f3a4b5", None),  # opened before sessions were marked
+        ("dlr-s77-0a1b2c3d-18c2f3a4b5", None),  # another operator's
+        ("city2-s7-0a1b2c3d-18c2f3a4b5", None),  # another deployment's
+        ("dlr-s7-0A1B2C3D-18c2f3a4b5", None),
+        ("dlr-s7-0a1b2c3d-", None),
+        ("dlr-s7-0a1b2c3d-18c2f3a4b5-x", None),
+    ],
+)
+def test_a_session_names_the_dialer_that_opened_it(channel_id: str, mark: str | None) -> None:
+    assert dialing.session_mark(channel_id, "dlr", 7) == mark
+
+
+async def test_a_marked_dialer_is_alive_only_while_seen(pool: asyncpg.Pool) -> None:
+    await processes.register(pool, "dialer-h-1-0a1b2c3d", "pbx1")
+    await processes.register(pool, "dialer-h-2-ffff0000", "pbx1")
+    await pool.execute(
+        "update dialer_process set seen_at = now() - interval '2 minutes' where owner like '%ffff0000'"
+    )
+    assert await processes.alive(pool, "0a1b2c3d", 60)
+    assert not await processes.alive(pool, "ffff0000", 60)  # not seen for two minutes
+    assert not await processes.alive(pool, "1b2c3d", 60)  # only the whole mark names a dialer
 
 
 # ---- a real process killed mid-call ---------------------------------------------------------
@@ -260,17 +290,26 @@ async def test_an_incoming_call_is_taken_over_too_and_the_operator_paused_after_
     assert dict(row) == {"dial_mode": "inbound", "outcome": "connected", "hangup_by": "operator"}
 
 
+@pytest.mark.parametrize("third", [False, True], ids=["two_dialers", "a_third_alive"])
 async def test_an_operator_on_a_killed_dialers_call_gets_no_second_session_before_it_is_taken_over(
-    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx, tmp_path: Path
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx, tmp_path: Path, third: bool
 ) -> None:
     """Two dialers share the Asterisk; the one op1 is talking through is killed. Until the other
     takes it for dead, Ready there is refused: no second session rings a phone in use, no resident
-    is called for an operator already talking to one. Then the call comes over by itself."""
+    is called for an operator already talking to one. Then the call comes over by itself, also
+    while a third dialer on the same Asterisk lives on (the session names the dialer it is of)."""
     w = await factory.world(pool)
     for number in ("0355551901", "0355551902"):
         await factory.household(pool, w.campaign_id, number)
         sim.script(number, Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
-    async with runtime.started(dataclasses.replace(settings, heartbeat_s=1.0)) as second:
+    async with contextlib.AsyncExitStack() as stack:
+        if third:
+            proc, _ = await dialer_process.spawn(settings, tmp_path / "third")
+            stack.push_async_callback(proc.wait)
+            stack.callback(proc.kill)
+        second = await stack.enter_async_context(
+            runtime.started(dataclasses.replace(settings, heartbeat_s=1.0))
+        )
         pop = await _killed_mid_call(settings, tmp_path, w.campaign_id)  # the first beats every 1 s too
         sessions = [a for a in sim.actions("Originate") if str(a.get("ChannelId", "")).startswith("dlr-s")]
         op = PageClient(second.url)

@@ -57,6 +57,25 @@ async def forget_gone_here(conn: Conn) -> list[str]:
     return gone
 
 
+def mark(owner: str) -> str:
+    """The random end of a process's name (`dialer-<host>-<pid>-<8 hex>`, campaigns/engine.py),
+    carried in the operator sessions it opens: whoever finds one at Asterisk knows whose it is."""
+    return owner.rsplit("-", 1)[-1]
+
+
+async def alive(conn: Conn, mark: str, dead_after_s: float) -> bool:
+    """The dialer process whose name ends in `mark` is alive (seen within `dead_after_s`)."""
+    return bool(
+        await conn.fetchval(
+            """select exists (select 1 from dialer_process
+                              where right(owner, length($1) + 1) = '-' || $1
+                                and seen_at > now() - make_interval(secs => $2))""",
+            mark,
+            dead_after_s,
+        )
+    )
+
+
 async def others_alive(conn: Conn, owner: str, link: str, dead_after_s: float) -> bool:
     """Another dialer process drives this Asterisk and is alive: its sessions are not ours to take."""
     return bool(
