@@ -41,9 +41,15 @@ LIMITATION_YEARS = {"nhi": 2}  # 国民健康保険法 110 条 (premiums)
 MAX_YEN = 10**12
 # Rules counted in months or days go back at most this far (50 and 100 years): anything longer
 # selects nobody, and dates computed from it would leave the calendar.
-# 経過記録 entries in which someone was reached (a letter is not a contact); with connected calls,
-# what "last contact" means, in a segment and on the operator's record alike.
+# Last contact (最終接触), in a segment and on the operator's record alike: a 経過記録 entry `ch` of
+# these methods (a letter is not a contact), imported from the delinquency system or written by an
+# outcome that reached the resident (本人: not 番号誤り, 無言 or 本人以外応答 on a call that was put
+# through), or a call `a` put through to an operator whose outcome is not recorded (yet).
 CONTACT_METHODS = "('phone_out', 'phone_in', 'visit', 'counter')"
+CONTACT_ENTRY = f"ch.method in {CONTACT_METHODS} and (ch.disposition_id is null or ch.party = '本人')"
+CONTACT_CALL = (
+    "a.connected_at is not null and not exists (select 1 from disposition d where d.attempt_id = a.id)"
+)
 AT_MOST = {"overdue_months": 600, "not_contacted_days": 36500}
 
 
@@ -266,9 +272,9 @@ def query(segment: Segment, department_id: str, today: date) -> Query:
         since = p(segment.not_contacted_days, "int")
         rules.append(
             f"""not exists (select 1 from contact_history ch where ch.household_id = h.id
-                             and ch.method in {CONTACT_METHODS}
+                             and {CONTACT_ENTRY}
                              and ch.at > now() - make_interval(days => {since}))
-                and not exists (select 1 from attempt a where a.household_id = h.id and a.connected_at is not null
+                and not exists (select 1 from attempt a where a.household_id = h.id and {CONTACT_CALL}
                                 and a.connected_at > now() - make_interval(days => {since}))"""
         )
     order = {

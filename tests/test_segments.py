@@ -173,10 +173,31 @@ async def town(pool: asyncpg.Pool) -> dict[str, int]:
            values ('nhi', $1, now() - interval '3 days', 'phone_out', '本人: 月末に納付')""",
         h["contacted"],
     )
+    h["silent"] = await _household(pool, "silent", [nhi_now])  # a call put through, nobody spoke
+    attempt = await pool.fetchval(
+        """insert into attempt (household_id, department_id, dial_mode, channel_id, outcome, operator_id,
+                                originated_at, answered_at, connected_at, ended_at)
+           values ($1, 'nhi', 'inbound', 'seg-silent', 'connected', $2, now() - interval '3 days',
+                   now() - interval '3 days', now() - interval '3 days', now() - interval '3 days') returning id""",
+        h["silent"],
+        op,
+    )
+    disposition = await pool.fetchval(
+        """insert into disposition (attempt_id, client_token, operator_id, department_id, code)
+           values ($1, gen_random_uuid(), $2, 'nhi', 'no_conversation') returning id""",
+        attempt,
+        op,
+    )
+    await pool.execute(  # as dispositions._record_contact writes it: nobody reached, no 相手
+        """insert into contact_history (department_id, household_id, at, method, party, content, disposition_id)
+           values ('nhi', $1, now() - interval '3 days', 'phone_in', '', '無言・通話不成立', $2)""",
+        h["silent"],
+        disposition,
+    )
     return h
 
 
-EVERYONE = {"current-small", "carried-small", "carried-mid", "tax-old", "stopped", "plan-broken", "promise-broken", "contacted"}  # fmt: skip
+EVERYONE = {"current-small", "carried-small", "carried-mid", "tax-old", "stopped", "plan-broken", "promise-broken", "contacted", "silent"}  # fmt: skip
 
 
 @pytest.mark.parametrize(

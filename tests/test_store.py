@@ -10,9 +10,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from campaigns.dispositions import DispositionInput
 from campaigns.hours import TOKYO
 from dialer.runtime import migrate_database
-from dialer.store import db, migrate, pacing, records, targets, users
+from dialer.store import db, dispositions, migrate, pacing, records, targets, users
 from dialer.store.migrate import MigrationError
 from tests import factory
 
@@ -248,9 +249,10 @@ async def test_operator_record_is_minimal_and_audited(pool: asyncpg.Pool) -> Non
 async def test_last_contact_is_someone_reached_by_call_or_visit_on_tokyos_calendar(
     pool: asyncpg.Pool,
 ) -> None:
-    """As a segment's not_contacted_days reads it: a machine that answered or a letter is not a
-    contact; a visit at 00:30 in Tokyo is that Tokyo day (15:30 UTC the day before); the call on
-    screen now is not its own last contact."""
+    """As a segment's not_contacted_days reads it: a machine that answered, a call put through
+    whose outcome says nobody was reached (番号誤り, 本人以外応答) or a letter is not a contact; a
+    visit at 00:30 in Tokyo is that Tokyo day (15:30 UTC the day before); the call on screen now
+    is not its own last contact."""
     w = await factory.world(pool)
     hid = await factory.household(pool, w.campaign_id, "0312345601")
     midnight = "date_trunc('day', now() at time zone 'Asia/Tokyo') at time zone 'Asia/Tokyo'"
@@ -265,6 +267,13 @@ async def test_last_contact_is_someone_reached_by_call_or_visit_on_tokyos_calend
             w.campaign_id, hid, days_ago, person,
         )  # fmt: skip
         return attempt_id
+
+    async def disposed(days_ago: int, code: str) -> None:  # put through, its outcome saved as on the page
+        attempt_id = await call(days_ago, person=True)
+        await pool.execute("update attempt set operator_id = $1 where id = $2", w.operator.id, attempt_id)
+        known = await dispositions.codes(pool, "nhi")
+        inp = DispositionInput(attempt_id=attempt_id, token=uuid.uuid4(), code=code, note="")
+        await dispositions.save(pool, w.operator, inp, known[code])
 
     async def entry(days_ago: int, method: str) -> None:
         await pool.execute(
@@ -288,6 +297,9 @@ async def test_last_contact_is_someone_reached_by_call_or_visit_on_tokyos_calend
     await entry(5, "visit")
     assert await last() == today - timedelta(days=5)
     await call(3, person=True)
+    assert await last() == today - timedelta(days=3)
+    await disposed(2, "wrong_number")
+    await disposed(1, "other_party")
     assert await last() == today - timedelta(days=3)
     now = await call(0, person=True)  # the call on screen, and the 経過記録 its AGI menu wrote
     await pool.execute("update attempt set originated_at = now() - interval '1 minute' where id = $1", now)

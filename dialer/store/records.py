@@ -117,15 +117,15 @@ async def read_for_operator(
         last_contact = await conn.fetchval(
             f"""select (greatest(
                    (select max(a.connected_at) from attempt a
-                    where a.household_id = $1 and a.connected_at is not null and a.id is distinct from $2
+                    where a.household_id = $1 and {segments.CONTACT_CALL} and a.id is distinct from $2
                       and a.connected_at < coalesce((select originated_at from attempt where id = $2), 'infinity')),
                    (select max(ch.at) from contact_history ch
-                    where ch.household_id = $1 and ch.method in {segments.CONTACT_METHODS}
+                    where ch.household_id = $1 and {segments.CONTACT_ENTRY}
                       and ch.at < coalesce((select originated_at from attempt where id = $2), 'infinity'))
                 ) at time zone 'Asia/Tokyo')::date""",
             household_id,
             attempt_id,
-        )  # as a segment's not_contacted_days reads it: someone reached, not a machine; before this call
+        )  # as a segment's not_contacted_days reads it (segments.CONTACT_ENTRY): before this call
         await conn.execute(
             """insert into audit_log (user_id, department_id, action, object_type, object_id, detail)
                values ($1, $2, 'record.view', 'household', $3, $4::jsonb)""",
