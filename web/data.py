@@ -1,4 +1,4 @@
-"""Data in and out: the administrators' import page and the staff's export page.
+"""Data in: the administrators' import page (the staff's export page is web/exports.py).
 
 Uploads are streamed to a file under DIALER_VAR_DIR (never held in memory), checked (encoding,
 header, mapped columns: a file that cannot be read is refused at once), and imported in the
@@ -11,8 +11,7 @@ failed (its transaction stores nothing).
 
 The page sends the file as the request body with the CSRF token in a header (no multipart: the
 session check never has to read the body). Error reports are streamed a page of problems at a
-time, each page its own short query. Exports are for municipal staff only and are audit-logged
-by the store.
+time, each page its own short query.
 """
 
 from __future__ import annotations
@@ -20,21 +19,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from campaigns.hours import TOKYO
 from dialer import logs
 from dialer.errors import ConfigError, DialerError, ImportFileError
 from dialer.imports import mapping, report
 from dialer.imports.dates import DateProblem, parse_date
 from dialer.imports.run import ImportRequest, Progress, check_as_of, check_file, import_file
 from dialer.imports.values import clean
-from dialer.store import audit, db, exports, imports
+from dialer.store import audit, db, imports
 from web.auth import current, require
 from web.i18n import CATALOG, translate
 from web.keys import POOL, SETTINGS
@@ -289,50 +286,6 @@ async def problems(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@require("staff")
-async def exports_page(request: web.Request) -> web.StreamResponse:
-    today = datetime.now(TOKYO).date()  # the municipality's day, whatever the server's zone
-    return _exports_form(request, "results", today.replace(day=1).isoformat(), today.isoformat())
-
-
-def _exports_form(request: web.Request, kind: str, first: str, last: str, error: str = "") -> web.Response:
-    """The export form, with what was entered and why it cannot be exported (422) if it cannot."""
-    ctx = context(request, kind=kind, first=first, last=last, error=error)
-    response = aiohttp_jinja2.render_template("exports.html", request, ctx)
-    response.set_status(422 if error else 200)
-    return response
-
-
-@require("staff")
-async def download(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    user = current(request).user
-    kind, typed_first, typed_last = (str(form.get(k, ""))[:20] for k in ("kind", "from", "to"))
-    try:
-        first, last = date.fromisoformat(typed_first), date.fromisoformat(typed_last)
-    except ValueError:
-        return _exports_form(request, kind, typed_first, typed_last, "export.bad_dates")
-    if last < first:
-        return _exports_form(request, kind, typed_first, typed_last, "export.bad_order")
-    if kind not in exports.KINDS or (last - first).days > 366 or user.department_id is None:
-        return _exports_form(request, kind, typed_first, typed_last, "export.bad_request")
-    out = await exports.export(
-        request.app[POOL],
-        kind=kind,
-        department_id=user.department_id,
-        first=first,
-        last=last,
-        user_id=user.id,
-        via="web",
-    )
-    return web.Response(
-        body=out.data,
-        content_type="text/csv",
-        charset=out.encoding.replace("utf-8-sig", "utf-8"),
-        headers={"Content-Disposition": f'attachment; filename="{out.filename}"'},
-    )
-
-
 def _layout(name: str) -> Path | None:
     """The file of a layout the page names: a shipped one, by name only; None for anything else.
 
@@ -356,7 +309,7 @@ def _error(key: str, status: int, detail: str = "") -> web.Response:
 
 
 def routes(app: web.Application) -> None:
-    """The data pages, and the background imports they start (cancelled when the app stops)."""
+    """The import pages, and the background imports they start (cancelled when the app stops)."""
     app[IMPORTS] = _Imports()
     app.on_shutdown.append(stop_imports)
     app.on_cleanup.append(stop_imports)
@@ -364,5 +317,3 @@ def routes(app: web.Application) -> None:
     app.router.add_post("/api/admin/imports", upload)
     app.router.add_get(f"/api/admin/imports/{{department}}/{ID}", import_status)
     app.router.add_get(f"/admin/imports/{{department}}/{ID}/problems.csv", problems)
-    app.router.add_get("/staff/exports", exports_page)
-    app.router.add_post("/staff/exports", download)
