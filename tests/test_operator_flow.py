@@ -220,6 +220,28 @@ async def test_a_call_a_machine_answered_takes_no_outcome_that_needs_a_person(
     )
 
 
+async def test_an_outcome_that_needs_a_person_waits_until_the_call_is_put_through(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """The record shows on answer, while answering-machine detection still listens: a promise
+    typed that fast is refused (a machine may have answered), 番号誤り is not."""
+    w, _ = await factory.world_with_callee(
+        pool, sim, "0355550206", Behaviour("machine", ring_s=0.2, amd_s=3.0)
+    )
+    await operator.ready_as("op1", w.campaign_id)
+    pop = await operator.wait(lambda m: m["type"] == "record")
+    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "answered")
+    promise = {"promise_date": (date.today() + timedelta(days=30)).isoformat(), "promise_amount": "1000"}
+    body = {"attempt_id": pop["attempt_id"], "token": str(uuid.uuid4()), "code": "promise", **promise}
+    status, reply = await operator.post("/api/dispositions", body)
+    assert (status, reply["error"]) == (409, "error.not_put_through")
+    assert await pool.fetchval("select count(*) from promise") == 0
+    await operator.save(pop["attempt_id"], "wrong_number")  # what a greeting can tell: allowed at once
+    await operator.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets", within=20)
+    row = await pool.fetchrow("select outcome, (select code from disposition) as code from attempt")
+    assert (row["outcome"], row["code"]) == ("machine", "wrong_number")
+
+
 async def test_preview_shows_the_record_before_the_operator_dials(
     product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:

@@ -140,8 +140,8 @@ async def settle_or_retry(conn: Conn, attempt_id: int, outcome: str) -> None:
 async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code) -> Saved:
     async with db.department(pool, user.department_id) as conn:  # RLS: the operator's department only
         attempt = await conn.fetchrow(
-            """select id, campaign_id, target_id, department_id, operator_id, answered_at, outcome, household_id,
-                      amd_status
+            """select id, campaign_id, target_id, department_id, operator_id, answered_at, connected_at, outcome,
+                      household_id, amd_status
                from attempt where id = $1 for update""",
             inp.attempt_id,
         )
@@ -161,6 +161,9 @@ async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code
         machine = attempt["amd_status"] == "MACHINE" or attempt["outcome"] == "machine"
         if machine and code.needs_a_person:  # nobody spoke: only 番号誤り, 無言・通話不成立 …
             raise DispositionRejected("error.machine_answered")
+        spoke = attempt["connected_at"] is not None or attempt["outcome"] in ("connected", "dropped")
+        if code.needs_a_person and not spoke:  # answered, still in answering-machine detection:
+            raise DispositionRejected("error.not_put_through")  # a person, or a machine? Not known yet
         if attempt["target_id"] is None and code.needs_callback:  # inbound: no campaign would call back
             raise DispositionRejected("error.inbound_callback", 422)
         if attempt["household_id"] is None and code.needs_promise:  # a promise nobody could follow up
