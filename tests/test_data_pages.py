@@ -269,6 +269,24 @@ async def test_an_anonymous_upload_is_refused(staffed: runtime.Running) -> None:
         assert r.status == 401
 
 
+@pytest.mark.parametrize("size", [1, 300_000], ids=["small", "over_a_forms_limit"])
+async def test_an_upload_without_its_token_is_refused_as_such(staffed: runtime.Running, size: int) -> None:
+    """A script that forgets X-CSRF-Token (curl --data-binary labels the CSV a form): 403 error.csrf,
+    not a 500 for a body that does not decode, nor a 413 that reads as "file too large"."""
+    admin = await logged_in(staffed, "admin1", "/admin/imports")
+    try:
+        body = "宛名番号,世帯番号\r\n".encode("cp932") * size
+        async with admin.http.post(
+            f"{admin.base}/api/admin/imports",
+            params={"department": "nhi", "mapping": "nhi-sample", "name": "x.csv"},
+            data=io.BytesIO(body),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ) as r:
+            assert (r.status, (await r.json())["error"]) == (403, "error.csrf")
+    finally:
+        await admin.close()
+
+
 async def test_ids_beyond_bigint_are_not_found(staffed: runtime.Running) -> None:
     admin = await logged_in(staffed, "admin1", "/admin/imports")
     try:
