@@ -36,7 +36,11 @@ def register(sub: Any) -> None:
         "import-payments", help="import a payments (収納) file: paid households stop being called"
     )
     pay.add_argument("--department", required=True)
-    pay.add_argument("--mapping", default="payments-sample", help="a shipped mapping name or a .toml path")
+    pay.add_argument(
+        "--mapping",
+        default="payments-sample",
+        help="a shipped mapping name or a .toml path (default: payments-sample, NHI)",
+    )
     pay.add_argument("--report", type=Path, help="write the error report (CSV) here")
     pay.add_argument("file", type=Path)
     pay.set_defaults(func=_import, kind="payments", as_of=None)

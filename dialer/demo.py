@@ -204,8 +204,9 @@ async def _household(conn: Connection, rng: random.Random, dept: str, i: int) ->
     for year, installment, due in (astuple(d) for d in rng.sample(due_now, rng.randint(1, 3))):
         assessed = rng.randint(5, 40) * 1000 if dept == "nhi" else rng.randint(10, 80) * 1000
         await conn.execute(
-            """insert into debt (household_id, person_id, department_id, debt_type, fiscal_year, installment,
-                                     assessed_yen, paid_yen, due_date) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+            """insert into debt (household_id, person_id, department_id, debt_type, fiscal_year, assessed_year,
+                                 installment, assessed_yen, paid_yen, due_date)
+               values ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9)""",
             hid,
             head_id,
             dept,

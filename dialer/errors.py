@@ -62,7 +62,15 @@ class ImportFileError(DialerError):
 
     error_id = "import_file_invalid"
     exit_code = 7
-    REASONS = ("cannot_open", "empty", "header_unreadable", "header_encoding", "no_columns", "no_department")
+    REASONS = (
+        "cannot_open",
+        "empty",
+        "header_unreadable",
+        "header_encoding",
+        "no_columns",
+        "no_department",
+        "wrong_department",
+    )
 
     def __init__(self, message: str, reason: str = "", **params: str) -> None:
         super().__init__(message)

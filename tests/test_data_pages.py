@@ -28,6 +28,13 @@ from tests.client import PageClient, logged_in
 from tests.test_imports import enc, row
 from web.i18n import translate
 
+_TAX_FILE = (
+    "世帯コード,宛名コード,漢字氏名,ｶﾅ氏名,生年月日,世帯主区分,郵便番号,住所,自宅電話,携帯電話,"
+    "税目コード,課税年度,期別,通知書番号,税額,未納額,納期限,延滞金\r\n"
+    "T001,TA001,税務 花子,ｾﾞｲﾑ ﾊﾅｺ,S50.04.01,世帯主,160-0001,東京都新宿区1-1,03-5555-0101,,"
+    "01,R07,1,N-1,30000,30000,R07.06.30,0\r\n"
+).encode("cp932")
+
 
 async def _upload(c: PageClient, body: bytes, **query: str) -> tuple[int, dict[str, object]]:
     q = {"department": "nhi", "mapping": "nhi-sample", "name": "滞納者一覧.csv", **query}
@@ -144,7 +151,12 @@ async def test_an_upload_is_imported_in_the_background_and_its_progress_shown(
             # (it would sit on one of the web app's database connections); another department's is not
             status, refused = await _upload(c, path.read_bytes())
             assert (status, refused["error"]) == (409, "import.busy")
-            status, other_dept = await _upload(c, path.read_bytes(), department="tax")
+            status, wrong = await _upload(c, path.read_bytes(), department="tax")  # an NHI layout for tax
+            assert (status, wrong["error"]) == (422, "import.unreadable")
+            assert str(wrong["detail"]).startswith(
+                "レイアウト nhi-sample は所管課 nhi のファイル用です。tax の"
+            )
+            status, other_dept = await _upload(c, _TAX_FILE, department="tax", mapping="tax-sample")
             assert status == 202, other_dept
             assert (await _finished(c, other_dept))["status"] == "done"
         lines = len(path.read_bytes().splitlines()) - 1  # a row per debt, under one header

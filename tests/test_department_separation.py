@@ -8,6 +8,7 @@ subqueries around the filter, writes into the other department. None may reach a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -44,9 +45,8 @@ async def shared_server(pool: asyncpg.Pool, db_dsn: str, tmp_path: Path) -> Asyn
         path = write(
             tmp_path / f"{dept}.csv", [row(世帯番号=f"{dept}-H1", 宛名番号=f"{dept}-A1", 氏名=f"{dept} 太郎")]
         )
-        await import_file(
-            pool, ImportRequest(path=path, department_id=dept, mapping=mapping.load("nhi-sample"))
-        )
+        layout = dataclasses.replace(mapping.load("nhi-sample"), departments=())  # one layout for both
+        await import_file(pool, ImportRequest(path=path, department_id=dept, mapping=layout))
         hid = await pool.fetchval("select id from household where department_id = $1", dept)
         cid = await factory.campaign(pool, dept)
         tid = await pool.fetchval(

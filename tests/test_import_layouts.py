@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 import random
+from typing import Any
 
 import pytest
 
-from dialer.errors import ConfigError
+from dialer.errors import ConfigError, ImportFileError
 from dialer.imports import mapping
 from dialer.imports.csvfile import detect_encoding
 
@@ -36,6 +37,25 @@ def test_encoding_detection(data: bytes, encoding: str) -> None:
     f = io.BytesIO(data)
     assert detect_encoding(f) == encoding
     assert f.tell() == 0
+
+
+def test_a_layout_for_one_department_is_refused_for_another() -> None:
+    nhi = mapping.load("nhi-sample")
+    mapping.check_department(nhi, "nhi")
+    with pytest.raises(ImportFileError) as refused:
+        mapping.check_department(nhi, "tax")
+    assert (refused.value.reason, refused.value.params["departments"]) == ("wrong_department", "nhi")
+    own = mapping.parse({**_minimal(), "departments": []}, "own.toml")  # left out or empty: any
+    mapping.check_department(own, "tax")
+    with pytest.raises(ConfigError, match="departments must be a list"):
+        mapping.parse({**_minimal(), "departments": "nhi"}, "own.toml")
+
+
+def _minimal() -> dict[str, Any]:
+    return {
+        "kind": "households",
+        "columns": {"household_no": "世帯番号", "atena_no": "宛名番号", "name_kanji": "氏名"},
+    }
 
 
 def test_shipped_mappings_load() -> None:

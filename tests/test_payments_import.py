@@ -86,6 +86,21 @@ async def test_a_payment_reduces_the_debt_and_is_stored_once(
     assert await pool.fetchval("select state from campaign_target where household_id = $1", hid) == "pending"
 
 
+async def test_a_debt_stored_without_its_相当年度_is_that_of_its_年度(
+    owed: tuple[asyncpg.Pool, int], pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Debts stored before 相当年度 was (sql/0004), or by hand, have none: it is the 年度's, as an
+    import would have made it, and a payment that names it finds them."""
+    app, hid = owed
+    await pool.execute("update debt set assessed_year = null")
+    path = payments_file(tmp_path / "p.csv", [{"収納番号": "R1", "収納額": "10000", "相当年度": "2025"}])
+    info = await import_payments(app, path)
+    assert (info.counts["payments"], info.rows_rejected) == ({"inserted": 1, "already_imported": 0}, 0)
+    assert await app.fetchval("select unpaid_yen from household where id = $1", hid) == 50000
+    other = payments_file(tmp_path / "q.csv", [{"収納番号": "R2", "収納額": "10000", "相当年度": "2024"}])
+    assert (await import_payments(app, other)).rows_rejected == 1  # another 相当年度: no such debt
+
+
 async def test_without_receipt_numbers_identical_lines_are_distinct_payments_but_a_rerun_adds_none(
     owed: tuple[asyncpg.Pool, int], tmp_path: Path
 ) -> None:

@@ -99,6 +99,10 @@ async def upload(request: web.Request) -> web.Response:
     except ConfigError as exc:
         log.warning("import.mapping_unreadable", mapping=str(layout), error=str(exc))
         return _error("import.bad_mapping", 422)
+    try:
+        mapping.check_department(m, department)
+    except ImportFileError as exc:
+        return _error("import.unreadable", 422, _reason(request, exc))
     typed = q.get("as_of", "")
     try:
         as_of = parse_date(clean(typed)[0]).value if typed else None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dialer.errors import ConfigError
+from dialer.errors import ConfigError, ImportFileError
 
 SHIPPED = Path(__file__).parent / "mappings"
 
@@ -91,6 +91,7 @@ class Mapping:
     phones: tuple[str | int, ...] = ()
     constants: dict[str, str] = field(default_factory=dict)
     values: dict[str, dict[str, str]] = field(default_factory=dict)
+    departments: tuple[str, ...] = ()  # the departments whose files this layout describes; (): any
 
     @property
     def fields(self) -> dict[str, tuple[str, bool]]:
@@ -130,7 +131,11 @@ def parse(data: dict[str, Any], source: str) -> Mapping:
     if kind not in KINDS:
         raise ConfigError(f"{source}: kind must be one of {', '.join(KINDS)} (got {kind!r}).")
     fields = KINDS[kind]
-    _unknown(problems, data, {"name", "kind", "file", "columns", "constants", "values"}, "")
+    _unknown(problems, data, {"name", "kind", "departments", "file", "columns", "constants", "values"}, "")
+    departments = data.get("departments", [])
+    if not isinstance(departments, list) or not all(isinstance(d, str) and d for d in departments):
+        problems.append('departments must be a list of department ids (departments = ["nhi"])')
+        departments = []
     f = data.get("file", {})
     _unknown(problems, f, {"encoding", "delimiter", "header", "skip_lines"}, "[file] ")
     encoding = ENCODINGS.get(str(f.get("encoding", "auto")).lower())
@@ -186,6 +191,7 @@ def parse(data: dict[str, Any], source: str) -> Mapping:
         phones=phones,
         constants=constants,
         values=values,
+        departments=tuple(departments),
     )
     for name, (_, required) in fields.items():
         if required and not mapping.provides(name):
@@ -217,3 +223,19 @@ def _unknown(problems: list[str], table: dict[str, Any], allowed: set[str], wher
         for k in table
         if k not in allowed
     ]
+
+
+def check_department(mapping: Mapping, department_id: str) -> None:
+    """A layout written for one department's files (its debt types, its codes) is not used for
+    another's: NHI rows imported into the tax department would be residents it must not see."""
+    if mapping.departments and department_id not in mapping.departments:
+        listed = ", ".join(mapping.departments)
+        raise ImportFileError(
+            f"The layout {mapping.name!r} is for the department(s) {listed}, not {department_id!r}: "
+            f'choose that department\'s layout (a copy of this one with departments = ["{department_id}"] '
+            "if its files look the same).",
+            "wrong_department",
+            mapping=mapping.name,
+            departments=listed,
+            department=department_id,
+        )

@@ -133,8 +133,7 @@ class Converter:
         if missing:
             columns = ", ".join(f"「{m}」" for m in missing)
             raise ImportFileError(
-                f"The file has no column {columns} (mapping {mapping.name}). Its header: "
-                + ", ".join(header[:40]),
+                f"The file has no column {columns} (mapping {mapping.name}). Its header: {_shown(header)}",
                 "no_columns",
                 columns=columns,
                 mapping=mapping.name,
@@ -340,3 +339,10 @@ def _phone(line: int, column: str, position: int, s: str, problems: list[Problem
 def undialable(line: int, column: str, text: str, reason: str | None) -> Problem:
     """The warning for a phone number kept but never dialled."""
     return Problem(line, column, "warning", f"架電できない番号として登録しました: {reason}", text[:40])
+
+
+def _shown(header: list[str], at_most: int = 200) -> str:
+    """A header line for a message: printable, and short (a binary file's "header" is garbage)."""
+    text = ", ".join(header)
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= at_most else text[:at_most] + "…"

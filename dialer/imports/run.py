@@ -22,7 +22,7 @@ from campaigns.hours import TOKYO
 from dialer import logs
 from dialer.errors import ConfigError, DialerError, ImportFileError
 from dialer.imports.csvfile import BadRow, CsvFile, Row
-from dialer.imports.mapping import Mapping
+from dialer.imports.mapping import Mapping, check_department
 from dialer.imports.records import household_batch, payment_row
 from dialer.imports.rows import Converter, Problem
 from dialer.store import db, merge, payments
@@ -89,6 +89,7 @@ async def import_file(
             "no_department",
             department=req.department_id,
         )
+    check_department(req.mapping, req.department_id)
     sha, size = await asyncio.to_thread(digest, req.path)
     progress.total_bytes = size
     check_as_of(req.as_of)

@@ -35,7 +35,7 @@ async def merge(conn: Connection, run_id: int, department_id: str) -> dict[str, 
            left join person p on p.department_id = $1 and p.atena_no = s.atena_no
            left join debt d on d.department_id = $1 and d.person_id = p.id and d.debt_type = s.debt_type
                 and d.fiscal_year = s.fiscal_year
-                and (s.assessed_year is null or d.assessed_year = s.assessed_year)
+                and (s.assessed_year is null or coalesce(d.assessed_year, d.fiscal_year) = s.assessed_year)
                 and (s.installment is null or d.installment = s.installment)
                 and (s.notice_no is null or d.notice_no = s.notice_no)""",
         department_id,
