@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from dialer.errors import ConfigError, ImportFileError
-from dialer.imports import mapping
+from dialer.imports import mapping, rows
 from dialer.imports.csvfile import detect_encoding
 
 
@@ -179,3 +179,15 @@ def test_batch_conversion_gives_what_row_by_row_conversion_gives() -> None:
     assert sorted(phones) == sorted(p for _, ph, _ in one_by_one for p in ph)
     assert sorted(map(key, problems)) == sorted(key(p) for _, _, pr in one_by_one for p in pr)
     assert len(problems) > 50  # the edits did reach both paths
+
+
+def test_a_binary_files_header_is_named_short_and_printable() -> None:
+    """A file that is no CSV at all (a spreadsheet, an image) decodes to a "header" of garbage: the
+    message names the missing columns and shows only the start of it, nothing that moves a terminal."""
+    header = ["PK\x03\x04\x14\x00\x06\x00" + "謎" * 3000, "\x1b[2J"]
+    with pytest.raises(ImportFileError) as refused:
+        rows.Converter(mapping.load("nhi-sample"), header, lambda ref: None)
+    assert refused.value.reason == "no_columns"
+    assert len(refused.value.message) < 600
+    assert "\x1b" not in refused.value.message
+    assert "\x00" not in refused.value.message
