@@ -55,6 +55,15 @@ async def test_an_administrator_adds_lists_and_changes_users(
         assert code == 2, (bad, err)
         _one_clear_line(err, message)
 
+    code, _, err = await _run(
+        env, "users", "add", "--login", "adm2", "--name", "x", "--role", "admin", "--department", "nhi",
+        stdin=b"a-long-password\n",
+    )  # fmt: skip
+    assert code == 2, err
+    _one_clear_line(err, "an administrator belongs to no department")
+    code, _, err = await _run(env, "users", "set", "op1", "--role", "admin")  # still in nhi
+    assert code == 2, err
+    _one_clear_line(err, "an administrator belongs to no department: they see every one \\(--department ''")
     code, out, err = await _run(env, "users", "set", "ｏｐ１", "--extension", "1002", "--name", "山田 花")
     assert code == 0, err
     assert out.split()[:5] == ["changed", "op1", "operator", "nhi", "ext"]

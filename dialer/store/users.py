@@ -18,6 +18,9 @@ from dialer.store.db import Conn, transaction
 from dialer.store.passwords import DUMMY_HASH, hash_password, verify_password
 
 ROLES = ("operator", "supervisor", "staff", "admin")
+# An administrator's department would narrow what they read (the supervisors' list, one department's
+# campaigns) without making them anyone's colleague: they have none.
+ADMIN_EVERYWHERE = "an administrator belongs to no department: they see every one"
 
 
 class UserError(DialerError):
@@ -81,6 +84,8 @@ async def create_user(
         raise UserError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     if len(password) < 8:
         raise UserError("password must be at least 8 characters")
+    if role == "admin" and department_id:
+        raise UserError(ADMIN_EVERYWHERE)
     try:
         row = await conn.fetchrow(
             f"""insert into app_user as u (login, display_name, role, department_id, extension, password_hash, pbx)
@@ -157,6 +162,8 @@ async def change(
         before = Listed(User.from_row(row), row["active"], row["created_at"])
         fields = {**{k: getattr(before.user, k) for k in CHANGEABLE}, **changes}
         fields["active"] = before.active if active is None else active
+        if fields["role"] == "admin" and fields["department_id"]:
+            raise UserError(ADMIN_EVERYWHERE + " (--department '' takes it away)")
         try:
             await tx.execute(
                 """update app_user set display_name = $2, role = $3, department_id = $4, extension = $5,
