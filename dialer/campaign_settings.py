@@ -100,6 +100,12 @@ def changes_from(args: argparse.Namespace, current: Any) -> dict[str, Any]:
             raise BadValue(f"window: {exc}") from None
         if window.clipped:
             print(f"note: cut back to 8:00-21:00 on {', '.join(sorted(window.clipped))}", file=sys.stderr)
+            spans = window.to_dict()
+            if emptied := [day for day in sorted(window.clipped) if not spans[day]]:
+                print(
+                    f"note: nothing left to call on {', '.join(emptied)} (no calls those days)",
+                    file=sys.stderr,
+                )
         out["calling_window"] = raw
     if args.retry is not None:
         raw = read_file(args.retry, "retry")

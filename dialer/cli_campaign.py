@@ -29,6 +29,21 @@ from dialer.campaign_settings import (
 from dialer.config import Settings
 
 MODES = ("preview", "progressive", "predictive")
+
+
+async def _logged(conn: Any, what: str, campaign: Any, detail: dict[str, Any]) -> None:
+    """In the audit log as the console's changes are (campaign.create/update/preview/fill), with the
+    OS user who ran the command (a command has no login)."""
+    import getpass
+
+    from dialer.store import audit
+
+    await audit.record(
+        conn, action=f"campaign.{what}", user_id=None, department_id=campaign.department_id,
+        object_type="campaign", object_id=campaign.id, detail={**detail, "os_user": getpass.getuser()},
+    )  # fmt: skip
+
+
 STATUSES = ("draft", "active", "paused", "finished")
 
 
@@ -129,7 +144,7 @@ async def _create(settings: Settings, args: argparse.Namespace) -> int:
     import asyncpg
 
     from dialer.cli import with_pool
-    from dialer.store import campaigns
+    from dialer.store import campaigns, db
 
     try:
         number = caller_id(args.caller_id)
@@ -140,7 +155,10 @@ async def _create(settings: Settings, args: argparse.Namespace) -> int:
     made: list[int] = []
 
     async def body(pool: Any) -> None:
-        made.append(await campaigns.create(pool, args.department, name, args.mode, number))
+        async with db.transaction(pool) as tx:
+            made.append(await campaigns.create(tx, args.department, name, args.mode, number))
+            created = await campaigns.by_id(tx, made[0])
+            await _logged(tx, "create", created, {"name": name, "dial_mode": args.mode})
 
     try:
         await with_pool(settings, body)
@@ -174,6 +192,8 @@ async def _set(settings: Settings, args: argparse.Namespace) -> int:
             if operators is not None:
                 await campaigns.set_operators(tx, args.id, operators)
             result.append(await campaigns.update(tx, args.id, changes))
+            changed = sorted([*changes, *(["operators"] if operators is not None else [])])
+            await _logged(tx, "update", current, {"changed": changed})
 
     try:
         await with_pool(settings, body)
@@ -237,7 +257,11 @@ async def _preview(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.store import segments as store
 
     async def count(pool: Any, c: Any, seg: segments.Segment) -> Any:
-        return await store.preview(pool, c.id, c.department_id, seg, tokyo_today())
+        seen = await store.preview(pool, c.id, c.department_id, seg, tokyo_today())
+        await _logged(
+            pool, "preview", c, {"households": seen.households, "rules_from_file": bool(args.segment)}
+        )
+        return seen
 
     got = await _with_segment(settings, args, args.segment, count)
     if isinstance(got, int):
@@ -255,7 +279,11 @@ async def _fill(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.store import segments as store
 
     async def fill(pool: Any, c: Any, seg: segments.Segment) -> Any:
-        return await store.fill(pool, c.id, c.department_id, seg, tokyo_today())
+        filled = await store.fill(pool, c.id, c.department_id, seg, tokyo_today())
+        await _logged(
+            pool, "fill", c, {"matched": filled.matched, "added": filled.added, "set_aside": filled.set_aside}
+        )
+        return filled
 
     got = await _with_segment(settings, args, None, fill)
     if isinstance(got, int):

@@ -22,9 +22,13 @@ async def test_create_tune_and_show_a_campaign(tmp_path: Path, db_dsn: str, pool
     cid = int(out.split()[1])
     row = await pool.fetchrow("select status, caller_id, dial_mode from campaign where id = $1", cid)
     assert tuple(row) == ("draft", "0312345678", "progressive")
+    made = await pool.fetchrow("select department_id, detail from audit_log where action = 'campaign.create'")
+    assert (made["department_id"], json.loads(made["detail"])["name"]) == ("tax", "住民税 12月")
 
     window = tmp_path / "window.toml"
-    window.write_text('mon = ["09:30-12:00", "13:00-22:00"]\nholiday = []\n', encoding="utf-8")
+    window.write_text(
+        'mon = ["09:30-12:00", "13:00-22:00"]\nsun = ["21:00-23:00"]\nholiday = []\n', encoding="utf-8"
+    )
     policy = tmp_path / "retry.json"
     policy.write_text('{"busy_after_minutes": 15, "max_total": 6}', encoding="utf-8")
     code, out, err = await _run(
@@ -32,7 +36,8 @@ async def test_create_tune_and_show_a_campaign(tmp_path: Path, db_dsn: str, pool
         "--retry", str(policy), "--target-abandon", "0.02",
     )  # fmt: skip
     assert code == 0, err
-    assert "cut back to 8:00-21:00 on mon" in err
+    assert "cut back to 8:00-21:00 on mon, sun" in err
+    assert "nothing left to call on sun (no calls those days)" in err
     shown = json.loads(out)
     assert shown["status"] == "active"
     assert shown["calling_window"]["mon"] == ["09:30-12:00", "13:00-21:00"]
@@ -173,3 +178,11 @@ async def test_a_segment_is_previewed_then_filled(tmp_path: Path, db_dsn: str, p
     }  # fmt: skip
     code, _, err = await _run(env, "campaign", "fill", "999")
     assert (code, err.strip()) == (2, "dialer: error: no campaign 999")
+    logged = await pool.fetch(
+        "select action, detail from audit_log where object_type = 'campaign' and object_id = $1 order by id",
+        str(w.campaign_id),
+    )  # every count, change and fill, as the console's are; nothing for the refused change
+    assert [(r["action"], json.loads(r["detail"]).get("os_user") is not None) for r in logged] == [
+        ("campaign.preview", True), ("campaign.update", True), ("campaign.fill", True),
+    ]  # fmt: skip
+    assert json.loads(logged[1]["detail"])["changed"] == ["segment"]
