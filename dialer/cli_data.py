@@ -108,10 +108,10 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
     )
     check_file(req.path, req.mapping)  # the mapping against the file's header: before a run is recorded
     report_file = _output(args.report) if args.report else None  # a wrong path: before the import
-    code = 0
+    code, written = 0, False
 
     async def body(pool: Any) -> None:
-        nonlocal code
+        nonlocal code, written
         progress = Progress()
         shown = asyncio.create_task(_show_progress(progress)) if sys.stderr.isatty() else None
         try:
@@ -133,6 +133,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"  full report: dialer imports report {info.id} --output problems.csv")
         if report_file is not None:  # written even when empty: an old report is never left in its place
             await _write_report(pool, info.id, report_file)
+            written = True
             print(f"  error report: {args.report}")
         code = 1 if info.rows_rejected else 0
 
@@ -141,6 +142,8 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         if report_file is not None:
             report_file.close()
+            if not written:  # no import ran (the database away, the file refused): no empty report
+                args.report.unlink(missing_ok=True)
     return code
 
 

@@ -15,6 +15,7 @@ import aiohttp
 import asyncpg
 import pytest
 
+from dialer.imports.sample import write_households
 from dialer.simpbx import SimulatedPbx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,6 +98,14 @@ async def test_an_administrators_command_where_there_is_no_database_creates_none
     assert code == 3
     _one_clear_line(err, r"No database in .*var \(DIALER_VAR_DIR.*`dialer migrate` creates a new one")
     assert not (tmp_path / "var" / "pgdata").exists()
+    sample = tmp_path / "sample.csv"
+    write_households(sample, 2, encoding="cp932")
+    report = tmp_path / "errors.csv"
+    code, _, err = await _run(
+        _env(tmp_path), "import", "--department", "nhi", "--report", str(report), str(sample)
+    )
+    assert code == 3, err
+    assert not report.exists()  # no import, no (empty) error report
 
 
 async def test_migrate_and_add_user(tmp_path: Path, db_dsn: str) -> None:
