@@ -55,6 +55,7 @@ async def test_a_known_caller_reaches_the_ready_operator_with_the_record(
         assert (caller["match"], caller["number"]) == ("known", "03-5555-0170")
         pop = await op.wait(lambda m: m["type"] == "record")
         assert (pop["reason"], pop["record"]["name_kanji"]) == ("inbound", "入電 花子")
+        assert pop["record"]["display"]["phone"] == "03-5555-0170"  # the household's number they call from
         assert pop["attempt_id"] == caller["attempt_id"]
         talking = await op.wait(
             lambda m: m["type"] == "agent" and m["state"] == "talking" and m["call_phase"] == "connected"

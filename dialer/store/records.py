@@ -82,8 +82,11 @@ async def read_for_operator(
     reason: str,
     attempt_id: int | None = None,
     campaign_id: int | None = None,
+    caller_number: str | None = None,
 ) -> OperatorRecord | None:
-    """Read a household's minimal record and audit-log the view; None if not in this department."""
+    """Read a household's minimal record and audit-log the view; None if not in this department.
+    The number shown is the one dialled (`phone_id`), or the one a resident calls in from when it is
+    one of the household's (`caller_number`)."""
     async with db.department(pool, department_id) as conn:  # RLS: never another department's resident
         head = await conn.fetchrow(
             """select h.household_no, h.postal_code, h.address, p.name_kanji, p.name_kana, p.birth_date
@@ -100,6 +103,12 @@ async def read_for_operator(
         if phone_id is not None:
             phone = await conn.fetchrow(
                 "select number, kind from phone where id = $1 and household_id = $2", phone_id, household_id
+            )
+        elif caller_number:
+            phone = await conn.fetchrow(
+                "select number, kind from phone where number = $1 and household_id = $2 order by id limit 1",
+                caller_number,
+                household_id,
             )
         limits, default_limit = await _limitation(conn, department_id, attempt_id, campaign_id)
         debts = await conn.fetch(
