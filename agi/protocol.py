@@ -190,6 +190,11 @@ class FastAgiServer:
         self._sessions.add(task)
         try:
             await self._session(reader, writer)
+        except asyncio.CancelledError:
+            # close() cancels the sessions of a stopping dialer. Ended, not cancelled: Python
+            # 3.11's stream server asks a finished task for its exception, which a cancelled one
+            # raises (an "Exception in callback" at error level on every stop mid-menu).
+            log.info("agi.session_cut_short")
         finally:
             self._sessions.discard(task)
             writer.close()

@@ -312,6 +312,32 @@ async def test_a_peer_that_sends_nothing_is_let_go(app_pool: asyncpg.Pool) -> No
         await server.close()
 
 
+async def test_a_session_cut_short_by_the_dialer_stopping_ends_quietly(
+    app_pool: asyncpg.Pool, lines: int
+) -> None:
+    """Stopping the dialer while a caller is in the menu cancels their session: no "Exception in
+    callback" from asyncio's stream server (on Python 3.11 it reads a cancelled task's exception)."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    server = FastAgiServer(Routes(app_pool).table(), "127.0.0.1", 0, command_timeout_s=30.0)
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        headers = {"agi_network_script": "inbound", "agi_callerid": "0355550101", "agi_dnid": NHI_LINE}
+        writer.write("".join(f"{k}: {v}\n" for k, v in headers.items()).encode() + b"\n")
+        async with asyncio.timeout(10):
+            assert (await reader.readline()).startswith(b"SET VARIABLE")  # left unanswered
+        await server.close()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        writer.close()
+    finally:
+        loop.set_exception_handler(previous)
+    assert reported == []
+
+
 async def test_the_product_serves_fastagi(product: runtime.Running, pool: asyncpg.Pool) -> None:
     w = await factory.world(pool)
     hid = await factory.household(pool, w.campaign_id, "0355550501")
