@@ -9,7 +9,11 @@ Over real HTTP and WebSocket, with the simulated PBX on a real TCP port.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
+import socket
+import struct
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -28,7 +32,7 @@ from dialer.store import migrate
 from dialer.store.embedded import EmbeddedPostgres
 from tests import dialer_process, factory
 from tests.browser import log_in
-from tests.client import PageClient, until
+from tests.client import PageClient, logged_in, until
 
 
 class CrashablePostgres:
@@ -275,3 +279,54 @@ async def test_call_records_held_by_a_dialer_that_dies_during_the_outage_are_wri
             "select kind from attempt_event where attempt_id = $1 order by id", pop["attempt_id"]
         )
         assert [e["kind"] for e in events].count("ended") == 1
+
+
+async def _reset(host: str, port: int, request: bytes) -> None:
+    """Send the start of a request, then reset the connection (RST), as a browser killed mid-way."""
+    _, writer = await asyncio.open_connection(host, port)
+    writer.write(request)
+    await writer.drain()
+    writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+    await asyncio.sleep(0.5)
+
+
+async def test_an_upload_cancelled_midway_is_not_the_database_going_away(staffed: runtime.Running) -> None:
+    """An administrator cancels an upload (closes the tab) while the file is sent: the body ends
+    with the browser's ConnectionResetError, which is not PostgreSQL going away."""
+    admin = await logged_in(staffed, "admin1", "/admin/imports")
+    try:
+        cookie = "; ".join(f"{c.key}={c.value}" for c in admin.http.cookie_jar)
+        host, port = staffed.url.removeprefix("http://").rsplit(":", 1)
+        head = (
+            f"POST /api/admin/imports?department=nhi&mapping=nhi-sample&name=x.csv HTTP/1.1\r\n"
+            f"Host: {host}:{port}\r\nContent-Type: text/csv\r\nContent-Length: 50000000\r\n"
+            f"X-CSRF-Token: {admin.csrf}\r\nCookie: {cookie}\r\n\r\n"
+        ).encode()
+        await _reset(host, int(port), head + "宛名番号,世帯番号\r\n".encode("cp932") * 20_000)
+        assert staffed.engine.db.up
+        _, text = await admin.get("/metrics")
+        assert "dialer_database_up 1.0" in text
+    finally:
+        await admin.close()
+
+
+async def test_a_page_gone_before_its_socket_opens_is_not_the_database_going_away(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool
+) -> None:
+    """A page reloaded or closed just as its WebSocket opens (a connection reset before the
+    upgrade is answered): aiohttp's ConnectionResetError is the browser's, and must not be taken
+    for PostgreSQL going away (that stops every campaign's dialling until a probe)."""
+    await factory.world(pool)
+    assert await operator.login("op1", factory.PASSWORD) == 200
+    cookie = "; ".join(f"{c.key}={c.value}" for c in operator.http.cookie_jar)
+    host, port = product.url.removeprefix("http://").rsplit(":", 1)
+    for _ in range(3):  # reset while the server still looks the session up
+        key = base64.b64encode(os.urandom(16)).decode()
+        await _reset(host, int(port), (
+            f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nCookie: {cookie}\r\n\r\n"
+        ).encode())  # fmt: skip
+    assert product.engine.db.up
+    _, text = await operator.get("/metrics")
+    assert "dialer_database_up 1.0" in text

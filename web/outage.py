@@ -25,6 +25,9 @@ async def database_errors(request: web.Request, handler: Handler) -> web.StreamR
     except DatabaseAway:
         pass
     except UNAVAILABLE as exc:
+        if _client_gone(request, exc):
+            log.info("web.client_gone", path=request.path, method=request.method)
+            raise web.HTTPBadRequest() from None  # nobody to answer; aiohttp lets it go quietly
         await request.app[ENGINE].db.down(exc, "web")
     log.warning("web.database_away", path=request.path, method=request.method)
     headers = {"Retry-After": RETRY_AFTER_S}
@@ -39,3 +42,10 @@ async def database_errors(request: web.Request, handler: Handler) -> web.StreamR
         f'<body><h1>{title}</h1><p role="alert">{text}</p></body></html>'
     )
     return web.Response(text=body, status=503, content_type="text/html", headers=headers)
+
+
+def _client_gone(request: web.Request, exc: BaseException) -> bool:
+    """The browser went away (an upload cancelled, a tab closed): aiohttp's ConnectionResetError
+    is about the page's connection, not PostgreSQL's, and must not stop the floor's dialling."""
+    transport = request.transport
+    return isinstance(exc, ConnectionResetError) and (transport is None or transport.is_closing())
