@@ -300,3 +300,34 @@ async def test_what_is_being_typed_survives_a_reload_during_the_call(
     await expect(page.get_by_test_id("agent-state")).to_have_text("通話中")
     await expect(page.get_by_test_id("note")).to_have_value("")
     await page.close()
+
+
+async def test_the_campaign_list_follows_a_supervisors_changes_without_a_reload(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    """Taken off a campaign, another one paused, a third started while the page is open: Ready on
+    the one taken away is refused and the list is read again (as whenever it is about to be used)."""
+    w = await factory.world(pool)
+    op2 = await factory.user(pool, "op2", "operator", "nhi", "1002")
+    second = await factory.campaign(pool, "nhi", "progressive", name="第二")
+    page = await browser.new_page(locale="ja-JP")
+    await _login(page, product.url, "op1")
+    select = page.get_by_test_id("campaign")
+    await expect(select.locator("option")).to_have_count(2)
+    await pool.execute(
+        "insert into campaign_operator (campaign_id, user_id, department_id) values ($1, $2, 'nhi')",
+        w.campaign_id,
+        op2.id,
+    )
+    await pool.execute("update campaign set status = 'paused' where id = $1", second)
+    third = await factory.campaign(pool, "nhi", "progressive", name="第三")
+    await select.select_option(str(w.campaign_id))  # as chosen when the page opened
+    await page.get_by_test_id("ready").click()
+    await expect(page.locator("#notice")).to_have_text("このキャンペーンの担当ではありません。")
+    await expect(select.locator("option")).to_have_count(1)
+    await expect(select.locator("option")).to_have_attribute("value", str(third))
+    await pool.execute("update campaign set status = 'paused' where id = $1", third)
+    await page.get_by_test_id("pause").focus()
+    await select.focus()
+    await expect(select.locator("option")).to_have_count(0)
+    await expect(page.get_by_test_id("no-campaigns")).to_be_visible()

@@ -138,6 +138,16 @@ async def listen(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+@require("operator")
+async def open_campaigns(request: web.Request) -> web.Response:
+    """The campaigns the operator may take calls for now (active, open to them): the page's list
+    follows a supervisor's changes without a reload (read again when it is about to be used)."""
+    user = current(request).user
+    async with db.department(request.app[POOL], user.department_id) as conn:
+        active = [c for c in await campaigns.active(conn, user.department_id) if c.open_to(user.id)]
+    return web.json_response([{"id": c.id, "name": c.name, "dial_mode": c.dial_mode} for c in active])
+
+
 @require("supervisor", "staff", "admin")
 async def floor(request: web.Request) -> web.Response:
     user = current(request).user
@@ -165,4 +175,5 @@ def routes(app: web.Application) -> None:
     app.router.add_post("/api/dispositions", save_disposition)
     app.router.add_post("/api/inbound/identify", identify)
     app.router.add_get("/api/floor", floor)
+    app.router.add_get("/api/agent/campaigns", open_campaigns)
     app.router.add_post("/api/supervisor/listen", listen)

@@ -30,6 +30,7 @@
     const notice = $("notice");
     notice.textContent = a.notice ? t(a.notice) : "";
     show(notice, !!a.notice);
+    if (a.notice === "notice.not_assigned") refreshCampaigns();
     if (a.state === "ready" || a.state === "offline" || a.state === "paused") {
       if (!form.attempt_id.value || form.attempt_id.value === savedDuring) { form.attempt_id.value = ""; clearRecord(); }
     }
@@ -113,7 +114,32 @@
   async function command(name, body) {
     const res = await postJSON("/api/agent/" + name, body, csrf);
     if (!res.ok) { const n = $("notice"); n.textContent = t(res.data.error || "error.generic"); show(n, true); }
+    if (!res.ok && res.data.error === "error.not_assigned") refreshCampaigns();
   }
+
+  // The campaigns list follows a supervisor's changes (an operator taken off, a campaign started
+  // or paused): read again when it is about to be used and when the page is shown again.
+  async function refreshCampaigns() {
+    let list;
+    try {
+      const res = await fetch("/api/agent/campaigns", { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!res.ok) return;
+      list = await res.json();
+    } catch (e) { return; }
+    const select = $("campaign");
+    const chosen = select.value;
+    select.replaceChildren(...list.map((c) => {
+      const o = document.createElement("option");
+      o.value = String(c.id);
+      o.dataset.mode = c.dial_mode;
+      o.textContent = c.name + t("paren.open") + t("mode." + c.dial_mode) + t("paren.close");
+      return o;
+    }));
+    if (list.some((c) => String(c.id) === chosen)) select.value = chosen;
+    show($("no-campaigns"), list.length === 0);
+  }
+  $("campaign").addEventListener("focus", refreshCampaigns);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshCampaigns(); });
 
   $("identify").addEventListener("submit", async (ev) => {
     ev.preventDefault();
