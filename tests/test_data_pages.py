@@ -262,6 +262,13 @@ async def test_import_page_in_chromium(staffed: runtime.Running, browser: Browse
     page = await browser.new_page()
     await log_in(page, staffed.url, "admin1")
     await page.goto(f"{staffed.url}/admin/imports")
+    await page.select_option("select[name=department]", "tax")  # only the layouts of tax's files
+    await expect(page.locator("select[name=mapping] option:enabled")).to_have_text(
+        [re.compile("^tax-sample")]
+    )
+    await expect(page.locator("select[name=mapping]")).to_have_value("tax-sample")
+    await page.select_option("select[name=department]", "nhi")
+    await expect(page.locator("select[name=mapping] option:enabled")).to_have_count(2)  # households, payments
     await page.select_option("select[name=mapping]", "nhi-sample")
     await page.set_input_files("input[name=file]", str(path))
     await page.click("#import-form button[type=submit]")

@@ -224,12 +224,15 @@ async def test_a_wrong_number_recorded_by_the_operator_is_never_dialled_again(
 async def _in_a_call(
     operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx, number: str
 ) -> tuple[factory.World, int, dict[str, Any]]:
-    """op1 is Ready and the household at `number` has answered: the record has popped."""
+    """op1 is Ready and talking to the household at `number`: the record has popped and the call
+    is put through (an outcome that needs a person is refused before, during AMD)."""
     w, hid = await factory.world_with_callee(
         pool, sim, number, Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1)
     )
     await operator.ready_as("op1", w.campaign_id)
-    return w, hid, await operator.wait(lambda m: m["type"] == "record")
+    pop = await operator.wait(lambda m: m["type"] == "record")
+    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+    return w, hid, pop
 
 
 async def _until_settled(pool: asyncpg.Pool, hid: int) -> asyncpg.Record:

@@ -36,7 +36,13 @@ def test_translate_falls_back_to_japanese_then_to_the_key() -> None:
 
 
 def test_every_reason_a_file_is_refused_for_can_be_said_in_both_languages() -> None:
-    params = {"encoding": "cp932", "columns": "「宛名番号」", "mapping": "nhi-sample", "department": "police"}
+    params = {
+        "encoding": "cp932",
+        "columns": "「宛名番号」",
+        "mapping": "nhi-sample",
+        "department": "police",
+        "departments": "nhi",
+    }
     for reason in ImportFileError.REASONS:
         for lang in ("ja", "en"):
             text = CATALOG[lang][f"import.reason.{reason}"].format(**params)

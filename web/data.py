@@ -77,7 +77,7 @@ async def imports_page(request: web.Request) -> dict[str, Any]:
     return context(
         request,
         departments=all_departments,
-        mappings=[(name, mapping.load(name).kind) for name in mapping.shipped()],
+        mappings=[mapping.load(name) for name in mapping.shipped()],
         runs=runs[:20],
         catalog=CATALOG[lang_of(request)],
     )

@@ -10,6 +10,20 @@
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   const number = new Intl.NumberFormat(document.documentElement.lang || "ja");
 
+  // Only the layouts made for the chosen department's files (a layout naming none fits any).
+  function layoutsFor() {
+    const department = form.department.value;
+    let first = null;
+    for (const o of form.mapping.options) {
+      const fits = !o.dataset.departments || o.dataset.departments.split(" ").includes(department);
+      o.hidden = o.disabled = !fits;
+      if (fits && first === null) first = o;
+    }
+    if (form.mapping.selectedOptions[0]?.disabled && first) form.mapping.value = first.value;
+  }
+  form.department.addEventListener("change", layoutsFor);
+  layoutsFor();
+
   function progress(body) {
     let text = i18n["imp.phase." + body.phase] || t("imp.running");
     if (body.phase === "reading" && body.percent != null) text += " " + body.percent + "%";
