@@ -11,6 +11,7 @@ import pytest
 
 from campaigns import segments
 from campaigns.segments import Segment, SegmentError, Years
+from dialer.store import inbound
 from dialer.store import segments as store
 from tests import factory
 
@@ -189,15 +190,18 @@ async def town(pool: asyncpg.Pool) -> dict[str, int]:
         op,
     )
     await pool.execute(  # as dispositions._record_contact writes it: nobody reached, no 相手
-        """insert into contact_history (department_id, household_id, at, method, party, content, disposition_id)
-           values ('nhi', $1, now() - interval '3 days', 'phone_in', '', '無言・通話不成立', $2)""",
+        """insert into contact_history (department_id, household_id, at, method, party, content, disposition_id,
+                                        source)
+           values ('nhi', $1, now() - interval '3 days', 'phone_in', '', '無言・通話不成立', $2, 'outcome')""",
         h["silent"],
         disposition,
     )
+    h["menu"] = await _household(pool, "menu", [nhi_now])  # called in from its number, heard the menu only
+    await inbound.record_call_in(pool, "nhi", h["menu"], f"03{h['menu']:08d}", "入電(自動応答)、途中で切断")
     return h
 
 
-EVERYONE = {"current-small", "carried-small", "carried-mid", "tax-old", "stopped", "plan-broken", "promise-broken", "contacted", "silent"}  # fmt: skip
+EVERYONE = {"current-small", "carried-small", "carried-mid", "tax-old", "stopped", "plan-broken", "promise-broken", "contacted", "silent", "menu"}  # fmt: skip
 
 
 @pytest.mark.parametrize(

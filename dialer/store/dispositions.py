@@ -209,10 +209,10 @@ async def _record_contact(
     content = code.label_ja + (f": {inp.note}" if inp.note else "")
     await conn.execute(
         """insert into contact_history (department_id, household_id, at, method, place, party, content,
-                                        disposition_id, recorded_by)
+                                        disposition_id, recorded_by, source)
            select a.department_id, a.household_id, coalesce(a.answered_at, a.originated_at),
                   case when a.dial_mode = 'inbound' then 'phone_in' else 'phone_out' end,
-                  coalesce(a.dialed_number, a.caller_number, ''), $3, $4, $2, $5
+                  coalesce(a.dialed_number, a.caller_number, ''), $3, $4, $2, $5, 'outcome'
            from attempt a where a.id = $1 and a.household_id is not null""",
         inp.attempt_id,
         disposition_id,

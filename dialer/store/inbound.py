@@ -45,11 +45,12 @@ async def households_with_number(pool: asyncpg.Pool, department_id: str, number:
 async def record_call_in(
     pool: asyncpg.Pool, department_id: str, household_id: int, number: str, content: str
 ) -> None:
-    """The call in the household's contact history (経過記録): method phone_in."""
+    """The call in the household's contact history (経過記録): method phone_in, source ivr (not a
+    contact: a caller ID proves nobody, and nobody spoke to the caller)."""
     async with db.department(pool, department_id) as conn:
         await conn.execute(
-            """insert into contact_history (department_id, household_id, at, method, place, content)
-               values ($1, $2, now(), 'phone_in', $3, $4)""",
+            """insert into contact_history (department_id, household_id, at, method, place, content, source)
+               values ($1, $2, now(), 'phone_in', $3, $4, 'ivr')""",
             department_id,
             household_id,
             number,
