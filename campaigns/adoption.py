@@ -80,7 +80,7 @@ class Adoption:
     async def _ours_now(self, slot: Slot, listing: Channels) -> bool:
         """The operator's session at Asterisk may be taken: it is this dialer's own (left by a
         logout whose hang-up failed), or the dialer that opened it is dead. A session opened
-        before sessions were marked is taken only while no other dialer drives this Asterisk."""
+        before sessions were marked (an upgrade) is taken once no dialer of that version is alive."""
         session = self._session(slot, listing)
         if session is None:
             return False
@@ -89,7 +89,7 @@ class Adoption:
             return True
         try:
             if mark is None:
-                alive = await processes.others_alive(
+                alive = await processes.unmarked_owner_alive(
                     self.pool, self.owner, self.link.name, self.settings.dead_after_s
                 )
             else:

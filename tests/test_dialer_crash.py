@@ -108,6 +108,20 @@ async def test_a_marked_dialer_is_alive_only_while_seen(pool: asyncpg.Pool) -> N
     assert not await processes.alive(pool, "1b2c3d", 60)  # only the whole mark names a dialer
 
 
+async def test_an_unmarked_session_waits_only_for_the_older_dialers(pool: asyncpg.Pool) -> None:
+    """A rolling upgrade: sessions opened by the previous version have no mark; they are free once
+    no dialer of that version (registered without marks_sessions) is alive on the Asterisk."""
+    await processes.register(pool, "dialer-h-1-0a1b2c3d", "pbx1")  # this version, another process
+    assert not await processes.unmarked_owner_alive(pool, "me", "pbx1", 60)
+    await pool.execute(  # as the previous version registers (sql/0015's columns only)
+        "insert into dialer_process (owner, host, pid, link) values ('dialer-h-2-ffff0000', 'h', 2, 'pbx1')"
+    )
+    assert await processes.unmarked_owner_alive(pool, "me", "pbx1", 60)
+    assert not await processes.unmarked_owner_alive(pool, "me", "pbx2", 60)  # another Asterisk's
+    await pool.execute("update dialer_process set seen_at = now() - interval '2 minutes' where pid = 2")
+    assert not await processes.unmarked_owner_alive(pool, "me", "pbx1", 60)
+
+
 # ---- a real process killed mid-call ---------------------------------------------------------
 async def _killed_mid_call(
     settings: Settings, tmp_path: Path, campaign_id: int, saved: str | None = None

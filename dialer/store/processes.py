@@ -14,7 +14,7 @@ from dialer.store.db import Conn
 
 async def register(conn: Conn, owner: str, link: str) -> None:
     await conn.execute(
-        """insert into dialer_process (owner, host, pid, link) values ($1, $2, $3, $4)
+        """insert into dialer_process (owner, host, pid, link, marks_sessions) values ($1, $2, $3, $4, true)
            on conflict (owner) do update set seen_at = now()""",
         owner,
         socket.gethostname(),
@@ -76,11 +76,12 @@ async def alive(conn: Conn, mark: str, dead_after_s: float) -> bool:
     )
 
 
-async def others_alive(conn: Conn, owner: str, link: str, dead_after_s: float) -> bool:
-    """Another dialer process drives this Asterisk and is alive: its sessions are not ours to take."""
+async def unmarked_owner_alive(conn: Conn, owner: str, link: str, dead_after_s: float) -> bool:
+    """A dialer of a version that opens sessions without its mark (before sql/0025) drives this
+    Asterisk and is alive: a session without a mark may be its, and is not ours to take."""
     return bool(
         await conn.fetchval(
-            """select exists (select 1 from dialer_process where link = $1 and owner <> $2
+            """select exists (select 1 from dialer_process where link = $1 and owner <> $2 and not marks_sessions
                                 and seen_at > now() - make_interval(secs => $3))""",
             link,
             owner,
