@@ -107,6 +107,12 @@ async def test_an_administrator_adds_lists_and_changes_users(
     assert all(
         "password" not in k or k == "password_changed" for e in entries for k in json.loads(e["detail"])
     )
+    await pool.execute(  # given a department by an older version: a leaver is still switched off at once
+        "insert into app_user (login, display_name, role, department_id, password_hash) "
+        "values ('oldadm', 'x', 'admin', 'nhi', 'x')"
+    )
+    code, _, err = await _run(env, "users", "disable", "oldadm")
+    assert code == 0, err
 
 
 async def test_a_leavers_login_is_switched_off_at_once(

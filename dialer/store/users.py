@@ -162,7 +162,9 @@ async def change(
         before = Listed(User.from_row(row), row["active"], row["created_at"])
         fields = {**{k: getattr(before.user, k) for k in CHANGEABLE}, **changes}
         fields["active"] = before.active if active is None else active
-        if fields["role"] == "admin" and fields["department_id"]:
+        # checked when either is changed: an administrator given a department by an older version
+        # can still be switched off or given a new password at once
+        if {"role", "department_id"} & set(changes) and fields["role"] == "admin" and fields["department_id"]:
             raise UserError(ADMIN_EVERYWHERE + " (--department '' takes it away)")
         try:
             await tx.execute(
