@@ -311,6 +311,24 @@ async def test_an_upload_cancelled_midway_is_not_the_database_going_away(staffed
         await admin.close()
 
 
+async def test_a_disk_error_in_one_request_is_not_the_database_going_away(staffed: runtime.Running) -> None:
+    """An upload whose folder cannot be made (here a file is in its way; a full disk alike) fails
+    that request (500), and the floor goes on dialling."""
+    (staffed.settings.var_dir / "uploads").write_text("in the way")
+    admin = await logged_in(staffed, "admin1", "/admin/imports")
+    try:
+        async with admin.http.post(
+            f"{admin.base}/api/admin/imports",
+            params={"department": "nhi", "mapping": "nhi-sample", "name": "x.csv"},
+            data="世帯番号\r\n".encode("cp932"),
+            headers={"X-CSRF-Token": admin.csrf, "Content-Type": "text/csv"},
+        ) as r:
+            assert r.status == 500
+        assert staffed.engine.db.up
+    finally:
+        await admin.close()
+
+
 async def test_a_page_gone_before_its_socket_opens_is_not_the_database_going_away(
     product: runtime.Running, operator: PageClient, pool: asyncpg.Pool
 ) -> None:

@@ -28,6 +28,8 @@ async def database_errors(request: web.Request, handler: Handler) -> web.StreamR
         if _client_gone(request, exc):
             log.info("web.client_gone", path=request.path, method=request.method)
             raise web.HTTPBadRequest() from None  # nobody to answer; aiohttp lets it go quietly
+        if not _from_database(exc):
+            raise  # a disk full, a folder that cannot be made: a 500 for this request, not an outage
         await request.app[ENGINE].db.down(exc, "web")
     log.warning("web.database_away", path=request.path, method=request.method)
     headers = {"Retry-After": RETRY_AFTER_S}
@@ -49,3 +51,17 @@ def _client_gone(request: web.Request, exc: BaseException) -> bool:
     is about the page's connection, not PostgreSQL's, and must not stop the floor's dialling."""
     transport = request.transport
     return isinstance(exc, ConnectionResetError) and (transport is None or transport.is_closing())
+
+
+def _from_database(exc: BaseException) -> bool:
+    """Whether an error of UNAVAILABLE's kinds came from PostgreSQL: asyncpg's own errors and our
+    DatabaseUnavailable, a timeout (a query's), or an OSError raised inside asyncpg (a refused or
+    dropped connection). Any other OSError (the disk, a file) is this request's failure alone."""
+    if not isinstance(exc, OSError) or isinstance(exc, TimeoutError):
+        return True
+    tb = exc.__traceback__
+    while tb is not None:
+        if str(tb.tb_frame.f_globals.get("__name__", "")).startswith("asyncpg"):
+            return True
+        tb = tb.tb_next
+    return False
