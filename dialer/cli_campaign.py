@@ -34,13 +34,12 @@ MODES = ("preview", "progressive", "predictive")
 async def _logged(conn: Any, what: str, campaign: Any, detail: dict[str, Any]) -> None:
     """In the audit log as the console's changes are (campaign.create/update/preview/fill), with the
     OS user who ran the command (a command has no login)."""
-    import getpass
-
     from dialer.store import audit
+    from dialer.who import os_user
 
     await audit.record(
         conn, action=f"campaign.{what}", user_id=None, department_id=campaign.department_id,
-        object_type="campaign", object_id=campaign.id, detail={**detail, "os_user": getpass.getuser()},
+        object_type="campaign", object_id=campaign.id, detail={**detail, "os_user": os_user()},
     )  # fmt: skip
 
 

@@ -142,7 +142,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         if report_file is not None:
             report_file.close()
-            if not written:  # no import ran (the database away, the file refused): no empty report
+            if not written and args.report.is_file():  # no import ran: no empty report (never /dev/…)
                 args.report.unlink(missing_ok=True)
     return code
 

@@ -7,11 +7,11 @@ exists already or does not exist).
 from __future__ import annotations
 
 import argparse
-import getpass
 from typing import Any
 
 from dialer.config import Settings
 from dialer.jpformat import phone_display
+from dialer.who import os_user
 
 
 def register(sub: Any) -> None:
@@ -74,7 +74,7 @@ async def _add(settings: Settings, args: argparse.Namespace) -> int:
             name_en=args.en,
             callback_number=args.callback_number or "",
             export_encoding=args.export_encoding or "cp932",
-            via={"os_user": getpass.getuser()},
+            via={"os_user": os_user()},
         )
         print("added " + _show(d))
 
@@ -94,7 +94,7 @@ async def _set(settings: Settings, args: argparse.Namespace) -> int:
             name_en=args.en,
             callback_number=args.callback_number,
             export_encoding=args.export_encoding,
-            via={"os_user": getpass.getuser()},
+            via={"os_user": os_user()},
         )
         print("changed " + _show(d))
 

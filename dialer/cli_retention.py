@@ -7,7 +7,6 @@ is purging right now.
 from __future__ import annotations
 
 import argparse
-import getpass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from dialer import retention
 from dialer.config import Settings
 from dialer.errors import ConfigError
 from dialer.jpformat import tokyo_time
+from dialer.who import os_user
 
 
 def register(sub: Any) -> None:
@@ -85,7 +85,7 @@ async def _set(settings: Settings, args: argparse.Namespace) -> int:
 
     async def body(pool: Any) -> None:
         new = await store.change_policy(
-            pool, args.department, changes, user_id=None, via={"os_user": getpass.getuser()}
+            pool, args.department, changes, user_id=None, via={"os_user": os_user()}
         )
         what = ", ".join(f"{k} {v} days" for k, v in new.as_dict().items())
         print(f"{args.department}: {what} (confirmed: purged by it from the next purge)")
@@ -103,7 +103,7 @@ async def _purge(settings: Settings, args: argparse.Namespace) -> int:
             pool,
             settings.var_dir / "uploads",
             trigger="command",
-            user_name=getpass.getuser(),
+            user_name=os_user(),
             dry_run=args.dry_run,
             department=args.department,
         )
@@ -130,7 +130,7 @@ async def _erase(settings: Settings, args: argparse.Namespace) -> int:
     async def body(pool: Any) -> None:
         out = await purge.erase_households(
             pool, args.department, list(dict.fromkeys(args.household_no)), reason=args.reason,
-            user_name=getpass.getuser(),
+            user_name=os_user(),
         )  # fmt: skip
         counts = ", ".join(f"{k} {v}" for k, v in retention.nonzero(out.counts))
         print(f"{args.department}: {counts} (record #{out.run_id})")

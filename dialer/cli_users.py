@@ -19,6 +19,7 @@ from typing import Any
 from dialer.config import Settings
 from dialer.errors import ConfigError
 from dialer.store.users import ROLES
+from dialer.who import os_user
 
 
 def register(sub: Any) -> None:
@@ -104,7 +105,7 @@ async def _add(settings: Settings, args: argparse.Namespace) -> int:
             await audit.record(
                 tx, action="user.add", user_id=None, department_id=user.department_id, object_type="app_user",
                 object_id=user.login, detail={"after": {k: getattr(user, k) for k in users.CHANGEABLE},
-                                              "os_user": getpass.getuser()},
+                                              "os_user": os_user()},
             )  # fmt: skip
         print(f"created user {user.login} ({user.role})")
 
@@ -134,9 +135,7 @@ async def _set(settings: Settings, args: argparse.Namespace) -> int:
         )
 
     async def body(pool: Any) -> None:
-        u = await users.change(
-            pool, args.login, changes, password=password, via={"os_user": getpass.getuser()}
-        )
+        u = await users.change(pool, args.login, changes, password=password, via={"os_user": os_user()})
         print("changed " + _show(u) + (" (password changed; sessions ended)" if password else ""))
 
     await with_pool(settings, body)
@@ -148,7 +147,7 @@ async def _switch(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.store import users
 
     async def body(pool: Any) -> None:
-        u = await users.change(pool, args.login, {}, active=args.active, via={"os_user": getpass.getuser()})
+        u = await users.change(pool, args.login, {}, active=args.active, via={"os_user": os_user()})
         print(("enabled " if args.active else "disabled (sessions ended) ") + _show(u))
 
     await with_pool(settings, body)

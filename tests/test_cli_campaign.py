@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
 from pathlib import Path
 
 import asyncpg
+import pytest
 
+from dialer import who
 from tests import factory
 from tests.test_cli import _env, _one_clear_line, _run
 
@@ -186,3 +190,18 @@ async def test_a_segment_is_previewed_then_filled(tmp_path: Path, db_dsn: str, p
         ("campaign.preview", True), ("campaign.update", True), ("campaign.fill", True),
     ]  # fmt: skip
     assert json.loads(logged[1]["detail"])["changed"] == ["segment"]
+
+
+def test_a_command_run_by_a_uid_with_no_login_name_is_audited_by_its_uid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A container started with an arbitrary uid and no USER: getpass cannot name it (the uid has
+    no passwd entry), and the command must still work and say who ran it."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+
+    def no_entry(uid: int) -> None:
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    assert who.os_user() == f"uid {os.getuid()}"
