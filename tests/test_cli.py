@@ -106,11 +106,6 @@ async def test_an_administrators_command_where_there_is_no_database_creates_none
     )
     assert code == 3, err
     assert not report.exists()  # no import, no (empty) error report
-    code, _, err = await _run(
-        _env(tmp_path), "import", "--department", "nhi", "--report", "/dev/null", str(sample)
-    )
-    assert code == 3, err
-    assert Path("/dev/null").exists()  # noqa: ASYNC240 (a device is never removed as a report)
 
 
 async def test_migrate_and_add_user(tmp_path: Path, db_dsn: str) -> None:
