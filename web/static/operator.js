@@ -9,6 +9,7 @@
   let agent = { state: "offline" };
   let since = null;
   let savedDuring = "";  // the call whose outcome was stored while it was still up
+  let lastNotice = "";  // the notice last shown (the campaign list is read again when one appears)
 
   function show(el, on) { el.hidden = !on; }
   function setText(id, text) { $(id).textContent = text || ""; }
@@ -30,7 +31,8 @@
     const notice = $("notice");
     notice.textContent = a.notice ? t(a.notice) : "";
     show(notice, !!a.notice);
-    if (a.notice === "notice.not_assigned") refreshCampaigns();
+    if (a.notice === "notice.not_assigned" && lastNotice !== a.notice) refreshCampaigns();
+    lastNotice = a.notice;
     if (a.state === "ready" || a.state === "offline" || a.state === "paused") {
       if (!form.attempt_id.value || form.attempt_id.value === savedDuring) { form.attempt_id.value = ""; clearRecord(); }
     }
@@ -128,11 +130,15 @@
     } catch (e) { return; }
     const select = $("campaign");
     const chosen = select.value;
+    const label = (c) => c.name + t("paren.open") + t("mode." + c.dial_mode) + t("paren.close");
+    const same = list.length === select.options.length &&
+      list.every((c, i) => select.options[i].value === String(c.id) && select.options[i].textContent === label(c));
+    if (same) return;  // unchanged: an open dropdown is left alone
     select.replaceChildren(...list.map((c) => {
       const o = document.createElement("option");
       o.value = String(c.id);
       o.dataset.mode = c.dial_mode;
-      o.textContent = c.name + t("paren.open") + t("mode." + c.dial_mode) + t("paren.close");
+      o.textContent = label(c);
       return o;
     }));
     if (list.some((c) => String(c.id) === chosen)) select.value = chosen;
