@@ -19,6 +19,8 @@ than ringing a phone that is on a call, and the takeover is tried again with eac
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from campaigns.agent import Action, AgentState
@@ -166,6 +168,10 @@ class Adoption:
         if call.campaign_id is not None:
             self.floor.campaign_of[call.id] = call.campaign_id
         self.tracker.adopt(call.id, call.channel_id, str(item.get("Channel")), up=up, bridged=bridged)
+        if bridged and not call.connected:  # put through, but the dead dialer never wrote it: an
+            # outcome that needs a person is accepted only for a call put through (dispositions)
+            write = partial(attempts.milestone, self.pool, call.id, "connected", None, at=datetime.now(UTC))
+            await self.flow.store(write, "connected", call.id)
         await self.floor.move(slot, Action.ADOPT_TALKING if up or bridged else Action.ADOPT_DIALING)
         log.warning("adoption.call", operator=slot.user.id, attempt=call.id, phase=slot.call_phase)
 

@@ -209,6 +209,8 @@ async def test_a_dialer_restarted_mid_call_takes_the_operator_and_the_call_over(
         sim.script(number, Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
     pop = await _killed_mid_call(settings, tmp_path, w.campaign_id)
     attempt_id = pop["attempt_id"]
+    # the dead dialer's write of "put through" never reached the database (held, then killed)
+    await pool.execute("update attempt set connected_at = null where id = $1", attempt_id)
     sessions_rung = len(
         [a for a in sim.actions("Originate") if str(a.get("ChannelId", "")).startswith("dlr-s")]
     )
@@ -236,6 +238,16 @@ async def test_a_dialer_restarted_mid_call_takes_the_operator_and_the_call_over(
                 pop["record"]["household_id"],
             )
             assert owner == second.engine.owner  # the household is held by the new dialer now
+            # found in its bridge: put through, so an outcome that needs a person may be saved now
+            for _ in range(100):
+                if await pool.fetchval(
+                    "select connected_at is not null from attempt where id = $1", attempt_id
+                ):
+                    break
+                await asyncio.sleep(0.05)
+            assert await pool.fetchval(
+                "select connected_at is not null from attempt where id = $1", attempt_id
+            )
             ended = await op.hang_up()
             assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == (
                 "connected",

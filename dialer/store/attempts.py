@@ -167,20 +167,24 @@ class OpenCall:
     campaign_id: int | None
     lease: Lease | None  # None: an inbound call
     disposed: bool  # the operator already saved its outcome
+    connected: bool = False  # its connected_at is stamped (the dead dialer may not have written it)
 
 
 async def open_for_operator(conn: Conn, operator_id: int) -> OpenCall | None:
     row = await conn.fetchrow(
         """select a.id, a.channel_id, a.campaign_id, a.target_id, a.household_id, a.department_id, a.phone_id,
                   a.dialed_number, coalesce(t.attempts, 0) as attempts,
-                  exists (select 1 from disposition d where d.attempt_id = a.id) as disposed
+                  exists (select 1 from disposition d where d.attempt_id = a.id) as disposed,
+                  a.connected_at is not null as connected
            from attempt a left join campaign_target t on t.id = a.target_id
            where a.operator_id = $1 and a.ended_at is null order by a.id desc limit 1""",
         operator_id,
     )
     if row is None:
         return None
-    return OpenCall(row["id"], row["channel_id"], row["campaign_id"], _lease_of(row), row["disposed"])
+    return OpenCall(
+        row["id"], row["channel_id"], row["campaign_id"], _lease_of(row), row["disposed"], row["connected"]
+    )
 
 
 def _lease_of(row: asyncpg.Record) -> Lease | None:
