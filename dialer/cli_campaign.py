@@ -278,10 +278,12 @@ async def _fill(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.store import segments as store
 
     async def fill(pool: Any, c: Any, seg: segments.Segment) -> Any:
-        filled = await store.fill(pool, c.id, c.department_id, seg, tokyo_today())
-        await _logged(
-            pool, "fill", c, {"matched": filled.matched, "added": filled.added, "set_aside": filled.set_aside}
-        )
+        from dialer.store import db
+
+        async with db.transaction(pool) as tx:  # the fill and its audit entry, or neither
+            filled = await store.fill(tx, c.id, c.department_id, seg, tokyo_today())
+            detail = {"matched": filled.matched, "added": filled.added, "set_aside": filled.set_aside}
+            await _logged(tx, "fill", c, detail)
         return filled
 
     got = await _with_segment(settings, args, None, fill)
