@@ -144,7 +144,7 @@ async def open_campaigns(request: web.Request) -> web.Response:
     follows a supervisor's changes without a reload (read again when it is about to be used)."""
     user = current(request).user
     async with db.department(request.app[POOL], user.department_id) as conn:
-        active = [c for c in await campaigns.active(conn, user.department_id) if c.open_to(user.id)]
+        active = await campaigns.open_to(conn, user.department_id, user.id)
     return web.json_response([{"id": c.id, "name": c.name, "dial_mode": c.dial_mode} for c in active])
 
 

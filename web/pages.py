@@ -138,7 +138,7 @@ async def operator(request: web.Request) -> dict[str, Any]:
     user = current(request).user
     lang = lang_of(request)
     async with db.department(request.app[POOL], user.department_id) as conn:
-        active = [c for c in await campaigns.active(conn, user.department_id) if c.open_to(user.id)]
+        active = await campaigns.open_to(conn, user.department_id, user.id)
         codes = list((await dispositions.codes(conn, user.department_id)).values())
     return context(request, campaigns=active, codes=codes, catalog=CATALOG[lang])
 

@@ -182,6 +182,11 @@ async def active(conn: Conn, department_id: str | None) -> list[CampaignInfo]:
     return [_info(r) for r in rows]
 
 
+async def open_to(conn: Conn, department_id: str | None, user_id: int) -> list[CampaignInfo]:
+    """The active campaigns an operator may take calls for (the operator page's list)."""
+    return [c for c in await active(conn, department_id) if c.open_to(user_id)]
+
+
 async def progress_of(pool: asyncpg.Pool, department_id: str | None) -> list[dict[str, Any]]:
     """`progress` for a department's supervisor; for an administrator (no department), every
     department's, each read in that department's scope (a web request never sees them all at once)."""
