@@ -19,6 +19,7 @@ than ringing a phone that is on a call, and the takeover is tried again with eac
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -38,6 +39,15 @@ log = logs.get("campaigns.adoption")
 Channels = Mapping[str, Mapping[str, Any]]  # Asterisk's channels by Uniqueid (CoreShowChannels)
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """One look at Asterisk and the database for an operator (serves takeover and refusal alike)."""
+
+    listing: Channels
+    call: attempts.OpenCall | None
+    session: str | None  # their session channel in its bridge, if any
+
+
 class Adoption:
     def __init__(
         self, flow: CallFlow, floor: Floor, tracker: CallTracker, settings: Settings, owner: str
@@ -50,7 +60,7 @@ class Adoption:
         if not _untouched(slot):
             return False
         seen = await self._look(slot)
-        return seen is not None and await self._ours_now(slot, seen[0]) and await self._take(slot, *seen)
+        return seen is not None and await self._ours_now(slot, seen) and await self._take(slot, seen)
 
     async def before_first_session(self, slot: Slot) -> bool:
         """Before an operator's first session: take over what a dead dialer left (True), or refuse
@@ -59,10 +69,10 @@ class Adoption:
         if seen is None:  # Ready goes on as before; the session originate says if the phone is busy
             slot.held_elsewhere = False
             return False
-        if await self._ours_now(slot, seen[0]) and await self._take(slot, *seen):
+        if await self._ours_now(slot, seen) and await self._take(slot, seen):
             slot.held_elsewhere = False
             return True
-        slot.held_elsewhere = self._elsewhere(slot, *seen)
+        slot.held_elsewhere = self._elsewhere(slot, seen)
         if slot.held_elsewhere:
             log.warning("engine.phone_elsewhere", operator=slot.user.id)
             raise EngineError("error.phone_elsewhere")
@@ -79,14 +89,13 @@ class Adoption:
             elif slot.state is not AgentState.OFFLINE:
                 slot.held_elsewhere = False
 
-    async def _ours_now(self, slot: Slot, listing: Channels) -> bool:
+    async def _ours_now(self, slot: Slot, seen: _Seen) -> bool:
         """The operator's session at Asterisk may be taken: it is this dialer's own (left by a
         logout whose hang-up failed), or the dialer that opened it is dead. A session opened
         before sessions were marked (an upgrade) is taken once no dialer of that version is alive."""
-        session = self._session(slot, listing)
-        if session is None:
+        if seen.session is None:
             return False
-        mark = session_mark(session, self.settings.dialplan.channel_prefix, slot.user.id)
+        mark = session_mark(seen.session, self.settings.dialplan.channel_prefix, slot.user.id)
         if mark == processes.mark(self.owner):
             return True
         try:
@@ -101,9 +110,9 @@ class Adoption:
             return False
         return not alive
 
-    async def _look(self, slot: Slot) -> tuple[Channels, attempts.OpenCall | None] | None:
-        """Asterisk's channels and the operator's call still open in the database (None: no link,
-        no phone, or either could not be read)."""
+    async def _look(self, slot: Slot) -> _Seen | None:
+        """Asterisk's channels, the operator's session among them and their call still open in the
+        database (None: no link, no phone, or either could not be read)."""
         if not self.link.up or not slot.user.extension:
             return None
         try:
@@ -112,11 +121,11 @@ class Adoption:
         except (AmiActionError, *STORE_ERRORS) as exc:
             log.warning("adoption.check_failed", operator=slot.user.id, error=type(exc).__name__)
             return None
-        return listing, call
+        return _Seen(listing, call, self._session(slot, listing))
 
-    async def _take(self, slot: Slot, listing: Channels, call: attempts.OpenCall | None) -> bool:
+    async def _take(self, slot: Slot, seen: _Seen) -> bool:
         """Follow the operator's session found in its bridge, and their call if it is still up."""
-        session = self._session(slot, listing)
+        listing, call, session = seen.listing, seen.call, seen.session
         extension = slot.user.extension
         if session is None or not extension:
             return False
@@ -133,14 +142,14 @@ class Adoption:
             await self._call(slot, call, item)
         return True  # the page is sent the record as on any reconnect (Engine.attach)
 
-    def _elsewhere(self, slot: Slot, listing: Channels, call: attempts.OpenCall | None) -> bool:
+    def _elsewhere(self, slot: Slot, seen: _Seen) -> bool:
         """The operator's phone is on a call, or in a session bridge, that this dialer does not
         follow (another dialer's, alive or not yet taken for dead): a new session would ring a
         phone in use and the pacer would call residents for someone already talking to one."""
-        if call is not None and call.id not in self.tracker.calls and call.channel_id in listing:
+        call = seen.call
+        if call is not None and call.id not in self.tracker.calls and call.channel_id in seen.listing:
             return True
-        session = self._session(slot, listing)
-        return session is not None and session != slot.session_channel_id
+        return seen.session is not None and seen.session != slot.session_channel_id
 
     def _session(self, slot: Slot, listing: Channels) -> str | None:
         prefix = f"{self.settings.dialplan.channel_prefix}-s{slot.user.id}-"
