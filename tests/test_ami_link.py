@@ -254,6 +254,38 @@ async def test_channel_exists(sim: SimulatedPbx, link: tuple[AmiLink, Collector]
     assert await ami.channel_exists("dlr-a-never") is False
 
 
+async def test_callers_asking_at_once_share_one_channel_listing(
+    sim: SimulatedPbx, link: tuple[AmiLink, Collector]
+) -> None:
+    """Pages coming back together after a restart each look for their operator's phone: one
+    CoreShowChannels serves all who ask while it is on its way; a later caller gets a new one."""
+    ami, seen = link
+    sim.script("0355550106", Behaviour("answer", ring_s=0.1))
+    await ami.originate(_originate("dlr-a106", "0355550106"))
+    await seen.wait_for(lambda e: isinstance(e, events.Newstate) and e.state_desc == "Up")
+    before = len(sim.actions("CoreShowChannels"))
+    listings = await asyncio.gather(*(ami.channel_list() for _ in range(20)))
+    assert len(sim.actions("CoreShowChannels")) == before + 1
+    assert all("dlr-a106" in listing for listing in listings)
+    listings[0].clear()  # each caller's own dict: one emptying it takes nothing from another
+    assert "dlr-a106" in listings[1]
+
+    sim.script("0355550107", Behaviour("answer", ring_s=0.1))
+    await ami.originate(_originate("dlr-a107", "0355550107"))
+    await seen.wait_for(lambda e: isinstance(e, events.Newstate) and e.uniqueid == "dlr-a107")
+    assert {"dlr-a106", "dlr-a107"} <= set(await ami.channel_list())  # asked anew, not the old one
+    assert len(sim.actions("CoreShowChannels")) == before + 2
+
+    # a caller that gives up (its page closed) leaves the listing to the others waiting for it
+    first = asyncio.ensure_future(ami.channel_list())
+    second = asyncio.ensure_future(ami.channel_list())
+    await asyncio.sleep(0)
+    first.cancel()
+    assert "dlr-a107" in await second
+    assert first.cancelled()
+    assert len(sim.actions("CoreShowChannels")) == before + 3
+
+
 async def test_a_burst_of_two_hundred_calls_is_followed_to_the_last_event(
     sim: SimulatedPbx, link: tuple[AmiLink, Collector]
 ) -> None:

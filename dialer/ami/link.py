@@ -58,6 +58,7 @@ class AmiLink:
         self._action_ids = itertools.count(1)
         self._queue: asyncio.Queue[LinkEvent] = asyncio.Queue()
         self._manager: LinkManager | None = None
+        self._listing: asyncio.Future[dict[str, Message]] | None = None  # a CoreShowChannels on its way
         self._login: asyncio.Future[tuple[bool, str]] | None = None
         self._lost: asyncio.Future[str] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -87,6 +88,8 @@ class AmiLink:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._listing is not None:
+            self._listing.cancel()  # its callers get CancelledError, as with any action at a close
         self._drop_manager()
         self._up = False
 
@@ -157,7 +160,23 @@ class AmiLink:
         return {uid: str(item.get("Channel")) for uid, item in (await self.channel_list()).items()}
 
     async def channel_list(self) -> dict[str, Message]:
-        """Uniqueid -> its CoreShowChannel item (Channel, ChannelStateDesc, Application, BridgeId…)."""
+        """Uniqueid -> its CoreShowChannel item (Channel, ChannelStateDesc, Application, BridgeId…).
+
+        Callers that ask while a listing is on its way share it (a hundred operators' pages coming
+        back after a restart would otherwise ask Asterisk for every channel a hundred times); one
+        asking after it has arrived gets a new one. A caller cancelled leaves the others theirs."""
+        if self._listing is None:
+            self._listing = asyncio.ensure_future(self._channel_list())
+            self._listing.add_done_callback(self._listed)
+        return dict(await asyncio.shield(self._listing))
+
+    def _listed(self, done: asyncio.Future[dict[str, Message]]) -> None:
+        if self._listing is done:
+            self._listing = None
+        if not done.cancelled():
+            done.exception()  # retrieved: every caller may have gone (each got it, or was cancelled)
+
+    async def _channel_list(self) -> dict[str, Message]:
         items = await self.list_action({"Action": "CoreShowChannels"})
         return {
             str(m.get("Uniqueid")): m
