@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from campaigns import pacer
+from campaigns import forecast, pacer
 from dialer.metrics import Metrics
 from dialer.store import pacing as history
 
@@ -21,16 +21,16 @@ ROLLING_TTL_S = 5.0  # abandon counts are read again this often (and at once aft
 class Learnt:
     def __init__(self, pool: asyncpg.Pool, metrics: Metrics, clock: Callable[[], float]) -> None:
         self.pool, self.metrics, self.clock = pool, metrics, clock
-        self._models: dict[int, tuple[float, pacer.Model]] = {}
+        self._models: dict[int, tuple[float, forecast.Model]] = {}
         self._rolling: dict[int, tuple[float, pacer.Window, pacer.Window]] = {}
         self.gauged: set[int] = set()  # campaigns with an abandon rate exported
 
-    async def model(self, campaign_id: int) -> pacer.Model:
+    async def model(self, campaign_id: int) -> forecast.Model:
         cached = self._models.get(campaign_id)
         if cached is not None and self.clock() - cached[0] < MODEL_TTL_S:
             return cached[1]
         dialed, handled = await history.history(self.pool, campaign_id)
-        model = pacer.Model.learn(dialed, handled)
+        model = forecast.Model.learn(dialed, handled)
         self._models[campaign_id] = (self.clock(), model)
         return model
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
-from campaigns import pacer
+from campaigns import forecast, pacer
 from campaigns.agent import Action, AgentState
 from campaigns.callflow import STORE_ERRORS
 from campaigns.dialing import Dialing, call_variables
@@ -37,7 +37,7 @@ from dialer.store.targets import Lease
 log = logs.get("campaigns.predictive")
 
 _WORKING = (AgentState.READY, AgentState.TALKING, AgentState.WRAP_UP)
-_BUSY = {AgentState.TALKING: pacer.Busy.TALKING, AgentState.WRAP_UP: pacer.Busy.WRAP_UP}
+_BUSY = {AgentState.TALKING: forecast.Busy.TALKING, AgentState.WRAP_UP: forecast.Busy.WRAP_UP}
 
 
 @dataclass
@@ -48,7 +48,7 @@ class InFlight:
     campaign: CampaignInfo
     lease: Lease
     since: float  # monotonic: when the current phase began
-    phase: pacer.Phase = pacer.Phase.RINGING
+    phase: forecast.Phase = forecast.Phase.RINGING
     settled: bool = False  # no operator will be wanted: a machine, or the abandon message
     unwritten: bool = False  # given to an operator, not yet written to the attempt
 
@@ -199,10 +199,10 @@ class Predictive:
         operator freed, rather than leave a person who answers with nobody: an abandoned call)."""
         return len(self._calls(campaign_id))
 
-    def _calls(self, campaign_id: int) -> list[pacer.Call]:
+    def _calls(self, campaign_id: int) -> list[forecast.Call]:
         now = self.clock()
         return [
-            pacer.Call(c.phase, now - c.since)
+            forecast.Call(c.phase, now - c.since)
             for c in self.calls.values()
             if c.campaign.id == campaign_id and self._given_to(c) is None and not c.settled
         ]
@@ -250,12 +250,12 @@ class Predictive:
         received = self.clock()
         for m in change.milestones:
             if m is Milestone.ANSWERED:
-                c.phase, c.since = pacer.Phase.DETECTING, received
-            elif m is Milestone.AMD and self._given_to(c) is None and c.phase is not pacer.Phase.WAITING:
+                c.phase, c.since = forecast.Phase.DETECTING, received
+            elif m is Milestone.AMD and self._given_to(c) is None and c.phase is not forecast.Phase.WAITING:
                 if change.state.amd_status == "MACHINE":
                     c.settled = True  # the dialplan hangs up; never an operator, never abandoned
                 else:
-                    c.phase, c.since = pacer.Phase.WAITING, received
+                    c.phase, c.since = forecast.Phase.WAITING, received
                     await self._give(c, change.state, received)
             elif m is Milestone.ABANDONED:
                 c.settled = True
@@ -339,11 +339,11 @@ class Predictive:
             await self.flow.back_to_work(slot)
 
 
-def _operator(slot: Slot) -> pacer.Operator:
+def _operator(slot: Slot) -> forecast.Operator:
     busy = _BUSY.get(slot.state)
     if busy is None:
-        return pacer.Operator()
-    return pacer.Operator(busy, (datetime.now(UTC) - slot.since).total_seconds())
+        return forecast.Operator()
+    return forecast.Operator(busy, (datetime.now(UTC) - slot.since).total_seconds())
 
 
 def _settings(campaign: CampaignInfo) -> pacer.Settings:

@@ -6,25 +6,26 @@ import random
 
 import pytest
 
-from campaigns import pacer
-from campaigns.pacer import Busy, Call, Operator, Phase, Snapshot, Window
+from campaigns import forecast, pacer
+from campaigns.forecast import Busy, Call, Operator, Phase
+from campaigns.pacer import Snapshot, Window
 
 READY = Operator()
 
 
-def history(hit: float = 0.25, calls: int = 200, talk_s: float = 180.0) -> pacer.Model:
+def history(hit: float = 0.25, calls: int = 200, talk_s: float = 180.0) -> forecast.Model:
     """A campaign's recent calls: `hit` of them reached a person after 8 s (+2.4 s detection),
     5 % reached machines, the rest rang out after 28 s; conversations of about `talk_s`."""
     live = round(hit * calls)
     machines = round(0.05 * calls)
-    dialed = [pacer.Dialed(6.0 + 4.0 * i / live, True, True, 2.4) for i in range(live)]
-    dialed += [pacer.Dialed(8.0, True, False, 4.0)] * machines
-    dialed += [pacer.Dialed(28.0, False, False)] * (calls - live - machines)
-    handled = [pacer.Handled(talk_s * (0.5 + i / 50), 15.0 + i % 10) for i in range(50)]
-    return pacer.Model.learn(dialed, handled)
+    dialed = [forecast.Dialed(6.0 + 4.0 * i / live, True, True, 2.4) for i in range(live)]
+    dialed += [forecast.Dialed(8.0, True, False, 4.0)] * machines
+    dialed += [forecast.Dialed(28.0, False, False)] * (calls - live - machines)
+    handled = [forecast.Handled(talk_s * (0.5 + i / 50), 15.0 + i % 10) for i in range(50)]
+    return forecast.Model.learn(dialed, handled)
 
 
-THIN = pacer.Model.learn([pacer.Dialed(8.0, True, True, 2.4)] * 5, [pacer.Handled(100.0, 20.0)] * 3)
+THIN = forecast.Model.learn([forecast.Dialed(8.0, True, True, 2.4)] * 5, [forecast.Handled(100.0, 20.0)] * 3)
 DEFAULT = pacer.Settings()
 
 
@@ -62,7 +63,7 @@ def snap(
 def test_decisions_at_edge_states(
     name: str,
     snapshot: Snapshot,
-    model: pacer.Model,
+    model: forecast.Model,
     settings: pacer.Settings,
     place: int,
     mode: str,
@@ -72,11 +73,11 @@ def test_decisions_at_edge_states(
     assert (d.place, d.mode.value, d.reason) == (place, mode, reason), name
 
 
-def _calls(rates: list[tuple[float, int]], seed: int = 3) -> list[pacer.Dialed]:
+def _calls(rates: list[tuple[float, int]], seed: int = 3) -> list[forecast.Dialed]:
     """Calls oldest first: for each (answer rate, n), n calls answered by a person at that rate."""
     rng = random.Random(seed)
     return [
-        pacer.Dialed(8.0, True, True, 2.4) if rng.random() < rate else pacer.Dialed(28.0, False, False)
+        forecast.Dialed(8.0, True, True, 2.4) if rng.random() < rate else forecast.Dialed(28.0, False, False)
         for rate, n in rates
         for _ in range(n)
     ]
@@ -94,7 +95,7 @@ def _calls(rates: list[tuple[float, int]], seed: int = 3) -> list[pacer.Dialed]:
 def test_the_model_follows_a_rise_in_answers_not_chance(
     rates: list[tuple[float, int]], learnt_from: int
 ) -> None:
-    model = pacer.Model.learn(_calls(rates), [pacer.Handled(100.0, 20.0)] * 20)
+    model = forecast.Model.learn(_calls(rates), [forecast.Handled(100.0, 20.0)] * 20)
     assert model.dialed == learnt_from
     if learnt_from == 150:
         assert model.hit_rate == pytest.approx(0.45, abs=0.1)
@@ -102,7 +103,7 @@ def test_the_model_follows_a_rise_in_answers_not_chance(
 
 def test_a_steady_answer_rate_rarely_looks_like_a_rise() -> None:
     histories = [_calls([(0.3, 600)], seed) for seed in range(200)]
-    mistaken = sum(pacer.Model.learn(h, []).dialed != 600 for h in histories)
+    mistaken = sum(forecast.Model.learn(h, []).dialed != 600 for h in histories)
     assert mistaken <= 2  # a 2.5-spread rise by chance: well under 1 in 100 histories
 
 

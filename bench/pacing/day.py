@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from bench.pacing.scenario import Scenario
-from campaigns import pacer
+from campaigns import forecast, pacer
 
 TICK_S = 1.0  # the engine's pacing tick
 LEARN_EVERY_S = 10.0  # the model is rebuilt this often
@@ -33,7 +33,7 @@ BASELINES = ("ratio", "level")
 @dataclass
 class Op:
     id: int
-    busy: pacer.Busy | None = None
+    busy: forecast.Busy | None = None
     since: float = 0.0
     reserved: bool = False  # progressive/preview: a call is being placed for this operator
     ready_since: float = 0.0
@@ -48,7 +48,7 @@ class SimCall:
     kind: str  # person, machine, busy, no_answer
     ring_s: float
     op: Op | None = None  # reserved operator (progressive, preview)
-    phase: pacer.Phase = pacer.Phase.RINGING
+    phase: forecast.Phase = forecast.Phase.RINGING
     phase_since: float = 0.0
 
 
@@ -89,9 +89,9 @@ class Day:
         self.queue: list[tuple[float, int, Callable[[], None]]] = []
         self.seq = 0
         self.res = Result()
-        self.dialed: deque[pacer.Dialed] = deque(maxlen=KEEP_DIALED)
-        self.handled: deque[pacer.Handled] = deque(maxlen=KEEP_HANDLED)
-        self.model = pacer.Model.learn([], [])
+        self.dialed: deque[forecast.Dialed] = deque(maxlen=KEEP_DIALED)
+        self.handled: deque[forecast.Handled] = deque(maxlen=KEEP_HANDLED)
+        self.model = forecast.Model.learn([], [])
         self.learnt_at = -LEARN_EVERY_S
         self.hour: deque[tuple[float, bool]] = deque()
         self.day_live = self.day_abandoned = 0
@@ -137,7 +137,7 @@ class Day:
 
     def rang(self, call: SimCall) -> None:
         if call.kind in ("busy", "no_answer"):
-            self.dialed.append(pacer.Dialed(call.ring_s, answered=False, live=False))
+            self.dialed.append(forecast.Dialed(call.ring_s, answered=False, live=False))
             self.finish_call(call)
             if call.op is not None:
                 self.dial_for(call.op)  # progressive: the operator's next call
@@ -145,14 +145,14 @@ class Day:
         if self.mode == "preview":  # no machine detection: whoever answers reaches the operator
             self.verdict(call, person=True, detect_s=0.0)
             return
-        call.phase, call.phase_since = pacer.Phase.DETECTING, self.now
+        call.phase, call.phase_since = forecast.Phase.DETECTING, self.now
         human = call.kind == "person"
         d = (self.sc.detect_human if human else self.sc.detect_machine).draw(self.rng)
         wrong = self.rng.random() < (self.sc.false_machine if human else self.sc.false_person)
         self.at(self.now + d, lambda: self.verdict(call, person=human != wrong, detect_s=d))
 
     def verdict(self, call: SimCall, person: bool, detect_s: float) -> None:
-        self.dialed.append(pacer.Dialed(call.ring_s, answered=True, live=person, detect_s=detect_s))
+        self.dialed.append(forecast.Dialed(call.ring_s, answered=True, live=person, detect_s=detect_s))
         if not person:
             self.finish_call(call)
             self.res.machines_hung_up += call.kind == "machine"
@@ -193,20 +193,20 @@ class Day:
         self.res.connected += 1
         self.res.waits.append(self.now - op.ready_since)
         op.reserved = False
-        op.busy, op.since = pacer.Busy.TALKING, self.now
+        op.busy, op.since = forecast.Busy.TALKING, self.now
         machine = call.kind == "machine"
         talk = self.sc.machine_talk_s if machine else self.sc.talk.draw(self.rng)
         wrap = 5.0 if machine else self.sc.wrap.draw(self.rng)
         self.at(self.now + talk, lambda: self.wrap_up(op, talk, wrap))
 
     def wrap_up(self, op: Op, talk: float, wrap: float) -> None:
-        op.busy, op.since = pacer.Busy.WRAP_UP, self.now
+        op.busy, op.since = forecast.Busy.WRAP_UP, self.now
         self.at(self.now + wrap, lambda: self.done(op, talk, wrap))
 
     def done(self, op: Op, talk: float, wrap: float) -> None:
         op.handled_s += talk + wrap
         op.handled_in_day_s += max(0.0, min(self.now, self.end) - (self.now - talk - wrap))
-        self.handled.append(pacer.Handled(talk, wrap))
+        self.handled.append(forecast.Handled(talk, wrap))
         self.free(op)
 
     def free(self, op: Op) -> None:
@@ -237,13 +237,13 @@ class Day:
             return
         started = time.process_time()
         if self.now - self.learnt_at >= LEARN_EVERY_S:
-            self.model = pacer.Model.learn(list(self.dialed), list(self.handled))
+            self.model = forecast.Model.learn(list(self.dialed), list(self.handled))
             self.learnt_at = self.now
         while self.hour and self.hour[0][0] <= self.now - 3600:
             self.hour.popleft()
         snap = pacer.Snapshot(
-            operators=[pacer.Operator(op.busy, self.now - op.since) for op in self.ops],
-            calls=[pacer.Call(c.phase, self.now - c.phase_since) for c in self.calls.values()],
+            operators=[forecast.Operator(op.busy, self.now - op.since) for op in self.ops],
+            calls=[forecast.Call(c.phase, self.now - c.phase_since) for c in self.calls.values()],
             hour=pacer.Window(len(self.hour), sum(a for _, a in self.hour)),
             day=pacer.Window(self.day_live, self.day_abandoned),
         )
@@ -259,7 +259,7 @@ class Day:
         if self.mode == "ratio":
             allowed = round(self.ratio * ready) - len(self.calls)
         else:
-            talking = sum(op.busy is pacer.Busy.TALKING for op in self.ops)
+            talking = sum(op.busy is forecast.Busy.TALKING for op in self.ops)
             allowed = round(self.ratio * len(self.ops)) - len(self.calls) - talking
         for _ in range(max(0, allowed)):
             self.place(None)

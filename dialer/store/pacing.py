@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from campaigns.pacer import Dialed, Handled, Window
+from campaigns.forecast import Dialed, Handled
+from campaigns.pacer import Window
 from dialer.store.db import Conn
 
 RECENT_DIALED = 600  # finished calls the forecast is learnt from (as in bench/pacing/day.py)
