@@ -3,6 +3,7 @@ the newest is right about residents and their numbers, and a death or a move end
 
 from __future__ import annotations
 
+import tomllib
 from datetime import date
 from pathlib import Path
 
@@ -146,3 +147,35 @@ async def test_a_head_reported_deceased_leaves_every_campaign_at_once(
         ("H001", "excluded", "deceased", None),  # its queued call is taken back
         ("H002", "excluded", "moved_out", None),
     ]
+
+
+def _documented_layout() -> mapping.Mapping:
+    """The example layout of docs/data.md §2, as printed there."""
+    text = (Path(__file__).parents[1] / "docs" / "data.md").read_text(encoding="utf-8")
+    section = text[text.index("## 2. The column mapping file") :]
+    block = section[section.index("```toml\n") + len("```toml\n") :]
+    return mapping.parse(tomllib.loads(block[: block.index("```")]), "docs/data.md")
+
+
+async def test_the_documented_layout_imports_though_it_gives_no_address(
+    nhi: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """A layout without 住所 or 郵便番号 (the docs' own example): a household has nothing of its own
+    to update, and its import must still run, again change nothing, and a newer one update debts."""
+    layout = _documented_layout()
+    assert not {"address", "postal_code"} & set(layout.columns)
+    header = ("世帯番号", "宛名番号", "氏名", "カナ氏名", "生年月日", "電話番号1", "電話番号2", "携帯電話番号",
+              "年度", "期別", "調定額", "収納額", "納期限")  # fmt: skip
+    line = ["H9", "A9", "見本 花子", "ミホン ハナコ", "S50.1.2", "03-1234-5678", "", "090-1234-5678", "R06",
+            "随", "30000", "0", "R06.07.31"]  # fmt: skip
+    first = write(tmp_path / "v1.csv", [line], header=header)
+    info = await run(nhi, first, layout, as_of=date(2025, 10, 1))
+    assert (info.status, info.rows_rejected) == ("done", 0)
+    assert await nhi.fetchval("select installment from debt") == 0  # 随 translated as the docs say
+    before = await snapshot(nhi)
+    again = await run(nhi, first, layout, as_of=date(2025, 10, 1))
+    assert again.counts["households"] == {"inserted": 0, "updated": 0}
+    assert await snapshot(nhi) == before
+    newer = write(tmp_path / "v2.csv", [[*line[:11], "10000", line[12]]], header=header)
+    await run(nhi, newer, layout, as_of=date(2025, 11, 1))
+    assert await nhi.fetchval("select unpaid_yen from household") == 20000

@@ -169,7 +169,7 @@ async def _upsert(
     provided = sorted(c for c in columns if c in mapped or (c == "is_head" and "relationship" in mapped))
     always = ["household_id"] if table == "person" else []
     cols = always + provided
-    sets = ", ".join(f"{c} = src.{c}" for c in cols) or "updated_at = now()"
+    sets = "".join(f"{c} = src.{c}, " for c in cols)  # a layout without address: none for households
     changed = (
         f"({', '.join(f't.{c}' for c in cols)}) is distinct from ({', '.join(f'src.{c}' for c in cols)})"
         if cols
@@ -225,7 +225,7 @@ _HOUSEHOLDS = """
         left join phones p on p.household_no = s.household_no
         order by s.household_no, s.is_head desc nulls last, s.line
     ), updated as (
-        update household t set {sets}, import_id = $2, updated_at = now()
+        update household t set {sets}import_id = $2, updated_at = now()
         from src where t.department_id = $1 and t.household_no = src.household_no and {changed}
           and not $3::boolean
         returning 1
@@ -245,7 +245,7 @@ _PERSONS = """
         from stage_household s join household h on h.department_id = $1 and h.household_no = s.household_no
         order by s.atena_no, s.line
     ), updated as (
-        update person t set {sets}, import_id = $2, updated_at = now()
+        update person t set {sets}import_id = $2, updated_at = now()
         from src where t.department_id = $1 and t.atena_no = src.atena_no and {changed}
           and not $3::boolean
         returning 1
