@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import re
 from typing import Any
 
 import pytest
@@ -88,11 +89,33 @@ def test_shipped_mappings_load() -> None:
         ({"kind": "households", "columns": {"household_no": 0}}, "position"),
         ({"kind": "payments", "columns": {"atena_no": "宛名番号"}}, "amount_yen is required"),
         ({"kind": "households", "colums": {}}, "colums: unknown setting"),
+        ({"kind": "households", "columns": "世帯番号"}, "columns must be a table"),
+        ({**_minimal(), "file": "cp932"}, "file must be a table"),
+        ({**_minimal(), "values": "01=nhi"}, "values must be a table"),
+        (
+            {**_minimal(), "columns": {**_minimal()["columns"], "sex": "性別"}, "values": {"sex": "1"}},
+            "[values.sex] must be a table of codes",
+        ),  # fmt: skip
+        ({**_minimal(), "constants": {"debt_type": {"a": 1}}}, "debt_type: give a text or a number"),
+        ({"kind": "payments", "columns": {"phones": ["電話番号"]}}, "phones: not a field of a payments file"),
     ],
 )
 def test_mapping_mistakes_are_all_reported(data: dict[str, object], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         mapping.parse(data, "test.toml")
+
+
+def test_a_column_named_in_a_file_without_names_is_told_once_and_why() -> None:
+    data = {
+        "kind": "households",
+        "file": {"header": False},
+        "columns": {"household_no": "世帯番号", "atena_no": 2},
+    }
+    with pytest.raises(ConfigError) as bad:
+        mapping.parse({**data, "columns": {**data["columns"], "name_kanji": 3}}, "own.toml")
+    message = str(bad.value)
+    assert "household_no: give a column position (1, 2, …): [file] header = false" in message
+    assert "household_no is required" not in message  # it is mapped, wrongly: said once
 
 
 def test_unknown_mapping_name_lists_the_shipped_ones() -> None:

@@ -136,7 +136,7 @@ def parse(data: dict[str, Any], source: str) -> Mapping:
     if not isinstance(departments, list) or not all(isinstance(d, str) and d for d in departments):
         problems.append('departments must be a list of department ids (departments = ["nhi"])')
         departments = []
-    f = data.get("file", {})
+    f = _table(problems, data, "file")
     _unknown(problems, f, {"encoding", "delimiter", "header", "skip_lines"}, "[file] ")
     encoding = ENCODINGS.get(str(f.get("encoding", "auto")).lower())
     if encoding is None:
@@ -151,31 +151,38 @@ def parse(data: dict[str, Any], source: str) -> Mapping:
     if not isinstance(skip, int) or not 0 <= skip <= 100:
         problems.append("[file] skip_lines must be a whole number 0–100")
 
+    given = _table(problems, data, "columns")
     columns: dict[str, str | int] = {}
     phones: tuple[str | int, ...] = ()
-    for key, ref in data.get("columns", {}).items():
-        if key == "phones":
+    for key, ref in given.items():
+        if key == "phones" and kind == "households":
             refs = ref if isinstance(ref, list) else [ref]
-            if kind != "households" or not all(_ref_ok(r, header) for r in refs):
-                problems.append("[columns] phones must be a list of column names (or positions)")
+            if not refs or not all(_ref_ok(r, header) for r in refs):
+                problems.append(f"[columns] phones must be a list of {_refs(header, 'many')}")
             phones = tuple(refs)
         elif key not in fields:
             problems.append(f"[columns] {key}: not a field of a {kind} file (fields: {', '.join(fields)})")
         elif not _ref_ok(ref, header):
-            problems.append(f"[columns] {key}: give a column name (text) or a position (1, 2, …)")
+            problems.append(f"[columns] {key}: give {_refs(header, 'one')}")
         else:
             columns[key] = ref
     constants = {}
-    for key, value in data.get("constants", {}).items():
+    for key, value in _table(problems, data, "constants").items():
         if key not in fields:
             problems.append(f"[constants] {key}: not a field of a {kind} file")
-        elif key in columns:
+        elif key in given:
             problems.append(f"{key}: both a column and a constant; give one")
+        elif isinstance(value, bool) or not isinstance(value, str | int):
+            problems.append(f"[constants] {key}: give a text or a number")
         else:
             constants[key] = str(value)
     values = {}
-    for key, table in data.get("values", {}).items():
-        if key not in columns or not isinstance(table, dict):
+    for key, table in _table(problems, data, "values").items():
+        if not isinstance(table, dict):
+            problems.append(
+                f'[values.{key}] must be a table of codes ([values.{key}] then "code" = "value" lines)'
+            )
+        elif key not in given:
             problems.append(f"[values.{key}] translates a column that is not mapped in [columns]")
         else:
             values[key] = {str(k): str(v) for k, v in table.items()}
@@ -194,7 +201,7 @@ def parse(data: dict[str, Any], source: str) -> Mapping:
         departments=tuple(departments),
     )
     for name, (_, required) in fields.items():
-        if required and not mapping.provides(name):
+        if required and not mapping.provides(name) and name not in given:  # a bad column: said above
             problems.append(f"{name} is required: map it in [columns] (or [constants])")
     if mapping.has_debts:
         problems += [
@@ -207,6 +214,29 @@ def parse(data: dict[str, Any], source: str) -> Mapping:
     if problems:
         raise ConfigError(f"The mapping {source} has problems:\n  - " + "\n  - ".join(problems))
     return mapping
+
+
+def _table(problems: list[str], data: dict[str, Any], name: str) -> dict[str, Any]:
+    """A section of the file ([file], [columns]…): a table, or a problem and nothing."""
+    table = data.get(name, {})
+    if isinstance(table, dict):
+        return table
+    problems.append(f"{name} must be a table: a [{name}] line, then key = value lines (got {table!r})")
+    return {}
+
+
+def _refs(header: object, how_many: str) -> str:
+    """How columns are named, as a mistake's message says it."""
+    if header is False:
+        where = "[file] header = false, so the file has no column names"
+        return (
+            f"column positions (1, 2, …): {where}"
+            if how_many == "many"
+            else f"a column position (1, 2, …): {where}"
+        )
+    if how_many == "many":
+        return "column names (the header's text) or positions (1, 2, …)"
+    return "a column name (the header's text) or a position (1, 2, …)"
 
 
 def _ref_ok(ref: object, header: object) -> bool:
