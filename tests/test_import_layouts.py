@@ -95,7 +95,7 @@ def test_shipped_mappings_load() -> None:
         (
             {**_minimal(), "columns": {**_minimal()["columns"], "sex": "性別"}, "values": {"sex": "1"}},
             "[values.sex] must be a table of codes",
-        ),  # fmt: skip
+        ),
         ({**_minimal(), "constants": {"debt_type": {"a": 1}}}, "debt_type: give a text or a number"),
         ({"kind": "payments", "columns": {"phones": ["電話番号"]}}, "phones: not a field of a payments file"),
     ],
