@@ -150,18 +150,9 @@ async def export(
         w.writerow(HISTORY_HEADER)
         for r in rows:
             method = _METHODS[r["method"]]
-            w.writerow(
-                [
-                    r["at"],
-                    r["household_no"],
-                    r["atena_no"],
-                    method,
-                    r["place"],
-                    r["party"],
-                    cell(r["content"]),
-                    cell(r["recorded_by"]),
-                ]
-            )
+            # every cell: an integrator's 経過記録 (source 'external') may hold anything in any of them
+            given = (r["at"], r["household_no"], r["atena_no"], method, r["place"], r["party"], r["content"])
+            w.writerow([*map(cell, given), cell(r["recorded_by"])])
     else:
         w.writerow(RESULTS_HEADER)
         for r in rows:
