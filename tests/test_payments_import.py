@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from campaigns.hours import TOKYO
 from dialer.imports import mapping
 from dialer.imports.run import ImportRequest, import_file
 from dialer.imports.sample import PAYMENTS_HEADER
@@ -169,6 +170,12 @@ async def test_payments_up_to_the_export_date_are_already_in_its_figures(
     assert info.counts["payments"]["inserted"] == 2
     assert info.counts["yen_applied"] == 1000
     assert await pool.fetchval("select unpaid_yen from household where id = $1", hid) == 59000
+    # OLD is stored, not applied, and the report says why (a payment that seemed lost, else)
+    assert info.counts["payments_in_export"] == 1
+    assert (info.rows_stored, info.rows_warned) == (2, 1)
+    (said,) = await imports.problems(pool, info.id)
+    assert (said["line"], said["severity"]) == (2, "warning")
+    assert "収納日 2025-10-31 は抽出日 2025-11-01 の滞納データの収納額に含まれている" in said["message"]
     # the next export includes NEW in its 収納額: it is not counted twice
     lines = [
         row(期別="1", 調定額="30000", 収納額="0", 未納額="30000", 年度="R07", 相当年度="2025"),
@@ -182,6 +189,7 @@ async def test_unmatched_and_ambiguous_payments_are_reported(
     owed: tuple[asyncpg.Pool, int], tmp_path: Path
 ) -> None:
     pool, _ = owed
+    tomorrow = datetime.now(TOKYO).date() + timedelta(days=1)
     path = payments_file(
         tmp_path / "p.csv",
         [
@@ -191,17 +199,20 @@ async def test_unmatched_and_ambiguous_payments_are_reported(
             {"収納番号": "R4", "収納日": "令和0年1月1日", "収納額": "1000"},  # line 5
             {"収納番号": "R5", "収納額": "1000"},  # line 6: fine
             {"収納番号": "R5", "収納額": "1000"},  # line 7: the same receipt twice
+            {"収納番号": "R6", "収納額": "1000", "収納日": tomorrow.isoformat()},  # line 8: a typo'd year
         ],
     )
     info = await import_payments(pool, path)
     problems = {
         r["line"]: r["message"] for r in await imports.problems(pool, info.id) if r["severity"] == "error"
     }
-    assert set(problems) == {2, 3, 4, 5, 7}
+    assert set(problems) == {2, 3, 4, 5, 7, 8}
     assert "該当する債権がありません" in problems[2]
     assert "特定できません" in problems[3]
     assert "行 6" in problems[7]
-    assert (info.rows_read, info.rows_stored, info.rows_rejected) == (6, 1, 5)
+    # stored, it would be added on top of every export until that day (docs/data.md §4)
+    assert f"収納日 {tomorrow.isoformat()} が今日" in problems[8]
+    assert (info.rows_read, info.rows_stored, info.rows_rejected) == (7, 1, 6)
     whose = dict(await pool.fetch("select line, atena_no from import_problem where import_id = $1", info.id))
     assert whose[2] == "NOBODY"  # the resident each line is about (a deletion request finds it)
     assert whose[4] == whose[5] == whose[7] != ""

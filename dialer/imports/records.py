@@ -8,6 +8,7 @@ tables' column order.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 from operator import itemgetter
 from typing import Any
 
@@ -133,12 +134,18 @@ def _check_debt(v: dict[str, Any], line: int, conv: Converter, problems: list[Pr
         v["installment"] = 0
 
 
-def payment_row(conv: Converter, row: Row) -> tuple[tuple[Any, ...] | None, list[Problem]]:
+def payment_row(conv: Converter, row: Row, today: date) -> tuple[tuple[Any, ...] | None, list[Problem]]:
+    """One payment, or None and why not. A 収納日 after `today` (Tokyo) is a mistake: stored, it
+    would be added on top of every export until that day came (docs/data.md §4)."""
     v, problems = conv.fields(row)
     if not v or any(p.severity == "error" for p in problems):
         return None, _about(conv, row, problems)
     if v["amount_yen"] == 0:
         problems.append(Problem(row.line, _label(conv, "amount_yen"), "error", "収納額が0円です"))
+        return None, _about(conv, row, problems)
+    if v["paid_on"] > today:
+        why = f"収納日 {v['paid_on'].isoformat()} が今日({today.isoformat()})より後です"
+        problems.append(Problem(row.line, _label(conv, "paid_on"), "error", why))
         return None, _about(conv, row, problems)
     return (row.line, *_PAYMENT_VALUES(v)), _about(conv, row, problems)
 

@@ -147,7 +147,7 @@ async def _run(
         await store.create_staging(conn, kind)
         with CsvFile(req.path, req.mapping) as f:
             conv = Converter(req.mapping, f.header, f.index_of)
-            batches = _batches(f, conv, kind)
+            batches = _batches(f, conv, kind, datetime.now(TOKYO).date())
             read = 0
             batch = await asyncio.to_thread(next, batches, None)
             while batch is not None:
@@ -201,7 +201,7 @@ async def _fail(pool: asyncpg.Pool, department_id: str, run_id: int, message: st
         await store.fail(conn, run_id, message)
 
 
-def _batches(f: CsvFile, conv: Converter, kind: str) -> Iterator[_Batch]:
+def _batches(f: CsvFile, conv: Converter, kind: str, today: date) -> Iterator[_Batch]:
     pending: list[Row] = []
     unreadable: list[Problem] = []
     read = 0  # a local, not batch.read: this loop runs once per row of the file
@@ -213,13 +213,13 @@ def _batches(f: CsvFile, conv: Converter, kind: str) -> Iterator[_Batch]:
             assert isinstance(r, BadRow)
             unreadable.append(Problem(r.line, "", "error", r.reason))
         if read == BATCH:
-            yield _convert(conv, kind, pending, _Batch([], [], unreadable, read, f.position()))
+            yield _convert(conv, kind, today, pending, _Batch([], [], unreadable, read, f.position()))
             pending, unreadable, read = [], [], 0
     if read:
-        yield _convert(conv, kind, pending, _Batch([], [], unreadable, read, f.position()))
+        yield _convert(conv, kind, today, pending, _Batch([], [], unreadable, read, f.position()))
 
 
-def _convert(conv: Converter, kind: str, rows: list[Row], batch: _Batch) -> _Batch:
+def _convert(conv: Converter, kind: str, today: date, rows: list[Row], batch: _Batch) -> _Batch:
     if kind == "households":
         staged, phones, problems = household_batch(conv, rows)
         batch.rows += staged
@@ -227,7 +227,7 @@ def _convert(conv: Converter, kind: str, rows: list[Row], batch: _Batch) -> _Bat
         batch.problems += problems
         return batch
     for r in rows:
-        one, problems = payment_row(conv, r)
+        one, problems = payment_row(conv, r, today)
         if one is not None:
             batch.rows.append(one)
         batch.problems += problems
