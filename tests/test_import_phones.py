@@ -18,6 +18,7 @@ from dialer.imports.values import clean
         ("0463-12-3456", "0463123456", "landline", True),
         ("03(1234)5678", "0312345678", "landline", True),
         ("090-1234-5678", "09012345678", "mobile", True),
+        ("060-1234-5678", "06012345678", "mobile", True),  # the mobile range added after 070
         ("080 1234 5678", "08012345678", "mobile", True),
         ("070-1234-5678", "07012345678", "mobile", True),
         ("050-1234-5678", "05012345678", "ip", True),

@@ -1,8 +1,8 @@
 """Japanese phone numbers from municipal records: parsed, classified, validated. Pure.
 
 Validation is libphonenumber's (the `phonenumbers` package, region JP): a number is dialable only
-when its metadata says fixed line (10 digits with the leading 0), mobile (070/080/090, 11) or IP
-phone (050, 11). Anything else is kept, flagged invalid with the reason, and never dialled:
+when its metadata says fixed line (10 digits with the leading 0), mobile (060/070/080/090, 11) or
+IP phone (050, 11). Anything else is kept, flagged invalid with the reason, and never dialled:
 free dial (0120/0800), ナビダイヤル (0570), premium (0990), pagers (020), unassigned ranges, wrong
 lengths, stray characters.
 

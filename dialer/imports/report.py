@@ -54,6 +54,7 @@ def summary(info: RunInfo) -> str:
         "phones_set_aside",
         "debts_applied",
         "yen_applied",
+        "payments_in_export",
         "blank_lines",
     ):
         if c.get(key):

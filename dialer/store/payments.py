@@ -5,7 +5,7 @@ the payment's identity (宛名番号, 税目, 年度, 相当年度, 期別, 収�
 number among identical lines of the file). Importing the same file again adds nothing.
 
 Applying a payment raises the debt's paid_yen, unless it is dated on or before the 抽出日 of the
-export that gave the debt its 収納額 (it is in that figure already). The household summary
+export that gave the debt its 収納額 (it is in that figure already: the report says so, line by line). The household summary
 triggers do the rest: a household whose arrears reach zero leaves every campaign at once.
 """
 
@@ -84,6 +84,23 @@ async def merge(conn: Connection, run_id: int, department_id: str) -> dict[str, 
         timeout=LONG,
     )
     assert row is not None
+    # Not applied, and said so: a payment the export's 収納額 already holds (dated on or before its
+    # 抽出日). Without a word, a payment made the day an export was taken would seem lost.
+    in_export = await conn.fetchval(
+        """with said as (
+               insert into import_problem (import_id, line, severity, message, household_no, atena_no)
+               select $1, m.line, 'warning',
+                      format('収納日 %s は抽出日 %s の滞納データの収納額に含まれているものとし、未納額は変えていません',
+                             to_char(m.paid_on, 'YYYY-MM-DD'), to_char(d.reported_as_of, 'YYYY-MM-DD')),
+                      h.household_no, m.atena_no
+               from matched m join debt d on d.id = m.debt_id join household h on h.id = d.household_id
+               where m.candidates = 1 and m.paid_on <= d.reported_as_of
+               returning 1
+           )
+           select count(*) from said""",
+        run_id,
+        timeout=LONG,
+    )
     after = await conn.fetchval(
         """select count(*) from household where id in (select household_id from matched where candidates = 1)
            and unpaid_yen = 0""",
@@ -94,5 +111,6 @@ async def merge(conn: Connection, run_id: int, department_id: str) -> dict[str, 
         "payments": {"inserted": row["stored"], "already_imported": row["matched"] - row["stored"]},
         "debts_applied": row["debts_applied"],
         "yen_applied": int(row["yen_applied"]),
+        "payments_in_export": in_export,  # dated on or before the 抽出日 of their debt's export
         "households_paid_off": after - before,
     }

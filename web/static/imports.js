@@ -59,6 +59,7 @@
     }
     if (counts.duplicates_rejected) add(t("imp.duplicates"), number.format(counts.duplicates_rejected));
     if (counts.households_paid_off) add(t("imp.paid_off"), number.format(counts.households_paid_off));
+    if (counts.payments_in_export) add(t("imp.in_export"), number.format(counts.payments_in_export));
     if (counts.targets_excluded) add(t("imp.head_gone"), number.format(counts.targets_excluded));
     if (counts.older_than) add(t("imp.older_than"), counts.older_than);
     if (counts.phones_set_aside) add(t("imp.phones_set_aside"), number.format(counts.phones_set_aside));
