@@ -98,6 +98,8 @@ def test_shipped_mappings_load() -> None:
         ),
         ({**_minimal(), "constants": {"debt_type": {"a": 1}}}, "debt_type: give a text or a number"),
         ({"kind": "payments", "columns": {"phones": ["電話番号"]}}, "phones: not a field of a payments file"),
+        ({**_minimal(), "complete": "yes"}, "complete must be true or false"),
+        ({**_minimal(), "complete": True}, "complete = true is for a households layout with debts"),
     ],
 )
 def test_mapping_mistakes_are_all_reported(data: dict[str, object], message: str) -> None:

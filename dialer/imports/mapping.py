@@ -92,6 +92,8 @@ class Mapping:
     constants: dict[str, str] = field(default_factory=dict)
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     departments: tuple[str, ...] = ()  # the departments whose files this layout describes; (): any
+    # each file lists every debt still owed: one an earlier file of the layout gave and it does not is closed
+    complete: bool = False
 
     @property
     def fields(self) -> dict[str, tuple[str, bool]]:
@@ -131,7 +133,15 @@ def parse(data: dict[str, Any], source: str) -> Mapping:
     if kind not in KINDS:
         raise ConfigError(f"{source}: kind must be one of {', '.join(KINDS)} (got {kind!r}).")
     fields = KINDS[kind]
-    _unknown(problems, data, {"name", "kind", "departments", "file", "columns", "constants", "values"}, "")
+    _unknown(
+        problems,
+        data,
+        {"name", "kind", "departments", "complete", "file", "columns", "constants", "values"},
+        "",
+    )
+    complete = data.get("complete", False)
+    if not isinstance(complete, bool):
+        problems.append("complete must be true or false")
     departments = data.get("departments", [])
     if not isinstance(departments, list) or not all(isinstance(d, str) and d for d in departments):
         problems.append('departments must be a list of department ids (departments = ["nhi"])')
@@ -199,10 +209,13 @@ def parse(data: dict[str, Any], source: str) -> Mapping:
         constants=constants,
         values=values,
         departments=tuple(departments),
+        complete=complete is True,
     )
     for name, (_, required) in fields.items():
         if required and not mapping.provides(name) and name not in given:  # a bad column: said above
             problems.append(f"{name} is required: map it in [columns] (or [constants])")
+    if mapping.complete and not mapping.has_debts:
+        problems.append("complete = true is for a households layout with debts (fiscal_year mapped)")
     if mapping.has_debts:
         problems += [
             f"{n} is required when fiscal_year is mapped" for n in DEBT_REQUIRED if not mapping.provides(n)

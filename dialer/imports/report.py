@@ -52,6 +52,7 @@ def summary(info: RunInfo) -> str:
         "households_paid_off",
         "targets_excluded",
         "phones_set_aside",
+        "debts_closed",
         "debts_applied",
         "yen_applied",
         "payments_in_export",
@@ -59,6 +60,11 @@ def summary(info: RunInfo) -> str:
     ):
         if c.get(key):
             lines.append(f"  {key.replace('_', ' ')}: {c[key]}")
+    if c.get("debts_not_closed"):
+        lines.append(
+            f"  no debt closed: {c['debts_not_closed']} rejected line(s) name no 宛名番号, so what the file"
+            " no longer lists cannot be told (correct them and import again)"
+        )
     if c.get("older_than"):
         lines.append(
             f"  older than the export of {c['older_than']} already imported: its residents, households and"

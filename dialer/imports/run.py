@@ -174,7 +174,9 @@ async def _run(
             def step(name: str) -> None:
                 progress.step = name
 
-            counts = await merge.merge_households(conn, run_id, req.department_id, as_of, mapped, step)
+            counts = await merge.merge_households(
+                conn, run_id, req.department_id, as_of, mapped, step, complete=req.mapping.complete
+            )
         else:
             progress.step = "payments"
             counts = await payments.merge(conn, run_id, req.department_id)

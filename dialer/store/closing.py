@@ -30,8 +30,8 @@ _CHILDREN = {
     "campaign_targets": "select count(*) from campaign_target where household_id = any($1)",
 }
 
-# Closed: owes nothing (延滞金 included), and nothing about it changed or happened since the
-# cut-off ($2). A row of a recent export that named it and was rejected (an error report line)
+# Closed: owes nothing (延滞金 included; a debt a complete export no longer lists owes nothing at
+# all), and nothing about it changed or happened since the cut-off ($2). A row of a recent export that named it and was rejected (an error report line)
 # counts as something: the delinquency system still lists it, and the line is the only trace of
 # what did not load.
 ELIGIBLE = """
@@ -39,7 +39,8 @@ h.unpaid_yen = 0 and h.updated_at < $2 and h.created_at < $2
   and not exists (select 1 from person p where p.household_id = h.id and p.updated_at >= $2)
   and not exists (select 1 from phone p where p.household_id = h.id and p.updated_at >= $2)
   and not exists (select 1 from debt d
-                  where d.household_id = h.id and (d.unpaid_yen > 0 or d.late_fee_yen > 0 or d.updated_at >= $2))
+                  where d.household_id = h.id and (d.unpaid_yen > 0 or (d.late_fee_yen > 0 and d.closed_on is null)
+                                                   or d.updated_at >= $2))
   and not exists (select 1 from payment p where p.household_id = h.id and p.created_at >= $2)
   and not exists (select 1 from campaign_target t
                   where t.household_id = h.id and t.state in ('pending', 'leased'))

@@ -37,9 +37,12 @@ async def merge_households(
     as_of: date,
     mapped: set[str],
     step: Callable[[str], None] = lambda name: None,
+    complete: bool = False,
 ) -> dict[str, Any]:
     """Upsert households, persons, phones and debts from the staging tables. Returns counts.
-    `step(name)` is told which table is being merged (a page shows it)."""
+    `step(name)` is told which table is being merged (a page shows it); `complete`: the layout's
+    files list every debt still owed (the debts an earlier file of it gave and this one does not
+    are closed)."""
     await conn.execute("analyze stage_household; analyze stage_phone", timeout=LONG)
     rejected = await reject_staged(
         conn,
@@ -115,16 +118,16 @@ async def merge_households(
         await conn.execute("analyze household, person", timeout=LONG)
     step("phones")
     counts["phones"] = await _counted(conn, "phone", _PHONES, department_id, run_id, older)
+    # the earlier imports of this layout (numbers and debts another layout gave are not its to judge)
+    earlier: list[int] = await conn.fetchval(
+        """select coalesce(array_agg(id), '{}') from import_run
+           where department_id = $1 and id <> $2 and status = 'done'
+             and mapping = (select mapping from import_run where id = $2)""",
+        department_id,
+        run_id,
+    )
     if "phones" in mapped and not older:
         started = time.perf_counter()
-        # the earlier imports of this layout (numbers another layout gave are not this one's to judge)
-        earlier: list[int] = await conn.fetchval(
-            """select coalesce(array_agg(id), '{}') from import_run
-               where department_id = $1 and id <> $2 and status = 'done'
-                 and mapping = (select mapping from import_run where id = $2)""",
-            department_id,
-            run_id,
-        )
         if earlier and counts["phones"]["inserted"] > 1000:
             await conn.execute("analyze phone", timeout=LONG)  # as for households and persons above
         counts["phones_set_aside"] = (
@@ -134,6 +137,8 @@ async def merge_households(
     if "fiscal_year" in mapped:
         step("debts")
         counts["debts"] = await _counted(conn, "debt", _DEBTS, department_id, run_id, as_of)
+        if complete and not older and earlier:
+            left += await _close_debts(conn, department_id, run_id, as_of, earlier, counts)
     await conn.execute("select set_config('dialer.bulk', 'off', true)")
     step("summary")
     started = time.perf_counter()
@@ -150,6 +155,29 @@ async def merge_households(
     )
     log.info("import.merged", table="household_summary", seconds=round(time.perf_counter() - started, 2))
     return counts
+
+
+async def _close_debts(
+    conn: Connection, department_id: str, run_id: int, as_of: date, earlier: list[int], counts: dict[str, Any]
+) -> list[int]:
+    """A complete export: the debts an earlier export of its layout gave and it does not are closed
+    as of its 抽出日 (not owed: paid, written off, reassessed). Never on the strength of a line that
+    could not be read: a person with a rejected line keeps their debts open, and a rejected line
+    whose 宛名番号 is unknown stops any closing. Returns the households whose arrears change."""
+    started = time.perf_counter()
+    unknown = await conn.fetchval(
+        "select count(*) from import_problem where import_id = $1 and severity = 'error' and atena_no = ''",
+        run_id,
+    )
+    if unknown:
+        counts["debts_closed"] = 0
+        counts["debts_not_closed"] = unknown  # the report's rejected lines without a 宛名番号
+        return []
+    row = await conn.fetchrow(_DEBTS_GONE, department_id, run_id, as_of, earlier, timeout=LONG)
+    assert row is not None
+    counts["debts_closed"] = row["closed"]
+    log.info("import.merged", table="debts_closed", seconds=round(time.perf_counter() - started, 2))
+    return list(row["households"])
 
 
 async def _upsert(
@@ -343,15 +371,17 @@ _DEBTS = """
             assessed_yen = src.assessed_yen, reported_paid_yen = src.reported_paid_yen, paid_yen = src.paid_yen,
             reported_as_of = src.reported_as_of, due_date = src.due_date, late_fee_yen = src.late_fee_yen,
             last_paid_on = src.last_paid_on, account_transfer = src.account_transfer,
-            delinquency_class = src.delinquency_class, import_id = $2, updated_at = now()
+            delinquency_class = src.delinquency_class, closed_on = null, import_id = $2, updated_at = now()
         from src
         where t.department_id = $1 and t.source_key = src.source_key
           and (t.reported_as_of is null or t.reported_as_of <= src.reported_as_of)
-          and (t.household_id, t.person_id, t.notice_no, t.assessed_yen, t.reported_paid_yen, t.paid_yen,
-               t.due_date, t.late_fee_yen, t.last_paid_on, t.account_transfer, t.delinquency_class)
-              is distinct from
-              (src.household_id, src.person_id, src.notice_no, src.assessed_yen, src.reported_paid_yen, src.paid_yen,
-               src.due_date, src.late_fee_yen, src.last_paid_on, src.account_transfer, src.delinquency_class)
+          and (t.closed_on is not null  -- listed again: open again
+               or (t.household_id, t.person_id, t.notice_no, t.assessed_yen, t.reported_paid_yen, t.paid_yen,
+                   t.due_date, t.late_fee_yen, t.last_paid_on, t.account_transfer, t.delinquency_class)
+                  is distinct from
+                  (src.household_id, src.person_id, src.notice_no, src.assessed_yen, src.reported_paid_yen,
+                   src.paid_yen, src.due_date, src.late_fee_yen, src.last_paid_on, src.account_transfer,
+                   src.delinquency_class))
         returning 1
     ), inserted as (
         insert into debt (household_id, person_id, department_id, debt_type, fiscal_year, assessed_year, installment,
@@ -363,3 +393,23 @@ _DEBTS = """
         where not exists (select 1 from debt t where t.department_id = $1 and t.source_key = src.source_key)
         returning 1
     )"""
+
+# A complete export's debts gone (merge_households `complete`): those an earlier export of its layout
+# gave (and no later one changed) that it does not list, of persons none of whose lines it rejected.
+_DEBTS_GONE = """
+    with listed as (
+        select concat_ws('|', s.atena_no, s.debt_type, s.fiscal_year, s.assessed_year, s.installment) as key
+        from stage_household s where s.fiscal_year is not null
+    ), unsure as (
+        select distinct atena_no from import_problem where import_id = $2 and severity = 'error'
+    ), gone as (
+        update debt t set closed_on = $3, reported_as_of = $3, import_id = $2, updated_at = now()
+        from person p
+        where t.department_id = $1 and t.closed_on is null and t.import_id = any($4::bigint[])
+          and (t.reported_as_of is null or t.reported_as_of <= $3)
+          and p.id = t.person_id
+          and not exists (select 1 from unsure u where u.atena_no = p.atena_no)
+          and not exists (select 1 from listed l where l.key = t.source_key)
+        returning t.household_id
+    )
+    select count(*) as closed, coalesce(array_agg(distinct household_id), '{}') as households from gone"""

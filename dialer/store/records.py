@@ -112,11 +112,11 @@ async def read_for_operator(
             )
         limits, default_limit = await _limitation(conn, department_id, attempt_id, campaign_id)
         debts = await conn.fetch(
-            """select debt_type, fiscal_year, sum(assessed_yen - paid_yen)::bigint as unpaid, min(due_date) as due,
+            """select debt_type, fiscal_year, sum(unpaid_yen)::bigint as unpaid, min(due_date) as due,
                       barred
                from (select d.*, d.due_date <= $2::date - make_interval(years => coalesce(($3::jsonb ->> d.debt_type)::int, $4))
                                  as barred
-                     from debt d where d.household_id = $1 and d.assessed_yen > d.paid_yen) x
+                     from debt d where d.household_id = $1 and d.unpaid_yen > 0) x  -- a closed debt: 0
                group by debt_type, fiscal_year, barred order by fiscal_year, debt_type, barred""",
             household_id,
             datetime.now(TOKYO).date(),

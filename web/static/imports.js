@@ -63,6 +63,8 @@
     if (counts.targets_excluded) add(t("imp.head_gone"), number.format(counts.targets_excluded));
     if (counts.older_than) add(t("imp.older_than"), counts.older_than);
     if (counts.phones_set_aside) add(t("imp.phones_set_aside"), number.format(counts.phones_set_aside));
+    if (counts.debts_closed) add(t("imp.debts_closed"), number.format(counts.debts_closed));
+    if (counts.debts_not_closed) add(t("imp.debts_not_closed"), number.format(counts.debts_not_closed));
     out.append(dl);
     if (body.message) {
       const p = document.createElement("p");
