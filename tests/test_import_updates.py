@@ -238,3 +238,24 @@ async def test_a_complete_export_closes_the_debts_it_no_longer_lists(
     info = await run(nhi, write(tmp_path / "b.csv", b), as_of=date(2026, 3, 2))
     assert "debts_closed" not in info.counts
     assert [tuple(r) for r in await nhi.fetch(owed)] == [("H001", 30000), ("H002", 10000)]
+
+
+async def test_a_household_its_debtor_moved_out_of_says_so(
+    nhi: asyncpg.Pool, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """A person and their debts move to another household: the one left owes nothing and leaves its
+    campaigns as `moved_out` (it paid nothing; before, its entry said `paid`)."""
+    both = [row(世帯番号="H001", 宛名番号="A001"), row(世帯番号="H002", 宛名番号="A002")]
+    await run(nhi, write(tmp_path / "v1.csv", both), as_of=date(2025, 10, 1))
+    cid = await factory.campaign(pool, "nhi")
+    await pool.execute(
+        "insert into campaign_target (campaign_id, household_id, department_id) select $1, id, 'nhi' from household",
+        cid,
+    )
+    moved = [row(世帯番号="H001", 宛名番号="A001"), row(世帯番号="H001", 宛名番号="A002", 期別="2")]
+    await run(nhi, write(tmp_path / "v2.csv", moved), as_of=date(2025, 11, 1))
+    left = await pool.fetchrow(
+        """select t.state, t.last_outcome, h.unpaid_yen from campaign_target t join household h on h.id = t.household_id
+           where h.household_no = 'H002'"""
+    )
+    assert tuple(left) == ("excluded", "moved_out", 0)

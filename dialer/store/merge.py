@@ -106,6 +106,17 @@ async def merge_households(
     counts["persons"] = await _upsert(
         conn, "person", _PERSONS, mapped, set(PERSON_FIELDS), department_id, run_id, older
     )
+    # a person who moved takes all their debts along, those this file does not list too (the
+    # households they left are in `left`, refreshed at the end)
+    await conn.execute(
+        """update debt d set household_id = p.household_id, updated_at = now()
+           from person p
+           where p.department_id = $1 and p.import_id = $2 and d.department_id = $1 and d.person_id = p.id
+             and d.household_id <> p.household_id""",
+        department_id,
+        run_id,
+        timeout=LONG,
+    )
     # nobody to call about a household whose head the file reports deceased or moved out
     counts["targets_excluded"] = await conn.fetchval(
         _HEAD_GONE, department_id, run_id, datetime.now(TOKYO).date(), timeout=LONG
