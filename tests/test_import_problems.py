@@ -3,15 +3,17 @@ left open, dates that stand for none. Files written by the tests, read into the 
 
 from __future__ import annotations
 
+import csv
+import io
 from functools import partial
 from pathlib import Path
 
 import asyncpg
 
-from dialer.imports import mapping
+from dialer.imports import mapping, report
 from dialer.imports.sample import NHI_HEADER
 from dialer.store import imports
-from tests.test_imports import _nhi_toml, enc, row, run, write
+from tests.test_imports import _nhi_toml, _report, enc, row, run, write
 
 
 async def test_a_cell_that_cannot_be_read_is_reported_once(nhi: asyncpg.Pool, tmp_path: Path) -> None:
@@ -138,3 +140,21 @@ async def test_placeholder_dates_are_read_as_empty(nhi: asyncpg.Pool, tmp_path: 
     stored = {r["atena_no"]: r for r in await nhi.fetch("select * from person")}
     assert stored["A1"]["resident_until"] is None
     assert stored["A2"]["birth_date"] is None
+
+
+async def test_a_warning_on_a_rejected_line_does_not_say_stored(nhi: asyncpg.Pool, tmp_path: Path) -> None:
+    """The report's 警告(取り込み済み) means the line was stored: not said of a line an error kept out."""
+    lines = [
+        row(世帯番号="H1", 宛名番号="A1", 納期限="R07.02.30", 電話番号1="03-1234"),  # an error and a warning
+        row(世帯番号="H2", 宛名番号="A2", 電話番号1="03-1234"),  # a warning alone
+    ]
+    info = await run(nhi, write(tmp_path / "both.csv", lines))
+    assert (info.rows_rejected, info.rows_warned) == (1, 1)
+    text = (await _report(nhi, info.id, page_size=5000)).decode("utf-8-sig")
+    labels = {(r[0], r[2]) for r in csv.reader(io.StringIO(text))}
+    assert labels >= {
+        ("2", "エラー(取り込まず)"),
+        ("2", report.WARNING_ON_REJECTED),
+        ("3", "警告(取り込み済み)"),
+    }
+    assert ("2", "警告(取り込み済み)") not in labels

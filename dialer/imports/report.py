@@ -12,6 +12,7 @@ from dialer.store.imports import RunInfo
 
 HEADER = ("行", "列", "種別", "内容", "値")
 SEVERITY = {"error": "エラー(取り込まず)", "warning": "警告(取り込み済み)"}
+WARNING_ON_REJECTED = "警告(この行はエラーのため取り込まず)"  # a warning on a line an error kept out
 
 
 async def stream(page: Callable[[int], Awaitable[Sequence[Any]]]) -> AsyncIterator[bytes]:
@@ -30,8 +31,12 @@ def _lines(rows: Iterable[Any], header: bool = False) -> bytes:
     w = csv.writer(buf, lineterminator="\r\n")
     if header:
         w.writerow(HEADER)
+    rows = list(rows)
+    rejected = {r["line"] for r in rows if r["severity"] == "error"}  # a page holds whole lines
     for r in rows:
-        w.writerow((r["line"], r["column_name"], SEVERITY[r["severity"]], r["message"], cell(r["value"])))
+        rejected_too = r["severity"] == "warning" and r["line"] in rejected
+        label = WARNING_ON_REJECTED if rejected_too else SEVERITY[r["severity"]]
+        w.writerow((r["line"], r["column_name"], label, r["message"], cell(r["value"])))
     return buf.getvalue().encode("utf-8")
 
 
