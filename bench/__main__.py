@@ -15,6 +15,7 @@ from dialer import logs
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
+OTHER_DAYS = 5  # each pacing scenario's predictive and progressive on five more seeds
 
 
 def _alone(module: str, *args: str) -> dict[str, object]:
@@ -30,7 +31,7 @@ def main() -> int:
     logs.configure("warning")
     RESULTS.mkdir(exist_ok=True)
     results = {
-        "pacing": pacing.run(log=log),
+        "pacing": pacing.run(log=log, seeds=OTHER_DAYS),
         "engine": asyncio.run(engine.run(log=log)),
         "engine_day": _alone("bench.engine_day", "--virtual"),  # the scenario's whole day
         "ami_pipeline": asyncio.run(ami_pipeline.run()),

@@ -77,6 +77,32 @@ def test_the_hindsight_baseline_is_the_highest_legal_setting() -> None:
         assert max(m["abandon_rate"], m["worst_hour_abandon_rate"]) > 0.03
 
 
+def test_other_days_are_other_seeds_counted_as_each_day_is() -> None:
+    """`--seeds N`: the scenario's next N seeds, each day in predictive and progressive, counted as
+    the shipped seed's day is (so that the number of days breaking 3 % can be trusted)."""
+    sc = replace(scenario.Scenario.load(scenario.SCENARIOS / "ops05-answer30-talk3.toml"), hours=1.0)
+    other = report.over_seeds(sc, pacer.Settings(), 3)
+    assert other["seeds"] == [sc.seed + 1, sc.seed + 2, sc.seed + 3]
+    days = [
+        {m: report.run_one(replace(sc, seed=s), m, pacer.Settings()) for m in ("predictive", "progressive")}
+        for s in other["seeds"]
+    ]
+    worst = [d["predictive"]["worst_hour_abandon_rate"] for d in days]
+    assert other["predictive_days_worst_hour_over_3pct"] == sum(w > 0.03 for w in worst)
+    assert other["predictive_worst_hour_abandon_rate"]["max"] == max(worst)
+    assert other["predictive_occupancy"]["min"] == min(d["predictive"]["occupancy"] for d in days)
+    assert len({d["predictive"]["placed"] for d in days}) > 1  # other residents each day, not one day thrice
+    ratios = [d["predictive"]["occupancy"] / d["progressive"]["occupancy"] for d in days]
+    assert other["occupancy_predictive_over_progressive"]["mean"] == pytest.approx(
+        statistics.fmean(ratios), abs=1e-4
+    )
+    goals = report._goals({"a": {"operators": 5, "modes": days[0], "other_days": other}})
+    assert goals["predictive_days_worst_hour_over_3pct"] == {"a": f"{sum(w > 0.03 for w in worst)}/3"}
+    assert goals["predictive_abandon_at_most_3pct_every_other_day"] == (
+        other["predictive_days_over_3pct"] == 0
+    )
+
+
 def test_an_unknown_mode_is_refused() -> None:
     sc = scenario.Scenario.load(scenario.SCENARIOS / "ops05-answer30-talk3.toml")
     with pytest.raises(ValueError, match="unknown mode"):

@@ -1,4 +1,4 @@
-"""python -m bench.pacing [SCENARIO.toml ...] [--modes predictive,progressive] [--hours H] [--json FILE]"""
+"""python -m bench.pacing [SCENARIO.toml ...] [--modes predictive,progressive] [--hours H] [--seeds N] [--json FILE]"""
 
 from __future__ import annotations
 
@@ -24,7 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--no-baselines", action="store_true", help="skip the hand-tuned fixed-ratio baselines (a sweep each)"
     )
+    ap.add_argument(
+        "--seeds", type=int, default=0,
+        help="also run predictive and progressive on N more days of each scenario (seed + 1 … + N)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
+    if args.seeds < 0:
+        ap.error("--seeds must be 0 or more")
     paths = [scenario.find(a) for a in args.scenarios]
     for arg, path in zip(args.scenarios, paths, strict=True):
         if path is None:
@@ -32,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = pacer.Settings(boldness=args.boldness)
     results = run(
         [p for p in paths if p] or None, tuple(args.modes.split(",")), settings, args.hours,
-        log=log, baselines=not args.no_baselines,
+        log=log, baselines=not args.no_baselines, seeds=args.seeds,
     )  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
