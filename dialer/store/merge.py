@@ -11,19 +11,21 @@ file never brings back an old address or number, or clears a 死亡日); its deb
 any export's are (a debt keeps the figures of the newest export that gave it). In an export that
 is not older, a person's numbers follow the file: one their rows no longer give is set aside (not
 dialed) until an export gives it again. A household whose head the file reports deceased or
-moved out leaves its campaigns at once, a queued call included.
+moved out leaves its campaigns at once, a queued call included. A person who moves takes all
+their debts along. A complete layout's export closes the debts it no longer lists. What an
+export says is gone is handled in dialer/store/gone.py.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
-from campaigns.hours import TOKYO
 from dialer import logs
 from dialer.imports.records import PERSON_FIELDS
+from dialer.store import gone
 from dialer.store.db import Connection
 from dialer.store.imports import LONG, reject_staged, warn_staged
 
@@ -118,9 +120,7 @@ async def merge_households(
         timeout=LONG,
     )
     # nobody to call about a household whose head the file reports deceased or moved out
-    counts["targets_excluded"] = await conn.fetchval(
-        _HEAD_GONE, department_id, run_id, datetime.now(TOKYO).date(), timeout=LONG
-    )
+    counts["targets_excluded"] = await gone.heads(conn, department_id, run_id)
     if counts["households"]["inserted"] + counts["persons"]["inserted"] > 1000:
         # The phones and debts steps find their household and person by joining these two. With
         # the statistics of the tables before this import (empty, at a municipality's first one)
@@ -141,15 +141,13 @@ async def merge_households(
         started = time.perf_counter()
         if earlier and counts["phones"]["inserted"] > 1000:
             await conn.execute("analyze phone", timeout=LONG)  # as for households and persons above
-        counts["phones_set_aside"] = (
-            await conn.fetchval(_PHONES_GONE, department_id, run_id, earlier, timeout=LONG) if earlier else 0
-        )
+        counts["phones_set_aside"] = await gone.phones(conn, department_id, run_id, earlier) if earlier else 0
         log.info("import.merged", table="phones_set_aside", seconds=round(time.perf_counter() - started, 2))
     if "fiscal_year" in mapped:
         step("debts")
         counts["debts"] = await _counted(conn, "debt", _DEBTS, department_id, run_id, as_of)
         if complete and not older and earlier:
-            left += await _close_debts(conn, department_id, run_id, as_of, earlier, counts)
+            left += await gone.debts(conn, department_id, run_id, as_of, earlier, counts)
     await conn.execute("select set_config('dialer.bulk', 'off', true)")
     step("summary")
     started = time.perf_counter()
@@ -166,29 +164,6 @@ async def merge_households(
     )
     log.info("import.merged", table="household_summary", seconds=round(time.perf_counter() - started, 2))
     return counts
-
-
-async def _close_debts(
-    conn: Connection, department_id: str, run_id: int, as_of: date, earlier: list[int], counts: dict[str, Any]
-) -> list[int]:
-    """A complete export: the debts an earlier export of its layout gave and it does not are closed
-    as of its 抽出日 (not owed: paid, written off, reassessed). Never on the strength of a line that
-    could not be read: a person with a rejected line keeps their debts open, and a rejected line
-    whose 宛名番号 is unknown stops any closing. Returns the households whose arrears change."""
-    started = time.perf_counter()
-    unknown = await conn.fetchval(
-        "select count(*) from import_problem where import_id = $1 and severity = 'error' and atena_no = ''",
-        run_id,
-    )
-    if unknown:
-        counts["debts_closed"] = 0
-        counts["debts_not_closed"] = unknown  # the report's rejected lines without a 宛名番号
-        return []
-    row = await conn.fetchrow(_DEBTS_GONE, department_id, run_id, as_of, earlier, timeout=LONG)
-    assert row is not None
-    counts["debts_closed"] = row["closed"]
-    log.info("import.merged", table="debts_closed", seconds=round(time.perf_counter() - started, 2))
-    return list(row["households"])
 
 
 async def _upsert(
@@ -329,37 +304,6 @@ _PHONES = """
         returning 1
     )"""
 
-# The file's persons whose numbers it no longer gives (an export not older than any imported), as
-# the phones step left them: set aside, with the reason. An operator's or staff's number is theirs.
-_PHONES_GONE = """
-    with gone as (
-        update phone t set valid = false, invalid_reason = '最新の取込データにない番号です', import_id = $2,
-                           updated_at = now()
-        from person p
-        where p.department_id = $1 and p.id = t.person_id and t.source = 'import' and t.valid
-          and p.atena_no in (select atena_no from stage_household)
-          and t.import_id = any($3::bigint[])  -- given by an earlier export of this layout
-          and not exists (select 1 from stage_phone sp join person q on q.department_id = $1 and q.atena_no = sp.atena_no
-                          where q.household_id = t.household_id
-                            and case when sp.number <> '' then sp.number else 'raw:' || sp.raw end = t.key)
-        returning 1
-    )
-    select count(*) from gone"""
-
-# As the segments read it (campaigns/segments.py): the head deceased, or no longer a resident.
-# Only heads this import wrote; a queued call is taken back as a payment takes it.
-_HEAD_GONE = """
-    with gone as (
-        update campaign_target t set state = 'excluded', lease_owner = null, lease_expires_at = null,
-               last_outcome = case when x.death_date is not null then 'deceased' else 'moved_out' end
-        from person x
-        where x.department_id = $1 and x.import_id = $2 and x.is_head
-          and (x.death_date is not null or x.resident_until <= $3)
-          and t.household_id = x.household_id and t.state in ('pending', 'leased')
-        returning 1
-    )
-    select count(*) from gone"""
-
 # paid_yen = the export's 収納額 + payments imported since, dated after the export's 抽出日.
 # An older export never overwrites a newer one's figures.
 _DEBTS = """
@@ -404,23 +348,3 @@ _DEBTS = """
         where not exists (select 1 from debt t where t.department_id = $1 and t.source_key = src.source_key)
         returning 1
     )"""
-
-# A complete export's debts gone (merge_households `complete`): those an earlier export of its layout
-# gave (and no later one changed) that it does not list, of persons none of whose lines it rejected.
-_DEBTS_GONE = """
-    with listed as (
-        select concat_ws('|', s.atena_no, s.debt_type, s.fiscal_year, s.assessed_year, s.installment) as key
-        from stage_household s where s.fiscal_year is not null
-    ), unsure as (
-        select distinct atena_no from import_problem where import_id = $2 and severity = 'error'
-    ), gone as (
-        update debt t set closed_on = $3, reported_as_of = $3, import_id = $2, updated_at = now()
-        from person p
-        where t.department_id = $1 and t.closed_on is null and t.import_id = any($4::bigint[])
-          and (t.reported_as_of is null or t.reported_as_of <= $3)
-          and p.id = t.person_id
-          and not exists (select 1 from unsure u where u.atena_no = p.atena_no)
-          and not exists (select 1 from listed l where l.key = t.source_key)
-        returning t.household_id
-    )
-    select count(*) as closed, coalesce(array_agg(distinct household_id), '{}') as households from gone"""
