@@ -85,6 +85,8 @@ class Dialing:
         self.pool, self.link, self.settings, self.metrics = pool, link, settings, metrics
         self.floor, self.flow, self.tracker, self.owner = floor, flow, tracker, owner
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        # a campaign's predictive calls in flight that count on its ready operators (Predictive)
+        self.counted_on: Callable[[int], int] = lambda campaign_id: 0
 
     async def open_session(self, slot: Slot) -> None:
         user = slot.user
@@ -126,24 +128,56 @@ class Dialing:
             and windows.of_campaign(campaign.calling_window).is_open(now)
         )
 
+    async def current(self, slot: Slot) -> CampaignInfo | None:
+        """The operator's campaign read again before a call (a supervisor's change to its status,
+        mode, window, operators or caller ID applies now), or None when it may not call for them
+        now: the reason is then the notice on their page."""
+        assert slot.campaign is not None
+        fresh = await campaigns.get(self.pool, slot.campaign.id, slot.campaign.department_id)
+        if fresh is None or fresh.status != "active":
+            notice = "notice.campaign_stopped"
+        elif not fresh.open_to(slot.user.id):  # taken off the campaign by a supervisor
+            notice = "notice.not_assigned"
+        elif not fresh.caller_id:  # active from before the console required one: never 非通知
+            notice = "notice.no_caller_id"
+        else:
+            return fresh
+        await self.floor.tell(slot, notice)
+        return None
+
+    def _held_for_predictive(self, slot: Slot) -> bool:
+        """Calls the pacer placed before a supervisor switched the campaign from predictive still
+        ring, each counting on one of its ready operators (the longest waiting first, as they are
+        given): those operators wait for them instead of dialling, or a person who answers would
+        find nobody free (an abandoned call, which progressive dialling never makes)."""
+        assert slot.campaign is not None
+        n = self.counted_on(slot.campaign.id)
+        if n == 0:
+            return False
+        campaign_id = slot.campaign.id
+        ready = sorted(
+            (
+                s
+                for s in self.floor.slots.values()
+                if s.state is AgentState.READY and s.phone_ready and s.attempt_id is None
+                and s.campaign is not None and s.campaign.id == campaign_id
+            ),
+            key=lambda s: s.since,
+        )  # fmt: skip
+        return any(s is slot for s in ready[:n])
+
     async def serve(self, slot: Slot) -> None:
         async with slot.lock:
             if slot.state is not AgentState.READY or slot.campaign is None:
                 return
-            # Read again before every call: a supervisor's change (status, mode, window) applies now.
-            fresh = await campaigns.get(self.pool, slot.campaign.id, slot.campaign.department_id)
-            if fresh is None or fresh.status != "active":
-                await self.floor.tell(slot, "notice.campaign_stopped")
-                return
-            if not fresh.open_to(slot.user.id):  # taken off the campaign by a supervisor
-                await self.floor.tell(slot, "notice.not_assigned")
-                return
-            if not fresh.caller_id:  # active from before the console required one: never 非通知
-                await self.floor.tell(slot, "notice.no_caller_id")
+            fresh = await self.current(slot)
+            if fresh is None:
                 return
             slot.campaign = fresh
             if fresh.dial_mode == "predictive":
                 return  # the pacer places this campaign's calls (campaigns.predictive)
+            if self._held_for_predictive(slot):
+                return
             if not self.may_call_residents(slot.campaign):
                 await self.floor.tell(slot, "notice.outside_hours")
                 return

@@ -14,6 +14,7 @@ import contextlib
 import os
 import secrets
 import socket
+from dataclasses import replace
 
 import asyncpg
 
@@ -64,6 +65,7 @@ class Engine:
         self.inbound = Inbound(self.dialing)
         self.predictive = Predictive(self.dialing, self.inbound.waiting_in)
         self.inbound.counted_on = self.predictive.counted_on
+        self.dialing.counted_on = self.predictive.counted_on  # a campaign switched away from predictive
         self.adoption = Adoption(self.flow, self.floor, self.tracker, settings, self.owner)
         self.upkeep = Upkeep(
             self.flow, self.floor, self.predictive, settings, self.owner,
@@ -233,8 +235,18 @@ class Engine:
     async def dial_preview(self, user: User) -> None:
         slot = self.floor.slot(user)
         async with slot.lock:
-            if slot.state is not AgentState.PREVIEW or slot.lease is None:
+            if slot.state is not AgentState.PREVIEW or slot.lease is None or slot.campaign is None:
                 raise EngineError("error.nothing_to_dial")
+            # read again, as before any call: paused, its window closed or the operator taken off
+            # while the record was on their screen, nothing is dialled
+            fresh = await self.dialing.current(slot)
+            if fresh is None:  # the household goes back; the notice on the page says why
+                await self.dialing.release_preview(slot)
+                await self.floor.move(slot, Action.RELEASE, notice=slot.notice)
+                return
+            slot.campaign = replace(
+                fresh, dial_mode=slot.campaign.dial_mode
+            )  # a preview call, whatever it is now
             if not self.dialing.may_call_residents(slot.campaign):
                 raise EngineError("error.outside_hours")
             await self.dialing.dial(slot, slot.lease)

@@ -3,11 +3,13 @@ on a real TCP port and a real PostgreSQL: ready -> originate -> screen-pop -> di
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import date, timedelta
 
 import asyncpg
+import pytest
 
 from campaigns import retry, windows
 from dialer import runtime
@@ -259,6 +261,39 @@ async def test_preview_shows_the_record_before_the_operator_dials(
     assert ended["outcome"] == "connected"
     originate = sim.actions("Originate")[-1]
     assert "DIALER_AMD=off" in originate["Variable"]
+
+
+@pytest.mark.parametrize("change", ["paused", "window_closed"])
+async def test_a_preview_is_not_dialled_once_its_campaign_is_paused_or_its_window_closed(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx, change: str
+) -> None:
+    """The record was on screen when the supervisor paused the campaign (or closed today's window):
+    発信 then places no call. Before, the campaign as read when the record was shown was dialled."""
+    w = await factory.world(pool, mode="preview")
+    hid = await factory.household(pool, w.campaign_id, "0355550311", name="先頭 一郎")
+    sim.script("0355550311", Behaviour("answer", ring_s=0.2, talk_s=0.5))
+    await operator.ready_as("op1", w.campaign_id)
+    await operator.wait(lambda m: m["type"] == "record")
+    if change == "paused":
+        await pool.execute("update campaign set status = 'paused' where id = $1", w.campaign_id)
+    else:
+        closed = {day: [] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday")}
+        await pool.execute(
+            "update campaign set calling_window = $2::jsonb where id = $1", w.campaign_id, json.dumps(closed)
+        )
+    status, body = await operator.post("/api/agent/dial")
+    if change == "paused":
+        assert status == 200
+        await operator.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.campaign_stopped")
+        lease = await pool.fetchrow(
+            "select state, lease_owner from campaign_target where household_id = $1", hid
+        )
+        assert tuple(lease) == ("pending", None)  # given back, for when the campaign runs again
+    else:
+        assert (status, body["error"]) == (409, "error.outside_hours")
+    await asyncio.sleep(0.5)
+    assert [a["Context"] for a in sim.actions("Originate")] == ["dialer-agent"]  # the phone session only
+    assert await pool.fetchval("select count(*) from attempt") == 0
 
 
 async def test_the_campaign_list_tells_untried_from_due_again_and_an_admin_sees_every_department(

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 
 import asyncpg
 import pytest
 
 from dialer import runtime
+from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
 from dialer.store import pacing
 from tests import factory
@@ -155,6 +157,42 @@ async def test_a_paused_predictive_campaign_places_nothing(
     )
     await asyncio.sleep(1.5)  # turns of the dialling loop
     assert len(factory.predictive_originates(sim)) == 1
+
+
+async def test_switched_to_progressive_the_operator_waits_for_the_predictive_call_still_ringing(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """The pacer's call rings, counting on the one ready operator, when a supervisor switches the
+    campaign to progressive: no second call is placed for that operator meanwhile (before, one was,
+    and the person answering the first was abandoned); once the first is over, progressive dials."""
+    w = await factory.world(pool, mode="predictive")
+    await factory.household(pool, w.campaign_id, "0355550841", priority=1)
+    await factory.household(pool, w.campaign_id, "0355550842", priority=2)
+    sim.script("0355550841", Behaviour("answer", ring_s=4.0, talk_s=None, amd_s=0.2))  # turns of the loop
+    sim.script("0355550842", Behaviour("answer", ring_s=0.2, talk_s=None))
+    slow_ring = replace(settings, dialplan=replace(settings.dialplan, ring_timeout_s=10))
+    async with runtime.started(slow_ring) as product:
+        operator = PageClient(product.url)
+        try:
+            await operator.ready_as("op1", w.campaign_id)
+            await until(lambda: len(factory.predictive_originates(sim)) == 1)
+            await pool.execute("update campaign set dial_mode = 'progressive' where id = $1", w.campaign_id)
+            pop = await operator.wait(lambda m: m["type"] == "record", within=15)  # the first call's person
+            assert pop["reason"] == "screen_pop"
+            assert [a["Context"] for a in sim.actions("Originate")] == ["dialer-agent", "dialer-predictive"]
+            assert await pool.fetchval("select count(*) from attempt where outcome = 'abandoned'") == 0
+            await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+            status, reply = await operator.post(
+                "/api/dispositions",
+                {"attempt_id": pop["attempt_id"], "token": str(uuid.uuid4()), "code": "refused"},
+            )
+            assert status == 200, reply
+            assert (await operator.post("/api/agent/hangup"))[0] == 200
+            await until(
+                lambda: "dialer-connect" in [a["Context"] for a in sim.actions("Originate")], within=15
+            )
+        finally:
+            await operator.close()
 
 
 async def _ready(client: PageClient, campaign_id: int) -> tuple[int, dict[str, object]]:
