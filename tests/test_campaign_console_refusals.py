@@ -31,12 +31,34 @@ async def test_bad_values_are_shown_and_nothing_is_stored(
             sv, f"/supervisor/campaigns/{w.campaign_id}", [*bad, ("action", "save")]
         )
         assert status == 422
-        for name in ("window", "pacing", "s_unpaid_min_yen", "caller_id", "machine_message"):
-            assert f'data-testid="error-{name}"' in page, name
-        assert "時間帯は「09:00-12:00」の形で" in page
-        assert "放棄呼率は0〜3%" in page
+        for name in ("w_mon", "target_abandon_pct", "s_unpaid_min_yen", "caller_id", "machine_message"):
+            assert f'data-testid="error-{name}"' in page, name  # marked at the field, in Japanese too
+        assert (
+            '時間帯は「09:00-12:00」の形で、重ならないように入力してください。 <small class="muted">(9時から)'
+            in page
+        )
+        assert (
+            '入力できる範囲外です（かっこ内の範囲で入力してください）。 <small class="muted">(0〜3)' in page
+        )
         assert value_of(page, "w_mon") == "9時から"  # what was typed is shown again next to its error
         assert await pool.fetchrow("select * from campaign where id = $1", w.campaign_id) == before
+        odd = everything(s_unpaid_min_yen="0", s_unpaid_max_yen="99999999999999", max_lines="1_0")
+        status, _, page = await post_form(
+            sv, f"/supervisor/campaigns/{w.campaign_id}", [*odd, ("action", "save")]
+        )
+        assert status == 422
+        assert 'data-testid="error-max_lines"' in page  # Python's 1_0 is not how a person writes ten
+        assert "数値（小数可）で、かっこ内の範囲で入力してください。" in page
+        assert "0〜1,000,000,000,000" in page  # too large, not "not a whole number"
+        assert "0以上の整数で入力してください" not in page
+        assert await pool.fetchrow("select * from campaign where id = $1", w.campaign_id) == before
+        status, _, page = await post_form(
+            sv,
+            f"/supervisor/campaigns/{w.campaign_id}",
+            [*everything(s_unpaid_min_yen="0"), ("action", "save")],
+        )
+        assert (status, "1円以上で入力してください" in page) == (422, True)
+        assert 'data-testid="error-s_unpaid_min_yen"' in page
         inverted = everything(s_unpaid_min_yen="300000", s_unpaid_max_yen="100000")
         status, _, page = await post_form(
             sv, f"/supervisor/campaigns/{w.campaign_id}", [*inverted, ("action", "save")]

@@ -41,10 +41,12 @@ def norm(text: str) -> str:
 
 
 def _int(text: str) -> int:
+    """A whole number as typed (full-width, 1,000, ¥, 円). One too long to be any setting is read as
+    too large, so that its range is said (not that it is no whole number)."""
     cleaned = re.sub(r"[,¥円\s]", "", norm(text))
-    if not re.fullmatch(r"\d{1,13}", cleaned):
+    if not re.fullmatch(r"\d+", cleaned):
         raise ValueError(f"not a whole number: {text!r}")
-    return int(cleaned)
+    return int(cleaned) if len(cleaned) <= 18 else 10**18
 
 
 def _items(text: str) -> list[str]:
@@ -107,8 +109,11 @@ def _window(one: Any, out: Parsed) -> None:
     raw = {day: _spans(one(f"w_{day}")) for day in DAYS if one(f"w_{day}").strip()}
     try:
         window = windows.parse(raw or None)
-    except windows.WindowError as exc:
-        out.errors["window"], out.english["window"] = "camp.err.window", str(exc)
+    except windows.WindowError as exc:  # marked at the day it is about, with what was typed there
+        where = f"w_{exc.key}" if exc.key in DAYS else "window"
+        out.errors[where], out.english[where] = "camp.err.window", str(exc)
+        if where != "window":
+            out.details[where] = norm(one(where))
         return
     out.changes["calling_window"] = raw or None
     out.details.update(_clipped(window))
@@ -167,21 +172,42 @@ PACING_FIELDS = (
 )
 
 
+# What each pacing field takes, as its error says it (per cent fields in per cent).
+PACING_RANGES = {"target_abandon_pct": "0〜3", "max_lines": "1〜10", "amd_false_machine_pct": "0〜20"}
+
+
 def _pacing(one: Any, out: Parsed) -> None:
+    """Each field read as a plain decimal (2.5, ２．５, 2.5%), then checked by the pacer's own
+    settings; a mistake is marked at its field with the range it takes."""
     raw: dict[str, float] = {}
+    for name, key, per_cent in PACING_FIELDS:
+        text = norm(one(name))
+        if per_cent:
+            text = text.removesuffix("%").strip()
+        if not text:
+            continue
+        if not re.fullmatch(r"\d{1,3}(\.\d{1,6})?", text):  # not 1_0, 1e-9, inf or nan
+            out.errors[name], out.details[name] = "camp.err.decimal", PACING_RANGES[name]
+            continue
+        raw[key] = round(float(text) / 100, 8) if per_cent else float(text)
+    if any(name in out.errors for name in PACING_RANGES):
+        return
     try:
-        for name, key, per_cent in PACING_FIELDS:
-            if not one(name).strip():
-                continue
-            if per_cent:
-                raw[key] = round(float(norm(one(name)).rstrip("%")) / 100, 6)
-            else:
-                raw[key] = float(norm(one(name)))
         pacer.Settings.parse(raw or None)
-    except (ValueError, pacer.PacerError) as exc:
-        out.errors["pacing"], out.english["pacing"] = "camp.err.pacing", str(exc)
+    except pacer.PacerError as exc:
+        where = next((name for name, key, _ in PACING_FIELDS if key == exc.key), "pacing")
+        out.english[where] = str(exc)
+        out.errors[where] = "camp.err.range" if where in PACING_RANGES else "camp.err.pacing"
+        if where in PACING_RANGES:
+            out.details[where] = PACING_RANGES[where]
         return
     out.changes["pacing"] = raw or None
+
+
+SEGMENT_FIELDS = {
+    "s_debt_types", "s_years", "s_unpaid_min_yen", "s_unpaid_max_yen", "s_overdue_months", "s_not_contacted_days",
+    "s_promise_broken", "s_installment_broken", "s_classes", "s_exclude_classes", "s_order",
+}  # fmt: skip
 
 
 def _segment(form: Mapping[str, Sequence[str]], one: Any, out: Parsed) -> None:
@@ -220,8 +246,10 @@ def _segment(form: Mapping[str, Sequence[str]], one: Any, out: Parsed) -> None:
         return
     try:
         segments.parse(raw or None)
-    except segments.SegmentError as exc:
-        out.errors["segment"], out.english["segment"] = "camp.err.segment", str(exc)
+    except segments.SegmentError as exc:  # marked at its field when the form has one
+        where = f"s_{exc.key}" if f"s_{exc.key}" in SEGMENT_FIELDS else "segment"
+        message = "camp.err.unpaid_min" if exc.key == "unpaid_min_yen" else "camp.err.segment"
+        out.errors[where], out.english[where] = message, str(exc)
         return
     out.changes["segment"] = raw or None
 
