@@ -391,3 +391,41 @@ async def test_the_pacer_learns_from_the_campaigns_own_recent_calls(pool: asyncp
     )
     hour, day = await pacing.rolling(pool, w.campaign_id)
     assert (hour.live, hour.abandoned, day.live, day.abandoned) == (0, 0, 12, 2)
+
+
+async def test_a_call_back_due_comes_before_the_rest_of_the_list(pool: asyncpg.Pool) -> None:
+    """A low-ranked household that asked to be called back at its time is called then, by anyone
+    once the hold for the operator who spoke with it has run out, not after the campaign's whole
+    list; while the hold runs it waits for that operator, and the list goes on meanwhile."""
+    w = await factory.world(pool)
+    op2 = await factory.user(pool, "op2", "operator", "nhi", "1002")
+    first = [await factory.household(pool, w.campaign_id, f"031111000{i}", priority=1) for i in range(3)]
+    asked = await factory.household(pool, w.campaign_id, "0322220000", priority=9)
+    await pool.execute(
+        """update campaign_target set preferred_operator_id = $2, next_attempt_at = now() - interval '1 minute',
+                  preferred_until = now() + interval '1 hour'
+           where household_id = $1""",
+        asked,
+        w.operator.id,
+    )
+    held = await targets.lease_next(pool, w.campaign_id, "d1", 600, operator_id=op2.id)
+    assert held is not None
+    assert held.household_id in first  # held for op1 an hour: op2 takes the list
+    await targets.release(pool, held.target_id, "d1", done=False, delay=timedelta(hours=1))
+    own = await targets.lease_next(pool, w.campaign_id, "d1", 600, operator_id=w.operator.id)
+    assert own is not None
+    assert (own.household_id, own.preferred_operator) == (asked, w.operator.id)
+    await pool.execute(
+        "update campaign_target set state = 'pending', lease_owner = null where household_id = $1", asked
+    )
+    await pool.execute(
+        "update campaign_target set preferred_until = now() - interval '1 second' where household_id = $1",
+        asked,
+    )
+    for operator_id in (op2.id, None):  # the hold over: the next operator, or the pacer, calls it first
+        due = await targets.lease_next(pool, w.campaign_id, "d1", 600, operator_id=operator_id)
+        assert due is not None
+        assert due.household_id == asked, operator_id
+        await pool.execute(
+            "update campaign_target set state = 'pending', lease_owner = null where household_id = $1", asked
+        )

@@ -59,6 +59,8 @@ async def lease_next(
             if operator_id is not None:
                 row = await conn.fetchrow(_LEASE_PREFERRED, *args)
             if row is None:
+                row = await conn.fetchrow(_LEASE_FOLLOW_UP, *args)
+            if row is None:
                 row = await conn.fetchrow(_LEASE, *args)
         except asyncpg.UniqueViolationError:
             continue  # another dialer leased this household in another campaign a moment ago
@@ -140,12 +142,20 @@ _ELSEWHERE = """
                                        then (c.retry_policy ->> 'max_per_day')::int end
                            from campaign c where c.id = l.campaign_id), $6::int) as per_day) x
 """
+# Not one held for another operator's call-back (predictive calls, for nobody in particular, take any).
+_ANYONE_BUT_HELD = "$4::bigint is null or t.preferred_operator_id is null or t.preferred_operator_id = $4 or t.preferred_until <= now()"
 # In priority order (the index campaign_target_next), skipping households held for another operator.
 _LEASE = _LEASE_TEMPLATE.format(
     elsewhere=_ELSEWHERE,
-    pick="($4::bigint is null or t.preferred_operator_id is null or t.preferred_operator_id = $4"
-    " or t.preferred_until <= now())",
+    pick="(" + _ANYONE_BUT_HELD + ")",
     order="t.priority, t.next_attempt_at, t.id",
+)
+# Then call-backs and follow-ups due, whoever's turn (their hold run out, or for this operator, or
+# no operator at all): at their time, not behind the campaign's whole list (campaign_target_follow_up).
+_LEASE_FOLLOW_UP = _LEASE_TEMPLATE.format(
+    elsewhere=_ELSEWHERE,
+    pick="t.preferred_until is not null and (" + _ANYONE_BUT_HELD + ")",
+    order="t.next_attempt_at, t.id",
 )
 # An operator's own call-backs and follow-ups first (the small index campaign_target_preferred).
 _LEASE_PREFERRED = _LEASE_TEMPLATE.format(
