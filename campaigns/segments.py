@@ -219,8 +219,12 @@ class _Params:
         return f"${len(self.values)}::{cast}"
 
 
-def query(segment: Segment, department_id: str, today: date) -> Query:
+def query(segment: Segment, department_id: str, today: date, promise_grace_days: int = 3) -> Query:
     """The households of a department that the segment selects on `today`, with their rank.
+
+    A 納付約束 is broken once `promise_grace_days` have passed after its day with the debt unpaid:
+    the campaign's own follow-up of it waits as long (retry.Policy.promise_grace), so a payment
+    still on its way is not called about as broken by one rule and awaited by the other.
 
     Columns: household_id, unpaid_yen (the arrears in scope), oldest_due (date), rank (1 = first).
     """
@@ -262,12 +266,13 @@ def query(segment: Segment, department_id: str, today: date) -> Query:
                        and (ip.status = 'broken' or (ip.status = 'active' and exists (
                             select 1 from installment_due du where du.plan_id = ip.id
                             and du.due_date < {today_p} and du.paid_yen < du.amount_yen))))"""
-    broken_promise = f"""exists (select 1 from promise pr where pr.household_id = h.id
-                          and (pr.status = 'broken' or (pr.status = 'open' and pr.promised_on < {today_p})))"""
     rules.append(f"not {kept}")
     if segment.installment_broken is not None:
         rules.append(broken_plan if segment.installment_broken else f"not {broken_plan}")
     if segment.promise_broken is not None:
+        broken_promise = f"""exists (select 1 from promise pr where pr.household_id = h.id
+                              and (pr.status = 'broken' or (pr.status = 'open'
+                                   and pr.promised_on < {today_p} - {p(promise_grace_days, "int")})))"""
         rules.append(broken_promise if segment.promise_broken else f"not {broken_promise}")
     if segment.not_contacted_days:
         since = p(segment.not_contacted_days, "int")

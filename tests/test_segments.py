@@ -3,7 +3,7 @@ households made to fall on either side of it; filling a campaign from its segmen
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
@@ -303,3 +303,26 @@ async def test_a_household_in_a_call_is_left_alone(pool: asyncpg.Pool, town: dic
         )
         == "leased"
     )
+
+
+async def test_a_promise_is_broken_once_the_follow_up_grace_has_passed(
+    pool: asyncpg.Pool, town: dict[str, int]
+) -> None:
+    """As the campaign's follow-up counts it (a promise for the 16th is checked on the 20th with
+    the default 3 days' grace): a payment still on its way is not yet a broken promise."""
+    await pool.execute("update promise set promised_on = $1", TODAY - timedelta(days=3))
+    broken = segments.parse({"promise_broken": True})
+
+    async def matched(q: segments.Query) -> bool:
+        return town["promise-broken"] in {r["household_id"] for r in await pool.fetch(q.sql, *q.params)}
+
+    assert not await matched(segments.query(broken, "nhi", TODAY))  # the 3rd day of grace
+    assert await matched(segments.query(broken, "nhi", TODAY + timedelta(days=1)))
+    assert await matched(segments.query(broken, "nhi", TODAY, promise_grace_days=1))
+    # the console's count and the fill use the campaign's own grace (retry_policy.promise_grace_minutes)
+    cid = await factory.campaign(pool, "nhi", "progressive", name="約束確認")
+    assert (await store.preview(pool, cid, "nhi", broken, TODAY)).households == 0
+    await pool.execute(
+        "update campaign set retry_policy = '{\"promise_grace_minutes\": 1440}' where id = $1", cid
+    )
+    assert (await store.preview(pool, cid, "nhi", broken, TODAY)).households == 1

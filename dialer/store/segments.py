@@ -9,11 +9,13 @@ call or finished are left as they are.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
-from campaigns.segments import Segment, query
-from dialer.store.db import Conn
+from campaigns import retry
+from campaigns.segments import Query, Segment, query
+from dialer.store.db import Conn, from_jsonb
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,18 @@ class Filled:
     set_aside: int
 
 
+async def _query(conn: Conn, campaign_id: int, department_id: str, segment: Segment, today: date) -> Query:
+    """The segment's SQL, a broken promise judged with the campaign's own grace (its follow-ups')."""
+    stored = await conn.fetchval("select retry_policy from campaign where id = $1", campaign_id)
+    try:
+        grace = retry.parse(from_jsonb(stored)).promise_grace
+    except ValueError:  # edited by hand into something unreadable: the default, as the engine does
+        grace = retry.DEFAULT.promise_grace
+    return query(segment, department_id, today, promise_grace_days=math.ceil(grace / timedelta(days=1)))
+
+
 async def preview(conn: Conn, campaign_id: int, department_id: str, segment: Segment, today: date) -> Preview:
-    q = query(segment, department_id, today)
+    q = await _query(conn, campaign_id, department_id, segment, today)
     n = len(q.params)
     row = await conn.fetchrow(
         f"""select count(*) as households, coalesce(sum(m.unpaid_yen), 0) as unpaid_yen,
@@ -54,7 +66,7 @@ async def preview(conn: Conn, campaign_id: int, department_id: str, segment: Seg
 
 
 async def fill(conn: Conn, campaign_id: int, department_id: str, segment: Segment, today: date) -> Filled:
-    q = query(segment, department_id, today)
+    q = await _query(conn, campaign_id, department_id, segment, today)
     c, d = f"${len(q.params) + 1}", f"${len(q.params) + 2}"
     row = await conn.fetchrow(
         f"""
