@@ -15,6 +15,7 @@ from dialer.ami.link import AmiLink, LinkEvent, LinkStatus, OriginateRequest
 from dialer.config import AmiSettings
 from dialer.errors import AmiActionError, AmiAuthFailed, AmiUnreachable
 from dialer.simpbx import Behaviour, SimulatedPbx
+from tests.client import until
 
 
 def _settings(port: int, **kw: object) -> AmiSettings:
@@ -284,6 +285,27 @@ async def test_callers_asking_at_once_share_one_channel_listing(
     assert "dlr-a107" in await second
     assert first.cancelled()
     assert len(sim.actions("CoreShowChannels")) == before + 3
+
+
+async def test_a_caller_never_gets_a_listing_asked_for_before_it_asked(
+    sim: SimulatedPbx, link: tuple[AmiLink, Collector]
+) -> None:
+    """A call placed while a listing is on its way is not in it; who asks after the call was placed
+    (the checks after a reconnect: what is not listed is taken for lost) gets the next listing."""
+    ami, _ = link
+    sim.set_latency(0.3)  # every answer late, in order: the first listing is long on its way
+    sim.script("0355550108", Behaviour("answer", ring_s=5.0))
+    before = len(sim.actions("CoreShowChannels"))
+    asked_first = asyncio.ensure_future(ami.channel_list())
+    await until(lambda: len(sim.actions("CoreShowChannels")) == before + 1)
+    placed = asyncio.ensure_future(ami.originate(_originate("dlr-a108", "0355550108")))
+    await until(lambda: len(sim.actions("Originate")) == 1)
+    asked_after = [asyncio.ensure_future(ami.channel_list()) for _ in range(5)]
+    first, *after = [await t for t in (asked_first, *asked_after)]
+    await placed
+    assert "dlr-a108" not in first
+    assert all("dlr-a108" in listing for listing in after)
+    assert len(sim.actions("CoreShowChannels")) == before + 2  # the five shared the next one
 
 
 async def test_a_burst_of_two_hundred_calls_is_followed_to_the_last_event(

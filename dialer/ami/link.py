@@ -12,6 +12,7 @@ import inspect
 import itertools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from panoramisk.message import Message
 
@@ -58,7 +59,9 @@ class AmiLink:
         self._action_ids = itertools.count(1)
         self._queue: asyncio.Queue[LinkEvent] = asyncio.Queue()
         self._manager: LinkManager | None = None
-        self._listing: asyncio.Future[dict[str, Message]] | None = None  # a CoreShowChannels on its way
+        # CoreShowChannels: the one on its way (with its end), and the next, which callers join
+        self._sent: tuple[asyncio.Future[Any], asyncio.Event] | None = None
+        self._next: asyncio.Future[dict[str, Message]] | None = None
         self._login: asyncio.Future[tuple[bool, str]] | None = None
         self._lost: asyncio.Future[str] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -88,8 +91,9 @@ class AmiLink:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        if self._listing is not None:
-            self._listing.cancel()  # its callers get CancelledError, as with any action at a close
+        for listing in (self._next, self._sent[0] if self._sent else None):
+            if listing is not None:
+                listing.cancel()  # its callers get CancelledError, as with any action at a close
         self._drop_manager()
         self._up = False
 
@@ -162,19 +166,30 @@ class AmiLink:
     async def channel_list(self) -> dict[str, Message]:
         """Uniqueid -> its CoreShowChannel item (Channel, ChannelStateDesc, Application, BridgeId…).
 
-        Callers that ask while a listing is on its way share it (a hundred operators' pages coming
-        back after a restart would otherwise ask Asterisk for every channel a hundred times); one
-        asking after it has arrived gets a new one. A caller cancelled leaves the others theirs."""
-        if self._listing is None:
-            self._listing = asyncio.ensure_future(self._channel_list())
-            self._listing.add_done_callback(self._listed)
-        return dict(await asyncio.shield(self._listing))
+        Callers share a listing asked for after they asked. One already on its way was asked for
+        earlier and may lack a call placed since (a call checked after a reconnect would be taken
+        for lost), so a caller, with all who ask meanwhile, gets the next one, sent once that one is
+        over: a hundred operators' pages coming back after a restart ask Asterisk twice, not a
+        hundred times. A caller cancelled leaves the others theirs."""
+        if self._next is None:
+            self._next = asyncio.ensure_future(self._listing_after(self._sent))
+            self._next.add_done_callback(_retrieved)
+        return dict(await asyncio.shield(self._next))
 
-    def _listed(self, done: asyncio.Future[dict[str, Message]]) -> None:
-        if self._listing is done:
-            self._listing = None
-        if not done.cancelled():
-            done.exception()  # retrieved: every caller may have gone (each got it, or was cancelled)
+    async def _listing_after(
+        self, before: tuple[asyncio.Future[Any], asyncio.Event] | None
+    ) -> dict[str, Message]:
+        if before is not None:
+            await before[1].wait()  # asked for before our callers asked: not theirs
+        me, over = asyncio.current_task(), asyncio.Event()
+        assert me is not None
+        self._sent, self._next = (me, over), None  # callers from now on wait for the one after this
+        try:
+            return await self._channel_list()
+        finally:
+            over.set()
+            if self._sent is not None and self._sent[1] is over:
+                self._sent = None
 
     async def _channel_list(self) -> dict[str, Message]:
         items = await self.list_action({"Action": "CoreShowChannels"})
@@ -271,6 +286,9 @@ class AmiLink:
             )
 
     def _drop_manager(self) -> None:
+        if self._sent is not None:  # sent on this connection: the next listing does not wait for it
+            self._sent[1].set()
+            self._sent = None
         if self._manager is not None:
             manager, self._manager = self._manager, None
             manager.detach()
@@ -326,3 +344,9 @@ class AmiLink:
                         await result
                 except Exception:
                     log.exception("ami.handler_failed", link=self.name, kind=type(event).__name__)
+
+
+def _retrieved(done: asyncio.Future[Any]) -> None:
+    """A shared listing's outcome is taken even when every caller has gone (cancelled)."""
+    if not done.cancelled():
+        done.exception()
