@@ -85,8 +85,8 @@ class Dialing:
         self.pool, self.link, self.settings, self.metrics = pool, link, settings, metrics
         self.floor, self.flow, self.tracker, self.owner = floor, flow, tracker, owner
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-        # a campaign's predictive calls in flight that count on its ready operators (Predictive)
-        self.counted_on: Callable[[int], int] = lambda campaign_id: 0
+        # the ready operators a campaign's predictive calls in flight count on (Predictive)
+        self.held_operators: Callable[[int], set[int]] = lambda campaign_id: set()
 
     async def open_session(self, slot: Slot) -> None:
         user = slot.user
@@ -147,24 +147,11 @@ class Dialing:
 
     def _held_for_predictive(self, slot: Slot) -> bool:
         """Calls the pacer placed before a supervisor switched the campaign from predictive still
-        ring, each counting on one of its ready operators (the longest waiting first, as they are
-        given): those operators wait for them instead of dialling, or a person who answers would
-        find nobody free (an abandoned call, which progressive dialling never makes)."""
+        ring, each counting on one of its ready operators: those wait for them instead of
+        dialling, or a person who answers would find nobody free (an abandoned call, which
+        progressive dialling never makes)."""
         assert slot.campaign is not None
-        n = self.counted_on(slot.campaign.id)
-        if n == 0:
-            return False
-        campaign_id = slot.campaign.id
-        ready = sorted(
-            (
-                s
-                for s in self.floor.slots.values()
-                if s.state is AgentState.READY and s.phone_ready and s.attempt_id is None
-                and s.campaign is not None and s.campaign.id == campaign_id
-            ),
-            key=lambda s: s.since,
-        )  # fmt: skip
-        return any(s is slot for s in ready[:n])
+        return slot.user.id in self.held_operators(slot.campaign.id)
 
     async def serve(self, slot: Slot) -> None:
         async with slot.lock:

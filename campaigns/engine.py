@@ -65,7 +65,7 @@ class Engine:
         self.inbound = Inbound(self.dialing)
         self.predictive = Predictive(self.dialing, self.inbound.waiting_in)
         self.inbound.counted_on = self.predictive.counted_on
-        self.dialing.counted_on = self.predictive.counted_on  # a campaign switched away from predictive
+        self.dialing.held_operators = self.predictive.held_operators  # a campaign switched from predictive
         self.adoption = Adoption(self.flow, self.floor, self.tracker, settings, self.owner)
         self.upkeep = Upkeep(
             self.flow, self.floor, self.predictive, settings, self.owner,

@@ -177,10 +177,13 @@ class Inbound:
         return slot
 
     def _spare(self, free: list[Slot]) -> dict[int, int]:
-        """Per predictive campaign, its ready operators that none of its calls in flight counts on."""
+        """Per campaign with predictive calls in flight (predictive now, or switched from it while
+        they ring), its ready operators that none of those calls counts on."""
         spare: dict[int, int] = {}
         for s in free:
-            if s.campaign is not None and s.campaign.dial_mode == "predictive":
+            if s.campaign is not None and (
+                s.campaign.dial_mode == "predictive" or self.counted_on(s.campaign.id)
+            ):
                 spare[s.campaign.id] = spare.get(s.campaign.id, 0) + 1
         return {c: n - self.counted_on(c) for c, n in spare.items()}
 

@@ -306,24 +306,24 @@ class Predictive:
                 await self.flow.pop_record(slot, c.lease, reason="screen_pop", attempt_id=c.attempt_id)
                 self.metrics.screen_pop.observe(self.clock() - received)
 
+    def held_operators(self, campaign_id: int) -> set[int]:
+        """The ready operators the campaign's calls in flight would be given to, were they all
+        answered now (as `_take_operator` gives them): a campaign switched away from predictive
+        keeps them waiting for those calls (Dialing._held_for_predictive)."""
+        free = [s for s in self.floor.slots.values() if _free(s, campaign_id)]
+        held: set[int] = set()
+        for c in self.calls.values():
+            left = [s for s in free if s.user.id not in held]
+            if c.campaign.id == campaign_id and self._given_to(c) is None and not c.settled and left:
+                held.add(min(left, key=partial(_first, c)).user.id)
+        return held
+
     async def _take_operator(self, c: InFlight) -> Slot | None:
-        def free(s: Slot) -> bool:
-            return (
-                s.state is AgentState.READY
-                and s.phone_ready
-                and s.attempt_id is None
-                and s.campaign is not None
-                and s.campaign.id == c.campaign.id
-                and s.campaign.open_to(s.user.id)
-            )
-
-        # The operator a call-back or promise follow-up is for, when free; else who waited longest.
-        def first(s: Slot) -> tuple[bool, datetime]:
-            return (s.user.id != c.lease.preferred_operator, s.since)
-
-        for slot in sorted((s for s in self.floor.slots.values() if free(s)), key=first):
+        for slot in sorted(
+            (s for s in self.floor.slots.values() if _free(s, c.campaign.id)), key=partial(_first, c)
+        ):
             async with slot.lock:
-                if not free(slot):  # taken or paused while we waited for the lock
+                if not _free(slot, c.campaign.id):  # taken or paused while we waited for the lock
                     continue
                 slot.lease, slot.attempt_id, slot.call_phase = c.lease, c.attempt_id, "answered"
                 self.floor.by_attempt[c.attempt_id] = slot.user.id
@@ -337,6 +337,24 @@ class Predictive:
                 return
             self.floor.by_attempt.pop(c.attempt_id, None)
             await self.flow.back_to_work(slot)
+
+
+def _free(s: Slot, campaign_id: int) -> bool:
+    """Ready for a person one of the campaign's calls brings."""
+    return (
+        s.state is AgentState.READY
+        and s.phone_ready
+        and s.attempt_id is None
+        and s.campaign is not None
+        and s.campaign.id == campaign_id
+        and s.campaign.open_to(s.user.id)
+    )
+
+
+def _first(c: InFlight, s: Slot) -> tuple[bool, datetime]:
+    """Who gets the person: the operator a call-back or promise follow-up is for, when free; else
+    who waited longest."""
+    return (s.user.id != c.lease.preferred_operator, s.since)
 
 
 def _operator(slot: Slot) -> forecast.Operator:

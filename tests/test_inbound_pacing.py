@@ -4,11 +4,13 @@ freed are the callers', so no campaign dials for them (pacer.share, campaigns/pr
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import asyncpg
 import pytest
 
 from dialer import runtime
+from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
 from tests import factory
 from tests.client import PageClient, until
@@ -167,3 +169,35 @@ async def test_a_caller_does_not_take_the_operator_a_ringing_predictive_call_cou
         assert caller not in product.engine.inbound.waiting
     finally:
         await op.close()
+
+
+async def test_switched_to_progressive_a_caller_still_waits_for_the_operator_the_pacers_call_counts_on(
+    settings: Settings, sim: SimulatedPbx, pool: asyncpg.Pool
+) -> None:
+    """As above, after a supervisor switched the campaign to progressive while the pacer's call
+    rings: the caller still waits (before, only predictive campaigns held operators back, and the
+    caller took the one the ringing call counted on: the person who answered was abandoned)."""
+    slow_ring = replace(settings, dialplan=replace(settings.dialplan, ring_timeout_s=10))
+    async with runtime.started(slow_ring) as product:
+        line = await open_line(product, sim, pool)
+        await pool.execute("update campaign set dial_mode = 'predictive' where id = $1", line.campaign_id)
+        await factory.household(pool, line.campaign_id, "0355550902", name="予測 次郎")
+        sim.script("0355550902", Behaviour("answer", ring_s=4.0, talk_s=None, amd_s=0.1))
+        op = await _ready(product, "op1", line.campaign_id)
+        try:
+            await until(lambda: len(factory.predictive_originates(sim)) == 1, within=10)
+            await pool.execute(
+                "update campaign set dial_mode = 'progressive' where id = $1", line.campaign_id
+            )
+            slot = product.engine.floor.slots[line.operator.id]
+            await until(
+                lambda: slot.campaign is not None and slot.campaign.dial_mode == "progressive", within=3
+            )
+            caller = sim.call_in(LINE, "0355550178")
+            await until(lambda: caller in product.engine.inbound.waiting, within=3)
+            pop = await op.wait(lambda m: m["type"] == "record" and m["reason"] == "screen_pop", within=15)
+            assert pop["record"]["name_kanji"] == "予測 次郎"
+            assert not await pool.fetchval("select count(*) from attempt where outcome = 'abandoned'")
+            assert caller in product.engine.inbound.waiting  # waits for op1, who talks now
+        finally:
+            await op.close()
