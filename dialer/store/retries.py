@@ -51,7 +51,9 @@ async def reschedule(conn: Conn, attempt_id: int, why: retry.Why, outcome: str) 
         nxt = retry.after(why, history, datetime.now(UTC), window, policy)
         if nxt.next_number and not await stop_number(tx, attempt_id, why.value):
             nxt = retry.Next(done=True, reason="wrong_number")
-        await targets.release(tx, row["id"], None, done=nxt.done, next_at=nxt.at, outcome=outcome)
+        await targets.release(
+            tx, row["id"], None, done=nxt.done, next_at=nxt.at, outcome=outcome, called=True
+        )
 
 
 async def stop_number(conn: Conn, attempt_id: int, reason: str) -> bool:

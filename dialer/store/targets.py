@@ -186,18 +186,23 @@ async def release(
     outcome: str | None = None,
     state: str | None = None,
     delay: timedelta | None = None,
+    called: bool = False,
 ) -> None:
     """Give a leased household back: finished (done) or pending again from `next_at`.
 
     `owner` None releases whoever holds the lease (a disposition stored after a restart).
     A household taken out of the campaign meanwhile (it paid: state excluded) stays out.
+    A call-back or promise follow-up stays one until it is `called` (given back uncalled: its
+    number busy in another call, a preview skipped or its campaign paused, a dialer stopping).
     """
     await conn.execute(
         """update campaign_target
            set state = coalesce($7, case when $3 then 'done' else 'pending' end),
                next_attempt_at = coalesce($4, now() + coalesce($6::interval, interval '0')),
                last_outcome = coalesce($5, last_outcome),
-               lease_owner = null, lease_expires_at = null, preferred_operator_id = null, preferred_until = null
+               lease_owner = null, lease_expires_at = null,
+               preferred_operator_id = case when $8 then null else preferred_operator_id end,
+               preferred_until = case when $8 then null else preferred_until end
            where id = $1 and ($2::text is null or lease_owner = $2 or lease_owner is null)
              and state <> 'excluded'""",
         target_id,
@@ -207,6 +212,7 @@ async def release(
         outcome,
         delay,
         state,
+        called,
     )
 
 
