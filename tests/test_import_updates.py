@@ -9,8 +9,10 @@ from pathlib import Path
 
 import asyncpg
 
+from campaigns import segments
 from dialer.imports import mapping, report
 from dialer.imports.sample import write_households
+from dialer.store import segments as segment_store
 from tests import factory
 from tests.test_imports import _nhi_toml, row, run, snapshot, write
 
@@ -186,14 +188,16 @@ async def test_a_complete_export_closes_the_debts_it_no_longer_lists(
 ) -> None:
     """A layout whose files list every debt still owed (`complete = true`): a debt an earlier file
     gave and a newer one does not is closed and owes nothing, so a household with nothing open
-    leaves its campaigns; listed again, it is open again. A late older file changes none of it,
-    and nothing is closed on the strength of a line that could not be read."""
+    leaves its campaigns; listed again, it is open again and a fill brings it back. A late older
+    file changes none of it, and nothing is closed on the strength of a line that could not be
+    read, nor by a file that leaves out more than half of what is open (cut short)."""
     layout = mapping.parse({**_nhi_toml(), "name": "nhi-complete", "complete": True}, "nhi-complete")
 
     def debt(household: str, atena: str, period: str, yen: str = "30000") -> list[str]:
         return row(世帯番号=household, 宛名番号=atena, 期別=period, 調定額=yen, 収納額="0", 未納額=yen)
 
-    a = [debt("H001", "A001", "1"), debt("H001", "A001", "2"), debt("H002", "A002", "1", "10000")]
+    h3 = [debt("H003", "A003", "1"), debt("H003", "A003", "2")]
+    a = [debt("H001", "A001", "1"), debt("H001", "A001", "2"), debt("H002", "A002", "1", "10000"), *h3]
     await run(nhi, write(tmp_path / "a.csv", a), layout, as_of=date(2025, 10, 1))
     cid = await factory.campaign(pool, "nhi")
     await pool.execute(
@@ -201,43 +205,56 @@ async def test_a_complete_export_closes_the_debts_it_no_longer_lists(
         cid,
     )
     owed = "select household_no, unpaid_yen from household order by household_no"
+    targets = """select h.household_no, t.state || ':' || coalesce(t.last_outcome, '')
+                 from campaign_target t join household h on h.id = t.household_id"""
 
-    b = [debt("H001", "A001", "2")]  # 期別 1 of H001 and H002's only debt are gone
+    b = [debt("H001", "A001", "2"), *h3]  # 期別 1 of H001 and H002's only debt are gone: 2 of 5
     info = await run(nhi, write(tmp_path / "b.csv", b), layout, as_of=date(2025, 11, 1))
     assert info.counts["debts_closed"] == 2
     assert "debts closed: 2" in report.summary(info)
-    assert [tuple(r) for r in await nhi.fetch(owed)] == [("H001", 30000), ("H002", 0)]
-    targets = dict(await pool.fetch("select h.household_no, t.state || ':' || coalesce(t.last_outcome, '') "
-                                    "from campaign_target t join household h on h.id = t.household_id"))  # fmt: skip
-    assert targets == {"H001": "pending:", "H002": "excluded:closed"}  # not "paid": nobody said so
-    assert await nhi.fetchval("select closed_on from debt where source_key like 'A002|%'") == date(
-        2025, 11, 1
-    )
+    assert [tuple(r) for r in await nhi.fetch(owed)] == [("H001", 30000), ("H002", 0), ("H003", 60000)]
+    assert dict(await pool.fetch(targets)) == {
+        "H001": "pending:",
+        "H002": "excluded:closed",
+        "H003": "pending:",
+    }  # fmt: skip  (not "paid": nobody said so)
+    closed_on = await nhi.fetchval("select closed_on from debt where source_key like 'A002|%'")
+    assert closed_on == date(2025, 11, 1)
 
     # a late older file lists them all again: it reopens nothing
     await run(nhi, write(tmp_path / "a.csv", a), layout, as_of=date(2025, 10, 1))
-    assert [tuple(r) for r in await nhi.fetch(owed)] == [("H001", 30000), ("H002", 0)]
+    assert [tuple(r) for r in await nhi.fetch(owed)][1] == ("H002", 0)
 
-    c = [debt("H001", "A001", "2"), debt("H002", "A002", "1", "10000")]  # listed again: open again
+    c = [debt("H001", "A001", "2"), debt("H002", "A002", "1", "10000"), *h3]  # listed again: open again
     info = await run(nhi, write(tmp_path / "c.csv", c), layout, as_of=date(2025, 12, 1))
     assert info.counts["debts_closed"] == 0
-    assert [tuple(r) for r in await nhi.fetch(owed)] == [("H001", 30000), ("H002", 10000)]
+    assert [tuple(r) for r in await nhi.fetch(owed)] == [("H001", 30000), ("H002", 10000), ("H003", 60000)]
+    await segment_store.fill(pool, cid, "nhi", segments.Segment(), date.today())  # it owes again: back
+    assert dict(await pool.fetch(targets))["H002"] == "pending:"
+
+    # cut short in transfer: only H001's line, which would close 3 of the 4 open debts: none closed
+    info = await run(
+        nhi, write(tmp_path / "cut.csv", [debt("H001", "A001", "2")]), layout, as_of=date(2025, 12, 2)
+    )
+    assert (info.counts["debts_closed"], info.counts["debts_not_closed_too_many"]) == (0, "3/4")
+    assert "leaves out 3 of the 4 open debts" in report.summary(info)
+    assert [tuple(r) for r in await nhi.fetch(owed)] == [("H001", 30000), ("H002", 10000), ("H003", 60000)]
 
     # H002's line cannot be read this time: its debt is not closed for being "missing"
-    d = [debt("H001", "A001", "2"), row(世帯番号="H002", 宛名番号="A002", 期別="1", 調定額="十万")]
+    d = [debt("H001", "A001", "2"), row(世帯番号="H002", 宛名番号="A002", 期別="1", 調定額="十万"), *h3]
     info = await run(nhi, write(tmp_path / "d.csv", d), layout, as_of=date(2026, 1, 5))
     assert (info.rows_rejected, info.counts["debts_closed"]) == (1, 0)
-    assert [tuple(r) for r in await nhi.fetch(owed)] == [("H001", 30000), ("H002", 10000)]
+    assert [tuple(r) for r in await nhi.fetch(owed)][1] == ("H002", 10000)
     # a rejected line that names nobody: nothing is closed at all, and the summary says why
-    e = [debt("H001", "A001", "2"), row(世帯番号="H003", 宛名番号="")]
+    e = [debt("H001", "A001", "2"), *h3, row(世帯番号="H004", 宛名番号="")]
     info = await run(nhi, write(tmp_path / "e.csv", e), layout, as_of=date(2026, 2, 2))
     assert (info.counts["debts_closed"], info.counts["debts_not_closed"]) == (0, 1)
-    assert [tuple(r) for r in await nhi.fetch(owed)] == [("H001", 30000), ("H002", 10000)]
+    assert [tuple(r) for r in await nhi.fetch(owed)][1] == ("H002", 10000)
 
     # a layout that does not say it is complete never closes anything (the shipped samples)
     info = await run(nhi, write(tmp_path / "b.csv", b), as_of=date(2026, 3, 2))
     assert "debts_closed" not in info.counts
-    assert [tuple(r) for r in await nhi.fetch(owed)] == [("H001", 30000), ("H002", 10000)]
+    assert [tuple(r) for r in await nhi.fetch(owed)][1] == ("H002", 10000)
 
 
 async def test_a_household_its_debtor_moved_out_of_says_so(

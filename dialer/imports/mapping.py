@@ -94,6 +94,7 @@ class Mapping:
     departments: tuple[str, ...] = ()  # the departments whose files this layout describes; (): any
     # each file lists every debt still owed: one an earlier file of the layout gave and it does not is closed
     complete: bool = False
+    complete_closes_at_most: float = 0.5  # of the layout's open debts; more: a file cut short, nothing closed
 
     @property
     def fields(self) -> dict[str, tuple[str, bool]]:
@@ -136,12 +137,26 @@ def parse(data: dict[str, Any], source: str) -> Mapping:
     _unknown(
         problems,
         data,
-        {"name", "kind", "departments", "complete", "file", "columns", "constants", "values"},
+        {
+            "name",
+            "kind",
+            "departments",
+            "complete",
+            "complete_closes_at_most",
+            "file",
+            "columns",
+            "constants",
+            "values",
+        },
         "",
     )
     complete = data.get("complete", False)
     if not isinstance(complete, bool):
         problems.append("complete must be true or false")
+    at_most = data.get("complete_closes_at_most", 0.5)
+    if isinstance(at_most, bool) or not isinstance(at_most, int | float) or not 0 < at_most <= 1:
+        problems.append("complete_closes_at_most must be a share above 0 and at most 1 (0.5: half)")
+        at_most = 0.5
     departments = data.get("departments", [])
     if not isinstance(departments, list) or not all(isinstance(d, str) and d for d in departments):
         problems.append('departments must be a list of department ids (departments = ["nhi"])')
@@ -210,6 +225,7 @@ def parse(data: dict[str, Any], source: str) -> Mapping:
         values=values,
         departments=tuple(departments),
         complete=complete is True,
+        complete_closes_at_most=float(at_most),
     )
     for name, (_, required) in fields.items():
         if required and not mapping.provides(name) and name not in given:  # a bad column: said above

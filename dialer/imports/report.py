@@ -70,6 +70,12 @@ def summary(info: RunInfo) -> str:
             f"  no debt closed: {c['debts_not_closed']} rejected line(s) name no 宛名番号, so what the file"
             " no longer lists cannot be told (correct them and import again)"
         )
+    if c.get("debts_not_closed_too_many"):
+        closing, open_ = c["debts_not_closed_too_many"].split("/")
+        lines.append(
+            f"  no debt closed: the file leaves out {closing} of the {open_} open debts its layout gave, more"
+            " than its complete_closes_at_most allows (a file cut short, or one district's?)"
+        )
     if c.get("older_than"):
         lines.append(
             f"  older than the export of {c['older_than']} already imported: its residents, households and"

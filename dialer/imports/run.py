@@ -175,8 +175,9 @@ async def _run(
                 progress.step = name
 
             counts = await merge.merge_households(
-                conn, run_id, req.department_id, as_of, mapped, step, complete=req.mapping.complete
-            )
+                conn, run_id, req.department_id, as_of, mapped, step,
+                complete=req.mapping.complete, closes_at_most=req.mapping.complete_closes_at_most,
+            )  # fmt: skip
         else:
             progress.step = "payments"
             counts = await payments.merge(conn, run_id, req.department_id)

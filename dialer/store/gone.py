@@ -31,12 +31,20 @@ async def heads(conn: Connection, department_id: str, run_id: int) -> int:
 
 
 async def debts(
-    conn: Connection, department_id: str, run_id: int, as_of: date, earlier: list[int], counts: dict[str, Any]
+    conn: Connection,
+    department_id: str,
+    run_id: int,
+    as_of: date,
+    earlier: list[int],
+    counts: dict[str, Any],
+    at_most: float,
 ) -> list[int]:
     """A complete export: the debts an earlier export of its layout gave and it does not are closed
     as of its 抽出日 (not owed: paid, written off, reassessed). Never on the strength of a line that
     could not be read: a person with a rejected line keeps their debts open, and a rejected line
-    whose 宛名番号 is unknown stops any closing. Returns the households whose arrears change."""
+    whose 宛名番号 is unknown stops any closing. Nor when it would close more than `at_most` of the
+    layout's open debts: a file cut short in transfer, or one district's, looks complete too.
+    Returns the households whose arrears change."""
     started = time.perf_counter()
     unknown = await conn.fetchval(
         "select count(*) from import_problem where import_id = $1 and severity = 'error' and atena_no = ''",
@@ -46,11 +54,24 @@ async def debts(
         counts["debts_closed"] = 0
         counts["debts_not_closed"] = unknown  # the report's rejected lines without a 宛名番号
         return []
-    row = await conn.fetchrow(_DEBTS, department_id, run_id, as_of, earlier, timeout=LONG)
+    await conn.execute(_CLOSING, department_id, run_id, as_of, earlier, timeout=LONG)
+    row = await conn.fetchrow(
+        """select (select count(*) from closing) as closing,
+                  (select count(*) from debt where department_id = $1 and closed_on is null
+                     and import_id = any($2::bigint[])) as open""",
+        department_id,
+        [*earlier, run_id],
+        timeout=LONG,
+    )
     assert row is not None
-    counts["debts_closed"] = row["closed"]
+    if row["closing"] > at_most * row["open"]:
+        counts["debts_closed"] = 0
+        counts["debts_not_closed_too_many"] = f"{row['closing']}/{row['open']}"
+        return []
+    households: list[int] = await conn.fetchval(_CLOSE, as_of, run_id, timeout=LONG)
+    counts["debts_closed"] = row["closing"]
     log.info("import.merged", table="debts_closed", seconds=round(time.perf_counter() - started, 2))
-    return list(row["households"])
+    return households
 
 
 # The file's persons whose numbers it no longer gives (an export not older than any imported), as
@@ -86,20 +107,24 @@ _HEADS = """
 
 # A complete export's debts gone (merge_households `complete`): those an earlier export of its layout
 # gave (and no later one changed) that it does not list, of persons none of whose lines it rejected.
-_DEBTS = """
+_CLOSING = """
+    create temp table closing on commit drop as
     with listed as (
         select concat_ws('|', s.atena_no, s.debt_type, s.fiscal_year, s.assessed_year, s.installment) as key
         from stage_household s where s.fiscal_year is not null
     ), unsure as (
         select distinct atena_no from import_problem where import_id = $2 and severity = 'error'
-    ), gone as (
-        update debt t set closed_on = $3, reported_as_of = $3, import_id = $2, updated_at = now()
-        from person p
-        where t.department_id = $1 and t.closed_on is null and t.import_id = any($4::bigint[])
-          and (t.reported_as_of is null or t.reported_as_of <= $3)
-          and p.id = t.person_id
-          and not exists (select 1 from unsure u where u.atena_no = p.atena_no)
-          and not exists (select 1 from listed l where l.key = t.source_key)
+    )
+    select t.id from debt t join person p on p.id = t.person_id
+    where t.department_id = $1 and t.closed_on is null and t.import_id = any($4::bigint[])
+      and (t.reported_as_of is null or t.reported_as_of <= $3)
+      and not exists (select 1 from unsure u where u.atena_no = p.atena_no)
+      and not exists (select 1 from listed l where l.key = t.source_key)"""
+
+_CLOSE = """
+    with gone as (
+        update debt t set closed_on = $1, reported_as_of = $1, import_id = $2, updated_at = now()
+        from closing c where t.id = c.id
         returning t.household_id
     )
-    select count(*) as closed, coalesce(array_agg(distinct household_id), '{}') as households from gone"""
+    select coalesce(array_agg(distinct household_id), '{}') from gone"""

@@ -40,11 +40,12 @@ async def merge_households(
     mapped: set[str],
     step: Callable[[str], None] = lambda name: None,
     complete: bool = False,
+    closes_at_most: float = 0.5,
 ) -> dict[str, Any]:
     """Upsert households, persons, phones and debts from the staging tables. Returns counts.
     `step(name)` is told which table is being merged (a page shows it); `complete`: the layout's
     files list every debt still owed (the debts an earlier file of it gave and this one does not
-    are closed)."""
+    are closed, unless that would close more than `closes_at_most` of them)."""
     await conn.execute("analyze stage_household; analyze stage_phone", timeout=LONG)
     rejected = await reject_staged(
         conn,
@@ -147,7 +148,7 @@ async def merge_households(
         step("debts")
         counts["debts"] = await _counted(conn, "debt", _DEBTS, department_id, run_id, as_of)
         if complete and not older and earlier:
-            left += await gone.debts(conn, department_id, run_id, as_of, earlier, counts)
+            left += await gone.debts(conn, department_id, run_id, as_of, earlier, counts, closes_at_most)
     await conn.execute("select set_config('dialer.bulk', 'off', true)")
     step("summary")
     started = time.perf_counter()

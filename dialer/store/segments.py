@@ -3,7 +3,9 @@
 The SQL comes from `campaigns.segments.query` (the rules); here it is counted, or merged into the
 campaign's target list in one statement: households that match and are new are added in the
 segment's order, pending ones are re-ranked, and pending ones that no longer match are set aside
-(state `excluded`, last_outcome `segment`; they come back if they match again). Households in a
+(state `excluded`, last_outcome `segment`). A household set aside, by a fill or by the data (it
+paid, its debts were closed, its head died or moved out, it had no number), comes back when it
+matches again (it owes again, a newer export lists its debt, it has a number now). Households in a
 call or finished are left as they are.
 """
 
@@ -37,10 +39,7 @@ class Filled:
 async def _query(conn: Conn, campaign_id: int, department_id: str, segment: Segment, today: date) -> Query:
     """The segment's SQL, a broken promise judged with the campaign's own grace (its follow-ups')."""
     stored = await conn.fetchval("select retry_policy from campaign where id = $1", campaign_id)
-    try:
-        grace = retry.parse(from_jsonb(stored)).promise_grace
-    except ValueError:  # edited by hand into something unreadable: the default, as the engine does
-        grace = retry.DEFAULT.promise_grace
+    grace = retry.of_campaign(from_jsonb(stored)).promise_grace  # as the engine reads it
     return query(segment, department_id, today, promise_grace_days=math.ceil(grace / timedelta(days=1)))
 
 
@@ -81,7 +80,7 @@ async def fill(conn: Conn, campaign_id: int, department_id: str, segment: Segmen
                    last_outcome = case when t.state = 'excluded' then null else t.last_outcome end
             from m
             where t.campaign_id = {c} and t.household_id = m.household_id
-              and (t.state = 'pending' or (t.state = 'excluded' and t.last_outcome = 'segment'))
+              and t.state in ('pending', 'excluded')  -- set aside by the data (segment, paid, closed…): it matches again
             returning 1),
         aside as (
             update campaign_target t set state = 'excluded', last_outcome = 'segment'

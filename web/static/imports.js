@@ -65,6 +65,7 @@
     if (counts.phones_set_aside) add(t("imp.phones_set_aside"), number.format(counts.phones_set_aside));
     if (counts.debts_closed) add(t("imp.debts_closed"), number.format(counts.debts_closed));
     if (counts.debts_not_closed) add(t("imp.debts_not_closed"), number.format(counts.debts_not_closed));
+    if (counts.debts_not_closed_too_many) add(t("imp.debts_too_many"), counts.debts_not_closed_too_many);
     out.append(dl);
     if (body.message) {
       const p = document.createElement("p");
