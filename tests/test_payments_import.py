@@ -176,6 +176,8 @@ async def test_payments_up_to_the_export_date_are_already_in_its_figures(
     (said,) = await imports.problems(pool, info.id)
     assert (said["line"], said["severity"]) == (2, "warning")
     assert "収納日 2025-10-31 は抽出日 2025-11-01 の滞納データの収納額に含まれている" in said["message"]
+    again = await import_payments(pool, path)  # the same file again: nothing stored, nothing to say
+    assert (again.counts["payments_in_export"], again.rows_warned) == (0, 0)
     # the next export includes NEW in its 収納額: it is not counted twice
     lines = [
         row(期別="1", 調定額="30000", 収納額="0", 未納額="30000", 年度="R07", 相当年度="2025"),

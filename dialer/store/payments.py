@@ -90,11 +90,16 @@ async def merge(conn: Connection, run_id: int, department_id: str) -> dict[str, 
         """with said as (
                insert into import_problem (import_id, line, severity, message, household_no, atena_no)
                select $1, m.line, 'warning',
-                      format('収納日 %s は抽出日 %s の滞納データの収納額に含まれているものとし、未納額は変えていません',
-                             to_char(m.paid_on, 'YYYY-MM-DD'), to_char(d.reported_as_of, 'YYYY-MM-DD')),
+                      case when d.closed_on is not null
+                           then format('収納日 %s の債権は抽出日 %s の滞納データ(全件)に載らず完結しているため、未納額は変えていません',
+                                       to_char(m.paid_on, 'YYYY-MM-DD'), to_char(d.closed_on, 'YYYY-MM-DD'))
+                           else format('収納日 %s は抽出日 %s の滞納データの収納額に含まれているものとし、未納額は変えていません',
+                                       to_char(m.paid_on, 'YYYY-MM-DD'), to_char(d.reported_as_of, 'YYYY-MM-DD')) end,
                       h.household_no, m.atena_no
                from matched m join debt d on d.id = m.debt_id join household h on h.id = d.household_id
                where m.candidates = 1 and m.paid_on <= d.reported_as_of
+                 and exists (select 1 from payment py where py.import_id = $1 and py.debt_id = m.debt_id
+                             and py.paid_on = m.paid_on and py.amount_yen = m.amount_yen)  -- stored now, not before
                returning 1
            )
            select count(*) from said""",
