@@ -100,6 +100,7 @@ def test_shipped_mappings_load() -> None:
         ({"kind": "payments", "columns": {"phones": ["電話番号"]}}, "phones: not a field of a payments file"),
         ({**_minimal(), "complete": "yes"}, "complete must be true or false"),
         ({**_minimal(), "complete": True}, "complete = true is for a households layout with debts"),
+        ({**_minimal(), "complete_closes_at_most": 2}, "complete_closes_at_most must be a share above 0"),
     ],
 )
 def test_mapping_mistakes_are_all_reported(data: dict[str, object], message: str) -> None:
