@@ -52,8 +52,13 @@ def test_ami_user_is_least_privilege() -> None:
     assert "all" not in read | write
     assert {"command", "config"}.isdisjoint(write)
     assert "system" not in write
+    assert "user" not in write  # a client could forge the dialplan's UserEvents (DialerAMD)
     assert {"call", "user", "system"} <= read  # events the dialer needs, incl. FullyBooted/Shutdown
-    assert "originate" in write
+    assert write == {
+        "originate",
+        "call",
+        "reporting",
+    }  # Originate; Hangup, Redirect, Getvar; CoreShowChannels
     assert user["permit"]
     assert user["deny"] == "0.0.0.0/0.0.0.0"
 
@@ -62,6 +67,19 @@ def test_dial_templates_match_pjsip() -> None:
     pjsip = _sections("pjsip.conf")
     endpoint = DialPlan().trunk_template.split("@", 1)[1]
     assert endpoint in pjsip
+
+
+def test_the_trunk_sends_each_campaigns_caller_id_and_knows_the_carriers_calls() -> None:
+    """A fixed from_user would show one number for every department's calls (and residents calling
+    back would reach the wrong one); without an identify section the carrier's calls are refused."""
+    text = (CONF / "pjsip.conf").read_text(encoding="utf-8")
+    trunk = text[text.index("[trunk]\ntype = endpoint") : text.index("[trunk-auth]")]
+    assert not re.search(r"^from_user\s*=", trunk, flags=re.M)
+    assert re.search(r"^send_pai = yes", trunk, flags=re.M)
+    assert re.search(r"^trust_id_outbound = yes", trunk, flags=re.M)
+    identify = text[text.index("[trunk-identify]") :]
+    assert "type = identify" in identify
+    assert "endpoint = trunk" in identify
 
 
 def test_every_context_the_dialplan_jumps_to_exists() -> None:
