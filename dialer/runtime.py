@@ -128,8 +128,9 @@ async def started(
             raise
         stack.push_async_callback(hub.close_all)
         port = _bound_port(site)
-        for engine in fleet.engines:  # a server that cannot be reached now is retried by its link
-            await engine.link.start()
+        several = len(fleet.engines) > 1
+        for engine in fleet.engines:  # one of several that cannot be reached now is retried by its link
+            await engine.link.start(unreachable_ok=several)
             stack.push_async_callback(engine.link.close)
             await engine.start()
             stack.push_async_callback(engine.stop)

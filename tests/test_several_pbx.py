@@ -4,7 +4,9 @@ own operators; no household is called twice."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -170,3 +172,37 @@ async def test_the_supervisor_page_shows_each_server(
     await sim.stop()
     await expect(page.locator("#pbx")).to_have_text("pbx1 ×・pbx2 OK", timeout=20_000)
     await page.close()
+
+
+async def test_a_server_down_when_the_dialer_starts_stops_nothing_else_and_is_joined_later(
+    settings: Settings, sim: SimulatedPbx, pool: asyncpg.Pool
+) -> None:
+    """With several servers, one that cannot be reached at start is not a start failure (it was:
+    exit 4, every site's operators kept off by one site's Asterisk): the dialer runs, says the
+    server is down, and joins it once it answers."""
+    with socket.socket() as s:  # a port nothing listens on (yet)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    later = SimulatedPbx(SimConfig(host="127.0.0.1", port=port, operator_answer_s=0.1))
+    two = replace(
+        settings,
+        ami=sim.ami_settings(name="pbx1", **FAST),
+        more_ami=(replace(sim.ami_settings(name="pbx2", **FAST), port=port),),
+    )
+    async with runtime.started(two) as running:
+        client = PageClient(running.url)
+        try:
+            status, body = await client.get("/healthz")
+            assert (status, json.loads(body)["ami"]) == (503, {"pbx1": "up", "pbx2": "down"})
+            await later.start()
+            try:
+                for _ in range(100):
+                    status, body = await client.get("/healthz")
+                    if status == 200:
+                        break
+                    await asyncio.sleep(0.1)
+                assert (status, json.loads(body)["ami"]) == (200, {"pbx1": "up", "pbx2": "up"})
+            finally:
+                await later.stop()
+        finally:
+            await client.close()

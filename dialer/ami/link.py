@@ -76,10 +76,23 @@ class AmiLink:
     def subscribe(self, handler: Handler) -> None:
         self._handlers.append(handler)
 
-    async def start(self) -> None:
-        """Connect and log in once; raise a clear error if that fails, then stay connected."""
+    async def start(self, unreachable_ok: bool = False) -> None:
+        """Connect and log in once; raise a clear error if that fails, then stay connected.
+
+        `unreachable_ok` (one of several servers): a server that cannot be reached now is not an
+        error; the link starts down and keeps trying, as after losing a connection."""
         self._tasks.append(asyncio.create_task(self._deliver_forever(), name=f"ami-{self.name}-events"))
-        await self._connect_and_login()
+        try:
+            await self._connect_and_login()
+        except AmiUnreachable as exc:
+            if not unreachable_ok:
+                raise
+            log.warning("ami.unreachable_at_start", link=self.name, error=exc.message)
+            self._queue.put_nowait(LinkStatus(up=False, reason="unreachable"))
+            self._tasks.append(
+                asyncio.create_task(self._supervise(up=False), name=f"ami-{self.name}-supervisor")
+            )
+            return
         self._set_up(True, "connected")
         self._tasks.append(asyncio.create_task(self._supervise(), name=f"ami-{self.name}-supervisor"))
 
@@ -299,12 +312,14 @@ class AmiLink:
             log.info("ami.link_up" if up else "ami.link_down", link=self.name, reason=reason)
             self._queue.put_nowait(LinkStatus(up=up, reason=reason))
 
-    async def _supervise(self) -> None:
+    async def _supervise(self, up: bool = True) -> None:
         delay = self.settings.reconnect_min_s
         while not self._closing:
-            reason = await self._watch()
-            self._set_up(False, reason)
-            self._drop_manager()
+            if up:
+                reason = await self._watch()
+                self._set_up(False, reason)
+                self._drop_manager()
+            up = True  # from the next turn on: watched once connected
             while not self._closing:
                 await asyncio.sleep(delay)
                 try:
