@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dialer.errors import ConfigError
 from dialer.retention import parse_purge_at
@@ -111,6 +112,37 @@ def env_int(env: Mapping[str, str], key: str, default: int, lo: int = 1, hi: int
     return value
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def env_flag(env: Mapping[str, str], key: str) -> bool:
+    """A yes/no setting: 1/true/yes/on or 0/false/no/off (empty: no). Anything else is a mistake,
+    not a silent no (HTTP_COOKIE_SECURE=enabled left the session cookie without Secure)."""
+    raw = env.get(key, "").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{key} must be 1/true/yes/on or 0/false/no/off, got {raw!r}")
+
+
+def database_url(url: str | None) -> str | None:
+    """DATABASE_URL as a PostgreSQL URL whose parts can be read (a port that is not a number or a
+    broken [IPv6] address is said at start, not found as a traceback at the first query)."""
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it checks it
+    except ValueError as exc:
+        raise ConfigError(
+            f"DATABASE_URL cannot be read: {exc} (postgresql://user:password@host:5432/dialer)"
+        ) from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"DATABASE_URL must start with postgresql:// (got {parts.scheme or 'no'} scheme)")
+    return url
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     var_dir = Path(env.get("DIALER_VAR_DIR") or "var").resolve()
@@ -145,16 +177,19 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     ):
         if key not in template:
             raise ConfigError(f"{name} must contain {key}, got {template!r}")
+    log_level = env.get("LOG_LEVEL", "info").lower()
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
     return Settings(
         var_dir=var_dir,
-        database_url=env.get("DATABASE_URL") or None,
+        database_url=database_url(env.get("DATABASE_URL") or None),
         ami=ami,
         http_host=env.get("HTTP_HOST", "127.0.0.1"),
         http_port=env_int(env, "HTTP_PORT", 8080, lo=0),
         log_format=log_format,
-        log_level=env.get("LOG_LEVEL", "info").lower(),
+        log_level=log_level,
         dialplan=dialplan,
-        cookie_secure=env.get("HTTP_COOKIE_SECURE", "").lower() in ("1", "true", "yes"),
+        cookie_secure=env_flag(env, "HTTP_COOKIE_SECURE"),
         agi_host=env.get("AGI_HOST", "127.0.0.1"),
         agi_port=env_int(env, "AGI_PORT", 4573, lo=0),
         heartbeat_s=env_int(env, "DIALER_HEARTBEAT_S", 10, lo=1, hi=60),

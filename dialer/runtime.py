@@ -72,6 +72,21 @@ async def database(settings: Settings, *, create: bool = True) -> AsyncIterator[
         log.info("db.embedded_stopped")
 
 
+def _cannot_listen(exc: OSError, host: str, port: int, what: str) -> PortInUse:
+    """Why the HTTP or FastAGI service cannot listen, in one line (exit 5): the port taken, or an
+    address this machine does not have or cannot resolve (`HTTP_HOST`, `AGI_HOST`)."""
+    service = "FastAGI" if what == "AGI" else "HTTP"
+    if exc.errno == errno.EADDRINUSE:
+        return PortInUse(
+            f"Port {port} on {host} ({service}) is already in use. "
+            f"Stop the other program or set {what}_PORT to a free port."
+        )
+    return PortInUse(
+        f"Cannot listen on {host}:{port} ({service}): {exc.strerror or exc}. "
+        f"Set {what}_HOST to an address of this machine (0.0.0.0: all of them)."
+    )
+
+
 @contextlib.asynccontextmanager
 async def started(
     settings: Settings, *, before_link: Callable[[asyncpg.Pool], Awaitable[None]] | None = None
@@ -103,12 +118,7 @@ async def started(
         try:
             await agi.start()
         except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUse(
-                    f"Port {settings.agi_port} on {settings.agi_host} (FastAGI) is already in use. "
-                    "Stop the other program or set AGI_PORT to a free port."
-                ) from None
-            raise
+            raise _cannot_listen(exc, settings.agi_host, settings.agi_port, "AGI") from None
         stack.push_async_callback(agi.close)
         metrics, hub = Metrics(), Hub()
         fleet = Fleet([_engine(pool, ami, settings, hub, metrics) for ami in settings.servers])
@@ -120,12 +130,7 @@ async def started(
         try:
             await site.start()
         except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUse(
-                    f"Port {settings.http_port} on {settings.http_host} is already in use. "
-                    "Stop the other program or set HTTP_PORT to a free port."
-                ) from None
-            raise
+            raise _cannot_listen(exc, settings.http_host, settings.http_port, "HTTP") from None
         stack.push_async_callback(hub.close_all)
         port = _bound_port(site)
         several = len(fleet.engines) > 1

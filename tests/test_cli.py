@@ -82,7 +82,17 @@ async def test_http_port_in_use(tmp_path: Path, db_dsn: str, sim: SimulatedPbx) 
             _env(tmp_path, DATABASE_URL=db_dsn, HTTP_PORT=str(port), **_ami(sim)), "run"
         )
     assert code == 5
-    _one_clear_line(err, rf"Port {port} on 127.0.0.1 is already in use")
+    _one_clear_line(err, rf"Port {port} on 127.0.0.1 \(HTTP\) is already in use")
+
+
+@pytest.mark.parametrize(("variable", "host"), [("HTTP_HOST", "192.0.2.55"), ("AGI_HOST", "192.0.2.55"),
+                                               ("HTTP_HOST", "no such host")])  # fmt: skip
+async def test_an_address_this_machine_does_not_have_is_one_clear_line(
+    tmp_path: Path, db_dsn: str, sim: SimulatedPbx, variable: str, host: str
+) -> None:
+    code, _, err = await _run(_env(tmp_path, DATABASE_URL=db_dsn, **{variable: host}, **_ami(sim)), "run")
+    assert code == 5
+    _one_clear_line(err, rf"Cannot listen on {host}:\d+ .*Set {variable} to an address of this machine")
 
 
 async def test_run_without_asterisk_says_what_to_set(tmp_path: Path, db_dsn: str) -> None:

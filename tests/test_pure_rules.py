@@ -295,11 +295,27 @@ def test_yen() -> None:
         ({"DIAL_RING_TIMEOUT_S": "5"}, "DIAL_RING_TIMEOUT_S must be between 15"),
         ({"DIAL_CHANNEL_PREFIX": "dlr-a"}, "DIAL_CHANNEL_PREFIX must be 1-12 lower-case"),
         ({"DIAL_CHANNEL_PREFIX": "9nhi"}, "starting with a letter"),
+        ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL must be one of debug, info"),
+        ({"HTTP_COOKIE_SECURE": "enabled"}, "HTTP_COOKIE_SECURE must be 1/true/yes/on or 0/false/no/off"),
+        (
+            {"DATABASE_URL": "postgresql://u:p@h:abc/db"},
+            "DATABASE_URL cannot be read: Port could not be cast",
+        ),
+        ({"DATABASE_URL": "postgresql://u:p@[::1/db"}, "DATABASE_URL cannot be read: Invalid IPv6 URL"),
+        ({"DATABASE_URL": "mysql://u@h/db"}, "DATABASE_URL must start with postgresql://"),
     ],
 )
 def test_config_errors_are_clear(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("{", r"\{").replace("}", r"\}")):
         config.load(env)
+
+
+def test_config_flags_and_urls_as_written() -> None:
+    assert config.load({"HTTP_COOKIE_SECURE": "on"}).cookie_secure
+    assert not config.load({"HTTP_COOKIE_SECURE": "off"}).cookie_secure
+    assert config.load({"LOG_LEVEL": "WARNING"}).log_level == "warning"
+    socket_dsn = "postgresql://postgres@/dialer?host=/srv/pg"  # a Unix socket, as the embedded one
+    assert config.load({"DATABASE_URL": socket_dsn}).database_url == socket_dsn
 
 
 def test_config_defaults() -> None:
