@@ -3,6 +3,7 @@ request, and the confirmation an administrator gives before anything is purged."
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -118,6 +119,37 @@ async def test_the_daily_purge_records_itself_and_tells_prometheus(
         await holder.close()
     assert await pool.fetchval("select count(*) from purge_run where trigger = 'schedule'") == 3  # no new one
     await daily.stop()
+
+
+async def test_a_purge_run_by_hand_clears_the_alert_of_the_running_process(
+    pool: asyncpg.Pool, app_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """The alert DialerPurgeNotRunning tells the admin to run `dialer retention purge` by hand; the
+    running dialer reads the record again between its own runs, so the alert clears (before: only
+    after its next 03:30 run or a restart)."""
+    from dialer.metrics import Metrics
+
+    metrics = Metrics()
+    await pool.execute(
+        "insert into purge_run (trigger, status, finished_at) values ('schedule', 'done', now() - interval '3 days')"
+    )
+    daily = purging.DailyPurge(app_pool, tmp_path, time(3, 30), metrics, look_every_s=0.1)
+    await daily.start()
+    try:
+        assert (
+            _sample(metrics, "dialer_purge_last_success_timestamp_seconds")
+            < datetime.now(UTC).timestamp() - 86400
+        )
+        by_hand = await pool.fetchval(
+            "insert into purge_run (trigger, status, finished_at) values ('command', 'done', now()) returning finished_at"
+        )
+        for _ in range(50):
+            if _sample(metrics, "dialer_purge_last_success_timestamp_seconds") == by_hand.timestamp():
+                break
+            await asyncio.sleep(0.05)
+        assert _sample(metrics, "dialer_purge_last_success_timestamp_seconds") == by_hand.timestamp()
+    finally:
+        await daily.stop()
 
 
 async def test_named_households_are_erased_at_once_on_request_whatever_they_owe(
