@@ -50,7 +50,7 @@ def register(sub: Any) -> None:
     era.set_defaults(func=_erase)
     hist = rsub.add_parser("history", help="the records of past purges")
     hist.add_argument("--department")
-    hist.add_argument("--limit", type=int, default=20)
+    hist.add_argument("--limit", type=_count, default=20, help="the latest N records (default 20)")
     hist.set_defaults(func=_history)
     cert = rsub.add_parser(
         "certificate", help="one purge's record as text (消去記録), for the council's file"
@@ -165,10 +165,24 @@ async def _certificate(settings: Settings, args: argparse.Namespace) -> int:
             raise ConfigError(f"No purge record #{args.id}.")
         text = await store.certificate(pool, run)
         if args.output:
-            args.output.write_text(text, encoding="utf-8")
+            try:
+                args.output.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"Cannot write {args.output}: {exc.strerror}.") from None
             print(f"record #{run.id} written to {args.output}")
         else:
             print(text, end="")
 
     await with_pool(settings, body)
     return 0
+
+
+def _count(text: str) -> int:
+    """A number of records to show: 1 or more (argparse says so, exit 2)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"1 or more, got {n}")
+    return n

@@ -54,6 +54,14 @@ async def test_retention_from_the_command_line(tmp_path: Path, db_dsn: str, pool
     assert "国民健康保険課" in text
     assert "世帯 / households: 1" in text
     assert "30 日 / days" in text
+    code, _, err = await _run(
+        env, "retention", "certificate", run_id, "--output", str(tmp_path / "no" / "dir.txt")
+    )
+    assert (code, "Traceback" in err) == (2, False)
+    assert "Cannot write" in err
+    code, _, err = await _run(env, "retention", "history", "--limit", "-1")
+    assert (code, "Traceback" in err) == (2, False)
+    assert "1 or more, got -1" in err
     await factory.household(pool, w.campaign_id, "0344440002", no="CLI-2")  # owes, recent
     code, out, err = await _run(
         env, "retention", "erase", "--department", "nhi", "--reason", "削除請求 第3号", "CLI-2"
