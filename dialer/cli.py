@@ -186,9 +186,10 @@ async def with_pool(settings: Settings, body: Callable[[Any], Awaitable[None]]) 
 
 
 async def _codes_list(settings: Settings, args: argparse.Namespace) -> int:
-    from dialer.store import dispositions
+    from dialer.store import departments, dispositions
 
     async def body(pool: Any) -> None:
+        await departments.require(pool, args.department)
         for c in (await dispositions.codes(pool, args.department)).values():
             flags = [
                 f

@@ -99,9 +99,10 @@ def register(sub: Any) -> None:
 
 async def _list(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.cli import with_pool
-    from dialer.store import campaigns
+    from dialer.store import campaigns, departments
 
     async def body(pool: Any) -> None:
+        await departments.require(pool, args.department)
         for c in await campaigns.listed(pool, args.department):
             own = [
                 n

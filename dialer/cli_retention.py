@@ -141,9 +141,11 @@ async def _erase(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _history(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.cli import with_pool
+    from dialer.store import departments
     from dialer.store import retention as store
 
     async def body(pool: Any) -> None:
+        await departments.require(pool, args.department)
         for r in await store.history(pool, args.department, args.limit):
             started = tokyo_time(r.started_at)
             counts = ", ".join(f"{k} {v}" for k, v in retention.nonzero(r.counts)) or "nothing"

@@ -74,9 +74,10 @@ def _show(u: Any) -> str:
 
 async def _list(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.cli import with_pool
-    from dialer.store import users
+    from dialer.store import departments, users
 
     async def body(pool: Any) -> None:
+        await departments.require(pool, args.department)
         for u in await users.listed(pool, args.department):
             print(_show(u))
 

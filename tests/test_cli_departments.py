@@ -68,3 +68,14 @@ async def test_an_administrator_adds_lists_and_changes_departments(
     change = json.loads(entries[2]["detail"])
     assert (change["before"]["callback_number"], change["after"]["callback_number"]) == ("", "0312340002")
     assert change["os_user"]
+
+
+async def test_a_list_for_a_department_that_does_not_exist_says_so(
+    tmp_path: Path, db_dsn: str, pool: asyncpg.Pool
+) -> None:
+    """Not an empty list (exit 0), which reads as "none there" for a mistyped id."""
+    env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
+    for command in (["codes", "list"], ["users", "list"], ["campaign", "list"], ["retention", "history"]):
+        code, _, err = await _run(env, *command, "--department", "nosuch")
+        assert code == 2, command
+        _one_clear_line(err, r"No department 'nosuch' \(`dialer departments list` shows them\)")

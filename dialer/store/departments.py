@@ -130,3 +130,12 @@ async def change(
             object_id=after.id, detail={"before": before.__dict__, "after": after.__dict__, **via},
         )  # fmt: skip
     return after
+
+
+async def require(conn: Conn, department_id: str | None) -> None:
+    """A department named by a command (`--department`) exists; else a clear error (exit 2): a
+    list of nothing for a mistyped id reads as "none there"."""
+    if department_id is not None and not await conn.fetchval(
+        "select exists (select 1 from department where id = $1)", department_id
+    ):
+        raise ConfigError(f"No department {department_id!r} (`dialer departments list` shows them).")
