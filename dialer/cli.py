@@ -21,8 +21,8 @@ from dialer.errors import DialerError, PortInUse
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
+    if not getattr(args, "func", None):  # `dialer users`: the help of `users`, not of everything
+        (getattr(args, "help_of", None) or parser).print_help()
         return 2
     try:
         settings = config.load()
@@ -75,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     cli_data.register(sub)
     cli_campaign.register(sub)
     cli_retention.register(sub)
+    for command in sub.choices.values():
+        command.set_defaults(help_of=command)
     return p
 
 

@@ -249,3 +249,9 @@ async def test_disposition_codes_can_be_configured(tmp_path: Path, db_dsn: str) 
     code, _, err = await _run(env, "codes", "add", "--code", "Bad Code", "--ja", "x", "--en", "x")
     assert code == 2
     _one_clear_line(err, "a code is 2-41 lower-case letters")
+
+
+async def test_a_command_group_without_its_command_shows_its_own_help(tmp_path: Path) -> None:
+    code, out, _ = await _run(_env(tmp_path), "users")
+    assert code == 2
+    assert out.startswith("usage: dialer users ")  # its commands (list, add, set…), not every command
