@@ -302,6 +302,28 @@ async def test_what_is_being_typed_survives_a_reload_during_the_call(
     await page.close()
 
 
+async def test_what_was_typed_during_a_call_that_rang_out_is_not_carried_to_the_next_resident(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """Typed while a call rang (it was never answered): the next resident's record comes with an
+    empty form. Before, 番号誤り and the note were still there, to be saved on the wrong household."""
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550781", name="不在 一郎", priority=1)
+    await factory.household(pool, w.campaign_id, "0355550782", name="応答 二郎", priority=2)
+    sim.script("0355550781", Behaviour("busy", ring_s=2.0))
+    sim.script("0355550782", Behaviour("answer", ring_s=0.3, talk_s=None, amd_s=0.2))
+    page = await browser.new_page(locale="ja-JP")
+    await _login(page, product.url, "op1")
+    await page.get_by_test_id("ready").click()
+    await expect(page.get_by_test_id("agent-state")).to_have_text("発信中")
+    await page.get_by_label("番号誤り").check()
+    await page.get_by_test_id("note").fill("最初の呼び出し中に入力")
+    await expect(page.get_by_test_id("rec-name")).to_have_text("応答 二郎")
+    await expect(page.get_by_test_id("note")).to_have_value("")
+    await expect(page.get_by_label("番号誤り")).not_to_be_checked()
+    await page.close()
+
+
 async def test_the_campaign_list_follows_a_supervisors_changes_without_a_reload(
     browser: Browser, product: runtime.Running, pool: asyncpg.Pool
 ) -> None:

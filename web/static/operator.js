@@ -37,8 +37,24 @@
       if (!form.attempt_id.value || form.attempt_id.value === savedDuring) { form.attempt_id.value = ""; clearRecord(); }
     }
     if (mode && a.attempt_id && (a.state === "talking" || a.state === "wrap_up") && String(a.attempt_id) !== savedDuring) {
-      form.attempt_id.value = a.attempt_id;
+      // a preview call keeps what was typed while its record was read before dialling
+      forCall(a.attempt_id, mode === "preview" && !form.attempt_id.value);
     }
+  }
+
+  // The form is for one call. Moved to another, what was typed is dropped: it was for the last
+  // one (or for a call that rang out), and saved now it would go on this resident's record.
+  function forCall(id, keepTyped) {
+    const next = id ? String(id) : "";
+    if (next !== form.attempt_id.value && !keepTyped) clearTyped();
+    form.attempt_id.value = next;
+  }
+  function clearTyped() {  // (a draft kept for a reload is for its own call only: restoreDraft)
+    form.reset();
+    show(form.querySelector(".promise"), false);
+    show(form.querySelector(".callback"), false);
+    setText("note-count", "0");
+    form.querySelectorAll(".field-error").forEach((e) => { e.textContent = ""; });
   }
 
   function clearRecord() {
@@ -63,8 +79,8 @@
     show($("identify"), msg.match === "unknown" || msg.match === "several");
     $("identify").dataset.attempt = msg.attempt_id;
     setText("identify-msg", "");
+    forCall(msg.attempt_id, false);
     inbound(true);
-    form.attempt_id.value = msg.attempt_id;
     setText("outcome", "");
     restoreDraft();
   }
@@ -93,7 +109,7 @@
     }
     show($("rec"), true); show($("rec-none"), false);
     if (msg.reason !== "inbound") show($("caller"), false);
-    if (msg.attempt_id) form.attempt_id.value = msg.attempt_id;
+    if (msg.attempt_id) forCall(msg.attempt_id, false);
     setText("outcome", "");
     restoreDraft();
   }
@@ -108,8 +124,7 @@
       let text = t("outcome." + msg.outcome);
       if (msg.hangup_by) text += t("paren.open") + t("hangup." + msg.hangup_by) + t("paren.close");
       setText("outcome", text);
-      if (!msg.needs_disposition) form.attempt_id.value = "";
-      else form.attempt_id.value = msg.attempt_id;
+      forCall(msg.needs_disposition ? msg.attempt_id : "", false);
     }
   }
 
@@ -203,11 +218,8 @@
 
   function resetForm(keepRecord) {
     sessionStorage.removeItem(DRAFT);
-    form.reset();
+    clearTyped();
     form.attempt_id.value = "";
-    show(form.querySelector(".promise"), false);
-    show(form.querySelector(".callback"), false);
-    setText("note-count", "0");
     if (!keepRecord) clearRecord();
   }
 
