@@ -358,8 +358,12 @@ class Engine:
             with contextlib.suppress(TimeoutError):
                 await within(LOOP_IDLE_S, self.floor.wake.wait())
             self.floor.wake.clear()
-            if not self.db.up and not await self._database_back():
-                continue  # no new call while the database is away: it could not be recorded
+            try:
+                if not self.db.up and not await self._database_back():
+                    continue  # no new call while the database is away: it could not be recorded
+            except Exception:  # the loop must outlive anything: it is every operator's dialling
+                log.exception("engine.database_back_failed")
+                continue
             if self.link.up and self.inbound.waiting:
                 try:
                     await self.inbound.serve()  # callers who asked for a person come first

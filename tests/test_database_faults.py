@@ -196,6 +196,41 @@ async def test_a_ready_operator_gets_calls_again_once_postgres_is_back(
             await op.close()
 
 
+async def test_a_database_refusing_connections_is_an_outage_and_the_dialler_comes_back(
+    pg: CrashablePostgres, sim: SimulatedPbx, crash_settings: Settings
+) -> None:
+    """PostgreSQL up but refusing new connections to the database (ALLOW_CONNECTIONS false, as an
+    administrator might during maintenance): an outage like any other, and dialling resumes once it
+    accepts them again. Before, the probe's error killed the dialling loop for good (the page
+    stayed red, no call was placed again) and every request was a 500."""
+    w = await _scene(pg, sim, [])
+    admin = await asyncpg.connect(pg.server.dsn("postgres"))
+    async with runtime.started(crash_settings) as product:
+        op = PageClient(product.url)
+        try:
+            await op.ready_as("op1", w.campaign_id)
+            await op.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets")
+            await admin.execute("alter database dialer allow_connections false")
+            await admin.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity where datname = 'dialer' and pid <> pg_backend_pid()"
+            )
+            await op.wait(lambda m: m == {"type": "database", "up": False}, within=15)
+            status, _ = await op.get("/api/agent/campaigns")
+            assert status == 503  # said so, not a 500
+            await asyncio.sleep(3)  # turns of the dialling loop probing a database that refuses
+            await admin.execute("alter database dialer allow_connections true")
+            await op.wait(lambda m: m == {"type": "database", "up": True}, within=15)
+            await _add_household(pg, w.campaign_id, "0355551202")
+            sim.script("0355551202", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
+            product.engine.floor.wake.set()
+            record = await op.wait(lambda m: m["type"] == "record", within=15)
+            assert record["attempt_id"] > 0
+        finally:
+            await op.close()
+            await admin.execute("alter database dialer allow_connections true")
+            await admin.close()
+
+
 async def _add_household(pg: CrashablePostgres, campaign_id: int, number: str) -> None:
     pool = await asyncpg.create_pool(pg.dsn, min_size=1, max_size=1)
     assert pool is not None

@@ -113,6 +113,7 @@ async def create_pool(
             timeout=5,
             command_timeout=15,
             init=_as_app_role,
+            connect=_connect,
             # a startup setting is also the value RESET ALL returns to when a connection is released
             server_settings={"timezone": TIMEZONE, "application_name": name, "dialer.department": scope},
         )
@@ -122,6 +123,16 @@ async def create_pool(
         ) from None
     assert pool is not None
     return pool
+
+
+async def _connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    """A new connection for a pool. PostgreSQL refusing one, whatever its reason (the database not
+    accepting connections, dropped, the password changed), is the database being unavailable: the
+    product holds what it must write and waits for it, as for a server that went away."""
+    try:
+        return await asyncpg.connect(*args, **kwargs)
+    except asyncpg.PostgresError as exc:
+        raise DatabaseUnavailable(f"PostgreSQL refused a new connection: {exc}") from exc
 
 
 @contextlib.asynccontextmanager

@@ -60,7 +60,9 @@ class DatabaseWatch:
         """Does the database answer now (within 2 s)? Does not change `up` by itself on success."""
         try:
             await within(PROBE_TIMEOUT_S, self.pool.fetchval("select 1"))
-        except UNAVAILABLE:
+        except Exception as exc:  # whatever stops "select 1" means not back yet (never a crash)
+            if not isinstance(exc, UNAVAILABLE):
+                log.warning("database.probe_failed", error=type(exc).__name__)
             return False
         return True
 
