@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from campaigns.windows import CallingWindow
+from dialer.imports import dates
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOTE_MAX = 2000
@@ -165,16 +166,27 @@ def validate(
 
 
 def _date(text: str) -> date | None:
+    """The page's date picker sends 2026-12-24; a script (or a person) may write 和暦 or 西暦 as
+    the municipal systems do: R8.12.24, 令和8年12月24日, 2026/12/24 (dialer.imports.dates)."""
     try:
-        return date.fromisoformat(unicodedata.normalize("NFKC", text).strip())
-    except ValueError:
+        return dates.parse_date(unicodedata.normalize("NFKC", text).strip()).value
+    except dates.DateProblem:
         return None
+
+
+_DAY_AND_TIME = re.compile(r"(.+?)[T\s]+(\d{1,2}):(\d{2})")
 
 
 def _local_datetime(text: str) -> datetime | None:
-    """An <input type=datetime-local> value, read as Tokyo time."""
+    """An <input type=datetime-local> value (2026-12-24T14:00), or a date as `_date` reads it and
+    a time (R8.12.24 14:00), read as Tokyo time."""
+    cleaned = unicodedata.normalize("NFKC", text).strip()
     try:
-        value = datetime.fromisoformat(unicodedata.normalize("NFKC", text).strip())
+        value = datetime.fromisoformat(cleaned)
     except ValueError:
-        return None
+        m = _DAY_AND_TIME.fullmatch(cleaned)
+        day = _date(m[1]) if m else None
+        if m is None or day is None or int(m[2]) > 23 or int(m[3]) > 59:
+            return None
+        value = datetime.combine(day, time(int(m[2]), int(m[3])))
     return value.replace(tzinfo=TOKYO) if value.tzinfo is None else value

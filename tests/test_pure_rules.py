@@ -86,10 +86,14 @@ def _form(**kw: str) -> dict[str, str]:
         (_form(code="promise", promise_date="2026-12-10", promise_amount="１２，０００円"), []),
         (_form(code="promise", promise_date="2026-11-22", promise_amount="1000"), ["promise_date"]),
         (_form(code="promise", promise_date="2028-01-01", promise_amount="1000"), ["promise_date"]),
-        (
-            _form(code="promise", promise_date="令和8年12月1日", promise_amount="0"),
-            ["promise_date", "promise_amount"],
-        ),
+        (_form(code="promise", promise_date="令和8年12月1日", promise_amount="0"), ["promise_amount"]),
+        (_form(code="promise", promise_date="R8.12.10", promise_amount="1000"), []),  # 和暦, as on the record
+        (_form(code="promise", promise_date="令和８年１２月１０日", promise_amount="1000"), []),
+        (_form(code="promise", promise_date="2026/12/10", promise_amount="1000"), []),
+        (_form(code="promise", promise_date="R8.13.10", promise_amount="1000"), ["promise_date"]),
+        (_form(code="callback", callback_at="R8.11.24 14:30"), []),
+        (_form(code="callback", callback_at="令和8年11月24日 14:30"), []),
+        (_form(code="callback", callback_at="R8.11.24 24:30"), ["callback_at"]),
         (_form(code="promise", promise_date="2026-12-01", promise_amount="-5"), ["promise_amount"]),
         (_form(code="promise", promise_date="2026-12-01", promise_amount="1.5"), ["promise_amount"]),
         (_form(code="callback", callback_at="2026-11-24T14:30"), []),
