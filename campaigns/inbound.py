@@ -20,7 +20,7 @@ from typing import Any
 
 from campaigns.agent import Action, AgentState
 from campaigns.callflow import STORE_ERRORS
-from campaigns.dialing import Dialing
+from campaigns.dialing import Dialing, EngineError
 from campaigns.floor import Slot
 from dialer import logs
 from dialer.ami import events as ev
@@ -250,6 +250,9 @@ class Inbound:
         """The household a caller gives by its 宛名番号 or 世帯番号, on the operator's own call: kept
         with the call, and its record shown (audit-logged). False: the department has no such number."""
         assert slot.user.department_id is not None
+        caller = self.callers.get(attempt_id)
+        if caller is not None and caller.match == "known":  # its registered number named it: the
+            raise EngineError("error.caller_known")  # page offers no look-up, nor does the API
         household_id = await inbound.identify(
             self.pool,
             attempt_id=attempt_id,
@@ -260,7 +263,6 @@ class Inbound:
         )
         if household_id is None:
             return False
-        caller = self.callers.get(attempt_id)
         if caller is not None:  # a page that reconnects is shown the household again
             caller.household_id, caller.match = household_id, "identified"
             await self.pop(slot, attempt_id)

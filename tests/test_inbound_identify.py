@@ -117,3 +117,28 @@ async def test_lookups_on_one_call_are_limited(
         assert (status, reply["error"]) == (409, "error.not_your_call")
     finally:
         await op.close()
+
+
+async def test_a_caller_known_by_their_registered_number_cannot_be_looked_up_as_another(
+    product: runtime.Running, sim: SimulatedPbx, pool: asyncpg.Pool, line: factory.World
+) -> None:
+    """The page offers no look-up for a caller whose number named their household; the API does
+    not either (it did: any household's record could be shown on any such call)."""
+    await factory.household(pool, line.campaign_id, "0355550173", no="00173", name="登録 太郎")
+    other = await factory.household(pool, line.campaign_id, "0355550174", no="00174", name="他人 次郎")
+    await pool.execute("update campaign_target set state = 'done'")
+    op = await _ready(product, "op1", line.campaign_id)
+    try:
+        sim.call_in(LINE, "0355550173")
+        caller = await op.wait(lambda m: m["type"] == "caller", within=15)
+        assert caller["match"] == "known"
+        status, reply = await op.post(
+            "/api/inbound/identify", {"attempt_id": caller["attempt_id"], "key": "00174"}
+        )
+        assert (status, reply["error"]) == (409, "error.caller_known")
+        views = await pool.fetchval(
+            "select count(*) from audit_log where action = 'record.view' and object_id = $1", str(other)
+        )
+        assert views == 0
+    finally:
+        await op.close()
