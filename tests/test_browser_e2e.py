@@ -80,8 +80,11 @@ async def test_operator_login_ready_screen_pop_disposition(
     await page.get_by_test_id("note").fill("本人確認済み。月末に全額納付予定。")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "operator-screen-pop.png"), full_page=True)
-    await page.get_by_test_id("save").click()
+    await page.get_by_test_id("save").dblclick()  # one press too many: one outcome, and said so
     await expect(page.get_by_test_id("disp-msg")).to_have_text("保存しました。")
+    await page.wait_for_timeout(500)
+    await expect(page.get_by_test_id("disp-msg")).to_have_text("保存しました。")
+    assert await pool.fetchval("select count(*) from disposition") == 1
     await expect(page.get_by_test_id("rec-name")).to_have_text("見本 太郎")  # still on the line: still shown
     await page.get_by_test_id("hangup").click()
     await expect(page.get_by_test_id("agent-state")).to_have_text("待機中")

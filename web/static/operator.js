@@ -264,14 +264,19 @@
     } finally { flushing = false; }
   }
 
+  // One press, one outcome: the button waits for the answer (a double click sent it twice, and the
+  // second said "already saved" over the first's "saved").
+  const saveButton = form.querySelector("button[type=submit]");
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    if (saveButton.disabled) return;
     form.querySelectorAll(".field-error").forEach((e) => { e.textContent = ""; });
     const data = Object.fromEntries(new FormData(form).entries());
     data.token = crypto.randomUUID();
     data.saved_at = new Date().toISOString();  // time-relative checks use the moment of saving
     saveOutbox([...outbox(), data]);
-    await flush();
+    saveButton.disabled = true;
+    try { await flush(); } finally { saveButton.disabled = false; }
   });
   setInterval(() => { if (outbox().length) flush(); }, 5000);
 
