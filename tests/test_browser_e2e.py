@@ -6,13 +6,14 @@ Screenshots are kept in var/test-artifacts/ for people to look at.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import asyncpg
 import pytest
-from playwright.async_api import Browser, Dialog, Page, expect
+from playwright.async_api import Browser, Dialog, Page, Route, expect
 
 from dialer import runtime
 from dialer.config import Settings
@@ -324,6 +325,25 @@ async def test_what_was_typed_during_a_call_that_rang_out_is_not_carried_to_the_
     await expect(page.get_by_test_id("rec-name")).to_have_text("応答 二郎")
     await expect(page.get_by_test_id("note")).to_have_value("")
     await expect(page.get_by_label("番号誤り")).not_to_be_checked()
+    await page.close()
+
+
+async def test_a_save_that_takes_long_says_the_outcome_is_kept_and_being_sent(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """The answer is slow (the database hanging before anyone knows it is down): after a few
+    seconds the page says the outcome is kept and being sent, not nothing at all."""
+    page = await browser.new_page(locale="ja-JP")
+    await _in_a_call_with_outcome_filled(page, product, pool, sim, "0355550783", "遅い保存のテスト")
+
+    async def slow(route: Route) -> None:
+        await asyncio.sleep(5)
+        await route.continue_()
+
+    await page.route("**/api/dispositions", slow)
+    await page.get_by_test_id("save").click()
+    await expect(page.get_by_test_id("disp-msg")).to_have_text("未送信の結果を再送しています…", timeout=4500)
+    await expect(page.get_by_test_id("disp-msg")).to_have_text("保存しました。", timeout=10_000)
     await page.close()
 
 

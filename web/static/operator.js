@@ -227,7 +227,11 @@
   let needLogin = false;
   async function deliver(item) {
     let res;
+    // No answer within a few seconds (the database hanging, not yet known to be down): say that
+    // the outcome is kept and being sent, rather than nothing at all.
+    const slow = setTimeout(() => setText("disp-msg", t("disp.pending")), 3000);
     try { res = await postJSON("/api/dispositions", item, csrf); } catch (e) { res = { ok: false, status: 0 }; }
+    finally { clearTimeout(slow); }
     if (!res.ok && (res.status === 0 || res.status >= 500)) { setText("disp-msg", t("disp.pending")); return false; }
     if (res.status === 401 || (res.status === 403 && res.data.error === "error.csrf")) {
       // The session ended or this page is stale: keep it; it is sent once the operator logs in again.
