@@ -287,7 +287,7 @@ class CallFlow:
             record = await records.read_for_operator(
                 self.pool, household_id=lease.household_id, department_id=lease.department_id,
                 phone_id=lease.phone_id, user_id=slot.user.id, reason=reason, attempt_id=attempt_id,
-                campaign_id=lease.campaign_id,
+                campaign_id=lease.campaign_id, remote_addr=slot.address,
             )  # fmt: skip
         except STORE_ERRORS as exc:
             log.error("store.record_failed", attempt=attempt_id, error=type(exc).__name__)

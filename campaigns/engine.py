@@ -111,10 +111,11 @@ class Engine:
             self.flow.journal.close()  # what is still held stays on disk for the next dialer
 
     # ---- operators' commands -----------------------------------------------------------------
-    async def attach(self, user: User) -> None:
+    async def attach(self, user: User, address: str = "") -> None:
         """A page (re)connected: send it the operator's state and, mid-call, the record again."""
         slot = self.floor.slot(user)
         slot.pages += 1
+        slot.address = address or slot.address
         if slot.state is AgentState.OFFLINE:  # a dialer that died may have left their phone up
             await self.adoption.adopt(slot)
         await self._send_state(slot)

@@ -90,8 +90,8 @@ class Fleet:
             raise EngineError("error.not_your_call")
         return await held[0].identify(user, attempt_id, key, by)
 
-    async def attach(self, user: User) -> None:
-        await self._of_or_first(user).attach(user)
+    async def attach(self, user: User, address: str = "") -> None:
+        await self._of_or_first(user).attach(user, address)
 
     async def detach(self, user: User) -> None:
         held = self.holding(user.id)

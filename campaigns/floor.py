@@ -37,6 +37,7 @@ class Slot:
     notice: str | None = None  # a message key for the page (phone dropped, no targets, ...)
     pages: int = 0  # the operator's open pages (WebSockets)
     inbound: bool = False  # the call is a resident's who called in (not the campaign's)
+    address: str = ""  # where their page is (the latest attached): the audit log of record views says it
     held_elsewhere: bool = False  # their phone is on another dialer's call (campaigns.adoption)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

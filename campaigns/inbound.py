@@ -234,7 +234,7 @@ class Inbound:
             record = await records.read_for_operator(
                 self.pool, household_id=caller.household_id, department_id=caller.department_id,
                 phone_id=None, user_id=slot.user.id, reason="inbound", attempt_id=attempt_id,
-                caller_number=caller.number,
+                caller_number=caller.number, remote_addr=slot.address,
             )  # fmt: skip
         except STORE_ERRORS as exc:
             log.error("store.record_failed", attempt=attempt_id, error=type(exc).__name__)

@@ -101,10 +101,10 @@ async def test_a_known_caller_reaches_the_ready_operator_with_the_record(
         ("phone_in", "0355550170", "納付約束: 月末に"),
     ]
     assert await pool.fetchval("select count(*) from promise where household_id = $1", hid) == 1
-    viewed = await pool.fetchval(
-        "select count(*) from audit_log where action = 'record.view' and object_id = $1", str(hid)
+    viewed = await pool.fetch(
+        "select remote_addr from audit_log where action = 'record.view' and object_id = $1", str(hid)
     )
-    assert viewed == 1  # the view of the record is audit-logged
+    assert [r["remote_addr"] for r in viewed] == ["127.0.0.1"]  # audit-logged, with where the page is
 
 
 async def test_an_unknown_caller_is_put_through_without_a_record(

@@ -25,7 +25,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     hub, engine = request.app[HUB], request.app[ENGINE]
     if user.role == "operator":
         hub.add_user(user.id, ws)
-        await engine.attach(user)
+        await engine.attach(user, address=request.remote or "")
     else:
         hub.add_supervisor(user.department_id, ws)
         if not engine.db.up:

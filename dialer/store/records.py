@@ -83,6 +83,7 @@ async def read_for_operator(
     attempt_id: int | None = None,
     campaign_id: int | None = None,
     caller_number: str | None = None,
+    remote_addr: str = "",
 ) -> OperatorRecord | None:
     """Read a household's minimal record and audit-log the view; None if not in this department.
     The number shown is the one dialled (`phone_id`), or the one a resident calls in from when it is
@@ -136,12 +137,13 @@ async def read_for_operator(
             attempt_id,
         )  # as a segment's not_contacted_days reads it (segments.CONTACT_ENTRY): before this call
         await conn.execute(
-            """insert into audit_log (user_id, department_id, action, object_type, object_id, detail)
-               values ($1, $2, 'record.view', 'household', $3, $4::jsonb)""",
+            """insert into audit_log (user_id, department_id, action, object_type, object_id, detail, remote_addr)
+               values ($1, $2, 'record.view', 'household', $3, $4::jsonb, $5)""",
             user_id,
             department_id,
             str(household_id),
             json.dumps({"reason": reason, "attempt_id": attempt_id}),
+            remote_addr,
         )
     lines = [DebtLine(r["debt_type"], r["fiscal_year"], r["unpaid"], r["due"], r["barred"]) for r in debts]
     return OperatorRecord(
