@@ -7,6 +7,7 @@ household; nothing about the debt is ever said to a caller by the machine.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import asyncpg
 
@@ -155,26 +156,49 @@ async def identify(
                where object_type = 'attempt' and object_id = $1 and action = 'inbound.identify'""",
             str(attempt_id),
         )
-        if tried >= MAX_LOOKUPS:
-            raise IdentifyRefused("error.too_many_lookups", 429)
-        household_id: int | None = await conn.fetchval(
-            "select household_id from person where department_id = $1 and atena_no = $2"
-            if by == "atena_no"
-            else "select id from household where department_id = $1 and household_no = $2",
-            department_id,
-            key,
-        )
-        if household_id is not None:
-            await conn.execute("update attempt set household_id = $2 where id = $1", attempt_id, household_id)
-        await conn.execute(
-            """insert into audit_log (user_id, department_id, action, object_type, object_id, detail)
-               values ($1, $2, 'inbound.identify', 'attempt', $3, $4::jsonb)""",
-            user_id,
-            department_id,
-            str(attempt_id),
-            json.dumps(
-                {"found": household_id is not None, "by": by, "household_id": household_id,
-                 "replaced": call["household_id"]}
-            ),
-        )  # fmt: skip
+        if tried >= MAX_LOOKUPS:  # refused, and kept on record (committed: raised after the block)
+            await conn.execute(
+                """insert into audit_log (user_id, department_id, action, object_type, object_id, detail)
+                   values ($1, $2, 'inbound.identify_refused', 'attempt', $3, $4::jsonb)""",
+                user_id,
+                department_id,
+                str(attempt_id),
+                json.dumps({"by": by, "key": key, "reason": "too_many_lookups"}),
+            )
+            household_id, refused = None, True
+        else:
+            household_id, refused = (
+                await _look_up(conn, attempt_id, user_id, department_id, key, by, call),
+                False,
+            )
+    if refused:
+        raise IdentifyRefused("error.too_many_lookups", 429)
+    return household_id
+
+
+async def _look_up(
+    conn: db.Connection, attempt_id: int, user_id: int, department_id: str, key: str, by: str, call: Any
+) -> int | None:
+    """One lookup on a call (its row locked): the household attached if found, audit-logged either
+    way, with the number looked up."""
+    household_id: int | None = await conn.fetchval(
+        "select household_id from person where department_id = $1 and atena_no = $2"
+        if by == "atena_no"
+        else "select id from household where department_id = $1 and household_no = $2",
+        department_id,
+        key,
+    )
+    if household_id is not None:
+        await conn.execute("update attempt set household_id = $2 where id = $1", attempt_id, household_id)
+    await conn.execute(
+        """insert into audit_log (user_id, department_id, action, object_type, object_id, detail)
+           values ($1, $2, 'inbound.identify', 'attempt', $3, $4::jsonb)""",
+        user_id,
+        department_id,
+        str(attempt_id),
+        json.dumps(
+            {"found": household_id is not None, "by": by, "key": key, "household_id": household_id,
+             "replaced": call["household_id"]}
+        ),
+    )  # fmt: skip
     return household_id
