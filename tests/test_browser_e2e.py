@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -106,6 +107,25 @@ async def test_operator_login_ready_screen_pop_disposition(
     }
     outbox = await page.evaluate("Object.values(localStorage)")
     assert all(json.loads(v) == [] for v in outbox)  # nothing left unsent
+
+
+async def test_in_english_the_record_shows_dates_and_amounts_as_english_readers_write_them(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """Not 令和8年度 and 24,000円 on the English page (the server's labels are Japanese)."""
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355550784", name="見本 花子", unpaid=24_000)
+    sim.script("0355550784", Behaviour("answer", ring_s=0.3, talk_s=None, amd_s=0.2))
+    page = await browser.new_page(locale="en-US")
+    await _login(page, product.url, "op1")
+    await page.get_by_test_id("lang-switch").click()
+    await page.get_by_test_id("ready").click()
+    await expect(page.get_by_test_id("rec-total")).to_have_text("¥24,000")
+    row = page.get_by_test_id("rec-debts").locator("tr").first
+    await expect(row).to_contain_text("FY")
+    await expect(row).not_to_contain_text("円")
+    await expect(row).to_contain_text(re.compile(r"\d{4}-\d{2}-\d{2}"))  # the due date
+    await page.close()
 
 
 async def test_english_and_bad_login(browser: Browser, product: runtime.Running, pool: asyncpg.Pool) -> None:

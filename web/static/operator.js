@@ -85,23 +85,31 @@
     restoreDraft();
   }
 
+  // In English, dates and amounts as English readers write them (the server's labels are 和暦 and 円).
+  const english = document.documentElement.lang === "en";
+  const yenEn = new Intl.NumberFormat("en", { style: "currency", currency: "JPY" });
+  const money = (n, label) => (english ? yenEn.format(n) : label);
+  const day = (iso, label) => (english ? iso : label);
+
   function renderRecord(msg) {
     const r = msg.record;
     setText("r-name", r.name_kanji);
     setText("r-kana", r.name_kana);
-    setText("r-birth", r.display.birth ? r.display.birth + " (" + r.birth_date + ")" : "");
+    setText("r-birth", !r.birth_date ? "" : english ? r.birth_date : r.display.birth + " (" + r.birth_date + ")");
     setText("r-address", (r.postal_code ? "〒" + r.postal_code + " " : "") + r.address);
     setText("r-phone", r.display.phone + (r.phone_kind ? " (" + t("phone." + r.phone_kind) + ")" : ""));
     setText("r-hno", r.household_no);
-    setText("r-last", r.display.last_contact || "—");
-    setText("r-total", r.display.total);
+    setText("r-last", r.last_contact ? day(r.last_contact, r.display.last_contact) : "—");
+    setText("r-total", money(r.total_unpaid_yen, r.display.total));
     const body = $("r-debts");
     body.replaceChildren();
     for (const d of r.debts) {
       const tr = document.createElement("tr");
-      const unpaid = d.time_barred ? d.unpaid_label + " " + t("rec.time_barred") : d.unpaid_label;
-      for (const [text, cls] of [[t("debt." + d.debt_type), ""], [d.fiscal_year_label, ""],
-                                 [unpaid, "num"], [d.earliest_due_label, ""]]) {
+      const amount = money(d.unpaid_yen, d.unpaid_label);
+      const unpaid = d.time_barred ? amount + " " + t("rec.time_barred") : amount;
+      const year = english ? "FY" + d.fiscal_year : d.fiscal_year_label;
+      for (const [text, cls] of [[t("debt." + d.debt_type), ""], [year, ""],
+                                 [unpaid, "num"], [day(d.earliest_due, d.earliest_due_label), ""]]) {
         const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td);
       }
       if (d.time_barred) { tr.className = "barred"; tr.dataset.testid = "debt-barred"; }
