@@ -72,6 +72,7 @@ class CallFlow:
         self._ending: set[int] = set()  # calls gone from the tracker whose end is still being stored
         self._pending: deque[tuple[str, int | None, Write, int | None]] = deque()
         self.journal: Journal | None = None  # held writes on disk too (set by the engine)
+        self._flushing = asyncio.Lock()
 
     async def failed(self, exc: BaseException, where: str) -> None:
         """A query met an error: unless it was bad data, the database cannot record calls now and
@@ -131,23 +132,28 @@ class CallFlow:
         return adopted
 
     async def flush_pending(self) -> bool:
-        """Retry queued writes in order; True when none is left."""
-        while self._pending:
-            what, attempt, write, seq = self._pending[0]
-            try:
-                await write()
-            except STORE_ERRORS as exc:
-                if retryable(exc):
-                    await self.failed(exc, what)
-                    return False
-                log.error("store.write_refused", what=what, attempt=attempt, error=type(exc).__name__,
-                          detail=str(exc)[:200])  # fmt: skip
-            else:
-                log.info("store.write_recovered", what=what, attempt=attempt)
-            self._pending.popleft()
-            self._done(seq)
-            self.metrics.pending_writes.set(len(self._pending))
-        return True
+        """Retry queued writes in order; True when none is left. One flush at a time: the dialling
+        loop's check that the database is back and an operator's outcome both flush, and two at
+        once would each run the first write and each take one off the queue: the second a write
+        never run (lost), or nothing (an error for the operator)."""
+        async with self._flushing:
+            while self._pending:
+                what, attempt, write, seq = self._pending[0]
+                try:
+                    await write()
+                except STORE_ERRORS as exc:
+                    if retryable(exc):
+                        await self.failed(exc, what)
+                        return False
+                    log.error("store.write_refused", what=what, attempt=attempt, error=type(exc).__name__,
+                              detail=str(exc)[:200])  # fmt: skip
+                else:
+                    log.info("store.write_recovered", what=what, attempt=attempt)
+                if self._pending and self._pending[0][2] is write:  # (not dropped meanwhile: MAX_PENDING)
+                    self._pending.popleft()
+                self._done(seq)
+                self.metrics.pending_writes.set(len(self._pending))
+            return True
 
     @property
     def holding(self) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -204,6 +205,31 @@ async def test_a_failing_database_write_does_not_strand_the_operator(
     assert kinds[-4:] == ["answered", "amd", "connected", "ended"]
     _, text = await operator.get("/metrics")
     assert "dialer_store_pending_writes 0.0" in text
+
+
+async def test_two_flushes_at_once_run_each_held_write_once(product: runtime.Running) -> None:
+    """The dialling loop (the database back?) and an operator's outcome both flush the held writes;
+    at the same moment, each ran the first write and each took one off the queue: the second a
+    write never run, or an empty queue (IndexError: the operator's save was a 500; seen in make test)."""
+    flow = product.engine.flow
+    ran: list[int] = []
+    away = True
+
+    def held(n: int) -> Callable[[], Awaitable[None]]:
+        async def write() -> None:
+            if away:
+                raise OSError("the database is away")
+            await asyncio.sleep(0.05)  # long enough for the other flush to start meanwhile
+            ran.append(n)
+
+        return write
+
+    assert not await flow.store(held(1), "first")
+    assert not await flow.store(held(2), "second")  # behind the first
+    away = False
+    assert await asyncio.gather(flow.flush_pending(), flow.flush_pending()) == [True, True]
+    assert ran == [1, 2]
+    assert flow.holding == 0
 
 
 async def test_putting_the_phone_down_during_wrap_up_keeps_wrap_up(
