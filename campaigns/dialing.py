@@ -145,14 +145,6 @@ class Dialing:
         await self.floor.tell(slot, notice)
         return None
 
-    def _held_for_predictive(self, slot: Slot) -> bool:
-        """Calls the pacer placed before a supervisor switched the campaign from predictive still
-        ring, each counting on one of its ready operators: those wait for them instead of
-        dialling, or a person who answers would find nobody free (an abandoned call, which
-        progressive dialling never makes)."""
-        assert slot.campaign is not None
-        return slot.user.id in self.held_operators(slot.campaign.id)
-
     async def serve(self, slot: Slot) -> None:
         async with slot.lock:
             if slot.state is not AgentState.READY or slot.campaign is None:
@@ -163,7 +155,10 @@ class Dialing:
             slot.campaign = fresh
             if fresh.dial_mode == "predictive":
                 return  # the pacer places this campaign's calls (campaigns.predictive)
-            if self._held_for_predictive(slot):
+            if slot.user.id in self.held_operators(fresh.id):
+                # Calls the pacer placed before a supervisor switched the campaign from predictive
+                # still ring, each counting on one of its ready operators: those wait for them, or
+                # a person who answers would find nobody free (an abandoned call).
                 return
             if not self.may_call_residents(slot.campaign):
                 await self.floor.tell(slot, "notice.outside_hours")

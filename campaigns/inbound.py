@@ -14,6 +14,7 @@ all callers while the dialer, its AMI link or the database is away.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -178,14 +179,10 @@ class Inbound:
 
     def _spare(self, free: list[Slot]) -> dict[int, int]:
         """Per campaign with predictive calls in flight (predictive now, or switched from it while
-        they ring), its ready operators that none of those calls counts on."""
-        spare: dict[int, int] = {}
-        for s in free:
-            if s.campaign is not None and (
-                s.campaign.dial_mode == "predictive" or self.counted_on(s.campaign.id)
-            ):
-                spare[s.campaign.id] = spare.get(s.campaign.id, 0) + 1
-        return {c: n - self.counted_on(c) for c, n in spare.items()}
+        they ring), its ready operators that none of those calls counts on (a campaign left out has
+        none in flight: all its ready operators are spare)."""
+        ready = Counter(s.campaign.id for s in free if s.campaign is not None)
+        return {c: n - counted for c, n in ready.items() if (counted := self.counted_on(c))}
 
     async def _take_operator(self, caller: Caller) -> Slot | None:
         """The department's ready operator who has waited longest, now on this call (an attempt);

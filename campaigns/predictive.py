@@ -309,12 +309,18 @@ class Predictive:
     def held_operators(self, campaign_id: int) -> set[int]:
         """The ready operators the campaign's calls in flight would be given to, were they all
         answered now (as `_take_operator` gives them): a campaign switched away from predictive
-        keeps them waiting for those calls (Dialing._held_for_predictive)."""
+        keeps them waiting for those calls (Dialing.serve)."""
+        waiting = [
+            c for c in self.calls.values()
+            if c.campaign.id == campaign_id and self._given_to(c) is None and not c.settled
+        ]  # fmt: skip
+        if not waiting:  # the usual case, asked for every ready operator at every turn: no floor walk
+            return set()
         free = [s for s in self.floor.slots.values() if _free(s, campaign_id)]
         held: set[int] = set()
-        for c in self.calls.values():
+        for c in waiting:
             left = [s for s in free if s.user.id not in held]
-            if c.campaign.id == campaign_id and self._given_to(c) is None and not c.settled and left:
+            if left:
                 held.add(min(left, key=partial(_first, c)).user.id)
         return held
 
