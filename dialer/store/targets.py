@@ -56,10 +56,7 @@ async def lease_next(
             row = None
             today = datetime.combine(datetime.now(TOKYO).date(), time(0, 0), TOKYO)
             args = (campaign_id, owner, hold, operator_id, today, retry.DEFAULT.max_per_day)
-            if operator_id is not None:
-                row = await conn.fetchrow(_LEASE_PREFERRED, *args)
-            if row is None:
-                row = await conn.fetchrow(_LEASE_FOLLOW_UP, *args)
+            row = await conn.fetchrow(_LEASE_FOLLOW_UP, *args)
             if row is None:
                 row = await conn.fetchrow(_LEASE, *args)
         except asyncpg.UniqueViolationError:
@@ -144,24 +141,20 @@ _ELSEWHERE = """
 """
 # Not one held for another operator's call-back (predictive calls, for nobody in particular, take any).
 _ANYONE_BUT_HELD = "$4::bigint is null or t.preferred_operator_id is null or t.preferred_operator_id = $4 or t.preferred_until <= now()"
-# In priority order (the index campaign_target_next), skipping households held for another operator.
+# First, call-backs and follow-ups due (the small index campaign_target_follow_up), at their time,
+# not behind the campaign's whole list: the operator's own while held for them, then any whose hold
+# has run out or that no operator holds (one look, not one for the own and one for the rest).
+_LEASE_FOLLOW_UP = _LEASE_TEMPLATE.format(
+    elsewhere=_ELSEWHERE,
+    pick="t.preferred_until is not null and (" + _ANYONE_BUT_HELD + ")",
+    order="coalesce(t.preferred_operator_id = $4::bigint and t.preferred_until > now(), false) desc, "
+    "t.next_attempt_at, t.id",
+)
+# Then in priority order (the index campaign_target_next), skipping households held for another operator.
 _LEASE = _LEASE_TEMPLATE.format(
     elsewhere=_ELSEWHERE,
     pick="(" + _ANYONE_BUT_HELD + ")",
     order="t.priority, t.next_attempt_at, t.id",
-)
-# Then call-backs and follow-ups due, whoever's turn (their hold run out, or for this operator, or
-# no operator at all): at their time, not behind the campaign's whole list (campaign_target_follow_up).
-_LEASE_FOLLOW_UP = _LEASE_TEMPLATE.format(
-    elsewhere=_ELSEWHERE,
-    pick="t.preferred_until is not null and (" + _ANYONE_BUT_HELD + ")",
-    order="t.next_attempt_at, t.id",
-)
-# An operator's own call-backs and follow-ups first (the small index campaign_target_preferred).
-_LEASE_PREFERRED = _LEASE_TEMPLATE.format(
-    elsewhere=_ELSEWHERE,
-    pick="t.preferred_operator_id = $4 and t.preferred_until > now()",
-    order="t.next_attempt_at, t.id",
 )
 
 
