@@ -13,7 +13,7 @@ from typing import Any
 from campaigns.hours import TOKYO
 from dialer import logs
 from dialer.store.db import Connection
-from dialer.store.imports import LONG
+from dialer.store.imports import LONG, STAGED_DEBT_KEY, STAGED_PHONE_KEY
 
 log = logs.get("dialer.imports")
 
@@ -86,10 +86,10 @@ _PHONES = """
           and t.import_id = any($3::bigint[])  -- given by an earlier export of this layout
           and not exists (select 1 from stage_phone sp join person q on q.department_id = $1 and q.atena_no = sp.atena_no
                           where q.household_id = t.household_id
-                            and case when sp.number <> '' then sp.number else 'raw:' || sp.raw end = t.key)
+                            and {phone_key} = t.key)
         returning 1
     )
-    select count(*) from gone"""
+    select count(*) from gone""".replace("{phone_key}", STAGED_PHONE_KEY)
 
 # As the segments read it (campaigns/segments.py): the head deceased, or no longer a resident.
 # Only heads this import wrote; a queued call is taken back as a payment takes it.
@@ -110,7 +110,7 @@ _HEADS = """
 _CLOSING = """
     create temp table closing on commit drop as
     with listed as (
-        select concat_ws('|', s.atena_no, s.debt_type, s.fiscal_year, s.assessed_year, s.installment) as key
+        select {debt_key} as key
         from stage_household s where s.fiscal_year is not null
     ), unsure as (
         select distinct atena_no from import_problem where import_id = $2 and severity = 'error'
@@ -119,7 +119,9 @@ _CLOSING = """
     where t.department_id = $1 and t.closed_on is null and t.import_id = any($4::bigint[])
       and (t.reported_as_of is null or t.reported_as_of <= $3)
       and not exists (select 1 from unsure u where u.atena_no = p.atena_no)
-      and not exists (select 1 from listed l where l.key = t.source_key)"""
+      and not exists (select 1 from listed l where l.key = t.source_key)""".replace(
+    "{debt_key}", STAGED_DEBT_KEY
+)
 
 _CLOSE = """
     with gone as (

@@ -20,6 +20,12 @@ from dialer.store.db import Conn, Connection
 
 LONG = 3600.0  # seconds: a merge of a million rows is not a 15-second query
 
+# The keys a staged row is stored under, as SQL over a staged household row `s` and phone row `sp`:
+# a debt's source_key (宛名番号|税目|年度|相当年度|期別) and a number's phone.key (sql/0004). Where
+# an import matches what it gives and what it no longer gives (merge.py, gone.py), it is these.
+STAGED_DEBT_KEY = "concat_ws('|', s.atena_no, s.debt_type, s.fiscal_year, s.assessed_year, s.installment)"
+STAGED_PHONE_KEY = "case when sp.number <> '' then sp.number else 'raw:' || sp.raw end"
+
 _PROBLEM_COLUMNS = (
     "import_id",
     "line",

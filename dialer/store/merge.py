@@ -27,7 +27,7 @@ from dialer import logs
 from dialer.imports.records import PERSON_FIELDS
 from dialer.store import gone
 from dialer.store.db import Connection
-from dialer.store.imports import LONG, reject_staged, warn_staged
+from dialer.store.imports import LONG, STAGED_DEBT_KEY, STAGED_PHONE_KEY, reject_staged, warn_staged
 
 log = logs.get("dialer.imports")
 
@@ -281,7 +281,7 @@ _PHONES = """
                sp.position as priority, k.key
         from stage_phone sp
         join person p on p.department_id = $1 and p.atena_no = sp.atena_no
-        cross join lateral (select case when sp.number <> '' then sp.number else 'raw:' || sp.raw end as key) k
+        cross join lateral (select {phone_key} as key) k
         where not $3::boolean or p.import_id = $2  -- an older export: only the persons it added
         order by p.household_id, k.key, sp.line, sp.position
     ), updated as (
@@ -303,7 +303,7 @@ _PHONES = """
         select household_id, person_id, $1, number, raw, kind, 'import', valid, invalid_reason, priority, $2 from src
         where not exists (select 1 from phone t where t.household_id = src.household_id and t.key = src.key)
         returning 1
-    )"""
+    )""".replace("{phone_key}", STAGED_PHONE_KEY)
 
 # paid_yen = the export's 収納額 + payments imported since, dated after the export's 抽出日.
 # An older export never overwrites a newer one's figures.
@@ -317,7 +317,7 @@ _DEBTS = """
                coalesce(s.delinquency_class, '') as delinquency_class, k.key as source_key
         from stage_household s
         join person p on p.department_id = $1 and p.atena_no = s.atena_no
-        cross join lateral (select concat_ws('|', s.atena_no, s.debt_type, s.fiscal_year, s.assessed_year, s.installment) as key) k
+        cross join lateral (select {debt_key} as key) k
         left join (select d.source_key, sum(py.amount_yen) as yen from payment py join debt d on d.id = py.debt_id
                    where py.department_id = $1 and py.paid_on > $3 group by d.source_key) later on later.source_key = k.key
         where s.fiscal_year is not null
@@ -348,4 +348,4 @@ _DEBTS = """
                delinquency_class, source_key, $2 from src
         where not exists (select 1 from debt t where t.department_id = $1 and t.source_key = src.source_key)
         returning 1
-    )"""
+    )""".replace("{debt_key}", STAGED_DEBT_KEY)
