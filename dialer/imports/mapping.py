@@ -183,12 +183,12 @@ def parse(data: dict[str, Any], source: str) -> Mapping:
         if key == "phones" and kind == "households":
             refs = ref if isinstance(ref, list) else [ref]
             if not refs or not all(_ref_ok(r, header) for r in refs):
-                problems.append(f"[columns] phones must be a list of {_refs(header, 'many')}")
+                problems.append(f"[columns] phones must be a list of {_refs(header, many=True)}")
             phones = tuple(refs)
         elif key not in fields:
             problems.append(f"[columns] {key}: not a field of a {kind} file (fields: {', '.join(fields)})")
         elif not _ref_ok(ref, header):
-            problems.append(f"[columns] {key}: give {_refs(header, 'one')}")
+            problems.append(f"[columns] {key}: give {_refs(header, many=False)}")
         else:
             columns[key] = ref
     constants = {}
@@ -254,16 +254,12 @@ def _table(problems: list[str], data: dict[str, Any], name: str) -> dict[str, An
     return {}
 
 
-def _refs(header: object, how_many: str) -> str:
+def _refs(header: object, many: bool) -> str:
     """How columns are named, as a mistake's message says it."""
     if header is False:
-        where = "[file] header = false, so the file has no column names"
-        return (
-            f"column positions (1, 2, …): {where}"
-            if how_many == "many"
-            else f"a column position (1, 2, …): {where}"
-        )
-    if how_many == "many":
+        named = "column positions" if many else "a column position"
+        return f"{named} (1, 2, …): [file] header = false, so the file has no column names"
+    if many:
         return "column names (the header's text) or positions (1, 2, …)"
     return "a column name (the header's text) or a position (1, 2, …)"
 

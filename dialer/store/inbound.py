@@ -139,6 +139,7 @@ async def identify(
     the department has no such number. A wrong one can be looked up again until the outcome is
     saved. Each lookup is in the audit log, found or not; at most MAX_LOOKUPS a call."""
     assert by in KEYS
+    household_id: int | None = None
     async with db.department(pool, department_id) as conn, conn.transaction():
         call = await conn.fetchrow(
             "select operator_id, dial_mode, household_id from attempt where id = $1 for update", attempt_id
@@ -156,7 +157,8 @@ async def identify(
                where object_type = 'attempt' and object_id = $1 and action = 'inbound.identify'""",
             str(attempt_id),
         )
-        if tried >= MAX_LOOKUPS:  # refused, and kept on record (committed: raised after the block)
+        refused = tried >= MAX_LOOKUPS
+        if refused:  # kept on record (the transaction commits: the refusal is raised after it)
             await conn.execute(
                 """insert into audit_log (user_id, department_id, action, object_type, object_id, detail)
                    values ($1, $2, 'inbound.identify_refused', 'attempt', $3, $4::jsonb)""",
@@ -165,12 +167,8 @@ async def identify(
                 str(attempt_id),
                 json.dumps({"by": by, "key": key, "reason": "too_many_lookups"}),
             )
-            household_id, refused = None, True
         else:
-            household_id, refused = (
-                await _look_up(conn, attempt_id, user_id, department_id, key, by, call),
-                False,
-            )
+            household_id = await _look_up(conn, attempt_id, user_id, department_id, key, by, call)
     if refused:
         raise IdentifyRefused("error.too_many_lookups", 429)
     return household_id
