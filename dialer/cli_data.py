@@ -1,4 +1,4 @@
-"""`dialer import`, `dialer import-payments`, `dialer imports`: the data commands.
+"""`dialer import`, `dialer import-payments`, `dialer import-plans`, `dialer imports`: the data commands.
 
 Exit codes: 0 every row stored; 1 the file was imported but some rows were rejected (see the
 report); 7 the file as a whole could not be read (nothing stored); 2 a bad mapping or option.
@@ -44,6 +44,20 @@ def register(sub: Any) -> None:
     pay.add_argument("--report", type=Path, help="write the error report (CSV) here")
     pay.add_argument("file", type=Path)
     pay.set_defaults(func=_import, kind="payments", as_of=None)
+    plans = sub.add_parser(
+        "import-plans",
+        help="import installment plans (分納) with their schedules: a plan kept keeps its household from being called",
+    )
+    plans.add_argument("--department", required=True)
+    plans.add_argument(
+        "--mapping",
+        default="plans-sample",
+        help="a shipped mapping name or a .toml path (default: plans-sample)",
+    )
+    plans.add_argument("--as-of", help="the export's 抽出日 (YYYY-MM-DD or 和暦); default today")
+    plans.add_argument("--report", type=Path, help="write the error report (CSV) here")
+    plans.add_argument("file", type=Path)
+    plans.set_defaults(func=_import, kind="plans")
     runs = sub.add_parser("imports", help="past imports and their error reports")
     rsub = runs.add_subparsers(title="imports commands")
     ls = rsub.add_parser("list", help="the latest imports")

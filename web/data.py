@@ -236,6 +236,7 @@ async def import_status(request: web.Request) -> web.Response:
         body["step"] = p.step if p else ""
         return web.json_response(body)
     body.update(
+        kind=info.kind,
         read=info.rows_read,
         stored=info.rows_stored,
         rejected=info.rows_rejected,

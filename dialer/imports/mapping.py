@@ -18,7 +18,8 @@ from dialer.errors import ConfigError, ImportFileError
 
 SHIPPED = Path(__file__).parent / "mappings"
 
-# field -> (kind of value, required). Kinds: key, text, name, date, fy (年度), inst (期別), yen, flag, sex, postal.
+# field -> (kind of value, required). Kinds: key, text, name, date, fy (年度), inst (期別), yen, flag, sex,
+# postal, code, seq (分納の回), plan_status.
 HOUSEHOLD_FIELDS: dict[str, tuple[str, bool]] = {
     "household_no": ("key", True),
     "atena_no": ("key", True),
@@ -63,7 +64,20 @@ PAYMENT_FIELDS: dict[str, tuple[str, bool]] = {
     "paid_on": ("date", True),
     "channel": ("text", False),
 }
-KINDS = {"households": HOUSEHOLD_FIELDS, "payments": PAYMENT_FIELDS}
+# 分納: one line per instalment of a plan; a plan's lines give its whole schedule
+PLAN_FIELDS: dict[str, tuple[str, bool]] = {
+    "plan_no": ("key", True),
+    "atena_no": ("key", True),
+    "agreed_on": ("date", True),
+    "status": ("plan_status", False),
+    "total_yen": ("yen", False),
+    "seq": ("seq", True),
+    "due_date": ("date", True),
+    "amount_yen": ("yen", True),
+    "paid_yen": ("yen", False),
+    "paid_on": ("date", False),
+}
+KINDS = {"households": HOUSEHOLD_FIELDS, "payments": PAYMENT_FIELDS, "plans": PLAN_FIELDS}
 ENCODINGS = {
     "auto": "auto",
     "cp932": "cp932",

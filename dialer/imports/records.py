@@ -61,7 +61,24 @@ PAYMENT_STAGE = (
     "paid_on",
     "channel",
 )
+# a plan's lines; a rejected line is staged too, as (line, 計画番号 as read, None…, ok false): the
+# plan it belongs to is then left as it was (dialer/store/plans.py)
+PLAN_STAGE = (
+    "line",
+    "plan_no",
+    "atena_no",
+    "agreed_on",
+    "status",
+    "total_yen",
+    "seq",
+    "due_date",
+    "amount_yen",
+    "paid_yen",
+    "paid_on",
+    "ok",
+)
 _HOUSEHOLD_VALUES = itemgetter(*HOUSEHOLD_STAGE[1:])
+_PLAN_VALUES = itemgetter(*PLAN_STAGE[1:-1])
 _PAYMENT_VALUES = itemgetter(*PAYMENT_STAGE[1:])
 _DEBT_FIELDS = (
     "debt_type",
@@ -148,6 +165,26 @@ def payment_row(conv: Converter, row: Row, today: date) -> tuple[tuple[Any, ...]
         problems.append(Problem(row.line, _label(conv, "paid_on"), "error", why))
         return None, _about(conv, row, problems)
     return (row.line, *_PAYMENT_VALUES(v)), _about(conv, row, problems)
+
+
+def plan_row(conv: Converter, row: Row, today: date) -> tuple[tuple[Any, ...], list[Problem]]:
+    """One instalment of a plan as staged (rejected: its line and 計画番号 only), and its problems.
+    A date after `today` (Tokyo) is a mistake: a plan agreed or an instalment paid tomorrow."""
+    v, problems = conv.fields(row)
+    if v and not any(p.severity == "error" for p in problems):
+        for name, what in (("agreed_on", "承認日"), ("paid_on", "納付日")):
+            if v[name] is not None and v[name] > today:
+                why = f"{what} {v[name].isoformat()} が今日({today.isoformat()})より後です"
+                problems.append(Problem(row.line, _label(conv, name), "error", why))
+        for name, what in (("amount_yen", "納付予定額"), ("total_yen", "分納総額")):
+            if v[name] == 0:
+                problems.append(Problem(row.line, _label(conv, name), "error", f"{what}が0円です"))
+    if not v or any(p.severity == "error" for p in problems):
+        rejected = (row.line, conv.key_of(row, "plan_no"), *([None] * (len(PLAN_STAGE) - 3)), False)
+        return rejected, _about(conv, row, problems)
+    v["status"] = v["status"] or "active"
+    v["paid_yen"] = v["paid_yen"] or 0
+    return (row.line, *_PLAN_VALUES(v), True), _about(conv, row, problems)
 
 
 def _label(conv: Converter, name: str) -> str:

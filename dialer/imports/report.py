@@ -40,6 +40,10 @@ def _lines(rows: Iterable[Any], header: bool = False) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
+# how each table's counts are listed
+_ORDER = {"inserted": 0, "updated": 1, "unchanged": 2, "removed": 3, "already_imported": 4}
+
+
 def summary(info: RunInfo) -> str:
     c = info.counts
     lines = [
@@ -48,11 +52,11 @@ def summary(info: RunInfo) -> str:
         f"  rows read {info.rows_read}, stored {info.rows_stored}, rejected {info.rows_rejected}, "
         f"stored with warnings {info.rows_warned}",
     ]
-    for table in ("households", "persons", "phones", "debts", "payments"):
+    for table in ("households", "persons", "phones", "debts", "payments", "plans", "plan_dues"):
         if isinstance(c.get(table), dict):
-            t = c[table]
-            extra = ", ".join(f"{k} {v}" for k, v in t.items())
-            lines.append(f"  {table}: {extra}")
+            t = c[table]  # (as stored: jsonb keeps its keys in an order of its own)
+            extra = ", ".join(f"{k} {t[k]}" for k in sorted(t, key=lambda k: _ORDER.get(k, len(_ORDER))))
+            lines.append(f"  {table.replace('_', ' ')}: {extra}")
     for key in (
         "households_paid_off",
         "targets_excluded",
@@ -61,6 +65,7 @@ def summary(info: RunInfo) -> str:
         "debts_applied",
         "yen_applied",
         "payments_in_export",
+        "plans_older",
         "blank_lines",
     ):
         if c.get(key):
@@ -75,6 +80,11 @@ def summary(info: RunInfo) -> str:
         lines.append(
             f"  no debt closed: the file leaves out {closing} of the {open_} open debts its layout gave, more"
             " than its complete_closes_at_most allows (a file cut short, or one district's?)"
+        )
+    if c.get("plan_dues_not_removed"):
+        lines.append(
+            f"  no instalment removed: {c['plan_dues_not_removed']} rejected line(s) name no plan, so what the"
+            " file no longer lists cannot be told (correct them and import again)"
         )
     if c.get("older_than"):
         lines.append(

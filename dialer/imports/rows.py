@@ -27,6 +27,8 @@ from dialer.imports.values import (
     parse_flag,
     parse_installment,
     parse_key,
+    parse_plan_status,
+    parse_seq,
     parse_yen,
 )
 
@@ -111,6 +113,8 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "sex": _sex,
     "postal": _postal,
     "code": _code,
+    "seq": parse_seq,
+    "plan_status": parse_plan_status,
 }
 
 
@@ -205,14 +209,17 @@ class Converter:
         cell): the problems found in the row keep them (`Problem.household_no`, `atena_no`).
         A row with more cells than the header reads them where the header puts them: its keys
         may be another column's text, which only links the report line to a wrong household."""
-        keys = {"household_no": "", "atena_no": ""}
-        for name, idx, _, _, _, table in self.columns:
-            if name in keys and idx < len(row.fields):
+        return self.key_of(row, "household_no"), self.key_of(row, "atena_no")
+
+    def key_of(self, row: Row, name: str) -> str:
+        """One key of the row as read, however broken the rest of the row is ('' if none)."""
+        for field, idx, _, _, _, table in self.columns:
+            if field == name and idx < len(row.fields):
                 key = clean(row.fields[idx])[0]
                 key = (key if table is None else table.get(key, key))[:64]  # as `_cell` reads it
                 if not (REPLACEMENT in key or _CONTROL.search(key)):  # (no NUL reaches PostgreSQL)
-                    keys[name] = key
-        return keys["household_no"], keys["atena_no"]
+                    return key
+        return ""
 
     def columns_of(self, rows: list[Row]) -> Columns:
         """The batch's rows that convert column by column, their values per field, and the rest.

@@ -23,9 +23,9 @@ from dialer import logs
 from dialer.errors import ConfigError, DialerError, ImportFileError
 from dialer.imports.csvfile import BadRow, CsvFile, Row
 from dialer.imports.mapping import Mapping, check_department
-from dialer.imports.records import household_batch, payment_row
+from dialer.imports.records import household_batch, payment_row, plan_row
 from dialer.imports.rows import Converter, Problem
-from dialer.store import db, merge, payments
+from dialer.store import db, merge, payments, plans
 from dialer.store import imports as store
 
 log = logs.get("dialer.imports")
@@ -109,7 +109,7 @@ async def import_file(
                 sha256=sha,
                 size=size,
                 mapping=req.mapping.name,
-                as_of=as_of if req.mapping.kind == "households" else None,
+                as_of=as_of if req.mapping.kind in ("households", "plans") else None,
                 user_id=req.user_id,
             )
         log.info(
@@ -178,6 +178,9 @@ async def _run(
                 conn, run_id, req.department_id, as_of, mapped, step,
                 complete=req.mapping.complete, closes_at_most=req.mapping.complete_closes_at_most,
             )  # fmt: skip
+        elif kind == "plans":
+            progress.step = "plans"
+            counts = await plans.merge(conn, run_id, req.department_id, as_of, datetime.now(TOKYO).date())
         else:
             progress.step = "payments"
             counts = await payments.merge(conn, run_id, req.department_id)
@@ -228,6 +231,12 @@ def _convert(conv: Converter, kind: str, today: date, rows: list[Row], batch: _B
         batch.rows += staged
         batch.phones += phones
         batch.problems += problems
+        return batch
+    if kind == "plans":
+        for r in rows:
+            line, problems = plan_row(conv, r, today)
+            batch.rows.append(line)
+            batch.problems += problems
         return batch
     for r in rows:
         one, problems = payment_row(conv, r, today)

@@ -101,3 +101,33 @@ def parse_key(text: str) -> str:
     if not _KEY.fullmatch(text):
         raise ValueProblem(f"番号として読めません(英数字32文字まで): {text!r}")
     return text
+
+
+_SEQ = re.compile(r"第?(\d{1,3})回?")
+
+
+def parse_seq(text: str) -> int:
+    """分納の回: '3', '03', '第3回', '3回' (1–999)."""
+    m = _SEQ.fullmatch(text.replace(" ", ""))
+    if m is None or not 1 <= int(m[1]) <= 999:
+        raise ValueProblem(f"回数として読めません(1〜999): {text!r}")
+    return int(m[1])
+
+
+# A plan's state as delinquency systems word it ([values.status] translates other codes).
+PLAN_STATUSES = {
+    **dict.fromkeys(("active", "履行中", "分納中", "継続", "継続中", "承認", "承認済"), "active"),
+    **dict.fromkeys(("broken", "不履行", "履行遅滞", "遅延", "中断"), "broken"),
+    **dict.fromkeys(("completed", "完了", "完納", "履行済", "履行完了", "終了"), "completed"),
+    **dict.fromkeys(("cancelled", "取消", "取消し", "取り消し", "解除", "破棄", "失効"), "cancelled"),
+}
+
+
+def parse_plan_status(text: str) -> str:
+    """分納の状態: 履行中 → active, 不履行 → broken, 完了 → completed, 取消 → cancelled."""
+    status = PLAN_STATUSES.get(text.lower())
+    if status is None:
+        raise ValueProblem(
+            f"分納の状態として読めません(履行中・不履行・完了・取消。[values.status]で変換できます): {text!r}"
+        )
+    return status

@@ -49,7 +49,7 @@ h.unpaid_yen = 0 and h.updated_at < $2 and h.created_at < $2
   and not exists (select 1 from contact_history c where c.household_id = h.id and (c.at >= $2 or c.created_at >= $2))
   and not exists (select 1 from promise p where p.household_id = h.id and (p.status = 'open' or p.created_at >= $2))
   and not exists (select 1 from installment_plan p
-                  where p.household_id = h.id and (p.status = 'active' or p.created_at >= $2))
+                  where p.household_id = h.id and (p.status = 'active' or p.updated_at >= $2))
   and not exists (select 1 from import_problem q join import_run r on r.id = q.import_id
                   where q.household_no <> '' and q.household_no = h.household_no
                     and r.department_id = h.department_id and r.started_at >= $2)

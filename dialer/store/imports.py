@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from dialer.imports.records import HOUSEHOLD_STAGE, PAYMENT_STAGE, PHONE_STAGE
+from dialer.imports.records import HOUSEHOLD_STAGE, PAYMENT_STAGE, PHONE_STAGE, PLAN_STAGE
 from dialer.imports.rows import Problem
 from dialer.store.db import Conn, Connection
 
@@ -136,12 +136,25 @@ async def create_staging(conn: Connection, kind: str) -> None:
                    line int, household_no text, atena_no text, position int, raw text, number text, kind text,
                    valid boolean, reason text) on commit drop"""
         )
+    elif kind == "plans":
+        await conn.execute(
+            """create temp table stage_plan (
+                   line int, plan_no text, atena_no text, agreed_on date, status text, total_yen bigint, seq int,
+                   due_date date, amount_yen bigint, paid_yen bigint, paid_on date, ok boolean) on commit drop"""
+        )
     else:
         await conn.execute(
             """create temp table stage_payment (
                    line int, receipt_no text, atena_no text, debt_type text, fiscal_year int, assessed_year int,
                    installment int, notice_no text, amount_yen bigint, paid_on date, channel text) on commit drop"""
         )
+
+
+_STAGES = {
+    "households": ("stage_household", HOUSEHOLD_STAGE),
+    "payments": ("stage_payment", PAYMENT_STAGE),
+    "plans": ("stage_plan", PLAN_STAGE),
+}
 
 
 async def stage(
@@ -154,9 +167,7 @@ async def stage(
 ) -> None:
     """COPY one batch into the staging tables and its problems into the report."""
     if rows:
-        table, columns = (
-            ("stage_household", HOUSEHOLD_STAGE) if kind == "households" else ("stage_payment", PAYMENT_STAGE)
-        )
+        table, columns = _STAGES[kind]
         await conn.copy_records_to_table(table, records=rows, columns=columns, timeout=LONG)
     if phones:
         await conn.copy_records_to_table("stage_phone", records=phones, columns=PHONE_STAGE, timeout=LONG)

@@ -12,7 +12,7 @@ any export's are (a debt keeps the figures of the newest export that gave it). I
 is not older, a person's numbers follow the file: one their rows no longer give is set aside (not
 dialed) until an export gives it again. A household whose head the file reports deceased or
 moved out leaves its campaigns at once, a queued call included. A person who moves takes all
-their debts along. A complete layout's export closes the debts it no longer lists. What an
+their debts and installment plans along. A complete layout's export closes the debts it no longer lists. What an
 export says is gone is handled in dialer/store/gone.py.
 """
 
@@ -116,6 +116,16 @@ async def merge_households(
            from person p
            where p.department_id = $1 and p.import_id = $2 and d.department_id = $1 and d.person_id = p.id
              and d.household_id <> p.household_id""",
+        department_id,
+        run_id,
+        timeout=LONG,
+    )
+    # and their installment plans (a plan kept keeps the new household out of campaigns)
+    await conn.execute(
+        """update installment_plan ip set household_id = p.household_id, updated_at = now()
+           from person p
+           where p.department_id = $1 and p.import_id = $2 and ip.department_id = $1 and ip.person_id = p.id
+             and ip.household_id <> p.household_id""",
         department_id,
         run_id,
         timeout=LONG,

@@ -10,14 +10,15 @@
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   const number = new Intl.NumberFormat(document.documentElement.lang || "ja");
 
-  // Only the layouts made for the chosen department's files (a layout naming none fits any).
+  // Only the layouts made for the chosen department's files (a layout naming none fits any); when
+  // the one chosen does not fit, the department's first arrears layout (the file most often loaded).
   function layoutsFor() {
     const department = form.department.value;
     let first = null;
     for (const o of form.mapping.options) {
       const fits = !o.dataset.departments || o.dataset.departments.split(" ").includes(department);
       o.hidden = o.disabled = !fits;
-      if (fits && first === null) first = o;
+      if (fits && (first === null || (first.dataset.kind !== "households" && o.dataset.kind === "households"))) first = o;
     }
     if (form.mapping.selectedOptions[0]?.disabled && first) form.mapping.value = first.value;
   }
@@ -51,16 +52,20 @@
     add(t("imp.rejected"), number.format(body.rejected));
     add(t("imp.warned"), number.format(body.warned));
     const counts = body.counts || {};
-    for (const table of ["households", "persons", "phones", "debts", "payments"]) {
+    for (const table of ["households", "persons", "phones", "debts", "payments", "plans", "plan_dues"]) {
       const c = counts[table];
       if (c && typeof c === "object") {
-        add(t("imp.table." + table), t("imp.new") + " " + number.format(c.inserted || 0) + "・" + t("imp.changed") + " " + number.format(c.updated || 0));
+        let text = t("imp.new") + " " + number.format(c.inserted || 0) + "・" + t("imp.changed") + " " + number.format(c.updated || 0);
+        if (c.removed) text += "・" + t("imp.removed") + " " + number.format(c.removed);
+        add(t("imp.table." + table), text);
       }
     }
     if (counts.duplicates_rejected) add(t("imp.duplicates"), number.format(counts.duplicates_rejected));
     if (counts.households_paid_off) add(t("imp.paid_off"), number.format(counts.households_paid_off));
     if (counts.payments_in_export) add(t("imp.in_export"), number.format(counts.payments_in_export));
-    if (counts.targets_excluded) add(t("imp.head_gone"), number.format(counts.targets_excluded));
+    if (counts.targets_excluded) add(t(body.kind === "plans" ? "imp.plan_kept" : "imp.head_gone"), number.format(counts.targets_excluded));
+    if (counts.plans_older) add(t("imp.plans_older"), number.format(counts.plans_older));
+    if (counts.plan_dues_not_removed) add(t("imp.plan_dues_not_removed"), number.format(counts.plan_dues_not_removed));
     if (counts.older_than) add(t("imp.older_than"), counts.older_than);
     if (counts.phones_set_aside) add(t("imp.phones_set_aside"), number.format(counts.phones_set_aside));
     if (counts.debts_closed) add(t("imp.debts_closed"), number.format(counts.debts_closed));
