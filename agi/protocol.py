@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -46,6 +47,46 @@ class AgiFailed(DialerError):
     """Asterisk refused a command, or the peer broke the protocol or did not answer in time."""
 
     error_id = "agi_failed"
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+@dataclass(frozen=True)
+class Peers:
+    """Who may use the service: the Asterisk servers and this machine. Anyone else who could
+    connect could ask, number by number, who owes (the inbound route) and write contact
+    history (the ivr route)."""
+
+    networks: tuple[Network, ...] = LOOPBACK
+
+    def allow(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])  # fe80::1%eth0
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # a dual-stack socket's view of an IPv4 peer
+        return any(ip in n for n in self.networks if n.version == ip.version)
+
+
+async def peers_for(asterisk_hosts: list[str], allowed: tuple[Network, ...]) -> Peers:
+    """This machine, the networks AGI_ALLOW names, and the addresses of the Asterisk servers the
+    dialer manages (AMI_HOST, AMI_SERVERS: the dialplans that call this service). A host that
+    cannot be resolved now is left out, and said so."""
+    networks = [*LOOPBACK, *allowed]
+    loop = asyncio.get_running_loop()
+    for host in asterisk_hosts:
+        try:
+            infos = await within(5.0, loop.getaddrinfo(host, None))
+        except (OSError, TimeoutError):
+            log.warning("agi.asterisk_unresolved", host=host, hint="set AGI_ALLOW to its address")
+            continue
+        for info in infos:
+            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+            networks.append(ipaddress.ip_network(address))
+    return Peers(tuple(dict.fromkeys(networks)))
 
 
 @dataclass(frozen=True)
@@ -162,8 +203,10 @@ class FastAgiServer:
         *,
         header_timeout_s: float = 5.0,
         command_timeout_s: float = 5.0,
+        peers: Peers = Peers(),
     ) -> None:
         self.routes, self.host, self.port = dict(routes), host, port
+        self.peers = peers
         self.header_timeout_s, self.command_timeout_s = header_timeout_s, command_timeout_s
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
@@ -189,6 +232,12 @@ class FastAgiServer:
         assert task is not None
         self._sessions.add(task)
         try:
+            peer = writer.get_extra_info("peername")
+            address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+            if not self.peers.allow(address):
+                # not Asterisk: closed before a byte is read (AGI_ALLOW lets others in)
+                log.warning("agi.peer_refused", peer=address)
+                return
             await self._session(reader, writer)
         except asyncio.CancelledError:
             # close() cancels the sessions of a stopping dialer. Ended, not cancelled: Python

@@ -7,7 +7,10 @@
   DIALER_INBOUND=ok; the dialplan goes on only when it sees that.
 - `ivr,<department>,<household>`: the short menu: 1 payment information, 2 an operator (also
   after no key twice, or three rounds). Sets DIALER_CHOICE=operator and writes the
-  call into the household's contact history (経過記録) when the caller was recognised.
+  call into the household's contact history (経過記録) when the caller was recognised: by
+  `inbound`, on the same channel (its agi_uniqueid), a few minutes before. The household in the
+  arguments is never taken on its word: whatever could reach this service would otherwise write
+  into any household's 経過記録, which goes back to the delinquency system.
 - `played,<abandon|machine>,<attempt>,<PLAYBACKSTATUS>`: run from the `h` extension after a
   message was played to the end; adds `message_played` to the attempt's timeline (evidence of
   what residents heard), with nobody waiting on it.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -38,6 +42,8 @@ STORE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutE
 _DEPARTMENT = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 MENU_ROUNDS = 3
 MENU_TIMEOUT_MS = 6000
+RECOGNISED_FOR_S = 900.0  # from `inbound` to `ivr` on one channel: seconds, at most a long wait
+RECOGNISED_AT_MOST = 10_000  # channels remembered at once (a flood forgets the oldest)
 
 
 def line_digits(line: str) -> str:
@@ -51,6 +57,32 @@ class Routes:
     def __init__(self, pool: asyncpg.Pool, store_timeout_s: float = 2.0) -> None:
         self.pool = pool
         self.store_timeout_s = store_timeout_s
+        # channel (agi_uniqueid) -> (department, household, when): whom `inbound` recognised
+        self._recognised: dict[str, tuple[str, int, float]] = {}
+
+    def _remember(self, call: Call, department: str, household: int) -> None:
+        channel = call.headers.get("agi_uniqueid", "")
+        if not channel:
+            return
+        now = time.monotonic()
+        self._recognised.pop(channel, None)
+        self._recognised[channel] = (department, household, now)
+        while self._recognised:  # oldest first: drop the stale ones, and any beyond the limit
+            first = next(iter(self._recognised))
+            if (
+                len(self._recognised) <= RECOGNISED_AT_MOST
+                and now - self._recognised[first][2] < RECOGNISED_FOR_S
+            ):
+                break
+            del self._recognised[first]
+
+    def _recognised_on(self, call: Call, department: str, household: int) -> bool:
+        seen = self._recognised.get(call.headers.get("agi_uniqueid", ""))
+        return (
+            seen is not None
+            and seen[:2] == (department, household)
+            and time.monotonic() - seen[2] < RECOGNISED_FOR_S
+        )
 
     def table(self) -> dict[str, Route]:
         return {"inbound": self.inbound, "ivr": self.ivr, "played": self.played}
@@ -86,6 +118,8 @@ class Routes:
         await call.set_variable("DIALER_CALLER", caller)
         await call.set_variable("DIALER_HOUSEHOLD", str(households[0]) if len(households) == 1 else "")
         await call.set_variable("DIALER_INBOUND", "ok")
+        if len(households) == 1:
+            self._remember(call, department, households[0])
         log.info(
             "agi.inbound",
             department=department,
@@ -112,7 +146,10 @@ class Routes:
         if not _DEPARTMENT.match(department):
             log.error("agi.ivr_bad_department")
             return  # DIALER_CHOICE stays unset: the dialplan's fallback
-        household = int(household_arg) if household_arg.isdigit() else None
+        household = int(household_arg) if household_arg.isdigit() and len(household_arg) < 19 else None
+        if household is not None and not self._recognised_on(call, department, household):
+            log.warning("agi.ivr_household_not_recognised", department=department)
+            household = None  # nothing written: `inbound` did not find them on this channel
         menu = f"custom/dialer-{department.replace('_', '-')}-menu"
         info = f"custom/dialer-{department.replace('_', '-')}-payment-info"
         heard_info, choice, silent = False, "", 0

@@ -7,6 +7,7 @@ or several (AMI_SERVERS).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -79,6 +80,8 @@ class Settings:
     # The FastAGI service Asterisk's dialplan calls (agi/): agi://AGI_HOST:AGI_PORT/<route>
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
+    # who besides this machine and the AMI servers may connect to it (AGI_ALLOW: addresses, networks)
+    agi_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     more_ami: tuple[AmiSettings, ...] = ()  # the other servers of AMI_SERVERS, each with its operators
     # The daily purge of data past its retention (dialer/purging.py), Tokyo time; None: off
     purge_at: time | None = time(3, 30)
@@ -192,10 +195,24 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         cookie_secure=env_flag(env, "HTTP_COOKIE_SECURE"),
         agi_host=env.get("AGI_HOST", "127.0.0.1"),
         agi_port=env_int(env, "AGI_PORT", 4573, lo=0),
+        agi_allow=parse_agi_allow(env.get("AGI_ALLOW", "")),
         heartbeat_s=env_int(env, "DIALER_HEARTBEAT_S", 10, lo=1, hi=60),
         more_ami=tuple(servers[1:]),
         purge_at=parse_purge_at(env.get("PURGE_AT") or "03:30"),
     )
+
+
+def parse_agi_allow(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """AGI_ALLOW="10.0.0.5,10.0.1.0/24": addresses or networks that may use the FastAGI service."""
+    networks = []
+    for item in (x.strip() for x in raw.split(",") if x.strip()):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"AGI_ALLOW: each entry is an IP address or a network such as 10.0.1.0/24, got {item!r}"
+            ) from None
+    return tuple(networks)
 
 
 _SERVER = re.compile(r"^([a-z][a-z0-9_-]{0,31})=([A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\])(?::(\d{1,5}))?$")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiohttp import web
 
-from agi.protocol import FastAgiServer
+from agi.protocol import FastAgiServer, peers_for
 from agi.routes import Routes
 from campaigns.engine import Engine
 from campaigns.fleet import Fleet
@@ -114,7 +114,8 @@ async def started(
         stack.push_async_callback(web_pool.close)
         if before_link is not None:
             await before_link(pool)
-        agi = FastAgiServer(Routes(pool).table(), settings.agi_host, settings.agi_port)
+        peers = await peers_for([ami.host for ami in settings.servers], settings.agi_allow)
+        agi = FastAgiServer(Routes(pool).table(), settings.agi_host, settings.agi_port, peers=peers)
         try:
             await agi.start()
         except OSError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import pytest
 
-from agi.protocol import FastAgiServer
+from agi.protocol import LOOPBACK, FastAgiServer, Peers, peers_for
 from agi.routes import Routes, caller_number
 from dialer import runtime
 from tests import factory
@@ -41,6 +42,7 @@ async def fake_asterisk(
     keys: list[str] | None = None,
     hang_up_after: int | None = None,
     prompts_installed: bool = True,
+    channel: str = "1795370746.41",
 ) -> Session:
     """One AGI() call: send the channel's headers, then answer commands as res_agi would.
 
@@ -55,7 +57,7 @@ async def fake_asterisk(
         "agi_channel": "PJSIP/trunk-00000007",
         "agi_language": "ja",
         "agi_type": "PJSIP",
-        "agi_uniqueid": "1795370746.41",
+        "agi_uniqueid": channel,
         "agi_version": "22.10.1",
         "agi_callerid": callerid,
         "agi_calleridname": "unknown",
@@ -195,6 +197,9 @@ async def test_the_dialplans_department_hint_wins_and_an_unknown_line_falls_back
 
 async def test_the_menu_payment_information_then_a_person(agi: int, pool: asyncpg.Pool, lines: int) -> None:
     hid = await factory.household(pool, lines, "0355550101")
+    await fake_asterisk(
+        agi, "inbound", NHI_LINE, ""
+    )  # recognised on this channel first, as the dialplan does
     seen = await fake_asterisk(agi, "ivr", "nhi", str(hid), keys=["1", "2"])
     assert seen.commands[0] == "GET DATA custom/dialer-nhi-menu 6000 1"
     assert 'STREAM FILE custom/dialer-nhi-payment-info ""' in seen.commands
@@ -208,6 +213,71 @@ async def test_the_menu_payment_information_then_a_person(agi: int, pool: asyncp
         "content": "入電(自動応答)、納付方法の案内を聞いた、オペレーターを希望",
         "department_id": "nhi",
     }
+
+
+async def test_the_menu_writes_only_for_the_household_recognised_on_its_own_channel(
+    agi: int, pool: asyncpg.Pool, lines: int
+) -> None:
+    hid = await factory.household(pool, lines, "0355550101")
+    other = await factory.household(pool, lines, "0355550202")
+    # a household named in the arguments, never looked up: no 経過記録 (anyone could name any)
+    seen = await fake_asterisk(agi, "ivr", "nhi", str(hid), keys=["2"])
+    assert seen.variables == {"DIALER_CHOICE": "operator"}  # the caller still reaches a person
+    await fake_asterisk(agi, "inbound", NHI_LINE, "", channel="1795370746.50")  # hid, on another channel
+    await fake_asterisk(agi, "ivr", "nhi", str(hid), keys=["2"])
+    await fake_asterisk(agi, "inbound", NHI_LINE, "")  # hid on this channel; then another household
+    await fake_asterisk(agi, "ivr", "nhi", str(other), keys=["2"])
+    await fake_asterisk(agi, "ivr", "tax", str(hid), keys=["2"])  # or another department
+    assert await pool.fetchval("select count(*) from contact_history") == 0
+    await fake_asterisk(agi, "ivr", "nhi", str(hid), keys=["2"])
+    assert await pool.fetchval("select array_agg(household_id) from contact_history") == [hid]
+
+
+async def test_only_asterisk_and_this_machine_may_use_the_service(
+    pool: asyncpg.Pool, app_pool: asyncpg.Pool, lines: int
+) -> None:
+    await factory.household(pool, lines, "0355550101")
+    pbx_elsewhere = Peers((ipaddress.ip_network("192.0.2.0/24"),))
+    server = FastAgiServer(Routes(app_pool).table(), "127.0.0.1", 0, peers=pbx_elsewhere)
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            f"agi_network_script: inbound\nagi_callerid: 0355550101\nagi_arg_1: {NHI_LINE}\n\n".encode()
+        )
+        try:
+            async with asyncio.timeout(10):
+                answered = await reader.read()  # not one command: closed at once
+        except ConnectionResetError:
+            answered = b""
+        finally:
+            writer.close()
+        assert answered == b""
+    finally:
+        await server.close()
+    resolved = await peers_for(["localhost", "nosuch.invalid"], (ipaddress.ip_network("192.0.2.0/24"),))
+    assert resolved.allow("192.0.2.7")
+    assert resolved.allow("127.0.0.1")
+    assert not resolved.allow("198.51.100.1")
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed"),
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("10.0.0.5", True),
+        ("::ffff:10.0.0.5", True),  # an IPv4 peer on a dual-stack socket
+        ("10.0.1.9", True),
+        ("10.0.2.9", False),
+        ("fe80::1%eth0", False),
+        ("", False),
+        ("pbx.example", False),
+    ],
+)
+def test_which_peers_may_connect(address: str, allowed: bool) -> None:
+    peers = Peers((*LOOPBACK, ipaddress.ip_network("10.0.0.5/32"), ipaddress.ip_network("10.0.1.0/24")))
+    assert peers.allow(address) is allowed
 
 
 async def test_a_caller_who_presses_nothing_reaches_a_person(
@@ -225,6 +295,7 @@ async def test_a_caller_who_hangs_up_in_the_menu_is_recorded_and_left_alone(
     agi: int, pool: asyncpg.Pool, lines: int
 ) -> None:
     hid = await factory.household(pool, lines, "0355550101")
+    await fake_asterisk(agi, "inbound", NHI_LINE, "")
     seen = await fake_asterisk(agi, "ivr", "nhi", str(hid), keys=["1"], hang_up_after=2)
     assert len(seen.commands) == 3  # menu, information, then the menu again: 511, and no more
     assert seen.variables == {}

@@ -300,6 +300,7 @@ def test_yen() -> None:
         ({"DIAL_CHANNEL_PREFIX": "dlr-a"}, "DIAL_CHANNEL_PREFIX must be 1-12 lower-case"),
         ({"DIAL_CHANNEL_PREFIX": "9nhi"}, "starting with a letter"),
         ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL must be one of debug, info"),
+        ({"AGI_ALLOW": "10.0.0.5, pbx.example"}, "AGI_ALLOW: each entry is an IP address or a network"),
         ({"HTTP_COOKIE_SECURE": "enabled"}, "HTTP_COOKIE_SECURE must be 1/true/yes/on or 0/false/no/off"),
         (
             {"DATABASE_URL": "postgresql://u:p@h:abc/db"},
