@@ -4,6 +4,7 @@ the pages' sockets."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import replace
 
@@ -87,6 +88,22 @@ async def test_repeated_failed_logins_lock_the_user_id(product: runtime.Running,
         assert "login.locked" in actions
     finally:
         await client.close()
+
+
+async def test_guesses_sent_all_at_once_are_held_to_the_same_limit(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    await factory.world(pool)
+    clients = [PageClient(product.url) for _ in range(30)]
+    try:
+        statuses = await asyncio.gather(*(c.login("op1", "wrong-password") for c in clients))
+        assert statuses.count(401) == 5  # checked against the password: the five the lockout allows
+        assert statuses.count(429) == 25
+        assert await clients[0].login("op1", factory.PASSWORD) == 429
+        assert await pool.fetchval("select count(*) from audit_log where action = 'login.failed'") == 5
+        assert await pool.fetchval("select count(*) from audit_log where action = 'login'") == 0
+    finally:
+        await asyncio.gather(*(c.close() for c in clients))
 
 
 async def test_a_login_id_typed_full_width_is_the_same_id(

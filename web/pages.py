@@ -75,11 +75,24 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     login_id, password = users.login_id(str(form.get("login", ""))[:64]), str(form.get("password", ""))[:256]
     pool = request.app[POOL]
-    if await users.recent_failures(pool, login_id, LOCKOUT_WINDOW) >= LOCKOUT_FAILURES:
-        return await _refused(request, login_id, action="login.locked", status=429)
-    user = await users.authenticate(pool, login_id, password)
-    if user is None:
-        return await _refused(request, login_id, action="login.failed", status=401)
+    refused: tuple[str, int] | None = None
+    async with pool.acquire() as conn, conn.transaction():
+        # One attempt per user ID at a time (in every process): the count of failures is read
+        # and the failure written under one lock, so a burst of guesses sent at once cannot all
+        # pass the check before the first failure is recorded.
+        await conn.execute("select pg_advisory_xact_lock(hashtext('dialer.login.' || $1))", login_id)
+        if await users.recent_failures(conn, login_id, LOCKOUT_WINDOW) >= LOCKOUT_FAILURES:
+            refused = ("login.locked", 429)
+        elif (user := await users.authenticate(conn, login_id, password)) is None:
+            refused = ("login.failed", 401)
+        if refused is not None:
+            await audit.record(
+                conn, action=refused[0], user_id=None, department_id=None, detail={"login": login_id},
+                remote_addr=request.remote or "",
+            )  # fmt: skip
+    if refused is not None:
+        return _refused(request, status=refused[1])
+    assert user is not None
     remote = request.remote or ""
     token = await users.open_session(
         pool, user, hours=request.app[SETTINGS].session_hours, lang=lang_of(request)
@@ -94,12 +107,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-async def _refused(request: web.Request, login_id: str, *, action: str, status: int) -> web.Response:
-    """Log the refusal, then show the login page again with the reason (401 wrong, 429 locked)."""
-    await audit.record(
-        request.app[POOL], action=action, user_id=None, department_id=None, detail={"login": login_id},
-        remote_addr=request.remote or "",
-    )  # fmt: skip
+def _refused(request: web.Request, *, status: int) -> web.Response:
+    """The login page again with the reason (401 wrong, 429 locked); the refusal is in the audit log."""
     ctx = context(request, failed=status == 401, locked=status == 429)
     response = aiohttp_jinja2.render_template("login.html", request, ctx)
     response.set_status(status)
