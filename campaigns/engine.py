@@ -71,6 +71,7 @@ class Engine:
             self.flow, self.floor, self.predictive, settings, self.owner,
             lambda: self.adoption.retry(self._send_state),
         )  # fmt: skip
+        self.listens = listening.Listens(pool, self.flow.store)
         self.db = self.flow.db
         self.db.listen(self._on_database)
         self._probed_at = 0.0
@@ -159,6 +160,7 @@ class Engine:
     async def on_link(self, event: LinkEvent) -> None:
         """The PBX link went down or came back: no calls meanwhile; afterwards, check what is left."""
         if not isinstance(event, LinkStatus):
+            await self.listens.on_event(event)
             return
         if not event.up:
             self.phones.link_down()
@@ -171,6 +173,7 @@ class Engine:
             await self.floor.notifier.to_all_supervisors(message)
         if event.up and event.reason == "reconnected":
             await self.phones.verify_after_reconnect()
+            await self.listens.after_reconnect(self.link)
 
     async def detach(self, user: User) -> None:
         """A page closed. With no page left after a grace period (a reload is not a departure),
@@ -277,9 +280,13 @@ class Engine:
 
     async def listen(self, supervisor: User, operator_id: int, mode: str) -> str:
         """Ring the supervisor's phone to listen in on an operator (campaigns.listening)."""
-        return await listening.start(
+        channel_id = await listening.start(
             self.floor, self.link, self.settings.dialplan, supervisor, operator_id, mode
         )
+        slot = self.floor.slots.get(operator_id)
+        attempt_id = slot.attempt_id if slot is not None else None
+        self.listens.add(channel_id, listening.Listen(supervisor, operator_id, mode), attempt_id)
+        return channel_id
 
     async def logout(self, user: User) -> None:
         slot = self.floor.slots.get(user.id)
@@ -335,6 +342,7 @@ class Engine:
         await self.predictive.on_change(change)
         await self.flow.on_call(change)
         await self.predictive.after(change)
+        await self.listens.on_call(change, self.floor)
         if Milestone.ENDED in change.milestones:
             self.inbound.ended(change.attempt_id)
 

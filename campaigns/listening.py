@@ -1,18 +1,29 @@
 """A supervisor listens in on an operator: their own phone is rung into asterisk-conf
 [dialer-listen], where ChanSpy joins the operator's session channel (so the call they are on,
 and the next ones while it lasts). Listen hears both sides, whisper lets only the operator hear
-the supervisor, barge lets both hear. The web layer audit-logs every listen-in and refusal."""
+the supervisor, barge lets both hear. The web layer audit-logs every listen-in and refusal;
+`Listens` writes each further call the operator takes while one lasts (`listen.call`): the log
+says every resident's conversation a supervisor could hear, not only the first."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+import asyncpg
 
 from campaigns.dialing import EngineError
 from campaigns.floor import Floor
 from dialer import logs
-from dialer.ami.link import AmiLink, OriginateRequest
+from dialer.ami import events as ev
+from dialer.ami.link import AmiLink, LinkEvent, OriginateRequest
+from dialer.calls.state import Milestone
+from dialer.calls.tracker import CallChange
 from dialer.config import DialPlan
 from dialer.errors import AmiActionError
+from dialer.store import audit
 from dialer.store.users import User
 
 log = logs.get("campaigns.listening")
@@ -67,3 +78,63 @@ async def start(
         "engine.listen", supervisor=supervisor.id, operator=operator_id, mode=mode, attempt=slot.attempt_id
     )
     return channel_id
+
+
+@dataclass
+class Listen:
+    supervisor: User
+    operator_id: int
+    mode: str
+    heard: set[int] = field(default_factory=set)  # the calls already in the audit log
+
+
+Store = Callable[[Callable[[], Awaitable[None]], str, int | None], Awaitable[bool]]
+
+
+class Listens:
+    """The listen-ins up on this dialer's PBX, by the listening channel's id, until it hangs up."""
+
+    def __init__(self, pool: asyncpg.Pool, store: Store) -> None:
+        self.pool, self.store = pool, store  # store: CallFlow.store (held while the database is away)
+        self.up: dict[str, Listen] = {}
+
+    def add(self, channel_id: str, listen: Listen, attempt_id: int | None) -> None:
+        if attempt_id is not None:
+            listen.heard.add(attempt_id)  # the web layer's `listen` entry names it
+        self.up[channel_id] = listen
+
+    async def on_event(self, event: LinkEvent) -> None:
+        if isinstance(event, ev.Hangup):
+            self.up.pop(event.uniqueid, None)
+        elif isinstance(event, ev.OriginateResponse) and not event.success:  # never answered
+            for key in (event.action_id, event.uniqueid):
+                if key:
+                    self.up.pop(key, None)
+
+    async def after_reconnect(self, link: AmiLink) -> None:
+        """The link was down: a listening channel no longer at Asterisk ended unseen."""
+        if not self.up:
+            return
+        try:
+            live = await link.live_channels()
+        except AmiActionError:
+            return  # kept: a call logged as heard that was not beats one heard and not logged
+        for channel_id in [c for c in self.up if c not in live]:
+            del self.up[channel_id]
+
+    async def on_call(self, change: CallChange, floor: Floor) -> None:
+        """A call connected to an operator: heard by whoever listens to them."""
+        user_id = floor.by_attempt.get(change.attempt_id)
+        slot = floor.slots.get(user_id) if user_id is not None else None
+        if Milestone.CONNECTED not in change.milestones or slot is None:
+            return
+        for channel_id, listen in list(self.up.items()):
+            if listen.operator_id != slot.user.id or change.attempt_id in listen.heard:
+                continue
+            listen.heard.add(change.attempt_id)
+            write = partial(
+                audit.record, self.pool, action="listen.call", user_id=listen.supervisor.id,
+                department_id=slot.user.department_id, object_type="attempt", object_id=change.attempt_id,
+                detail={"operator_id": slot.user.id, "mode": listen.mode, "channel_id": channel_id},
+            )  # fmt: skip
+            await self.store(write, "listen_audit", change.attempt_id)

@@ -15,7 +15,7 @@ from dialer.simpbx import Behaviour, SimulatedPbx
 from dialer.simpbx.probe import AmiProbe
 from dialer.simpbx.wire import get_all
 from tests import factory
-from tests.client import PageClient
+from tests.client import PageClient, fetched
 
 
 @pytest.fixture
@@ -86,6 +86,46 @@ async def test_a_supervisor_whispers_to_an_operator_on_a_call_and_it_is_audited(
         await sim.hangup_from_phone("9001")
         stop = await watcher.until(lambda m: m.is_event("ChanSpyStop"), within=5)
         assert stop["SpyerUniqueid"] == spy["ChannelId"]
+    finally:
+        await sup.close()
+        await op.close()
+
+
+async def test_every_call_heard_while_listening_is_in_the_audit_log(
+    product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx, watcher: AmiProbe
+) -> None:
+    w, op, first = await _operator_on_a_call(product, pool, sim)
+    for n in (2, 3):
+        await factory.household(pool, w.campaign_id, f"035555170{n}")
+        sim.script(f"035555170{n}", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
+    sup = PageClient(product.url)
+
+    async def heard() -> list[tuple[int, str, int]]:
+        rows = await pool.fetch(
+            "select user_id, object_id, detail from audit_log where action = 'listen.call' order by id"
+        )
+        return [(r["user_id"], r["object_id"], json.loads(r["detail"])["operator_id"]) for r in rows]
+
+    try:
+        assert await sup.login("sv1", factory.PASSWORD, page="/supervisor") == 200
+        status, _ = await sup.post("/api/supervisor/listen", {"operator_id": w.operator.id, "mode": "listen"})
+        assert status == 200
+        await watcher.until(lambda m: m.is_event("ChanSpyStart"), within=5)
+        second = await op.next_call(first["attempt_id"])  # the supervisor still listens: heard too
+        # written as the call connects (the page may hear of it first)
+        await fetched(pool, "select true from audit_log where action = 'listen.call'")
+        assert await heard() == [(w.supervisor.id, str(second["attempt_id"]), w.operator.id)]
+        await sim.hangup_from_phone("9001")  # the supervisor stops listening
+        await watcher.until(lambda m: m.is_event("Hangup") and m["Uniqueid"].startswith("dlr-l"), within=5)
+        await op.hang_up()
+        await op.wait_state("wrap_up")
+        await op.save(second["attempt_id"], "refused")
+        earlier = (first["attempt_id"], second["attempt_id"])
+        third = await op.wait(lambda m: m["type"] == "record" and m["attempt_id"] not in earlier, 20)
+        since = op.messages.index(third)
+        await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected", 20, since=since)
+        await op.hang_up()  # its events come after the connection's: all handled by now
+        assert len(await heard()) == 1  # nobody listened to the third call
     finally:
         await sup.close()
         await op.close()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dialer import logs
-from dialer.store import attempts, dispositions, targets
+from dialer.store import attempts, audit, dispositions, targets
 
 log = logs.get("dialer.store")
 
@@ -35,6 +35,7 @@ WRITERS: dict[str, Callable[..., Any]] = {
         dispositions.settle,
         dispositions.settle_or_retry,
         targets.release,
+        audit.record,  # a listen-in's further calls (campaigns.listening)
     )
 }
 _NAMES = {fn: name for name, fn in WRITERS.items()}
