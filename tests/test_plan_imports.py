@@ -359,6 +359,12 @@ async def test_an_administrator_imports_plans_on_the_import_page(
     await expect(page.get_by_test_id("import-runs")).to_contain_text("plans-sample")
     await page.close()
     assert await app_pool.fetchval("select count(*) from installment_due") == 3
+    entry = await app_pool.fetchrow(
+        "select user_id, detail from audit_log where action = 'import' order by id desc"
+    )
+    admin = await app_pool.fetchval("select id from app_user where login = 'admin1'")
+    assert entry["user_id"] == admin  # who loaded residents' data, in the audit log
+    assert '"kind": "plans"' in entry["detail"]
 
 
 async def test_a_plan_changed_lately_keeps_its_paid_off_household_from_the_purge(

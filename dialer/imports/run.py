@@ -25,7 +25,7 @@ from dialer.imports.csvfile import BadRow, CsvFile, Row
 from dialer.imports.mapping import Mapping, check_department
 from dialer.imports.records import household_batch, payment_row, plan_row
 from dialer.imports.rows import Converter, Problem
-from dialer.store import db, merge, payments, plans
+from dialer.store import audit, db, merge, payments, plans
 from dialer.store import imports as store
 
 log = logs.get("dialer.imports")
@@ -112,6 +112,12 @@ async def import_file(
                 as_of=as_of if req.mapping.kind in ("households", "plans") else None,
                 user_id=req.user_id,
             )
+            # residents' data loaded (the councils' "data setup"), by whom: in the audit log too
+            await audit.record(
+                conn, action="import", user_id=req.user_id, department_id=req.department_id,
+                object_type="import_run", object_id=run_id,
+                detail={"kind": req.mapping.kind, "mapping": req.mapping.name, "bytes": size},
+            )  # fmt: skip
         log.info(
             "import.started", run=run_id, kind=req.mapping.kind, department=req.department_id, bytes=size
         )
