@@ -145,9 +145,24 @@ class Dialing:
         await self.floor.tell(slot, notice)
         return None
 
+    def counted_on(self, slot: Slot) -> bool:
+        """A ready operator a predictive call in flight would be given to, were it answered now:
+        pausing them at once would leave that person with nobody (an abandoned call)."""
+        return (
+            slot.state is AgentState.READY
+            and slot.campaign is not None
+            and slot.user.id in self.held_operators(slot.campaign.id)
+        )
+
     async def serve(self, slot: Slot) -> None:
         async with slot.lock:
             if slot.state is not AgentState.READY or slot.campaign is None:
+                return
+            if slot.pause_after_call:  # a pause asked for while predictive calls counted on them
+                if not self.counted_on(slot):
+                    slot.pause_after_call = False
+                    notice = None if slot.notice == "notice.pause_pending" else slot.notice
+                    await self.floor.move(slot, Action.PAUSE, notice=notice)
                 return
             fresh = await self.current(slot)
             if fresh is None:

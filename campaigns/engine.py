@@ -47,6 +47,7 @@ log = logs.get("campaigns.engine")
 LOOP_IDLE_S = 1.0
 PROBE_EVERY_S = 1.0  # while the database is away: how often to look for it
 PAGE_GRACE_S = 10.0  # an operator whose page has been closed this long is paused
+PAUSE_PENDING = "notice.pause_pending"  # (campaigns.dialing.Dialing.serve pauses them)
 
 
 class Engine:
@@ -233,6 +234,10 @@ class Engine:
                 return
             if slot.state is AgentState.PREVIEW:
                 await self.dialing.release_preview(slot)
+            if self.dialing.counted_on(slot):  # a predictive call ringing now is theirs if answered
+                slot.pause_after_call, slot.notice = True, notice or PAUSE_PENDING  # paused when none is
+                await self.floor.publish(slot)
+                return
             if slot.state in (AgentState.READY, AgentState.PREVIEW, AgentState.CONNECTING):
                 await self.floor.move(slot, Action.PAUSE, notice=notice)
 

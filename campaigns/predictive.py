@@ -147,7 +147,7 @@ class Predictive:
             return False
         hour, day = await self.learnt.windows(campaign_id)
         snapshot = pacer.Snapshot(
-            operators=[_operator(s) for s in slots if s.state is not AgentState.READY or s.phone_ready],
+            operators=[_operator(s) for s in slots if _counted(s)],
             calls=self._calls(campaign_id),
             hour=hour,
             day=day,
@@ -357,10 +357,18 @@ def _free(s: Slot, campaign_id: int) -> bool:
     )
 
 
-def _first(c: InFlight, s: Slot) -> tuple[bool, datetime]:
+def _counted(s: Slot) -> bool:
+    """An operator the pacer may place new calls for: not a ready one without a phone, nor one
+    who asked for a pause (kept ready only for the calls already counting on them)."""
+    if s.state is AgentState.READY:
+        return s.phone_ready and not s.pause_after_call
+    return True
+
+
+def _first(c: InFlight, s: Slot) -> tuple[bool, bool, datetime]:
     """Who gets the person: the operator a call-back or promise follow-up is for, when free; else
-    who waited longest."""
-    return (s.user.id != c.lease.preferred_operator, s.since)
+    who waited longest; one who asked for a pause only when nobody else is free."""
+    return (s.pause_after_call, s.user.id != c.lease.preferred_operator, s.since)
 
 
 def _operator(slot: Slot) -> forecast.Operator:

@@ -71,7 +71,8 @@ async def test_a_person_with_no_operator_free_hears_the_message_and_is_counted(
     await factory.user(pool, "op2", "operator", "nhi", "1002")
     await factory.household(pool, w.campaign_id, "0355550811", priority=1)
     await factory.household(pool, w.campaign_id, "0355550812", priority=2)
-    # Both answer; by then one of the two operators who were ready has paused.
+    # Both answer; by then one of the two operators who were ready has logged out (a pause would
+    # wait for the call counting on them: test_a_pause_waits_for_the_predictive_call_ringing…).
     sim.script("0355550811", Behaviour("answer", ring_s=1.0, talk_s=None, amd_s=0.2))
     sim.script("0355550812", Behaviour("answer", ring_s=1.5, talk_s=None, amd_s=0.2))
     op1, op2 = PageClient(product.url), PageClient(product.url)
@@ -81,8 +82,7 @@ async def test_a_person_with_no_operator_free_hears_the_message_and_is_counted(
         await op2.ready_as("op2", w.campaign_id)
         await op2.wait_state("ready")
         await until(lambda: len(factory.predictive_originates(sim)) == 2)
-        assert (await op2.post("/api/agent/pause"))[0] == 200
-        await op2.wait_state("paused")
+        assert (await op2.post("/logout", {}))[0] == 302
         pop = await op1.wait(lambda m: m["type"] == "record")
         abandoned = await fetched(pool, "select id from attempt where outcome = 'abandoned'")
         assert pop["attempt_id"] != abandoned
@@ -112,7 +112,7 @@ async def test_a_person_with_no_operator_free_hears_the_message_and_is_counted(
             " answered_at = answered_at - interval '25 hours'"
         )
         await _until_text(op1, "dialer_abandon_rate{campaign", absent=True)
-        assert not [m for m in op2.messages if m["type"] == "record"]  # nothing shown to the paused one
+        assert not [m for m in op2.messages if m["type"] == "record"]  # nothing shown to the one gone
     finally:
         await op1.close()
         await op2.close()
@@ -191,6 +191,46 @@ async def test_switched_to_progressive_the_operator_waits_for_the_predictive_cal
             await until(
                 lambda: "dialer-connect" in [a["Context"] for a in sim.actions("Originate")], within=15
             )
+        finally:
+            await operator.close()
+
+
+async def test_a_pause_waits_for_the_predictive_call_ringing_for_the_operator(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """The pacer's call rings, counting on the one ready operator, when they press 休憩: the person
+    who answers is put through to them (before, the pause was at once and the person heard the
+    abandon message: QA saw a floor pausing for lunch take a campaign to 5.3 %); after the call,
+    the pause. A pause with nothing ringing for them is at once."""
+    w = await factory.world(pool, mode="predictive")
+    await factory.household(pool, w.campaign_id, "0355550851", priority=1)
+    sim.script("0355550851", Behaviour("answer", ring_s=3.0, talk_s=None, amd_s=0.2))
+    slow_ring = replace(settings, dialplan=replace(settings.dialplan, ring_timeout_s=10))
+    async with runtime.started(slow_ring) as product:
+        operator = PageClient(product.url)
+        try:
+            await operator.ready_as("op1", w.campaign_id)
+            await until(lambda: len(factory.predictive_originates(sim)) == 1)
+            assert (await operator.post("/api/agent/pause"))[0] == 200
+            pending = await operator.wait(lambda m: m["type"] == "agent" and m["pause_after_call"])
+            assert (pending["state"], pending["notice"]) == ("ready", "notice.pause_pending")
+            pop = await operator.wait(lambda m: m["type"] == "record", within=15)  # the call's person
+            assert pop["reason"] == "screen_pop"
+            await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+            assert await pool.fetchval("select count(*) from attempt where outcome = 'abandoned'") == 0
+            assert len(factory.predictive_originates(sim)) == 1  # nothing more placed for them
+            status, reply = await operator.post(
+                "/api/dispositions",
+                {"attempt_id": pop["attempt_id"], "token": str(uuid.uuid4()), "code": "refused"},
+            )
+            assert status == 200, reply
+            assert (await operator.post("/api/agent/hangup"))[0] == 200
+            await operator.wait_state("paused")  # the pause they asked for, after the call
+            operator.forget()
+            assert (await operator.post("/api/agent/ready", {"campaign_id": w.campaign_id}))[0] == 200
+            await operator.wait_state("ready")
+            assert (await operator.post("/api/agent/pause"))[0] == 200  # nothing rings: at once
+            await operator.wait_state("paused")
         finally:
             await operator.close()
 
