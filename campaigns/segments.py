@@ -266,7 +266,7 @@ def query(segment: Segment, department_id: str, today: date, promise_grace_days:
                        and (ip.status = 'broken' or (ip.status = 'active' and exists (
                             select 1 from installment_due du where du.plan_id = ip.id
                             and du.due_date < {today_p} and du.paid_yen < du.amount_yen))))"""
-    rules.append(f"not {kept}")
+    rules.append(f"not ({kept} and not {broken_plan})")  # a plan kept, unless another is broken
     if segment.installment_broken is not None:
         rules.append(broken_plan if segment.installment_broken else f"not {broken_plan}")
     if segment.promise_broken is not None:

@@ -116,9 +116,14 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.imports import report
     from dialer.imports.run import ImportRequest, Progress, check_file, import_file
     from dialer.store import imports
+    from dialer.who import os_user
 
     req = ImportRequest(
-        path=args.file, department_id=args.department, mapping=_mapping_for(args), as_of=_date_arg(args.as_of)
+        path=args.file,
+        department_id=args.department,
+        mapping=_mapping_for(args),
+        as_of=_date_arg(args.as_of),
+        os_user=os_user(),
     )
     check_file(req.path, req.mapping)  # the mapping against the file's header: before a run is recorded
     report_file = _output(args.report) if args.report else None  # a wrong path: before the import

@@ -332,6 +332,10 @@ async def test_import_plans_from_the_command_line(tmp_path: Path, db_dsn: str, o
     assert code == 0, err
     assert "plans: inserted 1, updated 0, unchanged 0" in out
     assert "plan dues: inserted 3, updated 0, removed 0" in out
+    detail = await owing.fetchval(
+        "select detail from audit_log where action = 'import' order by id desc limit 1"
+    )
+    assert '"os_user"' in detail  # who ran the command
     code, out, err = await _run(
         env, "import-plans", "--department", "nhi", "--mapping", "nhi-sample", str(path)
     )
@@ -365,6 +369,7 @@ async def test_an_administrator_imports_plans_on_the_import_page(
     admin = await app_pool.fetchval("select id from app_user where login = 'admin1'")
     assert entry["user_id"] == admin  # who loaded residents' data, in the audit log
     assert '"kind": "plans"' in entry["detail"]
+    assert "os_user" not in entry["detail"]  # a page's upload names its user, not the server's account
 
 
 async def test_a_plan_changed_lately_keeps_its_paid_off_household_from_the_purge(
@@ -391,3 +396,66 @@ async def test_a_plan_changed_lately_keeps_its_paid_off_household_from_the_purge
     assert purged.counts["households"] == 1
     assert purged.counts["installment_plans"] == 1
     assert await pool.fetchval("select count(*) from installment_due") == 0
+
+
+async def test_a_line_that_cannot_be_read_at_all_removes_no_instalment_and_keeps_a_broken_plan_broken(
+    owing: asyncpg.Pool, tmp_path: Path
+) -> None:
+    cid = await factory.campaign(owing, "nhi", "progressive")
+    hid = await owing.fetchval("select id from household where household_no = 'H001'")
+    await owing.execute(
+        "insert into campaign_target (campaign_id, household_id, department_id) values ($1, $2, 'nhi')",
+        cid,
+        hid,
+    )
+    await import_plans(owing, plans_file(tmp_path / "a.csv", schedule(paid_to=0)))  # the first is overdue
+    path = plans_file(tmp_path / "b.csv", schedule(paid_to=0)[1:])  # its first line, with a quote left open:
+    first = ",".join(schedule(paid_to=0)[0][h] for h in HEADER).replace(",10,000,", ',"10000,')
+    lines = path.read_bytes().decode("cp932").split("\r\n")
+    path.write_bytes("\r\n".join([lines[0], first, *lines[1:]]).encode("cp932"))
+    info = await import_plans(owing, path)
+    assert info.rows_rejected == 1
+    assert info.counts["plan_dues_not_removed"] == 1
+    assert await owing.fetchval("select count(*) from installment_due") == 3  # the overdue one stays
+    assert info.counts["targets_excluded"] == 0
+    assert await owing.fetchval("select state from campaign_target where household_id = $1", hid) == "pending"
+    assert await owing.fetchval("select total_yen from installment_plan") == 30000  # the whole schedule's
+
+
+async def test_a_plan_kept_moved_with_its_person_takes_the_new_household_out_of_campaigns(
+    owing: asyncpg.Pool, tmp_path: Path
+) -> None:
+    cid = await factory.campaign(owing, "nhi", "progressive")
+    h2 = await owing.fetchval("select id from household where household_no = 'H002'")
+    await owing.execute(
+        "insert into campaign_target (campaign_id, household_id, department_id) values ($1, $2, 'nhi')",
+        cid,
+        h2,
+    )
+    await import_plans(owing, plans_file(tmp_path / "p.csv", schedule(paid_to=1)))  # A001's, kept
+    info = await import_export(owing, write(tmp_path / "moved.csv", [row(世帯番号="H002")]), TODAY)
+    assert info.counts["targets_excluded"] == 1
+    target = await owing.fetchrow(
+        "select state, last_outcome from campaign_target where household_id = $1", h2
+    )
+    assert tuple(target) == ("excluded", "installment_plan")
+
+
+async def test_a_household_with_a_plan_kept_and_another_broken_is_called_about_the_broken_one(
+    owing: asyncpg.Pool, tmp_path: Path
+) -> None:
+    cid = await factory.campaign(owing, "nhi", "progressive")
+    hid = await owing.fetchval("select id from household where household_no = 'H001'")
+    await owing.execute(
+        "insert into campaign_target (campaign_id, household_id, department_id) values ($1, $2, 'nhi')",
+        cid,
+        hid,
+    )
+    lines = schedule(plan="P1", paid_to=0) + schedule(plan="P2", paid_to=1)  # P1 broken, P2 kept
+    info = await import_plans(owing, plans_file(tmp_path / "p.csv", lines))
+    assert info.counts["targets_excluded"] == 0
+    async with owing.acquire() as conn, conn.transaction():
+        await conn.execute("select set_config('dialer.department', 'nhi', true)")
+        broken = await segments.preview(conn, cid, "nhi", Segment(installment_broken=True), TODAY)
+        anyone = await segments.preview(conn, cid, "nhi", Segment(), TODAY)
+    assert (broken.households, anyone.households) == (1, 2)

@@ -187,6 +187,12 @@ def plan_row(conv: Converter, row: Row, today: date) -> tuple[tuple[Any, ...], l
     return (row.line, *_PLAN_VALUES(v), True), _about(conv, row, problems)
 
 
+def unreadable_plan_line(line: int) -> tuple[Any, ...]:
+    """A line of a plans file that could not be read as CSV at all (a quote left open): staged as
+    rejected and naming no plan, it could be any plan's (dialer/store/plans.py)."""
+    return (line, "", *([None] * (len(PLAN_STAGE) - 3)), False)
+
+
 def _label(conv: Converter, name: str) -> str:
     for field, _, column, *_ in conv.columns:
         if field == name:

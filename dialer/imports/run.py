@@ -23,7 +23,7 @@ from dialer import logs
 from dialer.errors import ConfigError, DialerError, ImportFileError
 from dialer.imports.csvfile import BadRow, CsvFile, Row
 from dialer.imports.mapping import Mapping, check_department
-from dialer.imports.records import household_batch, payment_row, plan_row
+from dialer.imports.records import household_batch, payment_row, plan_row, unreadable_plan_line
 from dialer.imports.rows import Converter, Problem
 from dialer.store import audit, db, merge, payments, plans
 from dialer.store import imports as store
@@ -41,6 +41,7 @@ class ImportRequest:
     file_name: str = ""  # as the user named it (an upload is stored under another name)
     user_id: int | None = None
     as_of: date | None = None  # the export's 抽出日; today when not given
+    os_user: str = ""  # who ran the command (an import from the command line has no login of ours)
 
 
 @dataclass
@@ -116,7 +117,8 @@ async def import_file(
             await audit.record(
                 conn, action="import", user_id=req.user_id, department_id=req.department_id,
                 object_type="import_run", object_id=run_id,
-                detail={"kind": req.mapping.kind, "mapping": req.mapping.name, "bytes": size},
+                detail={"kind": req.mapping.kind, "mapping": req.mapping.name, "bytes": size,
+                        **({"os_user": req.os_user} if req.os_user else {})},
             )  # fmt: skip
         log.info(
             "import.started", run=run_id, kind=req.mapping.kind, department=req.department_id, bytes=size
@@ -239,6 +241,7 @@ def _convert(conv: Converter, kind: str, today: date, rows: list[Row], batch: _B
         batch.problems += problems
         return batch
     if kind == "plans":
+        batch.rows += [unreadable_plan_line(p.line) for p in batch.problems]  # (only those so far)
         for r in rows:
             line, problems = plan_row(conv, r, today)
             batch.rows.append(line)

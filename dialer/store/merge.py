@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
+from campaigns.hours import TOKYO
 from dialer import logs
 from dialer.imports.records import PERSON_FIELDS
-from dialer.store import gone
+from dialer.store import gone, plans
 from dialer.store.db import Connection
 from dialer.store.imports import LONG, STAGED_DEBT_KEY, STAGED_PHONE_KEY, reject_staged, warn_staged
 
@@ -120,18 +121,22 @@ async def merge_households(
         run_id,
         timeout=LONG,
     )
-    # and their installment plans (a plan kept keeps the new household out of campaigns)
-    await conn.execute(
-        """update installment_plan ip set household_id = p.household_id, updated_at = now()
-           from person p
-           where p.department_id = $1 and p.import_id = $2 and ip.department_id = $1 and ip.person_id = p.id
-             and ip.household_id <> p.household_id""",
+    # and their installment plans: a plan kept keeps the new household out of campaigns at once
+    moved: list[int] = await conn.fetchval(
+        """with moved as (
+               update installment_plan ip set household_id = p.household_id, updated_at = now()
+               from person p
+               where p.department_id = $1 and p.import_id = $2 and ip.department_id = $1 and ip.person_id = p.id
+                 and ip.household_id <> p.household_id
+               returning ip.id)
+           select coalesce(array_agg(id), '{}') from moved""",
         department_id,
         run_id,
         timeout=LONG,
     )
+    plans_kept = await plans.set_aside_kept(conn, moved, datetime.now(TOKYO).date())
     # nobody to call about a household whose head the file reports deceased or moved out
-    counts["targets_excluded"] = await gone.heads(conn, department_id, run_id)
+    counts["targets_excluded"] = await gone.heads(conn, department_id, run_id) + plans_kept
     if counts["households"]["inserted"] + counts["persons"]["inserted"] > 1000:
         # The phones and debts steps find their household and person by joining these two. With
         # the statistics of the tables before this import (empty, at a municipality's first one)

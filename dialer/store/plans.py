@@ -87,8 +87,16 @@ async def merge(
     plans = await conn.fetchrow(
         """with given as (
                select distinct on (s.plan_no) s.plan_no, p.id as person_id, p.household_id, s.agreed_on, s.status,
-                      coalesce(s.total_yen, sum(s.amount_yen) over (partition by s.plan_no)) as total_yen
+                      coalesce(s.total_yen, sum(s.amount_yen) over (partition by s.plan_no)
+                               + case when $4 then kept.yen else 0 end) as total_yen
                from stage_plan s join person p on p.department_id = $1 and p.atena_no = s.atena_no
+               -- no instalment removed ($4): the schedule is the stored one and the file's, together
+               left join lateral (
+                   select coalesce(sum(du.amount_yen), 0) as yen
+                   from installment_plan ip join installment_due du on du.plan_id = ip.id
+                   where ip.department_id = $1 and ip.plan_no = s.plan_no
+                     and not exists (select 1 from stage_plan x where x.plan_no = s.plan_no and x.seq = du.seq)
+               ) kept on true
                order by s.plan_no, s.line
            ), written as (
                insert into installment_plan (department_id, plan_no, household_id, person_id, status, agreed_on,
@@ -112,6 +120,7 @@ async def merge(
         department_id,
         run_id,
         as_of,
+        unnamed > 0,
         timeout=LONG,
     )
     assert plans is not None
@@ -159,18 +168,8 @@ async def merge(
         timeout=LONG,
     )
     assert dues is not None
-    # Kept as agreed (the segment rules' reading): out of its campaigns, a queued call taken back.
-    excluded: str = await conn.execute(
-        """update campaign_target t set state = 'excluded', last_outcome = 'installment_plan',
-                  lease_owner = null, lease_expires_at = null
-           from installment_plan ip
-           where ip.id in (select id from plan_current) and ip.status = 'active'
-             and not exists (select 1 from installment_due du where du.plan_id = ip.id
-                             and du.due_date < $1 and du.paid_yen < du.amount_yen)
-             and t.household_id = ip.household_id and t.state in ('pending', 'leased')""",
-        today,
-        timeout=LONG,
-    )
+    plan_ids = [r["id"] for r in await conn.fetch("select id from plan_current")]
+    excluded = await set_aside_kept(conn, plan_ids, today)
     inserted = set(plans["inserted"])
     updated = (set(plans["updated"]) | set(dues["touched"])) - inserted  # its schedule counts too
     counts: dict[str, Any] = {
@@ -181,10 +180,39 @@ async def merge(
             "unchanged": plans["given"] - len(inserted) - len(updated) - older,
         },
         "plan_dues": {"inserted": dues["inserted"], "updated": dues["updated"], "removed": dues["removed"]},
-        "targets_excluded": int(excluded.split()[-1]),
+        "targets_excluded": excluded,
     }
     if older:
         counts["plans_older"] = older  # reported by a newer file already: left as they were
     if unnamed:
         counts["plan_dues_not_removed"] = unnamed
     return counts
+
+
+# As the segment rules read it (campaigns/segments.py): a plan kept (active, no instalment past
+# its date unpaid) keeps its household from being called, unless another plan of it is broken.
+_SET_ASIDE_KEPT = """
+    with gone as (
+        update campaign_target t set state = 'excluded', last_outcome = 'installment_plan',
+               lease_owner = null, lease_expires_at = null
+        from installment_plan ip
+        where ip.id = any($1::bigint[]) and ip.status = 'active'
+          and not exists (select 1 from installment_due du where du.plan_id = ip.id
+                          and du.due_date < $2 and du.paid_yen < du.amount_yen)
+          and not exists (select 1 from installment_plan b where b.household_id = ip.household_id
+                          and (b.status = 'broken' or (b.status = 'active' and exists (
+                               select 1 from installment_due bd where bd.plan_id = b.id
+                               and bd.due_date < $2 and bd.paid_yen < bd.amount_yen))))
+          and t.household_id = ip.household_id and t.state in ('pending', 'leased')
+        returning 1
+    )
+    select count(*) from gone"""
+
+
+async def set_aside_kept(conn: Connection, plan_ids: list[int], today: date) -> int:
+    """The households of these plans out of their campaigns where a plan is kept (a queued call
+    taken back, as for a payment): how many campaign entries."""
+    if not plan_ids:
+        return 0
+    n: int = await conn.fetchval(_SET_ASIDE_KEPT, plan_ids, today, timeout=LONG)
+    return n
