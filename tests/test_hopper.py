@@ -60,6 +60,44 @@ async def test_expired_leases_come_back_and_open_attempts_close(pool: asyncpg.Po
     assert again.household_id == lease.household_id
 
 
+async def test_a_household_abandoned_by_one_campaign_waits_72_hours_for_any_predictive_one(
+    pool: asyncpg.Pool,
+) -> None:
+    """Ofcom: a call abandoned is not repeated within 72 hours unless an operator is guaranteed.
+    Before, another predictive campaign rang the same household minutes later (QA)."""
+    from dialer.store import attempts
+
+    w = await factory.world(pool, mode="predictive")
+    predictive = await factory.campaign(pool, "nhi", "predictive", name="別の予測発信")
+    progressive = await factory.campaign(pool, "nhi", "progressive", name="別の順次発信")
+    hid = await factory.household(pool, w.campaign_id, "0355550045")
+    for cid in (predictive, progressive):
+        await pool.execute(
+            "insert into campaign_target (campaign_id, household_id, department_id) values ($1, $2, 'nhi')",
+            cid,
+            hid,
+        )
+    lease = await targets.lease_next(pool, w.campaign_id, "d1", 600)
+    assert lease is not None
+    a = await attempts.create(pool, lease, operator_id=None, dial_mode="predictive", link="pbx1")
+    await pool.execute(
+        """update attempt set answered_at = now() - interval '1 hour', ended_at = now(), outcome = 'abandoned'
+           where id = $1""",
+        a.id,
+    )
+    await targets.release(pool, lease.target_id, "d1", done=False, next_at=None)
+    assert await targets.lease_next(pool, predictive, "d2", 600) is None
+    row = await pool.fetchrow(
+        "select state, next_attempt_at - now() as wait, last_outcome from campaign_target where campaign_id = $1",
+        predictive,
+    )
+    assert (row["state"], row["last_outcome"]) == ("pending", "abandoned_elsewhere")
+    assert timedelta(hours=70) < row["wait"] <= timedelta(hours=71)  # 72 hours after the abandon
+    again = await targets.lease_next(pool, progressive, "d2", 600)  # an operator waits on each call
+    assert again is not None
+    assert again.household_id == hid
+
+
 async def test_a_household_is_one_household_across_campaigns(pool: asyncpg.Pool) -> None:
     """What another campaign did with a household today holds this one back: a conversation (or a
     promise to pay by a date) there, or that campaign's calls using up the calls a day."""

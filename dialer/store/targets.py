@@ -115,12 +115,15 @@ left join lateral (
 # What other campaigns (and calls the resident made) did with the household: when it may be called
 # again by this one ($5: today's start in Tokyo; $6: the default calls a day), and why not now.
 _ELSEWHERE = """
-    select case when l.follow_up then null  -- a call-back the resident asked for, a promise checked on
+    -- abandoned by another campaign: a predictive one (no operator guaranteed) waits 72 hours (Ofcom)
+    select case when x.abandoned_at is not null then x.abandoned_at + interval '72 hours'
+                when l.follow_up then null  -- a call-back the resident asked for, a promise checked on
                 when x.promised >= ($5::timestamptz at time zone 'Asia/Tokyo')::date
                      then (x.promised + 1)::timestamp at time zone 'Asia/Tokyo'
                 when x.spoken or (n.others > 0 and n.calls >= x.per_day) then $5::timestamptz + interval '1 day'
            end as not_before,
-           case when x.promised >= ($5::timestamptz at time zone 'Asia/Tokyo')::date then 'promised_elsewhere'
+           case when x.abandoned_at is not null then 'abandoned_elsewhere'
+                when x.promised >= ($5::timestamptz at time zone 'Asia/Tokyo')::date then 'promised_elsewhere'
                 when x.spoken then 'reached_elsewhere' else 'day_cap_elsewhere' end as why
     from (select count(*) as calls, count(*) filter (where a.campaign_id <> l.campaign_id) as others
           from attempt a
@@ -137,7 +140,12 @@ _ELSEWHERE = """
                     and a.campaign_id is distinct from l.campaign_id) as promised,
                  coalesce((select case when jsonb_typeof(c.retry_policy -> 'max_per_day') = 'number'
                                        then (c.retry_policy ->> 'max_per_day')::int end
-                           from campaign c where c.id = l.campaign_id), $6::int) as per_day) x
+                           from campaign c where c.id = l.campaign_id), $6::int) as per_day,
+                 (select max(coalesce(a.answered_at, a.originated_at)) from attempt a
+                  where a.household_id = l.household_id and a.campaign_id is distinct from l.campaign_id
+                    and a.outcome = 'abandoned' and a.originated_at > now() - interval '72 hours'
+                    and (select c.dial_mode from campaign c where c.id = l.campaign_id) = 'predictive')
+                    as abandoned_at) x
 """
 # Not one held for another operator's call-back (predictive calls, for nobody in particular, take any).
 _ANYONE_BUT_HELD = "$4::bigint is null or t.preferred_operator_id is null or t.preferred_operator_id = $4 or t.preferred_until <= now()"
