@@ -150,9 +150,14 @@ class DailyPurge:
 
     async def _last_success(self) -> None:
         """The last purge on record that finished, by whichever process (one that skipped because
-        another purged is not behind); a process that has just started has missed nothing."""
+        another purged is not behind); with none yet, when the database was set up: a new install
+        has missed nothing, and one whose purges never finish is told so in two days however often
+        its dialer restarts (the time this process started would hide it from the alert)."""
         try:
-            last = await self.pool.fetchval("select max(finished_at) from purge_run where status = 'done'")
+            last = await self.pool.fetchval(
+                """select coalesce((select max(finished_at) from purge_run where status = 'done'),
+                                   (select min(applied_at) from schema_migration))"""
+            )
         except _FAILURES:
             return
         self.metrics.purge_last_success.set((last or self._since).timestamp())
