@@ -268,10 +268,13 @@ class Engine:
             await self.dialing.release_preview(slot, later=True)
             await self.floor.move(slot, Action.RELEASE)
 
-    async def hangup(self, user: User) -> None:
+    async def hangup(self, user: User, call: int | None = None) -> None:
+        """切断: the operator's call; one the page names (`call`) must be it (a late press: not the next)."""
         slot = self.floor.slot(user)
         attempt_id = slot.attempt_id
-        if attempt_id is None or self.tracker.request_hangup(attempt_id, Party.OPERATOR) is None:
+        if attempt_id is None or call not in (None, attempt_id):
+            raise EngineError("error.no_call")
+        if self.tracker.request_hangup(attempt_id, Party.OPERATOR) is None:
             raise EngineError("error.no_call")
         channel_id = self.tracker.calls[attempt_id].channel_id
         try:
@@ -285,13 +288,9 @@ class Engine:
 
     async def listen(self, supervisor: User, operator_id: int, mode: str) -> str:
         """Ring the supervisor's phone to listen in on an operator (campaigns.listening)."""
-        channel_id = await listening.start(
+        return await self.listens.start(
             self.floor, self.link, self.settings.dialplan, supervisor, operator_id, mode
         )
-        slot = self.floor.slots.get(operator_id)
-        attempt_id = slot.attempt_id if slot is not None else None
-        self.listens.add(channel_id, listening.Listen(supervisor, operator_id, mode), attempt_id)
-        return channel_id
 
     async def logout(self, user: User) -> None:
         slot = self.floor.slots.get(user.id)

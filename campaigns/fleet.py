@@ -77,8 +77,8 @@ class Fleet:
     async def skip_preview(self, user: User) -> None:
         await self.of(user).skip_preview(user)
 
-    async def hangup(self, user: User) -> None:
-        await self.of(user).hangup(user)
+    async def hangup(self, user: User, attempt_id: int | None = None) -> None:
+        await self.of(user).hangup(user, attempt_id)
 
     async def disposition(self, user: User, inp: DispositionInput, code: Code) -> dispositions.Saved:
         held = self.holding(user.id)

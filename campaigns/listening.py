@@ -98,10 +98,18 @@ class Listens:
         self.pool, self.store = pool, store  # store: CallFlow.store (held while the database is away)
         self.up: dict[str, Listen] = {}
 
-    def add(self, channel_id: str, listen: Listen, attempt_id: int | None) -> None:
-        if attempt_id is not None:
-            listen.heard.add(attempt_id)  # the web layer's `listen` entry names it
+    async def start(
+        self, floor: Floor, link: AmiLink, plan: DialPlan, supervisor: User, operator_id: int, mode: str
+    ) -> str:
+        """`start`, then the listen-in kept until its channel ends; the call on now is the web
+        layer's `listen` entry."""
+        channel_id = await start(floor, link, plan, supervisor, operator_id, mode)
+        listen = Listen(supervisor, operator_id, mode)
+        slot = floor.slots.get(operator_id)
+        if slot is not None and slot.attempt_id is not None:
+            listen.heard.add(slot.attempt_id)
         self.up[channel_id] = listen
+        return channel_id
 
     async def on_event(self, event: LinkEvent) -> None:
         if isinstance(event, ev.Hangup):

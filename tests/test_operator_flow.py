@@ -15,7 +15,7 @@ from campaigns import retry, windows
 from dialer import runtime
 from dialer.simpbx import Behaviour, SimulatedPbx
 from tests import factory
-from tests.client import PageClient
+from tests.client import PageClient, until
 
 
 async def _timeline(pool: asyncpg.Pool, attempt_id: int) -> list[str]:
@@ -139,6 +139,31 @@ async def test_resident_hangs_up_then_wrap_up_then_ready(
     )
     assert status == 200, reply
     await operator.wait_state("paused")
+
+
+async def test_a_hang_up_pressed_for_a_call_just_ended_does_not_cut_off_the_next(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """QA: 切断 pressed as a machine ended the call cancelled the next call 0.8 s after it was placed."""
+    w, _ = await factory.world_with_callee(
+        pool, sim, "0355550125", Behaviour("machine", ring_s=0.2, amd_s=0.2), priority=1
+    )
+    await factory.household(pool, w.campaign_id, "0355550126", priority=2)
+    sim.script("0355550126", Behaviour("answer", ring_s=1.5, talk_s=None, amd_s=0.2))
+    await operator.ready_as("op1", w.campaign_id)
+    first = await operator.wait(lambda m: m["type"] == "call_ended")
+    assert first["outcome"] == "machine"
+    # the operator's phone, the first call, then the next one, ringing
+    await until(lambda: len(sim.actions("Originate")) == 3)
+    status, reply = await operator.post("/api/agent/hangup", {"attempt_id": first["attempt_id"]})
+    assert (status, reply["error"]) == (409, "error.no_call")
+    # put through, not cancelled
+    pop = await operator.wait(lambda m: m["type"] == "record" and m["attempt_id"] != first["attempt_id"], 15)
+    assert await pool.fetchval("select count(*) from attempt where outcome = 'cancelled'") == 0
+    status, reply = await operator.post("/api/agent/hangup", {"attempt_id": "1; drop"})
+    assert status == 400
+    status, _ = await operator.post("/api/agent/hangup", {"attempt_id": pop["attempt_id"]})
+    assert status == 200
 
 
 async def test_unanswered_calls_are_recorded_without_the_operator(

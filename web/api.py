@@ -55,8 +55,11 @@ async def _command(request: web.Request, name: str) -> web.Response:
             await engine.dial_preview(user)
         elif name == "skip":
             await engine.skip_preview(user)
-        elif name == "hangup":
-            await engine.hangup(user)
+        elif name == "hangup":  # the page names its call; without one, whatever call is up
+            call = body.get("attempt_id")
+            if call is not None and not is_id(call):
+                return _error("error.invalid", 400)
+            await engine.hangup(user, call)
     except EngineError as exc:
         return _error(exc.key, 409)
     return web.json_response({"ok": True})

@@ -183,7 +183,9 @@
   $("pause").addEventListener("click", () => command("pause"));
   $("dial").addEventListener("click", () => command("dial"));
   $("skip").addEventListener("click", () => command("skip"));
-  $("hangup").addEventListener("click", () => command("hangup"));
+  // names its call: a press for one that has just ended (a machine, the resident hung up) must not
+  // cut off the next call the dialler has placed meanwhile
+  $("hangup").addEventListener("click", () => command("hangup", agent && agent.attempt_id ? { attempt_id: agent.attempt_id } : undefined));
 
   // Disposition form: the promise and call-back fields appear with the codes that need them.
   form.addEventListener("change", () => {
