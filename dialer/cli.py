@@ -13,7 +13,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from dialer import cli_campaign, cli_data, cli_departments, cli_retention, cli_users, config, logs
+from dialer import (
+    cli_campaign,
+    cli_data,
+    cli_departments,
+    cli_reports,
+    cli_retention,
+    cli_users,
+    config,
+    logs,
+)
 from dialer.config import Settings
 from dialer.errors import DialerError, PortInUse
 
@@ -75,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_data.register(sub)
     cli_campaign.register(sub)
     cli_retention.register(sub)
+    cli_reports.register(sub)
     for command in sub.choices.values():
         command.set_defaults(help_of=command)
     return p

@@ -1,0 +1,95 @@
+"""A report (dialer/store/reports.py) as text for a terminal and as CSV for Excel, in Japanese or
+English. Pure."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from dialer.store.reports import Report, Row
+
+COLUMNS = {
+    "ja": ("区分", "架電件数", "応答(本人・家族等)", "オペレーター接続", "接触件数", "接触率(%)", "納付約束件数",
+           "納付約束額(円)", "職員への引継ぎ", "放棄呼", "放棄率(%)", "通話時間(分)"),
+    "en": ("by", "calls", "answered (a person)", "connected", "reached", "reach rate (%)", "promises",
+           "promised (yen)", "handed to staff", "abandoned", "abandon rate (%)", "talk (min)"),
+}  # fmt: skip
+TOTAL = {"ja": "合計", "en": "total"}
+NOBODY = {"ja": "(オペレーター未接続)", "en": "(no operator)"}
+BY = {
+    "ja": {"day": "日別", "hour": "時間帯別", "campaign": "キャンペーン別", "operator": "オペレーター別"},
+    "en": {"day": "by day", "hour": "by hour", "campaign": "by campaign", "operator": "by operator"},
+}
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def cells(row: Row, by: str, lang: str = "ja") -> list[str]:
+    if row.key is None:
+        label = TOTAL[lang]
+    elif row.key == "" and by in ("operator", "campaign"):
+        label = NOBODY[lang] if by == "operator" else "-"
+    else:
+        label = row.key
+    return [
+        label, str(row.calls), str(row.answered), str(row.connected), str(row.reached), _pct(row.reach_pct),
+        str(row.promises), str(row.promise_yen), str(row.to_staff), str(row.abandoned), _pct(row.abandon_pct),
+        f"{row.talk_s / 60:.0f}",
+    ]  # fmt: skip
+
+
+def summary(report: Report, lang: str = "ja") -> list[tuple[str, str]]:
+    """The period's figures that are not per row."""
+    if lang == "ja":
+        return [
+            ("約束履行率(%)", f"{_pct(report.kept_pct)} ({report.promises_kept}/{report.promises_due})"),
+            ("接触後の収納", f"{report.paid_households}世帯 {report.paid_yen:,}円"),
+        ]
+    return [
+        ("promises kept (%)", f"{_pct(report.kept_pct)} ({report.promises_kept}/{report.promises_due})"),
+        ("paid after contact", f"{report.paid_households} households, ¥{report.paid_yen:,}"),
+    ]
+
+
+def to_csv(report: Report, lang: str = "ja") -> bytes:
+    """UTF-8 with a BOM (Excel reads it as such); no cell starts a formula (labels are names)."""
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(COLUMNS[lang])
+    for row in report.rows:
+        w.writerows([[_safe(c) for c in cells(row, report.by, lang)]])
+    w.writerow([])
+    for label, value in summary(report, lang):
+        w.writerow([label, value])
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def _safe(cell: str) -> str:
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@") and cell not in ("-",) else cell
+
+
+def to_text(report: Report) -> str:
+    title = (
+        f"{report.department_id} {report.first.isoformat()}〜{report.last.isoformat()} {BY['ja'][report.by]}"
+    )
+    table = [list(COLUMNS["ja"]), *(cells(r, report.by) for r in report.rows)]
+    widths = [max(_width(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = [title]
+    for row in table:
+        lines.append(
+            "  ".join(_pad(c, w, left=i == 0) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        )
+    lines += [f"{label}: {value}" for label, value in summary(report)]
+    return "\n".join(lines)
+
+
+def _width(text: str) -> int:
+    """Columns on a terminal: full-width characters take two."""
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
+
+
+def _pad(text: str, width: int, left: bool) -> str:
+    space = " " * (width - _width(text))
+    return text + space if left else space + text
