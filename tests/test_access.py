@@ -117,6 +117,24 @@ async def test_a_login_id_typed_full_width_is_the_same_id(
         await client.close()
 
 
+async def test_a_supervisors_logout_closes_their_other_pages_at_once(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    """The floor (operators' states, campaigns' figures) stops at logout, not up to 30 s later (QA)."""
+    await factory.world(pool)
+    tab1, tab2 = PageClient(product.url), PageClient(product.url)
+    try:
+        assert await tab1.login("sv1", factory.PASSWORD, page="/supervisor") == 200
+        tab2.http.cookie_jar.update_cookies(tab1.http.cookie_jar.filter_cookies(URL(product.url)))
+        tab2.csrf = tab1.csrf
+        await tab2.connect()
+        assert (await tab1.post("/logout", {}))[0] == 302
+        await tab2.wait_closed(within=2.0)  # product's session check is every 30 s: this is the logout
+    finally:
+        await tab1.close()
+        await tab2.close()
+
+
 async def test_logout_and_session_end_close_the_pages_sockets(
     settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:

@@ -27,7 +27,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         hub.add_user(user.id, ws)
         await engine.attach(user, address=request.remote or "")
     else:
-        hub.add_supervisor(user.department_id, ws)
+        hub.add_supervisor(user.department_id, ws, user.id)
         if not engine.db.up:
             await ws.send_json({"type": "database", "up": False})
     watcher = asyncio.create_task(_close_when_session_ends(request, ws), name=f"ws-session-{user.id}")

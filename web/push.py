@@ -23,18 +23,21 @@ class Hub:
     def __init__(self) -> None:
         self._users: dict[int, set[web.WebSocketResponse]] = {}
         self._supervisors: dict[web.WebSocketResponse, str | None] = {}
+        self._supervisor_of: dict[web.WebSocketResponse, int] = {}  # whose page (logout closes it)
 
     def add_user(self, user_id: int, ws: web.WebSocketResponse) -> None:
         self._users.setdefault(user_id, set()).add(ws)
 
-    def add_supervisor(self, department_id: str | None, ws: web.WebSocketResponse) -> None:
+    def add_supervisor(self, department_id: str | None, ws: web.WebSocketResponse, user_id: int) -> None:
         self._supervisors[ws] = department_id
+        self._supervisor_of[ws] = user_id
 
     def remove(self, user_id: int, ws: web.WebSocketResponse) -> None:
         self._users.get(user_id, set()).discard(ws)
         if not self._users.get(user_id):
             self._users.pop(user_id, None)
         self._supervisors.pop(ws, None)
+        self._supervisor_of.pop(ws, None)
 
     async def to_user(self, user_id: int, message: dict[str, Any]) -> None:
         await self._send(list(self._users.get(user_id, ())), message)
@@ -63,8 +66,9 @@ class Hub:
                 await _close(ws)
 
     async def close_user(self, user_id: int) -> None:
-        """Logout: the user's other pages stop receiving residents' records at once."""
-        for ws in list(self._users.get(user_id, ())):
+        """Logout: the user's other pages stop receiving residents' records (or the floor) at once."""
+        mine = [ws for ws, uid in self._supervisor_of.items() if uid == user_id]
+        for ws in [*self._users.get(user_id, ()), *mine]:
             await _close(ws)
 
     async def close_all(self) -> None:
