@@ -168,3 +168,24 @@ async def test_the_report_from_the_command_line(tmp_path: Path, db_dsn: str, poo
     assert target.read_bytes().decode("utf-8-sig").startswith("by,calls,")
     code, out, err = await _run(env, "report", "--department", "nosuch")
     assert code == 2
+
+
+async def test_an_abandon_rate_over_the_campaigns_target_is_flagged_on_the_floor(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    w = await factory.world(pool, mode="predictive")
+    await factory.call_history(pool, w.campaign_id, w.operator.id, dialed=60, live=49, abandoned=1, morning=0)
+    c = await logged_in(product, "sv1", "/supervisor")
+    try:
+        _, page = await c.get("/supervisor")
+        assert 'data-testid="abandon-over"' not in page  # 1 in 50: 2.0 %, under the 3 % target
+        await pool.execute(
+            "update campaign set pacing = '{\"target_abandon\": 0.01}' where id = $1", w.campaign_id
+        )
+        _, page = await c.get("/supervisor")
+        assert 'data-testid="abandon-over"' in page  # over the supervisor's own 1 %
+        async with c.http.get(f"{c.base}/api/floor") as r:
+            (campaign,) = (await r.json())["campaigns"]
+        assert (campaign["abandon_rate"], campaign["target_abandon"]) == (0.02, 0.01)
+    finally:
+        await c.close()

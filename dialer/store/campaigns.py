@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from campaigns.pacer import OFCOM_LIMIT
 from dialer.store import db
 from dialer.store.db import Conn, from_jsonb
 
@@ -222,7 +223,9 @@ async def progress(conn: Conn, department_id: str | None) -> list[dict[str, Any]
                                     / nullif(count(*) filter (where a.outcome = 'abandoned' or a.connected_at is not null
                                                               or a.amd_status in ('HUMAN', 'NOTSURE')), 0), 4)
                        from attempt a where a.campaign_id = c.id and a.originated_at > now() - interval '25 hours'
-                         and a.answered_at > now() - interval '24 hours') as abandon_rate
+                         and a.answered_at > now() - interval '24 hours') as abandon_rate,
+                      case when jsonb_typeof(c.pacing -> 'target_abandon') = 'number'
+                           then (c.pacing ->> 'target_abandon')::float end as target_abandon
                from campaign c left join campaign_target t on t.campaign_id = c.id
                where c.department_id = $1 group by c.id order by c.id""",
         department_id,
@@ -232,6 +235,10 @@ async def progress(conn: Conn, department_id: str | None) -> list[dict[str, Any]
             **dict(r),
             "today": from_jsonb(r["today"]) or {},
             "abandon_rate": None if r["abandon_rate"] is None else float(r["abandon_rate"]),
+            # the supervisor's target (campaigns.pacer: at most the Ofcom 3 %), for the page to flag
+            "target_abandon": OFCOM_LIMIT
+            if r["target_abandon"] is None
+            else min(r["target_abandon"], OFCOM_LIMIT),
         }
         for r in rows
     ]

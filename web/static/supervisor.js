@@ -70,6 +70,12 @@
                                  [abandon, "num"], [today, ""]]) {
         const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td);
       }
+      if (c.abandon_rate !== null && c.abandon_rate > c.target_abandon) {  // over the target (≤ 3 %): flagged
+        const cell = tr.children[6];
+        cell.classList.add("error"); cell.dataset.testid = "abandon-over";
+        cell.title = t("sup.abandon_over").replace("{target}", (c.target_abandon * 100).toFixed(1));
+        cell.textContent += " ⚠";
+      }
       if (c.no_caller_id) {  // active, yet no call is placed (never 非通知): say so by its status
         const warn = document.createElement("span");
         warn.className = "error"; warn.dataset.testid = "no-caller-id"; warn.textContent = " " + t("sup.no_caller_id");
@@ -91,5 +97,5 @@
     if (msg.type === "floor_agent") { agents.set(msg.user_id, msg); render(); }
   }, (up) => { if (up) refresh(); });
   setInterval(render, 1000);
-  setInterval(refresh, 15000);
+  setInterval(refresh, 5000);  // the campaigns' figures (operators come over the WebSocket)
 })();
