@@ -70,6 +70,24 @@ async def test_bad_values_are_shown_and_nothing_is_stored(
             sv, f"/supervisor/campaigns/{w.campaign_id}", [*inverted, ("action", "save")]
         )
         assert "Enter an amount greater than the minimum" in page
+        await sv.get("/lang?to=ja")
+        # every pacing mistake at once, each at its field (QA: one a save, the others only after)
+        three = everything(amd_false_machine_pct="abc", target_abandon_pct="5", max_lines="0")
+        status, _, page = await post_form(
+            sv, f"/supervisor/campaigns/{w.campaign_id}", [*three, ("action", "save")]
+        )
+        assert status == 422
+        for name in ("amd_false_machine_pct", "target_abandon_pct", "max_lines"):
+            assert f'data-testid="error-{name}"' in page, name
+        # a maximum of 0 with no minimum (¥1): said as what it is, at its field
+        status, _, page = await post_form(
+            sv,
+            f"/supervisor/campaigns/{w.campaign_id}",
+            [*everything(s_unpaid_max_yen="0"), ("action", "save")],
+        )
+        assert (status, "下限より大きい金額を入力してください" in page) == (422, True)
+        assert 'data-testid="error-s_unpaid_max_yen"' in page
+        assert await pool.fetchrow("select * from campaign where id = $1", w.campaign_id) == before
     finally:
         await sv.close()
 

@@ -189,17 +189,23 @@ def _pacing(one: Any, out: Parsed) -> None:
         if not re.fullmatch(r"\d{1,3}(\.\d{1,6})?", text):  # not 1_0, 1e-9, inf or nan
             out.errors[name], out.details[name] = "camp.err.decimal", PACING_RANGES[name]
             continue
-        raw[key] = round(float(text) / 100, 8) if per_cent else float(text)
+        value = round(float(text) / 100, 8) if per_cent else float(text)
+        try:  # each field against its own range: every mistake is marked at once, not one a save
+            pacer.Settings.parse({key: value})
+        except pacer.PacerError as exc:
+            out.errors[name], out.details[name], out.english[name] = (
+                "camp.err.range",
+                PACING_RANGES[name],
+                str(exc),
+            )
+            continue
+        raw[key] = value
     if any(name in out.errors for name in PACING_RANGES):
         return
     try:
         pacer.Settings.parse(raw or None)
-    except pacer.PacerError as exc:
-        where = next((name for name, key, _ in PACING_FIELDS if key == exc.key), "pacing")
-        out.english[where] = str(exc)
-        out.errors[where] = "camp.err.range" if where in PACING_RANGES else "camp.err.pacing"
-        if where in PACING_RANGES:
-            out.details[where] = PACING_RANGES[where]
+    except pacer.PacerError as exc:  # (the fields together)
+        out.errors["pacing"], out.english["pacing"] = "camp.err.pacing", str(exc)
         return
     out.changes["pacing"] = raw or None
 
@@ -239,8 +245,8 @@ def _segment(form: Mapping[str, Sequence[str]], one: Any, out: Parsed) -> None:
             raw[key] = _items(one(f"s_{key}"))
     if one("s_order") and one("s_order") != "unpaid":
         raw["order"] = one("s_order")
-    low, high = raw.get("unpaid_min_yen"), raw.get("unpaid_max_yen")
-    if low is not None and high is not None and high <= low:  # the field to correct, named
+    low, high = raw.get("unpaid_min_yen", segments.DEFAULT.unpaid_min_yen), raw.get("unpaid_max_yen")
+    if high is not None and high <= low:  # the field to correct, named (the minimum: ¥1 when not given)
         out.errors["s_unpaid_max_yen"] = "camp.err.min_max"
     if any(k.startswith("s_") for k in out.errors):
         return
