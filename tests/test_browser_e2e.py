@@ -254,6 +254,7 @@ async def test_a_supervisor_listens_in_from_the_floor_page(
         page = await browser.new_page(locale="ja-JP")
         await _login(page, product.url, "sv1")
         await expect(page.get_by_test_id("agents")).to_contain_text("通話中")
+        await expect(page.get_by_test_id("occupancy")).to_have_text("100 % (1/1)")  # the one operator talks
         await expect(page.locator("#campaigns")).to_contain_text("進行中 1")
         await expect(page.locator("#campaigns")).not_to_contain_text("outcome.")  # no untranslated key
         await page.get_by_test_id(f"listen-listen-{w.operator.id}").click()

@@ -13,7 +13,17 @@
       res.ok ? t("sup.listen_ringing") : t((res.data && res.data.error) || "error.generic");
   }
 
+  // Occupancy now (PACING.md): talking or wrapping up, over those logged in and not paused.
+  const WORKING = new Set(["ready", "preview", "dialing", "talking", "wrap_up", "connecting"]);
+  function renderOccupancy() {
+    const working = [...agents.values()].filter((a) => WORKING.has(a.state));
+    const busy = working.filter((a) => a.state === "talking" || a.state === "wrap_up").length;
+    document.getElementById("occupancy").textContent =
+      working.length ? Math.round((100 * busy) / working.length) + " % (" + busy + "/" + working.length + ")" : "—";
+  }
+
   function render() {
+    renderOccupancy();
     body.replaceChildren();
     for (const a of [...agents.values()].sort((x, y) => x.display_name.localeCompare(y.display_name))) {
       const tr = document.createElement("tr");
