@@ -34,6 +34,7 @@ class Code:
     needs_promise: bool
     needs_callback: bool
     closes_target: bool
+    to_staff: bool = False  # opens a case on the staff's list (分納相談希望: web/handovers.py)
 
     def label(self, lang: str) -> str:
         return self.label_en if lang == "en" else self.label_ja

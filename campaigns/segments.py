@@ -47,7 +47,7 @@ MAX_YEN = 10**12
 # was put through), never by the incoming-call menu (sql/0024); or a call `a` put through to an
 # operator whose outcome is not recorded (yet).
 CONTACT_METHODS = "('phone_out', 'phone_in', 'visit', 'counter')"
-CONTACT_ENTRY = f"ch.method in {CONTACT_METHODS} and (ch.source = 'external' or (ch.source = 'outcome' and ch.party = '本人'))"
+CONTACT_ENTRY = f"ch.method in {CONTACT_METHODS} and (ch.source = 'external' or (ch.source in ('outcome', 'staff') and ch.party = '本人'))"
 CONTACT_CALL = (
     "a.connected_at is not null and not exists (select 1 from disposition d where d.attempt_id = a.id)"
 )

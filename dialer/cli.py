@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     cadd.add_argument("--not-reached", action="store_true", help="the person owing was not reached")
     cadd.add_argument("--promise", action="store_true", help="asks for a payment date and amount")
     cadd.add_argument("--callback", action="store_true", help="asks for a call-back time")
+    cadd.add_argument(
+        "--to-staff", action="store_true", help="hands the case to municipal staff (their list of cases)"
+    )
     cadd.add_argument("--keep-calling", action="store_true", help="the household stays in the campaign")
     cadd.add_argument("--sort", type=int, default=100, help="position in the list (lower first)")
     cadd.set_defaults(func=_codes_add)
@@ -210,6 +213,7 @@ async def _codes_list(settings: Settings, args: argparse.Namespace) -> int:
                     ("callback", c.needs_callback),
                     ("not-reached", not c.reached),
                     ("keep-calling", not c.closes_target),
+                    ("to-staff", c.to_staff),
                 )
                 if on
             ]
@@ -231,6 +235,7 @@ async def _codes_add(settings: Settings, args: argparse.Namespace) -> int:
         needs_promise=args.promise,
         needs_callback=args.callback,
         closes_target=not args.keep_calling,
+        to_staff=args.to_staff,
     )
 
     async def body(pool: Any) -> None:

@@ -124,6 +124,7 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "debts": ("滞納明細", "debts"),
     "payments": ("収納", "payments"),
     "installment_plans": ("分納計画", "installment plans"),
+    "handovers": ("職員への引継ぎ", "cases handed to staff"),
     "promises": ("納付約束", "promises"),
     "contact_history": ("経過記録", "contact history entries"),
     "campaign_targets": ("架電リスト行", "campaign list entries"),

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import aiohttp_jinja2
 from aiohttp import web
 
-from dialer.store import audit, campaigns, db, dispositions, users
+from dialer.store import audit, campaigns, db, dispositions, handovers, users
 from dialer.store import departments as department_store
 from web.auth import COOKIE, SESSIONS, current, require, session_of, token_of
 from web.i18n import CATALOG, LANGS
@@ -158,8 +158,13 @@ async def supervisor(request: web.Request) -> dict[str, Any]:
     user = current(request).user
     progress = await campaigns.progress_of(request.app[POOL], user.department_id)
     error = request.query.get("error", "")
+    handovers_open = 0
+    if user.role == "staff" and user.department_id is not None:  # cases waiting for them (a count)
+        async with db.department(request.app[POOL], user.department_id) as conn:
+            handovers_open = await handovers.open_count(conn, user.department_id)
     return context(
         request, catalog=CATALOG[lang_of(request)], progress=progress, can_edit=user.role == "supervisor",
+        handovers_open=handovers_open,
         request_error=error if error in CATALOG["ja"] and error.startswith("camp.err.") else "",
     )  # fmt: skip
 

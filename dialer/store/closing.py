@@ -28,6 +28,7 @@ _CHILDREN = {
     "promises": "select count(*) from promise where household_id = any($1)",
     "contact_history": "select count(*) from contact_history where household_id = any($1)",
     "campaign_targets": "select count(*) from campaign_target where household_id = any($1)",
+    "handovers": "select count(*) from handover where household_id = any($1)",
 }
 
 # Closed: owes nothing (延滞金 included; a debt a complete export no longer lists owes nothing at
@@ -50,6 +51,7 @@ h.unpaid_yen = 0 and h.updated_at < $2 and h.created_at < $2
   and not exists (select 1 from promise p where p.household_id = h.id and (p.status = 'open' or p.created_at >= $2))
   and not exists (select 1 from installment_plan p
                   where p.household_id = h.id and (p.status = 'active' or p.updated_at >= $2))
+  and not exists (select 1 from handover p where p.household_id = h.id and (p.status <> 'done' or p.updated_at >= $2))
   and not exists (select 1 from import_problem q join import_run r on r.id = q.import_id
                   where q.household_no <> '' and q.household_no = h.household_no
                     and r.department_id = h.department_id and r.started_at >= $2)

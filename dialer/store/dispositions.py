@@ -39,7 +39,7 @@ async def codes(conn: Conn, department_id: str | None) -> dict[str, Code]:
     """The active codes for a department: its own, then the shared ones it does not override."""
     rows = await conn.fetch(
         """select distinct on (code) code, label_ja, label_en, reached, needs_promise, needs_callback,
-                  closes_target, sort, active
+                  closes_target, to_staff, sort, active
            from disposition_code where department_id = $1 or department_id is null
            order by code, department_id nulls last""",
         department_id,
@@ -54,6 +54,7 @@ async def codes(conn: Conn, department_id: str | None) -> dict[str, Code]:
             needs_promise=r["needs_promise"],
             needs_callback=r["needs_callback"],
             closes_target=r["closes_target"],
+            to_staff=r["to_staff"],
         )
         for r in ordered
     }
@@ -183,6 +184,12 @@ async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code
             inp.callback_at,
         )
         await _record_contact(conn, disposition_id, attempt["household_id"], user, inp, code)
+        if code.to_staff and attempt["household_id"] is not None:  # a case on the staff's list
+            await conn.execute(
+                """insert into handover (department_id, household_id, disposition_id, operator_id, reason)
+                   values ($1, $2, $3, $4, $5)""",
+                user.department_id, attempt["household_id"], disposition_id, user.id, inp.code,
+            )  # fmt: skip
         await settle(conn, inp.attempt_id)  # at once if the call has ended, else when it ends
         await conn.execute(
             """insert into audit_log (user_id, department_id, action, object_type, object_id, detail)
@@ -243,12 +250,13 @@ async def add_code(conn: Conn, department_id: str | None, code: Code, sort: int 
     try:
         await conn.execute(
             """insert into disposition_code (department_id, code, label_ja, label_en, reached, needs_promise,
-                                             needs_callback, closes_target, sort)
-               values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                             needs_callback, closes_target, sort, to_staff)
+               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                on conflict (coalesce(department_id, ''), code) do update set
                    label_ja = excluded.label_ja, label_en = excluded.label_en, reached = excluded.reached,
                    needs_promise = excluded.needs_promise, needs_callback = excluded.needs_callback,
-                   closes_target = excluded.closes_target, sort = excluded.sort, active = true""",
+                   closes_target = excluded.closes_target, sort = excluded.sort, to_staff = excluded.to_staff,
+                   active = true""",
             department_id,
             code.code,
             code.label_ja,
@@ -258,6 +266,7 @@ async def add_code(conn: Conn, department_id: str | None, code: Code, sort: int 
             code.needs_callback,
             code.closes_target,
             sort,
+            code.to_staff,
         )
     except asyncpg.CheckViolationError:
         raise CodeError(

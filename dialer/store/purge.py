@@ -281,7 +281,7 @@ _TABLES = {
     "installment_plans": ("installment_plan", "installment_due"), "promises": ("promise",),
     "contact_history": ("contact_history",), "campaign_targets": ("campaign_target",),
     "calls_made_anonymous": ("attempt",), "notes_emptied": ("disposition",),
-    "import_problems": ("import_problem",), "audit_entries": ("audit_log",),
+    "import_problems": ("import_problem",), "audit_entries": ("audit_log",), "handovers": ("handover",),
 }  # fmt: skip
 
 

@@ -1,0 +1,171 @@
+"""Cases handed to municipal staff (職員への引継ぎ): the staff's list, a case opened, taken, done.
+
+An operator's outcome marked to_staff (分納相談希望 by default; `dialer codes add --to-staff`)
+opens a case (dialer/store/dispositions.py). The list names no resident (世帯番号, when, why, who
+has it): a case is opened to see who it is, and that is a view of the resident's record, written
+to the audit log like an operator's. Taking a case and closing it are in the audit log too; what
+was agreed goes into the household's 経過記録, which goes back to the delinquency system.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dialer.store import audit
+from dialer.store.db import Conn, Connection
+from dialer.store.users import User
+
+METHODS = ("phone_out", "counter", "visit", "other")  # how staff spoke with the resident (経過記録)
+RESULT_MAX = 2000
+
+
+class HandoverError(Exception):
+    """A case that is not there (404) or not in a state for this (409); `key` is the message's."""
+
+    def __init__(self, key: str, status: int = 409) -> None:
+        super().__init__(key)
+        self.key, self.status = key, status
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case as the list shows it: nobody's name."""
+
+    id: int
+    created_at: Any
+    household_no: str
+    reason: str  # the outcome's label (Japanese)
+    reason_en: str
+    operator: str
+    status: str
+    taken_by: str
+    taken_by_id: int | None
+    done_at: Any
+
+
+async def listed(conn: Conn, department_id: str, done_days: int = 30) -> list[Case]:
+    """Open and taken cases, oldest first; then those done in the last `done_days` days."""
+    rows = await conn.fetch(
+        """select c.id, c.created_at, h.household_no, coalesce(dc.label_ja, c.reason) as reason,
+                  coalesce(dc.label_en, c.reason) as reason_en, coalesce(o.display_name, '') as operator,
+                  c.status, coalesce(s.display_name, '') as taken_by, c.taken_by as taken_by_id, c.done_at
+           from handover c
+           join household h on h.id = c.household_id
+           left join app_user o on o.id = c.operator_id
+           left join app_user s on s.id = c.taken_by
+           left join lateral (select x.label_ja, x.label_en from disposition_code x
+                              where x.code = c.reason and (x.department_id = c.department_id or x.department_id is null)
+                              order by x.department_id nulls last limit 1) dc on true
+           where c.department_id = $1 and (c.status <> 'done' or c.done_at > now() - make_interval(days => $2))
+           order by c.status = 'done', c.created_at, c.id
+           limit 500""",
+        department_id,
+        done_days,
+    )
+    return [Case(**dict(r)) for r in rows]
+
+
+async def opened(
+    conn: Connection, department_id: str, case_id: int, user: User, remote: str
+) -> dict[str, Any]:
+    """A case with whom it is about (the household's minimal record, the operator's note), and that
+    view in the audit log."""
+    row = await conn.fetchrow(
+        """select c.id, c.status, c.created_at, c.result, c.household_id, c.taken_by, h.household_no,
+                  h.address, h.unpaid_yen, coalesce(o.display_name, '') as operator,
+                  coalesce(d.note, '') as note, coalesce(s.display_name, '') as taken_by_name
+           from handover c join household h on h.id = c.household_id
+           left join disposition d on d.id = c.disposition_id
+           left join app_user o on o.id = c.operator_id
+           left join app_user s on s.id = c.taken_by
+           where c.id = $1 and c.department_id = $2""",
+        case_id,
+        department_id,
+    )
+    if row is None:
+        raise HandoverError("error.not_found", 404)
+    people = await conn.fetch(
+        """select name_kanji, name_kana, birth_date, is_head from person
+           where household_id = $1 and death_date is null order by is_head desc, id""",
+        row["household_id"],
+    )
+    phones = await conn.fetch(
+        """select number, kind from phone where household_id = $1 and valid and not do_not_call
+           and stopped_at is null order by priority, id""",
+        row["household_id"],
+    )
+    debts = await conn.fetch(
+        """select debt_type, fiscal_year, installment, unpaid_yen, due_date from debt
+           where household_id = $1 and unpaid_yen > 0 order by fiscal_year, installment""",
+        row["household_id"],
+    )
+    await audit.record(
+        conn, action="record.view", user_id=user.id, department_id=department_id, object_type="household",
+        object_id=row["household_id"], detail={"via": "handover", "handover_id": case_id}, remote_addr=remote,
+    )  # fmt: skip
+    return {**dict(row), "people": [dict(p) for p in people], "phones": [dict(p) for p in phones],
+            "debts": [dict(d) for d in debts]}  # fmt: skip
+
+
+async def take(conn: Connection, department_id: str, case_id: int, user: User) -> None:
+    """A member of staff takes an open case (or one a colleague took: it moves to them)."""
+    row = await conn.fetchrow(
+        """update handover set status = 'taken', taken_by = $3, taken_at = now(), updated_at = now()
+           where id = $1 and department_id = $2 and status <> 'done' returning household_id""",
+        case_id,
+        department_id,
+        user.id,
+    )
+    if row is None:
+        raise await _why_not(conn, department_id, case_id)
+    await audit.record(
+        conn, action="handover.take", user_id=user.id, department_id=department_id, object_type="handover",
+        object_id=case_id,
+    )  # fmt: skip
+
+
+async def finish(
+    conn: Connection, department_id: str, case_id: int, user: User, method: str, party: str, result: str
+) -> None:
+    """Close a case with what was agreed; it goes into the household's 経過記録."""
+    if method not in METHODS:
+        raise HandoverError("error.invalid", 422)
+    if not result.strip() or len(result) > RESULT_MAX:
+        raise HandoverError("ho.err.result", 422)
+    row = await conn.fetchrow(
+        """update handover set status = 'done', done_at = now(), result = $4, updated_at = now(),
+                  taken_by = coalesce(taken_by, $3), taken_at = coalesce(taken_at, now())
+           where id = $1 and department_id = $2 and status <> 'done' returning household_id""",
+        case_id,
+        department_id,
+        user.id,
+        result,
+    )
+    if row is None:
+        raise await _why_not(conn, department_id, case_id)
+    await conn.execute(
+        """insert into contact_history (department_id, household_id, at, method, place, party, content, recorded_by,
+                                        source)
+           values ($1, $2, now(), $3, '', $4, $5, $6, 'staff')""",
+        department_id, row["household_id"], method, party[:40], f"職員対応: {result}"[:4000], user.id,
+    )  # fmt: skip
+    await audit.record(
+        conn, action="handover.done", user_id=user.id, department_id=department_id, object_type="handover",
+        object_id=case_id,
+    )  # fmt: skip
+
+
+async def _why_not(conn: Connection, department_id: str, case_id: int) -> HandoverError:
+    """Why a case could not be changed: not there, or done already."""
+    status = await conn.fetchval(
+        "select status from handover where id = $1 and department_id = $2", case_id, department_id
+    )
+    return HandoverError("error.not_found", 404) if status is None else HandoverError("ho.err.done", 409)
+
+
+async def open_count(conn: Conn, department_id: str) -> int:
+    n: int = await conn.fetchval(
+        "select count(*) from handover where department_id = $1 and status <> 'done'", department_id
+    )
+    return n

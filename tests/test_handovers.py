@@ -1,0 +1,172 @@
+"""Cases handed to municipal staff (職員への引継ぎ): an operator's 分納相談希望 opens a case; staff see
+a list that names nobody, open a case (a view of the record, audit-logged), take it and close it
+with what was agreed, which goes into the 経過記録. Over real HTTP, in Chromium, with the simulated
+PBX and the embedded PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+from playwright.async_api import Browser, expect
+
+from dialer import purging, runtime
+from dialer.simpbx import Behaviour, SimulatedPbx
+from tests import factory
+from tests.browser import log_in
+from tests.client import PageClient, logged_in
+from tests.retention_data import closed_household, confirm
+from tests.test_cli import _env, _run
+
+
+async def _post(c: PageClient, path: str, fields: dict[str, str], csrf: bool = True) -> tuple[int, str]:
+    """A form posted as the browser posts it (its CSRF field included): status, body."""
+    data = [("csrf", c.csrf)] if csrf else []
+    async with c.http.post(f"{c.base}{path}", data=[*data, *fields.items()], allow_redirects=False) as r:
+        return r.status, await r.text()
+
+
+async def _handed_over(product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx) -> tuple[int, int]:
+    """op1 speaks with 見本 花子 (H0355552001), who wants to pay by instalments: (case id, household id)."""
+    w, hid = await factory.world_with_callee(
+        pool, sim, "0355552001", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1), name="見本 花子"
+    )
+    await factory.user(pool, "staff1", "staff", "nhi")
+    op = PageClient(product.url)
+    try:
+        await op.ready_as("op1", w.campaign_id)
+        record = await op.wait(lambda m: m["type"] == "record")
+        await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+        await op.save(record["attempt_id"], "installment", note="月1万円なら払えるとのこと")
+    finally:
+        await op.close()
+    case_id = await pool.fetchval("select id from handover where household_id = $1 and status = 'open'", hid)
+    assert case_id is not None
+    return case_id, hid
+
+
+async def test_staff_take_a_case_an_operator_handed_over_and_close_it_into_the_contact_history(
+    product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    case_id, hid = await _handed_over(product, pool, sim)
+    staff = await logged_in(product, "staff1", "/supervisor")
+    try:
+        _, page = await staff.get("/supervisor")
+        assert "職員への引継ぎ (1)" in page  # what waits for them, from their landing page
+        status, page = await staff.get("/staff/handovers")
+        assert status == 200
+        assert "H0355552001" in page
+        assert "分納相談希望" in page
+        assert "見本 花子" not in page  # the list names nobody
+        views = "select count(*) from audit_log where action = 'record.view' and user_id = (select id from app_user where login = 'staff1')"
+        assert await pool.fetchval(views) == 0
+        status, page = await staff.get(f"/staff/handovers/{case_id}")
+        assert status == 200
+        assert "見本 花子" in page
+        assert "月1万円なら払えるとのこと" in page  # the operator's note
+        assert await pool.fetchval(views) == 1  # opening it is a view of the record
+        status, _ = await _post(staff, f"/staff/handovers/{case_id}/take", {})
+        assert status == 302
+        assert await pool.fetchval("select status from handover where id = $1", case_id) == "taken"
+        status, page = await _post(
+            staff, f"/staff/handovers/{case_id}/done", {"method": "counter", "party": "本人", "result": ""}
+        )
+        assert status == 422  # nothing agreed written: not closed
+        assert "対応結果を2000文字以内で入力してください" in page
+        status, _ = await _post(
+            staff,
+            f"/staff/handovers/{case_id}/done",
+            {"method": "counter", "party": "本人", "result": "窓口で分納誓約(月1万円×6回)"},
+        )
+        assert status == 302
+        entry = await pool.fetchrow(
+            "select method, party, content, source from contact_history where household_id = $1 and source = 'staff'",
+            hid,
+        )
+        assert tuple(entry) == ("counter", "本人", "職員対応: 窓口で分納誓約(月1万円×6回)", "staff")
+        status, page = await _post(
+            staff,
+            f"/staff/handovers/{case_id}/done",
+            {"method": "counter", "party": "本人", "result": "二度目"},
+        )
+        assert status == 422  # (the page again, with why)
+        assert "この案件はすでに完了しています" in page
+        actions = [
+            r["action"]
+            for r in await pool.fetch("select action from audit_log where action like 'handover.%'")
+        ]
+        assert actions == ["handover.take", "handover.done"]
+        status, _ = await _post(staff, f"/staff/handovers/{case_id}/take", {}, csrf=False)
+        assert status == 403  # no token: refused
+    finally:
+        await staff.close()
+
+
+async def test_only_the_departments_staff_see_its_cases(
+    product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    case_id, _ = await _handed_over(product, pool, sim)
+    await factory.department(pool, "tax")
+    await factory.user(pool, "staff2", "staff", "tax")
+    other = await logged_in(product, "staff2", "/supervisor")
+    op = await logged_in(product, "op1", "/operator")
+    try:
+        _, page = await other.get("/staff/handovers")
+        assert "H0355552001" not in page
+        assert (await other.get(f"/staff/handovers/{case_id}"))[0] == 404
+        assert (await _post(other, f"/staff/handovers/{case_id}/take", {}))[0] == 404
+        assert (await op.get("/staff/handovers"))[0] == 403  # operators hand over, they do not take
+    finally:
+        await other.close()
+        await op.close()
+    assert await pool.fetchval("select status from handover where id = $1", case_id) == "open"
+
+
+async def test_a_member_of_staff_closes_a_case_in_chromium(
+    product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx, browser: Browser
+) -> None:
+    case_id, _ = await _handed_over(product, pool, sim)
+    page = await browser.new_page(locale="ja-JP")
+    await log_in(page, product.url, "staff1")
+    await page.get_by_test_id("handovers-link").click()
+    await page.get_by_test_id(f"open-{case_id}").click()
+    await expect(page.get_by_test_id("handover-record")).to_contain_text("見本 花子")
+    await page.get_by_test_id("take").click()
+    await page.select_option("select[name=method]", "phone_out")
+    await page.fill("textarea[name=result]", "電話で分納の相談、来週窓口へ")
+    await page.get_by_test_id("done").click()
+    await expect(page.get_by_test_id("handovers")).to_contain_text("完了")
+    await page.close()
+
+
+async def test_a_case_not_done_keeps_its_household_from_the_purge(
+    pool: asyncpg.Pool, app_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    w = await factory.world(pool)
+    await confirm(pool, "nhi")
+    hid = await closed_household(pool, w.campaign_id, "0366662001", "CASE")
+    await pool.execute(
+        """insert into handover (department_id, household_id, reason, created_at, updated_at)
+           values ('nhi', $1, 'installment', now() - interval '400 days', now() - interval '400 days')""",
+        hid,
+    )
+    (kept,) = await purging.purge_all(app_pool, tmp_path, trigger="command", department="nhi")
+    assert kept.counts["households"] == 0  # a consultation still to be held
+    await pool.execute("update handover set status = 'done', done_at = now() - interval '400 days'")
+    (gone,) = await purging.purge_all(app_pool, tmp_path, trigger="command", department="nhi")
+    assert (gone.counts["households"], gone.counts["handovers"]) == (1, 1)
+
+
+async def test_any_outcome_can_hand_a_case_to_staff(tmp_path: Path, db_dsn: str, pool: asyncpg.Pool) -> None:
+    await factory.department(pool, "nhi")
+    env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
+    code, out, err = await _run(
+        env, "codes", "add", "--department", "nhi", "--code", "visit_requested", "--ja", "訪問希望",
+        "--en", "Wants a home visit", "--to-staff",
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, err = await _run(env, "codes", "list", "--department", "nhi")
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert lines["visit_requested"].endswith("to-staff")
+    assert lines["installment"].endswith("to-staff")  # 分納相談希望: handed over by default
+    assert not lines["refused"].endswith("to-staff")
