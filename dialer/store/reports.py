@@ -5,7 +5,7 @@ Counted from the calls themselves (attempt, its disposition) and the payments, i
 - calls: the calls placed (residents' own calls in are not counted here); answered: a person
   answered (not a machine); connected: put through to an operator; reached: an outcome that
   spoke with the resident (本人接触, as the department's outcome list says); promises, their
-  amount, cases handed to staff (分納相談希望), abandoned calls (no operator free), talk minutes.
+  amount, cases handed to staff (an outcome that does: 分納相談希望 by default), abandoned calls (no operator free), talk minutes.
 - promises kept (約束履行率), for the promises made in the period whose day has passed: kept when
   a payment for the household was made from the day of the promise to three days after the day
   promised (the follow-up's default grace, campaigns.retry), or the household owes nothing now.
@@ -37,13 +37,13 @@ _KEY = {
 _ROWS = """
 with calls as (
     select a.*, d.code, d.promise_amount_yen, coalesce(dc.reached, false) as reached,
-           coalesce(dc.needs_promise, false) as promise, {key} as key
+           coalesce(dc.needs_promise, false) as promise, coalesce(dc.to_staff, false) as to_staff, {key} as key
     from attempt a
     left join campaign c on c.id = a.campaign_id
     left join app_user u on u.id = a.operator_id
     left join disposition d on d.attempt_id = a.id
     left join lateral (
-        select x.reached, x.needs_promise from disposition_code x
+        select x.reached, x.needs_promise, x.to_staff from disposition_code x
         where x.code = d.code and (x.department_id = a.department_id or x.department_id is null)
         order by x.department_id nulls last limit 1
     ) dc on true
@@ -56,7 +56,7 @@ select key,
        count(*) filter (where reached) as reached,
        count(*) filter (where promise) as promises,
        coalesce(sum(promise_amount_yen) filter (where promise), 0) as promise_yen,
-       count(*) filter (where code = 'installment') as to_staff,
+       count(*) filter (where to_staff) as to_staff,
        count(*) filter (where outcome = 'abandoned') as abandoned,
        coalesce(sum(extract(epoch from ended_at - connected_at)) filter (where connected_at is not null
                                                                         and ended_at is not null), 0) as talk_s
