@@ -346,14 +346,15 @@ class Predictive:
 
 
 def _free(s: Slot, campaign_id: int) -> bool:
-    """Ready for a person one of the campaign's calls brings."""
+    """Ready for a person one of the campaign's calls brings. One a supervisor has just taken off
+    the campaign still is, for the calls already ringing that counted on them (the pacer places
+    no new one for them): else a person who answers one would find nobody (an abandoned call)."""
     return (
         s.state is AgentState.READY
         and s.phone_ready
         and s.attempt_id is None
         and s.campaign is not None
         and s.campaign.id == campaign_id
-        and s.campaign.open_to(s.user.id)
     )
 
 
@@ -367,8 +368,10 @@ def _counted(s: Slot) -> bool:
 
 def _first(c: InFlight, s: Slot) -> tuple[bool, bool, datetime]:
     """Who gets the person: the operator a call-back or promise follow-up is for, when free; else
-    who waited longest; one who asked for a pause only when nobody else is free."""
-    return (s.pause_after_call, s.user.id != c.lease.preferred_operator, s.since)
+    who waited longest; one who asked for a pause, or was taken off the campaign, only when nobody
+    else is free."""
+    leaving = s.pause_after_call or (s.campaign is not None and not s.campaign.open_to(s.user.id))
+    return (leaving, s.user.id != c.lease.preferred_operator, s.since)
 
 
 def _operator(slot: Slot) -> forecast.Operator:

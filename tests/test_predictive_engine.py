@@ -235,6 +235,38 @@ async def test_a_pause_waits_for_the_predictive_call_ringing_for_the_operator(
             await operator.close()
 
 
+async def test_an_operator_taken_off_the_campaign_still_gets_the_call_ringing_for_them(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """A supervisor takes the one ready operator off a predictive campaign while its call rings:
+    the person who answers is put through to them, not left with the abandon message; nothing
+    more is placed for them."""
+    w = await factory.world(pool, mode="predictive")
+    op2 = await factory.user(pool, "op2", "operator", "nhi", "1002")
+    await factory.household(pool, w.campaign_id, "0355550861", priority=1)
+    await factory.household(pool, w.campaign_id, "0355550862", priority=2)
+    sim.script("0355550861", Behaviour("answer", ring_s=3.0, talk_s=None, amd_s=0.2))
+    slow_ring = replace(settings, dialplan=replace(settings.dialplan, ring_timeout_s=10))
+    async with runtime.started(slow_ring) as product:
+        operator = PageClient(product.url)
+        try:
+            await operator.ready_as("op1", w.campaign_id)
+            await until(lambda: len(factory.predictive_originates(sim)) == 1)
+            await pool.execute(
+                "insert into campaign_operator (campaign_id, user_id, department_id) values ($1, $2, 'nhi')",
+                w.campaign_id,
+                op2.id,
+            )  # only op2 from now on
+            await operator.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.not_assigned")
+            pop = await operator.wait(lambda m: m["type"] == "record", within=15)
+            assert pop["reason"] == "screen_pop"
+            await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+            assert await pool.fetchval("select count(*) from attempt where outcome = 'abandoned'") == 0
+            assert len(factory.predictive_originates(sim)) == 1
+        finally:
+            await operator.close()
+
+
 async def _ready(client: PageClient, campaign_id: int) -> tuple[int, dict[str, object]]:
     await client.open_as("op1")
     await client.wait_state("offline")
