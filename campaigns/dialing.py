@@ -30,6 +30,7 @@ from dialer.store.campaigns import CampaignInfo
 from dialer.store.targets import Lease
 
 log = logs.get("campaigns.dialing")
+PAUSE_PENDING = "notice.pause_pending"  # 休憩 asked for, waiting for the calls that count on them
 
 NOT_STORED_DELAY = timedelta(minutes=1)
 _MARKED = re.compile(r"([0-9a-f]{8})-[0-9a-f]+")
@@ -154,16 +155,37 @@ class Dialing:
             and slot.user.id in self.held_operators(slot.campaign.id)
         )
 
+    async def pause(self, slot: Slot, notice: str | None) -> None:
+        """Pause now, or after the call they are on; a predictive call ringing now is theirs if
+        answered: their own 休憩 (notice None) waits for it, settle_pause; a page closed does not
+        (a person put through to an empty desk is worse than the message)."""
+        async with slot.lock:
+            if slot.state in (AgentState.DIALING, AgentState.TALKING, AgentState.WRAP_UP):
+                slot.pause_after_call, slot.notice = True, notice
+                await self.floor.publish(slot)
+                return
+            if slot.state is AgentState.PREVIEW:
+                await self.release_preview(slot)
+            if notice is None and self.counted_on(slot):
+                slot.pause_after_call, slot.notice = True, PAUSE_PENDING
+                await self.floor.publish(slot)
+                return
+            if slot.state in (AgentState.READY, AgentState.PREVIEW, AgentState.CONNECTING):
+                await self.floor.move(slot, Action.PAUSE, notice=notice)
+
+    async def settle_pause(self, slot: Slot) -> None:
+        """A pause asked for while predictive calls counted on a ready operator: taken once none
+        does (every turn of the dialling loop, whatever the campaign's mode now)."""
+        async with slot.lock:
+            if slot.state is AgentState.READY and slot.pause_after_call and not self.counted_on(slot):
+                slot.pause_after_call = False
+                notice = None if slot.notice == PAUSE_PENDING else slot.notice
+                await self.floor.move(slot, Action.PAUSE, notice=notice)
+
     async def serve(self, slot: Slot) -> None:
         async with slot.lock:
-            if slot.state is not AgentState.READY or slot.campaign is None:
-                return
-            if slot.pause_after_call:  # a pause asked for while predictive calls counted on them
-                if not self.counted_on(slot):
-                    slot.pause_after_call = False
-                    notice = None if slot.notice == "notice.pause_pending" else slot.notice
-                    await self.floor.move(slot, Action.PAUSE, notice=notice)
-                return
+            if slot.state is not AgentState.READY or slot.campaign is None or slot.pause_after_call:
+                return  # (a pause waiting for calls that count on them: settle_pause)
             fresh = await self.current(slot)
             if fresh is None:
                 return

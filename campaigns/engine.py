@@ -47,7 +47,6 @@ log = logs.get("campaigns.engine")
 LOOP_IDLE_S = 1.0
 PROBE_EVERY_S = 1.0  # while the database is away: how often to look for it
 PAGE_GRACE_S = 10.0  # an operator whose page has been closed this long is paused
-PAUSE_PENDING = "notice.pause_pending"  # (campaigns.dialing.Dialing.serve pauses them)
 
 
 class Engine:
@@ -216,6 +215,9 @@ class Engine:
         async with slot.lock:
             if slot.state not in (AgentState.OFFLINE, AgentState.PAUSED, AgentState.CONNECTING):
                 if slot.state is AgentState.READY and slot.campaign and slot.campaign.id == campaign.id:
+                    if slot.pause_after_call:  # 待機 again: the pause waiting for calls is called off
+                        slot.pause_after_call, slot.notice = False, None
+                        await self.floor.publish(slot)
                     return
                 raise EngineError("error.busy")
             slot.campaign, slot.pause_after_call = campaign, False
@@ -226,20 +228,8 @@ class Engine:
                 await self.dialing.open_session(slot)
 
     async def pause(self, user: User, notice: str | None = None) -> None:
-        slot = self.floor.slot(user)
-        async with slot.lock:
-            if slot.state in (AgentState.DIALING, AgentState.TALKING, AgentState.WRAP_UP):
-                slot.pause_after_call, slot.notice = True, notice
-                await self.floor.publish(slot)
-                return
-            if slot.state is AgentState.PREVIEW:
-                await self.dialing.release_preview(slot)
-            if self.dialing.counted_on(slot):  # a predictive call ringing now is theirs if answered
-                slot.pause_after_call, slot.notice = True, notice or PAUSE_PENDING  # paused when none is
-                await self.floor.publish(slot)
-                return
-            if slot.state in (AgentState.READY, AgentState.PREVIEW, AgentState.CONNECTING):
-                await self.floor.move(slot, Action.PAUSE, notice=notice)
+        """休憩 (notice None), or a pause the product decides (a page closed): Dialing.pause."""
+        await self.dialing.pause(self.floor.slot(user), notice)
 
     async def dial_preview(self, user: User) -> None:
         slot = self.floor.slot(user)
@@ -384,7 +374,9 @@ class Engine:
                     log.exception("engine.inbound_failed")
             for slot in list(self.floor.slots.values()):
                 mine = slot.campaign is not None and slot.campaign.dial_mode != "predictive"
-                if mine and slot.state is AgentState.READY and slot.phone_ready and self.link.up:
+                if slot.pause_after_call and slot.state is AgentState.READY:
+                    await self.dialing.settle_pause(slot)
+                elif mine and slot.state is AgentState.READY and slot.phone_ready and self.link.up:
                     try:
                         await self.dialing.serve(slot)
                     except UNAVAILABLE as exc:

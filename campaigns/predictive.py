@@ -164,7 +164,8 @@ class Predictive:
             placed += 1
         if placed:
             for s in ready:
-                await self.floor.tell(s, None)
+                if not s.pause_after_call:  # (their notice says the pause waits)
+                    await self.floor.tell(s, None)
         return True
 
     def _waiting_shares(self, working: dict[int, list[Slot]]) -> dict[int, int]:

@@ -235,6 +235,37 @@ async def test_a_pause_waits_for_the_predictive_call_ringing_for_the_operator(
             await operator.close()
 
 
+async def test_a_pause_waiting_for_a_call_that_brings_nobody_is_taken_when_it_ends(
+    product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """The call counting on the operator ends busy: they are paused then, not left ready for the
+    next person (review: the pause waited for ever in a predictive campaign); 待機 pressed again
+    while it waits calls it off."""
+    w = await factory.world(pool, mode="predictive")
+    for n in (1, 2):
+        await factory.household(pool, w.campaign_id, f"035555087{n}", priority=n)
+        sim.script(f"035555087{n}", Behaviour("busy", ring_s=2.0))
+    operator = PageClient(product.url)
+    try:
+        await operator.ready_as("op1", w.campaign_id)
+        await until(lambda: len(factory.predictive_originates(sim)) == 1)
+        assert (await operator.post("/api/agent/pause"))[0] == 200
+        pending = await operator.wait(lambda m: m["type"] == "agent" and m["pause_after_call"])
+        since = operator.messages.index(pending) + 1
+        assert (await operator.post("/api/agent/ready", {"campaign_id": w.campaign_id}))[0] == 200
+        called_off = await operator.wait(lambda m: m["type"] == "agent", since=since)
+        assert (called_off["state"], called_off["pause_after_call"], called_off["notice"]) == (
+            "ready",
+            False,
+            None,
+        )
+        assert (await operator.post("/api/agent/pause"))[0] == 200  # asked again: waits again
+        await operator.wait_state("paused", within=10)  # the busy call ended: paused
+        assert len(factory.predictive_originates(sim)) == 1  # nothing more placed for them
+    finally:
+        await operator.close()
+
+
 async def test_an_operator_taken_off_the_campaign_still_gets_the_call_ringing_for_them(
     settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
