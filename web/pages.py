@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,17 +73,26 @@ async def login_form(request: web.Request) -> dict[str, Any]:
     return context(request, failed=False, locked=False)
 
 
+_LOGIN_LOCKS: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
 async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     login_id, password = users.login_id(str(form.get("login", ""))[:64]), str(form.get("password", ""))[:256]
     pool = request.app[POOL]
     refused: tuple[str, int] | None = None
-    async with pool.acquire() as conn, conn.transaction():
-        # One attempt per user ID at a time (in every process): the count of failures is read
-        # and the failure written under one lock, so a burst of guesses sent at once cannot all
-        # pass the check before the first failure is recorded.
-        await conn.execute("select pg_advisory_xact_lock(hashtext('dialer.login.' || $1))", login_id)
-        if await users.recent_failures(conn, login_id, LOCKOUT_WINDOW) >= LOCKOUT_FAILURES:
+    user: users.User | None = None
+    # One attempt per user ID at a time: the count of failures is read and a failure written under
+    # one lock, so a burst of guesses sent at once cannot all pass the check before the first
+    # failure is recorded. In this process the guesses for one ID wait for each other without a
+    # database connection each (a burst would otherwise hold the web app's pool); across processes,
+    # one that finds the ID being checked elsewhere is refused (429) rather than waiting.
+    async with _LOGIN_LOCKS.setdefault(login_id, asyncio.Lock()), pool.acquire() as conn, conn.transaction():
+        if not await conn.fetchval(
+            "select pg_try_advisory_xact_lock(hashtext('dialer.login.' || $1))", login_id
+        ):
+            refused = ("login.busy", 429)
+        elif await users.recent_failures(conn, login_id, LOCKOUT_WINDOW) >= LOCKOUT_FAILURES:
             refused = ("login.locked", 429)
         elif (user := await users.authenticate(conn, login_id, password)) is None:
             refused = ("login.failed", 401)
