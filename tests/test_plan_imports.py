@@ -459,3 +459,17 @@ async def test_a_household_with_a_plan_kept_and_another_broken_is_called_about_t
         broken = await segments.preview(conn, cid, "nhi", Segment(installment_broken=True), TODAY)
         anyone = await segments.preview(conn, cid, "nhi", Segment(), TODAY)
     assert (broken.households, anyone.households) == (1, 2)
+
+
+async def test_a_line_with_a_cell_too_many_could_be_any_plans(owing: asyncpg.Pool, tmp_path: Path) -> None:
+    """Its 分納番号 cell holds another column's text: no plan is told by it, none loses an instalment
+    (review: the line was filed under a plan named by the wrong cell, and P1 lost its first)."""
+    await import_plans(owing, plans_file(tmp_path / "a.csv", schedule()))
+    path = plans_file(tmp_path / "b.csv", schedule()[1:])
+    first = ",".join(schedule()[0][h] for h in HEADER)
+    lines = path.read_bytes().decode("cp932").split("\\r\\n")
+    path.write_bytes("\\r\\n".join([lines[0], "X9," + first, *lines[1:]]).encode("cp932"))  # shifted by one
+    info = await import_plans(owing, path)
+    assert info.rows_rejected == 1
+    assert info.counts["plan_dues_not_removed"] == 1
+    assert await owing.fetchval("select count(*) from installment_due") == 3

@@ -180,8 +180,10 @@ def plan_row(conv: Converter, row: Row, today: date) -> tuple[tuple[Any, ...], l
             if v[name] == 0:
                 problems.append(Problem(row.line, _label(conv, name), "error", f"{what}が0円です"))
     if not v or any(p.severity == "error" for p in problems):
-        rejected = (row.line, conv.key_of(row, "plan_no"), *([None] * (len(PLAN_STAGE) - 3)), False)
-        return rejected, _about(conv, row, problems)
+        # whose plan the line is: only a 計画番号 read as one, in a row of the header's shape (one
+        # with a cell too many reads another column's text there: it could be any plan's)
+        plan_no = (v.get("plan_no") or "") if v else ""
+        return (row.line, plan_no, *([None] * (len(PLAN_STAGE) - 3)), False), _about(conv, row, problems)
     v["status"] = v["status"] or "active"
     v["paid_yen"] = v["paid_yen"] or 0
     return (row.line, *_PLAN_VALUES(v), True), _about(conv, row, problems)
