@@ -189,3 +189,27 @@ async def test_an_abandon_rate_over_the_campaigns_target_is_flagged_on_the_floor
         assert (campaign["abandon_rate"], campaign["target_abandon"]) == (0.02, 0.01)
     finally:
         await c.close()
+
+
+async def test_the_floors_campaign_figures_are_read_once_for_every_page_asking(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    """Every open supervisor page asks every 5 s: within a few seconds they share one reading
+    (a million-household list is not counted for each); a page loaded reads afresh."""
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355553001")
+    c = await logged_in(product, "sv1", "/supervisor")
+
+    async def untried() -> int:
+        async with c.http.get(f"{c.base}/api/floor") as r:
+            (campaign,) = (await r.json())["campaigns"]
+        return int(campaign["untried"])
+
+    try:
+        assert await untried() == 1
+        await factory.household(pool, w.campaign_id, "0355553002")
+        assert await untried() == 1  # the reading of a moment ago, shared
+        await c.get("/supervisor")  # a page loaded: read now
+        assert await untried() == 2
+    finally:
+        await c.close()

@@ -18,6 +18,7 @@ from dialer.store.dispositions import DispositionRejected
 from dialer.store.inbound import KEYS, IdentifyRefused
 from web.auth import current, require
 from web.keys import ENGINE, POOL
+from web.progress import PROGRESS
 
 MAX_BODY = 64 * 1024
 _KEY = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,31}")  # a 宛名番号 or 世帯番号 as imports keep them
@@ -160,7 +161,7 @@ async def floor(request: web.Request) -> web.Response:
         for s in engine.slots()
         if user.department_id is None or s.user.department_id == user.department_id
     ]
-    progress = await campaigns.progress_of(request.app[POOL], user.department_id)
+    progress = await request.app[PROGRESS].of(request.app[POOL], user.department_id)
     return web.json_response(
         {
             "agents": agents,

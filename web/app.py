@@ -18,6 +18,7 @@ from web.error_pages import error_pages
 from web.i18n import phone_display, tokyo_time, translate, wareki, wareki_fiscal_year, yen
 from web.keys import ENGINE, HUB, METRICS, POOL, SETTINGS
 from web.outage import database_errors
+from web.progress import PROGRESS, Progress
 from web.push import Hub
 
 HERE = Path(__file__).parent
@@ -36,6 +37,7 @@ def build(
     app[METRICS] = metrics
     app[SETTINGS] = settings
     app[SESSIONS] = SessionCache()
+    app[PROGRESS] = Progress()
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),

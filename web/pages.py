@@ -16,6 +16,7 @@ from dialer.store import departments as department_store
 from web.auth import COOKIE, SESSIONS, current, require, session_of, token_of
 from web.i18n import CATALOG, LANGS
 from web.keys import ENGINE, HUB, POOL, SETTINGS
+from web.progress import PROGRESS
 
 # After this many failed logins for one user ID within the window, logins are refused for a while.
 LOCKOUT_FAILURES = 5
@@ -167,7 +168,7 @@ async def operator(request: web.Request) -> dict[str, Any]:
 @aiohttp_jinja2.template("supervisor.html")
 async def supervisor(request: web.Request) -> dict[str, Any]:
     user = current(request).user
-    progress = await campaigns.progress_of(request.app[POOL], user.department_id)
+    progress = await request.app[PROGRESS].of(request.app[POOL], user.department_id, fresh=True)
     error = request.query.get("error", "")
     handovers_open = 0
     if user.role == "staff" and user.department_id is not None:  # cases waiting for them (a count)
