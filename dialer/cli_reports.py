@@ -32,10 +32,14 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
     today = datetime.now(TOKYO).date()
     first = _date_arg(args.first) or today
     last = _date_arg(args.last) or first
-    if last < first:
-        raise ConfigError("--to is before --from.")
-    if (last - first).days > 366:
-        raise ConfigError("A report covers at most 367 days (a year): give a shorter period.")
+    problem = reports.period_problem(first, last, today)
+    if problem:
+        raise ConfigError(
+            {
+                "rep.bad_order": "--to is before --from.",
+                "rep.too_long": "A report covers at most 367 days (a year): give a shorter period.",
+            }.get(problem, "The period must lie between 2000 and next year.")
+        )
     out = _output(args.output) if args.output else None
 
     async def body(pool: Any) -> None:

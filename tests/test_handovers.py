@@ -170,3 +170,27 @@ async def test_any_outcome_can_hand_a_case_to_staff(tmp_path: Path, db_dsn: str,
     assert lines["visit_requested"].endswith("to-staff")
     assert lines["installment"].endswith("to-staff")  # 分納相談希望: handed over by default
     assert not lines["refused"].endswith("to-staff")
+
+
+async def test_a_case_for_a_caller_nobody_identified_is_refused_until_looked_up(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    """An incoming caller matched to no household: 分納相談希望 waits for the look-up (a case staff
+    could not find would be lost; review)."""
+    w = await factory.world(pool)
+    attempt = await pool.fetchval(
+        """insert into attempt (department_id, operator_id, dial_mode, channel_id, outcome, caller_number,
+                                originated_at, answered_at, connected_at)
+           values ('nhi', $1, 'inbound', 'in-1', 'connected', '0355559999', now(), now(), now()) returning id""",
+        w.operator.id,
+    )
+    op = await logged_in(product, "op1", "/operator")
+    try:
+        status, reply = await op.post(
+            "/api/dispositions",
+            {"attempt_id": attempt, "token": "7c3f0c0e-52a4-4f65-9d3c-6b2d9a8e1f00", "code": "installment"},
+        )
+        assert (status, reply["error"]) == (422, "error.no_household")
+    finally:
+        await op.close()
+    assert await pool.fetchval("select count(*) from handover") == 0

@@ -127,6 +127,9 @@ async def test_an_unknown_caller_is_put_through_without_a_record(
         body = {"attempt_id": caller["attempt_id"], "token": str(uuid.uuid4()), "note": "宛名番号不明",
                 "code": "installment"}  # fmt: skip
         status, reply = await op.post("/api/dispositions", body)
+        assert (status, reply["error"]) == (422, "error.no_household")  # a case staff could not find
+        body = {**body, "token": str(uuid.uuid4()), "code": "refused"}
+        status, reply = await op.post("/api/dispositions", body)
         assert status == 200, reply
         await op.wait_state("ready")
     finally:

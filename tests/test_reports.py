@@ -46,6 +46,12 @@ async def _calls(pool: asyncpg.Pool) -> factory.World:
         TODAY - timedelta(days=4),
     )
     await pool.execute("update disposition set code = 'installment' where attempt_id = $1", talked[1])
+    await pool.execute(
+        """insert into handover (department_id, household_id, disposition_id, reason)
+           select 'nhi', a.household_id, d.id, 'installment' from attempt a join disposition d on d.attempt_id = a.id
+           where a.id = $1""",
+        talked[1],
+    )  # as saving it would have opened
     hid = await pool.fetchval("select household_id from attempt where id = $1", talked[0])
     await pool.execute(
         """insert into promise (department_id, household_id, promised_on, amount_yen, created_at)
@@ -129,6 +135,11 @@ async def test_supervisors_see_it_on_a_page_and_download_it_as_csv(
         assert "終了日が開始日より前です" in page
         status, _ = await c.get("/supervisor/reports?from=2025-13-01")
         assert status == 422
+        status, page = await c.get("/supervisor/reports?from=9999-12-31")  # (was a 500)
+        assert status == 422
+        assert "2000年から来年まで" in page
+        async with c.http.get(f"{c.base}/supervisor/reports.csv", params={"from": "1999-12-31"}) as r:
+            assert r.status == 422
     finally:
         await c.close()
     op = await logged_in(product, "op1", "/operator")

@@ -15,8 +15,6 @@ from web.auth import current, require
 from web.keys import POOL
 from web.pages import context, lang_of
 
-MAX_DAYS = 367
-
 
 def _period(request: web.Request) -> tuple[date, date, str, str]:
     """(first, last, by, error key or ''): the query's, or today by day."""
@@ -30,11 +28,7 @@ def _period(request: web.Request) -> tuple[date, date, str, str]:
         return today, today, "day", "rep.bad_dates"
     if by not in reports.BY:
         return first, last, "day", "rep.bad_dates"
-    if last < first:
-        return first, last, by, "rep.bad_order"
-    if (last - first).days >= MAX_DAYS:
-        return first, last, by, "rep.too_long"
-    return first, last, by, ""
+    return first, last, by, reports.period_problem(first, last, today)
 
 
 @require("supervisor", "staff")
@@ -44,8 +38,11 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
     first, last, by, error = _period(request)
     made = None
     if not error:
-        async with db.department(request.app[POOL], user.department_id) as conn:
-            made = await reports.report(conn, user.department_id, first, last, by)
+        try:
+            async with db.department(request.app[POOL], user.department_id) as conn:
+                made = await reports.report(conn, user.department_id, first, last, by)
+        except TimeoutError:  # a long period on a busy database: said, not a 500
+            error = "rep.too_slow"
     lang = lang_of(request)
     ctx = context(
         request, first=first.isoformat(), last=last.isoformat(), by=by, error=error, report=made,
@@ -54,7 +51,7 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
         month_start=first.replace(day=1).isoformat(), yesterday=(datetime.now(TOKYO).date() - timedelta(days=1)).isoformat(),
     )  # fmt: skip
     response = aiohttp_jinja2.render_template("reports.html", request, ctx)
-    response.set_status(422 if error else 200)
+    response.set_status(503 if error == "rep.too_slow" else 422 if error else 200)
     return response
 
 
@@ -65,8 +62,11 @@ async def reports_csv(request: web.Request) -> web.StreamResponse:
     first, last, by, error = _period(request)
     if error:
         return web.json_response({"error": error}, status=422)
-    async with db.department(request.app[POOL], user.department_id) as conn:
-        made = await reports.report(conn, user.department_id, first, last, by)
+    try:
+        async with db.department(request.app[POOL], user.department_id) as conn:
+            made = await reports.report(conn, user.department_id, first, last, by)
+    except TimeoutError:
+        return web.json_response({"error": "rep.too_slow"}, status=503)
     name = f"report-{user.department_id}-{first.isoformat()}-{last.isoformat()}-{by}.csv"
     return web.Response(
         body=report_format.to_csv(made, lang_of(request)),

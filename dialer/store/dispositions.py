@@ -167,8 +167,10 @@ async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code
             raise DispositionRejected("error.not_put_through")  # a person, or a machine? Not known yet
         if attempt["target_id"] is None and code.needs_callback:  # inbound: no campaign would call back
             raise DispositionRejected("error.inbound_callback", 422)
-        if attempt["household_id"] is None and code.needs_promise:  # a promise nobody could follow up
-            raise DispositionRejected("error.no_household", 422)  # the page looks the household up first
+        if attempt["household_id"] is None and (code.needs_promise or code.to_staff):
+            # a promise nobody could follow up, a case staff could not find: the page looks the
+            # household up first
+            raise DispositionRejected("error.no_household", 422)
         disposition_id = await conn.fetchval(
             """insert into disposition (attempt_id, client_token, operator_id, department_id, code, note,
                                         promise_date, promise_amount_yen, callback_at)
@@ -184,7 +186,7 @@ async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code
             inp.callback_at,
         )
         await _record_contact(conn, disposition_id, attempt["household_id"], user, inp, code)
-        if code.to_staff and attempt["household_id"] is not None:  # a case on the staff's list
+        if code.to_staff:  # a case on the staff's list
             await conn.execute(
                 """insert into handover (department_id, household_id, disposition_id, operator_id, reason)
                    values ($1, $2, $3, $4, $5)""",

@@ -5,7 +5,7 @@ Counted from the calls themselves (attempt, its disposition) and the payments, i
 - calls: the calls placed (residents' own calls in are not counted here); answered: a person
   answered (not a machine); connected: put through to an operator; reached: an outcome that
   spoke with the resident (本人接触, as the department's outcome list says); promises, their
-  amount, cases handed to staff (an outcome that does: 分納相談希望 by default), abandoned calls (no operator free), talk minutes.
+  amount, cases handed to staff (the cases the calls opened), abandoned calls (no operator free), talk minutes.
 - promises kept (約束履行率), for the promises made in the period whose day has passed: kept when
   a payment for the household was made from the day of the promise to three days after the day
   promised (the follow-up's default grace, campaigns.retry), or the household owes nothing now.
@@ -25,6 +25,7 @@ from campaigns.hours import TOKYO
 from dialer.store.db import Conn
 
 BY = ("day", "hour", "campaign", "operator")
+EARLIEST = date(2000, 1, 1)  # a period is within 2000 … next year (a year typed 9999 is a mistake)
 PROMISE_GRACE = timedelta(days=3)  # as campaigns.retry's default promise follow-up
 
 _KEY = {
@@ -37,13 +38,14 @@ _KEY = {
 _ROWS = """
 with calls as (
     select a.*, d.code, d.promise_amount_yen, coalesce(dc.reached, false) as reached,
-           coalesce(dc.needs_promise, false) as promise, coalesce(dc.to_staff, false) as to_staff, {key} as key
+           coalesce(dc.needs_promise, false) as promise,
+           exists (select 1 from handover ho where ho.disposition_id = d.id) as to_staff, {key} as key
     from attempt a
     left join campaign c on c.id = a.campaign_id
     left join app_user u on u.id = a.operator_id
     left join disposition d on d.attempt_id = a.id
     left join lateral (
-        select x.reached, x.needs_promise, x.to_staff from disposition_code x
+        select x.reached, x.needs_promise from disposition_code x
         where x.code = d.code and (x.department_id = a.department_id or x.department_id is null)
         order by x.department_id nulls last limit 1
     ) dc on true
@@ -129,6 +131,20 @@ class Report:
     @property
     def kept_pct(self) -> float | None:
         return 100 * self.promises_kept / self.promises_due if self.promises_due else None
+
+
+MAX_DAYS = 367
+
+
+def period_problem(first: date, last: date, today: date) -> str:
+    """Why a period cannot be reported on ('' when it can): the message's key."""
+    if not (first >= EARLIEST and last <= date(today.year + 1, 12, 31)):
+        return "rep.bad_dates"
+    if last < first:
+        return "rep.bad_order"
+    if (last - first).days >= MAX_DAYS:
+        return "rep.too_long"
+    return ""
 
 
 def _span(first: date, last: date) -> tuple[datetime, datetime]:
