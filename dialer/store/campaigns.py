@@ -13,6 +13,7 @@ import asyncpg
 from campaigns.pacer import OFCOM_LIMIT
 from dialer.store import db
 from dialer.store.db import Conn, from_jsonb
+from dialer.store.pacing import LIVE
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,7 @@ async def progress(conn: Conn, department_id: str | None) -> list[dict[str, Any]
     """Per campaign: households by state and today's attempts by outcome (for the supervisor).
     Pending households are split: never called yet (untried) and due again (a retry, a call-back)."""
     rows = await conn.fetch(
-        """select c.id, c.name, c.department_id, c.dial_mode, c.status,
+        f"""select c.id, c.name, c.department_id, c.dial_mode, c.status,
                       c.status = 'active' and coalesce(c.caller_id, '') = '' as no_caller_id,
                       count(t.id) filter (where t.state = 'pending' and t.attempts = 0) as untried,
                       count(t.id) filter (where t.state = 'pending' and t.attempts > 0) as retrying,
@@ -220,8 +221,7 @@ async def progress(conn: Conn, department_id: str | None) -> list[dict[str, Any]
                                                    at time zone 'Asia/Tokyo'
                           group by 1) o) as today,
                       (select round(count(*) filter (where a.outcome = 'abandoned')::numeric
-                                    / nullif(count(*) filter (where a.outcome = 'abandoned' or a.connected_at is not null
-                                                              or a.amd_status in ('HUMAN', 'NOTSURE')), 0), 4)
+                                    / nullif(count(*) filter (where {LIVE}), 0), 4)
                        from attempt a where a.campaign_id = c.id and a.originated_at > now() - interval '25 hours'
                          and a.answered_at > now() - interval '24 hours') as abandon_rate,
                       case when jsonb_typeof(c.pacing -> 'target_abandon') = 'number'

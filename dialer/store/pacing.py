@@ -17,7 +17,7 @@ RECENT_DIALED = 600  # finished calls the forecast is learnt from (as in bench/p
 RECENT_HANDLED = 200  # conversations (talk + wrap-up)
 RECENT_WITHIN = timedelta(hours=8)  # nothing older than one calling day
 
-_LIVE = "(a.outcome = 'abandoned' or a.connected_at is not null or a.amd_status in ('HUMAN', 'NOTSURE'))"
+LIVE = "(a.outcome = 'abandoned' or a.connected_at is not null or a.amd_status in ('HUMAN', 'NOTSURE'))"
 
 
 async def history(conn: Conn, campaign_id: int) -> tuple[list[Dialed], list[Handled]]:
@@ -32,7 +32,7 @@ async def history(conn: Conn, campaign_id: int) -> tuple[list[Dialed], list[Hand
         f"""
         select extract(epoch from coalesce(a.answered_at, a.ended_at) - a.originated_at) as ring_s,
                a.answered_at is not null as answered,
-               a.answered_at is not null and {_LIVE} as live,
+               a.answered_at is not null and {LIVE} as live,
                coalesce(extract(epoch from (select min(e.at) from attempt_event e
                                             where e.attempt_id = a.id and e.kind = 'amd') - a.answered_at),
                         0) as detect_s
@@ -77,10 +77,10 @@ async def rolling(conn: Conn, campaign_id: int) -> tuple[Window, Window]:
     """Live answered and abandoned calls in the last hour and the last 24 hours."""
     row = await conn.fetchrow(
         f"""
-        select count(*) filter (where {_LIVE} and a.answered_at > now() - interval '1 hour') as hour_live,
+        select count(*) filter (where {LIVE} and a.answered_at > now() - interval '1 hour') as hour_live,
                count(*) filter (where a.outcome = 'abandoned' and a.answered_at > now() - interval '1 hour')
                    as hour_abandoned,
-               count(*) filter (where {_LIVE}) as day_live,
+               count(*) filter (where {LIVE}) as day_live,
                count(*) filter (where a.outcome = 'abandoned') as day_abandoned
         from attempt a
         where a.campaign_id = $1 and a.originated_at > now() - interval '25 hours'

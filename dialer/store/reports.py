@@ -3,7 +3,8 @@
 Counted from the calls themselves (attempt, its disposition) and the payments, in Tokyo time:
 
 - calls: the calls placed (residents' own calls in are not counted here); answered: a person
-  answered (not a machine); connected: put through to an operator; reached: an outcome that
+  answered, live (put through, abandoned, or judged a person by answering-machine detection: the
+  abandon rate's denominator as the pacer and the floor count it, dialer/store/pacing.py); connected: put through to an operator; reached: an outcome that
   spoke with the resident (本人接触, as the department's outcome list says); promises, their
   amount, cases handed to staff (the cases the calls opened), abandoned calls (no operator free), talk minutes.
 - promises kept (約束履行率), for the promises made in the period whose day has passed: kept when
@@ -23,6 +24,7 @@ from datetime import date, datetime, time, timedelta
 
 from campaigns.hours import TOKYO
 from dialer.store.db import Conn
+from dialer.store.pacing import LIVE
 
 BY = ("day", "hour", "campaign", "operator")
 EARLIEST = date(2000, 1, 1)  # a period is within 2000 … next year (a year typed 9999 is a mistake)
@@ -39,7 +41,8 @@ _ROWS = """
 with calls as (
     select a.*, d.code, d.promise_amount_yen, coalesce(dc.reached, false) as reached,
            coalesce(dc.needs_promise, false) as promise,
-           exists (select 1 from handover ho where ho.disposition_id = d.id) as to_staff, {key} as key
+           exists (select 1 from handover ho where ho.disposition_id = d.id) as to_staff, {live} as live,
+           {key} as key
     from attempt a
     left join campaign c on c.id = a.campaign_id
     left join app_user u on u.id = a.operator_id
@@ -53,7 +56,7 @@ with calls as (
 )
 select key,
        count(*) as calls,
-       count(*) filter (where answered_at is not null and coalesce(outcome, '') <> 'machine') as answered,
+       count(*) filter (where live) as answered,
        count(*) filter (where connected_at is not null) as connected,
        count(*) filter (where reached) as reached,
        count(*) filter (where promise) as promises,
@@ -155,7 +158,7 @@ async def report(conn: Conn, department_id: str, first: date, last: date, by: st
     if by not in BY:
         raise ValueError(f"by must be one of {', '.join(BY)}")
     start, end = _span(first, last)
-    rows = await conn.fetch(_ROWS.format(key=_KEY[by]), department_id, start, end, timeout=60)
+    rows = await conn.fetch(_ROWS.format(key=_KEY[by], live=LIVE), department_id, start, end, timeout=60)
     promised = await conn.fetchrow(_PROMISES, department_id, start, end, PROMISE_GRACE.days, timeout=60)
     paid = await conn.fetchrow(_PAID_AFTER, department_id, start, end, timeout=60)
     assert promised is not None and paid is not None
