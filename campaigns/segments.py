@@ -160,6 +160,27 @@ def parse(data: Mapping[str, Any] | None) -> Segment:
     return replace(DEFAULT, **changes)
 
 
+def plan_kept(plan: str, today: str) -> str:
+    """SQL: the installment plan `plan` (an alias) is being kept: active, no instalment past its day
+    unpaid (`today`: an SQL date expression)."""
+    return f"""({plan}.status = 'active' and not exists (
+                   select 1 from installment_due du where du.plan_id = {plan}.id
+                   and du.due_date < {today} and du.paid_yen < du.amount_yen))"""
+
+
+def plan_broken(household: str, today: str) -> str:
+    """SQL: the household (an id expression) has a broken plan: 不履行, or active with an instalment overdue."""
+    return f"""exists (select 1 from installment_plan bp where bp.household_id = {household}
+                       and (bp.status = 'broken' or (bp.status = 'active' and not {plan_kept("bp", today)})))"""
+
+
+def plans_keep_out(household: str, today: str) -> str:
+    """SQL: the household is never called: a plan of it is being kept, and none is broken (the
+    segment rules, and the plans import that takes such a household out of its campaigns)."""
+    kept = f"exists (select 1 from installment_plan kp where kp.household_id = {household} and {plan_kept('kp', today)})"
+    return f"({kept} and not {plan_broken(household, today)})"
+
+
 def _code(text: str) -> bool:
     """A code as the data has it: not blank, no control characters (PostgreSQL text holds no NUL)."""
     return bool(text.strip()) and not any(unicodedata.category(ch)[0] == "C" for ch in text)
@@ -259,14 +280,8 @@ def query(segment: Segment, department_id: str, today: date, promise_grace_days:
         f"""not exists (select 1 from person x where x.household_id = h.id and x.is_head
                          and (x.death_date is not null or x.resident_until <= {today_p}))"""
     )
-    kept = f"""exists (select 1 from installment_plan ip where ip.household_id = h.id and ip.status = 'active'
-                       and not exists (select 1 from installment_due du where du.plan_id = ip.id
-                                       and du.due_date < {today_p} and du.paid_yen < du.amount_yen))"""
-    broken_plan = f"""exists (select 1 from installment_plan ip where ip.household_id = h.id
-                       and (ip.status = 'broken' or (ip.status = 'active' and exists (
-                            select 1 from installment_due du where du.plan_id = ip.id
-                            and du.due_date < {today_p} and du.paid_yen < du.amount_yen))))"""
-    rules.append(f"not ({kept} and not {broken_plan})")  # a plan kept, unless another is broken
+    broken_plan = plan_broken("h.id", today_p)
+    rules.append(f"not {plans_keep_out('h.id', today_p)}")
     if segment.installment_broken is not None:
         rules.append(broken_plan if segment.installment_broken else f"not {broken_plan}")
     if segment.promise_broken is not None:

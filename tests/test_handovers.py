@@ -194,3 +194,20 @@ async def test_a_case_for_a_caller_nobody_identified_is_refused_until_looked_up(
     finally:
         await op.close()
     assert await pool.fetchval("select count(*) from handover") == 0
+
+
+async def test_a_long_list_says_it_is_cut(product: runtime.Running, pool: asyncpg.Pool) -> None:
+    w = await factory.world(pool)
+    await factory.user(pool, "staff1", "staff", "nhi")
+    hid = await factory.household(pool, w.campaign_id, "0355552101")
+    await pool.execute(
+        "insert into handover (department_id, household_id, reason) select 'nhi', $1, 'installment' from generate_series(1, 501)",
+        hid,
+    )
+    staff = await logged_in(product, "staff1", "/supervisor")
+    try:
+        _, page = await staff.get("/staff/handovers")
+        assert "最も古いものから500件を表示しています(未対応・対応中は全部で501件)" in page
+        assert page.count('data-testid="open-') == 500
+    finally:
+        await staff.close()

@@ -28,7 +28,9 @@ async def list_page(request: web.Request) -> dict[str, Any]:
     assert user.department_id is not None
     async with db.department(request.app[POOL], user.department_id) as conn:
         cases = await handovers.listed(conn, user.department_id)
-    return context(request, cases=cases)
+        waiting = await handovers.open_count(conn, user.department_id)
+    cut = len(cases) > handovers.LISTED_AT_MOST
+    return context(request, cases=cases[: handovers.LISTED_AT_MOST], cut=cut, waiting=waiting)
 
 
 @require("staff")

@@ -44,8 +44,12 @@ class Case:
     done_at: Any
 
 
+LISTED_AT_MOST = 500
+
+
 async def listed(conn: Conn, department_id: str, done_days: int = 30) -> list[Case]:
-    """Open and taken cases, oldest first; then those done in the last `done_days` days."""
+    """Open and taken cases, oldest first; then those done in the last `done_days` days. At most
+    LISTED_AT_MOST + 1 (one more says the list is cut)."""
     rows = await conn.fetch(
         """select c.id, c.created_at, h.household_no, coalesce(dc.label_ja, c.reason) as reason,
                   coalesce(dc.label_en, c.reason) as reason_en, coalesce(o.display_name, '') as operator,
@@ -59,9 +63,10 @@ async def listed(conn: Conn, department_id: str, done_days: int = 30) -> list[Ca
                               order by x.department_id nulls last limit 1) dc on true
            where c.department_id = $1 and (c.status <> 'done' or c.done_at > now() - make_interval(days => $2))
            order by c.status = 'done', c.created_at, c.id
-           limit 500""",
+           limit $3""",
         department_id,
         done_days,
+        LISTED_AT_MOST + 1,
     )
     return [Case(**dict(r)) for r in rows]
 

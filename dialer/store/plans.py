@@ -20,6 +20,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from campaigns.segments import plans_keep_out
 from dialer.store.db import Connection
 from dialer.store.imports import LONG, reject_staged
 
@@ -189,21 +190,14 @@ async def merge(
     return counts
 
 
-# As the segment rules read it (campaigns/segments.py): a plan kept (active, no instalment past
-# its date unpaid) keeps its household from being called, unless another plan of it is broken.
-_SET_ASIDE_KEPT = """
+# As the segment rules read it (campaigns.segments.plans_keep_out): a household with a plan kept
+# and none broken is never called.
+_SET_ASIDE_KEPT = f"""
     with gone as (
         update campaign_target t set state = 'excluded', last_outcome = 'installment_plan',
                lease_owner = null, lease_expires_at = null
-        from installment_plan ip
-        where ip.id = any($1::bigint[]) and ip.status = 'active'
-          and not exists (select 1 from installment_due du where du.plan_id = ip.id
-                          and du.due_date < $2 and du.paid_yen < du.amount_yen)
-          and not exists (select 1 from installment_plan b where b.household_id = ip.household_id
-                          and (b.status = 'broken' or (b.status = 'active' and exists (
-                               select 1 from installment_due bd where bd.plan_id = b.id
-                               and bd.due_date < $2 and bd.paid_yen < bd.amount_yen))))
-          and t.household_id = ip.household_id and t.state in ('pending', 'leased')
+        where t.household_id in (select ip.household_id from installment_plan ip where ip.id = any($1::bigint[]))
+          and t.state in ('pending', 'leased') and {plans_keep_out("t.household_id", "$2::date")}
         returning 1
     )
     select count(*) from gone"""
