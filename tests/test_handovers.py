@@ -72,7 +72,7 @@ async def test_staff_take_a_case_an_operator_handed_over_and_close_it_into_the_c
             staff, f"/staff/handovers/{case_id}/done", {"method": "counter", "party": "本人", "result": ""}
         )
         assert status == 422  # nothing agreed written: not closed
-        assert "対応結果を2000文字以内で入力してください" in page
+        assert "対応結果を入力してください(2000文字まで)" in page
         status, _ = await _post(
             staff,
             f"/staff/handovers/{case_id}/done",
@@ -89,8 +89,9 @@ async def test_staff_take_a_case_an_operator_handed_over_and_close_it_into_the_c
             f"/staff/handovers/{case_id}/done",
             {"method": "counter", "party": "本人", "result": "二度目"},
         )
-        assert status == 422  # (the page again, with why)
+        assert status == 409  # (the page again, with why, and what was typed)
         assert "この案件はすでに完了しています" in page
+        assert "二度目" in page
         actions = [
             r["action"]
             for r in await pool.fetch("select action from audit_log where action like 'handover.%'")
@@ -211,3 +212,42 @@ async def test_a_long_list_says_it_is_cut(product: runtime.Running, pool: asyncp
         assert page.count('data-testid="open-') == 500
     finally:
         await staff.close()
+
+
+async def test_the_case_shows_what_may_be_asked_for_and_who_closed_it(
+    product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """A debt past its limitation period is marked and left out of what is owed, as the operator saw
+    it; a colleague who closes a case is its staff member; a result with control characters (NUL:
+    a 500 before) is stored cleaned (QA)."""
+    case_id, hid = await _handed_over(product, pool, sim)
+    await factory.user(pool, "staff2", "staff", "nhi")
+    await pool.execute(
+        """insert into debt (household_id, department_id, debt_type, fiscal_year, assessed_year, installment,
+                             assessed_yen, paid_yen, due_date)
+           values ($1, 'nhi', 'nhi', 2020, 2020, 9, 30000, 0, '2021-03-31')""",
+        hid,
+    )  # a premium due in 2021: past the 2 years
+    one, two = (
+        await logged_in(product, "staff1", "/supervisor"),
+        await logged_in(product, "staff2", "/supervisor"),
+    )
+    try:
+        _, page = await one.get(f"/staff/handovers/{case_id}")
+        assert "(時効: 請求しない)" in page
+        assert 'data-testid="handover-owed">24,000円' in page  # the 30,000 not in it
+        assert (await _post(one, f"/staff/handovers/{case_id}/take", {}))[0] == 302
+        status, _ = await _post(
+            two,
+            f"/staff/handovers/{case_id}/done",
+            {"method": "phone_out", "party": "本人", "result": "相談済\x00\u202e"},
+        )
+        assert status == 302
+        row = await pool.fetchrow(
+            "select c.result, u.login from handover c join app_user u on u.id = c.taken_by where c.id = $1",
+            case_id,
+        )
+        assert (row["result"], row["login"]) == ("相談済", "staff2")
+    finally:
+        await one.close()
+        await two.close()

@@ -15,8 +15,9 @@ from aiohttp import web
 
 from dialer.store import db, handovers
 from web.auth import current, require
+from web.i18n import CATALOG
 from web.keys import POOL
-from web.pages import ID, context
+from web.pages import ID, context, lang_of
 
 PARTIES = ("本人", "家族", "その他")
 
@@ -46,9 +47,12 @@ async def _case(request: web.Request, case_id: int, error: str = "", typed: str 
             case = await handovers.opened(conn, user.department_id, case_id, user, request.remote or "")
     except handovers.HandoverError as exc:
         raise web.HTTPNotFound() from exc
-    ctx = context(request, case=case, error=error, typed=typed, methods=handovers.METHODS, parties=PARTIES)
+    ctx = context(
+        request, case=case, error=error, typed=typed, methods=handovers.METHODS, parties=PARTIES,
+        catalog=CATALOG[lang_of(request)],
+    )  # fmt: skip
     response = aiohttp_jinja2.render_template("handover.html", request, ctx)
-    response.set_status(422 if error else 200)
+    response.set_status(409 if error == "ho.err.done" else 422 if error else 200)
     return response
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dialer.store import audit
+from campaigns.dispositions import clean_note
+from dialer.store import audit, records
 from dialer.store.db import Conn, Connection
 from dialer.store.users import User
 
@@ -100,17 +101,19 @@ async def opened(
            and stopped_at is null order by priority, id""",
         row["household_id"],
     )
-    debts = await conn.fetch(
-        """select debt_type, fiscal_year, installment, unpaid_yen, due_date from debt
-           where household_id = $1 and unpaid_yen > 0 order by fiscal_year, installment""",
-        row["household_id"],
+    attempt_id = await conn.fetchval(
+        "select d.attempt_id from handover c join disposition d on d.id = c.disposition_id where c.id = $1",
+        case_id,
     )
+    # as the operator saw it: a debt past its limitation period (時効) marked, and not in the total
+    debts = await records.debt_lines(conn, row["household_id"], department_id, attempt_id, None)
     await audit.record(
         conn, action="record.view", user_id=user.id, department_id=department_id, object_type="household",
         object_id=row["household_id"], detail={"via": "handover", "handover_id": case_id}, remote_addr=remote,
     )  # fmt: skip
+    owed = sum(d.unpaid_yen for d in debts if not d.time_barred)
     return {**dict(row), "people": [dict(p) for p in people], "phones": [dict(p) for p in phones],
-            "debts": [dict(d) for d in debts]}  # fmt: skip
+            "debts": debts, "owed_yen": owed}  # fmt: skip
 
 
 async def take(conn: Connection, department_id: str, case_id: int, user: User) -> None:
@@ -136,11 +139,12 @@ async def finish(
     """Close a case with what was agreed; it goes into the household's 経過記録."""
     if method not in METHODS:
         raise HandoverError("error.invalid", 422)
+    result = clean_note(result)  # as an operator's note: no control characters (NUL would be a 500)
     if not result.strip() or len(result) > RESULT_MAX:
         raise HandoverError("ho.err.result", 422)
     row = await conn.fetchrow(
         """update handover set status = 'done', done_at = now(), result = $4, updated_at = now(),
-                  taken_by = coalesce(taken_by, $3), taken_at = coalesce(taken_at, now())
+                  taken_by = $3, taken_at = case when taken_by = $3 then taken_at else now() end
            where id = $1 and department_id = $2 and status <> 'done' returning household_id""",
         case_id,
         department_id,

@@ -111,19 +111,7 @@ async def read_for_operator(
                 caller_number,
                 household_id,
             )
-        limits, default_limit = await _limitation(conn, department_id, attempt_id, campaign_id)
-        debts = await conn.fetch(
-            """select debt_type, fiscal_year, sum(unpaid_yen)::bigint as unpaid, min(due_date) as due,
-                      barred
-               from (select d.*, d.due_date <= $2::date - make_interval(years => coalesce(($3::jsonb ->> d.debt_type)::int, $4))
-                                 as barred
-                     from debt d where d.household_id = $1 and d.unpaid_yen > 0) x  -- a closed debt: 0
-               group by debt_type, fiscal_year, barred order by fiscal_year, debt_type, barred""",
-            household_id,
-            datetime.now(TOKYO).date(),
-            json.dumps(limits),
-            default_limit,
-        )
+        lines = await debt_lines(conn, household_id, department_id, attempt_id, campaign_id)
         last_contact = await conn.fetchval(
             f"""select (greatest(
                    (select max(a.connected_at) from attempt a
@@ -145,7 +133,6 @@ async def read_for_operator(
             json.dumps({"reason": reason, "attempt_id": attempt_id}),
             remote_addr,
         )
-    lines = [DebtLine(r["debt_type"], r["fiscal_year"], r["unpaid"], r["due"], r["barred"]) for r in debts]
     return OperatorRecord(
         household_id=household_id,
         household_no=head["household_no"],
@@ -160,6 +147,31 @@ async def read_for_operator(
         total_unpaid_yen=sum(d.unpaid_yen for d in lines if not d.time_barred),
         last_contact=last_contact,
     )
+
+
+async def debt_lines(
+    conn: db.Connection,
+    household_id: int,
+    department_id: str,
+    attempt_id: int | None,
+    campaign_id: int | None,
+) -> list[DebtLine]:
+    """What the household owes, by debt type and fiscal year, each past its limitation period
+    (時効, as the call's campaign counts it: `_limitation`) marked as such."""
+    limits, default_limit = await _limitation(conn, department_id, attempt_id, campaign_id)
+    debts = await conn.fetch(
+        """select debt_type, fiscal_year, sum(unpaid_yen)::bigint as unpaid, min(due_date) as due,
+                  barred
+           from (select d.*, d.due_date <= $2::date - make_interval(years => coalesce(($3::jsonb ->> d.debt_type)::int, $4))
+                             as barred
+                 from debt d where d.household_id = $1 and d.unpaid_yen > 0) x  -- a closed debt: 0
+           group by debt_type, fiscal_year, barred order by fiscal_year, debt_type, barred""",
+        household_id,
+        datetime.now(TOKYO).date(),
+        json.dumps(limits),
+        default_limit,
+    )
+    return [DebtLine(r["debt_type"], r["fiscal_year"], r["unpaid"], r["due"], r["barred"]) for r in debts]
 
 
 async def _limitation(
