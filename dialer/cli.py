@@ -76,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     cadd.add_argument(
         "--to-staff", action="store_true", help="hands the case to municipal staff (their list of cases)"
     )
+    cadd.add_argument(
+        "--replace",
+        action="store_true",
+        help="change a code that exists already (its flags are all set anew)",
+    )
     cadd.add_argument("--keep-calling", action="store_true", help="the household stays in the campaign")
     cadd.add_argument("--sort", type=int, default=100, help="position in the list (lower first)")
     cadd.set_defaults(func=_codes_add)
@@ -239,7 +244,22 @@ async def _codes_add(settings: Settings, args: argparse.Namespace) -> int:
     )
 
     async def body(pool: Any) -> None:
+        from dialer.errors import ConfigError
+        from dialer.store import audit
+        from dialer.who import os_user
+
+        before = await dispositions.code_row(pool, args.department, args.code)
+        if before is not None and not args.replace:
+            raise ConfigError(
+                f"code {args.code} exists already ({'shared' if args.department is None else args.department}): "
+                "give --replace to change it (every flag is set as given: one left out is turned off)"
+            )
         await dispositions.add_code(pool, args.department, code, args.sort)
+        await audit.record(
+            pool, action="codes.add", user_id=None, department_id=args.department, object_type="disposition_code",
+            object_id=args.code, detail={"before": before, "after": dispositions.code_fields(code, args.sort),
+                                         "os_user": os_user()},
+        )  # fmt: skip
 
     await with_pool(settings, body)
     print(f"code {args.code} saved" + (f" for {args.department}" if args.department else " (shared)"))

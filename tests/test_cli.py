@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -249,6 +250,33 @@ async def test_disposition_codes_can_be_configured(tmp_path: Path, db_dsn: str) 
     code, _, err = await _run(env, "codes", "add", "--code", "Bad Code", "--ja", "x", "--en", "x")
     assert code == 2
     _one_clear_line(err, "a code is 2-41 lower-case letters")
+    # an existing code is not overwritten by accident (QA: the shared 納付約束 lost its date and amount)
+    code, _, err = await _run(env, "codes", "add", "--code", "promise", "--ja", "約束", "--en", "x")
+    assert code == 2
+    _one_clear_line(err, r"code promise exists already \(shared\): give --replace")
+    _, shared, _ = await _run(env, "codes", "list")
+    assert any(
+        line.startswith("promise") and "納付約束" in line and "promise" in line.split()[-1]
+        for line in shared.splitlines()
+    )
+    code, _, err = await _run(
+        env, "codes", "add", "--department", "nhi", "--code", "visit_requested", "--ja", "訪問希望(要)",
+        "--en", "Wants a home visit", "--keep-calling", "--to-staff", "--replace",
+    )  # fmt: skip
+    assert code == 0, err
+    conn = await asyncpg.connect(db_dsn)
+    try:
+        entry = await conn.fetchval(
+            "select detail from audit_log where action = 'codes.add' and object_id = 'visit_requested' order by id desc"
+        )
+    finally:
+        await conn.close()
+    change = json.loads(entry)
+    assert (change["before"]["label_ja"], change["after"]["label_ja"], change["after"]["to_staff"]) == (
+        "訪問希望",
+        "訪問希望(要)",
+        True,
+    )
 
 
 async def test_a_command_group_without_its_command_shows_its_own_help(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -245,6 +246,26 @@ async def _record_contact(
 class CodeError(DialerError):
     error_id = "disposition_code_invalid"
     exit_code = 2
+
+
+def code_fields(code: Code, sort: int) -> dict[str, Any]:
+    """A code as the audit log keeps it."""
+    return {
+        "label_ja": code.label_ja, "label_en": code.label_en, "reached": code.reached,
+        "needs_promise": code.needs_promise, "needs_callback": code.needs_callback,
+        "closes_target": code.closes_target, "to_staff": code.to_staff, "sort": sort,
+    }  # fmt: skip
+
+
+async def code_row(conn: Conn, department_id: str | None, code: str) -> dict[str, Any] | None:
+    """The code as stored for this department (None: the shared one), or None."""
+    row = await conn.fetchrow(
+        """select label_ja, label_en, reached, needs_promise, needs_callback, closes_target, to_staff, sort, active
+           from disposition_code where coalesce(department_id, '') = coalesce($1, '') and code = $2""",
+        department_id,
+        code,
+    )
+    return dict(row) if row is not None else None
 
 
 async def add_code(conn: Conn, department_id: str | None, code: Code, sort: int = 100) -> None:

@@ -2,7 +2,8 @@
 
 Counted from the calls themselves (attempt, its disposition) and the payments, in Tokyo time:
 
-- calls: the calls placed (residents' own calls in are not counted here); answered: a person
+- calls: the calls placed (residents' own calls in, and calls cancelled before they rang, are not
+  counted here); answered: a person
   answered, live (put through, abandoned, or judged a person by answering-machine detection: the
   abandon rate's denominator as the pacer and the floor count it, dialer/store/pacing.py); connected: put through to an operator; reached: an outcome that
   spoke with the resident (本人接触, as the department's outcome list says); promises, their
@@ -53,6 +54,7 @@ with calls as (
         order by x.department_id nulls last limit 1
     ) dc on true
     where a.department_id = $1 and a.originated_at >= $2 and a.originated_at < $3 and a.dial_mode <> 'inbound'
+      and a.outcome is distinct from 'cancelled'  -- never placed (the window closed, hung up before it rang)
 )
 select key,
        count(*) as calls,
