@@ -97,6 +97,18 @@ async def stored(pool: asyncpg.Pool) -> dict[str, list[tuple[Any, ...]]]:
     }
 
 
+async def in_a_campaign(pool: asyncpg.Pool, household_no: str) -> tuple[int, int]:
+    """A progressive campaign with this household on its list: (campaign id, household id)."""
+    cid = await factory.campaign(pool, "nhi", "progressive")
+    hid: int = await pool.fetchval("select id from household where household_no = $1", household_no)
+    await pool.execute(
+        "insert into campaign_target (campaign_id, household_id, department_id) values ($1, $2, 'nhi')",
+        cid,
+        hid,
+    )
+    return cid, hid
+
+
 @pytest.fixture
 async def owing(pool: asyncpg.Pool, app_pool: asyncpg.Pool, tmp_path: Path) -> asyncpg.Pool:
     """A001 (household H001) and B001 (household H002) owe; imports run as the product (dialer_app)."""
@@ -401,13 +413,7 @@ async def test_a_plan_changed_lately_keeps_its_paid_off_household_from_the_purge
 async def test_a_line_that_cannot_be_read_at_all_removes_no_instalment_and_keeps_a_broken_plan_broken(
     owing: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    cid = await factory.campaign(owing, "nhi", "progressive")
-    hid = await owing.fetchval("select id from household where household_no = 'H001'")
-    await owing.execute(
-        "insert into campaign_target (campaign_id, household_id, department_id) values ($1, $2, 'nhi')",
-        cid,
-        hid,
-    )
+    _cid, hid = await in_a_campaign(owing, "H001")
     await import_plans(owing, plans_file(tmp_path / "a.csv", schedule(paid_to=0)))  # the first is overdue
     path = plans_file(tmp_path / "b.csv", schedule(paid_to=0)[1:])  # its first line, with a quote left open:
     first = ",".join(schedule(paid_to=0)[0][h] for h in HEADER).replace(",10,000,", ',"10000,')
@@ -425,13 +431,7 @@ async def test_a_line_that_cannot_be_read_at_all_removes_no_instalment_and_keeps
 async def test_a_plan_kept_moved_with_its_person_takes_the_new_household_out_of_campaigns(
     owing: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    cid = await factory.campaign(owing, "nhi", "progressive")
-    h2 = await owing.fetchval("select id from household where household_no = 'H002'")
-    await owing.execute(
-        "insert into campaign_target (campaign_id, household_id, department_id) values ($1, $2, 'nhi')",
-        cid,
-        h2,
-    )
+    _cid, h2 = await in_a_campaign(owing, "H002")
     await import_plans(owing, plans_file(tmp_path / "p.csv", schedule(paid_to=1)))  # A001's, kept
     info = await import_export(owing, write(tmp_path / "moved.csv", [row(世帯番号="H002")]), TODAY)
     assert info.counts["targets_excluded"] == 1
@@ -444,13 +444,7 @@ async def test_a_plan_kept_moved_with_its_person_takes_the_new_household_out_of_
 async def test_a_household_with_a_plan_kept_and_another_broken_is_called_about_the_broken_one(
     owing: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    cid = await factory.campaign(owing, "nhi", "progressive")
-    hid = await owing.fetchval("select id from household where household_no = 'H001'")
-    await owing.execute(
-        "insert into campaign_target (campaign_id, household_id, department_id) values ($1, $2, 'nhi')",
-        cid,
-        hid,
-    )
+    cid, _hid = await in_a_campaign(owing, "H001")
     lines = schedule(plan="P1", paid_to=0) + schedule(plan="P2", paid_to=1)  # P1 broken, P2 kept
     info = await import_plans(owing, plans_file(tmp_path / "p.csv", lines))
     assert info.counts["targets_excluded"] == 0
