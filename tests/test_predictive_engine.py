@@ -5,7 +5,9 @@ machines are hung up on. Real HTTP/WebSocket, the simulated PBX on TCP, the embe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import asyncpg
@@ -159,6 +161,23 @@ async def test_a_paused_predictive_campaign_places_nothing(
     assert len(factory.predictive_originates(sim)) == 1
 
 
+@contextlib.asynccontextmanager
+async def _ringing_for_op1(
+    settings: Settings, sim: SimulatedPbx, w: factory.World
+) -> AsyncIterator[PageClient]:
+    """The product (rings of up to 10 s: turns of the dialling loop), op1 ready on the campaign and
+    the pacer's first call ringing, counting on them: their page."""
+    slow_ring = replace(settings, dialplan=replace(settings.dialplan, ring_timeout_s=10))
+    async with runtime.started(slow_ring) as product:
+        operator = PageClient(product.url)
+        try:
+            await operator.ready_as("op1", w.campaign_id)
+            await until(lambda: len(factory.predictive_originates(sim)) == 1)
+            yield operator
+        finally:
+            await operator.close()
+
+
 async def test_switched_to_progressive_the_operator_waits_for_the_predictive_call_still_ringing(
     settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
@@ -170,29 +189,20 @@ async def test_switched_to_progressive_the_operator_waits_for_the_predictive_cal
     await factory.household(pool, w.campaign_id, "0355550842", priority=2)
     sim.script("0355550841", Behaviour("answer", ring_s=4.0, talk_s=None, amd_s=0.2))  # turns of the loop
     sim.script("0355550842", Behaviour("answer", ring_s=0.2, talk_s=None))
-    slow_ring = replace(settings, dialplan=replace(settings.dialplan, ring_timeout_s=10))
-    async with runtime.started(slow_ring) as product:
-        operator = PageClient(product.url)
-        try:
-            await operator.ready_as("op1", w.campaign_id)
-            await until(lambda: len(factory.predictive_originates(sim)) == 1)
-            await pool.execute("update campaign set dial_mode = 'progressive' where id = $1", w.campaign_id)
-            pop = await operator.wait(lambda m: m["type"] == "record", within=15)  # the first call's person
-            assert pop["reason"] == "screen_pop"
-            assert [a["Context"] for a in sim.actions("Originate")] == ["dialer-agent", "dialer-predictive"]
-            assert await pool.fetchval("select count(*) from attempt where outcome = 'abandoned'") == 0
-            await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
-            status, reply = await operator.post(
-                "/api/dispositions",
-                {"attempt_id": pop["attempt_id"], "token": str(uuid.uuid4()), "code": "refused"},
-            )
-            assert status == 200, reply
-            assert (await operator.post("/api/agent/hangup"))[0] == 200
-            await until(
-                lambda: "dialer-connect" in [a["Context"] for a in sim.actions("Originate")], within=15
-            )
-        finally:
-            await operator.close()
+    async with _ringing_for_op1(settings, sim, w) as operator:
+        await pool.execute("update campaign set dial_mode = 'progressive' where id = $1", w.campaign_id)
+        pop = await operator.wait(lambda m: m["type"] == "record", within=15)  # the first call's person
+        assert pop["reason"] == "screen_pop"
+        assert [a["Context"] for a in sim.actions("Originate")] == ["dialer-agent", "dialer-predictive"]
+        assert await pool.fetchval("select count(*) from attempt where outcome = 'abandoned'") == 0
+        await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+        status, reply = await operator.post(
+            "/api/dispositions",
+            {"attempt_id": pop["attempt_id"], "token": str(uuid.uuid4()), "code": "refused"},
+        )
+        assert status == 200, reply
+        assert (await operator.post("/api/agent/hangup"))[0] == 200
+        await until(lambda: "dialer-connect" in [a["Context"] for a in sim.actions("Originate")], within=15)
 
 
 async def test_a_pause_waits_for_the_predictive_call_ringing_for_the_operator(
@@ -205,34 +215,27 @@ async def test_a_pause_waits_for_the_predictive_call_ringing_for_the_operator(
     w = await factory.world(pool, mode="predictive")
     await factory.household(pool, w.campaign_id, "0355550851", priority=1)
     sim.script("0355550851", Behaviour("answer", ring_s=3.0, talk_s=None, amd_s=0.2))
-    slow_ring = replace(settings, dialplan=replace(settings.dialplan, ring_timeout_s=10))
-    async with runtime.started(slow_ring) as product:
-        operator = PageClient(product.url)
-        try:
-            await operator.ready_as("op1", w.campaign_id)
-            await until(lambda: len(factory.predictive_originates(sim)) == 1)
-            assert (await operator.post("/api/agent/pause"))[0] == 200
-            pending = await operator.wait(lambda m: m["type"] == "agent" and m["pause_after_call"])
-            assert (pending["state"], pending["notice"]) == ("ready", "notice.pause_pending")
-            pop = await operator.wait(lambda m: m["type"] == "record", within=15)  # the call's person
-            assert pop["reason"] == "screen_pop"
-            await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
-            assert await pool.fetchval("select count(*) from attempt where outcome = 'abandoned'") == 0
-            assert len(factory.predictive_originates(sim)) == 1  # nothing more placed for them
-            status, reply = await operator.post(
-                "/api/dispositions",
-                {"attempt_id": pop["attempt_id"], "token": str(uuid.uuid4()), "code": "refused"},
-            )
-            assert status == 200, reply
-            assert (await operator.post("/api/agent/hangup"))[0] == 200
-            await operator.wait_state("paused")  # the pause they asked for, after the call
-            operator.forget()
-            assert (await operator.post("/api/agent/ready", {"campaign_id": w.campaign_id}))[0] == 200
-            await operator.wait_state("ready")
-            assert (await operator.post("/api/agent/pause"))[0] == 200  # nothing rings: at once
-            await operator.wait_state("paused")
-        finally:
-            await operator.close()
+    async with _ringing_for_op1(settings, sim, w) as operator:
+        assert (await operator.post("/api/agent/pause"))[0] == 200
+        pending = await operator.wait(lambda m: m["type"] == "agent" and m["pause_after_call"])
+        assert (pending["state"], pending["notice"]) == ("ready", "notice.pause_pending")
+        pop = await operator.wait(lambda m: m["type"] == "record", within=15)  # the call's person
+        assert pop["reason"] == "screen_pop"
+        await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+        assert await pool.fetchval("select count(*) from attempt where outcome = 'abandoned'") == 0
+        assert len(factory.predictive_originates(sim)) == 1  # nothing more placed for them
+        status, reply = await operator.post(
+            "/api/dispositions",
+            {"attempt_id": pop["attempt_id"], "token": str(uuid.uuid4()), "code": "refused"},
+        )
+        assert status == 200, reply
+        assert (await operator.post("/api/agent/hangup"))[0] == 200
+        await operator.wait_state("paused")  # the pause they asked for, after the call
+        operator.forget()
+        assert (await operator.post("/api/agent/ready", {"campaign_id": w.campaign_id}))[0] == 200
+        await operator.wait_state("ready")
+        assert (await operator.post("/api/agent/pause"))[0] == 200  # nothing rings: at once
+        await operator.wait_state("paused")
 
 
 async def test_a_pause_waiting_for_a_call_that_brings_nobody_is_taken_when_it_ends(
@@ -277,25 +280,18 @@ async def test_an_operator_taken_off_the_campaign_still_gets_the_call_ringing_fo
     await factory.household(pool, w.campaign_id, "0355550861", priority=1)
     await factory.household(pool, w.campaign_id, "0355550862", priority=2)
     sim.script("0355550861", Behaviour("answer", ring_s=3.0, talk_s=None, amd_s=0.2))
-    slow_ring = replace(settings, dialplan=replace(settings.dialplan, ring_timeout_s=10))
-    async with runtime.started(slow_ring) as product:
-        operator = PageClient(product.url)
-        try:
-            await operator.ready_as("op1", w.campaign_id)
-            await until(lambda: len(factory.predictive_originates(sim)) == 1)
-            await pool.execute(
-                "insert into campaign_operator (campaign_id, user_id, department_id) values ($1, $2, 'nhi')",
-                w.campaign_id,
-                op2.id,
-            )  # only op2 from now on
-            await operator.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.not_assigned")
-            pop = await operator.wait(lambda m: m["type"] == "record", within=15)
-            assert pop["reason"] == "screen_pop"
-            await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
-            assert await pool.fetchval("select count(*) from attempt where outcome = 'abandoned'") == 0
-            assert len(factory.predictive_originates(sim)) == 1
-        finally:
-            await operator.close()
+    async with _ringing_for_op1(settings, sim, w) as operator:
+        await pool.execute(
+            "insert into campaign_operator (campaign_id, user_id, department_id) values ($1, $2, 'nhi')",
+            w.campaign_id,
+            op2.id,
+        )  # only op2 from now on
+        await operator.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.not_assigned")
+        pop = await operator.wait(lambda m: m["type"] == "record", within=15)
+        assert pop["reason"] == "screen_pop"
+        await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+        assert await pool.fetchval("select count(*) from attempt where outcome = 'abandoned'") == 0
+        assert len(factory.predictive_originates(sim)) == 1
 
 
 async def _ready(client: PageClient, campaign_id: int) -> tuple[int, dict[str, object]]:
