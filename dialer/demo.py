@@ -138,6 +138,14 @@ async def seed(pool: asyncpg.Pool, households: int = 300, rng_seed: int = 2026) 
                 dept,
                 rng.randint(1, 5) * 10,
             )
+            if dept == "nhi" and i % 20 == 0:  # now and then a 分納, kept or broken
+                await _plan(conn, hid, kept=i % 40 == 0)
+            elif dept == "nhi" and i % 20 == 10 and i < 100:  # and a few cases waiting for staff
+                await conn.execute(
+                    """insert into handover (department_id, household_id, operator_id, reason, created_at)
+                       select 'nhi', $1, id, 'installment', now() - interval '1 day' from app_user where login = 'op1'""",
+                    hid,
+                )
     log.info("demo.seeded", households=households)
     return True
 
@@ -218,6 +226,33 @@ async def _household(conn: Connection, rng: random.Random, dept: str, i: int) ->
             due,
         )
     return hid
+
+
+async def _plan(conn: Connection, hid: int, kept: bool) -> None:
+    """A 分納 agreed 100 days ago: six monthly instalments of ¥5,000, those due paid when kept (its
+    household is then never called), the first two unpaid when broken (a segment may call it)."""
+    today = datetime.now(TOKYO).date()
+    agreed = today - timedelta(days=100)
+    plan_id = await conn.fetchval(
+        """insert into installment_plan (department_id, household_id, person_id, status, agreed_on, total_yen, plan_no,
+                                         reported_as_of)
+           select 'nhi', $1, (select id from person where household_id = $1 and is_head), 'active', $2, 30000,
+                  'DEMO-' || $1, $3
+           returning id""",
+        hid, agreed, today,
+    )  # fmt: skip
+    for n in range(1, 7):
+        due = agreed + timedelta(days=30 * n)
+        paid = 5000 if kept and due < today else 0
+        await conn.execute(
+            "insert into installment_due (plan_id, seq, due_date, amount_yen, paid_yen) values ($1, $2, $3, 5000, $4)",
+            plan_id, n, due, paid,
+        )  # fmt: skip
+    if kept:
+        await conn.execute(
+            "update campaign_target set state = 'excluded', last_outcome = 'installment_plan' where household_id = $1",
+            hid,
+        )
 
 
 async def _has_department(pool: asyncpg.Pool, department_id: str) -> bool:

@@ -188,16 +188,19 @@ async def test_demo_serves_and_ctrl_c_stops_everything(
         async with http.get(f"{url}/healthz") as r:
             assert r.status == 200
             assert (await r.json())["ami"] == {"pbx1": "up"}
-        for login in ("op1", "staff1"):  # staff1: the exports can be tried in the demo too
-            async with (
-                aiohttp.ClientSession() as one,
-                one.post(
+        for login in ("op1", "staff1"):  # staff1: the exports and the cases can be tried in the demo too
+            async with aiohttp.ClientSession(
+                cookie_jar=aiohttp.CookieJar(unsafe=True)
+            ) as one:  # (an IP host)
+                async with one.post(
                     f"{url}/login",
                     data={"login": login, "password": f"demo-{login}-pass"},
                     allow_redirects=False,
-                ) as r,
-            ):
-                assert r.status == 302, login
+                ) as r:
+                    assert r.status == 302, login
+                if login == "staff1":  # a few cases wait for them in the sample data
+                    async with one.get(f"{url}/staff/handovers") as r:
+                        assert 'data-testid="open-' in await r.text()
     assert (var / "pgdata" / "postmaster.pid").exists()
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
     async with asyncio.timeout(30):
