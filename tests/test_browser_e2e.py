@@ -397,3 +397,34 @@ async def test_the_campaign_list_follows_a_supervisors_changes_without_a_reload(
     await select.focus()
     await expect(select.locator("option")).to_have_count(0)
     await expect(page.get_by_test_id("no-campaigns")).to_be_visible()
+
+
+async def test_logging_out_while_a_predictive_call_rings_for_the_operator_takes_it_first(
+    browser: Browser, settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """ログアウト at the end of a shift, a predictive call ringing for the operator: the page pauses
+    first, the person who answers is put through, and the logout follows the call and its outcome
+    (logging out at once left that person with the abandon message)."""
+    w = await factory.world(pool, mode="predictive")
+    await factory.household(pool, w.campaign_id, "0355550791", name="予測 次郎")
+    sim.script("0355550791", Behaviour("answer", ring_s=3.0, talk_s=None, amd_s=0.2))
+    slow_ring = replace(settings, dialplan=replace(settings.dialplan, ring_timeout_s=10))
+    async with runtime.started(slow_ring) as product:
+        page = await browser.new_page(locale="ja-JP")
+        await _login(page, product.url, "op1")
+        await page.get_by_test_id("ready").click()
+        await expect(page.get_by_test_id("agent-state")).to_have_text("待機中")
+        for _ in range(50):  # the pacer's call, ringing
+            if [a for a in sim.actions("Originate") if a.get("Context") == "dialer-predictive"]:
+                break
+            await asyncio.sleep(0.1)
+        await page.get_by_role("button", name="ログアウト").click()
+        await expect(page.locator("#notice")).to_contain_text("ログアウトします")
+        await expect(page.get_by_test_id("rec-name")).to_have_text("予測 次郎", timeout=15000)  # put through
+        await page.get_by_label("拒否").check()
+        await page.get_by_test_id("hangup").click()
+        await page.get_by_test_id("save").click()
+        await expect(page).to_have_url(f"{product.url}/login", timeout=15000)  # then logged out
+        await page.close()
+    assert await pool.fetchval("select count(*) from attempt where outcome = 'abandoned'") == 0
+    assert await pool.fetchval("select code from disposition") == "refused"

@@ -10,12 +10,14 @@
   let since = null;
   let savedDuring = "";  // the call whose outcome was stored while it was still up
   let lastNotice = "";  // the notice last shown (the campaign list is read again when one appears)
+  let leaving = false;  // ログアウト pressed while taking calls: it follows the pause
 
   function show(el, on) { el.hidden = !on; }
   function setText(id, text) { $(id).textContent = text || ""; }
 
   function renderAgent(a) {
     agent = a;
+    setTimeout(leaveWhenPaused, 0);  // (a logout waiting for the pause)
     since = a.since;
     const badge = $("state");
     badge.dataset.state = a.state;
@@ -31,6 +33,7 @@
     const notice = $("notice");
     notice.textContent = a.notice ? t(a.notice) : "";
     show(notice, !!a.notice);
+    if (leaving) { notice.textContent = t("op.logout_after") + (a.notice ? " " + t(a.notice) : ""); show(notice, true); }
     if (a.notice === "notice.not_assigned" && lastNotice !== a.notice) refreshCampaigns();
     lastNotice = a.notice;
     if (a.state === "ready" || a.state === "offline" || a.state === "paused") {
@@ -295,10 +298,42 @@
   setInterval(() => { if (outbox().length) flush(); }, 5000);
 
   // Unsent notes must not stay on a shared terminal after logout: warn, then clear.
+  // Logging out while taking calls: a pause first (a predictive call ringing for this operator
+  // waits for them, then the call and its outcome), then the logout itself, once paused. Logging
+  // out at once would leave a person who answers such a call with nobody (an abandoned call).
   const logoutForm = document.getElementById("logout-form");
+  function leaveNow() {  // the logout itself (the submit handler lets it through)
+    leaving = false;
+    logoutForm.dataset.now = "1";
+    logoutForm.requestSubmit();
+  }
+  function leaveWhenPaused() {
+    if (!leaving || !["paused", "offline"].includes(agent.state)) return;
+    if (outbox().length) { setTimeout(leaveWhenPaused, 500); return; }  // the outcome is still on its way
+    leaveNow();
+  }
   if (logoutForm) {
     logoutForm.addEventListener("submit", (ev) => {
-      if (outbox().length && !window.confirm(t("disp.unsent_logout"))) { ev.preventDefault(); return; }
+      const taking = ["ready", "preview", "dialing", "talking", "wrap_up"].includes(agent.state);
+      if (taking && !logoutForm.dataset.now) {
+        ev.preventDefault();
+        if (leaving) return;  // pressed again: it is on its way
+        leaving = true;
+        const n = $("notice"); n.textContent = t("op.logout_after"); show(n, true);
+        // now, or after the call and its outcome; the logout follows the pause (at once if the
+        // pause cannot be asked for: the session has ended, the server is away)
+        postJSON("/api/agent/pause", {}, csrf).then(
+          (res) => { if (!res.ok && leaving) leaveNow(); },
+          () => { if (leaving) leaveNow(); },
+        );
+        setTimeout(() => { if (leaving) leaveNow(); }, 600000);  // 10 minutes at most
+        return;
+      }
+      if (outbox().length && !window.confirm(t("disp.unsent_logout"))) {
+        ev.preventDefault();
+        delete logoutForm.dataset.now;
+        return;
+      }
       localStorage.removeItem(OUTBOX);
       sessionStorage.removeItem(DRAFT);
     });
