@@ -171,6 +171,7 @@ class Dialing:
                 await self.floor.publish(slot)
                 return
             if slot.state in (AgentState.READY, AgentState.PREVIEW, AgentState.CONNECTING):
+                slot.pause_after_call = False  # (a 休憩 that was waiting: taken now)
                 await self.floor.move(slot, Action.PAUSE, notice=notice)
 
     async def settle_pause(self, slot: Slot) -> None:

@@ -149,6 +149,7 @@ class Inbound:
         return (
             slot.state is AgentState.READY
             and slot.phone_ready
+            and not slot.pause_after_call  # their 休憩 waits only for the predictive calls counting on them
             and slot.attempt_id is None
             and slot.user.department_id == department_id
             and bool(slot.user.extension)

@@ -428,3 +428,32 @@ async def test_logging_out_while_a_predictive_call_rings_for_the_operator_takes_
         await page.close()
     assert await pool.fetchval("select count(*) from attempt where outcome = 'abandoned'") == 0
     assert await pool.fetchval("select code from disposition") == "refused"
+
+
+async def test_a_pause_waiting_for_a_ringing_call_can_be_called_off_on_the_page(
+    browser: Browser, settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """休憩 while a predictive call rings for the operator: the page says it waits, and 受付開始 (which
+    is otherwise disabled while ready) calls it off (QA: the button stayed disabled)."""
+    w = await factory.world(pool, mode="predictive")
+    await factory.household(pool, w.campaign_id, "0355550792")
+    sim.script("0355550792", Behaviour("noanswer", ring_s=1.0))
+    slow_ring = replace(settings, dialplan=replace(settings.dialplan, ring_timeout_s=15))
+    async with runtime.started(slow_ring) as product:
+        page = await browser.new_page(locale="ja-JP")
+        await _login(page, product.url, "op1")
+        await page.get_by_test_id("ready").click()
+        await expect(page.get_by_test_id("agent-state")).to_have_text("待機中")
+        await expect(page.get_by_test_id("ready")).to_be_disabled()
+        for _ in range(50):  # the pacer's call, ringing
+            if [a for a in sim.actions("Originate") if a.get("Context") == "dialer-predictive"]:
+                break
+            await asyncio.sleep(0.1)
+        await page.locator("#pause").click()
+        await expect(page.locator("#notice")).to_contain_text("その呼び出しが終わるまで")
+        await expect(page.get_by_test_id("ready")).to_be_enabled()
+        await page.get_by_test_id("ready").click()
+        await expect(page.locator("#notice")).to_be_hidden()
+        await expect(page.get_by_test_id("agent-state")).to_have_text("待機中")
+        await expect(page.get_by_test_id("ready")).to_be_disabled()
+        await page.close()

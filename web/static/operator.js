@@ -27,7 +27,8 @@
     show($("dial"), a.state === "preview");
     show($("skip"), a.state === "preview");
     show($("hangup"), a.state === "dialing" || a.state === "talking");
-    $("ready").disabled = !["offline", "paused"].includes(a.state);
+    // (ready with a 休憩 waiting for a ringing call: 受付開始 calls the pause off)
+    $("ready").disabled = !(["offline", "paused"].includes(a.state) || (a.state === "ready" && a.pause_after_call));
     $("campaign").disabled = !["offline", "paused"].includes(a.state);
     if (a.campaign) $("campaign").value = String(a.campaign.id);
     const notice = $("notice");
