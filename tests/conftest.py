@@ -19,6 +19,9 @@ from dialer.store import migrate
 from dialer.store.embedded import EmbeddedPostgres
 from tests import factory
 
+# The FastAGI tests' fake Asterisk and fixtures (`agi`, `lines`), shared by their modules.
+pytest_plugins = ["tests.fake_agi"]
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 TEMPLATE = "dialer_test_template"
