@@ -19,8 +19,9 @@ from dialer.store import migrate
 from dialer.store.embedded import EmbeddedPostgres
 from tests import factory
 
-# The FastAGI tests' fake Asterisk and fixtures (`agi`, `lines`), shared by their modules.
-pytest_plugins = ["tests.fake_agi"]
+# Fixtures shared by the modules of one subject: the FastAGI tests' fake Asterisk (`agi`, `lines`),
+# the plans tests' residents who owe (`owing`).
+pytest_plugins = ["tests.fake_agi", "tests.plan_files"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -1,7 +1,8 @@
 """The FastAGI service (agi/) against a fake Asterisk that speaks FastAGI over TCP the way res_agi
 does (headers, one command per line, `200 result=...` answers, HANGUP and 511 after a hang-up),
 with the embedded PostgreSQL under row-level security: inbound caller lookup, the menu, the
-record of played messages, and what happens when the peer or the database misbehaves."""
+record of played messages, and what happens when the database is away (who may connect, and
+peers that misbehave: tests/test_agi_peers.py)."""
 
 from __future__ import annotations
 

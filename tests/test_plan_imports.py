@@ -1,121 +1,35 @@
-"""Installment plans (分納) imports: each plan with its whole schedule, once; a kept plan stops the calls."""
+"""Installment plans (分納) imports: each plan with its whole schedule, once, taken whole or not at all
+(what a plan does to the calls: tests/test_plan_campaigns.py)."""
 
 from __future__ import annotations
 
-import csv
-import io
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
 from playwright.async_api import Browser, expect
 
-from campaigns.hours import TOKYO
-from campaigns.segments import Segment
-from dialer import purging, runtime
-from dialer.imports import mapping
+from dialer import runtime
 from dialer.imports.run import ImportRequest, import_file
-from dialer.store import imports, segments
+from dialer.store import imports
 from tests import factory
 from tests.browser import log_in
-from tests.retention_data import OLD, age, confirm, pay_off
+from tests.plan_files import (
+    AGREED,
+    HEADER,
+    PLANS,
+    TODAY,
+    import_plans,
+    in_a_campaign,
+    instalment,
+    plans_file,
+    schedule,
+    stored,
+)
 from tests.test_cli import _env, _run
 from tests.test_imports import row, write
 from tests.test_payments_import import import_export
-
-PLANS = mapping.load("plans-sample")
-HEADER = (
-    "分納番号",
-    "宛名番号",
-    "承認日",
-    "状態",
-    "分納総額",
-    "回",
-    "納付予定日",
-    "予定額",
-    "納付済額",
-    "納付日",
-)
-TODAY = datetime.now(TOKYO).date()
-AGREED = TODAY - timedelta(days=60)
-
-
-def instalment(**values: str) -> dict[str, str]:
-    """One line of the plans-sample layout: plan P1 of A001, agreed 60 days ago, ¥10,000 an instalment."""
-    base = {
-        "分納番号": "P1",
-        "宛名番号": "A001",
-        "承認日": AGREED.isoformat(),
-        "状態": "履行中",
-        "分納総額": "",
-        "回": "1",
-        "納付予定日": (AGREED + timedelta(days=30)).isoformat(),
-        "予定額": "10,000",
-        "納付済額": "0",
-        "納付日": "",
-    }
-    base.update(values)
-    return base
-
-
-def schedule(plan: str = "P1", atena: str = "A001", paid_to: int = 0, **values: str) -> list[dict[str, str]]:
-    """A plan of three monthly instalments from 30 days after it was agreed; the first `paid_to` paid."""
-    return [
-        instalment(
-            分納番号=plan,
-            宛名番号=atena,
-            回=f"第{n}回",
-            納付予定日=(AGREED + timedelta(days=30 * n)).isoformat(),
-            納付済額="10000" if n <= paid_to else "0",
-            納付日=(AGREED + timedelta(days=30 * n - 2)).isoformat() if n <= paid_to else "",
-            **values,
-        )
-        for n in (1, 2, 3)
-    ]
-
-
-def plans_file(path: Path, lines: list[dict[str, str]], encoding: str = "cp932") -> Path:
-    buf = io.StringIO(newline="")
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(HEADER)
-    w.writerows([line.get(h, "") for h in HEADER] for line in lines)
-    path.write_bytes(buf.getvalue().encode(encoding))
-    return path
-
-
-async def import_plans(pool: asyncpg.Pool, path: Path, as_of: date | None = None) -> imports.RunInfo:
-    return await import_file(pool, ImportRequest(path=path, department_id="nhi", mapping=PLANS, as_of=as_of))
-
-
-async def stored(pool: asyncpg.Pool) -> dict[str, list[tuple[Any, ...]]]:
-    """Every stored value of the plans (timestamps included: an unchanged plan keeps its updated_at)."""
-    return {
-        "plan": [tuple(r) for r in await pool.fetch("select * from installment_plan order by plan_no")],
-        "due": [tuple(r) for r in await pool.fetch("select * from installment_due order by plan_id, seq")],
-    }
-
-
-async def in_a_campaign(pool: asyncpg.Pool, household_no: str) -> tuple[int, int]:
-    """A progressive campaign with this household on its list: (campaign id, household id)."""
-    cid = await factory.campaign(pool, "nhi", "progressive")
-    hid: int = await pool.fetchval("select id from household where household_no = $1", household_no)
-    await pool.execute(
-        "insert into campaign_target (campaign_id, household_id, department_id) values ($1, $2, 'nhi')",
-        cid,
-        hid,
-    )
-    return cid, hid
-
-
-@pytest.fixture
-async def owing(pool: asyncpg.Pool, app_pool: asyncpg.Pool, tmp_path: Path) -> asyncpg.Pool:
-    """A001 (household H001) and B001 (household H002) owe; imports run as the product (dialer_app)."""
-    await factory.department(pool, "nhi")
-    lines = [row(), row(世帯番号="H002", 宛名番号="B001", 電話番号1="03-2222-3333")]
-    await import_export(app_pool, write(tmp_path / "d.csv", lines), TODAY - timedelta(days=1))
-    return app_pool
 
 
 async def test_a_plan_lands_with_its_schedule_and_the_same_file_again_changes_nothing(
@@ -263,63 +177,6 @@ async def test_a_line_whose_plan_cannot_be_told_removes_no_instalment(
     assert await owing.fetchval("select count(*) from installment_due") == 3
 
 
-async def test_a_plan_kept_takes_its_household_out_of_campaigns_and_a_broken_one_is_called(
-    owing: asyncpg.Pool, tmp_path: Path
-) -> None:
-    cid = await factory.campaign(owing, "nhi", "progressive")
-    households = dict(await owing.fetch("select household_no, id from household"))
-    for hid in households.values():
-        await owing.execute(
-            "insert into campaign_target (campaign_id, household_id, department_id) values ($1, $2, 'nhi')",
-            cid,
-            hid,
-        )
-    # H002's target is leased (a call about to be placed): it is taken back as well
-    await owing.execute(
-        """update campaign_target set state = 'leased', lease_owner = 'dialer-1',
-                  lease_expires_at = now() + interval '1 minute' where household_id = $1""",
-        households["H002"],
-    )
-    kept = schedule(plan="P1", atena="A001", paid_to=1)  # the first instalment (due 30 days ago) paid
-    kept += schedule(plan="P2", atena="B001", paid_to=1)
-    broken = schedule(plan="P3", atena="A001", paid_to=0)  # A001 also has a plan whose first is overdue
-    info = await import_plans(owing, plans_file(tmp_path / "p.csv", kept[3:]))
-    assert info.counts["targets_excluded"] == 1
-    target = await owing.fetchrow(
-        "select state, last_outcome, lease_owner from campaign_target where household_id = $1",
-        households["H002"],
-    )
-    assert tuple(target) == ("excluded", "installment_plan", None)
-    info = await import_plans(owing, plans_file(tmp_path / "q.csv", broken))
-    assert info.counts["targets_excluded"] == 0
-    assert (
-        await owing.fetchval("select state from campaign_target where household_id = $1", households["H001"])
-        == "pending"
-    )
-    # the segment rule reads the imported plans: H001's is broken, H002's kept (never called)
-    async with owing.acquire() as conn, conn.transaction():
-        await conn.execute("select set_config('dialer.department', 'nhi', true)")
-        seen = await segments.preview(conn, cid, "nhi", Segment(installment_broken=True), TODAY)
-        assert seen.households == 1
-        filled = await segments.fill(conn, cid, "nhi", Segment(), TODAY)
-    assert filled.matched == 1
-    assert (
-        await owing.fetchval("select state from campaign_target where household_id = $1", households["H002"])
-        == "excluded"
-    )
-
-
-async def test_a_person_who_moves_takes_their_plan(owing: asyncpg.Pool, tmp_path: Path) -> None:
-    await import_plans(owing, plans_file(tmp_path / "p.csv", schedule(paid_to=1)))
-    await import_export(owing, write(tmp_path / "moved.csv", [row(世帯番号="H002")]), TODAY)
-    assert (
-        await owing.fetchval(
-            "select h.household_no from installment_plan ip join household h on h.id = ip.household_id"
-        )
-        == "H002"
-    )
-
-
 async def test_another_departments_plans_are_never_seen_or_touched(
     owing: asyncpg.Pool, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
@@ -384,32 +241,6 @@ async def test_an_administrator_imports_plans_on_the_import_page(
     assert "os_user" not in entry["detail"]  # a page's upload names its user, not the server's account
 
 
-async def test_a_plan_changed_lately_keeps_its_paid_off_household_from_the_purge(
-    owing: asyncpg.Pool, pool: asyncpg.Pool, tmp_path: Path
-) -> None:
-    await import_plans(owing, plans_file(tmp_path / "a.csv", schedule(paid_to=1)))
-    households = dict(await pool.fetch("select household_no, id from household"))
-    await pool.execute(
-        "update installment_plan set created_at = $1, updated_at = $1", datetime.now(TOKYO) - OLD
-    )
-    # the plan agreed long ago is reported 完了 today: something changed about H001 today
-    info = await import_plans(owing, plans_file(tmp_path / "b.csv", schedule(paid_to=2, 状態="完了")))
-    assert info.counts["plans"]["updated"] == 1
-    for hid in households.values():
-        await pay_off(pool, hid)
-        await age(pool, hid, OLD)
-    await pool.execute("update import_run set started_at = $1", datetime.now(TOKYO) - OLD)
-    await confirm(pool, "nhi")
-    (purged,) = await purging.purge_all(owing, tmp_path / "uploads", trigger="command", department="nhi")
-    assert await pool.fetchval("select array_agg(household_no) from household") == ["H001"]
-    assert purged.counts["installment_plans"] == 0
-    await pool.execute("update installment_plan set updated_at = $1", datetime.now(TOKYO) - OLD)
-    (purged,) = await purging.purge_all(owing, tmp_path / "uploads", trigger="command", department="nhi")
-    assert purged.counts["households"] == 1
-    assert purged.counts["installment_plans"] == 1
-    assert await pool.fetchval("select count(*) from installment_due") == 0
-
-
 async def test_a_line_that_cannot_be_read_at_all_removes_no_instalment_and_keeps_a_broken_plan_broken(
     owing: asyncpg.Pool, tmp_path: Path
 ) -> None:
@@ -426,33 +257,6 @@ async def test_a_line_that_cannot_be_read_at_all_removes_no_instalment_and_keeps
     assert info.counts["targets_excluded"] == 0
     assert await owing.fetchval("select state from campaign_target where household_id = $1", hid) == "pending"
     assert await owing.fetchval("select total_yen from installment_plan") == 30000  # the whole schedule's
-
-
-async def test_a_plan_kept_moved_with_its_person_takes_the_new_household_out_of_campaigns(
-    owing: asyncpg.Pool, tmp_path: Path
-) -> None:
-    _cid, h2 = await in_a_campaign(owing, "H002")
-    await import_plans(owing, plans_file(tmp_path / "p.csv", schedule(paid_to=1)))  # A001's, kept
-    info = await import_export(owing, write(tmp_path / "moved.csv", [row(世帯番号="H002")]), TODAY)
-    assert info.counts["targets_excluded"] == 1
-    target = await owing.fetchrow(
-        "select state, last_outcome from campaign_target where household_id = $1", h2
-    )
-    assert tuple(target) == ("excluded", "installment_plan")
-
-
-async def test_a_household_with_a_plan_kept_and_another_broken_is_called_about_the_broken_one(
-    owing: asyncpg.Pool, tmp_path: Path
-) -> None:
-    cid, _hid = await in_a_campaign(owing, "H001")
-    lines = schedule(plan="P1", paid_to=0) + schedule(plan="P2", paid_to=1)  # P1 broken, P2 kept
-    info = await import_plans(owing, plans_file(tmp_path / "p.csv", lines))
-    assert info.counts["targets_excluded"] == 0
-    async with owing.acquire() as conn, conn.transaction():
-        await conn.execute("select set_config('dialer.department', 'nhi', true)")
-        broken = await segments.preview(conn, cid, "nhi", Segment(installment_broken=True), TODAY)
-        anyone = await segments.preview(conn, cid, "nhi", Segment(), TODAY)
-    assert (broken.households, anyone.households) == (1, 2)
 
 
 async def test_a_line_with_a_cell_too_many_could_be_any_plans(owing: asyncpg.Pool, tmp_path: Path) -> None:
