@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
+from dialer import csvsafe
 from dialer.store.reports import Report, Row
 
 COLUMNS = {
@@ -30,7 +31,7 @@ def cells(row: Row, by: str, lang: str = "ja") -> list[str]:
     if row.key is None:
         label = TOTAL[lang]
     elif row.key == "" and by in ("operator", "campaign"):
-        label = NOBODY[lang] if by == "operator" else "-"
+        label = NOBODY[lang] if by == "operator" else "—"
     else:
         label = row.key
     return [
@@ -58,16 +59,10 @@ def to_csv(report: Report, lang: str = "ja") -> bytes:
     buf = io.StringIO(newline="")
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(COLUMNS[lang])
-    for row in report.rows:
-        w.writerows([[_safe(c) for c in cells(row, report.by, lang)]])
+    w.writerows([csvsafe.cell(c) for c in cells(row, report.by, lang)] for row in report.rows)
     w.writerow([])
-    for label, value in summary(report, lang):
-        w.writerow([label, value])
+    w.writerows([csvsafe.cell(label), csvsafe.cell(value)] for label, value in summary(report, lang))
     return buf.getvalue().encode("utf-8-sig")
-
-
-def _safe(cell: str) -> str:
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@") and cell not in ("-",) else cell
 
 
 def to_text(report: Report) -> str:

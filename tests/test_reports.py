@@ -130,6 +130,13 @@ async def test_supervisors_see_it_on_a_page_and_download_it_as_csv(
         assert lines[0][:2] == ["区分", "架電件数"]
         total = next(line for line in lines if line and line[0] == "合計")
         assert total[1:5] == ["20", "6", "5", "5"]
+        await pool.execute(
+            "update campaign set name = '=1+1' where department_id = 'nhi'"
+        )  # no formula in Excel
+        params = {"from": str(WEEK[0]), "to": str(WEEK[1]), "by": "campaign"}
+        async with c.http.get(f"{c.base}/supervisor/reports.csv", params=params) as r:
+            by_campaign = list(csv.reader(io.StringIO((await r.read()).decode("utf-8-sig"))))
+        assert by_campaign[1][0] == "'=1+1"
         status, page = await c.get(f"/supervisor/reports?from={WEEK[1]}&to={WEEK[0]}")
         assert status == 422
         assert "終了日が開始日より前です" in page
