@@ -3,7 +3,7 @@ as CSV for Excel. Supervisors and municipal staff, for their own department."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -31,43 +31,45 @@ def _period(request: web.Request) -> tuple[date, date, str, str]:
     return first, last, by, reports.period_problem(first, last, today)
 
 
-@require("supervisor", "staff")
-async def reports_page(request: web.Request) -> web.StreamResponse:
+async def _made(request: web.Request) -> tuple[reports.Report | None, date, date, str, str]:
+    """The report the query asks for, of the user's department: (report or None, first, last, by,
+    error key or ''). A long period on a busy database is said (rep.too_slow), never a 500."""
     user = current(request).user
     assert user.department_id is not None  # supervisors and staff belong to a department
     first, last, by, error = _period(request)
-    made = None
-    if not error:
-        try:
-            async with db.department(request.app[POOL], user.department_id) as conn:
-                made = await reports.report(conn, user.department_id, first, last, by)
-        except TimeoutError:  # a long period on a busy database: said, not a 500
-            error = "rep.too_slow"
+    if error:
+        return None, first, last, by, error
+    try:
+        async with db.department(request.app[POOL], user.department_id) as conn:
+            return await reports.report(conn, user.department_id, first, last, by), first, last, by, ""
+    except TimeoutError:
+        return None, first, last, by, "rep.too_slow"
+
+
+def _status(error: str) -> int:
+    return 503 if error == "rep.too_slow" else 422 if error else 200
+
+
+@require("supervisor", "staff")
+async def reports_page(request: web.Request) -> web.StreamResponse:
+    made, first, last, by, error = await _made(request)
     lang = lang_of(request)
     ctx = context(
         request, first=first.isoformat(), last=last.isoformat(), by=by, error=error, report=made,
         columns=report_format.COLUMNS[lang], rows=[report_format.cells(r, by, lang) for r in made.rows] if made else [],
         summary=report_format.summary(made, lang) if made else [], choices=report_format.BY[lang],
-        month_start=first.replace(day=1).isoformat(), yesterday=(datetime.now(TOKYO).date() - timedelta(days=1)).isoformat(),
     )  # fmt: skip
     response = aiohttp_jinja2.render_template("reports.html", request, ctx)
-    response.set_status(503 if error == "rep.too_slow" else 422 if error else 200)
+    response.set_status(_status(error))
     return response
 
 
 @require("supervisor", "staff")
 async def reports_csv(request: web.Request) -> web.StreamResponse:
-    user = current(request).user
-    assert user.department_id is not None
-    first, last, by, error = _period(request)
-    if error:
-        return web.json_response({"error": error}, status=422)
-    try:
-        async with db.department(request.app[POOL], user.department_id) as conn:
-            made = await reports.report(conn, user.department_id, first, last, by)
-    except TimeoutError:
-        return web.json_response({"error": "rep.too_slow"}, status=503)
-    name = f"report-{user.department_id}-{first.isoformat()}-{last.isoformat()}-{by}.csv"
+    made, first, last, by, error = await _made(request)
+    if made is None:
+        return web.json_response({"error": error}, status=_status(error))
+    name = f"report-{made.department_id}-{first.isoformat()}-{last.isoformat()}-{by}.csv"
     return web.Response(
         body=report_format.to_csv(made, lang_of(request)),
         content_type="text/csv",

@@ -79,8 +79,8 @@ async def opened(
     view in the audit log."""
     row = await conn.fetchrow(
         """select c.id, c.status, c.created_at, c.result, c.household_id, c.taken_by, h.household_no,
-                  h.address, h.unpaid_yen, coalesce(o.display_name, '') as operator,
-                  coalesce(d.note, '') as note, coalesce(s.display_name, '') as taken_by_name
+                  h.address, coalesce(o.display_name, '') as operator,
+                  coalesce(d.note, '') as note, d.attempt_id, coalesce(s.display_name, '') as taken_by_name
            from handover c join household h on h.id = c.household_id
            left join disposition d on d.id = c.disposition_id
            left join app_user o on o.id = c.operator_id
@@ -101,12 +101,8 @@ async def opened(
            and stopped_at is null order by priority, id""",
         row["household_id"],
     )
-    attempt_id = await conn.fetchval(
-        "select d.attempt_id from handover c join disposition d on d.id = c.disposition_id where c.id = $1",
-        case_id,
-    )
     # as the operator saw it: a debt past its limitation period (時効) marked, and not in the total
-    debts = await records.debt_lines(conn, row["household_id"], department_id, attempt_id, None)
+    debts = await records.debt_lines(conn, row["household_id"], department_id, row["attempt_id"], None)
     await audit.record(
         conn, action="record.view", user_id=user.id, department_id=department_id, object_type="household",
         object_id=row["household_id"], detail={"via": "handover", "handover_id": case_id}, remote_addr=remote,
