@@ -240,8 +240,13 @@ class _Params:
         return f"${len(self.values)}::{cast}"
 
 
-def query(segment: Segment, department_id: str, today: date, promise_grace_days: int = 3) -> Query:
+def query(
+    segment: Segment, department_id: str, today: date, promise_grace_days: int = 3, phone: bool = True
+) -> Query:
     """The households of a department that the segment selects on `today`, with their rank.
+
+    `phone=False`: whether or not they have a number that may be dialled (the reminder letters of
+    households a campaign cannot reach by phone, dialer/store/letters.py).
 
     A 納付約束 is broken once `promise_grace_days` have passed after its day with the debt unpaid:
     the campaign's own follow-up of it waits as long (retry.Policy.promise_grace), so a payment
@@ -261,7 +266,7 @@ def query(segment: Segment, department_id: str, today: date, promise_grace_days:
     ]
     if segment.debt_types:
         in_scope.append(f"d.debt_type = any({p(list(segment.debt_types), 'text[]')})")
-    rules = ["h.department_id = " + dept, "h.dialable", "e.unpaid is not null"]
+    rules = ["h.department_id = " + dept, *(["h.dialable"] if phone else []), "e.unpaid is not null"]
     rules.append(f"e.unpaid >= {p(segment.unpaid_min_yen, 'bigint')}")
     if segment.unpaid_max_yen is not None:
         rules.append(f"e.unpaid < {p(segment.unpaid_max_yen, 'bigint')}")

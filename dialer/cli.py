@@ -17,6 +17,7 @@ from dialer import (
     cli_campaign,
     cli_data,
     cli_departments,
+    cli_letters,
     cli_reports,
     cli_retention,
     cli_users,
@@ -93,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_campaign.register(sub)
     cli_retention.register(sub)
     cli_reports.register(sub)
+    cli_letters.register(sub)
     for command in sub.choices.values():
         command.set_defaults(help_of=command)
     return p

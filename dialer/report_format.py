@@ -47,10 +47,12 @@ def summary(report: Report, lang: str = "ja") -> list[tuple[str, str]]:
         return [
             ("約束履行率(%)", f"{_pct(report.kept_pct)} ({report.promises_kept}/{report.promises_due})"),
             ("接触後の収納", f"{report.paid_households}世帯 {report.paid_yen:,}円"),
+            ("催告書", f"{report.letters:,}件"),
         ]
     return [
         ("promises kept (%)", f"{_pct(report.kept_pct)} ({report.promises_kept}/{report.promises_due})"),
         ("paid after contact", f"{report.paid_households} households, ¥{report.paid_yen:,}"),
+        ("reminder letters", f"{report.letters:,}"),
     ]
 
 

@@ -12,7 +12,7 @@ from aiohttp import web
 from campaigns.fleet import Fleet
 from dialer.config import Settings
 from dialer.metrics import Metrics
-from web import api, campaigns, data, exports, handovers, health, live, pages, reports, retention
+from web import api, campaigns, data, exports, handovers, health, letters, live, pages, reports, retention
 from web.auth import SESSIONS, SessionCache, security_headers, session_middleware
 from web.error_pages import error_pages
 from web.i18n import phone_display, tokyo_time, translate, wareki, wareki_fiscal_year, yen
@@ -53,6 +53,7 @@ def build(
     exports.routes(app)
     reports.routes(app)
     handovers.routes(app)
+    letters.routes(app)
     retention.routes(app)
     api.routes(app)
     campaigns.routes(app)

@@ -159,8 +159,12 @@ async def export(
             values = list(r)
             values[-2] = OUTCOME_LABELS.get(values[-2], values[-2])
             w.writerow(tuple(cell(v) for v in values))
-    text = buf.getvalue()
+    return Export(kind, department_id, first, last, len(rows), encoding, encode(buf.getvalue(), encoding))
+
+
+def encode(text: str, encoding: str) -> bytes:
+    """Text for the delinquency system in the department's encoding (CP932: the characters it holds
+    of the twins above; 〓 for any it cannot)."""
     if encoding == "cp932":
         text = text.translate(_CP932_TWINS)
-    data = text.encode(encoding, errors="dialer-geta")
-    return Export(kind, department_id, first, last, len(rows), encoding, data)
+    return text.encode(encoding, errors="dialer-geta")

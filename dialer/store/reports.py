@@ -13,6 +13,7 @@ Counted from the calls themselves (attempt, its disposition) and the payments, i
   promised (the follow-up's default grace, campaigns.retry), or the household owes nothing now.
 - paid after contact (収納額): payments made on or after a contact in the period, by households
   reached then, up to today.
+- letters (催告書): households listed for a reminder letter in the period (dialer/store/letters.py).
 
 Nothing here names a resident: the rows are counts, operators are named (their supervisors and
 staff see this). Figures are for the department's own calls only (row-level security).
@@ -96,6 +97,12 @@ select count(distinct r.household_id) filter (where p.id is not null) as househo
 from reached r left join payment p on p.household_id = r.household_id and p.paid_on >= r.first_contact
 """
 
+# 催告書: the letters the department's lists recorded (one a household), contact_history_department_at
+_LETTERS = """
+select count(*) from contact_history
+where department_id = $1 and at >= $2 and at < $3 and method = 'letter' and source = 'staff'
+"""
+
 
 @dataclass(frozen=True)
 class Row:
@@ -132,6 +139,7 @@ class Report:
     promises_kept: int
     paid_households: int
     paid_yen: int
+    letters: int = 0  # 催告書 sent (households listed for letters, dialer/store/letters.py)
 
     @property
     def kept_pct(self) -> float | None:
@@ -163,6 +171,7 @@ async def report(conn: Conn, department_id: str, first: date, last: date, by: st
     rows = await conn.fetch(_ROWS.format(key=_KEY[by], live=LIVE), department_id, start, end, timeout=60)
     promised = await conn.fetchrow(_PROMISES, department_id, start, end, PROMISE_GRACE.days, timeout=60)
     paid = await conn.fetchrow(_PAID_AFTER, department_id, start, end, timeout=60)
+    letters = await conn.fetchval(_LETTERS, department_id, start, end, timeout=60)
     assert promised is not None and paid is not None
     out = [
         Row(**{**dict(r), "promise_yen": int(r["promise_yen"]), "talk_s": float(r["talk_s"])}) for r in rows
@@ -179,4 +188,5 @@ async def report(conn: Conn, department_id: str, first: date, last: date, by: st
         promised["kept"],
         paid["households"],
         int(paid["yen"]),
+        letters,
     )

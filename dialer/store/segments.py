@@ -36,15 +36,18 @@ class Filled:
     set_aside: int
 
 
-async def _query(conn: Conn, campaign_id: int, department_id: str, segment: Segment, today: date) -> Query:
+async def campaign_query(
+    conn: Conn, campaign_id: int, department_id: str, segment: Segment, today: date, phone: bool = True
+) -> Query:
     """The segment's SQL, a broken promise judged with the campaign's own grace (its follow-ups')."""
     stored = await conn.fetchval("select retry_policy from campaign where id = $1", campaign_id)
     grace = retry.of_campaign(from_jsonb(stored)).promise_grace  # as the engine reads it
-    return query(segment, department_id, today, promise_grace_days=math.ceil(grace / timedelta(days=1)))
+    days = math.ceil(grace / timedelta(days=1))
+    return query(segment, department_id, today, promise_grace_days=days, phone=phone)
 
 
 async def preview(conn: Conn, campaign_id: int, department_id: str, segment: Segment, today: date) -> Preview:
-    q = await _query(conn, campaign_id, department_id, segment, today)
+    q = await campaign_query(conn, campaign_id, department_id, segment, today)
     n = len(q.params)
     row = await conn.fetchrow(
         f"""select count(*) as households, coalesce(sum(m.unpaid_yen), 0) as unpaid_yen,
@@ -65,7 +68,7 @@ async def preview(conn: Conn, campaign_id: int, department_id: str, segment: Seg
 
 
 async def fill(conn: Conn, campaign_id: int, department_id: str, segment: Segment, today: date) -> Filled:
-    q = await _query(conn, campaign_id, department_id, segment, today)
+    q = await campaign_query(conn, campaign_id, department_id, segment, today)
     c, d = f"${len(q.params) + 1}", f"${len(q.params) + 2}"
     row = await conn.fetchrow(
         f"""

@@ -1,0 +1,198 @@
+"""催告書: the households a campaign cannot reach by phone, listed for reminder letters.
+
+DOMAIN: 電話番号不明者に対する催告書の出力 — the call centre sends a reminder letter to those it
+cannot phone. A household is on a campaign's list when the campaign's segment selects it today
+whatever its phones (it owes, in scope, head living and resident, no plan being kept, …), and
+
+- it has no number that may be dialled (none known, all invalid or do-not-call), or the campaign
+  found none when it came to call it (set aside, `no_phone`); or
+- the campaign has finished with it (`done`: the calls its retry policy allows were used up, every
+  number was wrong),
+
+and nobody reached the person owing since the campaign began (a contact as the segments count one:
+an outcome with 本人, a member of staff's entry, an external 経過記録 of a call, visit or counter
+visit), and no letter went to it in the last `again_days` days. A household in a call is not listed.
+
+`count` says how many, naming nobody and recording nothing. `make` writes the list (one row per
+household, sorted by postal code for the post, in the department's export encoding), a 経過記録
+entry 'letter' for each household (exported to the delinquency system with the rest; a letter is
+not a contact, so the household stays in its campaigns), and the audit log, in one transaction: a
+list made is a list recorded. Two lists of one campaign made at once take turns, so no household
+is on both. Staff only (the page and the CLI check).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import asyncpg
+
+from campaigns import segments
+from campaigns.hours import TOKYO
+from dialer.csvsafe import cell
+from dialer.jpformat import wareki
+from dialer.store import audit, campaigns, db
+from dialer.store.exports import encode
+from dialer.store.segments import campaign_query
+
+AGAIN_DAYS = 30  # a household is not listed again within this many days of its last letter
+MAX_AGAIN_DAYS = 3650
+HEADER = ("郵便番号", "住所", "氏名", "氏名カナ", "世帯番号", "宛名番号", "未納額", "最も古い納期限", "理由",
+          "架電回数", "キャンペーン")  # fmt: skip
+NO_PHONE = "電話番号なし"
+NOT_REACHED = "電話で接触できず"
+_NO_NUMBER = ("no_phone", "wrong_number", "unavailable")  # why a finished household had no number to call
+
+
+class LetterError(Exception):
+    """Why no list can be made (a message key of web/messages)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Count:
+    households: int
+    no_phone: int  # of them, with no number that may be dialled
+    unpaid_yen: int
+
+
+@dataclass(frozen=True)
+class Letters:
+    campaign: str
+    department_id: str
+    rows: int
+    encoding: str
+    data: bytes
+    made_on: date
+
+    @property
+    def filename(self) -> str:
+        return f"{self.department_id}-letters-{self.made_on:%Y%m%d}.csv"
+
+
+_PICKED = """
+with m as materialized ({segment}),
+picked as (
+    select m.household_id, m.unpaid_yen, m.oldest_due, h.household_no, h.postal_code, h.address,
+           coalesce(t.attempts, 0) as attempts,
+           not h.dialable or coalesce(t.last_outcome = any(${no_number}::text[]), false) as no_phone
+    from m
+    join household h on h.id = m.household_id
+    left join campaign_target t on t.campaign_id = ${campaign} and t.household_id = m.household_id
+    where (t.state = 'done' or (t.state = 'excluded' and t.last_outcome = 'no_phone')
+           or (not h.dialable and t.state is distinct from 'leased'))
+      and not exists (select 1 from contact_history ch where ch.household_id = m.household_id
+                      and {contact_entry} and ch.at >= ${since})
+      and not exists (select 1 from attempt a where a.household_id = m.household_id
+                      and {contact_call} and a.connected_at >= ${since})
+      and not exists (select 1 from contact_history l where l.household_id = m.household_id
+                      and l.method = 'letter' and l.at > now() - make_interval(days => ${again}))
+)
+"""
+
+
+async def _picked(
+    conn: db.Conn, campaign_id: int, department_id: str, again_days: int, today: date
+) -> tuple[str, tuple[object, ...], campaigns.CampaignInfo]:
+    if not 0 <= again_days <= MAX_AGAIN_DAYS:
+        raise LetterError("let.err.again")
+    c = await campaigns.get(conn, campaign_id, department_id)
+    if c is None:
+        raise LetterError("let.err.campaign")
+    try:
+        segment = segments.parse(c.segment)
+    except segments.SegmentError:
+        raise LetterError("let.err.segment") from None
+    q = await campaign_query(conn, c.id, department_id, segment, today, phone=False)
+    n = len(q.params)
+    since = await conn.fetchval("select created_at from campaign where id = $1", c.id)
+    sql = _PICKED.format(
+        segment=q.sql, no_number=n + 1, campaign=n + 2, since=n + 3, again=n + 4,
+        contact_entry=segments.CONTACT_ENTRY, contact_call=segments.CONTACT_CALL,
+    )  # fmt: skip
+    return sql, (*q.params, list(_NO_NUMBER), c.id, since, again_days), c
+
+
+async def count(
+    conn: db.Conn,
+    campaign_id: int,
+    department_id: str,
+    again_days: int = AGAIN_DAYS,
+    today: date | None = None,
+) -> Count:
+    """How many households the campaign's list would have now (nobody named, nothing recorded)."""
+    sql, params, _ = await _picked(conn, campaign_id, department_id, again_days, today or _today())
+    row = await conn.fetchrow(
+        sql
+        + """select count(*) as n, count(*) filter (where no_phone) as no_phone,
+                        coalesce(sum(unpaid_yen), 0) as unpaid from picked""",
+        *params,
+        timeout=600,
+    )
+    assert row is not None
+    return Count(row["n"], row["no_phone"], int(row["unpaid"]))
+
+
+async def make(
+    pool: asyncpg.Pool,
+    *,
+    campaign_id: int,
+    department_id: str,
+    user_id: int,
+    via: str,
+    again_days: int = AGAIN_DAYS,
+    today: date | None = None,
+) -> Letters:
+    """The campaign's list as CSV, each household's letter in its 経過記録, the list in the audit log."""
+    today = today or _today()
+    async with db.department(pool, department_id) as conn:  # RLS: this department's residents only
+        # one list of a campaign at a time: the second waits, then finds the first's households lettered
+        await conn.execute("select pg_advisory_xact_lock(hashtext('dialer.letters'), $1::int)", campaign_id)
+        sql, params, c = await _picked(conn, campaign_id, department_id, again_days, today)
+        rows = await conn.fetch(
+            sql
+            + """select p.*, coalesce(head.atena_no, '') as atena_no, coalesce(head.name_kanji, '') as name,
+                        coalesce(head.name_kana, '') as kana
+                 from picked p
+                 left join lateral (select atena_no, name_kanji, name_kana from person
+                                    where household_id = p.household_id order by is_head desc, id limit 1) head on true
+                 order by p.postal_code, p.household_no""",
+            *params,
+            timeout=600,
+        )
+        await conn.execute(
+            """insert into contact_history (department_id, household_id, at, method, content, recorded_by, source)
+               select $1, unnest($2::bigint[]), now(), 'letter', $3, $4, 'staff'""",
+            department_id, [r["household_id"] for r in rows], f"催告書送付({NOT_REACHED}: {c.name})"[:4000], user_id,
+        )  # fmt: skip
+        await audit.record(
+            conn, action="export", user_id=user_id, department_id=department_id, object_type="letters",
+            object_id=c.id, detail={"campaign": c.name, "rows": len(rows), "again_days": again_days, "via": via},
+        )  # fmt: skip
+        encoding = await conn.fetchval("select export_encoding from department where id = $1", department_id)
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(HEADER)
+    for r in rows:
+        given = (r["postal_code"], r["address"], r["name"], r["kana"], r["household_no"], r["atena_no"])
+        w.writerow(
+            [
+                *map(cell, given),
+                str(int(r["unpaid_yen"])),
+                wareki(r["oldest_due"]) if r["oldest_due"] else "",
+                NO_PHONE if r["no_phone"] else NOT_REACHED,
+                str(r["attempts"]),
+                cell(c.name),
+            ]
+        )
+    return Letters(c.name, department_id, len(rows), encoding, encode(buf.getvalue(), encoding), today)
+
+
+def _today() -> date:
+    return datetime.now(TOKYO).date()
