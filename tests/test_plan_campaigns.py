@@ -4,7 +4,7 @@ lately keeps its household from the purge."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -14,10 +14,10 @@ from campaigns.segments import Segment
 from dialer import purging
 from dialer.store import segments
 from tests import factory
-from tests.plan_files import TODAY, import_plans, in_a_campaign, plans_file, schedule
+from tests.plan_files import AGREED, TODAY, import_plans, in_a_campaign, plans_file, schedule
 from tests.retention_data import OLD, age, confirm, pay_off
 from tests.test_imports import row, write
-from tests.test_payments_import import import_export
+from tests.test_payments_import import import_export, import_payments, payments_file
 
 
 async def test_a_plan_kept_takes_its_household_out_of_campaigns_and_a_broken_one_is_called(
@@ -128,3 +128,57 @@ async def test_a_household_with_a_plan_kept_and_another_broken_is_called_about_t
         broken = await segments.preview(conn, cid, "nhi", Segment(installment_broken=True), TODAY)
         anyone = await segments.preview(conn, cid, "nhi", Segment(), TODAY)
     assert (broken.households, anyone.households) == (1, 2)
+
+
+async def test_a_missed_instalment_paid_since_the_plans_file_keeps_the_plan_at_once(
+    owing: asyncpg.Pool, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """The plans file of yesterday says A001's first instalment (¥10,000, due 30 days ago) is unpaid:
+    the plan is broken and its household called. A payment dated yesterday is in that file already,
+    and one of this year's premium (due after the plan was agreed) is not the plan's; ¥10,000 paid
+    this morning towards the arrears the plan covers keeps it: the household leaves the campaign
+    at once and no longer matches an 'installment broken' segment."""
+    arrears = await pool.fetchrow(
+        """update debt set due_date = $1, assessed_yen = 50000, paid_yen = 0, fiscal_year = 2024, installment = 1
+           where person_id = (select id from person where atena_no = 'A001') returning household_id, person_id""",
+        AGREED - timedelta(days=30),
+    )
+    await pool.execute(
+        """insert into debt (household_id, person_id, department_id, debt_type, fiscal_year, installment,
+                             assessed_yen, paid_yen, due_date, reported_as_of)
+           values ($1, $2, 'nhi', 'nhi', 2024, 9, 10000, 0, $3, $4)""",
+        arrears["household_id"], arrears["person_id"], TODAY - timedelta(days=5), TODAY - timedelta(days=1),
+    )  # fmt: skip
+    cid, hid = await in_a_campaign(pool, "H001")
+    await import_plans(
+        owing, plans_file(tmp_path / "p.csv", schedule(paid_to=0)), as_of=TODAY - timedelta(days=1)
+    )
+
+    async def broken() -> int:
+        async with owing.acquire() as conn, conn.transaction():
+            await conn.execute("select set_config('dialer.department', 'nhi', true)")
+            return (
+                await segments.preview(conn, cid, "nhi", Segment(installment_broken=True), TODAY)
+            ).households
+
+    assert await broken() == 1
+    paid = [
+        (
+            {"収納番号": "R1", "期別": "1", "収納日": (TODAY - timedelta(days=1)).isoformat()},
+            0,
+        ),  # in the plans file
+        ({"収納番号": "R2", "期別": "9", "収納日": TODAY.isoformat()}, 0),  # this year's, not the plan's
+        ({"収納番号": "R3", "期別": "1", "収納日": TODAY.isoformat()}, 1),  # the missed instalment
+    ]
+    for line, excluded in paid:
+        path = payments_file(
+            tmp_path / f"{line['収納番号']}.csv", [{**line, "年度": "2024", "収納額": "10000"}]
+        )
+        info = await import_payments(owing, path)
+        assert info.rows_stored == 1, info.counts
+        assert info.counts["targets_excluded"] == excluded, line
+    target = await pool.fetchrow(
+        "select state, last_outcome from campaign_target where household_id = $1", hid
+    )
+    assert tuple(target) == ("excluded", "installment_plan")
+    assert await broken() == 0

@@ -6,13 +6,17 @@ number among identical lines of the file). Importing the same file again adds no
 
 Applying a payment raises the debt's paid_yen, unless it is dated on or before the 抽出日 of the
 export that gave the debt its 収納額 (it is in that figure already: the report says so, line by line). The household summary
-triggers do the rest: a household whose arrears reach zero leaves every campaign at once.
+triggers do the rest: a household whose arrears reach zero leaves every campaign at once. So does
+one whose installment plan the payments keep again (a missed instalment paid: campaigns.segments.plan_kept).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from campaigns.hours import TOKYO
+from dialer.store import plans
 from dialer.store.db import Connection
 from dialer.store.imports import LONG, reject_staged
 
@@ -111,6 +115,13 @@ async def merge(conn: Connection, run_id: int, department_id: str) -> dict[str, 
            and unpaid_yen = 0""",
         timeout=LONG,
     )
+    # a payment of a missed instalment keeps its plan (campaigns.segments.plan_kept): out of campaigns at once
+    paid_plans = await conn.fetchval(
+        """select coalesce(array_agg(ip.id), '{}') from installment_plan ip
+           where ip.status = 'active' and ip.household_id in (select household_id from matched where candidates = 1)""",
+        timeout=LONG,
+    )
+    kept = await plans.set_aside_kept(conn, paid_plans, datetime.now(TOKYO).date())
     return {
         "rejected_in_merge": rejected,
         "payments": {"inserted": row["stored"], "already_imported": row["matched"] - row["stored"]},
@@ -118,4 +129,5 @@ async def merge(conn: Connection, run_id: int, department_id: str) -> dict[str, 
         "yen_applied": int(row["yen_applied"]),
         "payments_in_export": in_export,  # dated on or before the 抽出日 of their debt's export
         "households_paid_off": after - before,
+        "targets_excluded": kept,  # of households whose plan the payments keep
     }
