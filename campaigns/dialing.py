@@ -14,7 +14,7 @@ from functools import partial
 
 import asyncpg
 
-from campaigns import hours, windows
+from campaigns import hours, previewing, windows
 from campaigns.agent import Action, AgentState
 from campaigns.callflow import STORE_ERRORS, CallFlow
 from campaigns.floor import Floor, Slot
@@ -25,7 +25,7 @@ from dialer.calls.tracker import CallTracker
 from dialer.config import Settings
 from dialer.errors import AmiActionError, DialerError
 from dialer.metrics import Metrics
-from dialer.store import attempts, campaigns, processes, targets
+from dialer.store import attempts, audit, campaigns, processes, targets
 from dialer.store.campaigns import CampaignInfo
 from dialer.store.targets import Lease
 
@@ -305,6 +305,30 @@ class Dialing:
             timeout_ms=plan.ring_timeout_s * 1000,
             variables=call_variables(campaign, attempt.id),
         )
+
+    async def skip(self, slot: Slot) -> None:
+        """スキップ: the household shown in preview goes back for later, unless the operator skips too
+        soon after it was shown or too often (campaigns.previewing; caller holds the slot's lock)."""
+        now = datetime.now(UTC)
+        slot.skipped = previewing.recent(slot.skipped, now)
+        rule = previewing.SkipRule(
+            timedelta(seconds=self.settings.preview_look_s), self.settings.preview_skips_per_hour
+        )
+        why = previewing.refusal(rule, slot.since, now, slot.skipped)
+        if why == "error.too_many_skips" and (
+            slot.skip_refused_at is None or now - slot.skip_refused_at >= previewing.HOUR
+        ):  # the first refusal of an hour, for the supervisor and the privacy officer
+            slot.skip_refused_at = now
+            log.warning("preview.skips_refused", operator=slot.user.id, skips=len(slot.skipped))
+            await audit.record(
+                self.pool, action="preview.skips_refused", user_id=slot.user.id, department_id=slot.user.department_id,
+                object_type="campaign", object_id=slot.campaign.id if slot.campaign else "",
+                detail={"skips_last_hour": len(slot.skipped)}, remote_addr=slot.address,
+            )  # fmt: skip
+        if why:
+            raise EngineError(why)
+        slot.skipped.append(now)
+        await self.release_preview(slot, later=True)
 
     async def release_preview(self, slot: Slot, later: bool = False) -> None:
         if slot.lease is not None and slot.attempt_id is None:

@@ -255,7 +255,7 @@ class Engine:
         async with slot.lock:
             if slot.state is not AgentState.PREVIEW:
                 raise EngineError("error.nothing_to_skip")
-            await self.dialing.release_preview(slot, later=True)
+            await self.dialing.skip(slot)
             await self.floor.move(slot, Action.RELEASE)
 
     async def hangup(self, user: User, call: int | None = None) -> None:

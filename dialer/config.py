@@ -85,6 +85,10 @@ class Settings:
     more_ami: tuple[AmiSettings, ...] = ()  # the other servers of AMI_SERVERS, each with its operators
     # The daily purge of data past its retention (dialer/purging.py), Tokyo time; None: off
     purge_at: time | None = time(3, 30)
+    # preview: a record is on screen this long before it may be skipped; at most this many skips an
+    # hour per operator (campaigns.previewing: reading records in bulk by skipping is refused)
+    preview_look_s: int = 5
+    preview_skips_per_hour: int = 30
 
     @property
     def servers(self) -> tuple[AmiSettings, ...]:
@@ -199,6 +203,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         heartbeat_s=env_int(env, "DIALER_HEARTBEAT_S", 10, lo=1, hi=60),
         more_ami=tuple(servers[1:]),
         purge_at=parse_purge_at(env.get("PURGE_AT") or "03:30"),
+        preview_look_s=env_int(env, "PREVIEW_LOOK_S", 5, lo=0, hi=300),
+        preview_skips_per_hour=env_int(env, "PREVIEW_SKIPS_PER_HOUR", 30, lo=0, hi=1000),
     )
 
 

@@ -158,7 +158,10 @@ def settings(db_dsn: str, sim: object, tmp_path: Path) -> Settings:
     """Settings for a whole product run against this test's database and simulated PBX."""
     base = config.load({"DIALER_VAR_DIR": str(tmp_path)})
     ami = sim.ami_settings(ping_interval_s=1.0, ping_timeout_s=1.0, reconnect_min_s=0.1)  # type: ignore[attr-defined]
-    return replace(base, database_url=db_dsn, ami=ami, http_port=0, agi_port=0, simulated_callees=True)
+    # preview_look_s 0: a test's operator may skip a record at once (tests/test_operator_flow.py sets the wait)
+    return replace(
+        base, database_url=db_dsn, ami=ami, http_port=0, agi_port=0, simulated_callees=True, preview_look_s=0
+    )
 
 
 @pytest.fixture
