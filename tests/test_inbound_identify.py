@@ -111,14 +111,13 @@ async def test_lookups_on_one_call_are_limited(
             "/api/inbound/identify", {"attempt_id": caller["attempt_id"], "key": "X9"}
         )
         assert (status, reply["error"]) == (429, "error.too_many_lookups")
-        # each lookup on record with what was looked up, the refused one too (browsing from a call)
+        # each lookup on record, the refused one too (browsing from a call), without the number typed:
+        # a 宛名番号 kept in the log would outlive its resident's erasure
         entries = await pool.fetch(
-            "select action, detail::jsonb ->> 'key' as key from audit_log where action like 'inbound.identify%' order by id"
+            "select action, detail from audit_log where action like 'inbound.identify%' order by id"
         )
-        assert [tuple(e) for e in entries] == [
-            *(("inbound.identify", f"X{n}") for n in range(5)),
-            ("inbound.identify_refused", "X9"),
-        ]
+        assert [e["action"] for e in entries] == ["inbound.identify"] * 5 + ["inbound.identify_refused"]
+        assert not any(f"X{n}" in e["detail"] for e in entries for n in (*range(5), 9))
         status, reply = await op.post(
             "/api/inbound/identify", {"attempt_id": caller["attempt_id"] + 1, "key": "X9"}
         )

@@ -165,7 +165,7 @@ async def identify(
                 user_id,
                 department_id,
                 str(attempt_id),
-                json.dumps({"by": by, "key": key, "reason": "too_many_lookups"}),
+                json.dumps({"by": by, "reason": "too_many_lookups"}),
             )
         else:
             household_id = await _look_up(conn, attempt_id, user_id, department_id, key, by, call)
@@ -178,7 +178,7 @@ async def _look_up(
     conn: db.Connection, attempt_id: int, user_id: int, department_id: str, key: str, by: str, call: Any
 ) -> int | None:
     """One lookup on a call (its row locked): the household attached if found, audit-logged either
-    way, with the number looked up."""
+    way (not the number typed: a 宛名番号 would outlive its resident's erasure in the log)."""
     household_id: int | None = await conn.fetchval(
         "select household_id from person where department_id = $1 and atena_no = $2"
         if by == "atena_no"
@@ -195,7 +195,7 @@ async def _look_up(
         department_id,
         str(attempt_id),
         json.dumps(
-            {"found": household_id is not None, "by": by, "key": key, "household_id": household_id,
+            {"found": household_id is not None, "by": by, "household_id": household_id,
              "replaced": call["household_id"]}
         ),
     )  # fmt: skip
