@@ -180,3 +180,20 @@ async def test_the_results_export_gives_codes_and_their_names(
     assert header[-2:] == ["発信結果名", "応対結果"]
     rows = {(r[5], r[6], r[-2], r[-1]) for r in lines[1:]}
     assert rows == {("connected", "refused", "通話", "拒否"), ("no_answer", "", "応答なし", "")}
+
+
+async def test_a_file_without_its_header_line_is_refused_without_printing_a_residents_values(
+    tmp_path: Path, db_dsn: str, pool: asyncpg.Pool
+) -> None:
+    """Its first line is a resident's: the message (stderr, kept by cron and journald) says which
+    columns are missing and how many cells the line has, never its values."""
+    await factory.department(pool, "nhi")
+    env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
+    data = tmp_path / "noheader.csv"
+    buf = io.StringIO(newline="")
+    csv.writer(buf, lineterminator="\r\n").writerow(row(氏名="秘密 花子", 住所="見本県秘密町1-2-3"))
+    data.write_bytes(buf.getvalue().encode("cp932"))
+    code, out, err = await _run(env, "import", "--department", "nhi", str(data))
+    assert code != 0
+    assert "no column" in err
+    assert "秘密" not in err + out

@@ -316,6 +316,8 @@ async def test_ids_beyond_bigint_are_not_found(staffed: runtime.Running) -> None
             "/admin/imports/nhi/99999999999999999999/problems.csv",
             "/api/admin/imports/nhi/9223372036854775808",
             "/admin/retention/records/99999999999999999999.txt",
+            "/admin/imports/*/1/problems.csv",  # a scope, not a department (was a 500)
+            "/admin/imports/nosuch/1/problems.csv",
         ):
             assert (await admin.get(path))[0] == 404, path  # was a 500 (the id overflowed bigint)
         assert (await admin.get("/api/admin/imports/nhi/999999999999999999"))[0] == 404  # in range

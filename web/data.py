@@ -256,6 +256,8 @@ async def problems(request: web.Request) -> web.StreamResponse:
     department, run_id = request.match_info["department"], int(request.match_info["id"])
     user = current(request).user
     pool = request.app[POOL]
+    if department not in {d["id"] for d in await departments(request)}:  # '*' is a scope, not one
+        raise web.HTTPNotFound()
     async with db.department(pool, department) as conn:
         info = await imports.get(conn, run_id, department)
         if info is None:

@@ -137,7 +137,9 @@ class Converter:
         if missing:
             columns = ", ".join(f"「{m}」" for m in missing)
             raise ImportFileError(
-                f"The file has no column {columns} (mapping {mapping.name}). Its header: {_shown(header)}",
+                f"The file has no column {columns} (mapping {mapping.name}). Its first line has {len(header)} "
+                "cells, none of them named so (a file without a header line? Its values are not shown: they "
+                "may be a resident's)",
                 "no_columns",
                 columns=columns,
                 mapping=mapping.name,
@@ -346,10 +348,3 @@ def _phone(line: int, column: str, position: int, s: str, problems: list[Problem
 def undialable(line: int, column: str, text: str, reason: str | None) -> Problem:
     """The warning for a phone number kept but never dialled."""
     return Problem(line, column, "warning", f"架電できない番号として登録しました: {reason}", text[:40])
-
-
-def _shown(header: list[str], at_most: int = 200) -> str:
-    """A header line for a message: printable, and short (a binary file's "header" is garbage)."""
-    text = ", ".join(header)
-    text = "".join(c if c.isprintable() else "?" for c in text)
-    return text if len(text) <= at_most else text[:at_most] + "…"
