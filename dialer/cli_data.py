@@ -281,9 +281,10 @@ def _beside(final: Path) -> tuple[Path, bool]:
 
 
 def _output(path: Path) -> BinaryIO:
-    """The file to write (created or emptied), or a clear error if it cannot be."""
+    """The file to write (created or emptied; a new one readable by its owner only: residents' data),
+    or a clear error if it cannot be."""
     try:
-        return path.open("wb")
+        return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
     except OSError as exc:
         raise ConfigError(f"Cannot write {path}: {exc.strerror}.") from None
 

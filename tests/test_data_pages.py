@@ -125,7 +125,9 @@ async def test_an_administrator_uploads_an_export_and_downloads_its_error_report
         assert "滞納者一覧.csv" in page
         assert "<th>開始日時</th>" in page  # when, which layout, and the warnings, in the history
         assert "<td>nhi-sample</td>" in page
-        assert list((staffed.settings.var_dir / "uploads").iterdir()) == []  # nothing left behind
+        uploads = staffed.settings.var_dir / "uploads"
+        assert list(uploads.iterdir()) == []  # nothing left behind
+        assert uploads.stat().st_mode & 0o777 == 0o700  # residents' files: the product's user only
     finally:
         await c.close()
 

@@ -231,6 +231,7 @@ async def test_the_cli_counts_and_writes_the_list_for_staff_only(
     code, out, err = await _run(env, "letters", str(cid), "--user", "staff1", "--output", str(out_file))
     assert (code, "3 households" in out) == (0, True), err
     assert [row[4] for row in _rows(out_file.read_bytes())[1:]] == ["L1", "L0", "L6"]
+    assert out_file.stat().st_mode & 0o777 == 0o600  # names and addresses: its owner only
     entry = await pool.fetchrow("select detail from audit_log where object_type = 'letters'")
     assert json.loads(entry["detail"])["via"] == "cli"
     code, out, err = await _run(env, "letters", "99999", "--count")

@@ -17,6 +17,7 @@ time, each page its own short query.
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +119,8 @@ async def upload(request: web.Request) -> web.Response:
     if any(j.department == department for j in state.jobs):
         return _error("import.busy", 409)
     folder = request.app[SETTINGS].var_dir / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.chmod(0o700)  # residents' data: the product's user only (a folder made before stays so too)
     path = folder / f"{uuid.uuid4().hex}.csv"
     handed_over = False  # once the import has the file, it deletes it when it ends
     try:
@@ -174,7 +176,8 @@ async def upload(request: web.Request) -> web.Response:
 async def _receive(request: web.Request, path: Path) -> int:
     """Stream the request body to `path`; its size (stops reading once past MAX_UPLOAD)."""
     size = 0
-    f = await asyncio.to_thread(path.open, "wb")
+    fd = await asyncio.to_thread(os.open, path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    f = await asyncio.to_thread(os.fdopen, fd, "wb")
     try:
         async for chunk in request.content.iter_chunked(1 << 16):
             size += len(chunk)
