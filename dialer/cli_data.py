@@ -186,12 +186,18 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _report(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.cli import with_pool
-    from dialer.store import imports
+    from dialer.store import audit, imports
+    from dialer.who import os_user
 
     async def body(pool: Any) -> None:
         info = await imports.get(pool, args.id, None)
         if info is None:
             raise ConfigError(f"No import #{args.id}.")
+        # the rejected lines quote residents' values: read as on the admin page, in the audit log
+        await audit.record(
+            pool, action="import.report", user_id=None, department_id=info.department_id,
+            object_type="import_run", object_id=args.id, detail={"via": "cli", "os_user": os_user()},
+        )  # fmt: skip
         if info.problems_purged_at is not None:
             purged = info.problems_purged_at.astimezone(TOKYO).strftime("%Y-%m-%d")
             raise ConfigError(
@@ -217,6 +223,7 @@ async def _mappings(settings: Settings, args: argparse.Namespace) -> int:
 async def _export(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.cli import with_pool
     from dialer.store import exports
+    from dialer.who import os_user
 
     first, last = _date_arg(args.first), _date_arg(args.last)
     assert first is not None and last is not None
@@ -239,6 +246,7 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
             last=last,
             user_id=user["id"],
             via="cli",
+            os_user=os_user(),
         )
         target.write(out.data)
         print(f"{out.rows} rows ({out.encoding}) written to {args.output}")

@@ -33,6 +33,7 @@ async def _letters(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.cli import with_pool
     from dialer.cli_data import _beside, _output
     from dialer.store import campaigns, db, letters
+    from dialer.who import os_user
 
     if not args.count and (args.user is None or args.output is None):
         raise ConfigError("Give --user (a staff login) and --output FILE to make the list, or --count.")
@@ -65,7 +66,7 @@ async def _letters(settings: Settings, args: argparse.Namespace) -> int:
             )
         made = await letters.make(
             pool, campaign_id=c.id, department_id=c.department_id, user_id=user["id"], via="cli",
-            again_days=args.again_days,
+            again_days=args.again_days, os_user=os_user(),
         )  # fmt: skip
         target.write(made.data)
         print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -53,6 +54,10 @@ async def test_import_report_payments_and_export_from_the_command_line(
     code, again, err = await _run(env, "imports", "report", run_id)  # the same report, on stdout
     assert code == 0, err
     assert again == report.read_bytes().decode("utf-8")
+    read = await pool.fetchrow("select department_id, detail from audit_log where action = 'import.report'")
+    assert read["department_id"] == "nhi"
+    assert json.loads(read["detail"])["via"] == "cli"
+    assert json.loads(read["detail"])["os_user"]  # the rejected lines quote residents: who read them
     failed = await pool.fetchval(
         """insert into import_run (department_id, kind, file_name, file_sha256, file_bytes, mapping, status,
                                    finished_at, message)
@@ -95,6 +100,9 @@ async def test_import_report_payments_and_export_from_the_command_line(
     assert code == 0, err
     assert out_file.read_bytes().decode("cp932").startswith("日時,世帯番号")
     assert await pool.fetchval("select count(*) from audit_log where action = 'export'") == 1
+    exported = json.loads(await pool.fetchval("select detail from audit_log where action = 'export'"))
+    assert exported["via"] == "cli"
+    assert exported["os_user"]  # who ran it, beside the staff member named
     # a path that cannot be written: refused before the export is made or audited
     code, _, err = await _run(env, *args, "--user", "staff1", "--output", str(tmp_path / "no" / "x.csv"))
     assert code == 2

@@ -124,7 +124,15 @@ OUTCOME_LABELS = {
 
 
 async def export(
-    pool: asyncpg.Pool, *, kind: str, department_id: str, first: date, last: date, user_id: int, via: str
+    pool: asyncpg.Pool,
+    *,
+    kind: str,
+    department_id: str,
+    first: date,
+    last: date,
+    user_id: int,
+    via: str,
+    os_user: str | None = None,
 ) -> Export:
     """Contact history (kind 'history') or call results ('results') from `first` to `last` (Tokyo dates, inclusive)."""
     if kind not in KINDS:
@@ -142,7 +150,10 @@ async def export(
             user_id,
             department_id,
             kind,
-            json.dumps({"from": first.isoformat(), "to": last.isoformat(), "rows": len(rows), "via": via}),
+            json.dumps(
+                {"from": first.isoformat(), "to": last.isoformat(), "rows": len(rows), "via": via}
+                | ({"os_user": os_user} if os_user else {})  # the CLI: who ran it, beside whose name
+            ),
         )
     buf = io.StringIO(newline="")
     w = csv.writer(buf, lineterminator="\r\n")
