@@ -313,7 +313,7 @@ class Engine:
         if not await self.flow.flush_pending():
             raise DatabaseUnavailable("the call's record is still waiting for the database")
         try:
-            saved = await dispositions.save(self.pool, user, inp, code)
+            saved = await dispositions.save(self.pool, user, inp, code, self.floor.slot(user).address)
         except UNAVAILABLE as exc:
             await self.db.down(exc, "disposition")
             raise

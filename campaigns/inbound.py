@@ -258,6 +258,7 @@ class Inbound:
             department_id=slot.user.department_id,
             key=key,
             by=by,
+            remote_addr=slot.address,
         )
         if household_id is None:
             return False

@@ -50,6 +50,7 @@ async def test_staff_export_contact_history_in_cp932_and_it_is_logged(
         assert len(lines) == 3  # tax's record is not there
         audit = await pool.fetchrow("select * from audit_log where action = 'export'")
         assert audit["object_type"] == "history"
+        assert audit["remote_addr"] == "127.0.0.1"  # from where
         assert json.loads(audit["detail"])["rows"] == 2
         async with staff.http.post(
             f"{staff.base}/staff/exports",

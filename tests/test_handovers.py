@@ -93,10 +93,12 @@ async def test_staff_take_a_case_an_operator_handed_over_and_close_it_into_the_c
         assert "この案件はすでに完了しています" in page
         assert "二度目" in page
         actions = [
-            r["action"]
-            for r in await pool.fetch("select action from audit_log where action like 'handover.%'")
+            (r["action"], r["remote_addr"])
+            for r in await pool.fetch(
+                "select action, remote_addr from audit_log where action like 'handover.%'"
+            )
         ]
-        assert actions == ["handover.take", "handover.done"]
+        assert actions == [("handover.take", "127.0.0.1"), ("handover.done", "127.0.0.1")]  # from where too
         status, _ = await _post(staff, f"/staff/handovers/{case_id}/take", {}, csrf=False)
         assert status == 403  # no token: refused
     finally:

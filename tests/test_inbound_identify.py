@@ -114,9 +114,10 @@ async def test_lookups_on_one_call_are_limited(
         # each lookup on record, the refused one too (browsing from a call), without the number typed:
         # a 宛名番号 kept in the log would outlive its resident's erasure
         entries = await pool.fetch(
-            "select action, detail from audit_log where action like 'inbound.identify%' order by id"
+            "select action, detail, remote_addr from audit_log where action like 'inbound.identify%' order by id"
         )
         assert [e["action"] for e in entries] == ["inbound.identify"] * 5 + ["inbound.identify_refused"]
+        assert {e["remote_addr"] for e in entries} == {"127.0.0.1"}  # from where (the operator's page)
         assert not any(f"X{n}" in e["detail"] for e in entries for n in (*range(5), 9))
         status, reply = await op.post(
             "/api/inbound/identify", {"attempt_id": caller["attempt_id"] + 1, "key": "X9"}

@@ -104,6 +104,8 @@ async def test_progressive_answer_screen_pop_disposition_and_operator_hangup(
         "select count(*) from audit_log where action = 'record.view' and object_id = $1", str(hid)
     )
     assert views >= 1
+    saved = await pool.fetchval("select remote_addr from audit_log where action = 'disposition.save'")
+    assert saved == "127.0.0.1"  # from where (the operator's page)
     originate = sim.actions("Originate")[-1]
     assert originate["ChannelId"] == f"dlr-a{attempt_id}"
     assert f"DIALER_ATTEMPT={attempt_id}" in originate["Variable"]

@@ -274,6 +274,7 @@ async def problems(request: web.Request) -> web.StreamResponse:
             department_id=department,
             object_type="import_run",
             object_id=str(run_id),
+            remote_addr=request.remote or "",
         )
 
     async def page(after_line: int) -> list[Any]:  # a short transaction per page

@@ -53,6 +53,7 @@ async def download(request: web.Request) -> web.StreamResponse:
         last=last,
         user_id=user.id,
         via="web",
+        remote_addr=request.remote or "",
     )
     return web.Response(
         body=out.data,

@@ -63,7 +63,7 @@ async def take(request: web.Request) -> web.StreamResponse:
     case_id = int(request.match_info["id"])
     try:
         async with db.department(request.app[POOL], user.department_id) as conn:
-            await handovers.take(conn, user.department_id, case_id, user)
+            await handovers.take(conn, user.department_id, case_id, user, request.remote or "")
     except handovers.HandoverError as exc:
         if exc.status == 404:
             raise web.HTTPNotFound() from exc
@@ -83,7 +83,9 @@ async def finish(request: web.Request) -> web.StreamResponse:
         return await _case(request, case_id, "error.invalid", result)
     try:
         async with db.department(request.app[POOL], user.department_id) as conn:
-            await handovers.finish(conn, user.department_id, case_id, user, method, party, result)
+            await handovers.finish(
+                conn, user.department_id, case_id, user, method, party, result, request.remote or ""
+            )
     except handovers.HandoverError as exc:
         if exc.status == 404:
             raise web.HTTPNotFound() from exc

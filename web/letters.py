@@ -79,7 +79,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     try:
         made = await letters.make(
             request.app[POOL], campaign_id=campaign_id, department_id=user.department_id, user_id=user.id,
-            via="web", again_days=again,
+            via="web", again_days=again, remote_addr=request.remote or "",
         )  # fmt: skip
     except letters.LetterError as exc:
         return await _page(request, campaign_id, again, error=exc.key)

@@ -139,7 +139,9 @@ async def settle_or_retry(conn: Conn, attempt_id: int, outcome: str) -> None:
     await retries.reschedule(conn, attempt_id, why, outcome)
 
 
-async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code) -> Saved:
+async def save(
+    pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code, remote_addr: str = ""
+) -> Saved:
     async with db.department(pool, user.department_id) as conn:  # RLS: the operator's department only
         attempt = await conn.fetchrow(
             """select id, campaign_id, target_id, department_id, operator_id, answered_at, connected_at, outcome,
@@ -195,12 +197,13 @@ async def save(pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code
             )  # fmt: skip
         await settle(conn, inp.attempt_id)  # at once if the call has ended, else when it ends
         await conn.execute(
-            """insert into audit_log (user_id, department_id, action, object_type, object_id, detail)
-               values ($1, $2, 'disposition.save', 'attempt', $3, jsonb_build_object('code', $4::text))""",
+            """insert into audit_log (user_id, department_id, action, object_type, object_id, detail, remote_addr)
+               values ($1, $2, 'disposition.save', 'attempt', $3, jsonb_build_object('code', $4::text), $5)""",
             user.id,
             user.department_id,
             str(inp.attempt_id),
             inp.code,
+            remote_addr,
         )
     return Saved(True, inp.attempt_id, attempt["campaign_id"], inp.code)
 

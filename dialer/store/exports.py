@@ -133,6 +133,7 @@ async def export(
     user_id: int,
     via: str,
     os_user: str | None = None,
+    remote_addr: str = "",
 ) -> Export:
     """Contact history (kind 'history') or call results ('results') from `first` to `last` (Tokyo dates, inclusive)."""
     if kind not in KINDS:
@@ -145,8 +146,8 @@ async def export(
             _HISTORY if kind == "history" else _RESULTS, department_id, start, end, timeout=300
         )
         await conn.execute(
-            """insert into audit_log (user_id, department_id, action, object_type, object_id, detail)
-               values ($1, $2, 'export', $3, '', $4::jsonb)""",
+            """insert into audit_log (user_id, department_id, action, object_type, object_id, detail, remote_addr)
+               values ($1, $2, 'export', $3, '', $4::jsonb, $5)""",
             user_id,
             department_id,
             kind,
@@ -154,6 +155,7 @@ async def export(
                 {"from": first.isoformat(), "to": last.isoformat(), "rows": len(rows), "via": via}
                 | ({"os_user": os_user} if os_user else {})  # the CLI: who ran it, beside whose name
             ),
+            remote_addr,
         )
     buf = io.StringIO(newline="")
     w = csv.writer(buf, lineterminator="\r\n")

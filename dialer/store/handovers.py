@@ -112,7 +112,7 @@ async def opened(
             "debts": debts, "owed_yen": owed}  # fmt: skip
 
 
-async def take(conn: Connection, department_id: str, case_id: int, user: User) -> None:
+async def take(conn: Connection, department_id: str, case_id: int, user: User, remote: str = "") -> None:
     """A member of staff takes an open case (or one a colleague took: it moves to them)."""
     row = await conn.fetchrow(
         """update handover set status = 'taken', taken_by = $3, taken_at = now(), updated_at = now()
@@ -125,12 +125,19 @@ async def take(conn: Connection, department_id: str, case_id: int, user: User) -
         raise await _why_not(conn, department_id, case_id)
     await audit.record(
         conn, action="handover.take", user_id=user.id, department_id=department_id, object_type="handover",
-        object_id=case_id,
+        object_id=case_id, remote_addr=remote,
     )  # fmt: skip
 
 
 async def finish(
-    conn: Connection, department_id: str, case_id: int, user: User, method: str, party: str, result: str
+    conn: Connection,
+    department_id: str,
+    case_id: int,
+    user: User,
+    method: str,
+    party: str,
+    result: str,
+    remote: str = "",
 ) -> None:
     """Close a case with what was agreed; it goes into the household's 経過記録."""
     if method not in METHODS:
@@ -157,7 +164,7 @@ async def finish(
     )  # fmt: skip
     await audit.record(
         conn, action="handover.done", user_id=user.id, department_id=department_id, object_type="handover",
-        object_id=case_id,
+        object_id=case_id, remote_addr=remote,
     )  # fmt: skip
 
 

@@ -131,7 +131,14 @@ KEYS = ("atena_no", "household_no")
 
 
 async def identify(
-    pool: asyncpg.Pool, *, attempt_id: int, user_id: int, department_id: str, key: str, by: str = "atena_no"
+    pool: asyncpg.Pool,
+    *,
+    attempt_id: int,
+    user_id: int,
+    department_id: str,
+    key: str,
+    by: str = "atena_no",
+    remote_addr: str = "",
 ) -> int | None:
     """The household a caller matched to none (or to several) gives by its 宛名番号 or 世帯番号 (`by`:
     two separate series, and one number may be in both), on the operator's own call: attached to
@@ -160,22 +167,32 @@ async def identify(
         refused = tried >= MAX_LOOKUPS
         if refused:  # kept on record (the transaction commits: the refusal is raised after it)
             await conn.execute(
-                """insert into audit_log (user_id, department_id, action, object_type, object_id, detail)
-                   values ($1, $2, 'inbound.identify_refused', 'attempt', $3, $4::jsonb)""",
+                """insert into audit_log (user_id, department_id, action, object_type, object_id, detail, remote_addr)
+                   values ($1, $2, 'inbound.identify_refused', 'attempt', $3, $4::jsonb, $5)""",
                 user_id,
                 department_id,
                 str(attempt_id),
                 json.dumps({"by": by, "reason": "too_many_lookups"}),
+                remote_addr,
             )
         else:
-            household_id = await _look_up(conn, attempt_id, user_id, department_id, key, by, call)
+            household_id = await _look_up(
+                conn, attempt_id, user_id, department_id, key, by, call, remote_addr
+            )
     if refused:
         raise IdentifyRefused("error.too_many_lookups", 429)
     return household_id
 
 
 async def _look_up(
-    conn: db.Connection, attempt_id: int, user_id: int, department_id: str, key: str, by: str, call: Any
+    conn: db.Connection,
+    attempt_id: int,
+    user_id: int,
+    department_id: str,
+    key: str,
+    by: str,
+    call: Any,
+    remote_addr: str,
 ) -> int | None:
     """One lookup on a call (its row locked): the household attached if found, audit-logged either
     way (not the number typed: a 宛名番号 would outlive its resident's erasure in the log)."""
@@ -189,8 +206,8 @@ async def _look_up(
     if household_id is not None:
         await conn.execute("update attempt set household_id = $2 where id = $1", attempt_id, household_id)
     await conn.execute(
-        """insert into audit_log (user_id, department_id, action, object_type, object_id, detail)
-           values ($1, $2, 'inbound.identify', 'attempt', $3, $4::jsonb)""",
+        """insert into audit_log (user_id, department_id, action, object_type, object_id, detail, remote_addr)
+           values ($1, $2, 'inbound.identify', 'attempt', $3, $4::jsonb, $5)""",
         user_id,
         department_id,
         str(attempt_id),
@@ -198,5 +215,6 @@ async def _look_up(
             {"found": household_id is not None, "by": by, "household_id": household_id,
              "replaced": call["household_id"]}
         ),
+        remote_addr,
     )  # fmt: skip
     return household_id

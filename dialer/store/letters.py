@@ -149,6 +149,7 @@ async def make(
     again_days: int = AGAIN_DAYS,
     today: date | None = None,
     os_user: str | None = None,
+    remote_addr: str = "",
 ) -> Letters:
     """The campaign's list as CSV, each household's letter in its 経過記録, the list in the audit log."""
     today = today or _today()
@@ -175,7 +176,7 @@ async def make(
         await audit.record(
             conn, action="export", user_id=user_id, department_id=department_id, object_type="letters",
             object_id=c.id, detail={"campaign": c.name, "rows": len(rows), "again_days": again_days, "via": via}
-            | ({"os_user": os_user} if os_user else {}),
+            | ({"os_user": os_user} if os_user else {}), remote_addr=remote_addr,
         )  # fmt: skip
         encoding = await conn.fetchval("select export_encoding from department where id = $1", department_id)
     buf = io.StringIO(newline="")
