@@ -200,6 +200,8 @@ async def with_pool(settings: Settings, body: Callable[[Any], Awaitable[None]]) 
 
     async with runtime.database(settings, create=False) as dsn:
         await runtime.migrate_database(dsn)
+        if settings.database_url is None:  # the embedded server: as the product runs (runtime.started)
+            dsn = await db.embedded_login(dsn)
         pool = await db.create_pool(dsn, scope=db.ALL, max_size=2, name="dialer-cli")
         try:
             await body(pool)

@@ -101,9 +101,11 @@ async def started(
         applied = await migrate_database(dsn)
         if applied:
             log.info("db.migrated", versions=applied)
+        if settings.database_url is None:  # the embedded server: log in as a member of dialer_app only
+            dsn = await db.embedded_login(dsn)
         pool = await db.create_pool(dsn, scope=db.ALL, name="dialer-engine")
         stack.push_async_callback(pool.close)
-        if settings.database_url and await db.login_is_privileged(pool):
+        if await db.login_is_privileged(pool):
             log.warning(
                 "db.login_privileged",
                 hint="DATABASE_URL logs in as a superuser, a BYPASSRLS role or the tables' owner: SQL run through the product "

@@ -202,6 +202,16 @@ async def test_demo_serves_and_ctrl_c_stops_everything(
                     async with one.get(f"{url}/staff/handovers") as r:
                         assert 'data-testid="open-' in await r.text()
     assert (var / "pgdata" / "postmaster.pid").exists()
+    # the product's connections log in as a member of dialer_app only, never the server's superuser
+    # (from which SQL run through the product could RESET ROLE and leave row-level security)
+    owner = await asyncpg.connect(f"postgresql://postgres@/dialer?host={(var / 'pgdata').resolve()}")
+    try:
+        logins = await owner.fetch(
+            "select distinct usename from pg_stat_activity where application_name like 'dialer-%'"
+        )
+    finally:
+        await owner.close()
+    assert [r["usename"] for r in logins] == ["dialer_login"]
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
     async with asyncio.timeout(30):
         code = await proc.wait()

@@ -89,6 +89,29 @@ async def login_is_privileged(pool: asyncpg.Pool) -> bool:
     )
 
 
+EMBEDDED_LOGIN = "dialer_login"
+
+
+async def embedded_login(owner_dsn: str) -> str:
+    """The DSN the product's pools use on the embedded server: a login that is only a member of
+    dialer_app (made here once), not the superuser the server was set up with, from which SQL run
+    through the product could leave dialer_app (RESET ROLE) and read every department. The server
+    listens on its own Unix socket only (local trust); migrations keep the owner's DSN."""
+    conn = await connect_owner(owner_dsn)
+    try:
+        await conn.execute(
+            f"""do $$ begin
+                    if not exists (select from pg_roles where rolname = '{EMBEDDED_LOGIN}') then
+                        create role {EMBEDDED_LOGIN} login nosuperuser nobypassrls noinherit;
+                    end if;
+                end $$;
+                grant {APP_ROLE} to {EMBEDDED_LOGIN}"""
+        )
+    finally:
+        await conn.close()
+    return re.sub(r"^postgresql://[^@/]*@", f"postgresql://{EMBEDDED_LOGIN}@", owner_dsn, count=1)
+
+
 async def connect_owner(dsn: str) -> asyncpg.Connection[Any]:
     """One connection as the login user itself (migrations); no RLS role."""
     try:
