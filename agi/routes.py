@@ -13,7 +13,8 @@
   into any household's 経過記録, which goes back to the delinquency system.
 - `played,<abandon|machine>,<attempt>,<PLAYBACKSTATUS>`: run from the `h` extension after a
   message was played to the end; adds `message_played` to the attempt's timeline (evidence of
-  what residents heard), with nobody waiting on it.
+  what residents heard), with nobody waiting on it; `message_failed` when Asterisk could not play
+  it (logged as an error and counted: the sound file is missing).
 
 Nothing here says anything about a debt to a caller: a caller ID proves nothing. The logs carry
 ids and enumerations, never numbers.
@@ -33,6 +34,7 @@ from agi.protocol import AgiHangup, Call, PromptMissing, Route
 from dialer import logs
 from dialer.aio import within
 from dialer.imports.phones import caller_number
+from dialer.metrics import Metrics
 from dialer.store import attempts, inbound
 
 log = logs.get("agi")
@@ -54,9 +56,12 @@ def line_digits(line: str) -> str:
 
 
 class Routes:
-    def __init__(self, pool: asyncpg.Pool, store_timeout_s: float = 2.0) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, store_timeout_s: float = 2.0, metrics: Metrics | None = None
+    ) -> None:
         self.pool = pool
         self.store_timeout_s = store_timeout_s
+        self.metrics = metrics
         # channel (agi_uniqueid) -> (department, household, when): whom `inbound` recognised
         self._recognised: dict[str, tuple[str, int, float]] = {}
 
@@ -206,10 +211,18 @@ class Routes:
             log.warning("agi.played_bad_arguments", kind=kind[:16])
             return
         detail = {"message": kind, "status": status[:16]}
+        # PLAYBACKSTATUS: SUCCESS, or FAILED (the sound file is missing or unreadable): the message
+        # the law asks for was not heard, which the administrator must know at once
+        event = "message_played" if status == "SUCCESS" else "message_failed"
 
         async def write() -> None:
             async with self.pool.acquire() as conn:
-                await attempts.milestone(conn, int(attempt), "message_played", detail)
+                await attempts.milestone(conn, int(attempt), event, detail)
 
-        await self._store("message_played", write)
-        log.info("agi.message_played", attempt=int(attempt), message=kind, status=status[:16])
+        await self._store(event, write)
+        if event == "message_failed":
+            log.error("agi.message_failed", attempt=int(attempt), message=kind, status=status[:16])
+            if self.metrics is not None:
+                self.metrics.messages_failed.labels(kind).inc()
+        else:
+            log.info("agi.message_played", attempt=int(attempt), message=kind, status=status[:16])

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from campaigns.agent import Action, AgentState
+from campaigns.breaker import Breaker
 from campaigns.floor import Floor, Slot
 from dialer import logs
 from dialer.ami.link import AmiLink
@@ -72,6 +73,9 @@ class CallFlow:
         self._ending: set[int] = set()  # calls gone from the tracker whose end is still being stored
         self._pending: deque[tuple[str, int | None, Write, int | None]] = deque()
         self.journal: Journal | None = None  # held writes on disk too (set by the engine)
+        self.breaker = (
+            Breaker()
+        )  # calls through this PBX failing at once: stop for a while (campaigns.breaker)
         self._flushing = asyncio.Lock()
 
     async def failed(self, exc: BaseException, where: str) -> None:
@@ -205,6 +209,23 @@ class CallFlow:
         finally:
             self._ending.discard(attempt_id)
 
+    def _failing(self, outcome: Outcome) -> None:
+        """Count a call that failed before anything rang; stop dialling through this PBX after a run of them."""
+        if outcome in (Outcome.CANCELLED, Outcome.LOST):  # ours, or not known: neither way
+            return
+        failed = outcome in (Outcome.FAILED, Outcome.CONGESTION)
+        if self.breaker.ended(failed, asyncio.get_running_loop().time()):
+            log.warning(
+                "engine.calls_failing", link=self.link.name, in_a_row=self.breaker.failures,
+                hold_s=round(self.breaker.open_until - asyncio.get_running_loop().time())
+                if self.breaker.open_until else 0,
+            )  # fmt: skip
+        self.metrics.calls_failing.labels(self.link.name).set(1 if self.breaker.is_open else 0)
+
+    def calls_held(self) -> bool:
+        """Calls through this PBX failed at once, several in a row: none is placed until the hold passes."""
+        return not self.breaker.allows(asyncio.get_running_loop().time())
+
     async def _end(self, attempt_id: int, state: CallState, slot: Slot | None, campaign: str) -> None:
         outcome = state.outcome or Outcome.FAILED
         needs = needs_disposition(state)
@@ -227,6 +248,7 @@ class CallFlow:
             attempt_id,
         )
         self.metrics.outcomes.labels(campaign, outcome.value).inc()
+        self._failing(outcome)
         log.info(
             "call.ended",
             attempt=attempt_id,

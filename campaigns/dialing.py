@@ -201,6 +201,9 @@ class Dialing:
             if not self.may_call_residents(slot.campaign):
                 await self.floor.tell(slot, "notice.outside_hours")
                 return
+            if self.flow.calls_held():  # the PBX fails every call now: not the next household
+                await self.floor.tell(slot, "notice.pbx_failing")
+                return
             lease = await targets.lease_next(
                 self.pool, slot.campaign.id, self.owner, self.settings.lease_s, operator_id=slot.user.id
             )

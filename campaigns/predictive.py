@@ -210,6 +210,10 @@ class Predictive:
 
     async def _place(self, campaign: CampaignInfo, ready: list[Slot]) -> bool:
         """Lease the next household and call it; False when nothing more can be placed now."""
+        if self.dialing.flow.calls_held():  # the PBX fails every call now: not the next household
+            for s in ready:
+                await self.floor.tell(s, "notice.pbx_failing")
+            return False
         lease = await targets.lease_next(self.pool, campaign.id, self.owner, self.settings.lease_s)
         if lease is None:
             if not any(c.campaign.id == campaign.id for c in self.calls.values()):

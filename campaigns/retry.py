@@ -202,8 +202,13 @@ def after(
     """The next step for a household whose call (the last of `history`) came to `why`."""
     if not history:
         raise ValueError("history must hold the call just made")
-    total = len(history)
-    parts = {day_part(t.at) for t in history}
+    if why is Why.TECHNICAL and _technical_in_a_row(history) >= TECHNICAL_MAX:
+        return Next(done=True, reason="technical")  # this number never gets through: not forever
+    # A call that failed in the PBX or the network never reached the household: it does not use up
+    # its tries (a misspelt trunk once finished a campaign's households in a second).
+    tried = [t for t in history if t.why is not Why.TECHNICAL]
+    total = len(tried)
+    parts = {day_part(t.at) for t in tried}
     if total >= policy.max_total and (len(parts) >= 2 or total > policy.max_total):
         return Next(done=True, reason="max_total")
     must_change_part = total >= policy.max_total  # the one extra try, at another time of day
@@ -226,6 +231,18 @@ def after(
     if at is None:
         return Next(done=True, reason="window_never_opens")
     return Next(done=False, at=at, next_number=why is Why.WRONG_NUMBER, reason=why.value)
+
+
+TECHNICAL_MAX = 6  # failed calls in a row (PBX, network) after which a household is finished
+
+
+def _technical_in_a_row(history: Sequence[Tried]) -> int:
+    n = 0
+    for t in reversed(history):
+        if t.why is not Why.TECHNICAL:
+            break
+        n += 1
+    return n
 
 
 def _weekday_misses(history: Sequence[Tried]) -> int:

@@ -35,6 +35,18 @@ class Metrics:
         )
         self.agents = Gauge("dialer_agents", "Operators by state", ["state"], registry=r)
         self.ami_up = Gauge("dialer_ami_link_up", "1 when the AMI link is logged in", ["link"], registry=r)
+        self.messages_failed = Counter(
+            "dialer_messages_failed",
+            "Messages Asterisk could not play (abandon, machine): the sound file missing or unreadable",
+            ["message"],
+            registry=r,
+        )
+        self.calls_failing = Gauge(
+            "dialer_calls_failing",
+            "1 while calls through this PBX fail at once and no new call is placed (campaigns.breaker)",
+            ["link"],
+            registry=r,
+        )
         self.screen_pop = Histogram(
             "dialer_screen_pop_seconds",
             "Answer event received -> record pushed to the operator's page",

@@ -117,13 +117,16 @@ async def started(
         if before_link is not None:
             await before_link(pool)
         peers = await peers_for([ami.host for ami in settings.servers], settings.agi_allow)
-        agi = FastAgiServer(Routes(pool).table(), settings.agi_host, settings.agi_port, peers=peers)
+        metrics = Metrics()
+        agi = FastAgiServer(
+            Routes(pool, metrics=metrics).table(), settings.agi_host, settings.agi_port, peers=peers
+        )
         try:
             await agi.start()
         except OSError as exc:
             raise _cannot_listen(exc, settings.agi_host, settings.agi_port, "AGI") from None
         stack.push_async_callback(agi.close)
-        metrics, hub = Metrics(), Hub()
+        hub = Hub()
         fleet = Fleet([_engine(pool, ami, settings, hub, metrics) for ami in settings.servers])
         app = web_app.build(pool=web_pool, engine=fleet, hub=hub, metrics=metrics, settings=settings)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)

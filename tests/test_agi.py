@@ -15,6 +15,7 @@ import pytest
 from agi.protocol import FastAgiServer
 from agi.routes import Routes, caller_number
 from dialer import runtime
+from dialer.store import attempts
 from tests import factory
 from tests.fake_agi import NHI_LINE, TAX_LINE, fake_asterisk
 
@@ -171,6 +172,33 @@ async def test_a_played_message_goes_on_the_attempts_timeline(
     assert [(r["kind"], json.loads(r["detail"])) for r in rows] == [
         ("message_played", {"status": "SUCCESS", "message": "abandon"})
     ]
+
+
+async def test_a_message_asterisk_could_not_play_is_marked_and_a_lost_call_that_heard_it_is_abandoned(
+    agi: int, pool: asyncpg.Pool, lines: int
+) -> None:
+    """QA against a real Asterisk: the sound file missing, the timeline still said message_played;
+    and a person who answered while the AMI link was down heard the dialplan's abandon message, but
+    the call was closed as `lost`, outside the abandoned-call rate. FastAGI needs no AMI link."""
+    await factory.household(pool, lines, "0355550402")
+    attempt = await pool.fetchval(
+        """insert into attempt (campaign_id, target_id, household_id, department_id, dial_mode, channel_id)
+           select t.campaign_id, t.id, t.household_id, t.department_id, 'predictive', 'dlr-a-test2'
+           from campaign_target t where t.campaign_id = $1 returning id""",
+        lines,
+    )
+    await fake_asterisk(agi, "played", "abandon", str(attempt), "FAILED")
+    kinds = await pool.fetch("select kind, detail from attempt_event where attempt_id = $1", attempt)
+    assert [(r["kind"], json.loads(r["detail"])) for r in kinds] == [
+        ("message_failed", {"status": "FAILED", "message": "abandon"})
+    ]
+    await attempts.finish(pool, attempt, outcome="lost", hangup_by=None, cause=None, amd_status=None)
+    row = await pool.fetchrow(
+        "select outcome, hangup_by, answered_at, ended_at from attempt where id = $1", attempt
+    )
+    assert (row["outcome"], row["hangup_by"]) == ("abandoned", "system")
+    assert row["answered_at"] is not None
+    assert row["answered_at"] <= row["ended_at"]
 
 
 async def test_with_the_database_unreachable_nothing_is_set_and_the_caller_falls_back(lines: int) -> None:

@@ -91,6 +91,26 @@ def test_gives_up_after_max_total_tried_at_two_times_of_day() -> None:
     assert after(BUSY, four, four[-1].at, WINDOW, policy).done
 
 
+def test_calls_that_failed_in_the_pbx_do_not_use_up_a_household_but_do_not_go_on_forever() -> None:
+    """A misspelt trunk or a carrier down fails calls before they reach anyone: those do not count
+    against max_total (the household was never tried); six such in a row finish it (reason technical)."""
+    policy = Policy(max_total=2)
+    failed = tries(
+        ("2026-11-30 10:00", NA), ("2026-11-30 13:00", Why.TECHNICAL), ("2026-11-30 13:30", Why.TECHNICAL)
+    )
+    nxt = after(Why.TECHNICAL, failed, failed[-1].at, WINDOW, policy)
+    assert not nxt.done, "one real try so far"
+    broken = tries(("2026-11-30 10:00", NA), *((f"2026-11-30 1{n}:00", Why.TECHNICAL) for n in range(5)))
+    assert not after(Why.TECHNICAL, broken, broken[-1].at, WINDOW, policy).done
+    six = [*broken, Tried(at("2026-11-30 16:00"), Why.TECHNICAL)]
+    assert (after(Why.TECHNICAL, six, six[-1].at, WINDOW, policy).reason, retry.TECHNICAL_MAX) == (
+        "technical",
+        6,
+    )
+    real = tries(("2026-11-30 10:00", NA), ("2026-11-30 11:00", Why.TECHNICAL), ("2026-12-01 17:00", NA))
+    assert after(NA, real, real[-1].at, WINDOW, policy).done, "two real tries at two times of day"
+
+
 def test_a_window_with_one_time_of_day_is_kept_to() -> None:
     mornings_only = parse_window(
         {d: ["09:00-11:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}

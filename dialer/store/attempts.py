@@ -137,15 +137,26 @@ async def finish(
     answered: bool = False,
     at: datetime | None = None,
 ) -> None:
-    """The call ended (`at`, if given: a write held while the database was away keeps its time)."""
+    """The call ended (`at`, if given: a write held while the database was away keeps its time).
+
+    A call closed as `lost` (its channel gone while the AMI link was down) that the dialplan put to
+    the abandon message meanwhile (the FastAGI `played` route recorded it: FastAGI does not need the
+    AMI link) was answered by a person with no operator free: it is `abandoned`, answered when the
+    message began, and counts against the abandoned-call limit."""
     detail = {"outcome": outcome, "hangup_by": hangup_by, "cause": cause}
     await conn.execute(
         """with w as (select coalesce($8::timestamptz, clock_timestamp()) as at),
-                e as (insert into attempt_event (attempt_id, kind, detail, at) select $1, 'ended', $6::jsonb, w.at from w)
-           update attempt set phase = 'ended', outcome = $2, hangup_by = $3, hangup_cause = $4,
+                m as (select min(at) as at from attempt_event where attempt_id = $1
+                      and kind in ('message_played', 'message_failed') and detail ->> 'message' = 'abandon'),
+                o as (select case when $2 = 'lost' and (select at from m) is not null then 'abandoned'
+                                  else $2 end as outcome),
+                e as (insert into attempt_event (attempt_id, kind, detail, at)
+                      select $1, 'ended', $6::jsonb || jsonb_build_object('outcome', (select outcome from o)), w.at from w)
+           update attempt set phase = 'ended', outcome = (select outcome from o),
+                  hangup_by = case when (select outcome from o) <> $2 then 'system' else $3 end, hangup_cause = $4,
                   amd_status = coalesce($5, amd_status), ended_at = (select at from w),
                   -- consistent even if the "answered" milestone could not be written
-                  answered_at = coalesce(answered_at, case when $7 then (select at from w) end)
+                  answered_at = coalesce(answered_at, case when $7 then (select at from w) end, (select at from m))
            where id = $1 and ended_at is null""",
         attempt_id,
         outcome,

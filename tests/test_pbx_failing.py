@@ -1,0 +1,51 @@
+"""Calls the PBX fails at once (a misspelt trunk, a carrier down, an AMI user that may not
+originate) stop the dialling for a while instead of running through the campaign, and do not use up
+the households: against the simulated PBX and the embedded PostgreSQL, over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from dialer import runtime
+from dialer.simpbx import Behaviour, SimulatedPbx
+from tests import factory
+from tests.client import PageClient
+
+
+async def test_calls_failing_at_once_hold_the_dialling_and_leave_the_households_to_call(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    for i in range(8):
+        number = f"03555504{i:02d}"
+        await factory.household(pool, w.campaign_id, number, no=f"F{i}", priority=i + 1)
+        sim.script(number, Behaviour("congestion", ring_s=0))
+    await operator.ready_as("op1", w.campaign_id)
+    await operator.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.pbx_failing", within=20)
+    await asyncio.sleep(1.0)  # and nothing more is placed while the hold lasts (30 s)
+    outcomes = [r["outcome"] for r in await pool.fetch("select outcome from attempt order by id")]
+    assert outcomes == ["congestion"] * 5
+    targets = await pool.fetch("select state, last_outcome from campaign_target where attempts > 0")
+    assert {tuple(t) for t in targets} == {("pending", "congestion")}  # to call again, not used up
+    _, metrics = await operator.get("/metrics")
+    assert 'dialer_calls_failing{link="' in metrics
+    assert next(line for line in metrics.splitlines() if line.startswith("dialer_calls_failing{")).endswith(
+        " 1.0"
+    )
+
+
+async def test_the_pacer_holds_its_calls_too(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool, mode="predictive")
+    for i in range(20):
+        number = f"03555505{i:02d}"
+        await factory.household(pool, w.campaign_id, number, no=f"P{i}", priority=i + 1)
+        sim.script(number, Behaviour("congestion", ring_s=0))
+    await operator.ready_as("op1", w.campaign_id)
+    await operator.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.pbx_failing", within=20)
+    placed = await pool.fetchval("select count(*) from attempt")
+    await asyncio.sleep(1.5)
+    assert await pool.fetchval("select count(*) from attempt") == placed < 20  # held, not run through
