@@ -164,6 +164,14 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     servers = ami_servers(env)
     if servers:
         ami = servers[0]
+    for server in servers or ([ami] if ami else []):
+        if not server.secret:  # Asterisk would refuse the login: say what to set, before starting
+            key = (
+                f"AMI_SECRET_{server.name.upper().replace('-', '_')} or AMI_SECRET"
+                if servers
+                else "AMI_SECRET"
+            )
+            raise ConfigError(f"{key} is empty: set the secret of the AMI user in Asterisk's manager.conf")
     log_format = env.get("LOG_FORMAT", "auto")
     if log_format not in ("auto", "json", "console"):
         raise ConfigError(f"LOG_FORMAT must be auto, json or console, got {log_format!r}")

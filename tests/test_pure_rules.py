@@ -294,6 +294,8 @@ def test_yen() -> None:
     [
         ({"HTTP_PORT": "eighty"}, "HTTP_PORT must be a whole number"),
         ({"AMI_HOST": "pbx", "AMI_PORT": "70000"}, "AMI_PORT must be between"),
+        ({"AMI_HOST": "pbx"}, "AMI_SECRET is empty"),
+        ({"AMI_SERVERS": "pbx1=a,pbx2=b", "AMI_SECRET_PBX1": "s"}, "AMI_SECRET_PBX2 or AMI_SECRET is empty"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
         ({"DIAL_TRUNK_TEMPLATE": "PJSIP/trunk"}, "{number}"),
         ({"DIAL_RING_TIMEOUT_S": "5"}, "DIAL_RING_TIMEOUT_S must be between 15"),

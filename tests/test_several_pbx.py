@@ -132,9 +132,9 @@ def test_ami_servers_are_read_from_the_environment() -> None:
     ]
     for bad in ("pbx1=a,pbx1=b", "PBX=a", "pbx1=a:70000", "pbx1", "pbx1=a b"):
         with pytest.raises(ConfigError):
-            config.load({"AMI_SERVERS": bad})
+            config.load({"AMI_SERVERS": bad, "AMI_SECRET": "s"})
     with pytest.raises(ConfigError):
-        config.load({"AMI_SERVERS": "pbx1=a", "AMI_HOST": "b"})
+        config.load({"AMI_SERVERS": "pbx1=a", "AMI_HOST": "b", "AMI_SECRET": "s"})
 
 
 async def test_a_supervisor_cannot_listen_in_across_servers(
