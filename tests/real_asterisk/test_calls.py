@@ -98,10 +98,10 @@ async def test_predictive_person_with_nobody_free_gets_the_message_on_real_aster
         assert abandoned != pop["attempt_id"]
         assert "abandoned" in await kit.kinds(pool, abandoned)  # dialer-abandon's UserEvent
         # after the hang-up, the h extension tells the FastAGI service what was played (here the
-        # message is not installed: Playback's status FAILED is what residents "heard")
+        # message is not installed: Playback's status FAILED, marked message_failed for the admin)
         played = await fetched(
             pool,
-            "select detail from attempt_event where kind = 'message_played' and attempt_id = $1",
+            "select detail from attempt_event where kind = 'message_failed' and attempt_id = $1",
             abandoned,
         )
         assert json.loads(played) == {"message": "abandon", "status": "FAILED"}
