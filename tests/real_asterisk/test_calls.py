@@ -211,3 +211,27 @@ async def test_a_phone_on_another_dialers_call_is_refused_then_taken_over_on_rea
     finally:
         kit.cli("channel request hangup all")
     assert await pool.fetchval("select count(*) from attempt") == 1  # nobody called for op1 meanwhile
+
+
+async def test_a_misspelt_trunk_holds_the_dialling_on_real_asterisk(
+    real: kit.Real, db_dsn: str, tmp_path: Path, pool: asyncpg.Pool
+) -> None:
+    """QA: `PJSIP/{number}@trnk` (no such endpoint) made Asterisk fail each Originate at once, and the
+    dialer ran through the campaign. Now five failures in a row hold its calls (campaigns.breaker)."""
+    from tests.real_asterisk.conftest import product_settings
+
+    w = await factory.world(pool)
+    for i in range(10):
+        await factory.household(pool, w.campaign_id, f"03555501{40 + i}", no=f"M{i}", priority=i + 1)
+    settings = product_settings(real, db_dsn, tmp_path)
+    misspelt = replace(settings, dialplan=replace(settings.dialplan, trunk_template="PJSIP/{number}@trnk"))
+    async with runtime.started(misspelt) as product:
+        op = PageClient(product.url)
+        try:
+            await op.ready_as("op1", w.campaign_id)
+            await op.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.pbx_failing", within=30)
+        finally:
+            await op.close()
+    outcomes = [r["outcome"] for r in await pool.fetch("select outcome from attempt order by id")]
+    assert outcomes == ["failed"] * 5
+    assert await pool.fetchval("select count(*) from campaign_target where state <> 'pending'") == 0
