@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from campaigns import previewing, windows
+from campaigns import windows
 from campaigns.agent import Action, AgentState, InvalidTransition, next_state
 from campaigns.dispositions import Code, FieldError, clean_note, parse_amount, validate
 from campaigns.hours import callable_now
@@ -378,22 +378,3 @@ def test_sample_export_rows_are_due_before_the_day_given() -> None:
     dues = {r[NHI_HEADER.index("納期限")] for r in rows}
     assert {d[:3] for d in dues} <= {"R11", "R12", "R13"}  # FY2029–2031 in 令和
     assert {r[NHI_HEADER.index("相当年度")] for r in rows} <= {"2029", "2030"}
-
-
-@pytest.mark.parametrize(
-    ("shown_s_ago", "skips_s_ago", "why"),
-    [
-        (5, [], None),  # read for the time asked: skipped
-        (4.9, [], "error.skip_too_soon"),
-        (60, [3599] * 30, "error.too_many_skips"),  # thirty in the last hour
-        (60, [3600] * 30, None),  # an hour old: no longer counted
-        (60, [10] * 29, None),
-        (1, [10] * 30, "error.skip_too_soon"),  # too soon is said first
-    ],
-)
-def test_when_a_preview_may_be_skipped(shown_s_ago: float, skips_s_ago: list[float], why: str | None) -> None:
-    now = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
-    skipped = [now - timedelta(seconds=s) for s in skips_s_ago]
-    rule = previewing.SkipRule()
-    assert previewing.refusal(rule, now - timedelta(seconds=shown_s_ago), now, skipped) == why
-    assert len(previewing.recent(skipped, now)) == sum(1 for s in skips_s_ago if s < 3600)

@@ -66,6 +66,30 @@ def login_id(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip()
 
 
+# The passwords tried first by anyone guessing (and the login lockout allows five guesses an ID).
+_COMMON = frozenset(
+    {
+        "password", "password1", "password123", "passw0rd", "p@ssw0rd", "12345678", "123456789", "1234567890",
+        "87654321", "11111111", "00000000", "88888888", "abcd1234", "abc12345", "qwertyui", "qwertyuiop",
+        "asdfghjk", "iloveyou", "letmein1", "welcome1", "admin123", "administrator", "changeme", "changeme1",
+        "dialer123", "sunshine", "baseball",
+    }
+)  # fmt: skip
+
+
+def password_problem(password: str, login: str) -> str | None:
+    """Why a password is refused (None: it is accepted): too short, the login ID (or it backwards),
+    one of the first guessed, or one or two characters repeated."""
+    if len(password) < 8:
+        return "password must be at least 8 characters"
+    lowered = password.lower()
+    if lowered in _COMMON or len(set(lowered)) <= 2:
+        return "password is one of the first a guesser tries: choose another"
+    if login and lowered in (login_id(login).lower(), login_id(login).lower()[::-1]):
+        return "password must not be the login ID"
+    return None
+
+
 async def create_user(
     conn: Conn,
     *,
@@ -82,8 +106,8 @@ async def create_user(
         raise UserError("a login ID is needed")
     if role not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
-    if len(password) < 8:
-        raise UserError("password must be at least 8 characters")
+    if problem := password_problem(password, login):
+        raise UserError(problem)
     if role == "admin" and department_id:
         raise UserError(ADMIN_EVERYWHERE)
     try:
@@ -150,8 +174,8 @@ async def change(
         raise UserError(f"role must be one of {', '.join(ROLES)}, got {changes['role']!r}")
     if "display_name" in changes and not (changes["display_name"] or "").strip():
         raise UserError("a display name is needed")
-    if password is not None and len(password) < 8:
-        raise UserError("password must be at least 8 characters")
+    if password is not None and (problem := password_problem(password, login)):
+        raise UserError(problem)
     async with transaction(conn) as tx:
         row = await tx.fetchrow(
             f"select {_USER_COLUMNS}, u.active, u.created_at from app_user u where u.login = $1 for update",
