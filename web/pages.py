@@ -99,8 +99,8 @@ async def login(request: web.Request) -> web.StreamResponse:
             refused = ("login.failed", 401)
         if refused is not None:
             await audit.record(
-                conn, action=refused[0], user_id=None, department_id=None, detail={"login": login_id},
-                remote_addr=request.remote or "",
+                conn, action=refused[0], user_id=None, department_id=None,
+                detail=await users.failed_login_detail(conn, login_id), remote_addr=request.remote or "",
             )  # fmt: skip
     if refused is not None:
         return _refused(request, status=refused[1])
