@@ -45,6 +45,11 @@ class Phones:
                 if slot.state is AgentState.CONNECTING:
                     await self.floor.move(slot, Action.SESSION_UP)
             elif change.entered is SessionPhase.ENDED:
+                if slot.state is AgentState.CONNECTING:  # it never joined: not reached, not dropped
+                    log.warning(
+                        "session.phone_unreachable", operator=change.user_id, extension=change.state.extension,
+                        cause=change.state.cause,
+                    )  # fmt: skip
                 await self.phone_lost(slot)
 
     async def phone_lost(self, slot: Slot) -> None:
@@ -68,11 +73,14 @@ class Phones:
                 tracker.request_hangup(slot.attempt_id, Party.OPERATOR)
             await self.floor.move(slot, Action.SESSION_DOWN, notice="notice.phone_disconnected")
             return
+        notice = (
+            "notice.phone_unreachable" if slot.state is AgentState.CONNECTING else "notice.phone_disconnected"
+        )
         ringing = call is not None and call.phase in (Phase.ORIGINATING, Phase.RINGING)
         if ringing and call is not None and tracker is not None and slot.attempt_id is not None:
             tracker.request_hangup(slot.attempt_id, Party.SYSTEM)
             await self.flow.hang_up(call.channel_id)
-        await self.floor.move(slot, Action.LOGOUT, notice="notice.phone_disconnected")
+        await self.floor.move(slot, Action.LOGOUT, notice=notice)
 
     def link_down(self) -> None:
         for slot in self.floor.slots.values():

@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 
@@ -311,3 +312,16 @@ async def test_a_slow_write_at_the_end_of_a_long_ring_is_not_taken_for_a_stuck_o
     await operator.wait_state("ready", within=10)
     # stored (a write that timed out meanwhile is retried, in order)
     assert await fetched(pool, "select outcome from attempt where outcome is not null", within=20) == "busy"
+
+
+async def test_a_phone_that_cannot_be_reached_says_so_not_that_it_dropped(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx, caplog: Any
+) -> None:
+    """Asterisk QA: an unregistered phone gave 「電話機との接続が切れました」 though it never rang."""
+    w = await factory.world(pool)
+    sim.script("1001", Behaviour("congestion", ring_s=0))  # the operator's own phone: not reachable
+    await operator.open_as("op1")
+    assert (await operator.post("/api/agent/ready", {"campaign_id": w.campaign_id}))[0] == 200
+    state = await operator.wait(lambda m: m["type"] == "agent" and m["notice"] is not None)
+    assert (state["state"], state["notice"]) == ("offline", "notice.phone_unreachable")
+    assert any("session.phone_unreachable" in r.getMessage() for r in caplog.records)
