@@ -74,6 +74,15 @@ async def test_the_list_has_the_households_phone_cannot_reach_and_records_their_
 ) -> None:
     cid, ids = await _scene(pool)
     staff = await pool.fetchval("select id from app_user where login = 'staff1'")
+    other = await factory.campaign(pool, "nhi", name="別キャンペーン")
+    await pool.execute(  # L1 in a call of another campaign right now: not listed while it lasts
+        """insert into campaign_target (campaign_id, household_id, department_id, state, lease_owner, lease_expires_at)
+           values ($1, $2, 'nhi', 'leased', 'dialer-x', now() + interval '1 minute')""",
+        other, ids["L1"],
+    )  # fmt: skip
+    async with app_pool.acquire() as conn:
+        assert (await letters.count(conn, cid, "nhi")).households == 2
+    await pool.execute("delete from campaign_target where campaign_id = $1", other)
     async with app_pool.acquire() as conn:
         counted = await letters.count(conn, cid, "nhi")
     assert (counted.households, counted.no_phone, counted.unpaid_yen) == (3, 1, 40_000 + 30_000 + 90_000)

@@ -85,8 +85,8 @@ picked as (
     from m
     join household h on h.id = m.household_id
     left join campaign_target t on t.campaign_id = ${campaign} and t.household_id = m.household_id
-    where (t.state = 'done' or (t.state = 'excluded' and t.last_outcome = 'no_phone')
-           or (not h.dialable and t.state is distinct from 'leased'))
+    where (t.state = 'done' or (t.state = 'excluded' and t.last_outcome = 'no_phone') or not h.dialable)
+      and not exists (select 1 from campaign_target o where o.household_id = m.household_id and o.state = 'leased')
       and not exists (select 1 from contact_history ch where ch.household_id = m.household_id
                       and {contact_entry} and ch.at >= ${since})
       and not exists (select 1 from attempt a where a.household_id = m.household_id
