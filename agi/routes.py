@@ -31,11 +31,12 @@ from typing import TypeVar
 import asyncpg
 
 from agi.protocol import AgiHangup, Call, PromptMissing, Route
+from campaigns import retry
 from dialer import logs
 from dialer.aio import within
 from dialer.imports.phones import caller_number
 from dialer.metrics import Metrics
-from dialer.store import attempts, inbound
+from dialer.store import attempts, inbound, retries
 
 log = logs.get("agi")
 T = TypeVar("T")
@@ -212,12 +213,16 @@ class Routes:
             return
         detail = {"message": kind, "status": status[:16]}
         # PLAYBACKSTATUS: SUCCESS, or FAILED (the sound file is missing or unreadable): the message
-        # the law asks for was not heard, which the administrator must know at once
-        event = "message_played" if status == "SUCCESS" else "message_failed"
+        # the law asks for was not heard, which the administrator must know at once. STARTED: the
+        # resident hung up while it played (set before Playback, which then never returns).
+        event = "message_failed" if status == "FAILED" else "message_played"
 
         async def write() -> None:
-            async with self.pool.acquire() as conn:
+            async with self.pool.acquire() as conn, conn.transaction():
                 await attempts.milestone(conn, int(attempt), event, detail)
+                if kind == "abandon" and await attempts.abandoned_when_lost(conn, int(attempt)):
+                    # closed as lost while the AMI link was down: not called again for 72 hours
+                    await retries.reschedule(conn, int(attempt), retry.Why.ABANDONED, "abandoned")
 
         await self._store(event, write)
         if event == "message_failed":

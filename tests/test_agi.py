@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+from datetime import timedelta
 
 import asyncpg
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from agi.protocol import FastAgiServer
 from agi.routes import Routes, caller_number
 from dialer import runtime
-from dialer.store import attempts
+from dialer.store import attempts, dispositions
 from tests import factory
 from tests.fake_agi import NHI_LINE, TAX_LINE, fake_asterisk
 
@@ -193,12 +194,48 @@ async def test_a_message_asterisk_could_not_play_is_marked_and_a_lost_call_that_
         ("message_failed", {"status": "FAILED", "message": "abandon"})
     ]
     await attempts.finish(pool, attempt, outcome="lost", hangup_by=None, cause=None, amd_status=None)
+    await dispositions.settle_or_retry(pool, attempt, "lost")  # as the engine does at a call's end
     row = await pool.fetchrow(
         "select outcome, hangup_by, answered_at, ended_at from attempt where id = $1", attempt
     )
     assert (row["outcome"], row["hangup_by"]) == ("abandoned", "system")
     assert row["answered_at"] is not None
     assert row["answered_at"] <= row["ended_at"]
+    target = await pool.fetchrow(
+        "select last_outcome, next_attempt_at - now() as wait from campaign_target where id = "
+        "(select target_id from attempt where id = $1)",
+        attempt,
+    )
+    assert target["last_outcome"] == "abandoned"
+    assert target["wait"] > timedelta(hours=71)  # not rung again within 72 hours (Ofcom)
+
+
+async def test_a_call_closed_as_lost_before_the_message_was_reported_becomes_abandoned(
+    agi: int, pool: asyncpg.Pool, lines: int
+) -> None:
+    """The other order: the engine closed the call as lost (rescheduled as a technical failure,
+    30 minutes); then the h extension reports the message began (the resident hung up during it:
+    STARTED). The call is abandoned, and the household waits 72 hours."""
+    await factory.household(pool, lines, "0355550403")
+    attempt = await pool.fetchval(
+        """insert into attempt (campaign_id, target_id, household_id, department_id, dial_mode, channel_id)
+           select t.campaign_id, t.id, t.household_id, t.department_id, 'predictive', 'dlr-a-test3'
+           from campaign_target t where t.campaign_id = $1 returning id""",
+        lines,
+    )
+    await attempts.finish(pool, attempt, outcome="lost", hangup_by=None, cause=None, amd_status=None)
+    await dispositions.settle_or_retry(pool, attempt, "lost")
+    wait = "select next_attempt_at - now() from campaign_target where id = (select target_id from attempt where id = $1)"
+    assert await pool.fetchval(wait, attempt) < timedelta(hours=1)
+    await fake_asterisk(agi, "played", "abandon", str(attempt), "STARTED")
+    row = await pool.fetchrow("select outcome, hangup_by, answered_at from attempt where id = $1", attempt)
+    assert (row["outcome"], row["hangup_by"]) == ("abandoned", "system")
+    assert row["answered_at"] is not None
+    assert await pool.fetchval(wait, attempt) > timedelta(hours=71)
+    kinds = [
+        r["kind"] for r in await pool.fetch("select kind from attempt_event where attempt_id = $1", attempt)
+    ]
+    assert "message_played" in kinds  # began, not failed: no error for the administrator
 
 
 async def test_with_the_database_unreachable_nothing_is_set_and_the_caller_falls_back(lines: int) -> None:

@@ -141,8 +141,9 @@ async def finish(
 
     A call closed as `lost` (its channel gone while the AMI link was down) that the dialplan put to
     the abandon message meanwhile (the FastAGI `played` route recorded it: FastAGI does not need the
-    AMI link) was answered by a person with no operator free: it is `abandoned`, answered when the
-    message began, and counts against the abandoned-call limit."""
+    AMI link) was answered by a person with no operator free: it is `abandoned` (answered at the
+    latest when the message was reported), and counts against the abandoned-call limit. The other
+    way round, `abandoned_when_lost`."""
     detail = {"outcome": outcome, "hangup_by": hangup_by, "cause": cause}
     await conn.execute(
         """with w as (select coalesce($8::timestamptz, clock_timestamp()) as at),
@@ -167,6 +168,19 @@ async def finish(
         answered,
         at,
     )
+
+
+async def abandoned_when_lost(conn: Conn, attempt_id: int) -> bool:
+    """The abandon message was reported for a call already closed as `lost` (the AMI link was down):
+    abandoned after all (see `finish`). True when it changed."""
+    changed = await conn.fetchval(
+        """update attempt a set outcome = 'abandoned', hangup_by = 'system',
+                  answered_at = coalesce(a.answered_at, (select min(at) from attempt_event e where e.attempt_id = a.id
+                                                         and e.kind in ('message_played', 'message_failed')))
+           where a.id = $1 and a.outcome = 'lost' returning a.id""",
+        attempt_id,
+    )
+    return changed is not None
 
 
 @dataclass(frozen=True)

@@ -134,6 +134,8 @@ async def settle_or_retry(conn: Conn, attempt_id: int, outcome: str) -> None:
     typed while it rang) decides; otherwise the retry policy for how the call ended."""
     if await settle(conn, attempt_id):
         return
+    # as stored: a call the engine closed as lost may have heard the abandon message (attempts.finish)
+    outcome = await conn.fetchval("select outcome from attempt where id = $1", attempt_id) or outcome
     # reached someone, yet no disposition is coming: treated as a line that dropped
     why = retry.why_of(Outcome(outcome)) or retry.Why.DROPPED
     await retries.reschedule(conn, attempt_id, why, outcome)
