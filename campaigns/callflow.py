@@ -212,6 +212,7 @@ class CallFlow:
     def _failing(self, outcome: Outcome) -> None:
         """Count a call that failed before anything rang; stop dialling through this PBX after a run of them."""
         if outcome in (Outcome.CANCELLED, Outcome.LOST):  # ours, or not known: neither way
+            self.breaker.gone()
             return
         failed = outcome in (Outcome.FAILED, Outcome.CONGESTION)
         if self.breaker.ended(failed, asyncio.get_running_loop().time()):
@@ -248,7 +249,8 @@ class CallFlow:
             attempt_id,
         )
         self.metrics.outcomes.labels(campaign, outcome.value).inc()
-        self._failing(outcome)
+        if campaign != "inbound":  # a resident's call in says nothing of the calls going out
+            self._failing(outcome)
         log.info(
             "call.ended",
             attempt=attempt_id,

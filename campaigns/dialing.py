@@ -6,6 +6,7 @@ an operator whose state changed meanwhile; the last checks happen right before t
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable
@@ -285,6 +286,7 @@ class Dialing:
     async def send(self, attempt_id: int, campaign: CampaignInfo, req: OriginateRequest) -> None:
         """Send a resident's Originate, once; a refusal ends the attempt, a doubt leaves it to its events."""
         self.metrics.originated.labels(str(campaign.id)).inc()
+        self.flow.breaker.placed(asyncio.get_running_loop().time())  # after a hold: the one probe
         try:
             await self.link.originate(req)
         except AmiActionError as exc:

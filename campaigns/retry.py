@@ -39,7 +39,8 @@ class Why(StrEnum):
     WRONG_NUMBER = "wrong_number"  # 番号誤り / not in service: stop this number
     ABANDONED = "abandoned"
     DROPPED = "dropped"  # answered, line closed before an operator
-    TECHNICAL = "technical"  # congestion, failed, lost link, cancelled by us
+    TECHNICAL = "technical"  # lost link, cancelled by us
+    NOT_PLACED = "not_placed"  # failed, congestion: the PBX or the network never got it to the household
 
 
 _BY_OUTCOME = {
@@ -49,8 +50,8 @@ _BY_OUTCOME = {
     Outcome.UNAVAILABLE: Why.WRONG_NUMBER,
     Outcome.ABANDONED: Why.ABANDONED,
     Outcome.DROPPED: Why.DROPPED,
-    Outcome.CONGESTION: Why.TECHNICAL,
-    Outcome.FAILED: Why.TECHNICAL,
+    Outcome.CONGESTION: Why.NOT_PLACED,
+    Outcome.FAILED: Why.NOT_PLACED,
     Outcome.LOST: Why.TECHNICAL,
     Outcome.CANCELLED: Why.TECHNICAL,
 }
@@ -202,11 +203,12 @@ def after(
     """The next step for a household whose call (the last of `history`) came to `why`."""
     if not history:
         raise ValueError("history must hold the call just made")
-    if why is Why.TECHNICAL and _technical_in_a_row(history) >= TECHNICAL_MAX:
-        return Next(done=True, reason="technical")  # this number never gets through: not forever
+    if why is Why.NOT_PLACED and _not_placed_in_a_row(history) >= NOT_PLACED_MAX:
+        return Next(done=True, reason="not_placed")  # this number never gets through: not forever
     # A call that failed in the PBX or the network never reached the household: it does not use up
-    # its tries (a misspelt trunk once finished a campaign's households in a second).
-    tried = [t for t in history if t.why is not Why.TECHNICAL]
+    # its tries (a misspelt trunk once finished a campaign's households in a second). A lost call
+    # may have rung, or been answered, while the link was down: it counts.
+    tried = [t for t in history if t.why is not Why.NOT_PLACED]
     total = len(tried)
     parts = {day_part(t.at) for t in tried}
     if total >= policy.max_total and (len(parts) >= 2 or total > policy.max_total):
@@ -219,6 +221,7 @@ def after(
         Why.SOMEONE_ELSE: policy.someone_else_after,
         Why.WRONG_NUMBER: policy.wrong_number_after,
         Why.TECHNICAL: policy.technical_after,
+        Why.NOT_PLACED: policy.technical_after,
         Why.DROPPED: policy.dropped_after,
         Why.ABANDONED: policy.abandoned_after,
     }[why]
@@ -233,13 +236,13 @@ def after(
     return Next(done=False, at=at, next_number=why is Why.WRONG_NUMBER, reason=why.value)
 
 
-TECHNICAL_MAX = 6  # failed calls in a row (PBX, network) after which a household is finished
+NOT_PLACED_MAX = 6  # calls in a row the PBX or network could not place, after which a household is finished
 
 
-def _technical_in_a_row(history: Sequence[Tried]) -> int:
+def _not_placed_in_a_row(history: Sequence[Tried]) -> int:
     n = 0
     for t in reversed(history):
-        if t.why is not Why.TECHNICAL:
+        if t.why is not Why.NOT_PLACED:
             break
         n += 1
     return n

@@ -12,6 +12,7 @@ from dialer import runtime
 from dialer.simpbx import Behaviour, SimulatedPbx
 from tests import factory
 from tests.client import PageClient
+from tests.test_inbound_calls import LINE, open_line
 
 
 async def test_calls_failing_at_once_hold_the_dialling_and_leave_the_households_to_call(
@@ -49,3 +50,26 @@ async def test_the_pacer_holds_its_calls_too(
     placed = await pool.fetchval("select count(*) from attempt")
     await asyncio.sleep(1.5)
     assert await pool.fetchval("select count(*) from attempt") == placed < 20  # held, not run through
+
+
+async def test_a_residents_call_in_does_not_end_the_hold(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """A misspelt outbound trunk while the inbound line works: each resident's call in used to clear
+    the count, and the operator burned five more households after it."""
+    w = await open_line(product, sim, pool)
+    for i in range(12):
+        number = f"03555506{i:02d}"
+        await factory.household(pool, w.campaign_id, number, no=f"I{i}", priority=i + 1)
+        sim.script(number, Behaviour("congestion", ring_s=0))
+    await operator.ready_as("op1", w.campaign_id)
+    await operator.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.pbx_failing", within=20)
+    uid = sim.call_in(LINE, "0355559990")
+    caller = await operator.wait(lambda m: m["type"] == "caller", within=15)
+    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+    assert await sim.hangup_remote(uid)
+    await operator.wait(lambda m: m["type"] == "call_ended")
+    await operator.save(caller["attempt_id"], "account_transfer")  # ready again: still held
+    await operator.wait(lambda m: m["type"] == "agent" and m["state"] == "ready")
+    await asyncio.sleep(1.0)
+    assert await pool.fetchval("select count(*) from attempt where dial_mode <> 'inbound'") == 5

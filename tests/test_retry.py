@@ -58,7 +58,7 @@ def tries(*items: tuple[str, Why | None]) -> list[Tried]:
             "someone else: later",
         ),
         (Why.ABANDONED, [("2026-11-30 10:00", Why.ABANDONED)], "2026-12-03 10:00", "abandoned: 72 h"),
-        (Why.TECHNICAL, [("2026-11-30 10:00", Why.TECHNICAL)], "2026-11-30 10:30", "congestion: 30 min"),
+        (Why.NOT_PLACED, [("2026-11-30 10:00", Why.NOT_PLACED)], "2026-11-30 10:30", "congestion: 30 min"),
         (NA, [("2026-12-28 19:00", NA)], "2027-01-04 09:00", "over the year-end closure"),
         (NA, [("2026-11-27 18:30", NA)], "2026-11-28 09:00", "Friday evening miss: Saturday morning"),
     ],
@@ -92,23 +92,25 @@ def test_gives_up_after_max_total_tried_at_two_times_of_day() -> None:
 
 
 def test_calls_that_failed_in_the_pbx_do_not_use_up_a_household_but_do_not_go_on_forever() -> None:
-    """A misspelt trunk or a carrier down fails calls before they reach anyone: those do not count
-    against max_total (the household was never tried); six such in a row finish it (reason technical)."""
-    policy = Policy(max_total=2)
-    failed = tries(
-        ("2026-11-30 10:00", NA), ("2026-11-30 13:00", Why.TECHNICAL), ("2026-11-30 13:30", Why.TECHNICAL)
-    )
-    nxt = after(Why.TECHNICAL, failed, failed[-1].at, WINDOW, policy)
-    assert not nxt.done, "one real try so far"
-    broken = tries(("2026-11-30 10:00", NA), *((f"2026-11-30 1{n}:00", Why.TECHNICAL) for n in range(5)))
-    assert not after(Why.TECHNICAL, broken, broken[-1].at, WINDOW, policy).done
-    six = [*broken, Tried(at("2026-11-30 16:00"), Why.TECHNICAL)]
-    assert (after(Why.TECHNICAL, six, six[-1].at, WINDOW, policy).reason, retry.TECHNICAL_MAX) == (
-        "technical",
-        6,
-    )
-    real = tries(("2026-11-30 10:00", NA), ("2026-11-30 11:00", Why.TECHNICAL), ("2026-12-01 17:00", NA))
+    """A misspelt trunk or a carrier down fails calls before they reach anyone (failed, congestion):
+    those do not count against max_total; six such in a row finish it (reason not_placed). A call
+    lost with the AMI link may have rung or been answered: it counts."""
+    np, policy = Why.NOT_PLACED, Policy(max_total=2)
+    failed = tries(("2026-11-30 10:00", NA), ("2026-11-30 13:00", np), ("2026-11-30 13:30", np))
+    assert not after(np, failed, failed[-1].at, WINDOW, policy).done, "one real try so far"
+    broken = tries(("2026-11-30 10:00", NA), *((f"2026-11-30 1{n}:00", np) for n in range(5)))
+    assert not after(np, broken, broken[-1].at, WINDOW, policy).done
+    six = [*broken, Tried(at("2026-11-30 16:00"), np)]
+    assert (after(np, six, six[-1].at, WINDOW, policy).reason, retry.NOT_PLACED_MAX) == ("not_placed", 6)
+    real = tries(("2026-11-30 10:00", NA), ("2026-11-30 11:00", np), ("2026-12-01 17:00", NA))
     assert after(NA, real, real[-1].at, WINDOW, policy).done, "two real tries at two times of day"
+    lost = tries(("2026-11-30 10:00", NA), ("2026-12-01 17:00", Why.TECHNICAL))
+    assert after(Why.TECHNICAL, lost, lost[-1].at, WINDOW, policy).done, "a lost call counts"
+    assert (why_of(Outcome.FAILED), why_of(Outcome.CONGESTION), why_of(Outcome.LOST)) == (
+        np,
+        np,
+        Why.TECHNICAL,
+    )
 
 
 def test_a_window_with_one_time_of_day_is_kept_to() -> None:
@@ -131,7 +133,7 @@ def test_a_window_that_never_opens_ends_the_household() -> None:
     [
         (Outcome.BUSY, None, Why.BUSY),
         (Outcome.UNAVAILABLE, None, Why.WRONG_NUMBER),
-        (Outcome.CONGESTION, None, Why.TECHNICAL),
+        (Outcome.CONGESTION, None, Why.NOT_PLACED),
         (Outcome.LOST, None, Why.TECHNICAL),
         (Outcome.CONNECTED, "other_party", Why.SOMEONE_ELSE),
         (Outcome.CONNECTED, "wrong_number", Why.WRONG_NUMBER),
