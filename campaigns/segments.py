@@ -165,8 +165,9 @@ def plan_kept(plan: str, today: str) -> str:
     unpaid (`today`: an SQL date expression) that payments since the plans file do not cover.
 
     The file says what was paid of each instalment up to its 抽出日 (`reported_as_of`); a payment
-    imported since, dated after that day, towards the arrears the plan was agreed for (debts due
-    before it was agreed: not this year's tax paid by 口座振替) counts against what is overdue —
+    imported since, dated after that day, towards the arrears the plan was agreed for (the plan's
+    person's debts due before it was agreed: not this year's tax paid by 口座振替, nor another member
+    of the household's payment for another plan) counts against what is overdue —
     the resident who paid last week's missed instalment this morning is not called about it. The
     next plans file says which instalment it was. (Payments dated on or before the 抽出日 are in the
     file's figures already, as for debts: dialer/store/payments.py.)"""
@@ -176,6 +177,7 @@ def plan_kept(plan: str, today: str) -> str:
                ) <= (
                    select coalesce(sum(pay.amount_yen), 0) from payment pay join debt pd on pd.id = pay.debt_id
                    where pay.household_id = {plan}.household_id and pd.due_date < {plan}.agreed_on
+                     and pd.person_id is not distinct from coalesce({plan}.person_id, pd.person_id)
                      and pay.paid_on > coalesce({plan}.reported_as_of, {plan}.agreed_on)))"""
 
 

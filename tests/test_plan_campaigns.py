@@ -149,6 +149,17 @@ async def test_a_missed_instalment_paid_since_the_plans_file_keeps_the_plan_at_o
            values ($1, $2, 'nhi', 'nhi', 2024, 9, 10000, 0, $3, $4)""",
         arrears["household_id"], arrears["person_id"], TODAY - timedelta(days=5), TODAY - timedelta(days=1),
     )  # fmt: skip
+    other = await pool.fetchval(  # another member of the household, owing arrears of their own
+        """insert into person (household_id, department_id, atena_no, name_kanji, is_head)
+           values ($1, 'nhi', 'A002', '見本 次郎', false) returning id""",
+        arrears["household_id"],
+    )
+    await pool.execute(
+        """insert into debt (household_id, person_id, department_id, debt_type, fiscal_year, installment,
+                             assessed_yen, paid_yen, due_date, reported_as_of)
+           values ($1, $2, 'nhi', 'nhi', 2024, 1, 20000, 0, $3, $4)""",
+        arrears["household_id"], other, AGREED - timedelta(days=30), TODAY - timedelta(days=1),
+    )  # fmt: skip
     cid, hid = await in_a_campaign(pool, "H001")
     await import_plans(
         owing, plans_file(tmp_path / "p.csv", schedule(paid_to=0)), as_of=TODAY - timedelta(days=1)
@@ -168,6 +179,10 @@ async def test_a_missed_instalment_paid_since_the_plans_file_keeps_the_plan_at_o
             0,
         ),  # in the plans file
         ({"収納番号": "R2", "期別": "9", "収納日": TODAY.isoformat()}, 0),  # this year's, not the plan's
+        (
+            {"収納番号": "R4", "宛名番号": "A002", "期別": "1", "収納日": TODAY.isoformat()},
+            0,
+        ),  # another member's
         ({"収納番号": "R3", "期別": "1", "収納日": TODAY.isoformat()}, 1),  # the missed instalment
     ]
     for line, excluded in paid:
