@@ -89,6 +89,9 @@ class Dialing:
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         # the ready operators a campaign's predictive calls in flight count on (Predictive)
         self.held_operators: Callable[[int], set[int]] = lambda campaign_id: set()
+        # preview skips in the last hour, and the last refusal audit-logged, by operator (previewing)
+        self.skipped: dict[int, list[datetime]] = {}
+        self.skip_refused: dict[int, datetime] = {}
 
     async def open_session(self, slot: Slot) -> None:
         user = slot.user
@@ -313,26 +316,26 @@ class Dialing:
 
     async def skip(self, slot: Slot) -> None:
         """スキップ: the household shown in preview goes back for later, unless the operator skips too
-        soon after it was shown or too often (campaigns.previewing; caller holds the slot's lock)."""
-        now = datetime.now(UTC)
-        slot.skipped = previewing.recent(slot.skipped, now)
+        soon after it was shown or too often (campaigns.previewing; caller holds the slot's lock).
+        The skips are kept by operator, not by page: logging out and in again starts no new hour."""
+        now, user = datetime.now(UTC), slot.user
+        skipped = self.skipped[user.id] = previewing.recent(self.skipped.get(user.id, []), now)
         rule = previewing.SkipRule(
             timedelta(seconds=self.settings.preview_look_s), self.settings.preview_skips_per_hour
         )
-        why = previewing.refusal(rule, slot.since, now, slot.skipped)
-        if why == "error.too_many_skips" and (
-            slot.skip_refused_at is None or now - slot.skip_refused_at >= previewing.HOUR
-        ):  # the first refusal of an hour, for the supervisor and the privacy officer
-            slot.skip_refused_at = now
-            log.warning("preview.skips_refused", operator=slot.user.id, skips=len(slot.skipped))
-            await audit.record(
-                self.pool, action="preview.skips_refused", user_id=slot.user.id, department_id=slot.user.department_id,
+        why = previewing.refusal(rule, slot.since, now, skipped)
+        told = self.skip_refused.get(user.id)
+        if why == "error.too_many_skips" and (told is None or now - told >= previewing.HOUR):
+            log.warning("preview.skips_refused", operator=user.id, skips=len(skipped))
+            await audit.record(  # the first refusal of an hour, in the audit log
+                self.pool, action="preview.skips_refused", user_id=user.id, department_id=user.department_id,
                 object_type="campaign", object_id=slot.campaign.id if slot.campaign else "",
-                detail={"skips_last_hour": len(slot.skipped)}, remote_addr=slot.address,
+                detail={"skips_last_hour": len(skipped)}, remote_addr=slot.address,
             )  # fmt: skip
+            self.skip_refused[user.id] = now  # (once written: a database away does not hide the next)
         if why:
             raise EngineError(why)
-        slot.skipped.append(now)
+        skipped.append(now)
         await self.release_preview(slot, later=True)
 
     async def release_preview(self, slot: Slot, later: bool = False) -> None:

@@ -39,10 +39,6 @@ class Slot:
     inbound: bool = False  # the call is a resident's who called in (not the campaign's)
     address: str = ""  # where their page is (the latest attached): the audit log of record views says it
     held_elsewhere: bool = False  # their phone is on another dialer's call (campaigns.adoption)
-    skipped: list[datetime] = field(
-        default_factory=list
-    )  # preview skips in the last hour (campaigns.previewing)
-    skip_refused_at: datetime | None = None  # the last refusal audit-logged
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def view(self) -> dict[str, Any]:

@@ -315,6 +315,13 @@ async def test_a_preview_skipped_too_soon_or_too_often_is_refused_and_the_superv
                 assert (await op.post("/api/agent/skip"))[0] == 200
                 shown = await op.wait(lambda m: m["type"] == "record")
                 assert shown["record"]["name_kanji"] == f"見本 {n}"
+            assert (await op.post("/logout", {}))[0] == 302  # and logging out starts no new hour
+        finally:
+            await op.close()
+        op = PageClient(product.url)
+        try:
+            await op.ready_as("op1", w.campaign_id)
+            await op.wait(lambda m: m["type"] == "record")
             await asyncio.sleep(1.1)
             for _ in range(2):
                 status, reply = await op.post("/api/agent/skip")
