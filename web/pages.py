@@ -89,18 +89,19 @@ async def login(request: web.Request) -> web.StreamResponse:
     # database connection each (a burst would otherwise hold the web app's pool); across processes,
     # one that finds the ID being checked elsewhere is refused (429) rather than waiting.
     async with _LOGIN_LOCKS.setdefault(login_id, asyncio.Lock()), pool.acquire() as conn, conn.transaction():
+        key = await users.failure_key(conn, login_id)  # what the log keeps (never a password typed as an ID)
         if not await conn.fetchval(
             "select pg_try_advisory_xact_lock(hashtext('dialer.login.' || $1))", login_id
         ):
             refused = ("login.busy", 429)
-        elif await users.recent_failures(conn, login_id, LOCKOUT_WINDOW) >= LOCKOUT_FAILURES:
+        elif await users.recent_failures(conn, key, LOCKOUT_WINDOW) >= LOCKOUT_FAILURES:
             refused = ("login.locked", 429)
         elif (user := await users.authenticate(conn, login_id, password)) is None:
             refused = ("login.failed", 401)
         if refused is not None:
             await audit.record(
                 conn, action=refused[0], user_id=None, department_id=None,
-                detail=await users.failed_login_detail(conn, login_id), remote_addr=request.remote or "",
+                detail={"login": key}, remote_addr=request.remote or "",
             )  # fmt: skip
     if refused is not None:
         return _refused(request, status=refused[1])

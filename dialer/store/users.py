@@ -262,28 +262,26 @@ async def authenticate(conn: Conn, login: str, password: str) -> User | None:
     return User.from_row(row) if verify_password(password, row["password_hash"]) else None
 
 
-async def recent_failures(conn: Conn, login: str, window: timedelta) -> int:
-    """Failed logins for this user ID within the window (from the audit log)."""
+async def recent_failures(conn: Conn, key: str, window: timedelta) -> int:
+    """Failed logins under this key (`failure_key`) within the window (from the audit log)."""
     count: int = await conn.fetchval(
-        """select count(*) from audit_log where action = 'login.failed'
-           and (detail->>'login' = $1 or detail->>'login_sha256' = $3) and at > now() - $2::interval""",
-        login,
+        """select count(*) from audit_log where action = 'login.failed' and detail->>'login' = $1
+           and at > now() - $2::interval""",
+        key,
         window,
-        _typed_digest(login),
     )
     return count
 
 
-async def failed_login_detail(conn: Conn, login: str) -> dict[str, str]:
-    """What the audit log keeps of a refused login: the user ID when it is one, else only a digest
-    of what was typed (people type a password into the ID field; the log is kept five years)."""
+async def failure_key(conn: Conn, login: str) -> str:
+    """What the audit log keeps of a refused login, and counts the lockout by: the user ID when it
+    is one; else one of 256 buckets of what was typed ("?" and two hex digits: no login ID starts
+    with "?"). People type their password into the ID field, and the log is kept five years: a
+    bucket tells nobody what it was, and an unknown ID is still locked out as a known one is (the
+    lockout does not say which IDs exist)."""
     if await conn.fetchval("select exists (select 1 from app_user where login = $1)", login):
-        return {"login": login}
-    return {"login_sha256": _typed_digest(login)}
-
-
-def _typed_digest(text: str) -> str:
-    return hashlib.sha256(("dialer.login:" + text).encode()).hexdigest()[:32]
+        return login
+    return "?" + hashlib.sha256(("dialer.login:" + login).encode()).hexdigest()[:2]
 
 
 def _hash_token(token: str) -> bytes:
