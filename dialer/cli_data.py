@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -230,45 +232,47 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     if last < first:
         raise ConfigError("--to is before --from.")
 
-    async def body(pool: Any) -> None:
-        user = await pool.fetchrow(
-            "select id, role, department_id from app_user where login = $1 and active", args.user
-        )
-        if user is None or user["role"] != "staff" or user["department_id"] != args.department:
-            raise ConfigError(
-                f"{args.user!r} is not an active staff member of {args.department!r}: only staff export."
-            )
+    async def body(pool: Any, target: BinaryIO) -> None:
+        user_id = await staff_member(pool, args.user, args.department, "only staff export")
         out = await exports.export(
-            pool,
-            kind=args.kind,
-            department_id=args.department,
-            first=first,
-            last=last,
-            user_id=user["id"],
-            via="cli",
-            os_user=os_user(),
-        )
+            pool, kind=args.kind, department_id=args.department, first=first, last=last, user_id=user_id,
+            via="cli", os_user=os_user(),
+        )  # fmt: skip
         target.write(out.data)
         print(f"{out.rows} rows ({out.encoding}) written to {args.output}")
 
-    # Written beside the file and moved into place once whole: a failed export leaves no file that
-    # looks like one, and an earlier export at that path stays as it was. (A device or a pipe, such
-    # as /dev/stdout, is written directly.) A path that cannot be written is refused before anything
-    # is exported or audited.
-    final: Path = args.output
+    await write_whole(args.output, lambda target: with_pool(settings, partial(body, target=target)))
+    return 0
+
+
+async def staff_member(pool: Any, login: str, department_id: str, only: str) -> int:
+    """The id of this active member of staff of the department, or a clear error."""
+    user = await pool.fetchrow(
+        "select id, role, department_id from app_user where login = $1 and active", login
+    )
+    if user is None or user["role"] != "staff" or user["department_id"] != department_id:
+        raise ConfigError(f"{login!r} is not an active staff member of {department_id!r}: {only}.")
+    return int(user["id"])
+
+
+async def write_whole(final: Path, body: Callable[[BinaryIO], Awaitable[None]]) -> None:
+    """Run `body` with the file to write. Written beside `final` and moved into place once whole:
+    a failure leaves no file that looks like one, and an earlier file at that path stays as it was
+    (a device or a pipe, such as /dev/stdout, is written directly). A path that cannot be written
+    is refused before `body` runs (nothing exported or audited)."""
     part, direct = _beside(final)
     target = _output(part)
     try:
-        await with_pool(settings, body)
+        await body(target)
     except BaseException:
-        target.close()
+        with contextlib.suppress(OSError):  # (what is still buffered cannot be written either)
+            target.close()
         if not direct:
             part.unlink(missing_ok=True)
         raise
     target.close()
     if not direct:
         os.replace(part, final)
-    return 0
 
 
 async def _sample(settings: Settings, args: argparse.Namespace) -> int:

@@ -4,9 +4,11 @@ letters (催告書; dialer/store/letters.py). Counting names nobody; the list is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from dialer.config import Settings
 from dialer.errors import ConfigError
@@ -31,7 +33,7 @@ def register(sub: Any) -> None:
 
 async def _letters(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.cli import with_pool
-    from dialer.cli_data import _beside, _output
+    from dialer.cli_data import staff_member, write_whole
     from dialer.store import campaigns, db, letters
     from dialer.who import os_user
 
@@ -55,20 +57,25 @@ async def _letters(settings: Settings, args: argparse.Namespace) -> int:
             f"({n.no_phone:,} with no number), owing ¥{n.unpaid_yen:,} together"
         )
 
-    async def make(pool: Any) -> None:
+    async def make(pool: Any, target: BinaryIO) -> None:
         c = await campaign(pool)
-        user = await pool.fetchrow(
-            "select id, role, department_id from app_user where login = $1 and active", args.user
-        )
-        if user is None or user["role"] != "staff" or user["department_id"] != c.department_id:
-            raise ConfigError(
-                f"{args.user!r} is not an active staff member of {c.department_id!r}: only staff make the list."
-            )
+        user_id = await staff_member(pool, args.user, c.department_id, "only staff make the list")
+
+        def deliver(data: bytes) -> None:  # on disk before the letters are recorded
+            try:
+                target.write(data)
+                target.flush()
+            except OSError as exc:  # a full disk: nothing is recorded (the transaction is not committed)
+                raise ConfigError(
+                    f"Cannot write {args.output}: {exc.strerror}; no letter was recorded."
+                ) from None
+            with contextlib.suppress(OSError):  # (a pipe, such as /dev/stdout, cannot be synced)
+                os.fsync(target.fileno())
+
         made = await letters.make(
-            pool, campaign_id=c.id, department_id=c.department_id, user_id=user["id"], via="cli",
-            again_days=args.again_days, os_user=os_user(),
+            pool, campaign_id=c.id, department_id=c.department_id, user_id=user_id, via="cli",
+            again_days=args.again_days, os_user=os_user(), deliver=deliver,
         )  # fmt: skip
-        target.write(made.data)
         print(
             f"{made.rows} households ({made.encoding}) written to {args.output}; their letters are in 経過記録"
         )
@@ -76,23 +83,11 @@ async def _letters(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if args.count:
             await with_pool(settings, count)
-            return 0
-        final: Path = args.output
-        part, direct = _beside(final)  # written beside and moved into place once whole
-        target = _output(part)
-        try:
-            await with_pool(settings, make)
-        except BaseException:
-            target.close()
-            if not direct:
-                part.unlink(missing_ok=True)
-            raise
-        target.close()
-        if not direct:
-            os.replace(part, final)
-        return 0
+        else:
+            await write_whole(args.output, lambda target: with_pool(settings, partial(make, target=target)))
     except letters.LetterError as exc:
         raise ConfigError(_MESSAGES.get(exc.key, exc.key)) from None
+    return 0
 
 
 _MESSAGES = {

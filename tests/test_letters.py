@@ -35,23 +35,24 @@ async def _scene(pool: asyncpg.Pool) -> tuple[int, dict[str, int]]:
     if not await pool.fetchval("select 1 from app_user where login = 'staff1'"):  # `staffed` has one
         await factory.user(pool, "staff1", "staff", "nhi")
     cid = await factory.campaign(pool, "nhi", name="国保 滞納繰越")
-    amounts = (30_000, 40_000, 50_000, 60_000, 70_000, 80_000, 90_000)
+    amounts = (30_000, 40_000, 50_000, 60_000, 70_000, 80_000, 90_000, 100_000)
     await factory.households_for_a_segment(pool, cid, "03555510", "L", amounts)
     ids = {r["household_no"]: r["id"] for r in await pool.fetch("select id, household_no from household")}
     for no in ("L0", "L4", "L5"):
         await pool.execute("delete from phone where household_id = $1", ids[no])
     await pool.execute("update person set death_date = current_date - 10 where household_id = $1", ids["L4"])
     await pool.execute("update debt set paid_yen = assessed_yen where household_id = $1", ids["L5"])
-    for no, state, attempts in (
-        ("L1", "done", 6),
-        ("L2", "done", 3),
-        ("L3", "pending", 0),
-        ("L6", "done", 6),
+    for no, state, attempts, last in (
+        ("L1", "done", 6, "no_answer"),
+        ("L2", "done", 3, "no_answer"),
+        ("L3", "pending", 0, None),
+        ("L6", "done", 6, "no_answer"),
+        ("L7", "done", 6, "failed"),  # the PBX never placed its calls: not a letter's case
     ):
         await pool.execute(
             """insert into campaign_target (campaign_id, household_id, department_id, state, attempts, last_outcome)
-               values ($1, $2, 'nhi', $3, $4, case when $3 = 'done' then 'no_answer' end)""",
-            cid, ids[no], state, attempts,
+               values ($1, $2, 'nhi', $3, $4, $5)""",
+            cid, ids[no], state, attempts, last,
         )  # fmt: skip
     for no, ago in (("L2", "0 days"), ("L6", "60 days")):
         await pool.execute(
@@ -110,7 +111,9 @@ async def test_the_list_has_the_households_phone_cannot_reach_and_records_their_
     )
     assert [r["household_id"] for r in lettered] == sorted(ids[n] for n in ("L0", "L1", "L6"))
     assert {(r["recorded_by"], r["source"]) for r in lettered} == {(staff, "staff")}
-    assert "国保 滞納繰越" in lettered[0]["content"]
+    contents = {r["household_id"]: r["content"] for r in lettered}
+    assert contents[ids["L0"]] == f"催告書送付({letters.NO_PHONE}: 国保 滞納繰越)"  # each its own reason
+    assert contents[ids["L1"]] == f"催告書送付({letters.NOT_REACHED}: 国保 滞納繰越)"
     logged = await pool.fetchrow(
         "select * from audit_log where action = 'export' and object_type = 'letters'"
     )
@@ -241,6 +244,11 @@ async def test_the_cli_counts_and_writes_the_list_for_staff_only(
     assert (code, "3 households" in out) == (0, True), err
     assert [row[4] for row in _rows(out_file.read_bytes())[1:]] == ["L1", "L0", "L6"]
     assert out_file.stat().st_mode & 0o777 == 0o600  # names and addresses: its owner only
+    # a list that cannot be written (a full disk) records no letter
+    await pool.execute("delete from contact_history where method = 'letter'")
+    code, out, err = await _run(env, "letters", str(cid), "--user", "staff1", "--output", "/dev/full")
+    assert (code, "no letter was recorded" in err) == (2, True), err
+    assert await pool.fetchval("select count(*) from contact_history where method = 'letter'") == 0
     entry = await pool.fetchrow("select detail from audit_log where object_type = 'letters'")
     assert json.loads(entry["detail"])["via"] == "cli"
     code, out, err = await _run(env, "letters", "99999", "--count")

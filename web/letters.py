@@ -14,6 +14,7 @@ from aiohttp import web
 
 from dialer.store import campaigns, db, letters
 from web.auth import current, require
+from web.exports import csv_download
 from web.keys import POOL
 from web.pages import context
 
@@ -87,12 +88,7 @@ async def download(request: web.Request) -> web.StreamResponse:
         return await _page(request, campaign_id, again, error="rep.too_slow")
     if made.rows == 0:
         return await _page(request, campaign_id, again, nothing=True)
-    return web.Response(
-        body=made.data,
-        content_type="text/csv",
-        charset=made.encoding.replace("utf-8-sig", "utf-8"),
-        headers={"Content-Disposition": f'attachment; filename="{made.filename}"'},
-    )
+    return csv_download(made.data, made.encoding, made.filename)
 
 
 def routes(app: web.Application) -> None:

@@ -7,7 +7,7 @@ whatever its phones (it owes, in scope, head living and resident, no plan being 
 - it has no number that may be dialled (none known, all invalid or do-not-call), or the campaign
   found none when it came to call it (set aside, `no_phone`); or
 - the campaign has finished with it (`done`: the calls its retry policy allows were used up, every
-  number was wrong),
+  number was wrong; not when its last calls never left the PBX: that is the PBX's fault),
 
 and nobody reached the person owing since the campaign began (a contact as the segments count one:
 an outcome with 本人, a member of staff's entry, an external 経過記録 of a call, visit or counter
@@ -23,15 +23,17 @@ is on both. Staff only (the page and the CLI check).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 import asyncpg
 
 from campaigns import segments
-from campaigns.hours import TOKYO
+from dialer.campaign_settings import tokyo_today
 from dialer.csvsafe import cell
 from dialer.jpformat import wareki
 from dialer.store import audit, campaigns, db
@@ -85,7 +87,8 @@ picked as (
     from m
     join household h on h.id = m.household_id
     left join campaign_target t on t.campaign_id = ${campaign} and t.household_id = m.household_id
-    where (t.state = 'done' or (t.state = 'excluded' and t.last_outcome = 'no_phone') or not h.dialable)
+    where ((t.state = 'done' and t.last_outcome is distinct from 'failed' and t.last_outcome is distinct from 'congestion')
+           or (t.state = 'excluded' and t.last_outcome = 'no_phone') or not h.dialable)
       and not exists (select 1 from campaign_target o where o.household_id = m.household_id and o.state = 'leased')
       and not exists (select 1 from contact_history ch where ch.household_id = m.household_id
                       and {contact_entry} and ch.at >= ${since})
@@ -127,7 +130,7 @@ async def count(
     today: date | None = None,
 ) -> Count:
     """How many households the campaign's list would have now (nobody named, nothing recorded)."""
-    sql, params, _ = await _picked(conn, campaign_id, department_id, again_days, today or _today())
+    sql, params, _ = await _picked(conn, campaign_id, department_id, again_days, today or tokyo_today())
     row = await conn.fetchrow(
         sql
         + """select count(*) as n, count(*) filter (where no_phone) as no_phone,
@@ -150,9 +153,13 @@ async def make(
     today: date | None = None,
     os_user: str | None = None,
     remote_addr: str = "",
+    deliver: Callable[[bytes], None] | None = None,
 ) -> Letters:
-    """The campaign's list as CSV, each household's letter in its 経過記録, the list in the audit log."""
-    today = today or _today()
+    """The campaign's list as CSV, each household's letter in its 経過記録, the list in the audit log.
+
+    `deliver` (the CLI: write the file and sync it) runs before anything is committed: a list that
+    could not be written records no letter."""
+    today = today or tokyo_today()
     async with db.department(pool, department_id) as conn:  # RLS: this department's residents only
         # one list of a campaign at a time: the second waits, then finds the first's households lettered
         await conn.execute("select pg_advisory_xact_lock(hashtext('dialer.letters'), $1::int)", campaign_id)
@@ -168,10 +175,12 @@ async def make(
             *params,
             timeout=600,
         )
+        reasons = [NO_PHONE if r["no_phone"] else NOT_REACHED for r in rows]
         await conn.execute(
             """insert into contact_history (department_id, household_id, at, method, content, recorded_by, source)
-               select $1, unnest($2::bigint[]), now(), 'letter', $3, $4, 'staff'""",
-            department_id, [r["household_id"] for r in rows], f"催告書送付({NOT_REACHED}: {c.name})"[:4000], user_id,
+               select $1, h, now(), 'letter', left('催告書送付(' || why || ': ' || $4 || ')', 4000), $5, 'staff'
+               from unnest($2::bigint[], $3::text[]) as x (h, why)""",
+            department_id, [r["household_id"] for r in rows], reasons, c.name, user_id,
         )  # fmt: skip
         await audit.record(
             conn, action="export", user_id=user_id, department_id=department_id, object_type="letters",
@@ -179,23 +188,20 @@ async def make(
             | ({"os_user": os_user} if os_user else {}), remote_addr=remote_addr,
         )  # fmt: skip
         encoding = await conn.fetchval("select export_encoding from department where id = $1", department_id)
+        data = encode(_csv(rows, reasons, c.name), encoding)
+        if deliver is not None:
+            await asyncio.to_thread(deliver, data)
+    return Letters(c.name, department_id, len(rows), encoding, data, today)
+
+
+def _csv(rows: list[asyncpg.Record], reasons: list[str], campaign: str) -> str:
     buf = io.StringIO(newline="")
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(HEADER)
-    for r in rows:
+    for r, why in zip(rows, reasons, strict=True):
         given = (r["postal_code"], r["address"], r["name"], r["kana"], r["household_no"], r["atena_no"])
+        due = wareki(r["oldest_due"]) if r["oldest_due"] else ""
         w.writerow(
-            [
-                *map(cell, given),
-                str(int(r["unpaid_yen"])),
-                wareki(r["oldest_due"]) if r["oldest_due"] else "",
-                NO_PHONE if r["no_phone"] else NOT_REACHED,
-                str(r["attempts"]),
-                cell(c.name),
-            ]
+            [*map(cell, given), str(int(r["unpaid_yen"])), due, why, str(r["attempts"]), cell(campaign)]
         )
-    return Letters(c.name, department_id, len(rows), encoding, encode(buf.getvalue(), encoding), today)
-
-
-def _today() -> date:
-    return datetime.now(TOKYO).date()
+    return buf.getvalue()
