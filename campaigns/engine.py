@@ -296,24 +296,26 @@ class Engine:
                 await self.floor.move(slot, Action.LOGOUT)
                 del self.floor.slots[user.id]
 
-    async def identify(self, user: User, attempt_id: int, key: str, by: str) -> bool:
+    async def identify(self, user: User, attempt_id: int, key: str, by: str, remote: str = "") -> bool:
         """A caller matched to no household (or to several) gives its 宛名番号 or 世帯番号."""
         slot = self.floor.slots.get(user.id)
         if slot is None or slot.attempt_id != attempt_id:
             raise EngineError("error.not_your_call")
         try:
-            return await self.inbound.identify(slot, attempt_id, key, by)
+            return await self.inbound.identify(slot, attempt_id, key, by, remote)
         except UNAVAILABLE as exc:
             await self.db.down(exc, "identify")
             raise
 
-    async def disposition(self, user: User, inp: DispositionInput, code: Code) -> dispositions.Saved:
+    async def disposition(
+        self, user: User, inp: DispositionInput, code: Code, remote: str = ""
+    ) -> dispositions.Saved:
         # The call's own record first (it may have waited on the database); the page keeps the
         # disposition and sends it again while the database is away (DatabaseUnavailable: 503).
         if not await self.flow.flush_pending():
             raise DatabaseUnavailable("the call's record is still waiting for the database")
         try:
-            saved = await dispositions.save(self.pool, user, inp, code, self.floor.slot(user).address)
+            saved = await dispositions.save(self.pool, user, inp, code, remote)  # where the request came from
         except UNAVAILABLE as exc:
             await self.db.down(exc, "disposition")
             raise

@@ -80,15 +80,18 @@ class Fleet:
     async def hangup(self, user: User, attempt_id: int | None = None) -> None:
         await self.of(user).hangup(user, attempt_id)
 
-    async def disposition(self, user: User, inp: DispositionInput, code: Code) -> dispositions.Saved:
+    async def disposition(
+        self, user: User, inp: DispositionInput, code: Code, remote: str = ""
+    ) -> dispositions.Saved:
         held = self.holding(user.id)
-        return await (held[0] if held is not None else self._of_or_first(user)).disposition(user, inp, code)
+        engine = held[0] if held is not None else self._of_or_first(user)
+        return await engine.disposition(user, inp, code, remote)
 
-    async def identify(self, user: User, attempt_id: int, key: str, by: str) -> bool:
+    async def identify(self, user: User, attempt_id: int, key: str, by: str, remote: str = "") -> bool:
         held = self.holding(user.id)
         if held is None:
             raise EngineError("error.not_your_call")
-        return await held[0].identify(user, attempt_id, key, by)
+        return await held[0].identify(user, attempt_id, key, by, remote)
 
     async def attach(self, user: User, address: str = "") -> None:
         await self._of_or_first(user).attach(user, address)

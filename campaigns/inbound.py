@@ -244,7 +244,7 @@ class Inbound:
                 {"type": "record", "reason": "inbound", "attempt_id": attempt_id, "record": record.as_json()},
             )
 
-    async def identify(self, slot: Slot, attempt_id: int, key: str, by: str) -> bool:
+    async def identify(self, slot: Slot, attempt_id: int, key: str, by: str, remote: str = "") -> bool:
         """The household a caller gives by its 宛名番号 or 世帯番号, on the operator's own call: kept
         with the call, and its record shown (audit-logged). False: the department has no such number."""
         assert slot.user.department_id is not None
@@ -258,7 +258,7 @@ class Inbound:
             department_id=slot.user.department_id,
             key=key,
             by=by,
-            remote_addr=slot.address,
+            remote_addr=remote,
         )
         if household_id is None:
             return False

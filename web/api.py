@@ -85,7 +85,9 @@ async def save_disposition(request: web.Request) -> web.Response:
     if isinstance(checked, list):
         return _error("error.invalid", 422, {e.field: e.key for e in checked})
     try:
-        saved = await request.app[ENGINE].disposition(user, checked, codes[checked.code])
+        saved = await request.app[ENGINE].disposition(
+            user, checked, codes[checked.code], request.remote or ""
+        )
     except DispositionRejected as exc:
         return _error(exc.key, exc.status)
     return web.json_response({"ok": True, "attempt_id": saved.attempt_id, "created": saved.created})
@@ -108,7 +110,7 @@ async def identify(request: web.Request) -> web.Response:
     if not _KEY.fullmatch(key):
         return _error("error.invalid", 422, {"key": "error.identify_key"})
     try:
-        found = await request.app[ENGINE].identify(user, attempt_id, key, by)
+        found = await request.app[ENGINE].identify(user, attempt_id, key, by, request.remote or "")
     except EngineError as exc:
         return _error(exc.key, 409)
     except IdentifyRefused as exc:
