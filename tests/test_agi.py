@@ -159,13 +159,7 @@ async def test_without_the_menus_recordings_the_caller_reaches_a_person(
 async def test_a_played_message_goes_on_the_attempts_timeline(
     agi: int, pool: asyncpg.Pool, lines: int
 ) -> None:
-    await factory.household(pool, lines, "0355550401")
-    attempt = await pool.fetchval(
-        """insert into attempt (campaign_id, target_id, household_id, department_id, dial_mode, channel_id)
-           select t.campaign_id, t.id, t.household_id, t.department_id, 'predictive', 'dlr-a-test'
-           from campaign_target t where t.campaign_id = $1 returning id""",
-        lines,
-    )
+    attempt = await _predictive_call(pool, lines, "0355550401", "dlr-a-test")
     await fake_asterisk(agi, "played", "abandon", str(attempt), "SUCCESS")
     await fake_asterisk(agi, "played", "elsewhere", str(attempt), "SUCCESS")  # ignored
     await fake_asterisk(agi, "played", "machine", "99999999", "SUCCESS")  # no such attempt: logged
@@ -181,13 +175,7 @@ async def test_a_message_asterisk_could_not_play_is_marked_and_a_lost_call_that_
     """QA against a real Asterisk: the sound file missing, the timeline still said message_played;
     and a person who answered while the AMI link was down heard the dialplan's abandon message, but
     the call was closed as `lost`, outside the abandoned-call rate. FastAGI needs no AMI link."""
-    await factory.household(pool, lines, "0355550402")
-    attempt = await pool.fetchval(
-        """insert into attempt (campaign_id, target_id, household_id, department_id, dial_mode, channel_id)
-           select t.campaign_id, t.id, t.household_id, t.department_id, 'predictive', 'dlr-a-test2'
-           from campaign_target t where t.campaign_id = $1 returning id""",
-        lines,
-    )
+    attempt = await _predictive_call(pool, lines, "0355550402", "dlr-a-test2")
     await fake_asterisk(agi, "played", "abandon", str(attempt), "FAILED")
     kinds = await pool.fetch("select kind, detail from attempt_event where attempt_id = $1", attempt)
     assert [(r["kind"], json.loads(r["detail"])) for r in kinds] == [
@@ -216,13 +204,7 @@ async def test_a_call_closed_as_lost_before_the_message_was_reported_becomes_aba
     """The other order: the engine closed the call as lost (rescheduled as a technical failure,
     30 minutes); then the h extension reports the message began (the resident hung up during it:
     STARTED). The call is abandoned, and the household waits 72 hours."""
-    await factory.household(pool, lines, "0355550403")
-    attempt = await pool.fetchval(
-        """insert into attempt (campaign_id, target_id, household_id, department_id, dial_mode, channel_id)
-           select t.campaign_id, t.id, t.household_id, t.department_id, 'predictive', 'dlr-a-test3'
-           from campaign_target t where t.campaign_id = $1 returning id""",
-        lines,
-    )
+    attempt = await _predictive_call(pool, lines, "0355550403", "dlr-a-test3")
     await attempts.finish(pool, attempt, outcome="lost", hangup_by=None, cause=None, amd_status=None)
     await dispositions.settle_or_retry(pool, attempt, "lost")
     wait = "select next_attempt_at - now() from campaign_target where id = (select target_id from attempt where id = $1)"
@@ -263,3 +245,17 @@ async def test_the_product_serves_fastagi(product: runtime.Running, pool: asyncp
     await pool.execute("update department set callback_number = '03-1234-0001' where id = 'nhi'")
     seen = await fake_asterisk(product.agi_port, "inbound", NHI_LINE, "", callerid="0355550501")
     assert seen.variables["DIALER_HOUSEHOLD"] == str(hid)
+
+
+async def _predictive_call(pool: asyncpg.Pool, campaign_id: int, number: str, channel_id: str) -> int:
+    """A household to call at `number`, and a predictive call placed to it: the attempt's id."""
+    hid = await factory.household(pool, campaign_id, number)
+    attempt: int = await pool.fetchval(
+        """insert into attempt (campaign_id, target_id, household_id, department_id, dial_mode, channel_id)
+           select t.campaign_id, t.id, t.household_id, t.department_id, 'predictive', $3
+           from campaign_target t where t.campaign_id = $1 and t.household_id = $2 returning id""",
+        campaign_id,
+        hid,
+        channel_id,
+    )
+    return attempt

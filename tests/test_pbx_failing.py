@@ -19,10 +19,7 @@ async def test_calls_failing_at_once_hold_the_dialling_and_leave_the_households_
     product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
     w = await factory.world(pool)
-    for i in range(8):
-        number = f"03555504{i:02d}"
-        await factory.household(pool, w.campaign_id, number, no=f"F{i}", priority=i + 1)
-        sim.script(number, Behaviour("congestion", ring_s=0))
+    await _failing_households(pool, sim, w.campaign_id, 8, "03555504", "F")
     await operator.ready_as("op1", w.campaign_id)
     await operator.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.pbx_failing", within=20)
     await asyncio.sleep(1.0)  # and nothing more is placed while the hold lasts (30 s)
@@ -41,10 +38,7 @@ async def test_the_pacer_holds_its_calls_too(
     product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
     w = await factory.world(pool, mode="predictive")
-    for i in range(20):
-        number = f"03555505{i:02d}"
-        await factory.household(pool, w.campaign_id, number, no=f"P{i}", priority=i + 1)
-        sim.script(number, Behaviour("congestion", ring_s=0))
+    await _failing_households(pool, sim, w.campaign_id, 20, "03555505", "P")
     await operator.ready_as("op1", w.campaign_id)
     await operator.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.pbx_failing", within=20)
     placed = await pool.fetchval("select count(*) from attempt")
@@ -58,10 +52,7 @@ async def test_a_residents_call_in_does_not_end_the_hold(
     """A misspelt outbound trunk while the inbound line works: each resident's call in used to clear
     the count, and the operator burned five more households after it."""
     w = await open_line(product, sim, pool)
-    for i in range(12):
-        number = f"03555506{i:02d}"
-        await factory.household(pool, w.campaign_id, number, no=f"I{i}", priority=i + 1)
-        sim.script(number, Behaviour("congestion", ring_s=0))
+    await _failing_households(pool, sim, w.campaign_id, 12, "03555506", "I")
     await operator.ready_as("op1", w.campaign_id)
     await operator.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.pbx_failing", within=20)
     uid = sim.call_in(LINE, "0355559990")
@@ -73,3 +64,13 @@ async def test_a_residents_call_in_does_not_end_the_hold(
     await operator.wait(lambda m: m["type"] == "agent" and m["state"] == "ready")
     await asyncio.sleep(1.0)
     assert await pool.fetchval("select count(*) from attempt where dial_mode <> 'inbound'") == 5
+
+
+async def _failing_households(
+    pool: asyncpg.Pool, sim: SimulatedPbx, campaign_id: int, n: int, number_prefix: str, no_prefix: str
+) -> None:
+    """n households on the campaign's list whose calls the PBX fails at once (congestion)."""
+    for i in range(n):
+        number = f"{number_prefix}{i:02d}"
+        await factory.household(pool, campaign_id, number, no=f"{no_prefix}{i}", priority=i + 1)
+        sim.script(number, Behaviour("congestion", ring_s=0))
