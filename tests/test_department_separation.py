@@ -246,6 +246,12 @@ async def test_the_audit_log_is_append_only_for_the_product(
             # it reads its own department's entries only, none outside a scope (sql/0032)
             assert await conn.fetchval(views) == (2 if scope else 0)
             assert await conn.fetchval("select count(*) from audit_log where department_id = 'tax'") == 0
+            if scope:  # and it cannot write into another department's log (sql/0033)
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    async with conn.transaction():
+                        await conn.execute(
+                            "insert into audit_log (department_id, action) values ('tax', 'export')"
+                        )
             for attack in (
                 "update audit_log set detail = '{}'",
                 "delete from audit_log",
