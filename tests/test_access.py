@@ -16,7 +16,7 @@ from dialer import runtime
 from dialer.config import Settings
 from dialer.simpbx import SimulatedPbx
 from tests import factory
-from tests.client import PageClient
+from tests.client import PageClient, logged_in
 
 
 async def test_health_and_access_rules(product: runtime.Running, pool: asyncpg.Pool) -> None:
@@ -168,3 +168,34 @@ async def test_logout_and_session_end_close_the_pages_sockets(
         finally:
             for client in (tab1, tab2, other):
                 await client.close()
+
+
+async def test_a_staff_session_left_idle_ends_and_a_page_polling_by_itself_does_not_keep_it(
+    staffed: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    """SESSION_IDLE_MINUTES (30): staff see whole records; a screen left open should not go on
+    showing them. Operators' sessions keep only the absolute limit (they wait for calls)."""
+    staff = await logged_in(staffed, "staff1", "/supervisor")
+    op = await logged_in(staffed, "op1", "/operator")
+    try:
+        idle = (
+            "select s.idle_minutes from web_session s join app_user u on u.id = s.user_id where u.login = $1"
+        )
+        assert (await pool.fetchval(idle, "staff1"), await pool.fetchval(idle, "op1")) == (30, 0)
+        await pool.execute("update web_session set last_active = now() - interval '29 minutes'")
+        async with staff.http.get(f"{staff.base}/api/floor", headers={"X-Dialer-Poll": "1"}) as r:
+            assert r.status == 200  # the page's own figures: not the person's doing
+        await pool.execute("update web_session set last_active = last_active - interval '2 minutes'")
+        assert (await staff.get("/staff/handovers"))[0] == 302  # idle 31 minutes: to the login page
+        assert (await op.get("/operator"))[0] == 200  # an operator's session is not ended so
+    finally:
+        await staff.close()
+        await op.close()
+    again = await logged_in(staffed, "staff1", "/supervisor")
+    try:
+        await pool.execute("update web_session set last_active = now() - interval '29 minutes'")
+        assert (await again.get("/staff/handovers"))[0] == 200  # done something: idle from now again
+        await pool.execute("update web_session set last_active = last_active - interval '2 minutes'")
+        assert (await again.get("/staff/handovers"))[0] == 200
+    finally:
+        await again.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import time
@@ -109,6 +110,8 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         if path.startswith(("/api/", "/ws")):
             raise web.HTTPUnauthorized(text='{"error": "login required"}', content_type="application/json")
         raise web.HTTPFound("/login")
+    if session is not None and token and request.headers.get(POLL_HEADER) is None:
+        await _touch(request, token)  # a person did this (a page polling by itself says so)
     if session is not None and request.method not in ("GET", "HEAD", "OPTIONS") and path != "/login":
         sent = request.headers.get("X-CSRF-Token")
         if sent is None and request.content_type == "application/x-www-form-urlencoded":
@@ -116,6 +119,18 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         if sent != session.csrf_token:
             raise web.HTTPForbidden(text='{"error": "error.csrf"}', content_type="application/json")
     return await handler(request)
+
+
+POLL_HEADER = "X-Dialer-Poll"  # sent by a page asking by itself (figures every 5 s): not a person's doing
+
+
+async def _touch(request: web.Request, token: str) -> None:
+    """The session's idle time starts again (staff, administrators); nothing if the database is away."""
+    session = request[SESSION]
+    if session is None or session.user.role not in users.IDLE_ROLES:
+        return
+    with contextlib.suppress(*UNAVAILABLE):  # the session itself was read from the cache meanwhile
+        await users.touch_session(request.app[POOL], token)
 
 
 # Indexing keeps the RequestKey's type; aiohttp types .get() as Any.

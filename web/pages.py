@@ -107,8 +107,13 @@ async def login(request: web.Request) -> web.StreamResponse:
         return _refused(request, status=refused[1])
     assert user is not None
     remote = request.remote or ""
+    settings = request.app[SETTINGS]
     token = await users.open_session(
-        pool, user, hours=request.app[SETTINGS].session_hours, lang=lang_of(request)
+        pool,
+        user,
+        hours=settings.session_hours,
+        lang=lang_of(request),
+        idle_minutes=settings.session_idle_minutes,
     )
     await audit.record(
         pool, action="login", user_id=user.id, department_id=user.department_id, remote_addr=remote

@@ -288,26 +288,42 @@ def _hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-async def open_session(conn: Conn, user: User, *, hours: int, lang: str = "ja") -> str:
-    """Return a new session token (the cookie value)."""
+IDLE_ROLES = ("staff", "admin")  # whose pages show whole records: their sessions end when left idle
+
+
+async def open_session(conn: Conn, user: User, *, hours: int, lang: str = "ja", idle_minutes: int = 0) -> str:
+    """Return a new session token (the cookie value). `idle_minutes` (staff and administrators):
+    the session also ends after that long without a request made by the person (`touch_session`)."""
     token = secrets.token_urlsafe(32)
     await conn.execute(
-        """insert into web_session (token_hash, user_id, csrf_token, lang, expires_at)
-           values ($1, $2, $3, $4, now() + $5::interval)""",
+        """insert into web_session (token_hash, user_id, csrf_token, lang, expires_at, idle_minutes)
+           values ($1, $2, $3, $4, now() + $5::interval, $6)""",
         _hash_token(token),
         user.id,
         secrets.token_urlsafe(24),
         lang,
         timedelta(hours=hours),
+        idle_minutes if user.role in IDLE_ROLES else 0,
     )
     return token
+
+
+async def touch_session(conn: Conn, token: str) -> None:
+    """Something was done on this session (not a page polling by itself): its idle time starts again.
+    Written at most every 30 seconds."""
+    await conn.execute(
+        """update web_session set last_active = now()
+           where token_hash = $1 and idle_minutes > 0 and last_active < now() - interval '30 seconds'""",
+        _hash_token(token),
+    )
 
 
 async def load_session(conn: Conn, token: str) -> Session | None:
     row = await conn.fetchrow(
         f"""select {_USER_COLUMNS}, s.csrf_token, s.lang from web_session s
             join app_user u on u.id = s.user_id
-            where s.token_hash = $1 and s.expires_at > now() and u.active""",
+            where s.token_hash = $1 and s.expires_at > now() and u.active
+              and (s.idle_minutes = 0 or s.last_active > now() - make_interval(mins => s.idle_minutes))""",
         _hash_token(token),
     )
     if row is None:

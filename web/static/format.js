@@ -23,7 +23,7 @@ function liveSocket(onMessage, onState) {
   }
   async function sessionGone() {
     try {
-      const res = await fetch(location.pathname, { method: "HEAD", credentials: "same-origin", redirect: "manual" });
+      const res = await fetch(location.pathname, { method: "HEAD", credentials: "same-origin", redirect: "manual", headers: { "X-Dialer-Poll": "1" } });
       return res.type === "opaqueredirect" || res.status === 401 || res.status === 403;
     } catch (e) { return false; }  // the server is unreachable: keep trying
   }

@@ -91,7 +91,7 @@
       await sleep(1000);
       let res;
       try {
-        res = await fetch(url, { headers: { Accept: "application/json" } });
+        res = await fetch(url, { headers: { Accept: "application/json", "X-Dialer-Poll": "1" } });
       } catch (e) {
         if (++misses > 30) throw e; // the server is away for half a minute: stop asking
         continue;

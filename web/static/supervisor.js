@@ -56,7 +56,8 @@
   }
 
   async function refresh() {
-    const res = await fetch("/api/floor", { credentials: "same-origin" });
+    // (asked by the page itself: not something the person did, for the idle session limit)
+    const res = await fetch("/api/floor", { credentials: "same-origin", headers: { "X-Dialer-Poll": "1" } });
     if (!res.ok) return;
     const data = await res.json();
     pbx.clear();
