@@ -100,6 +100,26 @@ CASES = [
         16,
         {"ringing", "answered", "amd", "connected"},
     ),
+    # The PBX stopped (restart, then SIGTERM) with the resident on the line: the dialer did not
+    # hang up, nor did the resident (SoftHangupRequest Cause 4 on each channel first).
+    (
+        "10-restart-link-drop-reconnect.ami",
+        "dialer-att-10001",
+        "dialer-att-10001-far",
+        Outcome.CONNECTED,
+        Party.SYSTEM,
+        16,
+        {"ringing", "answered", "amd", "connected"},
+    ),
+    (
+        "10b-sigterm-stop-start-reconnect.ami",
+        "dialer-att-10002",
+        "dialer-att-10002-far",
+        Outcome.DROPPED,
+        Party.SYSTEM,
+        0,
+        {"ringing", "answered"},
+    ),
 ]
 
 

@@ -175,3 +175,21 @@ async def test_each_deployment_sharing_an_asterisk_names_its_channels_with_its_o
             assert stored == ids[1]
         finally:
             await page.close()
+
+
+async def test_a_conversation_ended_by_the_pbx_stopping_is_the_systems_hang_up(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    # The operator's leg ends first and the dialer hangs the resident up on the operator's
+    # behalf; the report must still say that neither of them hung up (transcripts 10 and 10b).
+    w, _ = await factory.world_with_callee(
+        pool, sim, "0355550805", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1)
+    )
+    await operator.ready_as("op1", w.campaign_id)
+    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+    await sim.restart(down_s=0.3)
+    ended = await operator.wait(lambda m: m["type"] == "call_ended")
+    assert (ended["outcome"], ended["hangup_by"]) == ("connected", "system")
+    row = await pool.fetchrow("select outcome, hangup_by from attempt where id = $1", ended["attempt_id"])
+    assert row is not None
+    assert (row["outcome"], row["hangup_by"]) == ("connected", "system")

@@ -56,6 +56,10 @@ BUSY_CAUSES = frozenset({17})
 NO_ANSWER_CAUSES = frozenset({18, 19})
 CONGESTION_CAUSES = frozenset({34, 38, 41, 42, 44})
 UNAVAILABLE_CAUSES = frozenset({1, 2, 3, 20, 22, 27, 28})
+# A SoftHangupRequest's Cause is Asterisk's soft-hangup reason, not a Q.850 cause: 4 is a PBX
+# shutting down or restarting (transcripts 10 and 10b, on every channel before its Hangup); an AMI
+# or dialplan hangup shows 16.
+SOFT_SHUTDOWN = 4
 # OriginateResponse reasons, used only when no channel ever existed (see module docstring)
 _REASON_OUTCOME = {5: Outcome.BUSY, 3: Outcome.NO_ANSWER, 8: Outcome.CONGESTION, 1: Outcome.FAILED}
 
@@ -75,6 +79,7 @@ class CallState:
     amd_status: str | None = None
     abandoned: bool = False
     requested_by: Party | None = None  # we asked for the hangup, on behalf of this party
+    shutdown: bool = False  # the PBX was stopping when the call ended
     originate_reason: int | None = None
     outcome: Outcome | None = None
     hangup_by: Party | None = None
@@ -118,6 +123,8 @@ def apply(state: CallState, event: ev.AmiEvent) -> tuple[CallState, list[Milesto
             return replace(state, abandoned=True), [Milestone.ABANDONED]
         case ev.BridgeMember(name="ConfbridgeJoin") if mine and state.phase is not Phase.CONNECTED:
             return replace(state, phase=Phase.CONNECTED, answered=True, connected=True), [Milestone.CONNECTED]
+        case ev.HangupRequest(soft=True) if mine and event.cause == SOFT_SHUTDOWN:
+            return replace(state, shutdown=True), []
         case ev.HangupRequest() if mine and event.cause:
             return replace(state, request_cause=state.request_cause or event.cause), []
         case ev.Hangup() if mine:
@@ -183,6 +190,9 @@ def derive_outcome(s: CallState) -> Outcome:
 
 
 def derive_hangup_by(s: CallState, outcome: Outcome) -> Party:
+    # A stopping PBX ends the operator's leg too, and we then hang up on the operator's behalf.
+    if s.shutdown:
+        return Party.SYSTEM
     if s.requested_by is not None:
         return s.requested_by
     if outcome in (Outcome.MACHINE, Outcome.ABANDONED, Outcome.NO_ANSWER, Outcome.FAILED):
