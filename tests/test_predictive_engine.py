@@ -357,3 +357,10 @@ async def test_the_pacer_learns_from_the_calls_oldest_first(pool: asyncpg.Pool) 
         dialed, handled = await pacing.history(conn, w.campaign_id)
     assert [d.live for d in dialed] == [True] * 12 + [False] * 48
     assert len(handled) == 12
+    # A conversation whose end was not seen (lost while the link was down) tells no talk time.
+    await pool.execute(
+        "update attempt set outcome = 'lost' where id = (select max(id) from attempt where connected_at is not null)"
+    )
+    async with pool.acquire() as conn:
+        _, handled = await pacing.history(conn, w.campaign_id)
+    assert len(handled) == 11

@@ -86,6 +86,21 @@ async def _calls(pool: asyncpg.Pool) -> factory.World:
     return w
 
 
+async def test_talk_time_leaves_out_a_call_whose_end_was_not_seen(
+    pool: asyncpg.Pool, app_pool: asyncpg.Pool
+) -> None:
+    # A conversation closed as lost (the AMI link was down when it ended) has the time the link came
+    # back as its end: hours, perhaps. It is still a conversation, but its length is not known.
+    await _calls(pool)
+    await pool.execute(
+        """update attempt set outcome = 'lost', ended_at = connected_at + interval '3 hours'
+           where id = (select max(id) from attempt where outcome = 'connected')"""
+    )
+    async with db.department(app_pool, "nhi") as conn:
+        total = (await reports.report(conn, "nhi", *WEEK, "operator")).rows[-1]
+    assert (total.connected, round(total.talk_s)) == (5, 4 * 120)
+
+
 async def test_the_report_counts_calls_contacts_promises_and_abandons(
     pool: asyncpg.Pool, app_pool: asyncpg.Pool
 ) -> None:

@@ -52,6 +52,7 @@ async def history(conn: Conn, campaign_id: int) -> tuple[list[Dialed], list[Hand
                greatest(0, extract(epoch from d.created_at - a.ended_at)) as wrap_s
         from attempt a join disposition d on d.attempt_id = a.id
         where a.campaign_id = $1 and a.connected_at is not null and a.ended_at is not null
+          and a.outcome <> 'lost'  -- its end was not seen: ended_at is when the link came back
           and a.originated_at > now() - $2::interval
         order by a.originated_at desc limit $3
         """,

@@ -66,8 +66,10 @@ select key,
        coalesce(sum(promise_amount_yen) filter (where promise), 0) as promise_yen,
        count(*) filter (where to_staff) as to_staff,
        count(*) filter (where outcome = 'abandoned') as abandoned,
+       -- a lost call's end was not seen (the AMI link was down): its ended_at is when that was found
        coalesce(sum(extract(epoch from ended_at - connected_at)) filter (where connected_at is not null
-                                                                        and ended_at is not null), 0) as talk_s
+                                                                        and ended_at is not null
+                                                                        and outcome <> 'lost'), 0) as talk_s
 from calls group by rollup (key) order by key nulls last
 """
 
