@@ -22,6 +22,10 @@ def register(sub: Any) -> None:
     )
     let.add_argument("campaign", type=int, help="the campaign's number")
     let.add_argument("--count", action="store_true", help="only say how many (nothing is recorded)")
+    let.add_argument(
+        "--last", action="store_true",
+        help="write the campaign's last list again (the file was lost): the same households, nothing added to 経過記録",
+    )  # fmt: skip
     let.add_argument("--user", help="the login of the staff member making the list (audit log)")
     let.add_argument("--output", type=Path, help="the CSV to write (the department's encoding)")
     let.add_argument(
@@ -37,6 +41,8 @@ async def _letters(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.store import campaigns, db, letters
     from dialer.who import os_user
 
+    if args.count and args.last:
+        raise ConfigError("--count and --last do not go together.")
     if not args.count and (args.user is None or args.output is None):
         raise ConfigError("Give --user (a staff login) and --output FILE to make the list, or --count.")
     if not 0 <= args.again_days <= letters.MAX_AGAIN_DAYS:
@@ -72,6 +78,15 @@ async def _letters(settings: Settings, args: argparse.Namespace) -> int:
             with contextlib.suppress(OSError):  # (a pipe, such as /dev/stdout, cannot be synced)
                 os.fsync(target.fileno())
 
+        if args.last:
+            made = await letters.last_again(
+                pool, campaign_id=c.id, department_id=c.department_id, user_id=user_id, via="cli",
+                os_user=os_user(), deliver=deliver,
+            )  # fmt: skip
+            print(
+                f"the list of {made.made_on:%Y-%m-%d} again: {made.rows} households ({made.encoding}) written to {args.output}"
+            )
+            return
         made = await letters.make(
             pool, campaign_id=c.id, department_id=c.department_id, user_id=user_id, via="cli",
             again_days=args.again_days, os_user=os_user(), deliver=deliver,
@@ -94,4 +109,5 @@ _MESSAGES = {
     "let.err.campaign": "No such campaign in its department.",
     "let.err.segment": "The campaign's segment cannot be read: set it again (dialer campaign set).",
     "let.err.again": "--again-days is out of range.",
+    "let.err.no_last": "No list has been made for this campaign yet (lists made before sql/0035 are not known).",
 }

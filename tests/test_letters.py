@@ -185,6 +185,10 @@ async def test_staff_count_then_download_the_list_over_http(
             assert r.status == 403  # no CSRF token
         assert await pool.fetchval("select count(*) from contact_history where method = 'letter'") == 0
         async with staff.http.post(
+            f"{staff.base}/staff/letters/last", data={"csrf": staff.csrf, "campaign": cid}
+        ) as r:
+            assert (r.status, "まだありません" in await r.text()) == (422, True)  # no list made yet
+        async with staff.http.post(
             f"{staff.base}/staff/letters", data={"csrf": staff.csrf, "campaign": cid}
         ) as r:
             assert r.status == 200
@@ -198,6 +202,25 @@ async def test_staff_count_then_download_the_list_over_http(
             assert 'data-testid="letters-none"' in await r.text()
         entry = await pool.fetchrow("select remote_addr, detail from audit_log where object_type = 'letters'")
         assert json.loads(entry["detail"])["via"] == "web"
+        # The download was lost: the last list again, the same households, no letter recorded twice.
+        await pool.execute("update household set address = '新住所 1-2-3' where household_no = 'L0'")
+        for other in (sv, op):
+            async with other.http.post(
+                f"{other.base}/staff/letters/last", data={"csrf": other.csrf, "campaign": cid}
+            ) as r:
+                assert r.status == 403
+        async with staff.http.post(
+            f"{staff.base}/staff/letters/last", data={"csrf": staff.csrf, "campaign": cid}
+        ) as r:
+            assert (r.status, r.content_type) == (200, "text/csv")
+            rows = _rows(await r.read())
+        assert [row[4] for row in rows[1:]] == ["L1", "L0", "L6"]
+        assert (rows[2][1], rows[2][8], rows[1][8]) == ("新住所 1-2-3", letters.NO_PHONE, letters.NOT_REACHED)
+        assert await pool.fetchval("select count(*) from contact_history where method = 'letter'") == 3
+        again = await pool.fetchval(
+            "select detail from audit_log where object_type = 'letters' and detail ? 'again_of'"
+        )
+        assert json.loads(again)["rows"] == 3
     finally:
         for c in (staff, sv, op):
             await c.close()
@@ -221,6 +244,11 @@ async def test_a_member_of_staff_downloads_the_list_in_chromium(
     saved = tmp_path / download.suggested_filename
     await download.save_as(saved)
     assert [row[4] for row in _rows(saved.read_bytes())[1:]] == ["L1", "L0", "L6"]
+    async with page.expect_download() as waiting:
+        await page.get_by_test_id("letters-last").click()
+    again = tmp_path / "again.csv"
+    await (await waiting.value).save_as(again)
+    assert again.read_bytes() == saved.read_bytes()
     await page.close()
 
 
@@ -251,6 +279,19 @@ async def test_the_cli_counts_and_writes_the_list_for_staff_only(
     assert await pool.fetchval("select count(*) from contact_history where method = 'letter'") == 0
     entry = await pool.fetchrow("select detail from audit_log where object_type = 'letters'")
     assert json.loads(entry["detail"])["via"] == "cli"
+    code, out, err = await _run(
+        env, "letters", str(cid), "--last", "--user", "staff1", "--output", str(out_file)
+    )
+    assert (code, "No list has been made" in err) == (2, True), err
+    code, out, err = await _run(env, "letters", str(cid), "--user", "staff1", "--output", str(out_file))
+    assert code == 0, err
+    again = tmp_path / "again.csv"
+    code, out, err = await _run(
+        env, "letters", str(cid), "--last", "--user", "staff1", "--output", str(again)
+    )
+    assert (code, "again: 3 households" in out) == (0, True), err
+    assert again.read_bytes() == out_file.read_bytes()
+    assert await pool.fetchval("select count(*) from contact_history where method = 'letter'") == 3
     code, out, err = await _run(env, "letters", "99999", "--count")
     assert code != 0
     assert "No campaign 99999" in err

@@ -91,6 +91,26 @@ async def download(request: web.Request) -> web.StreamResponse:
     return csv_download(made.data, made.encoding, made.filename)
 
 
+@require("staff")
+async def last_again(request: web.Request) -> web.StreamResponse:
+    user = current(request).user
+    assert user.department_id is not None
+    campaign_id, again, _ = _asked(await request.post())
+    if campaign_id is None:
+        return await _page(request, None, again, error="let.err.campaign")
+    try:
+        made = await letters.last_again(
+            request.app[POOL], campaign_id=campaign_id, department_id=user.department_id, user_id=user.id,
+            via="web", remote_addr=request.remote or "",
+        )  # fmt: skip
+    except letters.LetterError as exc:
+        return await _page(request, campaign_id, again, error=exc.key)
+    except TimeoutError:
+        return await _page(request, campaign_id, again, error="rep.too_slow")
+    return csv_download(made.data, made.encoding, made.filename)
+
+
 def routes(app: web.Application) -> None:
     app.router.add_get("/staff/letters", letters_page)
     app.router.add_post("/staff/letters", download)
+    app.router.add_post("/staff/letters/last", last_again)

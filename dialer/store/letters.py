@@ -13,7 +13,8 @@ and nobody reached the person owing since the campaign began (a contact as the s
 an outcome with 本人, a member of staff's entry, an external 経過記録 of a call, visit or counter
 visit), and no letter went to it in the last `again_days` days. A household in a call is not listed.
 
-`count` says how many, naming nobody and recording nothing. `make` writes the list (one row per
+`count` says how many, naming nobody and recording nothing; `last_again` repeats the last list
+without recording letters. `make` writes the list (one row per
 household, sorted by postal code for the post, in the department's export encoding), a 経過記録
 entry 'letter' for each household (exported to the delinquency system with the rest; a letter is
 not a contact, so the household stays in its campaigns), and the audit log, in one transaction: a
@@ -33,6 +34,7 @@ from datetime import date
 import asyncpg
 
 from campaigns import segments
+from campaigns.hours import TOKYO
 from dialer.campaign_settings import tokyo_today
 from dialer.csvsafe import cell
 from dialer.jpformat import wareki
@@ -177,10 +179,11 @@ async def make(
         )
         reasons = [NO_PHONE if r["no_phone"] else NOT_REACHED for r in rows]
         await conn.execute(
-            """insert into contact_history (department_id, household_id, at, method, content, recorded_by, source)
-               select $1, h, now(), 'letter', left('催告書送付(' || why || ': ' || $4 || ')', 4000), $5, 'staff'
+            """insert into contact_history (department_id, household_id, at, method, content, recorded_by, source,
+                                            campaign_id)
+               select $1, h, now(), 'letter', left('催告書送付(' || why || ': ' || $4 || ')', 4000), $5, 'staff', $6
                from unnest($2::bigint[], $3::text[]) as x (h, why)""",
-            department_id, [r["household_id"] for r in rows], reasons, c.name, user_id,
+            department_id, [r["household_id"] for r in rows], reasons, c.name, user_id, c.id,
         )  # fmt: skip
         await audit.record(
             conn, action="export", user_id=user_id, department_id=department_id, object_type="letters",
@@ -192,6 +195,58 @@ async def make(
         if deliver is not None:
             await asyncio.to_thread(deliver, data)
     return Letters(c.name, department_id, len(rows), encoding, data, today)
+
+
+_LAST = """
+with last as (select max(at) as at from contact_history where campaign_id = $1 and method = 'letter')
+select l.household_id, h.household_no, h.postal_code, h.address, h.unpaid_yen, h.oldest_due_date as oldest_due,
+       coalesce(t.attempts, 0) as attempts, l.content like '催告書送付(' || $2 || '%' as no_phone,
+       coalesce(head.atena_no, '') as atena_no, coalesce(head.name_kanji, '') as name,
+       coalesce(head.name_kana, '') as kana, last.at as made_at
+from last
+join contact_history l on l.campaign_id = $1 and l.method = 'letter' and l.at = last.at
+join household h on h.id = l.household_id
+left join campaign_target t on t.campaign_id = $1 and t.household_id = l.household_id
+left join lateral (select atena_no, name_kanji, name_kana from person
+                   where household_id = l.household_id order by is_head desc, id limit 1) head on true
+order by h.postal_code, h.household_no
+"""
+
+
+async def last_again(
+    pool: asyncpg.Pool,
+    *,
+    campaign_id: int,
+    department_id: str,
+    user_id: int,
+    via: str,
+    os_user: str | None = None,
+    remote_addr: str = "",
+    deliver: Callable[[bytes], None] | None = None,
+) -> Letters:
+    """The campaign's last list made again, for a file that was lost (a download that failed): the
+    same households, with today's names, addresses and arrears (their whole 未納額 and oldest
+    納期限, the household's). Nothing is added to the 経過記録; the audit log records it, with the
+    time of the list it repeats. Households erased since are left out."""
+    async with db.department(pool, department_id) as conn:
+        c = await campaigns.get(conn, campaign_id, department_id)
+        if c is None:
+            raise LetterError("let.err.campaign")
+        rows = await conn.fetch(_LAST, c.id, NO_PHONE, timeout=600)
+        if not rows:
+            raise LetterError("let.err.no_last")
+        made_at = rows[0]["made_at"]
+        await audit.record(
+            conn, action="export", user_id=user_id, department_id=department_id, object_type="letters",
+            object_id=c.id, detail={"campaign": c.name, "rows": len(rows), "again_of": made_at.isoformat(), "via": via}
+            | ({"os_user": os_user} if os_user else {}), remote_addr=remote_addr,
+        )  # fmt: skip
+        encoding = await conn.fetchval("select export_encoding from department where id = $1", department_id)
+        reasons = [NO_PHONE if r["no_phone"] else NOT_REACHED for r in rows]
+        data = encode(_csv(rows, reasons, c.name), encoding)
+        if deliver is not None:
+            await asyncio.to_thread(deliver, data)
+    return Letters(c.name, department_id, len(rows), encoding, data, made_at.astimezone(TOKYO).date())
 
 
 def _csv(rows: list[asyncpg.Record], reasons: list[str], campaign: str) -> str:
