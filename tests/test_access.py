@@ -185,6 +185,8 @@ async def test_a_staff_session_left_idle_ends_and_a_page_polling_by_itself_does_
         await pool.execute("update web_session set last_active = now() - interval '29 minutes'")
         async with staff.http.get(f"{staff.base}/api/floor", headers={"X-Dialer-Poll": "1"}) as r:
             assert r.status == 200  # the page's own figures: not the person's doing
+        ws = await staff.http.ws_connect(f"{staff.base.replace('http', 'ws', 1)}/ws")
+        await ws.close()  # nor is the page reconnecting its WebSocket after a network blip
         await pool.execute("update web_session set last_active = last_active - interval '2 minutes'")
         assert (await staff.get("/staff/handovers"))[0] == 302  # idle 31 minutes: to the login page
         assert (await op.get("/operator"))[0] == 200  # an operator's session is not ended so

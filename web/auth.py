@@ -110,8 +110,9 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         if path.startswith(("/api/", "/ws")):
             raise web.HTTPUnauthorized(text='{"error": "login required"}', content_type="application/json")
         raise web.HTTPFound("/login")
-    if session is not None and token and request.headers.get(POLL_HEADER) is None:
-        await _touch(request, token)  # a person did this (a page polling by itself says so)
+    if session is not None and token and request.headers.get(POLL_HEADER) is None and path != "/ws":
+        # a person did this (a page polling by itself says so; a page's WebSocket reconnects by itself)
+        await _touch(request, token)
     if session is not None and request.method not in ("GET", "HEAD", "OPTIONS") and path != "/login":
         sent = request.headers.get("X-CSRF-Token")
         if sent is None and request.content_type == "application/x-www-form-urlencoded":
