@@ -78,6 +78,19 @@ async def test_operator_login_ready_screen_pop_disposition(
     await expect(page.get_by_test_id("disp-msg")).to_have_text(
         "入力内容に誤りがあります。各項目を確認してください。"
     )
+    # One zero too many (the record shows 24,000円 owed): asked about; declined, nothing is sent.
+    asked: list[str] = []
+
+    async def decline(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        await dialog.dismiss()
+
+    page.once("dialog", decline)
+    await page.get_by_test_id("promise-amount").fill("２４０，０００円")
+    await page.get_by_test_id("save").click()
+    await expect(page.get_by_test_id("promise-amount")).to_be_focused()
+    assert asked == ["約束額 ¥240,000 が画面の未納額合計 ¥24,000 を超えています。このまま保存しますか？"]
+    assert await pool.fetchval("select count(*) from disposition") == 0
     await page.get_by_test_id("promise-amount").fill("１２，０００")
     await page.get_by_test_id("note").fill("本人確認済み。月末に全額納付予定。")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

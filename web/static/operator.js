@@ -62,6 +62,7 @@
   }
 
   function clearRecord() {
+    shownTotal = null;
     show($("rec"), false); show($("rec-none"), true); show($("caller"), false); setText("outcome", "");
     show($("identify"), false);
     inbound(false);
@@ -95,8 +96,10 @@
   const money = (n, label) => (english ? yenEn.format(n) : label);
   const day = (iso, label) => (english ? iso : label);
 
+  let shownTotal = null;  // the record's 未納額 on screen: a promise far above it is asked about
   function renderRecord(msg) {
     const r = msg.record;
+    shownTotal = r.total_unpaid_yen;
     setText("r-name", r.name_kanji);
     setText("r-kana", r.name_kana);
     setText("r-birth", !r.birth_date ? "" : english ? r.birth_date : r.display.birth + " (" + r.birth_date + ")");
@@ -272,6 +275,12 @@
     return true;
   }
 
+  // As the server reads it (campaigns/dispositions.parse_amount): １２，０００ / 12,000円 / ￥12000.
+  function yenTyped(text) {
+    const digits = text.normalize("NFKC").trim().replace(/円$/, "").replaceAll(",", "").trim().replace(/^[¥\\]/, "").trim();
+    return /^[0-9]{1,12}$/.test(digits) ? Number(digits) : null;
+  }
+
   let flushing = false;
   async function flush() {
     if (flushing || needLogin) return;
@@ -290,6 +299,14 @@
     if (saveButton.disabled) return;
     form.querySelectorAll(".field-error").forEach((e) => { e.textContent = ""; });
     const data = Object.fromEntries(new FormData(form).entries());
+    // A typing slip (one zero too many) in a promise is asked about, not refused: 延滞金 and debts
+    // the record does not show may make a real promise larger than the 未納額 shown.
+    const amount = yenTyped(String(data.promise_amount || ""));
+    if (amount !== null && shownTotal !== null && amount > shownTotal && form.promise_amount.offsetParent !== null
+        && !window.confirm(t("disp.amount_over").replace("{amount}", yenEn.format(amount)).replace("{total}", yenEn.format(shownTotal)))) {
+      form.promise_amount.focus();
+      return;
+    }
     data.token = crypto.randomUUID();
     data.saved_at = new Date().toISOString();  // time-relative checks use the moment of saving
     saveOutbox([...outbox(), data]);
