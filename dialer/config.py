@@ -68,6 +68,9 @@ class Settings:
     dialplan: DialPlan = DialPlan()
     session_hours: int = 10
     session_idle_minutes: int = 30  # staff and administrators: a session left idle this long ends (0: never)
+    login_failures_per_address: int = (
+        30  # failed logins from one address in 15 min before it is refused (0: off)
+    )
     cookie_secure: bool = False  # set when the app is served over HTTPS (behind a proxy)
     session_check_s: float = 30.0  # open pages re-check their session this often
     # Every "resident" is simulated (the built-in PBX, or test callees in a real Asterisk's
@@ -207,6 +210,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         dialplan=dialplan,
         cookie_secure=env_flag(env, "HTTP_COOKIE_SECURE"),
         session_idle_minutes=env_int(env, "SESSION_IDLE_MINUTES", 30, lo=0, hi=600),
+        login_failures_per_address=env_int(env, "LOGIN_FAILURES_PER_ADDRESS", 30, lo=0, hi=100_000),
         agi_host=env.get("AGI_HOST", "127.0.0.1"),
         agi_port=env_int(env, "AGI_PORT", 4573, lo=0),
         agi_allow=parse_agi_allow(env.get("AGI_ALLOW", "")),

@@ -9,6 +9,7 @@ import json
 import uuid
 from dataclasses import replace
 
+import aiohttp
 import asyncpg
 from yarl import URL
 
@@ -99,6 +100,43 @@ async def test_repeated_failed_logins_lock_the_user_id(product: runtime.Running,
         assert "login.locked" in actions
     finally:
         await client.close()
+
+
+async def test_one_address_trying_many_user_ids_is_refused_and_others_are_not(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    # One password against every user ID: no ID reaches its own lockout, the address does.
+    await factory.world(pool)
+    async with runtime.started(replace(settings, login_failures_per_address=4)) as running:
+        guesser, colleague = PageClient(running.url), PageClient(running.url)
+        elsewhere = PageClient(running.url)  # another machine: a connection from 127.0.0.2
+        await elsewhere.http.close()
+        elsewhere.http = aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            connector=aiohttp.TCPConnector(local_addr=("127.0.0.2", 0)),
+        )
+        try:
+            for login in ("op1", "sv1", "nobody", "admin"):
+                assert await guesser.login(login, "Haru2026!") == 401
+            assert await guesser.login("op2", "Haru2026!") == 429
+            async with colleague.http.post(
+                f"{running.url}/login",
+                data={"login": "sv1", "password": factory.PASSWORD},
+                allow_redirects=False,
+            ) as r:
+                assert (r.status, "この端末からのログインの失敗" in await r.text()) == (429, True)
+            assert await elsewhere.login("op1", factory.PASSWORD) == 200
+            rows = await pool.fetch(
+                "select action, remote_addr from audit_log where action like 'login%' order by id"
+            )
+            assert [(r["action"], r["remote_addr"]) for r in rows] == [
+                *[("login.failed", "127.0.0.1")] * 4,
+                *[("login.address_locked", "127.0.0.1")] * 2,
+                ("login", "127.0.0.2"),
+            ]
+        finally:
+            for c in (guesser, colleague, elsewhere):
+                await c.close()
 
 
 async def test_guesses_sent_all_at_once_are_held_to_the_same_limit(

@@ -88,12 +88,17 @@ async def login(request: web.Request) -> web.StreamResponse:
     # failure is recorded. In this process the guesses for one ID wait for each other without a
     # database connection each (a burst would otherwise hold the web app's pool); across processes,
     # one that finds the ID being checked elsewhere is refused (429) rather than waiting.
+    # One address trying many IDs (one password against every ID: a lockout by ID never trips) is
+    # refused after LOGIN_FAILURES_PER_ADDRESS failures in the window, whichever ID comes next.
+    per_address, remote = request.app[SETTINGS].login_failures_per_address, request.remote or ""
     async with _LOGIN_LOCKS.setdefault(login_id, asyncio.Lock()), pool.acquire() as conn, conn.transaction():
         key = await users.failure_key(conn, login_id)  # what the log keeps (never a password typed as an ID)
         if not await conn.fetchval(
             "select pg_try_advisory_xact_lock(hashtext('dialer.login.' || $1))", login_id
         ):
             refused = ("login.busy", 429)
+        elif per_address and await users.address_failures(conn, remote, LOCKOUT_WINDOW) >= per_address:
+            refused = ("login.address_locked", 429)
         elif await users.recent_failures(conn, key, LOCKOUT_WINDOW) >= LOCKOUT_FAILURES:
             refused = ("login.locked", 429)
         elif (user := await users.authenticate(conn, login_id, password)) is None:
@@ -101,12 +106,11 @@ async def login(request: web.Request) -> web.StreamResponse:
         if refused is not None:
             await audit.record(
                 conn, action=refused[0], user_id=None, department_id=None,
-                detail={"login": key}, remote_addr=request.remote or "",
+                detail={"login": key}, remote_addr=remote,
             )  # fmt: skip
     if refused is not None:
-        return _refused(request, status=refused[1])
+        return _refused(request, refused[0])
     assert user is not None
-    remote = request.remote or ""
     settings = request.app[SETTINGS]
     token = await users.open_session(
         pool,
@@ -125,11 +129,12 @@ async def login(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-def _refused(request: web.Request, *, status: int) -> web.Response:
+def _refused(request: web.Request, why: str) -> web.Response:
     """The login page again with the reason (401 wrong, 429 locked); the refusal is in the audit log."""
-    ctx = context(request, failed=status == 401, locked=status == 429)
+    ctx = context(request, failed=why == "login.failed", locked=why in ("login.locked", "login.busy"),
+                  address_locked=why == "login.address_locked")  # fmt: skip
     response = aiohttp_jinja2.render_template("login.html", request, ctx)
-    response.set_status(status)
+    response.set_status(401 if why == "login.failed" else 429)
     return response
 
 

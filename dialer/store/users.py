@@ -273,6 +273,17 @@ async def recent_failures(conn: Conn, key: str, window: timedelta) -> int:
     return count
 
 
+async def address_failures(conn: Conn, remote_addr: str, window: timedelta) -> int:
+    """Failed logins from this address within the window, whatever the user ID (from the audit log)."""
+    count: int = await conn.fetchval(
+        """select count(*) from audit_log where action = 'login.failed' and remote_addr = $1
+           and at > now() - $2::interval""",
+        remote_addr,
+        window,
+    )
+    return count
+
+
 async def failure_key(conn: Conn, login: str) -> str:
     """What the audit log keeps of a refused login, and counts the lockout by: the user ID when it
     is one; else one of 256 buckets of what was typed ("?" and two hex digits: no login ID starts
