@@ -4,6 +4,7 @@ test_campaign_console_refusals.py)."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -203,3 +204,59 @@ async def test_only_the_departments_supervisors_may_touch_a_campaign(
     finally:
         for c in (sv, other, staff, op):
             await c.close()
+
+
+def _base(page: str) -> str:
+    m = re.search(r'name="base" value="([^"]*)"', page)
+    assert m is not None
+    return html.unescape(m.group(1))
+
+
+async def test_a_page_left_open_changes_only_what_was_changed_on_it(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    """sv1's page was opened before the campaign was paused elsewhere: saving a change of the lines
+    per operator on it must not set the campaign active again. A setting both changed differently
+    is refused and shown as it is now."""
+    w = await factory.world(pool)
+    await factory.user(pool, "sv2", "supervisor", "nhi")
+    sv1, sv2 = await supervisor(product), await supervisor(product, "sv2")
+    where = f"/supervisor/campaigns/{w.campaign_id}"
+    try:
+        assert (await post_form(sv1, where, [*everything(), ("action", "save")]))[0] == 303
+        _, page = await sv1.get(where)
+        opened = _base(page)
+        await pool.execute("update campaign set status = 'paused' where id = $1", w.campaign_id)  # the CLI
+        fields = [*everything(max_lines="3"), ("base", opened), ("action", "save")]
+        assert (await post_form(sv1, where, fields))[0] == 303
+        row = await pool.fetchrow("select status, pacing from campaign where id = $1", w.campaign_id)
+        assert (row["status"], json.loads(row["pacing"])["max_lines_per_operator"]) == ("paused", 3.0)
+
+        _, page = await sv1.get(where)
+        opened = _base(page)
+        _, other = await sv2.get(where)
+        fields = [*everything(status="paused", max_lines="4"), ("base", _base(other)), ("action", "save")]
+        assert (await post_form(sv2, where, fields))[0] == 303
+        fields = [
+            *everything(status="paused", max_lines="2", name="国保 繰越 改"),
+            ("base", opened),
+            ("action", "save"),
+        ]
+        status, _, page = await post_form(sv1, where, fields)
+        assert (status, 'data-testid="clash"' in page, "ペース配分" in page) == (409, True, True)
+        assert value_of(page, "max_lines") == "4"  # as it is now
+        assert value_of(page, "name") == "国保 繰越 改"  # what sv1 typed elsewhere stays on the form
+        row = await pool.fetchrow("select name, pacing from campaign where id = $1", w.campaign_id)
+        assert (row["name"], json.loads(row["pacing"])["max_lines_per_operator"]) == (
+            "国保 繰越 10万円未満",
+            4.0,
+        )
+        # Saved again from that page, sv1's changes now apply (the page says what it was based on).
+        fields = [*everything(status="paused", max_lines="2", name="国保 繰越 改"), ("base", _base(page)),
+                  ("action", "save")]  # fmt: skip
+        assert (await post_form(sv1, where, fields))[0] == 303
+        row = await pool.fetchrow("select name, pacing from campaign where id = $1", w.campaign_id)
+        assert (row["name"], json.loads(row["pacing"])["max_lines_per_operator"]) == ("国保 繰越 改", 2.0)
+    finally:
+        await sv1.close()
+        await sv2.close()

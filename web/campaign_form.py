@@ -8,9 +8,10 @@ amounts, percentages for the abandon target. An empty field means the product's 
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -300,3 +301,57 @@ def submitted(form: Mapping[str, Sequence[str]]) -> dict[str, Any]:
     for key in lists:
         v[key] = [str(x) for x in form.get(key, [])]
     return v
+
+
+def base_of(text: str) -> dict[str, list[str]] | None:
+    """The fields as the page showed them when the supervisor opened it (the form's `base`), as a
+    posted form; None when it is missing or not what a page sends."""
+    try:
+        shown = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(shown, dict):
+        return None
+    form: dict[str, list[str]] = {}
+    for key, value in shown.items():
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(x, str) for x in items):
+            return None
+        form[str(key)] = [str(x) for x in items]
+    return form
+
+
+def as_form(fields: Mapping[str, Any]) -> dict[str, list[str]]:
+    """`values` as a posted form (to read a stored campaign the way a post is read)."""
+    return {k: [str(x) for x in v] if isinstance(v, list) else [str(v)] for k, v in fields.items()}
+
+
+def _setting(p: Parsed, key: str) -> Any:
+    return frozenset(p.operators) if key == "operators" else p.changes.get(key)
+
+
+def merge(posted: Parsed, base: Parsed | None, stored: Parsed) -> tuple[list[str], list[str]]:
+    """(settings the supervisor changed, settings someone else changed differently meanwhile).
+
+    A page left open while someone else paused the campaign must not set it active again when only
+    the lines per operator were changed on it: only what differs between the page as it was opened
+    (`base`) and as it was posted is written. Where another change came in between (`stored` is the
+    campaign now, read as a form) and the two disagree, nothing is written and both are shown.
+    Without a base (a form from before this check), everything posted is taken as meant."""
+    keys = sorted({*posted.changes, "operators"})
+    mine = [k for k in keys if base is None or _setting(posted, k) != _setting(base, k)]
+    clash = [
+        k for k in mine
+        if base is not None and _setting(stored, k) != _setting(base, k) and _setting(stored, k) != _setting(posted, k)
+    ]  # fmt: skip
+    return [k for k in mine if k not in clash], clash
+
+
+def fields_of(key: str) -> Callable[[str], bool]:
+    """Which of the form's fields make up a setting (to show the stored ones after a clash)."""
+    prefix = {"calling_window": "w_", "retry_policy": "r_", "segment": "s_"}.get(key)
+    if prefix is not None:
+        return lambda name: name.startswith(prefix)
+    if key == "pacing":
+        return lambda name: name in {f for f, _, _ in PACING_FIELDS}
+    return lambda name: name == key

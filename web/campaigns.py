@@ -10,6 +10,7 @@ at once.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +56,9 @@ def _page(
     status: int = 200,
     **extra: Any,
 ) -> web.Response:
+    # The fields as the page first showed them (kept through error pages: campaign_form.merge).
+    extra.setdefault("base", json.dumps(campaign_form.values(c), ensure_ascii=False))
+    extra.setdefault("clash", [])
     extra.setdefault("errors", {})
     extra.setdefault("details", {})
     extra.setdefault("english", {})  # the checking code's words: shown on the English page only
@@ -116,22 +120,41 @@ async def change(request: web.Request) -> web.StreamResponse:
             )
         parsed = campaign_form.read(form)
         fields = campaign_form.submitted(form)
+        base_form = campaign_form.base_of((form.get("base") or [""])[0])
+        base = campaign_form.read(base_form) if base_form is not None else None
+        if base is None or base.errors:
+            base, base_text = None, json.dumps(campaign_form.values(c), ensure_ascii=False)
+        else:
+            base_text = (form.get("base") or [""])[0]
         if parsed.errors:
             return _page(request, c, fields, types, status=422, errors=parsed.errors, details=parsed.details,
-                         english=parsed.english)  # fmt: skip
+                         english=parsed.english, base=base_text)  # fmt: skip
         if action == "preview":  # the form's rules, stored or not
             segment = segments.parse(parsed.changes["segment"])
             seen = await segment_store.preview(conn, c.id, c.department_id, segment, today)
             await logged("preview", {"households": seen.households})
-            return _page(request, c, fields, types, preview=seen, details=parsed.details)
-        changed = sorted(k for k, v in parsed.changes.items() if getattr(c, k) != v)
+            return _page(request, c, fields, types, preview=seen, details=parsed.details, base=base_text)
+        stored_fields = campaign_form.values(c)
+        mine, clash = campaign_form.merge(
+            parsed, base, campaign_form.read(campaign_form.as_form(stored_fields))
+        )
+        if clash:  # changed here and, differently, by someone else since the page was opened
+            shown = {k: v for k, v in fields.items() if not any(campaign_form.fields_of(x)(k) for x in clash)}
+            shown |= {
+                k: v for k, v in stored_fields.items() if any(campaign_form.fields_of(x)(k) for x in clash)
+            }
+            return _page(request, c, shown, types, status=409, clash=clash, details=parsed.details,
+                         base=json.dumps(stored_fields, ensure_ascii=False))  # fmt: skip
+        changed = sorted(k for k in mine if k != "operators" and getattr(c, k) != parsed.changes[k])
         if "name" in changed and await campaigns.name_taken(
             conn, c.department_id, parsed.changes["name"], c.id
         ):
-            return _page(request, c, fields, types, status=422, errors={"name": "camp.err.name_taken"})
+            return _page(
+                request, c, fields, types, status=422, errors={"name": "camp.err.name_taken"}, base=base_text
+            )
         try:
             async with conn.transaction():  # all of it or nothing (a savepoint)
-                if set(parsed.operators) != set(c.operators):
+                if "operators" in mine and set(parsed.operators) != set(c.operators):
                     await campaigns.set_operators(conn, c.id, parsed.operators)
                     changed.append("operators")
                 if changed:
@@ -139,9 +162,11 @@ async def change(request: web.Request) -> web.StreamResponse:
                         conn, c.id, {k: parsed.changes[k] for k in changed if k != "operators"}
                     )
         except campaigns.NotOperators:
-            return _page(request, c, fields, types, status=422, errors={"operators": "camp.err.operators"})
+            return _page(request, c, fields, types, status=422, errors={"operators": "camp.err.operators"},
+                         base=base_text)  # fmt: skip
         except asyncpg.UniqueViolationError:  # renamed at the same moment by someone else
-            return _page(request, c, fields, types, status=422, errors={"name": "camp.err.name_taken"})
+            return _page(request, c, fields, types, status=422, errors={"name": "camp.err.name_taken"},
+                         base=base_text)  # fmt: skip
         if changed:
             await logged("update", {"changed": sorted(changed)})
     raise web.HTTPSeeOther(f"/supervisor/campaigns/{c.id}?saved=1")
