@@ -71,7 +71,7 @@ async def index(request: web.Request) -> web.StreamResponse:
 
 @aiohttp_jinja2.template("login.html")
 async def login_form(request: web.Request) -> dict[str, Any]:
-    return context(request, failed=False, locked=False)
+    return context(request, failed=False, locked=False, address_locked=False)
 
 
 _LOGIN_LOCKS: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
