@@ -287,6 +287,7 @@ async def test_an_operator_finds_an_unknown_callers_household_by_their_atena_num
 
     w = await open_line(product, sim, pool)
     await factory.household(pool, w.campaign_id, "0355550773", no="00773", name="照会 太郎")
+    await factory.household(pool, w.campaign_id, "0355550774", no="00774", name="照会 次郎")
     await pool.execute("update campaign_target set state = 'done'")
     page = await browser.new_page(locale="ja-JP", viewport={"width": 1280, "height": 900})
     await _login(page, product.url, "op1")
@@ -304,6 +305,11 @@ async def test_an_operator_finds_an_unknown_callers_household_by_their_atena_num
     await expect(page.get_by_test_id("rec-name")).to_have_text("照会 太郎")
     await expect(page.get_by_test_id("identify-msg")).to_contain_text("この世帯を表示しました")
     await page.screenshot(path=str(ARTIFACTS / "operator-inbound-identified.png"), full_page=True)
+    # The wrong household (the caller misread the number): looked up again before saving.
+    await page.get_by_test_id("identify-key").fill("A00774")
+    await page.get_by_test_id("identify-go").click()
+    await expect(page.get_by_test_id("rec-name")).to_have_text("照会 次郎")
+    await expect(page.get_by_test_id("identify-msg")).to_contain_text("この世帯を表示しました")
     await page.close()
 
 

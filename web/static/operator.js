@@ -80,10 +80,12 @@
     setText("caller", t("caller.heading") + ": " + who);
     show($("caller"), true);
     show($("rec-none"), msg.match !== "known" && msg.match !== "identified");
-    // none or several matched: the 宛名番号 or 世帯番号 the caller gives finds the household
-    show($("identify"), msg.match === "unknown" || msg.match === "several");
+    // none or several matched: the 宛名番号 or 世帯番号 the caller gives finds the household; after
+    // a look-up the form stays, so that a wrong household can be looked up again before saving
+    const looked = msg.match === "identified";
+    show($("identify"), msg.match === "unknown" || msg.match === "several" || looked);
     $("identify").dataset.attempt = msg.attempt_id;
-    setText("identify-msg", "");
+    if (!looked) setText("identify-msg", "");  // (after a look-up it says what was found)
     forCall(msg.attempt_id, false);
     inbound(true);
     setText("outcome", "");
