@@ -60,3 +60,13 @@ def test_the_results_export_names_outcomes_as_the_pages_do() -> None:
     for value, label in OUTCOME_LABELS.items():
         key = f"outcome.{value or 'in_progress'}"
         assert unicodedata.normalize("NFKC", CATALOG["ja"][key]) == label, key
+
+
+def test_every_call_phase_the_operator_page_is_sent_has_words() -> None:
+    """The page shows `call.<phase>`; the engine sends each milestone but AMD's as the phase (a
+    raw `call.channel` showed for half a second on every call)."""
+    from dialer.calls.state import Milestone
+
+    phases = {m.value for m in Milestone if m is not Milestone.AMD} | {"dialing"}
+    for lang in ("ja", "en"):
+        assert sorted(p for p in phases if f"call.{p}" not in CATALOG[lang]) == [], lang

@@ -9,6 +9,7 @@
   let agent = { state: "offline" };
   let since = null;
   let savedDuring = "";  // the call whose outcome was stored while it was still up
+  let messageFor = "";  // the call the message under 保存 is about (cleared when another's record comes)
   let lastNotice = "";  // the notice last shown (the campaign list is read again when one appears)
   let leaving = false;  // ログアウト pressed while taking calls: it follows the pause
 
@@ -23,6 +24,7 @@
     badge.dataset.state = a.state;
     badge.textContent = t("state." + a.state);
     setText("callphase", a.call_phase ? t("call." + a.call_phase) : "");
+    if (a.call_phase && a.call_phase !== "ended" && endedText) { endedText = ""; setText("outcome", ""); }  // a new call
     const mode = a.campaign ? a.campaign.dial_mode : null;
     show($("dial"), a.state === "preview");
     show($("skip"), a.state === "preview");
@@ -34,6 +36,10 @@
     const notice = $("notice");
     notice.textContent = a.notice ? t(a.notice) : "";
     show(notice, !!a.notice);
+    if (a.pause_after_call && !leaving && ["dialing", "talking", "wrap_up", "ready"].includes(a.state)) {
+      // 休憩 pressed during a call (or with one ringing): it comes after the call and its outcome
+      notice.textContent = t("op.pause_after") + (a.notice ? " " + t(a.notice) : ""); show(notice, true);
+    }
     if (leaving) { notice.textContent = t("op.logout_after") + (a.notice ? " " + t(a.notice) : ""); show(notice, true); }
     if (a.notice === "notice.not_assigned" && lastNotice !== a.notice) refreshCampaigns();
     lastNotice = a.notice;
@@ -89,6 +95,7 @@
     forCall(msg.attempt_id, false);
     inbound(true);
     setText("outcome", "");
+    if (String(msg.attempt_id || "") !== messageFor) { setText("disp-msg", ""); messageFor = ""; }
     restoreDraft();
   }
 
@@ -127,8 +134,16 @@
     show($("rec"), true); show($("rec-none"), false);
     if (msg.reason !== "inbound") show($("caller"), false);
     if (msg.attempt_id) forCall(msg.attempt_id, false);
-    setText("outcome", "");
+    previousCall();
+    if (String(msg.attempt_id || "") !== messageFor) { setText("disp-msg", ""); messageFor = ""; }
     restoreDraft();
+  }
+
+  // What became of the last call (応答なし, 話し中…) stays in sight when the next record comes,
+  // marked as the previous call's, until the next call starts.
+  let endedText = "";
+  function previousCall() {
+    setText("outcome", endedText ? t("op.previous_call") + endedText : "");
   }
 
   function onMessage(msg) {
@@ -141,6 +156,7 @@
       let text = t("outcome." + msg.outcome);
       if (msg.hangup_by) text += t("paren.open") + t("hangup." + msg.hangup_by) + t("paren.close");
       setText("outcome", text);
+      endedText = text;
       forCall(msg.needs_disposition ? msg.attempt_id : "", false);
     }
   }
@@ -248,6 +264,7 @@
     let res;
     // No answer within a few seconds (the database hanging, not yet known to be down): say that
     // the outcome is kept and being sent, rather than nothing at all.
+    messageFor = String(item.attempt_id || "none");
     const slow = setTimeout(() => setText("disp-msg", t("disp.pending")), 3000);
     try { res = await postJSON("/api/dispositions", item, csrf); } catch (e) { res = { ok: false, status: 0 }; }
     finally { clearTimeout(slow); }
@@ -300,6 +317,10 @@
     ev.preventDefault();
     if (saveButton.disabled) return;
     form.querySelectorAll(".field-error").forEach((e) => { e.textContent = ""; });
+    if (!form.attempt_id.value && savedDuring && agent.attempt_id && String(agent.attempt_id) === savedDuring) {
+      setText("disp-msg", t("disp.saved_already"));  // this call's outcome is stored: add to it in 経過記録
+      return;
+    }
     const data = Object.fromEntries(new FormData(form).entries());
     // A typing slip (one zero too many) in a promise is asked about, not refused: 延滞金 and debts
     // the record does not show may make a real promise larger than the 未納額 shown.

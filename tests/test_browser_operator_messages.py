@@ -1,0 +1,55 @@
+"""What the operator's page says between and during calls, in headless Chromium: the last call's
+result stays in sight when the next record comes, an old message under 保存 does not follow the
+operator to the next resident, 休憩 pressed during a call says it comes after it, and a second
+保存 for a call already saved says so."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from playwright.async_api import Browser, expect
+
+from dialer import runtime
+from dialer.simpbx import Behaviour, SimulatedPbx
+from tests import factory
+from tests.browser import log_in
+
+pytestmark = pytest.mark.browser
+expect.set_options(timeout=20_000)
+
+
+async def test_the_operator_is_told_what_became_of_each_call_and_of_each_press(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool, mode="preview")
+    await factory.household(pool, w.campaign_id, "0355550791", name="話中 一郎", priority=1)
+    await factory.household(pool, w.campaign_id, "0355550792", name="応答 二郎", priority=2)
+    sim.script("0355550791", Behaviour("busy", ring_s=0.5))
+    sim.script("0355550792", Behaviour("answer", ring_s=0.3, talk_s=None, amd_s=0.2))
+    page = await browser.new_page(locale="ja-JP")
+    await log_in(page, product.url, "op1")
+    await page.get_by_test_id("ready").click()
+    await expect(page.get_by_test_id("rec-name")).to_have_text("話中 一郎")
+    await page.get_by_label("拒否").check()
+    await page.get_by_test_id("save").click()  # before dialling: there is no call to save it for
+    await expect(page.get_by_test_id("disp-msg")).not_to_have_text("")
+    await page.get_by_test_id("dial").click()
+    # Busy: the next record comes at once, and the page still says what became of the call.
+    await expect(page.get_by_test_id("rec-name")).to_have_text("応答 二郎")
+    await expect(page.get_by_test_id("outcome")).to_have_text("前の通話: 話し中（網側で終了）")
+    await expect(page.get_by_test_id("disp-msg")).to_have_text("")  # the old error went with its record
+    await page.get_by_test_id("dial").click()
+    await expect(page.get_by_test_id("agent-state")).to_have_text("通話中")
+    await expect(page.get_by_test_id("outcome")).to_have_text("")  # a new call
+    assert await page.get_by_test_id("call-phase").inner_text() != "call.channel"
+    await page.get_by_test_id("pause").click()
+    await expect(page.locator("#notice")).to_have_text("休憩はこの通話と結果入力の後になります。")
+    await page.get_by_label("拒否").check()
+    await page.get_by_test_id("save").click()
+    await expect(page.get_by_test_id("disp-msg")).to_have_text("保存しました。")
+    await page.get_by_test_id("save").click()  # again, the resident still on the line
+    await expect(page.get_by_test_id("disp-msg")).to_contain_text("この通話の結果は保存済みです")
+    assert await pool.fetchval("select count(*) from disposition") == 1
+    await page.get_by_test_id("hangup").click()
+    await expect(page.get_by_test_id("agent-state")).to_have_text("休憩中")
+    await page.close()
