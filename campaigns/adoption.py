@@ -13,7 +13,9 @@ ChannelId (`dialing.session_id`), and one a live dialer opened is that dialer's,
 share this Asterisk. A dialer restarted on the same machine knows at once that its predecessor is
 gone (its pid no longer runs: processes.forget_gone_here); elsewhere after six missed heartbeats.
 Until then the operator's phone is held elsewhere (`held_elsewhere`): Ready is refused rather
-than ringing a phone that is on a call, and the takeover is tried again with each sweep.
+than ringing a phone that is on a call, and the takeover is tried again with each sweep. The mark
+still names the dead dialer after a takeover, so a dialer also claims the operator's phone
+(processes.claim_phone) before it takes a session over or opens one: a third dialer finds it held.
 """
 
 from __future__ import annotations
@@ -128,6 +130,15 @@ class Adoption:
         listing, call, session = seen.listing, seen.call, seen.session
         extension = slot.user.extension
         if session is None or not extension:
+            return False
+        try:  # another live dialer took it over first (its ChannelId still names the dead one)
+            if not await processes.claim_phone(
+                self.pool, slot.user.id, self.owner, self.settings.dead_after_s
+            ):
+                log.warning("adoption.taken_elsewhere", operator=slot.user.id)
+                return False
+        except STORE_ERRORS as exc:
+            log.warning("adoption.check_failed", operator=slot.user.id, error=type(exc).__name__)
             return False
         async with slot.lock:
             if not _untouched(slot):

@@ -7,6 +7,7 @@ an operator whose state changed meanwhile; the last checks happen right before t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -97,6 +98,10 @@ class Dialing:
         user = slot.user
         assert user.extension
         plan = self.settings.dialplan
+        # one dialer per phone: another one driving it (Ready pressed there too) keeps it
+        if not await processes.claim_phone(self.pool, user.id, self.owner, self.settings.dead_after_s):
+            log.warning("engine.phone_elsewhere", operator=user.id)
+            raise EngineError("error.phone_elsewhere")
         channel_id = session_id(plan.channel_prefix, user.id, self.owner)
         self.tracker.track_session(user.id, channel_id, user.extension)
         slot.session_channel_id, slot.phone_ready = channel_id, False
@@ -115,6 +120,8 @@ class Dialing:
         except AmiActionError as exc:
             log.warning("engine.session_originate_failed", operator=user.id, error=exc.message)
             slot.session_channel_id = None
+            with contextlib.suppress(*STORE_ERRORS):
+                await processes.release_phone(self.pool, user.id, self.owner)
             raise EngineError("error.pbx") from None
         await self.floor.move(slot, Action.READY)
 

@@ -9,12 +9,13 @@ answered or put through to its operator meanwhile is moved on.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
 from campaigns.agent import Action, AgentState
-from campaigns.callflow import CallFlow
+from campaigns.callflow import STORE_ERRORS, CallFlow
 from campaigns.floor import Slot
 from dialer import logs
 from dialer.ami import events
@@ -22,7 +23,7 @@ from dialer.calls.session import SessionPhase
 from dialer.calls.state import Outcome, Party, Phase
 from dialer.calls.tracker import CallTracker, SessionChange
 from dialer.errors import AmiActionError
-from dialer.store import targets
+from dialer.store import processes, targets
 
 log = logs.get("campaigns.phones")
 
@@ -60,6 +61,8 @@ class Phones:
         than answered into an empty bridge, which would be an abandoned call.
         """
         slot.session_channel_id, slot.phone_ready = None, False
+        with contextlib.suppress(*STORE_ERRORS):  # no session: another dialer may drive the phone
+            await processes.release_phone(self.flow.pool, slot.user.id, self.flow.owner)
         tracker = self.flow.tracker
         call = tracker.calls.get(slot.attempt_id) if tracker is not None and slot.attempt_id else None
         if slot.state is AgentState.PREVIEW and slot.lease is not None:

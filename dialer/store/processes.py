@@ -30,7 +30,31 @@ async def beat(conn: Conn, owner: str, link: str) -> None:
 
 async def leave(conn: Conn, owner: str) -> None:
     """A clean stop: the process's leases were handed back already."""
+    await conn.execute("delete from operator_phone where owner = $1", owner)
     await conn.execute("delete from dialer_process where owner = $1", owner)
+
+
+async def claim_phone(conn: Conn, user_id: int, owner: str, dead_after_s: float) -> bool:
+    """This dialer drives the operator's phone session from now on (sql/0037): True unless another
+    dialer that is alive holds it. Taken at once from one that is dead or gone; two claiming at
+    the same moment cannot both win (the row is the operator's)."""
+    got: str | None = await conn.fetchval(
+        """insert into operator_phone (user_id, owner) values ($1, $2)
+           on conflict (user_id) do update set owner = excluded.owner, since = now()
+           where operator_phone.owner = excluded.owner
+              or not exists (select 1 from dialer_process p where p.owner = operator_phone.owner
+                             and p.seen_at > now() - make_interval(secs => $3))
+           returning owner""",
+        user_id,
+        owner,
+        dead_after_s,
+    )
+    return got == owner
+
+
+async def release_phone(conn: Conn, user_id: int, owner: str) -> None:
+    """The operator's session ended or they logged out: another dialer may take them."""
+    await conn.execute("delete from operator_phone where user_id = $1 and owner = $2", user_id, owner)
 
 
 def _running(pid: int) -> bool:
