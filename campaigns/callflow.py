@@ -276,10 +276,18 @@ class CallFlow:
             if needs:
                 if slot.state is AgentState.TALKING:
                     await self.floor.move(slot, Action.ENDED)
-                if slot.disposed:
+                if slot.disposed or await self._recorded(attempt_id):
                     await self.finish_wrap_up(slot)
                 return  # in wrap-up (also when the phone dropped mid-call) until the disposition comes
             await self.back_to_work(slot)
+
+    async def _recorded(self, attempt_id: int) -> bool:
+        """Stored without this slot knowing: resent by the page as a restarted dialer took the call
+        over (before it was the slot's), or saved through another dialer's web app."""
+        try:
+            return await dispositions.recorded(self.pool, attempt_id)
+        except STORE_ERRORS:  # the page sends it again when the database is back
+            return False
 
     async def back_to_work(self, slot: Slot) -> None:
         """After a call without a conversation (caller holds the slot's lock)."""

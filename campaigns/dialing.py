@@ -11,6 +11,7 @@ import contextlib
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -320,6 +321,23 @@ class Dialing:
             timeout_ms=plan.ring_timeout_s * 1000,
             variables=call_variables(campaign, attempt.id),
         )
+
+    async def dial_preview(self, slot: Slot) -> None:
+        """発信 on a preview record (caller holds the slot's lock)."""
+        if slot.state is not AgentState.PREVIEW or slot.lease is None or slot.campaign is None:
+            raise EngineError("error.nothing_to_dial")
+        # read again, as before any call: paused, its window closed or the operator taken off
+        # while the record was on their screen, nothing is dialled
+        fresh = await self.current(slot)
+        if fresh is None:  # the household goes back; the notice on the page says why
+            await self.release_preview(slot)
+            await self.floor.move(slot, Action.RELEASE, notice=slot.notice)
+            return
+        # a preview call, whatever the campaign's mode is now
+        slot.campaign = replace(fresh, dial_mode=slot.campaign.dial_mode)
+        if not self.may_call_residents(slot.campaign):
+            raise EngineError("error.outside_hours")
+        await self.dial(slot, slot.lease)
 
     async def skip(self, slot: Slot) -> None:
         """スキップ: the household shown in preview goes back for later, unless the operator skips too

@@ -14,7 +14,6 @@ import contextlib
 import os
 import secrets
 import socket
-from dataclasses import replace
 
 import asyncpg
 
@@ -234,21 +233,7 @@ class Engine:
     async def dial_preview(self, user: User) -> None:
         slot = self.floor.slot(user)
         async with slot.lock:
-            if slot.state is not AgentState.PREVIEW or slot.lease is None or slot.campaign is None:
-                raise EngineError("error.nothing_to_dial")
-            # read again, as before any call: paused, its window closed or the operator taken off
-            # while the record was on their screen, nothing is dialled
-            fresh = await self.dialing.current(slot)
-            if fresh is None:  # the household goes back; the notice on the page says why
-                await self.dialing.release_preview(slot)
-                await self.floor.move(slot, Action.RELEASE, notice=slot.notice)
-                return
-            slot.campaign = replace(
-                fresh, dial_mode=slot.campaign.dial_mode
-            )  # a preview call, whatever it is now
-            if not self.dialing.may_call_residents(slot.campaign):
-                raise EngineError("error.outside_hours")
-            await self.dialing.dial(slot, slot.lease)
+            await self.dialing.dial_preview(slot)
 
     async def skip_preview(self, user: User) -> None:
         slot = self.floor.slot(user)
@@ -321,18 +306,27 @@ class Engine:
         except UNAVAILABLE as exc:
             await self.db.down(exc, "disposition")
             raise
+        except dispositions.DispositionRejected as exc:
+            # Their own call's outcome, stored already (through another dialer, or resent as this one
+            # took the call over): it ends their wrap-up here too, or they would wait in it for good.
+            if exc.key == "error.already_recorded":
+                await self._after_outcome(user, inp)
+            raise
         if saved.created:
             self.metrics.dispositions.labels(str(saved.campaign_id or "inbound"), saved.code).inc()
+        await self._after_outcome(user, inp)
+        return saved
+
+    async def _after_outcome(self, user: User, inp: DispositionInput) -> None:
         slot = self.floor.slots.get(user.id)
         if slot is None or slot.attempt_id != inp.attempt_id:
-            return saved  # e.g. resent after a restart: stored, nothing else to do
+            return  # e.g. resent after a restart: stored, nothing else to do
         async with slot.lock:
             slot.pause_after_call = slot.pause_after_call or inp.then_pause
             if slot.state is AgentState.WRAP_UP:
                 await self.flow.finish_wrap_up(slot)
             elif slot.state in (AgentState.DIALING, AgentState.TALKING):
                 slot.disposed = True  # saved during the call: wrap-up is skipped when it ends
-        return saved
 
     # ---- dialling ------------------------------------------------------------------------------
     async def _on_call(self, change: CallChange) -> None:

@@ -141,6 +141,13 @@ async def settle_or_retry(conn: Conn, attempt_id: int, outcome: str) -> None:
     await retries.reschedule(conn, attempt_id, why, outcome)
 
 
+async def recorded(conn: Conn, attempt_id: int) -> bool:
+    """An outcome is stored for the call (however it came: before a restart, through another dialer)."""
+    return bool(
+        await conn.fetchval("select exists (select 1 from disposition where attempt_id = $1)", attempt_id)
+    )
+
+
 async def save(
     pool: asyncpg.Pool, user: User, inp: DispositionInput, code: Code, remote_addr: str = ""
 ) -> Saved:

@@ -1,0 +1,70 @@
+"""An outcome stored without the dialer that holds the operator knowing it: resent by the page as
+a restarted dialer took the call over, or saved through another dialer's web app. The operator
+must not be left in wrap-up for good (QA: stuck until the dialer was restarted). Two dialers on the
+embedded PostgreSQL and the simulated PBX, real HTTP and WebSocket."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from dialer import runtime
+from dialer.config import Settings
+from dialer.simpbx import Behaviour, SimulatedPbx
+from tests import factory
+from tests.client import PageClient
+
+
+async def _talking(op: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx) -> tuple[int, int]:
+    w, _ = await factory.world_with_callee(
+        pool, sim, "0355552101", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1)
+    )
+    await op.ready_as("op1", w.campaign_id)
+    pop = await op.wait(lambda m: m["type"] == "record")
+    await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+    return w.campaign_id, int(pop["attempt_id"])
+
+
+async def test_an_outcome_stored_elsewhere_during_the_call_skips_wrap_up(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    async with runtime.started(settings) as a, runtime.started(settings) as b:
+        op, other = PageClient(a.url), PageClient(b.url)
+        try:
+            _, attempt = await _talking(op, pool, sim)
+            await other.open_as("op1")
+            await other.save(attempt, "refused")  # the slot on A does not know
+            op.forget()
+            ended = await op.hang_up()
+            assert ended["needs_disposition"] is True
+            await op.wait_state("ready")  # not wrap-up: the outcome is stored
+        finally:
+            await op.close()
+            await other.close()
+
+
+async def test_saving_again_an_outcome_stored_elsewhere_ends_wrap_up(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    async with runtime.started(settings) as a, runtime.started(settings) as b:
+        op, other = PageClient(a.url), PageClient(b.url)
+        try:
+            _, attempt = await _talking(op, pool, sim)
+            op.forget()
+            await op.hang_up()
+            await op.wait_state("wrap_up")
+            await other.open_as("op1")
+            await other.save(attempt, "refused")
+            body = {"attempt_id": attempt, "token": str(uuid.uuid4()), "code": "refused"}
+            before = len(op.messages)
+            status, reply = await op.post("/api/dispositions", body)
+            assert (status, reply["error"]) == (409, "error.already_recorded")
+            await op.wait(lambda m: m["type"] == "agent" and m["state"] == "ready", since=before)
+            assert (
+                await pool.fetchval("select code from disposition where attempt_id = $1", attempt)
+                == "refused"
+            )
+        finally:
+            await op.close()
+            await other.close()
