@@ -139,6 +139,9 @@ async def finish(
 ) -> None:
     """The call ended (`at`, if given: a write held while the database was away keeps its time).
 
+    A call closed as `lost` by another dialer (this one was dead, or the database away, when it
+    ended) takes the end this one held on disk instead: it is what happened.
+
     A call closed as `lost` (its channel gone while the AMI link was down) that the dialplan put to
     the abandon message meanwhile (the FastAGI `played` route recorded it: FastAGI does not need the
     AMI link) was answered by a person with no operator free: it is `abandoned` (answered at the
@@ -158,7 +161,7 @@ async def finish(
                   amd_status = coalesce($5, amd_status), ended_at = (select at from w),
                   -- consistent even if the "answered" milestone could not be written
                   answered_at = coalesce(answered_at, case when $7 then (select at from w) end, (select at from m))
-           where id = $1 and ended_at is null""",
+           where id = $1 and (ended_at is null or (outcome = 'lost' and $2 <> 'lost'))""",
         attempt_id,
         outcome,
         hangup_by,
