@@ -214,3 +214,25 @@ def _seq(e: LinkEvent) -> int | None:
     if isinstance(e, events.UserEvent) and e.user_event == "FuzzMark":
         return int(e.fields["Seq"])
     return None
+
+
+async def test_a_frame_ending_in_bare_line_feeds_does_not_swallow_the_next(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Lines and the blank line ending in LF alone (not CR LF, as Asterisk sends): that frame is
+    skipped and logged, and the good frame right after it arrives (it was read as one frame with
+    it, and lost: a Hangup among them, the call never ended)."""
+    bare = b"Event: Foo\nX: y\n\n"
+    stream = bare + _mark(0) + b"Event: Bar\n\n" + _mark(1)
+    async with _hostile_asterisk(stream, random.Random(SEED)) as port:
+        ami = AmiLink(_settings(port, ping_interval_s=60.0, action_timeout_s=5.0))
+        seen = Collector()
+        ami.subscribe(seen)
+        try:
+            await ami.start()
+            await seen.wait_for(lambda e: _seq(e) == 1, within=10)
+            assert [_seq(e) for e in seen.items if _seq(e) is not None] == [0, 1]
+        finally:
+            await ami.close()
+    reasons = [str(r["reason"]) for r in _logged(caplog, "ami.frame_skipped")]
+    assert reasons == ["lines end in LF alone, not CR LF"] * 2

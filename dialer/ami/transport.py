@@ -87,7 +87,14 @@ class SafeProtocol(AMIProtocol):  # type: ignore[misc]
                 self.version = banner.partition("/")[2].strip()
             frames = text.split(EOL2)
             self._buffer = frames.pop()
-            for frame in frames:
+            for whole in frames:
+                # A sender ending lines and frames in LF alone (Asterisk sends CR LF): each such
+                # frame is skipped, and the good one read with it is not lost
+                *bare, frame = whole.split("\n\n")
+                for part in bare:
+                    log.warning(
+                        "ami.frame_skipped", reason="lines end in LF alone, not CR LF", chars=len(part)
+                    )
                 if len(frame) > MAX_FRAME_CHARS:
                     log.error("ami.frame_skipped", reason="larger than the frame limit", chars=len(frame))
                     continue
