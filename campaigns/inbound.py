@@ -31,6 +31,7 @@ from dialer.errors import AmiActionError
 from dialer.imports.phones import caller_number
 from dialer.jpformat import phone_display
 from dialer.store import inbound, records
+from dialer.store.db import is_id
 
 log = logs.get("campaigns.inbound")
 
@@ -69,6 +70,13 @@ def caller_of(event: ev.UserEvent, now: float) -> Caller | None:
         return None
     household = (f.get("Household") or "").strip()
     match = (f.get("Caller") or "").strip()
+    # ASCII digits of an id, or none ('²' passes isdigit(); 20 digits overflow a bigint): a known
+    # caller the event names no household for is asked who they are
+    household_id = (
+        int(household) if household.isascii() and household.isdigit() and len(household) <= 18 else None
+    )
+    if not is_id(household_id):
+        household_id, match = None, "unknown" if match == "known" else match
     try:
         wait = float(f.get("Wait") or DEFAULT_WAIT_S)
     except ValueError:
@@ -77,7 +85,7 @@ def caller_of(event: ev.UserEvent, now: float) -> Caller | None:
         uniqueid=event.uniqueid,
         channel=event.channel,
         department_id=department,
-        household_id=int(household) if household.isdigit() and match == "known" else None,
+        household_id=household_id if match == "known" else None,
         match=match if match in MATCHES else "unknown",
         number=caller_number(f.get("Number") or ""),
         deadline=now + max(0.0, min(wait, 600.0) - MARGIN_S),

@@ -150,3 +150,29 @@ async def test_a_caller_known_by_their_registered_number_cannot_be_looked_up_as_
         assert views == 0
     finally:
         await op.close()
+
+
+@pytest.mark.parametrize(
+    ("household", "match", "expected"),
+    [
+        ("42", "known", (42, "known")),
+        ("²", "known", (None, "unknown")),  # isdigit() is true, int() fails: it raised, the caller dropped
+        ("99999999999999999999999", "known", (None, "unknown")),  # beyond a bigint: retried for ever
+        ("0", "known", (None, "unknown")),
+        ("", "several", (None, "several")),
+        ("7", "unknown", (None, "unknown")),
+    ],
+)
+def test_the_household_a_dialplan_event_names_is_an_id_or_none(
+    household: str, match: str, expected: tuple[int | None, str]
+) -> None:
+    from campaigns.inbound import caller_of
+    from dialer.ami import events
+
+    event = events.UserEvent(
+        name="UserEvent", channel="PJSIP/trunk-1", uniqueid="in-1", linkedid="in-1", state_desc="Up",
+        user_event="DialerInbound", fields={"Department": "nhi", "Household": household, "Caller": match},
+    )  # fmt: skip
+    caller = caller_of(event, 0.0)
+    assert caller is not None
+    assert (caller.household_id, caller.match) == expected
