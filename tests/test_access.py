@@ -139,6 +139,24 @@ async def test_one_address_trying_many_user_ids_is_refused_and_others_are_not(
                 await c.close()
 
 
+async def test_a_login_form_that_cannot_be_read_is_a_bad_request(product: runtime.Running) -> None:
+    client = PageClient(product.url)
+    try:
+        for body, kind in (
+            (b"login=op1&password=\xff\xfe", "application/x-www-form-urlencoded"),
+            (
+                b"--x\r\nContent-Disposition: form-data; name=login\r\n\r\nop1",
+                "multipart/form-data; boundary=x",
+            ),
+        ):
+            async with client.http.post(
+                f"{product.url}/login", data=body, headers={"Content-Type": kind}, allow_redirects=False
+            ) as r:
+                assert r.status == 400, kind
+    finally:
+        await client.close()
+
+
 async def test_guesses_sent_all_at_once_are_held_to_the_same_limit(
     product: runtime.Running, pool: asyncpg.Pool
 ) -> None:

@@ -78,7 +78,10 @@ _LOGIN_LOCKS: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValue
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (UnicodeDecodeError, ValueError):  # not UTF-8, a broken multipart body: no form
+        raise web.HTTPBadRequest(text="The form could not be read.") from None
     login_id, password = users.login_id(str(form.get("login", ""))[:64]), str(form.get("password", ""))[:256]
     pool = request.app[POOL]
     refused: tuple[str, int] | None = None
