@@ -39,8 +39,9 @@ def wareki(d: date) -> str:
 
 
 def wareki_fiscal_year(fiscal_year: int) -> str:
-    """2024 -> '令和6年度' (a fiscal year starts on 1 April, so its era is that of 1 April)."""
-    label = wareki(date(fiscal_year, 4, 1))
+    """2024 -> '令和6年度'. A fiscal year starts on 1 April and takes that day's era, except the one
+    the era changed in (1 May 2019): municipalities and the state call it 令和元年度, not 平成31年度."""
+    label = wareki(date(fiscal_year, 5, 1) if fiscal_year == 2019 else date(fiscal_year, 4, 1))
     return label[: label.index("年") + 1] + "度"
 
 
@@ -55,6 +56,8 @@ def phone_display(number: str | None) -> str:
     try:
         parsed = phonenumbers.parse(number, "JP")
     except phonenumbers.NumberParseException:
+        return number
+    if not phonenumbers.is_valid_number(parsed):  # formatting it would drop its leading 0
         return number
     formatted: str = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
     return formatted

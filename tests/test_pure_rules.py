@@ -199,7 +199,7 @@ def test_wareki(d: date, text: str) -> None:
     assert wareki(d) == text
 
 
-@pytest.mark.parametrize(("fy", "text"), [(2024, "令和6年度"), (2019, "平成31年度"), (2018, "平成30年度")])
+@pytest.mark.parametrize(("fy", "text"), [(2024, "令和6年度"), (2019, "令和元年度"), (1989, "平成元年度"), (1988, "昭和63年度"), (2018, "平成30年度")])
 def test_fiscal_year(fy: int, text: str) -> None:
     assert wareki_fiscal_year(fy) == text
 
@@ -210,6 +210,8 @@ def test_fiscal_year(fy: int, text: str) -> None:
         ("0312345678", "03-1234-5678"),
         ("09012345678", "090-1234-5678"),
         ("0120000123", "0120-000-123"),
+        ("031234567", "031234567"),  # not a number in use: as given, its 0 kept
+        ("0800123456", "0800123456"),
         ("", ""),
     ],
 )
