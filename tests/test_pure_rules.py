@@ -199,7 +199,16 @@ def test_wareki(d: date, text: str) -> None:
     assert wareki(d) == text
 
 
-@pytest.mark.parametrize(("fy", "text"), [(2024, "令和6年度"), (2019, "令和元年度"), (1989, "平成元年度"), (1988, "昭和63年度"), (2018, "平成30年度")])
+@pytest.mark.parametrize(
+    ("fy", "text"),
+    [
+        (2024, "令和6年度"),
+        (2019, "令和元年度"),
+        (1989, "平成元年度"),
+        (1988, "昭和63年度"),
+        (2018, "平成30年度"),
+    ],
+)
 def test_fiscal_year(fy: int, text: str) -> None:
     assert wareki_fiscal_year(fy) == text
 
