@@ -188,10 +188,17 @@ class Adoption:
         if call.campaign_id is not None:
             self.floor.campaign_of[call.id] = call.campaign_id
         self.tracker.adopt(call.id, call.channel_id, str(item.get("Channel")), up=up, bridged=bridged)
-        if bridged and not call.connected:  # put through, but the dead dialer never wrote it: an
-            # outcome that needs a person is accepted only for a call put through (dispositions)
-            write = partial(attempts.milestone, self.pool, call.id, "connected", None, at=datetime.now(UTC))
-            await self.flow.store(write, "connected", call.id)
+        # Answered, put through, but the dead dialer never wrote it (or nobody was looking when it
+        # happened): an outcome is accepted only for a call answered, one that needs a person only
+        # for a call put through (dispositions). The time is now: when it happened is not known.
+        now = datetime.now(UTC)
+        for milestone, happened, known in (
+            ("answered", up or bridged, call.answered),
+            ("connected", bridged, call.connected),
+        ):
+            if happened and not known:
+                write = partial(attempts.milestone, self.pool, call.id, milestone, None, at=now)
+                await self.flow.store(write, milestone, call.id)
         await self.floor.move(slot, Action.ADOPT_TALKING if up or bridged else Action.ADOPT_DIALING)
         log.warning("adoption.call", operator=slot.user.id, attempt=call.id, phase=slot.call_phase)
 

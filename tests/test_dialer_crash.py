@@ -112,8 +112,8 @@ async def test_a_dialer_restarted_mid_call_takes_the_operator_and_the_call_over(
         sim.script(number, Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
     pop = await _killed_mid_call(settings, tmp_path, w.campaign_id)
     attempt_id = pop["attempt_id"]
-    # the dead dialer's write of "put through" never reached the database (held, then killed)
-    await pool.execute("update attempt set connected_at = null where id = $1", attempt_id)
+    # the dead dialer's writes of "answered" and "put through" never reached the database
+    await pool.execute("update attempt set connected_at = null, answered_at = null where id = $1", attempt_id)
     sessions_rung = len(
         [a for a in sim.actions("Originate") if str(a.get("ChannelId", "")).startswith("dlr-s")]
     )
@@ -141,30 +141,28 @@ async def test_a_dialer_restarted_mid_call_takes_the_operator_and_the_call_over(
                 pop["record"]["household_id"],
             )
             assert owner == second.engine.owner  # the household is held by the new dialer now
-            # found in its bridge: put through, so an outcome that needs a person may be saved now
+            # found in its bridge: answered and put through, so an outcome that needs a person may
+            # be saved now, during the call (it was refused: 応答のなかった通話)
+            stamped = "select answered_at is not null and connected_at is not null from attempt where id = $1"
             for _ in range(100):
-                if await pool.fetchval(
-                    "select connected_at is not null from attempt where id = $1", attempt_id
-                ):
+                if await pool.fetchval(stamped, attempt_id):
                     break
                 await asyncio.sleep(0.05)
-            assert await pool.fetchval(
-                "select connected_at is not null from attempt where id = $1", attempt_id
-            )
-            ended = await op.hang_up()
-            assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == (
-                "connected",
-                "operator",
-                True,
-            )
-            await op.wait_state("wrap_up")
+            assert await pool.fetchval(stamped, attempt_id)
             body = {
                 "attempt_id": attempt_id,
                 "token": str(uuid.uuid4()),
                 "code": "refused",
                 "then_pause": "1",
             }
-            assert (await op.post("/api/dispositions", body))[0] == 200
+            status, reply = await op.post("/api/dispositions", body)
+            assert status == 200, reply
+            ended = await op.hang_up()
+            assert (ended["outcome"], ended["hangup_by"], ended["needs_disposition"]) == (
+                "connected",
+                "operator",
+                True,
+            )
             await op.wait_state("paused")
             assert (await op.post("/api/agent/ready", {"campaign_id": w.campaign_id}))[0] == 200
             nxt = await op.wait(lambda m: m["type"] == "record" and m["attempt_id"] != attempt_id, within=15)

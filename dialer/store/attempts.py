@@ -196,6 +196,7 @@ class OpenCall:
     lease: Lease | None  # None: an inbound call
     disposed: bool  # the operator already saved its outcome
     connected: bool = False  # its connected_at is stamped (the dead dialer may not have written it)
+    answered: bool = False  # its answered_at is stamped (answered while no dialer was looking)
 
 
 async def open_for_operator(conn: Conn, operator_id: int) -> OpenCall | None:
@@ -203,7 +204,7 @@ async def open_for_operator(conn: Conn, operator_id: int) -> OpenCall | None:
         """select a.id, a.channel_id, a.campaign_id, a.target_id, a.household_id, a.department_id, a.phone_id,
                   a.dialed_number, coalesce(t.attempts, 0) as attempts,
                   exists (select 1 from disposition d where d.attempt_id = a.id) as disposed,
-                  a.connected_at is not null as connected
+                  a.connected_at is not null as connected, a.answered_at is not null as answered
            from attempt a left join campaign_target t on t.id = a.target_id
            where a.operator_id = $1 and a.ended_at is null order by a.id desc limit 1""",
         operator_id,
@@ -211,8 +212,9 @@ async def open_for_operator(conn: Conn, operator_id: int) -> OpenCall | None:
     if row is None:
         return None
     return OpenCall(
-        row["id"], row["channel_id"], row["campaign_id"], _lease_of(row), row["disposed"], row["connected"]
-    )
+        row["id"], row["channel_id"], row["campaign_id"], _lease_of(row), row["disposed"], row["connected"],
+        row["answered"],
+    )  # fmt: skip
 
 
 def _lease_of(row: asyncpg.Record) -> Lease | None:
