@@ -329,13 +329,26 @@ class CallFlow:
             )  # fmt: skip
         except STORE_ERRORS as exc:
             log.error("store.record_failed", attempt=attempt_id, error=type(exc).__name__)
+            slot.record_owed = (reason, attempt_id)  # pushed when the database is back (repop)
             await self.failed(exc, "record")
             return
+        slot.record_owed = None
         if record is not None:
             await self.floor.notifier.to_user(
                 slot.user.id,
                 {"type": "record", "reason": reason, "attempt_id": attempt_id, "record": record.as_json()},
             )
+
+    async def repop(self) -> None:
+        """The database is back: the records it could not give are pushed now (an operator put
+        through during the outage was talking with no name, date of birth or address on screen)."""
+        for slot in list(self.floor.slots.values()):
+            if slot.record_owed is None:
+                continue
+            async with slot.lock:
+                owed, slot.record_owed = slot.record_owed, None
+                if owed is not None and slot.lease is not None and slot.attempt_id == owed[1]:
+                    await self.pop_record(slot, slot.lease, reason=owed[0], attempt_id=owed[1])
 
     async def close_stale_calls(self) -> None:
         """Close calls that never got past ringing and have gone silent (events lost with a link)."""

@@ -342,6 +342,7 @@ class Engine:
         await self.floor.notifier.to_all({"type": "database", "up": up})
         if up:
             self.floor.wake.set()
+            await self.flow.repop()
 
     async def _database_back(self) -> bool:
         """While the database is away: look for it now and then; once it answers, write the held

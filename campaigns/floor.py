@@ -34,6 +34,7 @@ class Slot:
     call_phase: str | None = None
     pause_after_call: bool = False
     disposed: bool = False  # the outcome was saved while the call was still up
+    record_owed: tuple[str, int | None] | None = None  # a record the database could not give: (reason, call)
     notice: str | None = None  # a message key for the page (phone dropped, no targets, ...)
     pages: int = 0  # the operator's open pages (WebSockets)
     inbound: bool = False  # the call is a resident's who called in (not the campaign's)
