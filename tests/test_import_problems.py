@@ -158,3 +158,27 @@ async def test_a_warning_on_a_rejected_line_does_not_say_stored(nhi: asyncpg.Poo
         ("3", "警告(取り込み済み)"),
     }
     assert ("2", "警告(取り込み済み)") not in labels
+
+
+async def test_a_last_line_cut_short_is_refused_not_stored_as_it_stands(
+    nhi: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """A copy stopped part-way: the last line has lost its end (and its line break). Stored, its
+    last field cut to '' overwrote a good value; now it is refused and says why."""
+    plain = partial(row, 調定額="56000")
+    lines = [
+        enc(list(NHI_HEADER)),
+        enc(plain(世帯番号="H2", 宛名番号="A2")),
+        enc(plain(世帯番号="H3", 宛名番号="A3")),
+    ]
+    path = tmp_path / "cut.csv"
+    path.write_bytes(b"\r\n".join(lines)[:-1])  # the last character and the line break gone
+    info = await run(nhi, path, m=mapping.parse({**_nhi_toml(), "file": {"encoding": "cp932"}}, "nhi-cp932"))
+    problems = {r["line"]: r["message"] for r in await imports.problems(nhi, info.id)}
+    assert list(problems) == [3]
+    assert "途中で終わっています" in problems[3]
+    assert {r["household_no"] for r in await nhi.fetch("select household_no from household")} == {"H2"}
+    whole = tmp_path / "whole.csv"  # the same lines, each with its line break: all stored
+    whole.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    await run(nhi, whole, m=mapping.parse({**_nhi_toml(), "file": {"encoding": "cp932"}}, "nhi-cp932"))
+    assert {r["household_no"] for r in await nhi.fetch("select household_no from household")} == {"H2", "H3"}

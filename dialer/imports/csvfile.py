@@ -29,6 +29,12 @@ from dialer.imports.mapping import Mapping
 from dialer.imports.values import clean
 
 REPLACEMENT = "\ufffd"
+# A copy or a transfer stopped part-way leaves a last line without its line break, and that line
+# would be stored as it stands: a field cut to '' overwrote a good value (QA). Refused, with why.
+CUT_SHORT = (
+    "ファイルがこの行の途中で終わっています(最後の行に改行がありません)。"
+    "ファイルが途中で切れている可能性があるため取り込みませんでした。元のファイルを確認してください"
+)
 _SNIFF = 1 << 20
 
 
@@ -225,9 +231,13 @@ class CsvFile:
                 continue
             first = self._line
             self._line += n
+            cut = not taken[-1].endswith(("\n", "\r"))  # only the file's last line can end so
             taken.clear()
             if not fields or (not fields[0].strip() and not "".join(fields).strip()):
                 self.blank_lines += 1  # an empty line, or one of nothing but delimiters
+                continue
+            if cut and first > 1:  # its lines end in line breaks, but not this one: cut short?
+                yield BadRow(first, first + n - 1, CUT_SHORT)
                 continue
             yield Row(first, first + n - 1, fields)
 
