@@ -80,6 +80,22 @@ class Adoption:
             raise EngineError("error.phone_elsewhere")
         return False
 
+    async def owed(self, slot: Slot) -> tuple[attempts.OpenCall, str] | None:
+        """The conversation whose outcome the operator still owes (attempts.awaiting_outcome), and
+        how it ended. One still open in the database counts only once its channel is gone at
+        Asterisk: up, it is another dialer's to follow (or to be taken over), not ended."""
+        owed = await attempts.awaiting_outcome(self.pool, slot.user.id, slot.user.department_id)
+        if owed is None:
+            return None
+        call, outcome, still_open = owed
+        if still_open:
+            try:
+                if not self.link.up or call.channel_id in await self.link.live_channels():
+                    return None
+            except AmiActionError:
+                return None
+        return call, outcome
+
     async def retry(self, send_state: Callable[[Slot], Awaitable[None]]) -> None:
         """Operators refused for a phone held elsewhere get their call back once its dialer is
         taken for dead, without pressing anything (`send_state` shows it on their page)."""

@@ -36,7 +36,7 @@ from dialer.calls.tracker import CallChange, CallTracker
 from dialer.config import Settings
 from dialer.errors import AmiActionError, DatabaseUnavailable
 from dialer.metrics import Metrics
-from dialer.store import attempts, campaigns, dispositions, processes, targets
+from dialer.store import campaigns, dispositions, processes, targets
 from dialer.store.db import UNAVAILABLE
 from dialer.store.journal import Journal
 from dialer.store.users import User
@@ -126,7 +126,7 @@ class Engine:
         """A conversation that ended while no dialer could take the outcome (stopped or restarted
         during the wrap-up): the page is given the call again, ended, to record what was said."""
         try:
-            owed = await attempts.awaiting_outcome(self.pool, slot.user.id, slot.user.department_id)
+            owed = await self.adoption.owed(slot)
         except STORE_ERRORS as exc:
             log.warning("engine.owed_check_failed", operator=slot.user.id, error=type(exc).__name__)
             return
@@ -206,7 +206,7 @@ class Engine:
             raise EngineError("error.not_assigned")
         slot = self.floor.slot(user)
         idle = slot.state in (AgentState.OFFLINE, AgentState.PAUSED) and slot.attempt_id is None
-        if idle and await attempts.awaiting_outcome(self.pool, user.id, user.department_id) is not None:
+        if idle and await self.adoption.owed(slot) is not None:
             raise EngineError("error.outcome_owed")  # the call on the page first (_outcome_still_owed)
         first = slot.state is AgentState.OFFLINE and slot.session_channel_id is None
         if first and await self.adoption.before_first_session(slot) and slot.state is not AgentState.PAUSED:

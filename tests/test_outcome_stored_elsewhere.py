@@ -68,3 +68,32 @@ async def test_saving_again_an_outcome_stored_elsewhere_ends_wrap_up(
         finally:
             await op.close()
             await other.close()
+
+
+async def test_a_conversation_left_open_by_a_dead_dialer_is_asked_for_before_ready(
+    product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """A dialer died mid-conversation and the resident hung up while none ran: the call is still
+    open in the database (not swept yet), its channel gone at Asterisk. The page is asked for its
+    outcome at once, and Ready waits for it (it went through, and the call was forgotten)."""
+    w = await factory.world(pool)
+    await factory.household(pool, w.campaign_id, "0355552201")
+    attempt = await pool.fetchval(
+        """insert into attempt (campaign_id, target_id, household_id, department_id, dial_mode, channel_id,
+                                operator_id, originated_at, answered_at, connected_at)
+           select campaign_id, id, household_id, department_id, 'progressive', 'dlr-a-gone', $1,
+                  now() - interval '2 minutes', now() - interval '110 seconds', now() - interval '108 seconds'
+           from campaign_target returning id""",
+        w.operator.id,
+    )
+    op = PageClient(product.url)
+    try:
+        await op.open_as("op1")
+        ended = await op.wait(lambda m: m["type"] == "call_ended")
+        assert (ended["attempt_id"], ended["outcome"], ended["needs_disposition"]) == (attempt, "lost", True)
+        status, body = await op.post("/api/agent/ready", {"campaign_id": w.campaign_id})
+        assert (status, body["error"]) == (409, "error.outcome_owed")
+        await op.save(attempt, "refused")
+        assert (await op.post("/api/agent/ready", {"campaign_id": w.campaign_id}))[0] == 200
+    finally:
+        await op.close()

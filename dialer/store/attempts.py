@@ -230,26 +230,31 @@ def _lease_of(row: asyncpg.Record) -> Lease | None:
 
 async def awaiting_outcome(
     conn: Conn, operator_id: int, department_id: str | None
-) -> tuple[OpenCall, str] | None:
+) -> tuple[OpenCall, str, bool] | None:
     """The operator's latest conversation in their department, ended in the last 12 hours with no
-    outcome recorded (a dialer stopped or restarted during their wrap-up): the call and how it ended."""
+    outcome recorded (a dialer stopped or restarted during their wrap-up): the call and how it ended.
+    Also one still open in the database that the caller does not follow (its dialer died and has
+    not been swept yet): said `lost`, as the sweep will close it; otherwise Ready went through and
+    the outcome was asked for only at some later reconnect. The last item: it is still open (the
+    caller checks that its channel is gone at Asterisk)."""
     row = await conn.fetchrow(
         """select a.id, a.channel_id, a.campaign_id, a.target_id, a.household_id, a.department_id, a.phone_id,
-                  a.dialed_number, coalesce(t.attempts, 0) as attempts, a.outcome
+                  a.dialed_number, coalesce(t.attempts, 0) as attempts, coalesce(a.outcome, 'lost') as outcome,
+                  a.ended_at is null as open
            from attempt a left join campaign_target t on t.id = a.target_id
            where a.operator_id = $1 and a.department_id = $2 and a.connected_at is not null
-             and (a.outcome = 'connected' or a.outcome = 'lost')  -- as callflow.needs_disposition
-             and a.ended_at > now() - interval '12 hours'
+             and ((a.outcome = 'connected' or a.outcome = 'lost')  -- as callflow.needs_disposition
+                  and a.ended_at > now() - interval '12 hours'
+                  or a.ended_at is null and a.connected_at > now() - interval '12 hours')
              and not exists (select 1 from disposition d where d.attempt_id = a.id)
-           order by a.ended_at desc limit 1""",
+           order by coalesce(a.ended_at, a.connected_at) desc limit 1""",
         operator_id,
         department_id,
     )
     if row is None:
         return None
-    return OpenCall(row["id"], row["channel_id"], row["campaign_id"], _lease_of(row), False), str(
-        row["outcome"] or ""
-    )
+    call = OpenCall(row["id"], row["channel_id"], row["campaign_id"], _lease_of(row), False)
+    return call, str(row["outcome"]), bool(row["open"])
 
 
 async def assign_operator(conn: Conn, attempt_id: int, operator_id: int) -> None:
