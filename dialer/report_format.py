@@ -23,34 +23,41 @@ BY = {
 }
 
 
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f}"
+def _pct(value: float | None, none: str = "") -> str:
+    return none if value is None else f"{value:.1f}"
 
 
-def cells(row: Row, by: str, lang: str = "ja") -> list[str]:
+def cells(row: Row, by: str, lang: str = "ja", *, shown: bool = False) -> list[str]:
+    """A row's cells: for CSV plain numbers (Excel reads them as numbers); `shown` (the page, the
+    terminal) with thousands separators, and — for a rate of nothing."""
     if row.key is None:
         label = TOTAL[lang]
     elif row.key == "" and by in ("operator", "campaign"):
         label = NOBODY[lang] if by == "operator" else "—"
     else:
         label = row.key
+
+    def n(value: float) -> str:
+        return f"{value:,.0f}" if shown else f"{value:.0f}"
+
+    none = "—" if shown else ""
     return [
-        label, str(row.calls), str(row.answered), str(row.connected), str(row.reached), _pct(row.reach_pct),
-        str(row.promises), str(row.promise_yen), str(row.to_staff), str(row.abandoned), _pct(row.abandon_pct),
-        f"{row.talk_s / 60:.0f}",
+        label, n(row.calls), n(row.answered), n(row.connected), n(row.reached), _pct(row.reach_pct, none),
+        n(row.promises), n(row.promise_yen), n(row.to_staff), n(row.abandoned), _pct(row.abandon_pct, none),
+        n(row.talk_s / 60),
     ]  # fmt: skip
 
 
 def summary(report: Report, lang: str = "ja") -> list[tuple[str, str]]:
-    """The period's figures that are not per row."""
+    """The period's figures that are not per row (— for a rate of no promise due)."""
     if lang == "ja":
         return [
-            ("約束履行率(%)", f"{_pct(report.kept_pct)} ({report.promises_kept}/{report.promises_due})"),
+            ("約束履行率(%)", f"{_pct(report.kept_pct, '—')} ({report.promises_kept}/{report.promises_due})"),
             ("接触後の収納", f"{report.paid_households}世帯 {report.paid_yen:,}円"),
             ("催告書", f"{report.letters:,}件"),
         ]
     return [
-        ("promises kept (%)", f"{_pct(report.kept_pct)} ({report.promises_kept}/{report.promises_due})"),
+        ("promises kept (%)", f"{_pct(report.kept_pct, '—')} ({report.promises_kept}/{report.promises_due})"),
         ("paid after contact", f"{report.paid_households} households, ¥{report.paid_yen:,}"),
         ("reminder letters", f"{report.letters:,}"),
     ]
@@ -71,7 +78,7 @@ def to_text(report: Report) -> str:
     title = (
         f"{report.department_id} {report.first.isoformat()}〜{report.last.isoformat()} {BY['ja'][report.by]}"
     )
-    table = [list(COLUMNS["ja"]), *(cells(r, report.by) for r in report.rows)]
+    table = [list(COLUMNS["ja"]), *(cells(r, report.by, shown=True) for r in report.rows)]
     widths = [max(_width(row[i]) for row in table) for i in range(len(table[0]))]
     lines = [title]
     for row in table:

@@ -136,6 +136,9 @@ async def test_supervisors_see_it_on_a_page_and_download_it_as_csv(
         assert status == 200
         assert "接触率(%)" in page
         assert "合計" in page
+        assert (
+            '<td class="num">12,000</td>' in page
+        )  # the promised amount as people read it (the CSV keeps 12000)
         async with c.http.get(
             f"{c.base}/supervisor/reports.csv", params={"from": str(WEEK[0]), "to": str(WEEK[1])}
         ) as r:
@@ -145,6 +148,7 @@ async def test_supervisors_see_it_on_a_page_and_download_it_as_csv(
         assert lines[0][:2] == ["区分", "架電件数"]
         total = next(line for line in lines if line and line[0] == "合計")
         assert total[1:5] == ["20", "6", "5", "5"]
+        assert total[7] == "12000"
         await pool.execute(
             "update campaign set name = '=1+1' where department_id = 'nhi'"
         )  # no formula in Excel

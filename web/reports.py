@@ -56,7 +56,7 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
     lang = lang_of(request)
     ctx = context(
         request, first=first.isoformat(), last=last.isoformat(), by=by, error=error, report=made,
-        columns=report_format.COLUMNS[lang], rows=[report_format.cells(r, by, lang) for r in made.rows] if made else [],
+        columns=report_format.COLUMNS[lang], rows=[report_format.cells(r, by, lang, shown=True) for r in made.rows] if made else [],
         summary=report_format.summary(made, lang) if made else [], choices=report_format.BY[lang],
     )  # fmt: skip
     response = aiohttp_jinja2.render_template("reports.html", request, ctx)
