@@ -70,7 +70,18 @@ async def test_bad_values_are_shown_and_nothing_is_stored(
             sv, f"/supervisor/campaigns/{w.campaign_id}", [*inverted, ("action", "save")]
         )
         assert "Enter an amount greater than the minimum" in page
+        status, _, page = await post_form(
+            sv,
+            f"/supervisor/campaigns/{w.campaign_id}",
+            [*everything(s_unpaid_min_yen="0"), ("action", "save")],
+        )
+        assert (status, "unpaid_min_yen must be" in page) == (422, False)  # the message alone, once (QA)
         await sv.get("/lang?to=ja")
+        status, _, page = await post_form(
+            sv, f"/supervisor/campaigns/{w.campaign_id}", [*everything(r_max_total="-1"), ("action", "save")]
+        )
+        assert (status, 'data-testid="error-r_max_total"' in page) == (422, True)
+        assert '0以上の整数で入力してください。 <small class="muted">(' in page  # with the range it takes
         # every pacing mistake at once, each at its field (QA: one a save, the others only after)
         three = everything(amd_false_machine_pct="abc", target_abandon_pct="5", max_lines="0")
         status, _, page = await post_form(

@@ -144,12 +144,12 @@ def _retry(one: Any, out: Parsed) -> None:
         text = one(f"r_{key}")
         if not text.strip():
             continue
+        low, high = retry.LIMITS[key]
         try:
             raw[key] = _int(text)
-        except ValueError:
-            out.errors[f"r_{key}"] = "camp.err.number"
+        except ValueError:  # the range too: 0 would be refused next (QA)
+            out.errors[f"r_{key}"], out.details[f"r_{key}"] = "camp.err.number", f"{low}〜{high}"
             continue
-        low, high = retry.LIMITS[key]
         if not low <= raw[key] <= high:
             out.errors[f"r_{key}"] = (
                 "camp.err.abandoned" if key == "abandoned_after_minutes" else "camp.err.range"
@@ -255,8 +255,10 @@ def _segment(form: Mapping[str, Sequence[str]], one: Any, out: Parsed) -> None:
         segments.parse(raw or None)
     except segments.SegmentError as exc:  # marked at its field when the form has one
         where = f"s_{exc.key}" if f"s_{exc.key}" in SEGMENT_FIELDS else "segment"
-        message = "camp.err.unpaid_min" if exc.key == "unpaid_min_yen" else "camp.err.segment"
-        out.errors[where], out.english[where] = message, str(exc)
+        if exc.key == "unpaid_min_yen":  # its message says it all (in English too)
+            out.errors[where] = "camp.err.unpaid_min"
+        else:
+            out.errors[where], out.english[where] = "camp.err.segment", str(exc)
         return
     out.changes["segment"] = raw or None
 
