@@ -27,6 +27,7 @@ from dialer.campaign_settings import (
     tokyo_today,
 )
 from dialer.config import Settings
+from dialer.jpformat import phone_display
 
 MODES = ("preview", "progressive", "predictive")
 
@@ -115,7 +116,7 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
                 if v
             ]
             print(
-                f"{c.id:>5}  {c.department_id:<6} {c.status:<8} {c.dial_mode:<11} {c.caller_id:<13} "
+                f"{c.id:>5}  {c.department_id:<6} {c.status:<8} {c.dial_mode:<11} {phone_display(c.caller_id) or '-':<13} "
                 f"{c.name}" + (f"  (own {', '.join(own)})" if own else "")
             )
 

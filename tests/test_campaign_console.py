@@ -62,6 +62,7 @@ async def test_create_and_tune_a_campaign_in_the_console(
         assert "保存しました" in page
         assert value_of(page, "target_abandon_pct") == "2.5"
         assert value_of(page, "machine_message") == "custom/nhi-call-back"
+        assert value_of(page, "caller_id") == "03-1234-5678"  # as people write it (stored as digits)
         assert value_of(page, "s_unpaid_max_yen") == "100000"
         assert value_of(page, "w_sat") == "-"
         assert value_of(page, "s_exclude_classes") == "執行停止、破産"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from campaigns import pacer, retry, segments, windows
-from dialer.jpformat import DASHES, is_japanese_number, phone_digits
+from dialer.jpformat import DASHES, is_japanese_number, phone_digits, phone_display
 from dialer.store.campaigns import SOUND, CampaignInfo, clean_name
 from dialer.store.db import is_id
 
@@ -269,7 +269,7 @@ def values(c: CampaignInfo) -> dict[str, Any]:
         "name": c.name,
         "dial_mode": c.dial_mode,
         "status": c.status,
-        "caller_id": c.caller_id,
+        "caller_id": phone_display(c.caller_id) if c.caller_id else "",  # 03-1234-0001, as people write it
     }
     v["operators"] = [str(i) for i in c.operators]
     v["machine_message"] = c.machine_message or ""
