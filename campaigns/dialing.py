@@ -158,6 +158,15 @@ class Dialing:
         await self.floor.tell(slot, notice)
         return None
 
+    async def taken_off(self, slot: Slot) -> None:
+        """Taken off their campaign by a supervisor while ready (caller holds the slot's lock):
+        paused, to choose another campaign, and no longer counted as waiting for calls; told only
+        while a predictive call counts on them (paused once none does: the next turn)."""
+        if slot.state is AgentState.READY and not self.counted_on(slot):
+            await self.floor.move(slot, Action.PAUSE, notice="notice.not_assigned")
+        else:
+            await self.floor.tell(slot, "notice.not_assigned")
+
     def counted_on(self, slot: Slot) -> bool:
         """A ready operator a predictive call in flight would be given to, were it answered now:
         pausing them at once would leave that person with nobody (an abandoned call)."""
@@ -201,6 +210,8 @@ class Dialing:
                 return  # (a pause waiting for calls that count on them: settle_pause)
             fresh = await self.current(slot)
             if fresh is None:
+                if slot.notice == "notice.not_assigned":
+                    await self.taken_off(slot)
                 return
             slot.campaign = fresh
             if fresh.dial_mode == "predictive":

@@ -134,7 +134,8 @@ class Predictive:
         if fresh.dial_mode != "predictive":
             return False
         for s in [s for s in ready if not fresh.open_to(s.user.id)]:  # taken off the campaign
-            await self.floor.tell(s, "notice.not_assigned")
+            async with s.lock:
+                await self.dialing.taken_off(s)
         slots = [s for s in slots if fresh.open_to(s.user.id)]
         ready = [s for s in ready if fresh.open_to(s.user.id)]
         if not fresh.caller_id:  # active from before the console required one: never 非通知
