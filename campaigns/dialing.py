@@ -213,7 +213,9 @@ class Dialing:
                 if slot.notice == "notice.not_assigned":
                     await self.taken_off(slot)
                 return
-            slot.campaign = fresh
+            moved, slot.campaign = fresh.dial_mode != slot.campaign.dial_mode, fresh
+            if moved:  # a supervisor changed its mode: the page's list says it
+                await self.floor.publish(slot)
             if fresh.dial_mode == "predictive":
                 return  # the pacer places this campaign's calls (campaigns.predictive)
             if slot.user.id in self.held_operators(fresh.id):

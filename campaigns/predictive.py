@@ -130,7 +130,9 @@ class Predictive:
                 await self.floor.tell(s, "notice.campaign_stopped")
             return False
         for s in slots:  # a supervisor's change applies now (a new mode is served by the next turn)
-            s.campaign = fresh
+            moved, s.campaign = s.campaign is not None and s.campaign.dial_mode != fresh.dial_mode, fresh
+            if moved:  # the page's list says the mode
+                await self.floor.publish(s)
         if fresh.dial_mode != "predictive":
             return False
         for s in [s for s in ready if not fresh.open_to(s.user.id)]:  # taken off the campaign

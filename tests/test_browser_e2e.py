@@ -416,3 +416,17 @@ async def test_the_campaign_list_follows_a_supervisors_changes_without_a_reload(
     await select.focus()
     await expect(select.locator("option")).to_have_count(0)
     await expect(page.get_by_test_id("no-campaigns")).to_be_visible()
+
+
+async def test_a_mode_changed_while_the_operator_waits_shows_in_their_list(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    w = await factory.world(pool)  # progressive, no household to call: op1 waits, ready
+    page = await browser.new_page(locale="ja-JP")
+    await _login(page, product.url, "op1")
+    await page.get_by_test_id("ready").click()
+    await expect(page.get_by_test_id("agent-state")).to_have_text("待機中")
+    await expect(page.get_by_test_id("campaign")).to_contain_text("プログレッシブ")
+    await pool.execute("update campaign set dial_mode = 'predictive' where id = $1", w.campaign_id)
+    await expect(page.get_by_test_id("campaign")).to_contain_text("プレディクティブ")  # no focus, no reload
+    await page.close()

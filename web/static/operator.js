@@ -32,7 +32,12 @@
     // (ready with a 休憩 waiting for a ringing call: 受付開始 calls the pause off)
     $("ready").disabled = !(["offline", "paused"].includes(a.state) || (a.state === "ready" && a.pause_after_call));
     $("campaign").disabled = !["offline", "paused"].includes(a.state);
-    if (a.campaign) $("campaign").value = String(a.campaign.id);
+    if (a.campaign) {
+      $("campaign").value = String(a.campaign.id);
+      // its mode changed by a supervisor: the list says the old one until read again (QA)
+      const chosen = $("campaign").selectedOptions[0];
+      if (chosen && chosen.dataset.mode && chosen.dataset.mode !== a.campaign.dial_mode) refreshCampaigns();
+    }
     const notice = $("notice");
     notice.textContent = a.notice ? t(a.notice) : "";
     show(notice, !!a.notice);
