@@ -49,3 +49,22 @@ def test_a_campaign_form_writes_what_its_page_changed(
         _settings(*posted), None if base is None else _settings(*base), _settings(*stored)
     )
     assert got == (written, clash)
+
+
+@pytest.mark.parametrize(
+    ("typed", "spans"),
+    [
+        ("９時〜１２時", ["9:00-12:00"]),
+        ("9時〜12時、13時30分〜20時", ["9:00-12:00", "13:30-20:00"]),
+        ("9時半-17時", ["9:30-17:00"]),
+        ("09:00-12:00", ["09:00-12:00"]),
+        ("なし", []),
+    ],
+)
+def test_calling_hours_as_people_type_them(typed: str, spans: list[str]) -> None:
+    form: dict[str, list[str]] = {}
+    for k, v in everything(w_mon=typed):
+        form.setdefault(k, []).append(v)
+    parsed = campaign_form.read(form)
+    assert parsed.errors == {}
+    assert parsed.changes["calling_window"]["mon"] == spans

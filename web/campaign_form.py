@@ -54,8 +54,15 @@ def _items(text: str) -> list[str]:
     return [item for item in re.split(r"[,、\s]+", norm(text)) if item]
 
 
+def _hours(m: re.Match[str]) -> str:
+    minutes = "30" if m.group(3) else f"{int(m.group(2) or 0):02d}"
+    return f"{int(m.group(1))}:{minutes}"
+
+
 def _spans(text: str) -> list[str]:
-    cleaned = re.sub(f"[〜~{DASHES}]", "-", norm(text))
+    # 9時〜12時, 13時30分〜20時, 9時半: as people write times (QA: refused before)
+    timed = re.sub(r"(\d{1,2})時(?:(\d{1,2})分|(半))?", _hours, norm(text))
+    cleaned = re.sub(f"[〜~{DASHES}]", "-", timed)
     return [] if cleaned.lower() in CLOSED else _items(cleaned)
 
 
