@@ -64,12 +64,16 @@ async def database(settings: Settings, *, create: bool = True) -> AsyncIterator[
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     embedded = EmbeddedPostgres(settings.pgdata)
     dsn = await asyncio.to_thread(embedded.start)
-    log.info("db.embedded_started", pgdata=str(settings.pgdata))
+    # a command run beside a running `dialer demo` uses its server and leaves it running: said so,
+    # rather than "started" and "stopped" (QA: it looked as if the demo's database had been stopped)
+    joined = embedded.joined
+    log.info("db.embedded_joined" if joined else "db.embedded_started", pgdata=str(settings.pgdata))
     try:
         yield dsn
     finally:
         await asyncio.to_thread(embedded.stop)
-        log.info("db.embedded_stopped")
+        if not joined:
+            log.info("db.embedded_stopped")
 
 
 def _cannot_listen(exc: OSError, host: str, port: int, what: str) -> PortInUse:

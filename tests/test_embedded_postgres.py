@@ -24,3 +24,21 @@ async def test_a_stopped_server_starts_again_in_the_same_process(tmp_path: Path)
             server.stop()
         assert not (pgdata / "postmaster.pid").exists()
         shutil.rmtree(pgdata)
+
+
+async def test_a_command_beside_a_running_server_joins_it_and_leaves_it_running(tmp_path: Path) -> None:
+    """`dialer campaign list` while `dialer demo` runs: it uses the demo's server and must neither
+    stop it nor log that it did (QA: db.embedded_stopped after every command looked alarming)."""
+    pgdata = tmp_path / "pgdata"
+    first = EmbeddedPostgres(pgdata)
+    first.start()
+    try:
+        second = EmbeddedPostgres(pgdata)
+        dsn = second.start()
+        assert (first.joined, second.joined) == (False, True)
+        second.stop()
+        conn = await asyncpg.connect(dsn)  # still running
+        assert await conn.fetchval("select 1") == 1
+        await conn.close()
+    finally:
+        first.stop()

@@ -49,6 +49,11 @@ class EmbeddedPostgres:
             server.psql(f"create database {DATABASE};")
         return self.dsn(DATABASE)
 
+    @property
+    def joined(self) -> bool:
+        """Another process (a running `dialer demo`) started the server: stop() leaves it running."""
+        return self._joined
+
     def dsn(self, database: str) -> str:
         return f"postgresql://postgres@/{database}?host={self.pgdata}"
 
