@@ -3,6 +3,7 @@ households made to fall on either side of it; filling a campaign from its segmen
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Any
 
@@ -326,3 +327,14 @@ async def test_a_promise_is_broken_once_the_follow_up_grace_has_passed(
         "update campaign set retry_policy = '{\"promise_grace_minutes\": 1440}' where id = $1", cid
     )
     assert (await store.preview(pool, cid, "nhi", broken, TODAY)).households == 1
+
+
+async def test_the_sample_campaigns_select_what_their_names_say(pool: asyncpg.Pool) -> None:
+    from dialer import demo
+
+    assert await demo.seed(pool, households=20)
+    rows = await pool.fetch("select name, segment from campaign order by id")
+    read = {r["name"]: segments.parse(json.loads(r["segment"])) for r in rows}
+    under = read["国保 滞納繰越 10万円未満"]
+    assert (under.years, under.unpaid_max_yen) == (segments.Years.CARRIED_OVER, 100_000)
+    assert {s.years for name, s in read.items() if "現年度分" in name} == {segments.Years.CURRENT_ONLY}
