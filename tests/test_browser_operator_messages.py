@@ -12,7 +12,7 @@ from playwright.async_api import Browser, expect
 from dialer import runtime
 from dialer.simpbx import Behaviour, SimulatedPbx
 from tests import factory
-from tests.browser import log_in
+from tests.browser import ARTIFACTS, log_in
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=20_000)
@@ -26,10 +26,14 @@ async def test_the_operator_is_told_what_became_of_each_call_and_of_each_press(
     await factory.household(pool, w.campaign_id, "0355550792", name="応答 二郎", priority=2)
     sim.script("0355550791", Behaviour("busy", ring_s=0.5))
     sim.script("0355550792", Behaviour("answer", ring_s=0.3, talk_s=None, amd_s=0.2))
-    page = await browser.new_page(locale="ja-JP")
+    page = await browser.new_page(locale="ja-JP", viewport={"width": 1366, "height": 650})  # a laptop's
     await log_in(page, product.url, "op1")
     await page.get_by_test_id("ready").click()
     await expect(page.get_by_test_id("rec-name")).to_have_text("話中 一郎")
+    for button in ("dial", "save"):  # in sight without scrolling (QA: both were below the fold)
+        box = await page.get_by_test_id(button).bounding_box()
+        assert box is not None
+        assert box["y"] + box["height"] <= 650, (button, box)
     await page.get_by_label("拒否").check()
     await page.get_by_test_id("save").click()  # before dialling: there is no call to save it for
     await expect(page.get_by_test_id("disp-msg")).not_to_have_text("")
@@ -38,10 +42,13 @@ async def test_the_operator_is_told_what_became_of_each_call_and_of_each_press(
     await expect(page.get_by_test_id("rec-name")).to_have_text("応答 二郎")
     await expect(page.get_by_test_id("outcome")).to_have_text("前の通話: 話し中（網側で終了）")
     await expect(page.get_by_test_id("disp-msg")).to_have_text("")  # the old error went with its record
+    await expect(page.get_by_label("拒否")).not_to_be_checked()  # and what was typed for it
     await page.get_by_test_id("dial").click()
     await expect(page.get_by_test_id("agent-state")).to_have_text("通話中")
     await expect(page.get_by_test_id("outcome")).to_have_text("")  # a new call
     assert await page.get_by_test_id("call-phase").inner_text() != "call.channel"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "operator-laptop-1366x650.png"))  # what the screen shows
     await page.get_by_test_id("pause").click()
     await expect(page.locator("#notice")).to_have_text("休憩はこの通話と結果入力の後になります。")
     await page.get_by_label("拒否").check()

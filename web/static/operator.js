@@ -111,9 +111,14 @@
   const day = (iso, label) => (english ? iso : label);
 
   let shownTotal = null;  // the record's 未納額 on screen: a promise far above it is asked about
+  let shownHousehold = null;
   function renderRecord(msg) {
     const r = msg.record;
     shownTotal = r.total_unpaid_yen;
+    // Another household's record before any call of its (preview): what was typed was for the last
+    // one, whose call rang out, and it would be kept for this one's call (QA).
+    if (!msg.attempt_id && shownHousehold !== null && r.household_id !== shownHousehold) clearTyped();
+    shownHousehold = r.household_id;
     setText("r-name", r.name_kanji);
     setText("r-kana", r.name_kana);
     setText("r-birth", !r.birth_date ? "" : english ? r.birth_date : r.display.birth + " (" + r.birth_date + ")");
