@@ -60,3 +60,29 @@ async def test_the_operator_is_told_what_became_of_each_call_and_of_each_press(
     await page.get_by_test_id("hangup").click()
     await expect(page.get_by_test_id("agent-state")).to_have_text("休憩中")
     await page.close()
+
+
+async def test_a_second_tab_lets_the_resident_go_when_the_first_records_the_outcome(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)  # progressive
+    await factory.household(pool, w.campaign_id, "0355550793", name="一件目 太郎", priority=1)
+    await factory.household(pool, w.campaign_id, "0355550794", name="二件目 花子", priority=2)
+    sim.script("0355550793", Behaviour("answer", ring_s=0.3, talk_s=None, amd_s=0.2))
+    sim.script("0355550794", Behaviour("answer", ring_s=3.0, talk_s=None, amd_s=0.2))
+    context = await browser.new_context(locale="ja-JP")
+    first = await context.new_page()
+    await log_in(first, product.url, "op1")
+    second = await context.new_page()  # the same session, another tab
+    await second.goto(f"{product.url}/operator")
+    await first.get_by_test_id("ready").click()
+    for tab in (first, second):
+        await expect(tab.get_by_test_id("rec-name")).to_have_text("一件目 太郎")
+    await first.get_by_label("拒否").check()  # saved during the call, then hung up (as QA did)
+    await first.get_by_test_id("save").click()
+    await expect(first.get_by_test_id("disp-msg")).to_have_text("保存しました。")
+    await first.get_by_test_id("hangup").click()
+    for tab in (first, second):  # the next household rings: nobody's record on either tab
+        await expect(tab.get_by_test_id("call-phase")).to_have_text("呼出中")
+        await expect(tab.get_by_test_id("rec-name")).to_be_hidden()
+    await context.close()

@@ -51,6 +51,14 @@
     if (a.state === "ready" || a.state === "offline" || a.state === "paused") {
       if (!form.attempt_id.value || form.attempt_id.value === savedDuring) { form.attempt_id.value = ""; clearRecord(); }
     }
+    // Ready (or on the next call): no outcome is owed for the call this form was for, so another
+    // tab (or page) recorded it. Unless this tab still has it to send, the resident goes (QA: a
+    // second tab kept showing the last resident while the next one was being dialled).
+    const stale = form.attempt_id.value && form.attempt_id.value !== String(a.attempt_id || "");
+    if (stale && (a.state === "ready" || a.state === "dialing" || a.state === "preview")
+        && !outbox().some((x) => String(x.attempt_id) === form.attempt_id.value)) {
+      clearTyped(); form.attempt_id.value = ""; clearRecord();
+    }
     if (mode && a.attempt_id && (a.state === "talking" || a.state === "wrap_up") && String(a.attempt_id) !== savedDuring) {
       // a preview call keeps what was typed while its record was read before dialling
       forCall(a.attempt_id, mode === "preview" && !form.attempt_id.value);
