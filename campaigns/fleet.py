@@ -114,6 +114,14 @@ class Fleet:
             raise EngineError("error.other_pbx")
         return await held[0].listen(supervisor, operator_id, mode)
 
+    async def stop_listening(self, supervisor: User, channel_id: str) -> None:
+        """The listen-in is on the engine whose server rang the supervisor's phone."""
+        for engine in self.engines:
+            if channel_id in engine.listens.up:
+                await engine.stop_listening(supervisor, channel_id)
+                return
+        raise EngineError("error.no_listen")
+
     def _of_or_first(self, user: User) -> Engine:
         try:
             return self.of(user)

@@ -111,6 +111,18 @@ class Listens:
         self.up[channel_id] = listen
         return channel_id
 
+    async def stop(self, link: AmiLink, supervisor: User, channel_id: str) -> None:
+        """終了 on the supervisor's page: their own listen-in hung up (not another's)."""
+        listen = self.up.get(channel_id)
+        if listen is None or listen.supervisor.id != supervisor.id:
+            raise EngineError("error.no_listen")
+        try:
+            await link.hangup(channel_id)  # False: it had ended already
+        except AmiActionError as exc:
+            log.warning("engine.listen_stop_failed", supervisor=supervisor.id, error=exc.message)
+            raise EngineError("error.pbx") from None
+        self.up.pop(channel_id, None)
+
     async def on_event(self, event: LinkEvent) -> None:
         if isinstance(event, ev.Hangup):
             self.up.pop(event.uniqueid, None)

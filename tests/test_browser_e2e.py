@@ -276,6 +276,13 @@ async def test_a_supervisor_listens_in_from_the_floor_page(
         (spy,) = [a for a in sim.actions("Originate") if a["Context"] == "dialer-listen"]
         assert spy["Channel"] == "PJSIP/9001"
         assert await pool.fetchval("select count(*) from audit_log where action = 'listen'") == 1
+        # whom, and a way to stop (it goes on through the operator's next calls otherwise)
+        await expect(page.get_by_test_id("listen-msg")).to_contain_text("モニタ中: テスト op1（聞く）")
+        await page.get_by_test_id("listen-stop").click()
+        await expect(page.get_by_test_id("listen-msg")).to_have_text("モニタを終了しました。")
+        await expect(page.get_by_test_id("listen-stop")).to_be_hidden()
+        assert not [c for c in sim.live_channels() if c.uniqueid == spy["ChannelId"]]
+        assert await pool.fetchval("select count(*) from audit_log where action = 'listen.stop'") == 1
     finally:
         await op.close()
 

@@ -53,9 +53,8 @@ async def test_a_supervisor_whispers_to_an_operator_on_a_call_and_it_is_audited(
         status, body = await sup.post(
             "/api/supervisor/listen", {"operator_id": w.operator.id, "mode": "whisper"}
         )
-        assert (status, body) == (200, {"ok": True})
-
         (spy,) = [a for a in sim.actions("Originate") if a["Context"] == "dialer-listen"]
+        assert (status, body) == (200, {"ok": True, "channel_id": spy["ChannelId"]})  # for 終了
         variables = dict(v.split("=", 1) for v in get_all(spy, "Variable"))
         session = next(c for c in sim.live_channels() if c.uniqueid.startswith("dlr-s"))
         assert spy["Channel"] == "PJSIP/9001"  # the supervisor's own phone
@@ -108,9 +107,21 @@ async def test_every_call_heard_while_listening_is_in_the_audit_log(
 
     try:
         assert await sup.login("sv1", factory.PASSWORD, page="/supervisor") == 200
-        status, _ = await sup.post("/api/supervisor/listen", {"operator_id": w.operator.id, "mode": "listen"})
+        status, started = await sup.post(
+            "/api/supervisor/listen", {"operator_id": w.operator.id, "mode": "listen"}
+        )
         assert status == 200
         await watcher.until(lambda m: m.is_event("ChanSpyStart"), within=5)
+        other = await factory.user(pool, "sv2", "supervisor", "nhi", "9002")
+        nosy = PageClient(product.url)
+        try:  # another supervisor cannot end it
+            assert await nosy.login(other.login, factory.PASSWORD, page="/supervisor") == 200
+            status, body = await nosy.post(
+                "/api/supervisor/listen/stop", {"channel_id": started["channel_id"]}
+            )
+            assert (status, body["error"]) == (409, "error.no_listen")
+        finally:
+            await nosy.close()
         second = await op.next_call(first["attempt_id"])  # the supervisor still listens: heard too
         # written as the call connects (the page may hear of it first)
         await fetched(pool, "select true from audit_log where action = 'listen.call'")

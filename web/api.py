@@ -141,6 +141,24 @@ async def listen(request: web.Request) -> web.Response:
     )  # fmt: skip
     if "refused" in detail:
         return _error(detail["refused"], 409)
+    return web.json_response({"ok": True, "channel_id": detail["channel_id"]})
+
+
+@require("supervisor")
+async def stop_listening(request: web.Request) -> web.Response:
+    """終了: the supervisor's listen-in ends (their phone is hung up), audit-logged."""
+    user = current(request).user
+    channel_id = (await _json(request)).get("channel_id")
+    if not isinstance(channel_id, str) or len(channel_id) > 64:
+        return _error("error.invalid", 400)
+    try:
+        await request.app[ENGINE].stop_listening(user, channel_id)
+    except EngineError as exc:
+        return _error(exc.key, 409)
+    await audit.record(
+        request.app[POOL], action="listen.stop", user_id=user.id, department_id=user.department_id,
+        detail={"channel_id": channel_id}, remote_addr=request.remote or "",
+    )  # fmt: skip
     return web.json_response({"ok": True})
 
 
@@ -183,3 +201,4 @@ def routes(app: web.Application) -> None:
     app.router.add_get("/api/floor", floor)
     app.router.add_get("/api/agent/campaigns", open_campaigns)
     app.router.add_post("/api/supervisor/listen", listen)
+    app.router.add_post("/api/supervisor/listen/stop", stop_listening)

@@ -7,11 +7,30 @@
   const canListen = root.dataset.canListen === "1";
 
   // Listen-in: the supervisor's own phone rings, then hears the operator's calls (audit-logged).
+  // The page says whom the supervisor listens to, with 終了 (QA: one click went on listening to
+  // every later call, with nothing on the page to say so or to stop it).
+  const stopButton = document.getElementById("listen-stop");
+  let listening = null;  // the listening channel's id
   async function listen(operatorId, mode) {
     const res = await postJSON("/api/supervisor/listen", { operator_id: operatorId, mode: mode }, root.dataset.csrf);
-    document.getElementById("listen-msg").textContent =
-      res.ok ? t("sup.listen_ringing") : t((res.data && res.data.error) || "error.generic");
+    const who = agents.has(operatorId) ? agents.get(operatorId).display_name : "";
+    document.getElementById("listen-msg").textContent = res.ok
+      ? t("sup.listen_ringing") + " " + t("sup.listening").replace("{name}", who).replace("{mode}", t("sup." + mode))
+      : t((res.data && res.data.error) || "error.generic");
+    listening = res.ok ? res.data.channel_id : listening;
+    stopButton.hidden = !listening;
   }
+  stopButton.addEventListener("click", async () => {
+    if (!listening) return;
+    const res = await postJSON("/api/supervisor/listen/stop", { channel_id: listening }, root.dataset.csrf);
+    // ended already (the phone was put down) is as good as ended now
+    if (res.ok || (res.data && res.data.error === "error.no_listen")) {
+      listening = null; stopButton.hidden = true;
+      document.getElementById("listen-msg").textContent = t("sup.listen_stopped");
+    } else {
+      document.getElementById("listen-msg").textContent = t((res.data && res.data.error) || "error.generic");
+    }
+  });
 
   // Occupancy now (PACING.md): talking or wrapping up, over those logged in and not paused.
   const WORKING = new Set(["ready", "preview", "dialing", "talking", "wrap_up", "connecting"]);
