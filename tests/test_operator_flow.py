@@ -354,6 +354,9 @@ async def test_the_campaign_list_tells_untried_from_due_again_and_an_admin_sees_
             assert ("tax: 住民税催告" in html) == (login == "admin1")  # which department, when several
             assert [c["no_caller_id"] for c in listed] == [False, True][: len(listed)]
             assert html.count('data-testid="no-caller-id"') == (login == "admin1")  # it calls nobody: said so
+            # active with no household on it (住民税催告): its operators would only wait (QA)
+            assert [c["no_households"] for c in listed] == [False, True][: len(listed)]
+            assert html.count('data-testid="no-households"') == (login == "admin1")
             assert ("内線番号の登録が必要です" in html) == (login == "sv1")  # why there is no 聞く button
         finally:
             await client.close()

@@ -209,6 +209,7 @@ async def progress(conn: Conn, department_id: str | None) -> list[dict[str, Any]
     rows = await conn.fetch(
         f"""select c.id, c.name, c.department_id, c.dial_mode, c.status,
                       c.status = 'active' and coalesce(c.caller_id, '') = '' as no_caller_id,
+                      c.status = 'active' and count(t.id) = 0 as no_households,
                       count(t.id) filter (where t.state = 'pending' and t.attempts = 0) as untried,
                       count(t.id) filter (where t.state = 'pending' and t.attempts > 0) as retrying,
                       count(t.id) filter (where t.state = 'leased') as leased,

@@ -93,9 +93,9 @@
     for (const c of data.campaigns) {
       const tr = document.createElement("tr");
       const today = Object.entries(c.today || {}).map(([k, v]) => t("outcome." + k) + " " + v).join("・");
-      const abandon = c.abandon_rate === null ? "—" : (c.abandon_rate * 100).toFixed(1) + " %";
+      const abandon = c.abandon_rate === null || c.dial_mode === "preview" ? "—" : (c.abandon_rate * 100).toFixed(1) + " %";
       const name = allDepartments ? c.department_id + ": " + c.name : c.name;
-      for (const [text, cls] of [[name, ""], [t("cstatus." + c.status), ""], [t("mode." + c.dial_mode), ""],
+      for (const [text, cls] of [[name, ""], [t("cstatus." + c.status), "nowrap"], [t("mode." + c.dial_mode), "nowrap"],
                                  [String(c.untried), "num"], [String(c.retrying), "num"], [String(c.done), "num"],
                                  [abandon, "num"], [today, ""]]) {
         const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td);
@@ -105,6 +105,11 @@
         cell.classList.add("error"); cell.dataset.testid = "abandon-over";
         cell.title = t("sup.abandon_over").replace("{target}", (c.target_abandon * 100).toFixed(1));
         cell.textContent += " ⚠";
+      }
+      if (c.no_households) {  // active with nobody to call: its operators would only wait (QA)
+        const warn = document.createElement("span");
+        warn.className = "error"; warn.dataset.testid = "no-households"; warn.textContent = " " + t("sup.no_households");
+        tr.children[1].appendChild(warn);
       }
       if (c.no_caller_id) {  // active, yet no call is placed (never 非通知): say so by its status
         const warn = document.createElement("span");
