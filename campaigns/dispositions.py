@@ -62,6 +62,7 @@ class DispositionInput:
 class FieldError:
     field: str
     key: str  # a message key, translated by the page (web/i18n.py)
+    detail: str = ""  # in any language, shown after it: the calling hours of the day asked for
 
 
 def _text(raw: Mapping[str, object], key: str) -> str:
@@ -150,7 +151,10 @@ def validate(
         elif not CALL_HOURS[0] <= callback_at.astimezone(TOKYO).time() < CALL_HOURS[1]:
             errors.append(FieldError("callback_at", "error.callback_hours"))
         elif window is not None and not window.is_open(callback_at):
-            errors.append(FieldError("callback_at", "error.callback_window"))
+            hours = window.spans_on(callback_at.astimezone(TOKYO).date())
+            errors.append(
+                FieldError("callback_at", "error.callback_window", ", ".join(map(str, hours)) or "-")
+            )
     if errors:
         return errors
     assert code is not None

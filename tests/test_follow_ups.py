@@ -196,6 +196,8 @@ async def test_a_call_back_outside_the_campaigns_hours_is_refused_with_a_reason(
     status, reply = await operator.post("/api/dispositions", callback("15:00"))  # 8-21 h, but not 9-10
     assert status == 422
     assert reply["fields"] == {"callback_at": "error.callback_window"}
+    hours = ", ".join(map(str, one_hour.spans_on(day))) or "-"  # 09:00-10:00 (none in 年末年始)
+    assert reply["details"] == {"callback_at": hours}  # the page says the hours it may take (QA)
     assert await pool.fetchval("select count(*) from disposition") == 0
     status, reply = await operator.post("/api/dispositions", callback("09:30"))
     assert status == 200, reply

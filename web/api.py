@@ -24,8 +24,13 @@ MAX_BODY = 64 * 1024
 _KEY = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,31}")  # a 宛名番号 or 世帯番号 as imports keep them
 
 
-def _error(key: str, status: int, fields: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"error": key, "fields": fields or {}}, status=status)
+def _error(
+    key: str, status: int, fields: dict[str, str] | None = None, details: dict[str, str] | None = None
+) -> web.Response:
+    body: dict[str, Any] = {"error": key, "fields": fields or {}}
+    if details:
+        body["details"] = details  # by field, shown after its message (the hours a call-back may take)
+    return web.json_response(body, status=status)
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
@@ -83,7 +88,12 @@ async def save_disposition(request: web.Request) -> web.Response:
         window = await dispositions.calling_window(conn, rules.attempt_of(body))
     checked = rules.validate(body, codes, rules.reference_time(body, datetime.now(UTC)), window)
     if isinstance(checked, list):
-        return _error("error.invalid", 422, {e.field: e.key for e in checked})
+        return _error(
+            "error.invalid",
+            422,
+            {e.field: e.key for e in checked},
+            {e.field: e.detail for e in checked if e.detail},
+        )
     try:
         saved = await request.app[ENGINE].disposition(
             user, checked, codes[checked.code], request.remote or ""

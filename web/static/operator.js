@@ -306,7 +306,9 @@
     const unplaced = [];  // errors with no field of their own on the form (the call itself, say)
     for (const [field, key] of Object.entries(res.data.fields || {})) {
       const slot = current ? form.querySelector('.field-error[data-for="' + field + '"]') : null;
-      if (slot) slot.textContent = t(key); else unplaced.push(t(key));
+      const detail = (res.data.details || {})[field];  // e.g. the hours a call-back may be given that day
+      const text = t(key) + (detail ? " (" + detail + ")" : "");
+      if (slot) slot.textContent = text; else unplaced.push(text);
     }
     setText("disp-msg", [t(res.data.error || "error.generic"), ...unplaced].join(" "));
     return true;
