@@ -21,7 +21,6 @@ from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
 from tests import factory
 from tests.browser import ARTIFACTS, log_in
-from tests.client import PageClient
 
 pytestmark = pytest.mark.browser
 # Generous: CI machines can be slow and loaded; an expectation returns as soon as it holds.
@@ -225,66 +224,6 @@ async def test_logging_out_with_an_unsent_outcome_warns_then_clears_it(
     assert dialogs
     assert "未送信の結果があります" in dialogs[0]
     assert await page.evaluate("Object.keys(localStorage).length") == 0  # nothing left on the terminal
-
-
-async def test_a_supervisor_counts_a_segment_then_saves_and_fills_it(
-    browser: Browser, product: runtime.Running, pool: asyncpg.Pool
-) -> None:
-    w = await factory.world(pool)
-    await factory.households_for_a_segment(pool, w.campaign_id, "03555540", "B", (30_000, 150_000))
-    page = await browser.new_page()
-    await _login(page, product.url, "sv1")
-    await page.get_by_role("link", name="設定").first.click()
-    await expect(page.get_by_role("heading", name="キャンペーン設定: テスト催告")).to_be_visible()
-    await page.get_by_label("未納額（円）以上").fill("１００，０００")  # full-width digits and comma
-    await page.get_by_label("方式").select_option("predictive")
-    await page.get_by_test_id("preview-button").click()
-    await expect(page.get_by_test_id("preview")).to_contain_text("1 世帯が該当")
-    await expect(page.get_by_test_id("preview")).to_contain_text("150,000円")
-    await page.get_by_test_id("save").click()
-    await expect(page.get_by_test_id("saved")).to_be_visible()
-    await expect(page.get_by_label("未納額（円）以上")).to_have_value("100000")
-    await page.get_by_test_id("fill").click()
-    await expect(page.get_by_test_id("filled")).to_contain_text("新規登録 1")
-    await page.screenshot(path=str(ARTIFACTS / "supervisor-campaign.png"), full_page=True)
-    row = await pool.fetchrow("select dial_mode, segment from campaign where id = $1", w.campaign_id)
-    assert (row["dial_mode"], json.loads(row["segment"])) == ("predictive", {"unpaid_min_yen": 100_000})
-    await page.goto(f"{product.url}/supervisor")
-    await expect(page.locator("#campaigns")).to_contain_text("プレディクティブ")
-
-
-async def test_a_supervisor_listens_in_from_the_floor_page(
-    browser: Browser, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
-) -> None:
-    w, _ = await factory.world_with_callee(
-        pool, sim, "0355550781", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1)
-    )
-    await pool.execute("update app_user set extension = '9001' where login = 'sv1'")
-    op = PageClient(product.url)
-    try:
-        await op.ready_as("op1", w.campaign_id)
-        await op.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
-        page = await browser.new_page(locale="ja-JP")
-        await _login(page, product.url, "sv1")
-        await expect(page.get_by_test_id("agents")).to_contain_text("通話中")
-        await expect(page.get_by_test_id("occupancy")).to_have_text("100 % (1/1)")  # the one operator talks
-        await expect(page.locator("#campaigns")).to_contain_text("進行中 1")
-        await expect(page.locator("#campaigns")).not_to_contain_text("outcome.")  # no untranslated key
-        await page.get_by_test_id(f"listen-listen-{w.operator.id}").click()
-        await expect(page.get_by_test_id("listen-msg")).to_contain_text("あなたの電話を呼び出しています")
-        await page.screenshot(path=str(ARTIFACTS / "supervisor-listen.png"), full_page=True)
-        (spy,) = [a for a in sim.actions("Originate") if a["Context"] == "dialer-listen"]
-        assert spy["Channel"] == "PJSIP/9001"
-        assert await pool.fetchval("select count(*) from audit_log where action = 'listen'") == 1
-        # whom, and a way to stop (it goes on through the operator's next calls otherwise)
-        await expect(page.get_by_test_id("listen-msg")).to_contain_text("モニタ中: テスト op1（聞く）")
-        await page.get_by_test_id("listen-stop").click()
-        await expect(page.get_by_test_id("listen-msg")).to_have_text("モニタを終了しました。")
-        await expect(page.get_by_test_id("listen-stop")).to_be_hidden()
-        assert not [c for c in sim.live_channels() if c.uniqueid == spy["ChannelId"]]
-        assert await pool.fetchval("select count(*) from audit_log where action = 'listen.stop'") == 1
-    finally:
-        await op.close()
 
 
 async def test_an_operator_finds_an_unknown_callers_household_by_their_atena_number(
