@@ -5,11 +5,14 @@ operator to the next resident, 休憩 pressed during a call says it comes after 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import asyncpg
 import pytest
 from playwright.async_api import Browser, expect
 
 from dialer import runtime
+from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
 from tests import factory
 from tests.browser import ARTIFACTS, log_in
@@ -86,3 +89,23 @@ async def test_a_second_tab_lets_the_resident_go_when_the_first_records_the_outc
         await expect(tab.get_by_test_id("call-phase")).to_have_text("呼出中")
         await expect(tab.get_by_test_id("rec-name")).to_be_hidden()
     await context.close()
+
+
+async def test_skip_cannot_be_pressed_once_the_hours_skips_are_used(
+    browser: Browser, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    w = await factory.world(pool, mode="preview")
+    for n in (1, 2, 3):
+        await factory.household(pool, w.campaign_id, f"035555079{n + 4}", name=f"飛ばし {n}", priority=n)
+    async with runtime.started(replace(settings, preview_skips_per_hour=1)) as running:
+        page = await browser.new_page(locale="ja-JP")
+        await log_in(page, running.url, "op1")
+        await page.get_by_test_id("ready").click()
+        await expect(page.get_by_test_id("rec-name")).to_have_text("飛ばし 1")
+        await page.get_by_test_id("skip").click()
+        await expect(page.get_by_test_id("rec-name")).to_have_text("飛ばし 2")
+        await page.get_by_test_id("skip").click()  # the hour's one skip is used
+        await expect(page.locator("#notice")).to_contain_text("スキップできる件数を超えました")
+        await expect(page.get_by_test_id("skip")).to_be_disabled()  # not pressed again and again (QA)
+        await expect(page.get_by_test_id("dial")).to_be_enabled()
+        await page.close()

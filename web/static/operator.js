@@ -183,6 +183,10 @@
     const res = await postJSON("/api/agent/" + name, body, csrf);
     if (!res.ok) { const n = $("notice"); n.textContent = t(res.data.error || "error.generic"); show(n, true); }
     if (!res.ok && res.data.error === "error.not_assigned") refreshCampaigns();
+    if (!res.ok && res.data.error === "error.too_many_skips") {  // the hour's skips are used: not pressable (QA)
+      $("skip").disabled = true;
+      setTimeout(() => { $("skip").disabled = false; }, 5 * 60 * 1000);  // tried again later: the hour moves on
+    }
   }
 
   // The campaigns list follows a supervisor's changes (an operator taken off, a campaign started
