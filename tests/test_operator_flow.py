@@ -347,7 +347,12 @@ async def test_the_campaign_list_tells_untried_from_due_again_and_an_admin_sees_
             assert await client.login(login, factory.PASSWORD, page=page) == 200
             status, body = await client.get("/api/floor")
             assert status == 200
-            listed = json.loads(body)["campaigns"]
+            floor = json.loads(body)
+            listed = floor["campaigns"]
+            team = {a["display_name"]: a["state"] for a in floor["agents"]}
+            assert team == (
+                {"テスト op1": "offline"} if login == "sv1" else {}
+            )  # never logged in: still listed
             assert [c["name"] for c in listed] == names
             assert (listed[0]["untried"], listed[0]["retrying"]) == (1, 1)
             _, html = await client.get("/supervisor")

@@ -191,6 +191,15 @@ async def floor(request: web.Request) -> web.Response:
         for s in engine.slots()
         if user.department_id is None or s.user.department_id == user.department_id
     ]
+    if user.department_id is not None:  # the whole team, those not logged in too (as VICIdial shows it)
+        here = {a["user_id"] for a in agents}
+        async with db.department(request.app[POOL], user.department_id) as conn:
+            roster = await campaigns.operators_of(conn, user.department_id)
+        agents += [
+            {"user_id": uid, "display_name": name, "state": "offline", "since": None, "campaign": None,
+             "phone_ready": False, "inbound": False}
+            for uid, _, name in roster if uid not in here
+        ]  # fmt: skip
     progress = await request.app[PROGRESS].of(request.app[POOL], user.department_id)
     return web.json_response(
         {

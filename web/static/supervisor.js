@@ -47,7 +47,7 @@
     for (const a of [...agents.values()].sort((x, y) => x.display_name.localeCompare(y.display_name))) {
       const tr = document.createElement("tr");
       tr.dataset.state = a.state;
-      for (const text of [a.display_name, t("state." + a.state), elapsed(a.since), a.inbound ? t("sup.on_inbound") : a.campaign ? a.campaign.name : "—"]) {
+      for (const text of [a.display_name, t("state." + a.state), a.since ? elapsed(a.since) : "—", a.inbound ? t("sup.on_inbound") : a.campaign ? a.campaign.name : "—"]) {
         const td = document.createElement("td"); td.textContent = text; tr.appendChild(td);
       }
       const actions = document.createElement("td");
