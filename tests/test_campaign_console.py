@@ -233,31 +233,29 @@ async def test_a_page_left_open_changes_only_what_was_changed_on_it(
         row = await pool.fetchrow("select status, pacing from campaign where id = $1", w.campaign_id)
         assert (row["status"], json.loads(row["pacing"])["max_lines_per_operator"]) == ("paused", 3.0)
 
+        await pool.execute("update campaign set status = 'active' where id = $1", w.campaign_id)
         _, page = await sv1.get(where)
-        opened = _base(page)
+        opened = _base(page)  # sv1's page: active
         _, other = await sv2.get(where)
         fields = [*everything(status="paused", max_lines="4"), ("base", _base(other)), ("action", "save")]
-        assert (await post_form(sv2, where, fields))[0] == 303
-        fields = [
-            *everything(status="paused", max_lines="2", name="国保 繰越 改"),
-            ("base", opened),
-            ("action", "save"),
-        ]
+        assert (await post_form(sv2, where, fields))[0] == 303  # sv2 pauses it and sets 4 lines
+        fields = [*everything(max_lines="2", name="国保 繰越 改"), ("base", opened), ("action", "save")]
         status, _, page = await post_form(sv1, where, fields)
         assert (status, 'data-testid="clash"' in page, "ペース配分" in page) == (409, True, True)
         assert value_of(page, "max_lines") == "4"  # as it is now
-        assert value_of(page, "name") == "国保 繰越 改"  # what sv1 typed elsewhere stays on the form
-        row = await pool.fetchrow("select name, pacing from campaign where id = $1", w.campaign_id)
-        assert (row["name"], json.loads(row["pacing"])["max_lines_per_operator"]) == (
-            "国保 繰越 10万円未満",
-            4.0,
-        )
-        # Saved again from that page, sv1's changes now apply (the page says what it was based on).
+        assert value_of(page, "name") == "国保 繰越 改"  # what sv1 changed (and nobody else) stays
+        assert re.search(r'<option value="paused" selected', page)  # sv2's pause, not sv1's old "active"
+        row = await pool.fetchrow("select name, status, pacing from campaign where id = $1", w.campaign_id)
+        assert (row["name"], row["status"]) == ("国保 繰越 10万円未満", "paused")
+        # Saved again from that page (what it shows, the lines typed again): sv1's changes apply and
+        # sv2's pause stays.
         fields = [*everything(status="paused", max_lines="2", name="国保 繰越 改"), ("base", _base(page)),
                   ("action", "save")]  # fmt: skip
         assert (await post_form(sv1, where, fields))[0] == 303
-        row = await pool.fetchrow("select name, pacing from campaign where id = $1", w.campaign_id)
-        assert (row["name"], json.loads(row["pacing"])["max_lines_per_operator"]) == ("国保 繰越 改", 2.0)
+        row = await pool.fetchrow("select name, status, pacing from campaign where id = $1", w.campaign_id)
+        assert (row["name"], row["status"], json.loads(row["pacing"])["max_lines_per_operator"]) == (
+            "国保 繰越 改", "paused", 2.0,
+        )  # fmt: skip
     finally:
         await sv1.close()
         await sv2.close()

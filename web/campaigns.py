@@ -139,10 +139,12 @@ async def change(request: web.Request) -> web.StreamResponse:
             parsed, base, campaign_form.read(campaign_form.as_form(stored_fields))
         )
         if clash:  # changed here and, differently, by someone else since the page was opened
-            shown = {k: v for k, v in fields.items() if not any(campaign_form.fields_of(x)(k) for x in clash)}
-            shown |= {
-                k: v for k, v in stored_fields.items() if any(campaign_form.fields_of(x)(k) for x in clash)
-            }
+            # The page is based on the campaign as it is now: what this supervisor changed (and no
+            # one else) stays as typed; everything else, the clashes too, is shown as stored (shown
+            # with the old values, another's change would be written back by the next save).
+            kept = [k for k in mine if k not in clash]
+            shown = dict(stored_fields)
+            shown |= {k: v for k, v in fields.items() if any(campaign_form.fields_of(x)(k) for x in kept)}
             return _page(request, c, shown, types, status=409, clash=clash, details=parsed.details,
                          base=json.dumps(stored_fields, ensure_ascii=False))  # fmt: skip
         changed = sorted(k for k in mine if k != "operators" and getattr(c, k) != parsed.changes[k])
