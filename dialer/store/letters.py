@@ -198,15 +198,17 @@ async def make(
 
 
 _LAST = """
-with last as (select max(at) as at from contact_history where campaign_id = $1 and method = 'letter')
-select l.household_id, h.household_no, h.postal_code, h.address, h.unpaid_yen, h.oldest_due_date as oldest_due,
-       coalesce(t.attempts, 0) as attempts, l.content like '催告書送付(' || $2 || '%' as no_phone,
+with m as materialized ({segment}),
+last as (select max(at) as at from contact_history where campaign_id = ${campaign} and method = 'letter')
+select l.household_id, h.household_no, h.postal_code, h.address, m.unpaid_yen, m.oldest_due,
+       coalesce(t.attempts, 0) as attempts, l.content like '催告書送付(' || ${no_phone} || '%' as no_phone,
        coalesce(head.atena_no, '') as atena_no, coalesce(head.name_kanji, '') as name,
-       coalesce(head.name_kana, '') as kana, last.at as made_at
+       coalesce(head.name_kana, '') as kana, last.at as made_at, m.household_id is not null as owing
 from last
-join contact_history l on l.campaign_id = $1 and l.method = 'letter' and l.at = last.at
+join contact_history l on l.campaign_id = ${campaign} and l.method = 'letter' and l.at = last.at
 join household h on h.id = l.household_id
-left join campaign_target t on t.campaign_id = $1 and t.household_id = l.household_id
+left join m on m.household_id = l.household_id
+left join campaign_target t on t.campaign_id = ${campaign} and t.household_id = l.household_id
 left join lateral (select atena_no, name_kanji, name_kana from person
                    where household_id = l.household_id order by is_head desc, id limit 1) head on true
 order by h.postal_code, h.household_no
@@ -223,22 +225,34 @@ async def last_again(
     os_user: str | None = None,
     remote_addr: str = "",
     deliver: Callable[[bytes], None] | None = None,
+    today: date | None = None,
 ) -> Letters:
     """The campaign's last list made again, for a file that was lost (a download that failed): the
-    same households, with today's names, addresses and arrears (their whole 未納額 and oldest
-    納期限, the household's). Nothing is added to the 経過記録; the audit log records it, with the
-    time of the list it repeats. Households erased since are left out."""
+    same households, with today's names and addresses and the arrears the campaign's segment counts
+    today (in scope, nothing past 時効), so a household that has paid since is left out (the audit
+    entry says how many). Nothing is added to the 経過記録; the audit log records it, with the time
+    of the list it repeats. Households erased since are left out too."""
+    today = today or tokyo_today()
     async with db.department(pool, department_id) as conn:
         c = await campaigns.get(conn, campaign_id, department_id)
         if c is None:
             raise LetterError("let.err.campaign")
-        rows = await conn.fetch(_LAST, c.id, NO_PHONE, timeout=600)
-        if not rows:
+        try:
+            segment = segments.parse(c.segment)
+        except segments.SegmentError:
+            raise LetterError("let.err.segment") from None
+        q = await campaign_query(conn, c.id, department_id, segment, today, phone=False)
+        n = len(q.params)
+        sql = _LAST.format(segment=q.sql, campaign=n + 1, no_phone=n + 2)
+        found = await conn.fetch(sql, *q.params, c.id, NO_PHONE, timeout=600)
+        if not found:
             raise LetterError("let.err.no_last")
-        made_at = rows[0]["made_at"]
+        made_at = found[0]["made_at"]
+        rows = [r for r in found if r["owing"]]
         await audit.record(
             conn, action="export", user_id=user_id, department_id=department_id, object_type="letters",
-            object_id=c.id, detail={"campaign": c.name, "rows": len(rows), "again_of": made_at.isoformat(), "via": via}
+            object_id=c.id, detail={"campaign": c.name, "rows": len(rows), "again_of": made_at.isoformat(),
+                                    "no_longer_owing": len(found) - len(rows), "via": via}
             | ({"os_user": os_user} if os_user else {}), remote_addr=remote_addr,
         )  # fmt: skip
         encoding = await conn.fetchval("select export_encoding from department where id = $1", department_id)
