@@ -125,10 +125,10 @@ class CallFlow:
             return 0
         adopted = 0
         for path, entries in self.journal.orphans():
-            for entry in entries:
-                write = journal.write_of(entry, self.pool)
+            writes = [journal.write_of(entry, self.pool) for entry in entries]
+            for entry, write, seq in zip(entries, writes, self.journal.hold_all(writes), strict=True):
                 attempt = entry["args"][0] if entry["args"] and isinstance(entry["args"][0], int) else None
-                self._pending.append((entry["fn"], attempt, write, self.journal.hold(write)))
+                self._pending.append((entry["fn"], attempt, write, seq))
                 adopted += 1
             log.warning("store.writes_adopted", file=path.name, count=len(entries))
             self.journal.forget(path)

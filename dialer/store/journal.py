@@ -118,6 +118,25 @@ class Journal:
         self._open += 1
         return self._seq
 
+    def hold_all(self, writes: list[Callable[[], Any]]) -> list[int | None]:
+        """`hold` for many at once, with one fsync (another dialer's spool taken over by a live one:
+        thousands of entries, each fsynced on the event loop, would stall its calls)."""
+        if self._file is None:
+            return [None] * len(writes)
+        seqs: list[int | None] = []
+        for write in writes:
+            entry = entry_of(write)
+            if entry is None:
+                seqs.append(None)
+                continue
+            self._seq += 1
+            self._file.write(json.dumps({"seq": self._seq, **entry}, ensure_ascii=False) + "\n")
+            self._open += 1
+            seqs.append(self._seq)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        return seqs
+
     def done(self, seq: int | None) -> None:
         if self._file is None or seq is None:
             return
@@ -142,11 +161,17 @@ class Journal:
         for path in sorted(self.directory.glob("held-*.jsonl")):
             if path == self.path:
                 continue
-            with path.open("r+", encoding="utf-8") as f:
+            try:
+                f = path.open("r+", encoding="utf-8")
+            except FileNotFoundError:  # taken over and removed by another dialer meanwhile
+                continue
+            with f:
                 try:
                     fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    continue  # its dialer is alive
+                    continue  # its dialer is alive (or another is taking it over)
+                if not path.exists():  # taken over and removed between the open and the lock
+                    continue
                 yield path, list(_pending(f.read().splitlines(), path))
 
     @staticmethod
