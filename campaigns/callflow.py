@@ -53,6 +53,9 @@ def needs_disposition(state: CallState) -> bool:
     return state.outcome is Outcome.CONNECTED or (state.outcome is Outcome.LOST and state.connected)
 
 
+RECORDED_WITHIN_S = 2.0  # how long a call's end may wait to learn its outcome was stored elsewhere
+
+
 class CallFlow:
     skip_delay = timedelta(minutes=30)
 
@@ -73,9 +76,8 @@ class CallFlow:
         self._ending: set[int] = set()  # calls gone from the tracker whose end is still being stored
         self._pending: deque[tuple[str, int | None, Write, int | None]] = deque()
         self.journal: Journal | None = None  # held writes on disk too (set by the engine)
-        self.breaker = (
-            Breaker()
-        )  # calls through this PBX failing at once: stop for a while (campaigns.breaker)
+        # calls through this PBX failing at once: stop for a while (campaigns.breaker)
+        self.breaker = Breaker()
         self._flushing = asyncio.Lock()
 
     async def failed(self, exc: BaseException, where: str) -> None:
@@ -284,9 +286,11 @@ class CallFlow:
     async def _recorded(self, attempt_id: int) -> bool:
         """Stored without this slot knowing: resent by the page as a restarted dialer took the call
         over (before it was the slot's), or saved through another dialer's web app."""
+        if not self.db.up or self._pending:  # (AMI events wait on this: never on a database away)
+            return False  # the page sends it again, answered already_recorded: that ends wrap-up too
         try:
-            return await dispositions.recorded(self.pool, attempt_id)
-        except STORE_ERRORS:  # the page sends it again when the database is back
+            return await asyncio.wait_for(dispositions.recorded(self.pool, attempt_id), RECORDED_WITHIN_S)
+        except (TimeoutError, *STORE_ERRORS):
             return False
 
     async def back_to_work(self, slot: Slot) -> None:

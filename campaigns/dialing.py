@@ -99,8 +99,9 @@ class Dialing:
         user = slot.user
         assert user.extension
         plan = self.settings.dialplan
-        # one dialer per phone: another one driving it (Ready pressed there too) keeps it
-        if not await processes.claim_phone(self.pool, user.id, self.owner, self.settings.dead_after_s):
+        # one dialer per phone: another one driving it keeps it, unless its claim is stale
+        claimed = await processes.claim_phone(self.pool, user.id, self.owner, self.settings.dead_after_s)
+        if not claimed and not await self._claim_stale(user.id):
             log.warning("engine.phone_elsewhere", operator=user.id)
             raise EngineError("error.phone_elsewhere")
         channel_id = session_id(plan.channel_prefix, user.id, self.owner)
@@ -121,10 +122,26 @@ class Dialing:
         except AmiActionError as exc:
             log.warning("engine.session_originate_failed", operator=user.id, error=exc.message)
             slot.session_channel_id = None
-            with contextlib.suppress(*STORE_ERRORS):
-                await processes.release_phone(self.pool, user.id, self.owner)
+            if exc.definite:  # (no answer in time: the session may yet ring, so the phone stays ours)
+                with contextlib.suppress(*STORE_ERRORS):
+                    await processes.release_phone(self.pool, user.id, self.owner)
             raise EngineError("error.pbx") from None
         await self.floor.move(slot, Action.READY)
+
+    async def _claim_stale(self, user_id: int) -> bool:
+        """A live dialer claims the phone but Asterisk has no session of it (a release that failed)."""
+        prefix = f"{self.settings.dialplan.channel_prefix}-s{user_id}-"
+        try:
+            if any(uid.startswith(prefix) for uid in await self.link.channel_list()):
+                return False
+        except AmiActionError:
+            return False
+        if not await processes.claim_phone(
+            self.pool, user_id, self.owner, self.settings.dead_after_s, force=True
+        ):
+            return False
+        log.warning("engine.phone_claim_taken", operator=user_id)
+        return True
 
     def may_call_residents(self, campaign: CampaignInfo | None) -> bool:
         """Inside the campaign's calling window (and never 21:00–8:00), checked right before a call.

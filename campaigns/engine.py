@@ -283,8 +283,7 @@ class Engine:
             if slot.attempt_id is None:
                 await self.floor.move(slot, Action.LOGOUT)
                 del self.floor.slots[user.id]
-                with contextlib.suppress(*STORE_ERRORS):  # (a dead dialer's claim lapses by itself)
-                    await processes.release_phone(self.pool, user.id, self.owner)
+                self.phones.release(user.id)
 
     async def identify(self, user: User, attempt_id: int, key: str, by: str, remote: str = "") -> bool:
         """A caller matched to no household (or to several) gives its 宛名番号 or 世帯番号."""

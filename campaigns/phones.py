@@ -9,6 +9,7 @@ answered or put through to its operator meanwhile is moved on.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Mapping
 from functools import partial
@@ -32,6 +33,7 @@ class Phones:
     def __init__(self, flow: CallFlow) -> None:
         self.flow = flow
         self.floor = flow.floor
+        self._background: set[asyncio.Task[None]] = set()  # writes nothing waits for (release)
 
     async def on_session(self, change: SessionChange) -> None:
         slot = self.floor.slots.get(change.user_id)
@@ -53,6 +55,19 @@ class Phones:
                     )  # fmt: skip
                 await self.phone_lost(slot)
 
+    def release(self, user_id: int) -> None:
+        """The operator's phone is no longer this dialer's (sql/0037), in the background: the AMI
+        event or the logout that ends a session does not wait on the database. Failed (the database
+        away), it is claimed again by whichever dialer finds no session of it at Asterisk."""
+
+        async def release() -> None:
+            with contextlib.suppress(TimeoutError, *STORE_ERRORS):
+                await asyncio.wait_for(processes.release_phone(self.flow.pool, user_id, self.flow.owner), 10)
+
+        task = asyncio.create_task(release())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def phone_lost(self, slot: Slot) -> None:
         """The operator's phone session ended (caller holds the slot's lock).
 
@@ -61,8 +76,7 @@ class Phones:
         than answered into an empty bridge, which would be an abandoned call.
         """
         slot.session_channel_id, slot.phone_ready = None, False
-        with contextlib.suppress(*STORE_ERRORS):  # no session: another dialer may drive the phone
-            await processes.release_phone(self.flow.pool, slot.user.id, self.flow.owner)
+        self.release(slot.user.id)  # no session: another dialer may drive the phone
         tracker = self.flow.tracker
         call = tracker.calls.get(slot.attempt_id) if tracker is not None and slot.attempt_id else None
         if slot.state is AgentState.PREVIEW and slot.lease is not None:

@@ -82,3 +82,30 @@ async def test_a_session_taken_over_from_a_dead_dialer_is_not_taken_again_by_a_t
             await op.close()
     assert _sessions(sim, w.operator.id) == rung  # op1's phone was never rung again
     assert await pool.fetchval("select count(*) from attempt") == 1  # nobody else put through to op1
+
+
+async def test_a_claim_that_outlived_its_session_is_taken_once_a_minute_old(
+    product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """The release failed (the database away at the logout): a live dialer still claims op1's
+    phone, though Asterisk has no session of it. Ready takes it, unless it was claimed just now
+    (its session may be ringing, not yet at Asterisk)."""
+    w = await factory.world(pool)
+    await pool.execute(
+        "insert into dialer_process (owner, host, pid, link) values ('dialer-elsewhere-1-0badc0de', 'elsewhere', 1, 'pbx1')"
+    )
+    await pool.execute(
+        "insert into operator_phone (user_id, owner) values ($1, 'dialer-elsewhere-1-0badc0de')",
+        w.operator.id,
+    )
+    op = PageClient(product.url)
+    try:
+        await op.open_as("op1")
+        status, body = await op.post("/api/agent/ready", {"campaign_id": w.campaign_id})
+        assert (status, body["error"]) == (409, "error.phone_elsewhere")  # claimed just now
+        await pool.execute("update operator_phone set since = now() - interval '2 minutes'")
+        assert (await op.post("/api/agent/ready", {"campaign_id": w.campaign_id}))[0] == 200
+        assert await pool.fetchval("select owner from operator_phone") == product.engine.owner
+        assert len(_sessions(sim, w.operator.id)) == 1
+    finally:
+        await op.close()

@@ -34,20 +34,27 @@ async def leave(conn: Conn, owner: str) -> None:
     await conn.execute("delete from dialer_process where owner = $1", owner)
 
 
-async def claim_phone(conn: Conn, user_id: int, owner: str, dead_after_s: float) -> bool:
+async def claim_phone(
+    conn: Conn, user_id: int, owner: str, dead_after_s: float, *, force: bool = False
+) -> bool:
     """This dialer drives the operator's phone session from now on (sql/0037): True unless another
     dialer that is alive holds it. Taken at once from one that is dead or gone; two claiming at
-    the same moment cannot both win (the row is the operator's)."""
+    the same moment cannot both win (the row is the operator's). `force`: taken whoever holds it
+    (the caller found no session of the operator at Asterisk: the claim outlived it), once it is a
+    minute old."""
     got: str | None = await conn.fetchval(
         """insert into operator_phone (user_id, owner) values ($1, $2)
            on conflict (user_id) do update set owner = excluded.owner, since = now()
-           where operator_phone.owner = excluded.owner
+           where ($4 and operator_phone.since < now() - interval '60 seconds')  -- (not one just made:
+                                              -- its session may be ringing, not yet at Asterisk)
+              or operator_phone.owner = excluded.owner
               or not exists (select 1 from dialer_process p where p.owner = operator_phone.owner
                              and p.seen_at > now() - make_interval(secs => $3))
            returning owner""",
         user_id,
         owner,
         dead_after_s,
+        force,
     )
     return got == owner
 
