@@ -119,10 +119,12 @@ class Adoption:
         try:
             if mark is None:
                 alive = await processes.unmarked_owner_alive(
-                    self.pool, self.owner, self.link.name, self.settings.dead_after_s
+                    self.pool, self.owner, self.link.name, self.flow.db.dead_after(self.settings.dead_after_s)
                 )
             else:
-                alive = await processes.alive(self.pool, mark, self.settings.dead_after_s)
+                alive = await processes.alive(
+                    self.pool, mark, self.flow.db.dead_after(self.settings.dead_after_s)
+                )
         except STORE_ERRORS as exc:
             log.warning("adoption.check_failed", operator=slot.user.id, error=type(exc).__name__)
             return False
@@ -149,7 +151,7 @@ class Adoption:
             return False
         try:  # another live dialer took it over first (its ChannelId still names the dead one)
             if not await processes.claim_phone(
-                self.pool, slot.user.id, self.owner, self.settings.dead_after_s
+                self.pool, slot.user.id, self.owner, self.flow.db.dead_after(self.settings.dead_after_s)
             ):
                 log.warning("adoption.taken_elsewhere", operator=slot.user.id)
                 return False

@@ -96,11 +96,10 @@ class Dialing:
         self.skip_refused: dict[int, datetime] = {}
 
     async def open_session(self, slot: Slot) -> None:
-        user = slot.user
+        user, plan = slot.user, self.settings.dialplan
         assert user.extension
-        plan = self.settings.dialplan
-        # one dialer per phone: another one driving it keeps it, unless its claim is stale
-        claimed = await processes.claim_phone(self.pool, user.id, self.owner, self.settings.dead_after_s)
+        # one dialer per phone (processes.claim_phone): another one driving it keeps it, unless stale
+        claimed = await processes.claim_phone(self.pool, user.id, self.owner, self._alive_for())
         if not claimed and not await self._claim_stale(user.id):
             log.warning("engine.phone_elsewhere", operator=user.id)
             raise EngineError("error.phone_elsewhere")
@@ -128,20 +127,20 @@ class Dialing:
             raise EngineError("error.pbx") from None
         await self.floor.move(slot, Action.READY)
 
+    def _alive_for(self) -> float:
+        return self.flow.db.dead_after(self.settings.dead_after_s)
+
     async def _claim_stale(self, user_id: int) -> bool:
-        """A live dialer claims the phone but Asterisk has no session of it (a release that failed)."""
+        """A live dialer claims the phone, Asterisk has no session of it (a release that failed)."""
         prefix = f"{self.settings.dialplan.channel_prefix}-s{user_id}-"
         try:
-            if any(uid.startswith(prefix) for uid in await self.link.channel_list()):
-                return False
+            sessions = [uid for uid in await self.link.channel_list() if uid.startswith(prefix)]
         except AmiActionError:
             return False
-        if not await processes.claim_phone(
-            self.pool, user_id, self.owner, self.settings.dead_after_s, force=True
-        ):
-            return False
-        log.warning("engine.phone_claim_taken", operator=user_id)
-        return True
+        taken = not sessions and await processes.claim_phone(self.pool, user_id, self.owner, 1e9, force=True)
+        if taken:  # (force takes a claim a minute old only: a session just opened may not be up yet)
+            log.warning("engine.phone_claim_taken", operator=user_id)
+        return taken
 
     def may_call_residents(self, campaign: CampaignInfo | None) -> bool:
         """Inside the campaign's calling window (and never 21:00–8:00), checked right before a call.

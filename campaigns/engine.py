@@ -353,7 +353,11 @@ class Engine:
         if now - self._probed_at < PROBE_EVERY_S:
             return False
         self._probed_at = now
-        if await self.db.probe() and await self.flow.flush_pending():
+        if not await self.db.probe():
+            return False
+        with contextlib.suppress(*STORE_ERRORS):  # alive, said before the held writes (however many)
+            await processes.beat(self.pool, self.owner, self.link.name)
+        if await self.flow.flush_pending():
             await self.db.back()
         return self.db.up
 

@@ -51,6 +51,9 @@ class Upkeep:
         missing from the 3 % figure)."""
         if self.flow.adopt_orphans():
             await self.flow.flush_pending()
+        # After an outage (or this dialer's start) every dialer's last beat may be old: none is
+        # taken for dead by it until they have had the time to beat again (DatabaseWatch).
+        dead_after = self.db.dead_after(self.settings.dead_after_s)
         live: set[str] | None = None
         if self.link.up:
             try:
@@ -58,28 +61,27 @@ class Upkeep:
             except AmiActionError as exc:
                 log.warning("engine.channel_list_failed", error=exc.message)
         swept = await targets.sweep_expired(
-            self.pool, owner=self.owner, dead_after_s=self.settings.dead_after_s,
+            self.pool, owner=self.owner, dead_after_s=dead_after,
             link=self.link.name, live_channels=live,
         )  # fmt: skip
         for attempt_id in swept.closed:
             await dispositions.settle(self.pool, attempt_id)
         if live is not None:
             closed = await inbound.close_calls_of_dead(
-                self.pool, owner=self.owner, dead_after_s=self.settings.dead_after_s,
+                self.pool, owner=self.owner, dead_after_s=dead_after,
                 link=self.link.name, live_channels=live,
             )  # fmt: skip
             if closed:
                 log.info("engine.inbound_calls_closed", count=len(closed))
         if swept.returned:
             log.info("engine.leases_returned", count=swept.returned, calls_closed=len(swept.closed))
-        for owner in await processes.forget_dead(self.pool, self.settings.dead_after_s):
+        for owner in await processes.forget_dead(self.pool, dead_after):
             log.warning("engine.dialer_gone", owner=owner)
 
     async def loop(self) -> None:
         last_renew = last_sweep = last_beat = 0.0
         beat_every = self.settings.heartbeat_s
         sweep_every = min(SWEEP_EVERY_S, self.settings.dead_after_s / 2)
-        back_at = 0.0  # when the database came back: no dialer could beat while it was away
         while True:
             await asyncio.sleep(min(5.0, beat_every))
             now = asyncio.get_running_loop().time()  # the clock asyncio.sleep follows
@@ -88,10 +90,7 @@ class Upkeep:
                 await self.flow.close_stale_calls()
                 await self.flow.release_stuck_operators()
                 if not self.db.up:
-                    back_at = -1.0
                     continue  # the dial loop looks for it; leases are renewed once it is back
-                if back_at < 0:
-                    back_at = now
                 await self.flow.flush_pending()
                 if now - last_renew >= RENEW_EVERY_S:
                     held = [s.lease.target_id for s in self.floor.slots.values() if s.lease is not None]
@@ -101,9 +100,7 @@ class Upkeep:
                 if now - last_beat >= beat_every:
                     await processes.beat(self.pool, self.owner, self.link.name)
                     last_beat = now
-                # After an outage every dialer's last beat is old: the others are given the time
-                # they would have to beat before any is taken for dead (and its calls closed).
-                if now - last_sweep >= sweep_every and now - back_at >= self.settings.dead_after_s:
+                if now - last_sweep >= sweep_every:
                     await self.sweep()
                     await self.after_sweep()
                     last_sweep = now

@@ -31,6 +31,7 @@ class DatabaseWatch:
         self.pool, self.metrics = pool, metrics
         self.up = True
         self._down_since = 0.0
+        self._back_at = time.monotonic()  # when it was last back (or watched from)
         self._listeners: list[Listener] = []
         metrics.database_up.set(1)
 
@@ -52,9 +53,18 @@ class DatabaseWatch:
         if self.up:
             return
         self.up = True
+        self._back_at = time.monotonic()
         self.metrics.database_up.set(1)
         log.info("database.back", down_s=round(time.monotonic() - self._down_since, 1))
         await self._tell(True)
+
+    def dead_after(self, dead_after_s: float) -> float:
+        """How long a dialer may go without a heartbeat before it is taken for dead, as this one
+        can judge it: for `dead_after_s` after the database came back (or this dialer started), no
+        dialer could have beaten meanwhile, so none is judged by its heartbeat (one whose row is
+        gone, a process of this machine no longer running, is still dead at once)."""
+        settled = self.up and time.monotonic() - self._back_at >= dead_after_s
+        return dead_after_s if settled else 1e9
 
     async def probe(self) -> bool:
         """Does the database answer now (within 2 s)? Does not change `up` by itself on success."""
