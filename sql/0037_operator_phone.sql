@@ -8,3 +8,4 @@ create table if not exists operator_phone (
     owner    text not null,                     -- dialer_process.owner
     since    timestamptz not null default now()
 );
+grant select, insert, update, delete on operator_phone to dialer_app;  -- (not left to 0005's defaults)
