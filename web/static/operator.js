@@ -152,7 +152,7 @@
     show($("rec"), true); show($("rec-none"), false);
     if (msg.reason !== "inbound") show($("caller"), false);
     if (msg.attempt_id) forCall(msg.attempt_id, false);
-    previousCall();
+    previousCall(String(msg.attempt_id || ""));
     if (String(msg.attempt_id || "") !== messageFor) { setText("disp-msg", ""); messageFor = ""; }
     restoreDraft();
   }
@@ -160,7 +160,9 @@
   // What became of the last call (応答なし, 話し中…) stays in sight when the next record comes,
   // marked as the previous call's, until the next call starts.
   let endedText = "";
-  function previousCall() {
+  let endedFor = "";  // the call endedText is about
+  function previousCall(attemptId) {
+    if (attemptId && attemptId === endedFor) return;  // its own record again (a reload, after an outage)
     setText("outcome", endedText ? t("op.previous_call") + endedText : "");
   }
 
@@ -174,7 +176,7 @@
       let text = t("outcome." + msg.outcome);
       if (msg.hangup_by) text += t("paren.open") + t("hangup." + msg.hangup_by) + t("paren.close");
       setText("outcome", text);
-      endedText = text;
+      endedText = text; endedFor = String(msg.attempt_id);
       forCall(msg.needs_disposition ? msg.attempt_id : "", false);
     }
   }
