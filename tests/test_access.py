@@ -116,7 +116,9 @@ async def test_one_address_trying_many_user_ids_is_refused_and_others_are_not(
             connector=aiohttp.TCPConnector(local_addr=("127.0.0.2", 0)),
         )
         try:
-            for login in ("op1", "sv1", "nobody", "admin"):
+            for extra in ("op2", "op3"):
+                await factory.user(pool, extra, "operator", "nhi")
+            for login in ("op1", "sv1", "nobody", "op2", "op3"):  # an ID that does not exist is not counted
                 assert await guesser.login(login, "Haru2026!") == 401
             assert await guesser.login("op2", "Haru2026!") == 429
             async with colleague.http.post(
@@ -130,7 +132,7 @@ async def test_one_address_trying_many_user_ids_is_refused_and_others_are_not(
                 "select action, remote_addr from audit_log where action like 'login%' order by id"
             )
             assert [(r["action"], r["remote_addr"]) for r in rows] == [
-                *[("login.failed", "127.0.0.1")] * 4,
+                *[("login.failed", "127.0.0.1")] * 5,
                 *[("login.address_locked", "127.0.0.1")] * 2,
                 ("login", "127.0.0.2"),
             ]

@@ -274,10 +274,12 @@ async def recent_failures(conn: Conn, key: str, window: timedelta) -> int:
 
 
 async def address_failures(conn: Conn, remote_addr: str, window: timedelta) -> int:
-    """Failed logins from this address within the window, whatever the user ID (from the audit log)."""
+    """Failed logins from this address within the window, for user IDs that exist (from the audit
+    log): one password tried against the staff's IDs; an ID mistyped is not counted (a floor behind
+    one address mistypes IDs at every shift change)."""
     count: int = await conn.fetchval(
         """select count(*) from audit_log where action = 'login.failed' and remote_addr = $1
-           and at > now() - $2::interval""",
+           and at > now() - $2::interval and detail ->> 'login' not like '?%'""",
         remote_addr,
         window,
     )
