@@ -114,6 +114,12 @@ class Fleet:
             raise EngineError("error.other_pbx")
         return await held[0].listen(supervisor, operator_id, mode)
 
+    def listening(self, supervisor: User) -> list[str]:
+        """The supervisor's listen-ins up now (their page, reloaded, can still end them)."""
+        return [
+            cid for e in self.engines for cid, li in e.listens.up.items() if li.supervisor.id == supervisor.id
+        ]
+
     async def stop_listening(self, supervisor: User, channel_id: str) -> None:
         """The listen-in is on the engine whose server rang the supervisor's phone."""
         for engine in self.engines:

@@ -205,6 +205,7 @@ async def floor(request: web.Request) -> web.Response:
         {
             "agents": agents,
             "campaigns": progress,
+            "listening": engine.listening(user),
             "pbx_up": all(link.up for link in engine.links),
             "pbx": {link.name: link.up for link in engine.links},
         },

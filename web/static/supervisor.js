@@ -10,26 +10,27 @@
   // The page says whom the supervisor listens to, with 終了 (QA: one click went on listening to
   // every later call, with nothing on the page to say so or to stop it).
   const stopButton = document.getElementById("listen-stop");
-  let listening = null;  // the listening channel's id
+  const listening = new Set();  // the listening channels' ids (the floor says them after a reload)
+  function showStop() { stopButton.hidden = listening.size === 0; }
   async function listen(operatorId, mode) {
     const res = await postJSON("/api/supervisor/listen", { operator_id: operatorId, mode: mode }, root.dataset.csrf);
     const who = agents.has(operatorId) ? agents.get(operatorId).display_name : "";
     document.getElementById("listen-msg").textContent = res.ok
       ? t("sup.listen_ringing") + " " + t("sup.listening").replace("{name}", who).replace("{mode}", t("sup." + mode))
       : t((res.data && res.data.error) || "error.generic");
-    listening = res.ok ? res.data.channel_id : listening;
-    stopButton.hidden = !listening;
+    if (res.ok) listening.add(res.data.channel_id);
+    showStop();
   }
   stopButton.addEventListener("click", async () => {
-    if (!listening) return;
-    const res = await postJSON("/api/supervisor/listen/stop", { channel_id: listening }, root.dataset.csrf);
-    // ended already (the phone was put down) is as good as ended now
-    if (res.ok || (res.data && res.data.error === "error.no_listen")) {
-      listening = null; stopButton.hidden = true;
-      document.getElementById("listen-msg").textContent = t("sup.listen_stopped");
-    } else {
-      document.getElementById("listen-msg").textContent = t((res.data && res.data.error) || "error.generic");
+    let failed = null;
+    for (const id of [...listening]) {
+      const res = await postJSON("/api/supervisor/listen/stop", { channel_id: id }, root.dataset.csrf);
+      // ended already (the phone was put down) is as good as ended now
+      if (res.ok || (res.data && res.data.error === "error.no_listen")) listening.delete(id);
+      else failed = (res.data && res.data.error) || "error.generic";
     }
+    document.getElementById("listen-msg").textContent = failed ? t(failed) : t("sup.listen_stopped");
+    showStop();
   });
 
   // Occupancy now (PACING.md): talking or wrapping up, over those logged in and not paused.
@@ -85,6 +86,7 @@
     document.getElementById("db").textContent = "OK";  // this answer came from the database
     agents.clear();
     for (const a of data.agents) agents.set(a.user_id, a);
+    if (data.listening) { listening.clear(); for (const id of data.listening) listening.add(id); showStop(); }
     render();
     const camp = document.getElementById("campaigns");
     camp.replaceChildren();
