@@ -178,6 +178,9 @@ async def test_a_last_line_cut_short_is_refused_not_stored_as_it_stands(
     assert list(problems) == [3]
     assert "途中で終わっています" in problems[3]
     assert {r["household_no"] for r in await nhi.fetch("select household_no from household")} == {"H2"}
+    lenient = mapping.parse({**_nhi_toml(), "file": {"encoding": "cp932", "last_line_break": False}}, "nhi-x")
+    await run(nhi, path, m=lenient)  # a source that never ends its last line: told so in its mapping
+    assert {r["household_no"] for r in await nhi.fetch("select household_no from household")} == {"H2", "H3"}
     whole = tmp_path / "whole.csv"  # the same lines, each with its line break: all stored
     whole.write_bytes(b"\r\n".join(lines) + b"\r\n")
     await run(nhi, whole, m=mapping.parse({**_nhi_toml(), "file": {"encoding": "cp932"}}, "nhi-cp932"))

@@ -20,7 +20,7 @@ async def test_a_record_the_database_could_not_give_is_pushed_when_it_is_back(
     crash_settings: Settings,  # noqa: F811
 ) -> None:
     w = await _scene(pg, sim, ["0355551601"])
-    sim.script("0355551601", Behaviour("answer", ring_s=1.5, talk_s=None, amd_s=0.1))  # time to crash it
+    sim.script("0355551601", Behaviour("answer", ring_s=3.0, talk_s=None, amd_s=0.1))  # time to crash it
     (household,) = await pg.query("select id from household")
     async with runtime.started(crash_settings) as running:
         op = PageClient(running.url)

@@ -236,7 +236,7 @@ class CsvFile:
             if not fields or (not fields[0].strip() and not "".join(fields).strip()):
                 self.blank_lines += 1  # an empty line, or one of nothing but delimiters
                 continue
-            if cut and first > 1:  # its lines end in line breaks, but not this one: cut short?
+            if cut and first > 1 and self.mapping.last_line_break:  # other lines end in one: cut short?
                 yield BadRow(first, first + n - 1, CUT_SHORT)
                 continue
             yield Row(first, first + n - 1, fields)

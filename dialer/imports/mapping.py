@@ -101,6 +101,9 @@ class Mapping:
     delimiter: str = ","
     header: bool = True
     skip_lines: int = 0
+    last_line_break: bool = (
+        True  # a last line without one is refused as cut short (false: a source never ends it)
+    )
     columns: dict[str, str | int] = field(default_factory=dict)
     phones: tuple[str | int, ...] = ()
     constants: dict[str, str] = field(default_factory=dict)
@@ -176,7 +179,7 @@ def parse(data: dict[str, Any], source: str) -> Mapping:
         problems.append('departments must be a list of department ids (departments = ["nhi"])')
         departments = []
     f = _table(problems, data, "file")
-    _unknown(problems, f, {"encoding", "delimiter", "header", "skip_lines"}, "[file] ")
+    _unknown(problems, f, {"encoding", "delimiter", "header", "skip_lines", "last_line_break"}, "[file] ")
     encoding = ENCODINGS.get(str(f.get("encoding", "auto")).lower())
     if encoding is None:
         problems.append(f"[file] encoding must be one of {', '.join(ENCODINGS)}")
@@ -189,6 +192,9 @@ def parse(data: dict[str, Any], source: str) -> Mapping:
         problems.append("[file] header must be true or false")
     if not isinstance(skip, int) or not 0 <= skip <= 100:
         problems.append("[file] skip_lines must be a whole number 0–100")
+    last_break = f.get("last_line_break", True)
+    if not isinstance(last_break, bool):
+        problems.append("[file] last_line_break must be true or false")
 
     given = _table(problems, data, "columns")
     columns: dict[str, str | int] = {}
@@ -233,6 +239,7 @@ def parse(data: dict[str, Any], source: str) -> Mapping:
         delimiter=delimiter,
         header=header is True,
         skip_lines=skip if isinstance(skip, int) else 0,
+        last_line_break=last_break is not False,
         columns=columns,
         phones=phones,
         constants=constants,
