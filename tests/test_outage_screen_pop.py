@@ -6,6 +6,7 @@ test's own, the simulated PBX, real HTTP and WebSocket."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from dialer import runtime
 from dialer.config import Settings
@@ -22,7 +23,8 @@ async def test_a_record_the_database_could_not_give_is_pushed_when_it_is_back(
     w = await _scene(pg, sim, ["0355551601"])
     sim.script("0355551601", Behaviour("answer", ring_s=3.0, talk_s=None, amd_s=0.1))  # time to crash it
     (household,) = await pg.query("select id from household")
-    async with runtime.started(crash_settings) as running:
+    slow_ring = replace(crash_settings, dialplan=replace(crash_settings.dialplan, ring_timeout_s=15))
+    async with runtime.started(slow_ring) as running:
         op = PageClient(running.url)
         try:
             await op.ready_as("op1", w.campaign_id)
