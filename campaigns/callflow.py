@@ -24,7 +24,7 @@ from dialer.ami.link import AmiLink
 from dialer.calls.state import CallState, Milestone, Outcome, Phase
 from dialer.calls.tracker import CallChange
 from dialer.config import Settings
-from dialer.errors import AmiActionError
+from dialer.errors import AmiActionError, DatabaseUnavailable
 from dialer.metrics import Metrics
 from dialer.store import attempts, dispositions, journal, records
 from dialer.store.journal import Journal
@@ -35,7 +35,10 @@ if TYPE_CHECKING:
     from dialer.calls.tracker import CallTracker
 
 log = logs.get("campaigns.callflow")
-STORE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+# What a query may raise when the database is away or refuses the write. DatabaseUnavailable too: a
+# new connection refused (the server still in recovery after a restart) killed the upkeep loop, and
+# with it the dialer's heartbeat (found by tests/test_outage_two_dialers.py).
+STORE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, DatabaseUnavailable)
 STUCK_S = 10.0  # an operator still "on a call" this long after the call is gone is released
 MAX_PENDING = 10_000  # writes held for the database; beyond this the oldest are dropped (logged)
 Write = Callable[[], Awaitable[Any]]
