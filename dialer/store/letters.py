@@ -102,11 +102,10 @@ picked as (
 """
 
 
-async def _picked(
-    conn: db.Conn, campaign_id: int, department_id: str, again_days: int, today: date
-) -> tuple[str, tuple[object, ...], campaigns.CampaignInfo]:
-    if not 0 <= again_days <= MAX_AGAIN_DAYS:
-        raise LetterError("let.err.again")
+async def _selected(
+    conn: db.Conn, campaign_id: int, department_id: str, today: date
+) -> tuple[campaigns.CampaignInfo, segments.Query]:
+    """The campaign and the query of the households its segment selects today, whatever their phones."""
     c = await campaigns.get(conn, campaign_id, department_id)
     if c is None:
         raise LetterError("let.err.campaign")
@@ -114,7 +113,15 @@ async def _picked(
         segment = segments.parse(c.segment)
     except segments.SegmentError:
         raise LetterError("let.err.segment") from None
-    q = await campaign_query(conn, c.id, department_id, segment, today, phone=False)
+    return c, await campaign_query(conn, c.id, department_id, segment, today, phone=False)
+
+
+async def _picked(
+    conn: db.Conn, campaign_id: int, department_id: str, again_days: int, today: date
+) -> tuple[str, tuple[object, ...], campaigns.CampaignInfo]:
+    if not 0 <= again_days <= MAX_AGAIN_DAYS:
+        raise LetterError("let.err.again")
+    c, q = await _selected(conn, campaign_id, department_id, today)
     n = len(q.params)
     since = await conn.fetchval("select created_at from campaign where id = $1", c.id)
     sql = _PICKED.format(
@@ -234,14 +241,7 @@ async def last_again(
     of the list it repeats. Households erased since are left out too."""
     today = today or tokyo_today()
     async with db.department(pool, department_id) as conn:
-        c = await campaigns.get(conn, campaign_id, department_id)
-        if c is None:
-            raise LetterError("let.err.campaign")
-        try:
-            segment = segments.parse(c.segment)
-        except segments.SegmentError:
-            raise LetterError("let.err.segment") from None
-        q = await campaign_query(conn, c.id, department_id, segment, today, phone=False)
+        c, q = await _selected(conn, campaign_id, department_id, today)
         n = len(q.params)
         sql = _LAST.format(segment=q.sql, campaign=n + 1, no_phone=n + 2)
         found = await conn.fetch(sql, *q.params, c.id, NO_PHONE, timeout=600)
