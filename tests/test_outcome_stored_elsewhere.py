@@ -6,8 +6,10 @@ embedded PostgreSQL and the simulated PBX, real HTTP and WebSocket."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
+import pytest
 
 from dialer import runtime
 from dialer.config import Settings
@@ -26,48 +28,47 @@ async def _talking(op: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx) -> tup
     return w.campaign_id, int(pop["attempt_id"])
 
 
-async def test_an_outcome_stored_elsewhere_during_the_call_skips_wrap_up(
-    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
-) -> None:
+@pytest.fixture
+async def pages(settings: Settings) -> AsyncIterator[tuple[PageClient, PageClient]]:
+    """A page on one dialer (the one that will hold op1) and a page on another."""
     async with runtime.started(settings) as a, runtime.started(settings) as b:
         op, other = PageClient(a.url), PageClient(b.url)
         try:
-            _, attempt = await _talking(op, pool, sim)
-            await other.open_as("op1")
-            await other.save(attempt, "refused")  # the slot on A does not know
-            op.forget()
-            ended = await op.hang_up()
-            assert ended["needs_disposition"] is True
-            await op.wait_state("ready")  # not wrap-up: the outcome is stored
+            yield op, other
         finally:
             await op.close()
             await other.close()
+
+
+async def test_an_outcome_stored_elsewhere_during_the_call_skips_wrap_up(
+    pages: tuple[PageClient, PageClient], pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    op, other = pages
+    _, attempt = await _talking(op, pool, sim)
+    await other.open_as("op1")
+    await other.save(attempt, "refused")  # the slot on A does not know
+    op.forget()
+    ended = await op.hang_up()
+    assert ended["needs_disposition"] is True
+    await op.wait_state("ready")  # not wrap-up: the outcome is stored
 
 
 async def test_saving_again_an_outcome_stored_elsewhere_ends_wrap_up(
-    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+    pages: tuple[PageClient, PageClient], pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
-    async with runtime.started(settings) as a, runtime.started(settings) as b:
-        op, other = PageClient(a.url), PageClient(b.url)
-        try:
-            _, attempt = await _talking(op, pool, sim)
-            op.forget()
-            await op.hang_up()
-            await op.wait_state("wrap_up")
-            await other.open_as("op1")
-            await other.save(attempt, "refused")
-            body = {"attempt_id": attempt, "token": str(uuid.uuid4()), "code": "refused"}
-            before = len(op.messages)
-            status, reply = await op.post("/api/dispositions", body)
-            assert (status, reply["error"]) == (409, "error.already_recorded")
-            await op.wait(lambda m: m["type"] == "agent" and m["state"] == "ready", since=before)
-            assert (
-                await pool.fetchval("select code from disposition where attempt_id = $1", attempt)
-                == "refused"
-            )
-        finally:
-            await op.close()
-            await other.close()
+    op, other = pages
+    _, attempt = await _talking(op, pool, sim)
+    op.forget()
+    await op.hang_up()
+    await op.wait_state("wrap_up")
+    await other.open_as("op1")
+    await other.save(attempt, "refused")
+    body = {"attempt_id": attempt, "token": str(uuid.uuid4()), "code": "refused"}
+    before = len(op.messages)
+    status, reply = await op.post("/api/dispositions", body)
+    assert (status, reply["error"]) == (409, "error.already_recorded")
+    await op.wait(lambda m: m["type"] == "agent" and m["state"] == "ready", since=before)
+    assert await pool.fetchval("select code from disposition where attempt_id = $1", attempt) == "refused"
 
 
 async def test_a_conversation_left_open_by_a_dead_dialer_is_asked_for_before_ready(
