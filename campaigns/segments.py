@@ -43,11 +43,15 @@ MAX_YEN = 10**12
 # selects nobody, and dates computed from it would leave the calendar.
 # Last contact (最終接触), in a segment and on the operator's record alike: a 経過記録 entry `ch` of
 # these methods (a letter is not a contact) written by the delinquency system or an integrator, or
-# by an outcome that reached the resident (本人: not 番号誤り, 無言 or 本人以外応答 on a call that
-# was put through), never by the incoming-call menu (sql/0024); or a call `a` put through to an
-# operator whose outcome is not recorded (yet).
+# imported from its 経過記録 and reaching the resident (sql/0038), or by an outcome that reached the
+# resident (本人: not 番号誤り, 無言 or 本人以外応答 on a call that was put through), never by the
+# incoming-call menu (sql/0024); or a call `a` put through to an operator whose outcome is not
+# recorded (yet).
 CONTACT_METHODS = "('phone_out', 'phone_in', 'visit', 'counter')"
-CONTACT_ENTRY = f"ch.method in {CONTACT_METHODS} and (ch.source = 'external' or (ch.source in ('outcome', 'staff') and ch.party = '本人'))"
+CONTACT_ENTRY = (
+    f"ch.method in {CONTACT_METHODS} and (ch.source = 'external' or (ch.source = 'imported' and ch.reached)"
+    " or (ch.source in ('outcome', 'staff') and ch.party = '本人'))"
+)
 CONTACT_CALL = (
     "a.connected_at is not null and not exists (select 1 from disposition d where d.attempt_id = a.id)"
 )

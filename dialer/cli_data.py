@@ -1,4 +1,4 @@
-"""`dialer import`, `dialer import-payments`, `dialer import-plans`, `dialer imports`: the data commands.
+"""`dialer import`, `import-payments`, `import-plans`, `import-contacts`, `dialer imports`: the data commands.
 
 Exit codes: 0 every row stored; 1 the file was imported but some rows were rejected (see the
 report); 7 the file as a whole could not be read (nothing stored); 2 a bad mapping or option.
@@ -60,6 +60,19 @@ def register(sub: Any) -> None:
     plans.add_argument("--report", type=Path, help="write the error report (CSV) here")
     plans.add_argument("file", type=Path)
     plans.set_defaults(func=_import, kind="plans")
+    contacts = sub.add_parser(
+        "import-contacts",
+        help="import the delinquency system's 経過記録 (visits, counter, letters, calls): they count as last contact",
+    )
+    contacts.add_argument("--department", required=True)
+    contacts.add_argument(
+        "--mapping",
+        default="contacts-sample",
+        help="a shipped mapping name or a .toml path (default: contacts-sample)",
+    )
+    contacts.add_argument("--report", type=Path, help="write the error report (CSV) here")
+    contacts.add_argument("file", type=Path)
+    contacts.set_defaults(func=_import, kind="contacts", as_of=None)
     runs = sub.add_parser("imports", help="past imports and their error reports")
     rsub = runs.add_subparsers(title="imports commands")
     ls = rsub.add_parser("list", help="the latest imports")

@@ -266,13 +266,17 @@ async def test_import_page_in_chromium(staffed: runtime.Running, browser: Browse
     await page.goto(f"{staffed.url}/admin/imports")
     await page.select_option("select[name=department]", "tax")  # only the layouts of tax's files
     await expect(page.locator("select[name=mapping] option:enabled")).to_have_text(
-        [re.compile("^plans-sample"), re.compile("^tax-sample")]  # plans: any department's
+        [
+            re.compile("^contacts-sample"),
+            re.compile("^plans-sample"),
+            re.compile("^tax-sample"),
+        ]  # any department's
     )
     await expect(page.locator("select[name=mapping]")).to_have_value("tax-sample")
     await page.select_option("select[name=department]", "nhi")
     await expect(page.locator("select[name=mapping] option:enabled")).to_have_count(
-        3
-    )  # households, payments, plans
+        4
+    )  # households, payments, plans, contacts
     await page.select_option("select[name=mapping]", "nhi-sample")
     await page.set_input_files("input[name=file]", str(path))
     await page.click("#import-form button[type=submit]")

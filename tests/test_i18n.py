@@ -30,7 +30,7 @@ def test_every_key_the_pages_name_is_in_the_catalogue() -> None:
 
 
 def test_translate_falls_back_to_japanese_then_to_the_key() -> None:
-    assert translate("en", "imp.heading") == "Import arrears, payments and installment plans"
+    assert translate("en", "imp.heading") == "Import arrears, payments, installment plans and contact history"
     assert translate("fr", "imp.heading") == CATALOG["ja"]["imp.heading"]
     assert translate("en", "no.such.key") == "no.such.key"
 

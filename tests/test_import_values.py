@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 
 import pytest
 
 from dialer.imports.dates import DateProblem, parse_date, parse_fiscal_year
-from dialer.imports.values import ValueProblem, clean, parse_flag, parse_installment, parse_key, parse_yen
+from dialer.imports.rows import _when
+from dialer.imports.values import (
+    ValueProblem,
+    Warned,
+    clean,
+    parse_contact_method,
+    parse_flag,
+    parse_installment,
+    parse_key,
+    parse_time,
+    parse_yen,
+)
 
 
 @pytest.mark.parametrize(
@@ -191,3 +202,71 @@ def test_keys_keep_leading_zeros_and_refuse_odd_text() -> None:
 )
 def test_text_is_normalised_and_gaiji_replaced(raw: str, text: str, gaiji: int) -> None:
     assert clean(raw) == (text, gaiji)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("9:05", time(9, 5)),
+        ("09:05:30", time(9, 5, 30)),
+        ("9時5分", time(9, 5)),
+        ("9時", time(9, 0)),
+        ("10時30分15秒", time(10, 30, 15)),
+        ("0905", time(9, 5)),
+        ("090530", time(9, 5, 30)),
+        ("23:59", time(23, 59)),
+    ],
+)
+def test_times_of_day(text: str, expected: time) -> None:
+    assert parse_time(text) == expected
+
+
+@pytest.mark.parametrize("text", ["24:00", "9:5", "9", "25時", "12:60", "午後3時", "1260"])
+def test_impossible_times(text: str) -> None:
+    with pytest.raises(ValueProblem, match="時刻"):
+        parse_time(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026/12/01 10:30", (date(2026, 12, 1), time(10, 30))),
+        ("R08.12.01 10時30分", (date(2026, 12, 1), time(10, 30))),
+        ("2026-12-01T09:05:00", (date(2026, 12, 1), time(9, 5))),
+        ("令和8年12月1日", (date(2026, 12, 1), None)),
+    ],
+)
+def test_a_date_with_or_without_its_time(text: str, expected: tuple[date, time | None]) -> None:
+    assert _when(text) == expected
+
+
+def test_a_date_with_a_time_that_cannot_be_read_is_refused_and_a_placeholder_date_is_empty() -> None:
+    with pytest.raises(ValueProblem, match="時刻"):
+        _when("2026/12/01 25:00")
+    with pytest.raises(Warned) as placeholder:
+        _when("0001-01-01")
+    assert placeholder.value.value is None
+
+
+@pytest.mark.parametrize(
+    ("text", "method"),
+    [
+        ("電話", "phone_out"),
+        (clean("電話（架電）")[0], "phone_out"),
+        ("TEL", "phone_out"),
+        ("入電", "phone_in"),
+        ("臨戸", "visit"),
+        ("窓口", "counter"),
+        ("来庁", "counter"),
+        ("催告書", "letter"),
+        ("その他", "other"),
+        ("visit", "visit"),
+    ],
+)
+def test_contact_methods_as_delinquency_systems_word_them(text: str, method: str) -> None:
+    assert parse_contact_method(text) == method
+
+
+def test_an_unknown_contact_method_says_how_to_translate_it() -> None:
+    with pytest.raises(ValueProblem, match=r"\[values.method\]"):
+        parse_contact_method("FAX")

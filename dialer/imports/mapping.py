@@ -19,7 +19,7 @@ from dialer.errors import ConfigError, ImportFileError
 SHIPPED = Path(__file__).parent / "mappings"
 
 # field -> (kind of value, required). Kinds: key, text, name, date, fy (年度), inst (期別), yen, flag, sex,
-# postal, code, seq (分納の回), plan_status.
+# postal, code, seq (分納の回), plan_status, time, when (a date, or a date and a time), method (経過記録の方法).
 HOUSEHOLD_FIELDS: dict[str, tuple[str, bool]] = {
     "household_no": ("key", True),
     "atena_no": ("key", True),
@@ -77,7 +77,24 @@ PLAN_FIELDS: dict[str, tuple[str, bool]] = {
     "paid_yen": ("yen", False),
     "paid_on": ("date", False),
 }
-KINDS = {"households": HOUSEHOLD_FIELDS, "payments": PAYMENT_FIELDS, "plans": PLAN_FIELDS}
+# 経過記録: one line per entry the delinquency system holds (a visit, the counter, a letter, a call)
+CONTACT_FIELDS: dict[str, tuple[str, bool]] = {
+    "entry_no": ("key", False),
+    "atena_no": ("key", True),
+    "contacted_on": ("when", True),  # a date, or a date and time in one cell
+    "contacted_at": ("time", False),
+    "method": ("method", True),
+    "place": ("text", False),
+    "party": ("text", False),
+    "reached": ("flag", False),
+    "content": ("text", False),
+}
+KINDS = {
+    "households": HOUSEHOLD_FIELDS,
+    "payments": PAYMENT_FIELDS,
+    "plans": PLAN_FIELDS,
+    "contacts": CONTACT_FIELDS,
+}
 ENCODINGS = {
     "auto": "auto",
     "cp932": "cp932",

@@ -8,10 +8,11 @@ tables' column order.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime, time
 from operator import itemgetter
 from typing import Any
 
+from campaigns.hours import TOKYO
 from dialer.imports.csvfile import Row
 from dialer.imports.rows import HEAD_RELATIONSHIPS, Converter, Problem, undialable
 
@@ -77,6 +78,9 @@ PLAN_STAGE = (
     "paid_on",
     "ok",
 )
+# a 経過記録 entry: when (Tokyo) it happened, and whether it reached the resident (接触)
+CONTACT_STAGE = ("line", "entry_no", "atena_no", "at", "method", "place", "party", "reached", "content")
+CONTENT_MAX = 4000  # characters of an entry's 内容 (contact_history.content)
 _HOUSEHOLD_VALUES = itemgetter(*HOUSEHOLD_STAGE[1:])
 _PLAN_VALUES = itemgetter(*PLAN_STAGE[1:-1])
 _PAYMENT_VALUES = itemgetter(*PAYMENT_STAGE[1:])
@@ -187,6 +191,29 @@ def plan_row(conv: Converter, row: Row, today: date) -> tuple[tuple[Any, ...], l
     v["status"] = v["status"] or "active"
     v["paid_yen"] = v["paid_yen"] or 0
     return (row.line, *_PLAN_VALUES(v), True), _about(conv, row, problems)
+
+
+def contact_row(conv: Converter, row: Row, today: date) -> tuple[tuple[Any, ...] | None, list[Problem]]:
+    """One 経過記録 entry as staged, or None and why not. It reached the resident (接触) when the
+    file's 接触 column says so, or, without one, when its 相手 is 本人; a date after `today` (Tokyo)
+    is a mistake."""
+    v, problems = conv.fields(row)
+    if v and not any(p.severity == "error" for p in problems):
+        day, at = v["contacted_on"]
+        if day > today:
+            why = f"経過日 {day.isoformat()} が今日({today.isoformat()})より後です"
+            problems.append(Problem(row.line, _label(conv, "contacted_on"), "error", why))
+        if v["content"] is not None and len(v["content"]) > CONTENT_MAX:
+            why = f"内容が{CONTENT_MAX}文字を超えています({len(v['content'])}文字)"
+            problems.append(Problem(row.line, _label(conv, "content"), "error", why))
+    if not v or any(p.severity == "error" for p in problems):
+        return None, _about(conv, row, problems)
+    day, at = v["contacted_on"]
+    when = datetime.combine(day, v["contacted_at"] or at or time(0), TOKYO)
+    party = v["party"] or ""
+    reached = v["reached"] if v["reached"] is not None else party.startswith("本人")
+    staged = (row.line, v["entry_no"], v["atena_no"], when, v["method"], v["place"] or "", party, reached)
+    return (*staged, v["content"] or ""), _about(conv, row, problems)
 
 
 def unreadable_plan_line(line: int) -> tuple[Any, ...]:

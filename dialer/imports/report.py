@@ -52,7 +52,7 @@ def summary(info: RunInfo) -> str:
         f"  rows read {info.rows_read}, stored {info.rows_stored}, rejected {info.rows_rejected}, "
         f"stored with warnings {info.rows_warned}",
     ]
-    for table in ("households", "persons", "phones", "debts", "payments", "plans", "plan_dues"):
+    for table in ("households", "persons", "phones", "debts", "payments", "plans", "plan_dues", "contacts"):
         if isinstance(c.get(table), dict):
             t = c[table]  # (as stored: jsonb keeps its keys in an order of its own)
             extra = ", ".join(f"{k} {t[k]}" for k in sorted(t, key=lambda k: _ORDER.get(k, len(_ORDER))))

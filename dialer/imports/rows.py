@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, time
 from operator import attrgetter
 from typing import Any
 
@@ -24,11 +24,13 @@ from dialer.imports.values import (
     ValueProblem,
     Warned,
     clean,
+    parse_contact_method,
     parse_flag,
     parse_installment,
     parse_key,
     parse_plan_status,
     parse_seq,
+    parse_time,
     parse_yen,
 )
 
@@ -77,6 +79,20 @@ def _date(s: str) -> date | None:
     return parsed.value
 
 
+_DATE_TIME = re.compile(r"(.+?)(?:\s+|T)(\d{1,2}[:時]\S*)")
+
+
+def _when(s: str) -> tuple[date, time | None] | None:
+    """A date, or a date and a time in one cell (2026/12/01 10:30, R08.12.01 10時30分)."""
+    m = _DATE_TIME.fullmatch(s)
+    at = parse_time(m[2]) if m else None
+    try:
+        day = _date(m[1] if m else s)
+    except Warned as w:
+        raise Warned(None if w.value is None else (w.value, at), w.message) from None
+    return None if day is None else (day, at)
+
+
 def _code(s: str) -> str:
     if not _CODE.fullmatch(s):
         raise ValueProblem(f"コードとして読めません(英小文字・数字・_、[values]で変換できます): {s!r}")
@@ -106,6 +122,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "text": _text,
     "name": _text,
     "date": _date,
+    "when": _when,
     "fy": parse_fiscal_year,
     "inst": parse_installment,
     "yen": parse_yen,
@@ -115,6 +132,8 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "code": _code,
     "seq": parse_seq,
     "plan_status": parse_plan_status,
+    "time": parse_time,
+    "method": parse_contact_method,
 }
 
 

@@ -23,9 +23,9 @@ from dialer import logs
 from dialer.errors import ConfigError, DialerError, ImportFileError
 from dialer.imports.csvfile import BadRow, CsvFile, Row
 from dialer.imports.mapping import Mapping, check_department
-from dialer.imports.records import household_batch, payment_row, plan_row, unreadable_plan_line
+from dialer.imports.records import contact_row, household_batch, payment_row, plan_row, unreadable_plan_line
 from dialer.imports.rows import Converter, Problem
-from dialer.store import audit, db, merge, payments, plans
+from dialer.store import audit, contacts, db, merge, payments, plans
 from dialer.store import imports as store
 
 log = logs.get("dialer.imports")
@@ -189,6 +189,9 @@ async def _run(
         elif kind == "plans":
             progress.step = "plans"
             counts = await plans.merge(conn, run_id, req.department_id, as_of, datetime.now(TOKYO).date())
+        elif kind == "contacts":
+            progress.step = "contacts"
+            counts = await contacts.merge(conn, run_id, req.department_id)
         else:
             progress.step = "payments"
             counts = await payments.merge(conn, run_id, req.department_id)
@@ -247,8 +250,9 @@ def _convert(conv: Converter, kind: str, today: date, rows: list[Row], batch: _B
             batch.rows.append(line)
             batch.problems += problems
         return batch
+    one_row = contact_row if kind == "contacts" else payment_row
     for r in rows:
-        one, problems = payment_row(conv, r, today)
+        one, problems = one_row(conv, r, today)
         if one is not None:
             batch.rows.append(one)
         batch.problems += problems

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import time
 
 GETA = "〓"
 PUA = re.compile("[\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd]")
@@ -131,3 +132,49 @@ def parse_plan_status(text: str) -> str:
             f"分納の状態として読めません(履行中・不履行・完了・取消。[values.status]で変換できます): {text!r}"
         )
     return status
+
+
+_TIMES = (
+    re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?"),
+    re.compile(r"(\d{1,2})時(?:(\d{1,2})分(?:(\d{1,2})秒)?)?"),
+    re.compile(r"(\d{2})(\d{2})(\d{2})?"),
+)
+
+
+def parse_time(text: str) -> time:
+    """A time of day: '9:05', '09:05:30', '9時5分', '9時', '0905', '090530' (24-hour clock, to 23:59:59)."""
+    s = text.replace(" ", "")
+    for form in _TIMES:
+        if m := form.fullmatch(s):
+            hour, minute, second = int(m[1]), int(m[2] or 0), int(m[3] or 0)
+            if hour < 24 and minute < 60 and second < 60:
+                return time(hour, minute, second)
+            break
+    raise ValueProblem(f"時刻として読めません(9:05、09:05:30、9時5分、0905): {text!r}")
+
+
+# How a delinquency system words a 経過記録 entry's method ([values.method] translates other codes).
+CONTACT_METHODS = {
+    **dict.fromkeys(
+        ("phone_out", "電話", "架電", "電話(架電)", "電話(発信)", "発信", "電話催告", "電話連絡", "tel"),
+        "phone_out",
+    ),
+    **dict.fromkeys(
+        ("phone_in", "受電", "入電", "着信", "電話(受電)", "電話(受信)", "電話(入電)"), "phone_in"
+    ),
+    **dict.fromkeys(("visit", "訪問", "臨戸", "臨戸訪問", "訪問催告", "戸別訪問", "自宅訪問"), "visit"),
+    **dict.fromkeys(("letter", "文書", "文書催告", "催告書", "督促状", "通知", "郵送", "送付"), "letter"),
+    **dict.fromkeys(("counter", "窓口", "来庁", "来所", "来訪", "窓口相談", "納付相談", "面談"), "counter"),
+    **dict.fromkeys(("other", "その他"), "other"),
+}
+
+
+def parse_contact_method(text: str) -> str:
+    """経過記録の方法: 電話/架電 → phone_out, 入電 → phone_in, 訪問/臨戸 → visit, 文書/催告書 → letter,
+    窓口/来庁 → counter, その他 → other."""
+    method = CONTACT_METHODS.get(text.lower())
+    if method is None:
+        raise ValueProblem(
+            f"経過記録の方法として読めません(電話・入電・訪問・窓口・文書・その他。[values.method]で変換できます): {text!r}"
+        )
+    return method

@@ -65,6 +65,7 @@ join household h on h.id = c.household_id
 left join lateral (select atena_no from person where household_id = h.id order by is_head desc, id limit 1) head on true
 left join app_user u on u.id = c.recorded_by
 where c.department_id = $1 and c.at >= $2 and c.at < $3
+  and c.source <> 'imported'  -- the delinquency system's own entries (dialer import-contacts) go back to nobody
 order by c.at, c.id
 """
 HISTORY_HEADER = ("日時", "世帯番号", "宛名番号", "方法", "場所", "相手", "内容", "記録者")

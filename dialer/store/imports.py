@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from dialer.imports.records import HOUSEHOLD_STAGE, PAYMENT_STAGE, PHONE_STAGE, PLAN_STAGE
+from dialer.imports.records import CONTACT_STAGE, HOUSEHOLD_STAGE, PAYMENT_STAGE, PHONE_STAGE, PLAN_STAGE
 from dialer.imports.rows import Problem
 from dialer.store.db import Conn, Connection
 
@@ -142,6 +142,12 @@ async def create_staging(conn: Connection, kind: str) -> None:
                    line int, plan_no text, atena_no text, agreed_on date, status text, total_yen bigint, seq int,
                    due_date date, amount_yen bigint, paid_yen bigint, paid_on date, ok boolean) on commit drop"""
         )
+    elif kind == "contacts":
+        await conn.execute(
+            """create temp table stage_contact (
+                   line int, entry_no text, atena_no text, at timestamptz, method text, place text, party text,
+                   reached boolean, content text) on commit drop"""
+        )
     else:
         await conn.execute(
             """create temp table stage_payment (
@@ -154,6 +160,7 @@ _STAGES = {
     "households": ("stage_household", HOUSEHOLD_STAGE),
     "payments": ("stage_payment", PAYMENT_STAGE),
     "plans": ("stage_plan", PLAN_STAGE),
+    "contacts": ("stage_contact", CONTACT_STAGE),
 }
 
 

@@ -10,8 +10,11 @@
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   const number = new Intl.NumberFormat(document.documentElement.lang || "ja");
 
-  // Only the layouts made for the chosen department's files (a layout naming none fits any); when
-  // the one chosen does not fit, the department's first arrears layout (the file most often loaded).
+  // Only the layouts made for the chosen department's files (a layout naming none fits any); until
+  // one is chosen, or when the one chosen does not fit, the department's first arrears layout (the
+  // file most often loaded; the list is in name order, where 経過記録's contacts-sample comes first).
+  let chosen = false;
+  form.mapping.addEventListener("change", () => { chosen = true; });
   function layoutsFor() {
     const department = form.department.value;
     let first = null;
@@ -20,7 +23,7 @@
       o.hidden = o.disabled = !fits;
       if (fits && (first === null || (first.dataset.kind !== "households" && o.dataset.kind === "households"))) first = o;
     }
-    if (form.mapping.selectedOptions[0]?.disabled && first) form.mapping.value = first.value;
+    if ((!chosen || form.mapping.selectedOptions[0]?.disabled) && first) form.mapping.value = first.value;
   }
   form.department.addEventListener("change", layoutsFor);
   layoutsFor();
@@ -52,7 +55,7 @@
     add(t("imp.rejected"), number.format(body.rejected));
     add(t("imp.warned"), number.format(body.warned));
     const counts = body.counts || {};
-    for (const table of ["households", "persons", "phones", "debts", "payments", "plans", "plan_dues"]) {
+    for (const table of ["households", "persons", "phones", "debts", "payments", "plans", "plan_dues", "contacts"]) {
       const c = counts[table];
       if (c && typeof c === "object") {
         let text = t("imp.new") + " " + number.format(c.inserted || 0) + "・" + t("imp.changed") + " " + number.format(c.updated || 0);

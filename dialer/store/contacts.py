@@ -1,0 +1,80 @@
+"""経過記録 import, in PostgreSQL: the delinquency system's contact history, each entry once.
+
+Staff record visits (臨戸), counter consultations (窓口), letters and calls in the delinquency
+system. Imported, they count towards a household's last contact (最終接触: a segment's
+not_contacted_days, the operator's record) when they reached the resident, so that nobody is
+phoned as "not contacted" the week after they came to the counter. They are never exported back
+(`source = 'imported'`: they came from there).
+
+An entry is found again by its key: the file's 経過番号 when the layout has one (a newer file
+updates the entry in place), or else the entry's own values and its occurrence among identical
+lines of the file (a corrected entry is then a new one). Importing the same file again adds
+nothing. An entry belongs to the household its person (宛名番号) is in now.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dialer.store.db import Connection
+from dialer.store.imports import LONG, reject_staged
+
+_FIELDS = ("household_id", "at", "method", "place", "party", "content", "reached")
+
+
+async def merge(conn: Connection, run_id: int, department_id: str) -> dict[str, Any]:
+    await conn.execute("analyze stage_contact", timeout=LONG)
+    rejected = await reject_staged(
+        conn,
+        run_id,
+        "stage_contact",
+        """select line, format('経過番号 %s が行 %s と重複しています', entry_no, first_line) as message
+           from (select line, entry_no, first_value(line) over (partition by entry_no order by line) as first_line
+                 from stage_contact where entry_no is not null) x
+           where line <> first_line""",
+    )
+    rejected += await reject_staged(
+        conn,
+        run_id,
+        "stage_contact",
+        """select s.line, format('宛名番号 %s の住民が登録されていません(滞納データの取込が先です)', s.atena_no) as message
+           from stage_contact s
+           where not exists (select 1 from person p where p.department_id = $2 and p.atena_no = s.atena_no)""",
+        department_id,
+    )
+    changed = " or ".join(f"c.{f} is distinct from excluded.{f}" for f in _FIELDS)
+    row = await conn.fetchrow(
+        f"""with keyed as (
+                select s.*, p.household_id,
+                       coalesce('no:' || s.entry_no,
+                                'auto:' || md5(concat_ws('|', s.atena_no, s.at, s.method, s.place, s.party, s.reached,
+                                                         s.content))
+                                || '#' || row_number() over (partition by s.atena_no, s.at, s.method, s.place, s.party,
+                                                                          s.reached, s.content order by s.line)
+                       ) as entry_key
+                from stage_contact s join person p on p.department_id = $1 and p.atena_no = s.atena_no
+            ), stored as (
+                insert into contact_history as c (department_id, household_id, at, method, place, party, content,
+                                                  source, entry_key, reached, import_id)
+                select $1, household_id, at, method, place, party, content, 'imported', entry_key, reached, $2
+                from keyed
+                on conflict (department_id, entry_key) where entry_key is not null do update
+                    set household_id = excluded.household_id, at = excluded.at, method = excluded.method,
+                        place = excluded.place, party = excluded.party, content = excluded.content,
+                        reached = excluded.reached, import_id = excluded.import_id
+                    where {changed}
+                returning (xmax = 0) as inserted
+            )
+            select (select count(*) from keyed) as entries,
+                   count(*) filter (where inserted) as inserted, count(*) filter (where not inserted) as updated
+            from stored""",
+        department_id,
+        run_id,
+        timeout=LONG,
+    )
+    assert row is not None
+    unchanged = row["entries"] - row["inserted"] - row["updated"]
+    return {
+        "contacts": {"inserted": row["inserted"], "updated": row["updated"], "unchanged": unchanged},
+        "rejected_in_merge": rejected,
+    }
