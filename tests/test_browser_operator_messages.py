@@ -39,7 +39,14 @@ async def test_the_operator_is_told_what_became_of_each_call_and_of_each_press(
         assert box["y"] + box["height"] <= 650, (button, box)
     await page.get_by_label("拒否").check()
     await page.get_by_test_id("save").click()  # before dialling: there is no call to save it for
-    await expect(page.get_by_test_id("disp-msg")).not_to_have_text("")
+    await expect(page.get_by_test_id("disp-msg")).to_contain_text("発信してから保存してください")
+    assert (
+        await page.evaluate(
+            "Object.keys(localStorage).filter((k) => k.startsWith('dialer.outbox')"
+            " && localStorage.getItem(k) !== '[]').length"
+        )
+        == 0
+    )  # nothing queued to send
     await page.get_by_test_id("dial").click()
     # Busy: the next record comes at once, and the page still says what became of the call.
     await expect(page.get_by_test_id("rec-name")).to_have_text("応答 二郎")

@@ -347,6 +347,11 @@
       setText("disp-msg", t("disp.saved_already"));  // this call's outcome is stored: add to it in 経過記録
       return;
     }
+    if (!form.attempt_id.value && agent.state === "preview") {
+      setText("disp-msg", t("disp.dial_first"));  // a preview record before 発信: no call to save it on yet
+      messageFor = "none";  // (it goes with this record)
+      return;
+    }
     const data = Object.fromEntries(new FormData(form).entries());
     // A typing slip (one zero too many) in a promise is asked about, not refused: 延滞金 and debts
     // the record does not show may make a real promise larger than the 未納額 shown.
