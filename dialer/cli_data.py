@@ -34,45 +34,27 @@ def register(sub: Any) -> None:
     imp.add_argument("--report", type=Path, help="write the error report (CSV) here")
     imp.add_argument("file", type=Path)
     imp.set_defaults(func=_import, kind="households")
-    pay = sub.add_parser(
-        "import-payments", help="import a payments (収納) file: paid households stop being called"
-    )
-    pay.add_argument("--department", required=True)
-    pay.add_argument(
-        "--mapping",
-        default="payments-sample",
-        help="a shipped mapping name or a .toml path (default: payments-sample, NHI)",
-    )
-    pay.add_argument("--report", type=Path, help="write the error report (CSV) here")
-    pay.add_argument("file", type=Path)
-    pay.set_defaults(func=_import, kind="payments", as_of=None)
-    plans = sub.add_parser(
-        "import-plans",
-        help="import installment plans (分納) with their schedules: a plan kept keeps its household from being called",
-    )
-    plans.add_argument("--department", required=True)
-    plans.add_argument(
-        "--mapping",
-        default="plans-sample",
-        help="a shipped mapping name or a .toml path (default: plans-sample)",
-    )
-    plans.add_argument("--as-of", help="the export's 抽出日 (YYYY-MM-DD or 和暦); default today")
-    plans.add_argument("--report", type=Path, help="write the error report (CSV) here")
-    plans.add_argument("file", type=Path)
-    plans.set_defaults(func=_import, kind="plans")
-    contacts = sub.add_parser(
-        "import-contacts",
-        help="import the delinquency system's 経過記録 (visits, counter, letters, calls): they count as last contact",
-    )
-    contacts.add_argument("--department", required=True)
-    contacts.add_argument(
-        "--mapping",
-        default="contacts-sample",
-        help="a shipped mapping name or a .toml path (default: contacts-sample)",
-    )
-    contacts.add_argument("--report", type=Path, help="write the error report (CSV) here")
-    contacts.add_argument("file", type=Path)
-    contacts.set_defaults(func=_import, kind="contacts", as_of=None)
+    # the files that follow the delinquency data: (command, kind, help, default layout, has an 抽出日)
+    for command, kind, what, layout, dated in (
+        ("import-payments", "payments", "import a payments (収納) file: paid households stop being called",
+         "payments-sample, NHI", False),
+        ("import-plans", "plans", "import installment plans (分納) with their schedules: a plan kept keeps its "
+         "household from being called", "plans-sample", True),
+        ("import-contacts", "contacts", "import the delinquency system's 経過記録 (visits, counter, letters, "
+         "calls): those that reached the resident count as last contact", "contacts-sample", False),
+    ):  # fmt: skip
+        p = sub.add_parser(command, help=what)
+        p.add_argument("--department", required=True)
+        p.add_argument(
+            "--mapping",
+            default=layout.split(",")[0],
+            help=f"a shipped mapping name or a .toml path (default: {layout})",
+        )
+        if dated:
+            p.add_argument("--as-of", help="the export's 抽出日 (YYYY-MM-DD or 和暦); default today")
+        p.add_argument("--report", type=Path, help="write the error report (CSV) here")
+        p.add_argument("file", type=Path)
+        p.set_defaults(func=_import, kind=kind, **({} if dated else {"as_of": None}))
     runs = sub.add_parser("imports", help="past imports and their error reports")
     rsub = runs.add_subparsers(title="imports commands")
     ls = rsub.add_parser("list", help="the latest imports")

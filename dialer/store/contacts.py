@@ -17,31 +17,15 @@ from __future__ import annotations
 from typing import Any
 
 from dialer.store.db import Connection
-from dialer.store.imports import LONG, reject_staged
+from dialer.store.imports import LONG, reject_repeated, reject_unknown_residents
 
 _FIELDS = ("household_id", "at", "method", "place", "party", "content", "reached")
 
 
 async def merge(conn: Connection, run_id: int, department_id: str) -> dict[str, Any]:
     await conn.execute("analyze stage_contact", timeout=LONG)
-    rejected = await reject_staged(
-        conn,
-        run_id,
-        "stage_contact",
-        """select line, format('経過番号 %s が行 %s と重複しています', entry_no, first_line) as message
-           from (select line, entry_no, first_value(line) over (partition by entry_no order by line) as first_line
-                 from stage_contact where entry_no is not null) x
-           where line <> first_line""",
-    )
-    rejected += await reject_staged(
-        conn,
-        run_id,
-        "stage_contact",
-        """select s.line, format('宛名番号 %s の住民が登録されていません(滞納データの取込が先です)', s.atena_no) as message
-           from stage_contact s
-           where not exists (select 1 from person p where p.department_id = $2 and p.atena_no = s.atena_no)""",
-        department_id,
-    )
+    rejected = await reject_repeated(conn, run_id, "stage_contact", "entry_no", "経過番号")
+    rejected += await reject_unknown_residents(conn, run_id, "stage_contact", department_id)
     changed = " or ".join(f"c.{f} is distinct from excluded.{f}" for f in _FIELDS)
     row = await conn.fetchrow(
         f"""with keyed as (

@@ -229,6 +229,32 @@ async def reject_staged(conn: Connection, run_id: int, table: str, query: str, *
     return n
 
 
+async def reject_repeated(conn: Connection, run_id: int, table: str, column: str, label: str) -> int:
+    """Reject every line whose `column` (a 収納番号, 経過番号) an earlier line of the file gives too."""
+    return await reject_staged(
+        conn,
+        run_id,
+        table,
+        f"""select line, format('{label} %s が行 %s と重複しています', {column}, first_line) as message
+            from (select line, {column}, first_value(line) over (partition by {column} order by line) as first_line
+                  from {table} where {column} is not null) x
+            where line <> first_line""",
+    )
+
+
+async def reject_unknown_residents(conn: Connection, run_id: int, table: str, department_id: str) -> int:
+    """Reject every line whose 宛名番号 the department's delinquency data never gave."""
+    return await reject_staged(
+        conn,
+        run_id,
+        table,
+        f"""select s.line, format('宛名番号 %s の住民が登録されていません(滞納データの取込が先です)', s.atena_no) as message
+            from {table} s
+            where not exists (select 1 from person p where p.department_id = $2 and p.atena_no = s.atena_no)""",
+        department_id,
+    )
+
+
 async def warn_staged(conn: Connection, run_id: int, query: str) -> int:
     """Report the staged rows `query` selects (line, message) as warnings: they are still imported."""
     n: int = await conn.fetchval(

@@ -18,20 +18,12 @@ from typing import Any
 from campaigns.hours import TOKYO
 from dialer.store import plans
 from dialer.store.db import Connection
-from dialer.store.imports import LONG, reject_staged
+from dialer.store.imports import LONG, reject_repeated, reject_staged
 
 
 async def merge(conn: Connection, run_id: int, department_id: str) -> dict[str, Any]:
     await conn.execute("analyze stage_payment", timeout=LONG)
-    rejected = await reject_staged(
-        conn,
-        run_id,
-        "stage_payment",
-        """select line, format('収納番号 %s が行 %s と重複しています', receipt_no, first_line) as message
-           from (select line, receipt_no, first_value(line) over (partition by receipt_no order by line) as first_line
-                 from stage_payment where receipt_no is not null) x
-           where line <> first_line""",
-    )
+    rejected = await reject_repeated(conn, run_id, "stage_payment", "receipt_no", "収納番号")
     await conn.execute(
         """create temp table matched on commit drop as
            select s.*, d.id as debt_id, d.household_id, count(d.id) over (partition by s.line) as candidates

@@ -22,7 +22,7 @@ from typing import Any
 
 from campaigns.segments import plans_keep_out
 from dialer.store.db import Connection
-from dialer.store.imports import LONG, reject_staged
+from dialer.store.imports import LONG, reject_staged, reject_unknown_residents
 
 # Lines that disagree with their plan's first line, and a 回 given twice: the plan is unsure.
 _DISAGREE = """
@@ -66,15 +66,7 @@ async def merge(
            from stage_plan s where s.ok and s.plan_no in (select plan_no from plan_unsure)""",
     )
     await conn.execute("delete from stage_plan where not ok", timeout=LONG)  # reported as they were read
-    rejected += await reject_staged(
-        conn,
-        run_id,
-        "stage_plan",
-        """select s.line, format('宛名番号 %s の住民が登録されていません(滞納データの取込が先です)', s.atena_no) as message
-           from stage_plan s
-           where not exists (select 1 from person p where p.department_id = $2 and p.atena_no = s.atena_no)""",
-        department_id,
-    )
+    rejected += await reject_unknown_residents(conn, run_id, "stage_plan", department_id)
     # A file as new as a plan's last report (or newer) is right about it; the date moves on even
     # where nothing changed, so an export between the two cannot undo the newer one either.
     await conn.execute(
