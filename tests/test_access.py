@@ -259,3 +259,25 @@ async def test_a_staff_session_left_idle_ends_and_a_page_polling_by_itself_does_
         assert (await again.get("/staff/handovers"))[0] == 200
     finally:
         await again.close()
+
+
+async def test_a_login_posted_from_another_site_is_refused_by_what_the_browser_says(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    await factory.world(pool)
+    form = {"login": "op1", "password": factory.PASSWORD}
+    async with aiohttp.ClientSession() as http:
+        for headers, status in (
+            ({"Sec-Fetch-Site": "cross-site"}, 403),
+            ({"Sec-Fetch-Site": "same-site"}, 403),  # another host of the same domain is another site's page
+            ({"Origin": "http://evil.example"}, 403),  # a browser that sends no Sec-Fetch-Site
+            ({"Sec-Fetch-Site": "same-origin"}, 302),  # our own login page
+            ({"Origin": product.url}, 302),
+            ({}, 302),  # a script (curl): no browser to trick
+        ):
+            async with http.post(
+                f"{product.url}/login", data=form, headers=headers, allow_redirects=False
+            ) as r:
+                assert r.status == status, headers
+                assert ("dialer_session" in r.cookies) == (status == 302)
+    assert await pool.fetchval("select count(*) from audit_log where action = 'login'") == 3

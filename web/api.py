@@ -213,7 +213,15 @@ async def floor(request: web.Request) -> web.Response:
     )
 
 
+async def session_alive(request: web.Request) -> web.Response:
+    """Whether the page's session still holds (web/static/session.js asks, as a poll: not a
+    person's doing). A session that has ended never gets here: the middleware answers 401."""
+    current(request)
+    return web.json_response({"ok": True})
+
+
 def routes(app: web.Application) -> None:
+    app.router.add_get("/api/session", session_alive)
     for name in ("ready", "pause", "dial", "skip", "hangup"):
         app.router.add_post(f"/api/agent/{name}", _handler(name))
     app.router.add_post("/api/dispositions", save_disposition)

@@ -41,7 +41,7 @@ def context(request: web.Request, **extra: Any) -> dict[str, Any]:
     session = session_of(request)
     return {
         "lang": lang, "session": session, "user": session.user if session else None,
-        "here": request.path_qs, **extra,
+        "here": request.path_qs, "session_check_ms": int(request.app[SETTINGS].session_check_s * 1000), **extra,
     }  # fmt: skip
 
 
@@ -77,7 +77,20 @@ async def login_form(request: web.Request) -> dict[str, Any]:
 _LOGIN_LOCKS: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
 
+def cross_site(request: web.Request) -> bool:
+    """A form posted here by another site's page (login CSRF: the browser would be logged in as the
+    other site's choice of user, and work as them). The browser says where a request comes from
+    (Sec-Fetch-Site); one that does not, by its Origin, which must then name this host."""
+    fetched_from = request.headers.get("Sec-Fetch-Site")
+    if fetched_from is not None:
+        return fetched_from not in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    return origin is not None and urlsplit(origin).netloc != request.host
+
+
 async def login(request: web.Request) -> web.StreamResponse:
+    if cross_site(request):
+        raise web.HTTPForbidden(text='{"error": "error.cross_site"}', content_type="application/json")
     try:
         form = await request.post()
     except (UnicodeDecodeError, ValueError):  # not UTF-8, a broken multipart body: no form

@@ -1,0 +1,92 @@
+"""A session's edges in headless Chromium: a page showing a resident leaves the screen when its
+session ends, whatever the page (staff's case page has no live connection); a login form posted by
+another site's page is refused."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import asyncpg
+import pytest
+from aiohttp import web
+from playwright.async_api import Browser, expect
+
+from dialer import runtime
+from dialer.config import Settings
+from dialer.simpbx import SimulatedPbx
+from tests import factory
+from tests.browser import log_in
+from tests.test_handovers import _handed_over
+
+pytestmark = pytest.mark.browser
+expect.set_options(timeout=20_000)
+
+VIEWS = "select count(*) from audit_log where action = 'record.view' and user_id = (select id from app_user where login = $1)"
+IDLE = (
+    "select now() - s.last_active from web_session s join app_user u on u.id = s.user_id where u.login = $1"
+)
+
+
+async def test_a_staff_case_page_leaves_the_screen_when_the_session_ends(
+    browser: Browser, settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    async with runtime.started(replace(settings, session_check_s=0.3)) as running:
+        case_id, _ = await _handed_over(running, pool, sim)
+        page = await browser.new_page(locale="ja-JP")
+        await log_in(page, running.url, "staff1")
+        await page.goto(f"{running.url}/staff/handovers/{case_id}")
+        await expect(page.locator("main")).to_contain_text("見本 花子")
+        views = await pool.fetchval(VIEWS, "staff1")
+        await pool.execute(
+            "update web_session set last_active = now() - interval '29 minutes' where user_id = "
+            "(select id from app_user where login = 'staff1')"
+        )
+        await page.wait_for_timeout(1500)  # several checks: asking is not the person doing something
+        idle = await pool.fetchval(IDLE, "staff1")
+        assert idle.total_seconds() > 28 * 60
+        await expect(page).to_have_url(re.compile(f"/staff/handovers/{case_id}$"))  # still theirs
+        await pool.execute(
+            "update web_session set last_active = now() - interval '31 minutes' where user_id = "
+            "(select id from app_user where login = 'staff1')"
+        )
+        await expect(page).to_have_url(re.compile("/login$"))
+        await expect(page.locator("body")).not_to_contain_text("見本 花子")
+        assert await pool.fetchval(VIEWS, "staff1") == views  # the checks never opened the record again
+        await page.close()
+
+
+async def test_a_login_form_posted_by_another_sites_page_is_refused(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    await factory.world(pool)
+    await factory.user(pool, "op9", "operator", "nhi", ext="6009")
+    # another site's page that posts our login form as op9 the moment it is opened
+    attack = web.Application()
+    attack_page = f"""<!doctype html><form method="post" action="{product.url}/login" id="f">
+        <input name="login" value="op9"><input name="password" value="{factory.PASSWORD}"></form>
+        <script>document.getElementById("f").submit()</script>"""
+
+    async def serve(_: web.Request) -> web.Response:
+        return web.Response(text=attack_page, content_type="text/html")
+
+    attack.router.add_get("/", serve)
+    runner = web.AppRunner(attack)
+    await runner.setup()
+    site = web.TCPSite(runner, "localhost", 0)  # localhost: another site than 127.0.0.1
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        page = await browser.new_page(locale="ja-JP")
+        await log_in(page, product.url, "op1")
+        await page.goto(f"http://localhost:{port}/")
+        await expect(page.locator("body")).to_contain_text("他のサイトから送られたログインは受け付けません")
+        await page.goto(f"{product.url}/operator")
+        await expect(page.get_by_test_id("who")).to_contain_text(
+            await pool.fetchval("select display_name from app_user where login = 'op1'")
+        )  # still op1, not op9
+        logins = "select count(*) from audit_log where action = 'login' and user_id = (select id from app_user where login = 'op9')"
+        assert await pool.fetchval(logins) == 0
+        await page.close()
+    finally:
+        await runner.cleanup()
