@@ -17,10 +17,11 @@ from functools import partial
 
 import asyncpg
 
-from campaigns import hours, previewing, windows
+from campaigns import hours, windows
 from campaigns.agent import Action, AgentState
 from campaigns.callflow import STORE_ERRORS, CallFlow
 from campaigns.floor import Floor, Slot
+from campaigns.previews import Previews
 from dialer import logs
 from dialer.ami.link import AmiLink, OriginateRequest
 from dialer.calls.state import Outcome, Party
@@ -28,7 +29,7 @@ from dialer.calls.tracker import CallTracker
 from dialer.config import Settings
 from dialer.errors import AmiActionError, DialerError
 from dialer.metrics import Metrics
-from dialer.store import attempts, audit, campaigns, processes, targets
+from dialer.store import attempts, campaigns, processes, targets
 from dialer.store.campaigns import CampaignInfo
 from dialer.store.targets import Lease
 
@@ -91,9 +92,7 @@ class Dialing:
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         # the ready operators a campaign's predictive calls in flight count on (Predictive)
         self.held_operators: Callable[[int], set[int]] = lambda campaign_id: set()
-        # preview skips in the last hour, and the last refusal audit-logged, by operator (previewing)
-        self.skipped: dict[int, list[datetime]] = {}
-        self.skip_refused: dict[int, datetime] = {}
+        self.previews = Previews(pool, settings)  # records passed over: skips, and those a pause gave back
 
     async def open_session(self, slot: Slot) -> None:
         user, plan = slot.user, self.settings.dialplan
@@ -202,7 +201,7 @@ class Dialing:
                 await self.floor.publish(slot)
                 return
             if slot.state is AgentState.PREVIEW:
-                await self.release_preview(slot)
+                await self.release_preview(slot, again=True)
             if notice is None and self.counted_on(slot):
                 slot.pause_after_call, slot.notice = True, PAUSE_PENDING
                 await self.floor.publish(slot)
@@ -246,8 +245,9 @@ class Dialing:
                 await self.floor.tell(slot, "notice.pbx_failing")
                 return
             lease = await targets.lease_next(
-                self.pool, slot.campaign.id, self.owner, self.settings.lease_s, operator_id=slot.user.id
-            )
+                self.pool, slot.campaign.id, self.owner, self.settings.lease_s, operator_id=slot.user.id,
+                first=self.previews.taken_again(slot, slot.campaign.id),
+            )  # fmt: skip
             if lease is None:
                 await self.floor.tell(slot, "notice.no_targets")
                 return
@@ -370,30 +370,19 @@ class Dialing:
 
     async def skip(self, slot: Slot) -> None:
         """スキップ: the household shown in preview goes back for later, unless the operator skips too
-        soon after it was shown or too often (campaigns.previewing; caller holds the slot's lock).
-        The skips are kept by operator, not by page: logging out and in again starts no new hour."""
-        now, user = datetime.now(UTC), slot.user
-        skipped = self.skipped[user.id] = previewing.recent(self.skipped.get(user.id, []), now)
-        rule = previewing.SkipRule(
-            timedelta(seconds=self.settings.preview_look_s), self.settings.preview_skips_per_hour
-        )
-        why = previewing.refusal(rule, slot.since, now, skipped)
-        told = self.skip_refused.get(user.id)
-        if why == "error.too_many_skips" and (told is None or now - told >= previewing.HOUR):
-            log.warning("preview.skips_refused", operator=user.id, skips=len(skipped))
-            await audit.record(  # the first refusal of an hour, in the audit log
-                self.pool, action="preview.skips_refused", user_id=user.id, department_id=user.department_id,
-                object_type="campaign", object_id=slot.campaign.id if slot.campaign else "",
-                detail={"skips_last_hour": len(skipped)}, remote_addr=slot.address,
-            )  # fmt: skip
-            self.skip_refused[user.id] = now  # (once written: a database away does not hide the next)
-        if why:
+        soon after it was shown or too often (campaigns.previews; caller holds the slot's lock)."""
+        if why := await self.previews.skip_refusal(slot):
             raise EngineError(why)
-        skipped.append(now)
         await self.release_preview(slot, later=True)
 
-    async def release_preview(self, slot: Slot, later: bool = False) -> None:
+    async def release_preview(self, slot: Slot, later: bool = False, again: bool = False) -> None:
+        """Give back the household shown in preview, uncalled: for later (skipped), or now. Given
+        back by the operator's pause or logout (`again`), it is theirs again on their next Ready
+        while nobody has taken it: pausing and coming back is no way round the skip limits
+        (campaigns.previewing), a new record each time."""
         if slot.lease is not None and slot.attempt_id is None:
+            if again:
+                self.previews.give_back(slot, slot.lease.target_id)
             next_at = datetime.now(UTC) + self.flow.skip_delay if later else None
             await targets.release(self.pool, slot.lease.target_id, self.owner, done=False, next_at=next_at)
             slot.lease = None

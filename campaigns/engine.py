@@ -276,7 +276,7 @@ class Engine:
             return
         async with slot.lock:
             if slot.state is AgentState.PREVIEW:
-                await self.dialing.release_preview(slot)
+                await self.dialing.release_preview(slot, again=True)
             if slot.session_channel_id and slot.attempt_id is None:
                 with contextlib.suppress(AmiActionError):
                     await self.link.hangup(slot.session_channel_id)

@@ -32,7 +32,12 @@ class Lease:
 
 
 async def lease_next(
-    conn: Conn, campaign_id: int, owner: str, lease_s: int, operator_id: int | None = None
+    conn: Conn,
+    campaign_id: int,
+    owner: str,
+    lease_s: int,
+    operator_id: int | None = None,
+    first: int | None = None,
 ) -> Lease | None:
     """Lease the next dialable household of a campaign; None if there is none now.
 
@@ -49,6 +54,9 @@ async def lease_next(
     that this campaign's calls a day are used up, comes back tomorrow; one that promised another
     campaign to pay by a date comes back the day after it (`_ELSEWHERE`). The campaign's own calls
     follow its retry policy as before, and a call-back or promise follow-up comes at its time.
+
+    `first`: a household to lease before any other if it may be called now (the preview record
+    an operator's pause gave back: their next Ready shows it again, campaigns.dialing).
     """
     hold = timedelta(seconds=lease_s)
     while True:
@@ -56,7 +64,11 @@ async def lease_next(
             row = None
             today = datetime.combine(datetime.now(TOKYO).date(), time(0, 0), TOKYO)
             args = (campaign_id, owner, hold, operator_id, today, retry.DEFAULT.max_per_day)
-            row = await conn.fetchrow(_LEASE_FOLLOW_UP, *args)
+            if first is not None:
+                row = await conn.fetchrow(_LEASE_THIS, *args, first)
+                first = None
+            if row is None:
+                row = await conn.fetchrow(_LEASE_FOLLOW_UP, *args)
             if row is None:
                 row = await conn.fetchrow(_LEASE, *args)
         except asyncpg.UniqueViolationError:
@@ -157,6 +169,10 @@ _LEASE_FOLLOW_UP = _LEASE_TEMPLATE.format(
     pick="t.preferred_until is not null and (" + _ANYONE_BUT_HELD + ")",
     order="coalesce(t.preferred_operator_id = $4::bigint and t.preferred_until > now(), false) desc, "
     "t.next_attempt_at, t.id",
+)
+# One household by its id ($7), as any other would be leased.
+_LEASE_THIS = _LEASE_TEMPLATE.format(
+    elsewhere=_ELSEWHERE, pick="t.id = $7::bigint and (" + _ANYONE_BUT_HELD + ")", order="t.id"
 )
 # Then in priority order (the index campaign_target_next), skipping households held for another operator.
 _LEASE = _LEASE_TEMPLATE.format(
