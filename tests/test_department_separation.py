@@ -181,6 +181,37 @@ async def test_writes_into_another_department_are_refused_or_touch_nothing(
         assert not await conn.fetchval("select bool_or(do_not_call) from phone")
 
 
+@pytest.mark.parametrize(
+    ("table", "insert"),
+    [
+        ("contact_history", "insert into contact_history (department_id, household_id, at, method, content) "
+                            "values ('nhi', $1, now(), 'other', 'x')"),
+        ("promise", "insert into promise (department_id, household_id, promised_on, amount_yen) "
+                    "values ('nhi', $1, current_date + 7, 100)"),
+        ("handover", "insert into handover (department_id, household_id, reason) values ('nhi', $1, 'x')"),
+        ("installment_plan", "insert into installment_plan (department_id, household_id, agreed_on, total_yen) "
+                             "values ('nhi', $1, current_date, 100)"),
+        ("attempt", "insert into attempt (household_id, department_id, dial_mode, channel_id) "
+                    "values ($1, 'nhi', 'inbound', 'dlr-planted')"),
+    ],
+)  # fmt: skip
+async def test_a_row_of_one_department_cannot_name_anothers_household_nor_tell_it_exists(
+    shared_server: asyncpg.Pool, pool: asyncpg.Pool, table: str, insert: str
+) -> None:
+    """Row-level security checks a row's own department; its key checks the household's (sql/0039).
+    The refusal for the tax department's household is the one for a household that does not exist."""
+    tax_household = await pool.fetchval("select id from household where department_id = 'tax'")
+    refusals = []
+    for household in (tax_household, 999_999_999):
+        async with db.department(shared_server, "nhi") as conn:
+            with pytest.raises(asyncpg.ForeignKeyViolationError) as refused:
+                await conn.execute(insert, household)
+            refusals.append(refused.value.constraint_name)
+    assert refusals[0] == refusals[1]
+    assert await pool.fetchval(f"select count(*) from {table} where household_id = $1 and department_id = 'nhi'",
+                               tax_household) == 0  # fmt: skip
+
+
 async def test_department_settings_and_shared_codes_change_only_in_their_scope(
     shared_server: asyncpg.Pool, pool: asyncpg.Pool, app_pool: asyncpg.Pool
 ) -> None:
