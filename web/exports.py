@@ -12,6 +12,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from campaigns.hours import TOKYO
+from dialer.imports.dates import FIRST, LAST
 from dialer.store import exports
 from web.auth import current, require
 from web.keys import POOL
@@ -41,8 +42,10 @@ async def download(request: web.Request) -> web.StreamResponse:
         first, last = date.fromisoformat(typed_first), date.fromisoformat(typed_last)
     except ValueError:
         return _exports_form(request, kind, typed_first, typed_last, "export.bad_dates")
-    if last < first:
-        return _exports_form(request, kind, typed_first, typed_last, "export.bad_order")
+    if not FIRST <= first <= last <= LAST:  # (0001-01-01, 9999-12-31: no day of any resident's record)
+        return _exports_form(
+            request, kind, typed_first, typed_last, "export.bad_order" if last < first else "export.bad_dates"
+        )
     if kind not in exports.KINDS or (last - first).days > 366 or user.department_id is None:
         return _exports_form(request, kind, typed_first, typed_last, "export.bad_request")
     out = await exports.export(

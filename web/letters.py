@@ -32,7 +32,7 @@ def _asked(values: Mapping[str, object]) -> tuple[int | None, int, str]:
         again = int(typed_again)
     if not typed_campaign:
         return None, again, ""
-    if not typed_campaign.isdecimal():
+    if not typed_campaign.isdecimal() or len(typed_campaign) > 18:  # (18 digits: a bigint, as routes' ids)
         return None, again, "let.err.campaign"
     return int(typed_campaign), again, ""
 
