@@ -3,6 +3,7 @@ leaver's login off; every change is in the audit log, and the leaver's open page
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -11,9 +12,10 @@ import asyncpg
 
 from dialer import runtime
 from dialer.config import Settings
-from dialer.simpbx import SimulatedPbx
+from dialer.simpbx import Behaviour, SimulatedPbx
+from dialer.store import users
 from tests import factory
-from tests.client import PageClient
+from tests.client import PageClient, until
 from tests.test_cli import _env, _one_clear_line, _run
 
 
@@ -147,3 +149,28 @@ async def test_a_leavers_login_is_switched_off_at_once(
         finally:
             await page.close()
             await again.close()
+
+
+async def test_a_leaver_switched_off_mid_call_gets_no_record_and_no_next_call(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """Their page closes only at its next session check (30 s); meanwhile the call ringing for
+    them is answered: its record is neither read nor pushed (privacy QA: a record reached a
+    disabled operator 3 s after `dialer users disable`)."""
+    w, _ = await factory.world_with_callee(
+        pool, sim, "0355550871", Behaviour("answer", ring_s=1.0, talk_s=0.5, amd_s=0.1)
+    )
+    async with runtime.started(settings) as running:  # session_check_s: 30 s
+        page = PageClient(running.url)
+        try:
+            await page.ready_as("op1", w.campaign_id)
+            await until(lambda: len(sim.actions("Originate")) >= 2)  # the operator's phone, then the resident
+            async with pool.acquire() as conn:
+                await users.change(conn, "op1", {}, active=False, via={"test": True})
+            await page.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+            await asyncio.sleep(1)  # (a record pushed would have come by now)
+            assert not [m for m in page.messages if m["type"] == "record"]
+            views = "select count(*) from audit_log where action = 'record.view'"
+            assert await pool.fetchval(views) == 0
+        finally:
+            await page.close()

@@ -85,18 +85,22 @@ async def read_for_operator(
     caller_number: str | None = None,
     remote_addr: str = "",
 ) -> OperatorRecord | None:
-    """Read a household's minimal record and audit-log the view; None if not in this department.
-    The number shown is the one dialled (`phone_id`), or the one a resident calls in from when it is
-    one of the household's (`caller_number`)."""
+    """Read a household's minimal record and audit-log the view; None if not in this department,
+    or if the operator's login has been switched off meanwhile (`dialer users disable`: their page
+    closes within session_check_s, and no record reaches it before). The number shown is the one
+    dialled (`phone_id`), or the one a resident calls in from when it is one of the household's
+    (`caller_number`)."""
     async with db.department(pool, department_id) as conn:  # RLS: never another department's resident
         head = await conn.fetchrow(
             """select h.household_no, h.postal_code, h.address, p.name_kanji, p.name_kana, p.birth_date
                from household h
                left join lateral (select * from person where household_id = h.id
                                   order by is_head desc, id limit 1) p on true
-               where h.id = $1 and h.department_id = $2""",
+               where h.id = $1 and h.department_id = $2
+                 and exists (select 1 from app_user u where u.id = $3 and u.active)""",
             household_id,
             department_id,
+            user_id,
         )
         if head is None:
             return None
