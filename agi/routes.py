@@ -35,7 +35,7 @@ from campaigns import retry
 from dialer import logs
 from dialer.aio import within
 from dialer.imports.phones import caller_number
-from dialer.metrics import Metrics
+from dialer.metrics import MESSAGES, Metrics
 from dialer.store import attempts, inbound, retries
 
 log = logs.get("agi")
@@ -208,7 +208,7 @@ class Routes:
         kind = call.args[0] if call.args else ""
         attempt = call.args[1] if len(call.args) > 1 else ""
         status = call.args[2] if len(call.args) > 2 else ""
-        if kind not in ("abandon", "machine") or not attempt.isdigit():
+        if kind not in MESSAGES or not attempt.isdigit():
             log.warning("agi.played_bad_arguments", kind=kind[:16])
             return
         detail = {"message": kind, "status": status[:16]}

@@ -92,6 +92,7 @@ class Dialing:
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         # the ready operators a campaign's predictive calls in flight count on (Predictive)
         self.held_operators: Callable[[int], set[int]] = lambda campaign_id: set()
+        self._endings: set[asyncio.Task[None]] = set()  # calls never placed, ended after (end_unplaced)
         self.previews = Previews(pool, settings)  # records passed over: skips, and those a pause gave back
 
     async def open_session(self, slot: Slot) -> None:
@@ -123,7 +124,7 @@ class Dialing:
             if exc.definite:  # (no answer in time: the session may yet ring, so the phone stays ours)
                 with contextlib.suppress(*STORE_ERRORS):
                     await processes.release_phone(self.pool, user.id, self.owner)
-            raise EngineError("error.pbx") from None
+            raise EngineError("error.pbx_refused" if exc.refused else "error.pbx") from None
         await self.floor.move(slot, Action.READY)
 
     def _alive_for(self) -> float:
@@ -315,26 +316,36 @@ class Dialing:
         slot.lease, slot.attempt_id, slot.call_phase = lease, attempt.id, "dialing"
         await self.floor.move(slot, Action.DIAL)
         if not self.may_call_residents(campaign):  # the window closed while we got ready
-            await self.tracker.end_with(attempt.id, Outcome.CANCELLED, Party.SYSTEM)
+            self.end_unplaced(attempt.id, Outcome.CANCELLED)
             return
         if not slot.phone_ready or not self.link.up:  # lost while we got ready: never into an empty bridge
-            await self.tracker.end_with(attempt.id, Outcome.CANCELLED, Party.SYSTEM)
+            self.end_unplaced(attempt.id, Outcome.CANCELLED)
             return
         log.info("engine.originate", attempt=attempt.id, campaign=campaign.id, operator=slot.user.id)
         await self.send(attempt.id, campaign, self._resident_call(slot, campaign, lease.number, attempt))
 
     async def send(self, attempt_id: int, campaign: CampaignInfo, req: OriginateRequest) -> None:
         """Send a resident's Originate, once; a refusal ends the attempt, a doubt leaves it to its events."""
-        self.metrics.originated.labels(str(campaign.id)).inc()
         self.flow.breaker.placed(asyncio.get_running_loop().time())  # after a hold: the one probe
         try:
             await self.link.originate(req)
         except AmiActionError as exc:
-            if exc.definite:  # refused, or never sent: there is no call
+            if exc.definite:  # refused, or never sent: there is no call (nor one counted as placed)
                 log.warning("engine.originate_refused", attempt=attempt_id, error=exc.message)
-                await self.tracker.end_with(attempt_id, Outcome.FAILED, Party.SYSTEM)
-            else:  # may exist: never re-sent; its own events end it, or the watchdog closes it as lost
-                log.warning("engine.originate_unconfirmed", attempt=attempt_id, error=exc.message)
+                self.end_unplaced(attempt_id, Outcome.FAILED)
+                return
+            # may exist: never re-sent; its own events end it, or the watchdog closes it as lost
+            log.warning("engine.originate_unconfirmed", attempt=attempt_id, error=exc.message)
+        self.metrics.originated.labels(str(campaign.id)).inc()
+
+    def end_unplaced(self, attempt_id: int, outcome: Outcome) -> None:
+        """End a call that was never placed, once the caller has let go of the operator's slot:
+        ending it takes that lock (the operator goes back to work), which is not re-entrant, and the
+        caller holds it (a refused Originate waited on itself for good, and with it the whole dial
+        loop: admin QA)."""
+        task = asyncio.create_task(self.tracker.end_with(attempt_id, outcome, Party.SYSTEM))
+        self._endings.add(task)
+        task.add_done_callback(self._endings.discard)
 
     def _resident_call(
         self, slot: Slot, campaign: CampaignInfo, number: str, attempt: attempts.NewAttempt

@@ -256,7 +256,7 @@ class Engine:
             gone = not await self.link.hangup(channel_id)
         except AmiActionError as exc:
             log.warning("engine.hangup_failed", attempt=attempt_id, error=exc.message)
-            raise EngineError("error.pbx") from None
+            raise EngineError("error.pbx_refused" if exc.refused else "error.pbx") from None
         if gone:  # Asterisk has no such channel: it ended while we were not looking
             log.warning("engine.hangup_no_channel", attempt=attempt_id)
             await self.tracker.end_with(attempt_id, Outcome.LOST)

@@ -43,14 +43,15 @@ class AmiActionError(DialerError):
     """Asterisk answered an action with an error, or did not answer in time.
 
     `definite`: the action certainly did nothing (refused, or never sent because the link was
-    down). False after a timeout: it may have been carried out.
+    down). False after a timeout: it may have been carried out. `refused`: Asterisk answered it
+    with an error (its configuration, not the link: the message says what).
     """
 
     error_id = "ami_action_failed"
 
-    def __init__(self, message: str, *, definite: bool = True) -> None:
+    def __init__(self, message: str, *, definite: bool = True, refused: bool = False) -> None:
         super().__init__(message)
-        self.definite = definite
+        self.definite, self.refused = definite, refused
 
 
 class ImportFileError(DialerError):

@@ -10,6 +10,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 AGENT_STATES = ("offline", "connecting", "paused", "ready", "preview", "dialing", "talking", "wrap_up")
 
 
+MESSAGES = ("abandon", "machine")  # the messages the dialplan plays (agi/routes.py `played`)
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -112,6 +115,10 @@ class Metrics:
         )
         for state in AGENT_STATES:
             self.agents.labels(state).set(0)
+        # there from the start at 0: an alert on increase() sees the first failure (a series that
+        # appears at 1 has no earlier sample to increase from: admin QA)
+        for message in MESSAGES:
+            self.messages_failed.labels(message)
 
     def set_agents(self, counts: dict[str, int], floor: str = "") -> None:
         """One floor's operators by state (one floor per Asterisk server); the gauge is their sum."""

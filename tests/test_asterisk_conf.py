@@ -87,3 +87,15 @@ def test_every_context_the_dialplan_jumps_to_exists() -> None:
     targets = set(re.findall(r"[(?:]([a-z][a-z0-9-]+),(?:s|\$\{EXTEN\}),1\)", "\n".join(ext.values())))
     assert {"dialer-abandon", "dialer-machine"} <= targets  # the scan finds the jumps
     assert sorted(t for t in targets if t not in ext) == []
+
+
+def test_an_operators_phone_joins_its_own_bridge_only() -> None:
+    """8<extension> from an operator's phone: only their own bridge (another's would be an unseen,
+    unlogged listen-in on that operator's resident: admin QA)."""
+    rules = _sections("extensions.conf")["from-operators"]
+    first = next(line for line in rules.splitlines() if line.startswith("exten => _8X.,1,"))
+    assert first == 'exten => _8X.,1,GotoIf($["${EXTEN:1}" = "${CHANNEL(endpoint)}"]?own)'
+    assert "same => n(own),Goto(dialer-agent,${EXTEN:1},1)" in rules
+    assert rules.index("Hangup(21)") < rules.index("n(own)")  # anything else ends first
+    pjsip = (CONF / "pjsip.conf").read_text(encoding="utf-8")
+    assert "[1001](operator-phone)" in pjsip  # an operator's endpoint is named by their extension

@@ -123,3 +123,19 @@ def test_the_systemd_unit_runs_the_dialer_from_its_environment_file() -> None:
     assert settings.ami.host == "10.0.0.5"
     readme = (OPS.parents[1] / "README.md").read_text(encoding="utf-8")
     assert [k for k in env if f"`{k}`" not in readme] == []  # each one is documented
+
+
+async def test_the_message_failure_alert_sees_the_first_failure(
+    product: runtime.Running, operator: PageClient
+) -> None:
+    """DialerMessageFailed is an increase() over dialer_messages_failed_total: its series are there
+    at 0 from the start, or the first failure (the series appearing at 1) would never fire it."""
+    _, text = await operator.get("/metrics")
+    for message in ("abandon", "machine"):
+        assert f'dialer_messages_failed_total{{message="{message}"}} 0.0' in text
+    rules = yaml.safe_load((OPS / "prometheus-alerts.yml").read_text(encoding="utf-8"))
+    exprs = [
+        r["expr"] for g in rules["groups"] for r in g["rules"] if r.get("alert") == "DialerMessageFailed"
+    ]
+    assert exprs
+    assert "dialer_messages_failed_total" in exprs[0]

@@ -5,10 +5,12 @@ the households: against the simulated PBX and the embedded PostgreSQL, over real
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import asyncpg
 
 from dialer import runtime
+from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
 from tests import factory
 from tests.client import PageClient
@@ -74,3 +76,69 @@ async def _failing_households(
         number = f"{number_prefix}{i:02d}"
         await factory.household(pool, campaign_id, number, no=f"{no_prefix}{i}", priority=i + 1)
         sim.script(number, Behaviour("congestion", ring_s=0))
+
+
+async def test_an_originate_asterisk_refuses_ends_the_attempt_and_the_operator_goes_on(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """A trunk template without its technology ('{number}@trunk'): Asterisk answers the resident's
+    Originate with Error (Invalid channel). The operator went on 発信中 for good and the engine's
+    dial loop stopped for everyone (the end of the attempt waited for the operator's lock, held by
+    the dialling itself: admin QA); a preview 発信 never answered."""
+    w = await factory.world(pool)
+    for i in range(7):
+        await factory.household(pool, w.campaign_id, f"035555071{i}", no=f"R{i}")
+    await factory.user(pool, "op2", "operator", "nhi", ext="1002")  # (a campaign with no list: open to all)
+    wrong = replace(settings, dialplan=replace(settings.dialplan, trunk_template="{number}@trunk"))
+    async with runtime.started(wrong) as running:
+        op1, op2 = PageClient(running.url), PageClient(running.url)
+        try:
+            await op1.ready_as("op1", w.campaign_id)
+            await op1.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.pbx_failing", within=20)
+            await op2.ready_as("op2", w.campaign_id)  # the loop still serves others (held: nothing placed)
+            await op2.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.pbx_failing", within=20)
+            outcomes = [r["outcome"] for r in await pool.fetch("select outcome from attempt order by id")]
+            assert outcomes == ["failed"] * 5
+            _, metrics = await op1.get("/metrics")
+            assert 'dialer_agents{state="dialing"} 0.0' in metrics
+            placed = f'dialer_calls_originated_total{{campaign="{w.campaign_id}"}}'
+            assert not [
+                line for line in metrics.splitlines() if line.startswith(placed) and not line.endswith(" 0.0")
+            ]
+        finally:
+            await op1.close()
+            await op2.close()
+    targets = await pool.fetch("select state, last_outcome from campaign_target where attempts > 0")
+    assert {tuple(t) for t in targets} == {("pending", "failed")}  # to call again, not used up
+
+
+async def test_an_ami_user_without_call_write_leaves_the_call_up_and_says_so(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """Hangup refused (Permission denied: manager.conf write lacks `call`) was taken for a channel
+    gone: the call was closed as lost and the next resident put into the same bridge, where two
+    residents heard each other (admin QA). Now 切断 says the PBX refused, and the call stays."""
+    w, _ = await factory.world_with_callee(
+        pool, sim, "0355550731", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1)
+    )
+    await factory.household(pool, w.campaign_id, "0355550732", no="N2")
+    await operator.ready_as("op1", w.campaign_id)
+    pop = await operator.wait(lambda m: m["type"] == "record")
+    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+    sim.denied.add("hangup")
+    status, reply = await operator.post("/api/agent/hangup")
+    assert (status, reply["error"]) == (409, "error.pbx_refused")
+    await asyncio.sleep(0.5)
+    row = await pool.fetchrow("select outcome, ended_at from attempt where id = $1", pop["attempt_id"])
+    assert (row["outcome"], row["ended_at"]) == (None, None)  # still up, not taken for lost
+    assert await pool.fetchval("select count(*) from attempt") == 1  # nobody else dialled into it
+
+
+async def test_an_ami_user_without_originate_write_is_told_at_ready(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    w = await factory.world(pool)
+    sim.denied.add("originate")
+    await operator.login("op1", factory.PASSWORD)
+    status, reply = await operator.post("/api/agent/ready", {"campaign_id": w.campaign_id})
+    assert (status, reply["error"]) == (409, "error.pbx_refused")  # not "the PBX cannot be reached"

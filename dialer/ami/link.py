@@ -138,12 +138,14 @@ class AmiLink:
         manager.send_action(action)
         reply = await self._wait(action.ack, "Originate")
         if (reply.get("Response") or "") != "Success":
-            raise AmiActionError(f"Asterisk refused the Originate: {reply.get('Message', '')}")
+            raise AmiActionError(f"Asterisk refused the Originate: {reply.get('Message', '')}", refused=True)
 
     async def hangup(self, channel: str, cause: int = 16) -> bool:
-        """Hang up a channel by name or ChannelId. False if Asterisk has no such channel."""
+        """Hang up a channel by name or ChannelId. False if Asterisk has no such channel; any other
+        refusal (Permission denied: the AMI user lacks `call` write) raises AmiActionError: taken
+        for a channel gone, a call still up was closed and the next resident put into its bridge."""
         reply = await self.action({"Action": "Hangup", "Channel": channel, "Cause": str(cause)})
-        return (reply.get("Response") or "") == "Success"
+        return _done_or_gone(reply, "Hangup")
 
     async def redirect(self, channel: str, context: str, exten: str, priority: int = 1) -> bool:
         """Send a channel on to another place in the dialplan. False if Asterisk has no such channel."""
@@ -156,16 +158,14 @@ class AmiLink:
                 "Priority": str(priority),
             }
         )
-        return (reply.get("Response") or "") == "Success"
+        return _done_or_gone(reply, "Redirect")
 
     async def channel_exists(self, channel: str) -> bool:
         """Whether Asterisk has this channel (by name or ChannelId) right now."""
         reply = await self.action({"Action": "Getvar", "Channel": channel, "Variable": "DIALER_ATTEMPT"})
         if (reply.get("Response") or "") == "Success":
             return True
-        if "no such channel" in (reply.get("Message") or "").lower():
-            return False
-        raise AmiActionError(f"Getvar failed: {reply.get('Message', '')}")
+        return _done_or_gone(reply, "Getvar")
 
     async def live_channels(self) -> set[str]:
         """The Uniqueid of every channel Asterisk has right now (our ChannelIds among them), from
@@ -309,7 +309,10 @@ class AmiLink:
     def _set_up(self, up: bool, reason: str) -> None:
         if up != self._up:
             self._up = up
-            log.info("ami.link_up" if up else "ami.link_down", link=self.name, reason=reason)
+            if up:
+                log.info("ami.link_up", link=self.name, reason=reason)
+            else:  # calls cannot be placed nor followed: an admin filtering on warnings sees it
+                log.warning("ami.link_down", link=self.name, reason=reason)
             self._queue.put_nowait(LinkStatus(up=up, reason=reason))
 
     async def _supervise(self, up: bool = True) -> None:
@@ -365,3 +368,14 @@ def _retrieved(done: asyncio.Future[Any]) -> None:
     """A shared listing's outcome is taken even when every caller has gone (cancelled)."""
     if not done.cancelled():
         done.exception()
+
+
+def _done_or_gone(reply: Message, action: str) -> bool:
+    """True: done; False: Asterisk has no such channel (Hangup, Getvar: 'No such channel';
+    Redirect: 'Channel does not exist: …'); any other error raises AmiActionError with its words."""
+    if (reply.get("Response") or "") == "Success":
+        return True
+    message = str(reply.get("Message") or "")
+    if "no such channel" in message.lower() or "does not exist" in message.lower():
+        return False
+    raise AmiActionError(f"Asterisk refused the {action}: {message}", refused=True)

@@ -50,6 +50,8 @@ class SimulatedPbx:
         self.sessions: set[AmiSession] = set()
         self.frozen = False
         self.latency_s = 0.0  # slow links: every byte to the clients this late (set_latency)
+        # actions outside the AMI user's `write` (manager.conf), answered as Asterisk answers them
+        self.denied: set[str] = set()
         self.booted = True
         self.core = Core(config, self.broadcast)
         self.hangups = Hangups(self.core)

@@ -171,6 +171,8 @@ class AmiSession(asyncio.Protocol):
             tail: Headers = [("RequestType", f"Action: {name}")]
             self.pbx.broadcast(self._security("RequestNotAllowed", "Error", 1, "", tail, tv=NEVER))
             self.send(error(aid, "Permission denied"))
+        elif lname in self.pbx.denied:  # not in the user's write permissions (manager.c)
+            self.send(error(aid, "Permission denied"))
         elif lname == "events":
             mask = get(action, "EventMask").strip().lower()
             self.events = mask not in ("off", "no", "false", "0")
