@@ -142,3 +142,26 @@ async def test_an_ami_user_without_originate_write_is_told_at_ready(
     await operator.login("op1", factory.PASSWORD)
     status, reply = await operator.post("/api/agent/ready", {"campaign_id": w.campaign_id})
     assert (status, reply["error"]) == (409, "error.pbx_refused")  # not "the PBX cannot be reached"
+
+
+async def test_a_preview_call_asterisk_refuses_answers_the_operator_and_shows_the_next(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """発信 on a preview record whose Originate Asterisk refused never answered (admin QA)."""
+    w = await factory.world(pool, mode="preview")
+    for i in range(2):
+        await factory.household(pool, w.campaign_id, f"035555074{i}", no=f"V{i}", priority=i + 1)
+    wrong = replace(settings, dialplan=replace(settings.dialplan, trunk_template="{number}@trunk"))
+    async with runtime.started(wrong) as running:
+        op = PageClient(running.url)
+        try:
+            await op.ready_as("op1", w.campaign_id)
+            await op.wait(lambda m: m["type"] == "record")
+            op.forget()
+            status, _ = await asyncio.wait_for(op.post("/api/agent/dial"), 10)
+            assert status == 200
+            ended = await op.wait(lambda m: m["type"] == "call_ended")
+            assert ended["outcome"] == "failed"
+            await op.wait(lambda m: m["type"] == "record")  # the next household, as after any failure
+        finally:
+            await op.close()
