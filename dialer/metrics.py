@@ -38,6 +38,11 @@ class Metrics:
         )
         self.agents = Gauge("dialer_agents", "Operators by state", ["state"], registry=r)
         self.ami_up = Gauge("dialer_ami_link_up", "1 when the AMI link is logged in", ["link"], registry=r)
+        self.ami_down = (
+            Counter(  # every drop, however short (a gauge's changes() misses those between scrapes)
+                "dialer_ami_link_down", "Times the AMI link went down", ["link"], registry=r
+            )
+        )
         self.messages_failed = Counter(
             "dialer_messages_failed",
             "Messages Asterisk could not play (abandon, machine): the sound file missing or unreadable",

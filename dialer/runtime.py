@@ -189,10 +189,13 @@ def _count_events(metrics: Metrics, name: str) -> Callable[[LinkEvent], None]:
     def handle(event: LinkEvent) -> None:
         if isinstance(event, LinkStatus):
             metrics.ami_up.labels(name).set(1 if event.up else 0)
+            if not event.up:
+                metrics.ami_down.labels(name).inc()
         else:
             metrics.ami_events.labels(name).inc()
 
     metrics.ami_up.labels(name).set(0)
+    metrics.ami_down.labels(name)  # at 0 from the start: increase() sees the first drop
     return handle
 
 

@@ -24,13 +24,16 @@ async def _database_ok(request: web.Request) -> bool:
 async def healthz(request: web.Request) -> web.Response:
     db_ok = await _database_ok(request)
     links = request.app[ENGINE].links
-    # Degraded when any server is down: its operators cannot work (the others go on).
+    # Degraded when any server is down: its operators cannot work (the others go on). Out of
+    # service (503, for a load balancer) only when nobody can: the database or every server down;
+    # with one of several servers down the others' operators still need this web app (admin QA).
+    serving = db_ok and any(link.up for link in links)
     body = {
         "status": "ok" if db_ok and all(link.up for link in links) else "degraded",
         "database": "ok" if db_ok else "unreachable",
         "ami": {link.name: "up" if link.up else "down" for link in links},
     }
-    return web.json_response(body, status=200 if body["status"] == "ok" else 503)
+    return web.json_response(body, status=200 if serving else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
