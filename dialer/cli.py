@@ -144,6 +144,9 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     async def body(stop: asyncio.Event) -> None:
         try:
             demo_settings = replace(settings.with_ami(ami), simulated_callees=True)
+            if "AGI_PORT" not in os.environ and not _free(settings.agi_host, settings.agi_port):
+                # another dialer here has it (the simulated PBX is told where this one listens)
+                demo_settings = replace(demo_settings, agi_port=0)
             async with runtime.started(demo_settings, before_link=seed) as running:
                 print(demo.logins_banner(running.url, f"127.0.0.1:{pbx.port}"), flush=True)
                 pbx.core.globals["DIALER_AGI"] = f"127.0.0.1:{running.agi_port}"
@@ -279,3 +282,15 @@ async def _codes_disable(settings: Settings, args: argparse.Namespace) -> int:
     await with_pool(settings, body)
     print(f"code {args.code} disabled" + (f" for {args.department}" if args.department else ""))
     return 0
+
+
+def _free(host: str, port: int) -> bool:
+    """Whether this machine can listen on host:port now (a demo's FastAGI port)."""
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -144,14 +145,19 @@ async def test_migrate_and_add_user(tmp_path: Path, db_dsn: str) -> None:
 
 
 @pytest.fixture
-async def demo(tmp_path: Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, str, Path]]:
+async def demo(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, str, Path]]:
     var = tmp_path / "var"
+    env = _env(tmp_path, SIM_AMI_PORT="0")
+    if getattr(request, "param", None) == "agi_port_taken":
+        del env["AGI_PORT"]  # the default 4573, which another dialer on this machine holds
     proc = await asyncio.create_subprocess_exec(
         *DIALER,
         "demo",
         "--households",
         "30",
-        env=_env(tmp_path, SIM_AMI_PORT="0"),
+        env=env,
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -178,6 +184,31 @@ async def demo(tmp_path: Path) -> AsyncIterator[tuple[asyncio.subprocess.Process
         if proc.returncode is None:
             os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
+
+
+@pytest.fixture
+def agi_port_taken() -> Iterator[None]:
+    """The default FastAGI port held, as by another dialer (or demo) on this machine."""
+    holder = socket.socket()
+    with contextlib.suppress(OSError):  # held already by someone else: as good
+        holder.bind(("127.0.0.1", 4573))
+        holder.listen()
+    try:
+        yield
+    finally:
+        holder.close()
+
+
+@pytest.mark.parametrize("demo", ["agi_port_taken"], indirect=True)
+async def test_a_second_demo_on_the_machine_takes_another_agi_port(
+    agi_port_taken: None, demo: tuple[asyncio.subprocess.Process, str, Path]
+) -> None:
+    """`make demo` beside a running dialer: the simulated AMI moved to a free port, but the FastAGI
+    port did not, and the demo exited 5 (admin QA). Now it takes a free one too."""
+    proc, url, _ = demo
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/healthz") as r:
+        assert r.status == 200
+    assert proc.returncode is None
 
 
 async def test_demo_serves_and_ctrl_c_stops_everything(
