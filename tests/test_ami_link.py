@@ -114,6 +114,29 @@ async def test_a_silent_peer_is_not_mistaken_for_asterisk() -> None:
         await server.wait_closed()
 
 
+async def test_another_services_port_says_to_check_it_is_the_manager_port() -> None:
+    """AMI_PORT pointed at, say, Asterisk's HTTP port (8088): it answers the login with an HTTP
+    error and closes, before any AMI greeting (admin QA: only "connection lost: EOF" was said)."""
+
+    async def http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(http, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    ami = AmiLink(_settings(port, connect_timeout_s=2))
+    try:
+        with pytest.raises(AmiUnreachable, match="manager port"):
+            await ami.start()
+    finally:
+        await ami.close()
+        server.close()
+        await server.wait_closed()
+
+
 async def test_originate_events_arrive_typed_and_a_raising_handler_harms_nothing(
     sim: SimulatedPbx, link: tuple[AmiLink, Collector]
 ) -> None:

@@ -189,4 +189,9 @@ class LinkManager(Manager):  # type: ignore[misc]
     def connection_lost(self, exc: object) -> None:
         self._connected = False
         self.authenticated = False
+        if exc is None and getattr(getattr(self, "protocol", None), "version", None) is None:
+            # closed before Asterisk's greeting ("Asterisk Call Manager/…"): another service's port
+            exc = ConnectionError(
+                "closed before Asterisk's greeting: is that Asterisk's manager port (manager.conf `port`, 5038)?"
+            )
         self._link.connection_lost(exc)
