@@ -73,10 +73,17 @@ def schedule(plan: str = "P1", atena: str = "A001", paid_to: int = 0, **values: 
 
 
 def plans_file(path: Path, lines: list[dict[str, str]], encoding: str = "cp932") -> Path:
+    return csv_file(path, HEADER, lines, encoding)
+
+
+def csv_file(
+    path: Path, header: tuple[str, ...], lines: list[dict[str, str]], encoding: str = "cp932"
+) -> Path:
+    """A CSV file as a delinquency system writes it: the header, then each line's cells by name."""
     buf = io.StringIO(newline="")
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(HEADER)
-    w.writerows([line.get(h, "") for h in HEADER] for line in lines)
+    w.writerow(header)
+    w.writerows([line.get(h, "") for h in header] for line in lines)
     path.write_bytes(buf.getvalue().encode(encoding))
     return path
 

@@ -3,8 +3,6 @@ once; entries that reached the resident count as last contact; none goes back in
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from dialer.jpformat import wareki
 from dialer.store import exports, imports
 from tests import factory
 from tests.browser import log_in
-from tests.plan_files import TODAY
+from tests.plan_files import TODAY, csv_file
 from tests.test_cli import _env, _run
 from tests.test_imports import row, write
 from tests.test_payments_import import import_export
@@ -46,13 +44,10 @@ def entry(**values: str) -> dict[str, str]:
     return base
 
 
-def contacts_file(path: Path, lines: list[dict[str, str]], encoding: str = "cp932", header=HEADER) -> Path:
-    buf = io.StringIO(newline="")
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(header)
-    w.writerows([line.get(h, "") for h in header] for line in lines)
-    path.write_bytes(buf.getvalue().encode(encoding))
-    return path
+def contacts_file(
+    path: Path, lines: list[dict[str, str]], encoding: str = "cp932", header: tuple[str, ...] = HEADER
+) -> Path:
+    return csv_file(path, header, lines, encoding)
 
 
 async def import_contacts(
