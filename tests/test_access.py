@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from dataclasses import replace
 
@@ -270,9 +271,9 @@ async def test_a_login_posted_from_another_site_is_refused_by_what_the_browser_s
         for headers, status in (
             ({"Sec-Fetch-Site": "cross-site"}, 403),
             ({"Sec-Fetch-Site": "same-site"}, 403),  # another host of the same domain is another site's page
-            ({"Origin": "http://evil.example"}, 403),  # a browser that sends no Sec-Fetch-Site
-            ({"Sec-Fetch-Site": "same-origin"}, 302),  # our own login page
-            ({"Origin": product.url}, 302),
+            ({"Origin": "http://evil.example"}, 403),  # a browser that says no Sec-Fetch-Site (plain HTTP)
+            ({"Origin": "null"}, 403),  # as our own pages' posts say over plain HTTP, and any page can
+            ({"Sec-Fetch-Site": "same-origin"}, 302),  # our own login page, over HTTPS or localhost
             ({}, 302),  # a script (curl): no browser to trick
         ):
             async with http.post(
@@ -280,4 +281,16 @@ async def test_a_login_posted_from_another_site_is_refused_by_what_the_browser_s
             ) as r:
                 assert r.status == status, headers
                 assert ("dialer_session" in r.cookies) == (status == 302)
+    # A browser over plain HTTP (no Sec-Fetch-Site, Origin "null"): the login form's token, which
+    # its cookie repeats (SameSite=Strict: never sent with another site's form), lets it in.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        async with browser.get(f"{product.url}/login") as r:
+            token = re.search(r'name="login_token" value="([^"]+)"', await r.text())
+        assert token is not None
+        for sent, status in (("wrong", 403), ("", 403), (token[1], 302)):
+            async with browser.post(
+                f"{product.url}/login", data={**form, "login_token": sent}, headers={"Origin": "null"},
+                allow_redirects=False,
+            ) as r:  # fmt: skip
+                assert r.status == status, sent
     assert await pool.fetchval("select count(*) from audit_log where action = 'login'") == 3

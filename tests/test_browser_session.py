@@ -5,6 +5,7 @@ another site's page is refused."""
 from __future__ import annotations
 
 import re
+import socket
 from dataclasses import replace
 
 import asyncpg
@@ -90,3 +91,57 @@ async def test_a_login_form_posted_by_another_sites_page_is_refused(
         await page.close()
     finally:
         await runner.cleanup()
+
+
+def _lan_address() -> str | None:
+    """This machine's address on its network (not loopback), if it has one: a browser treats a
+    page there, served over plain HTTP, as a municipal floor PC does (no Sec-Fetch-Site)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # (UDP: nothing is sent; only the route is looked up)
+            address = str(probe.getsockname()[0])
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+async def test_logging_in_over_plain_http_on_the_floors_network_works_and_another_site_cannot(
+    browser: Browser, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """Over plain HTTP on a LAN address the browser sends no Sec-Fetch-Site and, as our pages send
+    no referrer, Origin "null": the cross-site check refused every login there (review). The login
+    form's token lets our own form in, and still keeps another site's out."""
+    lan = _lan_address()
+    if lan is None:
+        pytest.skip("no network address but loopback on this machine")
+    await factory.world(pool)
+    async with runtime.started(replace(settings, http_host="0.0.0.0")) as running:
+        url = f"http://{lan}:{running.url.rsplit(':', 1)[1]}"
+        page = await browser.new_page(locale="ja-JP")
+        sent: list[dict[str, str]] = []
+        page.on("request", lambda r: sent.append(r.headers) if r.method == "POST" else None)
+        await log_in(page, url, "op1")
+        await expect(page).to_have_url(re.compile("/operator$"))
+        assert "sec-fetch-site" not in sent[0]  # the case: a browser that says nothing of where it is
+        attack = web.Application()
+        attack_page = f"""<!doctype html><form method="post" action="{url}/login" id="f">
+            <input name="login" value="sv1"><input name="password" value="{factory.PASSWORD}">
+            <input name="login_token" value="guessed"></form>
+            <script>document.getElementById("f").submit()</script>"""
+
+        async def serve(_: web.Request) -> web.Response:
+            return web.Response(text=attack_page, content_type="text/html")
+
+        attack.router.add_get("/", serve)
+        runner = web.AppRunner(attack)
+        await runner.setup()
+        site = web.TCPSite(runner, "localhost", 0)
+        await site.start()
+        try:
+            await page.goto(f"http://localhost:{runner.addresses[0][1]}/")
+            await expect(page.locator("body")).to_contain_text(
+                "他のサイトから送られたログインは受け付けません"
+            )
+        finally:
+            await runner.cleanup()
+        await page.close()

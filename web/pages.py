@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import weakref
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -69,32 +71,53 @@ async def index(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(LANDING[session.user.role] if session else "/login")
 
 
-@aiohttp_jinja2.template("login.html")
-async def login_form(request: web.Request) -> dict[str, Any]:
-    return context(request, failed=False, locked=False, address_locked=False)
+LOGIN_COOKIE = "dialer_login"  # the login form's own token (cross_site), SameSite=Strict
+
+
+async def login_form(request: web.Request) -> web.Response:
+    return _login_page(request, failed=False, locked=False, address_locked=False)
+
+
+def _login_page(request: web.Request, **flags: bool) -> web.Response:
+    """The login form, carrying a token its cookie repeats: a form posted by another site's page
+    has no such cookie (SameSite=Strict), whatever the browser says of where it comes from."""
+    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+    response = aiohttp_jinja2.render_template(
+        "login.html", request, context(request, login_token=token, **flags)
+    )
+    response.set_cookie(
+        LOGIN_COOKIE, token, httponly=True, samesite="Strict", path="/login",
+        secure=request.app[SETTINGS].cookie_secure,
+    )  # fmt: skip
+    return response
 
 
 _LOGIN_LOCKS: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
 
-def cross_site(request: web.Request) -> bool:
+def cross_site(request: web.Request, form: Mapping[str, Any]) -> bool:
     """A form posted here by another site's page (login CSRF: the browser would be logged in as the
-    other site's choice of user, and work as them). The browser says where a request comes from
-    (Sec-Fetch-Site); one that does not, by its Origin, which must then name this host."""
+    other site's choice of user, and work as them). A browser says where a request comes from
+    (Sec-Fetch-Site), but only to HTTPS and localhost; on a floor served over plain HTTP it says
+    nothing, and its Origin is "null" (our pages send no referrer), as another site's page can make
+    its own. Such a browser's post must carry the login form's token, which its cookie repeats and
+    another site cannot send. A script (no Origin, no Sec-Fetch-Site) is no browser to trick."""
     fetched_from = request.headers.get("Sec-Fetch-Site")
     if fetched_from is not None:
         return fetched_from not in ("same-origin", "none")
-    origin = request.headers.get("Origin")
-    return origin is not None and urlsplit(origin).netloc != request.host
+    if "Origin" not in request.headers:
+        return False
+    token = request.cookies.get(LOGIN_COOKIE, "")
+    return not token or not secrets.compare_digest(token, str(form.get("login_token", "")))
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    if cross_site(request):
-        raise web.HTTPForbidden(text='{"error": "error.cross_site"}', content_type="application/json")
     try:
         form = await request.post()
     except (UnicodeDecodeError, ValueError):  # not UTF-8, a broken multipart body: no form
         raise web.HTTPBadRequest(text="The form could not be read.") from None
+    if cross_site(request, form):
+        raise web.HTTPForbidden(text='{"error": "error.cross_site"}', content_type="application/json")
     login_id, password = users.login_id(str(form.get("login", ""))[:64]), str(form.get("password", ""))[:256]
     pool = request.app[POOL]
     refused: tuple[str, int] | None = None
@@ -147,9 +170,8 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 def _refused(request: web.Request, why: str) -> web.Response:
     """The login page again with the reason (401 wrong, 429 locked); the refusal is in the audit log."""
-    ctx = context(request, failed=why == "login.failed", locked=why in ("login.locked", "login.busy"),
-                  address_locked=why == "login.address_locked")  # fmt: skip
-    response = aiohttp_jinja2.render_template("login.html", request, ctx)
+    response = _login_page(request, failed=why == "login.failed", locked=why in ("login.locked", "login.busy"),
+                           address_locked=why == "login.address_locked")  # fmt: skip
     response.set_status(401 if why == "login.failed" else 429)
     return response
 
