@@ -178,9 +178,12 @@ async def test_lines_that_cannot_be_used_are_reported_and_the_rest_land(
             経過番号="K8", 宛名番号="B001", 相手="ﾎﾝﾆﾝ", 接触=""
         ),  # 10: good; not reached (kana is not 本人)
         entry(経過番号="K9", 宛名番号="B001", 相手="本人(世帯主)", 接触=""),  # 11: good, reached by 相手
+        entry(経過番号="K10", 宛名番号="B001", 相手="本人不在", 接触=""),  # 12: good; 本人 was out
+        entry(経過番号="K11", 宛名番号="B001", 相手="本人以外", 接触=""),  # 13: good; someone else
+        entry(経過番号="K1", 宛名番号="B001"),  # 14: good; B001's K1 is not A001's (numbered per resident)
     ]
     info = await import_contacts(owing, contacts_file(tmp_path / "d.csv", lines))
-    assert (info.rows_read, info.rows_stored, info.rows_rejected) == (10, 3, 7)
+    assert (info.rows_read, info.rows_stored, info.rows_rejected) == (13, 6, 7)
     problems = {
         r["line"]: (r["column_name"] or "", r["message"]) for r in await imports.problems(owing, info.id)
     }
@@ -191,7 +194,7 @@ async def test_lines_that_cannot_be_used_are_reported_and_the_rest_land(
     assert problems[5][0] == "経過日"
     assert problems[6][0] == "方法"
     assert "[values.method]" in problems[6][1]
-    assert "経過番号 K1 が行 2 と重複しています" in problems[7][1]
+    assert "宛名番号:経過番号 A001:K1 が行 2 と重複しています" in problems[7][1]
     assert problems[8][0] == "時刻"
     assert problems[9][0] == "内容"
     assert "4000" in problems[9][1]
@@ -199,7 +202,14 @@ async def test_lines_that_cannot_be_used_are_reported_and_the_rest_land(
         r["entry_key"]: r["reached"]
         for r in await pool.fetch("select entry_key, reached from contact_history")
     }
-    assert reached == {"no:K1": True, "no:K8": False, "no:K9": True}
+    assert reached == {
+        "no:A001:K1": True,
+        "no:B001:K8": False,
+        "no:B001:K9": True,
+        "no:B001:K10": False,
+        "no:B001:K11": False,
+        "no:B001:K1": True,
+    }
 
 
 async def test_another_departments_resident_is_not_found(

@@ -195,8 +195,8 @@ def plan_row(conv: Converter, row: Row, today: date) -> tuple[tuple[Any, ...], l
 
 def contact_row(conv: Converter, row: Row, today: date) -> tuple[tuple[Any, ...] | None, list[Problem]]:
     """One 経過記録 entry as staged, or None and why not. It reached the resident (接触) when the
-    file's 接触 column says so, or, without one, when its 相手 is 本人; a date after `today` (Tokyo)
-    is a mistake."""
+    file's 接触 column says so, or, without one, when its 相手 is 本人 (reached_by_party); a date
+    after `today` (Tokyo) is a mistake."""
     v, problems = conv.fields(row)
     if v and not any(p.severity == "error" for p in problems):
         day, at = v["contacted_on"]
@@ -211,9 +211,15 @@ def contact_row(conv: Converter, row: Row, today: date) -> tuple[tuple[Any, ...]
     day, at = v["contacted_on"]
     when = datetime.combine(day, v["contacted_at"] or at or time(0), TOKYO)
     party = v["party"] or ""
-    reached = v["reached"] if v["reached"] is not None else party.startswith("本人")
+    reached = v["reached"] if v["reached"] is not None else reached_by_party(party)
     staged = (row.line, v["entry_no"], v["atena_no"], when, v["method"], v["place"] or "", party, reached)
     return (*staged, v["content"] or ""), _about(conv, row, problems)
+
+
+def reached_by_party(party: str) -> bool:
+    """Whether a 相手 says the resident themself was reached: 本人, or 本人 with a note in brackets
+    (本人(世帯主)); not 本人不在 or 本人以外, which begin the same way and say the opposite."""
+    return party == "本人" or party.startswith("本人(")
 
 
 def unreadable_plan_line(line: int) -> tuple[Any, ...]:

@@ -6,10 +6,11 @@ not_contacted_days, the operator's record) when they reached the resident, so th
 phoned as "not contacted" the week after they came to the counter. They are never exported back
 (`source = 'imported'`: they came from there).
 
-An entry is found again by its key: the file's 経過番号 when the layout has one (a newer file
-updates the entry in place), or else the entry's own values and its occurrence among identical
-lines of the file (a corrected entry is then a new one). Importing the same file again adds
-nothing. An entry belongs to the household its person (宛名番号) is in now.
+An entry is found again by its key: the resident's 宛名番号 and the file's 経過番号 when the layout
+has one (a newer file updates the entry in place; one resident's number never reaches another's
+entry), or else the entry's own values and its occurrence among identical lines of the file (a
+corrected entry is then a new one). Importing the same file again adds nothing. An entry belongs
+to the household its person (宛名番号) is in when it is imported.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ _FIELDS = ("household_id", "at", "method", "place", "party", "content", "reached
 
 async def merge(conn: Connection, run_id: int, department_id: str) -> dict[str, Any]:
     await conn.execute("analyze stage_contact", timeout=LONG)
-    rejected = await reject_repeated(conn, run_id, "stage_contact", "entry_no", "経過番号")
+    # a 経過番号 is the resident's entry: numbered per resident by some systems, per department by others
+    rejected = await reject_repeated(conn, run_id, "stage_contact", "atena_no || ':' || entry_no", "宛名番号:経過番号")
     rejected += await reject_unknown_residents(conn, run_id, "stage_contact", department_id)
     changed = " or ".join(f"c.{f} is distinct from excluded.{f}" for f in _FIELDS)
     row = await conn.fetchrow(
         f"""with keyed as (
                 select s.*, p.household_id,
-                       coalesce('no:' || s.entry_no,
+                       coalesce('no:' || s.atena_no || ':' || s.entry_no,
                                 'auto:' || md5(concat_ws('|', s.atena_no, s.at, s.method, s.place, s.party, s.reached,
                                                          s.content))
                                 || '#' || row_number() over (partition by s.atena_no, s.at, s.method, s.place, s.party,

@@ -230,13 +230,14 @@ async def reject_staged(conn: Connection, run_id: int, table: str, query: str, *
 
 
 async def reject_repeated(conn: Connection, run_id: int, table: str, column: str, label: str) -> int:
-    """Reject every line whose `column` (a 収納番号, 経過番号) an earlier line of the file gives too."""
+    """Reject every line whose `column` (a 収納番号; an expression: 宛名番号 and 経過番号) an earlier
+    line of the file gives too."""
     return await reject_staged(
         conn,
         run_id,
         table,
-        f"""select line, format('{label} %s が行 %s と重複しています', {column}, first_line) as message
-            from (select line, {column}, first_value(line) over (partition by {column} order by line) as first_line
+        f"""select line, format('{label} %s が行 %s と重複しています', key, first_line) as message
+            from (select line, {column} as key, first_value(line) over (partition by {column} order by line) as first_line
                   from {table} where {column} is not null) x
             where line <> first_line""",
     )
