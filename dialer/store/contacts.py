@@ -26,7 +26,9 @@ _FIELDS = ("household_id", "at", "method", "place", "party", "content", "reached
 async def merge(conn: Connection, run_id: int, department_id: str) -> dict[str, Any]:
     await conn.execute("analyze stage_contact", timeout=LONG)
     # a 経過番号 is the resident's entry: numbered per resident by some systems, per department by others
-    rejected = await reject_repeated(conn, run_id, "stage_contact", "atena_no || ':' || entry_no", "宛名番号:経過番号")
+    rejected = await reject_repeated(
+        conn, run_id, "stage_contact", "atena_no || ':' || entry_no", "宛名番号:経過番号"
+    )
     rejected += await reject_unknown_residents(conn, run_id, "stage_contact", department_id)
     changed = " or ".join(f"c.{f} is distinct from excluded.{f}" for f in _FIELDS)
     row = await conn.fetchrow(
