@@ -7,7 +7,6 @@ an operator whose state changed meanwhile; the last checks happen right before t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -94,53 +93,6 @@ class Dialing:
         self.held_operators: Callable[[int], set[int]] = lambda campaign_id: set()
         self._endings: set[asyncio.Task[None]] = set()  # calls never placed, ended after (end_unplaced)
         self.previews = Previews(pool, settings)  # records passed over: skips, and those a pause gave back
-
-    async def open_session(self, slot: Slot) -> None:
-        user, plan = slot.user, self.settings.dialplan
-        assert user.extension
-        # one dialer per phone (processes.claim_phone): another one driving it keeps it, unless stale
-        claimed = await processes.claim_phone(self.pool, user.id, self.owner, self._alive_for())
-        if not claimed and not await self._claim_stale(user.id):
-            log.warning("engine.phone_elsewhere", operator=user.id)
-            raise EngineError("error.phone_elsewhere")
-        channel_id = session_id(plan.channel_prefix, user.id, self.owner)
-        self.tracker.track_session(user.id, channel_id, user.extension)
-        slot.session_channel_id, slot.phone_ready = channel_id, False
-        try:
-            await self.link.originate(
-                OriginateRequest(
-                    channel=plan.operator_template.format(extension=user.extension),
-                    context=plan.agent_context,
-                    exten=user.extension,
-                    channel_id=channel_id,
-                    caller_id=f'"電話催告" <{user.extension}>',
-                    timeout_ms=30_000,
-                    variables={"DIALER_ATTEMPT": f"session-{user.id}"},
-                )
-            )
-        except AmiActionError as exc:
-            log.warning("engine.session_originate_failed", operator=user.id, error=exc.message)
-            slot.session_channel_id = None
-            if exc.definite:  # (no answer in time: the session may yet ring, so the phone stays ours)
-                with contextlib.suppress(*STORE_ERRORS):
-                    await processes.release_phone(self.pool, user.id, self.owner)
-            raise EngineError("error.pbx_refused" if exc.refused else "error.pbx") from None
-        await self.floor.move(slot, Action.READY)
-
-    def _alive_for(self) -> float:
-        return self.flow.db.dead_after(self.settings.dead_after_s)
-
-    async def _claim_stale(self, user_id: int) -> bool:
-        """A live dialer claims the phone, Asterisk has no session of it (a release that failed)."""
-        prefix = f"{self.settings.dialplan.channel_prefix}-s{user_id}-"
-        try:
-            sessions = [uid for uid in await self.link.channel_list() if uid.startswith(prefix)]
-        except AmiActionError:
-            return False
-        taken = not sessions and await processes.claim_phone(self.pool, user_id, self.owner, 1e9, force=True)
-        if taken:  # (force takes a claim a minute old only: a session just opened may not be up yet)
-            log.warning("engine.phone_claim_taken", operator=user_id)
-        return taken
 
     def may_call_residents(self, campaign: CampaignInfo | None) -> bool:
         """Inside the campaign's calling window (and never 21:00–8:00), checked right before a call.
@@ -324,15 +276,21 @@ class Dialing:
         log.info("engine.originate", attempt=attempt.id, campaign=campaign.id, operator=slot.user.id)
         await self.send(attempt.id, campaign, self._resident_call(slot, campaign, lease.number, attempt))
 
-    async def send(self, attempt_id: int, campaign: CampaignInfo, req: OriginateRequest) -> None:
-        """Send a resident's Originate, once; a refusal ends the attempt, a doubt leaves it to its events."""
+    async def send(
+        self, attempt_id: int, campaign: CampaignInfo, req: OriginateRequest, *, under_lock: bool = True
+    ) -> None:
+        """Send a resident's Originate, once; a refusal ends the attempt, a doubt leaves it to its events.
+        `under_lock`: the caller holds the operator's slot (not the pacer's calls, for nobody yet)."""
         self.flow.breaker.placed(asyncio.get_running_loop().time())  # after a hold: the one probe
         try:
             await self.link.originate(req)
         except AmiActionError as exc:
             if exc.definite:  # refused, or never sent: there is no call (nor one counted as placed)
                 log.warning("engine.originate_refused", attempt=attempt_id, error=exc.message)
-                self.end_unplaced(attempt_id, Outcome.FAILED)
+                if under_lock:
+                    self.end_unplaced(attempt_id, Outcome.FAILED)
+                else:  # ended now, so the hold on failing calls counts it before the next is placed
+                    await self.tracker.end_with(attempt_id, Outcome.FAILED, Party.SYSTEM)
                 return
             # may exist: never re-sent; its own events end it, or the watchdog closes it as lost
             log.warning("engine.originate_unconfirmed", attempt=attempt_id, error=exc.message)
@@ -345,7 +303,12 @@ class Dialing:
         loop: admin QA)."""
         task = asyncio.create_task(self.tracker.end_with(attempt_id, outcome, Party.SYSTEM))
         self._endings.add(task)
-        task.add_done_callback(self._endings.discard)
+        task.add_done_callback(partial(self._ended, attempt_id))
+
+    def _ended(self, attempt_id: int, task: asyncio.Task[None]) -> None:
+        self._endings.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:  # (the watchdog closes it later)
+            log.error("engine.end_failed", attempt=attempt_id, error=type(exc).__name__)
 
     def _resident_call(
         self, slot: Slot, campaign: CampaignInfo, number: str, attempt: attempts.NewAttempt

@@ -224,7 +224,7 @@ class Engine:
                 # The phone may still be ringing (Ready, Pause, Ready): wait for it to join.
                 await self.floor.move(slot, Action.READY if slot.phone_ready else Action.WAIT_PHONE)
             elif slot.state is not AgentState.CONNECTING:
-                await self.dialing.open_session(slot)
+                await self.phones.open_session(slot)
 
     async def pause(self, user: User, notice: str | None = None) -> None:
         """休憩 (notice None), or a pause the product decides (a page closed): Dialing.pause."""
@@ -256,6 +256,8 @@ class Engine:
             gone = not await self.link.hangup(channel_id)
         except AmiActionError as exc:
             log.warning("engine.hangup_failed", attempt=attempt_id, error=exc.message)
+            if exc.definite:  # not sent, or refused: the call goes on, and ends by no one's 切断
+                self.tracker.hangup_refused(attempt_id)
             raise EngineError("error.pbx_refused" if exc.refused else "error.pbx") from None
         if gone:  # Asterisk has no such channel: it ended while we were not looking
             log.warning("engine.hangup_no_channel", attempt=attempt_id)

@@ -170,16 +170,19 @@ class Inbound:
         attempt_id = slot.attempt_id
         assert attempt_id is not None
         plan = self.settings.dialplan
+        refused = False
         try:
             sent = await self.link.redirect(
                 caller.channel, plan.inbound_join_context, slot.user.extension or ""
             )
         except AmiActionError as exc:
             log.warning("inbound.redirect_failed", attempt=attempt_id, error=exc.message)
-            sent = False
+            sent, refused = False, exc.refused
         log.info("inbound.connect", attempt=attempt_id, operator=slot.user.id, sent=sent)
-        if not sent:  # hung up meanwhile (before we followed its channel), or Asterisk unreachable
-            await self.tracker.end_with(attempt_id, Outcome.DROPPED, Party.RESIDENT)
+        if not sent:  # hung up meanwhile (before we followed its channel), Asterisk unreachable or refusing
+            await self.tracker.end_with(
+                attempt_id, Outcome.DROPPED, Party.SYSTEM if refused else Party.RESIDENT
+            )
             return slot
         async with slot.lock:
             if slot.attempt_id == attempt_id:

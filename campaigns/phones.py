@@ -1,4 +1,4 @@
-"""Operators' phone sessions: joined, lost, and checked again after the AMI link comes back.
+"""Operators' phone sessions: opened, joined, lost, and checked again after the AMI link comes back.
 
 An operator takes calls only while their phone session sits in its bridge (`slot.phone_ready`).
 While the link is down nothing can be known, so every session counts as unverified; when the
@@ -17,9 +17,11 @@ from typing import Any
 
 from campaigns.agent import Action, AgentState
 from campaigns.callflow import STORE_ERRORS, CallFlow
+from campaigns.dialing import EngineError, session_id
 from campaigns.floor import Slot
 from dialer import logs
 from dialer.ami import events
+from dialer.ami.link import OriginateRequest
 from dialer.calls.session import SessionPhase
 from dialer.calls.state import Outcome, Party, Phase
 from dialer.calls.tracker import CallTracker, SessionChange
@@ -34,6 +36,57 @@ class Phones:
         self.flow = flow
         self.floor = flow.floor
         self._background: set[asyncio.Task[None]] = set()  # writes nothing waits for (release)
+
+    async def open_session(self, slot: Slot) -> None:
+        """Ring the operator's phone into their bridge (受付開始), once this dialer holds the phone."""
+        user, plan = slot.user, self.flow.settings.dialplan
+        assert user.extension
+        # one dialer per phone (processes.claim_phone): another one driving it keeps it, unless stale
+        claimed = await processes.claim_phone(self.flow.pool, user.id, self.flow.owner, self._alive_for())
+        if not claimed and not await self._claim_stale(user.id):
+            log.warning("engine.phone_elsewhere", operator=user.id)
+            raise EngineError("error.phone_elsewhere")
+        channel_id = session_id(plan.channel_prefix, user.id, self.flow.owner)
+        assert self.flow.tracker is not None
+        self.flow.tracker.track_session(user.id, channel_id, user.extension)
+        slot.session_channel_id, slot.phone_ready = channel_id, False
+        try:
+            await self.flow.link.originate(
+                OriginateRequest(
+                    channel=plan.operator_template.format(extension=user.extension),
+                    context=plan.agent_context,
+                    exten=user.extension,
+                    channel_id=channel_id,
+                    caller_id=f'"電話催告" <{user.extension}>',
+                    timeout_ms=30_000,
+                    variables={"DIALER_ATTEMPT": f"session-{user.id}"},
+                )
+            )
+        except AmiActionError as exc:
+            log.warning("engine.session_originate_failed", operator=user.id, error=exc.message)
+            slot.session_channel_id = None
+            if exc.definite:  # (no answer in time: the session may yet ring, so the phone stays ours)
+                with contextlib.suppress(*STORE_ERRORS):
+                    await processes.release_phone(self.flow.pool, user.id, self.flow.owner)
+            raise EngineError("error.pbx_refused" if exc.refused else "error.pbx") from None
+        await self.floor.move(slot, Action.READY)
+
+    def _alive_for(self) -> float:
+        return self.flow.db.dead_after(self.flow.settings.dead_after_s)
+
+    async def _claim_stale(self, user_id: int) -> bool:
+        """A live dialer claims the phone, Asterisk has no session of it (a release that failed)."""
+        prefix = f"{self.flow.settings.dialplan.channel_prefix}-s{user_id}-"
+        try:
+            sessions = [uid for uid in await self.flow.link.channel_list() if uid.startswith(prefix)]
+        except AmiActionError:
+            return False
+        taken = not sessions and await processes.claim_phone(
+            self.flow.pool, user_id, self.flow.owner, 1e9, force=True
+        )
+        if taken:  # (force takes a claim a minute old only: a session just opened may not be up yet)
+            log.warning("engine.phone_claim_taken", operator=user_id)
+        return taken
 
     async def on_session(self, change: SessionChange) -> None:
         slot = self.floor.slots.get(change.user_id)

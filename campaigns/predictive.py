@@ -234,7 +234,9 @@ class Predictive:
             await self.tracker.end_with(got.id, Outcome.CANCELLED, Party.SYSTEM)
             return False
         log.info("engine.originate", attempt=got.id, campaign=campaign.id, operator=None)
-        await self.dialing.send(got.id, campaign, self._request(campaign, lease.number, got))
+        await self.dialing.send(
+            got.id, campaign, self._request(campaign, lease.number, got), under_lock=False
+        )
         return True
 
     def _request(self, campaign: CampaignInfo, number: str, attempt: attempts.NewAttempt) -> OriginateRequest:

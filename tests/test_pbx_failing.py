@@ -119,7 +119,7 @@ async def test_an_ami_user_without_call_write_leaves_the_call_up_and_says_so(
     gone: the call was closed as lost and the next resident put into the same bridge, where two
     residents heard each other (admin QA). Now 切断 says the PBX refused, and the call stays."""
     w, _ = await factory.world_with_callee(
-        pool, sim, "0355550731", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1)
+        pool, sim, "0355550731", Behaviour("answer", ring_s=0.2, talk_s=2.0, amd_s=0.1)
     )
     await factory.household(pool, w.campaign_id, "0355550732", no="N2")
     await operator.ready_as("op1", w.campaign_id)
@@ -132,6 +132,8 @@ async def test_an_ami_user_without_call_write_leaves_the_call_up_and_says_so(
     row = await pool.fetchrow("select outcome, ended_at from attempt where id = $1", pop["attempt_id"])
     assert (row["outcome"], row["ended_at"]) == (None, None)  # still up, not taken for lost
     assert await pool.fetchval("select count(*) from attempt") == 1  # nobody else dialled into it
+    ended = await operator.wait(lambda m: m["type"] == "call_ended")  # the resident hangs up (2 s)
+    assert (ended["outcome"], ended["hangup_by"]) == ("connected", "resident")  # not the refused 切断
 
 
 async def test_an_ami_user_without_originate_write_is_told_at_ready(
@@ -165,3 +167,21 @@ async def test_a_preview_call_asterisk_refuses_answers_the_operator_and_shows_th
             await op.wait(lambda m: m["type"] == "record")  # the next household, as after any failure
         finally:
             await op.close()
+
+
+async def test_a_caller_asterisk_refuses_to_move_is_not_recorded_as_hanging_up(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """Redirect refused (no `call` write): the resident did not hang up; the PBX would not move them."""
+    w = await open_line(product, sim, pool)
+    await operator.ready_as("op1", w.campaign_id)
+    await operator.wait_state("ready")
+    sim.denied.add("redirect")
+    sim.call_in(LINE, "0355559991")
+    ended = "select outcome, hangup_by from attempt where dial_mode = 'inbound' and ended_at is not null"
+    for _ in range(100):
+        if row := await pool.fetchrow(ended):
+            break
+        await asyncio.sleep(0.1)
+    assert row is not None
+    assert (row["outcome"], row["hangup_by"]) == ("dropped", "system")

@@ -42,7 +42,9 @@ async def download(request: web.Request) -> web.StreamResponse:
         first, last = date.fromisoformat(typed_first), date.fromisoformat(typed_last)
     except ValueError:
         return _exports_form(request, kind, typed_first, typed_last, "export.bad_dates")
-    if not FIRST <= first <= last <= LAST:  # (0001-01-01, 9999-12-31: no day of any resident's record)
+    if (
+        not FIRST <= first <= last <= LAST
+    ):  # (1868–2200, as imports read dates: 0001-01-01 or 9999-12-31 was a 500)
         return _exports_form(
             request, kind, typed_first, typed_last, "export.bad_order" if last < first else "export.bad_dates"
         )

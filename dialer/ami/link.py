@@ -372,10 +372,11 @@ def _retrieved(done: asyncio.Future[Any]) -> None:
 
 def _done_or_gone(reply: Message, action: str) -> bool:
     """True: done; False: Asterisk has no such channel (Hangup, Getvar: 'No such channel';
-    Redirect: 'Channel does not exist: …'); any other error raises AmiActionError with its words."""
+    Redirect: 'Channel does not exist: …', or 'Redirect failed, channel not up.' for one hanging
+    up); any other error raises AmiActionError with its words."""
     if (reply.get("Response") or "") == "Success":
         return True
     message = str(reply.get("Message") or "")
-    if "no such channel" in message.lower() or "does not exist" in message.lower():
+    if any(gone in message.lower() for gone in ("no such channel", "does not exist", "channel not up")):
         return False
     raise AmiActionError(f"Asterisk refused the {action}: {message}", refused=True)

@@ -92,6 +92,11 @@ def request_hangup(state: CallState, by: Party) -> CallState:
     return replace(state, requested_by=by)
 
 
+def hangup_refused(state: CallState) -> CallState:
+    """The Hangup we asked for was refused (its call goes on): the call no longer ends by our hand."""
+    return replace(state, requested_by=None)
+
+
 def abort(state: CallState, outcome: Outcome, by: Party | None) -> tuple[CallState, list[Milestone]]:
     """End a call without a Hangup event: never placed (FAILED, CANCELLED) or gone unseen (LOST)."""
     if state.phase is Phase.ENDED:

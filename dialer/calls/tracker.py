@@ -83,6 +83,11 @@ class CallTracker:
         self.calls[attempt_id] = call.request_hangup(current, by)
         return self.calls[attempt_id]
 
+    def hangup_refused(self, attempt_id: int) -> None:
+        """Asterisk refused the Hangup request_hangup announced: the call goes on as before."""
+        if (current := self.calls.get(attempt_id)) is not None:
+            self.calls[attempt_id] = call.hangup_refused(current)
+
     async def on_event(self, event: LinkEvent) -> None:
         if isinstance(event, LinkStatus):
             return  # calls keep their state; Asterisk keeps them up while the link is down
