@@ -215,13 +215,21 @@ def test_text_is_normalised_and_gaiji_replaced(raw: str, text: str, gaiji: int) 
         ("0905", time(9, 5)),
         ("090530", time(9, 5, 30)),
         ("23:59", time(23, 59)),
+        ("10:30:00.000", time(10, 30)),  # as SQL Server and Oracle exports write it
+        ("10:30:00+09:00", time(10, 30)),
+        ("午後3時30分", time(15, 30)),
+        ("午前9時", time(9, 0)),
+        ("午前12時", time(0, 0)),
+        ("午後12時", time(12, 0)),
+        ("3:30PM", time(15, 30)),
+        ("9:05 am", time(9, 5)),
     ],
 )
 def test_times_of_day(text: str, expected: time) -> None:
     assert parse_time(text) == expected
 
 
-@pytest.mark.parametrize("text", ["24:00", "9:5", "9", "25時", "12:60", "午後3時", "1260"])
+@pytest.mark.parametrize("text", ["24:00", "9:5", "9", "25時", "12:60", "午後13時", "1260", "10:30+05:00"])
 def test_impossible_times(text: str) -> None:
     with pytest.raises(ValueProblem, match="時刻"):
         parse_time(text)
@@ -233,6 +241,8 @@ def test_impossible_times(text: str) -> None:
         ("2026/12/01 10:30", (date(2026, 12, 1), time(10, 30))),
         ("R08.12.01 10時30分", (date(2026, 12, 1), time(10, 30))),
         ("2026-12-01T09:05:00", (date(2026, 12, 1), time(9, 5))),
+        ("2026-12-01 10:30:00.000", (date(2026, 12, 1), time(10, 30))),
+        ("2026/12/01 午後3時", (date(2026, 12, 1), time(15, 0))),
         ("令和8年12月1日", (date(2026, 12, 1), None)),
     ],
 )

@@ -79,7 +79,7 @@ def _date(s: str) -> date | None:
     return parsed.value
 
 
-_DATE_TIME = re.compile(r"(.+?)(?:\s+|T)(\d{1,2}[:時]\S*)")
+_DATE_TIME = re.compile(r"(.+?)(?:\s+|T)((?:午前|午後)?\d{1,2}[:時].*)")
 
 
 def _when(s: str) -> tuple[date, time | None] | None:

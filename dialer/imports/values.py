@@ -141,16 +141,27 @@ _TIMES = (
 )
 
 
+_FRACTION_AND_JST = re.compile(r"(?<=\d)(?:\.\d{1,9})?(?:\+09:?00)?$")  # 10:30:00.000, 10:30+09:00
+_HALF_DAY = re.compile(r"(午前|午後|AM|PM)(.+)|(.+?)(AM|PM)", re.I)
+
+
 def parse_time(text: str) -> time:
-    """A time of day: '9:05', '09:05:30', '9時5分', '9時', '0905', '090530' (24-hour clock, to 23:59:59)."""
-    s = text.replace(" ", "")
+    """A time of day: '9:05', '09:05:30', '9時5分', '9時', '0905', '090530' (24-hour clock, to
+    23:59:59); '午後3時30分', '3:30PM'; '10:30:00.000' and '10:30:00+09:00' as databases write them."""
+    s = _FRACTION_AND_JST.sub("", text.replace(" ", ""), count=1)
+    afternoon = None
+    if m := _HALF_DAY.fullmatch(s):
+        half, s = (m[1], m[2]) if m[1] else (m[4], m[3])
+        afternoon = half.upper() in ("午後", "PM")
     for form in _TIMES:
         if m := form.fullmatch(s):
             hour, minute, second = int(m[1]), int(m[2] or 0), int(m[3] or 0)
+            if afternoon is not None:  # 12 hours a half: 午前12時 is midnight, 午後12時 noon
+                hour = hour % 12 + (12 if afternoon else 0) if hour <= 12 else 99
             if hour < 24 and minute < 60 and second < 60:
                 return time(hour, minute, second)
             break
-    raise ValueProblem(f"時刻として読めません(9:05、09:05:30、9時5分、0905): {text!r}")
+    raise ValueProblem(f"時刻として読めません(9:05、09:05:30、9時5分、午後3時、0905): {text!r}")
 
 
 # How a delinquency system words a 経過記録 entry's method ([values.method] translates other codes).
