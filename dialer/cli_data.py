@@ -41,7 +41,7 @@ def register(sub: Any) -> None:
         ("import-plans", "plans", "import installment plans (分納) with their schedules: a plan kept keeps its "
          "household from being called", "plans-sample", True),
         ("import-contacts", "contacts", "import the delinquency system's 経過記録 (visits, counter, letters, "
-         "calls): those that reached the resident count as last contact", "contacts-sample", False),
+         "calls): those that reached the resident count as last contact", "contacts-sample", True),
     ):  # fmt: skip
         p = sub.add_parser(command, help=what)
         p.add_argument("--department", required=True)

@@ -62,6 +62,17 @@ async def _letters(settings: Settings, args: argparse.Namespace) -> int:
             f"campaign {c.id} {c.name}: {n.households:,} households for a letter "
             f"({n.no_phone:,} with no number), owing ¥{n.unpaid_yen:,} together"
         )
+        warn_of(c, n)
+
+    def warn_of(c: Any, n: Any) -> None:
+        if n.no_address:
+            print(f"  left off, no address to post to: {len(n.no_address):,} ({_some(n.no_address)})")
+        if n.unwritable:
+            print(
+                f"  a name or address the export encoding {n.encoding} cannot write (〓 in the list): "
+                f"{len(n.unwritable):,} ({_some(n.unwritable)}); `dialer departments set "
+                f"{c.department_id} --export-encoding utf-8-sig` writes them"
+            )
 
     async def make(pool: Any, target: BinaryIO) -> None:
         c = await campaign(pool)
@@ -87,6 +98,8 @@ async def _letters(settings: Settings, args: argparse.Namespace) -> int:
                 f"the list of {made.made_on:%Y-%m-%d} again: {made.rows} households ({made.encoding}) written to {args.output}"
             )
             return
+        async with db.department(pool, c.department_id) as conn:  # (what the list cannot say, said first)
+            warn_of(c, await letters.count(conn, c.id, c.department_id, args.again_days))
         made = await letters.make(
             pool, campaign_id=c.id, department_id=c.department_id, user_id=user_id, via="cli",
             again_days=args.again_days, os_user=os_user(), deliver=deliver,
@@ -111,3 +124,8 @@ _MESSAGES = {
     "let.err.again": "--again-days is out of range.",
     "let.err.no_last": "No list has been made for this campaign yet (lists made before sql/0035 are not known).",
 }
+
+
+def _some(numbers: tuple[str, ...]) -> str:
+    """世帯番号, the first twenty."""
+    return ", ".join(numbers[:20]) + (", …" if len(numbers) > 20 else "")

@@ -125,11 +125,12 @@ async def _purge(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _erase(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.cli import with_pool
+    from dialer.imports.values import clean  # (Ｑ０１６ typed: Q016, as the import stored it)
     from dialer.store import purge
 
     async def body(pool: Any) -> None:
         out = await purge.erase_households(
-            pool, args.department, list(dict.fromkeys(args.household_no)), reason=args.reason,
+            pool, args.department, list(dict.fromkeys(clean(n)[0] for n in args.household_no)), reason=args.reason,
             user_name=os_user(),
         )  # fmt: skip
         counts = ", ".join(f"{k} {v}" for k, v in retention.nonzero(out.counts))

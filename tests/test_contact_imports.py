@@ -3,7 +3,7 @@ once; entries that reached the resident count as last contact; none goes back in
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -51,9 +51,13 @@ def contacts_file(
 
 
 async def import_contacts(
-    pool: asyncpg.Pool, path: Path, m: mapping.Mapping = CONTACTS, department: str = "nhi"
+    pool: asyncpg.Pool,
+    path: Path,
+    m: mapping.Mapping = CONTACTS,
+    department: str = "nhi",
+    as_of: date | None = None,
 ) -> imports.RunInfo:
-    return await import_file(pool, ImportRequest(path=path, department_id=department, mapping=m))
+    return await import_file(pool, ImportRequest(path=path, department_id=department, mapping=m, as_of=as_of))
 
 
 async def stored(pool: asyncpg.Pool) -> list[tuple[object, ...]]:
@@ -133,15 +137,22 @@ async def test_entries_land_once_and_those_that_reached_the_resident_are_a_conta
 async def test_a_newer_file_corrects_an_entry_in_place_by_its_number(
     pool: asyncpg.Pool, owing: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    await import_contacts(owing, contacts_file(tmp_path / "a.csv", [entry(), entry(経過番号="K2")]))
+    first = contacts_file(tmp_path / "a.csv", [entry(), entry(経過番号="K2")])
+    await import_contacts(owing, first, as_of=TODAY - timedelta(days=2))
     before = await stored(pool)
     corrected = entry(内容="月末に納付すると約束(訂正: 15日)", 接触="不在")
-    info = await import_contacts(owing, contacts_file(tmp_path / "b.csv", [corrected, entry(経過番号="K2")]))
+    second = contacts_file(tmp_path / "b.csv", [corrected, entry(経過番号="K2")])
+    info = await import_contacts(owing, second, as_of=TODAY - timedelta(days=1))
     assert info.counts["contacts"] == {"inserted": 0, "updated": 1, "unchanged": 1}
     after = await stored(pool)
     assert [r[0] for r in after] == [r[0] for r in before]  # the same entries
     assert (after[0][6], after[0][7]) == (False, "月末に納付すると約束(訂正: 15日)")
     assert after[1] == before[1]
+    # last week's file uploaded again does not undo the correction (staff QA)
+    again = await import_contacts(owing, first, as_of=TODAY - timedelta(days=2))
+    assert again.counts["contacts"] == {"inserted": 0, "updated": 0, "unchanged": 2}
+    assert again.counts["contacts_older"] == 2
+    assert await stored(pool) == after
 
 
 async def test_without_entry_numbers_identical_lines_are_two_entries_and_the_file_again_adds_none(
@@ -184,9 +195,10 @@ async def test_lines_that_cannot_be_used_are_reported_and_the_rest_land(
     ]
     info = await import_contacts(owing, contacts_file(tmp_path / "d.csv", lines))
     assert (info.rows_read, info.rows_stored, info.rows_rejected) == (13, 6, 7)
-    problems = {
-        r["line"]: (r["column_name"] or "", r["message"]) for r in await imports.problems(owing, info.id)
-    }
+    rows = await imports.problems(owing, info.id)
+    problems = {r["line"]: (r["column_name"] or "", r["message"]) for r in rows}
+    values = {r["line"]: r["value"] for r in rows}
+    assert (values[4], values[6], values[8]) == (tomorrow.isoformat(), "FAX", "25:00")  # as in the file
     assert set(problems) == {3, 4, 5, 6, 7, 8, 9}
     assert "宛名番号 Z999 の住民が登録されていません" in problems[3][1]
     assert problems[4][0] == "経過日"
@@ -278,3 +290,17 @@ async def test_an_administrator_imports_contact_history_on_the_import_page(
     await page.reload()
     await expect(page.get_by_test_id("import-runs")).to_contain_text("経過記録")
     await page.close()
+
+
+async def test_a_time_in_the_date_cell_and_another_in_the_time_column_is_said(
+    pool: asyncpg.Pool, owing: asyncpg.Pool, tmp_path: Path
+) -> None:
+    day = TODAY - timedelta(days=2)
+    lines = [entry(経過日=f"{day:%Y/%m/%d} 10:30", 時刻="11:00")]
+    info = await import_contacts(owing, contacts_file(tmp_path / "t.csv", lines))
+    assert (info.rows_stored, info.rows_warned) == (1, 1)
+    [problem] = await imports.problems(owing, info.id)
+    assert (problem["column_name"], problem["severity"]) == ("時刻", "warning")
+    assert "10:30" in problem["message"]
+    at = await pool.fetchval("select at from contact_history")
+    assert at == datetime.combine(day, datetime.min.time(), TOKYO).replace(hour=11)

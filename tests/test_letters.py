@@ -137,6 +137,33 @@ async def test_the_list_has_the_households_phone_cannot_reach_and_records_their_
         assert (await letters.count(conn, cid, "nhi", again_days=0)).households == 3
 
 
+async def test_a_household_with_no_address_is_left_off_and_one_the_encoding_cannot_write_is_named(
+    pool: asyncpg.Pool, app_pool: asyncpg.Pool, tmp_path: Path, db_dsn: str
+) -> None:
+    """No address: no letter can go, so it is not listed (nor recorded as sent). 𠮷 is not in
+    Shift_JIS: the list would show 〓田 on the envelope; the count says which households (staff QA)."""
+    cid, ids = await _scene(pool)
+    await pool.execute("update household set address = '' where id = $1", ids["L0"])
+    await pool.execute("update person set name_kanji = '𠮷田 花子' where household_id = $1", ids["L1"])
+    async with app_pool.acquire() as conn:
+        counted = await letters.count(conn, cid, "nhi")
+    assert (counted.households, counted.no_address, counted.unwritable) == (2, ("L0",), ("L1",))
+    assert counted.encoding == "cp932"
+    staff = await pool.fetchval("select id from app_user where login = 'staff1'")
+    made = await letters.make(app_pool, campaign_id=cid, department_id="nhi", user_id=staff, via="test")
+    assert [row[4] for row in _rows(made.data)[1:]] == ["L1", "L6"]
+    sent = "select count(*) from contact_history where method = 'letter' and household_id = $1"
+    assert await pool.fetchval(sent, ids["L0"]) == 0
+    env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
+    code, out, err = await _run(env, "letters", str(cid), "--count", "--again-days", "0")
+    assert code == 0, err
+    assert "left off, no address to post to: 1 (L0)" in out
+    assert "cannot write (〓 in the list): 1 (L1)" in out
+    await pool.execute("update department set export_encoding = 'utf-8-sig' where id = 'nhi'")
+    async with app_pool.acquire() as conn:
+        assert (await letters.count(conn, cid, "nhi", again_days=0)).unwritable == ()
+
+
 async def test_another_departments_staff_cannot_list_a_campaigns_households(
     pool: asyncpg.Pool, app_pool: asyncpg.Pool
 ) -> None:

@@ -87,6 +87,25 @@ async def test_a_payment_reduces_the_debt_and_is_stored_once(
     assert await pool.fetchval("select state from campaign_target where household_id = $1", hid) == "pending"
 
 
+async def test_a_payment_beyond_what_was_assessed_is_stored_and_said(
+    owed: tuple[asyncpg.Pool, int], tmp_path: Path
+) -> None:
+    """¥40,000 against a ¥30,000 period (過誤納, or one zero too many): stored as the file says, and
+    the report says so (staff QA: accepted without a word)."""
+    pool, _ = owed
+    info = await import_payments(
+        pool, payments_file(tmp_path / "p.csv", [{"収納番号": "R9", "収納額": "40,000"}])
+    )
+    assert (info.rows_stored, info.rows_warned) == (1, 1)
+    assert info.counts["payments_over_assessed"] == 1
+    [problem] = await imports.problems(pool, info.id)
+    assert "調定額 30000円を超えました" in problem["message"]
+    again = await import_payments(
+        pool, payments_file(tmp_path / "q.csv", [{"収納番号": "R9", "収納額": "40,000"}])
+    )
+    assert (again.rows_warned, again.counts["payments_over_assessed"]) == (0, 0)  # stored before: not again
+
+
 async def test_a_debt_stored_without_its_相当年度_is_that_of_its_年度(
     owed: tuple[asyncpg.Pool, int], pool: asyncpg.Pool, tmp_path: Path
 ) -> None:

@@ -63,8 +63,8 @@ async def test_retention_from_the_command_line(tmp_path: Path, db_dsn: str, pool
     assert (code, "Traceback" in err) == (2, False)
     assert "1 or more, got -1" in err
     await factory.household(pool, w.campaign_id, "0344440002", no="CLI-2")  # owes, recent
-    code, out, err = await _run(
-        env, "retention", "erase", "--department", "nhi", "--reason", "削除請求 第3号", "CLI-2"
+    code, out, err = await _run(  # typed full-width, as the request's paper gives it
+        env, "retention", "erase", "--department", "nhi", "--reason", "削除請求 第3号", "ＣＬＩ－２"
     )
     assert code == 0, err
     assert out.startswith("nhi: households 1, persons 1")

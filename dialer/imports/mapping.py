@@ -18,7 +18,7 @@ from dialer.errors import ConfigError, ImportFileError
 
 SHIPPED = Path(__file__).parent / "mappings"
 
-# field -> (kind of value, required). Kinds: key, text, name, date, fy (年度), inst (期別), yen, flag, sex,
+# field -> (kind of value, required). Kinds: key, text, name, note (text whose ①, ㈱ are kept), date, fy (年度), inst (期別), yen, flag, sex,
 # postal, code, seq (分納の回), plan_status, time, when (a date, or a date and a time), method (経過記録の方法).
 HOUSEHOLD_FIELDS: dict[str, tuple[str, bool]] = {
     "household_no": ("key", True),
@@ -84,10 +84,10 @@ CONTACT_FIELDS: dict[str, tuple[str, bool]] = {
     "contacted_on": ("when", True),  # a date, or a date and time in one cell
     "contacted_at": ("time", False),
     "method": ("method", True),
-    "place": ("text", False),
+    "place": ("note", False),
     "party": ("text", False),
     "reached": ("flag", False),
-    "content": ("text", False),
+    "content": ("note", False),
 }
 KINDS = {
     "households": HOUSEHOLD_FIELDS,

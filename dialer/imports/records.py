@@ -107,7 +107,7 @@ def household_row(
     if v.get("is_head") is None and v.get("relationship") is not None:
         v["is_head"] = v["relationship"] in HEAD_RELATIONSHIPS
     if v.get("fiscal_year") is not None:
-        _check_debt(v, row.line, conv, problems)
+        _check_debt(v, row, conv, problems)
     elif not _failed(conv, problems, "fiscal_year") and any(
         v.get(f) is not None for f in _DEBT_FIELDS if f not in conv.mapping.constants
     ):
@@ -137,16 +137,16 @@ def _failed(conv: Converter, problems: list[Problem], *fields: str) -> bool:
     return any(p.severity == "error" and p.column in columns for p in problems)
 
 
-def _check_debt(v: dict[str, Any], line: int, conv: Converter, problems: list[Problem]) -> None:
+def _check_debt(v: dict[str, Any], row: Row, conv: Converter, problems: list[Problem]) -> None:
     for name in ("debt_type", "due_date"):
         if v.get(name) is None and not _failed(conv, problems, name):
-            problems.append(Problem(line, _label(conv, name), "error", "必須項目が空です(債権の行)"))
+            problems.append(Problem(row.line, _label(conv, name), "error", "必須項目が空です(債権の行)"))
     if _failed(conv, problems, "assessed_yen", "paid_yen", "unpaid_yen"):
         return  # an amount that cannot be read is reported already: not also "empty" or "disagrees"
     try:
         assessed, paid = debt_amounts(v.get("assessed_yen"), v.get("paid_yen"), v.get("unpaid_yen"))
     except AmountProblem as exc:
-        problems.append(Problem(line, _label(conv, exc.field), "error", str(exc)))
+        problems.append(_said(conv, row, exc.field, str(exc)))
         return
     v["assessed_yen"], v["paid_yen"] = assessed, paid
     if v.get("assessed_year") is None:
@@ -162,11 +162,11 @@ def payment_row(conv: Converter, row: Row, today: date) -> tuple[tuple[Any, ...]
     if not v or any(p.severity == "error" for p in problems):
         return None, _about(conv, row, problems)
     if v["amount_yen"] == 0:
-        problems.append(Problem(row.line, _label(conv, "amount_yen"), "error", "収納額が0円です"))
+        problems.append(_said(conv, row, "amount_yen", "収納額が0円です"))
         return None, _about(conv, row, problems)
     if v["paid_on"] > today:
         why = f"収納日 {v['paid_on'].isoformat()} が今日({today.isoformat()})より後です"
-        problems.append(Problem(row.line, _label(conv, "paid_on"), "error", why))
+        problems.append(_said(conv, row, "paid_on", why))
         return None, _about(conv, row, problems)
     return (row.line, *_PAYMENT_VALUES(v)), _about(conv, row, problems)
 
@@ -179,10 +179,10 @@ def plan_row(conv: Converter, row: Row, today: date) -> tuple[tuple[Any, ...], l
         for name, what in (("agreed_on", "承認日"), ("paid_on", "納付日")):
             if v[name] is not None and v[name] > today:
                 why = f"{what} {v[name].isoformat()} が今日({today.isoformat()})より後です"
-                problems.append(Problem(row.line, _label(conv, name), "error", why))
+                problems.append(_said(conv, row, name, why))
         for name, what in (("amount_yen", "納付予定額"), ("total_yen", "分納総額")):
             if v[name] == 0:
-                problems.append(Problem(row.line, _label(conv, name), "error", f"{what}が0円です"))
+                problems.append(_said(conv, row, name, f"{what}が0円です"))
     if not v or any(p.severity == "error" for p in problems):
         # whose plan the line is: only a 計画番号 read as one, in a row of the header's shape (one
         # with a cell too many reads another column's text there: it could be any plan's)
@@ -202,13 +202,16 @@ def contact_row(conv: Converter, row: Row, today: date) -> tuple[tuple[Any, ...]
         day, at = v["contacted_on"]
         if day > today:
             why = f"経過日 {day.isoformat()} が今日({today.isoformat()})より後です"
-            problems.append(Problem(row.line, _label(conv, "contacted_on"), "error", why))
+            problems.append(_said(conv, row, "contacted_on", why))
         if v["content"] is not None and len(v["content"]) > CONTENT_MAX:
             why = f"内容が{CONTENT_MAX}文字を超えています({len(v['content'])}文字)"
-            problems.append(Problem(row.line, _label(conv, "content"), "error", why))
+            problems.append(_said(conv, row, "content", why))
     if not v or any(p.severity == "error" for p in problems):
         return None, _about(conv, row, problems)
     day, at = v["contacted_on"]
+    if at is not None and v["contacted_at"] is not None and v["contacted_at"] != at:
+        why = f"経過日の時刻 {at:%H:%M} と時刻 {v['contacted_at']:%H:%M} が違います: 時刻の列を使いました"
+        problems.append(Problem(row.line, _label(conv, "contacted_at"), "warning", why))
     when = datetime.combine(day, v["contacted_at"] or at or time(0), TOKYO)
     party = v["party"] or ""
     reached = v["reached"] if v["reached"] is not None else reached_by_party(party)
@@ -226,6 +229,12 @@ def unreadable_plan_line(line: int) -> tuple[Any, ...]:
     """A line of a plans file that could not be read as CSV at all (a quote left open): staged as
     rejected and naming no plan, it could be any plan's (dialer/store/plans.py)."""
     return (line, "", *([None] * (len(PLAN_STAGE) - 3)), False)
+
+
+def _said(conv: Converter, row: Row, name: str, message: str) -> Problem:
+    """An error about one cell of the row, with the cell as it was in the file (the report's 値)."""
+    raw = next((row.fields[i] for f, i, *_ in conv.columns if f == name and i < len(row.fields)), "")
+    return Problem(row.line, _label(conv, name), "error", message, raw.strip()[:100])
 
 
 def _label(conv: Converter, name: str) -> str:

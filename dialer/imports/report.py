@@ -65,7 +65,9 @@ def summary(info: RunInfo) -> str:
         "debts_applied",
         "yen_applied",
         "payments_in_export",
+        "payments_over_assessed",
         "plans_older",
+        "contacts_older",
         "blank_lines",
     ):
         if c.get(key):

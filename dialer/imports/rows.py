@@ -95,7 +95,10 @@ def _when(s: str) -> tuple[date, time | None] | None:
 
 def _code(s: str) -> str:
     if not _CODE.fullmatch(s):
-        raise ValueProblem(f"コードとして読めません(英小文字・数字・_、[values]で変換できます): {s!r}")
+        raise ValueProblem(
+            f"コードとして読めません: {s!r}(このレイアウトの変換表にないコードです。コードは英小文字で始まる"
+            f'英小文字・数字・_ です。レイアウトの[values.<項目>]に "{s}" = "resident_tax" のように加えてください)'
+        )
     return s
 
 
@@ -121,6 +124,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "key": parse_key,
     "text": _text,
     "name": _text,
+    "note": _text,  # free text whose symbols are kept (values.nfkc)
     "date": _date,
     "when": _when,
     "fy": parse_fiscal_year,
@@ -215,7 +219,7 @@ class Converter:
             f = f + [""] * (self.last_index + 1 - len(f))
         out = dict(self.defaults)
         for name, idx, column, parse, required, table in self.columns:
-            value = self._cell(row.line, column, f[idx], parse, table, problems)
+            value = self._cell(row.line, column, f[idx], parse, table, problems, self.kinds[name] == "note")
             if (
                 value is None
                 and required
@@ -248,6 +252,8 @@ class Converter:
         The rest (odd width, undecodable bytes, control characters, 外字, a value that fails or
         warns, an empty required field) go through `fields` row by row, which reports each problem.
         """
+        if any(kind == "note" for kind in self.kinds.values()):  # (one NFKC over a column would spell ① out)
+            return Columns([], {}, [], list(rows))
         fast: list[Row] = []
         slow: list[Row] = []
         width, last = self.width, self.last_index
@@ -291,6 +297,7 @@ class Converter:
         parse: Callable[[str], Any],
         table: dict[str, str] | None,
         problems: list[Problem],
+        note: bool = False,
     ) -> Any:
         if not raw:
             return None
@@ -315,7 +322,7 @@ class Converter:
                 )
             )
             return None
-        s, gaiji = clean(raw)
+        s, gaiji = clean(raw, note)
         if gaiji:
             problems.append(
                 Problem(
@@ -332,11 +339,11 @@ class Converter:
             s = table.get(s, s)
         try:
             return parse(s)
-        except Warned as w:
-            problems.append(Problem(line, column, "warning", w.message, s[:100]))
+        except Warned as w:  # (the report's 値: the cell as it was in the file, not as read)
+            problems.append(Problem(line, column, "warning", w.message, raw.strip()[:100]))
             return w.value
         except (ValueProblem, DateProblem) as exc:
-            problems.append(Problem(line, column, "error", str(exc), s[:100]))
+            problems.append(Problem(line, column, "error", str(exc), raw.strip()[:100]))
             return None
 
     def phones_of(

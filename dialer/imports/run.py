@@ -110,7 +110,7 @@ async def import_file(
                 sha256=sha,
                 size=size,
                 mapping=req.mapping.name,
-                as_of=as_of if req.mapping.kind in ("households", "plans") else None,
+                as_of=as_of if req.mapping.kind in ("households", "plans", "contacts") else None,
                 user_id=req.user_id,
             )
             # residents' data loaded (the councils' "data setup"), by whom: in the audit log too
@@ -191,7 +191,7 @@ async def _run(
             counts = await plans.merge(conn, run_id, req.department_id, as_of, datetime.now(TOKYO).date())
         elif kind == "contacts":
             progress.step = "contacts"
-            counts = await contacts.merge(conn, run_id, req.department_id)
+            counts = await contacts.merge(conn, run_id, req.department_id, as_of)
         else:
             progress.step = "payments"
             counts = await payments.merge(conn, run_id, req.department_id)

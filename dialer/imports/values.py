@@ -22,11 +22,20 @@ PUA = re.compile("[\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd]")
 _COMPAT_IDEOGRAPH = re.compile("([\uf900-\ufaff\U0002f800-\U0002fa1f]+)")
 
 
-def nfkc(text: str) -> str:
-    """NFKC, but for the CJK compatibility ideographs (kept: they are how a name is spelt)."""
-    if _COMPAT_IDEOGRAPH.search(text) is None:
+# In a note (a 経過記録's 内容, 場所) the symbols NFKC would spell out mean something as they are:
+# ①5,000円 ②3,000円 became 15,000円 23,000円, ㈱ (株), № No, ㎡ m2 (staff QA). Kept there.
+_NOTE_SYMBOLS = re.compile(
+    "([\uf900-\ufaff\U0002f800-\U0002fa1f\u2100-\u214f\u2150-\u218f\u2460-\u24ff\u2776-\u2793\u3200-\u33ff]+)"
+)
+
+
+def nfkc(text: str, note: bool = False) -> str:
+    """NFKC, but for the CJK compatibility ideographs (kept: they are how a name is spelt); in a
+    note (`note`), for the circled, parenthesized and squared symbols too (they carry its sense)."""
+    kept = _NOTE_SYMBOLS if note else _COMPAT_IDEOGRAPH
+    if kept.search(text) is None:
         return unicodedata.normalize("NFKC", text)
-    parts = _COMPAT_IDEOGRAPH.split(text)  # text, ideographs, text, … (odd places: kept)
+    parts = kept.split(text)  # text, kept, text, … (odd places: kept)
     return "".join(p if i % 2 else unicodedata.normalize("NFKC", p) for i, p in enumerate(parts))
 
 
@@ -41,9 +50,10 @@ class Warned(Exception):
         self.value, self.message = value, message
 
 
-def clean(text: str) -> tuple[str, int]:
-    """NFKC, trimmed, runs of spaces collapsed; 外字 replaced. Returns (text, 外字 count)."""
-    s = nfkc(text) if not text.isascii() else text
+def clean(text: str, note: bool = False) -> tuple[str, int]:
+    """NFKC (a note's symbols kept: `nfkc`), trimmed, runs of spaces collapsed; 外字 replaced.
+    Returns (text, 外字 count)."""
+    s = nfkc(text, note) if not text.isascii() else text
     s = " ".join(s.split())  # runs of any whitespace (the ideographic space too) become one space
     if s.isascii():
         return s, 0

@@ -98,6 +98,7 @@ left join lateral (select label_ja from disposition_code x where x.code = d.code
                    order by x.department_id nulls last limit 1) dc on true
 left join app_user u on u.id = a.operator_id
 where a.department_id = $1 and a.originated_at >= $2 and a.originated_at < $3
+  and a.ended_at is not null  -- a call still going has no result yet: the next export gives it, once
 order by a.originated_at, a.id
 """
 RESULTS_HEADER = (

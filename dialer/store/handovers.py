@@ -102,7 +102,9 @@ async def opened(
         row["household_id"],
     )
     # as the operator saw it: a debt past its limitation period (時効) marked, and not in the total
-    debts = await records.debt_lines(conn, row["household_id"], department_id, row["attempt_id"], None)
+    debts = await records.debt_lines(
+        conn, row["household_id"], department_id, row["attempt_id"], None, by_period=True
+    )
     await audit.record(
         conn, action="record.view", user_id=user.id, department_id=department_id, object_type="household",
         object_id=row["household_id"], detail={"via": "handover", "handover_id": case_id}, remote_addr=remote,

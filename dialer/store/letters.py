@@ -64,6 +64,11 @@ class Count:
     households: int
     no_phone: int  # of them, with no number that may be dialled
     unpaid_yen: int
+    # left off the list: no address to post a letter to (世帯番号)
+    no_address: tuple[str, ...] = ()
+    # on the list, a name or address the department's encoding cannot write (〓 in the file)
+    unwritable: tuple[str, ...] = ()
+    encoding: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ _PICKED = """
 with m as materialized ({segment}),
 picked as (
     select m.household_id, m.unpaid_yen, m.oldest_due, h.household_no, h.postal_code, h.address,
+           h.address = '' as no_address,  -- (left off the list: a letter needs somewhere to go)
            coalesce(t.attempts, 0) as attempts,
            not h.dialable or coalesce(t.last_outcome = any(${no_number}::text[]), false) as no_phone
     from m
@@ -138,17 +144,36 @@ async def count(
     again_days: int = AGAIN_DAYS,
     today: date | None = None,
 ) -> Count:
-    """How many households the campaign's list would have now (nobody named, nothing recorded)."""
+    """How many households the campaign's list would have now (nothing recorded), and which of them
+    (by 世帯番号) are left off for want of an address, or have a name or address the department's
+    encoding cannot write: staff see it before the list is made, not on an envelope."""
     sql, params, _ = await _picked(conn, campaign_id, department_id, again_days, today or tokyo_today())
-    row = await conn.fetchrow(
-        sql
-        + """select count(*) as n, count(*) filter (where no_phone) as no_phone,
-                        coalesce(sum(unpaid_yen), 0) as unpaid from picked""",
-        *params,
-        timeout=600,
+    rows = await conn.fetch(sql + _WITH_HEAD, *params, timeout=600)
+    encoding = await conn.fetchval("select export_encoding from department where id = $1", department_id)
+    listed = [r for r in rows if not r["no_address"]]
+    return Count(
+        len(listed),
+        sum(1 for r in listed if r["no_phone"]),
+        sum(int(r["unpaid_yen"]) for r in listed),
+        tuple(r["household_no"] for r in rows if r["no_address"]),
+        tuple(r["household_no"] for r in listed if not _writable(r, encoding)),
+        encoding,
     )
-    assert row is not None
-    return Count(row["n"], row["no_phone"], int(row["unpaid"]))
+
+
+_WITH_HEAD = """select p.*, coalesce(head.atena_no, '') as atena_no, coalesce(head.name_kanji, '') as name,
+                       coalesce(head.name_kana, '') as kana
+                from picked p
+                left join lateral (select atena_no, name_kanji, name_kana from person
+                                   where household_id = p.household_id order by is_head desc, id limit 1) head on true
+                order by p.postal_code, p.household_no"""
+
+
+def _writable(row: asyncpg.Record, encoding: str) -> bool:
+    """Whether the encoding writes the household's name, kana and address as they are (𠮷 is not
+    in Shift_JIS: it would be 〓 on the envelope)."""
+    text = "".join((row["name"], row["kana"], row["address"], row["postal_code"]))
+    return "〓" not in text and "〓" not in encode(text, encoding).decode(encoding)
 
 
 async def make(
@@ -173,17 +198,7 @@ async def make(
         # one list of a campaign at a time: the second waits, then finds the first's households lettered
         await conn.execute("select pg_advisory_xact_lock(hashtext('dialer.letters'), $1::int)", campaign_id)
         sql, params, c = await _picked(conn, campaign_id, department_id, again_days, today)
-        rows = await conn.fetch(
-            sql
-            + """select p.*, coalesce(head.atena_no, '') as atena_no, coalesce(head.name_kanji, '') as name,
-                        coalesce(head.name_kana, '') as kana
-                 from picked p
-                 left join lateral (select atena_no, name_kanji, name_kana from person
-                                    where household_id = p.household_id order by is_head desc, id limit 1) head on true
-                 order by p.postal_code, p.household_no""",
-            *params,
-            timeout=600,
-        )
+        rows = [r for r in await conn.fetch(sql + _WITH_HEAD, *params, timeout=600) if not r["no_address"]]
         reasons = [NO_PHONE if r["no_phone"] else NOT_REACHED for r in rows]
         await conn.execute(
             """insert into contact_history (department_id, household_id, at, method, content, recorded_by, source,

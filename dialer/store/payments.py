@@ -102,6 +102,24 @@ async def merge(conn: Connection, run_id: int, department_id: str) -> dict[str, 
         run_id,
         timeout=LONG,
     )
+    # More paid than assessed (過誤納, or a keying slip in the file): stored as the file says, and said.
+    overpaid = await conn.fetchval(
+        """with said as (
+               insert into import_problem (import_id, line, severity, message, household_no, atena_no)
+               select $1, m.line, 'warning',
+                      format('この債権の収納額 %s円が調定額 %s円を超えました(過誤納か入力誤りの可能性があります。収納は取り込みました)',
+                             d.paid_yen, d.assessed_yen),
+                      h.household_no, m.atena_no
+               from matched m join debt d on d.id = m.debt_id join household h on h.id = d.household_id
+               where m.candidates = 1 and d.paid_yen > d.assessed_yen
+                 and exists (select 1 from payment py where py.import_id = $1 and py.debt_id = m.debt_id
+                             and py.paid_on = m.paid_on and py.amount_yen = m.amount_yen)
+               returning 1
+           )
+           select count(*) from said""",
+        run_id,
+        timeout=LONG,
+    )
     after = await conn.fetchval(
         """select count(*) from household where id in (select household_id from matched where candidates = 1)
            and unpaid_yen = 0""",
@@ -120,6 +138,7 @@ async def merge(conn: Connection, run_id: int, department_id: str) -> dict[str, 
         "debts_applied": row["debts_applied"],
         "yen_applied": int(row["yen_applied"]),
         "payments_in_export": in_export,  # dated on or before the 抽出日 of their debt's export
+        "payments_over_assessed": overpaid,  # lines whose debt is now paid beyond its 調定額 (warned)
         "households_paid_off": after - before,
         "targets_excluded": kept,  # of households whose plan the payments keep
     }

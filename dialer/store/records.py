@@ -32,6 +32,7 @@ class DebtLine:
     unpaid_yen: int
     earliest_due: date
     time_barred: bool = False  # 時効: shown, not asked for, not in the total
+    installment: int | None = None  # 期別, when listed by period (staff's case page)
 
 
 @dataclass(frozen=True)
@@ -159,23 +160,30 @@ async def debt_lines(
     department_id: str,
     attempt_id: int | None,
     campaign_id: int | None,
+    by_period: bool = False,
 ) -> list[DebtLine]:
-    """What the household owes, by debt type and fiscal year, each past its limitation period
-    (時効, as the call's campaign counts it: `_limitation`) marked as such."""
+    """What the household owes, by debt type and fiscal year (`by_period`: each 期別 with its 納期限,
+    as staff agreeing instalments need it), each past its limitation period (時効, as the call's
+    campaign counts it: `_limitation`) marked as such."""
     limits, default_limit = await _limitation(conn, department_id, attempt_id, campaign_id)
+    period = "installment" if by_period else "null::int"
     debts = await conn.fetch(
-        """select debt_type, fiscal_year, sum(unpaid_yen)::bigint as unpaid, min(due_date) as due,
-                  barred
-           from (select d.*, d.due_date <= $2::date - make_interval(years => coalesce(($3::jsonb ->> d.debt_type)::int, $4))
-                             as barred
-                 from debt d where d.household_id = $1 and d.unpaid_yen > 0) x  -- a closed debt: 0
-           group by debt_type, fiscal_year, barred order by fiscal_year, debt_type, barred""",
+        f"""select debt_type, fiscal_year, sum(unpaid_yen)::bigint as unpaid, min(due_date) as due,
+                   barred, {period} as installment
+            from (select d.*, d.due_date <= $2::date - make_interval(years => coalesce(($3::jsonb ->> d.debt_type)::int, $4))
+                              as barred
+                  from debt d where d.household_id = $1 and d.unpaid_yen > 0) x  -- a closed debt: 0
+            group by debt_type, fiscal_year, barred, {period}
+            order by fiscal_year, debt_type, barred, min(due_date)""",
         household_id,
         datetime.now(TOKYO).date(),
         json.dumps(limits),
         default_limit,
     )
-    return [DebtLine(r["debt_type"], r["fiscal_year"], r["unpaid"], r["due"], r["barred"]) for r in debts]
+    return [
+        DebtLine(r["debt_type"], r["fiscal_year"], r["unpaid"], r["due"], r["barred"], r["installment"])
+        for r in debts
+    ]
 
 
 async def _limitation(

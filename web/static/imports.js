@@ -24,7 +24,15 @@
       if (fits && (first === null || (first.dataset.kind !== "households" && o.dataset.kind === "households"))) first = o;
     }
     if ((!chosen || form.mapping.selectedOptions[0]?.disabled) && first) form.mapping.value = first.value;
+    datedOrNot();
   }
+  // A payments file has no 抽出日 of its own (its payments are dated): the field is not offered.
+  function datedOrNot() {
+    const dated = form.mapping.selectedOptions[0]?.dataset.kind !== "payments";
+    form.elements.as_of.closest("label").hidden = !dated;
+    if (!dated) form.elements.as_of.value = "";
+  }
+  form.mapping.addEventListener("change", datedOrNot);
   form.department.addEventListener("change", layoutsFor);
   layoutsFor();
 
@@ -66,8 +74,10 @@
     if (counts.duplicates_rejected) add(t("imp.duplicates"), number.format(counts.duplicates_rejected));
     if (counts.households_paid_off) add(t("imp.paid_off"), number.format(counts.households_paid_off));
     if (counts.payments_in_export) add(t("imp.in_export"), number.format(counts.payments_in_export));
+    if (counts.payments_over_assessed) add(t("imp.over_assessed"), number.format(counts.payments_over_assessed));
     if (counts.targets_excluded) add(t(body.kind === "plans" ? "imp.plan_kept" : "imp.head_gone"), number.format(counts.targets_excluded));
     if (counts.plans_older) add(t("imp.plans_older"), number.format(counts.plans_older));
+    if (counts.contacts_older) add(t("imp.contacts_older"), number.format(counts.contacts_older));
     if (counts.plan_dues_not_removed) add(t("imp.plan_dues_not_removed"), number.format(counts.plan_dues_not_removed));
     if (counts.older_than) add(t("imp.older_than"), counts.older_than);
     if (counts.phones_set_aside) add(t("imp.phones_set_aside"), number.format(counts.phones_set_aside));
