@@ -4,8 +4,10 @@ another site's page is refused."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import asyncpg
@@ -57,30 +59,38 @@ async def test_a_staff_case_page_leaves_the_screen_when_the_session_ends(
         await page.close()
 
 
+@contextlib.asynccontextmanager
+async def another_site(login_url: str, fields: dict[str, str]) -> AsyncIterator[str]:
+    """Another site's page (on localhost: another site than 127.0.0.1 or the machine's address)
+    that posts our login form with `fields` the moment it is opened; yields its URL."""
+    inputs = "".join(f'<input name="{k}" value="{v}">' for k, v in fields.items())
+    html = f"""<!doctype html><form method="post" action="{login_url}" id="f">{inputs}</form>
+        <script>document.getElementById("f").submit()</script>"""
+
+    async def serve(_: web.Request) -> web.Response:
+        return web.Response(text=html, content_type="text/html")
+
+    attack = web.Application()
+    attack.router.add_get("/", serve)
+    runner = web.AppRunner(attack)
+    await runner.setup()
+    await web.TCPSite(runner, "localhost", 0).start()
+    try:
+        yield f"http://localhost:{runner.addresses[0][1]}/"
+    finally:
+        await runner.cleanup()
+
+
 async def test_a_login_form_posted_by_another_sites_page_is_refused(
     browser: Browser, product: runtime.Running, pool: asyncpg.Pool
 ) -> None:
     await factory.world(pool)
     await factory.user(pool, "op9", "operator", "nhi", ext="6009")
-    # another site's page that posts our login form as op9 the moment it is opened
-    attack = web.Application()
-    attack_page = f"""<!doctype html><form method="post" action="{product.url}/login" id="f">
-        <input name="login" value="op9"><input name="password" value="{factory.PASSWORD}"></form>
-        <script>document.getElementById("f").submit()</script>"""
-
-    async def serve(_: web.Request) -> web.Response:
-        return web.Response(text=attack_page, content_type="text/html")
-
-    attack.router.add_get("/", serve)
-    runner = web.AppRunner(attack)
-    await runner.setup()
-    site = web.TCPSite(runner, "localhost", 0)  # localhost: another site than 127.0.0.1
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
+    fields = {"login": "op9", "password": factory.PASSWORD}
+    async with another_site(f"{product.url}/login", fields) as attack:
         page = await browser.new_page(locale="ja-JP")
         await log_in(page, product.url, "op1")
-        await page.goto(f"http://localhost:{port}/")
+        await page.goto(attack)
         await expect(page.locator("body")).to_contain_text("他のサイトから送られたログインは受け付けません")
         await page.goto(f"{product.url}/operator")
         await expect(page.get_by_test_id("who")).to_contain_text(
@@ -89,8 +99,6 @@ async def test_a_login_form_posted_by_another_sites_page_is_refused(
         logins = "select count(*) from audit_log where action = 'login' and user_id = (select id from app_user where login = 'op9')"
         assert await pool.fetchval(logins) == 0
         await page.close()
-    finally:
-        await runner.cleanup()
 
 
 def _lan_address() -> str | None:
@@ -123,25 +131,10 @@ async def test_logging_in_over_plain_http_on_the_floors_network_works_and_anothe
         await log_in(page, url, "op1")
         await expect(page).to_have_url(re.compile("/operator$"))
         assert "sec-fetch-site" not in sent[0]  # the case: a browser that says nothing of where it is
-        attack = web.Application()
-        attack_page = f"""<!doctype html><form method="post" action="{url}/login" id="f">
-            <input name="login" value="sv1"><input name="password" value="{factory.PASSWORD}">
-            <input name="login_token" value="guessed"></form>
-            <script>document.getElementById("f").submit()</script>"""
-
-        async def serve(_: web.Request) -> web.Response:
-            return web.Response(text=attack_page, content_type="text/html")
-
-        attack.router.add_get("/", serve)
-        runner = web.AppRunner(attack)
-        await runner.setup()
-        site = web.TCPSite(runner, "localhost", 0)
-        await site.start()
-        try:
-            await page.goto(f"http://localhost:{runner.addresses[0][1]}/")
+        fields = {"login": "sv1", "password": factory.PASSWORD, "login_token": "guessed"}
+        async with another_site(f"{url}/login", fields) as attack:
+            await page.goto(attack)
             await expect(page.locator("body")).to_contain_text(
                 "他のサイトから送られたログインは受け付けません"
             )
-        finally:
-            await runner.cleanup()
         await page.close()
