@@ -68,7 +68,7 @@ class Engine:
         self.adoption = Adoption(self.flow, self.floor, self.tracker, settings, self.owner)
         self.upkeep = Upkeep(
             self.flow, self.floor, self.predictive, settings, self.owner,
-            lambda: self.adoption.retry(self._send_state),
+            lambda: self.adoption.retry(self._send_state), self.dialing.pause,
         )  # fmt: skip
         self.listens = listening.Listens(pool, self.flow.store)
         self.db = self.flow.db

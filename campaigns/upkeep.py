@@ -1,6 +1,7 @@
 """A dialer's upkeep, every few seconds whether or not it is calling: calls and operators stuck
 past their deadlines are closed and released, held call records written, leases renewed, a
-heartbeat recorded, and what dead dialers held given back (the sweep).
+heartbeat recorded, operators whose login was switched off paused, and what dead dialers held
+given back (the sweep).
 """
 
 from __future__ import annotations
@@ -8,8 +9,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from campaigns.agent import AgentState
 from campaigns.callflow import STORE_ERRORS, CallFlow
-from campaigns.floor import Floor
+from campaigns.floor import Floor, Slot
 from campaigns.predictive import Predictive
 from dialer import logs
 from dialer.config import Settings
@@ -31,6 +33,7 @@ class Upkeep:
         settings: Settings,
         owner: str,
         after_sweep: Callable[[], Awaitable[None]],
+        pause: Callable[[Slot, str | None], Awaitable[None]],
     ) -> None:
         self.flow, self.floor, self.predictive, self.settings, self.owner = (
             flow,
@@ -41,6 +44,7 @@ class Upkeep:
         )
         self.pool, self.link, self.db = flow.pool, flow.link, flow.db
         self.after_sweep = after_sweep  # operators whose phone was held elsewhere: taken over now?
+        self.pause = pause  # (Dialing.pause: now, or after the call they are on)
 
     async def sweep(self) -> None:
         """Give back what dead dialers held; a call of theirs still up at our Asterisk keeps its
@@ -78,6 +82,23 @@ class Upkeep:
         for owner in await processes.forget_dead(self.pool, dead_after):
             log.warning("engine.dialer_gone", owner=owner)
 
+    async def switched_off(self) -> None:
+        """Operators whose login was switched off (`dialer users disable`, a leaver) take no more
+        calls from now, not from their page's next session check (up to 30 s): a predictive call
+        would be put through to them meanwhile (privacy QA)."""
+        on_floor = [
+            s.user.id
+            for s in self.floor.slots.values()
+            if s.state is not AgentState.PAUSED and s.notice != "notice.login_disabled"  # (told once)
+        ]
+        if not on_floor:
+            return
+        off = await self.pool.fetch("select id from app_user where id = any($1) and not active", on_floor)
+        for row in off:
+            if (slot := self.floor.slots.get(row["id"])) is not None:
+                log.warning("engine.login_switched_off", operator=row["id"])
+                await self.pause(slot, "notice.login_disabled")
+
     async def loop(self) -> None:
         last_renew = last_sweep = last_beat = 0.0
         beat_every = self.settings.heartbeat_s
@@ -99,6 +120,7 @@ class Upkeep:
                     last_renew = now
                 if now - last_beat >= beat_every:
                     await processes.beat(self.pool, self.owner, self.link.name)
+                    await self.switched_off()
                     last_beat = now
                 if now - last_sweep >= sweep_every:
                     await self.sweep()

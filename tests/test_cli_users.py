@@ -66,9 +66,11 @@ async def test_an_administrator_adds_lists_and_changes_users(
     code, _, err = await _run(env, "users", "set", "op1", "--role", "admin")  # still in nhi
     assert code == 2, err
     _one_clear_line(err, "an administrator belongs to no department: they see every one \\(--department ''")
-    code, out, err = await _run(env, "users", "set", "ｏｐ１", "--extension", "1002", "--name", "山田 花")
+    code, out, err = await _run(env, "users", "set", "ｏｐ１", "--extension", "1002", "--name", "ﾔﾏﾀﾞ　花")
     assert code == 0, err
     assert out.split()[:5] == ["changed", "op1", "operator", "nhi", "ext"]
+    # as imported names are: half-width kana whole, the ideographic space one space (staff QA)
+    assert await pool.fetchval("select display_name from app_user where login = 'op1'") == "ヤマダ 花"
     for bad, message in (
         (["op9", "--name", "x"], "no user 'op9'"),
         (["op1"], "nothing to change"),
@@ -95,7 +97,7 @@ async def test_an_administrator_adds_lists_and_changes_users(
         ["op1", "operator", "nhi", "ext", "1002", "DISABLED"]
     ]
     row = await pool.fetchrow("select display_name, extension, active from app_user where login = 'op1'")
-    assert tuple(row) == ("山田 花", "1002", False)
+    assert tuple(row) == ("ヤマダ 花", "1002", False)
     entries = await pool.fetch(
         "select action, object_id, detail from audit_log where object_type = 'app_user' order by id"
     )
@@ -172,5 +174,24 @@ async def test_a_leaver_switched_off_mid_call_gets_no_record_and_no_next_call(
             assert not [m for m in page.messages if m["type"] == "record"]
             views = "select count(*) from audit_log where action = 'record.view'"
             assert await pool.fetchval(views) == 0
+        finally:
+            await page.close()
+
+
+async def test_a_leaver_switched_off_while_ready_is_paused_at_the_next_heartbeat(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """Ready on a predictive campaign, their page open (checked every 30 s): from the next heartbeat
+    no call is put through to them, as none may show them a resident (privacy QA)."""
+    w = await factory.world(pool, mode="predictive")
+    async with runtime.started(replace(settings, heartbeat_s=1)) as running:
+        page = PageClient(running.url)
+        try:
+            await page.ready_as("op1", w.campaign_id)
+            await page.wait_state("ready")
+            async with pool.acquire() as conn:
+                await users.change(conn, "op1", {}, active=False, via={"test": True})
+            paused = await page.wait(lambda m: m["type"] == "agent" and m["state"] == "paused", within=5)
+            assert paused["notice"] == "notice.login_disabled"
         finally:
             await page.close()

@@ -66,6 +66,12 @@ def login_id(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip()
 
 
+def display_name_of(text: str) -> str:
+    """A person's name as the pages show it: half-width kana whole (ﾀﾅｶ → タナカ), full-width
+    spaces and runs of spaces one space, as imported names are (dialer.imports.values)."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
 # The passwords tried first by anyone guessing (and the login lockout allows five guesses an ID).
 _COMMON = frozenset(
     {
@@ -115,7 +121,7 @@ async def create_user(
             f"""insert into app_user as u (login, display_name, role, department_id, extension, password_hash, pbx)
                 values ($1, $2, $3, $4, $5, $6, $7) returning {_USER_COLUMNS}""",
             login,
-            display_name,
+            display_name_of(display_name),
             role,
             department_id,
             extension,
@@ -185,6 +191,7 @@ async def change(
             raise UserError(f"no user {login_id(login)!r} (`dialer users list` shows them)")
         before = Listed(User.from_row(row), row["active"], row["created_at"])
         fields = {**{k: getattr(before.user, k) for k in CHANGEABLE}, **changes}
+        fields["display_name"] = display_name_of(fields["display_name"] or "")
         fields["active"] = before.active if active is None else active
         # checked when either is changed: an administrator given a department by an older version
         # can still be switched off or given a new password at once
