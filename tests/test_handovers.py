@@ -240,6 +240,10 @@ async def test_the_case_shows_what_may_be_asked_for_and_who_closed_it(
         assert 'data-testid="handover-owed">24,000円' in page  # the 30,000 not in it
         # each period with its 納期限, as a 分納 is agreed on them (staff QA: by year only)
         assert "令和2年度 国民健康保険料 第9期 納期限 令和3年3月31日 30,000円" in page
+        async with one.http.get(f"{one.base}/lang?to=en", allow_redirects=False):
+            pass
+        _, english = await one.get(f"/staff/handovers/{case_id}")
+        assert 'data-testid="handover-owed">¥24,000' in english  # as English reports write it (staff QA)
         assert (await _post(one, f"/staff/handovers/{case_id}/take", {}))[0] == 302
         status, _ = await _post(
             two,

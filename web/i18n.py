@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
+
+import jinja2
 
 from dialer.jpformat import phone_display, tokyo_time, wareki, wareki_fiscal_year, yen
 
@@ -20,6 +23,7 @@ __all__ = [
     "wareki",
     "wareki_fiscal_year",
     "yen",
+    "yen_for_page",
 ]
 
 LANGS = ("ja", "en")
@@ -37,3 +41,10 @@ CATALOG: dict[str, dict[str, str]] = {lang: _load(lang) for lang in LANGS}
 
 def translate(lang: str, key: str) -> str:
     return CATALOG.get(lang, CATALOG["ja"]).get(key) or CATALOG["ja"].get(key) or key
+
+
+@jinja2.pass_context
+def yen_for_page(page: Any, amount: int) -> str:
+    """An amount as the page's reader writes it: 24,000円 on a Japanese page, ¥24,000 on an English
+    one (as the English reports and operator page do)."""
+    return f"¥{amount:,}" if page.get("lang") == "en" else yen(amount)
