@@ -98,8 +98,6 @@ async def _letters(settings: Settings, args: argparse.Namespace) -> int:
                 f"the list of {made.made_on:%Y-%m-%d} again: {made.rows} households ({made.encoding}) written to {args.output}"
             )
             return
-        async with db.department(pool, c.department_id) as conn:  # (what the list cannot say, said first)
-            warn_of(c, await letters.count(conn, c.id, c.department_id, args.again_days))
         made = await letters.make(
             pool, campaign_id=c.id, department_id=c.department_id, user_id=user_id, via="cli",
             again_days=args.again_days, os_user=os_user(), deliver=deliver,
@@ -107,6 +105,8 @@ async def _letters(settings: Settings, args: argparse.Namespace) -> int:
         print(
             f"{made.rows} households ({made.encoding}) written to {args.output}; their letters are in 経過記録"
         )
+        if made.counted is not None:  # what the list itself cannot say
+            warn_of(c, made.counted)
 
     try:
         if args.count:

@@ -159,6 +159,12 @@ async def test_a_household_with_no_address_is_left_off_and_one_the_encoding_cann
     assert code == 0, err
     assert "left off, no address to post to: 1 (L0)" in out
     assert "cannot write (〓 in the list): 1 (L1)" in out
+    made = tmp_path / "list.csv"  # making the list says it too, from the households it picked
+    code, out, err = await _run(
+        env, "letters", str(cid), "--again-days", "0", "--user", "staff1", "--output", str(made)
+    )
+    assert code == 0, err
+    assert "left off, no address to post to: 1 (L0)" in out
     await pool.execute("update department set export_encoding = 'utf-8-sig' where id = 'nhi'")
     async with app_pool.acquire() as conn:
         assert (await letters.count(conn, cid, "nhi", again_days=0)).unwritable == ()

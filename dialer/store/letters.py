@@ -79,6 +79,7 @@ class Letters:
     encoding: str
     data: bytes
     made_on: date
+    counted: Count | None = None  # what was picked (the list made again has none: its households are)
 
     @property
     def filename(self) -> str:
@@ -150,6 +151,11 @@ async def count(
     sql, params, _ = await _picked(conn, campaign_id, department_id, again_days, today or tokyo_today())
     rows = await conn.fetch(sql + _WITH_HEAD, *params, timeout=600)
     encoding = await conn.fetchval("select export_encoding from department where id = $1", department_id)
+    return _counted(rows, encoding)
+
+
+def _counted(rows: list[asyncpg.Record], encoding: str) -> Count:
+    """The count of the picked rows (`_WITH_HEAD`): the list is those with an address."""
     listed = [r for r in rows if not r["no_address"]]
     return Count(
         len(listed),
@@ -198,7 +204,8 @@ async def make(
         # one list of a campaign at a time: the second waits, then finds the first's households lettered
         await conn.execute("select pg_advisory_xact_lock(hashtext('dialer.letters'), $1::int)", campaign_id)
         sql, params, c = await _picked(conn, campaign_id, department_id, again_days, today)
-        rows = [r for r in await conn.fetch(sql + _WITH_HEAD, *params, timeout=600) if not r["no_address"]]
+        picked = await conn.fetch(sql + _WITH_HEAD, *params, timeout=600)
+        rows = [r for r in picked if not r["no_address"]]
         reasons = [NO_PHONE if r["no_phone"] else NOT_REACHED for r in rows]
         await conn.execute(
             """insert into contact_history (department_id, household_id, at, method, content, recorded_by, source,
@@ -216,7 +223,7 @@ async def make(
         data = encode(_csv(rows, reasons, c.name), encoding)
         if deliver is not None:
             await asyncio.to_thread(deliver, data)
-    return Letters(c.name, department_id, len(rows), encoding, data, today)
+    return Letters(c.name, department_id, len(rows), encoding, data, today, _counted(picked, encoding))
 
 
 _LAST = """
