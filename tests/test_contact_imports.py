@@ -17,7 +17,7 @@ from dialer.imports.run import ImportRequest, import_file
 from dialer.jpformat import wareki
 from dialer.store import exports, imports
 from tests import factory
-from tests.browser import log_in
+from tests.browser import log_in, upload_import
 from tests.plan_files import TODAY, csv_file
 from tests.test_cli import _env, _run
 from tests.test_imports import row, write
@@ -278,12 +278,7 @@ async def test_an_administrator_imports_contact_history_on_the_import_page(
     path = contacts_file(tmp_path / "経過記録.csv", [entry(), entry(経過番号="K2", 方法="FAX")])
     page = await browser.new_page()
     await log_in(page, staffed.url, "admin1")
-    await page.goto(f"{staffed.url}/admin/imports")
-    await page.select_option("select[name=department]", "nhi")
-    await page.select_option("select[name=mapping]", "contacts-sample")
-    await page.set_input_files("input[name=file]", str(path))
-    await page.click("#import-form button[type=submit]")
-    result = page.get_by_test_id("import-result")
+    result = await upload_import(page, staffed.url, "nhi", "contacts-sample", path)
     await expect(result).to_contain_text("完了")
     await expect(result).to_contain_text("経過記録新規 1・更新 0")
     await expect(result).to_contain_text("エラー行1")

@@ -14,7 +14,7 @@ from dialer import runtime
 from dialer.imports.run import ImportRequest, import_file
 from dialer.store import imports
 from tests import factory
-from tests.browser import log_in
+from tests.browser import log_in, upload_import
 from tests.plan_files import (
     AGREED,
     HEADER,
@@ -219,12 +219,7 @@ async def test_an_administrator_imports_plans_on_the_import_page(
     path = plans_file(tmp_path / "分納計画.csv", schedule(paid_to=1))
     page = await browser.new_page()
     await log_in(page, staffed.url, "admin1")
-    await page.goto(f"{staffed.url}/admin/imports")
-    await page.select_option("select[name=department]", "nhi")
-    await page.select_option("select[name=mapping]", "plans-sample")
-    await page.set_input_files("input[name=file]", str(path))
-    await page.click("#import-form button[type=submit]")
-    result = page.get_by_test_id("import-result")
+    result = await upload_import(page, staffed.url, "nhi", "plans-sample", path)
     await expect(result).to_contain_text("完了")
     await expect(result).to_contain_text("分納計画新規 1・更新 0")
     await expect(result).to_contain_text("分納の各回新規 3・更新 0")
