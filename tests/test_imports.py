@@ -267,8 +267,14 @@ async def test_a_file_that_does_not_match_its_mapping_stores_nothing(
 async def test_wrong_declared_encoding_is_refused_at_the_header(nhi: asyncpg.Pool, tmp_path: Path) -> None:
     path = write(tmp_path / "utf16.csv", [row()], encoding="utf-16")
     wrong = mapping.parse({**_nhi_toml(), "file": {"encoding": "cp932"}}, "nhi-cp932")
-    with pytest.raises(ImportFileError):
+    with pytest.raises(ImportFileError, match=r"not valid cp932 \(the file looks like utf-16"):
         await run(nhi, path, m=wrong)
+    # and the other way round: a CP932 file declared UTF-16 (no BOM, no zero bytes) says what it looks like
+    cp932 = write(tmp_path / "cp932.csv", [row()], encoding="cp932")
+    utf16 = mapping.parse({**_nhi_toml(), "file": {"encoding": "utf-16"}}, "nhi-utf16")
+    with pytest.raises(ImportFileError, match=r"not valid utf-16 \(the file looks like cp932\)") as refused:
+        await run(nhi, cp932, m=utf16)
+    assert refused.value.reason == "header_encoding"  # (the page's message names the encoding to check)
     assert await nhi.fetchval("select count(*) from household") == 0
 
 

@@ -128,7 +128,10 @@ class CsvFile:
             raise ImportFileError(f"Cannot open {self.path}: {exc.strerror}.", "cannot_open") from None
         enc = self.mapping.encoding
         self.encoding = detect_encoding(self._binary) if enc == "auto" else enc
-        if enc == "utf-16" and (found := detect_encoding(self._binary)).startswith("utf-16-"):
+        if enc == "utf-16" and (found := detect_encoding(self._binary)) != "utf-16":
+            if not found.startswith("utf-16-"):  # no BOM and no zero bytes: not UTF-16 at all
+                self._binary.close()
+                raise _not_readable_as(self.path, "utf-16", found)
             self.encoding = found  # declared UTF-16 without a BOM: its byte order, from its zero bytes
         self._text = io.TextIOWrapper(self._binary, encoding=self.encoding, errors="replace", newline="")
         self._csv = self._reader()
@@ -182,12 +185,7 @@ class CsvFile:
                 f"{self.path}: the header line cannot be read: {exc}.", "header_unreadable"
             ) from None
         if any(REPLACEMENT in h or "\x00" in h for h in self.header):
-            raise ImportFileError(
-                f"{self.path}: the header line is not valid {_label(self.encoding)}. "
-                "Set [file] encoding in the mapping (cp932, utf-8 or utf-16).",
-                "header_encoding",
-                encoding=_label(self.encoding),
-            )
+            raise _not_readable_as(self.path, self.encoding, detect_encoding(self._binary))
 
     def position(self) -> int:
         """Bytes of the file read so far (a little ahead of the rows returned: it reads in chunks)."""
@@ -251,6 +249,17 @@ class CsvFile:
         if self._at_end:
             self._csv = self._reader()
         return bad
+
+
+def _not_readable_as(path: Path, encoding: str, looks: str) -> ImportFileError:
+    """The file is not in the encoding its mapping declares; what it looks like, to set instead."""
+    like = f" (the file looks like {_label(looks)})" if looks.removesuffix("-sig") != encoding else ""
+    return ImportFileError(
+        f"{path}: the header line is not valid {_label(encoding)}{like}. "
+        "Set [file] encoding in the mapping (cp932, utf-8 or utf-16), or \"auto\".",
+        "header_encoding",
+        encoding=_label(encoding),
+    )
 
 
 def _csv_reason(message: str) -> str:
