@@ -185,6 +185,7 @@ class CsvFile:
                 f"{self.path}: the header line cannot be read: {exc}.", "header_unreadable"
             ) from None
         if any(REPLACEMENT in h or "\x00" in h for h in self.header):
+            assert self._binary is not None
             raise _not_readable_as(self.path, self.encoding, detect_encoding(self._binary))
 
     def position(self) -> int:
@@ -256,7 +257,7 @@ def _not_readable_as(path: Path, encoding: str, looks: str) -> ImportFileError:
     like = f" (the file looks like {_label(looks)})" if looks.removesuffix("-sig") != encoding else ""
     return ImportFileError(
         f"{path}: the header line is not valid {_label(encoding)}{like}. "
-        "Set [file] encoding in the mapping (cp932, utf-8 or utf-16), or \"auto\".",
+        'Set [file] encoding in the mapping (cp932, utf-8 or utf-16), or "auto".',
         "header_encoding",
         encoding=_label(encoding),
     )
