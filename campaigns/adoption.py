@@ -48,6 +48,7 @@ class _Seen:
     listing: Channels
     call: attempts.OpenCall | None
     session: str | None  # their session channel in its bridge, if any
+    unassigned: bool = False  # `call` is a resident found in their bridge, not theirs in the database
 
 
 class Adoption:
@@ -135,13 +136,21 @@ class Adoption:
         database (None: no link, no phone, or either could not be read)."""
         if not self.link.up or not slot.user.extension:
             return None
+        join, extension = self.settings.dialplan.join_context, slot.user.extension or ""
         try:
             listing = await self.link.channel_list()
             call = await attempts.open_for_operator(self.pool, slot.user.id)
+            unassigned = False
+            # A predictive resident put through to them just before the dialer died, which had not
+            # yet written to whom: Asterisk has them in the operator's bridge (QA: the call went
+            # unrecorded, and the next resident was put into the same bridge).
+            if call is None and (waiting := _in_context(listing, join, extension)):
+                call = await attempts.put_through_unassigned(self.pool, waiting, slot.user.department_id)
+                unassigned = call is not None
         except (AmiActionError, *STORE_ERRORS) as exc:
             log.warning("adoption.check_failed", operator=slot.user.id, error=type(exc).__name__)
             return None
-        return _Seen(listing, call, self._session(slot, listing))
+        return _Seen(listing, call, self._session(slot, listing), unassigned)
 
     async def _take(self, slot: Slot, seen: _Seen) -> bool:
         """Follow the operator's session found in its bridge, and their call if it is still up."""
@@ -168,6 +177,9 @@ class Adoption:
                 await self.floor.move(slot, Action.ADOPT)
                 log.warning("adoption.session", operator=slot.user.id)
                 return True
+            if seen.unassigned:  # theirs now in the database too, as the dead dialer would have written
+                write = partial(attempts.assign_operator, self.pool, call.id, slot.user.id)
+                await self.flow.store(write, "assign", call.id)
             await self._call(slot, call, item)
         return True  # the page is sent the record as on any reconnect (Engine.attach)
 
@@ -219,6 +231,15 @@ class Adoption:
                 await self.flow.store(write, milestone, call.id)
         await self.floor.move(slot, Action.ADOPT_TALKING if up or bridged else Action.ADOPT_DIALING)
         log.warning("adoption.call", operator=slot.user.id, attempt=call.id, phase=slot.call_phase)
+
+
+def _in_context(listing: Channels, context: str, extension: str) -> list[str]:
+    """The channels (Uniqueids) Asterisk has at this context and extension (an operator's bridge)."""
+    return [
+        uid
+        for uid, item in listing.items()
+        if item.get("Context") == context and item.get("Exten") == extension
+    ]
 
 
 def _untouched(slot: Slot) -> bool:

@@ -179,6 +179,51 @@ async def test_a_dialer_restarted_mid_call_takes_the_operator_and_the_call_over(
     assert state == "done"  # 拒否 finishes the household
 
 
+async def test_a_predictive_resident_put_through_before_the_dialer_wrote_to_whom_is_taken_over(
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx, tmp_path: Path
+) -> None:
+    """Predictive: the dialer Redirected the resident into op1's bridge and died before writing
+    that the call was op1's. Asterisk still has them there: the restarted dialer gives op1 that
+    call (their outcome can be recorded), and puts nobody else into the bridge meanwhile (QA:
+    the call went unrecorded and the next resident joined the same conversation)."""
+    w = await factory.world(pool, mode="predictive")
+    for number in ("0355552001", "0355552002"):
+        await factory.household(pool, w.campaign_id, number)
+        sim.script(number, Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
+    pop = await _killed_mid_call(settings, tmp_path, w.campaign_id)
+    attempt_id = pop["attempt_id"]
+    # the dead dialer's write of whom it was given to (and of its milestones) never reached the database
+    await pool.execute(
+        "update attempt set operator_id = null, connected_at = null, answered_at = null where id = $1",
+        attempt_id,
+    )
+    async with runtime.started(settings) as second:
+        op = PageClient(second.url)
+        try:
+            await op.open_as("op1")
+            state = await op.wait(lambda m: m["type"] == "agent")
+            assert (state["state"], state["attempt_id"]) == ("talking", attempt_id)
+            again = await op.wait(lambda m: m["type"] == "record")
+            assert again["record"]["household_id"] == pop["record"]["household_id"]
+            await op.hang_up()
+            await op.save(attempt_id, "refused", then_pause="1")
+            await op.wait_state("paused")
+        finally:
+            await op.close()
+    row = await pool.fetchrow(
+        "select operator_id, outcome, (select code from disposition where attempt_id = a.id) as code "
+        "from attempt a where id = $1",
+        attempt_id,
+    )
+    assert dict(row) == {"operator_id": w.operator.id, "outcome": "connected", "code": "refused"}
+    assert (
+        await pool.fetchval(
+            "select count(*) from attempt where id <> $1 and connected_at is not null", attempt_id
+        )
+        == 0
+    )
+
+
 async def test_an_incoming_call_is_taken_over_too_and_the_operator_paused_after_it(
     settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx, tmp_path: Path
 ) -> None:

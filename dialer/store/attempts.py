@@ -209,8 +209,31 @@ async def open_for_operator(conn: Conn, operator_id: int) -> OpenCall | None:
            where a.operator_id = $1 and a.ended_at is null order by a.id desc limit 1""",
         operator_id,
     )
-    if row is None:
-        return None
+    return None if row is None else _open_call(row)
+
+
+async def put_through_unassigned(
+    conn: Conn, channel_ids: list[str], department_id: str | None
+) -> OpenCall | None:
+    """A predictive call whose resident Asterisk holds in an operator's bridge (`channel_ids`: the
+    channels in that bridge's context) but no operator in the database: its dialer died between
+    putting the person through and writing to whom (campaigns/adoption.py)."""
+    row = await conn.fetchrow(
+        """select a.id, a.channel_id, a.campaign_id, a.target_id, a.household_id, a.department_id, a.phone_id,
+                  a.dialed_number, coalesce(t.attempts, 0) as attempts,
+                  exists (select 1 from disposition d where d.attempt_id = a.id) as disposed,
+                  a.connected_at is not null as connected, a.answered_at is not null as answered
+           from attempt a left join campaign_target t on t.id = a.target_id
+           where a.channel_id = any($1::text[]) and a.department_id = $2 and a.dial_mode = 'predictive'
+             and a.operator_id is null and a.ended_at is null
+           order by a.id desc limit 1""",
+        channel_ids,
+        department_id,
+    )
+    return None if row is None else _open_call(row)
+
+
+def _open_call(row: asyncpg.Record) -> OpenCall:
     return OpenCall(
         row["id"], row["channel_id"], row["campaign_id"], _lease_of(row), row["disposed"], row["connected"],
         row["answered"],
