@@ -261,6 +261,13 @@ async def test_the_page_keeps_an_outcome_while_postgres_is_down_and_sends_it_whe
             await page.get_by_test_id("save").click()
             await expect(page.get_by_test_id("disp-msg")).to_have_text("未送信の結果を再送しています…")
             assert await page.evaluate("Object.values(localStorage).map(v => JSON.parse(v).length)") == [1]
+            # corrected while the first is still waiting: the correction takes its place (QA: both
+            # were kept, the first stored and the correction refused without a word)
+            await page.get_by_label("納付済(申出)").check()
+            await page.get_by_test_id("note").fill("訂正: 既に納付済み")
+            await page.get_by_test_id("save").click()
+            await expect(page.get_by_test_id("disp-msg")).to_have_text("未送信の結果を再送しています…")
+            assert await page.evaluate("Object.values(localStorage).map(v => JSON.parse(v).length)") == [1]
 
             await pg.start()
             await expect(page.get_by_test_id("db-down")).to_be_hidden(timeout=20_000)
@@ -269,7 +276,7 @@ async def test_the_page_keeps_an_outcome_while_postgres_is_down_and_sends_it_whe
         finally:
             await page.close()
     rows = await pg.query("select d.code, d.note from disposition d")
-    assert [tuple(r) for r in rows] == [("refused", "障害中に保存")]
+    assert [tuple(r) for r in rows] == [("already_paid", "訂正: 既に納付済み")]
 
 
 async def test_call_records_held_by_a_dialer_that_dies_during_the_outage_are_written_by_the_next(

@@ -108,7 +108,7 @@
     forCall(msg.attempt_id, false);
     inbound(true);
     setText("outcome", "");
-    if (String(msg.attempt_id || "") !== messageFor) { setText("disp-msg", ""); messageFor = ""; }
+    if (messageFor !== "kept" && String(msg.attempt_id || "") !== messageFor) { setText("disp-msg", ""); messageFor = ""; }
     restoreDraft();
   }
 
@@ -153,7 +153,7 @@
     if (msg.reason !== "inbound") show($("caller"), false);
     if (msg.attempt_id) forCall(msg.attempt_id, false);
     previousCall(String(msg.attempt_id || ""));
-    if (String(msg.attempt_id || "") !== messageFor) { setText("disp-msg", ""); messageFor = ""; }
+    if (messageFor !== "kept" && String(msg.attempt_id || "") !== messageFor) { setText("disp-msg", ""); messageFor = ""; }
     restoreDraft();
   }
 
@@ -284,14 +284,16 @@
 
   // Send one stored disposition. True when it needs no more sending (stored, or refused).
   let needLogin = false;
+  let sending = "";  // the token on its way now (the others in the outbox may still be replaced)
   async function deliver(item) {
     let res;
     // No answer within a few seconds (the database hanging, not yet known to be down): say that
     // the outcome is kept and being sent, rather than nothing at all.
     messageFor = String(item.attempt_id || "none");
     const slow = setTimeout(() => setText("disp-msg", t("disp.pending")), 3000);
+    sending = item.token;
     try { res = await postJSON("/api/dispositions", item, csrf); } catch (e) { res = { ok: false, status: 0 }; }
-    finally { clearTimeout(slow); }
+    finally { clearTimeout(slow); sending = ""; }
     if (!res.ok && (res.status === 0 || res.status >= 500)) { setText("disp-msg", t("disp.pending")); return false; }
     if (res.status === 401 || (res.status === 403 && res.data.error === "error.csrf")) {
       // The session ended or this page is stale: keep it; it is sent once the operator logs in again.
@@ -317,6 +319,7 @@
       if (slot) slot.textContent = text; else unplaced.push(text);
     }
     setText("disp-msg", [t(res.data.error || "error.generic"), ...unplaced].join(" "));
+    if (!current) messageFor = "kept";  // an earlier call's outcome refused: said until the next save
     return true;
   }
 
@@ -363,7 +366,9 @@
     }
     data.token = crypto.randomUUID();
     data.saved_at = new Date().toISOString();  // time-relative checks use the moment of saving
-    saveOutbox([...outbox(), data]);
+    // Saved again while the first is still waiting (the database away): the later one is what the
+    // operator means, so it takes the first's place (both were sent, and the second refused unseen).
+    saveOutbox([...outbox().filter((x) => x.token === sending || String(x.attempt_id) !== String(data.attempt_id)), data]);
     saveButton.disabled = true;
     try { await flush(); } finally { saveButton.disabled = false; }
   });
