@@ -145,8 +145,8 @@ class Engine:
         user = slot.user
         await self.floor.publish(slot)
         await self.floor.notifier.to_user(user.id, {"type": "pbx", "up": self.link.up, "pbx": self.link.name})
-        if not self.db.up:
-            await self.floor.notifier.to_user(user.id, {"type": "database", "up": False})
+        # said either way: a page kept open while the dialer restarted still shows the outage it saw
+        await self.floor.notifier.to_user(user.id, {"type": "database", "up": self.db.up})
         shown = slot.state is AgentState.PREVIEW or (
             slot.state in (AgentState.DIALING, AgentState.TALKING, AgentState.WRAP_UP)
             and (slot.call_phase not in (None, "dialing", "ringing") or self._is_preview(slot))

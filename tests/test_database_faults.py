@@ -104,6 +104,11 @@ async def _scene(pg: CrashablePostgres, sim: SimulatedPbx, numbers: list[str]) -
         await pool.close()
 
 
+def _after(op: PageClient, msg: dict[str, Any]) -> int:
+    """Where to look from for what came after this message (a page is told "up" when it attaches too)."""
+    return next(i for i, m in enumerate(op.messages) if m is msg) + 1
+
+
 def _calls_to_residents(sim: SimulatedPbx) -> list[dict[str, Any]]:
     return [a for a in sim.actions("Originate") if a["Context"] == "dialer-connect"]
 
@@ -124,7 +129,7 @@ async def test_an_outcome_saved_while_postgres_is_down_is_written_once_when_it_i
             ended = await op.wait(lambda m: m["type"] == "call_ended")
             assert (ended["attempt_id"], ended["outcome"]) == (first["attempt_id"], "connected")
             await op.wait_state("wrap_up")
-            await op.wait(lambda m: m == {"type": "database", "up": False})
+            went = await op.wait(lambda m: m == {"type": "database", "up": False})
 
             body = {"attempt_id": first["attempt_id"], "token": str(uuid.uuid4()), "code": "refused"}
             status, reply = await op.post("/api/dispositions", body)
@@ -136,7 +141,7 @@ async def test_an_outcome_saved_while_postgres_is_down_is_written_once_when_it_i
             assert len(_calls_to_residents(sim)) == placed  # no call while the database is away
 
             await pg.start()
-            await op.wait(lambda m: m == {"type": "database", "up": True}, within=15)
+            await op.wait(lambda m: m == {"type": "database", "up": True}, within=15, since=_after(op, went))
             status, reply = await op.post("/api/dispositions", body)  # the page's resend
             assert (status, reply.get("created")) == (200, True), reply
             status, reply = await op.post("/api/dispositions", body)  # sent twice: stored once
@@ -176,14 +181,17 @@ async def test_a_ready_operator_gets_calls_again_once_postgres_is_back(
         op = PageClient(product.url)
         try:
             await op.ready_as("op1", w.campaign_id)
+            # a page is told the database is up when it attaches, not only when it comes back: one
+            # kept open while the dialer restarted still showed the outage it had seen (QA)
+            await op.wait(lambda m: m == {"type": "database", "up": True})
             await op.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets")
             await pg.crash()
-            await op.wait(lambda m: m == {"type": "database", "up": False}, within=15)
+            went = await op.wait(lambda m: m == {"type": "database", "up": False}, within=15)
             _, health = await op.get("/healthz")
             assert '"database": "unreachable"' in health
             await asyncio.sleep(6)  # long enough for the upkeep loop to meet the dead database too
             await pg.start()
-            await op.wait(lambda m: m == {"type": "database", "up": True}, within=15)
+            await op.wait(lambda m: m == {"type": "database", "up": True}, within=15, since=_after(op, went))
             await _add_household(pg, w.campaign_id, "0355551201")
             sim.script("0355551201", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
             product.engine.floor.wake.set()
@@ -214,12 +222,12 @@ async def test_a_database_refusing_connections_is_an_outage_and_the_dialler_come
             await admin.execute(
                 "select pg_terminate_backend(pid) from pg_stat_activity where datname = 'dialer' and pid <> pg_backend_pid()"
             )
-            await op.wait(lambda m: m == {"type": "database", "up": False}, within=15)
+            went = await op.wait(lambda m: m == {"type": "database", "up": False}, within=15)
             status, _ = await op.get("/api/agent/campaigns")
             assert status == 503  # said so, not a 500
             await asyncio.sleep(3)  # turns of the dialling loop probing a database that refuses
             await admin.execute("alter database dialer allow_connections true")
-            await op.wait(lambda m: m == {"type": "database", "up": True}, within=15)
+            await op.wait(lambda m: m == {"type": "database", "up": True}, within=15, since=_after(op, went))
             await _add_household(pg, w.campaign_id, "0355551202")
             sim.script("0355551202", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1))
             product.engine.floor.wake.set()

@@ -28,8 +28,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await engine.attach(user, address=request.remote or "")
     else:
         hub.add_supervisor(user.department_id, ws, user.id)
-        if not engine.db.up:
-            await ws.send_json({"type": "database", "up": False})
+        await ws.send_json({"type": "database", "up": engine.db.up})  # (either way, as to operators)
     watcher = asyncio.create_task(_close_when_session_ends(request, ws), name=f"ws-session-{user.id}")
     try:
         async for msg in ws:
