@@ -6,7 +6,9 @@ that set the call up dies. When such an operator's page comes back (to this dial
 same service restarted), their session channel is looked for in CoreShowChannels: found in its
 bridge, it is followed again instead of ringing the phone once more (the operator is paused, or
 on the call they were on). Their open call, if still up, is adopted with its household's lease,
-and its outcome is recorded as usual (an outcome saved before the crash still counts).
+and its outcome is recorded as usual (an outcome saved before the crash still counts). So is a
+predictive resident Asterisk holds in the operator's bridge whom the dead dialer had put through
+but not yet written as theirs.
 
 Only once the dialer that opened the session is dead: a session carries its dialer's mark in its
 ChannelId (`dialing.session_id`), and one a live dialer opened is that dialer's, however many

@@ -80,7 +80,7 @@ class Engine:
         self.alone = True  # the only Asterisk server (campaigns.fleet says otherwise)
 
     async def start(self) -> None:
-        await processes.register(self.pool, self.owner, self.link.name)
+        await processes.register(self.pool, self.owner, self.link.name, self.settings.dead_after_s)
         for gone in await processes.forget_gone_here(self.pool):  # restarted after a crash
             log.warning("engine.dialer_gone", owner=gone, why="not running")
         self.flow.journal = Journal(self.settings.var_dir / "spool", self.owner)
@@ -358,7 +358,7 @@ class Engine:
         if not await self.db.probe():
             return False
         with contextlib.suppress(*STORE_ERRORS):  # alive, said before the held writes (however many)
-            await processes.beat(self.pool, self.owner, self.link.name)
+            await processes.beat(self.pool, self.owner, self.link.name, self.settings.dead_after_s)
         if await self.flow.flush_pending():
             await self.db.back()
         return self.db.up

@@ -119,7 +119,7 @@ class Upkeep:
                     await targets.renew(self.pool, self.owner, held, self.settings.lease_s)
                     last_renew = now
                 if now - last_beat >= beat_every:
-                    await processes.beat(self.pool, self.owner, self.link.name)
+                    await processes.beat(self.pool, self.owner, self.link.name, self.settings.dead_after_s)
                     await self.switched_off()
                     last_beat = now
                 if now - last_sweep >= sweep_every:

@@ -105,7 +105,7 @@ async def close_calls_of_dead(
         """update attempt a set phase = 'ended', outcome = coalesce(outcome, 'lost'), ended_at = now()
            where a.target_id is null and a.ended_at is null and a.owner is distinct from $1
              and not exists (select 1 from dialer_process p where p.owner = a.owner
-                               and p.seen_at > now() - make_interval(secs => $2))
+                               and p.seen_at > now() - make_interval(secs => greatest($2, p.dead_after_s)))
              and a.link = $3 and $4::text[] is not null and not (a.channel_id = any($4::text[]))
            returning a.id""",
         owner,

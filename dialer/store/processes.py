@@ -1,6 +1,7 @@
 """Which dialer processes are alive: each one writes `seen_at` every heartbeat (sql/0015).
 
-A process not seen for `dead_after` has died (a crash, a power cut, kill -9): its leases are
+A process not seen for `dead_after` (its own, or the looker's if longer: the looker's is endless
+for a while after the database came back, watch.DatabaseWatch.dead_after) has died (a crash, a power cut, kill -9): its leases are
 returned early by `targets.sweep` (never a household whose call is still up at Asterisk).
 """
 
@@ -12,20 +13,24 @@ import socket
 from dialer.store.db import Conn
 
 
-async def register(conn: Conn, owner: str, link: str) -> None:
+async def register(conn: Conn, owner: str, link: str, dead_after_s: float) -> None:
+    """This process is alive; it is taken for dead once not seen for its own `dead_after_s` (six
+    of its heartbeats), whatever the others' heartbeats are (sql/0041)."""
     await conn.execute(
-        """insert into dialer_process (owner, host, pid, link, marks_sessions) values ($1, $2, $3, $4, true)
-           on conflict (owner) do update set seen_at = now()""",
+        """insert into dialer_process (owner, host, pid, link, marks_sessions, dead_after_s)
+           values ($1, $2, $3, $4, true, $5)
+           on conflict (owner) do update set seen_at = now(), dead_after_s = excluded.dead_after_s""",
         owner,
         socket.gethostname(),
         os.getpid(),
         link,
+        dead_after_s,
     )
 
 
-async def beat(conn: Conn, owner: str, link: str) -> None:
+async def beat(conn: Conn, owner: str, link: str, dead_after_s: float) -> None:
     """Still here (registered again if someone removed the row, e.g. after a long outage)."""
-    await register(conn, owner, link)
+    await register(conn, owner, link, dead_after_s)
 
 
 async def leave(conn: Conn, owner: str) -> None:
@@ -49,7 +54,7 @@ async def claim_phone(
                                               -- its session may be ringing, not yet at Asterisk)
               or operator_phone.owner = excluded.owner
               or not exists (select 1 from dialer_process p where p.owner = operator_phone.owner
-                             and p.seen_at > now() - make_interval(secs => $3))
+                             and p.seen_at > now() - make_interval(secs => greatest($3, p.dead_after_s)))
            returning owner""",
         user_id,
         owner,
@@ -100,7 +105,7 @@ async def alive(conn: Conn, mark: str, dead_after_s: float) -> bool:
         await conn.fetchval(
             """select exists (select 1 from dialer_process
                               where right(owner, length($1) + 1) = '-' || $1
-                                and seen_at > now() - make_interval(secs => $2))""",
+                                and seen_at > now() - make_interval(secs => greatest($2, dead_after_s)))""",
             mark,
             dead_after_s,
         )
@@ -113,7 +118,7 @@ async def unmarked_owner_alive(conn: Conn, owner: str, link: str, dead_after_s: 
     return bool(
         await conn.fetchval(
             """select exists (select 1 from dialer_process where link = $1 and owner <> $2 and not marks_sessions
-                                and seen_at > now() - make_interval(secs => $3))""",
+                                and seen_at > now() - make_interval(secs => greatest($3, dead_after_s)))""",
             link,
             owner,
             dead_after_s,
@@ -124,7 +129,7 @@ async def unmarked_owner_alive(conn: Conn, owner: str, link: str, dead_after_s: 
 async def forget_dead(conn: Conn, dead_after_s: float) -> list[str]:
     """Remove processes not seen for `dead_after_s`; their names, for the log."""
     rows = await conn.fetch(
-        """delete from dialer_process where seen_at < now() - make_interval(secs => $1)
+        """delete from dialer_process where seen_at < now() - make_interval(secs => greatest($1, dead_after_s))
            returning owner""",
         dead_after_s,
     )

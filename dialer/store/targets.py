@@ -274,7 +274,7 @@ async def sweep_expired(
                      and (t.lease_expires_at < now()
                           or ($2::float8 is not null and t.lease_owner is distinct from $1
                               and not exists (select 1 from dialer_process p where p.owner = t.lease_owner
-                                                and p.seen_at > now() - make_interval(secs => $2))
+                                                and p.seen_at > now() - make_interval(secs => greatest($2, p.dead_after_s)))
                               and not exists (select 1 from attempt a where a.target_id = t.id
                                                 and a.ended_at is null
                                                 and (a.link is distinct from $3 or $4::text[] is null
