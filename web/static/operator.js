@@ -10,6 +10,7 @@
   let since = null;
   let savedDuring = "";  // the call whose outcome was stored while it was still up
   let messageFor = "";  // the call the message under 保存 is about (cleared when another's record comes)
+  let refusedWith = "";  // the error a button was refused with, shown as the notice until the state moves
   let lastNotice = "";  // the notice last shown (the campaign list is read again when one appears)
   let leaving = false;  // ログアウト pressed while taking calls: it follows the pause
 
@@ -39,6 +40,7 @@
       if (chosen && chosen.dataset.mode && chosen.dataset.mode !== a.campaign.dial_mode) refreshCampaigns();
     }
     const notice = $("notice");
+    refusedWith = "";
     notice.textContent = a.notice ? t(a.notice) : "";
     show(notice, !!a.notice);
     if (a.pause_after_call && !leaving && ["dialing", "talking", "wrap_up", "ready"].includes(a.state)) {
@@ -183,7 +185,7 @@
 
   async function command(name, body) {
     const res = await postJSON("/api/agent/" + name, body, csrf);
-    if (!res.ok) { const n = $("notice"); n.textContent = t(res.data.error || "error.generic"); show(n, true); }
+    if (!res.ok) { const n = $("notice"); n.textContent = t(res.data.error || "error.generic"); show(n, true); refusedWith = res.data.error; }
     if (!res.ok && res.data.error === "error.not_assigned") refreshCampaigns();
     if (!res.ok && res.data.error === "error.too_many_skips") {  // the hour's skips are used: not pressable (QA)
       $("skip").disabled = true;
@@ -309,6 +311,7 @@
       if (current && during) savedDuring = String(item.attempt_id);
       if (current) { resetForm(during); }
       setText("disp-msg", t("disp.saved"));
+      if (refusedWith === "error.outcome_owed") { show($("notice"), false); refusedWith = ""; }  // (QA: it stayed)
       return true;
     }
     const unplaced = [];  // errors with no field of their own on the form (the call itself, say)
