@@ -174,6 +174,15 @@ class Dialing:
 
     async def serve(self, slot: Slot) -> None:
         async with slot.lock:
+            if slot.state is AgentState.PREVIEW and slot.campaign is not None and slot.attempt_id is None:
+                # the record shown stays only while its campaign may still call for them: taken off
+                # it (or it stopped), the record goes at once, not at 発信 (QA: kept readable)
+                if await self.current(slot) is None:
+                    notice = slot.notice
+                    await self.release_preview(slot)
+                    taken_off = notice == "notice.not_assigned"
+                    await self.floor.move(slot, Action.PAUSE if taken_off else Action.RELEASE, notice=notice)
+                return
             if slot.state is not AgentState.READY or slot.campaign is None or slot.pause_after_call:
                 return  # (a pause waiting for calls that count on them: settle_pause)
             fresh = await self.current(slot)

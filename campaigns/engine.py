@@ -383,7 +383,12 @@ class Engine:
                 mine = slot.campaign is not None and slot.campaign.dial_mode != "predictive"
                 if slot.pause_after_call and slot.state is AgentState.READY:
                     await self.dialing.settle_pause(slot)
-                elif mine and slot.state is AgentState.READY and slot.phone_ready and self.link.up:
+                elif (
+                    mine
+                    and slot.state in (AgentState.READY, AgentState.PREVIEW)
+                    and slot.phone_ready
+                    and self.link.up
+                ):
                     try:
                         await self.dialing.serve(slot)
                     except UNAVAILABLE as exc:

@@ -93,3 +93,36 @@ async def test_operators_from_the_command_line(tmp_path: Path, db_dsn: str, pool
     _one_clear_line(err, r"machine message: '\.\./secret' is not a sound file name")
     code, out, err = await _run(env, *message, "none")
     assert json.loads(out)["machine_message"] is None
+
+
+async def test_an_operator_taken_off_while_previewing_loses_the_record_at_once(
+    product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    """Preview: the record on the page is the campaign's. Taken off it by a supervisor, the operator
+    is paused and the household given back at once, not when they press 発信 (QA: they could keep
+    reading a record of a campaign they no longer work on)."""
+    w = await factory.world(pool, mode="preview")
+    op2 = await factory.user(pool, "op2", "operator", "nhi", "1002")
+    hid = await factory.household(pool, w.campaign_id, "0355550961")
+    sv, op1 = PageClient(product.url), PageClient(product.url)
+    try:
+        assert await sv.login("sv1", factory.PASSWORD, page="/supervisor") == 200
+        await op1.ready_as("op1", w.campaign_id)
+        record = await op1.wait(lambda m: m["type"] == "record")
+        assert record["record"]["household_id"] == hid
+        await op1.wait_state("preview")
+        fields = [("csrf", sv.csrf), ("action", "save"), ("name", "テスト催告"), ("status", "active"),
+                  ("dial_mode", "preview"), ("caller_id", "0312340001"), ("operators", str(op2.id))]  # fmt: skip
+        async with sv.http.post(
+            f"{sv.base}/supervisor/campaigns/{w.campaign_id}", data=fields, allow_redirects=False
+        ) as r:
+            assert r.status == 303
+        state = await op1.wait(lambda m: m["type"] == "agent" and m["state"] == "paused", within=5)
+        assert state["notice"] == "notice.not_assigned"
+        target = await pool.fetchrow(
+            "select state, lease_owner from campaign_target where household_id = $1", hid
+        )
+        assert tuple(target) == ("pending", None)  # back for the operators still on the campaign
+    finally:
+        for c in (sv, op1):
+            await c.close()
