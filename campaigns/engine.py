@@ -331,6 +331,7 @@ class Engine:
                 await self.flow.finish_wrap_up(slot)
             elif slot.state in (AgentState.DIALING, AgentState.TALKING):
                 slot.disposed = True  # saved during the call: wrap-up is skipped when it ends
+                await self.floor.publish(slot)  # (with 保存後に休憩: "a pause after the call" shown now, QA)
 
     # ---- dialling ------------------------------------------------------------------------------
     async def _on_call(self, change: CallChange) -> None:
@@ -380,15 +381,10 @@ class Engine:
                 except Exception:
                     log.exception("engine.inbound_failed")
             for slot in list(self.floor.slots.values()):
-                mine = slot.campaign is not None and slot.campaign.dial_mode != "predictive"
+                mine = slot.campaign is not None and slot.campaign.dial_mode != "predictive" and self.link.up
                 if slot.pause_after_call and slot.state is AgentState.READY:
                     await self.dialing.settle_pause(slot)
-                elif (
-                    mine
-                    and slot.state in (AgentState.READY, AgentState.PREVIEW)
-                    and slot.phone_ready
-                    and self.link.up
-                ):
+                elif mine and slot.state in (AgentState.READY, AgentState.PREVIEW) and slot.phone_ready:
                     try:
                         await self.dialing.serve(slot)
                     except UNAVAILABLE as exc:

@@ -143,6 +143,27 @@ async def test_resident_hangs_up_then_wrap_up_then_ready(
     await operator.wait_state("paused")
 
 
+async def test_a_pause_asked_for_with_an_outcome_saved_during_the_call_is_shown_at_once(
+    product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """保存後に休憩 with an outcome saved mid-call: the page (and the wallboard) says at once that a
+    pause comes after the call, as pressing 休憩 does (QA: nothing was shown until the hang-up)."""
+    w, _ = await factory.world_with_callee(
+        pool, sim, "0355550127", Behaviour("answer", ring_s=0.2, talk_s=None, amd_s=0.1)
+    )
+    await operator.ready_as("op1", w.campaign_id)
+    pop = await operator.wait(lambda m: m["type"] == "record")
+    await operator.wait(lambda m: m["type"] == "agent" and m["call_phase"] == "connected")
+    operator.forget()
+    body = {"attempt_id": pop["attempt_id"], "token": str(uuid.uuid4()), "code": "refused", "then_pause": "1"}
+    status, reply = await operator.post("/api/dispositions", body)
+    assert status == 200, reply
+    state = await operator.wait(lambda m: m["type"] == "agent" and m["pause_after_call"], within=3)
+    assert state["state"] == "talking"
+    await operator.hang_up()
+    await operator.wait_state("paused")
+
+
 async def test_a_hang_up_pressed_for_a_call_just_ended_does_not_cut_off_the_next(
     product: runtime.Running, operator: PageClient, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
