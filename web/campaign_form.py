@@ -62,7 +62,7 @@ def _hours(m: re.Match[str]) -> str:
 def _spans(text: str) -> list[str]:
     # 9時〜12時, 13時30分〜20時, 9時半: as people write times (QA: refused before)
     timed = re.sub(r"(\d{1,2})時(?:(\d{1,2})分|(半))?", _hours, norm(text))
-    cleaned = re.sub(f"[〜~{DASHES}]", "-", timed)
+    cleaned = re.sub(r"\s*-\s*", "-", re.sub(f"[〜~{DASHES}]", "-", timed))  # 09:00 - 12:00 too (QA)
     return [] if cleaned.lower() in CLOSED else _items(cleaned)
 
 
