@@ -15,9 +15,11 @@ from datetime import date, datetime, timedelta
 
 import asyncpg
 
+from campaigns import segments
 from campaigns.hours import TOKYO
 from dialer import logs
 from dialer.imports.sample import overdue_installments
+from dialer.store import segments as segment_store
 from dialer.store import users
 from dialer.store.db import Connection
 
@@ -119,26 +121,15 @@ async def seed(pool: asyncpg.Pool, households: int = 300, rng_seed: int = 2026) 
                 department_id=u.department_id,
                 extension=u.extension,
             )
-        campaigns = {
-            "nhi": [
-                await _campaign(conn, "nhi", "国保 現年度分 電話催告", "progressive", CURRENT),
-                await _campaign(conn, "nhi", "国保 滞納繰越 10万円未満", "preview", CARRIED_UNDER_100K),
-                await _campaign(conn, "nhi", "国保 現年度分 プレディクティブ", "predictive", CURRENT),
-            ],
-            "tax": [await _campaign(conn, "tax", "住民税 現年度分 電話催告", "progressive", CURRENT)],
-        }
+        campaigns = [
+            ("nhi", "国保 現年度分 電話催告", "progressive", CURRENT),
+            ("nhi", "国保 滞納繰越 3万円未満", "preview", CARRIED_UNDER_30K),
+            ("nhi", "国保 滞納繰越 3万円以上 プレディクティブ", "predictive", CARRIED_FROM_30K),
+            ("tax", "住民税 現年度分 電話催告", "progressive", CURRENT),
+        ]
         for i in range(households):
             dept = "nhi" if i % 5 < 3 else "tax"
             hid = await _household(conn, rng, dept, i)
-            campaign_id = rng.choice(campaigns[dept])
-            await conn.execute(
-                """insert into campaign_target (campaign_id, household_id, department_id, priority)
-                   values ($1, $2, $3, $4)""",
-                campaign_id,
-                hid,
-                dept,
-                rng.randint(1, 5) * 10,
-            )
             if dept == "nhi" and i % 20 == 0:  # now and then a 分納, kept or broken
                 await _plan(conn, hid, kept=i % 40 == 0)
             elif dept == "nhi" and i % 20 == 10 and i < 100:  # and a few cases waiting for staff
@@ -147,14 +138,20 @@ async def seed(pool: asyncpg.Pool, households: int = 300, rng_seed: int = 2026) 
                        select 'nhi', $1, id, 'installment', now() - interval '1 day' from app_user where login = 'op1'""",
                     hid,
                 )
+        # each campaign holds the households its segment selects, as 保存済みの条件で登録する
+        # fills it (QA: spread at random, a campaign called households its name and count did not)
+        today = datetime.now(TOKYO).date()
+        for dept, name, mode, segment in campaigns:
+            cid = await _campaign(conn, dept, name, mode, segment)
+            await segment_store.fill(conn, cid, dept, segments.parse(segment), today)
     log.info("demo.seeded", households=households)
     return True
 
 
-# The segments the sample campaigns' names say (QA: 「10万円未満」 had none). The sample households
-# are spread over the campaigns at random; 保存済みの条件で登録する sorts them by these.
+# The segments the sample campaigns' names say (QA: 「10万円未満」 had none); no household is in two.
 CURRENT: dict[str, object] = {"years": "current_only"}
-CARRIED_UNDER_100K: dict[str, object] = {"years": "carried_over", "unpaid_max_yen": 100_000}
+CARRIED_UNDER_30K: dict[str, object] = {"years": "carried_over", "unpaid_max_yen": 30_000}
+CARRIED_FROM_30K: dict[str, object] = {"years": "carried_over", "unpaid_min_yen": 30_000}
 
 
 async def _campaign(conn: Connection, dept: str, name: str, mode: str, segment: dict[str, object]) -> int:
@@ -202,21 +199,26 @@ async def _household(conn: Connection, rng: random.Random, dept: str, i: int) ->
             m == 0,
         )
         head_id = head_id or pid
-    mobile = rng.random() < 0.5
-    number = (
-        f"0{rng.choice('789')}0{rng.randint(1000, 9999)}{rng.randint(1000, 9999)}"
-        if mobile
-        else f"03{rng.randint(5000, 6999)}{rng.randint(1000, 9999)}"
-    )
-    await conn.execute(
-        """insert into phone (household_id, person_id, department_id, number, kind, source)
-           values ($1, $2, $3, $4, $5, 'sample')""",
-        hid,
-        head_id,
-        dept,
-        number,
-        "mobile" if mobile else "landline",
-    )
+    if i % 25 == 7:  # now and then a number written wrong in the register: kept, never dialled (催告書)
+        raw = f"03-{rng.randint(100, 999)}-{rng.randint(1000, 9999)}"
+        await conn.execute(
+            """insert into phone (household_id, person_id, department_id, number, raw, kind, source, valid,
+                                  invalid_reason)
+               values ($1, $2, $3, $4, $5, 'other', 'sample', false, '固定電話は市外局番から10桁です(9桁)')""",
+            hid, head_id, dept, raw.replace("-", ""), raw,
+        )  # fmt: skip
+    else:
+        mobile = rng.random() < 0.5
+        number = (
+            f"0{rng.choice('789')}0{rng.randint(1000, 9999)}{rng.randint(1000, 9999)}"
+            if mobile
+            else f"03{rng.randint(5000, 6999)}{rng.randint(1000, 9999)}"
+        )
+        await conn.execute(
+            """insert into phone (household_id, person_id, department_id, number, kind, source)
+               values ($1, $2, $3, $4, $5, 'sample')""",
+            hid, head_id, dept, number, "mobile" if mobile else "landline",
+        )  # fmt: skip
     due_now = overdue_installments(datetime.now(TOKYO).date(), per_year=10 if dept == "nhi" else 4)
     for year, installment, due in (astuple(d) for d in rng.sample(due_now, rng.randint(1, 3))):
         assessed = rng.randint(5, 40) * 1000 if dept == "nhi" else rng.randint(10, 80) * 1000
@@ -239,7 +241,7 @@ async def _household(conn: Connection, rng: random.Random, dept: str, i: int) ->
 
 async def _plan(conn: Connection, hid: int, kept: bool) -> None:
     """A 分納 agreed 100 days ago: six monthly instalments of ¥5,000, those due paid when kept (its
-    household is then never called), the first two unpaid when broken (a segment may call it)."""
+    household is then in no segment), the first two unpaid when broken (a segment may call it)."""
     today = datetime.now(TOKYO).date()
     agreed = today - timedelta(days=100)
     plan_id = await conn.fetchval(
@@ -257,11 +259,6 @@ async def _plan(conn: Connection, hid: int, kept: bool) -> None:
             "insert into installment_due (plan_id, seq, due_date, amount_yen, paid_yen) values ($1, $2, $3, 5000, $4)",
             plan_id, n, due, paid,
         )  # fmt: skip
-    if kept:
-        await conn.execute(
-            "update campaign_target set state = 'excluded', last_outcome = 'installment_plan' where household_id = $1",
-            hid,
-        )
 
 
 async def _has_department(pool: asyncpg.Pool, department_id: str) -> bool:

@@ -332,9 +332,26 @@ async def test_a_promise_is_broken_once_the_follow_up_grace_has_passed(
 async def test_the_sample_campaigns_select_what_their_names_say(pool: asyncpg.Pool) -> None:
     from dialer import demo
 
-    assert await demo.seed(pool, households=20)
-    rows = await pool.fetch("select name, segment from campaign order by id")
+    assert await demo.seed(pool, households=300)
+    rows = await pool.fetch("select id, department_id, name, segment from campaign order by id")
     read = {r["name"]: segments.parse(json.loads(r["segment"])) for r in rows}
-    under = read["国保 滞納繰越 10万円未満"]
-    assert (under.years, under.unpaid_max_yen) == (segments.Years.CARRIED_OVER, 100_000)
+    under, over = read["国保 滞納繰越 3万円未満"], read["国保 滞納繰越 3万円以上 プレディクティブ"]
+    assert (under.years, under.unpaid_max_yen) == (segments.Years.CARRIED_OVER, 30_000)
+    assert (over.years, over.unpaid_min_yen) == (segments.Years.CARRIED_OVER, 30_000)
     assert {s.years for name, s in read.items() if "現年度分" in name} == {segments.Years.CURRENT_ONLY}
+    # each holds what its segment selects, as the console counts it (QA: households were spread at
+    # random, and a campaign called households its name and count did not), and no household is in two
+    for r in rows:
+        counted = await store.preview(pool, r["id"], r["department_id"], read[r["name"]], date.today())
+        held = await pool.fetchval(
+            "select count(*) from campaign_target where campaign_id = $1 and state = 'pending'", r["id"]
+        )
+        assert counted.households == held > 0, r["name"]
+    assert (
+        await pool.fetchval(
+            "select count(*) from (select household_id from campaign_target group by 1 having count(*) > 1) x"
+        )
+        == 0
+    )
+    # a few households have no number that may be dialled: the 催告書 list has some to show
+    assert await pool.fetchval("select count(*) from household where not dialable") > 0
