@@ -51,11 +51,12 @@ Spans = tuple[Span, ...]
 
 
 class WindowError(ValueError):
-    """A window as written cannot be used; `key` names the day it is about ('' for the whole)."""
+    """A window as written cannot be used; `key` names the day it is about ('' for the whole),
+    `reason` what is wrong with it (a page says it in its language: camp.err.window_<reason>)."""
 
-    def __init__(self, message: str, key: str = "") -> None:
+    def __init__(self, message: str, key: str = "", reason: str = "form") -> None:
         super().__init__(message)
-        self.key = key
+        self.key, self.reason = key, reason
 
 
 def _d(start: str, end: str) -> Spans:
@@ -185,7 +186,9 @@ def _spans(key: str, raw: Any) -> tuple[Spans, bool]:
             raise WindowError(f"{key}: {text!r} is not a time of day.", key)
         start, end = h1 * 60 + m1, h2 * 60 + m2
         if start >= end:
-            raise WindowError(f"{key}: {text!r} ends before it starts.", key)
+            raise WindowError(
+                f"{key}: {text!r} ends before it starts (a span cannot run past midnight).", key, "reversed"
+            )
         lo, hi = EARLIEST.hour * 60 + EARLIEST.minute, LATEST.hour * 60 + LATEST.minute
         if start < lo or end > hi:
             clipped = True
@@ -196,7 +199,7 @@ def _spans(key: str, raw: Any) -> tuple[Spans, bool]:
     out.sort()
     for a, b in itertools.pairwise(out):
         if b.start < a.end:
-            raise WindowError(f"{key}: the spans {a} and {b} overlap.", key)
+            raise WindowError(f"{key}: the spans {a} and {b} overlap.", key, "overlap")
     return tuple(out), clipped
 
 

@@ -33,10 +33,16 @@ async def test_bad_values_are_shown_and_nothing_is_stored(
         assert status == 422
         for name in ("w_mon", "target_abandon_pct", "s_unpaid_min_yen", "caller_id", "machine_message"):
             assert f'data-testid="error-{name}"' in page, name  # marked at the field, in Japanese too
-        assert (
-            '時間帯は「09:00-12:00」の形で、重ならないように入力してください。 <small class="muted">(9時から)'
-            in page
-        )
+        assert '時間帯は「09:00-12:00」の形で入力してください。 <small class="muted">(9時から)' in page
+        # overnight: said so, not "write it as 09:00-12:00" (QA); overlapping spans: said so
+        for day, typed, said in (("w_tue", "21:00-8:00", "日をまたぐ時間帯は指定できません"),
+                                 ("w_wed", "9:00-12:00, 11:00-13:00", "時間帯が重なっています")):  # fmt: skip
+            status, _, other = await post_form(
+                sv,
+                f"/supervisor/campaigns/{w.campaign_id}",
+                [*everything(**{day: typed}), ("action", "save")],
+            )
+            assert (status, said in other, f'data-testid="error-{day}"' in other) == (422, True, True)
         assert (
             '入力できる範囲外です（かっこ内の範囲で入力してください）。 <small class="muted">(0〜3)' in page
         )

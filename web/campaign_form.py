@@ -119,7 +119,7 @@ def _window(one: Any, out: Parsed) -> None:
         window = windows.parse(raw or None)
     except windows.WindowError as exc:  # marked at the day it is about, with what was typed there
         where = f"w_{exc.key}" if exc.key in DAYS else "window"
-        out.errors[where], out.english[where] = "camp.err.window", str(exc)
+        out.errors[where], out.english[where] = f"camp.err.window_{exc.reason}", str(exc)
         if where != "window":
             out.details[where] = norm(one(where))
         return
