@@ -26,8 +26,8 @@ def _period(request: web.Request) -> tuple[date, date, str, str]:
         last = date.fromisoformat(q["to"]) if q.get("to") else first
     except ValueError:
         return today, today, "day", "rep.bad_dates"
-    if by not in reports.BY:
-        return first, last, "day", "rep.bad_dates"
+    if by not in reports.BY:  # (a hand-written url: what is wrong is the grouping, not the dates)
+        return first, last, "day", "rep.bad_by"
     return first, last, by, reports.period_problem(first, last, today)
 
 
