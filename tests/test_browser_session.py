@@ -138,3 +138,25 @@ async def test_logging_in_over_plain_http_on_the_floors_network_works_and_anothe
                 "他のサイトから送られたログインは受け付けません"
             )
         await page.close()
+
+
+async def test_the_pages_name_an_icon_that_is_there(
+    browser: Browser, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """Each page names its icon, and it is served: a browser asks /favicon.ico otherwise, a 404 in
+    its console on every page (QA). No request of the login and operator's pages fails."""
+    await factory.world(pool)
+    async with runtime.started(settings) as running:
+        page = await browser.new_page(locale="ja-JP")
+        failed: list[str] = []
+        page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        try:
+            await log_in(page, running.url, "op1")
+            await expect(page.get_by_test_id("agent-state")).to_be_visible()
+            href = await page.locator("link[rel=icon]").get_attribute("href")
+            assert href is not None
+            icon = await page.request.get(running.url + href)
+            assert (icon.status, icon.headers["content-type"]) == (200, "image/svg+xml")
+        finally:
+            await page.close()
+        assert failed == []

@@ -162,7 +162,11 @@ async def test_supervisors_see_it_on_a_page_and_download_it_as_csv(
         status, _ = await c.get("/supervisor/reports?from=2025-13-01")
         assert status == 422
         status, page = await c.get(f"/supervisor/reports?from={WEEK[0]}&by=%3Cscript%3E")  # hand-written
-        assert (status, "集計の単位" in page, "期間を日付で" in page) == (422, True, False)  # (QA: said the dates)
+        assert (status, "集計の単位" in page, "期間を日付で" in page) == (
+            422,
+            True,
+            False,
+        )  # (QA: said the dates)
         status, page = await c.get("/supervisor/reports?from=9999-12-31")  # (was a 500)
         assert status == 422
         assert "2000年から来年まで" in page
