@@ -269,8 +269,8 @@ class Engine:
             self.floor, self.link, self.settings.dialplan, supervisor, operator_id, mode
         )
 
-    async def stop_listening(self, supervisor: User, channel_id: str) -> None:
-        await self.listens.stop(self.link, supervisor, channel_id)
+    async def stop_listening(self, supervisor: User, channel_id: str) -> int:
+        return await self.listens.stop(self.link, supervisor, channel_id)
 
     async def logout(self, user: User) -> None:
         slot = self.floor.slots.get(user.id)

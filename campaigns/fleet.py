@@ -120,12 +120,12 @@ class Fleet:
             cid for e in self.engines for cid, li in e.listens.up.items() if li.supervisor.id == supervisor.id
         ]
 
-    async def stop_listening(self, supervisor: User, channel_id: str) -> None:
-        """The listen-in is on the engine whose server rang the supervisor's phone."""
+    async def stop_listening(self, supervisor: User, channel_id: str) -> int:
+        """The listen-in is on the engine whose server rang the supervisor's phone (the operator
+        listened to is returned)."""
         for engine in self.engines:
             if channel_id in engine.listens.up:
-                await engine.stop_listening(supervisor, channel_id)
-                return
+                return await engine.stop_listening(supervisor, channel_id)
         raise EngineError("error.no_listen")
 
     def _of_or_first(self, user: User) -> Engine:

@@ -111,8 +111,9 @@ class Listens:
         self.up[channel_id] = listen
         return channel_id
 
-    async def stop(self, link: AmiLink, supervisor: User, channel_id: str) -> None:
-        """終了 on the supervisor's page: their own listen-in hung up (not another's)."""
+    async def stop(self, link: AmiLink, supervisor: User, channel_id: str) -> int:
+        """終了 on the supervisor's page: their own listen-in hung up (not another's). Returns the
+        operator they were listening to."""
         listen = self.up.get(channel_id)
         if listen is None or listen.supervisor.id != supervisor.id:
             raise EngineError("error.no_listen")
@@ -122,6 +123,7 @@ class Listens:
             log.warning("engine.listen_stop_failed", supervisor=supervisor.id, error=exc.message)
             raise EngineError("error.pbx") from None
         self.up.pop(channel_id, None)
+        return listen.operator_id
 
     async def on_event(self, event: LinkEvent) -> None:
         if isinstance(event, ev.Hangup):

@@ -81,6 +81,9 @@ async def test_a_supervisor_listens_in_from_the_floor_page(
         await expect(page.get_by_test_id("listen-msg")).to_have_text("モニタを終了しました。")
         await expect(page.get_by_test_id("listen-stop")).to_be_hidden()
         assert not [c for c in sim.live_channels() if c.uniqueid == spy["ChannelId"]]
-        assert await pool.fetchval("select count(*) from audit_log where action = 'listen.stop'") == 1
+        stopped = await pool.fetch(
+            "select object_type, object_id from audit_log where action = 'listen.stop'"
+        )
+        assert [tuple(r) for r in stopped] == [("operator", str(w.operator.id))]  # whom (QA: blank)
     finally:
         await op.close()

@@ -162,12 +162,13 @@ async def stop_listening(request: web.Request) -> web.Response:
     if not isinstance(channel_id, str) or len(channel_id) > 64:
         return _error("error.invalid", 400)
     try:
-        await request.app[ENGINE].stop_listening(user, channel_id)
+        operator_id = await request.app[ENGINE].stop_listening(user, channel_id)
     except EngineError as exc:
         return _error(exc.key, 409)
     await audit.record(
         request.app[POOL], action="listen.stop", user_id=user.id, department_id=user.department_id,
-        detail={"channel_id": channel_id}, remote_addr=request.remote or "",
+        object_type="operator", object_id=operator_id, detail={"channel_id": channel_id},
+        remote_addr=request.remote or "",
     )  # fmt: skip
     return web.json_response({"ok": True})
 
