@@ -145,10 +145,14 @@ class Adoption:
             unassigned = False
             # A predictive resident put through to them just before the dialer died, which had not
             # yet written to whom: Asterisk has them in the operator's bridge (QA: the call went
-            # unrecorded, and the next resident was put into the same bridge).
-            if call is None and (waiting := _in_context(listing, join, extension)):
-                call = await attempts.put_through_unassigned(self.pool, waiting, slot.user.department_id)
-                unassigned = call is not None
+            # unrecorded, and the next resident was put into the same bridge). Looked for also when
+            # the call the database has for them is over at Asterisk (its end unwritten too).
+            if (call is None or call.channel_id not in listing) and (
+                waiting := _in_context(listing, join, extension)
+            ):
+                found = await attempts.put_through_unassigned(self.pool, waiting, slot.user.department_id)
+                if found is not None:
+                    call, unassigned = found, True
         except (AmiActionError, *STORE_ERRORS) as exc:
             log.warning("adoption.check_failed", operator=slot.user.id, error=type(exc).__name__)
             return None

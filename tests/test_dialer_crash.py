@@ -21,6 +21,7 @@ import pytest
 from dialer import runtime
 from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
+from dialer.store import attempts, targets
 from tests import dialer_process, factory
 from tests.client import PageClient, fetched
 
@@ -179,13 +180,15 @@ async def test_a_dialer_restarted_mid_call_takes_the_operator_and_the_call_over(
     assert state == "done"  # 拒否 finishes the household
 
 
+@pytest.mark.parametrize("stale", [False, True], ids=["no_other_call", "an_earlier_call_left_open"])
 async def test_a_predictive_resident_put_through_before_the_dialer_wrote_to_whom_is_taken_over(
-    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx, tmp_path: Path
+    settings: Settings, pool: asyncpg.Pool, sim: SimulatedPbx, tmp_path: Path, stale: bool
 ) -> None:
     """Predictive: the dialer Redirected the resident into op1's bridge and died before writing
     that the call was op1's. Asterisk still has them there: the restarted dialer gives op1 that
     call (their outcome can be recorded), and puts nobody else into the bridge meanwhile (QA:
-    the call went unrecorded and the next resident joined the same conversation)."""
+    the call went unrecorded and the next resident joined the same conversation). Also when the
+    database still has an earlier call of op1's open, long over at Asterisk (review)."""
     w = await factory.world(pool, mode="predictive")
     for number in ("0355552001", "0355552002"):
         await factory.household(pool, w.campaign_id, number)
@@ -197,6 +200,14 @@ async def test_a_predictive_resident_put_through_before_the_dialer_wrote_to_whom
         "update attempt set operator_id = null, connected_at = null, answered_at = null where id = $1",
         attempt_id,
     )
+    if stale:  # op1's, open in the database, gone at Asterisk; held by a dialer alive elsewhere (no sweep)
+        await factory.household(pool, w.campaign_id, "0355552003")
+        await pool.execute(
+            "insert into dialer_process (owner, host, pid, link, seen_at) values ('elsewhere', 'h', 1, 'pbx9', now() + interval '1 hour')"
+        )
+        lease = await targets.lease_next(pool, w.campaign_id, "elsewhere", 600)
+        assert lease is not None
+        await attempts.create(pool, lease, operator_id=w.operator.id, dial_mode="predictive", link="pbx9")
     async with runtime.started(settings) as second:
         op = PageClient(second.url)
         try:
