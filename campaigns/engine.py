@@ -381,10 +381,11 @@ class Engine:
                 except Exception:
                     log.exception("engine.inbound_failed")
             for slot in list(self.floor.slots.values()):
-                mine = slot.campaign is not None and slot.campaign.dial_mode != "predictive" and self.link.up
+                mine = slot.campaign is not None and slot.campaign.dial_mode != "predictive"
+                ready = slot.state is AgentState.READY and slot.phone_ready and self.link.up
                 if slot.pause_after_call and slot.state is AgentState.READY:
                     await self.dialing.settle_pause(slot)
-                elif mine and slot.state in (AgentState.READY, AgentState.PREVIEW) and slot.phone_ready:
+                elif mine and (ready or slot.state is AgentState.PREVIEW):  # (a record shown: any time)
                     try:
                         await self.dialing.serve(slot)
                     except UNAVAILABLE as exc:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from dialer import runtime
 from dialer.simpbx import SimulatedPbx
@@ -95,12 +96,14 @@ async def test_operators_from_the_command_line(tmp_path: Path, db_dsn: str, pool
     assert json.loads(out)["machine_message"] is None
 
 
+@pytest.mark.parametrize("pbx_away", [False, True], ids=["pbx_up", "pbx_link_down"])
 async def test_an_operator_taken_off_while_previewing_loses_the_record_at_once(
-    product: runtime.Running, pool: asyncpg.Pool
+    product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx, pbx_away: bool
 ) -> None:
     """Preview: the record on the page is the campaign's. Taken off it by a supervisor, the operator
     is paused and the household given back at once, not when they press 発信 (QA: they could keep
-    reading a record of a campaign they no longer work on)."""
+    reading a record of a campaign they no longer work on); also while the PBX link is down (review:
+    reading a record needs no PBX)."""
     w = await factory.world(pool, mode="preview")
     op2 = await factory.user(pool, "op2", "operator", "nhi", "1002")
     hid = await factory.household(pool, w.campaign_id, "0355550961")
@@ -111,6 +114,9 @@ async def test_an_operator_taken_off_while_previewing_loses_the_record_at_once(
         record = await op1.wait(lambda m: m["type"] == "record")
         assert record["record"]["household_id"] == hid
         await op1.wait_state("preview")
+        if pbx_away:
+            sim.freeze(True)  # no answer to its Pings: the link is taken for down
+            await until(lambda: not product.engine.link.up, within=15)
         fields = [("csrf", sv.csrf), ("action", "save"), ("name", "テスト催告"), ("status", "active"),
                   ("dial_mode", "preview"), ("caller_id", "0312340001"), ("operators", str(op2.id))]  # fmt: skip
         async with sv.http.post(
