@@ -33,6 +33,7 @@ class AmiSettings:
     ping_timeout_s: float = 3.0
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 5.0  # (QA: at 30 s the link came back half a minute after Asterisk did)
+    auth_retry_max_s: float = 60.0  # a refused login: Asterisk logs each try, fail2ban may ban us
     name: str = "pbx1"  # how logs, metrics, attempt.link and app_user.pbx call this server
 
 

@@ -328,7 +328,11 @@ class AmiLink:
                 try:
                     await self._connect_and_login()
                 except (AmiUnreachable, AmiAuthFailed) as exc:
-                    delay = min(delay * 2, self.settings.reconnect_max_s)
+                    # a refused login is not retried every few seconds: Asterisk logs each one as a
+                    # security event, and fail2ban on the PBX may ban the dialer's address (review)
+                    unreachable = isinstance(exc, AmiUnreachable)
+                    most = self.settings.reconnect_max_s if unreachable else self.settings.auth_retry_max_s
+                    delay = min(delay * 2, most)
                     log.warning("ami.reconnect_failed", link=self.name, error=exc.message, retry_s=delay)
                     continue
                 delay = self.settings.reconnect_min_s
