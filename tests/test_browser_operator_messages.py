@@ -9,13 +9,14 @@ from dataclasses import replace
 
 import asyncpg
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Route, expect
 
 from dialer import runtime
 from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
 from tests import factory
 from tests.browser import ARTIFACTS, log_in
+from tests.client import until
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=20_000)
@@ -116,3 +117,45 @@ async def test_skip_cannot_be_pressed_once_the_hours_skips_are_used(
         await expect(page.get_by_test_id("skip")).to_be_disabled()  # not pressed again and again (QA)
         await expect(page.get_by_test_id("dial")).to_be_enabled()
         await page.close()
+
+
+async def test_a_correction_saved_while_the_first_outcome_is_on_its_way_is_said_when_too_late(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """The first 保存 fails on the way and waits in the page; the page's own resend of it then hangs
+    (a slow database) while the operator corrects it and saves again. The first is stored; the
+    correction is refused, and the page says that it was not saved and why, not just "already
+    saved" (review). Nothing stays queued."""
+    w = await factory.world(pool, mode="preview")
+    await factory.household(pool, w.campaign_id, "0355550795", name="訂正 三郎")
+    sim.script("0355550795", Behaviour("answer", ring_s=0.3, talk_s=None, amd_s=0.2))
+    page = await browser.new_page(locale="ja-JP")
+    seen: list[Route] = []
+
+    async def hold_first(route: Route) -> None:
+        seen.append(route)
+        if len(seen) == 1:
+            await route.abort()  # the network: kept in the page, resent every 5 s
+        elif len(seen) > 2:
+            await route.continue_()  # (the second, the resend, is held until the correction is queued)
+
+    try:
+        await log_in(page, product.url, "op1")
+        await page.get_by_test_id("ready").click()
+        await expect(page.get_by_test_id("rec-name")).to_have_text("訂正 三郎")
+        await page.get_by_test_id("dial").click()
+        await expect(page.get_by_test_id("agent-state")).to_have_text("通話中")
+        await page.route("**/api/dispositions", hold_first)
+        await page.get_by_label("拒否").check()
+        await page.get_by_test_id("save").click()
+        await expect(page.get_by_test_id("disp-msg")).to_have_text("未送信の結果を再送しています…")
+        await until(lambda: len(seen) == 2)  # the resend, on its way
+        await page.get_by_label("納付済(申出)").check()
+        await page.get_by_test_id("save").click()
+        await seen[1].continue_()
+        await expect(page.get_by_test_id("disp-msg")).to_contain_text("訂正は保存されませんでした")
+        queued = "Object.values(localStorage).map(v => JSON.parse(v)).flat().length"
+        assert await page.evaluate(queued) == 0
+    finally:
+        await page.close()
+    assert [r["code"] for r in await pool.fetch("select code from disposition")] == ["refused"]

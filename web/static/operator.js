@@ -321,8 +321,11 @@
       const text = t(key) + (detail ? " (" + detail + ")" : "");
       if (slot) slot.textContent = text; else unplaced.push(text);
     }
-    setText("disp-msg", [t(res.data.error || "error.generic"), ...unplaced].join(" "));
-    if (!current) messageFor = "kept";  // an earlier call's outcome refused: said until the next save
+    // A correction saved while the first was already on its way, which got stored: said as such
+    // (the correction is not lost without a word: it goes to 経過記録 by staff)
+    const late = item.corrects && res.data.error === "error.already_recorded";
+    setText("disp-msg", [t(late ? "disp.correction_late" : res.data.error || "error.generic"), ...unplaced].join(" "));
+    if (!current || late) messageFor = "kept";  // an earlier call's outcome refused: said until the next save
     return true;
   }
 
@@ -371,6 +374,8 @@
     data.saved_at = new Date().toISOString();  // time-relative checks use the moment of saving
     // Saved again while the first is still waiting (the database away): the later one is what the
     // operator means, so it takes the first's place (both were sent, and the second refused unseen).
+    const earlier = outbox().filter((x) => String(x.attempt_id) === String(data.attempt_id));
+    if (earlier.length) data.corrects = true;  // (the first may be on its way, and stored)
     saveOutbox([...outbox().filter((x) => x.token === sending || String(x.attempt_id) !== String(data.attempt_id)), data]);
     saveButton.disabled = true;
     try { await flush(); } finally { saveButton.disabled = false; }
