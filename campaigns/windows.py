@@ -185,7 +185,9 @@ def _spans(key: str, raw: Any) -> tuple[Spans, bool]:
         if h1 > 23 or h2 > 24 or (h2 == 24 and m2 != 0):
             raise WindowError(f"{key}: {text!r} is not a time of day.", key)
         start, end = h1 * 60 + m1, h2 * 60 + m2
-        if start >= end:
+        if start == end:
+            raise WindowError(f"{key}: {text!r} starts and ends at the same time.", key, "empty")
+        if start > end:
             raise WindowError(
                 f"{key}: {text!r} ends before it starts (a span cannot run past midnight).", key, "reversed"
             )

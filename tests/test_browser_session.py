@@ -144,7 +144,8 @@ async def test_the_pages_name_an_icon_that_is_there(
     browser: Browser, settings: Settings, pool: asyncpg.Pool
 ) -> None:
     """Each page names its icon, and it is served: a browser asks /favicon.ico otherwise, a 404 in
-    its console on every page (QA). No request of the login and operator's pages fails."""
+    its console on every page (QA; Playwright's Chromium never asks for icons itself, so the link
+    is what is checked). No other request of the login and operator's pages fails."""
     await factory.world(pool)
     async with runtime.started(settings) as running:
         page = await browser.new_page(locale="ja-JP")

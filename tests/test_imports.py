@@ -275,6 +275,11 @@ async def test_wrong_declared_encoding_is_refused_at_the_header(nhi: asyncpg.Poo
     with pytest.raises(ImportFileError, match=r"not valid utf-16 \(the file looks like cp932\)") as refused:
         await run(nhi, cp932, m=utf16)
     assert refused.value.reason == "header_encoding"  # (the page's message names the encoding to check)
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(ImportFileError) as nothing:  # too short to tell its encoding: said empty (review)
+        await run(nhi, empty, m=utf16)
+    assert nothing.value.reason == "empty"
     assert await nhi.fetchval("select count(*) from household") == 0
 
 

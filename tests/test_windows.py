@@ -100,6 +100,7 @@ def test_split_day_and_round_trip() -> None:
     [
         ({"mon": ["25:00-26:00"]}, "mon", "not a time of day"),
         ({"tue": ["10:00-09:00"]}, "tue", "ends before it starts"),
+        ({"tue": ["09:00-09:00"]}, "tue", "starts and ends at the same time"),  # not "past midnight" (review)
         ({"wed": ["09:00-12:00", "11:00-13:00"]}, "wed", "overlap"),
         ({"thu": ["nine to five"]}, "thu", "not a span"),
         ({"fri": [900]}, "fri", "not a span"),

@@ -199,13 +199,18 @@ class OpenCall:
     answered: bool = False  # its answered_at is stamped (answered while no dialer was looking)
 
 
-async def open_for_operator(conn: Conn, operator_id: int) -> OpenCall | None:
-    row = await conn.fetchrow(
-        """select a.id, a.channel_id, a.campaign_id, a.target_id, a.household_id, a.department_id, a.phone_id,
+# an open call as a taking-over dialer reads it (OpenCall)
+_OPEN_CALL = """select a.id, a.channel_id, a.campaign_id, a.target_id, a.household_id, a.department_id, a.phone_id,
                   a.dialed_number, coalesce(t.attempts, 0) as attempts,
                   exists (select 1 from disposition d where d.attempt_id = a.id) as disposed,
                   a.connected_at is not null as connected, a.answered_at is not null as answered
-           from attempt a left join campaign_target t on t.id = a.target_id
+           from attempt a left join campaign_target t on t.id = a.target_id"""
+
+
+async def open_for_operator(conn: Conn, operator_id: int) -> OpenCall | None:
+    row = await conn.fetchrow(
+        _OPEN_CALL
+        + """
            where a.operator_id = $1 and a.ended_at is null order by a.id desc limit 1""",
         operator_id,
     )
@@ -219,11 +224,8 @@ async def put_through_unassigned(
     channels in that bridge's context) but no operator in the database: its dialer died between
     putting the person through and writing to whom (campaigns/adoption.py)."""
     row = await conn.fetchrow(
-        """select a.id, a.channel_id, a.campaign_id, a.target_id, a.household_id, a.department_id, a.phone_id,
-                  a.dialed_number, coalesce(t.attempts, 0) as attempts,
-                  exists (select 1 from disposition d where d.attempt_id = a.id) as disposed,
-                  a.connected_at is not null as connected, a.answered_at is not null as answered
-           from attempt a left join campaign_target t on t.id = a.target_id
+        _OPEN_CALL
+        + """
            where a.channel_id = any($1::text[]) and a.department_id = $2 and a.dial_mode = 'predictive'
              and a.operator_id is null and a.ended_at is null
            order by a.id desc limit 1""",
