@@ -109,10 +109,11 @@ class Dialing:
             and windows.of_campaign(campaign.calling_window).is_open(now)
         )
 
-    async def current(self, slot: Slot) -> CampaignInfo | None:
+    async def current(self, slot: Slot, tell: bool = True) -> CampaignInfo | None:
         """The operator's campaign read again before a call (a supervisor's change to its status,
         mode, window, operators or caller ID applies now), or None when it may not call for them
-        now: the reason is then the notice on their page."""
+        now: the reason is then the notice on their page (`tell`: shown now; else only set, for the
+        state change that follows to show)."""
         assert slot.campaign is not None
         fresh = await campaigns.get(self.pool, slot.campaign.id, slot.campaign.department_id)
         if fresh is None or fresh.status != "active":
@@ -123,7 +124,10 @@ class Dialing:
             notice = "notice.no_caller_id"
         else:
             return fresh
-        await self.floor.tell(slot, notice)
+        if tell:
+            await self.floor.tell(slot, notice)
+        else:
+            slot.notice = notice
         return None
 
     async def taken_off(self, slot: Slot) -> None:
@@ -177,7 +181,7 @@ class Dialing:
             if slot.state is AgentState.PREVIEW and slot.campaign is not None and slot.attempt_id is None:
                 # the record shown stays only while its campaign may still call for them: taken off
                 # it (or it stopped), the record goes at once, not at 発信 (QA: kept readable)
-                if await self.current(slot) is None:
+                if await self.current(slot, tell=False) is None:  # (shown with the move: one message)
                     notice = slot.notice
                     await self.release_preview(slot)
                     taken_off = notice == "notice.not_assigned"
