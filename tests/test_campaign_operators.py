@@ -17,6 +17,19 @@ from tests.client import PageClient, until
 from tests.test_cli import _env, _one_clear_line, _run
 
 
+def _operators_only(sv: PageClient, mode: str, operator_id: int) -> list[tuple[str, str]]:
+    """The campaign form as a supervisor saves it, with one operator assigned."""
+    return [("csrf", sv.csrf), ("action", "save"), ("name", "テスト催告"), ("status", "active"),
+            ("dial_mode", mode), ("caller_id", "0312340001"), ("operators", str(operator_id))]  # fmt: skip
+
+
+async def _posted(sv: PageClient, campaign_id: int, fields: list[tuple[str, str]]) -> int:
+    async with sv.http.post(
+        f"{sv.base}/supervisor/campaigns/{campaign_id}", data=fields, allow_redirects=False
+    ) as r:
+        return r.status
+
+
 async def test_assigned_operators_only(
     product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
 ) -> None:
@@ -29,12 +42,8 @@ async def test_assigned_operators_only(
         await op1.wait_state("ready")
         _, page = await sv.get(f"/supervisor/campaigns/{w.campaign_id}")
         assert f'name="operators" value="{op2.id}"' in page
-        fields = [("csrf", sv.csrf), ("action", "save"), ("name", "テスト催告"), ("status", "active"),
-                  ("dial_mode", "progressive"), ("caller_id", "0312340001"), ("operators", str(op2.id))]  # fmt: skip
-        async with sv.http.post(
-            f"{sv.base}/supervisor/campaigns/{w.campaign_id}", data=fields, allow_redirects=False
-        ) as r:
-            assert r.status == 303
+        fields = _operators_only(sv, "progressive", op2.id)
+        assert await _posted(sv, w.campaign_id, fields) == 303
         assert await pool.fetchval("select array_agg(user_id) from campaign_operator") == [op2.id]
         _, page = await sv.get(f"/supervisor/campaigns/{w.campaign_id}")
         assert f'name="operators" value="{op2.id}" checked' in page
@@ -117,12 +126,7 @@ async def test_an_operator_taken_off_while_previewing_loses_the_record_at_once(
         if pbx_away:
             sim.freeze(True)  # no answer to its Pings: the link is taken for down
             await until(lambda: not product.engine.link.up, within=15)
-        fields = [("csrf", sv.csrf), ("action", "save"), ("name", "テスト催告"), ("status", "active"),
-                  ("dial_mode", "preview"), ("caller_id", "0312340001"), ("operators", str(op2.id))]  # fmt: skip
-        async with sv.http.post(
-            f"{sv.base}/supervisor/campaigns/{w.campaign_id}", data=fields, allow_redirects=False
-        ) as r:
-            assert r.status == 303
+        assert await _posted(sv, w.campaign_id, _operators_only(sv, "preview", op2.id)) == 303
         state = await op1.wait(lambda m: m["type"] == "agent" and m["state"] == "paused", within=5)
         assert state["notice"] == "notice.not_assigned"
         target = await pool.fetchrow(
