@@ -130,12 +130,13 @@ class CsvFile:
         enc = self.mapping.encoding
         self.encoding = detect_encoding(self._binary) if enc == "auto" else enc
         if enc == "utf-16" and (found := detect_encoding(self._binary)) != "utf-16":
-            # no BOM and no zero bytes: not UTF-16 at all (a file too short to tell: read as declared)
-            if not found.startswith("utf-16-") and os.fstat(self._binary.fileno()).st_size >= 8:
-                self._binary.close()
-                raise _not_readable_as(self.path, "utf-16", found)
             if found.startswith("utf-16-"):
                 self.encoding = found  # declared UTF-16 without a BOM: its byte order, from its zero bytes
+            elif (
+                os.fstat(self._binary.fileno()).st_size >= 8
+            ):  # (shorter: too short to tell, read as declared)
+                self._binary.close()  # no BOM and no zero bytes: not UTF-16 at all
+                raise _not_readable_as(self.path, "utf-16", found)
         self._text = io.TextIOWrapper(self._binary, encoding=self.encoding, errors="replace", newline="")
         self._csv = self._reader()
         try:

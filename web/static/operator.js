@@ -374,9 +374,9 @@
     data.saved_at = new Date().toISOString();  // time-relative checks use the moment of saving
     // Saved again while the first is still waiting (the database away): the later one is what the
     // operator means, so it takes the first's place (both were sent, and the second refused unseen).
-    const earlier = outbox().filter((x) => String(x.attempt_id) === String(data.attempt_id));
-    if (earlier.length) data.corrects = true;  // (the first may be on its way, and stored)
-    saveOutbox([...outbox().filter((x) => x.token === sending || String(x.attempt_id) !== String(data.attempt_id)), data]);
+    const queued = outbox(), same = (x) => String(x.attempt_id) === String(data.attempt_id);
+    if (queued.some(same)) data.corrects = true;  // (the first may be on its way, and stored)
+    saveOutbox([...queued.filter((x) => x.token === sending || !same(x)), data]);
     saveButton.disabled = true;
     try { await flush(); } finally { saveButton.disabled = false; }
   });
