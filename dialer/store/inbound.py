@@ -13,6 +13,7 @@ import asyncpg
 
 from dialer.store import db
 from dialer.store.db import Conn
+from dialer.store.processes import seen_within
 
 
 async def department_for_line(conn: Conn, digits: str) -> str | None:
@@ -102,10 +103,10 @@ async def close_calls_of_dead(
 ) -> list[int]:
     """Inbound calls handled by a dialer that is gone, and over at our Asterisk: closed as lost."""
     rows = await conn.fetch(
-        """update attempt a set phase = 'ended', outcome = coalesce(outcome, 'lost'), ended_at = now()
+        f"""update attempt a set phase = 'ended', outcome = coalesce(outcome, 'lost'), ended_at = now()
            where a.target_id is null and a.ended_at is null and a.owner is distinct from $1
              and not exists (select 1 from dialer_process p where p.owner = a.owner
-                               and p.seen_at > now() - make_interval(secs => greatest($2, p.dead_after_s)))
+                               and {seen_within("$2", "p")})
              and a.link = $3 and $4::text[] is not null and not (a.channel_id = any($4::text[]))
            returning a.id""",
         owner,

@@ -13,6 +13,13 @@ import socket
 from dialer.store.db import Conn
 
 
+def seen_within(looker: str, row: str = "") -> str:
+    """SQL: the dialer_process row (`row`, an alias, or none) is alive: seen within its own
+    `dead_after_s` or the looker's (the SQL parameter `looker`), whichever is longer (sql/0041)."""
+    p = f"{row}." if row else ""
+    return f"{p}seen_at > now() - make_interval(secs => greatest({looker}, {p}dead_after_s))"
+
+
 async def register(conn: Conn, owner: str, link: str, dead_after_s: float) -> None:
     """This process is alive; it is taken for dead once not seen for its own `dead_after_s` (six
     of its heartbeats), whatever the others' heartbeats are (sql/0041)."""
@@ -48,13 +55,13 @@ async def claim_phone(
     (the caller found no session of the operator at Asterisk: the claim outlived it), once it is a
     minute old."""
     got: str | None = await conn.fetchval(
-        """insert into operator_phone (user_id, owner) values ($1, $2)
+        f"""insert into operator_phone (user_id, owner) values ($1, $2)
            on conflict (user_id) do update set owner = excluded.owner, since = now()
            where ($4 and operator_phone.since < now() - interval '60 seconds')  -- (not one just made:
                                               -- its session may be ringing, not yet at Asterisk)
               or operator_phone.owner = excluded.owner
               or not exists (select 1 from dialer_process p where p.owner = operator_phone.owner
-                             and p.seen_at > now() - make_interval(secs => greatest($3, p.dead_after_s)))
+                             and {seen_within("$3", "p")})
            returning owner""",
         user_id,
         owner,
@@ -103,9 +110,8 @@ async def alive(conn: Conn, mark: str, dead_after_s: float) -> bool:
     """The dialer process whose name ends in `mark` is alive (seen within `dead_after_s`)."""
     return bool(
         await conn.fetchval(
-            """select exists (select 1 from dialer_process
-                              where right(owner, length($1) + 1) = '-' || $1
-                                and seen_at > now() - make_interval(secs => greatest($2, dead_after_s)))""",
+            f"""select exists (select 1 from dialer_process
+                               where right(owner, length($1) + 1) = '-' || $1 and {seen_within("$2")})""",
             mark,
             dead_after_s,
         )
@@ -117,8 +123,8 @@ async def unmarked_owner_alive(conn: Conn, owner: str, link: str, dead_after_s: 
     Asterisk and is alive: a session without a mark may be its, and is not ours to take."""
     return bool(
         await conn.fetchval(
-            """select exists (select 1 from dialer_process where link = $1 and owner <> $2 and not marks_sessions
-                                and seen_at > now() - make_interval(secs => greatest($3, dead_after_s)))""",
+            f"""select exists (select 1 from dialer_process where link = $1 and owner <> $2 and not marks_sessions
+                                and {seen_within("$3")})""",
             link,
             owner,
             dead_after_s,
@@ -129,8 +135,7 @@ async def unmarked_owner_alive(conn: Conn, owner: str, link: str, dead_after_s: 
 async def forget_dead(conn: Conn, dead_after_s: float) -> list[str]:
     """Remove processes not seen for `dead_after_s`; their names, for the log."""
     rows = await conn.fetch(
-        """delete from dialer_process where seen_at < now() - make_interval(secs => greatest($1, dead_after_s))
-           returning owner""",
+        f"delete from dialer_process where not ({seen_within('$1')}) returning owner",
         dead_after_s,
     )
     return [r["owner"] for r in rows]

@@ -17,6 +17,7 @@ from campaigns import retry
 from campaigns.hours import TOKYO
 from dialer.store import db
 from dialer.store.db import Conn
+from dialer.store.processes import seen_within
 
 
 @dataclass(frozen=True)
@@ -268,13 +269,13 @@ async def sweep_expired(
     """
     async with pool.acquire() as c, c.transaction():
         rows = await c.fetch(
-            """with gone as (
+            f"""with gone as (
                    select t.id from campaign_target t
                    where t.state = 'leased'
                      and (t.lease_expires_at < now()
                           or ($2::float8 is not null and t.lease_owner is distinct from $1
                               and not exists (select 1 from dialer_process p where p.owner = t.lease_owner
-                                                and p.seen_at > now() - make_interval(secs => greatest($2, p.dead_after_s)))
+                                                and {seen_within("$2", "p")})
                               and not exists (select 1 from attempt a where a.target_id = t.id
                                                 and a.ended_at is null
                                                 and (a.link is distinct from $3 or $4::text[] is null
