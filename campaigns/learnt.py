@@ -1,6 +1,6 @@
 """What the pacer knows of each predictive campaign's own calls, read from the database now and
 then: the forecast model (answers, ring and talk times) and the rolling hour's and day's live and
-abandoned calls, whose abandon rate is exported for Prometheus (`dialer_abandon_rate`).
+abandoned calls, whose abandon rate is exported for Prometheus (`dialer_abandon_ratio`).
 """
 
 from __future__ import annotations

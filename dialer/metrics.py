@@ -69,7 +69,7 @@ class Metrics:
             registry=r,
         )
         self.abandon_rate = Gauge(
-            "dialer_abandon_rate",
+            "dialer_abandon_ratio",
             "Abandoned / live answered calls per campaign over the rolling window (hour, day)",
             ["campaign", "window"],
             registry=r,

@@ -70,7 +70,7 @@ async def test_alerting_rules_parse_and_use_exported_metrics(exported: set[str])
         if "for" in rule:
             assert re.fullmatch(r"\d+[smh]", rule["for"])
     covered = {name for rule in rules for name in _metrics_in(rule["expr"])}
-    must = {"dialer_ami_link_up", "dialer_database_up", "dialer_store_pending_writes", "dialer_abandon_rate"}
+    must = {"dialer_ami_link_up", "dialer_database_up", "dialer_store_pending_writes", "dialer_abandon_ratio"}
     assert must <= covered
 
 

@@ -96,7 +96,7 @@ async def test_a_person_with_no_operator_free_hears_the_message_and_is_counted(
         _, text = await op1.get("/metrics")
         assert f'dialer_calls_abandoned_total{{campaign="{w.campaign_id}"}} 1.0' in text
         # The pacer's next turns see the abandon: one in one live call in the last hour
-        await _until_text(op1, f'dialer_abandon_rate{{campaign="{w.campaign_id}",window="hour"}} 0.5')
+        await _until_text(op1, f'dialer_abandon_ratio{{campaign="{w.campaign_id}",window="hour"}} 0.5')
         # Switched to progressive: no pacer decision is shown any more, but the rate stays true as
         # the calls age (not frozen at its last value, which would keep an alert firing): moved
         # two hours back they leave the hour, not the day; 25 hours back, the day too.
@@ -105,15 +105,15 @@ async def test_a_person_with_no_operator_free_hears_the_message_and_is_counted(
             "update attempt set originated_at = originated_at - interval '2 hours',"
             " answered_at = answered_at - interval '2 hours'"
         )
-        await _until_text(op1, f'dialer_abandon_rate{{campaign="{w.campaign_id}",window="hour"}} 0.0')
+        await _until_text(op1, f'dialer_abandon_ratio{{campaign="{w.campaign_id}",window="hour"}} 0.0')
         text = (await op1.get("/metrics"))[1]
-        assert f'dialer_abandon_rate{{campaign="{w.campaign_id}",window="day"}} 0.5' in text
+        assert f'dialer_abandon_ratio{{campaign="{w.campaign_id}",window="day"}} 0.5' in text
         assert f'dialer_pacer_risk_allowed{{campaign="{w.campaign_id}"}}' not in text
         await pool.execute(
             "update attempt set originated_at = originated_at - interval '25 hours',"
             " answered_at = answered_at - interval '25 hours'"
         )
-        await _until_text(op1, "dialer_abandon_rate{campaign", absent=True)
+        await _until_text(op1, "dialer_abandon_ratio{campaign", absent=True)
         assert not [m for m in op2.messages if m["type"] == "record"]  # nothing shown to the one gone
     finally:
         await op1.close()
