@@ -57,18 +57,25 @@ def register(sub: Any) -> None:
     on = usub.add_parser("enable", help="switch a login on again")
     on.add_argument("login")
     on.set_defaults(func=_switch, active=True)
+    unlock = usub.add_parser(
+        "unlock", help="lift the lock failed logins put on a user ID (or, with --address, on a computer)"
+    )
+    unlock.add_argument("login", nargs="?", help="the user ID")
+    unlock.add_argument("--address", help="the address logins were refused from (login.address_locked)")
+    unlock.set_defaults(func=_unlock)
 
 
 def _password() -> str:
     return sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else getpass.getpass("password: ")
 
 
-def _show(u: Any) -> str:
+def _show(u: Any, locked: bool = False) -> str:
     user = u.user
+    state = ("active" if u.active else "DISABLED") + (",LOCKED" if locked else "")
     return (
         f"{user.login:<16} {user.role:<10} {user.department_id or '(all)':<8} "
         f"ext {user.extension or '-':<8} {('pbx ' + user.pbx) if user.pbx else '':<10}"
-        f"{'active' if u.active else 'DISABLED':<9} {user.display_name}"
+        f"{state:<9} {user.display_name}"
     ).rstrip()
 
 
@@ -78,8 +85,9 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
 
     async def body(pool: Any) -> None:
         await departments.require(pool, args.department)
+        locked = await users.locked_logins(pool)
         for u in await users.listed(pool, args.department):
-            print(_show(u))
+            print(_show(u, u.user.login in locked))
 
     await with_pool(settings, body)
     return 0
@@ -150,6 +158,39 @@ async def _switch(settings: Settings, args: argparse.Namespace) -> int:
     async def body(pool: Any) -> None:
         u = await users.change(pool, args.login, {}, active=args.active, via={"os_user": os_user()})
         print(("enabled " if args.active else "disabled (sessions ended) ") + _show(u))
+
+    await with_pool(settings, body)
+    return 0
+
+
+async def _unlock(settings: Settings, args: argparse.Namespace) -> int:
+    import ipaddress
+
+    from dialer.cli import with_pool
+    from dialer.store import users
+
+    if (args.login is None) == (args.address is None):
+        raise ConfigError("dialer users unlock: give a user ID, or --address and the computer's address.")
+    if args.address is not None:
+        try:
+            address = str(ipaddress.ip_address(args.address.strip()))
+        except ValueError:
+            raise ConfigError(f"dialer users unlock: {args.address!r} is not an IP address.") from None
+
+    async def body(pool: Any) -> None:
+        if args.login is not None:
+            n = await users.unlock(pool, login=args.login, via={"os_user": os_user()})
+            what = f"user {users.login_id(args.login)}"
+        else:
+            n = await users.unlock(pool, address=address, via={"os_user": os_user()})
+            what = f"address {address}"
+        limit = users.LOCKOUT_FAILURES if args.login is not None else settings.login_failures_per_address
+        locked = 0 < limit <= n
+        print(
+            f"unlocked {what} ({n} failed logins in the last 15 minutes set aside)"
+            if locked
+            else f"{what} was not locked ({n} failed logins in the last 15 minutes); recorded anyway"
+        )
 
     await with_pool(settings, body)
     return 0

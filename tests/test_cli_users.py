@@ -195,3 +195,93 @@ async def test_a_leaver_switched_off_while_ready_is_paused_at_the_next_heartbeat
             assert paused["notice"] == "notice.login_disabled"
         finally:
             await page.close()
+
+
+async def test_a_locked_login_is_lifted_by_an_administrator_or_a_new_password(
+    tmp_path: Path, db_dsn: str, pool: asyncpg.Pool, product: runtime.Running
+) -> None:
+    """Five mistyped passwords lock a user ID for 15 minutes: the administrators' list says so, and
+    `dialer users unlock` (or a new password) lets the person in at once, in the audit log."""
+    await factory.world(pool)
+    await factory.user(pool, "ad1", "admin", None)
+    env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
+    page, admin = PageClient(product.url), PageClient(product.url)
+    try:
+        code, out, err = await _run(env, "users", "unlock", "op1")
+        assert (code, out.strip()) == (
+            0,
+            "user op1 was not locked (0 failed logins in the last 15 minutes); recorded anyway",
+        ), err
+        for _ in range(5):
+            assert await page.login("op1", "wrong-password") == 401
+        assert await page.login("op1", factory.PASSWORD) == 429
+        assert await admin.login("ad1", factory.PASSWORD, page="/admin") == 200
+        status, html = await admin.get("/admin")
+        assert (status, 'data-testid="locked-op1"' in html, 'data-testid="locked-sv1"' in html) == (
+            200,
+            True,
+            False,
+        )
+        code, out, _ = await _run(env, "users", "list")
+        assert [line.split()[5] for line in out.splitlines() if line.split()[0] in ("op1", "sv1")] == [
+            "active,LOCKED",
+            "active",
+        ]
+
+        code, out, err = await _run(
+            env, "users", "unlock", "ｏｐ１"
+        )  # typed full-width, as at the login form
+        assert (code, out.strip()) == (
+            0,
+            "unlocked user op1 (5 failed logins in the last 15 minutes set aside)",
+        ), err
+        assert await page.login("op1", factory.PASSWORD) == 200
+        assert 'data-testid="locked-op1"' not in (await admin.get("/admin"))[1]
+        entry = await pool.fetchrow(
+            "select detail, user_id from audit_log where action = 'login.unlocked' order by id desc limit 1"
+        )
+        assert (json.loads(entry["detail"])["failures"], entry["user_id"]) == (5, None)
+        assert "os_user" in json.loads(entry["detail"])
+
+        for _ in range(5):  # locked again; the person forgot it: a new password lifts the lock too
+            assert await page.login("sv1", "wrong-password") == 401
+        assert await page.login("sv1", factory.PASSWORD, page="/supervisor") == 429
+        code, _, err = await _run(env, "users", "set", "sv1", "--password", stdin=b"another-long-one\n")
+        assert code == 0, err
+        assert await page.login("sv1", "another-long-one", page="/supervisor") == 200
+
+        for bad, message in (
+            ((), "give a user ID, or --address"),
+            (("op1", "--address", "10.0.0.7"), "give a user ID, or --address"),
+            (("nobody",), "no user 'nobody'"),
+            (("--address", "10.0.0.300"), "'10.0.0.300' is not an IP address"),
+        ):
+            code, _, err = await _run(env, "users", "unlock", *bad)
+            assert code == 2, (bad, err)
+            _one_clear_line(err, message)
+    finally:
+        await page.close()
+        await admin.close()
+
+
+async def test_an_address_locked_by_failed_logins_is_lifted_by_an_administrator(
+    settings: Settings, tmp_path: Path, db_dsn: str, pool: asyncpg.Pool
+) -> None:
+    await factory.world(pool)
+    env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning", LOGIN_FAILURES_PER_ADDRESS="3")
+    async with runtime.started(replace(settings, login_failures_per_address=3)) as running:
+        page = PageClient(running.url)
+        try:
+            for login in ("op1", "sv1", "op1"):
+                assert await page.login(login, "wrong-password") == 401
+            assert await page.login("sv1", factory.PASSWORD, page="/supervisor") == 429
+            code, out, err = await _run(env, "users", "unlock", "--address", " 127.0.0.1 ")
+            assert (code, out.strip()) == (
+                0,
+                "unlocked address 127.0.0.1 (3 failed logins in the last 15 minutes set aside)",
+            ), err
+            assert await page.login("sv1", factory.PASSWORD, page="/supervisor") == 200
+            assert await users.address_failures(pool, "127.0.0.1") == 0
+            assert await users.recent_failures(pool, "op1") == 2  # the IDs' own counts are their own
+        finally:
+            await page.close()

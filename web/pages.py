@@ -6,7 +6,6 @@ import asyncio
 import secrets
 import weakref
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,8 +20,6 @@ from web.keys import ENGINE, HUB, POOL, SETTINGS
 from web.progress import PROGRESS
 
 # After this many failed logins for one user ID within the window, logins are refused for a while.
-LOCKOUT_FAILURES = 5
-LOCKOUT_WINDOW = timedelta(minutes=15)
 
 # An id in a path: at most 18 digits, so always a bigint; anything longer is no page (404).
 ID = r"{id:\d{1,18}}"
@@ -136,9 +133,9 @@ async def login(request: web.Request) -> web.StreamResponse:
             "select pg_try_advisory_xact_lock(hashtext('dialer.login.' || $1))", login_id
         ):
             refused = ("login.busy", 429)
-        elif per_address and await users.address_failures(conn, remote, LOCKOUT_WINDOW) >= per_address:
+        elif per_address and await users.address_failures(conn, remote) >= per_address:
             refused = ("login.address_locked", 429)
-        elif await users.recent_failures(conn, key, LOCKOUT_WINDOW) >= LOCKOUT_FAILURES:
+        elif await users.recent_failures(conn, key) >= users.LOCKOUT_FAILURES:
             refused = ("login.locked", 429)
         elif (user := await users.authenticate(conn, login_id, password)) is None:
             refused = ("login.failed", 401)
@@ -237,7 +234,8 @@ async def admin(request: web.Request) -> dict[str, Any]:
     rows = await pool.fetch(
         "select login, display_name, role, department_id, extension, active from app_user order by id"
     )
-    return context(request, users=rows, departments=await department_store.listed(pool))
+    locked = await users.locked_logins(pool)
+    return context(request, users=rows, locked=locked, departments=await department_store.listed(pool))
 
 
 def routes(app: web.Application) -> None:

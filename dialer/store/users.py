@@ -223,6 +223,13 @@ async def change(
         )
         if ends_sessions:  # logged out everywhere: open pages close within session_check_s
             await tx.execute("delete from web_session where user_id = $1", before.user.id)
+        if password is not None and (counted := await recent_failures(tx, before.user.login)):
+            # a new password given (forgotten, mistyped five times): the ID's lock goes with it
+            await audit.record(
+                tx, action="login.unlocked", user_id=None, department_id=None, object_type="app_user",
+                object_id=before.user.login, detail={"login": before.user.login, "failures": counted,
+                                                     "new_password": True, **via},
+            )  # fmt: skip
         await audit.record(
             tx, action=_action(before, after), user_id=None, department_id=after.user.department_id,
             object_type="app_user", object_id=after.user.login,
@@ -269,28 +276,78 @@ async def authenticate(conn: Conn, login: str, password: str) -> User | None:
     return User.from_row(row) if verify_password(password, row["password_hash"]) else None
 
 
-async def recent_failures(conn: Conn, key: str, window: timedelta) -> int:
-    """Failed logins under this key (`failure_key`) within the window (from the audit log)."""
+LOCKOUT_FAILURES = 5  # failed logins to one user ID within LOCKOUT_WINDOW lock it for the rest of it
+LOCKOUT_WINDOW = timedelta(minutes=15)
+# The failures counted start after the last lifting of the lock (`unlock`; a new password), if later.
+_SINCE_UNLOCKED = """greatest(now() - $2::interval,
+                              (select max(u.at) from audit_log u
+                               where u.action = 'login.unlocked' and u.detail ->> '{by}' = $1))"""
+
+
+async def recent_failures(conn: Conn, key: str, window: timedelta = LOCKOUT_WINDOW) -> int:
+    """Failed logins under this key (`failure_key`) within the window, since an administrator last
+    lifted its lock (from the audit log)."""
     count: int = await conn.fetchval(
-        """select count(*) from audit_log where action = 'login.failed' and detail->>'login' = $1
-           and at > now() - $2::interval""",
+        f"""select count(*) from audit_log where action = 'login.failed' and detail->>'login' = $1
+            and at > {_SINCE_UNLOCKED.format(by="login")}""",
         key,
         window,
     )
     return count
 
 
-async def address_failures(conn: Conn, remote_addr: str, window: timedelta) -> int:
+async def address_failures(conn: Conn, remote_addr: str, window: timedelta = LOCKOUT_WINDOW) -> int:
     """Failed logins from this address within the window, for user IDs that exist (from the audit
     log): one password tried against the staff's IDs; an ID mistyped is not counted (a floor behind
-    one address mistypes IDs at every shift change)."""
+    one address mistypes IDs at every shift change). Counted since an administrator last lifted
+    the address's lock."""
     count: int = await conn.fetchval(
-        """select count(*) from audit_log where action = 'login.failed' and remote_addr = $1
-           and at > now() - $2::interval and detail ->> 'login' not like '?%'""",
+        f"""select count(*) from audit_log where action = 'login.failed' and remote_addr = $1
+            and at > {_SINCE_UNLOCKED.format(by="address")} and detail ->> 'login' not like '?%'""",
         remote_addr,
         window,
     )
     return count
+
+
+async def locked_logins(conn: Conn) -> set[str]:
+    """The user IDs locked now by failed logins (for the administrators' list)."""
+    rows = await conn.fetch(
+        """select f.detail ->> 'login' as login from audit_log f
+           where f.action = 'login.failed' and f.at > now() - $1::interval and f.detail ->> 'login' not like '?%'
+             and f.at > coalesce((select max(u.at) from audit_log u where u.action = 'login.unlocked'
+                                  and u.detail ->> 'login' = f.detail ->> 'login'), '-infinity')
+           group by 1 having count(*) >= $2""",
+        LOCKOUT_WINDOW,
+        LOCKOUT_FAILURES,
+    )
+    return {r["login"] for r in rows}
+
+
+async def unlock(
+    conn: Conn, *, login: str | None = None, address: str | None = None, via: Mapping[str, Any]
+) -> int:
+    """An administrator lifts the lock failed logins put on a user ID, or on an address (someone
+    who mistyped their password five times need not wait 15 minutes). Recorded in the audit log,
+    which the lockout counts from; the failures it set aside are returned (0: it was not locked)."""
+    if (login is None) == (address is None):
+        raise ValueError("a login or an address")
+    async with transaction(conn) as tx:
+        if login is not None:
+            login = login_id(login)
+            if not await tx.fetchval("select exists (select 1 from app_user where login = $1)", login):
+                raise UserError(f"no user {login!r} (`dialer users list` shows them)")
+            counted = await recent_failures(tx, login)
+            detail: dict[str, Any] = {"login": login}
+        else:
+            assert address is not None
+            counted = await address_failures(tx, address)
+            detail = {"address": address}
+        await audit.record(
+            tx, action="login.unlocked", user_id=None, department_id=None, object_type="app_user" if login else "",
+            object_id=login or "", detail={**detail, "failures": counted, **via},
+        )  # fmt: skip
+    return counted
 
 
 async def failure_key(conn: Conn, login: str) -> str:
