@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from dialer import (
+    cli_audit,
     cli_campaign,
     cli_data,
     cli_departments,
@@ -95,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_retention.register(sub)
     cli_reports.register(sub)
     cli_letters.register(sub)
+    cli_audit.register(sub)
     for command in sub.choices.values():
         command.set_defaults(help_of=command)
     return p

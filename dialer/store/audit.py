@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from dialer.store.db import Conn
@@ -31,3 +33,56 @@ async def record(
         json.dumps(dict(detail or {}), ensure_ascii=False),
         remote_addr,
     )
+
+
+@dataclass(frozen=True)
+class Query:
+    """What an administrator looks for in one department's log (`dialer audit`): a period (Tokyo
+    days, inclusive), and optionally who did it, what about a household, which actions."""
+
+    department_id: str
+    first: date
+    last: date
+    user_login: str | None = None
+    household_ids: tuple[int, ...] | None = None  # None: any; (): a household that is not there
+    actions: tuple[str, ...] = ()  # exact, or a prefix ending in "." (record.)
+    unscoped: bool = False  # also the entries of no department (failed logins, server-wide changes)
+
+
+ENTRY_COLUMNS = ("at", "login", "user_name", "action", "object_type", "object_id", "detail", "remote_addr")
+
+
+def search_sql(q: Query) -> tuple[str, list[Any]]:
+    """The select for the query's entries, oldest first, and its parameters. Entries about a
+    household: its record views, lookups that found it, and what was done on its calls."""
+    args: list[Any] = [q.department_id, q.first, q.last + timedelta(days=1)]
+    where = [
+        "(l.department_id = $1" + (" or l.department_id is null)" if q.unscoped else ")"),
+        "l.at >= ($2::date::timestamp at time zone 'Asia/Tokyo')",
+        "l.at < ($3::date::timestamp at time zone 'Asia/Tokyo')",
+    ]
+    if q.user_login is not None:
+        args.append(q.user_login)
+        where.append(f"u.login = ${len(args)}")
+    if q.household_ids is not None:
+        args.append([str(h) for h in q.household_ids])
+        n = len(args)
+        where.append(
+            f"""((l.object_type = 'household' and l.object_id = any(${n}::text[]))
+                 or l.detail ->> 'household_id' = any(${n}::text[])
+                 or (l.object_type = 'attempt' and l.object_id in
+                     (select a.id::text from attempt a where a.household_id::text = any(${n}::text[]))))"""
+        )
+    if q.actions:
+        args.append(list(q.actions))
+        n = len(args)
+        where.append(
+            f"""exists (select 1 from unnest(${n}::text[]) w
+                        where l.action = w or (right(w, 1) = '.' and starts_with(l.action, w)))"""
+        )
+    sql = f"""select l.at, u.login, u.display_name as user_name, l.action, l.object_type, l.object_id,
+                     l.detail::text as detail, l.remote_addr
+              from audit_log l left join app_user u on u.id = l.user_id
+              where {" and ".join(where)}
+              order by l.at, l.id"""
+    return sql, args

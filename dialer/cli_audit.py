@@ -1,0 +1,152 @@
+"""`dialer audit`: read a department's audit log, for the privacy officer and the administrators.
+
+Who viewed a resident's record, what an operator did on a day, every export of a month: the
+entries of one department (RLS: its own, never another's), oldest first, as a table or as CSV for
+Excel. Reading the log is itself recorded (`audit.read`, with what was asked and the OS user).
+
+Exit codes: 0 done (also when nothing matched); 2 a bad option (an unknown department, user or
+household, a date that is not one, --to before --from).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from campaigns.hours import TOKYO
+from dialer.config import Settings
+from dialer.errors import ConfigError
+
+HEADINGS = {
+    "ja": ("日時", "ユーザーID", "氏名", "操作", "対象", "対象番号", "詳細", "端末"),
+    "en": ("time (Tokyo)", "user ID", "name", "action", "object", "object id", "detail", "address"),
+}
+
+
+def register(sub: Any) -> None:
+    aud = sub.add_parser(
+        "audit", help="read a department's audit log: record views, exports, logins, changes"
+    )
+    aud.add_argument("--department", required=True)
+    aud.add_argument("--from", dest="first", help="first day (YYYY-MM-DD or 和暦); default today")
+    aud.add_argument("--to", dest="last", help="last day, inclusive; default the first")
+    aud.add_argument("--user", help="only what this user ID did")
+    who = aud.add_mutually_exclusive_group()
+    who.add_argument("--household", help="only what concerns this household (世帯番号)")
+    who.add_argument("--resident", help="only what concerns this resident's household (宛名番号)")
+    aud.add_argument(
+        "--action",
+        help="only these actions, comma-separated; one ending in '.' takes all under it (record.,export)",
+    )
+    aud.add_argument(
+        "--unscoped",
+        action="store_true",
+        help="also the entries of no department (failed logins, user changes)",
+    )
+    aud.add_argument("--output", type=Path, help="write it as CSV (UTF-8, for Excel) instead of a table")
+    aud.add_argument("--lang", choices=["ja", "en"], default="ja", help="the headings")
+    aud.set_defaults(func=_audit)
+
+
+def _when(at: datetime) -> str:
+    return at.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _cells(r: Any) -> list[str]:
+    return [
+        _when(r["at"]), r["login"] or "", r["user_name"] or "", r["action"], r["object_type"], r["object_id"],
+        "" if r["detail"] in ("{}", None) else r["detail"], r["remote_addr"],
+    ]  # fmt: skip
+
+
+async def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    from dialer import csvsafe
+    from dialer.cli import with_pool
+    from dialer.cli_data import _date_arg, _output
+    from dialer.imports.values import clean
+    from dialer.store import audit, db, departments, users
+    from dialer.who import os_user
+
+    today = datetime.now(TOKYO).date()
+    first = _date_arg(args.first) or today
+    last = _date_arg(args.last) or first
+    if last < first:
+        raise ConfigError("--to is before --from.")
+    actions = tuple(a.strip() for a in (args.action or "").split(",") if a.strip())
+    out = _output(args.output) if args.output else None
+
+    async def body(pool: Any) -> None:
+        await departments.require(pool, args.department)
+        login = None
+        if args.user is not None:
+            login = users.login_id(args.user)
+            if not await pool.fetchval("select exists (select 1 from app_user where login = $1)", login):
+                raise ConfigError(f"no user {login!r} (`dialer users list` shows them)")
+        async with db.department(pool, args.department) as conn:
+            households: tuple[int, ...] | None = None
+            key = args.household if args.household is not None else args.resident
+            if key is not None:
+                key = clean(key)[0]
+                sql = (
+                    "select id from household where household_no = $1"
+                    if args.household is not None
+                    else "select household_id from person where atena_no = $1"
+                )
+                households = tuple(r[0] for r in await conn.fetch(sql, key))
+                if not households:
+                    what = "household (世帯番号)" if args.household is not None else "resident (宛名番号)"
+                    raise ConfigError(
+                        f"no {what} {key!r} in department {args.department} (an erased one's entries"
+                        " name it by its internal number only: search by --user or --action)"
+                    )
+            query = audit.Query(
+                args.department, first, last, user_login=login, household_ids=households,
+                actions=actions, unscoped=args.unscoped,
+            )  # fmt: skip
+            sql, params = audit.search_sql(query)
+            rows = 0
+            if out is not None:
+                out.write("\ufeff".encode())  # UTF-8 with a BOM: Excel reads it as such
+            text = io.StringIO(newline="")
+            w = csv.writer(text, lineterminator="\r\n")
+            if out is not None:
+                w.writerow(HEADINGS[args.lang])
+            async for r in conn.cursor(sql, *params):
+                rows += 1
+                if out is not None:
+                    w.writerow([csvsafe.cell(c) for c in _cells(r)])
+                    if text.tell() > 1 << 16:
+                        out.write(text.getvalue().encode())
+                        text.seek(0)
+                        text.truncate()
+                else:
+                    if rows == 1:
+                        print("  ".join(HEADINGS[args.lang]))
+                    print("  ".join(c or "-" for c in _cells(r)))
+            if out is not None:
+                out.write(text.getvalue().encode())
+            asked = {
+                "from": first.isoformat(), "to": last.isoformat(), "user": login, "household": args.household,
+                "resident": args.resident, "actions": list(actions), "unscoped": args.unscoped,
+            }  # fmt: skip
+            await audit.record(
+                conn, action="audit.read", user_id=None, department_id=args.department,
+                detail={"asked": {k: v for k, v in asked.items() if v}, "rows": rows, "os_user": os_user(),
+                        "to_file": out is not None},
+            )  # fmt: skip
+        print(
+            f"{rows} entries written to {args.output}"
+            if out is not None
+            else f"{rows} entries ({args.department}, {first.isoformat()}〜{last.isoformat()})"
+        )
+
+    try:
+        await with_pool(settings, body)
+    finally:
+        if out is not None:
+            out.close()
+    return 0

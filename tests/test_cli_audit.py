@@ -1,0 +1,151 @@
+"""`dialer audit`: the privacy officer reads one department's audit log (who viewed a resident's
+record, what a user did, every export), as a table or CSV, never another department's entries;
+the reading is itself recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import asyncpg
+
+from dialer.store import attempts, audit, targets
+from tests import factory
+from tests.test_cli import _env, _one_clear_line, _run
+
+
+async def _entries(pool: asyncpg.Pool) -> dict[str, int]:
+    """A day of one department's log, with the other department's and a failed login beside it."""
+    w = await factory.world(pool)
+    await factory.department(pool, "tax")
+    await factory.household(pool, w.campaign_id, "0355552001", no="H2001")
+    await factory.household(pool, w.campaign_id, "0355552002", no="H2002")
+    lease = await targets.lease_next(pool, w.campaign_id, "me", 600)
+    assert lease is not None
+    mine = lease.household_id
+    other = await pool.fetchval("select id from household where id <> $1 and department_id = 'nhi'", mine)
+    call = await attempts.create(pool, lease, operator_id=w.operator.id, dial_mode="progressive", link="pbx1")
+    tax_op = await factory.user(pool, "tx1", "operator", "tax")
+    tax_campaign = await factory.campaign(pool, "tax", "progressive")
+    tax_house = await factory.household(pool, tax_campaign, "0355552003", dept="tax", no="H2001")
+    for action, user, dept, otype, oid, detail in (
+        ("record.view", w.operator.id, "nhi", "household", mine, {"reason": "progressive"}),
+        ("disposition.save", w.operator.id, "nhi", "attempt", call.id, {"code": "promise"}),
+        ("inbound.identify", w.operator.id, "nhi", "attempt", 999, {"found": True, "household_id": mine}),
+        ("record.view", w.supervisor.id, "nhi", "household", other, {"reason": "listen"}),
+        ("export", w.supervisor.id, "nhi", "results", "", {"rows": 2}),
+        ("login.failed", None, None, "", "", {"login": "op1"}),
+        ("record.view", tax_op.id, "tax", "household", tax_house, {"reason": "preview"}),
+    ):
+        await audit.record(
+            pool, action=action, user_id=user, department_id=dept, object_type=otype, object_id=oid,
+            detail=detail, remote_addr="=10.0.0.9" if action == "export" else "10.0.0.8",
+        )  # fmt: skip
+    await audit.record(  # two days ago: outside today's log
+        pool, action="record.view", user_id=w.operator.id, department_id="nhi", object_type="household",
+        object_id=mine, detail={"reason": "preview"},
+    )  # fmt: skip
+    await pool.execute(
+        "update audit_log set at = now() - interval '2 days' where id = (select max(id) from audit_log)"
+    )
+    return {"mine": mine, "other": other}
+
+
+async def test_the_privacy_officer_reads_who_did_what_about_a_household(
+    tmp_path: Path, db_dsn: str, pool: asyncpg.Pool
+) -> None:
+    ids = await _entries(pool)
+    env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
+
+    def actions(out: str) -> list[str]:
+        return [line.split("  ")[3] for line in out.splitlines()[1:-1]]  # (under the headings)
+
+    code, out, err = await _run(
+        env, "audit", "--department", "nhi", "--household", "Ｈ２００１"
+    )  # full-width
+    assert code == 0, err
+    assert actions(out) == ["record.view", "disposition.save", "inbound.identify"], out
+    assert out.splitlines()[0].split("  ") == [
+        "日時",
+        "ユーザーID",
+        "氏名",
+        "操作",
+        "対象",
+        "対象番号",
+        "詳細",
+        "端末",
+    ]
+    assert out.splitlines()[1].split("  ")[1:] == [
+        "op1",
+        "テスト op1",
+        "record.view",
+        "household",
+        str(ids["mine"]),
+        '{"reason": "progressive"}',
+        "10.0.0.8",
+    ]
+    assert out.splitlines()[-1].startswith("3 entries (nhi, ")
+    assert "tx1" not in out
+    code, out, err = await _run(env, "audit", "--department", "nhi", "--resident", "AH2001")
+    assert (code, actions(out)) == (0, ["record.view", "disposition.save", "inbound.identify"]), err
+
+    code, out, err = await _run(env, "audit", "--department", "nhi", "--user", "sv1")
+    assert (code, actions(out)) == (0, ["record.view", "export"]), err
+    code, out, err = await _run(env, "audit", "--department", "nhi", "--action", "record.,export")
+    assert (code, actions(out)) == (0, ["record.view", "record.view", "export"]), err
+    code, out, err = await _run(env, "audit", "--department", "nhi", "--action", "record")  # not a prefix
+    assert (code, out.startswith("0 entries (nhi, ")) == (0, True), err
+    code, out, err = await _run(
+        env, "audit", "--department", "nhi", "--from", "2000-01-01", "--to", "2100-01-01"
+    )
+    assert (code, actions(out).count("record.view")) == (0, 3), err  # the one two days ago too
+    code, out, err = await _run(env, "audit", "--department", "nhi", "--action", "login.")
+    assert (code, out.startswith("0 entries")) == (0, True), err  # a failed login belongs to no department
+    code, out, err = await _run(env, "audit", "--department", "nhi", "--unscoped", "--action", "login.")
+    assert (code, actions(out)) == (0, ["login.failed"]), err
+    assert out.splitlines()[1].split("  ")[1:3] == ["-", "-"]  # (no user: an empty cell is shown as -)
+
+    csv_file = tmp_path / "監査.csv"
+    code, out, err = await _run(
+        env, "audit", "--department", "nhi", "--output", str(csv_file), "--lang", "en", "--action", "export"
+    )
+    assert (code, out.strip()) == (0, f"1 entries written to {csv_file}"), err
+    data = csv_file.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbftime (Tokyo),user ID,")
+    assert data.decode("utf-8-sig").splitlines()[1].endswith(",'=10.0.0.9")  # no formula for Excel
+    assert oct(csv_file.stat().st_mode & 0o777) == "0o600"
+
+    reads = await pool.fetch(
+        "select department_id, detail from audit_log where action = 'audit.read' order by id"
+    )
+    assert len(reads) == 9
+    first = json.loads(reads[0]["detail"])
+    assert (reads[0]["department_id"], first["asked"]["household"], first["rows"]) == ("nhi", "Ｈ２００１", 3)
+    assert "os_user" in first
+
+
+async def test_bad_audit_options_say_what_is_wrong(tmp_path: Path, db_dsn: str, pool: asyncpg.Pool) -> None:
+    await _entries(pool)
+    env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
+    for args, message in (
+        (("--department", "police"), "police"),
+        (("--department", "nhi", "--user", "nobody"), "no user 'nobody'"),
+        (
+            ("--department", "nhi", "--household", "H9999"),
+            r"no household \(世帯番号\) 'H9999' in department nhi",
+        ),
+        (
+            ("--department", "tax", "--household", "H2002"),
+            r"no household \(世帯番号\) 'H2002' in department tax",
+        ),
+        (("--department", "nhi", "--from", "2026-12-07", "--to", "2026-12-01"), "--to is before --from"),
+        (("--department", "nhi", "--from", "令和0年1月1日"), "Not a date"),
+    ):
+        code, _, err = await _run(env, "audit", *args)
+        assert code == 2, (args, err)
+        _one_clear_line(err, message)
+    code, _, err = await _run(
+        env, "audit", "--department", "nhi", "--household", "H2001", "--resident", "AH2001"
+    )
+    assert code == 2 and "not allowed with argument" in err
+    assert await pool.fetchval("select count(*) from audit_log where action = 'audit.read'") == 0
