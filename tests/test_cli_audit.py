@@ -147,5 +147,5 @@ async def test_bad_audit_options_say_what_is_wrong(tmp_path: Path, db_dsn: str, 
     code, _, err = await _run(
         env, "audit", "--department", "nhi", "--household", "H2001", "--resident", "AH2001"
     )
-    assert code == 2 and "not allowed with argument" in err
+    assert (code, "not allowed with argument" in err) == (2, True), err
     assert await pool.fetchval("select count(*) from audit_log where action = 'audit.read'") == 0
