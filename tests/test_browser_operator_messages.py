@@ -38,6 +38,8 @@ async def test_the_operator_is_told_what_became_of_each_call_and_of_each_press(
         box = await page.get_by_test_id(button).bounding_box()
         assert box is not None
         assert box["y"] + box["height"] <= 650, (button, box)
+    for box in await page.locator(".identity input").all():  # (ticked early: the next record must not keep them)
+        await box.check()
     await page.get_by_label("拒否").check()
     await page.get_by_test_id("save").click()  # before dialling: there is no call to save it for
     await expect(page.get_by_test_id("disp-msg")).to_contain_text("発信してから保存してください")
@@ -54,6 +56,8 @@ async def test_the_operator_is_told_what_became_of_each_call_and_of_each_press(
     await expect(page.get_by_test_id("outcome")).to_have_text("前の通話: 話し中（網側で終了）")
     await expect(page.get_by_test_id("disp-msg")).to_have_text("")  # the old error went with its record
     await expect(page.get_by_label("拒否")).not_to_be_checked()  # and what was typed for it
+    for box in await page.locator(".identity input").all():  # nor the identity check of another resident (QA)
+        await expect(box).not_to_be_checked()
     await page.get_by_test_id("dial").click()
     await expect(page.get_by_test_id("agent-state")).to_have_text("通話中")
     await expect(page.get_by_test_id("outcome")).to_have_text("")  # a new call

@@ -82,8 +82,20 @@
     form.querySelectorAll(".field-error").forEach((e) => { e.textContent = ""; });
   }
 
+  // The identity check (本人確認) is ticked for one resident on one call: never carried to the next
+  // household's record, nor to another call of the same household (QA: ticks stayed on).
+  let identityHousehold = null;
+  let identityAttempt = "";
+  function identityFor(household, attempt) {
+    const fresh = household !== identityHousehold || (attempt !== "" && identityAttempt !== "" && attempt !== identityAttempt);
+    if (fresh) for (const box of document.querySelectorAll(".identity input")) box.checked = false;
+    identityHousehold = household;
+    if (attempt !== "" || fresh) identityAttempt = attempt;
+  }
+
   function clearRecord() {
     shownTotal = null;
+    identityFor(null, "");
     show($("rec"), false); show($("rec-none"), true); show($("caller"), false); setText("outcome", "");
     show($("identify"), false);
     inbound(false);
@@ -129,6 +141,7 @@
     // one, whose call rang out, and it would be kept for this one's call (QA).
     if (!msg.attempt_id && shownHousehold !== null && r.household_id !== shownHousehold) clearTyped();
     shownHousehold = r.household_id;
+    identityFor(r.household_id, String(msg.attempt_id || ""));
     setText("r-name", r.name_kanji);
     setText("r-kana", r.name_kana);
     setText("r-birth", !r.birth_date ? "" : english ? r.birth_date : r.display.birth + " (" + r.birth_date + ")");
