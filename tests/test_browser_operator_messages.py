@@ -38,7 +38,9 @@ async def test_the_operator_is_told_what_became_of_each_call_and_of_each_press(
         box = await page.get_by_test_id(button).bounding_box()
         assert box is not None
         assert box["y"] + box["height"] <= 650, (button, box)
-    for box in await page.locator(".identity input").all():  # (ticked early: the next record must not keep them)
+    for box in await page.locator(
+        ".identity input"
+    ).all():  # (ticked early: the next record must not keep them)
         await box.check()
     await page.get_by_label("拒否").check()
     await page.get_by_test_id("save").click()  # before dialling: there is no call to save it for

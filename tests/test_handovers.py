@@ -244,6 +244,8 @@ async def test_the_case_shows_what_may_be_asked_for_and_who_closed_it(
             pass
         _, english = await one.get(f"/staff/handovers/{case_id}")
         assert 'data-testid="handover-owed">¥24,000' in english  # as English reports write it (staff QA)
+        assert "FY2020 " in english
+        assert "due 2021-03-31 ¥30,000" in english  # dates as the English operator page writes them (QA)
         assert (await _post(one, f"/staff/handovers/{case_id}/take", {}))[0] == 302
         status, _ = await _post(
             two,

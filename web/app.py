@@ -15,7 +15,7 @@ from dialer.metrics import Metrics
 from web import api, campaigns, data, exports, handovers, health, letters, live, pages, reports, retention
 from web.auth import SESSIONS, SessionCache, security_headers, session_middleware
 from web.error_pages import error_pages
-from web.i18n import phone_display, tokyo_time, translate, wareki, wareki_fiscal_year, yen_for_page
+from web.i18n import date_for_page, fiscal_year_for_page, phone_display, tokyo_time, translate, yen_for_page
 from web.keys import ENGINE, HUB, METRICS, POOL, SETTINGS
 from web.outage import database_errors
 from web.progress import PROGRESS, Progress
@@ -46,7 +46,11 @@ def build(
     )
     env.globals.update(t=translate)
     env.filters.update(
-        wareki=wareki, fiscal_year=wareki_fiscal_year, yen=yen_for_page, phone=phone_display, tokyo=tokyo_time
+        wareki=date_for_page,
+        fiscal_year=fiscal_year_for_page,
+        yen=yen_for_page,
+        phone=phone_display,
+        tokyo=tokyo_time,
     )
     pages.routes(app)
     data.routes(app)

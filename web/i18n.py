@@ -7,6 +7,7 @@ in national format (03-1234-5678, 090-1234-5678).
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from dialer.jpformat import phone_display, tokyo_time, wareki, wareki_fiscal_yea
 __all__ = [
     "CATALOG",
     "LANGS",
+    "date_for_page",
+    "fiscal_year_for_page",
     "phone_display",
     "tokyo_time",
     "translate",
@@ -48,3 +51,16 @@ def yen_for_page(page: Any, amount: int) -> str:
     """An amount as the page's reader writes it: 24,000円 on a Japanese page, ¥24,000 on an English
     one (as the English reports and operator page do)."""
     return f"¥{amount:,}" if page.get("lang") == "en" else yen(amount)
+
+
+@jinja2.pass_context
+def date_for_page(page: Any, day: date) -> str:
+    """A date as the page's reader writes it: 令和3年3月31日 on a Japanese page, 2021-03-31 on an
+    English one (as the English operator page shows them; QA)."""
+    return day.isoformat() if page.get("lang") == "en" else wareki(day)
+
+
+@jinja2.pass_context
+def fiscal_year_for_page(page: Any, fiscal_year: int) -> str:
+    """令和2年度 on a Japanese page, FY2020 on an English one."""
+    return f"FY{fiscal_year}" if page.get("lang") == "en" else wareki_fiscal_year(fiscal_year)
