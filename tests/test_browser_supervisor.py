@@ -90,7 +90,9 @@ async def test_a_supervisor_listens_in_from_the_floor_page(
 
 
 async def test_the_english_report_fits_a_small_screen(
-    browser: Browser, product: runtime.Running, pool: asyncpg.Pool
+    browser: Browser,
+    product: runtime.Running,  # noqa: F811
+    pool: asyncpg.Pool,
 ) -> None:
     """English headings are longer: the page itself does not grow wider than the screen, the table
     scrolls inside its card (QA: columns off-screen at 1024 px)."""

@@ -7,7 +7,7 @@ import unicodedata
 from pathlib import Path
 
 from dialer.errors import ImportFileError
-from web.i18n import CATALOG, translate
+from web.i18n import CATALOG, translate, translate_count
 
 WEB = Path(__file__).resolve().parents[1] / "web"
 
@@ -20,7 +20,7 @@ def test_japanese_and_english_have_the_same_keys() -> None:
 def test_every_key_the_pages_name_is_in_the_catalogue() -> None:
     used: set[str] = set()
     for html in (WEB / "templates").glob("*.html"):
-        used |= set(re.findall(r"t\(lang, '([a-z_.]+)'\)", html.read_text(encoding="utf-8")))
+        used |= set(re.findall(r"tn?\(lang, '([a-z_.]+)'[,)]", html.read_text(encoding="utf-8")))
     for js in (WEB / "static").glob("*.js"):
         used |= set(re.findall(r'\bt\("([a-z_.]+)"\)', js.read_text(encoding="utf-8")))
     for py in WEB.glob("*.py"):
@@ -70,3 +70,11 @@ def test_every_call_phase_the_operator_page_is_sent_has_words() -> None:
     phases = {m.value for m in Milestone if m is not Milestone.AMD} | {"dialing"}
     for lang in ("ja", "en"):
         assert sorted(p for p in phases if f"call.{p}" not in CATALOG[lang]) == [], lang
+
+
+def test_a_count_of_one_reads_as_one_in_english() -> None:
+    assert translate_count("en", "camp.households", 1) == "household"
+    assert translate_count("en", "camp.households", 2) == "households"
+    assert translate_count("en", "camp.households", 0) == "households"
+    assert translate_count("ja", "camp.households", 1) == "世帯"
+    assert translate_count("en", "camp.name", 1) == translate("en", "camp.name")  # no form for one: as it is

@@ -15,7 +15,15 @@ from dialer.metrics import Metrics
 from web import api, campaigns, data, exports, handovers, health, letters, live, pages, reports, retention
 from web.auth import SESSIONS, SessionCache, security_headers, session_middleware
 from web.error_pages import error_pages
-from web.i18n import date_for_page, fiscal_year_for_page, phone_display, tokyo_time, translate, yen_for_page
+from web.i18n import (
+    date_for_page,
+    fiscal_year_for_page,
+    phone_display,
+    tokyo_time,
+    translate,
+    translate_count,
+    yen_for_page,
+)
 from web.keys import ENGINE, HUB, METRICS, POOL, SETTINGS
 from web.outage import database_errors
 from web.progress import PROGRESS, Progress
@@ -44,7 +52,7 @@ def build(
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
     )
-    env.globals.update(t=translate)
+    env.globals.update(t=translate, tn=translate_count)
     env.filters.update(
         wareki=date_for_page,
         fiscal_year=fiscal_year_for_page,

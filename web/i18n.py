@@ -23,6 +23,7 @@ __all__ = [
     "phone_display",
     "tokyo_time",
     "translate",
+    "translate_count",
     "wareki",
     "wareki_fiscal_year",
     "yen",
@@ -44,6 +45,16 @@ CATALOG: dict[str, dict[str, str]] = {lang: _load(lang) for lang in LANGS}
 
 def translate(lang: str, key: str) -> str:
     return CATALOG.get(lang, CATALOG["ja"]).get(key) or CATALOG["ja"].get(key) or key
+
+
+def translate_count(lang: str, key: str, n: int) -> str:
+    """The message for a count: `key + "_one"` for exactly one, where the language has such a form
+    (English: "1 household matches", not "1 households match")."""
+    return (
+        translate(lang, key + "_one")
+        if n == 1 and f"{key}_one" in CATALOG.get(lang, {})
+        else translate(lang, key)
+    )
 
 
 @jinja2.pass_context

@@ -66,8 +66,8 @@
     for (const table of ["households", "persons", "phones", "debts", "payments", "plans", "plan_dues", "contacts"]) {
       const c = counts[table];
       if (c && typeof c === "object") {
-        let text = t("imp.new") + " " + number.format(c.inserted || 0) + "・" + t("imp.changed") + " " + number.format(c.updated || 0);
-        if (c.removed) text += "・" + t("imp.removed") + " " + number.format(c.removed);
+        let text = t("imp.new") + " " + number.format(c.inserted || 0) + t("sep.list") + t("imp.changed") + " " + number.format(c.updated || 0);
+        if (c.removed) text += t("sep.list") + t("imp.removed") + " " + number.format(c.removed);
         add(t("imp.table." + table), text);
       }
     }

@@ -109,7 +109,7 @@
   // A resident calling in: who it may be (one household matched: its record follows; none or
   // several: the operator asks for the 宛名番号 or the name and address).
   function renderCaller(msg) {
-    const who = t("caller." + msg.match) + (msg.number ? "　" + msg.number : "");
+    const who = t("caller." + msg.match) + (msg.number ? (english ? " " : "　") + msg.number : "");
     setText("caller", t("caller.heading") + ": " + who);
     show($("caller"), true);
     show($("rec-none"), msg.match !== "known" && msg.match !== "identified");

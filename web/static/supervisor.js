@@ -71,7 +71,7 @@
   function renderPbx() {
     const mark = (up) => (up ? "OK" : "×");
     const text = pbx.size === 1 ? mark([...pbx.values()][0])
-      : [...pbx.entries()].filter(([n]) => n).map(([n, up]) => n + " " + mark(up)).join("・");
+      : [...pbx.entries()].filter(([n]) => n).map(([n, up]) => n + " " + mark(up)).join(t("sep.list"));
     document.getElementById("pbx").textContent = text;
   }
 
@@ -94,7 +94,7 @@
     const allDepartments = document.getElementById("sup").dataset.allDepartments === "1";
     for (const c of data.campaigns) {
       const tr = document.createElement("tr");
-      const today = Object.entries(c.today || {}).map(([k, v]) => t("outcome." + k) + " " + v).join("・");
+      const today = Object.entries(c.today || {}).map(([k, v]) => t("outcome." + k) + " " + v).join(t("sep.list"));
       const abandon = c.abandon_rate === null || c.dial_mode === "preview" ? "—" : (c.abandon_rate * 100).toFixed(1) + " %";
       const name = allDepartments ? c.department_id + ": " + c.name : c.name;
       for (const [text, cls] of [[name, ""], [t("cstatus." + c.status), "nowrap"], [t("mode." + c.dial_mode), "nowrap"],
