@@ -7,7 +7,7 @@ from datetime import date, time
 import pytest
 
 from dialer.imports.dates import DateProblem, parse_date, parse_fiscal_year
-from dialer.imports.rows import _when
+from dialer.imports.rows import _postal, _when
 from dialer.imports.values import (
     ValueProblem,
     Warned,
@@ -280,3 +280,24 @@ def test_contact_methods_as_delinquency_systems_word_them(text: str, method: str
 def test_an_unknown_contact_method_says_how_to_translate_it() -> None:
     with pytest.raises(ValueProblem, match=r"\[values.method\]"):
         parse_contact_method("FAX")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1230001", "123-0001"),
+        ("123-0001", "123-0001"),
+        ("〒123-0001", "123-0001"),
+        (clean("１２３−０００１")[0], "123-0001"),  # a minus sign (U+2212), full-width digits (QA: refused)
+        (clean("１２３ー０００１")[0], "123-0001"),  # the long vowel mark typed for a dash
+        ("123 0001", "123-0001"),
+    ],
+)
+def test_postal_codes_as_they_are_written(text: str, expected: str) -> None:
+    assert _postal(text) == expected
+
+
+@pytest.mark.parametrize("text", ["123-456", "12300011", "abc-defg", "123/0001"])
+def test_postal_codes_that_are_not_seven_digits_are_warned_about(text: str) -> None:
+    with pytest.raises(Warned, match="郵便番号は7桁です"):
+        _postal(text)

@@ -33,6 +33,7 @@ from dialer.imports.values import (
     parse_time,
     parse_yen,
 )
+from dialer.jpformat import DASHES
 
 _FIELDS = attrgetter("fields")
 
@@ -110,7 +111,7 @@ def _sex(s: str) -> str | None:
 
 
 def _postal(s: str) -> str:
-    digits = s.replace("〒", "").replace("-", "").replace(" ", "")
+    digits = re.sub(f"[〒 \\-{DASHES}]", "", s)  # 123−4567 with a minus sign or a long vowel mark too (QA)
     if len(digits) == 7 and digits.isdigit():
         return f"{digits[:3]}-{digits[3:]}"
     raise Warned(s, f"郵便番号は7桁です: {s!r}")
