@@ -4,6 +4,7 @@ field and in the page's language, and nothing is changed."""
 from __future__ import annotations
 
 import json
+import re
 
 import asyncpg
 
@@ -87,7 +88,17 @@ async def test_bad_values_are_shown_and_nothing_is_stored(
             sv, f"/supervisor/campaigns/{w.campaign_id}", [*everything(r_max_total="-1"), ("action", "save")]
         )
         assert (status, 'data-testid="error-r_max_total"' in page) == (422, True)
-        assert '0以上の整数で入力してください。 <small class="muted">(' in page  # with the range it takes
+        assert (
+            '整数で、かっこ内の範囲で入力してください。 <small class="muted">(' in page
+        )  # with the range it takes
+        await sv.get("/lang?to=en")
+        _, _, page = await post_form(
+            sv, f"/supervisor/campaigns/{w.campaign_id}", [*everything(r_max_total="x"), ("action", "save")]
+        )
+        assert re.search(
+            r"A whole number, in the range in brackets\. <small class=\"muted\">\(\d+–\d+\)", page
+        )
+        await sv.get("/lang?to=ja")
         # every pacing mistake at once, each at its field (QA: one a save, the others only after)
         three = everything(amd_false_machine_pct="abc", target_abandon_pct="5", max_lines="0")
         status, _, page = await post_form(

@@ -155,7 +155,7 @@ def _retry(one: Any, out: Parsed) -> None:
         try:
             raw[key] = _int(text)
         except ValueError:  # the range too: 0 would be refused next (QA)
-            out.errors[f"r_{key}"], out.details[f"r_{key}"] = "camp.err.number", f"{low}〜{high}"
+            out.errors[f"r_{key}"], out.details[f"r_{key}"] = "camp.err.whole_in_range", f"{low}〜{high}"
             continue
         if not low <= raw[key] <= high:
             out.errors[f"r_{key}"] = (
