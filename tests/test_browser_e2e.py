@@ -77,6 +77,11 @@ async def test_operator_login_ready_screen_pop_disposition(
     await expect(page.get_by_test_id("disp-msg")).to_have_text(
         "入力内容に誤りがあります。各項目を確認してください。"
     )
+    # the field is marked and has the focus, its message read with it (QA: keyboard, screen readers)
+    amount = page.get_by_test_id("promise-amount")
+    await expect(amount).to_have_attribute("aria-invalid", "true")
+    await expect(amount).to_be_focused()
+    await expect(page.locator("#" + str(await amount.get_attribute("aria-describedby")))).not_to_be_empty()
     # One zero too many (the record shows 24,000円 owed): asked about; declined, nothing is sent.
     asked: list[str] = []
 
@@ -96,13 +101,15 @@ async def test_operator_login_ready_screen_pop_disposition(
     await page.screenshot(path=str(ARTIFACTS / "operator-screen-pop.png"), full_page=True)
     await page.get_by_test_id("save").dblclick()  # one press too many: one outcome, and said so
     await expect(page.get_by_test_id("disp-msg")).to_have_text("保存しました。")
+    await expect(amount).not_to_have_attribute("aria-invalid", "true")
     await page.wait_for_timeout(500)
     await expect(page.get_by_test_id("disp-msg")).to_have_text("保存しました。")
     assert await pool.fetchval("select count(*) from disposition") == 1
     await expect(page.get_by_test_id("rec-name")).to_have_text("見本 太郎")  # still on the line: still shown
-    await page.get_by_test_id("hangup").click()
+    await page.get_by_test_id("hangup").press("Enter")
     await expect(page.get_by_test_id("agent-state")).to_have_text("待機中")
     await expect(page.get_by_test_id("rec-name")).to_be_hidden()  # the call is over: gone from the screen
+    await expect(page.get_by_test_id("agent-state")).to_be_focused()  # not lost with the button (QA)
     await page.screenshot(path=str(ARTIFACTS / "operator-after-call.png"), full_page=True)
 
     row = await pool.fetchrow(

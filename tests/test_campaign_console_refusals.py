@@ -88,6 +88,10 @@ async def test_bad_values_are_shown_and_nothing_is_stored(
             sv, f"/supervisor/campaigns/{w.campaign_id}", [*everything(r_max_total="-1"), ("action", "save")]
         )
         assert (status, 'data-testid="error-r_max_total"' in page) == (422, True)
+        assert re.search(
+            r'<input name="r_max_total" value="-1"[^>]* aria-invalid="true">', page
+        )  # (QA: a11y)
+        assert '<p class="notice danger" role="alert" data-testid="errors">' in page
         assert (
             '整数で、かっこ内の範囲で入力してください。 <small class="muted">(' in page
         )  # with the range it takes

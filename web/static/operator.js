@@ -17,8 +17,14 @@
   function show(el, on) { el.hidden = !on; }
   function setText(id, text) { $(id).textContent = text || ""; }
 
+  function keepFocus() {
+    const el = document.activeElement;
+    if (el && el !== document.body && !el.disabled && !el.closest("[hidden]")) return;
+    $("state").focus();
+  }
   function renderAgent(a) {
     agent = a;
+    setTimeout(keepFocus, 0);
     setTimeout(leaveWhenPaused, 0);  // (a logout waiting for the pause)
     since = a.since;
     const badge = $("state");
@@ -79,7 +85,11 @@
     show(form.querySelector(".promise"), false);
     show(form.querySelector(".callback"), false);
     setText("note-count", "0");
+    clearErrors();
+  }
+  function clearErrors() {
     form.querySelectorAll(".field-error").forEach((e) => { e.textContent = ""; });
+    form.querySelectorAll("[aria-invalid]").forEach((e) => e.removeAttribute("aria-invalid"));
   }
 
   // The identity check (本人確認) is ticked for one resident on one call: never carried to the next
@@ -333,7 +343,12 @@
       const detail = (res.data.details || {})[field];  // e.g. the hours a call-back may be given that day
       const text = t(key) + (detail ? " (" + detail + ")" : "");
       if (slot) slot.textContent = text; else unplaced.push(text);
+      const input = slot ? (field === "code" ? form.querySelector("fieldset.codes") : form.elements[field]) : null;
+      if (input && input.setAttribute) input.setAttribute("aria-invalid", "true");
     }
+    // the first field to correct has the focus (its message is read with it: aria-describedby)
+    const wrong = form.querySelector("[aria-invalid=true]");
+    if (wrong) (wrong.matches("fieldset") ? wrong.querySelector("input") : wrong).focus();
     // A correction saved while the first was already on its way, which got stored: said as such
     // (the correction is not lost without a word: it goes to 経過記録 by staff)
     const late = item.corrects && res.data.error === "error.already_recorded";
@@ -364,7 +379,7 @@
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     if (saveButton.disabled) return;
-    form.querySelectorAll(".field-error").forEach((e) => { e.textContent = ""; });
+    clearErrors();
     if (!form.attempt_id.value && savedDuring && agent.attempt_id && String(agent.attempt_id) === savedDuring) {
       setText("disp-msg", t("disp.saved_already"));  // this call's outcome is stored: add to it in 経過記録
       return;
@@ -391,7 +406,10 @@
     if (queued.some(same)) data.corrects = true;  // (the first may be on its way, and stored)
     saveOutbox([...queued.filter((x) => x.token === sending || !same(x)), data]);
     saveButton.disabled = true;
-    try { await flush(); } finally { saveButton.disabled = false; }
+    try { await flush(); } finally {
+      saveButton.disabled = false;
+      if (document.activeElement === document.body) saveButton.focus();  // (disabled while sending, it lost it)
+    }
   });
   setInterval(() => { if (outbox().length) flush(); }, 5000);
 
