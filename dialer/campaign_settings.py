@@ -12,7 +12,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from campaigns import pacer, retry, segments, windows
+from campaigns import pacer, retry, scripts, segments, windows
 from campaigns.hours import TOKYO
 from dialer.jpformat import is_japanese_number, phone_digits
 from dialer.store.campaigns import SOUND, clean_name
@@ -57,6 +57,32 @@ def sound_name(text: str) -> str | None:
     return text
 
 
+def script_file(path_text: str) -> str:
+    """A talk script from a UTF-8 text file (campaigns/scripts.py); 'none': no script."""
+    if path_text == "none":
+        return ""
+    path = Path(path_text)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise BadValue(f"script: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BadValue(f"script: {path} is not UTF-8") from None
+    try:
+        return scripts.clean(text)
+    except scripts.ScriptError as exc:
+        why = {
+            "long": f"at most {scripts.MAX_CHARS} characters",
+            "control": "it holds control characters",
+            "unknown": "unknown placeholders "
+            + " ".join("{" + n + "}" for n in exc.names)
+            + " (known: "
+            + " ".join("{" + n + "}" for n in scripts.FIELDS)
+            + ")",
+        }[exc.reason]
+        raise BadValue(f"script: {path}: {why}") from None
+
+
 def read_file(path_text: str, what: str) -> dict[str, Any] | None:
     if path_text == "default":
         return None
@@ -92,6 +118,8 @@ def changes_from(args: argparse.Namespace, current: Any) -> dict[str, Any]:
         check_caller_id_for(out.get("status", current.status), out.get("caller_id", current.caller_id))
     if getattr(args, "machine_message", None) is not None:
         out["machine_message"] = sound_name(args.machine_message)
+    if getattr(args, "script", None) is not None:
+        out["script"] = script_file(args.script)
     if args.window is not None:
         raw = read_file(args.window, "window")
         try:
@@ -175,6 +203,7 @@ def describe(c: Any) -> dict[str, Any]:
         "segment_is_default": c.segment is None,
         "operators": list(c.operators),  # user ids; [] = every operator of the department
         "machine_message": c.machine_message,  # None: machines are hung up on
+        "script": c.script,  # "": none
     }
 
 

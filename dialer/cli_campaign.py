@@ -86,6 +86,10 @@ def register(sub: Any) -> None:
         "--machine-message",
         help="sound file left on answering machines (e.g. custom/nhi-call-back); 'none': hang up",
     )
+    put.add_argument(
+        "--script",
+        help="talk script operators read: a UTF-8 text file with {氏名}, {未納額}…; 'none': no script",
+    )
     put.set_defaults(func=_set)
     pre = csub.add_parser("preview", help="how many households the segment matches now (nothing changes)")
     pre.add_argument("id", type=int)

@@ -35,7 +35,7 @@ def _settings(status: str = "active", lines: str = "", operators: tuple[str, ...
         # no base (a form from before the check): everything posted is meant
         (("active", ""), None, ("paused", ""), [
             "caller_id", "calling_window", "dial_mode", "machine_message", "name", "operators", "pacing",
-            "retry_policy", "segment", "status"], []),
+            "retry_policy", "script", "segment", "status"], []),
     ],
 )  # fmt: skip
 def test_a_campaign_form_writes_what_its_page_changed(

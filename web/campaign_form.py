@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from campaigns import pacer, retry, segments, windows
+from campaigns import pacer, retry, scripts, segments, windows
 from dialer.jpformat import DASHES, is_japanese_number, phone_digits, phone_display
 from dialer.store.campaigns import SOUND, CampaignInfo, clean_name
 from dialer.store.db import is_id
@@ -100,6 +100,12 @@ def read(form: Mapping[str, Sequence[str]]) -> Parsed:
         out.errors["machine_message"] = "camp.err.machine_message"
     else:
         out.changes["machine_message"] = message or None
+    try:
+        out.changes["script"] = scripts.clean(one("script"))
+    except scripts.ScriptError as exc:  # the placeholders it does not know, named
+        out.errors["script"] = f"camp.err.script_{exc.reason}"
+        if exc.names:
+            out.details["script"] = " ".join("{" + n + "}" for n in exc.names)
     try:
         out.operators = sorted({int(x) for x in form.get("operators", [])})
     except ValueError:
@@ -280,6 +286,7 @@ def values(c: CampaignInfo) -> dict[str, Any]:
     }
     v["operators"] = [str(i) for i in c.operators]
     v["machine_message"] = c.machine_message or ""
+    v["script"] = c.script
     win = c.calling_window or {}
     for day in DAYS:
         spans = win.get(day)

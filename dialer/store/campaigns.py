@@ -30,6 +30,7 @@ class CampaignInfo:
     segment: dict[str, Any] | None = None  # as written (campaigns.segments.parse reads it)
     operators: tuple[int, ...] = ()  # assigned operators' user ids; none: every operator of the department
     machine_message: str | None = None  # sound file left on answering machines; None: hang up
+    script: str = ""  # the talk script operators read (campaigns/scripts.py); "": none
 
     def open_to(self, user_id: int) -> bool:
         """Whether this operator may take the campaign's calls."""
@@ -38,7 +39,7 @@ class CampaignInfo:
 
 _COLUMNS = (
     "id, department_id, name, dial_mode, caller_id, status, calling_window, retry_policy, pacing, segment, "
-    "machine_message, "
+    "machine_message, script, "
     "array(select o.user_id from campaign_operator o where o.campaign_id = campaign.id order by 1) as operators"
 )
 _JSONB = ("calling_window", "retry_policy", "pacing", "segment")
@@ -58,6 +59,7 @@ def _info(row: asyncpg.Record) -> CampaignInfo:
         segment=from_jsonb(row["segment"]),
         operators=tuple(row["operators"]),
         machine_message=row["machine_message"],
+        script=row["script"],
     )
 
 
@@ -83,7 +85,7 @@ async def listed(conn: Conn, department_id: str | None = None) -> list[CampaignI
     return [_info(r) for r in rows]
 
 
-SETTABLE = ("name", "dial_mode", "caller_id", "status", "machine_message", *_JSONB)
+SETTABLE = ("name", "dial_mode", "caller_id", "status", "machine_message", "script", *_JSONB)
 SOUND = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")  # a sound file as Asterisk names it (no ..)
 
 

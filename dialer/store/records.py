@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from campaigns import segments
+from campaigns import scripts, segments
 from campaigns.hours import TOKYO
 from dialer.jpformat import phone_display, wareki, wareki_fiscal_year, yen
 from dialer.store import db
@@ -49,6 +49,7 @@ class OperatorRecord:
     debts: list[DebtLine]
     total_unpaid_yen: int
     last_contact: date | None
+    script: str = ""  # the campaign's talk script filled in for this household ("": none)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -138,6 +139,8 @@ async def read_for_operator(
             json.dumps({"reason": reason, "attempt_id": attempt_id}),
             remote_addr,
         )
+        total = sum(d.unpaid_yen for d in lines if not d.time_barred)
+        script = await _script(conn, campaign_id, department_id, user_id, head, total)
     return OperatorRecord(
         household_id=household_id,
         household_no=head["household_no"],
@@ -149,9 +152,42 @@ async def read_for_operator(
         phone=phone["number"] if phone else None,
         phone_kind=phone["kind"] if phone else None,
         debts=lines,
-        total_unpaid_yen=sum(d.unpaid_yen for d in lines if not d.time_barred),
+        total_unpaid_yen=total,
         last_contact=last_contact,
+        script=script,
     )
+
+
+async def _script(
+    conn: db.Connection,
+    campaign_id: int | None,
+    department_id: str,
+    user_id: int,
+    head: asyncpg.Record,
+    total: int,
+) -> str:
+    """The call's campaign's talk script, filled in with what this record shows and who is calling
+    (a resident calling in, with no campaign: none)."""
+    if campaign_id is None:
+        return ""
+    row = await conn.fetchrow(
+        """select c.script, d.name_ja, d.callback_number, u.display_name
+           from campaign c join department d on d.id = c.department_id join app_user u on u.id = $3
+           where c.id = $1 and c.department_id = $2 and c.script <> ''""",
+        campaign_id,
+        department_id,
+        user_id,
+    )
+    if row is None:
+        return ""
+    return scripts.fill(
+        row["script"],
+        {
+            "name": head["name_kanji"] or "", "kana": head["name_kana"] or "", "household_no": head["household_no"],
+            "unpaid": yen(total), "operator": row["display_name"], "department": row["name_ja"],
+            "callback": phone_display(row["callback_number"]) if row["callback_number"] else "",
+        },
+    )  # fmt: skip
 
 
 async def debt_lines(

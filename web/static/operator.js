@@ -153,6 +153,8 @@
     shownHousehold = r.household_id;
     identityFor(r.household_id, String(msg.attempt_id || ""));
     setText("r-name", r.name_kanji);
+    setText("r-script", r.script || "");  // (text, never HTML: it holds the resident's name)
+    show($("script-box"), !!r.script);
     setText("r-kana", r.name_kana);
     setText("r-birth", !r.birth_date ? "" : english ? r.birth_date : r.display.birth + " (" + r.birth_date + ")");
     setText("r-address", (r.postal_code ? "〒" + r.postal_code + " " : "") + r.address);
