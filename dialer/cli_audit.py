@@ -15,7 +15,7 @@ import csv
 import io
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from campaigns.hours import TOKYO
 from dialer.config import Settings
@@ -63,11 +63,63 @@ def _cells(r: Any) -> list[str]:
     ]  # fmt: skip
 
 
-async def _audit(settings: Settings, args: argparse.Namespace) -> int:
+async def _households(conn: Any, args: argparse.Namespace) -> tuple[int, ...] | None:
+    """The internal ids of the household asked about (by 世帯番号, or the 宛名番号 of a person in
+    it now); None when none was asked about. Raises ConfigError when it is not in the department."""
+    from dialer.imports.values import clean
+
+    key = args.household if args.household is not None else args.resident
+    if key is None:
+        return None
+    sql = (
+        "select id from household where household_no = $1"
+        if args.household is not None
+        else "select household_id from person where atena_no = $1"
+    )
+    found = tuple(r[0] for r in await conn.fetch(sql, clean(key)[0]))
+    if not found:
+        what = "household (世帯番号)" if args.household is not None else "resident (宛名番号)"
+        raise ConfigError(
+            f"no {what} {clean(key)[0]!r} in department {args.department} (an erased one's entries"
+            " name it by its internal number only: search by --user or --action)"
+        )
+    return found
+
+
+async def _to_csv(conn: Any, sql: str, params: list[Any], out: BinaryIO, lang: str) -> int:
+    """The entries as CSV for Excel (UTF-8 with a BOM; no cell starts a formula), a page at a time."""
     from dialer import csvsafe
+
+    text = io.StringIO(newline="")
+    w = csv.writer(text, lineterminator="\r\n")
+    out.write("\ufeff".encode())
+    w.writerow(HEADINGS[lang])
+    rows = 0
+    async for r in conn.cursor(sql, *params):
+        rows += 1
+        w.writerow([csvsafe.cell(c) for c in _cells(r)])
+        if text.tell() > 1 << 16:
+            out.write(text.getvalue().encode())
+            text.seek(0)
+            text.truncate()
+    out.write(text.getvalue().encode())
+    return rows
+
+
+async def _to_table(conn: Any, sql: str, params: list[Any], lang: str) -> int:
+    """The entries one a line under the headings, a `-` where a cell is empty."""
+    rows = 0
+    async for r in conn.cursor(sql, *params):
+        rows += 1
+        if rows == 1:
+            print("  ".join(HEADINGS[lang]))
+        print("  ".join(c or "-" for c in _cells(r)))
+    return rows
+
+
+async def _audit(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.cli import with_pool
     from dialer.cli_data import _date_arg, _output
-    from dialer.imports.values import clean
     from dialer.store import audit, db, departments, users
     from dialer.who import os_user
 
@@ -77,9 +129,8 @@ async def _audit(settings: Settings, args: argparse.Namespace) -> int:
     if last < first:
         raise ConfigError("--to is before --from.")
     actions = tuple(a.strip() for a in (args.action or "").split(",") if a.strip())
-    out = _output(args.output) if args.output else None
 
-    async def body(pool: Any) -> None:
+    async def body(pool: Any) -> int:
         await departments.require(pool, args.department)
         login = None
         if args.user is not None:
@@ -87,66 +138,41 @@ async def _audit(settings: Settings, args: argparse.Namespace) -> int:
             if not await pool.fetchval("select exists (select 1 from app_user where login = $1)", login):
                 raise ConfigError(f"no user {login!r} (`dialer users list` shows them)")
         async with db.department(pool, args.department) as conn:
-            households: tuple[int, ...] | None = None
-            key = args.household if args.household is not None else args.resident
-            if key is not None:
-                key = clean(key)[0]
-                sql = (
-                    "select id from household where household_no = $1"
-                    if args.household is not None
-                    else "select household_id from person where atena_no = $1"
-                )
-                households = tuple(r[0] for r in await conn.fetch(sql, key))
-                if not households:
-                    what = "household (世帯番号)" if args.household is not None else "resident (宛名番号)"
-                    raise ConfigError(
-                        f"no {what} {key!r} in department {args.department} (an erased one's entries"
-                        " name it by its internal number only: search by --user or --action)"
-                    )
-            query = audit.Query(
-                args.department, first, last, user_login=login, household_ids=households,
-                actions=actions, unscoped=args.unscoped,
-            )  # fmt: skip
-            sql, params = audit.search_sql(query)
-            rows = 0
-            if out is not None:
-                out.write("\ufeff".encode())  # UTF-8 with a BOM: Excel reads it as such
-            text = io.StringIO(newline="")
-            w = csv.writer(text, lineterminator="\r\n")
-            if out is not None:
-                w.writerow(HEADINGS[args.lang])
-            async for r in conn.cursor(sql, *params):
-                rows += 1
-                if out is not None:
-                    w.writerow([csvsafe.cell(c) for c in _cells(r)])
-                    if text.tell() > 1 << 16:
-                        out.write(text.getvalue().encode())
-                        text.seek(0)
-                        text.truncate()
-                else:
-                    if rows == 1:
-                        print("  ".join(HEADINGS[args.lang]))
-                    print("  ".join(c or "-" for c in _cells(r)))
-            if out is not None:
-                out.write(text.getvalue().encode())
+            households = await _households(conn, args)
+            # The reading is recorded before anything is read, on its own: a read cut short (Ctrl-C,
+            # `| head`, a full disk) is still in the log. The household by its internal number only:
+            # the log outlives the resident's erasure, their numbers must not (as inbound.identify).
             asked = {
-                "from": first.isoformat(), "to": last.isoformat(), "user": login, "household": args.household,
-                "resident": args.resident, "actions": list(actions), "unscoped": args.unscoped,
+                "from": first.isoformat(), "to": last.isoformat(), "user": login,
+                "by": "household" if args.household is not None else "resident" if args.resident is not None else None,
+                "household_ids": list(households) if households is not None else None,
+                "actions": list(actions), "unscoped": args.unscoped,
+                "to_file": args.output is not None,
             }  # fmt: skip
             await audit.record(
                 conn, action="audit.read", user_id=None, department_id=args.department,
-                detail={"asked": {k: v for k, v in asked.items() if v}, "rows": rows, "os_user": os_user(),
-                        "to_file": out is not None},
+                detail={"asked": {k: v for k, v in asked.items() if v}, "os_user": os_user()},
             )  # fmt: skip
-        print(
-            f"{rows} entries written to {args.output}"
-            if out is not None
-            else f"{rows} entries ({args.department}, {first.isoformat()}〜{last.isoformat()})"
-        )
+        query = audit.Query(
+            args.department, first, last, user_login=login, household_ids=households,
+            actions=actions, unscoped=args.unscoped,
+        )  # fmt: skip
+        sql, params = audit.search_sql(query)
+        async with db.department(pool, args.department) as conn:
+            if args.output is None:
+                return await _to_table(conn, sql, params, args.lang)
+            with _output(args.output) as out:  # (opened once every option was found good)
+                return await _to_csv(conn, sql, params, out, args.lang)
 
-    try:
-        await with_pool(settings, body)
-    finally:
-        if out is not None:
-            out.close()
+    found: list[int] = []
+
+    async def run(pool: Any) -> None:
+        found.append(await body(pool))
+
+    await with_pool(settings, run)
+    print(
+        f"{found[0]} entries written to {args.output}"
+        if args.output is not None
+        else f"{found[0]} entries ({args.department}, {first.isoformat()}〜{last.isoformat()})"
+    )
     return 0

@@ -32,9 +32,19 @@ async def _entries(pool: asyncpg.Pool) -> dict[str, int]:
         ("record.view", w.operator.id, "nhi", "household", mine, {"reason": "progressive"}),
         ("disposition.save", w.operator.id, "nhi", "attempt", call.id, {"code": "promise"}),
         ("inbound.identify", w.operator.id, "nhi", "attempt", 999, {"found": True, "household_id": mine}),
+        (
+            "listen",
+            w.supervisor.id,
+            "nhi",
+            "operator",
+            w.operator.id,
+            {"mode": "listen", "attempt_id": call.id},
+        ),
         ("record.view", w.supervisor.id, "nhi", "household", other, {"reason": "listen"}),
         ("export", w.supervisor.id, "nhi", "results", "", {"rows": 2}),
         ("login.failed", None, None, "", "", {"login": "op1"}),
+        ("login.failed", None, None, "", "", {"login": "tx1"}),  # another department's user
+        ("login.failed", None, None, "", "", {"login": "?ab"}),  # an ID that is nobody's
         ("record.view", tax_op.id, "tax", "household", tax_house, {"reason": "preview"}),
     ):
         await audit.record(
@@ -64,7 +74,7 @@ async def test_the_privacy_officer_reads_who_did_what_about_a_household(
         env, "audit", "--department", "nhi", "--household", "Ｈ２００１"
     )  # full-width
     assert code == 0, err
-    assert actions(out) == ["record.view", "disposition.save", "inbound.identify"], out
+    assert actions(out) == ["record.view", "disposition.save", "inbound.identify", "listen"], out
     assert out.splitlines()[0].split("  ") == [
         "日時",
         "ユーザーID",
@@ -84,13 +94,13 @@ async def test_the_privacy_officer_reads_who_did_what_about_a_household(
         '{"reason": "progressive"}',
         "10.0.0.8",
     ]
-    assert out.splitlines()[-1].startswith("3 entries (nhi, ")
+    assert out.splitlines()[-1].startswith("4 entries (nhi, ")
     assert "tx1" not in out
     code, out, err = await _run(env, "audit", "--department", "nhi", "--resident", "AH2001")
-    assert (code, actions(out)) == (0, ["record.view", "disposition.save", "inbound.identify"]), err
+    assert (code, actions(out)) == (0, ["record.view", "disposition.save", "inbound.identify", "listen"]), err
 
     code, out, err = await _run(env, "audit", "--department", "nhi", "--user", "sv1")
-    assert (code, actions(out)) == (0, ["record.view", "export"]), err
+    assert (code, actions(out)) == (0, ["listen", "record.view", "export"]), err
     code, out, err = await _run(env, "audit", "--department", "nhi", "--action", "record.,export")
     assert (code, actions(out)) == (0, ["record.view", "record.view", "export"]), err
     code, out, err = await _run(env, "audit", "--department", "nhi", "--action", "record")  # not a prefix
@@ -120,8 +130,11 @@ async def test_the_privacy_officer_reads_who_did_what_about_a_household(
     )
     assert len(reads) == 9
     first = json.loads(reads[0]["detail"])
-    assert (reads[0]["department_id"], first["asked"]["household"], first["rows"]) == ("nhi", "Ｈ２００１", 3)
+    assert (reads[0]["department_id"], first["asked"]["by"], first["asked"]["household_ids"]) == (
+        "nhi", "household", [ids["mine"]]
+    )  # fmt: skip
     assert "os_user" in first
+    assert not any("2001" in r["detail"] for r in reads)  # the number typed outlives no erasure (review)
 
 
 async def test_bad_audit_options_say_what_is_wrong(tmp_path: Path, db_dsn: str, pool: asyncpg.Pool) -> None:
@@ -144,8 +157,32 @@ async def test_bad_audit_options_say_what_is_wrong(tmp_path: Path, db_dsn: str, 
         code, _, err = await _run(env, "audit", *args)
         assert code == 2, (args, err)
         _one_clear_line(err, message)
+    kept = tmp_path / "kept.csv"
+    kept.write_text("an earlier export")
+    code, _, err = await _run(env, "audit", "--department", "nhi", "--household", "H9", "--output", str(kept))
+    assert (code, kept.read_text()) == (2, "an earlier export"), err  # a typo empties no file (review)
     code, _, err = await _run(
         env, "audit", "--department", "nhi", "--household", "H2001", "--resident", "AH2001"
     )
     assert (code, "not allowed with argument" in err) == (2, True), err
     assert await pool.fetchval("select count(*) from audit_log where action = 'audit.read'") == 0
+
+
+async def test_a_day_is_a_tokyo_day(tmp_path: Path, db_dsn: str, pool: asyncpg.Pool) -> None:
+    w = await factory.world(pool)
+    for at in ("2026-04-30 14:59:59+00", "2026-04-30 15:00:00+00"):  # 23:59:59 and 0:00 in Tokyo
+        await pool.execute(
+            """insert into audit_log (at, user_id, department_id, action, object_type, object_id)
+               values ($1::text::timestamptz, $2, 'nhi', 'record.view', 'household', $1)""",
+            at,
+            w.operator.id,
+        )
+    env = _env(tmp_path, DATABASE_URL=db_dsn, LOG_LEVEL="warning")
+    for first, last, shown in (
+        ("2026-04-30", "2026-04-30", ["2026-04-30 23:59:59"]),
+        ("2026-05-01", "R8.5.1", ["2026-05-01 00:00:00"]),
+        ("令和8年4月30日", "2026-05-01", ["2026-04-30 23:59:59", "2026-05-01 00:00:00"]),
+    ):
+        code, out, err = await _run(env, "audit", "--department", "nhi", "--from", first, "--to", last)
+        assert code == 0, err
+        assert [line.split("  ")[0] for line in out.splitlines()[1:-1]] == shown, (first, last)

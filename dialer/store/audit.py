@@ -44,20 +44,21 @@ class Query:
     first: date
     last: date
     user_login: str | None = None
-    household_ids: tuple[int, ...] | None = None  # None: any; (): a household that is not there
+    household_ids: tuple[int, ...] | None = None  # None: any
     actions: tuple[str, ...] = ()  # exact, or a prefix ending in "." (record.)
-    unscoped: bool = False  # also the entries of no department (failed logins, server-wide changes)
-
-
-ENTRY_COLUMNS = ("at", "login", "user_name", "action", "object_type", "object_id", "detail", "remote_addr")
+    unscoped: bool = False  # also the entries of no department about the department's own users
 
 
 def search_sql(q: Query) -> tuple[str, list[Any]]:
     """The select for the query's entries, oldest first, and its parameters. Entries about a
-    household: its record views, lookups that found it, and what was done on its calls."""
+    household: its record views, lookups that found it, and what was done on or about its calls
+    (an outcome saved, a supervisor listening in)."""
     args: list[Any] = [q.department_id, q.first, q.last + timedelta(days=1)]
+    # entries of no department: failed logins and lockouts of the department's users, changes to them
+    unscoped = """ or (l.department_id is null and (u.department_id = $1 or l.detail ->> 'login' in
+                        (select x.login from app_user x where x.department_id = $1)))"""
     where = [
-        "(l.department_id = $1" + (" or l.department_id is null)" if q.unscoped else ")"),
+        f"(l.department_id = $1{unscoped if q.unscoped else ''})",
         "l.at >= ($2::date::timestamp at time zone 'Asia/Tokyo')",
         "l.at < ($3::date::timestamp at time zone 'Asia/Tokyo')",
     ]
@@ -65,13 +66,14 @@ def search_sql(q: Query) -> tuple[str, list[Any]]:
         args.append(q.user_login)
         where.append(f"u.login = ${len(args)}")
     if q.household_ids is not None:
-        args.append([str(h) for h in q.household_ids])
+        args.append(list(q.household_ids))
         n = len(args)
+        calls = f"(select a.id::text from attempt a where a.household_id = any(${n}::bigint[]))"
         where.append(
-            f"""((l.object_type = 'household' and l.object_id = any(${n}::text[]))
-                 or l.detail ->> 'household_id' = any(${n}::text[])
-                 or (l.object_type = 'attempt' and l.object_id in
-                     (select a.id::text from attempt a where a.household_id::text = any(${n}::text[]))))"""
+            f"""((l.object_type = 'household' and l.object_id = any(${n}::bigint[]::text[]))
+                 or l.detail ->> 'household_id' = any(${n}::bigint[]::text[])
+                 or (l.object_type = 'attempt' and l.object_id in {calls})
+                 or l.detail ->> 'attempt_id' in {calls})"""
         )
     if q.actions:
         args.append(list(q.actions))
