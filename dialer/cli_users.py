@@ -75,7 +75,7 @@ def _show(u: Any, locked: bool = False) -> str:
     return (
         f"{user.login:<16} {user.role:<10} {user.department_id or '(all)':<8} "
         f"ext {user.extension or '-':<8} {('pbx ' + user.pbx) if user.pbx else '':<10}"
-        f"{state:<9} {user.display_name}"
+        f"{state:<16} {user.display_name}"
     ).rstrip()
 
 
@@ -173,9 +173,10 @@ async def _unlock(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError("dialer users unlock: give a user ID, or --address and the computer's address.")
     if args.address is not None:
         try:
-            address = str(ipaddress.ip_address(args.address.strip()))
+            ipaddress.ip_address(args.address.strip())
         except ValueError:
             raise ConfigError(f"dialer users unlock: {args.address!r} is not an IP address.") from None
+        address = users.address_of(args.address)
 
     async def body(pool: Any) -> None:
         if args.login is not None:

@@ -249,6 +249,10 @@ async def test_a_locked_login_is_lifted_by_an_administrator_or_a_new_password(
         code, _, err = await _run(env, "users", "set", "sv1", "--password", stdin=b"another-long-one\n")
         assert code == 0, err
         assert await page.login("sv1", "another-long-one", page="/supervisor") == 200
+        lifted = await pool.fetchval(
+            "select detail from audit_log where action = 'login.unlocked' and object_id = 'sv1'"
+        )
+        assert (json.loads(lifted)["new_password"], json.loads(lifted)["failures"]) == (True, 5)
 
         for bad, message in (
             ((), "give a user ID, or --address"),

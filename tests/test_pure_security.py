@@ -45,3 +45,19 @@ def test_when_a_preview_may_be_skipped(shown_s_ago: float, skips_s_ago: list[flo
 def test_which_passwords_are_refused(password: str, login: str, refused: str | None) -> None:
     problem = users.password_problem(password, login)
     assert (problem is None) if refused is None else (refused in (problem or ""))
+
+
+@pytest.mark.parametrize(
+    ("remote", "counted_as"),
+    [
+        ("10.0.0.7", "10.0.0.7"),
+        ("::ffff:10.0.0.7", "10.0.0.7"),  # IPv4 through a dual-stack socket (HTTP_HOST=::)
+        (" 10.0.0.7 ", "10.0.0.7"),
+        ("2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1"),
+        ("", ""),
+        ("/run/dialer.sock", "/run/dialer.sock"),  # not an address: as it is
+    ],
+)
+def test_a_computers_address_is_counted_one_way(remote: str, counted_as: str) -> None:
+    """The address `dialer users unlock --address` is given matches the one failures were recorded under."""
+    assert users.address_of(remote) == counted_as

@@ -19,8 +19,6 @@ from web.i18n import CATALOG, LANGS
 from web.keys import ENGINE, HUB, POOL, SETTINGS
 from web.progress import PROGRESS
 
-# After this many failed logins for one user ID within the window, logins are refused for a while.
-
 # An id in a path: at most 18 digits, so always a bigint; anything longer is no page (404).
 ID = r"{id:\d{1,18}}"
 
@@ -126,7 +124,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     # one that finds the ID being checked elsewhere is refused (429) rather than waiting.
     # One address trying many IDs (one password against every ID: a lockout by ID never trips) is
     # refused after LOGIN_FAILURES_PER_ADDRESS failures in the window, whichever ID comes next.
-    per_address, remote = request.app[SETTINGS].login_failures_per_address, request.remote or ""
+    per_address = request.app[SETTINGS].login_failures_per_address
+    remote = users.address_of(request.remote or "")
     async with _LOGIN_LOCKS.setdefault(login_id, asyncio.Lock()), pool.acquire() as conn, conn.transaction():
         key = await users.failure_key(conn, login_id)  # what the log keeps (never a password typed as an ID)
         if not await conn.fetchval(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
 import unicodedata
 from collections.abc import Mapping
@@ -274,6 +275,19 @@ async def authenticate(conn: Conn, login: str, password: str) -> User | None:
         verify_password(password, DUMMY_HASH)
         return None
     return User.from_row(row) if verify_password(password, row["password_hash"]) else None
+
+
+def address_of(remote: str) -> str:
+    """A computer's address as the lockout counts it: an IPv4 address seen through an IPv6 socket
+    (::ffff:10.0.0.7) is 10.0.0.7, and IPv6 is written compressed, so that the address typed to
+    `dialer users unlock --address` is the one the failures were recorded under. Not an address
+    (a Unix socket): as it is."""
+    try:
+        ip = ipaddress.ip_address(remote.strip())
+    except ValueError:
+        return remote
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return str(mapped or ip)
 
 
 LOCKOUT_FAILURES = 5  # failed logins to one user ID within LOCKOUT_WINDOW lock it for the rest of it
