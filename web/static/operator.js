@@ -17,14 +17,17 @@
   function show(el, on) { el.hidden = !on; }
   function setText(id, text) { $(id).textContent = text || ""; }
 
-  function keepFocus() {
-    const el = document.activeElement;
-    if (el && el !== document.body && !el.disabled && !el.closest("[hidden]")) return;
-    $("state").focus();
+  // A button pressed and gone (hidden or disabled by the new state): the focus goes to the record's
+  // heading (or the outcome form's), never onto another button (a second Enter must not hang up
+  // the call just placed), and not to the live state (it would be read twice).
+  function keepFocus(had) {
+    if (!had || had === document.body || !(had.disabled || had.closest("[hidden]"))) return;
+    ($("rec").hidden ? $("disp-h") : $("rec-h")).focus({ preventScroll: true });
   }
   function renderAgent(a) {
     agent = a;
-    setTimeout(keepFocus, 0);
+    const had = document.activeElement;
+    setTimeout(() => keepFocus(had), 0);
     setTimeout(leaveWhenPaused, 0);  // (a logout waiting for the pause)
     since = a.since;
     const badge = $("state");
@@ -340,17 +343,21 @@
       return true;
     }
     const unplaced = [];  // errors with no field of their own on the form (the call itself, say)
+    let marked = null;  // the first field marked now (an earlier call's refusal marks nothing here)
     for (const [field, key] of Object.entries(res.data.fields || {})) {
       const slot = current ? form.querySelector('.field-error[data-for="' + field + '"]') : null;
       const detail = (res.data.details || {})[field];  // e.g. the hours a call-back may be given that day
       const text = t(key) + (detail ? " (" + detail + ")" : "");
       if (slot) slot.textContent = text; else unplaced.push(text);
-      const input = slot ? (field === "code" ? form.querySelector("fieldset.codes") : form.elements[field]) : null;
-      if (input && input.setAttribute) input.setAttribute("aria-invalid", "true");
+      const input = slot ? (field === "code" ? form.querySelector("input[name=code]") : form.elements[field]) : null;
+      if (input && input.setAttribute) {
+        if (field === "code") form.querySelectorAll("input[name=code]").forEach((r) => r.setAttribute("aria-invalid", "true"));
+        else input.setAttribute("aria-invalid", "true");
+        marked = marked || input;
+      }
     }
     // the first field to correct has the focus (its message is read with it: aria-describedby)
-    const wrong = form.querySelector("[aria-invalid=true]");
-    if (wrong) (wrong.matches("fieldset") ? wrong.querySelector("input") : wrong).focus();
+    if (marked) marked.focus();
     // A correction saved while the first was already on its way, which got stored: said as such
     // (the correction is not lost without a word: it goes to 経過記録 by staff)
     const late = item.corrects && res.data.error === "error.already_recorded";
