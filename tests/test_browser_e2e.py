@@ -109,7 +109,7 @@ async def test_operator_login_ready_screen_pop_disposition(
     await page.get_by_test_id("hangup").press("Enter")
     await expect(page.get_by_test_id("agent-state")).to_have_text("待機中")
     await expect(page.get_by_test_id("rec-name")).to_be_hidden()  # the call is over: gone from the screen
-    await expect(page.locator("#disp-h")).to_be_focused()  # not lost with the button, nor on another (QA)
+    await expect(page.locator("#rec-h")).to_be_focused()  # not lost with the button, nor on another (QA)
     await page.screenshot(path=str(ARTIFACTS / "operator-after-call.png"), full_page=True)
 
     row = await pool.fetchrow(

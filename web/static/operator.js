@@ -14,20 +14,19 @@
   let lastNotice = "";  // the notice last shown (the campaign list is read again when one appears)
   let leaving = false;  // ログアウト pressed while taking calls: it follows the pause
 
-  function show(el, on) { el.hidden = !on; }
+  function show(el, on) {
+    if (!on && !el.hidden && el.contains(document.activeElement)) land();
+    el.hidden = !on;
+  }
   function setText(id, text) { $(id).textContent = text || ""; }
 
-  // A button pressed and gone (hidden or disabled by the new state): the focus goes to the record's
-  // heading (or the outcome form's), never onto another button (a second Enter must not hang up
-  // the call just placed), and not to the live state (it would be read twice).
-  function keepFocus(had) {
-    if (!had || had === document.body || !(had.disabled || had.closest("[hidden]"))) return;
-    ($("rec").hidden ? $("disp-h") : $("rec-h")).focus({ preventScroll: true });
-  }
+  // What has the focus goes (a button hidden or disabled by the new state, a form leaving): the focus
+  // goes to the record card's heading (always there; the next record comes under it), never onto
+  // another button (a second Enter must not hang up the call just placed), nor to the live state.
+  function land() { $("rec-h").focus({ preventScroll: true }); }
   function renderAgent(a) {
     agent = a;
-    const had = document.activeElement;
-    setTimeout(() => keepFocus(had), 0);
+    setTimeout(() => { const el = document.activeElement; if (el && el.disabled) land(); }, 0);
     setTimeout(leaveWhenPaused, 0);  // (a logout waiting for the pause)
     since = a.since;
     const badge = $("state");
@@ -42,6 +41,7 @@
     // (ready with a 休憩 waiting for a ringing call: 受付開始 calls the pause off)
     $("ready").disabled = !(["offline", "paused"].includes(a.state) || (a.state === "ready" && a.pause_after_call));
     $("campaign").disabled = !["offline", "paused"].includes(a.state);
+    $("pause").disabled = ["offline", "paused"].includes(a.state);  // (QA: pressable, and said nothing)
     if (a.campaign) {
       $("campaign").value = String(a.campaign.id);
       // its mode changed by a supervisor: the list says the old one until read again (QA)
