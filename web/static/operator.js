@@ -211,8 +211,13 @@
     }
   }
 
+  let hungUp = "";  // the call the last 切断 ended
   async function command(name, body) {
     const res = await postJSON("/api/agent/" + name, body, csrf);
+    const call = name === "hangup" && body ? String(body.attempt_id) : "";
+    if (call && res.ok) hungUp = call;
+    // 切断 pressed twice: the second names the call the first ended; nothing to say (QA: a false error)
+    if (call && call === hungUp && res.data.error === "error.no_call") return;
     if (!res.ok) { const n = $("notice"); n.textContent = t(res.data.error || "error.generic"); show(n, true); refusedWith = res.data.error; }
     if (!res.ok && res.data.error === "error.not_assigned") refreshCampaigns();
     if (!res.ok && res.data.error === "error.too_many_skips") {  // the hour's skips are used: not pressable (QA)
