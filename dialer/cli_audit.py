@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,8 +23,18 @@ from dialer.config import Settings
 from dialer.errors import ConfigError
 
 HEADINGS = {
-    "ja": ("日時", "ユーザーID", "氏名", "操作", "対象", "対象番号", "詳細", "端末"),
-    "en": ("time (Tokyo)", "user ID", "name", "action", "object", "object id", "detail", "address"),
+    "ja": ("日時", "ユーザーID", "氏名", "操作", "対象", "対象番号", "世帯番号", "詳細", "端末"),
+    "en": (
+        "time (Tokyo)",
+        "user ID",
+        "name",
+        "action",
+        "object",
+        "object id",
+        "household",
+        "detail",
+        "address",
+    ),
 }
 
 
@@ -40,7 +51,7 @@ def register(sub: Any) -> None:
     who.add_argument("--resident", help="only what concerns this resident's household (宛名番号)")
     aud.add_argument(
         "--action",
-        help="only these actions, comma-separated; one ending in '.' takes all under it (record.,export)",
+        help="only these actions, comma-separated, each with those under it (record: record.view; listen)",
     )
     aud.add_argument(
         "--unscoped",
@@ -52,6 +63,10 @@ def register(sub: Any) -> None:
     aud.set_defaults(func=_audit)
 
 
+def _entries(n: int) -> str:
+    return "entry" if n == 1 else "entries"
+
+
 def _when(at: datetime) -> str:
     return at.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -59,13 +74,13 @@ def _when(at: datetime) -> str:
 def _cells(r: Any) -> list[str]:
     return [
         _when(r["at"]), r["login"] or "", r["user_name"] or "", r["action"], r["object_type"], r["object_id"],
-        "" if r["detail"] in ("{}", None) else r["detail"], r["remote_addr"],
+        r["household_no"] or "", "" if r["detail"] in ("{}", None) else r["detail"], r["remote_addr"],
     ]  # fmt: skip
 
 
 async def _households(conn: Any, args: argparse.Namespace) -> tuple[int, ...] | None:
     """The internal ids of the household asked about (by 世帯番号, or the 宛名番号 of a person in
-    it now); None when none was asked about. Raises ConfigError when it is not in the department."""
+    it now): () when it is not in the department; None when none was asked about."""
     from dialer.imports.values import clean
 
     key = args.household if args.household is not None else args.resident
@@ -76,14 +91,18 @@ async def _households(conn: Any, args: argparse.Namespace) -> tuple[int, ...] | 
         if args.household is not None
         else "select household_id from person where atena_no = $1"
     )
-    found = tuple(r[0] for r in await conn.fetch(sql, clean(key)[0]))
-    if not found:
-        what = "household (世帯番号)" if args.household is not None else "resident (宛名番号)"
-        raise ConfigError(
-            f"no {what} {clean(key)[0]!r} in department {args.department} (an erased one's entries"
-            " name it by its internal number only: search by --user or --action)"
-        )
-    return found
+    return tuple(r[0] for r in await conn.fetch(sql, clean(key)[0]))
+
+
+def _not_found(args: argparse.Namespace) -> ConfigError:
+    from dialer.imports.values import clean
+
+    what = "household (世帯番号)" if args.household is not None else "resident (宛名番号)"
+    key = clean(args.household if args.household is not None else args.resident)[0]
+    return ConfigError(
+        f"no {what} {key!r} in department {args.department} (an erased one's entries name it by"
+        " its internal number only: search by --user or --action)"
+    )
 
 
 async def _to_csv(conn: Any, sql: str, params: list[Any], out: BinaryIO, lang: str) -> int:
@@ -135,24 +154,30 @@ async def _audit(settings: Settings, args: argparse.Namespace) -> int:
         login = None
         if args.user is not None:
             login = users.login_id(args.user)
-            if not await pool.fetchval("select exists (select 1 from app_user where login = $1)", login):
+            row = await pool.fetchrow("select department_id from app_user where login = $1", login)
+            if row is None:
                 raise ConfigError(f"no user {login!r} (`dialer users list` shows them)")
+            if row["department_id"] not in (None, args.department):
+                print(f"note: {login} belongs to department {row['department_id']}: what they did is"
+                      f" in its log (--department {row['department_id']})", file=sys.stderr)  # fmt: skip
         async with db.department(pool, args.department) as conn:
             households = await _households(conn, args)
             # The reading is recorded before anything is read, on its own: a read cut short (Ctrl-C,
-            # `| head`, a full disk) is still in the log. The household by its internal number only:
-            # the log outlives the resident's erasure, their numbers must not (as inbound.identify).
+            # `| head`, a full disk) is still in the log, and so is a look-up that found nobody. The
+            # household by its internal number only: the log outlives the resident's erasure, their
+            # numbers must not (as inbound.identify).
             asked = {
                 "from": first.isoformat(), "to": last.isoformat(), "user": login,
                 "by": "household" if args.household is not None else "resident" if args.resident is not None else None,
-                "household_ids": list(households) if households is not None else None,
-                "actions": list(actions), "unscoped": args.unscoped,
-                "to_file": args.output is not None,
+                "household_ids": list(households) if households else None, "found": False if households == () else None,
+                "actions": list(actions), "unscoped": args.unscoped, "to_file": args.output is not None,
             }  # fmt: skip
             await audit.record(
                 conn, action="audit.read", user_id=None, department_id=args.department,
-                detail={"asked": {k: v for k, v in asked.items() if v}, "os_user": os_user()},
+                detail={"asked": {k: v for k, v in asked.items() if v is not None and v != []}, "os_user": os_user()},
             )  # fmt: skip
+        if households == ():
+            raise _not_found(args)
         query = audit.Query(
             args.department, first, last, user_login=login, household_ids=households,
             actions=actions, unscoped=args.unscoped,
@@ -171,8 +196,8 @@ async def _audit(settings: Settings, args: argparse.Namespace) -> int:
 
     await with_pool(settings, run)
     print(
-        f"{found[0]} entries written to {args.output}"
+        f"{found[0]} {_entries(found[0])} written to {args.output}"
         if args.output is not None
-        else f"{found[0]} entries ({args.department}, {first.isoformat()}〜{last.isoformat()})"
+        else f"{found[0]} {_entries(found[0])} ({args.department}, {first.isoformat()}〜{last.isoformat()})"
     )
     return 0

@@ -82,6 +82,7 @@ async def test_the_privacy_officer_reads_who_did_what_about_a_household(
         "操作",
         "対象",
         "対象番号",
+        "世帯番号",
         "詳細",
         "端末",
     ]
@@ -91,6 +92,7 @@ async def test_the_privacy_officer_reads_who_did_what_about_a_household(
         "record.view",
         "household",
         str(ids["mine"]),
+        "H2001",  # (the household's number beside its internal one, while it is kept)
         '{"reason": "progressive"}',
         "10.0.0.8",
     ]
@@ -103,7 +105,11 @@ async def test_the_privacy_officer_reads_who_did_what_about_a_household(
     assert (code, actions(out)) == (0, ["listen", "record.view", "export"]), err
     code, out, err = await _run(env, "audit", "--department", "nhi", "--action", "record.,export")
     assert (code, actions(out)) == (0, ["record.view", "record.view", "export"]), err
-    code, out, err = await _run(env, "audit", "--department", "nhi", "--action", "record")  # not a prefix
+    code, out, err = await _run(env, "audit", "--department", "nhi", "--action", "record")  # as record.
+    assert (code, actions(out)) == (0, ["record.view", "record.view"]), err
+    code, out, err = await _run(
+        env, "audit", "--department", "nhi", "--action", "rec"
+    )  # not a part of a name
     assert (code, out.startswith("0 entries (nhi, ")) == (0, True), err
     code, out, err = await _run(
         env, "audit", "--department", "nhi", "--from", "2000-01-01", "--to", "2100-01-01"
@@ -111,6 +117,12 @@ async def test_the_privacy_officer_reads_who_did_what_about_a_household(
     assert (code, actions(out).count("record.view")) == (0, 3), err  # the one two days ago too
     code, out, err = await _run(env, "audit", "--department", "nhi", "--action", "login.")
     assert (code, out.startswith("0 entries")) == (0, True), err  # a failed login belongs to no department
+    code, out, err = await _run(
+        env, "audit", "--department", "nhi", "--user", "op1", "--unscoped", "--action", "login"
+    )
+    assert (code, actions(out)) == (0, ["login.failed"]), err  # their failed login names them by the ID typed
+    code, out, err = await _run(env, "audit", "--department", "nhi", "--user", "tx1")
+    assert (code, out.startswith("0 entries"), "belongs to department tax" in err) == (0, True, True), err
     code, out, err = await _run(env, "audit", "--department", "nhi", "--unscoped", "--action", "login.")
     assert (code, actions(out)) == (0, ["login.failed"]), err
     assert out.splitlines()[1].split("  ")[1:3] == ["-", "-"]  # (no user: an empty cell is shown as -)
@@ -119,7 +131,7 @@ async def test_the_privacy_officer_reads_who_did_what_about_a_household(
     code, out, err = await _run(
         env, "audit", "--department", "nhi", "--output", str(csv_file), "--lang", "en", "--action", "export"
     )
-    assert (code, out.strip()) == (0, f"1 entries written to {csv_file}"), err
+    assert (code, out.strip()) == (0, f"1 entry written to {csv_file}"), err
     data = csv_file.read_bytes()
     assert data.startswith(b"\xef\xbb\xbftime (Tokyo),user ID,")
     assert data.decode("utf-8-sig").splitlines()[1].endswith(",'=10.0.0.9")  # no formula for Excel
@@ -128,7 +140,7 @@ async def test_the_privacy_officer_reads_who_did_what_about_a_household(
     reads = await pool.fetch(
         "select department_id, detail from audit_log where action = 'audit.read' order by id"
     )
-    assert len(reads) == 9
+    assert len(reads) == 12
     first = json.loads(reads[0]["detail"])
     assert (reads[0]["department_id"], first["asked"]["by"], first["asked"]["household_ids"]) == (
         "nhi", "household", [ids["mine"]]
@@ -165,7 +177,12 @@ async def test_bad_audit_options_say_what_is_wrong(tmp_path: Path, db_dsn: str, 
         env, "audit", "--department", "nhi", "--household", "H2001", "--resident", "AH2001"
     )
     assert (code, "not allowed with argument" in err) == (2, True), err
-    assert await pool.fetchval("select count(*) from audit_log where action = 'audit.read'") == 0
+    refused = await pool.fetch("select detail from audit_log where action = 'audit.read'")
+    # a look-up that found nobody is a reading too, recorded without the number typed
+    assert [
+        (json.loads(r["detail"])["asked"]["found"], "H9" in r["detail"] or "2002" in r["detail"])
+        for r in refused
+    ] == [(False, False)] * 3
 
 
 async def test_a_day_is_a_tokyo_day(tmp_path: Path, db_dsn: str, pool: asyncpg.Pool) -> None:

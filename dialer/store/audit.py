@@ -45,7 +45,7 @@ class Query:
     last: date
     user_login: str | None = None
     household_ids: tuple[int, ...] | None = None  # None: any
-    actions: tuple[str, ...] = ()  # exact, or a prefix ending in "." (record.)
+    actions: tuple[str, ...] = ()  # each with those under it: record (record.view…), listen (listen.stop…)
     unscoped: bool = False  # also the entries of no department about the department's own users
 
 
@@ -62,9 +62,11 @@ def search_sql(q: Query) -> tuple[str, list[Any]]:
         "l.at >= ($2::date::timestamp at time zone 'Asia/Tokyo')",
         "l.at < ($3::date::timestamp at time zone 'Asia/Tokyo')",
     ]
-    if q.user_login is not None:
+    if q.user_login is not None:  # (their failed logins name them only by the ID typed)
         args.append(q.user_login)
-        where.append(f"u.login = ${len(args)}")
+        where.append(
+            f"(u.login = ${len(args)} or (l.user_id is null and l.detail ->> 'login' = ${len(args)}))"
+        )
     if q.household_ids is not None:
         args.append(list(q.household_ids))
         n = len(args)
@@ -80,11 +82,19 @@ def search_sql(q: Query) -> tuple[str, list[Any]]:
         n = len(args)
         where.append(
             f"""exists (select 1 from unnest(${n}::text[]) w
-                        where l.action = w or (right(w, 1) = '.' and starts_with(l.action, w)))"""
+                        where l.action = w or starts_with(l.action, rtrim(w, '.') || '.'))"""
         )
+    # the household an entry is about, by its 世帯番号 while it is kept (a view, a call's outcome)
+    number = "l.object_id ~ '^[0-9]{1,18}$'"
     sql = f"""select l.at, u.login, u.display_name as user_name, l.action, l.object_type, l.object_id,
-                     l.detail::text as detail, l.remote_addr
+                     hh.household_no, l.detail::text as detail, l.remote_addr
               from audit_log l left join app_user u on u.id = l.user_id
+              left join lateral (
+                  select h.household_no from household h
+                  where h.id = case when l.object_type = 'household' and {number} then l.object_id::bigint
+                                    when l.object_type = 'attempt' and {number}
+                                    then (select a.household_id from attempt a where a.id = l.object_id::bigint)
+                               end) hh on true
               where {" and ".join(where)}
               order by l.at, l.id"""
     return sql, args
