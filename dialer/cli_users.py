@@ -88,6 +88,8 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
         locked = await users.locked_logins(pool)
         for u in await users.listed(pool, args.department):
             print(_show(u, u.user.login in locked))
+        if addresses := await users.locked_addresses(pool, settings.login_failures_per_address):
+            print(f"logins refused from: {', '.join(addresses)} (dialer users unlock --address ...)")
 
     await with_pool(settings, body)
     return 0
@@ -192,6 +194,9 @@ async def _unlock(settings: Settings, args: argparse.Namespace) -> int:
             if locked
             else f"{what} was not locked ({n} failed logins in the last 15 minutes); recorded anyway"
         )
+        addresses = await users.locked_addresses(pool, settings.login_failures_per_address)
+        if not locked and args.login is not None and addresses:  # (the person may be at a locked computer)
+            print(f"logins are refused from: {', '.join(addresses)} (dialer users unlock --address ...)")
 
     await with_pool(settings, body)
     return 0

@@ -279,6 +279,12 @@ async def test_an_address_locked_by_failed_logins_is_lifted_by_an_administrator(
             for login in ("op1", "sv1", "op1"):
                 assert await page.login(login, "wrong-password") == 401
             assert await page.login("sv1", factory.PASSWORD, page="/supervisor") == 429
+            code, out, _ = await _run(env, "users", "list")
+            assert (
+                out.splitlines()[-1] == "logins refused from: 127.0.0.1 (dialer users unlock --address ...)"
+            )
+            code, out, err = await _run(env, "users", "unlock", "sv1")  # the ID is not what is locked: said
+            assert "logins are refused from: 127.0.0.1" in out, err
             code, out, err = await _run(env, "users", "unlock", "--address", " 127.0.0.1 ")
             assert (code, out.strip()) == (
                 0,

@@ -234,7 +234,14 @@ async def admin(request: web.Request) -> dict[str, Any]:
         "select login, display_name, role, department_id, extension, active from app_user order by id"
     )
     locked = await users.locked_logins(pool)
-    return context(request, users=rows, locked=locked, departments=await department_store.listed(pool))
+    addresses = await users.locked_addresses(pool, request.app[SETTINGS].login_failures_per_address)
+    return context(
+        request,
+        users=rows,
+        locked=locked,
+        locked_addresses=addresses,
+        departments=await department_store.listed(pool),
+    )
 
 
 def routes(app: web.Application) -> None:

@@ -338,6 +338,22 @@ async def locked_logins(conn: Conn) -> set[str]:
     return {r["login"] for r in rows}
 
 
+async def locked_addresses(conn: Conn, per_address: int) -> list[str]:
+    """The computers whose logins are refused now (LOGIN_FAILURES_PER_ADDRESS; 0: none ever)."""
+    if per_address <= 0:
+        return []
+    rows = await conn.fetch(
+        """select f.remote_addr from audit_log f
+           where f.action = 'login.failed' and f.at > now() - $1::interval and f.detail ->> 'login' not like '?%'
+             and f.at > coalesce((select max(u.at) from audit_log u where u.action = 'login.unlocked'
+                                  and u.detail ->> 'address' = f.remote_addr), '-infinity')
+           group by 1 having count(*) >= $2 order by 1""",
+        LOCKOUT_WINDOW,
+        per_address,
+    )
+    return [r["remote_addr"] for r in rows]
+
+
 async def unlock(
     conn: Conn, *, login: str | None = None, address: str | None = None, via: Mapping[str, Any]
 ) -> int:
