@@ -25,6 +25,7 @@ from dialer.errors import ConfigError, DatabaseUnavailable, PortInUse
 from dialer.metrics import Metrics
 from dialer.purging import DailyPurge
 from dialer.store import db, migrate
+from dialer.store import purge as purge_store
 from dialer.store.embedded import EmbeddedPostgres
 from web import app as web_app
 from web.push import Hub
@@ -130,6 +131,8 @@ async def started(
         except OSError as exc:
             raise _cannot_listen(exc, settings.agi_host, settings.agi_port, "AGI") from None
         stack.push_async_callback(agi.close)
+        if left := await asyncio.to_thread(purge_store.remove_uploads_of_dead, settings.var_dir / "uploads"):
+            log.info("uploads.left_by_dead_process_removed", files=left)  # (killed with their imports)
         hub = Hub()
         fleet = Fleet([_engine(pool, ami, settings, hub, metrics) for ami in settings.servers])
         app = web_app.build(pool=web_pool, engine=fleet, hub=hub, metrics=metrics, settings=settings)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import time as clock
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -212,8 +213,11 @@ async def test_expired_sessions_and_orphaned_uploads_go(
         )  # fmt: skip
     uploads = tmp_path / "uploads"
     uploads.mkdir()
+    dead = await asyncio.create_subprocess_exec("true")
+    await dead.wait()  # a process that has ended: what it uploaded, its import died with it
     orphan, fresh, other = uploads / "a.csv", uploads / "b.csv", uploads / "notes.txt"
-    for f in (orphan, fresh, other):
+    killed, mine = uploads / f"{dead.pid}-c.csv", uploads / f"{os.getpid()}-d.csv"
+    for f in (orphan, fresh, other, killed, mine):
         f.write_text("世帯番号,氏名\nH1,見本 太郎\n", encoding="utf-8")
     two_days_ago = clock.time() - 2 * 86400
     os.utime(orphan, (two_days_ago, two_days_ago))
@@ -221,8 +225,10 @@ async def test_expired_sessions_and_orphaned_uploads_go(
     outcomes = await purging.purge_all(app_pool, uploads, trigger="schedule")
     server = outcomes[-1]
     assert server.department_id is None
-    assert (server.counts["expired_sessions"], server.counts["upload_files"]) == (1, 1)
+    assert (server.counts["expired_sessions"], server.counts["upload_files"]) == (1, 2)
     assert not orphan.exists()
+    assert not killed.exists()  # at once, not a day later (its process is gone)
+    assert mine.exists()  # (this process's own: an import may be reading it)
     assert fresh.exists()
     assert other.exists()
     assert await pool.fetchval("select count(*) from web_session") == 1
@@ -296,3 +302,16 @@ async def test_a_payment_for_a_debt_that_moved_to_another_household_stays(
     assert await residents_of(pool, "nhi") == {"MOVED-TO"}
     assert nhi.counts["payments"] == 0
     assert await pool.fetchval("select household_id from payment where receipt_key = 'R-MOVED'") == b
+
+
+def test_a_process_started_after_a_crash_removes_the_uploads_the_dead_one_left(tmp_path: Path) -> None:
+    uploads = tmp_path / "uploads"
+    assert purge.remove_uploads_of_dead(uploads) == 0  # (no folder yet)
+    uploads.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    left, mine, old_style = uploads / f"{dead.pid}-a.csv", uploads / f"{os.getpid()}-b.csv", uploads / "c.csv"
+    for f in (left, mine, old_style):
+        f.write_text("世帯番号,氏名\nH1,見本 太郎\n", encoding="utf-8")
+    assert purge.remove_uploads_of_dead(uploads) == 1
+    assert (left.exists(), mine.exists(), old_style.exists()) == (False, True, True)

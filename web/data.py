@@ -121,7 +121,7 @@ async def upload(request: web.Request) -> web.Response:
     folder = request.app[SETTINGS].var_dir / "uploads"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder.chmod(0o700)  # residents' data: the product's user only (a folder made before stays so too)
-    path = folder / f"{uuid.uuid4().hex}.csv"
+    path = folder / f"{os.getpid()}-{uuid.uuid4().hex}.csv"  # (whose: left by a dead process, it goes)
     handed_over = False  # once the import has the file, it deletes it when it ends
     try:
         size = await _receive(request, path)

@@ -76,7 +76,8 @@ async def release_phone(conn: Conn, user_id: int, owner: str) -> None:
     await conn.execute("delete from operator_phone where user_id = $1 and owner = $2", user_id, owner)
 
 
-def _running(pid: int) -> bool:
+def running(pid: int) -> bool:
+    """A process of this machine with this pid runs (perhaps another one that reused it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -94,7 +95,7 @@ async def forget_gone_here(conn: Conn) -> list[str]:
         socket.gethostname(),
         os.getpid(),
     )
-    gone = [r["owner"] for r in rows if not _running(r["pid"])]
+    gone = [r["owner"] for r in rows if not running(r["pid"])]
     if gone:
         await conn.execute("delete from dialer_process where owner = any($1::text[])", gone)
     return gone

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ import asyncpg
 from dialer import logs, retention
 from dialer.errors import ConfigError
 from dialer.retention import Cutoffs, Policy
-from dialer.store import audit, closing, db
+from dialer.store import audit, closing, db, processes
 from dialer.store.db import Connection
 from dialer.store.retention import fail_record, save_counts, start_record
 
@@ -268,10 +269,29 @@ async def _transaction(
 
 
 def _orphan_uploads(folder: Path, now: datetime) -> list[Path]:
+    """Uploads no import will finish: left by a process that is gone (named `<pid>-…`), or a day old."""
     if not folder.is_dir():
         return []
     oldest = (now - retention.ORPHAN_UPLOAD_AGE).timestamp()
-    return [p for p in folder.glob("*.csv") if p.is_file() and p.stat().st_mtime < oldest]
+    return [
+        p for p in folder.glob("*.csv") if p.is_file() and (p.stat().st_mtime < oldest or _left_by_dead(p))
+    ]
+
+
+def _left_by_dead(path: Path) -> bool:
+    pid = path.name.split("-", 1)[0]
+    return pid.isdigit() and int(pid) != os.getpid() and not processes.running(int(pid))
+
+
+def remove_uploads_of_dead(folder: Path) -> int:
+    """At start: the residents' files uploads of a killed process left (its import died with it) go
+    now, not at the next purge; how many."""
+    if not folder.is_dir():
+        return 0
+    gone = [p for p in folder.glob("*.csv") if p.is_file() and _left_by_dead(p)]
+    for path in gone:
+        path.unlink(missing_ok=True)
+    return len(gone)
 
 
 # The tables each count's rows were deleted from (or, for calls and notes, rewritten in).
