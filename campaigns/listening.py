@@ -88,7 +88,7 @@ class Listen:
     heard: set[int] = field(default_factory=set)  # the calls already in the audit log
 
 
-Store = Callable[[Callable[[], Awaitable[None]], str, int | None], Awaitable[bool]]
+Store = Callable[[Callable[[], Awaitable[object]], str, int | None], Awaitable[bool]]
 
 
 class Listens:

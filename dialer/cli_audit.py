@@ -151,12 +151,13 @@ async def _audit(settings: Settings, args: argparse.Namespace) -> int:
 
     async def body(pool: Any) -> int:
         await departments.require(pool, args.department)
-        login = None
+        login, user = None, None
         if args.user is not None:
             login = users.login_id(args.user)
-            row = await pool.fetchrow("select department_id from app_user where login = $1", login)
+            row = await pool.fetchrow("select id, department_id from app_user where login = $1", login)
             if row is None:
                 raise ConfigError(f"no user {login!r} (`dialer users list` shows them)")
+            user = (row["id"], login)
             if row["department_id"] not in (None, args.department):
                 print(f"note: {login} belongs to department {row['department_id']}: what they did is"
                       f" in its log (--department {row['department_id']})", file=sys.stderr)  # fmt: skip
@@ -172,15 +173,15 @@ async def _audit(settings: Settings, args: argparse.Namespace) -> int:
                 "household_ids": list(households) if households else None, "found": False if households == () else None,
                 "actions": list(actions), "unscoped": args.unscoped, "to_file": args.output is not None,
             }  # fmt: skip
-            await audit.record(
+            reading = await audit.record(
                 conn, action="audit.read", user_id=None, department_id=args.department,
                 detail={"asked": {k: v for k, v in asked.items() if v is not None and v != []}, "os_user": os_user()},
             )  # fmt: skip
         if households == ():
             raise _not_found(args)
         query = audit.Query(
-            args.department, first, last, user_login=login, household_ids=households,
-            actions=actions, unscoped=args.unscoped,
+            args.department, first, last, user=user, household_ids=households,
+            actions=actions, unscoped=args.unscoped, leave_out=reading,
         )  # fmt: skip
         sql, params = audit.search_sql(query)
         async with db.department(pool, args.department) as conn:

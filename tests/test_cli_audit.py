@@ -43,6 +43,7 @@ async def _entries(pool: asyncpg.Pool) -> dict[str, int]:
         ("record.view", w.supervisor.id, "nhi", "household", other, {"reason": "listen"}),
         ("export", w.supervisor.id, "nhi", "results", "", {"rows": 2}),
         ("login.failed", None, None, "", "", {"login": "op1"}),
+        ("login.unlocked", None, None, "app_user", "op1", {"login": "op1"}),  # done to op1, not by them
         ("login.failed", None, None, "", "", {"login": "tx1"}),  # another department's user
         ("login.failed", None, None, "", "", {"login": "?ab"}),  # an ID that is nobody's
         ("record.view", tax_op.id, "tax", "household", tax_house, {"reason": "preview"}),
@@ -98,6 +99,7 @@ async def test_the_privacy_officer_reads_who_did_what_about_a_household(
     ]
     assert out.splitlines()[-1].startswith("4 entries (nhi, ")
     assert "tx1" not in out
+    assert [line.split("  ")[6] for line in out.splitlines()[1:-1]] == ["H2001"] * 4  # (the listen-in too)
     code, out, err = await _run(env, "audit", "--department", "nhi", "--resident", "AH2001")
     assert (code, actions(out)) == (0, ["record.view", "disposition.save", "inbound.identify", "listen"]), err
 
@@ -124,8 +126,11 @@ async def test_the_privacy_officer_reads_who_did_what_about_a_household(
     code, out, err = await _run(env, "audit", "--department", "nhi", "--user", "tx1")
     assert (code, out.startswith("0 entries"), "belongs to department tax" in err) == (0, True, True), err
     code, out, err = await _run(env, "audit", "--department", "nhi", "--unscoped", "--action", "login.")
-    assert (code, actions(out)) == (0, ["login.failed"]), err
+    assert (code, actions(out)) == (0, ["login.failed", "login.unlocked"]), err
     assert out.splitlines()[1].split("  ")[1:3] == ["-", "-"]  # (no user: an empty cell is shown as -)
+    code, out, err = await _run(env, "audit", "--department", "nhi", "--action", "audit")
+    earlier = await pool.fetchval("select count(*) from audit_log where action = 'audit.read'") - 1
+    assert (code, actions(out)) == (0, ["audit.read"] * earlier), err  # (not this reading's own)
 
     csv_file = tmp_path / "監査.csv"
     code, out, err = await _run(
@@ -140,7 +145,7 @@ async def test_the_privacy_officer_reads_who_did_what_about_a_household(
     reads = await pool.fetch(
         "select department_id, detail from audit_log where action = 'audit.read' order by id"
     )
-    assert len(reads) == 12
+    assert len(reads) == 13
     first = json.loads(reads[0]["detail"])
     assert (reads[0]["department_id"], first["asked"]["by"], first["asked"]["household_ids"]) == (
         "nhi", "household", [ids["mine"]]
