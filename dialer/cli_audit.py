@@ -174,7 +174,7 @@ async def _audit(settings: Settings, args: argparse.Namespace) -> int:
                 "actions": list(actions), "unscoped": args.unscoped, "to_file": args.output is not None,
             }  # fmt: skip
             reading = await audit.record(
-                conn, action="audit.read", user_id=None, department_id=args.department,
+                conn, action="audit.read", user_id=None, department_id=args.department, returning=True,
                 detail={"asked": {k: v for k, v in asked.items() if v is not None and v != []}, "os_user": os_user()},
             )  # fmt: skip
         if households == ():

@@ -75,6 +75,18 @@ async def test_the_operator_is_told_what_became_of_each_call_and_of_each_press(
     await page.get_by_test_id("save").click()  # again, the resident still on the line
     await expect(page.get_by_test_id("disp-msg")).to_contain_text("この通話の結果は保存済みです")
     assert await pool.fetchval("select count(*) from disposition") == 1
+
+    async def ended_meanwhile(route: Route) -> None:  # as a second 切断 for the call the first ended
+        await route.fulfill(status=409, content_type="application/json", body='{"error": "error.no_call"}')
+
+    await page.route("**/api/agent/hangup", ended_meanwhile)
+    async with page.expect_response("**/api/agent/hangup"):
+        await page.get_by_test_id("hangup").click()
+    await page.wait_for_timeout(200)
+    await expect(page.locator("#notice")).not_to_contain_text(
+        "切断する通話がありません"
+    )  # nothing to say (QA)
+    await page.unroute("**/api/agent/hangup")
     await page.get_by_test_id("hangup").click()
     await expect(page.get_by_test_id("agent-state")).to_have_text("休憩中")
     await page.close()

@@ -21,11 +21,14 @@ async def record(
     object_id: str | int = "",
     detail: Mapping[str, Any] | None = None,
     remote_addr: str = "",
-) -> int:
-    """Add an entry; its id."""
-    entry: int = await conn.fetchval(
+    returning: bool = False,
+) -> int | None:
+    """Add an entry; with `returning`, its id (only for an entry the connection's department scope
+    may read: RETURNING reads the row, and RLS refuses another scope's, e.g. a login's)."""
+    entry: int | None = await conn.fetchval(
         """insert into audit_log (user_id, department_id, action, object_type, object_id, detail, remote_addr)
-           values ($1, $2, $3, $4, $5, $6::jsonb, $7) returning id""",
+           values ($1, $2, $3, $4, $5, $6::jsonb, $7)"""
+        + (" returning id" if returning else ""),
         user_id,
         department_id,
         action,

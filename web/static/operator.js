@@ -18,6 +18,10 @@
     if (!on && !el.hidden && el.contains(document.activeElement)) land();
     el.hidden = !on;
   }
+  function disable(el, off) {
+    if (off && !el.disabled && el === document.activeElement) land();
+    el.disabled = off;
+  }
   function setText(id, text) { $(id).textContent = text || ""; }
 
   // What has the focus goes (a button hidden or disabled by the new state, a form leaving): the focus
@@ -26,7 +30,6 @@
   function land() { $("rec-h").focus({ preventScroll: true }); }
   function renderAgent(a) {
     agent = a;
-    setTimeout(() => { const el = document.activeElement; if (el && el.disabled) land(); }, 0);
     setTimeout(leaveWhenPaused, 0);  // (a logout waiting for the pause)
     since = a.since;
     const badge = $("state");
@@ -39,9 +42,9 @@
     show($("skip"), a.state === "preview");
     show($("hangup"), a.state === "dialing" || a.state === "talking");
     // (ready with a 休憩 waiting for a ringing call: 受付開始 calls the pause off)
-    $("ready").disabled = !(["offline", "paused"].includes(a.state) || (a.state === "ready" && a.pause_after_call));
-    $("campaign").disabled = !["offline", "paused"].includes(a.state);
-    $("pause").disabled = ["offline", "paused"].includes(a.state);  // (QA: pressable, and said nothing)
+    disable($("ready"), !(["offline", "paused"].includes(a.state) || (a.state === "ready" && a.pause_after_call)));
+    disable($("campaign"), !["offline", "paused"].includes(a.state));
+    disable($("pause"), ["offline", "paused"].includes(a.state));  // (QA: pressable, and said nothing)
     if (a.campaign) {
       $("campaign").value = String(a.campaign.id);
       // its mode changed by a supervisor: the list says the old one until read again (QA)
@@ -211,17 +214,15 @@
     }
   }
 
-  let hungUp = "";  // the call the last 切断 ended
   async function command(name, body) {
     const res = await postJSON("/api/agent/" + name, body, csrf);
-    const call = name === "hangup" && body ? String(body.attempt_id) : "";
-    if (call && res.ok) hungUp = call;
-    // 切断 pressed twice: the second names the call the first ended; nothing to say (QA: a false error)
-    if (call && call === hungUp && res.data.error === "error.no_call") return;
+    // 切断 for a call that has ended meanwhile (pressed twice, or the resident hung up first): what
+    // was wanted has happened; nothing to say (QA: a false error stayed through wrap-up)
+    if (name === "hangup" && body && res.data.error === "error.no_call") return;
     if (!res.ok) { const n = $("notice"); n.textContent = t(res.data.error || "error.generic"); show(n, true); refusedWith = res.data.error; }
     if (!res.ok && res.data.error === "error.not_assigned") refreshCampaigns();
     if (!res.ok && res.data.error === "error.too_many_skips") {  // the hour's skips are used: not pressable (QA)
-      $("skip").disabled = true;
+      disable($("skip"), true);
       setTimeout(() => { $("skip").disabled = false; }, 5 * 60 * 1000);  // tried again later: the hour moves on
     }
   }
