@@ -328,11 +328,13 @@ class CallFlow:
         self, slot: Slot, lease: Lease, *, reason: str, attempt_id: int | None = None
     ) -> None:
         """Read the household's minimal record (audit-logged) and push it to the operator's page."""
+        known = slot.campaign if slot.campaign is not None and slot.campaign.id == lease.campaign_id else None
         try:
             record = await records.read_for_operator(
                 self.pool, household_id=lease.household_id, department_id=lease.department_id,
                 phone_id=lease.phone_id, user_id=slot.user.id, reason=reason, attempt_id=attempt_id,
                 campaign_id=lease.campaign_id, remote_addr=slot.address,
+                scripted=known is None or bool(known.script),  # (no script: no reading for it)
             )  # fmt: skip
         except STORE_ERRORS as exc:
             log.error("store.record_failed", attempt=attempt_id, error=type(exc).__name__)

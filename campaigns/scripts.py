@@ -4,10 +4,11 @@ put in. Pure: the text as a supervisor writes it is checked here, and filled in 
     お忙しいところ失礼いたします。{課名}の{担当者}と申します。{氏名}様でいらっしゃいますか。
     …国民健康保険料が{未納額}、未納となっております。
 
-A placeholder names one of FIELDS, in Japanese or English (`{氏名}` or `{name}`). Only what the
-operator's own record shows can be put in (the resident's name, kana, household number and the
-total owed) and who is calling (the operator's name, the department and its call-back number): a
-script never brings a field to the screen that the operator's role does not see.
+A placeholder names one of FIELDS, in Japanese or English (`{氏名}` or `{name}`): what the
+operator's own record shows and may be said (the resident's name, kana, household number and the
+total owed) and who is calling (the operator's name, the department and its call-back number). A
+script never brings a field to the screen that the operator's role does not see, nor puts into the
+operator's mouth the date of birth or address the resident is asked to state (本人確認).
 """
 
 from __future__ import annotations

@@ -62,8 +62,13 @@ def script_file(path_text: str) -> str:
     if path_text == "none":
         return ""
     path = Path(path_text)
+    most = 8 * scripts.MAX_CHARS  # (UTF-8, CRs, a BOM: a script is short; /dev/zero is not read whole)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with path.open("rb") as f:
+            data = f.read(most + 1)
+        if len(data) > most:
+            raise BadValue(f"script: {path}: at most {scripts.MAX_CHARS} characters")
+        text = data.decode("utf-8-sig")
     except OSError as exc:
         raise BadValue(f"script: cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:

@@ -17,6 +17,7 @@ def test_japanese_and_english_have_the_same_keys() -> None:
     assert {k for k in CATALOG["ja"] if not k.endswith("_one")} == {
         k for k in CATALOG["en"] if not k.endswith("_one")
     }
+    assert all(k.removesuffix("_one") in cat for cat in CATALOG.values() for k in cat if k.endswith("_one"))
     assert all(v.strip() for cat in CATALOG.values() for v in cat.values())
 
 

@@ -37,7 +37,11 @@ def test_a_value_the_record_does_not_have_is_left_empty() -> None:
 @pytest.mark.parametrize(
     ("text", "reason", "names"),
     [
-        ("{生年月日}をお聞きします", "unknown", ("生年月日",)),  # not on the operator's screen: refused
+        (
+            "{生年月日}をお聞きします",
+            "unknown",
+            ("生年月日",),
+        ),  # the resident states it (本人確認): not read out
         ("{住所}と{電話番号}と{住所}", "unknown", ("住所", "電話番号")),
         ("{ name}は{Name}", "unknown", ("Name",)),
         ("あ" * (scripts.MAX_CHARS + 1), "long", ()),

@@ -60,7 +60,8 @@ async def test_the_operator_reads_the_script_with_the_residents_details(
     await page.get_by_test_id("ready").click()
     await expect(page.get_by_test_id("rec-name")).to_have_text("見本 太郎")
     script = page.get_by_test_id("rec-script")
-    await expect(script).to_have_text(
+    await expect(script).to_contain_text("見本 太郎様")
+    assert await script.evaluate("(el) => el.textContent") == (  # line by line, exactly
         "国民健康保険課のテスト op1と申します。\n見本 太郎様（ミホン タロウ）でいらっしゃいますか。\n"
         "未納額は24,000円です。<b>折り返し</b>: 03-1234-5678"
     )
@@ -82,6 +83,7 @@ async def test_the_script_from_the_command_line(tmp_path: Path, db_dsn: str, poo
     for content, message in (
         ("{生年月日}を確認".encode(), r"unknown placeholders \{生年月日\} \(known: \{氏名\}"),
         ("本文".encode("cp932") + b"\x82\xa0\xff", "is not UTF-8"),
+        ("あ".encode() * 20_000, "at most 4000 characters"),
     ):
         bad.write_bytes(content)
         code, _, err = await _run(env, "campaign", "set", str(w.campaign_id), "--script", str(bad))

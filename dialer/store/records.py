@@ -86,12 +86,14 @@ async def read_for_operator(
     campaign_id: int | None = None,
     caller_number: str | None = None,
     remote_addr: str = "",
+    scripted: bool = True,
 ) -> OperatorRecord | None:
     """Read a household's minimal record and audit-log the view; None if not in this department,
     or if the operator's login has been switched off meanwhile (`dialer users disable`: their page
     closes within session_check_s, and no record reaches it before). The number shown is the one
     dialled (`phone_id`), or the one a resident calls in from when it is one of the household's
-    (`caller_number`)."""
+    (`caller_number`). `scripted`: False when the caller knows the campaign has no talk script
+    (none is looked for)."""
     async with db.department(pool, department_id) as conn:  # RLS: never another department's resident
         head = await conn.fetchrow(
             """select h.household_no, h.postal_code, h.address, p.name_kanji, p.name_kana, p.birth_date
@@ -140,7 +142,7 @@ async def read_for_operator(
             remote_addr,
         )
         total = sum(d.unpaid_yen for d in lines if not d.time_barred)
-        script = await _script(conn, campaign_id, department_id, user_id, head, total)
+        script = await _script(conn, campaign_id, department_id, user_id, head, total) if scripted else ""
     return OperatorRecord(
         household_id=household_id,
         household_no=head["household_no"],
