@@ -32,6 +32,12 @@ FIELDS: dict[str, str] = {
 FIELDS.update({v: v for v in list(FIELDS.values())})
 
 _PLACEHOLDER = re.compile(r"\{([^{}\n]{1,30})\}")
+_FULL_WIDTH = re.compile(r"｛([^｛｝\n]{1,30})｝")
+# Pasted along, unseen, and harmless: dropped (a zero-width space, a BOM, a soft hyphen, a word
+# joiner). Joiners inside emoji (ZWJ, ZWNJ) are kept; other format characters (a bidi override
+# shows the text reversed) and control characters are refused, named.
+_DROPPED = dict.fromkeys(map(ord, "\u200b\ufeff\u00ad\u2060"))
+_KEPT_FORMAT = "\u200c\u200d\n\t"
 
 
 class ScriptError(ValueError):
@@ -46,12 +52,19 @@ class ScriptError(ValueError):
 def clean(text: str) -> str:
     """The script as it is kept: line ends as \\n, trailing spaces and blank lines at the end gone;
     placeholders typed with full-width braces (｛氏名｝) read as braces. Raises ScriptError."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("｛", "{").replace("｝", "}")
+    text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_DROPPED)
+    # ｛氏名｝ as an IME types it; other full-width braces are the script's own text (｛間を置く｝)
+    text = _FULL_WIDTH.sub(
+        lambda m: "{" + m.group(1) + "}" if m.group(1).strip() in FIELDS else m.group(0), text
+    )
     text = "\n".join(line.rstrip() for line in text.split("\n")).strip("\n")
     if len(text) > MAX_CHARS:
         raise ScriptError("long")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") and ch not in "\n\t" for ch in text):
-        raise ScriptError("control")  # (a NUL, a bidi override: shown to operators as they are)
+    bad = [
+        ch for ch in text if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") and ch not in _KEPT_FORMAT
+    ]
+    if bad:
+        raise ScriptError("control", tuple(dict.fromkeys(f"U+{ord(ch):04X}" for ch in bad)))
     named = (m.strip() for m in _PLACEHOLDER.findall(text))
     unknown = tuple(dict.fromkeys(n for n in named if n and n not in FIELDS))  # ({ } is no placeholder)
     if unknown:

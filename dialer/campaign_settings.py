@@ -78,7 +78,7 @@ def script_file(path_text: str) -> str:
     except scripts.ScriptError as exc:
         why = {
             "long": f"at most {scripts.MAX_CHARS} characters",
-            "control": "it holds control characters",
+            "control": "it holds control characters " + " ".join(exc.names),
             "unknown": "unknown placeholders "
             + " ".join("{" + n + "}" for n in exc.names)
             + " (known: "

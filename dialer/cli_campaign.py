@@ -198,7 +198,10 @@ async def _set(settings: Settings, args: argparse.Namespace) -> int:
                 await campaigns.set_operators(tx, args.id, operators)
             result.append(await campaigns.update(tx, args.id, changes))
             changed = sorted([*changes, *(["operators"] if operators is not None else [])])
-            await _logged(tx, "update", current, {"changed": changed})
+            detail: dict[str, Any] = {"changed": changed}
+            if "script" in changes and changes["script"] != current.script:  # who wrote what
+                detail["script"] = {"before": current.script, "after": changes["script"]}
+            await _logged(tx, "update", current, detail)
 
     try:
         await with_pool(settings, body)

@@ -19,6 +19,9 @@ VALUES = {
         ("{課名}の{担当者}です。{未納額}が未納です。", "国保年金課の山田です。24,000円が未納です。"),
         ("{name} ({kana}) {household_no} {callback}", "見本 太郎 (ミホン タロウ) H0001 03-1234-5678"),
         ("｛氏名｝様", "見本 太郎様"),  # full-width braces, as an IME types them
+        ("｛ここで一呼吸｝{氏名}様", "｛ここで一呼吸｝見本 太郎様"),  # the script's own braces stay
+        ("{氏名}\u200b様\ufeff\u00ad", "見本 太郎様"),  # pasted, unseen: dropped (QA: refused, unfindable)
+        ("家族👨\u200d👩\u200d👧で", "家族👨\u200d👩\u200d👧で"),  # an emoji's joiners are kept
         ("{ 氏名 }様", "見本 太郎様"),  # spaces inside the braces
         ("{氏名}{氏名}", "見本 太郎見本 太郎"),
         ("金額は{未納額}です\r\n\r\n以上  \n\n", "金額は24,000円です\n\n以上"),  # line ends, trailing space
@@ -45,8 +48,8 @@ def test_a_value_the_record_does_not_have_is_left_empty() -> None:
         ("{住所}と{電話番号}と{住所}", "unknown", ("住所", "電話番号")),
         ("{ name}は{Name}", "unknown", ("Name",)),
         ("あ" * (scripts.MAX_CHARS + 1), "long", ()),
-        ("本文\x00", "control", ()),
-        ("\u202e逆向き", "control", ()),  # a bidi override would show the text reversed
+        ("本文\x00", "control", ("U+0000",)),
+        ("\u202e逆向き\u202e", "control", ("U+202E",)),  # a bidi override would show the text reversed
     ],
 )
 def test_what_cannot_be_kept_is_refused_with_its_reason(

@@ -104,8 +104,9 @@ def read(form: Mapping[str, Sequence[str]]) -> Parsed:
         out.changes["script"] = scripts.clean(one("script"))
     except scripts.ScriptError as exc:  # the placeholders it does not know, named
         out.errors["script"] = f"camp.err.script_{exc.reason}"
-        if exc.names:
-            out.details["script"] = " ".join("{" + n + "}" for n in exc.names)
+        if exc.names:  # the placeholders it does not know, or the codes of the characters refused
+            named = exc.names if exc.reason == "control" else ["{" + n + "}" for n in exc.names]
+            out.details["script"] = " ".join(named)
     try:
         out.operators = sorted({int(x) for x in form.get("operators", [])})
     except ValueError:

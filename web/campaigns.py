@@ -62,6 +62,7 @@ def _page(
     extra.setdefault("errors", {})
     extra.setdefault("details", {})
     extra.setdefault("english", {})  # the checking code's words: shown on the English page only
+    extra.setdefault("script_mine", "")  # a talk script this supervisor wrote that clashed: shown to copy
     ctx = context(
         request, campaign=c, v=fields, debt_types=sorted(set(choices["debt_types"]) | set(fields["s_debt_types"])),
         operators=choices["operators"],
@@ -145,8 +146,10 @@ async def change(request: web.Request) -> web.StreamResponse:
             kept = [k for k in mine if k not in clash]
             shown = dict(stored_fields)
             shown |= {k: v for k, v in fields.items() if any(campaign_form.fields_of(x)(k) for x in kept)}
+            # a talk script is long free text: what this supervisor wrote is shown beside it, to copy
+            script_mine = parsed.changes.get("script", "") if "script" in clash else ""
             return _page(request, c, shown, types, status=409, clash=clash, details=parsed.details,
-                         base=json.dumps(stored_fields, ensure_ascii=False))  # fmt: skip
+                         base=json.dumps(stored_fields, ensure_ascii=False), script_mine=script_mine)  # fmt: skip
         changed = sorted(k for k in mine if k != "operators" and getattr(c, k) != parsed.changes[k])
         if "name" in changed and await campaigns.name_taken(
             conn, c.department_id, parsed.changes["name"], c.id
@@ -169,8 +172,13 @@ async def change(request: web.Request) -> web.StreamResponse:
         except asyncpg.UniqueViolationError:  # renamed at the same moment by someone else
             return _page(request, c, fields, types, status=422, errors={"name": "camp.err.name_taken"},
                          base=base_text)  # fmt: skip
-        if changed:
-            await logged("update", {"changed": sorted(changed)})
+        if changed:  # (a script's wording: who wrote what, before and after)
+            script = (
+                {"script": {"before": c.script, "after": parsed.changes["script"]}}
+                if "script" in changed
+                else {}
+            )
+            await logged("update", {"changed": sorted(changed), **script})
     raise web.HTTPSeeOther(f"/supervisor/campaigns/{c.id}?saved=1")
 
 
