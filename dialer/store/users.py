@@ -292,20 +292,25 @@ def address_of(remote: str) -> str:
 
 LOCKOUT_FAILURES = 5  # failed logins to one user ID within LOCKOUT_WINDOW lock it for the rest of it
 LOCKOUT_WINDOW = timedelta(minutes=15)
-# The failures counted start after the last lifting of the lock (`unlock`; a new password), if later.
-_SINCE_UNLOCKED = """greatest(now() - $2::interval,
-                              (select max(u.at) from audit_log u
-                               where u.action = 'login.unlocked' and u.detail ->> '{by}' = $1))"""
+
+
+def _failed_since_unlocked(by: str, key: str) -> str:
+    """SQL: the entry `f` is a failed login counted now against the lock of `key` (an SQL
+    expression), a user ID (`by` login) or an address: in the window ($1), after the last lifting
+    of that lock (`unlock`; a new password), if later."""
+    return f"""f.action = 'login.failed' and f.at > now() - $1::interval
+               and f.at > coalesce((select max(u.at) from audit_log u where u.action = 'login.unlocked'
+                                    and u.detail ->> '{by}' = {key}), '-infinity')"""
 
 
 async def recent_failures(conn: Conn, key: str, window: timedelta = LOCKOUT_WINDOW) -> int:
     """Failed logins under this key (`failure_key`) within the window, since an administrator last
     lifted its lock (from the audit log)."""
     count: int = await conn.fetchval(
-        f"""select count(*) from audit_log where action = 'login.failed' and detail->>'login' = $1
-            and at > {_SINCE_UNLOCKED.format(by="login")}""",
-        key,
+        f"""select count(*) from audit_log f
+            where f.detail ->> 'login' = $2 and {_failed_since_unlocked("login", "$2")}""",
         window,
+        key,
     )
     return count
 
@@ -316,10 +321,11 @@ async def address_failures(conn: Conn, remote_addr: str, window: timedelta = LOC
     one address mistypes IDs at every shift change). Counted since an administrator last lifted
     the address's lock."""
     count: int = await conn.fetchval(
-        f"""select count(*) from audit_log where action = 'login.failed' and remote_addr = $1
-            and at > {_SINCE_UNLOCKED.format(by="address")} and detail ->> 'login' not like '?%'""",
-        remote_addr,
+        f"""select count(*) from audit_log f
+            where f.remote_addr = $2 and f.detail ->> 'login' not like '?%'
+              and {_failed_since_unlocked("address", "$2")}""",
         window,
+        remote_addr,
     )
     return count
 
@@ -327,11 +333,9 @@ async def address_failures(conn: Conn, remote_addr: str, window: timedelta = LOC
 async def locked_logins(conn: Conn) -> set[str]:
     """The user IDs locked now by failed logins (for the administrators' list)."""
     rows = await conn.fetch(
-        """select f.detail ->> 'login' as login from audit_log f
-           where f.action = 'login.failed' and f.at > now() - $1::interval and f.detail ->> 'login' not like '?%'
-             and f.at > coalesce((select max(u.at) from audit_log u where u.action = 'login.unlocked'
-                                  and u.detail ->> 'login' = f.detail ->> 'login'), '-infinity')
-           group by 1 having count(*) >= $2""",
+        f"""select f.detail ->> 'login' as login from audit_log f
+            where f.detail ->> 'login' not like '?%' and {_failed_since_unlocked("login", "f.detail ->> 'login'")}
+            group by 1 having count(*) >= $2""",
         LOCKOUT_WINDOW,
         LOCKOUT_FAILURES,
     )
@@ -343,11 +347,9 @@ async def locked_addresses(conn: Conn, per_address: int) -> list[str]:
     if per_address <= 0:
         return []
     rows = await conn.fetch(
-        """select f.remote_addr from audit_log f
-           where f.action = 'login.failed' and f.at > now() - $1::interval and f.detail ->> 'login' not like '?%'
-             and f.at > coalesce((select max(u.at) from audit_log u where u.action = 'login.unlocked'
-                                  and u.detail ->> 'address' = f.remote_addr), '-infinity')
-           group by 1 having count(*) >= $2 order by 1""",
+        f"""select f.remote_addr from audit_log f
+            where f.detail ->> 'login' not like '?%' and {_failed_since_unlocked("address", "f.remote_addr")}
+            group by 1 having count(*) >= $2 order by 1""",
         LOCKOUT_WINDOW,
         per_address,
     )
