@@ -24,7 +24,7 @@ from dialer.config import AmiSettings, Settings
 from dialer.errors import ConfigError, DatabaseUnavailable, PortInUse
 from dialer.metrics import Metrics
 from dialer.purging import DailyPurge
-from dialer.store import db, migrate
+from dialer.store import db, migrate, passwords
 from dialer.store import purge as purge_store
 from dialer.store.embedded import EmbeddedPostgres
 from web import app as web_app
@@ -131,6 +131,9 @@ async def started(
         except OSError as exc:
             raise _cannot_listen(exc, settings.agi_host, settings.agi_port, "AGI") from None
         stack.push_async_callback(agi.close)
+        await asyncio.to_thread(
+            passwords.dummy_hash
+        )  # (made now: the first unknown name's login costs as any)
         if left := await asyncio.to_thread(purge_store.remove_uploads_of_dead, settings.var_dir / "uploads"):
             log.info("uploads.left_by_dead_process_removed", files=left)  # (killed with their imports)
         hub = Hub()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -31,5 +32,8 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
-# Hashed once so that a login with an unknown name costs as much time as one with a known name.
-DUMMY_HASH = hash_password(secrets.token_hex(8))
+@functools.cache
+def dummy_hash() -> str:
+    """Hashed once (on the first login with an unknown name, not at import: every `dialer` command
+    imports this) so that such a login costs as much time as one with a known name."""
+    return hash_password(secrets.token_hex(8))

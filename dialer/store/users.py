@@ -16,7 +16,7 @@ import asyncpg
 from dialer.errors import DialerError
 from dialer.store import audit
 from dialer.store.db import Conn, transaction
-from dialer.store.passwords import DUMMY_HASH, hash_password, verify_password
+from dialer.store.passwords import dummy_hash, hash_password, verify_password
 
 ROLES = ("operator", "supervisor", "staff", "admin")
 # An administrator's department would narrow what they read (the supervisors' list, one department's
@@ -272,7 +272,7 @@ async def authenticate(conn: Conn, login: str, password: str) -> User | None:
         f"select {_USER_COLUMNS}, u.password_hash from app_user u where u.login = $1 and u.active", login
     )
     if row is None:
-        verify_password(password, DUMMY_HASH)
+        verify_password(password, dummy_hash())
         return None
     return User.from_row(row) if verify_password(password, row["password_hash"]) else None
 
