@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 
 import asyncpg
 
-from campaigns import segments
+from campaigns import scripts, segments
 from campaigns.hours import TOKYO
 from dialer import logs
 from dialer.imports.sample import overdue_installments
@@ -154,15 +154,32 @@ CARRIED_UNDER_30K: dict[str, object] = {"years": "carried_over", "unpaid_max_yen
 CARRIED_FROM_30K: dict[str, object] = {"years": "carried_over", "unpaid_min_yen": 30_000}
 
 
+# A talk script as 納付勧奨 call centres write them, for the sample campaigns (docs/supervisor.md).
+SCRIPT = """お忙しいところ恐れ入ります。見本市役所 {課名}の{担当者}と申します。
+{氏名}様はいらっしゃいますか。
+
+（ご本人でなければ）改めてお電話いたします。用件は申し上げずに「本人以外応答」を記録します。
+（ご本人と確認できたら: 氏名・住所・生年月日をご本人に述べていただく）
+{税目}について、{未納額}のお支払いが確認できておりません。
+お支払いのご予定をお伺いできますでしょうか。
+
+・納付のご予定 → 日付と金額を確認して「納付約束」
+・一度に納めるのが難しい → 「分納相談希望」（担当職員からご連絡します）
+・お支払い済み → 納付日と場所を伺い、確認のうえご連絡すると伝える
+
+ご不明な点は {折り返し番号} までお電話ください。失礼いたします。"""
+
+
 async def _campaign(conn: Connection, dept: str, name: str, mode: str, segment: dict[str, object]) -> int:
     cid: int = await conn.fetchval(
-        """insert into campaign (department_id, name, dial_mode, caller_id, segment)
-           values ($1, $2, $3, $4, $5::jsonb) returning id""",
+        """insert into campaign (department_id, name, dial_mode, caller_id, segment, script)
+           values ($1, $2, $3, $4, $5::jsonb, $6) returning id""",
         dept,
         name,
         mode,
         "0312340001" if dept == "nhi" else "0312340002",
         json.dumps(segment),
+        scripts.clean(SCRIPT.replace("{税目}", "国民健康保険料" if dept == "nhi" else "住民税")),
     )
     return cid
 

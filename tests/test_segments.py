@@ -361,3 +361,7 @@ async def test_the_sample_campaigns_select_what_their_names_say(pool: asyncpg.Po
     assert await pool.fetchval(kept_on) == 0
     # a few households have no number that may be dialled: the 催告書 list has some to show
     assert await pool.fetchval("select count(*) from household where not dialable") > 0
+    # each campaign has a talk script to show its operators, naming what its department collects
+    scripts_of = {r["name"]: r["script"] for r in await pool.fetch("select name, script from campaign")}
+    assert "国民健康保険料について、{未納額}" in scripts_of["国保 現年度分 電話催告"]
+    assert "住民税について、{未納額}" in scripts_of["住民税 現年度分 電話催告"]
