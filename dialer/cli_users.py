@@ -81,14 +81,14 @@ def _show(u: Any, locked: bool = False) -> str:
 
 async def _list(settings: Settings, args: argparse.Namespace) -> int:
     from dialer.cli import with_pool
-    from dialer.store import departments, users
+    from dialer.store import departments, lockouts, users
 
     async def body(pool: Any) -> None:
         await departments.require(pool, args.department)
-        locked = await users.locked_logins(pool)
+        locked = await lockouts.locked_logins(pool)
         for u in await users.listed(pool, args.department):
             print(_show(u, u.user.login in locked))
-        if addresses := await users.locked_addresses(pool, settings.login_failures_per_address):
+        if addresses := await lockouts.locked_addresses(pool, settings.login_failures_per_address):
             print(f"logins refused from: {', '.join(addresses)} (dialer users unlock --address ...)")
 
     await with_pool(settings, body)
@@ -169,7 +169,7 @@ async def _unlock(settings: Settings, args: argparse.Namespace) -> int:
     import ipaddress
 
     from dialer.cli import with_pool
-    from dialer.store import users
+    from dialer.store import lockouts, users
 
     if (args.login is None) == (args.address is None):
         raise ConfigError("dialer users unlock: give a user ID, or --address and the computer's address.")
@@ -178,23 +178,23 @@ async def _unlock(settings: Settings, args: argparse.Namespace) -> int:
             ipaddress.ip_address(args.address.strip())
         except ValueError:
             raise ConfigError(f"dialer users unlock: {args.address!r} is not an IP address.") from None
-        address = users.address_of(args.address)
+        address = lockouts.address_of(args.address)
 
     async def body(pool: Any) -> None:
         if args.login is not None:
-            n = await users.unlock(pool, login=args.login, via={"os_user": os_user()})
+            n = await lockouts.unlock(pool, login=args.login, via={"os_user": os_user()})
             what = f"user {users.login_id(args.login)}"
         else:
-            n = await users.unlock(pool, address=address, via={"os_user": os_user()})
+            n = await lockouts.unlock(pool, address=address, via={"os_user": os_user()})
             what = f"address {address}"
-        limit = users.LOCKOUT_FAILURES if args.login is not None else settings.login_failures_per_address
+        limit = lockouts.LOCKOUT_FAILURES if args.login is not None else settings.login_failures_per_address
         locked = 0 < limit <= n
         print(
             f"unlocked {what} ({n} failed logins in the last 15 minutes set aside)"
             if locked
             else f"{what} was not locked ({n} failed logins in the last 15 minutes); recorded anyway"
         )
-        addresses = await users.locked_addresses(pool, settings.login_failures_per_address)
+        addresses = await lockouts.locked_addresses(pool, settings.login_failures_per_address)
         if not locked and args.login is not None and addresses:  # (the person may be at a locked computer)
             print(f"logins are refused from: {', '.join(addresses)} (dialer users unlock --address ...)")
 

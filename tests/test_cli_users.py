@@ -13,7 +13,7 @@ import asyncpg
 from dialer import runtime
 from dialer.config import Settings
 from dialer.simpbx import Behaviour, SimulatedPbx
-from dialer.store import users
+from dialer.store import lockouts, users
 from tests import factory
 from tests.client import PageClient, until
 from tests.test_cli import _env, _one_clear_line, _run
@@ -291,7 +291,7 @@ async def test_an_address_locked_by_failed_logins_is_lifted_by_an_administrator(
                 "unlocked address 127.0.0.1 (3 failed logins in the last 15 minutes set aside)",
             ), err
             assert await page.login("sv1", factory.PASSWORD, page="/supervisor") == 200
-            assert await users.address_failures(pool, "127.0.0.1") == 0
-            assert await users.recent_failures(pool, "op1") == 2  # the IDs' own counts are their own
+            assert await lockouts.address_failures(pool, "127.0.0.1") == 0
+            assert await lockouts.recent_failures(pool, "op1") == 2  # the IDs' own counts are their own
         finally:
             await page.close()

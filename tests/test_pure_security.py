@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from campaigns import previewing
-from dialer.store import users
+from dialer.store import lockouts, users
 
 
 @pytest.mark.parametrize(
@@ -60,4 +60,4 @@ def test_which_passwords_are_refused(password: str, login: str, refused: str | N
 )
 def test_a_computers_address_is_counted_one_way(remote: str, counted_as: str) -> None:
     """The address `dialer users unlock --address` is given matches the one failures were recorded under."""
-    assert users.address_of(remote) == counted_as
+    assert lockouts.address_of(remote) == counted_as

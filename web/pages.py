@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import aiohttp_jinja2
 from aiohttp import web
 
-from dialer.store import audit, campaigns, db, dispositions, handovers, users
+from dialer.store import audit, campaigns, db, dispositions, handovers, lockouts, users
 from dialer.store import departments as department_store
 from web.auth import COOKIE, SESSIONS, current, require, session_of, token_of
 from web.i18n import CATALOG, LANGS
@@ -125,16 +125,18 @@ async def login(request: web.Request) -> web.StreamResponse:
     # One address trying many IDs (one password against every ID: a lockout by ID never trips) is
     # refused after LOGIN_FAILURES_PER_ADDRESS failures in the window, whichever ID comes next.
     per_address = request.app[SETTINGS].login_failures_per_address
-    remote = users.address_of(request.remote or "")
+    remote = lockouts.address_of(request.remote or "")
     async with _LOGIN_LOCKS.setdefault(login_id, asyncio.Lock()), pool.acquire() as conn, conn.transaction():
-        key = await users.failure_key(conn, login_id)  # what the log keeps (never a password typed as an ID)
+        key = await lockouts.failure_key(
+            conn, login_id
+        )  # what the log keeps (never a password typed as an ID)
         if not await conn.fetchval(
             "select pg_try_advisory_xact_lock(hashtext('dialer.login.' || $1))", login_id
         ):
             refused = ("login.busy", 429)
-        elif per_address and await users.address_failures(conn, remote) >= per_address:
+        elif per_address and await lockouts.address_failures(conn, remote) >= per_address:
             refused = ("login.address_locked", 429)
-        elif await users.recent_failures(conn, key) >= users.LOCKOUT_FAILURES:
+        elif await lockouts.recent_failures(conn, key) >= lockouts.LOCKOUT_FAILURES:
             refused = ("login.locked", 429)
         elif (user := await users.authenticate(conn, login_id, password)) is None:
             refused = ("login.failed", 401)
@@ -233,8 +235,8 @@ async def admin(request: web.Request) -> dict[str, Any]:
     rows = await pool.fetch(
         "select login, display_name, role, department_id, extension, active from app_user order by id"
     )
-    locked = await users.locked_logins(pool)
-    addresses = await users.locked_addresses(pool, request.app[SETTINGS].login_failures_per_address)
+    locked = await lockouts.locked_logins(pool)
+    addresses = await lockouts.locked_addresses(pool, request.app[SETTINGS].login_failures_per_address)
     return context(
         request,
         users=rows,
