@@ -56,7 +56,7 @@ def register(sub: Any) -> None:
     aud.add_argument(
         "--unscoped",
         action="store_true",
-        help="also the entries of no department (failed logins, user changes)",
+        help="also the department's own users' refused logins and lifted locks (entries of no department)",
     )
     aud.add_argument("--output", type=Path, help="write it as CSV (UTF-8, for Excel) instead of a table")
     aud.add_argument("--lang", choices=["ja", "en"], default="ja", help="the headings")
