@@ -106,6 +106,37 @@ async def test_the_product_connects_as_a_role_that_cannot_bypass_rls(shared_serv
     assert tuple(role) == ("dialer_app", False, False)
 
 
+async def test_the_product_cannot_read_password_hashes(
+    shared_server: asyncpg.Pool, pool: asyncpg.Pool, db_dsn: str
+) -> None:
+    """A query bug or an injection as dialer_app, in any scope, cannot copy the users' hashes to crack
+    them offline; the login checks the one hash of the login tried (sql/0045)."""
+    await pool.execute(
+        "insert into app_user (login, display_name, role, department_id, password_hash, active) values "
+        "('hashed', 'h', 'operator', 'nhi', 'scrypt$secret', true), ('gone', 'g', 'operator', 'nhi', 'scrypt$old', false)"
+    )
+    everywhere = await db.create_pool(db_dsn, scope=db.ALL, name="cli-test")  # as the CLI runs
+    for scope in ("nhi", None, db.ALL):
+        async with everywhere.acquire() if scope == db.ALL else db.department(shared_server, scope) as conn:
+            assert await conn.fetchval("select current_user") == "dialer_app"
+            for attack in (
+                "select password_hash from app_user",
+                "select * from app_user",
+                "select u from app_user u",  # (the whole row)
+                "select count(*) from app_user where password_hash like 'scrypt%'",
+                "update app_user set display_name = display_name where password_hash is not null",
+                "update app_user set password_hash = password_hash || ''",
+            ):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    async with conn.transaction():
+                        await conn.execute(attack)
+            # the columns a page shows stay readable
+            assert await conn.fetchval("select display_name from app_user where login = 'hashed'") == "h"
+            assert await conn.fetchval("select password_hash_of('hashed')") == "scrypt$secret"
+            assert await conn.fetchval("select password_hash_of('gone')") is None  # (switched off)
+    await everywhere.close()
+
+
 async def test_outside_a_department_scope_nothing_is_visible(shared_server: asyncpg.Pool) -> None:
     for table in RESIDENT_TABLES:
         assert await shared_server.fetchval(f"select count(*) from {table}") == 0, table

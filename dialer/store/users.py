@@ -200,12 +200,14 @@ async def change(
         try:
             await tx.execute(
                 """update app_user set display_name = $2, role = $3, department_id = $4, extension = $5,
-                                       pbx = $6, active = $7, password_hash = coalesce($8, password_hash)
+                                       pbx = $6, active = $7
                    where id = $1""",
                 before.user.id, fields["display_name"], fields["role"], fields["department_id"],
                 fields["extension"], fields["pbx"], fields["active"],
-                hash_password(password) if password is not None else None,
             )  # fmt: skip
+            if password is not None:  # (set, never read: the product's role cannot read hashes, sql/0045)
+                await tx.execute("update app_user set password_hash = $2 where id = $1", before.user.id,
+                                 hash_password(password))  # fmt: skip
         except asyncpg.UniqueViolationError:
             raise UserError(f"extension {fields['extension']!r} belongs to another user already") from None
         except (asyncpg.CheckViolationError, asyncpg.ForeignKeyViolationError) as exc:
@@ -263,7 +265,10 @@ def _refusal(exc: asyncpg.PostgresError) -> str:
 
 async def authenticate(conn: Conn, login: str, password: str) -> User | None:
     row = await conn.fetchrow(
-        f"select {_USER_COLUMNS}, u.password_hash from app_user u where u.login = $1 and u.active", login
+        # (the product's role cannot read the hashes, only the one of the login tried: sql/0045)
+        f"select {_USER_COLUMNS}, password_hash_of(u.login) as password_hash from app_user u"
+        " where u.login = $1 and u.active",
+        login,
     )
     if row is None:
         verify_password(password, dummy_hash())
