@@ -179,3 +179,38 @@ async def test_a_correction_saved_while_the_first_outcome_is_on_its_way_is_said_
     finally:
         await page.close()
     assert [r["code"] for r in await pool.fetch("select code from disposition")] == ["refused"]
+
+
+async def test_no_field_is_typed_in_under_the_sticky_bars(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool
+) -> None:
+    """On a laptop's screen the state bar stays at the top and 保存 at the bottom; a field reached
+    with Tab (or clicked at the screen's edge) scrolls clear of both (QA: 会話記録 was typed in
+    under the 保存 bar)."""
+    w = await factory.world(pool, mode="preview")
+    await factory.household(pool, w.campaign_id, "0355550793", name="画面 三郎")
+    page = await browser.new_page(locale="ja-JP", viewport={"width": 1366, "height": 650})
+    await log_in(page, product.url, "op1")
+    await page.get_by_test_id("ready").click()
+    await expect(page.get_by_test_id("rec-name")).to_have_text("画面 三郎")
+    await page.get_by_label("約束").check()  # (its date and amount fields show)
+    await page.locator("#rec-h").focus()
+    hidden = []
+    for _ in range(80):
+        await page.keyboard.press("Tab")
+        where = await page.evaluate(
+            """() => {
+                 const el = document.activeElement;
+                 if (!el || !el.closest('#disp') || el.closest('.savebar')) return null;
+                 const r = el.getBoundingClientRect();
+                 const top = document.querySelector('.operator .bar').getBoundingClientRect().bottom;
+                 const bottom = document.querySelector('.operator .savebar').getBoundingClientRect().top;
+                 return {name: el.name || el.id, at: [r.top, r.bottom, top, bottom], clear: r.top >= top - 1 && r.bottom <= bottom + 1};
+               }"""
+        )
+        if where and not where["clear"]:
+            hidden.append((where["name"], where["at"]))
+        if await page.evaluate("document.activeElement.dataset.testid === 'save'"):
+            break
+    assert hidden == []
+    await page.close()

@@ -470,6 +470,26 @@
     });
   }
 
+  // A field reached with Tab (or the caret moving in 会話記録) scrolls clear of the sticky bars, the
+  // state bar at the top and 保存 at the bottom, whatever their height on this screen (QA: 会話記録
+  // was typed in under the 保存 bar on a laptop).
+  const clearOfBars = new ResizeObserver(() => {
+    const page = document.documentElement.style;
+    page.scrollPaddingTop = root.querySelector(".bar").offsetHeight + 8 + "px";
+    page.scrollPaddingBottom = form.querySelector(".savebar").offsetHeight + 8 + "px";
+  });
+  clearOfBars.observe(root.querySelector(".bar"));
+  clearOfBars.observe(form.querySelector(".savebar"));
+  form.addEventListener("focusin", (ev) => {  // (a focused box partly in sight is not scrolled by itself)
+    const el = ev.target;
+    if (el.closest(".savebar")) return;
+    const box = el.getBoundingClientRect();
+    const top = root.querySelector(".bar").getBoundingClientRect().bottom;
+    if (box.top < top || box.bottom > form.querySelector(".savebar").getBoundingClientRect().top) {
+      el.scrollIntoView({ block: "nearest" });
+    }
+  });
+
   setInterval(() => { if (since) setText("since", elapsed(since)); }, 1000);
   liveSocket(onMessage, (up) => {
     setText("ws", up ? t("op.connected") : t("op.disconnected"));
