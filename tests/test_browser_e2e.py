@@ -286,10 +286,14 @@ async def test_what_is_being_typed_survives_a_reload_during_the_call(
 ) -> None:
     page = await browser.new_page(locale="ja-JP")
     await _in_a_call_with_outcome_filled(page, product, pool, sim, "0355550780", "再読み込みのテスト")
+    await page.locator(".identity").get_by_label("氏名").check()  # the identity check, half done
+    await page.locator(".identity").get_by_label("生年月日").check()
     await page.reload()  # F5 by mistake, mid-call
     await expect(page.get_by_test_id("agent-state")).to_have_text("通話中")
     await expect(page.get_by_test_id("note")).to_have_value("再読み込みのテスト")
     await expect(page.get_by_label("拒否")).to_be_checked()
+    ticked = [await box.is_checked() for box in await page.locator(".identity input").all()]
+    assert ticked == [True, False, True]  # (QA: the ticks were lost)
     await page.get_by_test_id("save").click()
     await expect(page.get_by_test_id("disp-msg")).to_have_text("保存しました。")
     assert await pool.fetchval("select note from disposition") == "再読み込みのテスト"

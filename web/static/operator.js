@@ -100,14 +100,31 @@
 
   // The identity check (本人確認) is ticked for one resident on one call: never carried to the next
   // household's record, nor to another call of the same household (QA: ticks stayed on).
+  // They survive a reload of the page during that call (this tab only, as the draft: QA).
   let identityHousehold = null;
   let identityAttempt = "";
+  const TICKS = "dialer.identity." + root.dataset.user;
+  const ticks = () => [...document.querySelectorAll(".identity input")];
   function identityFor(household, attempt) {
     const fresh = household !== identityHousehold || (attempt !== "" && identityAttempt !== "" && attempt !== identityAttempt);
-    if (fresh) for (const box of document.querySelectorAll(".identity input")) box.checked = false;
+    if (fresh) for (const box of ticks()) box.checked = false;
     identityHousehold = household;
     if (attempt !== "" || fresh) identityAttempt = attempt;
+    if (household === null) return;
+    let kept = null;
+    try { kept = JSON.parse(sessionStorage.getItem(TICKS) || "null"); } catch (e) { kept = null; }
+    if (fresh && kept && kept.household === household && kept.attempt === identityAttempt) {
+      ticks().forEach((box, i) => { box.checked = !!kept.ticked[i]; });
+    }
+    if (!fresh) keepTicks();  // (ticked before dialling: now for the call placed)
   }
+  function keepTicks() {
+    if (identityHousehold === null) return;
+    sessionStorage.setItem(TICKS, JSON.stringify({
+      household: identityHousehold, attempt: identityAttempt, ticked: ticks().map((box) => box.checked),
+    }));
+  }
+  for (const box of ticks()) box.addEventListener("change", keepTicks);
 
   function clearRecord() {
     shownTotal = null;
@@ -467,6 +484,7 @@
       }
       localStorage.removeItem(OUTBOX);
       sessionStorage.removeItem(DRAFT);
+      sessionStorage.removeItem(TICKS);
     });
   }
 
