@@ -23,7 +23,7 @@ from campaigns.agent import Action, AgentState
 from campaigns.callflow import STORE_ERRORS, CallFlow
 from campaigns.dialing import Dialing, EngineError
 from campaigns.dispositions import Code, DispositionInput
-from campaigns.floor import Floor, Notifier, Slot
+from campaigns.floor import PAGE_CLOSED, Floor, Notifier, Slot
 from campaigns.inbound import Inbound
 from campaigns.phones import Phones
 from campaigns.predictive import Predictive
@@ -190,7 +190,7 @@ class Engine:
         await asyncio.sleep(self.page_grace_s)
         if slot.pages == 0 and slot.state not in (AgentState.OFFLINE, AgentState.PAUSED):
             log.info("engine.page_gone", operator=slot.user.id)
-            await self.pause(slot.user, notice="notice.page_closed")
+            await self.pause(slot.user, notice=PAGE_CLOSED)
 
     @staticmethod
     def _is_preview(slot: Slot) -> bool:

@@ -13,6 +13,10 @@ from dialer.store.campaigns import CampaignInfo
 from dialer.store.targets import Lease
 from dialer.store.users import User
 
+# The product paused the operator because no page of theirs was left open. Asked for during a call,
+# the pause comes after it and its outcome, and still says why when it is taken.
+PAGE_CLOSED = "notice.page_closed"
+
 
 class Notifier(Protocol):
     async def to_user(self, user_id: int, message: dict[str, Any]) -> None: ...
@@ -83,7 +87,8 @@ class Floor:
         new = next_state(slot.state, action)
         if new is not slot.state:
             slot.state, slot.since = new, datetime.now(UTC)
-        slot.notice = notice
+        if notice is not None or not (slot.pause_after_call and slot.notice == PAGE_CLOSED):
+            slot.notice = notice  # (why a pause is waiting for the call stays until it is taken)
         if new is AgentState.READY:
             self.wake.set()
         await self.publish(slot)

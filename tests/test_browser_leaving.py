@@ -79,3 +79,40 @@ async def test_a_pause_waiting_for_a_ringing_call_can_be_called_off_on_the_page(
         await expect(page.locator("#notice")).to_be_hidden()
         await expect(page.get_by_test_id("agent-state")).to_have_text("待機中")
         await expect(page.get_by_test_id("ready")).to_be_disabled()
+
+
+async def test_a_page_closed_during_a_call_and_opened_again_says_the_pause_comes_after_it(
+    browser: Browser, product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """The tab closed in the middle of a call (nobody would see the next screen-pop): the operator
+    is paused after the call. Opened again during it, the page says so, not that they are paused
+    already while the state says 通話中 (QA: both notices showed together)."""
+    w = await factory.world(pool, mode="preview")
+    await factory.household(pool, w.campaign_id, "0355550795", name="閉画 四郎")
+    sim.script("0355550795", Behaviour("answer", ring_s=0.2, talk_s=None))
+    product.engine.page_grace_s = 0.3
+    context = await browser.new_context(locale="ja-JP")  # (its login outlives the tab)
+    page = await context.new_page()
+    await log_in(page, product.url, "op1")
+    await page.get_by_test_id("ready").click()
+    await expect(page.get_by_test_id("rec-name")).to_have_text("閉画 四郎")
+    await page.get_by_test_id("dial").click()
+    await expect(page.get_by_test_id("agent-state")).to_have_text("通話中")
+    await page.close()
+    await until(lambda: product.engine.floor.slots[w.operator.id].pause_after_call)
+    page = await context.new_page()
+    await page.goto(product.url + "/operator")
+    await expect(page.get_by_test_id("agent-state")).to_have_text("通話中")
+    await expect(page.locator("#notice")).to_have_text(
+        "画面が閉じられていたため、この通話と結果入力の後に休憩になります。その後「受付開始」で再開します。"
+    )
+    await page.get_by_test_id("hangup").click()
+    await expect(page.get_by_test_id("agent-state")).to_have_text("後処理")
+    await expect(page.locator("#notice")).to_contain_text("画面が閉じられていたため")  # (still why)
+    await page.get_by_label("拒否").check()
+    await page.get_by_test_id("save").click()
+    await expect(page.get_by_test_id("agent-state")).to_have_text("休憩中")
+    await expect(page.locator("#notice")).to_have_text(
+        "画面が閉じられていたため、休憩にしました。受付開始で再開します。"
+    )
+    await context.close()

@@ -57,7 +57,10 @@
     show(notice, !!a.notice);
     if (a.pause_after_call && !leaving && ["dialing", "talking", "wrap_up", "ready"].includes(a.state)) {
       // 休憩 pressed during a call (or with one ringing): it comes after the call and its outcome
-      notice.textContent = t("op.pause_after") + (a.notice ? " " + t(a.notice) : ""); show(notice, true);
+      // (the page was closed during the call: the pause comes after it, not "has been taken")
+      notice.textContent = a.notice === "notice.page_closed" ? t("op.pause_after_closed")
+        : t("op.pause_after") + (a.notice ? " " + t(a.notice) : "");
+      show(notice, true);
     }
     if (leaving) { notice.textContent = t("op.logout_after") + (a.notice ? " " + t(a.notice) : ""); show(notice, true); }
     if (a.notice === "notice.not_assigned" && lastNotice !== a.notice) refreshCampaigns();
