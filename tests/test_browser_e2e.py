@@ -63,7 +63,7 @@ async def test_operator_login_ready_screen_pop_disposition(
     await expect(page.get_by_test_id("rec-name")).to_have_text("見本 太郎")
     await expect(page.get_by_test_id("rec-phone")).to_contain_text("03-5555-0777")
     await expect(page.get_by_test_id("rec-total")).to_have_text("24,000円")
-    await expect(page.get_by_test_id("debt-barred")).to_contain_text("9,000円 (時効: 請求しない)")
+    await expect(page.get_by_test_id("debt-barred")).to_contain_text("9,000円（時効: 請求しない）")
     await expect(page.get_by_test_id("agent-state")).to_have_text("通話中")
     # The record came by WebSocket push: the page made no request for it.
     assert any('"type": "record"' in f for f in frames)

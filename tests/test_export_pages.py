@@ -72,7 +72,7 @@ async def test_a_wrong_export_is_said_on_the_form_not_in_json(staffed: runtime.R
                 "日付が正しくありません。",
             ),  # (out of the calendar we hold: a 500)
             (("9999-12-01", "9999-12-31"), "日付が正しくありません。"),
-            (("2024-01-01", "2026-11-01"), "指定に誤りがあります(期間は1年以内)。"),
+            (("2024-01-01", "2026-11-01"), "指定に誤りがあります（期間は1年以内）。"),
         ):
             async with staff.http.post(
                 f"{staff.base}/staff/exports",

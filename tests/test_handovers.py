@@ -72,7 +72,7 @@ async def test_staff_take_a_case_an_operator_handed_over_and_close_it_into_the_c
             staff, f"/staff/handovers/{case_id}/done", {"method": "counter", "party": "本人", "result": ""}
         )
         assert status == 422  # nothing agreed written: not closed
-        assert "対応結果を入力してください(2000文字まで)" in page
+        assert "対応結果を入力してください（2000文字まで）" in page
         status, _ = await _post(
             staff,
             f"/staff/handovers/{case_id}/done",
@@ -210,7 +210,7 @@ async def test_a_long_list_says_it_is_cut(product: runtime.Running, pool: asyncp
     staff = await logged_in(product, "staff1", "/supervisor")
     try:
         _, page = await staff.get("/staff/handovers")
-        assert "最も古いものから500件を表示しています(未対応・対応中は全部で501件)" in page
+        assert "最も古いものから500件を表示しています（未対応・対応中は全部で501件）" in page
         assert page.count('data-testid="open-') == 500
     finally:
         await staff.close()
@@ -236,7 +236,7 @@ async def test_the_case_shows_what_may_be_asked_for_and_who_closed_it(
     )
     try:
         _, page = await one.get(f"/staff/handovers/{case_id}")
-        assert "(時効: 請求しない)" in page
+        assert "円（時効: 請求しない）" in page
         assert 'data-testid="handover-owed">24,000円' in page  # the 30,000 not in it
         # each period with its 納期限, as a 分納 is agreed on them (staff QA: by year only)
         assert "令和2年度 国民健康保険料 第9期 納期限 令和3年3月31日 30,000円" in page

@@ -193,7 +193,7 @@
     for (const d of r.debts) {
       const tr = document.createElement("tr");
       const amount = money(d.unpaid_yen, d.unpaid_label);
-      const unpaid = d.time_barred ? amount + " " + t("rec.time_barred") : amount;
+      const unpaid = d.time_barred ? amount + (english ? " " : "") + t("rec.time_barred") : amount;  // （…） in Japanese
       const year = english ? "FY" + d.fiscal_year : d.fiscal_year_label;
       for (const [text, cls] of [[t("debt." + d.debt_type), ""], [year, ""],
                                  [unpaid, "num"], [day(d.earliest_due, d.earliest_due_label), ""]]) {
