@@ -10,6 +10,7 @@
   let since = null;
   let savedDuring = "";  // the call whose outcome was stored while it was still up
   let messageFor = "";  // the call the message under 保存 is about (cleared when another's record comes)
+  let savedFor = "";  // the call whose "saved" the message under 保存 says
   let refusedWith = "";  // the error a button was refused with, shown as the notice until the state moves
   let lastNotice = "";  // the notice last shown (the campaign list is read again when one appears)
   let leaving = false;  // ログアウト pressed while taking calls: it follows the pause
@@ -23,6 +24,16 @@
     el.disabled = off;
   }
   function setText(id, text) { $(id).textContent = text || ""; }
+  // Another call's record comes: the message under 保存 was about the last one and goes, but its
+  // "saved" stays as the previous call's until the next record (QA: in preview the next record
+  // came at once and took the 保存しました away before it was seen).
+  function messageMoves(attempt) {
+    if (messageFor === "kept" || attempt === messageFor) return;
+    const saved = savedFor !== "" && savedFor === messageFor;
+    setText("disp-msg", saved ? t("disp.saved_previous") : "");
+    messageFor = saved ? "previous" : "";
+    savedFor = "";
+  }
 
   // What has the focus goes (a button hidden or disabled by the new state, a form leaving): the focus
   // goes to the record card's heading (always there; the next record comes under it), never onto
@@ -37,6 +48,7 @@
     badge.textContent = t("state." + a.state);
     setText("callphase", a.call_phase ? t("call." + a.call_phase) : "");
     if (a.call_phase && a.call_phase !== "ended" && endedText) { endedText = ""; setText("outcome", ""); }  // a new call
+    if (messageFor === "previous" && a.attempt_id && ["dialing", "talking"].includes(a.state)) messageMoves(String(a.attempt_id));
     const mode = a.campaign ? a.campaign.dial_mode : null;
     show($("dial"), a.state === "preview");
     show($("skip"), a.state === "preview");
@@ -158,7 +170,7 @@
     forCall(msg.attempt_id, false);
     inbound(true);
     setText("outcome", "");
-    if (messageFor !== "kept" && String(msg.attempt_id || "") !== messageFor) { setText("disp-msg", ""); messageFor = ""; }
+    messageMoves(String(msg.attempt_id || ""));
     restoreDraft();
   }
 
@@ -206,7 +218,7 @@
     if (msg.reason !== "inbound") show($("caller"), false);
     if (msg.attempt_id) forCall(msg.attempt_id, false);
     previousCall(String(msg.attempt_id || ""));
-    if (messageFor !== "kept" && String(msg.attempt_id || "") !== messageFor) { setText("disp-msg", ""); messageFor = ""; }
+    messageMoves(String(msg.attempt_id || ""));
     restoreDraft();
   }
 
@@ -364,7 +376,9 @@
       const during = agent.state === "dialing" || agent.state === "talking";
       if (current && during) savedDuring = String(item.attempt_id);
       if (current) { resetForm(during); }
-      setText("disp-msg", t("disp.saved"));
+      // (the next record may already be on the screen: the outcome saved is the previous call's)
+      setText("disp-msg", t(current || form.attempt_id.value === "" && $("rec").hidden ? "disp.saved" : "disp.saved_previous"));
+      savedFor = String(item.attempt_id);
       if (refusedWith === "error.outcome_owed") { show($("notice"), false); refusedWith = ""; }  // (QA: it stayed)
       return true;
     }
