@@ -278,6 +278,11 @@ async def _preview(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"campaign {c.id} {c.name}: {p.households:,} households match, arrears ¥{p.unpaid_yen:,} together; "
         f"{p.in_campaign:,} already on its list, {p.elsewhere:,} waiting in another active campaign too"
+        + (
+            f"; {p.leaving:,} waiting on its list no longer match (a fill sets them aside)"
+            if p.leaving
+            else ""
+        )
         + ("" if args.segment is None else " (rules from the file, not stored)")
     )
     return 0

@@ -35,7 +35,7 @@ async def test_create_and_tune_a_campaign_in_the_console(
         assert "キャンペーン設定: 国保 繰越" in page
 
         status, where, _ = await post_form(sv, where, [*everything(), ("action", "save")])
-        assert (status, where) == (303, f"/supervisor/campaigns/{cid}?saved=1")
+        assert (status, where) == (303, f"/supervisor/campaigns/{cid}?saved=segment")
         row = await pool.fetchrow("select * from campaign where id = $1", cid)
         assert (row["name"], row["status"], row["dial_mode"], row["caller_id"]) == (
             "国保 繰越 10万円未満", "active", "predictive", "0312345678",
@@ -84,7 +84,7 @@ async def test_spans_cut_back_are_said_after_saving_and_on_the_saved_form(
         assert status == 200
         assert _clipped(page) == "21時〜翌8時にかかる時間帯は切り詰めました: 月曜（終日発信しません）、火曜"
         status, where, _ = await post_form(sv, path, [*late, ("action", "save")])
-        assert (status, where) == (303, f"{path}?saved=1")
+        assert (status, where) == (303, f"{path}?saved=segment")  # (its first rules)
         _, page = await sv.get(where)
         assert "保存しました" in page
         assert _clipped(page) == "21時〜翌8時にかかる時間帯は切り詰めました: 月曜（終日発信しません）、火曜"
@@ -161,6 +161,35 @@ async def test_count_before_storing_then_fill(product: runtime.Running, pool: as
         assert [r["household_no"] for r in listed] == ["C2", "C1"]
         actions = await pool.fetch("select action from audit_log where object_type = 'campaign' order by id")
         assert [r["action"] for r in actions] == ["campaign.preview", "campaign.update", "campaign.fill"]
+
+        # Narrower rules on a campaign already filled: the count says who a fill would set aside,
+        # and the save says the list changes only with a fill, offered there (QA: "applies from
+        # the next call" while the old list went on being called).
+        narrower = everything(
+            s_unpaid_min_yen="200000", s_unpaid_max_yen="", status="draft", s_order="unpaid"
+        )
+        _, _, page = await post_form(sv, path, [*narrower, ("action", "preview")])
+        assert re.search(r"<strong>1</strong> 世帯が該当", page)
+        assert "登録で対象外になる未発信の世帯 1 世帯" in page
+        status, where, _ = await post_form(sv, path, [*narrower, ("action", "save")])
+        assert (status, where) == (303, f"{path}?saved=segment")
+        _, page = await sv.get(where)
+        assert "抽出条件の変更は、対象世帯の登録をするまで架電リストに反映されません" in page
+        assert 'data-testid="fill-now"' in page
+        pending = "select count(*) from campaign_target where campaign_id = $1 and state = 'pending'"
+        assert await pool.fetchval(pending, w.campaign_id) == 2  # (not yet)
+        status, _, page = await post_form(sv, path, [("action", "fill")])
+        assert re.search(r"該当 1 · 新規登録 0 · 対象外にした世帯 1", page)
+        assert await pool.fetchval(pending, w.campaign_id) == 1
+        renamed = everything(
+            s_unpaid_min_yen="200000",
+            s_unpaid_max_yen="",
+            status="draft",
+            s_order="unpaid",
+            name="国保 20万円以上",
+        )
+        status, where, _ = await post_form(sv, path, [*renamed, ("action", "save")])
+        assert (status, where) == (303, f"{path}?saved=1")  # (the rules unchanged: the usual word)
     finally:
         await sv.close()
 

@@ -190,6 +190,15 @@ async def test_a_segment_is_previewed_then_filled(tmp_path: Path, db_dsn: str, p
         ("campaign.preview", True), ("campaign.update", True), ("campaign.fill", True),
     ]  # fmt: skip
     assert json.loads(logged[1]["detail"])["changed"] == ["segment"]
+    # narrower rules: the count says who on the list a fill would set aside
+    narrower = tmp_path / "narrower.toml"
+    narrower.write_text('years = "carried_over"\nunpaid_min_yen = 200000\nunpaid_max_yen = 300000\n')
+    code, out, err = await _run(env, "campaign", "preview", str(w.campaign_id), "--segment", str(narrower))
+    assert code == 0, err
+    assert (
+        "1 households match" in out
+        and "; 1 waiting on its list no longer match (a fill sets them aside)" in out
+    )
 
 
 def test_a_command_run_by_a_uid_with_no_login_name_is_audited_by_its_uid(

@@ -38,7 +38,7 @@ async def test_a_supervisor_writes_the_script_on_the_console(
         status, where, _ = await post_form(
             sv, path, [*everything(script=SCRIPT.replace("\n", "\r\n") + "\r\n"), ("action", "save")]
         )
-        assert (status, where) == (303, f"{path}?saved=1")
+        assert (status, where) == (303, f"{path}?saved=segment")  # (everything() changes the rules too)
         assert await pool.fetchval("select script from campaign where id = $1", w.campaign_id) == SCRIPT
         _, page = await sv.get(path)
         assert "未納額は{未納額}です。&lt;b&gt;折り返し&lt;/b&gt;" in page  # shown back as typed, as text

@@ -67,7 +67,7 @@ def _page(
         request, campaign=c, v=fields, debt_types=sorted(set(choices["debt_types"]) | set(fields["s_debt_types"])),
         operators=choices["operators"],
         days=campaign_form.DAYS, retry_keys=campaign_form.RETRY_KEYS, modes=campaign_form.MODES,
-        statuses=campaign_form.STATUSES, saved=request.query.get("saved") == "1", **extra,
+        statuses=campaign_form.STATUSES, saved=request.query.get("saved", ""), **extra,
     )  # fmt: skip
     response = aiohttp_jinja2.render_template("campaign.html", request, ctx)
     response.set_status(status)
@@ -179,7 +179,8 @@ async def change(request: web.Request) -> web.StreamResponse:
                 else {}
             )
             await logged("update", {"changed": sorted(changed), **script})
-    raise web.HTTPSeeOther(f"/supervisor/campaigns/{c.id}?saved=1")
+    # new rules change the list only when it is filled again: the page says so, with the button
+    raise web.HTTPSeeOther(f"/supervisor/campaigns/{c.id}?saved={'segment' if 'segment' in changed else '1'}")
 
 
 @require("supervisor")

@@ -27,6 +27,7 @@ class Preview:
     in_campaign: int  # of them, already on the campaign's list
     elsewhere: int = 0  # of them, on another active campaign's list, not finished there (one household:
     # each campaign holds back after another spoke with it today, dialer/store/targets.py)
+    leaving: int = 0  # waiting on the campaign's list and not matching: a fill sets them aside
 
 
 @dataclass(frozen=True)
@@ -50,21 +51,27 @@ async def preview(conn: Conn, campaign_id: int, department_id: str, segment: Seg
     q = await campaign_query(conn, campaign_id, department_id, segment, today)
     n = len(q.params)
     row = await conn.fetchrow(
-        f"""select count(*) as households, coalesce(sum(m.unpaid_yen), 0) as unpaid_yen,
+        f"""with m as materialized ({q.sql})
+            select count(*) as households, coalesce(sum(m.unpaid_yen), 0) as unpaid_yen,
                    count(*) filter (where exists (select 1 from campaign_target t
                                                  where t.campaign_id = ${n + 1} and t.household_id = m.household_id))
                        as in_campaign,
                    count(*) filter (where exists (select 1 from campaign_target t join campaign c on c.id = t.campaign_id
                                                  where t.household_id = m.household_id and t.campaign_id <> ${n + 1}
                                                    and c.status = 'active' and t.state in ('pending', 'leased')))
-                       as elsewhere
-            from ({q.sql}) m""",
+                       as elsewhere,
+                   (select count(*) from campaign_target t
+                    where t.campaign_id = ${n + 1} and t.state = 'pending'
+                      and not exists (select 1 from m m2 where m2.household_id = t.household_id)) as leaving
+            from m""",
         *q.params,
         campaign_id,
         timeout=600,
     )
     assert row is not None
-    return Preview(row["households"], int(row["unpaid_yen"]), row["in_campaign"], row["elsewhere"])
+    return Preview(
+        row["households"], int(row["unpaid_yen"]), row["in_campaign"], row["elsewhere"], row["leaving"]
+    )
 
 
 async def fill(conn: Conn, campaign_id: int, department_id: str, segment: Segment, today: date) -> Filled:
