@@ -104,3 +104,31 @@ async def test_the_english_report_fits_a_small_screen(
     await expect(page.get_by_test_id("report")).to_be_visible()
     assert await page.evaluate("document.documentElement.scrollWidth") <= 1024
     await page.close()
+
+
+async def test_a_refused_save_puts_the_first_field_in_error_in_sight_on_a_laptop(
+    browser: Browser,
+    product: runtime.Running,  # noqa: F811
+    pool: asyncpg.Pool,
+) -> None:
+    """The settings page is long: a refused save focuses the first field in error, beside its
+    message, and 保存 stays at the bottom of the screen (QA: only a banner at the top said
+    something was wrong, the field and 保存 2,800 px below)."""
+    w = await factory.world(pool)
+    page = await browser.new_page(locale="ja-JP", viewport={"width": 1366, "height": 650})
+    await log_in(page, product.url, "sv1")
+    await page.goto(f"{product.url}/supervisor/campaigns/{w.campaign_id}")
+    save = page.get_by_test_id("save")
+    box = await save.bounding_box()
+    assert box is not None
+    assert box["y"] + box["height"] <= 650  # in sight before scrolling
+    field = page.locator("input[name=amd_false_machine_pct]")
+    await field.fill("９９")
+    await save.click()
+    await expect(page.get_by_test_id("errors")).to_be_visible()
+    await expect(field).to_be_focused()
+    message = await page.get_by_test_id("error-amd_false_machine_pct").bounding_box()
+    assert message is not None
+    assert message["y"] >= 0, message
+    assert message["y"] + message["height"] <= 650, message
+    await page.close()

@@ -6,7 +6,7 @@
 (function () {
   const EVERY_MS = Math.min(Number(document.getElementById("session-check").dataset.everyMs) || 30000, 30000);
   function leave() {
-    for (const k of Object.keys(sessionStorage)) if (k.startsWith("dialer.draft.")) sessionStorage.removeItem(k);
+    for (const k of Object.keys(sessionStorage)) if (k.startsWith("dialer.draft.") || k.startsWith("dialer.identity.")) sessionStorage.removeItem(k);
     const main = document.querySelector("main");
     if (main) main.replaceChildren();
     location.replace("/login");
