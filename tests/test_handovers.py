@@ -73,6 +73,8 @@ async def test_staff_take_a_case_an_operator_handed_over_and_close_it_into_the_c
         )
         assert status == 422  # nothing agreed written: not closed
         assert "対応結果を入力してください（2000文字まで）" in page
+        # the language switch comes back to the case's page, not to the POST-only path (QA: a 405)
+        assert f'href="/lang?to=en&amp;back=%2Fstaff%2Fhandovers%2F{case_id}"' in page
         status, _ = await _post(
             staff,
             f"/staff/handovers/{case_id}/done",

@@ -38,8 +38,25 @@ def context(request: web.Request, **extra: Any) -> dict[str, Any]:
     session = session_of(request)
     return {
         "lang": lang, "session": session, "user": session.user if session else None,
-        "here": request.path_qs, "session_check_ms": int(request.app[SETTINGS].session_check_s * 1000), **extra,
+        "here": _here(request), "session_check_ms": int(request.app[SETTINGS].session_check_s * 1000), **extra,
     }  # fmt: skip
+
+
+def _here(request: web.Request) -> str:
+    """The page to come back to after switching the language: this one, or for a page a form's
+    POST answered (a refusal, say), the nearest page above it that can be opened (QA: the switch
+    went to /staff/handovers/7/done, a 405)."""
+    if request.method in ("GET", "HEAD"):
+        return request.path_qs
+    path = request.path
+    while path not in ("", "/"):
+        for route in request.app.router.routes():
+            info = route.resource.get_info() if route.method == "GET" and route.resource is not None else {}
+            pattern = info.get("pattern")
+            if info.get("path") == path or (pattern is not None and pattern.fullmatch(path)):
+                return path
+        path = path.rsplit("/", 1)[0]
+    return "/"
 
 
 def local_path(target: str, host: str) -> str:
