@@ -5,6 +5,7 @@ PBX and the embedded PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import asyncpg
@@ -263,3 +264,60 @@ async def test_the_case_shows_what_may_be_asked_for_and_who_closed_it(
     finally:
         await one.close()
         await two.close()
+
+
+async def test_two_cases_of_one_household_are_taken_and_closed_together(
+    product: runtime.Running, pool: asyncpg.Pool, sim: SimulatedPbx
+) -> None:
+    """Two calls, two operators, the same household handed over twice (a campaign's call, then the
+    resident calling in): the list and the case say so, and one member of staff takes and closes
+    both with one consultation (QA: two could each take one and phone the resident twice)."""
+    first, hid = await _handed_over(product, pool, sim)
+    op2 = await factory.user(pool, "op2", "operator", "nhi", ext="1002")
+    second = await pool.fetchval(
+        "insert into handover (department_id, household_id, operator_id, reason) values ('nhi', $1, $2, 'installment') returning id",
+        hid,
+        op2.id,
+    )
+    await factory.user(pool, "staff2", "staff", "nhi")
+    staff = await logged_in(product, "staff1", "/supervisor")
+    other = await logged_in(product, "staff2", "/supervisor")
+    try:
+        _, page = await staff.get("/staff/handovers")
+        assert f'data-testid="others-{first}">同じ世帯: #{second}</span>' in page
+        assert f'data-testid="others-{second}">同じ世帯: #{first}</span>' in page
+        _, page = await staff.get(f"/staff/handovers/{first}")
+        assert f'href="/staff/handovers/{second}">#{second}</a>' in page
+        assert "対応完了にすると、同じ対応結果でこれらも完了になります" in page
+        assert (await _post(other, f"/staff/handovers/{second}/take", {}))[0] == 302  # a colleague first
+        assert (await _post(staff, f"/staff/handovers/{first}/take", {}))[0] == 302
+        held = await pool.fetch("select taken_by from handover where household_id = $1", hid)
+        staff1 = await pool.fetchval("select id from app_user where login = 'staff1'")
+        assert [r["taken_by"] for r in held] == [staff1, staff1]  # both moved to who took the household
+        status, _ = await _post(
+            staff,
+            f"/staff/handovers/{first}/done",
+            {"method": "phone_out", "party": "本人", "result": "分納誓約"},
+        )
+        assert status == 302
+        done = await pool.fetch(
+            "select status, result from handover where household_id = $1 order by id", hid
+        )
+        assert [tuple(r) for r in done] == [("done", "分納誓約"), ("done", "分納誓約")]
+        history = "select count(*) from contact_history where household_id = $1 and source = 'staff'"
+        assert await pool.fetchval(history, hid) == 1  # one consultation, one entry
+        logged = await pool.fetch(
+            "select action, object_id, detail from audit_log where action like 'handover.%' order by id"
+        )
+        assert [(r["action"], r["object_id"], json.loads(r["detail"] or "{}")) for r in logged] == [
+            ("handover.take", str(second), {}), ("handover.take", str(first), {"with": second}),  # staff2
+            ("handover.take", str(first), {}), ("handover.take", str(second), {"with": first}),  # staff1
+            ("handover.done", str(first), {}), ("handover.done", str(second), {"with": first}),
+        ]  # fmt: skip
+        status, page = await _post(
+            other, f"/staff/handovers/{second}/done", {"method": "phone_out", "party": "本人", "result": "x"}
+        )
+        assert status == 409  # done already, with the first
+    finally:
+        await staff.close()
+        await other.close()

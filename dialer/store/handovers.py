@@ -43,6 +43,7 @@ class Case:
     taken_by: str
     taken_by_id: int | None
     done_at: Any
+    others: list[int]  # the household's other unfinished cases, 6 at most (taken and closed with this one)
 
 
 LISTED_AT_MOST = 500
@@ -54,7 +55,10 @@ async def listed(conn: Conn, department_id: str, done_days: int = 30) -> list[Ca
     rows = await conn.fetch(
         """select c.id, c.created_at, h.household_no, coalesce(dc.label_ja, c.reason) as reason,
                   coalesce(dc.label_en, c.reason) as reason_en, coalesce(o.display_name, '') as operator,
-                  c.status, coalesce(s.display_name, '') as taken_by, c.taken_by as taken_by_id, c.done_at
+                  c.status, coalesce(s.display_name, '') as taken_by, c.taken_by as taken_by_id, c.done_at,
+                  case when c.status = 'done' then '{}'::bigint[] else
+                      array(select o.id from handover o where o.household_id = c.household_id and o.id <> c.id
+                              and o.status <> 'done' order by o.id limit 6) end as others
            from handover c
            join household h on h.id = c.household_id
            left join app_user o on o.id = c.operator_id
@@ -101,6 +105,23 @@ async def opened(
            and stopped_at is null order by priority, id""",
         row["household_id"],
     )
+    # the household's other unfinished cases (two calls, two operators): one consultation for them all
+    others = await conn.fetch(
+        """select o.id, o.created_at, o.status, coalesce(u.display_name, '') as operator,
+                  coalesce(dc.label_ja, o.reason) as reason, coalesce(dc.label_en, o.reason) as reason_en,
+                  coalesce(d.note, '') as note
+           from handover o
+           left join disposition d on d.id = o.disposition_id
+           left join app_user u on u.id = o.operator_id
+           left join lateral (select x.label_ja, x.label_en from disposition_code x
+                              where x.code = o.reason and (x.department_id = o.department_id or x.department_id is null)
+                              order by x.department_id nulls last limit 1) dc on true
+           where o.household_id = $1 and o.id <> $2 and o.status <> 'done' and $3 <> 'done'
+           order by o.id""",
+        row["household_id"],
+        case_id,
+        row["status"],
+    )
     # as the operator saw it: a debt past its limitation period (時効) marked, and not in the total
     debts = await records.debt_lines(
         conn, row["household_id"], department_id, row["attempt_id"], None, by_period=True
@@ -111,24 +132,30 @@ async def opened(
     )  # fmt: skip
     owed = sum(d.unpaid_yen for d in debts if not d.time_barred)
     return {**dict(row), "people": [dict(p) for p in people], "phones": [dict(p) for p in phones],
-            "debts": debts, "owed_yen": owed}  # fmt: skip
+            "debts": debts, "owed_yen": owed, "others": [dict(o) for o in others]}  # fmt: skip
 
 
 async def take(conn: Connection, department_id: str, case_id: int, user: User, remote: str = "") -> None:
-    """A member of staff takes an open case (or one a colleague took: it moves to them)."""
-    row = await conn.fetchrow(
+    """A member of staff takes an open case (or one a colleague took: it moves to them), with the
+    household's other unfinished cases: one person speaks with the household (QA: two cases of one
+    household could be taken by two people)."""
+    taken = await conn.fetch(
         """update handover set status = 'taken', taken_by = $3, taken_at = now(), updated_at = now()
-           where id = $1 and department_id = $2 and status <> 'done' returning household_id""",
+           where department_id = $2 and status <> 'done'
+             and household_id = (select household_id from handover where id = $1 and department_id = $2 and status <> 'done')
+             and (id = $1 or taken_by is distinct from $3)
+           returning id""",
         case_id,
         department_id,
         user.id,
     )
-    if row is None:
+    if not any(r["id"] == case_id for r in taken):
         raise await _why_not(conn, department_id, case_id)
-    await audit.record(
-        conn, action="handover.take", user_id=user.id, department_id=department_id, object_type="handover",
-        object_id=case_id, remote_addr=remote,
-    )  # fmt: skip
+    for r in sorted(taken, key=lambda r: (r["id"] != case_id, r["id"])):  # (the case itself first)
+        await audit.record(
+            conn, action="handover.take", user_id=user.id, department_id=department_id, object_type="handover",
+            object_id=r["id"], remote_addr=remote, detail=None if r["id"] == case_id else {"with": case_id},
+        )  # fmt: skip
 
 
 async def finish(
@@ -147,15 +174,19 @@ async def finish(
     result = clean_note(result)  # as an operator's note: no control characters (NUL would be a 500)
     if not result.strip() or len(result) > RESULT_MAX:
         raise HandoverError("ho.err.result", 422)
-    row = await conn.fetchrow(
+    # with the household's other unfinished cases: one consultation settles them (one 経過記録)
+    done = await conn.fetch(
         """update handover set status = 'done', done_at = now(), result = $4, updated_at = now(),
                   taken_by = $3, taken_at = case when taken_by = $3 then taken_at else now() end
-           where id = $1 and department_id = $2 and status <> 'done' returning household_id""",
+           where department_id = $2 and status <> 'done'
+             and household_id = (select household_id from handover where id = $1 and department_id = $2 and status <> 'done')
+           returning id, household_id""",
         case_id,
         department_id,
         user.id,
         result,
     )
+    row = next((r for r in done if r["id"] == case_id), None)
     if row is None:
         raise await _why_not(conn, department_id, case_id)
     await conn.execute(
@@ -164,10 +195,11 @@ async def finish(
            values ($1, $2, now(), $3, '', $4, $5, $6, 'staff')""",
         department_id, row["household_id"], method, party[:40], f"職員対応: {result}"[:4000], user.id,
     )  # fmt: skip
-    await audit.record(
-        conn, action="handover.done", user_id=user.id, department_id=department_id, object_type="handover",
-        object_id=case_id, remote_addr=remote,
-    )  # fmt: skip
+    for r in sorted(done, key=lambda r: (r["id"] != case_id, r["id"])):
+        await audit.record(
+            conn, action="handover.done", user_id=user.id, department_id=department_id, object_type="handover",
+            object_id=r["id"], remote_addr=remote, detail=None if r["id"] == case_id else {"with": case_id},
+        )  # fmt: skip
 
 
 async def _why_not(conn: Connection, department_id: str, case_id: int) -> HandoverError:
