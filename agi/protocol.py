@@ -50,6 +50,7 @@ class AgiFailed(DialerError):
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
@@ -76,17 +77,21 @@ async def peers_for(asterisk_hosts: list[str], allowed: tuple[Network, ...]) -> 
     dialer manages (AMI_HOST, AMI_SERVERS: the dialplans that call this service). A host that
     cannot be resolved now is left out, and said so."""
     networks = [*LOOPBACK, *allowed]
-    loop = asyncio.get_running_loop()
     for host in asterisk_hosts:
-        try:
-            infos = await within(5.0, loop.getaddrinfo(host, None))
-        except (OSError, TimeoutError):
+        addresses = await resolve(host)
+        if not addresses:
             log.warning("agi.asterisk_unresolved", host=host, hint="set AGI_ALLOW to its address")
-            continue
-        for info in infos:
-            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-            networks.append(ipaddress.ip_network(address))
+        networks.extend(ipaddress.ip_network(a) for a in addresses)
     return Peers(tuple(dict.fromkeys(networks)))
+
+
+async def resolve(host: str) -> list[Address]:
+    """The addresses `host` names (an address names itself); none if it cannot be resolved in 5 s."""
+    try:
+        infos = await within(5.0, asyncio.get_running_loop().getaddrinfo(host, None))
+    except (OSError, TimeoutError):
+        return []
+    return list(dict.fromkeys(ipaddress.ip_address(str(i[4][0]).split("%", 1)[0]) for i in infos))
 
 
 @dataclass(frozen=True)

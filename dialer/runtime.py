@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
 from aiohttp import web
 
-from agi.protocol import FastAgiServer, peers_for
+from agi.protocol import Address, FastAgiServer, peers_for, resolve
 from agi.routes import Routes
 from campaigns.engine import Engine
 from campaigns.fleet import Fleet
@@ -122,6 +123,7 @@ async def started(
         if before_link is not None:
             await before_link(pool)
         peers = await peers_for([ami.host for ami in settings.servers], settings.agi_allow)
+        await _warn_if_asterisk_cannot_reach_agi(settings)
         metrics = Metrics()
         agi = FastAgiServer(
             Routes(pool, metrics=metrics).table(), settings.agi_host, settings.agi_port, peers=peers
@@ -172,6 +174,42 @@ async def migrate_database(dsn: str) -> list[str]:
         return await migrate.migrate(conn)
     finally:
         await conn.close()
+
+
+async def _warn_if_asterisk_cannot_reach_agi(settings: Settings) -> None:
+    """FastAGI on a loopback address (AGI_HOST's default) answers only an Asterisk on this machine.
+    One elsewhere cannot connect: every resident calling in goes to the desk, and the messages'
+    results never arrive, so a missing abandon message is never counted nor alerted on."""
+    agi = await resolve(settings.agi_host)
+    if not agi or not all(a.is_loopback for a in agi):
+        return
+    for ami in settings.servers:
+        addresses = await resolve(ami.host)  # (one that cannot be resolved: peers_for said so)
+        if addresses and not any(_of_this_machine(a) for a in addresses):
+            log.warning(
+                "agi.unreachable_from_asterisk",
+                link=ami.name,
+                ami_host=ami.host,
+                agi_host=settings.agi_host,
+                hint="Asterisk on another machine cannot reach the FastAGI service: callers calling in all "
+                "go to the desk, and messages Asterisk could not play are never counted "
+                "(dialer_messages_failed_total, DialerMessageFailed). Set AGI_HOST to an address of this "
+                "machine Asterisk reaches (0.0.0.0: all) and DIALER_AGI in extensions.conf to it "
+                "(docs/asterisk.md).",
+            )
+
+
+def _of_this_machine(address: Address) -> bool:
+    """A loopback address, or one of this machine's own (a socket can be bound to it)."""
+    if address.is_loopback:
+        return True
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((str(address), 0))
+        except OSError:
+            return False
+    return True
 
 
 def _engine(pool: asyncpg.Pool, ami: AmiSettings, settings: Settings, hub: Hub, metrics: Metrics) -> Engine:

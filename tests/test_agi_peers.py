@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from dataclasses import replace
 
 import asyncpg
 import pytest
 
 from agi.protocol import LOOPBACK, FastAgiServer, Peers, peers_for
 from agi.routes import Routes
+from dialer import runtime
+from dialer.config import AmiSettings, Settings
+from dialer.simpbx import SimulatedPbx
 from tests import factory
 from tests.fake_agi import NHI_LINE, fake_asterisk
 
@@ -60,6 +64,29 @@ async def test_only_asterisk_and_this_machine_may_use_the_service(
 def test_which_peers_may_connect(address: str, allowed: bool) -> None:
     peers = Peers((*LOOPBACK, ipaddress.ip_network("10.0.0.5/32"), ipaddress.ip_network("10.0.1.0/24")))
     assert peers.allow(address) is allowed
+
+
+@pytest.mark.parametrize(("agi_host", "warned"), [("127.0.0.1", ["pbx2"]), ("0.0.0.0", [])])
+async def test_an_asterisk_elsewhere_that_cannot_reach_the_service_is_said_at_start(
+    settings: Settings, sim: SimulatedPbx, caplog: pytest.LogCaptureFixture, agi_host: str, warned: list[str]
+) -> None:
+    """AGI_HOST left at its default (127.0.0.1) with Asterisk on another machine (README's example
+    did that): its dialplan cannot connect, every caller goes to the desk, and no missing message is
+    ever counted (DialerMessageFailed cannot fire). Said at start for that server, not for the one
+    on this machine, and not once AGI_HOST is an address Asterisk reaches."""
+    elsewhere = AmiSettings(  # a documentation address (RFC 5737): down at start, retried meanwhile
+        host="198.51.100.7", secret="x", name="pbx2", connect_timeout_s=0.1, reconnect_min_s=0.1
+    )
+    two = replace(settings, ami=sim.ami_settings(name="pbx1"), more_ami=(elsewhere,), agi_host=agi_host)
+    async with runtime.started(two):
+        pass
+    logged = [
+        r.msg
+        for r in caplog.records
+        if isinstance(r.msg, dict) and r.msg.get("event") == "agi.unreachable_from_asterisk"
+    ]
+    assert [m["link"] for m in logged] == warned
+    assert all(m["ami_host"] == "198.51.100.7" and "AGI_HOST" in str(m["hint"]) for m in logged)
 
 
 async def test_a_broken_peer_harms_nothing(agi: int, pool: asyncpg.Pool, lines: int) -> None:
