@@ -159,8 +159,8 @@ class Dialplan:
             if machine:
                 self._goto_machine(ch, 7)
                 return
-            self._step(ch, 5, "Wait", "1")
-            self._wait(ch, self.core.scaled(1.0), lambda: self._goto_abandon(ch, 6))
+            self._step(ch, 5, "Wait", "0.2")
+            self._wait(ch, self.core.scaled(0.2), lambda: self._goto_abandon(ch, 6))
 
         self._wait(ch, verdict.after_s, reported)
 
