@@ -63,6 +63,14 @@ def test_ami_user_is_least_privilege() -> None:
     assert user["deny"] == "0.0.0.0/0.0.0.0"
 
 
+def test_the_audio_ports_are_the_ones_the_firewall_table_opens() -> None:
+    """Without rtp.conf Asterisk takes 5000-31000, not the range docs/asterisk.md tells admins to open."""
+    general = _sections("rtp.conf")["general"]
+    assert "rtpstart = 10000\nrtpend = 20000\n" in general
+    guide = (CONF.parent / "docs" / "asterisk.md").read_text(encoding="utf-8")
+    assert "(`rtp.conf`: UDP 10000–20000)" in guide
+
+
 def test_dial_templates_match_pjsip() -> None:
     pjsip = _sections("pjsip.conf")
     endpoint = DialPlan().trunk_template.split("@", 1)[1]
