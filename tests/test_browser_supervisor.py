@@ -132,3 +132,25 @@ async def test_a_refused_save_puts_the_first_field_in_error_in_sight_on_a_laptop
     assert message["y"] >= 0, message
     assert message["y"] + message["height"] <= 650, message
     await page.close()
+
+
+async def test_the_floor_shows_what_operators_recorded_beside_the_calls_results(
+    browser: Browser,
+    product: runtime.Running,  # noqa: F811
+    pool: asyncpg.Pool,
+) -> None:
+    """本日の結果 counts how the calls ended; an outcome an operator saved on a call that ended before
+    the connection (番号誤り said at once) was nowhere on the page (QA): it is, below, counted by code."""
+    w = await factory.world(pool)
+    await factory.call_history(pool, w.campaign_id, w.operator.id, dialed=4, live=3, morning=0)
+    await pool.execute("update attempt set originated_at = now() - interval '1 minute'")  # (today in Tokyo)
+    await pool.execute(
+        "update disposition set code = 'wrong_number' where id = (select min(id) from disposition)"
+    )
+    page = await browser.new_page(locale="ja-JP")
+    await log_in(page, product.url, "sv1")
+    recorded = page.get_by_test_id(f"recorded-{w.campaign_id}")
+    await expect(recorded).to_have_text("応対結果: 拒否 2・番号誤り 1")
+    await page.get_by_test_id("lang-switch").click()
+    await expect(recorded).to_have_text("Recorded by operators: Refused 2, Wrong number 1")
+    await page.close()

@@ -5,6 +5,7 @@
   const body = document.getElementById("agents");
   const root = document.getElementById("sup");
   const canListen = root.dataset.canListen === "1";
+  const english = document.documentElement.lang === "en";
 
   // Listen-in: the supervisor's own phone rings, then hears the operator's calls (audit-logged).
   // The page says whom the supervisor listens to, with 終了 (QA: one click went on listening to
@@ -101,6 +102,15 @@
                                  [String(c.untried), "num"], [String(c.retrying), "num"], [String(c.done), "num"],
                                  [abandon, "num"], [today, ""]]) {
         const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td);
+      }
+      // the calls' results above, what the operators recorded below (番号誤り on a call that ended
+      // before the connection is a result of 接続前に切断 and an outcome of 番号誤り: QA)
+      if ((c.recorded || []).length) {
+        const recorded = document.createElement("div");
+        recorded.className = "muted"; recorded.dataset.testid = "recorded-" + c.id;
+        recorded.textContent = t("sup.recorded") + ": "
+          + c.recorded.map((r) => (english ? r.en : r.ja) + " " + r.n).join(t("sep.list"));
+        tr.children[7].appendChild(recorded);
       }
       if (c.abandon_rate !== null && c.abandon_rate > c.target_abandon) {  // over the target (≤ 3 %): flagged
         const cell = tr.children[6];
