@@ -129,6 +129,7 @@
         tr.children[1].appendChild(warn);
       }
       const link = document.createElement("td");
+      link.className = "nowrap";  // (QA: 設／定)
       if (canEdit) {
         const a = document.createElement("a");
         a.href = "/supervisor/campaigns/" + c.id; a.textContent = t("camp.settings"); link.appendChild(a);
