@@ -12,7 +12,7 @@ from dialer.store.reports import Report, Row
 COLUMNS = {
     "ja": ("区分", "架電件数", "応答(本人・家族等)", "オペレーター接続", "接触件数", "接触率(%)", "納付約束件数",
            "納付約束額(円)", "職員への引継ぎ", "放棄呼", "放棄率(%)", "通話時間(分)"),
-    "en": ("by", "calls", "answered (a person)", "connected", "reached", "reach rate (%)", "promises",
+    "en": ("group", "calls", "answered (a person)", "connected", "reached", "reach rate (%)", "promises",
            "promised (yen)", "handed to staff", "abandoned", "abandon rate (%)", "talk (min)"),
 }  # fmt: skip
 TOTAL = {"ja": "合計", "en": "total"}
@@ -41,10 +41,14 @@ def cells(row: Row, by: str, lang: str = "ja", *, shown: bool = False) -> list[s
         return f"{value:,.0f}" if shown else f"{value:.0f}"
 
     none = "—" if shown else ""
+
+    def minutes(seconds: float) -> str:  # one decimal: whole minutes rounded per row did not add up (QA)
+        return f"{seconds / 60:,.1f}" if shown else f"{seconds / 60:.1f}"
+
     return [
         label, n(row.calls), n(row.answered), n(row.connected), n(row.reached), _pct(row.reach_pct, none),
         n(row.promises), n(row.promise_yen), n(row.to_staff), n(row.abandoned), _pct(row.abandon_pct, none),
-        n(row.talk_s / 60),
+        minutes(row.talk_s),
     ]  # fmt: skip
 
 

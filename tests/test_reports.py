@@ -208,7 +208,7 @@ async def test_the_report_from_the_command_line(tmp_path: Path, db_dsn: str, poo
         "en",
     )
     assert code == 0, err
-    assert target.read_bytes().decode("utf-8-sig").startswith("by,calls,")
+    assert target.read_bytes().decode("utf-8-sig").startswith("group,calls,")
     code, out, err = await _run(env, "report", "--department", "nosuch")
     assert code == 2
 
