@@ -261,6 +261,8 @@ async def test_the_case_shows_what_may_be_asked_for_and_who_closed_it(
             case_id,
         )
         assert (row["result"], row["login"]) == ("相談済", "staff2")
+        _, page = await two.get(f"/staff/handovers/{case_id}")
+        assert 'data-testid="handover-done-at">20' in page  # when it was closed, beside the result (QA)
     finally:
         await one.close()
         await two.close()
@@ -286,6 +288,8 @@ async def test_two_cases_of_one_household_are_taken_and_closed_together(
         _, page = await staff.get("/staff/handovers")
         assert f'data-testid="others-{first}">同じ世帯: #{second}</span>' in page
         assert f'data-testid="others-{second}">同じ世帯: #{first}</span>' in page
+        _, page = await staff.get(f"/staff/handovers/{second}")
+        assert "<dd class=\"keep-lines\">—</dd>" in page  # its operator wrote no note (QA: an empty line)
         _, page = await staff.get(f"/staff/handovers/{first}")
         assert f'href="/staff/handovers/{second}">#{second}</a>' in page
         assert "対応完了にすると、同じ対応結果でこれらも完了になります" in page

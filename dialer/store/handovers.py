@@ -82,7 +82,7 @@ async def opened(
     """A case with whom it is about (the household's minimal record, the operator's note), and that
     view in the audit log."""
     row = await conn.fetchrow(
-        """select c.id, c.status, c.created_at, c.result, c.household_id, c.taken_by, h.household_no,
+        """select c.id, c.status, c.created_at, c.result, c.done_at, c.household_id, c.taken_by, h.household_no,
                   h.address, coalesce(o.display_name, '') as operator,
                   coalesce(d.note, '') as note, d.attempt_id, coalesce(s.display_name, '') as taken_by_name
            from handover c join household h on h.id = c.household_id
