@@ -154,3 +154,28 @@ async def test_the_floor_shows_what_operators_recorded_beside_the_calls_results(
     await page.get_by_test_id("lang-switch").click()
     await expect(recorded).to_have_text("Recorded by operators: Refused 2, Wrong number 1")
     await page.close()
+
+
+async def test_the_floor_says_why_a_ready_operator_gets_no_calls(
+    browser: Browser,
+    product: runtime.Running,  # noqa: F811
+    pool: asyncpg.Pool,
+) -> None:
+    """An operator ready on a campaign that has nobody to call, then is paused: the floor says so
+    beside 待機中 (QA: nothing said why the occupancy fell)."""
+    w = await factory.world(pool)
+    op = PageClient(product.url)
+    page = await browser.new_page(locale="ja-JP")
+    try:
+        await op.ready_as("op1", w.campaign_id)
+        await op.wait(lambda m: m["type"] == "agent" and m["notice"] == "notice.no_targets")
+        await log_in(page, product.url, "sv1")
+        why = page.get_by_test_id(f"why-{w.operator.id}")
+        await expect(why).to_have_text(" (発信できる世帯なし)")
+        await pool.execute("update campaign set status = 'paused' where id = $1", w.campaign_id)
+        await factory.household(pool, w.campaign_id, "0355550907")
+        product.engine.floor.wake.set()
+        await expect(why).to_have_text(" (キャンペーン停止中)")
+    finally:
+        await page.close()
+        await op.close()

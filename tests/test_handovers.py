@@ -289,7 +289,7 @@ async def test_two_cases_of_one_household_are_taken_and_closed_together(
         assert f'data-testid="others-{first}">同じ世帯: #{second}</span>' in page
         assert f'data-testid="others-{second}">同じ世帯: #{first}</span>' in page
         _, page = await staff.get(f"/staff/handovers/{second}")
-        assert "<dd class=\"keep-lines\">—</dd>" in page  # its operator wrote no note (QA: an empty line)
+        assert '<dd class="keep-lines">—</dd>' in page  # its operator wrote no note (QA: an empty line)
         _, page = await staff.get(f"/staff/handovers/{first}")
         assert f'href="/staff/handovers/{second}">#{second}</a>' in page
         assert "対応完了にすると、同じ対応結果でこれらも完了になります" in page

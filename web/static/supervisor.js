@@ -52,6 +52,14 @@
       for (const text of [a.display_name, t("state." + a.state), a.since ? elapsed(a.since) : "—", a.inbound ? t("sup.on_inbound") : a.campaign ? a.campaign.name : "—"]) {
         const td = document.createElement("td"); td.textContent = text; tr.appendChild(td);
       }
+      // why a ready operator gets no calls (the campaign paused, outside its hours…): QA, they only
+      // showed as 待機中 and the occupancy fell
+      const why = a.notice ? "sup.why." + a.notice.replace(/^notice\./, "") : "";
+      if (why && I18N[why]) {
+        const note = document.createElement("span");
+        note.className = "muted"; note.dataset.testid = "why-" + a.user_id; note.textContent = " (" + t(why) + ")";
+        tr.children[1].appendChild(note);
+      }
       const actions = document.createElement("td");
       if (canListen && a.phone_ready) {
         for (const mode of ["listen", "whisper", "barge"]) {
