@@ -76,7 +76,10 @@ async def test_a_supervisor_listens_in_from_the_floor_page(
         assert spy["Channel"] == "PJSIP/9001"
         assert await pool.fetchval("select count(*) from audit_log where action = 'listen'") == 1
         # whom, and a way to stop (it goes on through the operator's next calls otherwise)
-        await expect(page.get_by_test_id("listen-msg")).to_contain_text("モニタ中: テスト op1（聞く）")
+        await expect(page.get_by_test_id("listen-msg")).to_contain_text("テスト op1（聞く）のモニタが始まり")
+        await expect(page.get_by_test_id("listen-msg")).not_to_contain_text(
+            "モニタ中"
+        )  # not before it answers
         await page.get_by_test_id("listen-stop").click()
         await expect(page.get_by_test_id("listen-msg")).to_have_text("モニタを終了しました。")
         await expect(page.get_by_test_id("listen-stop")).to_be_hidden()

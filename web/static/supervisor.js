@@ -17,7 +17,7 @@
     const res = await postJSON("/api/supervisor/listen", { operator_id: operatorId, mode: mode }, root.dataset.csrf);
     const who = agents.has(operatorId) ? agents.get(operatorId).display_name : "";
     document.getElementById("listen-msg").textContent = res.ok
-      ? t("sup.listen_ringing") + " " + t("sup.listening").replace("{name}", who).replace("{mode}", t("sup." + mode))
+      ? t("sup.listen_ringing").replace("{name}", who).replace("{mode}", t("sup." + mode))  // (not "モニタ中" yet: QA)
       : t((res.data && res.data.error) || "error.generic");
     if (res.ok) listening.add(res.data.channel_id);
     showStop();
