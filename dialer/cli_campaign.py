@@ -276,7 +276,7 @@ async def _preview(settings: Settings, args: argparse.Namespace) -> int:
         return got
     c, p = got
     print(
-        f"campaign {c.id} {c.name}: {p.households:,} households match, arrears ¥{p.unpaid_yen:,} together; "
+        f"campaign {c.id} {c.name}: {_match(p.households)}, arrears ¥{p.unpaid_yen:,} together; "
         f"{p.in_campaign:,} already on its list, {p.elsewhere:,} waiting in another active campaign too"
         + (
             f"; {p.leaving:,} waiting on its list no longer match (a fill sets them aside)"
@@ -305,7 +305,11 @@ async def _fill(settings: Settings, args: argparse.Namespace) -> int:
         return got
     c, f = got
     print(
-        f"campaign {c.id} {c.name}: {f.matched:,} households match; {f.added:,} added, "
+        f"campaign {c.id} {c.name}: {_match(f.matched)}; {f.added:,} added, "
         f"{f.set_aside:,} no longer matching set aside"
     )
     return 0
+
+
+def _match(n: int) -> str:
+    return "1 household matches" if n == 1 else f"{n:,} households match"

@@ -195,7 +195,7 @@ async def test_a_segment_is_previewed_then_filled(tmp_path: Path, db_dsn: str, p
     narrower.write_text('years = "carried_over"\nunpaid_min_yen = 200000\nunpaid_max_yen = 300000\n')
     code, out, err = await _run(env, "campaign", "preview", str(w.campaign_id), "--segment", str(narrower))
     assert code == 0, err
-    assert "1 households match" in out
+    assert "1 household matches" in out
     assert "; 1 waiting on its list no longer match (a fill sets them aside)" in out
 
 
