@@ -138,7 +138,14 @@ async def create_pool(
             init=_as_app_role,
             connect=_connect,
             # a startup setting is also the value RESET ALL returns to when a connection is released
-            server_settings={"timezone": TIMEZONE, "application_name": name, "dialer.department": scope},
+            # pg_temp last: a temporary table made through an injection (it outlives the request on a
+            # pooled connection) never stands in for one of ours, app_user or web_session (review)
+            server_settings={
+                "timezone": TIMEZONE,
+                "application_name": name,
+                "dialer.department": scope,
+                "search_path": "public, pg_temp",
+            },
         )
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise DatabaseUnavailable(

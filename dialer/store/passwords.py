@@ -32,6 +32,22 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
+def digest_for(password: str, params: str) -> str | None:
+    """The digest (base64) of `password` under a stored hash's parameters and salt, as the database
+    gives them without the digest (`password_params_of`, sql/0046: 'scrypt$N$r$p$salt$length');
+    None for parameters it cannot read."""
+    try:
+        scheme, n, r, p, salt, length = params.split("$")
+        if scheme != "scrypt":
+            return None
+        digest = hashlib.scrypt(
+            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=int(length)
+        )
+    except (ValueError, TypeError):
+        return None
+    return base64.b64encode(digest).decode()
+
+
 @functools.cache
 def dummy_hash() -> str:
     """Hashed once (on the first login with an unknown name, not at import: every `dialer` command
