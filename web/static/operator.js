@@ -49,6 +49,10 @@
     setText("callphase", a.call_phase ? t("call." + a.call_phase) : "");
     if (a.call_phase && a.call_phase !== "ended" && endedText) { endedText = ""; setText("outcome", ""); }  // a new call
     if (messageFor === "previous" && a.attempt_id && ["dialing", "talking"].includes(a.state)) messageMoves(String(a.attempt_id));
+    // a preview record's call placed: the ticks made while reading it are for this call (kept for a reload)
+    if (a.attempt_id && identityHousehold !== null && identityAttempt === "" && ["dialing", "talking", "wrap_up"].includes(a.state)) {
+      identityFor(identityHousehold, String(a.attempt_id));
+    }
     const mode = a.campaign ? a.campaign.dial_mode : null;
     show($("dial"), a.state === "preview");
     show($("skip"), a.state === "preview");
@@ -130,6 +134,8 @@
     try { kept = JSON.parse(sessionStorage.getItem(TICKS) || "null"); } catch (e) { kept = null; }
     if (fresh && kept && kept.household === household && kept.attempt === identityAttempt) {
       ticks().forEach((box, i) => { box.checked = !!kept.ticked[i]; });
+    } else if (fresh && kept) {
+      sessionStorage.removeItem(TICKS);  // another resident's, or a call's that is over
     }
     if (!fresh) keepTicks();  // (ticked before dialling: now for the call placed)
   }
