@@ -293,21 +293,31 @@ async def test_two_cases_of_one_household_are_taken_and_closed_together(
         _, page = await staff.get(f"/staff/handovers/{first}")
         assert f'href="/staff/handovers/{second}">#{second}</a>' in page
         assert "対応完了にすると、同じ対応結果でこれらも完了になります" in page
-        assert (await _post(other, f"/staff/handovers/{second}/take", {}))[0] == 302  # a colleague first
-        assert (await _post(staff, f"/staff/handovers/{first}/take", {}))[0] == 302
+        # (each form says which of the household's cases its page showed: `with`)
+        assert (await _post(other, f"/staff/handovers/{second}/take", {"with": str(first)}))[0] == 302
+        assert (await _post(staff, f"/staff/handovers/{first}/take", {"with": str(second)}))[0] == 302
         held = await pool.fetch("select taken_by from handover where household_id = $1", hid)
         staff1 = await pool.fetchval("select id from app_user where login = 'staff1'")
         assert [r["taken_by"] for r in held] == [staff1, staff1]  # both moved to who took the household
+        third = await pool.fetchval(  # the resident calls in again while staff1 writes the result
+            "insert into handover (department_id, household_id, reason) values ('nhi', $1, 'installment') returning id",
+            hid,
+        )
         status, _ = await _post(
             staff,
             f"/staff/handovers/{first}/done",
-            {"method": "phone_out", "party": "本人", "result": "分納誓約"},
+            {"method": "phone_out", "party": "本人", "result": "分納誓約", "with": str(second)},
         )
         assert status == 302
         done = await pool.fetch(
-            "select status, result from handover where household_id = $1 order by id", hid
+            "select id, status, result from handover where household_id = $1 order by id", hid
         )
-        assert [tuple(r) for r in done] == [("done", "分納誓約"), ("done", "分納誓約")]
+        assert [tuple(r) for r in done] == [
+            (first, "done", "分納誓約"),
+            (second, "done", "分納誓約"),
+            (third, "open", ""),
+        ]
+        # (the third was on no page staff1 saw: not closed with a result written before its note was read)
         history = "select count(*) from contact_history where household_id = $1 and source = 'staff'"
         assert await pool.fetchval(history, hid) == 1  # one consultation, one entry
         logged = await pool.fetch(

@@ -61,9 +61,10 @@ async def take(request: web.Request) -> web.StreamResponse:
     user = current(request).user
     assert user.department_id is not None
     case_id = int(request.match_info["id"])
+    others = _shown_with(await request.post())
     try:
         async with db.department(request.app[POOL], user.department_id) as conn:
-            await handovers.take(conn, user.department_id, case_id, user, request.remote or "")
+            await handovers.take(conn, user.department_id, case_id, user, request.remote or "", others)
     except handovers.HandoverError as exc:
         if exc.status == 404:
             raise web.HTTPNotFound() from exc
@@ -84,13 +85,20 @@ async def finish(request: web.Request) -> web.StreamResponse:
     try:
         async with db.department(request.app[POOL], user.department_id) as conn:
             await handovers.finish(
-                conn, user.department_id, case_id, user, method, party, result, request.remote or ""
-            )
+                conn, user.department_id, case_id, user, method, party, result, request.remote or "",
+                _shown_with(form),
+            )  # fmt: skip
     except handovers.HandoverError as exc:
         if exc.status == 404:
             raise web.HTTPNotFound() from exc
         return await _case(request, case_id, exc.key, result)
     raise web.HTTPFound("/staff/handovers")
+
+
+def _shown_with(form: Any) -> tuple[int, ...]:
+    """The household's other cases the page showed (hidden fields): taken and closed with this one."""
+    shown = [str(v) for v in form.getall("with", [])][:50]
+    return tuple(int(v) for v in shown if v.isdigit() and len(v) < 19)
 
 
 def routes(app: web.Application) -> None:

@@ -135,19 +135,33 @@ async def opened(
             "debts": debts, "owed_yen": owed, "others": [dict(o) for o in others]}  # fmt: skip
 
 
-async def take(conn: Connection, department_id: str, case_id: int, user: User, remote: str = "") -> None:
+# The case ($1) and those of the same household the page showed with it ($4), unfinished, locked in
+# one order (two members of staff at once: one waits, never a deadlock).
+_SHOWN = """department_id = $2 and status <> 'done' and (id = $1 or id = any($4::bigint[]))
+            and household_id = (select household_id from handover where id = $1 and department_id = $2 and status <> 'done')"""
+
+
+async def take(
+    conn: Connection,
+    department_id: str,
+    case_id: int,
+    user: User,
+    remote: str = "",
+    others: tuple[int, ...] = (),
+) -> None:
     """A member of staff takes an open case (or one a colleague took: it moves to them), with the
-    household's other unfinished cases: one person speaks with the household (QA: two cases of one
-    household could be taken by two people)."""
+    household's other unfinished cases the page showed them (`others`): one person speaks with the
+    household (QA: two cases of one household could be taken by two people). One that came since
+    stays as it is, for them to read first (review)."""
     taken = await conn.fetch(
-        """update handover set status = 'taken', taken_by = $3, taken_at = now(), updated_at = now()
-           where department_id = $2 and status <> 'done'
-             and household_id = (select household_id from handover where id = $1 and department_id = $2 and status <> 'done')
-             and (id = $1 or taken_by is distinct from $3)
-           returning id""",
+        f"""update handover set status = 'taken', taken_by = $3, taken_at = now(), updated_at = now()
+            where id in (select id from handover where {_SHOWN} order by id for update)
+              and (id = $1 or taken_by is distinct from $3)
+            returning id""",
         case_id,
         department_id,
         user.id,
+        list(others),
     )
     if not any(r["id"] == case_id for r in taken):
         raise await _why_not(conn, department_id, case_id)
@@ -167,6 +181,7 @@ async def finish(
     party: str,
     result: str,
     remote: str = "",
+    others: tuple[int, ...] = (),
 ) -> None:
     """Close a case with what was agreed; it goes into the household's 経過記録."""
     if method not in METHODS:
@@ -174,16 +189,17 @@ async def finish(
     result = clean_note(result)  # as an operator's note: no control characters (NUL would be a 500)
     if not result.strip() or len(result) > RESULT_MAX:
         raise HandoverError("ho.err.result", 422)
-    # with the household's other unfinished cases: one consultation settles them (one 経過記録)
+    # with the household's other unfinished cases the page showed: one consultation settles them
+    # (one 経過記録); one that came since stays open, its note not yet read (review)
     done = await conn.fetch(
-        """update handover set status = 'done', done_at = now(), result = $4, updated_at = now(),
-                  taken_by = $3, taken_at = case when taken_by = $3 then taken_at else now() end
-           where department_id = $2 and status <> 'done'
-             and household_id = (select household_id from handover where id = $1 and department_id = $2 and status <> 'done')
-           returning id, household_id""",
+        f"""update handover set status = 'done', done_at = now(), result = $5, updated_at = now(),
+                   taken_by = $3, taken_at = case when taken_by = $3 then taken_at else now() end
+            where id in (select id from handover where {_SHOWN} order by id for update)
+            returning id, household_id""",
         case_id,
         department_id,
         user.id,
+        list(others),
         result,
     )
     row = next((r for r in done if r["id"] == case_id), None)
