@@ -296,7 +296,7 @@ class Predictive:
         try:
             sent = await self.link.redirect(state.channel or state.channel_id, *where)
         except AmiActionError as exc:
-            # The dialplan plays the abandon message by itself 0.2 s after the verdict: the operator is free.
+            # The dialplan plays the abandon message by itself 0.5 s after the verdict: the operator is free.
             log.warning("predictive.redirect_failed", attempt=c.attempt_id, error=exc.message)
             c.settled = True
             if slot is not None:

@@ -279,7 +279,7 @@ async def _preview(settings: Settings, args: argparse.Namespace) -> int:
         f"campaign {c.id} {c.name}: {_match(p.households)}, arrears ¥{p.unpaid_yen:,} together; "
         f"{p.in_campaign:,} already on its list, {p.elsewhere:,} waiting in another active campaign too"
         + (
-            f"; {p.leaving:,} waiting on its list no longer match (a fill sets them aside)"
+            f"; {p.leaving:,} of those waiting on its list outside them (a fill with these rules sets them aside)"
             if p.leaving
             else ""
         )

@@ -170,7 +170,7 @@ async def test_count_before_storing_then_fill(product: runtime.Running, pool: as
         )
         _, _, page = await post_form(sv, path, [*narrower, ("action", "preview")])
         assert re.search(r"<strong>1</strong> 世帯が該当", page)
-        assert "登録で対象外になる未発信の世帯 1 世帯" in page
+        assert "この条件で保存して登録すると対象外になる未発信の世帯 1 世帯" in page
         status, where, _ = await post_form(sv, path, [*narrower, ("action", "save")])
         assert (status, where) == (303, f"{path}?saved=segment")
         _, page = await sv.get(where)

@@ -196,7 +196,7 @@ async def test_a_segment_is_previewed_then_filled(tmp_path: Path, db_dsn: str, p
     code, out, err = await _run(env, "campaign", "preview", str(w.campaign_id), "--segment", str(narrower))
     assert code == 0, err
     assert "1 household matches" in out
-    assert "; 1 waiting on its list no longer match (a fill sets them aside)" in out
+    assert "; 1 of those waiting on its list outside them (a fill with these rules sets them aside)" in out
 
 
 def test_a_command_run_by_a_uid_with_no_login_name_is_audited_by_its_uid(

@@ -159,10 +159,10 @@ class Dialplan:
             if machine:
                 self._goto_machine(ch, 7)
                 return
-            self._step(ch, 5, "Wait", "0.2")
+            self._step(ch, 5, "Wait", "0.5")
             # (a test's scaled time never makes it shorter than 50 ms: the dialer's Redirect, sent
             # within milliseconds, must not race it on a loaded machine)
-            self._wait(ch, max(self.core.scaled(0.2), 0.05), lambda: self._goto_abandon(ch, 6))
+            self._wait(ch, max(self.core.scaled(0.5), 0.05), lambda: self._goto_abandon(ch, 6))
 
         self._wait(ch, verdict.after_s, reported)
 
