@@ -53,6 +53,9 @@
     if (a.attempt_id && identityHousehold !== null && identityAttempt === "" && ["dialing", "talking", "wrap_up"].includes(a.state)) {
       identityFor(identityHousehold, String(a.attempt_id));
     }
+    if (a.attempt_id && shownAttempt === "" && !$("rec").hidden && ["dialing", "talking", "wrap_up"].includes(a.state)) {
+      shownAttempt = String(a.attempt_id);  // (the preview record is this call's now)
+    }
     const mode = a.campaign ? a.campaign.dial_mode : null;
     show($("dial"), a.state === "preview");
     show($("skip"), a.state === "preview");
@@ -188,6 +191,7 @@
 
   let shownTotal = null;  // the record's 未納額 on screen: a promise far above it is asked about
   let shownHousehold = null;
+  let shownAttempt = "";  // the call the record on the screen is for ("": a preview record before 発信)
   function renderRecord(msg) {
     const r = msg.record;
     shownTotal = r.total_unpaid_yen;
@@ -195,6 +199,7 @@
     // one, whose call rang out, and it would be kept for this one's call (QA).
     if (!msg.attempt_id && shownHousehold !== null && r.household_id !== shownHousehold) clearTyped();
     shownHousehold = r.household_id;
+    shownAttempt = String(msg.attempt_id || "");
     identityFor(r.household_id, String(msg.attempt_id || ""));
     setText("r-name", r.name_kanji);
     setText("r-script", r.script || "");  // (text, never HTML: it holds the resident's name)
@@ -380,10 +385,13 @@
     if (res.ok) {
       // Saved during the call: the resident is still on the line, so their record stays until it ends.
       const during = agent.state === "dialing" || agent.state === "talking";
+      // the next resident's record may be on the screen already (it came before this answer): it stays
+      const other = !$("rec").hidden && shownAttempt !== String(item.attempt_id);
       if (current && during) savedDuring = String(item.attempt_id);
-      if (current) { resetForm(during); }
+      if (current) { resetForm(during || other); }
       // (the next record may already be on the screen: the outcome saved is the previous call's)
-      setText("disp-msg", t(current || form.attempt_id.value === "" && $("rec").hidden ? "disp.saved" : "disp.saved_previous"));
+      setText("disp-msg", t(other ? "disp.saved_previous" : "disp.saved"));
+      if (other) messageFor = "previous";  // (it goes when the next call starts)
       savedFor = String(item.attempt_id);
       if (refusedWith === "error.outcome_owed") { show($("notice"), false); refusedWith = ""; }  // (QA: it stayed)
       return true;
