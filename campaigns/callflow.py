@@ -18,7 +18,7 @@ import asyncpg
 
 from campaigns.agent import Action, AgentState
 from campaigns.breaker import Breaker
-from campaigns.floor import PAGE_CLOSED, Floor, Slot
+from campaigns.floor import PAUSE_REASONS, Floor, Slot
 from dialer import logs
 from dialer.ami.link import AmiLink
 from dialer.calls.state import CallState, Milestone, Outcome, Phase
@@ -298,7 +298,7 @@ class CallFlow:
 
     async def back_to_work(self, slot: Slot) -> None:
         """After a call without a conversation (caller holds the slot's lock)."""
-        why = PAGE_CLOSED if slot.notice == PAGE_CLOSED else None  # (the pause waiting for the call)
+        why = slot.notice if slot.notice in PAUSE_REASONS else None  # (the pause waiting for the call)
         slot.attempt_id, slot.lease, slot.call_phase, slot.disposed = None, None, None, False
         slot.inbound = False
         if slot.state in (AgentState.DIALING, AgentState.TALKING):
@@ -311,7 +311,7 @@ class CallFlow:
         """The disposition is stored (caller holds the slot's lock): next call, a pause, or offline."""
         pause = slot.pause_after_call
         why = (
-            PAGE_CLOSED if pause and slot.notice == PAGE_CLOSED else None
+            slot.notice if pause and slot.notice in PAUSE_REASONS else None
         )  # (the page closed during the call)
         slot.attempt_id, slot.lease, slot.call_phase, slot.inbound = None, None, None, False
         slot.pause_after_call = slot.disposed = False

@@ -16,6 +16,8 @@ from dialer.store.users import User
 # The product paused the operator because no page of theirs was left open. Asked for during a call,
 # the pause comes after it and its outcome, and still says why when it is taken.
 PAGE_CLOSED = "notice.page_closed"
+# Why the product pauses someone after their call: said until the pause is taken, and with it.
+PAUSE_REASONS = (PAGE_CLOSED, "notice.login_disabled")
 
 
 class Notifier(Protocol):
@@ -87,7 +89,7 @@ class Floor:
         new = next_state(slot.state, action)
         if new is not slot.state:
             slot.state, slot.since = new, datetime.now(UTC)
-        if notice is not None or not (slot.pause_after_call and slot.notice == PAGE_CLOSED):
+        if notice is not None or not (slot.pause_after_call and slot.notice in PAUSE_REASONS):
             slot.notice = notice  # (why a pause is waiting for the call stays until it is taken)
         if new is AgentState.READY:
             self.wake.set()
