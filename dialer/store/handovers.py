@@ -57,8 +57,8 @@ async def listed(conn: Conn, department_id: str, done_days: int = 30) -> list[Ca
                   coalesce(dc.label_en, c.reason) as reason_en, coalesce(o.display_name, '') as operator,
                   c.status, coalesce(s.display_name, '') as taken_by, c.taken_by as taken_by_id, c.done_at,
                   case when c.status = 'done' then '{}'::bigint[] else
-                      array(select o.id from handover o where o.household_id = c.household_id and o.id <> c.id
-                              and o.status <> 'done' order by o.id limit 6) end as others
+                      array(select same.id from handover same where same.household_id = c.household_id and same.id <> c.id
+                              and same.status <> 'done' order by same.id limit 6) end as others
            from handover c
            join household h on h.id = c.household_id
            left join app_user o on o.id = c.operator_id
