@@ -307,6 +307,7 @@ async def _fill(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"campaign {c.id} {c.name}: {_match(f.matched)}; {f.added:,} added, "
         f"{f.set_aside:,} no longer matching set aside"
+        + (f", {f.returned:,} set aside before taken back" if f.returned else "")
     )
     return 0
 

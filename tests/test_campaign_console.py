@@ -179,8 +179,14 @@ async def test_count_before_storing_then_fill(product: runtime.Running, pool: as
         pending = "select count(*) from campaign_target where campaign_id = $1 and state = 'pending'"
         assert await pool.fetchval(pending, w.campaign_id) == 2  # (not yet)
         status, _, page = await post_form(sv, path, [("action", "fill")])
-        assert re.search(r"該当 1 · 新規登録 0 · 対象外にした世帯 1", page)
+        assert re.search(r"該当 1 · 新規登録 0 · 対象外にした世帯 1</p>", page)
         assert await pool.fetchval(pending, w.campaign_id) == 1
+        # the wider rules again: the household set aside comes back, and the fill says so (QA)
+        assert (await post_form(sv, path, [*rules, ("action", "save")]))[0] == 303
+        status, _, page = await post_form(sv, path, [("action", "fill")])
+        assert re.search(r"該当 2 · 新規登録 0 · 対象外にした世帯 0 · 対象に戻した世帯 1</p>", page)
+        assert await pool.fetchval(pending, w.campaign_id) == 2
+        assert (await post_form(sv, path, [*narrower, ("action", "save")]))[0] == 303
         renamed = everything(
             s_unpaid_min_yen="200000",
             s_unpaid_max_yen="",

@@ -35,6 +35,7 @@ class Filled:
     matched: int
     added: int
     set_aside: int
+    returned: int = 0  # set aside before (by a fill or by the data) and matching again: waiting once more
 
 
 async def campaign_query(
@@ -80,6 +81,9 @@ async def fill(conn: Conn, campaign_id: int, department_id: str, segment: Segmen
     row = await conn.fetchrow(
         f"""
         with m as materialized ({q.sql}),
+        back as (  -- (read before the update below: those it takes back from excluded)
+            select count(*) as n from campaign_target t join m on m.household_id = t.household_id
+            where t.campaign_id = {c} and t.state = 'excluded'),
         added as (
             insert into campaign_target (campaign_id, household_id, department_id, priority)
             select {c}, m.household_id, {d}, least(m.rank, 2000000000)::int from m
@@ -98,7 +102,8 @@ async def fill(conn: Conn, campaign_id: int, department_id: str, segment: Segmen
               and not exists (select 1 from m where m.household_id = t.household_id)
             returning 1)
         select (select count(*) from m) as matched, (select count(*) from added) as added,
-               (select count(*) from aside) as set_aside, (select count(*) from kept) as kept
+               (select count(*) from aside) as set_aside, (select count(*) from kept) as kept,
+               (select n from back) as returned
         """,
         *q.params,
         campaign_id,
@@ -106,4 +111,4 @@ async def fill(conn: Conn, campaign_id: int, department_id: str, segment: Segmen
         timeout=3600,
     )
     assert row is not None
-    return Filled(row["matched"], row["added"], row["set_aside"])
+    return Filled(row["matched"], row["added"], row["set_aside"], row["returned"])
