@@ -225,18 +225,18 @@ async def progress(conn: Conn, department_id: str | None) -> list[dict[str, Any]
                           group by 1) o) as today,
                       -- what the operators recorded on today's calls (a call ended before the
                       -- connection can still have an outcome: 番号誤り said at once, QA)
-                      (select jsonb_agg(jsonb_build_object('code', r.code, 'ja', r.ja, 'en', r.en, 'n', r.n)
+                      (select jsonb_agg(jsonb_build_object('code', r.code, 'ja', coalesce(dc.label_ja, r.code),
+                                                           'en', coalesce(dc.label_en, r.code), 'n', r.n)
                                         order by r.n desc, r.code) from (
-                          select d.code, count(*) as n, min(coalesce(dc.label_ja, d.code)) as ja,
-                                 min(coalesce(dc.label_en, d.code)) as en
+                          select d.code, count(*) as n
                           from attempt a join disposition d on d.attempt_id = a.id
-                          left join lateral (select x.label_ja, x.label_en from disposition_code x
-                                             where x.code = d.code and (x.department_id = d.department_id or x.department_id is null)
-                                             order by x.department_id nulls last limit 1) dc on true
                           where a.campaign_id = c.id
                             and a.originated_at >= date_trunc('day', now() at time zone 'Asia/Tokyo')
                                                    at time zone 'Asia/Tokyo'
-                          group by d.code) r) as recorded,
+                          group by d.code) r
+                       left join lateral (select x.label_ja, x.label_en from disposition_code x  -- (once a code)
+                                          where x.code = r.code and (x.department_id = c.department_id or x.department_id is null)
+                                          order by x.department_id nulls last limit 1) dc on true) as recorded,
                       (select round(count(*) filter (where a.outcome = 'abandoned')::numeric
                                     / nullif(count(*) filter (where {LIVE}), 0), 4)
                        from attempt a where a.campaign_id = c.id and a.originated_at > now() - interval '25 hours'
