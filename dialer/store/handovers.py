@@ -165,11 +165,7 @@ async def take(
     )
     if not any(r["id"] == case_id for r in taken):
         raise await _why_not(conn, department_id, case_id)
-    for r in sorted(taken, key=lambda r: (r["id"] != case_id, r["id"])):  # (the case itself first)
-        await audit.record(
-            conn, action="handover.take", user_id=user.id, department_id=department_id, object_type="handover",
-            object_id=r["id"], remote_addr=remote, detail=None if r["id"] == case_id else {"with": case_id},
-        )  # fmt: skip
+    await _logged(conn, "handover.take", [r["id"] for r in taken], case_id, user, department_id, remote)
 
 
 async def finish(
@@ -211,10 +207,17 @@ async def finish(
            values ($1, $2, now(), $3, '', $4, $5, $6, 'staff')""",
         department_id, row["household_id"], method, party[:40], f"職員対応: {result}"[:4000], user.id,
     )  # fmt: skip
-    for r in sorted(done, key=lambda r: (r["id"] != case_id, r["id"])):
+    await _logged(conn, "handover.done", [r["id"] for r in done], case_id, user, department_id, remote)
+
+
+async def _logged(
+    conn: Connection, action: str, ids: list[int], case_id: int, user: User, department_id: str, remote: str
+) -> None:
+    """One audit entry per case changed: the case itself first, the household's others saying `with` it."""
+    for one in sorted(ids, key=lambda i: (i != case_id, i)):
         await audit.record(
-            conn, action="handover.done", user_id=user.id, department_id=department_id, object_type="handover",
-            object_id=r["id"], remote_addr=remote, detail=None if r["id"] == case_id else {"with": case_id},
+            conn, action=action, user_id=user.id, department_id=department_id, object_type="handover",
+            object_id=one, remote_addr=remote, detail=None if one == case_id else {"with": case_id},
         )  # fmt: skip
 
 
