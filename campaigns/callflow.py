@@ -18,7 +18,7 @@ import asyncpg
 
 from campaigns.agent import Action, AgentState
 from campaigns.breaker import Breaker
-from campaigns.floor import PAUSE_REASONS, Floor, Slot
+from campaigns.floor import Floor, Slot
 from dialer import logs
 from dialer.ami.link import AmiLink
 from dialer.calls.state import CallState, Milestone, Outcome, Phase
@@ -298,21 +298,18 @@ class CallFlow:
 
     async def back_to_work(self, slot: Slot) -> None:
         """After a call without a conversation (caller holds the slot's lock)."""
-        why = slot.notice if slot.notice in PAUSE_REASONS else None  # (the pause waiting for the call)
         slot.attempt_id, slot.lease, slot.call_phase, slot.disposed = None, None, None, False
         slot.inbound = False
         if slot.state in (AgentState.DIALING, AgentState.TALKING):
             await self.floor.move(slot, Action.UNANSWERED)
             if slot.pause_after_call:
                 slot.pause_after_call = False
-                await self.floor.move(slot, Action.PAUSE, notice=why)
+                await self.floor.move(slot, Action.PAUSE, notice=slot.pause_reason)
 
     async def finish_wrap_up(self, slot: Slot) -> None:
         """The disposition is stored (caller holds the slot's lock): next call, a pause, or offline."""
         pause = slot.pause_after_call
-        why = (
-            slot.notice if pause and slot.notice in PAUSE_REASONS else None
-        )  # (the page closed during the call)
+        why = slot.pause_reason if pause else None  # (the page closed during the call…)
         slot.attempt_id, slot.lease, slot.call_phase, slot.inbound = None, None, None, False
         slot.pause_after_call = slot.disposed = False
         if slot.session_channel_id is None:  # the phone dropped during the call: no calls without it

@@ -154,7 +154,7 @@ class Dialing:
         (a person put through to an empty desk is worse than the message)."""
         async with slot.lock:
             if slot.state in (AgentState.DIALING, AgentState.TALKING, AgentState.WRAP_UP):
-                slot.pause_after_call, slot.notice = True, notice
+                slot.pause_after_call, slot.notice, slot.pause_reason = True, notice, notice
                 await self.floor.publish(slot)
                 return
             if slot.state is AgentState.PREVIEW:

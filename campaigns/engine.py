@@ -215,7 +215,7 @@ class Engine:
             if slot.state not in (AgentState.OFFLINE, AgentState.PAUSED, AgentState.CONNECTING):
                 if slot.state is AgentState.READY and slot.campaign and slot.campaign.id == campaign.id:
                     if slot.pause_after_call:  # 待機 again: the pause waiting for calls is called off
-                        slot.pause_after_call, slot.notice = False, None
+                        slot.pause_after_call, slot.notice, slot.pause_reason = False, None, None
                         await self.floor.publish(slot)
                     return
                 raise EngineError("error.busy")

@@ -16,8 +16,6 @@ from dialer.store.users import User
 # The product paused the operator because no page of theirs was left open. Asked for during a call,
 # the pause comes after it and its outcome, and still says why when it is taken.
 PAGE_CLOSED = "notice.page_closed"
-# Why the product pauses someone after their call: said until the pause is taken, and with it.
-PAUSE_REASONS = (PAGE_CLOSED, "notice.login_disabled")
 
 
 class Notifier(Protocol):
@@ -39,6 +37,9 @@ class Slot:
     attempt_id: int | None = None
     call_phase: str | None = None
     pause_after_call: bool = False
+    # why the product asked for that pause (a page closed, a login switched off; None: their own
+    # 休憩): said until the pause is taken, whatever the moves in between, and with it
+    pause_reason: str | None = None
     disposed: bool = False  # the outcome was saved while the call was still up
     record_owed: tuple[str, int | None] | None = None  # a record the database could not give: (reason, call)
     notice: str | None = None  # a message key for the page (phone dropped, no targets, ...)
@@ -61,7 +62,11 @@ class Slot:
             "call_phase": self.call_phase,
             "phone_ready": self.phone_ready,
             "pause_after_call": self.pause_after_call,
-            "notice": self.notice,
+            "notice": self.notice
+            if self.notice is not None
+            else self.pause_reason
+            if self.pause_after_call
+            else None,
         }
 
 
@@ -89,8 +94,9 @@ class Floor:
         new = next_state(slot.state, action)
         if new is not slot.state:
             slot.state, slot.since = new, datetime.now(UTC)
-        if notice is not None or not (slot.pause_after_call and slot.notice in PAUSE_REASONS):
-            slot.notice = notice  # (why a pause is waiting for the call stays until it is taken)
+        slot.notice = notice
+        if new in (AgentState.PAUSED, AgentState.OFFLINE):
+            slot.pause_reason = None  # (the pause it was for is taken, or the operator left)
         if new is AgentState.READY:
             self.wake.set()
         await self.publish(slot)
